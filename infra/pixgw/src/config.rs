@@ -1,0 +1,105 @@
+//! Local configuration: the data directory, the gateway's secrets and the storage choice.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use pixgw_api::accounts::{NewAccountCredentials, create_account};
+use pixgw_api::auth::AuthKeys;
+use pixgw_domain::ports::{Clock, DynStore, SystemClock};
+use pixgw_store_dynamodb::DynamoStore;
+use pixgw_store_embedded::EmbeddedStore;
+use serde::{Deserialize, Serialize};
+
+use crate::{StorageArgs, StoreKind};
+
+pub type AnyError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The gateway's own keys, generated on first use and kept (0600) in the data dir, unless
+/// `PIXGW_JWT_SECRET` / `PIXGW_DATA_KEY` are set (they win, as in Lambda).
+#[derive(Serialize, Deserialize)]
+struct SecretsFile {
+    jwt_secret: String,
+    data_key: String,
+}
+
+pub fn load_keys(data_dir: &Path) -> Result<AuthKeys, AnyError> {
+    if let (Ok(jwt), Ok(data)) = (std::env::var("PIXGW_JWT_SECRET"), std::env::var("PIXGW_DATA_KEY")) {
+        return Ok(AuthKeys::from_hex(&jwt, &data)?);
+    }
+    fs::create_dir_all(data_dir)?;
+    let path = data_dir.join("secrets.json");
+    let secrets: SecretsFile = if path.exists() {
+        serde_json::from_slice(&fs::read(&path)?)?
+    } else {
+        let (jwt_secret, data_key) = AuthKeys::generate_hex();
+        let secrets = SecretsFile {
+            jwt_secret,
+            data_key,
+        };
+        write_private(&path, &serde_json::to_vec_pretty(&secrets)?)?;
+        secrets
+    };
+    Ok(AuthKeys::from_hex(&secrets.jwt_secret, &secrets.data_key)?)
+}
+
+/// Writes a file readable only by its owner.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), AnyError> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    Ok(())
+}
+
+pub async fn open_store(args: &StorageArgs) -> Result<DynStore, AnyError> {
+    Ok(match args.store {
+        StoreKind::Embedded => {
+            fs::create_dir_all(&args.data_dir)?;
+            Arc::new(EmbeddedStore::open(&args.data_dir)?)
+        }
+        StoreKind::Dynamodb => {
+            Arc::new(DynamoStore::connect(args.dynamodb_endpoint.clone(), args.table.clone()).await)
+        }
+    })
+}
+
+pub async fn create_account_command(args: &StorageArgs, name: &str, city: &str) -> Result<(), AnyError> {
+    let keys = load_keys(&args.data_dir)?;
+    let store = open_store(args).await?;
+    let credentials = create_account(&store, &keys, name, city, SystemClock.now()).await?;
+    println!("{}", serde_json::to_string_pretty(&credentials)?);
+    Ok(())
+}
+
+pub async fn create_table_command(args: &StorageArgs) -> Result<(), AnyError> {
+    if args.store != StoreKind::Dynamodb {
+        return Err("table create needs --store dynamodb".into());
+    }
+    let store = DynamoStore::connect(args.dynamodb_endpoint.clone(), args.table.clone()).await;
+    pixgw_store_dynamodb::create_table(store.client(), store.table()).await?;
+    println!("table {} is ready", args.table);
+    Ok(())
+}
+
+/// The demo account of this data dir: created on first start, remembered afterwards so every
+/// start prints the same working credentials.
+pub async fn demo_account(store: &DynStore, keys: &AuthKeys, data_dir: &Path) -> Result<NewAccountCredentials, AnyError> {
+    let path = data_dir.join("demo-account.json");
+    if path.exists() {
+        let saved: NewAccountCredentials = serde_json::from_slice(&fs::read(&path)?)?;
+        if store.find_client(&saved.client_id).await?.is_some() {
+            return Ok(saved);
+        }
+    }
+    let credentials = create_account(store, keys, "Loja Demo PIX", "SAO PAULO", SystemClock.now()).await?;
+    write_private(&path, &serde_json::to_vec_pretty(&credentials)?)?;
+    Ok(credentials)
+}

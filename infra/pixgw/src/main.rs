@@ -1,0 +1,118 @@
+//! `pixgw`: the whole gateway on one machine, standing in for API Gateway + Lambda.
+//!
+//! ```text
+//! pixgw [serve] [--port 3000] [--data-dir .pixgw] [--store embedded|dynamodb]
+//! pixgw account create --name NAME [--city CITY]
+//! pixgw table create --store dynamodb          (DynamoDB Local by hand)
+//! ```
+
+mod config;
+mod quickstart;
+mod server;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(name = "pixgw", version, about = "PIX gateway with marketplace splits — local gateway")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the gateway (the default command).
+    Serve(ServeArgs),
+    /// Manage merchant accounts.
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
+    },
+    /// Manage the DynamoDB table (for --store dynamodb).
+    Table {
+        #[command(subcommand)]
+        command: TableCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AccountCommand {
+    /// Create an account; prints {accountId, clientId, clientSecret, cryptoToken} as JSON.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// City shown in PIX codes (BR Code field 60).
+        #[arg(long, default_value = "SAO PAULO")]
+        city: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TableCommand {
+    /// Create the single table (and its indexes) if it does not exist.
+    Create {
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+struct ServeArgs {
+    /// Port on 127.0.0.1.
+    #[arg(long, env = "PIXGW_PORT", default_value_t = 3000)]
+    port: u16,
+    /// Host written into sandbox BR Codes (field 26-25); defaults to 127.0.0.1:<port>.
+    #[arg(long, env = "PIXGW_PUBLIC_HOST")]
+    public_host: Option<String>,
+    #[command(flatten)]
+    storage: StorageArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct StorageArgs {
+    /// Where the embedded store and the gateway's secrets live.
+    #[arg(long, env = "PIXGW_DATA_DIR", default_value = ".pixgw")]
+    data_dir: PathBuf,
+    #[arg(long, env = "PIXGW_STORE", value_enum, default_value_t = StoreKind::Embedded)]
+    store: StoreKind,
+    /// DynamoDB table (with --store dynamodb).
+    #[arg(long, env = "PIXGW_TABLE", default_value = "pixgw")]
+    table: String,
+    /// DynamoDB endpoint, e.g. http://127.0.0.1:8000 for DynamoDB Local.
+    #[arg(long, env = "DYNAMODB_ENDPOINT")]
+    dynamodb_endpoint: Option<String>,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    Embedded,
+    Dynamodb,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => server::serve(cli.serve).await,
+        Some(Command::Serve(args)) => server::serve(args).await,
+        Some(Command::Account {
+            command: AccountCommand::Create { name, city, storage },
+        }) => config::create_account_command(&storage, &name, &city).await,
+        Some(Command::Table {
+            command: TableCommand::Create { storage },
+        }) => config::create_table_command(&storage).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pixgw: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! The HTTP server: every request goes, unchanged, to the same router the Lambda functions
+//! use (`pixgw_api::dispatch`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use pixgw_api::error::ApiError;
+use pixgw_api::http_types::MAX_BODY_BYTES;
+use pixgw_api::state::SandboxConfig;
+use pixgw_api::{ApiRequest, ApiResponse, AppState, dispatch};
+use pixgw_domain::ports::SystemClock;
+use pixgw_providers::sandbox::SandboxProvider;
+
+use crate::config::{AnyError, demo_account, load_keys, open_store};
+use crate::{ServeArgs, StoreKind, quickstart};
+
+pub async fn serve(args: ServeArgs) -> Result<(), AnyError> {
+    init_tracing();
+    let keys = load_keys(&args.storage.data_dir)?;
+    let store = open_store(&args.storage).await?;
+    let public_host = args
+        .public_host
+        .clone()
+        .unwrap_or_else(|| format!("127.0.0.1:{}", args.port));
+    let provider = Arc::new(SandboxProvider::new(&public_host)?);
+    let state = Arc::new(AppState::new(
+        store.clone(),
+        provider,
+        Arc::new(SystemClock),
+        keys.clone(),
+        Some(SandboxConfig),
+    ));
+    let demo = demo_account(&store, &keys, &args.storage.data_dir).await?;
+
+    let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let app = axum::Router::new().fallback(handle).with_state(state);
+    let store_label = match args.storage.store {
+        StoreKind::Embedded => format!("embedded ({})", args.storage.data_dir.join("pixgw.redb").display()),
+        StoreKind::Dynamodb => format!("dynamodb (table {})", args.storage.table),
+    };
+    quickstart::print(&format!("http://{addr}"), &store_label, &demo);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|pq| pq.as_str().to_owned())
+        .unwrap_or_else(|| parts.uri.path().to_owned());
+    let mut api_request = ApiRequest::from_uri(parts.method, &path_and_query);
+    api_request.headers = parts.headers;
+    // Never buffer more than the limit: a longer body is answered with the 400 envelope.
+    match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => api_request.body = bytes,
+        Err(_) => {
+            let error = ApiError::BodyTooLarge;
+            return into_axum(error.to_response(&api_request, state.clock.now()));
+        }
+    }
+    into_axum(dispatch(&state, api_request).await)
+}
+
+fn into_axum(response: ApiResponse) -> Response {
+    let mut out = Response::new(Body::from(response.body));
+    *out.status_mut() = response.status;
+    *out.headers_mut() = response.headers;
+    out
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn shutdown_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}

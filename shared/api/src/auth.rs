@@ -1,0 +1,210 @@
+//! Authentication, in one place: client credentials (argon2id hashes), bearer tokens (HS256
+//! JWTs, 1 h), and the at-rest encryption of each account's `cryptoToken`.
+//!
+//! Token checks use the injected clock, not the system clock, so sandbox time travel and tests
+//! see expiry exactly where the domain does. Only HS256 is accepted: `none`, RS256 and any other
+//! algorithm in the header are refused before the signature is even considered.
+
+use aes_gcm::aead::{Aead, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use chrono::{DateTime, Utc};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use pixgw_domain::ids::AccountId;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use crate::http_types::ApiRequest;
+
+/// Bearer tokens live one hour (seed 001).
+pub const TOKEN_TTL_SECONDS: i64 = 3600;
+const ISSUER: &str = "pixgw";
+const AUDIENCE: &str = "pixgw-api";
+
+/// The gateway's own secrets. Never logged (no `Debug` that shows them).
+#[derive(Clone)]
+pub struct AuthKeys {
+    jwt_secret: Vec<u8>,
+    data_key: [u8; 32],
+}
+
+impl std::fmt::Debug for AuthKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuthKeys(**redacted**)")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("the JWT secret must be at least 32 bytes")]
+    WeakJwtSecret,
+    #[error("the data key must be 64 hex characters (32 bytes)")]
+    BadDataKey,
+}
+
+impl AuthKeys {
+    pub fn new(jwt_secret: Vec<u8>, data_key: [u8; 32]) -> Result<AuthKeys, KeyError> {
+        if jwt_secret.len() < 32 {
+            return Err(KeyError::WeakJwtSecret);
+        }
+        Ok(AuthKeys {
+            jwt_secret,
+            data_key,
+        })
+    }
+
+    /// From hex strings, as configuration carries them.
+    pub fn from_hex(jwt_secret_hex: &str, data_key_hex: &str) -> Result<AuthKeys, KeyError> {
+        let jwt = hex::decode(jwt_secret_hex.trim()).map_err(|_| KeyError::WeakJwtSecret)?;
+        let data: [u8; 32] = hex::decode(data_key_hex.trim())
+            .ok()
+            .and_then(|bytes| bytes.try_into().ok())
+            .ok_or(KeyError::BadDataKey)?;
+        AuthKeys::new(jwt, data)
+    }
+
+    /// Fresh random keys, hex encoded: `(jwt_secret, data_key)`.
+    pub fn generate_hex() -> (String, String) {
+        (hex::encode(random_bytes::<48>()), hex::encode(random_bytes::<32>()))
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    iss: String,
+    aud: String,
+    iat: i64,
+    exp: i64,
+    jti: String,
+}
+
+/// A freshly issued bearer token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedToken {
+    pub access_token: String,
+    pub expires_in: i64,
+}
+
+pub fn issue_token(keys: &AuthKeys, account: &AccountId, now: DateTime<Utc>) -> Result<IssuedToken, ApiError> {
+    let claims = Claims {
+        sub: account.to_string(),
+        iss: ISSUER.to_owned(),
+        aud: AUDIENCE.to_owned(),
+        iat: now.timestamp(),
+        exp: now.timestamp() + TOKEN_TTL_SECONDS,
+        jti: uuid::Uuid::new_v4().to_string(),
+    };
+    let token = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(&keys.jwt_secret),
+    )
+    .map_err(|e| ApiError::Internal(format!("signing token: {e}")))?;
+    Ok(IssuedToken {
+        access_token: token,
+        expires_in: TOKEN_TTL_SECONDS,
+    })
+}
+
+/// Verifies a bearer token and returns the account it speaks for.
+pub fn verify_token(keys: &AuthKeys, token: &str, now: DateTime<Utc>) -> Result<AccountId, ApiError> {
+    let mut validation = Validation::new(Algorithm::HS256);
+    // Expiry is checked below against the injected clock.
+    validation.validate_exp = false;
+    validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+    validation.set_issuer(&[ISSUER]);
+    validation.set_audience(&[AUDIENCE]);
+    let data = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&keys.jwt_secret), &validation)
+        .map_err(|_| ApiError::InvalidToken)?;
+    if data.claims.exp <= now.timestamp() || data.claims.iat > now.timestamp() + 60 {
+        return Err(ApiError::InvalidToken);
+    }
+    AccountId::parse(&data.claims.sub).ok_or(ApiError::InvalidToken)
+}
+
+/// The account behind a request's `Authorization: Bearer …` header.
+pub fn authenticate(keys: &AuthKeys, request: &ApiRequest, now: DateTime<Utc>) -> Result<AccountId, ApiError> {
+    let header = request
+        .header("authorization")
+        .ok_or(ApiError::MissingToken)?;
+    let token = header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(ApiError::MissingToken)?;
+    verify_token(keys, token, now)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client secrets
+
+/// A new random client secret (256 bits, URL-safe).
+pub fn generate_secret() -> String {
+    URL_SAFE_NO_PAD.encode(random_bytes::<32>())
+}
+
+/// A memory-hard hash (argon2id, default parameters) in PHC format.
+pub fn hash_secret(secret: &str) -> Result<String, ApiError> {
+    let salt = SaltString::encode_b64(&random_bytes::<16>())
+        .map_err(|e| ApiError::Internal(format!("salt: {e}")))?;
+    Argon2::default()
+        .hash_password(secret.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| ApiError::Internal(format!("hashing secret: {e}")))
+}
+
+pub fn verify_secret(secret: &str, phc: &str) -> bool {
+    PasswordHash::new(phc)
+        .map(|hash| Argon2::default().verify_password(secret.as_bytes(), &hash).is_ok())
+        .unwrap_or(false)
+}
+
+/// Verified against when the client id is unknown, so both paths cost the same hash and the
+/// response time does not reveal which client ids exist.
+pub fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| hash_secret(&generate_secret()).unwrap_or_default())
+}
+
+// ---------------------------------------------------------------------------------------------
+// cryptoToken at rest
+
+/// Encrypts with AES-256-GCM under the gateway's data key: `v1.<base64(nonce ‖ ciphertext)>`.
+pub fn encrypt_secret(keys: &AuthKeys, plaintext: &str) -> Result<String, ApiError> {
+    let cipher = Aes256Gcm::new_from_slice(&keys.data_key)
+        .map_err(|_| ApiError::Internal("data key".into()))?;
+    let nonce_bytes = random_bytes::<12>();
+    let ciphertext = cipher
+        .encrypt(Nonce::from_slice(&nonce_bytes), plaintext.as_bytes())
+        .map_err(|_| ApiError::Internal("encrypting secret".into()))?;
+    let mut sealed = nonce_bytes.to_vec();
+    sealed.extend_from_slice(&ciphertext);
+    Ok(format!("v1.{}", STANDARD.encode(sealed)))
+}
+
+pub fn decrypt_secret(keys: &AuthKeys, sealed: &str) -> Result<String, ApiError> {
+    let fail = || ApiError::Internal("stored secret cannot be decrypted".into());
+    let bytes = sealed
+        .strip_prefix("v1.")
+        .and_then(|b64| STANDARD.decode(b64).ok())
+        .filter(|b| b.len() > 12)
+        .ok_or_else(fail)?;
+    let (nonce, ciphertext) = bytes.split_at(12);
+    let cipher = Aes256Gcm::new_from_slice(&keys.data_key).map_err(|_| fail())?;
+    let plain = cipher
+        .decrypt(Nonce::from_slice(nonce), ciphertext)
+        .map_err(|_| fail())?;
+    String::from_utf8(plain).map_err(|_| fail())
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes
+}

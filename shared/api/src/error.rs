@@ -1,0 +1,184 @@
+//! Every error the API can return, and the ONE place that turns it into the seed-004
+//! envelope: `{statusCode, timestamp, path, method, code, message, userMessage, details?,
+//! errorId?}`. `code` is a stable UPPER_SNAKE identifier; `userMessage` is Portuguese for end
+//! users; `details.errors` lists every validation failure at once.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use http::StatusCode;
+use pixgw_domain::error::{DomainError, ProviderError, StoreError};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::http_types::{ApiRequest, ApiResponse};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    #[error("validation failed")]
+    Validation(Vec<String>),
+    #[error("malformed JSON body: {0}")]
+    MalformedJson(String),
+    #[error("empty request body")]
+    EmptyBody,
+    #[error("request body too large")]
+    BodyTooLarge,
+    #[error("invalid query parameters")]
+    InvalidQuery(Vec<String>),
+    #[error("X-Idempotency-Key must be a UUID")]
+    InvalidIdempotencyKey,
+    #[error("missing bearer token")]
+    MissingToken,
+    #[error("invalid or expired bearer token")]
+    InvalidToken,
+    #[error("invalid client credentials")]
+    InvalidCredentials,
+    #[error("route not found")]
+    RouteNotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("duplicate externalId")]
+    DuplicateExternalId,
+    #[error("idempotency key reused with a different request")]
+    IdempotencyKeyReused,
+    #[error("idempotency key in use")]
+    IdempotencyKeyInUse,
+    #[error("PIX provider unavailable")]
+    ProviderUnavailable,
+    #[error("PIX provider rejected the request: {0}")]
+    ProviderRejected(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::Validation(errors) => ApiError::Validation(errors),
+            DomainError::DuplicateExternalId => ApiError::DuplicateExternalId,
+            DomainError::NotFound(what) => ApiError::NotFound(what),
+            DomainError::InvalidCredentials => ApiError::InvalidCredentials,
+            DomainError::IdempotencyKeyReused => ApiError::IdempotencyKeyReused,
+            DomainError::IdempotencyKeyInUse => ApiError::IdempotencyKeyInUse,
+            DomainError::Provider(ProviderError::Unavailable(_)) => ApiError::ProviderUnavailable,
+            DomainError::Provider(ProviderError::Rejected(reason)) => {
+                ApiError::ProviderRejected(reason)
+            }
+            DomainError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+/// What the envelope says for one error.
+struct Described {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    user_message: &'static str,
+}
+
+impl ApiError {
+    fn describe(&self) -> Described {
+        use ApiError::*;
+        let d = |status, code, message: &str, user_message| Described {
+            status,
+            code,
+            message: message.to_owned(),
+            user_message,
+        };
+        match self {
+            Validation(_) => d(StatusCode::BAD_REQUEST, "PUB_VALIDATION_ERROR", "Validation failed", "Dados da requisição inválidos"),
+            MalformedJson(_) => d(StatusCode::BAD_REQUEST, "PUB_MALFORMED_JSON", "Request body is not valid JSON", "Dados da requisição inválidos"),
+            EmptyBody => d(StatusCode::BAD_REQUEST, "PUB_EMPTY_BODY", "Request body must not be empty", "Dados da requisição inválidos"),
+            BodyTooLarge => d(StatusCode::BAD_REQUEST, "PUB_PAYLOAD_TOO_LARGE", "Request body must not exceed 1 MiB", "Requisição grande demais"),
+            InvalidQuery(_) => d(StatusCode::BAD_REQUEST, "PUB_VALIDATION_ERROR", "Invalid query parameters", "Parâmetros da consulta inválidos"),
+            InvalidIdempotencyKey => d(StatusCode::BAD_REQUEST, "PUB_INVALID_IDEMPOTENCY_KEY", "X-Idempotency-Key must be a UUID", "Chave de idempotência inválida"),
+            MissingToken => d(StatusCode::UNAUTHORIZED, "PUB_UNAUTHORIZED", "Missing bearer token", "Autenticação necessária"),
+            InvalidToken => d(StatusCode::UNAUTHORIZED, "PUB_INVALID_TOKEN", "Invalid or expired bearer token", "Sessão inválida ou expirada. Autentique-se novamente."),
+            InvalidCredentials => d(StatusCode::UNAUTHORIZED, "PUB_INVALID_CREDENTIALS", "Invalid clientId or clientSecret", "Credenciais inválidas"),
+            RouteNotFound => d(StatusCode::NOT_FOUND, "PUB_ROUTE_NOT_FOUND", "Route not found", "Recurso não encontrado"),
+            MethodNotAllowed => d(StatusCode::METHOD_NOT_ALLOWED, "PUB_METHOD_NOT_ALLOWED", "Method not allowed on this route", "Operação não permitida"),
+            NotFound(what) => Described {
+                status: StatusCode::NOT_FOUND,
+                code: "PUB_NOT_FOUND",
+                message: format!("{} not found", capitalise(what)),
+                user_message: "Registro não encontrado",
+            },
+            DuplicateExternalId => d(StatusCode::CONFLICT, "DUPLICATE_EXTERNAL_ID", "A charge with this externalId already exists for this account", "Já existe uma cobrança com este identificador externo"),
+            IdempotencyKeyReused => d(StatusCode::UNPROCESSABLE_ENTITY, "IDEMPOTENCY_KEY_REUSED", "X-Idempotency-Key was already used with a different request", "Chave de idempotência já utilizada em outra requisição"),
+            IdempotencyKeyInUse => d(StatusCode::CONFLICT, "IDEMPOTENCY_KEY_IN_USE", "A request with this X-Idempotency-Key is still being processed", "Requisição em processamento. Tente novamente em instantes."),
+            ProviderUnavailable => d(StatusCode::SERVICE_UNAVAILABLE, "PUB_PROVIDER_UNAVAILABLE", "Failed to communicate with the PIX provider", "Erro ao gerar cobrança PIX. Tente novamente em alguns instantes."),
+            ProviderRejected(_) => d(StatusCode::UNPROCESSABLE_ENTITY, "PUB_PROVIDER_REJECTED", "The PIX provider rejected the request", "A operação foi recusada pelo provedor PIX"),
+            Internal(_) => d(StatusCode::INTERNAL_SERVER_ERROR, "PUB_INTERNAL_ERROR", "Internal error", "Erro interno. Tente novamente em alguns instantes."),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.describe().status
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.describe().code
+    }
+
+    /// Renders the envelope for `request`. Server errors get an `errorId` that is also logged,
+    /// so support can find the cause without the client ever seeing it.
+    pub fn to_response(&self, request: &ApiRequest, now: DateTime<Utc>) -> ApiResponse {
+        let described = self.describe();
+        let details = match self {
+            ApiError::Validation(errors) | ApiError::InvalidQuery(errors) => {
+                Some(json!({ "errors": errors }))
+            }
+            ApiError::MalformedJson(reason) => Some(json!({ "errors": [reason] })),
+            ApiError::ProviderRejected(reason) => Some(json!({ "providerReason": reason })),
+            _ => None,
+        };
+        let error_id = described.status.is_server_error().then(|| {
+            let id = format!("err_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+            tracing::error!(error_id = %id, error = %self, path = %request.path, "request failed");
+            id
+        });
+        let envelope = Envelope {
+            status_code: described.status.as_u16(),
+            timestamp: now.to_rfc3339_opts(SecondsFormat::Millis, true),
+            path: &request.path,
+            method: request.method.as_str(),
+            code: described.code,
+            message: &described.message,
+            user_message: described.user_message,
+            details,
+            error_id,
+        };
+        ApiResponse::json(described.status, &envelope)
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope<'a> {
+    status_code: u16,
+    timestamp: String,
+    path: &'a str,
+    method: &'a str,
+    code: &'static str,
+    message: &'a str,
+    user_message: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_id: Option<String>,
+}

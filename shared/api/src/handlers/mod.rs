@@ -1,0 +1,20 @@
+//! Handlers: parse → call the domain → render. No business rules live here.
+
+pub mod cash_in;
+pub mod openapi;
+pub mod pix_location;
+pub mod token;
+
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::http_types::ApiRequest;
+
+/// The request body as JSON: empty → `PUB_EMPTY_BODY`; not JSON → `PUB_MALFORMED_JSON`
+/// (with serde's line/column, which tells the developer where it broke).
+pub fn json_body(request: &ApiRequest) -> Result<Value, ApiError> {
+    if request.body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::EmptyBody);
+    }
+    serde_json::from_slice(&request.body).map_err(|e| ApiError::MalformedJson(e.to_string()))
+}

@@ -1,0 +1,208 @@
+//! The route table: the one list the router, the OpenAPI check and the SAM template check all
+//! read. Authentication is applied here, once, for every route that needs it.
+
+use std::time::Instant;
+
+use http::Method;
+use pixgw_domain::ids::AccountId;
+
+use crate::auth::authenticate;
+use crate::error::ApiError;
+use crate::handlers;
+use crate::http_types::{ApiRequest, ApiResponse, MAX_BODY_BYTES};
+use crate::state::AppState;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Route {
+    AuthToken,
+    CashInCreate,
+    CashInGet,
+    CashInList,
+    OpenApi,
+    SandboxPixLocation,
+}
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone (token issuance).
+    Public,
+    /// `Authorization: Bearer <token>`.
+    Bearer,
+    /// Anyone, but only when the sandbox is enabled (the payer's bank reads PIX locations).
+    SandboxPublic,
+}
+
+#[derive(Debug, Clone)]
+pub struct RouteSpec {
+    pub route: Route,
+    pub method: Method,
+    /// Path template with `{param}` segments, exactly as in OpenAPI and `template.yaml`.
+    pub path: &'static str,
+    /// The Lambda function (binary under `functions/`) serving it.
+    pub function: &'static str,
+    pub access: Access,
+}
+
+pub const ROUTES: &[RouteSpec] = &[
+    RouteSpec { route: Route::AuthToken, method: Method::POST, path: "/api/auth/token", function: "auth-token", access: Access::Public },
+    RouteSpec { route: Route::CashInCreate, method: Method::POST, path: "/api/pix/cash-in", function: "cash-in-create", access: Access::Bearer },
+    RouteSpec { route: Route::CashInList, method: Method::GET, path: "/api/pix/cash-in", function: "cash-in-list", access: Access::Bearer },
+    RouteSpec { route: Route::CashInGet, method: Method::GET, path: "/api/pix/cash-in/{transactionId}", function: "cash-in-get", access: Access::Bearer },
+    RouteSpec { route: Route::OpenApi, method: Method::GET, path: "/api/openapi.json", function: "openapi", access: Access::Bearer },
+    RouteSpec { route: Route::SandboxPixLocation, method: Method::GET, path: "/pix/loc/{transactionId}", function: "sandbox-pix-location", access: Access::SandboxPublic },
+];
+
+impl Route {
+    pub fn spec(self) -> &'static RouteSpec {
+        // Every variant has exactly one entry (checked by a test).
+        ROUTES
+            .iter()
+            .find(|spec| spec.route == self)
+            .unwrap_or(&ROUTES[0])
+    }
+}
+
+/// Path parameters captured by a template.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PathParams(Vec<(&'static str, String)>);
+
+impl PathParams {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Matches `path` against a template like `/api/pix/cash-in/{transactionId}`.
+pub fn match_path(template: &'static str, path: &str) -> Option<PathParams> {
+    let path = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
+    let mut params = Vec::new();
+    let mut template_parts = template.split('/');
+    let mut path_parts = path.split('/');
+    loop {
+        match (template_parts.next(), path_parts.next()) {
+            (None, None) => return Some(PathParams(params)),
+            (Some(t), Some(p)) => {
+                if let Some(name) = t.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
+                    if p.is_empty() {
+                        return None;
+                    }
+                    params.push((name, p.to_owned()));
+                } else if t != p {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// The whole API: finds the route, then runs it. Used by the local gateway and the tests.
+pub async fn dispatch(state: &AppState, request: ApiRequest) -> ApiResponse {
+    let matching: Vec<(&RouteSpec, PathParams)> = ROUTES
+        .iter()
+        .filter_map(|spec| match_path(spec.path, &request.path).map(|p| (spec, p)))
+        .filter(|(spec, _)| spec.access != Access::SandboxPublic || state.sandbox.is_some())
+        .collect();
+    let found = matching
+        .iter()
+        .find(|(spec, _)| spec.method == request.method)
+        .map(|(spec, params)| (spec.route, params.clone()));
+    match found {
+        Some((route, params)) => run(state, route, params, request).await,
+        None if matching.is_empty() => error_response(state, &request, ApiError::RouteNotFound),
+        None => error_response(state, &request, ApiError::MethodNotAllowed),
+    }
+}
+
+/// One route only: what a single-endpoint Lambda function calls. Requests that do not match
+/// the route (API Gateway should never send them) get the same 404 as the full router.
+pub async fn dispatch_route(state: &AppState, route: Route, request: ApiRequest) -> ApiResponse {
+    let spec = route.spec();
+    match match_path(spec.path, &request.path) {
+        Some(params) if spec.method == request.method => run(state, route, params, request).await,
+        Some(_) => error_response(state, &request, ApiError::MethodNotAllowed),
+        None => error_response(state, &request, ApiError::RouteNotFound),
+    }
+}
+
+async fn run(state: &AppState, route: Route, params: PathParams, request: ApiRequest) -> ApiResponse {
+    let started = Instant::now();
+    let result = authorise_and_handle(state, route, &params, &request).await;
+    let response = match result {
+        Ok(response) => response,
+        Err(error) => error_response(state, &request, error),
+    };
+    tracing::info!(
+        method = %request.method,
+        route = route.spec().path,
+        status = response.status.as_u16(),
+        latency_ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    response
+}
+
+async fn authorise_and_handle(
+    state: &AppState,
+    route: Route,
+    params: &PathParams,
+    request: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    if request.body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::BodyTooLarge);
+    }
+    let spec = route.spec();
+    let account: Option<AccountId> = match spec.access {
+        Access::Bearer => Some(authenticate(&state.keys, request, state.clock.now())?),
+        Access::Public => None,
+        Access::SandboxPublic if state.sandbox.is_some() => None,
+        Access::SandboxPublic => return Err(ApiError::RouteNotFound),
+    };
+    let account = account.as_ref();
+    match route {
+        Route::AuthToken => handlers::token::issue(state, request).await,
+        Route::CashInCreate => handlers::cash_in::create(state, request, required(account)?).await,
+        Route::CashInGet => handlers::cash_in::get(state, params, required(account)?).await,
+        Route::CashInList => handlers::cash_in::list(state, request, required(account)?).await,
+        Route::OpenApi => Ok(handlers::openapi::serve()),
+        Route::SandboxPixLocation => handlers::pix_location::get(state, params).await,
+    }
+}
+
+fn required(account: Option<&AccountId>) -> Result<&AccountId, ApiError> {
+    account.ok_or(ApiError::MissingToken)
+}
+
+fn error_response(state: &AppState, request: &ApiRequest, error: ApiError) -> ApiResponse {
+    error.to_response(request, state.clock.now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_has_exactly_one_spec() {
+        for route in [
+            Route::AuthToken,
+            Route::CashInCreate,
+            Route::CashInGet,
+            Route::CashInList,
+            Route::OpenApi,
+            Route::SandboxPixLocation,
+        ] {
+            assert_eq!(ROUTES.iter().filter(|s| s.route == route).count(), 1, "{route:?}");
+        }
+    }
+
+    #[test]
+    fn templates_capture_params() {
+        let p = match_path("/api/pix/cash-in/{transactionId}", "/api/pix/cash-in/abc").unwrap();
+        assert_eq!(p.get("transactionId"), Some("abc"));
+        assert!(match_path("/api/pix/cash-in/{transactionId}", "/api/pix/cash-in/").is_none());
+        assert!(match_path("/api/pix/cash-in/{transactionId}", "/api/pix/cash-in/a/b").is_none());
+        assert!(match_path("/api/pix/cash-in", "/api/pix/cash-in/").is_some());
+        assert!(match_path("/api/pix/cash-in", "/api/pix/cash").is_none());
+    }
+}

@@ -1,0 +1,91 @@
+//! PIX charges (cash-in) and their lifecycle.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::document::TaxDocument;
+use crate::ids::{AccountId, TransactionId};
+use crate::money::Money;
+use crate::split::SplitRule;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ChargeStatus {
+    /// Awaiting payment.
+    Pending,
+    /// Paid; splits are computed from here on.
+    Confirmed,
+    /// Paid and then given back in full.
+    Refunded,
+    /// Not paid before `expirationDate`.
+    Expired,
+}
+
+impl ChargeStatus {
+    pub const ALL: [ChargeStatus; 4] = [
+        ChargeStatus::Pending,
+        ChargeStatus::Confirmed,
+        ChargeStatus::Refunded,
+        ChargeStatus::Expired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChargeStatus::Pending => "PENDING",
+            ChargeStatus::Confirmed => "CONFIRMED",
+            ChargeStatus::Refunded => "REFUNDED",
+            ChargeStatus::Expired => "EXPIRED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ChargeStatus> {
+        ChargeStatus::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+/// Who pays (informational, per seed 004).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payer {
+    pub full_name: String,
+    pub document: TaxDocument,
+}
+
+/// A split of a charge: the merchant's rule plus its share of this charge's amount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargeSplit {
+    pub rule: SplitRule,
+    /// The share computed on the charge amount (fixed for the charge's lifetime).
+    pub amount: Money,
+}
+
+/// A PIX charge. Its stored form is [`crate::record::ChargeRecord`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Charge {
+    pub transaction_id: TransactionId,
+    pub account_id: AccountId,
+    pub correlation_id: Uuid,
+    pub external_id: String,
+    pub status: ChargeStatus,
+    pub amount: Money,
+    pub description: String,
+    pub payer: Payer,
+    pub additional_info: BTreeMap<String, String>,
+    pub splits: Vec<ChargeSplit>,
+    /// What the account keeps once paid: amount − Σ split shares.
+    pub remainder: Money,
+    /// The copy-and-paste BR Code.
+    pub pix_code: String,
+    /// Whether the merchant asked for the QR image (we re-render it on reads).
+    pub generate_qr_code: bool,
+    /// Which PIX provider holds this charge, and its id there.
+    pub provider: String,
+    pub provider_charge_id: String,
+    pub expiration_seconds: u32,
+    /// `generateTime`, millisecond precision.
+    pub created_at: DateTime<Utc>,
+    /// `expirationDate` = `created_at` + `expiration_seconds`.
+    pub expires_at: DateTime<Utc>,
+}

@@ -1,0 +1,43 @@
+//! Errors of the domain and its ports. Mapped to HTTP in exactly one place (`pixgw-api`).
+
+/// A storage adapter failed in a way the caller cannot fix (network, throttling, corruption).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored data could not be read: {0}")]
+    Corrupt(String),
+}
+
+/// A PIX provider call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    /// Timeouts, 5xx, connection failures: safe to retry with the same idempotency key.
+    #[error("PIX provider unavailable: {0}")]
+    Unavailable(String),
+    /// The provider refused the request; retrying will not help.
+    #[error("PIX provider rejected the request: {0}")]
+    Rejected(String),
+}
+
+/// Every way a use case can fail.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    /// Input failed validation; every failure is listed, in the seed's wording.
+    #[error("validation failed")]
+    Validation(Vec<String>),
+    #[error("a charge with this externalId already exists")]
+    DuplicateExternalId,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("invalid client credentials")]
+    InvalidCredentials,
+    #[error("idempotency key reused with a different request")]
+    IdempotencyKeyReused,
+    #[error("a request with this idempotency key is still being processed")]
+    IdempotencyKeyInUse,
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

@@ -1,0 +1,19 @@
+//! The payment domain of the PIX gateway.
+//!
+//! Everything here is pure: no AWS, no HTTP, no clock reads, no I/O. Adapters (DynamoDB, the
+//! embedded store, PIX providers) implement the traits in [`ports`]; hosts (Lambda, the local
+//! gateway, tests) call the use cases in [`service`].
+
+pub mod account;
+pub mod brcode;
+pub mod charge;
+pub mod document;
+pub mod error;
+pub mod ids;
+pub mod money;
+pub mod pix_key;
+pub mod ports;
+pub mod record;
+pub mod service;
+pub mod split;
+pub mod validation;

@@ -1,0 +1,286 @@
+//! Ports: what the domain needs from the outside world. Each has an AWS adapter and an
+//! embedded/local adapter; one contract test suite (in `tests/`) holds them to the same rules.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::account::{Account, ClientCredential};
+use crate::charge::{Charge, ChargeStatus};
+use crate::document::TaxDocument;
+use crate::error::{ProviderError, StoreError};
+use crate::ids::{AccountId, TransactionId};
+use crate::money::Money;
+
+// ---------------------------------------------------------------------------------------------
+// Clock
+
+/// The only way the domain learns the time, so tests and the sandbox can move it.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// Wall-clock time.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Accounts
+
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Stores a new account and its first client credential atomically. Fails with
+    /// [`CreateAccountError::AlreadyExists`] if either id is taken.
+    async fn create_account(
+        &self,
+        account: &Account,
+        credential: &ClientCredential,
+    ) -> Result<(), CreateAccountError>;
+
+    async fn get_account(&self, id: &AccountId) -> Result<Option<Account>, StoreError>;
+
+    async fn find_client(&self, client_id: &str) -> Result<Option<ClientCredential>, StoreError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CreateAccountError {
+    #[error("account or client id already exists")]
+    AlreadyExists,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+// ---------------------------------------------------------------------------------------------
+// Idempotency
+
+/// What `X-Idempotency-Key` remembers: the original response, replayed verbatim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: String,
+}
+
+/// Proof that this request holds the claim on an idempotency key; the write that finishes
+/// the request must present it (the adapter checks `lock_token` in the same transaction).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyClaim {
+    pub account_id: AccountId,
+    pub key: String,
+    pub lock_token: String,
+    /// When the record may be forgotten (claim time + 24 h).
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Completes a claim with the response to replay, inside the same atomic write as the effect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyCompletion {
+    pub claim: IdempotencyClaim,
+    pub response: StoredResponse,
+}
+
+/// The outcome of trying to claim a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// This request owns the key now and must complete or release it.
+    Claimed(IdempotencyClaim),
+    /// The key already finished with the same request: replay this.
+    Replay(StoredResponse),
+    /// The key belongs to a different request body.
+    Mismatch,
+    /// The same request is still running elsewhere.
+    InUse,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimRequest<'a> {
+    pub account_id: &'a AccountId,
+    pub key: &'a str,
+    /// A digest of method, path and canonical body.
+    pub request_hash: &'a str,
+    pub lock_token: &'a str,
+    pub now: DateTime<Utc>,
+    /// Until when the claim is exclusive; after that a crashed owner's claim may be taken
+    /// over by a retry with the same request.
+    pub lease_until: DateTime<Utc>,
+    /// When the record may be forgotten (24 h); an expired record counts as absent even if
+    /// the storage's TTL has not removed it yet.
+    pub expires_at: DateTime<Utc>,
+}
+
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Claims `key` for this request with one conditional write (no read-then-write race).
+    async fn claim(&self, request: &ClaimRequest<'_>) -> Result<ClaimOutcome, StoreError>;
+
+    /// Completes a claim whose effect did not need its own transaction. No-op if the claim
+    /// was lost (the lease expired and someone else took it over).
+    async fn complete(&self, completion: &IdempotencyCompletion) -> Result<(), StoreError>;
+
+    /// Gives the key up after a request that changed nothing (validation failure, conflict),
+    /// so a corrected retry may use it again. Only the claim's owner can release it.
+    async fn release(&self, claim: &IdempotencyClaim) -> Result<(), StoreError>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Charges
+
+/// A position in a newest-first listing, opaque to API clients.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChargeCursor {
+    /// `created_at` of the last item returned, in epoch milliseconds.
+    #[serde(rename = "t")]
+    pub created_at_ms: i64,
+    #[serde(rename = "i")]
+    pub transaction_id: TransactionId,
+}
+
+impl ChargeCursor {
+    pub fn of(charge: &Charge) -> ChargeCursor {
+        ChargeCursor {
+            created_at_ms: charge.created_at.timestamp_millis(),
+            transaction_id: charge.transaction_id.clone(),
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        URL_SAFE_NO_PAD.encode(json)
+    }
+
+    pub fn decode(text: &str) -> Option<ChargeCursor> {
+        let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
+        let cursor: ChargeCursor = serde_json::from_slice(&bytes).ok()?;
+        TransactionId::parse(cursor.transaction_id.as_str())?;
+        Some(cursor)
+    }
+}
+
+/// A listing of one account's charges, newest first, within `[from, to)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargeQuery {
+    pub status: Option<ChargeStatus>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    /// 1..=100.
+    pub limit: u32,
+    /// Continue strictly after this position.
+    pub after: Option<ChargeCursor>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Present when more items may follow.
+    pub next: Option<ChargeCursor>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InsertChargeError {
+    #[error("externalId already used by this account")]
+    DuplicateExternalId,
+    /// The idempotency claim presented was no longer ours (lease expired and taken over).
+    #[error("idempotency claim lost")]
+    ClaimLost,
+    #[error("transaction id collision")]
+    IdCollision,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[async_trait]
+pub trait ChargeStore: Send + Sync {
+    /// Stores a new charge, its per-account `externalId` guard and (when present) the
+    /// idempotency completion in ONE atomic conditional write.
+    async fn insert_charge(
+        &self,
+        charge: &Charge,
+        completion: Option<&IdempotencyCompletion>,
+    ) -> Result<(), InsertChargeError>;
+
+    /// A charge by id, whoever owns it (provider webhooks, the public PIX location).
+    async fn get_charge(&self, id: &TransactionId) -> Result<Option<Charge>, StoreError>;
+
+    /// An account's charge by its `externalId`.
+    async fn find_charge_by_external_id(
+        &self,
+        account_id: &AccountId,
+        external_id: &str,
+    ) -> Result<Option<Charge>, StoreError>;
+
+    /// An account's charges, newest first, through keys/indexes only (no scans).
+    async fn list_charges(
+        &self,
+        account_id: &AccountId,
+        query: &ChargeQuery,
+    ) -> Result<Page<Charge>, StoreError>;
+}
+
+/// Everything the API needs from storage, as one object to pass around.
+pub trait Store: AccountStore + IdempotencyStore + ChargeStore {}
+impl<T: AccountStore + IdempotencyStore + ChargeStore> Store for T {}
+
+pub type DynStore = Arc<dyn Store>;
+
+// ---------------------------------------------------------------------------------------------
+// PIX provider
+
+/// What we ask a PIX provider to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderChargeRequest {
+    pub transaction_id: TransactionId,
+    pub amount: Money,
+    pub description: String,
+    pub payer_name: String,
+    pub payer_document: TaxDocument,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub merchant_name: String,
+    pub merchant_city: String,
+    /// Stable across our retries so the provider never creates two charges for one of ours.
+    pub idempotency_key: String,
+}
+
+/// What the provider created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderCharge {
+    pub provider_charge_id: String,
+    /// The provider's copy-and-paste BR Code, passed through to the merchant.
+    pub pix_code: String,
+}
+
+#[async_trait]
+pub trait PixProvider: Send + Sync {
+    /// A short, stable name stored on each charge (`sandbox`, `connectpsp`, `pagfast`).
+    fn name(&self) -> &'static str;
+
+    async fn create_charge(
+        &self,
+        request: &ProviderChargeRequest,
+    ) -> Result<ProviderCharge, ProviderError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trips_and_rejects_garbage() {
+        let cursor = ChargeCursor {
+            created_at_ms: 1_705_314_600_000,
+            transaction_id: TransactionId::generate(),
+        };
+        assert_eq!(ChargeCursor::decode(&cursor.encode()), Some(cursor));
+        assert_eq!(ChargeCursor::decode("not-a-cursor"), None);
+        assert_eq!(ChargeCursor::decode(&URL_SAFE_NO_PAD.encode(b"{\"t\":1,\"i\":\"x\"}")), None);
+    }
+}

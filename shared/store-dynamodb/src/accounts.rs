@@ -1,0 +1,125 @@
+//! [`AccountStore`]: accounts and their client credentials.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use pixgw_domain::account::{Account, ClientCredential};
+use pixgw_domain::error::StoreError;
+use pixgw_domain::ids::AccountId;
+use pixgw_domain::ports::{AccountStore, CreateAccountError};
+use serde::Serialize;
+use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
+use tracing::{debug, instrument};
+
+use crate::DynamoStore;
+use crate::errors::{self, CONFLICT_ATTEMPTS, Reason};
+use crate::keys::{
+    ENTITY, Item, PK, SK, SK_ACCOUNT, SK_CLIENT, account_pk, client_pk, fits_partition_key, s,
+};
+
+/// Serialises a domain object and adds its key attributes.
+fn keyed_item<T: Serialize>(
+    what: &str,
+    value: &T,
+    pk: String,
+    sk: &str,
+) -> Result<Item, StoreError> {
+    let mut item: Item = to_item(value).map_err(|e| errors::corrupt(what, &e))?;
+    item.insert(PK.to_owned(), s(pk));
+    item.insert(SK.to_owned(), s(sk));
+    item.insert(ENTITY.to_owned(), s(sk));
+    Ok(item)
+}
+
+fn put_new(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(#pk)")
+        .expression_attribute_names("#pk", PK)
+        .build()
+        .map_err(|e| errors::build_failed("TransactWriteItems", &e))?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+#[async_trait]
+impl AccountStore for DynamoStore {
+    #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %account.id, client_id = %credential.client_id))]
+    async fn create_account(
+        &self,
+        account: &Account,
+        credential: &ClientCredential,
+    ) -> Result<(), CreateAccountError> {
+        let client_pk = client_pk(&credential.client_id);
+        if !fits_partition_key(&client_pk) {
+            return Err(StoreError::Unavailable("client id too long for a key".into()).into());
+        }
+        let items = vec![
+            put_new(
+                &self.table,
+                keyed_item("account", account, account_pk(&account.id), SK_ACCOUNT)?,
+            )?,
+            put_new(
+                &self.table,
+                keyed_item("client credential", credential, client_pk, SK_CLIENT)?,
+            )?,
+        ];
+        for attempt in 1..=CONFLICT_ATTEMPTS {
+            let sent = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let err = match sent {
+                Ok(_) => {
+                    debug!("account created");
+                    return Ok(());
+                }
+                Err(err) => err,
+            };
+            let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+                err.as_service_error()
+            else {
+                return Err(errors::unavailable("TransactWriteItems", &err).into());
+            };
+            let list = cancelled.cancellation_reasons();
+            let reasons = errors::reasons(list);
+            if reasons.contains(&Reason::ConditionFailed) {
+                debug!("account or client id already exists");
+                return Err(CreateAccountError::AlreadyExists);
+            }
+            if reasons.contains(&Reason::Other) || !reasons.contains(&Reason::Conflict) {
+                return Err(errors::cancelled("TransactWriteItems", &err, list).into());
+            }
+            debug!(attempt, "transaction conflict, retrying");
+            errors::conflict_backoff(attempt).await;
+        }
+        // Still conflicting: someone else is writing one of these ids right now.
+        if self.get_account(&account.id).await?.is_some()
+            || self.find_client(&credential.client_id).await?.is_some()
+        {
+            return Err(CreateAccountError::AlreadyExists);
+        }
+        Err(StoreError::Unavailable("account creation kept conflicting".into()).into())
+    }
+
+    #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %id))]
+    async fn get_account(&self, id: &AccountId) -> Result<Option<Account>, StoreError> {
+        let item = self.get_item(account_pk(id), SK_ACCOUNT).await?;
+        item.map(|item| from_item(item).map_err(|e| errors::corrupt("account", &e)))
+            .transpose()
+    }
+
+    #[instrument(level = "debug", skip_all, fields(table = %self.table, client_id = %client_id))]
+    async fn find_client(&self, client_id: &str) -> Result<Option<ClientCredential>, StoreError> {
+        let pk = client_pk(client_id);
+        // Whatever a caller sends as a client id, an impossible one is simply unknown.
+        if client_id.is_empty() || !fits_partition_key(&pk) {
+            return Ok(None);
+        }
+        let item = self.get_item(pk, SK_CLIENT).await?;
+        item.map(|item| from_item(item).map_err(|e| errors::corrupt("client credential", &e)))
+            .transpose()
+    }
+}

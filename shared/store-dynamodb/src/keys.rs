@@ -1,0 +1,262 @@
+//! Key construction for every item type of the single table (see the crate docs for the
+//! layout). Every key is built here and nowhere else, always from validated ids taken from the
+//! caller's arguments: client input only ever contributes a time or a transaction id *inside*
+//! a key whose partition is fixed by the account id argument.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
+use pixgw_domain::charge::ChargeStatus;
+use pixgw_domain::ids::{AccountId, TransactionId};
+use pixgw_domain::ports::ChargeCursor;
+
+/// Generic key attribute names (the table knows nothing about item types).
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+pub const GSI1PK: &str = "gsi1pk";
+pub const GSI1SK: &str = "gsi1sk";
+pub const GSI2PK: &str = "gsi2pk";
+pub const GSI2SK: &str = "gsi2sk";
+/// The TTL attribute: epoch **seconds** after which DynamoDB may delete the item.
+pub const TTL: &str = "ttl";
+/// Every item says what it is, so exports, streams and the console are readable.
+pub const ENTITY: &str = "entity";
+
+/// The largest creation time (epoch ms) the 15-digit sort key can hold (year 33658).
+pub const MAX_SORTABLE_MS: i64 = 999_999_999_999_999;
+
+/// DynamoDB limits a partition key to 2048 bytes; ids that would not fit cannot exist.
+const MAX_PARTITION_KEY_BYTES: usize = 2048;
+
+/// Sort-key values of the fixed-sort-key item types.
+pub const SK_ACCOUNT: &str = "ACCOUNT";
+pub const SK_CLIENT: &str = "CLIENT";
+pub const SK_CHARGE: &str = "CHARGE";
+pub const SK_EXTID: &str = "EXTID";
+pub const SK_IDEM: &str = "IDEM";
+
+pub type Item = HashMap<String, AttributeValue>;
+
+pub fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+pub fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+/// A primary key (`pk`, `sk`) as a GetItem/Update/Delete key map.
+pub fn primary_key(pk: String, sk: &str) -> Item {
+    HashMap::from([(PK.to_owned(), s(pk)), (SK.to_owned(), s(sk))])
+}
+
+/// Whether a partition key built from outside input would be accepted by DynamoDB.
+pub fn fits_partition_key(pk: &str) -> bool {
+    !pk.is_empty() && pk.len() <= MAX_PARTITION_KEY_BYTES
+}
+
+pub fn account_pk(account: &AccountId) -> String {
+    format!("ACCOUNT#{account}")
+}
+
+pub fn client_pk(client_id: &str) -> String {
+    format!("CLIENT#{client_id}")
+}
+
+pub fn charge_pk(id: &TransactionId) -> String {
+    format!("CHARGE#{id}")
+}
+
+pub fn external_id_pk(account: &AccountId, external_id: &str) -> String {
+    format!("ACCOUNT#{account}#EXTID#{external_id}")
+}
+
+pub fn idempotency_pk(account: &AccountId, key: &str) -> String {
+    format!("ACCOUNT#{account}#IDEM#{key}")
+}
+
+/// `gsi1pk` of a charge: all of an account's charges.
+pub fn charges_by_account_pk(account: &AccountId) -> String {
+    format!("ACCOUNT#{account}#CHARGES")
+}
+
+/// `gsi2pk` of a charge: an account's charges in one status. Any status change must rewrite
+/// this attribute in the same conditional update that changes `status`.
+pub fn charges_by_status_pk(account: &AccountId, status: ChargeStatus) -> String {
+    format!("ACCOUNT#{account}#CHARGES#{}", status.as_str())
+}
+
+/// `gsi1sk`/`gsi2sk` of a charge: creation time (ms, 15 digits) then id, so the index order is
+/// (created_at, transaction_id) and every position is unique. `None` outside the sortable
+/// range (negative or beyond [`MAX_SORTABLE_MS`]).
+pub fn created_sort_key(created_at_ms: i64, id: &TransactionId) -> Option<String> {
+    (0..=MAX_SORTABLE_MS)
+        .contains(&created_at_ms)
+        .then(|| format!("{created_at_ms:015}#{id}"))
+}
+
+/// The part of `gsi1sk`/`gsi2sk` that precedes every key created at `ms` or later.
+fn time_prefix(ms: i64) -> String {
+    format!("{ms:015}")
+}
+
+/// The slice of an index partition a listing reads, as bounds on the sort key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SortRange {
+    /// Nothing can match (e.g. `from >= to`, or a cursor before the epoch).
+    Empty,
+    Bounds {
+        /// Inclusive lower bound.
+        lower: Option<String>,
+        /// Exclusive upper bound.
+        upper: Option<String>,
+    },
+}
+
+/// Turns `[from, to)` and "strictly older than the cursor" into sort-key bounds.
+///
+/// Times outside the sortable range are clamped to what they mean (a `from` before 1970 is no
+/// bound at all, a `to` before 1970 matches nothing, …), so any client input yields a valid
+/// query.
+pub fn sort_range(
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    after: Option<&ChargeCursor>,
+) -> SortRange {
+    let lower = match from.map(|t| t.timestamp_millis()) {
+        None => None,
+        Some(ms) if ms <= 0 => None,
+        Some(ms) if ms > MAX_SORTABLE_MS => return SortRange::Empty,
+        Some(ms) => Some(time_prefix(ms)),
+    };
+    let to_upper = match to.map(|t| t.timestamp_millis()) {
+        None => None,
+        Some(ms) if ms <= 0 => return SortRange::Empty,
+        Some(ms) if ms > MAX_SORTABLE_MS => None,
+        Some(ms) => Some(time_prefix(ms)),
+    };
+    let cursor_upper = match after {
+        None => None,
+        Some(c) if c.created_at_ms < 0 => return SortRange::Empty,
+        Some(c) => created_sort_key(c.created_at_ms, &c.transaction_id),
+    };
+    let upper = match (to_upper, cursor_upper) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    if let (Some(lo), Some(hi)) = (&lower, &upper)
+        && lo >= hi
+    {
+        return SortRange::Empty;
+    }
+    SortRange::Bounds { lower, upper }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn t(ms: i64) -> DateTime<Utc> {
+        Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+    }
+
+    fn id(c: char) -> TransactionId {
+        TransactionId::parse(&c.to_string().repeat(32)).unwrap()
+    }
+
+    #[test]
+    fn sort_keys_order_by_time_then_id() {
+        let a = created_sort_key(999, &id('f')).unwrap();
+        let b = created_sort_key(1_000, &id('0')).unwrap();
+        let c = created_sort_key(1_000, &id('1')).unwrap();
+        assert!(a < b && b < c);
+        assert_eq!(b, format!("000000000001000#{}", "0".repeat(32)));
+        assert_eq!(created_sort_key(-1, &id('a')), None);
+        assert_eq!(created_sort_key(MAX_SORTABLE_MS + 1, &id('a')), None);
+    }
+
+    #[test]
+    fn time_bounds_are_half_open() {
+        let SortRange::Bounds { lower, upper } = sort_range(Some(t(1_000)), Some(t(2_000)), None)
+        else {
+            panic!("expected bounds");
+        };
+        let (lo, hi) = (lower.unwrap(), upper.unwrap());
+        let at = |ms| created_sort_key(ms, &id('5')).unwrap();
+        assert!(at(1_000) >= lo && at(999) < lo);
+        assert!(at(1_999) < hi && at(2_000) >= hi);
+    }
+
+    #[test]
+    fn cursor_tightens_the_upper_bound() {
+        let cursor = ChargeCursor {
+            created_at_ms: 1_500,
+            transaction_id: id('7'),
+        };
+        let range = sort_range(Some(t(1_000)), Some(t(2_000)), Some(&cursor));
+        assert_eq!(
+            range,
+            SortRange::Bounds {
+                lower: Some(time_prefix(1_000)),
+                upper: created_sort_key(1_500, &id('7')),
+            }
+        );
+        // A cursor past `to` leaves `to` in charge.
+        let late = ChargeCursor {
+            created_at_ms: 5_000,
+            transaction_id: id('7'),
+        };
+        let range = sort_range(None, Some(t(2_000)), Some(&late));
+        assert_eq!(
+            range,
+            SortRange::Bounds {
+                lower: None,
+                upper: Some(time_prefix(2_000)),
+            }
+        );
+    }
+
+    #[test]
+    fn degenerate_inputs_never_produce_invalid_queries() {
+        assert_eq!(
+            sort_range(Some(t(2_000)), Some(t(2_000)), None),
+            SortRange::Empty
+        );
+        assert_eq!(
+            sort_range(Some(t(3_000)), Some(t(2_000)), None),
+            SortRange::Empty
+        );
+        assert_eq!(sort_range(None, Some(t(-5)), None), SortRange::Empty);
+        let before_epoch = ChargeCursor {
+            created_at_ms: -1,
+            transaction_id: id('1'),
+        };
+        assert_eq!(
+            sort_range(None, None, Some(&before_epoch)),
+            SortRange::Empty
+        );
+        let far = ChargeCursor {
+            created_at_ms: i64::MAX,
+            transaction_id: id('1'),
+        };
+        assert_eq!(
+            sort_range(Some(t(-10)), None, Some(&far)),
+            SortRange::Bounds {
+                lower: None,
+                upper: None
+            }
+        );
+        // A cursor inside the lower bound's millisecond but before any key there.
+        let first = ChargeCursor {
+            created_at_ms: 1_000,
+            transaction_id: id('0'),
+        };
+        assert!(matches!(
+            sort_range(Some(t(1_000)), None, Some(&first)),
+            SortRange::Bounds { .. }
+        ));
+    }
+}

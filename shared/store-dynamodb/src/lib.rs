@@ -1,0 +1,211 @@
+//! DynamoDB adapter of the storage ports ([`AccountStore`], [`IdempotencyStore`],
+//! [`ChargeStore`]) — single-table design.
+//!
+//! [`AccountStore`]: pixgw_domain::ports::AccountStore
+//! [`IdempotencyStore`]: pixgw_domain::ports::IdempotencyStore
+//! [`ChargeStore`]: pixgw_domain::ports::ChargeStore
+//!
+//! # The table
+//!
+//! One table, generic attribute names, so new item types need no schema change:
+//!
+//! | attribute | type | role |
+//! |---|---|---|
+//! | `pk`, `sk` | S | table primary key (hash, range) |
+//! | `gsi1pk`, `gsi1sk` | S | index `gsi1` (hash, range), projection ALL |
+//! | `gsi2pk`, `gsi2sk` | S | index `gsi2` (hash, range), projection ALL |
+//! | `ttl` | N | TTL attribute, epoch **seconds** |
+//! | `entity` | S | item type (`ACCOUNT`, `CLIENT`, `CHARGE`, `EXTID`, `IDEM`), for humans |
+//!
+//! Billing is PAY_PER_REQUEST. [`create_table`] (module [`table`]) is the definition in code;
+//! the SAM template mirrors it exactly:
+//!
+//! ```yaml
+//! Table:
+//!   Type: AWS::DynamoDB::Table
+//!   Properties:
+//!     BillingMode: PAY_PER_REQUEST
+//!     AttributeDefinitions:
+//!       - { AttributeName: pk,     AttributeType: S }
+//!       - { AttributeName: sk,     AttributeType: S }
+//!       - { AttributeName: gsi1pk, AttributeType: S }
+//!       - { AttributeName: gsi1sk, AttributeType: S }
+//!       - { AttributeName: gsi2pk, AttributeType: S }
+//!       - { AttributeName: gsi2sk, AttributeType: S }
+//!     KeySchema:
+//!       - { AttributeName: pk, KeyType: HASH }
+//!       - { AttributeName: sk, KeyType: RANGE }
+//!     GlobalSecondaryIndexes:
+//!       - IndexName: gsi1
+//!         KeySchema: [{ AttributeName: gsi1pk, KeyType: HASH }, { AttributeName: gsi1sk, KeyType: RANGE }]
+//!         Projection: { ProjectionType: ALL }
+//!       - IndexName: gsi2
+//!         KeySchema: [{ AttributeName: gsi2pk, KeyType: HASH }, { AttributeName: gsi2sk, KeyType: RANGE }]
+//!         Projection: { ProjectionType: ALL }
+//!     TimeToLiveSpecification: { AttributeName: ttl, Enabled: true }
+//! ```
+//!
+//! # Item types
+//!
+//! | item | `pk` | `sk` | index keys | other attributes |
+//! |---|---|---|---|---|
+//! | account | `ACCOUNT#{accountId}` | `ACCOUNT` | — | serde of `Account` |
+//! | client credential | `CLIENT#{clientId}` | `CLIENT` | — | serde of `ClientCredential` (secret only as its hash) |
+//! | charge | `CHARGE#{transactionId}` | `CHARGE` | `gsi1pk` = `ACCOUNT#{accountId}#CHARGES`, `gsi1sk` = `{createdAtMs:015}#{transactionId}`; `gsi2pk` = `ACCOUNT#{accountId}#CHARGES#{STATUS}`, `gsi2sk` = `gsi1sk` | `ChargeRecord` (money as integer centavos in `N`, times as epoch ms) |
+//! | externalId guard | `ACCOUNT#{accountId}#EXTID#{externalId}` | `EXTID` | — | `accountId`, `externalId`, `transactionId` |
+//! | idempotency record | `ACCOUNT#{accountId}#IDEM#{key}` | `IDEM` | — | `state` (`IN_PROGRESS`\|`COMPLETED`), `requestHash`, `lockToken`, `leaseUntilMs`, `expiresAtMs`, `ttl` (= `expiresAtMs` / 1000), `responseStatus`, `responseBody` |
+//!
+//! Only charges carry index attributes (sparse indexes). No item type has a TTL except the
+//! idempotency record. `sk` is a constant per type, so two item types can never share a
+//! primary key, whatever characters a client puts in an `externalId` or idempotency key.
+//!
+//! Why the sort key is `{createdAtMs:015}#{transactionId}` (15 digits = up to year 33658):
+//! string order is (creation time, id) order, every position is unique (so a cursor is
+//! exact even when several charges share a millisecond), and a time bound is just a prefix.
+//! `gsi2sk` is a separate attribute with the same value (rather than reusing `gsi1sk`) so
+//! that later item types can use `gsi2` with their own sort keys. **Any status change of a
+//! charge must rewrite `gsi2pk` in the same conditional update that changes `status`.**
+//!
+//! # Access patterns
+//!
+//! | use | operation |
+//! |---|---|
+//! | create account + first credential | `TransactWriteItems`: 2 × Put `attribute_not_exists(pk)` |
+//! | get account / client (token endpoint) | GetItem, strongly consistent |
+//! | claim an idempotency key | one conditional PutItem (`attribute_not_exists(pk) OR expiresAtMs < :now OR (state = IN_PROGRESS AND leaseUntilMs < :now AND requestHash = :hash)`), `ReturnValuesOnConditionCheckFailure = ALL_OLD` decides Mismatch / Replay / InUse |
+//! | complete / release a claim | UpdateItem / DeleteItem conditioned on `state = IN_PROGRESS AND lockToken = :token` |
+//! | create a charge | `TransactWriteItems`: Put charge + Put guard (both `attribute_not_exists(pk)`) + Update idempotency record (as *complete*); cancellation reasons are decoded by position |
+//! | charge by id (webhooks, public location) | GetItem, strongly consistent; ownership is checked by the service |
+//! | charge by externalId | GetItem guard → GetItem charge, strongly consistent |
+//! | list charges (newest first, `[from, to)`, cursor) | Query `gsi1` (or `gsi2` with a status), `ScanIndexForward = false` |
+//!
+//! No Scan anywhere. Index reads are **eventually consistent** (GSIs cannot be read
+//! consistently): a charge created a moment ago may be missing from a listing for a short
+//! while, although `get_charge` and `find_charge_by_external_id` already see it.
+//!
+//! Listing: the partition key is always built from the account id argument. `from`/`to`
+//! become `gsi1sk >= {from:015}` / `gsi1sk < {to:015}`; a cursor `(createdAtMs, id)` becomes
+//! `gsi1sk < {createdAtMs:015}#{id}`; with both bounds, `BETWEEN` plus dropping the item
+//! exactly at the upper bound. A cursor from another account can therefore only move the
+//! position inside the caller's own partition. One item more than the limit is read to know
+//! whether a next page exists.
+//!
+//! Expired idempotency records: DynamoDB's TTL deletes items lazily (typically within days),
+//! so expiry is enforced by the claim condition (`expiresAtMs < :now` counts as absent), never
+//! by relying on TTL.
+//!
+//! # Concurrency
+//!
+//! Every state change is conditional; multi-item changes are one transaction. A transaction
+//! cancelled only by `TransactionConflict` (another transaction on the same item, expected
+//! under concurrent identical requests) is retried up to [`errors::CONFLICT_ATTEMPTS`] times
+//! with exponential backoff and full jitter; if it still conflicts, the items are re-read
+//! (strongly consistent) to report what the competitors left behind (a guard → duplicate
+//! externalId, an idempotency record no longer ours → claim lost). Single-item writes that hit
+//! `TransactionConflictException` are retried the same way. Throttling, network and other
+//! failures (after the SDK's own retries) become `StoreError::Unavailable`, carrying the SDK
+//! error's whole cause chain.
+//!
+//! # Hot partitions (known limit, not needed yet)
+//!
+//! Every charge of an account is written to the single `gsi1pk` value of that account (and one
+//! `gsi2pk` per status). A GSI partition key value sustains about 1,000 write units per
+//! second, and with projection ALL a charge of 2–3 KB costs 2–3 units per index write, so one
+//! account can create roughly 300–500 charges per second before its index partition
+//! throttles — and GSI throttling back-pressures writes to the table itself. Base-table keys
+//! (`CHARGE#{id}`, guards, idempotency records) are spread by random ids and have no such
+//! limit. When an account approaches it, the plan is write sharding: `gsi1pk` =
+//! `ACCOUNT#{accountId}#CHARGES#{shard}` with `shard = hash(transactionId) % N` (N stored on
+//! the account item, only ever increased, old charges keep their shard), likewise for
+//! `gsi2pk`; a listing then queries the N shards in parallel and merges them by `gsi1sk`
+//! (the cursor stays `(createdAtMs, id)`, a global order, so it works unchanged). A
+//! KEYS_ONLY/INCLUDE projection would cut index write units too, at the price of a
+//! BatchGetItem per page.
+
+use aws_config::BehaviorVersion;
+use aws_sdk_dynamodb::Client;
+use pixgw_domain::error::StoreError;
+use tracing::debug;
+
+mod accounts;
+mod charges;
+pub mod errors;
+mod idempotency;
+pub mod keys;
+mod listing;
+pub mod table;
+
+pub use errors::SetupError;
+pub use table::create_table;
+
+use crate::keys::{Item, primary_key};
+
+/// Environment variable naming the table ([`DynamoStore::from_env`]).
+pub const TABLE_ENV: &str = "PIXGW_TABLE_NAME";
+/// Optional environment variable with an endpoint override, e.g. DynamoDB Local.
+pub const ENDPOINT_ENV: &str = "PIXGW_DYNAMODB_ENDPOINT";
+
+/// The DynamoDB implementation of every storage port.
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> DynamoStore {
+        DynamoStore {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// Builds the SDK client from the default AWS configuration chain (region, credentials),
+    /// pointing at `endpoint` when one is given (DynamoDB Local).
+    pub async fn connect(endpoint: Option<String>, table: impl Into<String>) -> DynamoStore {
+        DynamoStore::new(sdk_client(endpoint).await, table)
+    }
+
+    /// [`DynamoStore::connect`] with the table from `PIXGW_TABLE_NAME` and the optional endpoint
+    /// from `PIXGW_DYNAMODB_ENDPOINT`.
+    pub async fn from_env() -> Result<DynamoStore, SetupError> {
+        let table = std::env::var(TABLE_ENV)
+            .ok()
+            .filter(|t| !t.is_empty())
+            .ok_or(SetupError::MissingEnv(TABLE_ENV))?;
+        let endpoint = std::env::var(ENDPOINT_ENV).ok().filter(|e| !e.is_empty());
+        Ok(DynamoStore::connect(endpoint, table).await)
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// A strongly consistent GetItem by primary key.
+    pub(crate) async fn get_item(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(primary_key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|err| errors::unavailable("GetItem", &err))?;
+        debug!(found = out.item.is_some(), sk, "GetItem");
+        Ok(out.item)
+    }
+}
+
+/// An SDK client from the default configuration chain, with an optional endpoint override.
+pub async fn sdk_client(endpoint: Option<String>) -> Client {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(endpoint) = endpoint {
+        loader = loader.endpoint_url(endpoint);
+    }
+    Client::new(&loader.load().await)
+}

@@ -1,0 +1,132 @@
+//! The table definition as DynamoDB Local sees it.
+
+mod common;
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ProjectionType,
+    ScalarAttributeType, TimeToLiveStatus,
+};
+use common::{endpoint, unique_table};
+use pixgw_store_dynamodb::{SetupError, create_table, sdk_client};
+
+fn names(schema: &[KeySchemaElement]) -> Vec<(String, KeyType)> {
+    schema
+        .iter()
+        .map(|k| (k.attribute_name().to_owned(), k.key_type().clone()))
+        .collect()
+}
+
+#[tokio::test]
+async fn create_table_builds_the_documented_definition_and_is_idempotent() {
+    let client = sdk_client(Some(endpoint())).await;
+    let table = unique_table();
+    create_table(&client, &table).await.expect("create");
+    // A second call (every cold start of the local stack does it) is a no-op.
+    create_table(&client, &table).await.expect("create again");
+
+    let described = client
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .expect("describe");
+    let t = described.table.expect("table description");
+    assert_eq!(
+        names(t.key_schema()),
+        vec![("pk".into(), KeyType::Hash), ("sk".into(), KeyType::Range)]
+    );
+    assert_eq!(
+        t.billing_mode_summary().and_then(|b| b.billing_mode()),
+        Some(&BillingMode::PayPerRequest)
+    );
+    let mut gsis: Vec<_> = t
+        .global_secondary_indexes()
+        .iter()
+        .map(|g| {
+            (
+                g.index_name().unwrap_or_default().to_owned(),
+                names(g.key_schema()),
+                g.projection().and_then(|p| p.projection_type()).cloned(),
+            )
+        })
+        .collect();
+    gsis.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        gsis,
+        vec![
+            (
+                "gsi1".into(),
+                vec![
+                    ("gsi1pk".into(), KeyType::Hash),
+                    ("gsi1sk".into(), KeyType::Range)
+                ],
+                Some(ProjectionType::All)
+            ),
+            (
+                "gsi2".into(),
+                vec![
+                    ("gsi2pk".into(), KeyType::Hash),
+                    ("gsi2sk".into(), KeyType::Range)
+                ],
+                Some(ProjectionType::All)
+            ),
+        ]
+    );
+    let mut defs: Vec<_> = t
+        .attribute_definitions()
+        .iter()
+        .map(|d: &AttributeDefinition| (d.attribute_name().to_owned(), d.attribute_type().clone()))
+        .collect();
+    defs.sort_by(|a, b| a.0.cmp(&b.0));
+    let expected: Vec<_> = ["gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "pk", "sk"]
+        .into_iter()
+        .map(|n| (n.to_owned(), ScalarAttributeType::S))
+        .collect();
+    assert_eq!(defs, expected);
+
+    let ttl = client
+        .describe_time_to_live()
+        .table_name(&table)
+        .send()
+        .await
+        .expect("describe ttl");
+    let ttl = ttl.time_to_live_description().expect("ttl description");
+    assert_eq!(ttl.attribute_name(), Some("ttl"));
+    assert!(matches!(
+        ttl.time_to_live_status(),
+        Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
+    ));
+}
+
+#[tokio::test]
+async fn create_table_refuses_an_existing_table_with_another_definition() {
+    let client = sdk_client(Some(endpoint())).await;
+    let table = unique_table();
+    client
+        .create_table()
+        .table_name(&table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("definition"),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(KeyType::Hash)
+                .build()
+                .expect("key"),
+        )
+        .send()
+        .await
+        .expect("create foreign table");
+    match create_table(&client, &table).await {
+        Err(SetupError::Mismatch { problem, .. }) => {
+            assert!(problem.contains("(pk, sk)"), "{problem}")
+        }
+        other => panic!("expected a mismatch, got {other:?}"),
+    }
+}

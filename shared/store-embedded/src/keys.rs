@@ -1,0 +1,128 @@
+//! How keys of the redb tables are spelled.
+//!
+//! Every key is a `&str` compared byte by byte. Composite keys join their parts with `\0`,
+//! which none of the parts that can be followed by another part contains: account ids are
+//! `acc_` + hex, statuses are UPPERCASE words, transaction ids are hex and the sortable
+//! timestamps are digits. The last part of a key (an `externalId`, an idempotency key) may be
+//! anything, because everything before it has a fixed shape.
+//!
+//! Timestamps inside keys are epoch milliseconds mapped order-preservingly from `i64` onto
+//! `u64` (sign bit flipped) and written as 20 zero-padded digits, so that byte order is time
+//! order for every representable instant, negative ones included (a crafted cursor may carry
+//! any `i64`).
+
+/// Separates the parts of a composite key.
+pub(crate) const SEP: char = '\u{0}';
+
+/// `ms` as 20 digits whose byte order is the numeric order of `ms`.
+pub(crate) fn sortable_ms(ms: i64) -> String {
+    // Flipping the sign bit maps i64::MIN..=i64::MAX onto 0..=u64::MAX, keeping the order.
+    let shifted = (ms as u64) ^ (1 << 63);
+    format!("{shifted:020}")
+}
+
+/// Prefix of an account's entries in `charges_by_account`.
+pub(crate) fn account_prefix(account_id: &str) -> String {
+    format!("{account_id}{SEP}")
+}
+
+/// Prefix of an account's entries with one status in `charges_by_status`.
+pub(crate) fn status_prefix(account_id: &str, status: &str) -> String {
+    format!("{account_id}{SEP}{status}{SEP}")
+}
+
+/// An index entry under `prefix`: `prefix` + sortable `created_at_ms` + `\0` + transaction id.
+pub(crate) fn index_entry(prefix: &str, created_at_ms: i64, transaction_id: &str) -> String {
+    format!(
+        "{prefix}{}{SEP}{transaction_id}",
+        sortable_ms(created_at_ms)
+    )
+}
+
+/// The smallest key under `prefix` at `created_at_ms`: every entry of that millisecond sorts
+/// after it, every earlier one before it.
+pub(crate) fn index_at(prefix: &str, created_at_ms: i64) -> String {
+    format!("{prefix}{}", sortable_ms(created_at_ms))
+}
+
+/// The first key after every key that starts with `prefix` (which ends with [`SEP`]).
+pub(crate) fn prefix_end(prefix: &str) -> String {
+    let mut end = prefix.strip_suffix(SEP).unwrap_or(prefix).to_owned();
+    end.push('\u{1}');
+    end
+}
+
+/// `external_ids` key: an account's `externalId` guard.
+pub(crate) fn external_id(account_id: &str, external_id: &str) -> String {
+    format!("{account_id}{SEP}{external_id}")
+}
+
+/// `idempotency` key: an account's idempotency key.
+pub(crate) fn idempotency(account_id: &str, key: &str) -> String {
+    format!("{account_id}{SEP}{key}")
+}
+
+/// `idempotency_by_expiry` key: when an idempotency record expires, then the record's key.
+pub(crate) fn idempotency_expiry(expires_at_ms: i64, idempotency_key: &str) -> String {
+    format!("{}{SEP}{idempotency_key}", sortable_ms(expires_at_ms))
+}
+
+/// Everything in `idempotency_by_expiry` that sorts before this expired strictly before `ms`.
+pub(crate) fn idempotency_expiry_bound(ms: i64) -> String {
+    sortable_ms(ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sortable_ms_keeps_numeric_order_across_the_whole_range() {
+        let values = [
+            i64::MIN,
+            -1_000_000,
+            -1,
+            0,
+            1,
+            999,
+            1_000,
+            1_705_314_600_000,
+            i64::MAX,
+        ];
+        for pair in values.windows(2) {
+            let (a, b) = (sortable_ms(pair[0]), sortable_ms(pair[1]));
+            assert_eq!(a.len(), 20);
+            assert!(a < b, "{} should sort before {}", pair[0], pair[1]);
+        }
+    }
+
+    #[test]
+    fn index_bounds_are_half_open_at_the_millisecond() {
+        let prefix = account_prefix("acc_0123");
+        let at = index_entry(&prefix, 1_000, "ffff");
+        let before = index_entry(&prefix, 999, "ffff");
+        let after = index_entry(&prefix, 1_001, "0000");
+        // `index_at(t)` is an inclusive lower bound for t and an exclusive upper bound below t.
+        assert!(index_at(&prefix, 1_000) <= at);
+        assert!(before < index_at(&prefix, 1_000));
+        assert!(at < index_at(&prefix, 1_001));
+        assert!(after >= index_at(&prefix, 1_001));
+        // Every entry of the account sorts inside [prefix, prefix_end).
+        let end = prefix_end(&prefix);
+        for key in [&at, &before, &after] {
+            assert!(key.as_str() >= prefix.as_str() && key.as_str() < end.as_str());
+        }
+        // …and no entry of an account whose id extends this one does.
+        let other = index_entry(&account_prefix("acc_01234"), 1_000, "ffff");
+        assert!(other.as_str() >= end.as_str());
+    }
+
+    #[test]
+    fn status_prefixes_do_not_overlap() {
+        let pending = status_prefix("acc_1", "PENDING");
+        let expired = status_prefix("acc_1", "EXPIRED");
+        let key = index_entry(&expired, 5, "ab");
+        assert!(!key.starts_with(&pending));
+        assert!(key < prefix_end(&expired));
+    }
+}

@@ -1,0 +1,182 @@
+//! Builds the whole API in-process on a chosen storage backend and drives it exactly as a host
+//! would (through `pixgw_api::dispatch`), so every test runs against the embedded store AND
+//! DynamoDB Local.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration, Utc};
+use http::Method;
+use pixgw_api::accounts::{NewAccountCredentials, create_account};
+use pixgw_api::auth::AuthKeys;
+use pixgw_api::state::SandboxConfig;
+use pixgw_api::{ApiRequest, ApiResponse, AppState, dispatch};
+use pixgw_domain::ports::{Clock, DynStore};
+use pixgw_providers::sandbox::SandboxProvider;
+use pixgw_store_dynamodb::DynamoStore;
+use pixgw_store_embedded::EmbeddedStore;
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// The sandbox location host used in tests.
+pub const PUBLIC_HOST: &str = "127.0.0.1:3000";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Embedded,
+    Dynamodb,
+}
+
+/// The DynamoDB Local endpoint exported by `./scripts/test.sh`. Missing means the emulator is
+/// not running: fail loudly, never skip.
+pub fn dynamodb_endpoint() -> String {
+    match std::env::var("PIXGW_TEST_DYNAMODB_ENDPOINT") {
+        Ok(endpoint) if !endpoint.is_empty() => endpoint,
+        _ => panic!(
+            "PIXGW_TEST_DYNAMODB_ENDPOINT is not set: DynamoDB Local is not running. \
+             Run the tests with ./scripts/test.sh, which starts it."
+        ),
+    }
+}
+
+/// A fresh, empty store. The `TempDir` (embedded) must live as long as the store.
+pub async fn fresh_store(backend: Backend) -> (DynStore, Option<TempDir>) {
+    match backend {
+        Backend::Embedded => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let store = EmbeddedStore::open(dir.path()).expect("open embedded store");
+            (Arc::new(store), Some(dir))
+        }
+        Backend::Dynamodb => {
+            let table = format!("pixgw-test-{}", uuid::Uuid::new_v4().simple());
+            let store = DynamoStore::connect(Some(dynamodb_endpoint()), table).await;
+            pixgw_store_dynamodb::create_table(store.client(), store.table())
+                .await
+                .expect("create DynamoDB table");
+            (Arc::new(store), None)
+        }
+    }
+}
+
+/// A clock tests move by hand.
+#[derive(Debug)]
+pub struct ManualClock(Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    pub fn new(start: DateTime<Utc>) -> ManualClock {
+        ManualClock(Mutex::new(start))
+    }
+
+    pub fn advance(&self, by: Duration) {
+        let mut now = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *now += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+pub fn test_keys() -> AuthKeys {
+    AuthKeys::new(vec![7u8; 48], [9u8; 32]).expect("test keys")
+}
+
+/// The whole API on one backend, with a manual clock.
+pub struct Gateway {
+    pub state: AppState,
+    pub clock: Arc<ManualClock>,
+    pub backend: Backend,
+    _dir: Option<TempDir>,
+}
+
+impl Gateway {
+    pub async fn start(backend: Backend) -> Gateway {
+        let (store, dir) = fresh_store(backend).await;
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let provider = Arc::new(SandboxProvider::new(PUBLIC_HOST).expect("sandbox provider"));
+        let state = AppState::new(store, provider, clock.clone(), test_keys(), Some(SandboxConfig));
+        Gateway {
+            state,
+            clock,
+            backend,
+            _dir: dir,
+        }
+    }
+
+    pub fn clock_now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub async fn call(&self, request: ApiRequest) -> ApiResponse {
+        dispatch(&self.state, request).await
+    }
+
+    pub async fn new_account(&self, name: &str) -> NewAccountCredentials {
+        create_account(&self.state.store, &self.state.keys, name, "SAO PAULO", self.clock.now())
+            .await
+            .expect("create account")
+    }
+
+    pub async fn token_for(&self, credentials: &NewAccountCredentials) -> String {
+        let response = self
+            .call(ApiRequest::new(Method::POST, "/api/auth/token").with_json(&serde_json::json!({
+                "clientId": credentials.client_id,
+                "clientSecret": credentials.client_secret,
+            })))
+            .await;
+        assert_eq!(response.status, 200, "token: {:?}", response.body_json());
+        response.body_json()["accessToken"]
+            .as_str()
+            .expect("accessToken")
+            .to_owned()
+    }
+
+    /// A new account and a bearer token for it.
+    pub async fn merchant(&self, name: &str) -> (NewAccountCredentials, String) {
+        let credentials = self.new_account(name).await;
+        let token = self.token_for(&credentials).await;
+        (credentials, token)
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: &Value, idempotency_key: Option<&str>) -> ApiResponse {
+        let mut request = ApiRequest::new(Method::POST, path)
+            .with_json(body)
+            .with_header("authorization", &format!("Bearer {token}"));
+        if let Some(key) = idempotency_key {
+            request = request.with_header("x-idempotency-key", key);
+        }
+        self.call(request).await
+    }
+
+    pub async fn get(&self, path_and_query: &str, token: &str) -> ApiResponse {
+        self.call(
+            ApiRequest::from_uri(Method::GET, path_and_query)
+                .with_header("authorization", &format!("Bearer {token}")),
+        )
+        .await
+    }
+}
+
+/// Runs each listed async test body once per backend: `embedded::name`, `dynamodb::name`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name($crate::harness::Backend::Embedded).await;
+                }
+            )*
+        }
+        mod dynamodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name($crate::harness::Backend::Dynamodb).await;
+                }
+            )*
+        }
+    };
+}

@@ -1,0 +1,78 @@
+//! The route table, the OpenAPI document and the SAM template must describe the same API:
+//! a route one of them lacks fails here.
+
+use std::collections::BTreeSet;
+
+use pixgw_api::openapi::documented_operations;
+use pixgw_api::routes::{Access, ROUTES};
+
+fn routes() -> BTreeSet<(String, String)> {
+    ROUTES
+        .iter()
+        .map(|spec| (spec.method.as_str().to_owned(), spec.path.to_owned()))
+        .collect()
+}
+
+#[test]
+fn openapi_documents_exactly_the_routes() {
+    let documented: BTreeSet<(String, String)> = documented_operations().into_iter().collect();
+    assert!(!documented.is_empty(), "openapi.json has no paths");
+    let routes = routes();
+    let undocumented: Vec<_> = routes.difference(&documented).collect();
+    let phantom: Vec<_> = documented.difference(&routes).collect();
+    assert!(undocumented.is_empty(), "routes missing from openapi.json: {undocumented:?}");
+    assert!(phantom.is_empty(), "openapi.json documents routes that do not exist: {phantom:?}");
+}
+
+#[test]
+fn openapi_marks_public_routes_public_and_the_rest_bearer() {
+    let doc: serde_json::Value = serde_json::from_str(pixgw_api::openapi::DOCUMENT).expect("valid JSON");
+    assert_eq!(doc["openapi"], "3.1.0");
+    for spec in ROUTES {
+        let op = &doc["paths"][spec.path][spec.method.as_str().to_lowercase()];
+        let public = op["security"].as_array().is_some_and(|s| s.is_empty());
+        assert_eq!(public, spec.access != Access::Bearer, "{} {}", spec.method, spec.path);
+    }
+}
+
+/// `(METHOD, path, function)` triples of the template's HttpApi events, read from the YAML text
+/// (CloudFormation tags make generic YAML parsers awkward; the layout is fixed by convention:
+/// a function's `CodeUri`/`BuildProperties` name its binary, its events list `Path:` / `Method:`).
+fn template_routes() -> BTreeSet<(String, String, String)> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml"))
+        .expect("template.yaml at the repository root");
+    let mut out = BTreeSet::new();
+    let mut binary = String::new();
+    let mut path: Option<String> = None;
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(b) = line.strip_prefix("Binary:") {
+            binary = b.trim().trim_matches('\'').trim_matches('"').to_owned();
+        }
+        if let Some(p) = line.strip_prefix("Path:") {
+            path = Some(p.trim().trim_matches('\'').trim_matches('"').to_owned());
+        }
+        if let (Some(m), Some(p)) = (line.strip_prefix("Method:"), path.as_ref()) {
+            out.insert((m.trim().to_uppercase(), p.clone(), binary.clone()));
+            path = None;
+        }
+    }
+    out
+}
+
+#[test]
+fn template_routes_every_path_to_its_function() {
+    let expected: BTreeSet<(String, String, String)> = ROUTES
+        .iter()
+        .map(|s| (s.method.as_str().to_owned(), s.path.to_owned(), s.function.to_owned()))
+        .collect();
+    assert_eq!(template_routes(), expected);
+}
+
+#[test]
+fn every_function_has_a_binary() {
+    for spec in ROUTES {
+        let path = format!("{}/../functions/src/bin/{}.rs", env!("CARGO_MANIFEST_DIR"), spec.function);
+        assert!(std::path::Path::new(&path).exists(), "missing {path}");
+    }
+}

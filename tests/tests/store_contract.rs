@@ -1,0 +1,78 @@
+//! The storage contract (`pixgw_tests::contract`) run against every adapter: one
+//! `#[tokio::test]` per case per adapter, e.g. `embedded::claim_is_exclusive` and
+//! `dynamodb::claim_is_exclusive`.
+//!
+//! - `embedded`: a fresh redb file in its own temporary directory per test.
+//! - `dynamodb`: a fresh table per test in DynamoDB Local, at `PIXGW_TEST_DYNAMODB_ENDPOINT`
+//!   (`./scripts/test.sh` starts it and sets the variable). Without it these tests FAIL: a
+//!   contract that silently skips its production adapter proves nothing.
+
+use pixgw_domain::ports::DynStore;
+use std::sync::Arc;
+
+/// A fresh, empty store plus whatever must live as long as it (the temporary directory).
+struct Fresh {
+    store: DynStore,
+    _keep: Option<tempfile::TempDir>,
+}
+
+async fn fresh_embedded() -> Fresh {
+    let dir = tempfile::TempDir::new().expect("temporary directory");
+    let store = pixgw_store_embedded::EmbeddedStore::open(dir.path()).expect("open embedded store");
+    Fresh {
+        store: Arc::new(store),
+        _keep: Some(dir),
+    }
+}
+
+const ENDPOINT_ENV: &str = "PIXGW_TEST_DYNAMODB_ENDPOINT";
+
+async fn fresh_dynamodb() -> Fresh {
+    let endpoint = std::env::var(ENDPOINT_ENV)
+        .ok()
+        .filter(|e| !e.is_empty())
+        .unwrap_or_else(|| {
+            panic!(
+                "DynamoDB Local is not running: use ./scripts/test.sh ({ENDPOINT_ENV} is not set)"
+            )
+        });
+    let table = format!("pixgw-contract-{}", uuid::Uuid::new_v4().simple());
+    let store =
+        pixgw_store_dynamodb::DynamoStore::connect(Some(endpoint.clone()), table.clone()).await;
+    pixgw_store_dynamodb::create_table(store.client(), &table)
+        .await
+        .unwrap_or_else(|e| panic!("cannot create table {table} at {endpoint}: {e}"));
+    Fresh {
+        store: Arc::new(store),
+        _keep: None,
+    }
+}
+
+/// One module per adapter, one test per contract case.
+macro_rules! adapter_suite {
+    (
+        $adapter:ident, $fresh:ident;
+        sequential: [$($sequential:ident),* $(,)?],
+        concurrent: [$($concurrent:ident),* $(,)?] $(,)?
+    ) => {
+        mod $adapter {
+            $(
+                #[tokio::test]
+                async fn $sequential() {
+                    let fresh = super::$fresh().await;
+                    pixgw_tests::contract::$sequential(fresh.store.clone()).await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $concurrent() {
+                    let fresh = super::$fresh().await;
+                    pixgw_tests::contract::$concurrent(fresh.store.clone()).await;
+                }
+            )*
+        }
+    };
+}
+
+pixgw_tests::store_contract_cases!(adapter_suite!(embedded, fresh_embedded));
+pixgw_tests::store_contract_cases!(adapter_suite!(dynamodb, fresh_dynamodb));
