@@ -46,7 +46,9 @@ pub async fn bootstrap() -> Result<AppState, BootstrapError> {
     let keys = AuthKeys::from_hex(&env("PIXGW_JWT_SECRET")?, &env("PIXGW_DATA_KEY")?)
         .map_err(|e| BootstrapError::Invalid(e.to_string()))?;
     let sandbox = std::env::var("PIXGW_SANDBOX").is_ok_and(|v| v == "true");
-    let endpoint = std::env::var("DYNAMODB_ENDPOINT").ok().filter(|e| !e.is_empty());
+    let endpoint = std::env::var("DYNAMODB_ENDPOINT")
+        .ok()
+        .filter(|e| !e.is_empty());
     let store: DynStore = Arc::new(DynamoStore::connect(endpoint, table).await);
     let provider: Arc<dyn PixProvider> = if sandbox {
         let host = env("PIXGW_PUBLIC_HOST")?;
@@ -113,7 +115,9 @@ pub fn to_api_request(event: Request) -> ApiRequest {
 }
 
 pub fn to_lambda_response(response: ApiResponse) -> Response<Body> {
-    let mut out = Response::new(Body::Text(String::from_utf8_lossy(&response.body).into_owned()));
+    let mut out = Response::new(Body::Text(
+        String::from_utf8_lossy(&response.body).into_owned(),
+    ));
     *out.status_mut() = response.status;
     *out.headers_mut() = response.headers;
     out

@@ -16,11 +16,24 @@ fn state(dir: &std::path::Path) -> AppState {
     let store = Arc::new(EmbeddedStore::open(dir).expect("store"));
     let provider = Arc::new(SandboxProvider::new("sandbox-pix.example.com").expect("host"));
     let keys = AuthKeys::new(vec![3u8; 48], [4u8; 32]).expect("keys");
-    AppState::new(store, provider, Arc::new(SystemClock), keys, Some(SandboxConfig))
+    AppState::new(
+        store,
+        provider,
+        Arc::new(SystemClock),
+        keys,
+        Some(SandboxConfig),
+    )
 }
 
 /// An API Gateway HTTP API payload v2.0 event, as Lambda receives it.
-fn event(method: &str, raw_path: &str, raw_query: &str, headers: Value, body: Option<&str>, params: Value) -> lambda_http::Request {
+fn event(
+    method: &str,
+    raw_path: &str,
+    raw_query: &str,
+    headers: Value,
+    body: Option<&str>,
+    params: Value,
+) -> lambda_http::Request {
     let event = json!({
         "version": "2.0",
         "routeKey": format!("{method} {raw_path}"),
@@ -54,44 +67,111 @@ fn body_json(response: &lambda_http::Response<lambda_http::Body>) -> Value {
 async fn token_create_get_and_list_through_lambda_events() {
     let dir = tempfile::tempdir().expect("dir");
     let state = state(dir.path());
-    let account = create_account(&state.store, &state.keys, "Lambda Ltda", "RECIFE", SystemClock.now())
-        .await
-        .expect("account");
+    let account = create_account(
+        &state.store,
+        &state.keys,
+        "Lambda Ltda",
+        "RECIFE",
+        SystemClock.now(),
+    )
+    .await
+    .expect("account");
 
-    let token_body = json!({"clientId": account.client_id, "clientSecret": account.client_secret}).to_string();
+    let token_body =
+        json!({"clientId": account.client_id, "clientSecret": account.client_secret}).to_string();
     let response = pixgw_functions::handle(
         &state,
         Route::AuthToken,
-        event("POST", "/api/auth/token", "", json!({"content-type": "application/json"}), Some(&token_body), json!(null)),
+        event(
+            "POST",
+            "/api/auth/token",
+            "",
+            json!({"content-type": "application/json"}),
+            Some(&token_body),
+            json!(null),
+        ),
     )
     .await;
     assert_eq!(response.status(), 200);
-    let token = body_json(&response)["accessToken"].as_str().expect("token").to_owned();
-    let auth = json!({"content-type": "application/json", "authorization": format!("Bearer {token}")});
+    let token = body_json(&response)["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let auth =
+        json!({"content-type": "application/json", "authorization": format!("Bearer {token}")});
 
     let charge_body = json!({
         "transaction": {"value": 49.90, "description": "Assinatura", "externalId": "SUB-1"},
         "payer": {"fullName": "Maria Silva", "document": "12345678909"}
     })
     .to_string();
-    let created = pixgw_functions::handle(&state, Route::CashInCreate, event("POST", "/api/pix/cash-in", "", auth.clone(), Some(&charge_body), json!(null))).await;
+    let created = pixgw_functions::handle(
+        &state,
+        Route::CashInCreate,
+        event(
+            "POST",
+            "/api/pix/cash-in",
+            "",
+            auth.clone(),
+            Some(&charge_body),
+            json!(null),
+        ),
+    )
+    .await;
     assert_eq!(created.status(), 201);
-    assert_eq!(created.headers()["content-type"], "application/json; charset=utf-8");
+    assert_eq!(
+        created.headers()["content-type"],
+        "application/json; charset=utf-8"
+    );
     let charge = body_json(&created);
     let id = charge["transactionId"].as_str().expect("id");
-    assert!(charge["pixCode"].as_str().expect("pixCode").contains("sandbox-pix.example.com/pix/loc/"));
+    assert!(
+        charge["pixCode"]
+            .as_str()
+            .expect("pixCode")
+            .contains("sandbox-pix.example.com/pix/loc/")
+    );
 
     let path = format!("/api/pix/cash-in/{id}");
-    let fetched = pixgw_functions::handle(&state, Route::CashInGet, event("GET", &path, "", auth.clone(), None, json!({"transactionId": id}))).await;
+    let fetched = pixgw_functions::handle(
+        &state,
+        Route::CashInGet,
+        event(
+            "GET",
+            &path,
+            "",
+            auth.clone(),
+            None,
+            json!({"transactionId": id}),
+        ),
+    )
+    .await;
     assert_eq!(fetched.status(), 200);
     assert_eq!(body_json(&fetched), charge);
 
-    let listed = pixgw_functions::handle(&state, Route::CashInList, event("GET", "/api/pix/cash-in", "externalId=SUB-1&limit=5", auth.clone(), None, json!(null))).await;
+    let listed = pixgw_functions::handle(
+        &state,
+        Route::CashInList,
+        event(
+            "GET",
+            "/api/pix/cash-in",
+            "externalId=SUB-1&limit=5",
+            auth.clone(),
+            None,
+            json!(null),
+        ),
+    )
+    .await;
     assert_eq!(listed.status(), 200);
     assert_eq!(body_json(&listed)["items"][0]["transactionId"], id);
 
     // A function only answers its own route.
-    let wrong = pixgw_functions::handle(&state, Route::CashInGet, event("GET", "/api/pix/cash-in", "", auth, None, json!(null))).await;
+    let wrong = pixgw_functions::handle(
+        &state,
+        Route::CashInGet,
+        event("GET", "/api/pix/cash-in", "", auth, None, json!(null)),
+    )
+    .await;
     assert_eq!(wrong.status(), 404);
     assert_eq!(body_json(&wrong)["code"], "PUB_ROUTE_NOT_FOUND");
 }
@@ -103,7 +183,14 @@ async fn malformed_body_through_lambda_is_a_400_envelope() {
     let response = pixgw_functions::handle(
         &state,
         Route::AuthToken,
-        event("POST", "/api/auth/token", "", json!({"content-type": "application/json"}), Some("{oops"), json!(null)),
+        event(
+            "POST",
+            "/api/auth/token",
+            "",
+            json!({"content-type": "application/json"}),
+            Some("{oops"),
+            json!(null),
+        ),
     )
     .await;
     assert_eq!(response.status(), 400);

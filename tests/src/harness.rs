@@ -95,7 +95,13 @@ impl Gateway {
         let (store, dir) = fresh_store(backend).await;
         let clock = Arc::new(ManualClock::new(Utc::now()));
         let provider = Arc::new(SandboxProvider::new(PUBLIC_HOST).expect("sandbox provider"));
-        let state = AppState::new(store, provider, clock.clone(), test_keys(), Some(SandboxConfig));
+        let state = AppState::new(
+            store,
+            provider,
+            clock.clone(),
+            test_keys(),
+            Some(SandboxConfig),
+        );
         Gateway {
             state,
             clock,
@@ -113,17 +119,25 @@ impl Gateway {
     }
 
     pub async fn new_account(&self, name: &str) -> NewAccountCredentials {
-        create_account(&self.state.store, &self.state.keys, name, "SAO PAULO", self.clock.now())
-            .await
-            .expect("create account")
+        create_account(
+            &self.state.store,
+            &self.state.keys,
+            name,
+            "SAO PAULO",
+            self.clock.now(),
+        )
+        .await
+        .expect("create account")
     }
 
     pub async fn token_for(&self, credentials: &NewAccountCredentials) -> String {
         let response = self
-            .call(ApiRequest::new(Method::POST, "/api/auth/token").with_json(&serde_json::json!({
-                "clientId": credentials.client_id,
-                "clientSecret": credentials.client_secret,
-            })))
+            .call(
+                ApiRequest::new(Method::POST, "/api/auth/token").with_json(&serde_json::json!({
+                    "clientId": credentials.client_id,
+                    "clientSecret": credentials.client_secret,
+                })),
+            )
             .await;
         assert_eq!(response.status, 200, "token: {:?}", response.body_json());
         response.body_json()["accessToken"]
@@ -139,7 +153,13 @@ impl Gateway {
         (credentials, token)
     }
 
-    pub async fn post(&self, path: &str, token: &str, body: &Value, idempotency_key: Option<&str>) -> ApiResponse {
+    pub async fn post(
+        &self,
+        path: &str,
+        token: &str,
+        body: &Value,
+        idempotency_key: Option<&str>,
+    ) -> ApiResponse {
         let mut request = ApiRequest::new(Method::POST, path)
             .with_json(body)
             .with_header("authorization", &format!("Bearer {token}"));

@@ -20,18 +20,31 @@ fn openapi_documents_exactly_the_routes() {
     let routes = routes();
     let undocumented: Vec<_> = routes.difference(&documented).collect();
     let phantom: Vec<_> = documented.difference(&routes).collect();
-    assert!(undocumented.is_empty(), "routes missing from openapi.json: {undocumented:?}");
-    assert!(phantom.is_empty(), "openapi.json documents routes that do not exist: {phantom:?}");
+    assert!(
+        undocumented.is_empty(),
+        "routes missing from openapi.json: {undocumented:?}"
+    );
+    assert!(
+        phantom.is_empty(),
+        "openapi.json documents routes that do not exist: {phantom:?}"
+    );
 }
 
 #[test]
 fn openapi_marks_public_routes_public_and_the_rest_bearer() {
-    let doc: serde_json::Value = serde_json::from_str(pixgw_api::openapi::DOCUMENT).expect("valid JSON");
+    let doc: serde_json::Value =
+        serde_json::from_str(pixgw_api::openapi::DOCUMENT).expect("valid JSON");
     assert_eq!(doc["openapi"], "3.1.0");
     for spec in ROUTES {
         let op = &doc["paths"][spec.path][spec.method.as_str().to_lowercase()];
         let public = op["security"].as_array().is_some_and(|s| s.is_empty());
-        assert_eq!(public, spec.access != Access::Bearer, "{} {}", spec.method, spec.path);
+        assert_eq!(
+            public,
+            spec.access != Access::Bearer,
+            "{} {}",
+            spec.method,
+            spec.path
+        );
     }
 }
 
@@ -64,7 +77,13 @@ fn template_routes() -> BTreeSet<(String, String, String)> {
 fn template_routes_every_path_to_its_function() {
     let expected: BTreeSet<(String, String, String)> = ROUTES
         .iter()
-        .map(|s| (s.method.as_str().to_owned(), s.path.to_owned(), s.function.to_owned()))
+        .map(|s| {
+            (
+                s.method.as_str().to_owned(),
+                s.path.to_owned(),
+                s.function.to_owned(),
+            )
+        })
         .collect();
     assert_eq!(template_routes(), expected);
 }
@@ -72,7 +91,11 @@ fn template_routes_every_path_to_its_function() {
 #[test]
 fn every_function_has_a_binary() {
     for spec in ROUTES {
-        let path = format!("{}/../functions/src/bin/{}.rs", env!("CARGO_MANIFEST_DIR"), spec.function);
+        let path = format!(
+            "{}/../functions/src/bin/{}.rs",
+            env!("CARGO_MANIFEST_DIR"),
+            spec.function
+        );
         assert!(std::path::Path::new(&path).exists(), "missing {path}");
     }
 }

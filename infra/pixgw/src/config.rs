@@ -25,7 +25,10 @@ struct SecretsFile {
 }
 
 pub fn load_keys(data_dir: &Path) -> Result<AuthKeys, AnyError> {
-    if let (Ok(jwt), Ok(data)) = (std::env::var("PIXGW_JWT_SECRET"), std::env::var("PIXGW_DATA_KEY")) {
+    if let (Ok(jwt), Ok(data)) = (
+        std::env::var("PIXGW_JWT_SECRET"),
+        std::env::var("PIXGW_DATA_KEY"),
+    ) {
         return Ok(AuthKeys::from_hex(&jwt, &data)?);
     }
     fs::create_dir_all(data_dir)?;
@@ -71,7 +74,11 @@ pub async fn open_store(args: &StorageArgs) -> Result<DynStore, AnyError> {
     })
 }
 
-pub async fn create_account_command(args: &StorageArgs, name: &str, city: &str) -> Result<(), AnyError> {
+pub async fn create_account_command(
+    args: &StorageArgs,
+    name: &str,
+    city: &str,
+) -> Result<(), AnyError> {
     let keys = load_keys(&args.data_dir)?;
     let store = open_store(args).await?;
     let credentials = create_account(&store, &keys, name, city, SystemClock.now()).await?;
@@ -91,7 +98,11 @@ pub async fn create_table_command(args: &StorageArgs) -> Result<(), AnyError> {
 
 /// The demo account of this data dir: created on first start, remembered afterwards so every
 /// start prints the same working credentials.
-pub async fn demo_account(store: &DynStore, keys: &AuthKeys, data_dir: &Path) -> Result<NewAccountCredentials, AnyError> {
+pub async fn demo_account(
+    store: &DynStore,
+    keys: &AuthKeys,
+    data_dir: &Path,
+) -> Result<NewAccountCredentials, AnyError> {
     let path = data_dir.join("demo-account.json");
     if path.exists() {
         let saved: NewAccountCredentials = serde_json::from_slice(&fs::read(&path)?)?;
@@ -99,7 +110,8 @@ pub async fn demo_account(store: &DynStore, keys: &AuthKeys, data_dir: &Path) ->
             return Ok(saved);
         }
     }
-    let credentials = create_account(store, keys, "Loja Demo PIX", "SAO PAULO", SystemClock.now()).await?;
+    let credentials =
+        create_account(store, keys, "Loja Demo PIX", "SAO PAULO", SystemClock.now()).await?;
     write_private(&path, &serde_json::to_vec_pretty(&credentials)?)?;
     Ok(credentials)
 }

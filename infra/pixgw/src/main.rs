@@ -15,7 +15,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
-#[command(name = "pixgw", version, about = "PIX gateway with marketplace splits — local gateway")]
+#[command(
+    name = "pixgw",
+    version,
+    about = "PIX gateway with marketplace splits — local gateway"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -102,7 +106,12 @@ async fn main() -> std::process::ExitCode {
         None => server::serve(cli.serve).await,
         Some(Command::Serve(args)) => server::serve(args).await,
         Some(Command::Account {
-            command: AccountCommand::Create { name, city, storage },
+            command:
+                AccountCommand::Create {
+                    name,
+                    city,
+                    storage,
+                },
         }) => config::create_account_command(&storage, &name, &city).await,
         Some(Command::Table {
             command: TableCommand::Create { storage },

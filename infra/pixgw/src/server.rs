@@ -41,7 +41,10 @@ pub async fn serve(args: ServeArgs) -> Result<(), AnyError> {
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let app = axum::Router::new().fallback(handle).with_state(state);
     let store_label = match args.storage.store {
-        StoreKind::Embedded => format!("embedded ({})", args.storage.data_dir.join("pixgw.redb").display()),
+        StoreKind::Embedded => format!(
+            "embedded ({})",
+            args.storage.data_dir.join("pixgw.redb").display()
+        ),
         StoreKind::Dynamodb => format!("dynamodb (table {})", args.storage.table),
     };
     quickstart::print(&format!("http://{addr}"), &store_label, &demo);

@@ -81,7 +81,10 @@ async fn token(client: &reqwest::Client, base: &str, client_id: &str, secret: &s
         .expect("token request");
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.expect("json");
-    body["accessToken"].as_str().expect("accessToken").to_owned()
+    body["accessToken"]
+        .as_str()
+        .expect("accessToken")
+        .to_owned()
 }
 
 #[tokio::test]
@@ -95,7 +98,11 @@ async fn serve_follow_quickstart_restart_and_keep_everything() {
         .expect("client");
 
     let server = start(dir.path(), port);
-    assert!(server.banner.contains(&format!("PIX gateway running at http://127.0.0.1:{port}")));
+    assert!(
+        server
+            .banner
+            .contains(&format!("PIX gateway running at http://127.0.0.1:{port}"))
+    );
     let client_id = banner_value(&server.banner, "clientId");
     let secret = banner_value(&server.banner, "clientSecret");
     let bearer = token(&client, &server.base, &client_id, &secret).await;
@@ -114,7 +121,12 @@ async fn serve_follow_quickstart_restart_and_keep_everything() {
     assert_eq!(created.status(), 201);
     let charge: Value = created.json().await.expect("json");
     let id = charge["transactionId"].as_str().expect("id").to_owned();
-    assert!(charge["pixCode"].as_str().expect("pixCode").contains(&format!("127.0.0.1:{port}/pix/loc/{id}")));
+    assert!(
+        charge["pixCode"]
+            .as_str()
+            .expect("pixCode")
+            .contains(&format!("127.0.0.1:{port}/pix/loc/{id}"))
+    );
 
     // The BR Code's location is served by the gateway itself.
     let location: Value = client
@@ -149,21 +161,38 @@ async fn serve_follow_quickstart_restart_and_keep_everything() {
         .send()
         .await
         .expect("get after restart");
-    assert_eq!(fetched.status(), 200, "the old token still verifies: keys persisted");
+    assert_eq!(
+        fetched.status(),
+        200,
+        "the old token still verifies: keys persisted"
+    );
     let fetched: Value = fetched.json().await.expect("json");
     assert_eq!(fetched, charge);
     drop(server);
 
     // `pixgw account create` prints credentials that work.
     let output = Command::new(BIN)
-        .args(["account", "create", "--name", "Loja Nova Ltda", "--data-dir"])
+        .args([
+            "account",
+            "create",
+            "--name",
+            "Loja Nova Ltda",
+            "--data-dir",
+        ])
         .arg(dir.path())
         .output()
         .expect("account create");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let account: Value = serde_json::from_slice(&output.stdout).expect("JSON on stdout");
     for field in ["accountId", "clientId", "clientSecret", "cryptoToken"] {
-        assert!(account[field].as_str().is_some_and(|v| !v.is_empty()), "{field}");
+        assert!(
+            account[field].as_str().is_some_and(|v| !v.is_empty()),
+            "{field}"
+        );
     }
     let server = start(dir.path(), port);
     let new_token = token(
@@ -182,5 +211,9 @@ async fn serve_follow_quickstart_restart_and_keep_everything() {
         .json()
         .await
         .expect("json");
-    assert_eq!(list["items"].as_array().map(Vec::len), Some(0), "a new account sees no charges");
+    assert_eq!(
+        list["items"].as_array().map(Vec::len),
+        Some(0),
+        "a new account sees no charges"
+    );
 }

@@ -7,8 +7,8 @@
 
 use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
@@ -69,7 +69,10 @@ impl AuthKeys {
 
     /// Fresh random keys, hex encoded: `(jwt_secret, data_key)`.
     pub fn generate_hex() -> (String, String) {
-        (hex::encode(random_bytes::<48>()), hex::encode(random_bytes::<32>()))
+        (
+            hex::encode(random_bytes::<48>()),
+            hex::encode(random_bytes::<32>()),
+        )
     }
 }
 
@@ -90,7 +93,11 @@ pub struct IssuedToken {
     pub expires_in: i64,
 }
 
-pub fn issue_token(keys: &AuthKeys, account: &AccountId, now: DateTime<Utc>) -> Result<IssuedToken, ApiError> {
+pub fn issue_token(
+    keys: &AuthKeys,
+    account: &AccountId,
+    now: DateTime<Utc>,
+) -> Result<IssuedToken, ApiError> {
     let claims = Claims {
         sub: account.to_string(),
         iss: ISSUER.to_owned(),
@@ -112,15 +119,23 @@ pub fn issue_token(keys: &AuthKeys, account: &AccountId, now: DateTime<Utc>) -> 
 }
 
 /// Verifies a bearer token and returns the account it speaks for.
-pub fn verify_token(keys: &AuthKeys, token: &str, now: DateTime<Utc>) -> Result<AccountId, ApiError> {
+pub fn verify_token(
+    keys: &AuthKeys,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<AccountId, ApiError> {
     let mut validation = Validation::new(Algorithm::HS256);
     // Expiry is checked below against the injected clock.
     validation.validate_exp = false;
     validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
     validation.set_issuer(&[ISSUER]);
     validation.set_audience(&[AUDIENCE]);
-    let data = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&keys.jwt_secret), &validation)
-        .map_err(|_| ApiError::InvalidToken)?;
+    let data = jsonwebtoken::decode::<Claims>(
+        token,
+        &DecodingKey::from_secret(&keys.jwt_secret),
+        &validation,
+    )
+    .map_err(|_| ApiError::InvalidToken)?;
     if data.claims.exp <= now.timestamp() || data.claims.iat > now.timestamp() + 60 {
         return Err(ApiError::InvalidToken);
     }
@@ -128,7 +143,11 @@ pub fn verify_token(keys: &AuthKeys, token: &str, now: DateTime<Utc>) -> Result<
 }
 
 /// The account behind a request's `Authorization: Bearer …` header.
-pub fn authenticate(keys: &AuthKeys, request: &ApiRequest, now: DateTime<Utc>) -> Result<AccountId, ApiError> {
+pub fn authenticate(
+    keys: &AuthKeys,
+    request: &ApiRequest,
+    now: DateTime<Utc>,
+) -> Result<AccountId, ApiError> {
     let header = request
         .header("authorization")
         .ok_or(ApiError::MissingToken)?;
@@ -161,7 +180,11 @@ pub fn hash_secret(secret: &str) -> Result<String, ApiError> {
 
 pub fn verify_secret(secret: &str, phc: &str) -> bool {
     PasswordHash::new(phc)
-        .map(|hash| Argon2::default().verify_password(secret.as_bytes(), &hash).is_ok())
+        .map(|hash| {
+            Argon2::default()
+                .verify_password(secret.as_bytes(), &hash)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 

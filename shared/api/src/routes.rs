@@ -45,12 +45,48 @@ pub struct RouteSpec {
 }
 
 pub const ROUTES: &[RouteSpec] = &[
-    RouteSpec { route: Route::AuthToken, method: Method::POST, path: "/api/auth/token", function: "auth-token", access: Access::Public },
-    RouteSpec { route: Route::CashInCreate, method: Method::POST, path: "/api/pix/cash-in", function: "cash-in-create", access: Access::Bearer },
-    RouteSpec { route: Route::CashInList, method: Method::GET, path: "/api/pix/cash-in", function: "cash-in-list", access: Access::Bearer },
-    RouteSpec { route: Route::CashInGet, method: Method::GET, path: "/api/pix/cash-in/{transactionId}", function: "cash-in-get", access: Access::Bearer },
-    RouteSpec { route: Route::OpenApi, method: Method::GET, path: "/api/openapi.json", function: "openapi", access: Access::Bearer },
-    RouteSpec { route: Route::SandboxPixLocation, method: Method::GET, path: "/pix/loc/{transactionId}", function: "sandbox-pix-location", access: Access::SandboxPublic },
+    RouteSpec {
+        route: Route::AuthToken,
+        method: Method::POST,
+        path: "/api/auth/token",
+        function: "auth-token",
+        access: Access::Public,
+    },
+    RouteSpec {
+        route: Route::CashInCreate,
+        method: Method::POST,
+        path: "/api/pix/cash-in",
+        function: "cash-in-create",
+        access: Access::Bearer,
+    },
+    RouteSpec {
+        route: Route::CashInList,
+        method: Method::GET,
+        path: "/api/pix/cash-in",
+        function: "cash-in-list",
+        access: Access::Bearer,
+    },
+    RouteSpec {
+        route: Route::CashInGet,
+        method: Method::GET,
+        path: "/api/pix/cash-in/{transactionId}",
+        function: "cash-in-get",
+        access: Access::Bearer,
+    },
+    RouteSpec {
+        route: Route::OpenApi,
+        method: Method::GET,
+        path: "/api/openapi.json",
+        function: "openapi",
+        access: Access::Bearer,
+    },
+    RouteSpec {
+        route: Route::SandboxPixLocation,
+        method: Method::GET,
+        path: "/pix/loc/{transactionId}",
+        function: "sandbox-pix-location",
+        access: Access::SandboxPublic,
+    },
 ];
 
 impl Route {
@@ -69,13 +105,19 @@ pub struct PathParams(Vec<(&'static str, String)>);
 
 impl PathParams {
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
 /// Matches `path` against a template like `/api/pix/cash-in/{transactionId}`.
 pub fn match_path(template: &'static str, path: &str) -> Option<PathParams> {
-    let path = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
+    let path = path
+        .strip_suffix('/')
+        .filter(|p| !p.is_empty())
+        .unwrap_or(path);
     let mut params = Vec::new();
     let mut template_parts = template.split('/');
     let mut path_parts = path.split('/');
@@ -126,7 +168,12 @@ pub async fn dispatch_route(state: &AppState, route: Route, request: ApiRequest)
     }
 }
 
-async fn run(state: &AppState, route: Route, params: PathParams, request: ApiRequest) -> ApiResponse {
+async fn run(
+    state: &AppState,
+    route: Route,
+    params: PathParams,
+    request: ApiRequest,
+) -> ApiResponse {
     let started = Instant::now();
     let result = authorise_and_handle(state, route, &params, &request).await;
     let response = match result {
@@ -192,7 +239,11 @@ mod tests {
             Route::OpenApi,
             Route::SandboxPixLocation,
         ] {
-            assert_eq!(ROUTES.iter().filter(|s| s.route == route).count(), 1, "{route:?}");
+            assert_eq!(
+                ROUTES.iter().filter(|s| s.route == route).count(),
+                1,
+                "{route:?}"
+            );
         }
     }
 

@@ -104,7 +104,10 @@ impl Serialize for Money {
 }
 
 /// Writes a decimal as a JSON number with two decimal places.
-pub fn serialize_decimal_2dp<S: Serializer>(value: &Decimal, serializer: S) -> Result<S::Ok, S::Error> {
+pub fn serialize_decimal_2dp<S: Serializer>(
+    value: &Decimal,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     let text = format!("{value:.2}");
     match serde_json::Number::from_str(&text) {
         Ok(number) => number.serialize(serializer),

@@ -281,6 +281,9 @@ mod tests {
         };
         assert_eq!(ChargeCursor::decode(&cursor.encode()), Some(cursor));
         assert_eq!(ChargeCursor::decode("not-a-cursor"), None);
-        assert_eq!(ChargeCursor::decode(&URL_SAFE_NO_PAD.encode(b"{\"t\":1,\"i\":\"x\"}")), None);
+        assert_eq!(
+            ChargeCursor::decode(&URL_SAFE_NO_PAD.encode(b"{\"t\":1,\"i\":\"x\"}")),
+            None
+        );
     }
 }

@@ -10,8 +10,8 @@ use crate::charge::{Charge, ChargeSplit, ChargeStatus};
 use crate::error::DomainError;
 use crate::ids::{AccountId, TransactionId};
 use crate::ports::{
-    ChargeQuery, Clock, DynStore, IdempotencyClaim, IdempotencyCompletion, InsertChargeError,
-    Page, PixProvider, ProviderChargeRequest, StoredResponse,
+    ChargeQuery, Clock, DynStore, IdempotencyClaim, IdempotencyCompletion, InsertChargeError, Page,
+    PixProvider, ProviderChargeRequest, StoredResponse,
 };
 use crate::split;
 use crate::validation::CreateChargeInput;

@@ -170,7 +170,10 @@ mod tests {
         let values = [SplitValue::Percentage(1), SplitValue::Fixed(brl(500))];
         let errors = allocate(brl(100), &values).unwrap_err();
         assert_eq!(errors.len(), 2);
-        assert!(matches!(errors[0], AllocationError::ShareTooSmall { index: 0, .. }));
+        assert!(matches!(
+            errors[0],
+            AllocationError::ShareTooSmall { index: 0, .. }
+        ));
         assert!(matches!(errors[1], AllocationError::ExceedsGross { .. }));
     }
 

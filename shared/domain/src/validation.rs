@@ -78,12 +78,36 @@ pub fn validate_create_charge(body: &Value) -> Result<CreateChargeInput, Vec<Str
         reject_unknown(
             tx,
             "transaction.",
-            &["value", "description", "externalId", "expirationTime", "generateQrCode"],
+            &[
+                "value",
+                "description",
+                "externalId",
+                "expirationTime",
+                "generateQrCode",
+            ],
             &mut errors,
         );
-        amount = money_field(tx, "value", "transaction.value", Limits::amount(), &mut errors);
-        description = required_string(tx, "description", "transaction.description", DESCRIPTION_MAX, &mut errors);
-        external_id = required_string(tx, "externalId", "transaction.externalId", EXTERNAL_ID_MAX, &mut errors);
+        amount = money_field(
+            tx,
+            "value",
+            "transaction.value",
+            Limits::amount(),
+            &mut errors,
+        );
+        description = required_string(
+            tx,
+            "description",
+            "transaction.description",
+            DESCRIPTION_MAX,
+            &mut errors,
+        );
+        external_id = required_string(
+            tx,
+            "externalId",
+            "transaction.externalId",
+            EXTERNAL_ID_MAX,
+            &mut errors,
+        );
         if let Some(seconds) = optional_integer(
             tx,
             "expirationTime",
@@ -94,7 +118,12 @@ pub fn validate_create_charge(body: &Value) -> Result<CreateChargeInput, Vec<Str
         ) {
             expiration_seconds = u32::try_from(seconds).unwrap_or(EXPIRATION_DEFAULT);
         }
-        if let Some(flag) = optional_bool(tx, "generateQrCode", "transaction.generateQrCode", &mut errors) {
+        if let Some(flag) = optional_bool(
+            tx,
+            "generateQrCode",
+            "transaction.generateQrCode",
+            &mut errors,
+        ) {
             generate_qr_code = flag;
         }
     }
@@ -102,10 +131,14 @@ pub fn validate_create_charge(body: &Value) -> Result<CreateChargeInput, Vec<Str
     let mut payer_out = None;
     if let Some(p) = payer {
         reject_unknown(p, "payer.", &["fullName", "document"], &mut errors);
-        let full_name = required_string(p, "fullName", "payer.fullName", FULL_NAME_MAX, &mut errors);
+        let full_name =
+            required_string(p, "fullName", "payer.fullName", FULL_NAME_MAX, &mut errors);
         let document = document_field(p, "document", "payer.document", &mut errors);
         if let (Some(full_name), Some(document)) = (full_name, document) {
-            payer_out = Some(Payer { full_name, document });
+            payer_out = Some(Payer {
+                full_name,
+                document,
+            });
         }
     }
 
@@ -155,7 +188,9 @@ fn check_allocation(gross: Money, rules: &[SplitRule], errors: &mut Errors) {
 
 fn reject_unknown(object: &Map<String, Value>, prefix: &str, known: &[&str], errors: &mut Errors) {
     for key in object.keys().filter(|k| !known.contains(&k.as_str())) {
-        errors.0.push(format!("property {prefix}{key} should not exist"));
+        errors
+            .0
+            .push(format!("property {prefix}{key} should not exist"));
     }
 }
 
@@ -211,7 +246,10 @@ fn checked_text(s: &str, path: &str, max_chars: usize, errors: &mut Errors) -> O
         ok = false;
     }
     if s.chars().count() > max_chars {
-        errors.push(path, format_args!("must be shorter than or equal to {max_chars} characters"));
+        errors.push(
+            path,
+            format_args!("must be shorter than or equal to {max_chars} characters"),
+        );
         ok = false;
     }
     if s.chars().any(char::is_control) {
@@ -221,7 +259,12 @@ fn checked_text(s: &str, path: &str, max_chars: usize, errors: &mut Errors) -> O
     ok.then(|| s.to_owned())
 }
 
-fn optional_bool(object: &Map<String, Value>, key: &str, path: &str, errors: &mut Errors) -> Option<bool> {
+fn optional_bool(
+    object: &Map<String, Value>,
+    key: &str,
+    path: &str,
+    errors: &mut Errors,
+) -> Option<bool> {
     match present(object, key) {
         None => None,
         Some(Value::Bool(b)) => Some(*b),
@@ -303,7 +346,10 @@ fn money_field(
         return None;
     };
     let Value::Number(number) = value else {
-        errors.push(path, "must be a number conforming to the specified constraints");
+        errors.push(
+            path,
+            "must be a number conforming to the specified constraints",
+        );
         return None;
     };
     let text = number.to_string();
@@ -314,7 +360,10 @@ fn money_field(
             errors.push(path, "must have no more than 2 decimal places");
             // Still say if it is also out of range, so the merchant fixes both at once.
             if parse_decimal(&text).is_ok_and(|d| d < Decimal::new(1, 2)) {
-                errors.push(path, format_args!("must not be less than {}", limits.min_text));
+                errors.push(
+                    path,
+                    format_args!("must not be less than {}", limits.min_text),
+                );
             }
             return None;
         }
@@ -324,7 +373,10 @@ fn money_field(
         }
     };
     if money.cents() < 1 {
-        errors.push(path, format_args!("must not be less than {}", limits.min_text));
+        errors.push(
+            path,
+            format_args!("must not be less than {}", limits.min_text),
+        );
         return None;
     }
     if money.cents() > limits.max_cents {
@@ -334,7 +386,12 @@ fn money_field(
     Some(money)
 }
 
-fn document_field(object: &Map<String, Value>, key: &str, path: &str, errors: &mut Errors) -> Option<TaxDocument> {
+fn document_field(
+    object: &Map<String, Value>,
+    key: &str,
+    path: &str,
+    errors: &mut Errors,
+) -> Option<TaxDocument> {
     match present(object, key) {
         None => {
             errors.push(path, "should not be empty");
@@ -345,7 +402,9 @@ fn document_field(object: &Map<String, Value>, key: &str, path: &str, errors: &m
             Err(problem) => {
                 errors.push(
                     path,
-                    format_args!("must be a valid CPF (11 digits) or CNPJ (14 characters): {problem}"),
+                    format_args!(
+                        "must be a valid CPF (11 digits) or CNPJ (14 characters): {problem}"
+                    ),
                 );
                 None
             }
@@ -384,7 +443,9 @@ fn additional_info(root: &Map<String, Value>, errors: &mut Errors) -> BTreeMap<S
         match value {
             Value::String(s) if s.chars().count() > ADDITIONAL_INFO_VALUE_MAX => errors.push(
                 &path,
-                format_args!("must be shorter than or equal to {ADDITIONAL_INFO_VALUE_MAX} characters"),
+                format_args!(
+                    "must be shorter than or equal to {ADDITIONAL_INFO_VALUE_MAX} characters"
+                ),
             ),
             Value::String(s) => {
                 out.insert(key.clone(), s.clone());
@@ -405,7 +466,10 @@ fn splits(root: &Map<String, Value>, errors: &mut Errors) -> Option<Vec<SplitRul
         return None;
     };
     if items.len() > MAX_SPLITS {
-        errors.push("splits", format_args!("must contain no more than {MAX_SPLITS} elements"));
+        errors.push(
+            "splits",
+            format_args!("must contain no more than {MAX_SPLITS} elements"),
+        );
     }
     let mut rules = Vec::with_capacity(items.len());
     let mut all_valid = true;
@@ -427,35 +491,61 @@ fn split_rule(item: &Value, index: usize, errors: &mut Errors) -> Option<SplitRu
     reject_unknown(
         object,
         &format!("splits[{index}]."),
-        &["pixKey", "pixKeyType", "name", "document", "type", "value", "immediate"],
+        &[
+            "pixKey",
+            "pixKeyType",
+            "name",
+            "document",
+            "type",
+            "value",
+            "immediate",
+        ],
         errors,
     );
     let pix_key = required_string(object, "pixKey", &at("pixKey"), SPLIT_TEXT_MAX, errors);
-    let pix_key_type = enum_field(object, "pixKeyType", &at("pixKeyType"), "EMAIL, PHONE, CPF, CNPJ, RANDOM", PixKeyType::parse, errors);
+    let pix_key_type = enum_field(
+        object,
+        "pixKeyType",
+        &at("pixKeyType"),
+        "EMAIL, PHONE, CPF, CNPJ, RANDOM",
+        PixKeyType::parse,
+        errors,
+    );
     let name = required_string(object, "name", &at("name"), SPLIT_TEXT_MAX, errors);
     let document = document_field(object, "document", &at("document"), errors);
-    let kind = enum_field(object, "type", &at("type"), "FIXED, PERCENTAGE", SplitKind::parse, errors);
+    let kind = enum_field(
+        object,
+        "type",
+        &at("type"),
+        "FIXED, PERCENTAGE",
+        SplitKind::parse,
+        errors,
+    );
     let immediate = optional_bool(object, "immediate", &at("immediate"), errors).unwrap_or(false);
 
-    if let (Some(key), Some(key_type)) = (&pix_key, pix_key_type) {
-        if let Err(problem) = validate_pix_key(key_type, key) {
-            errors.push(&at("pixKey"), problem);
-        }
+    if let (Some(key), Some(key_type)) = (&pix_key, pix_key_type)
+        && let Err(problem) = validate_pix_key(key_type, key)
+    {
+        errors.push(&at("pixKey"), problem);
     }
     let value = match kind {
         Some(SplitKind::Fixed) => {
-            money_field(object, "value", &at("value"), Limits::amount(), errors).map(SplitValue::Fixed)
+            money_field(object, "value", &at("value"), Limits::amount(), errors)
+                .map(SplitValue::Fixed)
         }
-        Some(SplitKind::Percentage) => money_field(object, "value", &at("value"), Limits::percentage(), errors)
-            .and_then(|pct| u32::try_from(pct.cents()).ok())
-            .map(SplitValue::Percentage),
+        Some(SplitKind::Percentage) => {
+            money_field(object, "value", &at("value"), Limits::percentage(), errors)
+                .and_then(|pct| u32::try_from(pct.cents()).ok())
+                .map(SplitValue::Percentage)
+        }
         // Without a valid type we still report a missing or non-numeric value.
         None => {
             money_field(object, "value", &at("value"), Limits::amount(), errors);
             None
         }
     };
-    let pix_key = pix_key.filter(|key| pix_key_type.is_some_and(|t| validate_pix_key(t, key).is_ok()))?;
+    let pix_key =
+        pix_key.filter(|key| pix_key_type.is_some_and(|t| validate_pix_key(t, key).is_ok()))?;
     Some(SplitRule {
         pix_key,
         pix_key_type: pix_key_type?,
@@ -482,12 +572,18 @@ fn enum_field<T>(
         Some(Value::String(s)) => {
             let parsed = parse(s);
             if parsed.is_none() {
-                errors.push(path, format_args!("must be one of the following values: {allowed}"));
+                errors.push(
+                    path,
+                    format_args!("must be one of the following values: {allowed}"),
+                );
             }
             parsed
         }
         Some(_) => {
-            errors.push(path, format_args!("must be one of the following values: {allowed}"));
+            errors.push(
+                path,
+                format_args!("must be one of the following values: {allowed}"),
+            );
             None
         }
     }

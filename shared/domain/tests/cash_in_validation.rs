@@ -77,14 +77,25 @@ fn seed_documents_with_wrong_check_digits_are_rejected_by_field() {
         set(&mut body, pointer, json!(doc));
         let errs = errors(body);
         assert_eq!(errs.len(), 1, "{errs:?}");
-        assert!(errs[0].starts_with("payer.document must be a valid CPF"), "{errs:?}");
+        assert!(
+            errs[0].starts_with("payer.document must be a valid CPF"),
+            "{errs:?}"
+        );
     }
     let mut body = marketplace();
     set(&mut body, "/splits/1/document", json!("11222333000144"));
     set(&mut body, "/splits/1/pixKey", json!("11222333000144"));
     let errs = errors(body);
-    assert!(errs.iter().any(|e| e.starts_with("splits[1].document must be a valid")), "{errs:?}");
-    assert!(errs.iter().any(|e| e.starts_with("splits[1].pixKey must be a valid CNPJ")), "{errs:?}");
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("splits[1].document must be a valid")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("splits[1].pixKey must be a valid CNPJ")),
+        "{errs:?}"
+    );
 }
 
 #[test]
@@ -114,26 +125,64 @@ fn every_failure_is_listed_at_once() {
         "payer.fullName must be shorter than or equal to 100 characters",
         "additionalInfo.b must be a string",
     ] {
-        assert!(errs.iter().any(|e| e == expected), "missing {expected:?} in {errs:?}");
+        assert!(
+            errs.iter().any(|e| e == expected),
+            "missing {expected:?} in {errs:?}"
+        );
     }
-    assert!(errs.iter().any(|e| e.starts_with("payer.document must be a valid CPF")));
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("payer.document must be a valid CPF"))
+    );
 }
 
 #[test]
 fn limits_are_exact() {
     let cases: Vec<(&str, Value, Option<&str>)> = vec![
         ("/transaction/value", json!(0.01), None),
-        ("/transaction/value", json!(0), Some("transaction.value must not be less than 0.01")),
-        ("/transaction/value", json!(-5), Some("transaction.value must not be less than 0.01")),
-        ("/transaction/value", json!(10.999), Some("transaction.value must have no more than 2 decimal places")),
-        ("/transaction/value", json!("49.90"), Some("transaction.value must be a number conforming to the specified constraints")),
+        (
+            "/transaction/value",
+            json!(0),
+            Some("transaction.value must not be less than 0.01"),
+        ),
+        (
+            "/transaction/value",
+            json!(-5),
+            Some("transaction.value must not be less than 0.01"),
+        ),
+        (
+            "/transaction/value",
+            json!(10.999),
+            Some("transaction.value must have no more than 2 decimal places"),
+        ),
+        (
+            "/transaction/value",
+            json!("49.90"),
+            Some("transaction.value must be a number conforming to the specified constraints"),
+        ),
         ("/transaction/description", json!("d".repeat(140)), None),
-        ("/transaction/description", json!("d".repeat(141)), Some("transaction.description must be shorter than or equal to 140 characters")),
+        (
+            "/transaction/description",
+            json!("d".repeat(141)),
+            Some("transaction.description must be shorter than or equal to 140 characters"),
+        ),
         ("/transaction/expirationTime", json!(300), None),
         ("/transaction/expirationTime", json!(604_800), None),
-        ("/transaction/expirationTime", json!(604_801), Some("transaction.expirationTime must not be greater than 604800")),
-        ("/transaction/expirationTime", json!(300.5), Some("transaction.expirationTime must be an integer number")),
-        ("/transaction/generateQrCode", json!("yes"), Some("transaction.generateQrCode must be a boolean value")),
+        (
+            "/transaction/expirationTime",
+            json!(604_801),
+            Some("transaction.expirationTime must not be greater than 604800"),
+        ),
+        (
+            "/transaction/expirationTime",
+            json!(300.5),
+            Some("transaction.expirationTime must be an integer number"),
+        ),
+        (
+            "/transaction/generateQrCode",
+            json!("yes"),
+            Some("transaction.generateQrCode must be a boolean value"),
+        ),
         ("/payer/fullName", json!("n".repeat(100)), None),
         ("/payer", json!("Maria"), Some("payer must be an object")),
     ];
@@ -141,7 +190,10 @@ fn limits_are_exact() {
         let mut body = minimal();
         if body.pointer(pointer).is_none() {
             let (parent, key) = pointer.rsplit_once('/').expect("pointer");
-            body.pointer_mut(parent).and_then(Value::as_object_mut).expect("parent").insert(key.into(), Value::Null);
+            body.pointer_mut(parent)
+                .and_then(Value::as_object_mut)
+                .expect("parent")
+                .insert(key.into(), Value::Null);
         }
         set(&mut body, pointer, value.clone());
         let result = validate_create_charge(&body);
@@ -157,14 +209,18 @@ fn limits_are_exact() {
 
 #[test]
 fn additional_info_allows_ten_keys_not_eleven() {
-    let ten: serde_json::Map<String, Value> = (0..10).map(|i| (format!("k{i}"), json!("v"))).collect();
+    let ten: serde_json::Map<String, Value> =
+        (0..10).map(|i| (format!("k{i}"), json!("v"))).collect();
     let mut body = minimal();
     body["additionalInfo"] = Value::Object(ten.clone());
     ok(body.clone());
     let mut eleven = ten;
     eleven.insert("k10".into(), json!("v"));
     body["additionalInfo"] = Value::Object(eleven);
-    assert_eq!(errors(body), vec!["additionalInfo must not have more than 10 keys"]);
+    assert_eq!(
+        errors(body),
+        vec!["additionalInfo must not have more than 10 keys"]
+    );
 }
 
 #[test]
@@ -179,7 +235,10 @@ fn split_rules() {
     // Sum of shares above the amount.
     let mut body = marketplace();
     set(&mut body, "/splits/2/value", json!(20.01));
-    assert_eq!(errors(body), vec!["splits total (200.01) must not exceed transaction.value (200.00)"]);
+    assert_eq!(
+        errors(body),
+        vec!["splits total (200.01) must not exceed transaction.value (200.00)"]
+    );
 
     // Exactly the amount is fine.
     let mut body = marketplace();
@@ -193,15 +252,30 @@ fn split_rules() {
     set(&mut body, "/splits/2/pixKey", json!("11999887766"));
     set(&mut body, "/splits/2/type", json!("fixed"));
     let errs = errors(body);
-    assert!(errs.contains(&"splits[0].value must not be greater than 100".to_owned()), "{errs:?}");
+    assert!(
+        errs.contains(&"splits[0].value must not be greater than 100".to_owned()),
+        "{errs:?}"
+    );
     assert!(errs.contains(&"splits[1].pixKeyType must be one of the following values: EMAIL, PHONE, CPF, CNPJ, RANDOM".to_owned()), "{errs:?}");
-    assert!(errs.iter().any(|e| e.starts_with("splits[2].pixKey must be a phone number")), "{errs:?}");
-    assert!(errs.contains(&"splits[2].type must be one of the following values: FIXED, PERCENTAGE".to_owned()), "{errs:?}");
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("splits[2].pixKey must be a phone number")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.contains(
+            &"splits[2].type must be one of the following values: FIXED, PERCENTAGE".to_owned()
+        ),
+        "{errs:?}"
+    );
 
     let mut body = minimal();
     set(&mut body, "/transaction/value", json!(0.5));
     body["splits"] = json!([{"pixKey": "a1b2c3d4-e5f6-4890-abcd-ef1234567890", "pixKeyType": "RANDOM", "name": "X", "document": "12345678909", "type": "PERCENTAGE", "value": 1}]);
-    assert_eq!(errors(body), vec!["splits[0].value results in a share of less than 0.01 on transaction.value"]);
+    assert_eq!(
+        errors(body),
+        vec!["splits[0].value results in a share of less than 0.01 on transaction.value"]
+    );
 }
 
 #[test]
@@ -221,10 +295,19 @@ fn wrong_types_and_unknown_fields_at_every_level() {
         "payer.document must be a string",
         "splits must be an array",
     ] {
-        assert!(errs.iter().any(|e| e == expected), "missing {expected:?} in {errs:?}");
+        assert!(
+            errs.iter().any(|e| e == expected),
+            "missing {expected:?} in {errs:?}"
+        );
     }
-    assert_eq!(errors(json!([1, 2])), vec!["request body must be a JSON object"]);
-    assert_eq!(errors(json!(null)), vec!["request body must be a JSON object"]);
+    assert_eq!(
+        errors(json!([1, 2])),
+        vec!["request body must be a JSON object"]
+    );
+    assert_eq!(
+        errors(json!(null)),
+        vec!["request body must be a JSON object"]
+    );
 }
 
 #[test]
@@ -239,6 +322,12 @@ fn huge_and_scientific_numbers_do_not_panic() {
     )
     .expect("arbitrary precision parses huge numbers");
     let errs = errors(body);
-    assert!(errs.contains(&"transaction.value must not be greater than 100000000".to_owned()), "{errs:?}");
-    assert!(errs.contains(&"transaction.expirationTime must not be greater than 604800".to_owned()), "{errs:?}");
+    assert!(
+        errs.contains(&"transaction.value must not be greater than 100000000".to_owned()),
+        "{errs:?}"
+    );
+    assert!(
+        errs.contains(&"transaction.expirationTime must not be greater than 604800".to_owned()),
+        "{errs:?}"
+    );
 }

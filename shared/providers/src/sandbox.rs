@@ -20,7 +20,9 @@ pub struct SandboxProvider {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("sandbox location host must be 1..={MAX_LOCATION_HOST_LEN} ASCII characters without a scheme, got {0:?}")]
+#[error(
+    "sandbox location host must be 1..={MAX_LOCATION_HOST_LEN} ASCII characters without a scheme, got {0:?}"
+)]
 pub struct BadLocationHost(String);
 
 impl SandboxProvider {
@@ -48,7 +50,10 @@ impl PixProvider for SandboxProvider {
         "sandbox"
     }
 
-    async fn create_charge(&self, request: &ProviderChargeRequest) -> Result<ProviderCharge, ProviderError> {
+    async fn create_charge(
+        &self,
+        request: &ProviderChargeRequest,
+    ) -> Result<ProviderCharge, ProviderError> {
         let location = format!("{}/pix/loc/{}", self.location_host, request.transaction_id);
         let pix_code = build_dynamic(&DynamicBrCode {
             location: &location,

@@ -63,6 +63,15 @@ fn key_of(account: &AccountId, key: &str) -> Result<String, StoreError> {
     Ok(pk)
 }
 
+/// How one conditional PutItem of a claim went.
+enum Attempt {
+    Claimed,
+    /// The condition failed on this record (`None`: DynamoDB did not return it).
+    Refused(Option<Item>),
+    /// A transaction held the record (`TransactionConflictException`).
+    Conflict,
+}
+
 /// What an existing record means for a claim attempt.
 enum Decision {
     Outcome(ClaimOutcome),
@@ -140,13 +149,12 @@ fn outcome_name(outcome: &ClaimOutcome) -> &'static str {
 }
 
 impl DynamoStore {
-    /// One conditional PutItem; `Ok(None)` = claimed, `Ok(Some(item))` = the condition failed
-    /// on `item` (`Some(empty)` when DynamoDB returned no old item), `Err(None)` = conflict.
+    /// One conditional PutItem of the IN_PROGRESS record.
     async fn try_claim(
         &self,
         record: &Item,
         request: &ClaimRequest<'_>,
-    ) -> Result<Option<Item>, Option<StoreError>> {
+    ) -> Result<Attempt, StoreError> {
         let sent = self
             .client
             .put_item()
@@ -168,13 +176,13 @@ impl DynamoStore {
             .send()
             .await;
         match sent {
-            Ok(_) => Ok(None),
+            Ok(_) => Ok(Attempt::Claimed),
             Err(err) => match err.as_service_error() {
                 Some(PutItemError::ConditionalCheckFailedException(failed)) => {
-                    Ok(Some(failed.item().cloned().unwrap_or_default()))
+                    Ok(Attempt::Refused(failed.item().cloned()))
                 }
-                _ if errors::is_conflict(&err) => Err(None),
-                _ => Err(Some(errors::unavailable("PutItem", &err))),
+                _ if errors::is_conflict(&err) => Ok(Attempt::Conflict),
+                _ => Err(errors::unavailable("PutItem", &err)),
             },
         }
     }
@@ -202,8 +210,8 @@ impl IdempotencyStore for DynamoStore {
         };
         let item: Item = to_item(&record).map_err(|e| errors::corrupt("idempotency record", &e))?;
         for attempt in 1..=CONFLICT_ATTEMPTS {
-            let existing = match self.try_claim(&item, request).await {
-                Ok(None) => {
+            let existing = match self.try_claim(&item, request).await? {
+                Attempt::Claimed => {
                     debug!("claimed");
                     return Ok(ClaimOutcome::Claimed(IdempotencyClaim {
                         account_id: request.account_id.clone(),
@@ -212,14 +220,13 @@ impl IdempotencyStore for DynamoStore {
                         expires_at: request.expires_at,
                     }));
                 }
-                Ok(Some(old)) if !old.is_empty() => Some(old),
+                Attempt::Refused(Some(old)) if !old.is_empty() => Some(old),
                 // No old item in the failure (an emulator without ALL_OLD): read it.
-                Ok(Some(_)) => {
+                Attempt::Refused(_) => {
                     debug!("condition failed without the old item; reading it");
                     self.get_item(pk.clone(), SK_IDEM).await?
                 }
-                Err(Some(err)) => return Err(err),
-                Err(None) => {
+                Attempt::Conflict => {
                     debug!(attempt, "claim conflicted with a transaction, retrying");
                     errors::conflict_backoff(attempt).await;
                     continue;

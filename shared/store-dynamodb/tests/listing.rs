@@ -46,7 +46,7 @@ async fn fixture() -> Fixture {
             let store = Arc::clone(&store);
             async move { store.insert_charge(&c, None).await }
         })
-        .buffer_unordered(16)
+        .buffer_unordered(32)
         .for_each(|r| async move { r.expect("insert") })
         .await;
     a_charges.sort_by(|x, y| {

@@ -21,7 +21,11 @@ use crate::views::{ChargeView, PageView};
 pub const DEFAULT_PAGE_SIZE: u32 = 20;
 pub const MAX_PAGE_SIZE: u32 = 100;
 
-pub async fn create(state: &AppState, request: &ApiRequest, account_id: &AccountId) -> Result<ApiResponse, ApiError> {
+pub async fn create(
+    state: &AppState,
+    request: &ApiRequest,
+    account_id: &AccountId,
+) -> Result<ApiResponse, ApiError> {
     let body = json_body(request)?;
     let input = validate_create_charge(&body).map_err(ApiError::Validation)?;
     // A token outliving its account (deleted or moved) is no longer a valid session.
@@ -36,9 +40,15 @@ pub async fn create(state: &AppState, request: &ApiRequest, account_id: &Account
         // keep the one rendering and return it as is.
         let rendered: OnceLock<StoredResponse> = OnceLock::new();
         let render = |charge: &Charge| rendered.get_or_init(|| render_created(charge)).clone();
-        let charge = state.charges.create_charge(&account, input, claim, &render).await?;
+        let charge = state
+            .charges
+            .create_charge(&account, input, claim, &render)
+            .await?;
         let stored = rendered.get_or_init(|| render_created(&charge));
-        Ok(ApiResponse::raw_json(StatusCode::CREATED, stored.body.clone().into_bytes().into()))
+        Ok(ApiResponse::raw_json(
+            StatusCode::CREATED,
+            stored.body.clone().into_bytes().into(),
+        ))
     })
     .await
 }
@@ -61,7 +71,11 @@ fn charge_view(charge: &Charge) -> ChargeView {
     ChargeView::new(charge, qr.flatten())
 }
 
-pub async fn get(state: &AppState, params: &PathParams, account_id: &AccountId) -> Result<ApiResponse, ApiError> {
+pub async fn get(
+    state: &AppState,
+    params: &PathParams,
+    account_id: &AccountId,
+) -> Result<ApiResponse, ApiError> {
     let id = params
         .get("transactionId")
         .and_then(TransactionId::parse)
@@ -70,12 +84,23 @@ pub async fn get(state: &AppState, params: &PathParams, account_id: &AccountId) 
     Ok(ApiResponse::json(StatusCode::OK, &charge_view(&charge)))
 }
 
-pub async fn list(state: &AppState, request: &ApiRequest, account_id: &AccountId) -> Result<ApiResponse, ApiError> {
+pub async fn list(
+    state: &AppState,
+    request: &ApiRequest,
+    account_id: &AccountId,
+) -> Result<ApiResponse, ApiError> {
     let list_request = parse_list_query(request)?;
-    let page = state.charges.list_charges(account_id, &list_request).await?;
+    let page = state
+        .charges
+        .list_charges(account_id, &list_request)
+        .await?;
     let view = PageView {
         // Listings stay light: no QR images (GET one charge for that).
-        items: page.items.iter().map(|c| ChargeView::new(c, None)).collect(),
+        items: page
+            .items
+            .iter()
+            .map(|c| ChargeView::new(c, None))
+            .collect(),
         next_cursor: page.next.map(|c| c.encode()),
     };
     Ok(ApiResponse::json(StatusCode::OK, &view))
@@ -112,7 +137,10 @@ fn parse_list_query(request: &ApiRequest) -> Result<ChargeListRequest, ApiError>
     let status = status.and_then(|s| {
         let parsed = ChargeStatus::parse(&s);
         if parsed.is_none() {
-            errors.push("status must be one of the following values: PENDING, CONFIRMED, REFUNDED, EXPIRED".into());
+            errors.push(
+                "status must be one of the following values: PENDING, CONFIRMED, REFUNDED, EXPIRED"
+                    .into(),
+            );
         }
         parsed
     });
@@ -127,17 +155,19 @@ fn parse_list_query(request: &ApiRequest) -> Result<ChargeListRequest, ApiError>
     };
     let from = time("from", from);
     let to = time("to", to);
-    if let (Some(f), Some(t)) = (from, to) {
-        if f >= t {
-            errors.push("from must be before to".into());
-        }
+    if let (Some(f), Some(t)) = (from, to)
+        && f >= t
+    {
+        errors.push("from must be before to".into());
     }
     let limit = match limit {
         None => DEFAULT_PAGE_SIZE,
         Some(text) => match text.parse::<u32>() {
             Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => n,
             _ => {
-                errors.push(format!("limit must be an integer between 1 and {MAX_PAGE_SIZE}"));
+                errors.push(format!(
+                    "limit must be an integer between 1 and {MAX_PAGE_SIZE}"
+                ));
                 DEFAULT_PAGE_SIZE
             }
         },

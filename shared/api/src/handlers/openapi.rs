@@ -6,5 +6,8 @@ use http::StatusCode;
 use crate::http_types::ApiResponse;
 
 pub fn serve() -> ApiResponse {
-    ApiResponse::raw_json(StatusCode::OK, Bytes::from_static(crate::openapi::DOCUMENT.as_bytes()))
+    ApiResponse::raw_json(
+        StatusCode::OK,
+        Bytes::from_static(crate::openapi::DOCUMENT.as_bytes()),
+    )
 }

@@ -46,7 +46,9 @@ pub async fn issue(state: &AppState, request: &ApiRequest) -> Result<ApiResponse
 
 fn parse(body: &Value) -> Result<(String, String), ApiError> {
     let Some(object) = body.as_object() else {
-        return Err(ApiError::Validation(vec!["request body must be a JSON object".into()]));
+        return Err(ApiError::Validation(vec![
+            "request body must be a JSON object".into(),
+        ]));
     };
     let mut errors: Vec<String> = object
         .keys()
@@ -56,7 +58,9 @@ fn parse(body: &Value) -> Result<(String, String), ApiError> {
     let mut field = |name: &str| match object.get(name) {
         Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 200 => Some(s.clone()),
         Some(Value::String(s)) if s.len() > 200 => {
-            errors.push(format!("{name} must be shorter than or equal to 200 characters"));
+            errors.push(format!(
+                "{name} must be shorter than or equal to 200 characters"
+            ));
             None
         }
         Some(Value::String(_)) | Some(Value::Null) | None => {
