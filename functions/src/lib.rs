@@ -42,14 +42,14 @@ fn env(name: &'static str) -> Result<String, BootstrapError> {
 
 /// Builds the application state from the Lambda environment.
 pub async fn bootstrap() -> Result<AppState, BootstrapError> {
-    let table = env("PIXGW_TABLE")?;
     let keys = AuthKeys::from_hex(&env("PIXGW_JWT_SECRET")?, &env("PIXGW_DATA_KEY")?)
         .map_err(|e| BootstrapError::Invalid(e.to_string()))?;
     let sandbox = std::env::var("PIXGW_SANDBOX").is_ok_and(|v| v == "true");
-    let endpoint = std::env::var("DYNAMODB_ENDPOINT")
-        .ok()
-        .filter(|e| !e.is_empty());
-    let store: DynStore = Arc::new(DynamoStore::connect(endpoint, table).await);
+    let store: DynStore = Arc::new(
+        DynamoStore::from_env()
+            .await
+            .map_err(|e| BootstrapError::Invalid(e.to_string()))?,
+    );
     let provider: Arc<dyn PixProvider> = if sandbox {
         let host = env("PIXGW_PUBLIC_HOST")?;
         Arc::new(SandboxProvider::new(&host).map_err(|e| BootstrapError::Invalid(e.to_string()))?)

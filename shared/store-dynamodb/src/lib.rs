@@ -141,9 +141,9 @@ pub use table::create_table;
 use crate::keys::{Item, primary_key};
 
 /// Environment variable naming the table ([`DynamoStore::from_env`]).
-pub const TABLE_ENV: &str = "PIXGW_TABLE_NAME";
+pub const TABLE_ENV: &str = "PIXGW_TABLE";
 /// Optional environment variable with an endpoint override, e.g. DynamoDB Local.
-pub const ENDPOINT_ENV: &str = "PIXGW_DYNAMODB_ENDPOINT";
+pub const ENDPOINT_ENV: &str = "DYNAMODB_ENDPOINT";
 
 /// The DynamoDB implementation of every storage port.
 #[derive(Debug, Clone)]
@@ -166,8 +166,8 @@ impl DynamoStore {
         DynamoStore::new(sdk_client(endpoint).await, table)
     }
 
-    /// [`DynamoStore::connect`] with the table from `PIXGW_TABLE_NAME` and the optional endpoint
-    /// from `PIXGW_DYNAMODB_ENDPOINT`.
+    /// [`DynamoStore::connect`] with the table from `PIXGW_TABLE` and the optional endpoint
+    /// from `DYNAMODB_ENDPOINT` (DynamoDB Local).
     pub async fn from_env() -> Result<DynamoStore, SetupError> {
         let table = std::env::var(TABLE_ENV)
             .ok()
