@@ -98,20 +98,13 @@ pub async fn handle(state: &AppState, route: Route, event: Request) -> Response<
 
 pub fn to_api_request(event: Request) -> ApiRequest {
     let (parts, body) = event.into_parts();
-    let path_and_query = parts
-        .uri
-        .path_and_query()
-        .map(|pq| pq.as_str().to_owned())
-        .unwrap_or_else(|| parts.uri.path().to_owned());
-    let mut request = ApiRequest::from_uri(parts.method, &path_and_query);
-    request.headers = parts.headers;
-    request.body = match body {
+    let body = match body {
         Body::Empty => Bytes::new(),
         Body::Text(text) => Bytes::from(text),
         Body::Binary(bytes) => Bytes::from(bytes),
         _ => Bytes::new(),
     };
-    request
+    ApiRequest::from_http(parts, body)
 }
 
 pub fn to_lambda_response(response: ApiResponse) -> Response<Body> {

@@ -56,21 +56,15 @@ pub async fn serve(args: ServeArgs) -> Result<(), AnyError> {
 
 async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let path_and_query = parts
-        .uri
-        .path_and_query()
-        .map(|pq| pq.as_str().to_owned())
-        .unwrap_or_else(|| parts.uri.path().to_owned());
-    let mut api_request = ApiRequest::from_uri(parts.method, &path_and_query);
-    api_request.headers = parts.headers;
     // Never buffer more than the limit: a longer body is answered with the 400 envelope.
-    match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(bytes) => api_request.body = bytes,
+    let api_request = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => ApiRequest::from_http(parts, bytes),
         Err(_) => {
+            let request = ApiRequest::from_http(parts, Default::default());
             let error = ApiError::BodyTooLarge;
-            return into_axum(error.to_response(&api_request, state.clock.now()));
+            return into_axum(error.to_response(&request, state.clock.now()));
         }
-    }
+    };
     into_axum(dispatch(&state, api_request).await)
 }
 

@@ -40,6 +40,19 @@ impl ApiRequest {
         request
     }
 
+    /// From the parts of an `http` request, as both hosts (lambda_http, axum) receive it.
+    pub fn from_http(parts: http::request::Parts, body: Bytes) -> ApiRequest {
+        let path_and_query = parts
+            .uri
+            .path_and_query()
+            .map(|pq| pq.as_str())
+            .unwrap_or_else(|| parts.uri.path());
+        let mut request = ApiRequest::from_uri(parts.method.clone(), path_and_query);
+        request.headers = parts.headers;
+        request.body = body;
+        request
+    }
+
     pub fn with_header(mut self, name: &'static str, value: &str) -> ApiRequest {
         if let Ok(value) = HeaderValue::from_str(value) {
             self.headers.insert(name, value);

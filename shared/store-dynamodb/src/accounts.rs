@@ -1,8 +1,6 @@
 //! [`AccountStore`]: accounts and their client credentials.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use pixgw_domain::account::{Account, ClientCredential};
 use pixgw_domain::error::StoreError;
 use pixgw_domain::ids::AccountId;
@@ -12,10 +10,11 @@ use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 use tracing::{debug, instrument};
 
 use crate::DynamoStore;
-use crate::errors::{self, CONFLICT_ATTEMPTS, Reason};
+use crate::errors;
 use crate::keys::{
     ENTITY, Item, PK, SK, SK_ACCOUNT, SK_CLIENT, account_pk, client_pk, fits_partition_key, s,
 };
+use crate::transact::{TransactFailure, put_new, transact_write};
 
 /// Serialises a domain object and adds its key attributes.
 fn keyed_item<T: Serialize>(
@@ -29,17 +28,6 @@ fn keyed_item<T: Serialize>(
     item.insert(SK.to_owned(), s(sk));
     item.insert(ENTITY.to_owned(), s(sk));
     Ok(item)
-}
-
-fn put_new(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
-    let put = Put::builder()
-        .table_name(table)
-        .set_item(Some(item))
-        .condition_expression("attribute_not_exists(#pk)")
-        .expression_attribute_names("#pk", PK)
-        .build()
-        .map_err(|e| errors::build_failed("TransactWriteItems", &e))?;
-    Ok(TransactWriteItem::builder().put(put).build())
 }
 
 #[async_trait]
@@ -64,36 +52,17 @@ impl AccountStore for DynamoStore {
                 keyed_item("client credential", credential, client_pk, SK_CLIENT)?,
             )?,
         ];
-        for attempt in 1..=CONFLICT_ATTEMPTS {
-            let sent = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await;
-            let err = match sent {
-                Ok(_) => {
-                    debug!("account created");
-                    return Ok(());
-                }
-                Err(err) => err,
-            };
-            let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
-                err.as_service_error()
-            else {
-                return Err(errors::unavailable("TransactWriteItems", &err).into());
-            };
-            let list = cancelled.cancellation_reasons();
-            let reasons = errors::reasons(list);
-            if reasons.contains(&Reason::ConditionFailed) {
+        match transact_write(&self.client, items).await {
+            Ok(()) => {
+                debug!("account created");
+                return Ok(());
+            }
+            Err(TransactFailure::Cancelled { .. }) => {
                 debug!("account or client id already exists");
                 return Err(CreateAccountError::AlreadyExists);
             }
-            if reasons.contains(&Reason::Other) || !reasons.contains(&Reason::Conflict) {
-                return Err(errors::cancelled("TransactWriteItems", &err, list).into());
-            }
-            debug!(attempt, "transaction conflict, retrying");
-            errors::conflict_backoff(attempt).await;
+            Err(TransactFailure::Store(err)) => return Err(err.into()),
+            Err(TransactFailure::StillConflicting) => {}
         }
         // Still conflicting: someone else is writing one of these ids right now.
         if self.get_account(&account.id).await?.is_some()

@@ -2,8 +2,7 @@
 //! transaction (charge + guard + idempotency completion).
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use pixgw_domain::charge::Charge;
 use pixgw_domain::error::StoreError;
 use pixgw_domain::ids::{AccountId, TransactionId};
@@ -15,13 +14,14 @@ use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 use tracing::{debug, instrument};
 
 use crate::DynamoStore;
-use crate::errors::{self, CONFLICT_ATTEMPTS, Reason};
+use crate::errors::{self, Reason};
 use crate::idempotency::{IdempotencyItem, STATE_IN_PROGRESS, completion_update};
 use crate::keys::{
     ENTITY, GSI1PK, GSI1SK, GSI2PK, GSI2SK, Item, PK, SK, SK_CHARGE, SK_EXTID, SK_IDEM, charge_pk,
     charges_by_account_pk, charges_by_status_pk, created_sort_key, external_id_pk,
     fits_partition_key, idempotency_pk, s,
 };
+use crate::transact::{TransactFailure, put_new, transact_write};
 
 /// Attribute of the `externalId` guard naming the charge it protects.
 const GUARD_TRANSACTION_ID: &str = "transactionId";
@@ -79,32 +79,19 @@ fn guard_item(charge: &Charge, pk: String) -> Item {
     ])
 }
 
-fn put_new(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
-    let put = Put::builder()
-        .table_name(table)
-        .set_item(Some(item))
-        .condition_expression("attribute_not_exists(#pk)")
-        .expression_attribute_names("#pk", PK)
-        .build()
-        .map_err(|e| errors::build_failed("TransactWriteItems", &e))?;
-    Ok(TransactWriteItem::builder().put(put).build())
-}
-
-/// What a cancelled insert means, decided by item position. `None` = only conflicts: retry.
-fn decode_insert(reasons: &[Reason]) -> Option<InsertChargeError> {
+/// What a cancelled insert whose conditions failed means, decided by item position:
+/// ClaimLost > DuplicateExternalId > IdCollision.
+fn decode_insert(reasons: &[Reason]) -> InsertChargeError {
     let at = |i: usize| reasons.get(i).copied().unwrap_or(Reason::Fine);
     if at(IDEM_POS) == Reason::ConditionFailed {
-        Some(InsertChargeError::ClaimLost)
+        InsertChargeError::ClaimLost
     } else if at(GUARD_POS) == Reason::ConditionFailed {
-        Some(InsertChargeError::DuplicateExternalId)
+        InsertChargeError::DuplicateExternalId
     } else if at(CHARGE_POS) == Reason::ConditionFailed {
-        Some(InsertChargeError::IdCollision)
-    } else if reasons.contains(&Reason::Conflict) && !reasons.contains(&Reason::Other) {
-        None
+        InsertChargeError::IdCollision
     } else {
-        Some(InsertChargeError::Store(StoreError::Unavailable(
-            "charge insert cancelled".into(),
-        )))
+        // DynamoDB gives one reason per item, so a failed condition is always one of ours.
+        InsertChargeError::Store(StoreError::Unavailable("charge insert cancelled".into()))
     }
 }
 
@@ -168,41 +155,21 @@ impl ChargeStore for DynamoStore {
             let update = completion_update(&self.table, completion)?;
             items.push(TransactWriteItem::builder().update(update).build());
         }
-        for attempt in 1..=CONFLICT_ATTEMPTS {
-            let sent = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await;
-            let err = match sent {
-                Ok(_) => {
-                    debug!("charge inserted");
-                    return Ok(());
-                }
-                Err(err) => err,
-            };
-            let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
-                err.as_service_error()
-            else {
-                return Err(errors::unavailable("TransactWriteItems", &err).into());
-            };
-            let list = cancelled.cancellation_reasons();
-            match decode_insert(&errors::reasons(list)) {
-                Some(InsertChargeError::Store(_)) => {
-                    return Err(errors::cancelled("TransactWriteItems", &err, list).into());
-                }
-                Some(refused) => {
-                    debug!(reasons = %errors::describe_reasons(list), error = %refused, "charge insert refused");
-                    return Err(refused);
-                }
-                None => {
-                    debug!(attempt, reasons = %errors::describe_reasons(list), "transaction conflict, retrying");
-                    errors::conflict_backoff(attempt).await;
-                }
+        match transact_write(&self.client, items).await {
+            Ok(()) => {
+                debug!("charge inserted");
+                Ok(())
+            }
+            Err(TransactFailure::Cancelled { reasons, codes }) => {
+                let refused = decode_insert(&reasons);
+                debug!(reasons = %codes, error = %refused, "charge insert refused");
+                Err(refused)
+            }
+            Err(TransactFailure::Store(err)) => Err(err.into()),
+            Err(TransactFailure::StillConflicting) => {
+                self.reevaluate_insert(charge, guard_pk, completion).await
             }
         }
-        self.reevaluate_insert(charge, guard_pk, completion).await
     }
 
     #[instrument(level = "debug", skip_all, fields(table = %self.table, transaction_id = %id))]
@@ -262,29 +229,30 @@ mod tests {
     #[test]
     fn positions_decide_with_claim_lost_first() {
         use Reason::*;
-        let decide = |r: &[Reason]| decode_insert(r);
         assert_eq!(
-            decide(&[Fine, ConditionFailed, ConditionFailed]),
-            Some(InsertChargeError::ClaimLost)
+            decode_insert(&[Fine, ConditionFailed, ConditionFailed]),
+            InsertChargeError::ClaimLost
         );
         assert_eq!(
-            decide(&[ConditionFailed, ConditionFailed, Fine]),
-            Some(InsertChargeError::DuplicateExternalId)
+            decode_insert(&[ConditionFailed, ConditionFailed, Fine]),
+            InsertChargeError::DuplicateExternalId
         );
         assert_eq!(
-            decide(&[ConditionFailed, Fine]),
-            Some(InsertChargeError::IdCollision)
+            decode_insert(&[ConditionFailed, Fine]),
+            InsertChargeError::IdCollision
         );
-        assert_eq!(decide(&[Fine, Conflict, Fine]), None);
         assert_eq!(
-            decide(&[Conflict, ConditionFailed]),
-            Some(InsertChargeError::DuplicateExternalId)
+            decode_insert(&[Conflict, ConditionFailed]),
+            InsertChargeError::DuplicateExternalId
+        );
+        assert_eq!(
+            decode_insert(&[Other, Fine, ConditionFailed]),
+            InsertChargeError::ClaimLost
         );
         assert!(matches!(
-            decide(&[Other, Conflict]),
-            Some(InsertChargeError::Store(_))
+            decode_insert(&[Fine, Fine, Fine, ConditionFailed]),
+            InsertChargeError::Store(_)
         ));
-        assert!(matches!(decide(&[]), Some(InsertChargeError::Store(_))));
     }
 
     #[test]

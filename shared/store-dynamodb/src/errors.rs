@@ -18,6 +18,8 @@ use serde_dynamo::Error as SerdeDynamoError;
 
 /// Error code of a single-item write that collided with an in-flight transaction.
 pub const TRANSACTION_CONFLICT_EXCEPTION: &str = "TransactionConflictException";
+/// Error code of a single-item write whose condition failed.
+pub const CONDITIONAL_CHECK_FAILED_EXCEPTION: &str = "ConditionalCheckFailedException";
 /// Cancellation reason codes of `TransactWriteItems` (one per item, by position).
 pub const REASON_NONE: &str = "None";
 pub const REASON_CONDITION_FAILED: &str = "ConditionalCheckFailed";
@@ -134,6 +136,41 @@ where
     E: ProvideErrorMetadata,
 {
     err.code() == Some(TRANSACTION_CONFLICT_EXCEPTION)
+}
+
+/// How a conditional single-item write sent through [`write_retrying_conflicts`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SingleWrite {
+    Written,
+    /// `ConditionalCheckFailedException`: nothing was written.
+    ConditionFailed,
+    /// `TransactionConflictException` on every one of [`CONFLICT_ATTEMPTS`] tries.
+    StillConflicting,
+}
+
+/// Sends a conditional single-item write (`send` builds and sends the request afresh on every
+/// call), retrying `TransactionConflictException` up to [`CONFLICT_ATTEMPTS`] times in all with
+/// [`conflict_backoff`]. Any other failure becomes [`unavailable`] for `operation`.
+pub(crate) async fn write_retrying_conflicts<O, E, F, Fut>(
+    operation: &'static str,
+    mut send: F,
+) -> Result<SingleWrite, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<O, SdkError<E>>>,
+    E: StdError + ProvideErrorMetadata + 'static,
+{
+    for attempt in 1..=CONFLICT_ATTEMPTS {
+        match send().await {
+            Ok(_) => return Ok(SingleWrite::Written),
+            Err(err) if err.code() == Some(CONDITIONAL_CHECK_FAILED_EXCEPTION) => {
+                return Ok(SingleWrite::ConditionFailed);
+            }
+            Err(err) if is_conflict(&err) => conflict_backoff(attempt).await,
+            Err(err) => return Err(unavailable(operation, &err)),
+        }
+    }
+    Ok(SingleWrite::StillConflicting)
 }
 
 /// What each item of a cancelled `TransactWriteItems` did, by position.

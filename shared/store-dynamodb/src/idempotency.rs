@@ -5,7 +5,6 @@
 //! there is no read-then-write race. Response bodies are only ever logged by length.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{ReturnValuesOnConditionCheckFailure, Update};
 use chrono::{DateTime, Utc};
@@ -20,7 +19,7 @@ use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 use tracing::{debug, instrument};
 
 use crate::DynamoStore;
-use crate::errors::{self, CONFLICT_ATTEMPTS};
+use crate::errors::{self, CONFLICT_ATTEMPTS, SingleWrite};
 use crate::keys::{Item, PK, SK_IDEM, fits_partition_key, idempotency_pk, n, primary_key, s};
 
 pub const STATE_IN_PROGRESS: &str = "IN_PROGRESS";
@@ -242,14 +241,10 @@ impl IdempotencyStore for DynamoStore {
             }
         }
         // Still conflicting: the owner's transaction is touching the record right now.
-        match self.get_item(pk, SK_IDEM).await? {
-            Some(old) => match decide(old, request)? {
-                Decision::Outcome(outcome) => Ok(outcome),
-                Decision::Retry => Err(StoreError::Unavailable(
-                    "idempotency claim kept conflicting".into(),
-                )),
-            },
-            None => Err(StoreError::Unavailable(
+        let existing = self.get_item(pk, SK_IDEM).await?;
+        match existing.map(|old| decide(old, request)).transpose()? {
+            Some(Decision::Outcome(outcome)) => Ok(outcome),
+            Some(Decision::Retry) | None => Err(StoreError::Unavailable(
                 "idempotency claim kept conflicting".into(),
             )),
         }
@@ -258,9 +253,8 @@ impl IdempotencyStore for DynamoStore {
     #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %completion.claim.account_id, key = %completion.claim.key, status = completion.response.status, body_len = completion.response.body.len()))]
     async fn complete(&self, completion: &IdempotencyCompletion) -> Result<(), StoreError> {
         let update = completion_update(&self.table, completion)?;
-        for attempt in 1..=CONFLICT_ATTEMPTS {
-            let sent = self
-                .client
+        let written = errors::write_retrying_conflicts("UpdateItem", || {
+            self.client
                 .update_item()
                 .table_name(update.table_name())
                 .set_key(Some(update.key().clone()))
@@ -269,33 +263,28 @@ impl IdempotencyStore for DynamoStore {
                 .set_expression_attribute_names(update.expression_attribute_names().cloned())
                 .set_expression_attribute_values(update.expression_attribute_values().cloned())
                 .send()
-                .await;
-            match sent {
-                Ok(_) => {
-                    debug!("completed");
-                    return Ok(());
-                }
-                Err(err) if err.code() == Some("ConditionalCheckFailedException") => {
-                    debug!("claim was lost before completion; nothing to do");
-                    return Ok(());
-                }
-                Err(err) if errors::is_conflict(&err) => {
-                    errors::conflict_backoff(attempt).await;
-                }
-                Err(err) => return Err(errors::unavailable("UpdateItem", &err)),
+        })
+        .await?;
+        match written {
+            SingleWrite::Written => {
+                debug!("completed");
+                Ok(())
             }
+            SingleWrite::ConditionFailed => {
+                debug!("claim was lost before completion; nothing to do");
+                Ok(())
+            }
+            SingleWrite::StillConflicting => Err(StoreError::Unavailable(
+                "idempotency completion kept conflicting".into(),
+            )),
         }
-        Err(StoreError::Unavailable(
-            "idempotency completion kept conflicting".into(),
-        ))
     }
 
     #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %claim.account_id, key = %claim.key))]
     async fn release(&self, claim: &IdempotencyClaim) -> Result<(), StoreError> {
         let key = primary_key(key_of(&claim.account_id, &claim.key)?, SK_IDEM);
-        for attempt in 1..=CONFLICT_ATTEMPTS {
-            let sent = self
-                .client
+        let written = errors::write_retrying_conflicts("DeleteItem", || {
+            self.client
                 .delete_item()
                 .table_name(&self.table)
                 .set_key(Some(key.clone()))
@@ -305,24 +294,20 @@ impl IdempotencyStore for DynamoStore {
                 .expression_attribute_values(":token", s(claim.lock_token.clone()))
                 .expression_attribute_values(":in_progress", s(STATE_IN_PROGRESS))
                 .send()
-                .await;
-            match sent {
-                Ok(_) => {
-                    debug!("released");
-                    return Ok(());
-                }
-                Err(err) if err.code() == Some("ConditionalCheckFailedException") => {
-                    debug!("claim no longer ours; nothing to release");
-                    return Ok(());
-                }
-                Err(err) if errors::is_conflict(&err) => {
-                    errors::conflict_backoff(attempt).await;
-                }
-                Err(err) => return Err(errors::unavailable("DeleteItem", &err)),
+        })
+        .await?;
+        match written {
+            SingleWrite::Written => {
+                debug!("released");
+                Ok(())
             }
+            SingleWrite::ConditionFailed => {
+                debug!("claim no longer ours; nothing to release");
+                Ok(())
+            }
+            SingleWrite::StillConflicting => Err(StoreError::Unavailable(
+                "idempotency release kept conflicting".into(),
+            )),
         }
-        Err(StoreError::Unavailable(
-            "idempotency release kept conflicting".into(),
-        ))
     }
 }

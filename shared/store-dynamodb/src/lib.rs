@@ -106,6 +106,12 @@
 //! failures (after the SDK's own retries) become `StoreError::Unavailable`, carrying the SDK
 //! error's whole cause chain.
 //!
+//! Every transaction is written with `transact::transact_write` (the one place that sends
+//! `TransactWriteItems` and runs that retry loop; callers only decode the cancellation reasons
+//! by position and do the re-read). Conditional single-item writes retry with
+//! `errors::write_retrying_conflicts`, except the idempotency claim's PutItem, which needs the
+//! old item returned with a failed condition.
+//!
 //! # Hot partitions (known limit, not needed yet)
 //!
 //! Every charge of an account is written to the single `gsi1pk` value of that account (and one
@@ -134,6 +140,7 @@ mod idempotency;
 pub mod keys;
 mod listing;
 pub mod table;
+mod transact;
 
 pub use errors::SetupError;
 pub use table::create_table;

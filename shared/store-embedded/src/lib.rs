@@ -193,6 +193,30 @@ fn decode_charge(bytes: &[u8], key: &str) -> Result<Charge, StoreError> {
     Charge::try_from(record)
 }
 
+/// The value under `key`, decoded with `decode(bytes, key)`; `None` when there is none.
+fn get_decoded<T>(
+    table: &impl ReadableTable<&'static str, Bytes>,
+    key: &str,
+    decode: impl FnOnce(&[u8], &str) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    match table.get(key).map_err(db_err)? {
+        Some(value) => decode(value.value(), key).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// [`get_decoded`] in a read transaction of its own: one snapshot read of one value.
+fn read_one<T>(
+    db: &Database,
+    definition: TableDefinition<&str, Bytes>,
+    key: &str,
+    decode: impl FnOnce(&[u8], &str) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    let txn = db.begin_read().map_err(db_err)?;
+    let table = txn.open_table(definition).map_err(db_err)?;
+    get_decoded(&table, key, decode)
+}
+
 /// Aborts a write transaction whose checks failed. Dropping it would abort too; doing it
 /// explicitly surfaces (and logs) a failure instead of hiding it in `Drop`.
 fn abort(txn: WriteTransaction) {
@@ -250,10 +274,9 @@ fn read_idempotency(
     table: &impl ReadableTable<&'static str, Bytes>,
     key: &str,
 ) -> Result<Option<IdempotencyRecord>, StoreError> {
-    match table.get(key).map_err(db_err)? {
-        Some(value) => decode(value.value(), "idempotency record", key).map(Some),
-        None => Ok(None),
-    }
+    get_decoded(table, key, |bytes, key| {
+        decode(bytes, "idempotency record", key)
+    })
 }
 
 fn load_idempotency(
@@ -262,6 +285,16 @@ fn load_idempotency(
 ) -> Result<Option<IdempotencyRecord>, StoreError> {
     let table = txn.open_table(IDEMPOTENCY).map_err(db_err)?;
     read_idempotency(&table, key)
+}
+
+/// The record under `key` if the claim with `lock_token` still holds it (IN_PROGRESS, same
+/// token); `None` when the claim was lost (taken over, released, purged, completed).
+fn load_held(
+    txn: &WriteTransaction,
+    key: &str,
+    lock_token: &str,
+) -> Result<Option<IdempotencyRecord>, StoreError> {
+    Ok(load_idempotency(txn, key)?.filter(|r| r.is_held_by(lock_token)))
 }
 
 /// Writes `record` under `key`, replacing `previous` (and its expiry index entry).
@@ -287,6 +320,21 @@ fn put_idempotency(
     let mut table = txn.open_table(IDEMPOTENCY).map_err(db_err)?;
     table.insert(key, value.as_slice()).map_err(db_err)?;
     Ok(())
+}
+
+/// Completes the held claim `previous` under `key`: COMPLETED with `response` to replay.
+fn complete_idempotency(
+    txn: &WriteTransaction,
+    key: &str,
+    previous: &IdempotencyRecord,
+    response: &StoredResponse,
+) -> Result<(), StoreError> {
+    let record = IdempotencyRecord {
+        state: ClaimState::Completed,
+        response: Some(response.clone()),
+        ..previous.clone()
+    };
+    put_idempotency(txn, key, Some(previous), &record)
 }
 
 fn delete_idempotency(
@@ -454,12 +502,9 @@ impl AccountStore for EmbeddedStore {
     async fn get_account(&self, id: &AccountId) -> Result<Option<Account>, StoreError> {
         let id = id.to_string();
         self.blocking("get_account", move |db| {
-            let txn = db.begin_read().map_err(db_err)?;
-            let table = txn.open_table(ACCOUNTS).map_err(db_err)?;
-            match table.get(id.as_str()).map_err(db_err)? {
-                Some(value) => decode(value.value(), "account", &id).map(Some),
-                None => Ok(None),
-            }
+            read_one(db, ACCOUNTS, &id, |bytes, key| {
+                decode(bytes, "account", key)
+            })
         })
         .await
     }
@@ -467,12 +512,9 @@ impl AccountStore for EmbeddedStore {
     async fn find_client(&self, client_id: &str) -> Result<Option<ClientCredential>, StoreError> {
         let client_id = client_id.to_owned();
         self.blocking("find_client", move |db| {
-            let txn = db.begin_read().map_err(db_err)?;
-            let table = txn.open_table(CLIENTS).map_err(db_err)?;
-            match table.get(client_id.as_str()).map_err(db_err)? {
-                Some(value) => decode(value.value(), "client credential", &client_id).map(Some),
-                None => Ok(None),
-            }
+            read_one(db, CLIENTS, &client_id, |bytes, key| {
+                decode(bytes, "client credential", key)
+            })
         })
         .await
     }
@@ -547,19 +589,12 @@ impl IdempotencyStore for EmbeddedStore {
             let claim = &completion.claim;
             let key = keys::idempotency(claim.account_id.as_str(), &claim.key);
             let txn = db.begin_write().map_err(db_err)?;
-            let Some(previous) =
-                load_idempotency(&txn, &key)?.filter(|r| r.is_held_by(&claim.lock_token))
-            else {
+            let Some(previous) = load_held(&txn, &key, &claim.lock_token)? else {
                 // The claim was lost (taken over, released, purged): nothing of ours to finish.
                 abort(txn);
                 return Ok(());
             };
-            let record = IdempotencyRecord {
-                state: ClaimState::Completed,
-                response: Some(completion.response.clone()),
-                ..previous.clone()
-            };
-            put_idempotency(&txn, &key, Some(&previous), &record)?;
+            complete_idempotency(&txn, &key, &previous, &completion.response)?;
             txn.commit().map_err(db_err)?;
             Ok(())
         })
@@ -571,9 +606,7 @@ impl IdempotencyStore for EmbeddedStore {
         self.blocking("release", move |db| {
             let key = keys::idempotency(claim.account_id.as_str(), &claim.key);
             let txn = db.begin_write().map_err(db_err)?;
-            let Some(previous) =
-                load_idempotency(&txn, &key)?.filter(|r| r.is_held_by(&claim.lock_token))
-            else {
+            let Some(previous) = load_held(&txn, &key, &claim.lock_token)? else {
                 abort(txn);
                 return Ok(());
             };
@@ -602,16 +635,13 @@ impl ChargeStore for EmbeddedStore {
                 .as_ref()
                 .map(|c| keys::idempotency(c.claim.account_id.as_str(), &c.claim.key));
             let held_claim = match (&completion, &claim_key) {
-                (Some(c), Some(key)) => {
-                    match load_idempotency(&txn, key)?.filter(|r| r.is_held_by(&c.claim.lock_token))
-                    {
-                        Some(record) => Some(record),
-                        None => {
-                            abort(txn);
-                            return Err(InsertChargeError::ClaimLost);
-                        }
+                (Some(c), Some(key)) => match load_held(&txn, key, &c.claim.lock_token)? {
+                    Some(record) => Some(record),
+                    None => {
+                        abort(txn);
+                        return Err(InsertChargeError::ClaimLost);
                     }
-                }
+                },
                 _ => None,
             };
             let external_key = keys::external_id(&record.account_id, &record.external_id);
@@ -641,12 +671,7 @@ impl ChargeStore for EmbeddedStore {
             if let (Some(completion), Some(key), Some(previous)) =
                 (&completion, &claim_key, &held_claim)
             {
-                let done = IdempotencyRecord {
-                    state: ClaimState::Completed,
-                    response: Some(completion.response.clone()),
-                    ..previous.clone()
-                };
-                put_idempotency(&txn, key, Some(previous), &done)?;
+                complete_idempotency(&txn, key, previous, &completion.response)?;
             }
             txn.commit().map_err(db_err)?;
             Ok(())
@@ -657,12 +682,7 @@ impl ChargeStore for EmbeddedStore {
     async fn get_charge(&self, id: &TransactionId) -> Result<Option<Charge>, StoreError> {
         let id = id.to_string();
         self.blocking("get_charge", move |db| {
-            let txn = db.begin_read().map_err(db_err)?;
-            let charges = txn.open_table(CHARGES).map_err(db_err)?;
-            match charges.get(id.as_str()).map_err(db_err)? {
-                Some(value) => decode_charge(value.value(), &id).map(Some),
-                None => Ok(None),
-            }
+            read_one(db, CHARGES, &id, decode_charge)
         })
         .await
     }
@@ -681,8 +701,8 @@ impl ChargeStore for EmbeddedStore {
             };
             let id = id.value().to_owned();
             let charges = txn.open_table(CHARGES).map_err(db_err)?;
-            match charges.get(id.as_str()).map_err(db_err)? {
-                Some(value) => decode_charge(value.value(), &id).map(Some),
+            match get_decoded(&charges, &id, decode_charge)? {
+                Some(charge) => Ok(Some(charge)),
                 None => Err(StoreError::Corrupt(format!(
                     "externalId guard {key:?} names missing charge {id}"
                 ))),
@@ -730,8 +750,8 @@ impl ChargeStore for EmbeddedStore {
             ids.truncate(limit);
             let mut items = Vec::with_capacity(ids.len());
             for id in ids {
-                match charges.get(id.as_str()).map_err(db_err)? {
-                    Some(value) => items.push(decode_charge(value.value(), &id)?),
+                match get_decoded(&charges, &id, decode_charge)? {
+                    Some(charge) => items.push(charge),
                     None => {
                         return Err(StoreError::Corrupt(format!(
                             "charge index names missing charge {id}"
