@@ -13,6 +13,7 @@ pub mod ids;
 pub mod money;
 pub mod pix_key;
 pub mod ports;
+pub mod queue;
 pub mod record;
 pub mod service;
 pub mod split;

@@ -1,0 +1,128 @@
+//! The queue contract (`pixgw_tests::queue_contract`) run against every adapter: one test per
+//! case per adapter, e.g. `local::stale_and_invalid_receipts` and
+//! `sqs::stale_and_invalid_receipts`.
+//!
+//! - `local`: fresh in-process queues on a manual clock (visibility 30 s, max_receives 3);
+//!   `advance` moves the clock instantly.
+//! - `sqs`: fresh queues under a unique prefix in moto at `PIXGW_TEST_SQS_ENDPOINT`
+//!   (`./scripts/test.sh` starts it and sets the variable), visibility 2 s, max_receives 3;
+//!   `advance` really sleeps. Without the variable these tests FAIL: a contract that silently
+//!   skips its production adapter proves nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use pixgw_domain::queue::DynQueue;
+use pixgw_queue_local::{LocalQueueConfig, LocalQueues};
+use pixgw_tests::harness::ManualClock;
+use pixgw_tests::queue_contract::QueueFixture;
+
+const MAX_RECEIVES: u32 = 3;
+
+struct LocalFixture {
+    queues: Arc<LocalQueues>,
+    clock: Arc<ManualClock>,
+}
+
+const LOCAL_VISIBILITY: Duration = Duration::from_secs(30);
+
+async fn fresh_local() -> LocalFixture {
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let config = LocalQueueConfig {
+        visibility_timeout: LOCAL_VISIBILITY,
+        max_receives: MAX_RECEIVES,
+    };
+    let queues = Arc::new(LocalQueues::with_default_config(clock.clone(), config));
+    LocalFixture { queues, clock }
+}
+
+#[async_trait]
+impl QueueFixture for LocalFixture {
+    fn queue(&self) -> DynQueue {
+        self.queues.clone()
+    }
+    fn visibility(&self) -> Duration {
+        LOCAL_VISIBILITY
+    }
+    fn max_receives(&self) -> u32 {
+        MAX_RECEIVES
+    }
+    async fn advance(&self, by: Duration) {
+        self.clock
+            .advance(chrono::Duration::from_std(by).expect("small duration"));
+        self.queues.wake();
+    }
+}
+
+const SQS_ENDPOINT_ENV: &str = "PIXGW_TEST_SQS_ENDPOINT";
+const SQS_VISIBILITY: Duration = Duration::from_secs(2);
+
+struct SqsFixture {
+    queues: Arc<pixgw_queue_sqs::SqsQueues>,
+}
+
+async fn fresh_sqs() -> SqsFixture {
+    let endpoint = std::env::var(SQS_ENDPOINT_ENV)
+        .ok()
+        .filter(|e| !e.is_empty())
+        .unwrap_or_else(|| {
+            panic!(
+                "moto (SQS) is not running: use ./scripts/test.sh ({SQS_ENDPOINT_ENV} is not set)"
+            )
+        });
+    let prefix = format!("t{}", uuid::Uuid::new_v4().simple());
+    let queues = pixgw_queue_sqs::SqsQueues::connect(Some(endpoint.clone()), prefix.clone()).await;
+    pixgw_queue_sqs::create_queues(queues.client(), &prefix, SQS_VISIBILITY, MAX_RECEIVES)
+        .await
+        .unwrap_or_else(|e| panic!("cannot create queues {prefix}-* at {endpoint}: {e}"));
+    SqsFixture {
+        queues: Arc::new(queues),
+    }
+}
+
+#[async_trait]
+impl QueueFixture for SqsFixture {
+    fn queue(&self) -> DynQueue {
+        self.queues.clone()
+    }
+    fn visibility(&self) -> Duration {
+        SQS_VISIBILITY
+    }
+    fn max_receives(&self) -> u32 {
+        MAX_RECEIVES
+    }
+    async fn advance(&self, by: Duration) {
+        tokio::time::sleep(by).await;
+    }
+}
+
+/// One module per adapter, one test per contract case.
+macro_rules! adapter_suite {
+    (
+        $adapter:ident, $fresh:ident;
+        sequential: [$($sequential:ident),* $(,)?],
+        concurrent: [$($concurrent:ident),* $(,)?] $(,)?
+    ) => {
+        mod $adapter {
+            $(
+                #[tokio::test]
+                async fn $sequential() {
+                    let fixture = super::$fresh().await;
+                    pixgw_tests::queue_contract::$sequential(&fixture).await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $concurrent() {
+                    let fixture = super::$fresh().await;
+                    pixgw_tests::queue_contract::$concurrent(&fixture).await;
+                }
+            )*
+        }
+    };
+}
+
+pixgw_tests::queue_contract_cases!(adapter_suite!(local, fresh_local));
+pixgw_tests::queue_contract_cases!(adapter_suite!(sqs, fresh_sqs));
