@@ -145,8 +145,8 @@ fn parse_list_query(request: &ApiRequest) -> Result<ChargeListRequest, ApiError>
         parsed
     });
     let mut time = |name: &str, value: Option<String>| {
-        value.and_then(|v| match DateTime::parse_from_rfc3339(&v) {
-            Ok(t) => Some(t.with_timezone(&Utc)),
+        value.and_then(|v| match parse_time(&v) {
+            Ok(t) => Some(t),
             Err(_) => {
                 errors.push(format!("{name} must be an ISO 8601 date-time with offset (e.g. 2024-01-15T10:30:00.000Z)"));
                 None
@@ -192,4 +192,31 @@ fn parse_list_query(request: &ApiRequest) -> Result<ChargeListRequest, ApiError>
             after,
         },
     })
+}
+
+/// RFC 3339 with an offset. A `+01:00` offset sent without URL-encoding arrives as a space
+/// (form decoding turns `+` into ` `), so a space in the offset position is read as `+`.
+fn parse_time(text: &str) -> Result<DateTime<Utc>, chrono::ParseError> {
+    DateTime::parse_from_rfc3339(text)
+        .or_else(|e| {
+            if text.contains(' ') {
+                DateTime::parse_from_rfc3339(&text.replace(' ', "+"))
+            } else {
+                Err(e)
+            }
+        })
+        .map(|t| t.with_timezone(&Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_time;
+
+    #[test]
+    fn times_with_offsets_survive_form_decoding() {
+        let z = parse_time("2024-01-15T10:30:00.000Z").unwrap();
+        assert_eq!(parse_time("2024-01-15T07:30:00-03:00").unwrap(), z);
+        assert_eq!(parse_time("2024-01-15T11:30:00 01:00").unwrap(), z);
+        assert!(parse_time("2024-01-15").is_err());
+    }
 }
