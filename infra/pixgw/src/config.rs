@@ -66,7 +66,14 @@ pub async fn open_store(args: &StorageArgs) -> Result<DynStore, AnyError> {
     Ok(match args.store {
         StoreKind::Embedded => {
             fs::create_dir_all(&args.data_dir)?;
-            Arc::new(EmbeddedStore::open(&args.data_dir)?)
+            let store = EmbeddedStore::open(&args.data_dir).map_err(|e| {
+                format!(
+                    "{e}\n(the embedded store allows one process at a time: if `pixgw serve` is \
+                     running on {}, stop it first)",
+                    args.data_dir.display()
+                )
+            })?;
+            Arc::new(store)
         }
         StoreKind::Dynamodb => {
             Arc::new(DynamoStore::connect(args.dynamodb_endpoint.clone(), args.table.clone()).await)

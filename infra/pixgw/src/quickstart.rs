@@ -29,7 +29,7 @@ Quickstart — paste into a shell:
 
   # 2. Create a charge with a QR code (seed 004 "most common" example)
   curl -s -X POST {base}/api/pix/cash-in -H "Authorization: Bearer $TOKEN" \
-    -H 'Content-Type: application/json' -H "X-Idempotency-Key: $(cat /proc/sys/kernel/random/uuid)" \
+    -H 'Content-Type: application/json' -H "X-Idempotency-Key: $(uuidgen 2>/dev/null || cat /proc/sys/kernel/random/uuid)" \
     -d '{{"transaction":{{"value":189.90,"description":"Pedido #8842 - Loja Virtual","externalId":"ORD-8842-'$RANDOM'","expirationTime":3600,"generateQrCode":true}},"payer":{{"fullName":"Carlos Oliveira","document":"11222333000181"}},"additionalInfo":{{"orderId":"8842"}}}}' \
     | tee /tmp/charge.json
 
