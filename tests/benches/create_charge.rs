@@ -255,18 +255,8 @@ async fn dynamodb_section(n: usize) {
     let gw = Arc::new(Gateway::start(Backend::Dynamodb).await);
     let (credentials, token) = gw.merchant("Bench Ltda").await;
     let token = Arc::new(token);
-    let endpoint = pixgw_tests::harness::dynamodb_endpoint();
-    // A second handle on a fresh table for the bare calls, with the same account layout.
-    let bare_store = Arc::new(
-        DynamoStore::connect(
-            Some(endpoint),
-            format!("pixgw-bench-{}", uuid::Uuid::new_v4().simple()),
-        )
-        .await,
-    );
-    pixgw_store_dynamodb::create_table(bare_store.client(), bare_store.table())
-        .await
-        .expect("table");
+    // A second store on its own fresh table for the bare calls, with the same account layout.
+    let bare_store = Arc::new(pixgw_tests::harness::fresh_dynamodb_store().await);
     let bare_dyn: DynStore = bare_store.clone();
     let keys = pixgw_tests::harness::test_keys();
     let bare_account = create_account(&bare_dyn, &keys, "Bare", "SAO PAULO", gw.clock.now())

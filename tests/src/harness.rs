@@ -26,16 +26,37 @@ pub enum Backend {
     Dynamodb,
 }
 
-/// The DynamoDB Local endpoint exported by `./scripts/test.sh`. Missing means the emulator is
-/// not running: fail loudly, never skip.
-pub fn dynamodb_endpoint() -> String {
-    match std::env::var("PIXGW_TEST_DYNAMODB_ENDPOINT") {
+/// The endpoint of an emulator `./scripts/test.sh` started and exported in `var`. Missing
+/// means the emulator is not running: fail loudly, never skip.
+pub fn emulator_endpoint(var: &str, emulator: &str) -> String {
+    match std::env::var(var) {
         Ok(endpoint) if !endpoint.is_empty() => endpoint,
         _ => panic!(
-            "PIXGW_TEST_DYNAMODB_ENDPOINT is not set: DynamoDB Local is not running. \
+            "{var} is not set: {emulator} is not running. \
              Run the tests with ./scripts/test.sh, which starts it."
         ),
     }
+}
+
+/// The DynamoDB Local endpoint (`PIXGW_TEST_DYNAMODB_ENDPOINT`).
+pub fn dynamodb_endpoint() -> String {
+    emulator_endpoint("PIXGW_TEST_DYNAMODB_ENDPOINT", "DynamoDB Local")
+}
+
+/// The moto (SQS) endpoint (`PIXGW_TEST_SQS_ENDPOINT`).
+pub fn sqs_endpoint() -> String {
+    emulator_endpoint("PIXGW_TEST_SQS_ENDPOINT", "moto (SQS)")
+}
+
+/// A DynamoDB store on a new, uniquely named table in DynamoDB Local.
+pub async fn fresh_dynamodb_store() -> DynamoStore {
+    let endpoint = dynamodb_endpoint();
+    let table = format!("pixgw-test-{}", uuid::Uuid::new_v4().simple());
+    let store = DynamoStore::connect(Some(endpoint.clone()), table.clone()).await;
+    pixgw_store_dynamodb::create_table(store.client(), &table)
+        .await
+        .unwrap_or_else(|e| panic!("cannot create table {table} at {endpoint}: {e}"));
+    store
 }
 
 /// A fresh, empty store. The `TempDir` (embedded) must live as long as the store.
@@ -46,14 +67,7 @@ pub async fn fresh_store(backend: Backend) -> (DynStore, Option<TempDir>) {
             let store = EmbeddedStore::open(dir.path()).expect("open embedded store");
             (Arc::new(store), Some(dir))
         }
-        Backend::Dynamodb => {
-            let table = format!("pixgw-test-{}", uuid::Uuid::new_v4().simple());
-            let store = DynamoStore::connect(Some(dynamodb_endpoint()), table).await;
-            pixgw_store_dynamodb::create_table(store.client(), store.table())
-                .await
-                .expect("create DynamoDB table");
-            (Arc::new(store), None)
-        }
+        Backend::Dynamodb => (Arc::new(fresh_dynamodb_store().await), None),
     }
 }
 

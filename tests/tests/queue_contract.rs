@@ -56,7 +56,6 @@ impl QueueFixture for LocalFixture {
     }
 }
 
-const SQS_ENDPOINT_ENV: &str = "PIXGW_TEST_SQS_ENDPOINT";
 const SQS_VISIBILITY: Duration = Duration::from_secs(2);
 
 struct SqsFixture {
@@ -64,14 +63,7 @@ struct SqsFixture {
 }
 
 async fn fresh_sqs() -> SqsFixture {
-    let endpoint = std::env::var(SQS_ENDPOINT_ENV)
-        .ok()
-        .filter(|e| !e.is_empty())
-        .unwrap_or_else(|| {
-            panic!(
-                "moto (SQS) is not running: use ./scripts/test.sh ({SQS_ENDPOINT_ENV} is not set)"
-            )
-        });
+    let endpoint = pixgw_tests::harness::sqs_endpoint();
     let prefix = format!("t{}", uuid::Uuid::new_v4().simple());
     let queues = pixgw_queue_sqs::SqsQueues::connect(Some(endpoint.clone()), prefix.clone()).await;
     pixgw_queue_sqs::create_queues(queues.client(), &prefix, SQS_VISIBILITY, MAX_RECEIVES)

@@ -8,7 +8,7 @@
 //!   contract that silently skips its production adapter proves nothing.
 
 use pixgw_domain::ports::DynStore;
-use std::sync::Arc;
+use pixgw_tests::harness::{Backend, fresh_store};
 
 /// A fresh, empty store plus whatever must live as long as it (the temporary directory).
 struct Fresh {
@@ -16,36 +16,17 @@ struct Fresh {
     _keep: Option<tempfile::TempDir>,
 }
 
-async fn fresh_embedded() -> Fresh {
-    let dir = tempfile::TempDir::new().expect("temporary directory");
-    let store = pixgw_store_embedded::EmbeddedStore::open(dir.path()).expect("open embedded store");
-    Fresh {
-        store: Arc::new(store),
-        _keep: Some(dir),
-    }
+async fn fresh(backend: Backend) -> Fresh {
+    let (store, keep) = fresh_store(backend).await;
+    Fresh { store, _keep: keep }
 }
 
-const ENDPOINT_ENV: &str = "PIXGW_TEST_DYNAMODB_ENDPOINT";
+async fn fresh_embedded() -> Fresh {
+    fresh(Backend::Embedded).await
+}
 
 async fn fresh_dynamodb() -> Fresh {
-    let endpoint = std::env::var(ENDPOINT_ENV)
-        .ok()
-        .filter(|e| !e.is_empty())
-        .unwrap_or_else(|| {
-            panic!(
-                "DynamoDB Local is not running: use ./scripts/test.sh ({ENDPOINT_ENV} is not set)"
-            )
-        });
-    let table = format!("pixgw-contract-{}", uuid::Uuid::new_v4().simple());
-    let store =
-        pixgw_store_dynamodb::DynamoStore::connect(Some(endpoint.clone()), table.clone()).await;
-    pixgw_store_dynamodb::create_table(store.client(), &table)
-        .await
-        .unwrap_or_else(|e| panic!("cannot create table {table} at {endpoint}: {e}"));
-    Fresh {
-        store: Arc::new(store),
-        _keep: None,
-    }
+    fresh(Backend::Dynamodb).await
 }
 
 /// One module per adapter, one test per contract case.
