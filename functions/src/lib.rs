@@ -1,6 +1,6 @@
 //! Glue between AWS Lambda (`lambda_http`) and the host-neutral API in `pixgw-api`.
 //!
-//! Each binary in `src/bin/` is one API route: it calls [`serve`] with its [`Route`]. All the
+//! Each HTTP binary in `src/bin/` is one API route: it calls [`serve`] with its [`Route`]. All the
 //! work happens in `pixgw-api`; this crate only converts events and builds the state from the
 //! environment once per cold start.
 //!
@@ -10,6 +10,10 @@
 //! - `PIXGW_SANDBOX` — `true` enables the sandbox provider and sandbox-only routes.
 //! - `PIXGW_PUBLIC_HOST` — host serving `/pix/loc/…` for sandbox BR Codes.
 //! - `DYNAMODB_ENDPOINT` — optional, to point at DynamoDB Local (`sam local`).
+//!
+//! Queue consumers and the outbox relay live in [`pipeline`].
+
+pub mod pipeline;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -17,7 +21,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use lambda_http::{Body, Request, Response, service_fn};
 use pixgw_api::auth::AuthKeys;
-use pixgw_api::state::SandboxConfig;
+use pixgw_api::state::{SandboxConfig, SandboxDelivery};
 use pixgw_api::{ApiRequest, ApiResponse, AppState, Route, dispatch_route};
 use pixgw_domain::ports::{DynStore, PixProvider, SystemClock};
 use pixgw_providers::sandbox::SandboxProvider;
@@ -50,19 +54,23 @@ pub async fn bootstrap() -> Result<AppState, BootstrapError> {
             .await
             .map_err(|e| BootstrapError::Invalid(e.to_string()))?,
     );
-    let provider: Arc<dyn PixProvider> = if sandbox {
-        let host = env("PIXGW_PUBLIC_HOST")?;
-        Arc::new(SandboxProvider::new(&host).map_err(|e| BootstrapError::Invalid(e.to_string()))?)
-    } else {
+    if !sandbox {
         return Err(BootstrapError::NoProvider);
+    }
+    let clock = Arc::new(SystemClock);
+    let host = env("PIXGW_PUBLIC_HOST")?;
+    let provider = SandboxProvider::new(&host, clock.clone(), keys.sandbox_webhook_secret())
+        .map_err(|e| BootstrapError::Invalid(e.to_string()))?;
+    let sandbox = SandboxConfig {
+        provider: provider.clone(),
+        // The sandbox PIX network calls our public webhook endpoint over HTTPS, through API
+        // Gateway, exactly like a real PSP.
+        delivery: SandboxDelivery::Http {
+            base_url: format!("https://{}", host.trim_end_matches('/')),
+        },
     };
-    Ok(AppState::new(
-        store,
-        provider,
-        Arc::new(SystemClock),
-        keys,
-        sandbox.then_some(SandboxConfig),
-    ))
+    let provider: Arc<dyn PixProvider> = Arc::new(provider);
+    Ok(AppState::new(store, provider, clock, keys, Some(sandbox)))
 }
 
 /// JSON logs to stdout (CloudWatch), level from `RUST_LOG` (default `info`).

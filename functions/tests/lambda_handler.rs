@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use pixgw_api::accounts::create_account;
 use pixgw_api::auth::AuthKeys;
-use pixgw_api::state::SandboxConfig;
+use pixgw_api::state::{SandboxConfig, SandboxDelivery};
 use pixgw_api::{AppState, Route};
 use pixgw_domain::ports::{Clock, SystemClock};
 use pixgw_providers::sandbox::SandboxProvider;
@@ -14,15 +14,19 @@ use serde_json::{Value, json};
 
 fn state(dir: &std::path::Path) -> AppState {
     let store = Arc::new(EmbeddedStore::open(dir).expect("store"));
-    let provider = Arc::new(SandboxProvider::new("sandbox-pix.example.com").expect("host"));
     let keys = AuthKeys::new(vec![3u8; 48], [4u8; 32]).expect("keys");
-    AppState::new(
-        store,
-        provider,
-        Arc::new(SystemClock),
-        keys,
-        Some(SandboxConfig),
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let provider = SandboxProvider::new(
+        "sandbox-pix.example.com",
+        clock.clone(),
+        keys.sandbox_webhook_secret(),
     )
+    .expect("host");
+    let sandbox = SandboxConfig {
+        provider: provider.clone(),
+        delivery: SandboxDelivery::InProcess,
+    };
+    AppState::new(store, Arc::new(provider), clock, keys, Some(sandbox))
 }
 
 /// An API Gateway HTTP API payload v2.0 event, as Lambda receives it.

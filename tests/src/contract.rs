@@ -137,6 +137,7 @@ fn plain_charge(account_id: &AccountId, external_id: &str, created_at: DateTime<
         expiration_seconds: 3600,
         created_at,
         expires_at: created_at + Duration::seconds(3600),
+        payment: None,
     }
 }
 

@@ -8,11 +8,16 @@ use chrono::{DateTime, Duration, Utc};
 use http::Method;
 use pixgw_api::accounts::{NewAccountCredentials, create_account};
 use pixgw_api::auth::AuthKeys;
-use pixgw_api::state::SandboxConfig;
+use pixgw_api::state::{SandboxConfig, SandboxDelivery};
 use pixgw_api::{ApiRequest, ApiResponse, AppState, dispatch};
 use pixgw_domain::ports::{Clock, DynStore};
+use pixgw_domain::queue::MessageQueue;
+use pixgw_domain::settlement::OutboxFeed;
 use pixgw_providers::sandbox::SandboxProvider;
+use pixgw_queue_local::LocalQueues;
+use pixgw_queue_sqs::SqsQueues;
 use pixgw_store_dynamodb::DynamoStore;
+use pixgw_store_dynamodb::stream_feed::DynamoStreamFeed;
 use pixgw_store_embedded::EmbeddedStore;
 use serde_json::Value;
 use tempfile::TempDir;
@@ -71,6 +76,67 @@ pub async fn fresh_store(backend: Backend) -> (DynStore, Option<TempDir>) {
     }
 }
 
+/// Everything the settlement pipeline runs on, for one backend: the store, where its outbox
+/// is read from, and the queues (embedded store + in-process queues, or DynamoDB Local with
+/// its stream + SQS on moto).
+pub struct PipelineParts {
+    pub store: DynStore,
+    pub feed: Arc<dyn OutboxFeed>,
+    pub queues: Arc<dyn MessageQueue>,
+    pub dir: Option<TempDir>,
+}
+
+/// SQS visibility timeout of test queues: long enough that a message being processed is not
+/// redelivered by accident; tests simulate expiry with `retry_later(ZERO)`.
+pub const TEST_VISIBILITY: std::time::Duration = std::time::Duration::from_secs(30);
+/// Receives before a message is dead-lettered, on both queue adapters.
+pub const TEST_MAX_RECEIVES: u32 = 5;
+
+/// Fresh SQS queues on moto under a unique prefix.
+pub async fn fresh_sqs_queues() -> SqsQueues {
+    let endpoint = sqs_endpoint();
+    let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..20]);
+    let queues = SqsQueues::connect(Some(endpoint.clone()), prefix.clone()).await;
+    pixgw_queue_sqs::create_queues(queues.client(), &prefix, TEST_VISIBILITY, TEST_MAX_RECEIVES)
+        .await
+        .unwrap_or_else(|e| panic!("cannot create queues {prefix}-* at {endpoint}: {e}"));
+    queues
+}
+
+pub async fn fresh_pipeline(backend: Backend, clock: Arc<dyn Clock>) -> PipelineParts {
+    match backend {
+        Backend::Embedded => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let store = Arc::new(EmbeddedStore::open(dir.path()).expect("open embedded store"));
+            let queues = LocalQueues::with_default_config(
+                clock,
+                pixgw_queue_local::LocalQueueConfig {
+                    visibility_timeout: TEST_VISIBILITY,
+                    max_receives: TEST_MAX_RECEIVES,
+                },
+            );
+            PipelineParts {
+                store: store.clone(),
+                feed: store,
+                queues: Arc::new(queues),
+                dir: Some(dir),
+            }
+        }
+        Backend::Dynamodb => {
+            let store = fresh_dynamodb_store().await;
+            let feed =
+                DynamoStreamFeed::connect(Some(dynamodb_endpoint()), store.table().to_owned())
+                    .await;
+            PipelineParts {
+                store: Arc::new(store),
+                feed: Arc::new(feed),
+                queues: Arc::new(fresh_sqs_queues().await),
+                dir: None,
+            }
+        }
+    }
+}
+
 /// A clock tests move by hand.
 #[derive(Debug)]
 pub struct ManualClock(Mutex<DateTime<Utc>>);
@@ -96,31 +162,45 @@ pub fn test_keys() -> AuthKeys {
     AuthKeys::new(vec![7u8; 48], [9u8; 32]).expect("test keys")
 }
 
-/// The whole API on one backend, with a manual clock.
+/// The whole gateway on one backend, with a manual clock: the API, the sandbox PIX network
+/// (webhooks delivered in-process through the router), and the pipeline's outbox and queues
+/// (driven step by step by the tests, see `crate::pipeline`).
 pub struct Gateway {
     pub state: AppState,
     pub clock: Arc<ManualClock>,
     pub backend: Backend,
+    pub sandbox: SandboxProvider,
+    pub feed: Arc<dyn OutboxFeed>,
+    pub queues: Arc<dyn MessageQueue>,
     _dir: Option<TempDir>,
 }
 
 impl Gateway {
     pub async fn start(backend: Backend) -> Gateway {
-        let (store, dir) = fresh_store(backend).await;
         let clock = Arc::new(ManualClock::new(Utc::now()));
-        let provider = Arc::new(SandboxProvider::new(PUBLIC_HOST).expect("sandbox provider"));
+        let parts = fresh_pipeline(backend, clock.clone()).await;
+        let keys = test_keys();
+        let sandbox =
+            SandboxProvider::new(PUBLIC_HOST, clock.clone(), keys.sandbox_webhook_secret())
+                .expect("sandbox provider");
         let state = AppState::new(
-            store,
-            provider,
+            parts.store,
+            Arc::new(sandbox.clone()),
             clock.clone(),
-            test_keys(),
-            Some(SandboxConfig),
+            keys,
+            Some(SandboxConfig {
+                provider: sandbox.clone(),
+                delivery: SandboxDelivery::InProcess,
+            }),
         );
         Gateway {
             state,
             clock,
             backend,
-            _dir: dir,
+            sandbox,
+            feed: parts.feed,
+            queues: parts.queues,
+            _dir: parts.dir,
         }
     }
 

@@ -1,5 +1,8 @@
 //! Shared harness of the black-box tests: one API, several storage backends.
 
+pub mod bodies;
 pub mod contract;
 pub mod harness;
+pub mod pipeline;
 pub mod queue_contract;
+pub mod settlement_contract;

@@ -30,18 +30,52 @@ fn openapi_documents_exactly_the_routes() {
     );
 }
 
+/// Whether a route takes no bearer token: public routes, and the signed provider webhooks
+/// (authenticated by the provider's signature, not by a JWT). Exhaustive on purpose: a new
+/// `Access` variant must decide here how it is documented.
+fn documented_without_bearer(access: Access) -> bool {
+    match access {
+        Access::Public | Access::SandboxPublic | Access::Signed => true,
+        Access::Bearer | Access::SandboxBearer => false,
+    }
+}
+
 #[test]
 fn openapi_marks_public_routes_public_and_the_rest_bearer() {
     let doc: serde_json::Value =
         serde_json::from_str(pixgw_api::openapi::DOCUMENT).expect("valid JSON");
     assert_eq!(doc["openapi"], "3.1.0");
+    let global_bearer = doc["security"]
+        .as_array()
+        .is_some_and(|s| s.iter().any(|r| r.get("bearerAuth").is_some()));
     for spec in ROUTES {
         let op = &doc["paths"][spec.path][spec.method.as_str().to_lowercase()];
+        let what = format!("{} {}", spec.method, spec.path);
         let public = op["security"].as_array().is_some_and(|s| s.is_empty());
+        assert_eq!(public, documented_without_bearer(spec.access), "{what}");
+        if !public {
+            // Bearer routes either inherit the document's bearer requirement or name it.
+            let bearer = match op["security"].as_array() {
+                None => global_bearer,
+                Some(reqs) => reqs.iter().any(|r| r.get("bearerAuth").is_some()),
+            };
+            assert!(bearer, "{what} must require bearerAuth");
+        }
+    }
+}
+
+#[test]
+fn openapi_says_which_routes_are_sandbox_only() {
+    let doc: serde_json::Value =
+        serde_json::from_str(pixgw_api::openapi::DOCUMENT).expect("valid JSON");
+    for spec in ROUTES {
+        let op = &doc["paths"][spec.path][spec.method.as_str().to_lowercase()];
+        let description = op["description"].as_str().unwrap_or_default();
+        let says_sandbox_only = description.contains("Sandbox only");
         assert_eq!(
-            public,
-            spec.access != Access::Bearer,
-            "{} {}",
+            says_sandbox_only,
+            spec.access.sandbox_only(),
+            "{} {}: the description must say \"Sandbox only\" exactly for sandbox-only routes",
             spec.method,
             spec.path
         );

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use pixgw_api::accounts::{NewAccountCredentials, create_account};
 use pixgw_api::auth::AuthKeys;
 use pixgw_domain::ports::{Clock, DynStore, SystemClock};
+use pixgw_domain::settlement::OutboxFeed;
 use pixgw_store_dynamodb::DynamoStore;
+use pixgw_store_dynamodb::stream_feed::DynamoStreamFeed;
 use pixgw_store_embedded::EmbeddedStore;
 use serde::{Deserialize, Serialize};
 
@@ -63,6 +65,14 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), AnyError> {
 }
 
 pub async fn open_store(args: &StorageArgs) -> Result<DynStore, AnyError> {
+    Ok(open_store_with_outbox(args).await?.0)
+}
+
+/// The store, and where its committed outbox messages are read from: the embedded store's
+/// own outbox table, or the DynamoDB table's stream (as the Lambda relay reads it).
+pub async fn open_store_with_outbox(
+    args: &StorageArgs,
+) -> Result<(DynStore, Arc<dyn OutboxFeed>), AnyError> {
     Ok(match args.store {
         StoreKind::Embedded => {
             fs::create_dir_all(&args.data_dir)?;
@@ -73,10 +83,14 @@ pub async fn open_store(args: &StorageArgs) -> Result<DynStore, AnyError> {
                     args.data_dir.display()
                 )
             })?;
-            Arc::new(store)
+            let store = Arc::new(store);
+            (store.clone(), store)
         }
         StoreKind::Dynamodb => {
-            Arc::new(DynamoStore::connect(args.dynamodb_endpoint.clone(), args.table.clone()).await)
+            let endpoint = args.dynamodb_endpoint.clone();
+            let store = DynamoStore::connect(endpoint.clone(), args.table.clone()).await;
+            let feed = DynamoStreamFeed::connect(endpoint, args.table.clone()).await;
+            (Arc::new(store), Arc::new(feed))
         }
     })
 }

@@ -9,6 +9,7 @@
 mod config;
 mod quickstart;
 mod server;
+mod workers;
 
 use std::path::PathBuf;
 

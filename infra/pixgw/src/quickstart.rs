@@ -1,5 +1,5 @@
 //! What `pixgw serve` prints on start: where it listens and a copy-paste quickstart that
-//! mirrors ConnectPSP's "Your first Cash-In" (token → charge → QR → fetch → list).
+//! mirrors ConnectPSP's "Your first Cash-In" (token → charge → QR → fetch → list → pay).
 
 use pixgw_api::accounts::NewAccountCredentials;
 
@@ -38,6 +38,10 @@ Quickstart — paste into a shell:
   ID=$(sed -E 's/.*"transactionId":"([^"]+)".*/\1/' /tmp/charge.json)
   curl -s {base}/api/pix/cash-in/$ID -H "Authorization: Bearer $TOKEN"
   curl -s "{base}/api/pix/cash-in?status=PENDING&limit=10" -H "Authorization: Bearer $TOKEN"
+
+  # 4. Pay it as the payer's bank would (sandbox), then see it CONFIRMED and the balance
+  curl -s -X POST {base}/api/sandbox/cash-in/$ID/pay -H "Authorization: Bearer $TOKEN"
+  curl -s {base}/api/account/balance -H "Authorization: Bearer $TOKEN"
 
 More examples (minimal, B2B, marketplace with 3 splits, immediate split): README.md.
 API reference: curl -s {base}/api/openapi.json -H "Authorization: Bearer $TOKEN"

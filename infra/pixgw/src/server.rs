@@ -9,33 +9,45 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use pixgw_api::error::ApiError;
 use pixgw_api::http_types::MAX_BODY_BYTES;
-use pixgw_api::state::SandboxConfig;
+use pixgw_api::state::{SandboxConfig, SandboxDelivery};
 use pixgw_api::{ApiRequest, ApiResponse, AppState, dispatch};
-use pixgw_domain::ports::SystemClock;
+use pixgw_domain::ports::{Clock, SystemClock};
 use pixgw_providers::sandbox::SandboxProvider;
+use pixgw_queue_local::LocalQueues;
 
-use crate::config::{AnyError, demo_account, load_keys, open_store};
-use crate::{ServeArgs, StoreKind, quickstart};
+use crate::config::{AnyError, demo_account, load_keys, open_store_with_outbox};
+use crate::{ServeArgs, StoreKind, quickstart, workers};
 
 pub async fn serve(args: ServeArgs) -> Result<(), AnyError> {
     init_tracing();
     let keys = load_keys(&args.storage.data_dir)?;
-    let store = open_store(&args.storage).await?;
+    let (store, feed) = open_store_with_outbox(&args.storage).await?;
     let public_host = args
         .public_host
         .clone()
         .unwrap_or_else(|| format!("127.0.0.1:{}", args.port));
-    let provider = Arc::new(SandboxProvider::new(&public_host)?);
+    let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let sandbox_provider =
+        SandboxProvider::new(&public_host, clock.clone(), keys.sandbox_webhook_secret())?;
+    let sandbox = SandboxConfig {
+        provider: sandbox_provider.clone(),
+        // The sandbox PIX network calls this gateway's webhook endpoint over HTTP, like a
+        // real PSP would.
+        delivery: SandboxDelivery::Http {
+            base_url: format!("http://{addr}"),
+        },
+    };
     let state = Arc::new(AppState::new(
         store.clone(),
-        provider,
-        Arc::new(SystemClock),
+        Arc::new(sandbox_provider),
+        clock.clone(),
         keys.clone(),
-        Some(SandboxConfig),
+        Some(sandbox),
     ));
     let demo = demo_account(&store, &keys, &args.storage.data_dir).await?;
+    workers::spawn(state.clone(), feed, Arc::new(LocalQueues::new(clock)));
 
-    let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;

@@ -217,3 +217,137 @@ async fn serve_follow_quickstart_restart_and_keep_everything() {
         "a new account sees no charges"
     );
 }
+
+/// A JSON money value as written (`10.00`), to compare exactly.
+fn money(v: &Value) -> String {
+    v.to_string()
+}
+
+/// Polls `GET path` until `done` holds (the pipeline runs in the background), for up to 10 s.
+async fn wait_for(
+    client: &reqwest::Client,
+    url: &str,
+    bearer: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..200 {
+        last = client
+            .get(url)
+            .bearer_auth(bearer)
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
+        if done(&last) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("condition not reached; last: {last}");
+}
+
+/// The walkthrough: the seed's marketplace charge paid through the sandbox (whose
+/// PIX network calls our webhook endpoint over HTTP), splits SCHEDULED, the remainder in the
+/// balance; then the immediate-split example, paid out at once.
+#[tokio::test]
+async fn pay_with_the_sandbox_and_watch_the_splits_settle() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = start(dir.path(), free_port());
+    let client = reqwest::Client::new();
+    let client_id = banner_value(&server.banner, "clientId");
+    let secret = banner_value(&server.banner, "clientSecret");
+    let bearer = token(&client, &server.base, &client_id, &secret).await;
+    let base = &server.base;
+
+    let create = |body: Value| {
+        let client = client.clone();
+        let bearer = bearer.clone();
+        async move {
+            let response = client
+                .post(format!("{base}/api/pix/cash-in"))
+                .bearer_auth(&bearer)
+                .json(&body)
+                .send()
+                .await
+                .expect("create");
+            assert_eq!(response.status(), 201);
+            let body: Value = response.json().await.expect("json");
+            body["transactionId"].as_str().expect("id").to_owned()
+        }
+    };
+    let pay = |id: String| {
+        let client = client.clone();
+        let bearer = bearer.clone();
+        async move {
+            let response = client
+                .post(format!("{base}/api/sandbox/cash-in/{id}/pay"))
+                .bearer_auth(&bearer)
+                .send()
+                .await
+                .expect("pay");
+            assert_eq!(response.status(), 200);
+            response.json::<Value>().await.expect("json")
+        }
+    };
+
+    let marketplace = create(json!({
+        "transaction": {"value": 200.00, "description": "Pedido #12345 - Marketplace", "externalId": "PED-12345"},
+        "payer": {"fullName": "João Pereira", "document": "12345678909"},
+        "splits": [
+            {"pixKey": "vendedor@email.com", "pixKeyType": "EMAIL", "name": "Loja do João", "document": "11222333000181", "type": "PERCENTAGE", "value": 70},
+            {"pixKey": "11222333000181", "pixKeyType": "CNPJ", "name": "Marketplace Ltda", "document": "11222333000181", "type": "PERCENTAGE", "value": 20},
+            {"pixKey": "+5511999887766", "pixKeyType": "PHONE", "name": "Entregador Silva", "document": "98765432100", "type": "FIXED", "value": 10.00}
+        ]
+    }))
+    .await;
+    let paid = pay(marketplace.clone()).await;
+    assert_eq!(paid["status"], "CONFIRMED");
+    assert!(paid["endToEndId"].as_str().expect("e2e").starts_with('E'));
+    assert!(paid["paidBy"]["bankData"]["ispb"].is_string());
+
+    let url = format!("{base}/api/pix/cash-in/{marketplace}");
+    let charge = wait_for(&client, &url, &bearer, |c| {
+        c["splits"][0]["status"] == "SCHEDULED"
+    })
+    .await;
+    let amounts: Vec<String> = charge["splits"]
+        .as_array()
+        .expect("splits")
+        .iter()
+        .map(|s| s["amount"].to_string())
+        .collect();
+    assert_eq!(amounts, ["140.00", "40.00", "10.00"]);
+    let balance_url = format!("{base}/api/account/balance");
+    let balance = wait_for(&client, &balance_url, &bearer, |b| {
+        money(&b["available"]) == "10.00"
+    })
+    .await;
+    assert_eq!(balance["reservedForSplits"].to_string(), "190.00");
+
+    let immediate = create(json!({
+        "transaction": {"value": 350.00, "description": "Serviço de consultoria - Projeto Alpha", "externalId": "SVC-ALPHA-001"},
+        "payer": {"fullName": "Empresa XYZ S.A.", "document": "11222333000181"},
+        "splits": [{"pixKey": "a1b2c3d4-e5f6-4890-abcd-ef1234567890", "pixKeyType": "RANDOM", "name": "Consultor Freelancer", "document": "12345678909", "type": "PERCENTAGE", "value": 80, "immediate": true}]
+    }))
+    .await;
+    pay(immediate.clone()).await;
+    let url = format!("{base}/api/pix/cash-in/{immediate}");
+    let charge = wait_for(&client, &url, &bearer, |c| {
+        c["splits"][0]["status"] == "PAID"
+    })
+    .await;
+    assert!(
+        charge["splits"][0]["endToEndId"]
+            .as_str()
+            .expect("split e2e")
+            .starts_with('E')
+    );
+    let balance = wait_for(&client, &balance_url, &bearer, |b| {
+        money(&b["available"]) == "80.00"
+    })
+    .await;
+    assert_eq!(balance["reservedForSplits"].to_string(), "190.00");
+}

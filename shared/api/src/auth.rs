@@ -67,6 +67,21 @@ impl AuthKeys {
         AuthKeys::new(jwt, data)
     }
 
+    /// A key for one purpose, derived from the data key (HMAC-SHA256 with `label`), so each
+    /// purpose gets its own secret without another secret to provision.
+    pub fn derive(&self, label: &str) -> Vec<u8> {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.data_key)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+        mac.update(label.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    /// The secret the sandbox PIX network signs its webhooks with.
+    pub fn sandbox_webhook_secret(&self) -> Vec<u8> {
+        self.derive("pixgw/sandbox-provider-webhook/v1")
+    }
+
     /// Fresh random keys, hex encoded: `(jwt_secret, data_key)`.
     pub fn generate_hex() -> (String, String) {
         (

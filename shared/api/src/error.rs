@@ -6,6 +6,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use http::StatusCode;
 use pixgw_domain::error::{DomainError, ProviderError, StoreError};
+use pixgw_domain::provider::WebhookError;
 use serde::Serialize;
 use serde_json::json;
 
@@ -43,6 +44,18 @@ pub enum ApiError {
     IdempotencyKeyReused,
     #[error("idempotency key in use")]
     IdempotencyKeyInUse,
+    #[error("charge is {0}, not PENDING")]
+    ChargeNotPending(&'static str),
+    #[error("charge expired")]
+    ChargeExpired,
+    #[error("paid amount differs from the charge amount")]
+    PaymentAmountMismatch,
+    #[error("end-to-end id already used by another payment")]
+    EndToEndIdConflict,
+    #[error("provider webhook not authenticated: {0}")]
+    WebhookUnauthenticated(&'static str),
+    #[error("provider webhook malformed: {0}")]
+    WebhookMalformed(String),
     #[error("PIX provider unavailable")]
     ProviderUnavailable,
     #[error("PIX provider rejected the request: {0}")]
@@ -60,6 +73,15 @@ impl From<DomainError> for ApiError {
             DomainError::InvalidCredentials => ApiError::InvalidCredentials,
             DomainError::IdempotencyKeyReused => ApiError::IdempotencyKeyReused,
             DomainError::IdempotencyKeyInUse => ApiError::IdempotencyKeyInUse,
+            DomainError::ChargeNotPending { status } => ApiError::ChargeNotPending(status),
+            DomainError::ChargeExpired => ApiError::ChargeExpired,
+            DomainError::PaymentAmountMismatch => ApiError::PaymentAmountMismatch,
+            DomainError::EndToEndIdConflict => ApiError::EndToEndIdConflict,
+            DomainError::Webhook(WebhookError::Unauthenticated(why)) => {
+                ApiError::WebhookUnauthenticated(why)
+            }
+            DomainError::Webhook(WebhookError::Malformed(why)) => ApiError::WebhookMalformed(why),
+            DomainError::UnknownProvider => ApiError::NotFound("provider"),
             DomainError::Provider(ProviderError::Unavailable(_)) => ApiError::ProviderUnavailable,
             DomainError::Provider(ProviderError::Rejected(reason)) => {
                 ApiError::ProviderRejected(reason)
@@ -183,6 +205,42 @@ impl ApiError {
                 "A request with this X-Idempotency-Key is still being processed",
                 "Requisição em processamento. Tente novamente em instantes.",
             ),
+            ChargeNotPending(status) => Described {
+                status: StatusCode::CONFLICT,
+                code: "CHARGE_NOT_PENDING",
+                message: format!("The charge is {status}; only a PENDING charge can be paid"),
+                user_message: "Esta cobrança não está mais aguardando pagamento",
+            },
+            ChargeExpired => d(
+                StatusCode::CONFLICT,
+                "CHARGE_EXPIRED",
+                "The charge expired and can no longer be paid",
+                "Esta cobrança expirou",
+            ),
+            PaymentAmountMismatch => d(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "PAYMENT_AMOUNT_MISMATCH",
+                "The paid amount differs from the charge amount",
+                "Valor pago diferente do valor da cobrança",
+            ),
+            EndToEndIdConflict => d(
+                StatusCode::CONFLICT,
+                "END_TO_END_ID_CONFLICT",
+                "This end-to-end id already settled another charge",
+                "Pagamento já registrado para outra cobrança",
+            ),
+            WebhookUnauthenticated(_) => d(
+                StatusCode::UNAUTHORIZED,
+                "PROVIDER_WEBHOOK_UNAUTHENTICATED",
+                "The webhook signature could not be verified",
+                "Notificação não autenticada",
+            ),
+            WebhookMalformed(_) => d(
+                StatusCode::BAD_REQUEST,
+                "PROVIDER_WEBHOOK_MALFORMED",
+                "The webhook payload could not be read",
+                "Notificação inválida",
+            ),
             ProviderUnavailable => d(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "PUB_PROVIDER_UNAVAILABLE",
@@ -222,6 +280,7 @@ impl ApiError {
             }
             ApiError::MalformedJson(reason) => Some(json!({ "errors": [reason] })),
             ApiError::ProviderRejected(reason) => Some(json!({ "providerReason": reason })),
+            ApiError::WebhookMalformed(reason) => Some(json!({ "errors": [reason] })),
             _ => None,
         };
         let error_id = described.status.is_server_error().then(|| {

@@ -20,6 +20,9 @@ pub enum Route {
     CashInList,
     OpenApi,
     SandboxPixLocation,
+    SandboxCashInPay,
+    ProviderWebhook,
+    AccountBalance,
 }
 
 /// Who may call a route.
@@ -31,6 +34,17 @@ pub enum Access {
     Bearer,
     /// Anyone, but only when the sandbox is enabled (the payer's bank reads PIX locations).
     SandboxPublic,
+    /// A bearer token, and only when the sandbox is enabled (simulated payments).
+    SandboxBearer,
+    /// No token: the handler authenticates the caller by signature (PIX provider webhooks).
+    Signed,
+}
+
+impl Access {
+    /// Routes that do not exist at all outside the sandbox.
+    pub fn sandbox_only(self) -> bool {
+        matches!(self, Access::SandboxPublic | Access::SandboxBearer)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -86,6 +100,27 @@ pub const ROUTES: &[RouteSpec] = &[
         path: "/pix/loc/{transactionId}",
         function: "sandbox-pix-location",
         access: Access::SandboxPublic,
+    },
+    RouteSpec {
+        route: Route::SandboxCashInPay,
+        method: Method::POST,
+        path: "/api/sandbox/cash-in/{transactionId}/pay",
+        function: "sandbox-cash-in-pay",
+        access: Access::SandboxBearer,
+    },
+    RouteSpec {
+        route: Route::ProviderWebhook,
+        method: Method::POST,
+        path: "/webhooks/provider/{provider}",
+        function: "provider-webhook",
+        access: Access::Signed,
+    },
+    RouteSpec {
+        route: Route::AccountBalance,
+        method: Method::GET,
+        path: "/api/account/balance",
+        function: "account-balance",
+        access: Access::Bearer,
     },
 ];
 
@@ -144,7 +179,7 @@ pub async fn dispatch(state: &AppState, request: ApiRequest) -> ApiResponse {
     let matching: Vec<(&RouteSpec, PathParams)> = ROUTES
         .iter()
         .filter_map(|spec| match_path(spec.path, &request.path).map(|p| (spec, p)))
-        .filter(|(spec, _)| spec.access != Access::SandboxPublic || state.sandbox.is_some())
+        .filter(|(spec, _)| !spec.access.sandbox_only() || state.sandbox.is_some())
         .collect();
     let found = matching
         .iter()
@@ -202,9 +237,12 @@ async fn authorise_and_handle(
     let spec = route.spec();
     let account: Option<AccountId> = match spec.access {
         Access::Bearer => Some(authenticate(&state.keys, request, state.clock.now())?),
-        Access::Public => None,
-        Access::SandboxPublic if state.sandbox.is_some() => None,
-        Access::SandboxPublic => return Err(ApiError::RouteNotFound),
+        Access::Public | Access::Signed => None,
+        _ if spec.access.sandbox_only() && state.sandbox.is_none() => {
+            return Err(ApiError::RouteNotFound);
+        }
+        Access::SandboxPublic => None,
+        Access::SandboxBearer => Some(authenticate(&state.keys, request, state.clock.now())?),
     };
     let account = account.as_ref();
     match route {
@@ -214,6 +252,11 @@ async fn authorise_and_handle(
         Route::CashInList => handlers::cash_in::list(state, request, required(account)?).await,
         Route::OpenApi => Ok(handlers::openapi::serve()),
         Route::SandboxPixLocation => handlers::pix_location::get(state, params).await,
+        Route::SandboxCashInPay => {
+            handlers::sandbox_pay::pay(state, params, request, required(account)?).await
+        }
+        Route::ProviderWebhook => handlers::provider_webhook::receive(state, params, request).await,
+        Route::AccountBalance => handlers::account::balance(state, required(account)?).await,
     }
 }
 
@@ -238,6 +281,9 @@ mod tests {
             Route::CashInList,
             Route::OpenApi,
             Route::SandboxPixLocation,
+            Route::SandboxCashInPay,
+            Route::ProviderWebhook,
+            Route::AccountBalance,
         ] {
             assert_eq!(
                 ROUTES.iter().filter(|s| s.route == route).count(),

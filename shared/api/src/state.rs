@@ -2,22 +2,42 @@
 
 use std::sync::Arc;
 
+use pixgw_domain::pipeline::{ConfirmationService, PayoutExecutor, SplitCalculator};
 use pixgw_domain::ports::{Clock, DynStore, PixProvider};
 use pixgw_domain::service::ChargeService;
+use pixgw_providers::sandbox::SandboxProvider;
 
 use crate::auth::AuthKeys;
 
-/// Sandbox-only features (the public PIX location endpoint today; payments and the test
-/// clock later). `None` in production builds: those routes answer 404.
+/// How the sandbox PIX network delivers its webhooks to our inbound endpoint.
 #[derive(Debug, Clone)]
-pub struct SandboxConfig;
+pub enum SandboxDelivery {
+    /// Over HTTP, like a real PSP: `POST {base_url}/webhooks/provider/sandbox`.
+    Http { base_url: String },
+    /// Straight into this process's router (tests): the same route, signature check included,
+    /// without a socket.
+    InProcess,
+}
+
+/// Sandbox-only features: the payer's bank (`/api/sandbox/...`) and the public PIX location.
+/// `None` in production builds: those routes answer 404.
+#[derive(Clone)]
+pub struct SandboxConfig {
+    pub provider: SandboxProvider,
+    pub delivery: SandboxDelivery,
+}
 
 #[derive(Clone)]
 pub struct AppState {
     pub store: DynStore,
     pub charges: ChargeService,
+    pub confirmations: ConfirmationService,
+    pub split_calculator: SplitCalculator,
+    pub payout_executor: PayoutExecutor,
     pub clock: Arc<dyn Clock>,
     pub keys: AuthKeys,
+    /// The provider new charges and transfers go to; the only one whose webhooks we accept.
+    pub provider: Arc<dyn PixProvider>,
     pub sandbox: Option<SandboxConfig>,
 }
 
@@ -29,12 +49,26 @@ impl AppState {
         keys: AuthKeys,
         sandbox: Option<SandboxConfig>,
     ) -> AppState {
+        let payout_executor = PayoutExecutor::new(store.clone(), provider.clone(), clock.clone());
         AppState {
-            charges: ChargeService::new(store.clone(), provider, clock.clone()),
+            charges: ChargeService::new(store.clone(), provider.clone(), clock.clone()),
+            confirmations: ConfirmationService::new(
+                store.clone(),
+                clock.clone(),
+                payout_executor.clone(),
+            ),
+            split_calculator: SplitCalculator::new(store.clone(), clock.clone()),
+            payout_executor,
             store,
             clock,
             keys,
+            provider,
             sandbox,
         }
+    }
+
+    /// The provider whose webhooks arrive at `/webhooks/provider/{name}`.
+    pub fn provider_named(&self, name: &str) -> Option<&Arc<dyn PixProvider>> {
+        (self.provider.name() == name).then_some(&self.provider)
     }
 }

@@ -3,8 +3,11 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use pixgw_domain::charge::{Charge, ChargeSplit};
+use pixgw_domain::charge::{Charge, ChargeSplit, ChargeStatus};
+use pixgw_domain::ledger::Balance;
 use pixgw_domain::money::{Money, serialize_decimal_2dp};
+use pixgw_domain::payment::Payment;
+use pixgw_domain::payout::SplitEntry;
 use pixgw_domain::split::SplitValue;
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -33,6 +36,45 @@ pub struct ChargeView {
     pub payer: PayerView,
     pub additional_info: BTreeMap<String, String>,
     pub splits: Vec<SplitView>,
+    /// The PIX end-to-end id of the payment (`E…`), once CONFIRMED.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_to_end_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paid_at: Option<String>,
+    /// Who actually paid, as the PIX network reported it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paid_by: Option<PaidByView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaidByView {
+    pub name: String,
+    pub document: String,
+    pub bank_data: BankDataView,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BankDataView {
+    pub ispb: String,
+    pub branch: String,
+    pub account: String,
+}
+
+impl PaidByView {
+    fn new(payment: &Payment) -> PaidByView {
+        let by = &payment.paid_by;
+        PaidByView {
+            name: by.name.clone(),
+            document: by.document.clone(),
+            bank_data: BankDataView {
+                ispb: by.bank.ispb.as_str().to_owned(),
+                branch: by.bank.branch.clone(),
+                account: by.bank.account.clone(),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -57,13 +99,27 @@ pub struct SplitView {
     pub immediate: bool,
     /// This split's share of the charge amount (rounded down to the cent for PERCENTAGE).
     pub amount: Money,
-    /// `PENDING` until the charge is paid; then the split pipeline's states.
+    /// `PENDING` until the paid charge's splits are booked; then `SCHEDULED`, `PROCESSING`,
+    /// `PAID`, `FAILED` or `CANCELLED` (also for the splits of an expired charge).
     pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payout_id: Option<String>,
+    /// The payout transfer's end-to-end id, once PAID.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_to_end_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
 }
 
 impl ChargeView {
-    /// `qr_code_image` is the PNG data URL, rendered by the caller only when wanted.
-    pub fn new(charge: &Charge, qr_code_image: Option<String>) -> ChargeView {
+    /// `entries` are the charge's booked splits (empty before booking); `qr_code_image` is
+    /// the PNG data URL, rendered by the caller only when wanted.
+    pub fn new(
+        charge: &Charge,
+        entries: &[SplitEntry],
+        qr_code_image: Option<String>,
+    ) -> ChargeView {
+        let payment = charge.payment.as_ref();
         ChargeView {
             transaction_id: charge.transaction_id.to_string(),
             correlation_id: charge.correlation_id.to_string(),
@@ -81,14 +137,31 @@ impl ChargeView {
                 document: charge.payer.document.as_str().to_owned(),
             },
             additional_info: charge.additional_info.clone(),
-            splits: charge.splits.iter().map(SplitView::new).collect(),
+            splits: charge
+                .splits
+                .iter()
+                .enumerate()
+                .map(|(i, split)| {
+                    let entry = entries.iter().find(|e| usize::from(e.index) == i);
+                    SplitView::new(split, charge.status, entry)
+                })
+                .collect(),
+            end_to_end_id: payment.map(|p| p.end_to_end_id.to_string()),
+            paid_at: payment.map(|p| timestamp(p.paid_at)),
+            paid_by: payment.map(PaidByView::new),
         }
     }
 }
 
 impl SplitView {
-    fn new(split: &ChargeSplit) -> SplitView {
+    fn new(split: &ChargeSplit, charge: ChargeStatus, entry: Option<&SplitEntry>) -> SplitView {
         let rule = &split.rule;
+        let status = match (entry, charge) {
+            (Some(e), _) => e.state.as_str(),
+            // Never paid: its splits will never be booked.
+            (None, ChargeStatus::Expired) => "CANCELLED",
+            (None, _) => "PENDING",
+        };
         SplitView {
             pix_key: rule.pix_key.clone(),
             pix_key_type: rule.pix_key_type.as_str(),
@@ -101,7 +174,10 @@ impl SplitView {
             },
             immediate: rule.immediate,
             amount: split.amount,
-            status: "PENDING",
+            status,
+            payout_id: entry.and_then(|e| e.payout_id.as_ref().map(ToString::to_string)),
+            end_to_end_id: entry.and_then(|e| e.end_to_end_id.as_ref().map(ToString::to_string)),
+            failure_reason: entry.and_then(|e| e.failure_reason.clone()),
         }
     }
 }
@@ -112,4 +188,25 @@ impl SplitView {
 pub struct PageView<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
+}
+
+/// `GET /api/account/balance`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BalanceView {
+    /// The merchant's own money.
+    pub available: Money,
+    /// Owed to split recipients until their payouts are paid.
+    pub reserved_for_splits: Money,
+    pub currency: &'static str,
+}
+
+impl BalanceView {
+    pub fn new(balance: &Balance) -> BalanceView {
+        BalanceView {
+            available: balance.available,
+            reserved_for_splits: balance.reserved_for_splits,
+            currency: "BRL",
+        }
+    }
 }

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::document::TaxDocument;
 use crate::ids::{AccountId, TransactionId};
 use crate::money::Money;
+use crate::payment::Payment;
 use crate::split::SplitRule;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -88,4 +89,6 @@ pub struct Charge {
     pub created_at: DateTime<Utc>,
     /// `expirationDate` = `created_at` + `expiration_seconds`.
     pub expires_at: DateTime<Utc>,
+    /// Set when the charge is confirmed (and kept through a refund).
+    pub payment: Option<Payment>,
 }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// Which kind of tax document a [`TaxDocument`] is. The length of the number decides it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum DocumentKind {
     Cpf,
@@ -57,7 +57,7 @@ pub enum DocumentError {
 /// There is intentionally no `Display` impl: the full number is personal data (LGPD) and must
 /// not end up in logs by accident. Use [`TaxDocument::masked`] for logs and
 /// [`TaxDocument::as_str`] where the full number is really needed.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct TaxDocument {
     kind: DocumentKind,

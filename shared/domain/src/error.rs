@@ -36,6 +36,25 @@ pub enum DomainError {
     IdempotencyKeyReused,
     #[error("a request with this idempotency key is still being processed")]
     IdempotencyKeyInUse,
+    /// A payment or payment simulation for a charge that cannot take one.
+    #[error("charge is {status}, not PENDING")]
+    ChargeNotPending { status: &'static str },
+    /// The sandbox payer tried to pay after `expirationDate`.
+    #[error("charge expired")]
+    ChargeExpired,
+    /// A provider reported a payment whose amount differs from the charge (dynamic PIX
+    /// charges are paid in full or not at all).
+    #[error("paid amount differs from the charge amount")]
+    PaymentAmountMismatch,
+    /// A provider reported an end-to-end id that already settled another charge.
+    #[error("end-to-end id already used by another payment")]
+    EndToEndIdConflict,
+    /// An inbound provider webhook failed authentication or could not be read.
+    #[error(transparent)]
+    Webhook(#[from] crate::provider::WebhookError),
+    /// No provider of that name is configured here.
+    #[error("unknown PIX provider")]
+    UnknownProvider,
     #[error(transparent)]
     Provider(#[from] ProviderError),
     #[error(transparent)]

@@ -51,7 +51,10 @@ impl Money {
         if normalized.scale() > 2 {
             return Err(MoneyError::TooManyDecimals);
         }
-        let cents = normalized * Decimal::ONE_HUNDRED;
+        // Checked: near Decimal's limits (~7.9e28) the multiplication itself would overflow.
+        let cents = normalized
+            .checked_mul(Decimal::ONE_HUNDRED)
+            .ok_or(MoneyError::OutOfRange)?;
         i64::try_from(cents)
             .map(Money)
             .map_err(|_| MoneyError::OutOfRange)
@@ -160,6 +163,13 @@ mod tests {
             prop_assert_eq!(Money::parse(&money.to_string()).unwrap(), money);
             let json = serde_json::to_string(&money).unwrap();
             prop_assert_eq!(Money::parse(&json).unwrap(), money);
+        }
+    }
+
+    #[test]
+    fn amounts_at_the_edge_of_decimal_are_out_of_range_not_a_panic() {
+        for text in ["79228162514264337593543950335", "-7e28", "7.9e28"] {
+            assert_eq!(Money::parse(text), Err(MoneyError::OutOfRange), "{text}");
         }
     }
 }

@@ -11,10 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::account::{Account, ClientCredential};
 use crate::charge::{Charge, ChargeStatus};
-use crate::document::TaxDocument;
-use crate::error::{ProviderError, StoreError};
+use crate::error::StoreError;
 use crate::ids::{AccountId, TransactionId};
-use crate::money::Money;
+pub use crate::settlement::SettlementStore;
 
 // ---------------------------------------------------------------------------------------------
 // Clock
@@ -226,48 +225,15 @@ pub trait ChargeStore: Send + Sync {
 }
 
 /// Everything the API needs from storage, as one object to pass around.
-pub trait Store: AccountStore + IdempotencyStore + ChargeStore {}
-impl<T: AccountStore + IdempotencyStore + ChargeStore> Store for T {}
+pub trait Store: AccountStore + IdempotencyStore + ChargeStore + SettlementStore {}
+impl<T: AccountStore + IdempotencyStore + ChargeStore + SettlementStore> Store for T {}
 
 pub type DynStore = Arc<dyn Store>;
 
 // ---------------------------------------------------------------------------------------------
-// PIX provider
+// PIX provider (its own module; re-exported here because every host wires it with the others)
 
-/// What we ask a PIX provider to create.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProviderChargeRequest {
-    pub transaction_id: TransactionId,
-    pub amount: Money,
-    pub description: String,
-    pub payer_name: String,
-    pub payer_document: TaxDocument,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-    pub merchant_name: String,
-    pub merchant_city: String,
-    /// Stable across our retries so the provider never creates two charges for one of ours.
-    pub idempotency_key: String,
-}
-
-/// What the provider created.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProviderCharge {
-    pub provider_charge_id: String,
-    /// The provider's copy-and-paste BR Code, passed through to the merchant.
-    pub pix_code: String,
-}
-
-#[async_trait]
-pub trait PixProvider: Send + Sync {
-    /// A short, stable name stored on each charge (`sandbox`, `connectpsp`, `pagfast`).
-    fn name(&self) -> &'static str;
-
-    async fn create_charge(
-        &self,
-        request: &ProviderChargeRequest,
-    ) -> Result<ProviderCharge, ProviderError>;
-}
+pub use crate::provider::{PixProvider, ProviderCharge, ProviderChargeRequest};
 
 #[cfg(test)]
 mod tests {

@@ -17,6 +17,7 @@ use crate::error::StoreError;
 use crate::ids::{AccountId, TransactionId};
 use crate::money::Money;
 use crate::pix_key::PixKeyType;
+use crate::settlement_record::PaymentRecord;
 use crate::split::{SplitKind, SplitRule, SplitValue};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,6 +32,9 @@ pub struct ChargeRecord {
     pub description: String,
     pub payer_name: String,
     pub payer_document: String,
+    /// Omitted when empty: DynamoDB Local's stream encodes an empty map as `{}` (no type
+    /// tag), which the Streams SDK cannot parse, and that one record would block the feed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub additional_info: BTreeMap<String, String>,
     pub splits: Vec<SplitRecord>,
     pub remainder_cents: i64,
@@ -41,6 +45,9 @@ pub struct ChargeRecord {
     pub expiration_seconds: u32,
     pub created_at_ms: i64,
     pub expires_at_ms: i64,
+    /// Absent until confirmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment: Option<PaymentRecord>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +87,7 @@ impl From<&Charge> for ChargeRecord {
             expiration_seconds: c.expiration_seconds,
             created_at_ms: c.created_at.timestamp_millis(),
             expires_at_ms: c.expires_at.timestamp_millis(),
+            payment: c.payment.as_ref().map(PaymentRecord::from),
         }
     }
 }
@@ -146,6 +154,7 @@ impl TryFrom<ChargeRecord> for Charge {
             expiration_seconds: r.expiration_seconds,
             created_at: millis_to_time(r.created_at_ms).ok_or_else(|| corrupt("createdAt", &id))?,
             expires_at: millis_to_time(r.expires_at_ms).ok_or_else(|| corrupt("expiresAt", &id))?,
+            payment: r.payment.map(|p| p.into_payment(&id)).transpose()?,
         })
     }
 }

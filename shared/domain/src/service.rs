@@ -9,6 +9,7 @@ use crate::account::Account;
 use crate::charge::{Charge, ChargeSplit, ChargeStatus};
 use crate::error::DomainError;
 use crate::ids::{AccountId, TransactionId};
+use crate::payout::SplitEntry;
 use crate::ports::{
     ChargeQuery, Clock, DynStore, IdempotencyClaim, IdempotencyCompletion, InsertChargeError, Page,
     PixProvider, ProviderChargeRequest, StoredResponse,
@@ -26,6 +27,13 @@ pub struct ChargeService {
     store: DynStore,
     provider: Arc<dyn PixProvider>,
     clock: Arc<dyn Clock>,
+}
+
+/// A charge with its booked splits (empty until the split calculator has run).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargeDetails {
+    pub charge: Charge,
+    pub splits: Vec<SplitEntry>,
 }
 
 /// A listing request: `externalId` is a direct lookup; otherwise a key/index query.
@@ -104,6 +112,7 @@ impl ChargeService {
             expiration_seconds: input.expiration_seconds,
             created_at,
             expires_at,
+            payment: None,
         };
 
         let completion = claim.map(|claim| IdempotencyCompletion {
@@ -134,6 +143,45 @@ impl ChargeService {
             Some(charge) if &charge.account_id == account_id => Ok(charge),
             _ => Err(DomainError::NotFound("charge")),
         }
+    }
+
+    /// [`ChargeService::get_charge`] with the booked splits.
+    pub async fn get_charge_details(
+        &self,
+        account_id: &AccountId,
+        id: &TransactionId,
+    ) -> Result<ChargeDetails, DomainError> {
+        let charge = self.get_charge(account_id, id).await?;
+        let splits = self.booked_splits(&charge).await?;
+        Ok(ChargeDetails { charge, splits })
+    }
+
+    /// [`ChargeService::list_charges`] with each charge's booked splits (read concurrently,
+    /// and only for paid charges that have splits).
+    pub async fn list_charge_details(
+        &self,
+        account_id: &AccountId,
+        request: &ChargeListRequest,
+    ) -> Result<Page<ChargeDetails>, DomainError> {
+        let page = self.list_charges(account_id, request).await?;
+        let splits =
+            futures::future::try_join_all(page.items.iter().map(|c| self.booked_splits(c))).await?;
+        Ok(Page {
+            items: page
+                .items
+                .into_iter()
+                .zip(splits)
+                .map(|(charge, splits)| ChargeDetails { charge, splits })
+                .collect(),
+            next: page.next,
+        })
+    }
+
+    async fn booked_splits(&self, charge: &Charge) -> Result<Vec<SplitEntry>, DomainError> {
+        if charge.splits.is_empty() || charge.payment.is_none() {
+            return Ok(Vec::new());
+        }
+        Ok(self.store.get_splits(&charge.transaction_id).await?)
     }
 
     pub async fn list_charges(

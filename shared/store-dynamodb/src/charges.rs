@@ -290,6 +290,7 @@ mod tests {
             expiration_seconds: 0,
             created_at_ms: 0,
             expires_at_ms: 0,
+            payment: None,
         }
     }
 }

@@ -9,6 +9,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use pixgw_domain::charge::ChargeStatus;
 use pixgw_domain::ids::{AccountId, TransactionId};
+use pixgw_domain::ledger::balance_shard;
+use pixgw_domain::payment::EndToEndId;
+use pixgw_domain::payout::PayoutId;
 use pixgw_domain::ports::ChargeCursor;
 
 /// Generic key attribute names (the table knows nothing about item types).
@@ -35,6 +38,21 @@ pub const SK_CLIENT: &str = "CLIENT";
 pub const SK_CHARGE: &str = "CHARGE";
 pub const SK_EXTID: &str = "EXTID";
 pub const SK_IDEM: &str = "IDEM";
+pub const SK_E2E: &str = "E2E";
+pub const SK_MOVEMENT: &str = "MOVEMENT";
+pub const SK_BALANCE: &str = "BALANCE";
+pub const SK_PAYOUT: &str = "PAYOUT";
+pub const SK_OUTBOX: &str = "OUTBOX";
+
+/// `entity` of a split entry (whose sort key varies: [`split_sk`]).
+pub const ENTITY_SPLIT: &str = "SPLIT";
+/// Every split entry's sort key starts with this, and no other item under a charge's
+/// partition does (the charge itself is `CHARGE`).
+pub const SPLIT_SK_PREFIX: &str = "SPLIT#";
+
+/// How long an outbox item outlives its creation before TTL may delete it: far beyond the
+/// stream's 24 h retention, so a message is never deleted before the relay could read it.
+pub const OUTBOX_TTL_SECONDS: i64 = 7 * 24 * 60 * 60;
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -76,6 +94,74 @@ pub fn idempotency_pk(account: &AccountId, key: &str) -> String {
     format!("ACCOUNT#{account}#IDEM#{key}")
 }
 
+/// The end-to-end id guard: which charge a PIX payment settled.
+pub fn end_to_end_pk(id: &EndToEndId) -> String {
+    format!("E2E#{id}")
+}
+
+/// A ledger movement. Movement ids are deterministic (`confirm:{transactionId}`, …), so this
+/// key is what makes booking twice impossible.
+pub fn movement_pk(movement_id: &str) -> String {
+    format!("MOVEMENT#{movement_id}")
+}
+
+/// `gsi1pk` of a movement: one of the account's [`pixgw_domain::ledger::BALANCE_SHARDS`]
+/// ledger partitions, the same shard as the balance item the movement adds to (so a hot
+/// account's ledger writes spread exactly like its balance writes).
+pub fn ledger_pk(account: &AccountId, shard: u32) -> String {
+    format!("ACCOUNT#{account}#LEDGER#{shard:02}")
+}
+
+/// One shard of an account's running balance.
+pub fn balance_pk(account: &AccountId, shard: u32) -> String {
+    format!("ACCOUNT#{account}#BALANCE#{shard:02}")
+}
+
+/// The sort key of a split entry under its charge's partition. Indexes are below
+/// `MAX_SPLITS` (10), so two digits keep string order = index order.
+pub fn split_sk(index: u8) -> String {
+    format!("{SPLIT_SK_PREFIX}{index:02}")
+}
+
+/// `gsi2pk` of a SCHEDULED split entry (absent in every other state: a sparse index the
+/// payout scheduler reads). Sharded by the charge's id like balances, so a hot account's
+/// scheduled splits do not all land on one index partition.
+pub fn scheduled_splits_pk(account: &AccountId, transaction_id: &TransactionId) -> String {
+    let shard = balance_shard(transaction_id.as_str());
+    format!("ACCOUNT#{account}#SPLITS#SCHEDULED#{shard:02}")
+}
+
+/// `gsi2sk` of a SCHEDULED split entry: (creation time, charge, index) order, unique.
+pub fn scheduled_split_sort_key(
+    created_at_ms: i64,
+    transaction_id: &TransactionId,
+    index: u8,
+) -> Option<String> {
+    sortable(created_at_ms).then(|| format!("{created_at_ms:015}#{transaction_id}#{index:02}"))
+}
+
+pub fn payout_pk(id: &PayoutId) -> String {
+    format!("PAYOUT#{id}")
+}
+
+/// `gsi1pk` of a payout: all of an account's payouts.
+pub fn payouts_by_account_pk(account: &AccountId) -> String {
+    format!("ACCOUNT#{account}#PAYOUTS")
+}
+
+/// `gsi1sk` of a movement or a payout: (creation time, id) order, unique.
+pub fn created_id_sort_key(created_at_ms: i64, id: &str) -> Option<String> {
+    sortable(created_at_ms).then(|| format!("{created_at_ms:015}#{id}"))
+}
+
+pub fn outbox_pk(message_id: &str) -> String {
+    format!("OUTBOX#{message_id}")
+}
+
+fn sortable(ms: i64) -> bool {
+    (0..=MAX_SORTABLE_MS).contains(&ms)
+}
+
 /// `gsi1pk` of a charge: all of an account's charges.
 pub fn charges_by_account_pk(account: &AccountId) -> String {
     format!("ACCOUNT#{account}#CHARGES")
@@ -91,9 +177,7 @@ pub fn charges_by_status_pk(account: &AccountId, status: ChargeStatus) -> String
 /// (created_at, transaction_id) and every position is unique. `None` outside the sortable
 /// range (negative or beyond [`MAX_SORTABLE_MS`]).
 pub fn created_sort_key(created_at_ms: i64, id: &TransactionId) -> Option<String> {
-    (0..=MAX_SORTABLE_MS)
-        .contains(&created_at_ms)
-        .then(|| format!("{created_at_ms:015}#{id}"))
+    sortable(created_at_ms).then(|| format!("{created_at_ms:015}#{id}"))
 }
 
 /// The part of `gsi1sk`/`gsi2sk` that precedes every key created at `ms` or later.
@@ -176,6 +260,38 @@ mod tests {
         assert_eq!(b, format!("000000000001000#{}", "0".repeat(32)));
         assert_eq!(created_sort_key(-1, &id('a')), None);
         assert_eq!(created_sort_key(MAX_SORTABLE_MS + 1, &id('a')), None);
+    }
+
+    #[test]
+    fn settlement_keys_have_the_documented_shapes() {
+        let account = AccountId::generate();
+        let tx = id('a');
+        assert_eq!(
+            ledger_pk(&account, 7),
+            format!("ACCOUNT#{account}#LEDGER#07")
+        );
+        assert_eq!(
+            balance_pk(&account, 31),
+            format!("ACCOUNT#{account}#BALANCE#31")
+        );
+        assert_eq!(split_sk(3), "SPLIT#03");
+        assert!(split_sk(9) < split_sk(10));
+        let shard = balance_shard(tx.as_str());
+        assert_eq!(
+            scheduled_splits_pk(&account, &tx),
+            format!("ACCOUNT#{account}#SPLITS#SCHEDULED#{shard:02}")
+        );
+        assert_eq!(
+            scheduled_split_sort_key(1_000, &tx, 2),
+            Some(format!("000000000001000#{tx}#02"))
+        );
+        assert_eq!(scheduled_split_sort_key(-1, &tx, 2), None);
+        assert_eq!(
+            created_id_sort_key(5, "confirm:x"),
+            Some("000000000000005#confirm:x".to_owned())
+        );
+        assert_eq!(movement_pk("confirm:x"), "MOVEMENT#confirm:x");
+        assert_eq!(outbox_pk("m"), "OUTBOX#m");
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! DynamoDB adapter of the storage ports ([`AccountStore`], [`IdempotencyStore`],
-//! [`ChargeStore`]) — single-table design.
+//! [`ChargeStore`], [`SettlementStore`]) — single-table design — and of the [`OutboxFeed`]
+//! over the table's DynamoDB Stream ([`stream_feed`]).
 //!
 //! [`AccountStore`]: pixgw_domain::ports::AccountStore
 //! [`IdempotencyStore`]: pixgw_domain::ports::IdempotencyStore
 //! [`ChargeStore`]: pixgw_domain::ports::ChargeStore
+//! [`SettlementStore`]: pixgw_domain::settlement::SettlementStore
+//! [`OutboxFeed`]: pixgw_domain::settlement::OutboxFeed
 //!
 //! # The table
 //!
@@ -15,7 +18,10 @@
 //! | `gsi1pk`, `gsi1sk` | S | index `gsi1` (hash, range), projection ALL |
 //! | `gsi2pk`, `gsi2sk` | S | index `gsi2` (hash, range), projection ALL |
 //! | `ttl` | N | TTL attribute, epoch **seconds** |
-//! | `entity` | S | item type (`ACCOUNT`, `CLIENT`, `CHARGE`, `EXTID`, `IDEM`), for humans |
+//! | `entity` | S | item type (`ACCOUNT`, `CLIENT`, `CHARGE`, `EXTID`, `IDEM`, `E2E`, `MOVEMENT`, `BALANCE`, `SPLIT`, `PAYOUT`, `OUTBOX`), for humans and for the stream relay |
+//!
+//! The table has a stream with NEW_AND_OLD_IMAGES: the outbox relay reads inserted `OUTBOX`
+//! items from it (see [`stream_feed`]).
 //!
 //! Billing is PAY_PER_REQUEST. [`create_table`] (module [`table`]) is the definition in code;
 //! the SAM template mirrors it exactly:
@@ -43,6 +49,7 @@
 //!         KeySchema: [{ AttributeName: gsi2pk, KeyType: HASH }, { AttributeName: gsi2sk, KeyType: RANGE }]
 //!         Projection: { ProjectionType: ALL }
 //!     TimeToLiveSpecification: { AttributeName: ttl, Enabled: true }
+//!     StreamSpecification: { StreamViewType: NEW_AND_OLD_IMAGES }
 //! ```
 //!
 //! # Item types
@@ -54,10 +61,23 @@
 //! | charge | `CHARGE#{transactionId}` | `CHARGE` | `gsi1pk` = `ACCOUNT#{accountId}#CHARGES`, `gsi1sk` = `{createdAtMs:015}#{transactionId}`; `gsi2pk` = `ACCOUNT#{accountId}#CHARGES#{STATUS}`, `gsi2sk` = `gsi1sk` | `ChargeRecord` (money as integer centavos in `N`, times as epoch ms) |
 //! | externalId guard | `ACCOUNT#{accountId}#EXTID#{externalId}` | `EXTID` | — | `accountId`, `externalId`, `transactionId` |
 //! | idempotency record | `ACCOUNT#{accountId}#IDEM#{key}` | `IDEM` | — | `state` (`IN_PROGRESS`\|`COMPLETED`), `requestHash`, `lockToken`, `leaseUntilMs`, `expiresAtMs`, `ttl` (= `expiresAtMs` / 1000), `responseStatus`, `responseBody` |
+//! | end-to-end id guard | `E2E#{endToEndId}` | `E2E` | — | `transactionId`, `accountId` |
+//! | ledger movement | `MOVEMENT#{movementId}` | `MOVEMENT` | `gsi1pk` = `ACCOUNT#{accountId}#LEDGER#{shard:02}` (shard = `movement.balance_shard()`), `gsi1sk` = `{createdAtMs:015}#{movementId}` | `MovementRecord` (legs in integer centavos) |
+//! | balance shard | `ACCOUNT#{accountId}#BALANCE#{shard:02}` (32 per account) | `BALANCE` | — | `incomingCents`, `availableCents`, `reservedForSplitsCents` (N, running totals), `accountId` |
+//! | split entry | `CHARGE#{transactionId}` (its charge's partition) | `SPLIT#{index:02}` | only while `SCHEDULED`: `gsi2pk` = `ACCOUNT#{accountId}#SPLITS#SCHEDULED#{shard:02}` (shard = `balance_shard(transactionId)`), `gsi2sk` = `{createdAtMs:015}#{transactionId}#{index:02}` | `SplitEntryRecord` |
+//! | payout | `PAYOUT#{payoutId}` | `PAYOUT` | `gsi1pk` = `ACCOUNT#{accountId}#PAYOUTS`, `gsi1sk` = `{createdAtMs:015}#{payoutId}` | `PayoutRecord` |
+//! | outbox message | `OUTBOX#{messageId}` | `OUTBOX` | — | `OutboxRecord`, `ttl` = createdAt seconds + 7 days |
 //!
-//! Only charges carry index attributes (sparse indexes). No item type has a TTL except the
-//! idempotency record. `sk` is a constant per type, so two item types can never share a
-//! primary key, whatever characters a client puts in an `externalId` or idempotency key.
+//! A confirmed charge also stores `payment` (a map: `PaymentRecord`) and `confirmedAtMs`; a
+//! pending one has neither, and charge reads decode both forms.
+//!
+//! Only charges, movements, payouts and SCHEDULED split entries carry index attributes (sparse
+//! indexes: a split entry leaving SCHEDULED is rewritten whole, without them). Only the
+//! idempotency record and the outbox message have a TTL; the outbox one outlives the stream's
+//! 24 h retention by far, so TTL never deletes a message before the relay could read it. `sk`
+//! is a constant per type (or, for split entries, `SPLIT#…` under a `CHARGE#` partition whose
+//! charge is `CHARGE`), so two item types can never share a primary key, whatever characters a
+//! client puts in an `externalId` or idempotency key.
 //!
 //! Why the sort key is `{createdAtMs:015}#{transactionId}` (15 digits = up to year 33658):
 //! string order is (creation time, id) order, every position is unique (so a cursor is
@@ -78,10 +98,23 @@
 //! | charge by id (webhooks, public location) | GetItem, strongly consistent; ownership is checked by the service |
 //! | charge by externalId | GetItem guard → GetItem charge, strongly consistent |
 //! | list charges (newest first, `[from, to)`, cursor) | Query `gsi1` (or `gsi2` with a status), `ScanIndexForward = false` |
+//! | confirm a charge | `TransactWriteItems`: Update charge (`attribute_exists(pk) AND status = PENDING AND accountId = :acc`; SET `status`, `gsi2pk`, `payment`, `confirmedAtMs`) + Put e2e guard + Put movement + Update balance shard + Put each outbox message |
+//! | book a charge's splits | `TransactWriteItems`: ConditionCheck charge (`status = CONFIRMED AND accountId = :acc`) + Put each split entry + Put each payout + Put movement + Update balance shard + Put each outbox message |
+//! | settle a payout | `TransactWriteItems`: Put payout (`state = PROCESSING AND accountId = :acc`) + Put each split entry (`state = PROCESSING AND payoutId = :pid AND accountId = :acc`) + Put movement + Update balance shard + Put each outbox message |
+//! | (in all three) | every Put of a new item is `attribute_not_exists(pk)`; the balance shard is `ADD incomingCents, availableCents, reservedForSplitsCents` with the movement's delta, only ever next to the movement's guarded Put; any failed condition = `WriteOutcome::Conflict`, nothing written |
+//! | charge by end-to-end id | GetItem guard, strongly consistent |
+//! | a charge's split entries | Query `pk = CHARGE#{id} AND begins_with(sk, "SPLIT#")`, strongly consistent, paginated |
+//! | payout by id | GetItem, strongly consistent |
+//! | balance | BatchGetItem of the 32 shard keys, strongly consistent, unprocessed keys retried with backoff; absent shards are zero |
+//! | an account's movements | Query `gsi1` on each of the 32 `…#LEDGER#{shard}` partitions (8 at a time, paginated), merged by (createdAt, id) |
+//! | SCHEDULED splits of an account (payout scheduler) | Query `gsi2` on each `…#SPLITS#SCHEDULED#{shard}` partition |
+//! | an account's payouts | Query `gsi1` on `ACCOUNT#{accountId}#PAYOUTS` |
+//! | relay the outbox | the table's stream: INSERT records whose new image has `entity = OUTBOX` |
 //!
 //! No Scan anywhere. Index reads are **eventually consistent** (GSIs cannot be read
 //! consistently): a charge created a moment ago may be missing from a listing for a short
-//! while, although `get_charge` and `find_charge_by_external_id` already see it.
+//! while, although `get_charge` and `find_charge_by_external_id` already see it; likewise a
+//! movement from `list_movements`, although the balance (base-table reads) already has it.
 //!
 //! Listing: the partition key is always built from the account id argument. `from`/`to`
 //! become `gsi1sk >= {from:015}` / `gsi1sk < {to:015}`; a cursor `(createdAtMs, id)` becomes
@@ -101,7 +134,8 @@
 //! under concurrent identical requests) is retried up to [`errors::CONFLICT_ATTEMPTS`] times
 //! with exponential backoff and full jitter; if it still conflicts, the items are re-read
 //! (strongly consistent) to report what the competitors left behind (a guard → duplicate
-//! externalId, an idempotency record no longer ours → claim lost). Single-item writes that hit
+//! externalId, an idempotency record no longer ours → claim lost; for a settlement write, its
+//! deterministic movement existing → someone made this change, `Conflict`). Single-item writes that hit
 //! `TransactionConflictException` are retried the same way. Throttling, network and other
 //! failures (after the SDK's own retries) become `StoreError::Unavailable`, carrying the SDK
 //! error's whole cause chain.
@@ -127,6 +161,13 @@
 //! (the cursor stays `(createdAtMs, id)`, a global order, so it works unchanged). A
 //! KEYS_ONLY/INCLUDE projection would cut index write units too, at the price of a
 //! BatchGetItem per page.
+//!
+//! The settlement items are built for hot accounts from the start: balances are 32 shard
+//! items per account and each movement adds to exactly one (chosen by hashing its id), and
+//! the ledger index uses the same 32 partitions, so 3,000 movements/s on one account are
+//! ~94 writes/s per item and per index partition. SCHEDULED splits are spread over 32 index
+//! partitions by their charge id the same way. Only `ACCOUNT#{accountId}#PAYOUTS` is a single
+//! partition, one write per payout (scheduled payouts group many splits).
 
 use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::Client;
@@ -138,11 +179,16 @@ mod charges;
 pub mod errors;
 mod idempotency;
 pub mod keys;
+mod ledger;
 mod listing;
+mod settlement;
+mod settlement_items;
+pub mod stream_feed;
 pub mod table;
 mod transact;
 
 pub use errors::SetupError;
+pub use stream_feed::{DynamoStreamFeed, outbox_message_from_image};
 pub use table::create_table;
 
 use crate::keys::{Item, primary_key};
@@ -210,9 +256,15 @@ impl DynamoStore {
 
 /// An SDK client from the default configuration chain, with an optional endpoint override.
 pub async fn sdk_client(endpoint: Option<String>) -> Client {
+    Client::new(&sdk_config(endpoint).await)
+}
+
+/// The default configuration chain with an optional endpoint override, shared by the
+/// DynamoDB and the DynamoDB Streams clients (DynamoDB Local serves both on one endpoint).
+pub(crate) async fn sdk_config(endpoint: Option<String>) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if let Some(endpoint) = endpoint {
         loader = loader.endpoint_url(endpoint);
     }
-    Client::new(&loader.load().await)
+    loader.load().await
 }

@@ -7,8 +7,8 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, IndexStatus, KeySchemaElement, KeyType,
-    Projection, ProjectionType, ScalarAttributeType, TableDescription, TableStatus,
-    TimeToLiveSpecification, TimeToLiveStatus,
+    Projection, ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TableDescription, TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
 };
 use tracing::{Instrument, debug, debug_span};
 
@@ -27,6 +27,11 @@ pub const KEYS: [(Option<&str>, &str, &str); 3] = [
     (Some(GSI1), GSI1PK, GSI1SK),
     (Some(GSI2), GSI2PK, GSI2SK),
 ];
+
+/// What the table's stream carries. The outbox relay only needs new images of inserts;
+/// NEW_AND_OLD_IMAGES also serves audits of state changes, and the SAM template declares the
+/// same (a stream's view type cannot be changed without dropping the stream).
+pub const STREAM_VIEW_TYPE: StreamViewType = StreamViewType::NewAndOldImages;
 
 /// How long [`create_table`] waits for the table and its indexes to become ACTIVE.
 const ACTIVE_TIMEOUT: Duration = Duration::from_secs(300);
@@ -58,6 +63,13 @@ fn attribute_definitions() -> Result<Vec<AttributeDefinition>, SetupError> {
         .collect()
 }
 
+fn stream_specification() -> Result<StreamSpecification, SetupError> {
+    Ok(StreamSpecification::builder()
+        .stream_enabled(true)
+        .stream_view_type(STREAM_VIEW_TYPE)
+        .build()?)
+}
+
 fn global_secondary_indexes() -> Result<Vec<GlobalSecondaryIndex>, SetupError> {
     KEYS.iter()
         .filter_map(|(index, hash, range)| index.map(|name| (name, *hash, *range)))
@@ -75,9 +87,11 @@ fn global_secondary_indexes() -> Result<Vec<GlobalSecondaryIndex>, SetupError> {
         .collect()
 }
 
-/// Creates the table (PAY_PER_REQUEST, both GSIs projecting ALL), waits until it and its
-/// indexes are ACTIVE, and enables TTL on `ttl`. Idempotent: an existing table is checked
-/// against the definition instead of being created, and TTL is only enabled if it is not yet.
+/// Creates the table (PAY_PER_REQUEST, both GSIs projecting ALL, a NEW_AND_OLD_IMAGES stream
+/// for the outbox relay), waits until it and its indexes are ACTIVE, and enables TTL on `ttl`.
+/// Idempotent: an existing table is checked against the definition instead of being created;
+/// TTL and the stream are only enabled if they are not yet (tables created before the outbox
+/// existed get their stream here).
 pub async fn create_table(client: &Client, table: &str) -> Result<(), SetupError> {
     async {
         let created = client
@@ -87,6 +101,7 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), SetupError
             .set_attribute_definitions(Some(attribute_definitions()?))
             .set_key_schema(Some(key_schema(PK, SK)?))
             .set_global_secondary_indexes(Some(global_secondary_indexes()?))
+            .stream_specification(stream_specification()?)
             .send()
             .await;
         match created {
@@ -98,6 +113,7 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), SetupError
         }
         let description = wait_until_active(client, table).await?;
         check_definition(table, &description)?;
+        enable_stream(client, table, &description).await?;
         enable_ttl(client, table).await
     }
     .instrument(debug_span!("dynamodb.create_table", table))
@@ -173,6 +189,39 @@ fn check_definition(table: &str, description: &TableDescription) -> Result<(), S
             return Err(mismatch(format!("{label} does not project ALL attributes")));
         }
     }
+    Ok(())
+}
+
+/// Turns the stream on for a table that has none; a stream with another view type is a
+/// mismatch (changing it means dropping the stream, and with it unrelayed outbox messages).
+async fn enable_stream(
+    client: &Client,
+    table: &str,
+    description: &TableDescription,
+) -> Result<(), SetupError> {
+    let current = description.stream_specification();
+    if current.is_some_and(|s| s.stream_enabled()) {
+        let view = current.and_then(|s| s.stream_view_type());
+        if view == Some(&STREAM_VIEW_TYPE) {
+            return Ok(());
+        }
+        return Err(SetupError::Mismatch {
+            table: table.to_owned(),
+            problem: format!(
+                "stream view type is {view:?}, expected {}",
+                STREAM_VIEW_TYPE.as_str()
+            ),
+        });
+    }
+    client
+        .update_table()
+        .table_name(table)
+        .stream_specification(stream_specification()?)
+        .send()
+        .await
+        .map_err(|err| SetupError::sdk("UpdateTable", table, &err))?;
+    wait_until_active(client, table).await?;
+    debug!("stream enabled");
     Ok(())
 }
 

@@ -4,7 +4,7 @@ mod common;
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ProjectionType,
-    ScalarAttributeType, TimeToLiveStatus,
+    ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveStatus,
 };
 use common::{endpoint, unique_table};
 use pixgw_store_dynamodb::{SetupError, create_table, sdk_client};
@@ -126,6 +126,69 @@ async fn create_table_refuses_an_existing_table_with_another_definition() {
     match create_table(&client, &table).await {
         Err(SetupError::Mismatch { problem, .. }) => {
             assert!(problem.contains("(pk, sk)"), "{problem}")
+        }
+        other => panic!("expected a mismatch, got {other:?}"),
+    }
+}
+
+/// The stream (enabled, view type) as DynamoDB describes it.
+async fn stream_of(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> (bool, Option<StreamViewType>) {
+    let t = client
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .expect("describe")
+        .table
+        .expect("table description");
+    let spec = t.stream_specification();
+    let enabled = spec.is_some_and(|s| s.stream_enabled()) && t.latest_stream_arn().is_some();
+    (enabled, spec.and_then(|s| s.stream_view_type()).cloned())
+}
+
+async fn set_stream(client: &aws_sdk_dynamodb::Client, table: &str, view: Option<StreamViewType>) {
+    let spec = StreamSpecification::builder()
+        .stream_enabled(view.is_some())
+        .set_stream_view_type(view)
+        .build()
+        .expect("stream specification");
+    client
+        .update_table()
+        .table_name(table)
+        .stream_specification(spec)
+        .send()
+        .await
+        .expect("update stream");
+}
+
+#[tokio::test]
+async fn create_table_gives_new_and_existing_tables_the_outbox_stream() {
+    let client = sdk_client(Some(endpoint())).await;
+    let table = unique_table();
+    create_table(&client, &table).await.expect("create");
+    assert_eq!(
+        stream_of(&client, &table).await,
+        (true, Some(StreamViewType::NewAndOldImages))
+    );
+
+    // A table from before the outbox (no stream) gets one.
+    set_stream(&client, &table, None).await;
+    assert!(!stream_of(&client, &table).await.0);
+    create_table(&client, &table).await.expect("create again");
+    assert_eq!(
+        stream_of(&client, &table).await,
+        (true, Some(StreamViewType::NewAndOldImages))
+    );
+
+    // A stream without new images could not feed the relay: refused, not silently kept.
+    set_stream(&client, &table, None).await;
+    set_stream(&client, &table, Some(StreamViewType::KeysOnly)).await;
+    match create_table(&client, &table).await {
+        Err(SetupError::Mismatch { problem, .. }) => {
+            assert!(problem.contains("stream"), "{problem}")
         }
         other => panic!("expected a mismatch, got {other:?}"),
     }

@@ -72,6 +72,42 @@ pub(crate) fn idempotency_expiry_bound(ms: i64) -> String {
     sortable_ms(ms)
 }
 
+// ---------------------------------------------------------------------------------------------
+// Settlement
+
+/// Prefix of a charge's entries in `splits`.
+pub(crate) fn splits_prefix(transaction_id: &str) -> String {
+    format!("{transaction_id}{SEP}")
+}
+
+/// `splits` key: a charge's transaction id, then the split's index as 3 digits (so a range
+/// over [`splits_prefix`] returns the entries by index).
+pub(crate) fn split(transaction_id: &str, index: u8) -> String {
+    format!("{}{index:03}", splits_prefix(transaction_id))
+}
+
+/// `splits_scheduled` key: `{accountId}#{createdAtMs:015}#{transactionId}#{index:02}`, the
+/// account's SCHEDULED splits oldest first (the payout scheduler's range).
+pub(crate) fn scheduled_split(
+    account_id: &str,
+    created_at_ms: i64,
+    transaction_id: &str,
+    index: u8,
+) -> String {
+    format!("{account_id}#{created_at_ms:015}#{transaction_id}#{index:02}")
+}
+
+/// `movements_by_account` key: the account, then sortable `created_at_ms`, then the movement
+/// id, so an account's movements are one range ordered by `(created_at, id)`.
+pub(crate) fn movement_entry(account_id: &str, created_at_ms: i64, movement_id: &str) -> String {
+    index_entry(&account_prefix(account_id), created_at_ms, movement_id)
+}
+
+/// `outbox_by_time` key: `{createdAtMs:015}#{messageId}`, oldest first.
+pub(crate) fn outbox_entry(created_at_ms: i64, message_id: &str) -> String {
+    format!("{created_at_ms:015}#{message_id}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

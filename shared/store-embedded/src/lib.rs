@@ -24,6 +24,11 @@
 //! `external_ids` is the per-account uniqueness guard for `externalId`, and
 //! `idempotency_by_expiry` lets expired idempotency records be purged with a range scan too.
 //!
+//! The settlement pipeline (confirmed payments, split entries, payouts, the ledger and the
+//! transactional outbox) has tables of its own, described in the `settlement` module, which
+//! implements [`SettlementStore`](pixgw_domain::settlement::SettlementStore) and
+//! [`OutboxFeed`](pixgw_domain::settlement::OutboxFeed).
+//!
 //! # Why each operation is atomic
 //!
 //! redb has exactly one write transaction at a time (`begin_write` waits for the previous one
@@ -39,6 +44,7 @@
 //! ([`tokio::task::spawn_blocking`]); the store is a cheap `Clone` around an `Arc<Database>`.
 
 mod keys;
+mod settlement;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -119,6 +125,7 @@ impl EmbeddedStore {
         txn.open_table(EXTERNAL_IDS).map_err(db_err)?;
         txn.open_table(IDEMPOTENCY).map_err(db_err)?;
         txn.open_table(IDEMPOTENCY_BY_EXPIRY).map_err(db_err)?;
+        settlement::create_tables(&txn)?;
         txn.commit().map_err(db_err)?;
         Ok(EmbeddedStore {
             db: Arc::new(db),

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use http::StatusCode;
 use pixgw_domain::charge::{Charge, ChargeStatus};
 use pixgw_domain::ids::{AccountId, TransactionId};
+use pixgw_domain::payout::SplitEntry;
 use pixgw_domain::ports::{ChargeCursor, ChargeQuery, StoredResponse};
 use pixgw_domain::service::ChargeListRequest;
 use pixgw_domain::validation::validate_create_charge;
@@ -54,7 +55,7 @@ pub async fn create(
 }
 
 fn render_created(charge: &Charge) -> StoredResponse {
-    let view = charge_view(charge);
+    let view = charge_view(charge, &[]);
     StoredResponse {
         status: StatusCode::CREATED.as_u16(),
         body: serde_json::to_string(&view).unwrap_or_default(),
@@ -62,13 +63,13 @@ fn render_created(charge: &Charge) -> StoredResponse {
 }
 
 /// The view, with the QR image when the merchant asked for it at creation.
-fn charge_view(charge: &Charge) -> ChargeView {
+pub fn charge_view(charge: &Charge, splits: &[SplitEntry]) -> ChargeView {
     let qr = charge.generate_qr_code.then(|| {
         pixgw_providers::qr::qr_png_data_url(&charge.pix_code)
             .inspect_err(|e| tracing::error!(error = %e, "QR rendering failed"))
             .ok()
     });
-    ChargeView::new(charge, qr.flatten())
+    ChargeView::new(charge, splits, qr.flatten())
 }
 
 pub async fn get(
@@ -80,8 +81,11 @@ pub async fn get(
         .get("transactionId")
         .and_then(TransactionId::parse)
         .ok_or(ApiError::NotFound("charge"))?;
-    let charge = state.charges.get_charge(account_id, &id).await?;
-    Ok(ApiResponse::json(StatusCode::OK, &charge_view(&charge)))
+    let details = state.charges.get_charge_details(account_id, &id).await?;
+    Ok(ApiResponse::json(
+        StatusCode::OK,
+        &charge_view(&details.charge, &details.splits),
+    ))
 }
 
 pub async fn list(
@@ -92,14 +96,14 @@ pub async fn list(
     let list_request = parse_list_query(request)?;
     let page = state
         .charges
-        .list_charges(account_id, &list_request)
+        .list_charge_details(account_id, &list_request)
         .await?;
     let view = PageView {
         // Listings stay light: no QR images (GET one charge for that).
         items: page
             .items
             .iter()
-            .map(|c| ChargeView::new(c, None))
+            .map(|d| ChargeView::new(&d.charge, &d.splits, None))
             .collect(),
         next_cursor: page.next.map(|c| c.encode()),
     };

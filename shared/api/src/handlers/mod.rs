@@ -1,8 +1,11 @@
 //! Handlers: parse → call the domain → render. No business rules live here.
 
+pub mod account;
 pub mod cash_in;
 pub mod openapi;
 pub mod pix_location;
+pub mod provider_webhook;
+pub mod sandbox_pay;
 pub mod token;
 
 use serde_json::Value;

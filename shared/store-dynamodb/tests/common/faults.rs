@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use aws_config::BehaviorVersion;
+use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::Client;
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
@@ -27,6 +27,7 @@ struct Fault {
     operation: &'static str,
     /// `None` = every call from now on.
     remaining: Option<usize>,
+    status: u16,
     body: String,
 }
 
@@ -49,9 +50,16 @@ impl Faults {
     }
 
     fn arm(&self, operation: &'static str, times: Option<usize>, body: String) {
+        self.answer(operation, times, 400, body);
+    }
+
+    /// `operation` is answered with `status` and `body` (JSON) instead of being forwarded:
+    /// a success the emulator cannot produce (e.g. a closed stream shard), or any error.
+    pub fn answer(&self, operation: &'static str, times: Option<usize>, status: u16, body: String) {
         self.state().faults.push(Fault {
             operation,
             remaining: times,
+            status,
             body,
         });
     }
@@ -88,8 +96,9 @@ impl Faults {
         self.state().forwarded.get(operation).copied().unwrap_or(0)
     }
 
-    /// The body to answer `operation` with instead of forwarding it, if a fault is armed.
-    fn take(&self, operation: &str) -> Option<String> {
+    /// The status and body to answer `operation` with instead of forwarding it, if a fault is
+    /// armed.
+    fn take(&self, operation: &str) -> Option<(u16, String)> {
         let mut state = self.state();
         let index = state
             .faults
@@ -99,9 +108,9 @@ impl Faults {
         if let Some(n) = fault.remaining.as_mut() {
             *n -= 1;
         }
-        let body = fault.body.clone();
+        let answer = (fault.status, fault.body.clone());
         *state.injected.entry(operation.to_owned()).or_default() += 1;
-        Some(body)
+        Some(answer)
     }
 }
 
@@ -132,15 +141,16 @@ impl HttpClient for Injector {
 
 impl HttpConnector for InjectingConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        // `X-Amz-Target: DynamoDB_20120810.TransactWriteItems`
+        // `X-Amz-Target: DynamoDB_20120810.TransactWriteItems` (Streams:
+        // `DynamoDBStreams_20120810.GetRecords`)
         let operation = request
             .headers()
             .get("x-amz-target")
             .and_then(|t| t.split('.').nth(1))
             .unwrap_or_default()
             .to_owned();
-        if let Some(body) = self.faults.take(&operation) {
-            let status = StatusCode::try_from(400).expect("status");
+        if let Some((status, body)) = self.faults.take(&operation) {
+            let status = StatusCode::try_from(status).expect("status");
             let mut response = Response::new(status, SdkBody::from(body));
             response
                 .headers_mut()
@@ -154,14 +164,18 @@ impl HttpConnector for InjectingConnector {
 
 /// A client to `endpoint` whose requests pass through `faults`.
 pub async fn faulty_client(endpoint: &str, faults: &Faults) -> Client {
+    Client::new(&faulty_config(endpoint, faults).await)
+}
+
+/// An SDK configuration whose clients (DynamoDB, DynamoDB Streams) send through `faults`.
+pub async fn faulty_config(endpoint: &str, faults: &Faults) -> SdkConfig {
     let inner = aws_smithy_http_client::Builder::new().build_http();
-    let config = aws_config::defaults(BehaviorVersion::latest())
+    aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .http_client(Injector {
             inner,
             faults: faults.clone(),
         })
         .load()
-        .await;
-    Client::new(&config)
+        .await
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod faults;
+pub mod settlement;
 
 use std::collections::BTreeMap;
 
@@ -111,6 +112,7 @@ pub fn charge(account: &AccountId, external_id: &str, created_at_ms: i64) -> Cha
         expiration_seconds: 3_600,
         created_at,
         expires_at: created_at + Duration::seconds(3_600),
+        payment: None,
     }
 }
 

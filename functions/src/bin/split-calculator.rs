@@ -1,0 +1,9 @@
+//! Lambda function consuming SQS `charge-confirmed`: books each confirmed charge's splits.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    pixgw_functions::pipeline::serve_consumer(|state| {
+        std::sync::Arc::new(state.split_calculator.clone())
+    })
+    .await
+}

@@ -1,0 +1,127 @@
+//! Glue between Lambda's event sources and the settlement pipeline in `pixgw-domain`:
+//! SQS consumers (split calculator, payout executor) and the DynamoDB Stream outbox relay.
+//!
+//! Environment (besides what [`crate::bootstrap`] reads):
+//! - `PIXGW_QUEUE_PREFIX` — queues are `<prefix>-<queue>` (the stack name, in `template.yaml`).
+//! - `SQS_ENDPOINT` — optional, to point at an SQS emulator.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::dynamodb::Event as StreamEvent;
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use lambda_runtime::{LambdaEvent, service_fn};
+use pixgw_api::AppState;
+use pixgw_domain::outbox::OutboxMessage;
+use pixgw_domain::pipeline::consumer::{MessageHandler, process_batch};
+use pixgw_domain::pipeline::relay::send_outbox_messages;
+use pixgw_domain::queue::MessageQueue;
+use pixgw_queue_sqs::SqsQueues;
+use pixgw_store_dynamodb::stream_feed::outbox_message_from_image;
+use tracing::error;
+
+use crate::{BootstrapError, bootstrap, init_tracing};
+
+/// The pipeline's queues, from `PIXGW_QUEUE_PREFIX` (and `SQS_ENDPOINT`, for emulators).
+pub async fn queues_from_env() -> Result<SqsQueues, BootstrapError> {
+    let prefix = std::env::var("PIXGW_QUEUE_PREFIX")
+        .ok()
+        .filter(|p| !p.trim().is_empty())
+        .ok_or(BootstrapError::Missing("PIXGW_QUEUE_PREFIX"))?;
+    let endpoint = std::env::var("SQS_ENDPOINT").ok().filter(|e| !e.is_empty());
+    Ok(SqsQueues::connect(endpoint, prefix).await)
+}
+
+/// One SQS batch: each message is handled on its own, and only the failed ones are reported
+/// (`ReportBatchItemFailures`), so the queue redelivers exactly those.
+pub async fn handle_sqs(handler: &dyn MessageHandler, event: SqsEvent) -> SqsBatchResponse {
+    let messages = event
+        .records
+        .into_iter()
+        .map(|m| (m.message_id.unwrap_or_default(), m.body.unwrap_or_default()));
+    let outcome = process_batch(handler, messages).await;
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = outcome
+        .failed_message_ids
+        .into_iter()
+        .map(|id| {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            failure
+        })
+        .collect();
+    response
+}
+
+/// Runs a queue consumer built from the application state until the runtime stops it.
+pub async fn serve_consumer(
+    pick: fn(&AppState) -> Arc<dyn MessageHandler>,
+) -> Result<(), lambda_runtime::Error> {
+    init_tracing();
+    let state = bootstrap().await?;
+    let handler = pick(&state);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let handler = handler.clone();
+        async move { Ok::<_, lambda_runtime::Error>(handle_sqs(handler.as_ref(), event.payload).await) }
+    }))
+    .await
+}
+
+/// One batch of stream records: every inserted outbox item is sent to its queue. If anything
+/// fails, the first record not known to be sent is reported, so Lambda retries the batch from
+/// there (records before it are done; after it, they are re-sent, which consumers tolerate).
+pub async fn handle_stream(queues: &dyn MessageQueue, event: StreamEvent) -> DynamoDbEventResponse {
+    let mut response = DynamoDbEventResponse::default();
+    // `None` marks an unreadable outbox record: nothing at or after it is sent this time.
+    let mut pending: Vec<(Option<String>, Option<OutboxMessage>)> = Vec::new();
+    for record in event.records {
+        let sequence = record.change.sequence_number.clone();
+        if record.event_name != "INSERT" {
+            continue;
+        }
+        match outbox_message_from_image(record.change.new_image) {
+            Ok(Some(message)) => pending.push((sequence, Some(message))),
+            Ok(None) => {}
+            Err(e) => {
+                // Not silently dropped: reported, the batch is bisected down to this record
+                // and, once retries run out, it lands in the failure destination.
+                error!(error = %e, ?sequence, "unreadable outbox record");
+                pending.push((sequence, None));
+            }
+        }
+    }
+    let first_bad = pending.iter().position(|(_, m)| m.is_none());
+    let sendable: Vec<OutboxMessage> = pending
+        .iter()
+        .take(first_bad.unwrap_or(pending.len()))
+        .filter_map(|(_, m)| m.clone())
+        .collect();
+    let failed_at = match send_outbox_messages(queues, &sendable).await {
+        Ok(()) => first_bad,
+        Err(e) => {
+            error!(error = %e, "relaying outbox messages failed; the batch will be retried");
+            Some(0)
+        }
+    };
+    if let Some(index) = failed_at
+        && let Some((sequence, _)) = pending.get(index)
+    {
+        let mut failure = DynamoDbBatchItemFailure::default();
+        failure.item_identifier = sequence.clone();
+        response.batch_item_failures.push(failure);
+    }
+    response
+}
+
+/// Runs the outbox relay until the runtime stops it.
+pub async fn serve_relay() -> Result<(), lambda_runtime::Error> {
+    init_tracing();
+    let queues = Arc::new(queues_from_env().await?);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<StreamEvent>| {
+        let queues = queues.clone();
+        async move {
+            Ok::<_, lambda_runtime::Error>(handle_stream(queues.as_ref(), event.payload).await)
+        }
+    }))
+    .await
+}

@@ -1,0 +1,77 @@
+//! The local stand-ins for Lambda's event sources: an outbox relay loop (in place of the
+//! DynamoDB Stream trigger) and one consumer loop per queue (in place of SQS event source
+//! mappings), all over the in-process queues. The handlers are the same ones the Lambda
+//! functions run.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pixgw_api::AppState;
+use pixgw_domain::pipeline::consumer::{MessageHandler, drain};
+use pixgw_domain::pipeline::relay_outbox;
+use pixgw_domain::queue::{MessageQueue, QueueName};
+use pixgw_domain::settlement::OutboxFeed;
+use tracing::warn;
+
+/// How often the relay looks for new outbox messages when it found none (it keeps going
+/// without pause while there are more).
+const RELAY_IDLE: Duration = Duration::from_millis(20);
+/// Long poll of the consumer loops.
+const RECEIVE_WAIT: Duration = Duration::from_secs(1);
+/// A failed message is retried after this long (until it dead-letters after the queue's
+/// maximum receives).
+const RETRY_AFTER: Duration = Duration::from_secs(5);
+/// Pause after an infrastructure error, so a broken store does not spin the CPU.
+const ERROR_PAUSE: Duration = Duration::from_millis(500);
+
+/// Starts the relay and the consumers on the current runtime; they run until the process ends.
+pub fn spawn(state: Arc<AppState>, feed: Arc<dyn OutboxFeed>, queues: Arc<dyn MessageQueue>) {
+    tokio::spawn(relay_loop(feed, queues.clone()));
+    let consumers: [(QueueName, Arc<dyn MessageHandler>); 2] = [
+        (
+            QueueName::ChargeConfirmed,
+            Arc::new(state.split_calculator.clone()),
+        ),
+        (
+            QueueName::PayoutRequests,
+            Arc::new(state.payout_executor.clone()),
+        ),
+    ];
+    for (queue, handler) in consumers {
+        tokio::spawn(consumer_loop(queues.clone(), queue, handler));
+    }
+}
+
+async fn relay_loop(feed: Arc<dyn OutboxFeed>, queues: Arc<dyn MessageQueue>) {
+    loop {
+        match relay_outbox(feed.as_ref(), queues.as_ref(), 100).await {
+            Ok(0) => tokio::time::sleep(RELAY_IDLE).await,
+            Ok(_) => {}
+            Err(e) => {
+                warn!(error = %e, "outbox relay failed; retrying");
+                tokio::time::sleep(ERROR_PAUSE).await;
+            }
+        }
+    }
+}
+
+async fn consumer_loop(
+    queues: Arc<dyn MessageQueue>,
+    queue: QueueName,
+    handler: Arc<dyn MessageHandler>,
+) {
+    loop {
+        if let Err(e) = drain(
+            queues.as_ref(),
+            queue,
+            handler.as_ref(),
+            RECEIVE_WAIT,
+            RETRY_AFTER,
+        )
+        .await
+        {
+            warn!(queue = %queue, error = %e, "consumer failed; retrying");
+            tokio::time::sleep(ERROR_PAUSE).await;
+        }
+    }
+}

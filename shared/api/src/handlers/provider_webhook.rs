@@ -1,0 +1,59 @@
+//! `POST /webhooks/provider/{provider}`: a PIX provider tells us what happened on the network.
+//!
+//! Public (no JWT): the provider adapter authenticates the call by its signature before
+//! anything is read. Replays and duplicates answer 200 and change nothing, so a provider that
+//! retries until it sees a 2xx is always satisfied exactly once.
+
+use http::StatusCode;
+use pixgw_domain::error::DomainError;
+use pixgw_domain::pipeline::ConfirmationResult;
+use pixgw_domain::provider::InboundWebhook;
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::http_types::{ApiRequest, ApiResponse};
+use crate::routes::PathParams;
+use crate::state::AppState;
+
+pub async fn receive(
+    state: &AppState,
+    params: &PathParams,
+    request: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    let name = params.get("provider").unwrap_or_default();
+    accept(state, name, request).await
+}
+
+/// Verifies and applies one webhook from the provider called `name`.
+pub async fn accept(
+    state: &AppState,
+    name: &str,
+    request: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    let provider = state
+        .provider_named(name)
+        .ok_or(ApiError::NotFound("provider"))?;
+    let headers: Vec<(String, String)> = request
+        .headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
+    let webhook = InboundWebhook {
+        headers: &headers,
+        body: &request.body,
+        now: state.clock.now(),
+    };
+    let event = provider
+        .verify_webhook(&webhook)
+        .map_err(DomainError::from)?;
+    let outcome = match state.confirmations.apply(provider.name(), event).await? {
+        ConfirmationResult::Confirmed(_) => "CONFIRMED",
+        ConfirmationResult::Duplicate => "DUPLICATE",
+        ConfirmationResult::TransferSettled => "TRANSFER_SETTLED",
+        ConfirmationResult::Ignored => "IGNORED",
+    };
+    Ok(ApiResponse::json(
+        StatusCode::OK,
+        &json!({ "received": true, "outcome": outcome }),
+    ))
+}

@@ -1,0 +1,228 @@
+//! Booked splits and the payouts that pay them.
+//!
+//! When a charge is confirmed, the split calculator books one [`SplitEntry`] per split rule of
+//! the charge (its share already computed, see [`crate::split`]). An `immediate` split is paid
+//! at once by a [`Payout`] of its own; the others stay `SCHEDULED` until the account's payout
+//! schedule groups all due splits of one recipient into one payout.
+//!
+//! Split states: `SCHEDULED` → `PROCESSING` (in a payout) → `PAID` (with the transfer's
+//! end-to-end id) or `FAILED` (with a reason); `CANCELLED` when the charge is refunded first.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::charge::ChargeSplit;
+use crate::document::TaxDocument;
+use crate::ids::{AccountId, TransactionId};
+use crate::money::Money;
+use crate::payment::EndToEndId;
+use crate::pix_key::PixKeyType;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum SplitState {
+    Scheduled,
+    Processing,
+    Paid,
+    Failed,
+    Cancelled,
+}
+
+impl SplitState {
+    pub const ALL: [SplitState; 5] = [
+        SplitState::Scheduled,
+        SplitState::Processing,
+        SplitState::Paid,
+        SplitState::Failed,
+        SplitState::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SplitState::Scheduled => "SCHEDULED",
+            SplitState::Processing => "PROCESSING",
+            SplitState::Paid => "PAID",
+            SplitState::Failed => "FAILED",
+            SplitState::Cancelled => "CANCELLED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SplitState> {
+        SplitState::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+/// A split of a confirmed charge, booked in the ledger and waiting for (or done with) its
+/// payout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitEntry {
+    pub transaction_id: TransactionId,
+    pub account_id: AccountId,
+    /// Position in the charge's `splits` (0-based), which makes the entry's key.
+    pub index: u8,
+    pub split: ChargeSplit,
+    pub state: SplitState,
+    pub payout_id: Option<PayoutId>,
+    pub end_to_end_id: Option<EndToEndId>,
+    pub failure_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `po_` + 32 lowercase hex.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PayoutId(String);
+
+impl PayoutId {
+    pub fn generate() -> PayoutId {
+        PayoutId(format!("po_{}", uuid::Uuid::new_v4().simple()))
+    }
+
+    /// The payout of an immediate split: derived from the split's identity, so booking the
+    /// same split twice can only ever name the same payout.
+    pub fn for_immediate_split(transaction_id: &TransactionId, index: u8) -> PayoutId {
+        let digest = Sha256::digest(format!("immediate:{transaction_id}:{index}").as_bytes());
+        PayoutId(format!("po_{}", &hex::encode(digest)[..32]))
+    }
+
+    pub fn parse(s: &str) -> Option<PayoutId> {
+        let hex = s.strip_prefix("po_")?;
+        (hex.len() == 32
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        .then(|| PayoutId(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for PayoutId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PayoutState {
+    Processing,
+    Paid,
+    Failed,
+}
+
+impl PayoutState {
+    pub const ALL: [PayoutState; 3] = [
+        PayoutState::Processing,
+        PayoutState::Paid,
+        PayoutState::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PayoutState::Processing => "PROCESSING",
+            PayoutState::Paid => "PAID",
+            PayoutState::Failed => "FAILED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PayoutState> {
+        PayoutState::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+/// What started a payout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PayoutTrigger {
+    /// An `immediate: true` split, right after confirmation.
+    Immediate,
+    /// The account's payout schedule.
+    Scheduled,
+}
+
+impl PayoutTrigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PayoutTrigger::Immediate => "IMMEDIATE",
+            PayoutTrigger::Scheduled => "SCHEDULED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PayoutTrigger> {
+        [PayoutTrigger::Immediate, PayoutTrigger::Scheduled]
+            .into_iter()
+            .find(|t| t.as_str() == s)
+    }
+}
+
+/// Who a payout pays: a split recipient, identified by PIX key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PayoutRecipient {
+    pub pix_key: String,
+    pub pix_key_type: PixKeyType,
+    pub name: String,
+    pub document: TaxDocument,
+}
+
+/// A booked split, by key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SplitRef {
+    pub transaction_id: TransactionId,
+    pub index: u8,
+}
+
+/// One PIX transfer to one recipient, paying one or more splits of one account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payout {
+    pub id: PayoutId,
+    pub account_id: AccountId,
+    pub trigger: PayoutTrigger,
+    pub recipient: PayoutRecipient,
+    /// Σ of its splits' amounts.
+    pub amount: Money,
+    pub splits: Vec<SplitRef>,
+    pub state: PayoutState,
+    pub end_to_end_id: Option<EndToEndId>,
+    pub provider_transfer_id: Option<String>,
+    pub failure_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl SplitEntry {
+    pub fn key(&self) -> SplitRef {
+        SplitRef {
+            transaction_id: self.transaction_id.clone(),
+            index: self.index,
+        }
+    }
+
+    pub fn recipient(&self) -> PayoutRecipient {
+        PayoutRecipient {
+            pix_key: self.split.rule.pix_key.clone(),
+            pix_key_type: self.split.rule.pix_key_type,
+            name: self.split.rule.name.clone(),
+            document: self.split.rule.document.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payout_ids() {
+        let t = TransactionId::generate();
+        let a = PayoutId::for_immediate_split(&t, 0);
+        assert_eq!(a, PayoutId::for_immediate_split(&t, 0));
+        assert_ne!(a, PayoutId::for_immediate_split(&t, 1));
+        assert_eq!(PayoutId::parse(a.as_str()), Some(a.clone()));
+        let g = PayoutId::generate();
+        assert_eq!(PayoutId::parse(g.as_str()), Some(g));
+        assert_eq!(PayoutId::parse("po_XYZ"), None);
+    }
+}

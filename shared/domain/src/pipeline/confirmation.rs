@@ -1,0 +1,195 @@
+//! PENDING → CONFIRMED, from a verified provider event.
+
+use std::sync::Arc;
+
+use tracing::{info, warn};
+
+use crate::charge::{Charge, ChargeStatus};
+use crate::error::DomainError;
+use crate::ledger::{Bucket, LedgerAccount, Movement, MovementKind};
+use crate::outbox::PipelineMessage;
+use crate::payment::Payment;
+use crate::pipeline::payout_executor::PayoutExecutor;
+use crate::ports::{Clock, DynStore};
+use crate::provider::{ChargePaid, ProviderEvent};
+use crate::settlement::{ConfirmCharge, WriteOutcome};
+
+/// What a provider event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfirmationResult {
+    /// The charge is CONFIRMED now.
+    Confirmed(Box<Charge>),
+    /// The same payment was already recorded: nothing changed.
+    Duplicate,
+    /// A transfer outcome was recorded (or already had been).
+    TransferSettled,
+    /// Authentic but nothing to do.
+    Ignored,
+}
+
+#[derive(Clone)]
+pub struct ConfirmationService {
+    store: DynStore,
+    clock: Arc<dyn Clock>,
+    payouts: PayoutExecutor,
+}
+
+impl ConfirmationService {
+    pub fn new(store: DynStore, clock: Arc<dyn Clock>, payouts: PayoutExecutor) -> Self {
+        ConfirmationService {
+            store,
+            clock,
+            payouts,
+        }
+    }
+
+    /// Applies an event `provider` sent us (already authenticated by the provider adapter).
+    pub async fn apply(
+        &self,
+        provider: &str,
+        event: ProviderEvent,
+    ) -> Result<ConfirmationResult, DomainError> {
+        match event {
+            ProviderEvent::ChargePaid(paid) => self.confirm(provider, paid).await,
+            ProviderEvent::TransferSettled {
+                idempotency_key,
+                outcome,
+                ..
+            } => {
+                self.payouts
+                    .settle_by_idempotency_key(&idempotency_key, outcome)
+                    .await?;
+                Ok(ConfirmationResult::TransferSettled)
+            }
+            ProviderEvent::Ignored { event_id, kind } => {
+                info!(provider, event_id, kind, "provider event ignored");
+                Ok(ConfirmationResult::Ignored)
+            }
+        }
+    }
+
+    async fn confirm(
+        &self,
+        provider: &str,
+        paid: ChargePaid,
+    ) -> Result<ConfirmationResult, DomainError> {
+        let charge = match self.store.get_charge(&paid.transaction_id).await? {
+            // A provider can only settle charges it holds.
+            Some(charge) if charge.provider == provider => charge,
+            _ => return Err(DomainError::NotFound("charge")),
+        };
+        if let Some(outcome) = already_settled(&charge, &paid)? {
+            return Ok(outcome);
+        }
+        if paid.amount != charge.amount {
+            warn!(
+                transaction_id = %charge.transaction_id,
+                paid = %paid.amount,
+                expected = %charge.amount,
+                "provider reported a payment of a different amount"
+            );
+            return Err(DomainError::PaymentAmountMismatch);
+        }
+        if paid.paid_at > charge.expires_at {
+            // The network settled it, so the money is ours to account for: confirm anyway and
+            // leave a trace for operators.
+            warn!(transaction_id = %charge.transaction_id, "payment settled after expiration");
+        }
+
+        let confirmed_at = crate::service::truncate_to_millis(self.clock.now());
+        let payment = Payment {
+            end_to_end_id: paid.end_to_end_id.clone(),
+            paid_at: crate::service::truncate_to_millis(paid.paid_at),
+            paid_by: paid.paid_by,
+            provider: provider.to_owned(),
+            provider_event_id: paid.event_id,
+        };
+        let movement = Movement::transfer(
+            MovementKind::ChargeConfirmed,
+            &charge.account_id,
+            charge.transaction_id.as_str(),
+            LedgerAccount::PixNetwork,
+            LedgerAccount::Merchant(charge.account_id.clone(), Bucket::Incoming),
+            charge.amount,
+            confirmed_at,
+        )
+        .map_err(|e| DomainError::Store(crate::error::StoreError::Corrupt(e.to_string())))?;
+        let message = PipelineMessage::ChargeConfirmed {
+            transaction_id: charge.transaction_id.clone(),
+            account_id: charge.account_id.clone(),
+        };
+        let write = ConfirmCharge {
+            transaction_id: charge.transaction_id.clone(),
+            account_id: charge.account_id.clone(),
+            payment: payment.clone(),
+            confirmed_at,
+            movement,
+            outbox: vec![message.to_outbox(confirmed_at)],
+        };
+        match self.store.confirm_charge(&write).await? {
+            WriteOutcome::Applied => {
+                info!(transaction_id = %charge.transaction_id, "charge confirmed");
+                Ok(ConfirmationResult::Confirmed(Box::new(Charge {
+                    status: ChargeStatus::Confirmed,
+                    payment: Some(payment),
+                    ..charge
+                })))
+            }
+            // Someone got there first (a concurrent duplicate, usually): find out who.
+            WriteOutcome::Conflict => self.after_conflict(&paid.transaction_id, &write).await,
+        }
+    }
+
+    async fn after_conflict(
+        &self,
+        id: &crate::ids::TransactionId,
+        write: &ConfirmCharge,
+    ) -> Result<ConfirmationResult, DomainError> {
+        let e2e = &write.payment.end_to_end_id;
+        if let Some(holder) = self.store.find_charge_by_end_to_end_id(e2e).await?
+            && &holder != id
+        {
+            return Err(DomainError::EndToEndIdConflict);
+        }
+        let charge = self
+            .store
+            .get_charge(id)
+            .await?
+            .ok_or(DomainError::NotFound("charge"))?;
+        let paid_again = ChargePaid {
+            event_id: write.payment.provider_event_id.clone(),
+            transaction_id: id.clone(),
+            end_to_end_id: e2e.clone(),
+            amount: charge.amount,
+            paid_at: write.payment.paid_at,
+            paid_by: write.payment.paid_by.clone(),
+        };
+        match already_settled(&charge, &paid_again)? {
+            Some(outcome) => Ok(outcome),
+            // Still PENDING after a conflict: storage contention; the provider will retry.
+            None => Err(DomainError::Store(crate::error::StoreError::Unavailable(
+                "confirmation conflicted; retry".into(),
+            ))),
+        }
+    }
+}
+
+/// `Some` when the charge already holds this payment (a duplicate: success, nothing to do) or
+/// cannot take it (an error).
+fn already_settled(
+    charge: &Charge,
+    paid: &ChargePaid,
+) -> Result<Option<ConfirmationResult>, DomainError> {
+    match &charge.payment {
+        Some(p) if p.end_to_end_id == paid.end_to_end_id => Ok(Some(ConfirmationResult::Duplicate)),
+        // Paid by a different payment: a second payment of a dynamic charge must not be
+        // booked as if it were the first.
+        Some(_) => Err(DomainError::ChargeNotPending {
+            status: charge.status.as_str(),
+        }),
+        None if charge.status != ChargeStatus::Pending => Err(DomainError::ChargeNotPending {
+            status: charge.status.as_str(),
+        }),
+        None => Ok(None),
+    }
+}

@@ -1,0 +1,195 @@
+//! Books a confirmed charge's splits (queue `charge-confirmed`).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tracing::info;
+
+use crate::charge::{Charge, ChargeStatus};
+use crate::error::{DomainError, StoreError};
+use crate::ledger::{Bucket, LedgerAccount, Leg, Movement, MovementKind};
+use crate::money::Money;
+use crate::outbox::PipelineMessage;
+use crate::payout::{Payout, PayoutId, PayoutState, PayoutTrigger, SplitEntry, SplitState};
+use crate::pipeline::consumer::{HandlerError, MessageHandler};
+use crate::ports::{Clock, DynStore};
+use crate::settlement::{BookSplits, WriteOutcome};
+use crate::split;
+
+#[derive(Clone)]
+pub struct SplitCalculator {
+    store: DynStore,
+    clock: Arc<dyn Clock>,
+}
+
+/// What booking did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BookingResult {
+    Booked,
+    /// Booked before (a redelivery): nothing changed.
+    AlreadyBooked,
+    /// The charge is no longer CONFIRMED (refunded or never confirmed): nothing to book.
+    NotConfirmed,
+}
+
+impl SplitCalculator {
+    pub fn new(store: DynStore, clock: Arc<dyn Clock>) -> Self {
+        SplitCalculator { store, clock }
+    }
+
+    pub async fn book(&self, id: &crate::ids::TransactionId) -> Result<BookingResult, DomainError> {
+        let charge = self
+            .store
+            .get_charge(id)
+            .await?
+            .ok_or(DomainError::NotFound("charge"))?;
+        if charge.status != ChargeStatus::Confirmed {
+            return Ok(BookingResult::NotConfirmed);
+        }
+        if !self.store.get_splits(id).await?.is_empty() {
+            return Ok(BookingResult::AlreadyBooked);
+        }
+        let write = booking(
+            &charge,
+            crate::service::truncate_to_millis(self.clock.now()),
+        )?;
+        match self.store.book_splits(&write).await? {
+            WriteOutcome::Applied => {
+                info!(
+                    transaction_id = %id,
+                    splits = write.splits.len(),
+                    immediate = write.payouts.len(),
+                    "splits booked"
+                );
+                Ok(BookingResult::Booked)
+            }
+            // Either a concurrent delivery booked it or the charge left CONFIRMED meanwhile.
+            WriteOutcome::Conflict => match self.store.get_charge(id).await? {
+                Some(c) if c.status == ChargeStatus::Confirmed => Ok(BookingResult::AlreadyBooked),
+                _ => Ok(BookingResult::NotConfirmed),
+            },
+        }
+    }
+}
+
+/// The whole booking of a charge, computed from the charge alone (so every delivery computes
+/// the same thing).
+pub fn booking(
+    charge: &Charge,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<BookSplits, DomainError> {
+    // The shares were computed when the charge was created; recompute them with the one
+    // rounding rule and refuse to pay anything if the stored ones disagree.
+    let values: Vec<_> = charge.splits.iter().map(|s| s.rule.value).collect();
+    let allocation = split::allocate(charge.amount, &values)
+        .map_err(|_| corrupt(charge, "split rules no longer fit the amount"))?;
+    let stored: Vec<Money> = charge.splits.iter().map(|s| s.amount).collect();
+    if allocation.shares != stored || allocation.remainder != charge.remainder {
+        return Err(corrupt(
+            charge,
+            "stored split shares disagree with the rounding rule",
+        ));
+    }
+
+    let mut splits = Vec::with_capacity(charge.splits.len());
+    let mut payouts = Vec::new();
+    let mut outbox = Vec::new();
+    for (index, split) in charge.splits.iter().enumerate() {
+        let index = u8::try_from(index).map_err(|_| corrupt(charge, "too many splits"))?;
+        let mut entry = SplitEntry {
+            transaction_id: charge.transaction_id.clone(),
+            account_id: charge.account_id.clone(),
+            index,
+            split: split.clone(),
+            state: SplitState::Scheduled,
+            payout_id: None,
+            end_to_end_id: None,
+            failure_reason: None,
+            created_at: now,
+            updated_at: now,
+        };
+        if split.rule.immediate {
+            let payout_id = PayoutId::for_immediate_split(&charge.transaction_id, index);
+            entry.state = SplitState::Processing;
+            entry.payout_id = Some(payout_id.clone());
+            payouts.push(Payout {
+                id: payout_id.clone(),
+                account_id: charge.account_id.clone(),
+                trigger: PayoutTrigger::Immediate,
+                recipient: entry.recipient(),
+                amount: split.amount,
+                splits: vec![entry.key()],
+                state: PayoutState::Processing,
+                end_to_end_id: None,
+                provider_transfer_id: None,
+                failure_reason: None,
+                created_at: now,
+                updated_at: now,
+            });
+            outbox.push(
+                PipelineMessage::PayoutRequested {
+                    payout_id,
+                    account_id: charge.account_id.clone(),
+                }
+                .to_outbox(now),
+            );
+        }
+        splits.push(entry);
+    }
+
+    let reserved = Money::from_cents(stored.iter().map(|m| m.cents()).sum());
+    let merchant = |bucket| LedgerAccount::Merchant(charge.account_id.clone(), bucket);
+    let movement = Movement::new(
+        MovementKind::SplitsBooked,
+        &charge.account_id,
+        charge.transaction_id.as_str(),
+        vec![
+            Leg {
+                account: merchant(Bucket::Incoming),
+                amount: Money::from_cents(-charge.amount.cents()),
+            },
+            Leg {
+                account: merchant(Bucket::Available),
+                amount: charge.remainder,
+            },
+            Leg {
+                account: merchant(Bucket::ReservedForSplits),
+                amount: reserved,
+            },
+        ],
+        now,
+    )
+    .map_err(|e| corrupt(charge, &e.to_string()))?;
+
+    Ok(BookSplits {
+        transaction_id: charge.transaction_id.clone(),
+        account_id: charge.account_id.clone(),
+        splits,
+        payouts,
+        movement,
+        outbox,
+    })
+}
+
+fn corrupt(charge: &Charge, what: &str) -> DomainError {
+    DomainError::Store(StoreError::Corrupt(format!(
+        "charge {}: {what}",
+        charge.transaction_id
+    )))
+}
+
+#[async_trait]
+impl MessageHandler for SplitCalculator {
+    async fn handle(&self, body: &str) -> Result<(), HandlerError> {
+        match PipelineMessage::parse(body) {
+            Ok(PipelineMessage::ChargeConfirmed { transaction_id, .. }) => {
+                self.book(&transaction_id).await?;
+                Ok(())
+            }
+            Ok(other) => Err(HandlerError::Poison(format!(
+                "unexpected message on charge-confirmed: {other:?}"
+            ))),
+            Err(e) => Err(HandlerError::Poison(format!("unreadable message: {e}"))),
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! The PIX provider port: the PSP that holds our charges, moves money out and tells us, by
+//! webhook, what happened on the PIX network. Adapters: the built-in sandbox (default),
+//! ConnectPSP and PagFast.
+//!
+//! Every money-moving call carries an `idempotency_key` that is stable across our retries
+//! (derived from our own record's id), so a redelivered message or a retried request can never
+//! make the provider move money twice: the provider answers a repeated key with the outcome of
+//! the first call.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::document::TaxDocument;
+use crate::error::ProviderError;
+use crate::ids::TransactionId;
+use crate::money::Money;
+use crate::payment::{EndToEndId, Ispb, PaidBy};
+use crate::pix_key::PixKeyType;
+
+/// What we ask a PIX provider to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderChargeRequest {
+    pub transaction_id: TransactionId,
+    pub amount: Money,
+    pub description: String,
+    pub payer_name: String,
+    pub payer_document: TaxDocument,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub merchant_name: String,
+    pub merchant_city: String,
+    /// Stable across our retries so the provider never creates two charges for one of ours.
+    pub idempotency_key: String,
+}
+
+/// What the provider created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderCharge {
+    pub provider_charge_id: String,
+    /// The provider's copy-and-paste BR Code, passed through to the merchant.
+    pub pix_code: String,
+}
+
+/// Where a transfer goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferDestination {
+    /// A PIX key (the provider resolves it through the DICT).
+    PixKey { key: String, key_type: PixKeyType },
+    /// Bank account data (no key).
+    BankAccount {
+        ispb: Ispb,
+        branch: String,
+        account: String,
+        /// `CACC` (checking), `SVGS` (savings), `SLRY` (salary), `TRAN` (payment account).
+        account_type: String,
+    },
+}
+
+/// One PIX transfer out of our account at the provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferRequest {
+    /// Stable per payout/cash-out: a repeat returns the first call's outcome, never a new
+    /// transfer.
+    pub idempotency_key: String,
+    pub amount: Money,
+    pub destination: TransferDestination,
+    pub recipient_name: String,
+    pub recipient_document: TaxDocument,
+    pub description: String,
+}
+
+/// How a transfer ended (or that it has not yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferOutcome {
+    /// Settled on the PIX network.
+    Completed {
+        provider_transfer_id: String,
+        end_to_end_id: EndToEndId,
+        settled_at: DateTime<Utc>,
+    },
+    /// Refused for good (unknown key, closed account, …): no money moved.
+    Failed {
+        provider_transfer_id: Option<String>,
+        reason: String,
+    },
+    /// Accepted; the provider will report the outcome by webhook
+    /// ([`ProviderEvent::TransferSettled`]).
+    Pending { provider_transfer_id: String },
+}
+
+/// A full devolution of a paid charge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundRequest {
+    pub idempotency_key: String,
+    pub transaction_id: TransactionId,
+    pub provider_charge_id: String,
+    /// The payment being given back.
+    pub end_to_end_id: EndToEndId,
+    pub amount: Money,
+    pub reason: String,
+}
+
+/// How a refund ended (or that it has not yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundOutcome {
+    Completed {
+        provider_refund_id: String,
+        /// The devolution's own id (`D…`).
+        end_to_end_id: EndToEndId,
+        settled_at: DateTime<Utc>,
+    },
+    Failed {
+        reason: String,
+    },
+    Pending {
+        provider_refund_id: String,
+        end_to_end_id: EndToEndId,
+    },
+}
+
+/// An inbound provider webhook, as it arrived (before anything is trusted).
+#[derive(Debug, Clone, Copy)]
+pub struct InboundWebhook<'a> {
+    /// Header names in lowercase.
+    pub headers: &'a [(String, String)],
+    pub body: &'a [u8],
+    /// For freshness checks on signed timestamps.
+    pub now: DateTime<Utc>,
+}
+
+impl InboundWebhook<'_> {
+    /// A header by (lowercase) name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A charge we issued was paid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargePaid {
+    /// The provider's id for this notification (logs and audits; deduplication is by
+    /// `end_to_end_id`, which the PIX network guarantees unique).
+    pub event_id: String,
+    pub transaction_id: TransactionId,
+    pub end_to_end_id: EndToEndId,
+    pub amount: Money,
+    pub paid_at: DateTime<Utc>,
+    pub paid_by: PaidBy,
+}
+
+/// A provider webhook, verified and normalised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderEvent {
+    ChargePaid(ChargePaid),
+    /// A transfer we asked for with `idempotency_key` ended.
+    TransferSettled {
+        event_id: String,
+        idempotency_key: String,
+        outcome: TransferOutcome,
+    },
+    /// Authentic, but nothing we act on (acknowledged so the provider stops retrying).
+    Ignored {
+        event_id: String,
+        kind: String,
+    },
+}
+
+/// Why an inbound webhook was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookError {
+    /// Missing or wrong signature, or a timestamp outside the tolerance: not from the provider.
+    #[error("webhook signature could not be verified: {0}")]
+    Unauthenticated(&'static str),
+    /// Signed correctly but not a payload we understand.
+    #[error("webhook payload is malformed: {0}")]
+    Malformed(String),
+}
+
+#[async_trait]
+pub trait PixProvider: Send + Sync {
+    /// A short, stable name stored on each charge and used in the webhook path
+    /// (`sandbox`, `connectpsp`, `pagfast`).
+    fn name(&self) -> &'static str;
+
+    async fn create_charge(
+        &self,
+        request: &ProviderChargeRequest,
+    ) -> Result<ProviderCharge, ProviderError>;
+
+    /// Sends money out. `Err(Unavailable)` means "unknown, retry with the same key".
+    async fn transfer(&self, request: &TransferRequest) -> Result<TransferOutcome, ProviderError>;
+
+    /// Gives a paid charge back in full.
+    async fn refund(&self, request: &RefundRequest) -> Result<RefundOutcome, ProviderError>;
+
+    /// Authenticates an inbound webhook and turns it into a [`ProviderEvent`]. Pure: no I/O.
+    fn verify_webhook(&self, webhook: &InboundWebhook<'_>) -> Result<ProviderEvent, WebhookError>;
+}

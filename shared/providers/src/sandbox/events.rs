@@ -1,0 +1,325 @@
+//! The JSON events of the sandbox PIX network, modelled on ConnectPSP's webhooks so the gateway
+//! exercises the same shape it meets in production:
+//!
+//! ```json
+//! {"eventId": "evt_…", "eventType": "CASHIN_PAID", "eventAt": "2026-03-10T11:22:18.123Z",
+//!  "data": {"transactionId": "…", "endToEndId": "E…", "status": "PAID", "amount": 200.00,
+//!           "paidAt": "2026-03-10T11:22:18.123Z",
+//!           "payer": {"name": "…", "document": "…",
+//!                     "bankData": {"ispb": "00000000", "branch": "0001", "account": "123456"}}}}
+//! ```
+//!
+//! plus `TRANSFER_COMPLETED` / `TRANSFER_FAILED` with
+//! `data: {idempotencyKey, transferId, endToEndId?, reason?, settledAt}`. Any other authentic
+//! event type is acknowledged as [`ProviderEvent::Ignored`].
+//!
+//! Amounts are JSON numbers with two decimals, read from their exact text (the workspace builds
+//! serde_json with `arbitrary_precision`), never through `f64`.
+
+use chrono::{DateTime, SubsecRound, Utc};
+use pixgw_domain::ids::TransactionId;
+use pixgw_domain::money::{MAX_AMOUNT_CENTS, Money, parse_decimal};
+use pixgw_domain::payment::{EndToEndId, EndToEndKind, Ispb, PaidBy, PayerBankData};
+use pixgw_domain::provider::{ChargePaid, ProviderEvent, TransferOutcome, WebhookError};
+use serde_json::{Map, Value, json};
+
+pub const EVENT_CASHIN_PAID: &str = "CASHIN_PAID";
+pub const EVENT_TRANSFER_COMPLETED: &str = "TRANSFER_COMPLETED";
+pub const EVENT_TRANSFER_FAILED: &str = "TRANSFER_FAILED";
+
+/// Ids are stored and logged; anything longer than this is not an id a PSP would send.
+const MAX_ID_LEN: usize = 128;
+
+/// The network's timestamps: UTC, millisecond precision (what [`ChargePaid::paid_at`] keeps).
+pub(crate) fn format_instant(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// What a `CASHIN_PAID` event says.
+pub(crate) struct CashInPaid<'a> {
+    pub event_id: &'a str,
+    pub transaction_id: &'a TransactionId,
+    pub end_to_end_id: &'a EndToEndId,
+    pub amount: Money,
+    pub paid_by: &'a PaidBy,
+    pub at: DateTime<Utc>,
+}
+
+pub(crate) fn cash_in_paid_body(event: &CashInPaid<'_>) -> Vec<u8> {
+    let at = format_instant(event.at);
+    let payer = event.paid_by;
+    json!({
+        "eventId": event.event_id,
+        "eventType": EVENT_CASHIN_PAID,
+        "eventAt": at,
+        "data": {
+            "transactionId": event.transaction_id.as_str(),
+            "endToEndId": event.end_to_end_id.as_str(),
+            "status": "PAID",
+            // `Money` serialises as a JSON number with exactly two decimals.
+            "amount": event.amount,
+            "paidAt": at,
+            "payer": {
+                "name": payer.name,
+                "document": payer.document,
+                "bankData": {
+                    "ispb": payer.bank.ispb.as_str(),
+                    "branch": payer.bank.branch,
+                    "account": payer.bank.account,
+                },
+            },
+        },
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// The settlement notice of a transfer, or `None` while it is still pending (nothing to say).
+pub(crate) fn transfer_body(
+    event_id: &str,
+    idempotency_key: &str,
+    outcome: &TransferOutcome,
+    at: DateTime<Utc>,
+) -> Option<Vec<u8>> {
+    let (event_type, data) = match outcome {
+        TransferOutcome::Completed {
+            provider_transfer_id,
+            end_to_end_id,
+            settled_at,
+        } => (
+            EVENT_TRANSFER_COMPLETED,
+            json!({
+                "idempotencyKey": idempotency_key,
+                "transferId": provider_transfer_id,
+                "endToEndId": end_to_end_id.as_str(),
+                "settledAt": format_instant(*settled_at),
+            }),
+        ),
+        TransferOutcome::Failed {
+            provider_transfer_id,
+            reason,
+        } => (
+            EVENT_TRANSFER_FAILED,
+            json!({
+                "idempotencyKey": idempotency_key,
+                "transferId": provider_transfer_id,
+                "reason": reason,
+                "settledAt": format_instant(at),
+            }),
+        ),
+        TransferOutcome::Pending { .. } => return None,
+    };
+    let body = json!({
+        "eventId": event_id,
+        "eventType": event_type,
+        "eventAt": format_instant(at),
+        "data": data,
+    });
+    Some(body.to_string().into_bytes())
+}
+
+/// Turns an authenticated body into a [`ProviderEvent`]; every problem is a
+/// [`WebhookError::Malformed`] naming the offending field.
+pub(crate) fn parse(body: &[u8]) -> Result<ProviderEvent, WebhookError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| malformed(format!("body is not valid JSON: {e}")))?;
+    let root = Fields::root(&value)?;
+    let event_id = root.id("eventId")?.to_owned();
+    let event_type = root.string("eventType")?;
+    match event_type {
+        EVENT_CASHIN_PAID => parse_cash_in_paid(event_id, &root.object("data", "data.")?),
+        EVENT_TRANSFER_COMPLETED | EVENT_TRANSFER_FAILED => {
+            let data = root.object("data", "data.")?;
+            let idempotency_key = data.id("idempotencyKey")?.to_owned();
+            let outcome = if event_type == EVENT_TRANSFER_COMPLETED {
+                TransferOutcome::Completed {
+                    provider_transfer_id: data.id("transferId")?.to_owned(),
+                    end_to_end_id: data.end_to_end_id("endToEndId", EndToEndKind::Payment)?,
+                    settled_at: data.instant("settledAt")?,
+                }
+            } else {
+                TransferOutcome::Failed {
+                    provider_transfer_id: data.optional_id("transferId")?.map(str::to_owned),
+                    reason: data
+                        .optional_string("reason")?
+                        .unwrap_or("no reason given by the provider")
+                        .to_owned(),
+                }
+            };
+            Ok(ProviderEvent::TransferSettled {
+                event_id,
+                idempotency_key,
+                outcome,
+            })
+        }
+        other => Ok(ProviderEvent::Ignored {
+            event_id,
+            kind: other.to_owned(),
+        }),
+    }
+}
+
+fn parse_cash_in_paid(event_id: String, data: &Fields<'_>) -> Result<ProviderEvent, WebhookError> {
+    let transaction_id = TransactionId::parse(data.string("transactionId")?).ok_or_else(|| {
+        malformed("data.transactionId is not a transaction id this gateway issues")
+    })?;
+    let status = data.string("status")?;
+    if status != "PAID" {
+        return Err(malformed(format!(
+            "data.status is {status:?} but a CASHIN_PAID event must be \"PAID\""
+        )));
+    }
+    let end_to_end_id = data.end_to_end_id("endToEndId", EndToEndKind::Payment)?;
+    let amount = data.amount("amount")?;
+    let paid_at = data.instant("paidAt")?;
+
+    let payer = data.object("payer", "data.payer.")?;
+    let name = payer.non_empty("name")?.to_owned();
+    let document = payer.non_empty("document")?.to_owned();
+    let bank = payer.object("bankData", "data.payer.bankData.")?;
+    let ispb = Ispb::parse(bank.string("ispb")?)
+        .ok_or_else(|| malformed("data.payer.bankData.ispb must be 8 digits"))?;
+    let bank = PayerBankData::new(ispb, bank.string("branch")?, bank.string("account")?)
+        .ok_or_else(|| {
+            malformed("data.payer.bankData must have a 1-4 digit branch and a 1-20 digit account")
+        })?;
+
+    Ok(ProviderEvent::ChargePaid(ChargePaid {
+        event_id,
+        transaction_id,
+        end_to_end_id,
+        amount,
+        paid_at,
+        paid_by: PaidBy {
+            name,
+            document,
+            bank,
+        },
+    }))
+}
+
+fn malformed(message: impl Into<String>) -> WebhookError {
+    WebhookError::Malformed(message.into())
+}
+
+/// One JSON object of the payload, with the path used to name its fields in errors.
+struct Fields<'a> {
+    prefix: &'static str,
+    map: &'a Map<String, Value>,
+}
+
+impl<'a> Fields<'a> {
+    fn root(value: &'a Value) -> Result<Fields<'a>, WebhookError> {
+        value
+            .as_object()
+            .map(|map| Fields { prefix: "", map })
+            .ok_or_else(|| malformed("body must be a JSON object"))
+    }
+
+    /// A present, non-null field. (`null` counts as missing: PSPs send both for "absent".)
+    fn value(&self, name: &str) -> Result<&'a Value, WebhookError> {
+        match self.map.get(name) {
+            Some(Value::Null) | None => Err(malformed(format!("{}{name} is missing", self.prefix))),
+            Some(value) => Ok(value),
+        }
+    }
+
+    fn object(&self, name: &str, prefix: &'static str) -> Result<Fields<'a>, WebhookError> {
+        self.value(name)?
+            .as_object()
+            .map(|map| Fields { prefix, map })
+            .ok_or_else(|| malformed(format!("{}{name} must be an object", self.prefix)))
+    }
+
+    fn string(&self, name: &str) -> Result<&'a str, WebhookError> {
+        self.value(name)?
+            .as_str()
+            .ok_or_else(|| malformed(format!("{}{name} must be a string", self.prefix)))
+    }
+
+    fn optional_string(&self, name: &str) -> Result<Option<&'a str>, WebhookError> {
+        match self.map.get(name) {
+            Some(Value::Null) | None => Ok(None),
+            Some(_) => self.string(name).map(Some),
+        }
+    }
+
+    fn non_empty(&self, name: &str) -> Result<&'a str, WebhookError> {
+        let value = self.string(name)?;
+        if value.trim().is_empty() {
+            return Err(malformed(format!(
+                "{}{name} must not be empty",
+                self.prefix
+            )));
+        }
+        Ok(value)
+    }
+
+    /// A provider-assigned identifier: non-empty, bounded, printable ASCII.
+    fn id(&self, name: &str) -> Result<&'a str, WebhookError> {
+        let value = self.string(name)?;
+        let ok = !value.is_empty()
+            && value.len() <= MAX_ID_LEN
+            && value.bytes().all(|b| b.is_ascii_graphic());
+        if !ok {
+            return Err(malformed(format!(
+                "{}{name} must be 1..={MAX_ID_LEN} printable ASCII characters",
+                self.prefix
+            )));
+        }
+        Ok(value)
+    }
+
+    fn optional_id(&self, name: &str) -> Result<Option<&'a str>, WebhookError> {
+        match self.map.get(name) {
+            Some(Value::Null) | None => Ok(None),
+            Some(_) => self.id(name).map(Some),
+        }
+    }
+
+    /// An RFC 3339 instant in any offset, normalised to UTC at millisecond precision.
+    fn instant(&self, name: &str) -> Result<DateTime<Utc>, WebhookError> {
+        let text = self.string(name)?;
+        DateTime::parse_from_rfc3339(text)
+            .map(|at| at.with_timezone(&Utc).trunc_subsecs(3))
+            .map_err(|_| {
+                malformed(format!(
+                    "{}{name} must be an RFC 3339 timestamp, got {text:?}",
+                    self.prefix
+                ))
+            })
+    }
+
+    fn end_to_end_id(&self, name: &str, kind: EndToEndKind) -> Result<EndToEndId, WebhookError> {
+        let id = EndToEndId::parse(self.string(name)?).ok_or_else(|| {
+            malformed(format!("{}{name} is not a PIX end-to-end id", self.prefix))
+        })?;
+        if id.kind() != kind {
+            return Err(malformed(format!(
+                "{}{name} must be a payment (E…) end-to-end id",
+                self.prefix
+            )));
+        }
+        Ok(id)
+    }
+
+    /// A positive amount in reais with at most two decimals, from the number's exact text.
+    fn amount(&self, name: &str) -> Result<Money, WebhookError> {
+        let field = format!("{}{name}", self.prefix);
+        let Value::Number(number) = self.value(name)? else {
+            return Err(malformed(format!("{field} must be a JSON number")));
+        };
+        let decimal = parse_decimal(&number.to_string())
+            .map_err(|_| malformed(format!("{field} is not a representable amount")))?;
+        // Range-check the decimal before converting: the conversion scales by 100, which would
+        // overflow for values near `Decimal::MAX` (or `MIN`).
+        if decimal <= Money::ZERO.to_decimal() {
+            return Err(malformed(format!("{field} must be positive")));
+        }
+        if decimal > Money::from_cents(MAX_AMOUNT_CENTS).to_decimal() {
+            return Err(malformed(format!("{field} exceeds the maximum amount")));
+        }
+        Money::from_decimal(decimal)
+            .map_err(|_| malformed(format!("{field} must have at most two decimal places")))
+    }
+}

@@ -1,0 +1,258 @@
+//! The sandbox PIX provider: the default for local runs and sandbox deployments.
+//!
+//! It plays the PSP *and* the PIX network behind it:
+//!
+//! - **Charges.** It issues real dynamic BR Codes whose location (field 26-25) points at this
+//!   gateway's own `GET /pix/loc/{transactionId}`, which serves the charge's payload the way a
+//!   PSP's location URL would.
+//! - **Payments.** [`SandboxProvider::pay_charge`] plays the payer's bank: it returns the signed
+//!   `CASHIN_PAID` webhook a PSP would POST to the gateway, with an end-to-end id issued by the
+//!   payer's PSP (so it carries the payer's ISPB). The gateway authenticates it with
+//!   [`PixProvider::verify_webhook`] exactly as it would a real PSP's (see [`signature`] for the
+//!   Standard Webhooks scheme and [`events`] for the JSON).
+//! - **Transfers and refunds** settle immediately ([`TransferOutcome::Completed`] /
+//!   [`RefundOutcome::Completed`]) with end-to-end ids carrying [`SANDBOX_ISPB`] (the sandbox is
+//!   the paying PSP), and are idempotent per `idempotency_key` (see [`network`]).
+//!
+//! # Conventions for tests
+//!
+//! - **Unknown PIX keys.** The sandbox's DICT knows every key except those containing `reject`
+//!   (any case), e.g. the EMAIL key `reject@example.com`: a transfer to one ends
+//!   [`TransferOutcome::Failed`] with reason [`REJECTED_KEY_REASON`] (`"PIX key not found in
+//!   DICT"`) and moves no money. Bank-account destinations always succeed.
+//! - **Outages.** [`SandboxProvider::fail_next_calls`]`(n)` makes the next `n` transfer/refund
+//!   calls return [`ProviderError::Unavailable`] without recording anything, so a retry with the
+//!   same key is a first call.
+//! - **Observation.** [`SandboxProvider::transfers`] lists one entry per distinct idempotency key
+//!   that completed or failed; [`SandboxProvider::transfer_calls`] counts every call, repeats and
+//!   injected failures included. Same for refunds.
+//!
+//! All clones share one network (an `Arc<Mutex<..>>`), so a test can keep a handle to the
+//! provider it gave the gateway and inspect what the gateway did.
+
+pub mod events;
+pub mod network;
+pub mod signature;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+use chrono::{DateTime, SubsecRound, Utc};
+use pixgw_domain::brcode::{DynamicBrCode, build_dynamic};
+use pixgw_domain::error::ProviderError;
+use pixgw_domain::ids::TransactionId;
+use pixgw_domain::money::Money;
+use pixgw_domain::payment::{EndToEndId, EndToEndKind, Ispb, PaidBy};
+use pixgw_domain::ports::{Clock, PixProvider, ProviderCharge, ProviderChargeRequest};
+use pixgw_domain::provider::{
+    InboundWebhook, ProviderEvent, RefundOutcome, RefundRequest, TransferOutcome, TransferRequest,
+    WebhookError,
+};
+use uuid::Uuid;
+
+pub use network::{REJECTED_KEY_REASON, SandboxRefund, SandboxTransfer};
+pub use signature::SignedWebhook;
+
+use events::CashInPaid;
+use network::Network;
+use signature::WebhookKey;
+
+/// BR Code field 26-25 allows 77 characters; a location is `{host}/pix/loc/{32-char id}`.
+pub const MAX_LOCATION_HOST_LEN: usize = 77 - "/pix/loc/".len() - 32;
+
+/// The sandbox PSP's ISPB. `99999999` is not assigned to any real participant, so a sandbox
+/// end-to-end id can never be mistaken for a real one.
+pub const SANDBOX_ISPB: &str = "99999999";
+
+/// A payment made by the (simulated) payer's bank.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxPayment {
+    pub transaction_id: TransactionId,
+    pub amount: Money,
+    pub paid_by: PaidBy,
+}
+
+#[derive(Clone)]
+pub struct SandboxProvider {
+    /// Host (and optional path prefix) serving `/pix/loc/…`, without scheme, e.g.
+    /// `127.0.0.1:3000` or `abc123.execute-api.sa-east-1.amazonaws.com`.
+    location_host: String,
+    clock: Arc<dyn Clock>,
+    webhook_key: WebhookKey,
+    ispb: Ispb,
+    network: Arc<Mutex<Network>>,
+}
+
+/// Hand-written so the webhook key never reaches a log.
+impl fmt::Debug for SandboxProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SandboxProvider")
+            .field("location_host", &self.location_host)
+            .field("webhook_key", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "sandbox location host must be 1..={MAX_LOCATION_HOST_LEN} ASCII characters without a scheme, got {0:?}"
+)]
+pub struct BadLocationHost(String);
+
+impl SandboxProvider {
+    /// `webhook_secret` signs the webhooks [`pay_charge`](Self::pay_charge) produces and is the
+    /// key [`PixProvider::verify_webhook`] checks against.
+    pub fn new(
+        location_host: &str,
+        clock: Arc<dyn Clock>,
+        webhook_secret: Vec<u8>,
+    ) -> Result<SandboxProvider, BadLocationHost> {
+        let host = location_host
+            .trim()
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .trim_end_matches('/');
+        let ok = !host.is_empty()
+            && host.len() <= MAX_LOCATION_HOST_LEN
+            && host.bytes().all(|b| b.is_ascii_graphic());
+        if !ok {
+            return Err(BadLocationHost(location_host.to_owned()));
+        }
+        Ok(SandboxProvider {
+            location_host: host.to_owned(),
+            clock,
+            webhook_key: WebhookKey::new(&webhook_secret),
+            ispb: sandbox_ispb(),
+            network: Arc::new(Mutex::new(Network::default())),
+        })
+    }
+
+    /// Network time: the injected clock at millisecond precision, the precision the network's
+    /// timestamps (and our stored payments) carry, so an outcome and its webhook agree exactly.
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now().trunc_subsecs(3)
+    }
+
+    fn network(&self) -> MutexGuard<'_, Network> {
+        // Every mutation completes before anything can panic, so a poisoned lock still guards
+        // consistent state; refusing to serve it would only turn one failed test into many.
+        self.network.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Makes the next `n` transfer/refund calls fail with [`ProviderError::Unavailable`]
+    /// without recording anything (replaces any previous setting).
+    pub fn fail_next_calls(&self, n: usize) {
+        self.network().fail_next_calls(n);
+    }
+
+    /// One entry per distinct idempotency key that completed or failed, in first-call order.
+    pub fn transfers(&self) -> Vec<SandboxTransfer> {
+        self.network().transfers()
+    }
+
+    /// Every `transfer` call, repeats and injected failures included.
+    pub fn transfer_calls(&self) -> usize {
+        self.network().transfer_calls()
+    }
+
+    /// One entry per distinct refund idempotency key, in first-call order.
+    pub fn refunds(&self) -> Vec<SandboxRefund> {
+        self.network().refunds()
+    }
+
+    /// Every `refund` call, repeats and injected failures included.
+    pub fn refund_calls(&self) -> usize {
+        self.network().refund_calls()
+    }
+
+    /// Plays the payer's bank paying a charge: the signed `CASHIN_PAID` webhook the PSP sends.
+    /// Each call is a new payment (fresh event and end-to-end ids); the gateway must recognise a
+    /// redelivery by reusing the returned webhook, not by calling this again.
+    pub fn pay_charge(&self, payment: &SandboxPayment) -> SignedWebhook {
+        let now = self.now();
+        let event_id = new_event_id();
+        // The payer's PSP initiates the payment, so the id carries the payer's ISPB.
+        let end_to_end_id =
+            EndToEndId::generate(EndToEndKind::Payment, &payment.paid_by.bank.ispb, now);
+        let body = events::cash_in_paid_body(&CashInPaid {
+            event_id: &event_id,
+            transaction_id: &payment.transaction_id,
+            end_to_end_id: &end_to_end_id,
+            amount: payment.amount,
+            paid_by: &payment.paid_by,
+            at: now,
+        });
+        self.webhook_key.signed(&event_id, now, body)
+    }
+
+    /// The signed `TRANSFER_COMPLETED` / `TRANSFER_FAILED` webhook for a recorded transfer
+    /// (the sandbox answers transfers synchronously, but the gateway also accepts the
+    /// asynchronous notice a real PSP sends). `None` if no transfer has this key.
+    pub fn transfer_webhook(&self, idempotency_key: &str) -> Option<SignedWebhook> {
+        let outcome = self.network().transfer(idempotency_key)?.outcome.clone();
+        let now = self.now();
+        let event_id = new_event_id();
+        let body = events::transfer_body(&event_id, idempotency_key, &outcome, now)?;
+        Some(self.webhook_key.signed(&event_id, now, body))
+    }
+
+    /// Signs an arbitrary body as the sandbox network would, stamped now. For tests of the
+    /// gateway's handling of unusual events.
+    pub fn sign_webhook(&self, webhook_id: &str, body: Vec<u8>) -> SignedWebhook {
+        self.webhook_key.signed(webhook_id, self.now(), body)
+    }
+}
+
+/// [`SANDBOX_ISPB`] as an [`Ispb`].
+pub fn sandbox_ispb() -> Ispb {
+    // A compile-time constant of 8 digits (a unit test parses it), not input data.
+    Ispb::parse(SANDBOX_ISPB).expect("SANDBOX_ISPB is 8 digits")
+}
+
+fn new_event_id() -> String {
+    format!("evt_{}", Uuid::new_v4().simple())
+}
+
+#[async_trait]
+impl PixProvider for SandboxProvider {
+    fn name(&self) -> &'static str {
+        "sandbox"
+    }
+
+    async fn create_charge(
+        &self,
+        request: &ProviderChargeRequest,
+    ) -> Result<ProviderCharge, ProviderError> {
+        let location = format!("{}/pix/loc/{}", self.location_host, request.transaction_id);
+        let pix_code = build_dynamic(&DynamicBrCode {
+            location: &location,
+            merchant_name: &request.merchant_name,
+            merchant_city: &request.merchant_city,
+        })
+        .map_err(|e| ProviderError::Rejected(format!("BR Code: {e}")))?;
+        Ok(ProviderCharge {
+            provider_charge_id: format!("sbx_{}", request.transaction_id),
+            pix_code,
+        })
+    }
+
+    async fn transfer(&self, request: &TransferRequest) -> Result<TransferOutcome, ProviderError> {
+        let now = self.now();
+        self.network().execute_transfer(request, &self.ispb, now)
+    }
+
+    async fn refund(&self, request: &RefundRequest) -> Result<RefundOutcome, ProviderError> {
+        let now = self.now();
+        self.network().execute_refund(request, &self.ispb, now)
+    }
+
+    fn verify_webhook(&self, webhook: &InboundWebhook<'_>) -> Result<ProviderEvent, WebhookError> {
+        // Nothing in the body is looked at before the signature holds.
+        self.webhook_key.verify(webhook)?;
+        events::parse(webhook.body)
+    }
+}

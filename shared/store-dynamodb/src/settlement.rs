@@ -1,0 +1,234 @@
+//! [`SettlementStore`]: the confirmation → splits → payouts pipeline's atomic writes, and the
+//! reads of what they left behind. Ledger reads (balance, movements) live in
+//! [`crate::ledger`]; the items themselves in [`crate::settlement_items`].
+//!
+//! Every write is ONE `TransactWriteItems` sent through [`transact_write`]: the state change,
+//! the movement (`attribute_not_exists`, under its deterministic id), the movement's balance
+//! shard `ADD`, and the outbox messages (`attribute_not_exists`). Any failed condition means
+//! nothing was written and the answer is [`WriteOutcome::Conflict`]; the caller re-reads to
+//! learn why, so the reasons are only logged (by position) here.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::TransactWriteItem;
+use pixgw_domain::error::StoreError;
+use pixgw_domain::ids::{AccountId, TransactionId};
+use pixgw_domain::ledger::{Balance, Movement};
+use pixgw_domain::outbox::OutboxMessage;
+use pixgw_domain::payment::EndToEndId;
+use pixgw_domain::payout::{Payout, PayoutId, SplitEntry};
+use pixgw_domain::settlement::{
+    BookSplits, ConfirmCharge, SettlePayout, SettlementStore, WriteOutcome,
+};
+use tracing::{debug, instrument};
+
+use crate::DynamoStore;
+use crate::errors;
+use crate::keys::{
+    Item, PK, SK, SK_E2E, SK_MOVEMENT, SK_PAYOUT, SPLIT_SK_PREFIX, charge_pk, end_to_end_pk,
+    movement_pk, payout_pk, s,
+};
+use crate::settlement_items::{
+    GUARD_TRANSACTION_ID, balance_update, charge_confirmed_check, confirm_charge_update,
+    end_to_end_guard_item, movement_item, outbox_item, payout_from_item, payout_item,
+    settled_payout_put, settled_split_put, split_from_item, split_item,
+};
+use crate::transact::{TransactFailure, put_new, transact_write};
+
+/// DynamoDB's limit of items in one `TransactWriteItems`. A larger command cannot be atomic,
+/// so it is refused before sending rather than split.
+const MAX_TRANSACT_ITEMS: usize = 100;
+
+/// The ledger half every settlement write ends with: the movement (created only if absent),
+/// its balance shard, and the outbox messages (created only if absent: their ids are
+/// deterministic, and overwriting one would not produce a new stream insert anyway).
+fn ledger_and_outbox(
+    table: &str,
+    movement: &Movement,
+    outbox: &[OutboxMessage],
+) -> Result<Vec<TransactWriteItem>, StoreError> {
+    let mut items = vec![
+        put_new(table, movement_item(movement)?)?,
+        balance_update(table, movement)?,
+    ];
+    for message in outbox {
+        items.push(put_new(table, outbox_item(message)?)?);
+    }
+    Ok(items)
+}
+
+impl DynamoStore {
+    /// Sends one settlement transaction and maps its outcome.
+    async fn settlement_write(
+        &self,
+        operation: &'static str,
+        items: Vec<TransactWriteItem>,
+        movement: &Movement,
+    ) -> Result<WriteOutcome, StoreError> {
+        if items.len() > MAX_TRANSACT_ITEMS {
+            return Err(StoreError::Unavailable(format!(
+                "{operation} needs {} items, more than one transaction holds ({MAX_TRANSACT_ITEMS})",
+                items.len()
+            )));
+        }
+        match transact_write(&self.client, items).await {
+            Ok(()) => {
+                debug!(operation, movement_id = %movement.id, "applied");
+                Ok(WriteOutcome::Applied)
+            }
+            Err(TransactFailure::Cancelled { codes, .. }) => {
+                debug!(operation, reasons = %codes, "condition failed, nothing written");
+                Ok(WriteOutcome::Conflict)
+            }
+            Err(TransactFailure::Store(err)) => Err(err),
+            Err(TransactFailure::StillConflicting) => {
+                // Every attempt of ours was cancelled, so we wrote nothing. The movement id is
+                // deterministic per effect: if it exists now, a competitor made this very
+                // change, and ours would fail its conditions — a Conflict like any other.
+                match self
+                    .get_item(movement_pk(&movement.id), SK_MOVEMENT)
+                    .await?
+                {
+                    Some(_) => Ok(WriteOutcome::Conflict),
+                    None => Err(StoreError::Unavailable(format!(
+                        "{operation} kept conflicting with other transactions"
+                    ))),
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl SettlementStore for DynamoStore {
+    #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %write.account_id, transaction_id = %write.transaction_id))]
+    async fn confirm_charge(&self, write: &ConfirmCharge) -> Result<WriteOutcome, StoreError> {
+        let mut items = vec![
+            confirm_charge_update(&self.table, write)?,
+            put_new(&self.table, end_to_end_guard_item(write))?,
+        ];
+        items.extend(ledger_and_outbox(
+            &self.table,
+            &write.movement,
+            &write.outbox,
+        )?);
+        self.settlement_write("confirm_charge", items, &write.movement)
+            .await
+    }
+
+    #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %write.account_id, transaction_id = %write.transaction_id, splits = write.splits.len(), payouts = write.payouts.len()))]
+    async fn book_splits(&self, write: &BookSplits) -> Result<WriteOutcome, StoreError> {
+        let mut items = vec![charge_confirmed_check(&self.table, write)?];
+        for entry in &write.splits {
+            items.push(put_new(&self.table, split_item(entry)?)?);
+        }
+        for payout in &write.payouts {
+            items.push(put_new(&self.table, payout_item(payout)?)?);
+        }
+        items.extend(ledger_and_outbox(
+            &self.table,
+            &write.movement,
+            &write.outbox,
+        )?);
+        self.settlement_write("book_splits", items, &write.movement)
+            .await
+    }
+
+    #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %write.payout.account_id, payout_id = %write.payout.id, state = write.payout.state.as_str()))]
+    async fn settle_payout(&self, write: &SettlePayout) -> Result<WriteOutcome, StoreError> {
+        let mut items = vec![settled_payout_put(&self.table, &write.payout)?];
+        for entry in &write.splits {
+            items.push(settled_split_put(&self.table, entry, &write.payout)?);
+        }
+        items.extend(ledger_and_outbox(
+            &self.table,
+            &write.movement,
+            &write.outbox,
+        )?);
+        self.settlement_write("settle_payout", items, &write.movement)
+            .await
+    }
+
+    #[instrument(level = "debug", skip_all, fields(table = %self.table))]
+    async fn find_charge_by_end_to_end_id(
+        &self,
+        id: &EndToEndId,
+    ) -> Result<Option<TransactionId>, StoreError> {
+        let Some(guard) = self.get_item(end_to_end_pk(id), SK_E2E).await? else {
+            return Ok(None);
+        };
+        guard
+            .get(GUARD_TRANSACTION_ID)
+            .and_then(|v| v.as_s().ok())
+            .and_then(|text| TransactionId::parse(text))
+            .map(Some)
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("end-to-end guard {id} without a charge id"))
+            })
+    }
+
+    #[instrument(level = "debug", skip_all, fields(table = %self.table, transaction_id = %id))]
+    async fn get_splits(&self, id: &TransactionId) -> Result<Vec<SplitEntry>, StoreError> {
+        let mut entries = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":pk", s(charge_pk(id)))
+                .expression_attribute_values(":prefix", s(SPLIT_SK_PREFIX))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|err| errors::unavailable("Query", &err))?;
+            for item in out.items.unwrap_or_default() {
+                let entry = split_from_item(item)?;
+                if &entry.transaction_id != id {
+                    return Err(StoreError::Corrupt(format!(
+                        "split {}/{} stored under charge {id}",
+                        entry.transaction_id, entry.index
+                    )));
+                }
+                entries.push(entry);
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        // The sort key already orders by index; sorting again makes that independent of the
+        // key's digit count.
+        entries.sort_by_key(|e| e.index);
+        debug!(count = entries.len(), "read splits");
+        Ok(entries)
+    }
+
+    #[instrument(level = "debug", skip_all, fields(table = %self.table, payout_id = %id))]
+    async fn get_payout(&self, id: &PayoutId) -> Result<Option<Payout>, StoreError> {
+        let Some(item) = self.get_item(payout_pk(id), SK_PAYOUT).await? else {
+            return Ok(None);
+        };
+        let payout = payout_from_item(item)?;
+        if &payout.id != id {
+            return Err(StoreError::Corrupt(format!(
+                "payout {} stored under {id}",
+                payout.id
+            )));
+        }
+        Ok(Some(payout))
+    }
+
+    #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %account))]
+    async fn get_balance(&self, account: &AccountId) -> Result<Balance, StoreError> {
+        self.read_balance(account).await
+    }
+
+    #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %account))]
+    async fn list_movements(&self, account: &AccountId) -> Result<Vec<Movement>, StoreError> {
+        self.read_movements(account).await
+    }
+}

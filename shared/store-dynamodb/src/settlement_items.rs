@@ -1,0 +1,401 @@
+//! Items and transaction parts of the settlement pipeline (see the crate docs for the
+//! layout): the stored forms of `pixgw_domain::settlement_record` plus table and index keys,
+//! and the conditional writes the settlement transactions are made of. Pure: nothing here
+//! talks to DynamoDB, so every layout rule is unit-tested.
+
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
+use pixgw_domain::charge::ChargeStatus;
+use pixgw_domain::error::StoreError;
+use pixgw_domain::ledger::Movement;
+use pixgw_domain::outbox::OutboxMessage;
+use pixgw_domain::payout::{Payout, PayoutState, SplitEntry, SplitState};
+use pixgw_domain::settlement::{BookSplits, ConfirmCharge};
+use pixgw_domain::settlement_record::{
+    MovementRecord, OutboxRecord, PaymentRecord, PayoutRecord, SplitEntryRecord,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_attribute_value, to_item};
+
+use crate::errors;
+use crate::keys::{
+    ENTITY, ENTITY_SPLIT, GSI1PK, GSI1SK, GSI2PK, GSI2SK, Item, OUTBOX_TTL_SECONDS, PK, SK,
+    SK_BALANCE, SK_CHARGE, SK_E2E, SK_MOVEMENT, SK_OUTBOX, SK_PAYOUT, TTL, balance_pk, charge_pk,
+    charges_by_status_pk, created_id_sort_key, end_to_end_pk, ledger_pk, movement_pk, n, outbox_pk,
+    payout_pk, payouts_by_account_pk, primary_key, s, scheduled_split_sort_key,
+    scheduled_splits_pk, split_sk,
+};
+
+/// Attributes of the end-to-end id guard.
+pub const GUARD_TRANSACTION_ID: &str = "transactionId";
+pub const GUARD_ACCOUNT_ID: &str = "accountId";
+
+/// Attributes of a balance shard: running totals in integer centavos (`N`), so `ADD` is exact.
+pub const BALANCE_INCOMING: &str = "incomingCents";
+pub const BALANCE_AVAILABLE: &str = "availableCents";
+pub const BALANCE_RESERVED: &str = "reservedForSplitsCents";
+pub const BALANCE_ACCOUNT_ID: &str = "accountId";
+
+/// Record attributes the conditions below look at (names as `serde` writes them).
+const STATUS: &str = "status";
+const STATE: &str = "state";
+const ACCOUNT_ID: &str = "accountId";
+const PAYOUT_ID: &str = "payoutId";
+const PAYMENT: &str = "payment";
+/// When the gateway recorded the confirmation (the payment's own `paidAtMs` is the
+/// provider's clock). Kept for audits; `ChargeRecord` does not read it back.
+const CONFIRMED_AT: &str = "confirmedAtMs";
+
+const UPDATE: &str = "UpdateItem";
+const PUT: &str = "PutItem";
+const CONDITION_CHECK: &str = "ConditionCheck";
+
+/// A record as attributes, plus the table keys (`extra`). Record fields never share a name
+/// with a key attribute (unit-tested below), so nothing is overwritten.
+fn record_item<T: Serialize>(
+    what: &str,
+    record: &T,
+    extra: impl IntoIterator<Item = (&'static str, AttributeValue)>,
+) -> Result<Item, StoreError> {
+    let mut item: Item = to_item(record).map_err(|e| errors::corrupt(what, &e))?;
+    item.extend(extra.into_iter().map(|(k, v)| (k.to_owned(), v)));
+    Ok(item)
+}
+
+fn decode<T: DeserializeOwned>(what: &str, item: Item) -> Result<T, StoreError> {
+    from_item(item).map_err(|e| errors::corrupt(what, &e))
+}
+
+fn out_of_range(what: &str, id: &str) -> StoreError {
+    StoreError::Corrupt(format!(
+        "createdAt of {what} {id} is outside the sortable range"
+    ))
+}
+
+/// PENDING → CONFIRMED of the charge, with the status index key and the payment.
+pub fn confirm_charge_update(
+    table: &str,
+    write: &ConfirmCharge,
+) -> Result<TransactWriteItem, StoreError> {
+    let payment = to_attribute_value(PaymentRecord::from(&write.payment))
+        .map_err(|e| errors::corrupt("payment", &e))?;
+    let update = Update::builder()
+        .table_name(table)
+        .set_key(Some(primary_key(
+            charge_pk(&write.transaction_id),
+            SK_CHARGE,
+        )))
+        .update_expression(
+            "SET #status = :confirmed, #gsi2pk = :gsi2pk, #payment = :payment, #confirmedAt = :at",
+        )
+        // The account check keeps a command naming the wrong account from moving the charge
+        // into another account's status index.
+        .condition_expression("attribute_exists(#pk) AND #status = :pending AND #acc = :acc")
+        .expression_attribute_names("#pk", PK)
+        .expression_attribute_names("#status", STATUS)
+        .expression_attribute_names("#gsi2pk", GSI2PK)
+        .expression_attribute_names("#payment", PAYMENT)
+        .expression_attribute_names("#confirmedAt", CONFIRMED_AT)
+        .expression_attribute_names("#acc", ACCOUNT_ID)
+        .expression_attribute_values(":confirmed", s(ChargeStatus::Confirmed.as_str()))
+        .expression_attribute_values(":pending", s(ChargeStatus::Pending.as_str()))
+        .expression_attribute_values(
+            ":gsi2pk",
+            s(charges_by_status_pk(
+                &write.account_id,
+                ChargeStatus::Confirmed,
+            )),
+        )
+        .expression_attribute_values(":payment", payment)
+        .expression_attribute_values(":at", n(write.confirmed_at.timestamp_millis()))
+        .expression_attribute_values(":acc", s(write.account_id.to_string()))
+        .build()
+        .map_err(|e| errors::build_failed(UPDATE, &e))?;
+    Ok(TransactWriteItem::builder().update(update).build())
+}
+
+/// The end-to-end id guard of a confirmation.
+pub fn end_to_end_guard_item(write: &ConfirmCharge) -> Item {
+    Item::from([
+        (
+            PK.to_owned(),
+            s(end_to_end_pk(&write.payment.end_to_end_id)),
+        ),
+        (SK.to_owned(), s(SK_E2E)),
+        (ENTITY.to_owned(), s(SK_E2E)),
+        (
+            GUARD_TRANSACTION_ID.to_owned(),
+            s(write.transaction_id.to_string()),
+        ),
+        (GUARD_ACCOUNT_ID.to_owned(), s(write.account_id.to_string())),
+    ])
+}
+
+/// Booking splits requires the charge to be CONFIRMED (and the command's account to own it).
+pub fn charge_confirmed_check(
+    table: &str,
+    write: &BookSplits,
+) -> Result<TransactWriteItem, StoreError> {
+    let check = ConditionCheck::builder()
+        .table_name(table)
+        .set_key(Some(primary_key(
+            charge_pk(&write.transaction_id),
+            SK_CHARGE,
+        )))
+        .condition_expression("#status = :confirmed AND #acc = :acc")
+        .expression_attribute_names("#status", STATUS)
+        .expression_attribute_names("#acc", ACCOUNT_ID)
+        .expression_attribute_values(":confirmed", s(ChargeStatus::Confirmed.as_str()))
+        .expression_attribute_values(":acc", s(write.account_id.to_string()))
+        .build()
+        .map_err(|e| errors::build_failed(CONDITION_CHECK, &e))?;
+    Ok(TransactWriteItem::builder().condition_check(check).build())
+}
+
+/// A movement, indexed in its account's ledger shard (the shard its balance delta goes to).
+pub fn movement_item(movement: &Movement) -> Result<Item, StoreError> {
+    let record = MovementRecord::from(movement);
+    let sort = created_id_sort_key(record.created_at_ms, &movement.id)
+        .ok_or_else(|| out_of_range("movement", &movement.id))?;
+    record_item(
+        "movement",
+        &record,
+        [
+            (PK, s(movement_pk(&movement.id))),
+            (SK, s(SK_MOVEMENT)),
+            (ENTITY, s(SK_MOVEMENT)),
+            (
+                GSI1PK,
+                s(ledger_pk(&movement.account_id, movement.balance_shard())),
+            ),
+            (GSI1SK, s(sort)),
+        ],
+    )
+}
+
+pub fn movement_from_item(item: Item) -> Result<Movement, StoreError> {
+    Movement::try_from(decode::<MovementRecord>("movement", item)?)
+}
+
+/// Adds a movement's balance delta to its balance shard. Only ever sent in the same
+/// transaction as the movement's `attribute_not_exists` Put, which is what makes it count once.
+pub fn balance_update(table: &str, movement: &Movement) -> Result<TransactWriteItem, StoreError> {
+    let delta = movement.balance_delta();
+    let update = Update::builder()
+        .table_name(table)
+        .set_key(Some(primary_key(
+            balance_pk(&movement.account_id, movement.balance_shard()),
+            SK_BALANCE,
+        )))
+        .update_expression(
+            "ADD #inc :inc, #avail :avail, #res :res SET #entity = :entity, #acc = :acc",
+        )
+        .expression_attribute_names("#inc", BALANCE_INCOMING)
+        .expression_attribute_names("#avail", BALANCE_AVAILABLE)
+        .expression_attribute_names("#res", BALANCE_RESERVED)
+        .expression_attribute_names("#entity", ENTITY)
+        .expression_attribute_names("#acc", BALANCE_ACCOUNT_ID)
+        .expression_attribute_values(":inc", n(delta.incoming.cents()))
+        .expression_attribute_values(":avail", n(delta.available.cents()))
+        .expression_attribute_values(":res", n(delta.reserved_for_splits.cents()))
+        .expression_attribute_values(":entity", s(SK_BALANCE))
+        .expression_attribute_values(":acc", s(movement.account_id.to_string()))
+        .build()
+        .map_err(|e| errors::build_failed(UPDATE, &e))?;
+    Ok(TransactWriteItem::builder().update(update).build())
+}
+
+/// A split entry. Only a SCHEDULED entry carries `gsi2pk`/`gsi2sk` (the payout scheduler's
+/// sparse index); because every state change rewrites the whole item, leaving SCHEDULED
+/// removes it from the index.
+pub fn split_item(entry: &SplitEntry) -> Result<Item, StoreError> {
+    let record = SplitEntryRecord::from(entry);
+    let mut keys = vec![
+        (PK, s(charge_pk(&entry.transaction_id))),
+        (SK, s(split_sk(entry.index))),
+        (ENTITY, s(ENTITY_SPLIT)),
+    ];
+    if entry.state == SplitState::Scheduled {
+        let sort =
+            scheduled_split_sort_key(record.created_at_ms, &entry.transaction_id, entry.index)
+                .ok_or_else(|| out_of_range("split of", entry.transaction_id.as_str()))?;
+        keys.push((
+            GSI2PK,
+            s(scheduled_splits_pk(
+                &entry.account_id,
+                &entry.transaction_id,
+            )),
+        ));
+        keys.push((GSI2SK, s(sort)));
+    }
+    record_item("split entry", &record, keys)
+}
+
+pub fn split_from_item(item: Item) -> Result<SplitEntry, StoreError> {
+    SplitEntry::try_from(decode::<SplitEntryRecord>("split entry", item)?)
+}
+
+pub fn payout_item(payout: &Payout) -> Result<Item, StoreError> {
+    let record = PayoutRecord::from(payout);
+    let sort = created_id_sort_key(record.created_at_ms, payout.id.as_str())
+        .ok_or_else(|| out_of_range("payout", payout.id.as_str()))?;
+    record_item(
+        "payout",
+        &record,
+        [
+            (PK, s(payout_pk(&payout.id))),
+            (SK, s(SK_PAYOUT)),
+            (ENTITY, s(SK_PAYOUT)),
+            (GSI1PK, s(payouts_by_account_pk(&payout.account_id))),
+            (GSI1SK, s(sort)),
+        ],
+    )
+}
+
+pub fn payout_from_item(item: Item) -> Result<Payout, StoreError> {
+    Payout::try_from(decode::<PayoutRecord>("payout", item)?)
+}
+
+/// An outbox message. Its TTL only cleans up after the relay (the stream keeps an insert for
+/// 24 h; the item lives 7 days).
+pub fn outbox_item(message: &OutboxMessage) -> Result<Item, StoreError> {
+    record_item(
+        "outbox message",
+        &OutboxRecord::from(message),
+        [
+            (PK, s(outbox_pk(&message.id))),
+            (SK, s(SK_OUTBOX)),
+            (ENTITY, s(SK_OUTBOX)),
+            (TTL, n(message.created_at.timestamp() + OUTBOX_TTL_SECONDS)),
+        ],
+    )
+}
+
+/// Replaces a PROCESSING payout (of the same account) by its settled version.
+pub fn settled_payout_put(table: &str, payout: &Payout) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(payout_item(payout)?))
+        .condition_expression("#state = :processing AND #acc = :acc")
+        .expression_attribute_names("#state", STATE)
+        .expression_attribute_names("#acc", ACCOUNT_ID)
+        .expression_attribute_values(":processing", s(PayoutState::Processing.as_str()))
+        .expression_attribute_values(":acc", s(payout.account_id.to_string()))
+        .build()
+        .map_err(|e| errors::build_failed(PUT, &e))?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// Replaces a split entry that is PROCESSING in payout `payout` by its settled version.
+pub fn settled_split_put(
+    table: &str,
+    entry: &SplitEntry,
+    payout: &Payout,
+) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(split_item(entry)?))
+        .condition_expression("#state = :processing AND #pid = :pid AND #acc = :acc")
+        .expression_attribute_names("#state", STATE)
+        .expression_attribute_names("#pid", PAYOUT_ID)
+        .expression_attribute_names("#acc", ACCOUNT_ID)
+        .expression_attribute_values(":processing", s(SplitState::Processing.as_str()))
+        .expression_attribute_values(":pid", s(payout.id.to_string()))
+        .expression_attribute_values(":acc", s(entry.account_id.to_string()))
+        .build()
+        .map_err(|e| errors::build_failed(PUT, &e))?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+#[cfg(test)]
+mod tests {
+    use pixgw_domain::record::SplitRecord;
+    use pixgw_domain::settlement_record::{LegRecord, SplitRefRecord};
+
+    use super::*;
+
+    fn field_names<T: Serialize>(value: &T) -> Vec<String> {
+        serde_json::to_value(value)
+            .ok()
+            .and_then(|v| v.as_object().map(|o| o.keys().cloned().collect()))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn record_fields_never_collide_with_key_attributes() {
+        let split = SplitRecord {
+            pix_key: String::new(),
+            pix_key_type: String::new(),
+            name: String::new(),
+            document: String::new(),
+            kind: String::new(),
+            value: 0,
+            immediate: false,
+            amount_cents: 0,
+        };
+        let records = [
+            field_names(&SplitEntryRecord {
+                transaction_id: String::new(),
+                account_id: String::new(),
+                index: 0,
+                split,
+                state: String::new(),
+                payout_id: Some(String::new()),
+                end_to_end_id: Some(String::new()),
+                failure_reason: Some(String::new()),
+                created_at_ms: 0,
+                updated_at_ms: 0,
+            }),
+            field_names(&PayoutRecord {
+                payout_id: String::new(),
+                account_id: String::new(),
+                trigger: String::new(),
+                recipient_pix_key: String::new(),
+                recipient_pix_key_type: String::new(),
+                recipient_name: String::new(),
+                recipient_document: String::new(),
+                amount_cents: 0,
+                splits: vec![SplitRefRecord {
+                    transaction_id: String::new(),
+                    index: 0,
+                }],
+                state: String::new(),
+                end_to_end_id: Some(String::new()),
+                provider_transfer_id: Some(String::new()),
+                failure_reason: Some(String::new()),
+                created_at_ms: 0,
+                updated_at_ms: 0,
+            }),
+            field_names(&MovementRecord {
+                movement_id: String::new(),
+                account_id: String::new(),
+                kind: String::new(),
+                reference: String::new(),
+                legs: vec![LegRecord {
+                    account: String::new(),
+                    amount_cents: 0,
+                }],
+                created_at_ms: 0,
+            }),
+            field_names(&OutboxRecord {
+                message_id: String::new(),
+                queue: String::new(),
+                body: String::new(),
+                created_at_ms: 0,
+            }),
+        ];
+        let keys = [PK, SK, ENTITY, GSI1PK, GSI1SK, GSI2PK, GSI2SK, TTL];
+        for fields in &records {
+            assert!(!fields.is_empty());
+            for key in keys {
+                assert!(!fields.iter().any(|f| f == key), "{key} collides");
+            }
+        }
+        // The conditions name record fields; a rename in the domain must fail here.
+        assert!(records[0].iter().any(|f| f == STATE));
+        assert!(records[0].iter().any(|f| f == PAYOUT_ID));
+        assert!(records[0].iter().any(|f| f == ACCOUNT_ID));
+        assert!(records[1].iter().any(|f| f == STATE));
+        assert!(records[1].iter().any(|f| f == ACCOUNT_ID));
+    }
+}

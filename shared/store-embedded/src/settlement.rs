@@ -1,0 +1,500 @@
+//! The settlement port ([`SettlementStore`]) and the outbox feed ([`OutboxFeed`]) on redb.
+//!
+//! | table                  | key                                                   | value                         |
+//! |------------------------|-------------------------------------------------------|-------------------------------|
+//! | `end_to_end_ids`       | end-to-end id                                         | transaction id (the guard)    |
+//! | `splits`               | transaction id, index (3 digits)                      | [`SplitEntryRecord`]          |
+//! | `splits_scheduled`     | `{accountId}#{createdAtMs:015}#{txid}#{index:02}`     | `splits` key                  |
+//! | `payouts`              | payout id                                             | [`PayoutRecord`]              |
+//! | `movements`            | movement id                                           | [`MovementRecord`]            |
+//! | `movements_by_account` | account, sortable created-at ms, movement id          | movement id                   |
+//! | `balances`             | account id                                            | running totals (centavos)     |
+//! | `outbox`               | message id                                            | [`OutboxRecord`]              |
+//! | `outbox_by_time`       | `{createdAtMs:015}#{messageId}`                       | message id                    |
+//!
+//! Each command is one write transaction that first checks every condition of the command
+//! (aborting with [`WriteOutcome::Conflict`] and writing nothing if one fails) and then writes
+//! everything. redb has no per-item write limit, so one balance row per account suffices (the
+//! DynamoDB adapter shards it); it is only ever changed in the transaction that stores the
+//! movement, so it always equals the sum of the account's movements. `splits_scheduled` holds
+//! exactly the splits whose state is SCHEDULED, kept exact on every split write.
+
+use async_trait::async_trait;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use serde::{Deserialize, Serialize};
+
+use pixgw_domain::charge::ChargeStatus;
+use pixgw_domain::error::StoreError;
+use pixgw_domain::ids::{AccountId, TransactionId};
+use pixgw_domain::ledger::{Balance, Movement};
+use pixgw_domain::money::Money;
+use pixgw_domain::outbox::OutboxMessage;
+use pixgw_domain::payment::EndToEndId;
+use pixgw_domain::payout::{Payout, PayoutId, PayoutState, SplitEntry, SplitState};
+use pixgw_domain::record::ChargeRecord;
+use pixgw_domain::settlement::{
+    BookSplits, ConfirmCharge, OutboxFeed, SettlePayout, SettlementStore, WriteOutcome,
+};
+use pixgw_domain::settlement_record::{
+    MovementRecord, OutboxRecord, PaymentRecord, PayoutRecord, SplitEntryRecord,
+};
+
+use crate::{Bytes, CHARGES, EmbeddedStore, contains, db_err, decode, encode, get_decoded, keys};
+
+const END_TO_END_IDS: TableDefinition<&str, &str> = TableDefinition::new("end_to_end_ids");
+const SPLITS: TableDefinition<&str, Bytes> = TableDefinition::new("splits");
+pub(crate) const SPLITS_SCHEDULED: TableDefinition<&str, &str> =
+    TableDefinition::new("splits_scheduled");
+const PAYOUTS: TableDefinition<&str, Bytes> = TableDefinition::new("payouts");
+const MOVEMENTS: TableDefinition<&str, Bytes> = TableDefinition::new("movements");
+const MOVEMENTS_BY_ACCOUNT: TableDefinition<&str, &str> =
+    TableDefinition::new("movements_by_account");
+const BALANCES: TableDefinition<&str, Bytes> = TableDefinition::new("balances");
+const OUTBOX: TableDefinition<&str, Bytes> = TableDefinition::new("outbox");
+const OUTBOX_BY_TIME: TableDefinition<&str, &str> = TableDefinition::new("outbox_by_time");
+
+/// Creates the settlement tables (called by [`EmbeddedStore::open`]).
+pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(END_TO_END_IDS).map_err(db_err)?;
+    txn.open_table(SPLITS).map_err(db_err)?;
+    txn.open_table(SPLITS_SCHEDULED).map_err(db_err)?;
+    txn.open_table(PAYOUTS).map_err(db_err)?;
+    txn.open_table(MOVEMENTS).map_err(db_err)?;
+    txn.open_table(MOVEMENTS_BY_ACCOUNT).map_err(db_err)?;
+    txn.open_table(BALANCES).map_err(db_err)?;
+    txn.open_table(OUTBOX).map_err(db_err)?;
+    txn.open_table(OUTBOX_BY_TIME).map_err(db_err)?;
+    Ok(())
+}
+
+/// An account's running totals in the `balances` table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BalanceRecord {
+    incoming_cents: i64,
+    available_cents: i64,
+    reserved_for_splits_cents: i64,
+}
+
+impl From<BalanceRecord> for Balance {
+    fn from(r: BalanceRecord) -> Balance {
+        Balance {
+            incoming: Money::from_cents(r.incoming_cents),
+            available: Money::from_cents(r.available_cents),
+            reserved_for_splits: Money::from_cents(r.reserved_for_splits_cents),
+        }
+    }
+}
+
+impl From<Balance> for BalanceRecord {
+    fn from(b: Balance) -> BalanceRecord {
+        BalanceRecord {
+            incoming_cents: b.incoming.cents(),
+            available_cents: b.available.cents(),
+            reserved_for_splits_cents: b.reserved_for_splits.cents(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transactions
+
+/// Runs one command: `op` checks its conditions and, only if all hold, writes and returns
+/// `Applied` (then the transaction commits). `Conflict` or an error abort it: nothing written.
+fn conditional_write(
+    db: &Database,
+    op: impl FnOnce(&WriteTransaction) -> Result<WriteOutcome, StoreError>,
+) -> Result<WriteOutcome, StoreError> {
+    let txn = db.begin_write().map_err(db_err)?;
+    // On an error `txn` is dropped, which aborts it.
+    match op(&txn)? {
+        WriteOutcome::Applied => {
+            txn.commit().map_err(db_err)?;
+            Ok(WriteOutcome::Applied)
+        }
+        WriteOutcome::Conflict => {
+            crate::abort(txn);
+            Ok(WriteOutcome::Conflict)
+        }
+    }
+}
+
+fn load_charge(txn: &WriteTransaction, id: &str) -> Result<Option<ChargeRecord>, StoreError> {
+    let charges = txn.open_table(CHARGES).map_err(db_err)?;
+    get_decoded(&charges, id, |bytes, key| decode(bytes, "charge", key))
+}
+
+fn load_split(txn: &WriteTransaction, key: &str) -> Result<Option<SplitEntryRecord>, StoreError> {
+    let splits = txn.open_table(SPLITS).map_err(db_err)?;
+    get_decoded(&splits, key, |bytes, key| decode(bytes, "split entry", key))
+}
+
+fn load_payout(txn: &WriteTransaction, id: &str) -> Result<Option<PayoutRecord>, StoreError> {
+    let payouts = txn.open_table(PAYOUTS).map_err(db_err)?;
+    get_decoded(&payouts, id, |bytes, key| decode(bytes, "payout", key))
+}
+
+fn movement_exists(txn: &WriteTransaction, id: &str) -> Result<bool, StoreError> {
+    let movements = txn.open_table(MOVEMENTS).map_err(db_err)?;
+    contains(&movements, id)
+}
+
+fn split_key(r: &SplitEntryRecord) -> String {
+    keys::split(&r.transaction_id, r.index)
+}
+
+/// A split's entry in `splits_scheduled`, if its state is SCHEDULED.
+fn scheduled_entry(r: &SplitEntryRecord) -> Option<String> {
+    (r.state == SplitState::Scheduled.as_str())
+        .then(|| keys::scheduled_split(&r.account_id, r.created_at_ms, &r.transaction_id, r.index))
+}
+
+/// Writes a split entry, replacing `previous` (the stored version) and keeping
+/// `splits_scheduled` exact.
+fn put_split(
+    txn: &WriteTransaction,
+    record: &SplitEntryRecord,
+    previous: Option<&SplitEntryRecord>,
+) -> Result<(), StoreError> {
+    let key = split_key(record);
+    let value = encode(record, "split entry")?;
+    {
+        let mut scheduled = txn.open_table(SPLITS_SCHEDULED).map_err(db_err)?;
+        if let Some(old) = previous.and_then(scheduled_entry) {
+            scheduled.remove(old.as_str()).map_err(db_err)?;
+        }
+        if let Some(new) = scheduled_entry(record) {
+            scheduled
+                .insert(new.as_str(), key.as_str())
+                .map_err(db_err)?;
+        }
+    }
+    let mut splits = txn.open_table(SPLITS).map_err(db_err)?;
+    splits
+        .insert(key.as_str(), value.as_slice())
+        .map_err(db_err)?;
+    Ok(())
+}
+
+fn put_payout(txn: &WriteTransaction, payout: &Payout) -> Result<(), StoreError> {
+    let record = PayoutRecord::from(payout);
+    let value = encode(&record, "payout")?;
+    let mut payouts = txn.open_table(PAYOUTS).map_err(db_err)?;
+    payouts
+        .insert(record.payout_id.as_str(), value.as_slice())
+        .map_err(db_err)?;
+    Ok(())
+}
+
+/// Stores a movement, its account index entry, and adds it to the account's balance.
+fn put_movement(txn: &WriteTransaction, movement: &Movement) -> Result<(), StoreError> {
+    let record = MovementRecord::from(movement);
+    let value = encode(&record, "movement")?;
+    let account = record.account_id.as_str();
+    {
+        let mut movements = txn.open_table(MOVEMENTS).map_err(db_err)?;
+        movements
+            .insert(record.movement_id.as_str(), value.as_slice())
+            .map_err(db_err)?;
+        let mut by_account = txn.open_table(MOVEMENTS_BY_ACCOUNT).map_err(db_err)?;
+        let entry = keys::movement_entry(account, record.created_at_ms, &record.movement_id);
+        by_account
+            .insert(entry.as_str(), record.movement_id.as_str())
+            .map_err(db_err)?;
+    }
+    let mut balances = txn.open_table(BALANCES).map_err(db_err)?;
+    let current: BalanceRecord = get_decoded(&balances, account, |bytes, key| {
+        decode(bytes, "balance", key)
+    })?
+    .unwrap_or_default();
+    let next = BalanceRecord::from(Balance::from(current).plus(movement.balance_delta()));
+    let value = encode(&next, "balance")?;
+    balances.insert(account, value.as_slice()).map_err(db_err)?;
+    Ok(())
+}
+
+/// Stores outbox messages. A message id already waiting (never the case for the deterministic
+/// ids of a first write) is replaced, index entry included.
+fn put_outbox(txn: &WriteTransaction, messages: &[OutboxMessage]) -> Result<(), StoreError> {
+    let mut outbox = txn.open_table(OUTBOX).map_err(db_err)?;
+    let mut by_time = txn.open_table(OUTBOX_BY_TIME).map_err(db_err)?;
+    for message in messages {
+        let record = OutboxRecord::from(message);
+        let id = record.message_id.as_str();
+        let previous: Option<OutboxRecord> = get_decoded(&outbox, id, |bytes, key| {
+            decode(bytes, "outbox message", key)
+        })?;
+        if let Some(previous) = previous {
+            by_time
+                .remove(keys::outbox_entry(previous.created_at_ms, id).as_str())
+                .map_err(db_err)?;
+        }
+        let value = encode(&record, "outbox message")?;
+        outbox.insert(id, value.as_slice()).map_err(db_err)?;
+        by_time
+            .insert(keys::outbox_entry(record.created_at_ms, id).as_str(), id)
+            .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+fn confirm_in(txn: &WriteTransaction, write: &ConfirmCharge) -> Result<WriteOutcome, StoreError> {
+    let id = write.transaction_id.as_str();
+    let e2e = write.payment.end_to_end_id.as_str();
+    let Some(charge) = load_charge(txn, id)? else {
+        return Ok(WriteOutcome::Conflict);
+    };
+    let guard_taken = {
+        let guards = txn.open_table(END_TO_END_IDS).map_err(db_err)?;
+        contains(&guards, e2e)?
+    };
+    if charge.status != ChargeStatus::Pending.as_str()
+        || guard_taken
+        || movement_exists(txn, &write.movement.id)?
+    {
+        return Ok(WriteOutcome::Conflict);
+    }
+
+    let confirmed = ChargeRecord {
+        status: ChargeStatus::Confirmed.as_str().to_owned(),
+        payment: Some(PaymentRecord::from(&write.payment)),
+        ..charge.clone()
+    };
+    crate::put_charge(txn, &confirmed, Some(&charge))?;
+    {
+        let mut guards = txn.open_table(END_TO_END_IDS).map_err(db_err)?;
+        guards.insert(e2e, id).map_err(db_err)?;
+    }
+    put_movement(txn, &write.movement)?;
+    put_outbox(txn, &write.outbox)?;
+    Ok(WriteOutcome::Applied)
+}
+
+fn book_in(txn: &WriteTransaction, write: &BookSplits) -> Result<WriteOutcome, StoreError> {
+    let confirmed = load_charge(txn, write.transaction_id.as_str())?
+        .is_some_and(|c| c.status == ChargeStatus::Confirmed.as_str());
+    if !confirmed || movement_exists(txn, &write.movement.id)? {
+        return Ok(WriteOutcome::Conflict);
+    }
+    let records: Vec<SplitEntryRecord> = write.splits.iter().map(SplitEntryRecord::from).collect();
+    {
+        let splits = txn.open_table(SPLITS).map_err(db_err)?;
+        for record in &records {
+            if contains(&splits, &split_key(record))? {
+                return Ok(WriteOutcome::Conflict);
+            }
+        }
+        let payouts = txn.open_table(PAYOUTS).map_err(db_err)?;
+        for payout in &write.payouts {
+            if contains(&payouts, payout.id.as_str())? {
+                return Ok(WriteOutcome::Conflict);
+            }
+        }
+    }
+
+    for record in &records {
+        put_split(txn, record, None)?;
+    }
+    for payout in &write.payouts {
+        put_payout(txn, payout)?;
+    }
+    put_movement(txn, &write.movement)?;
+    put_outbox(txn, &write.outbox)?;
+    Ok(WriteOutcome::Applied)
+}
+
+fn settle_in(txn: &WriteTransaction, write: &SettlePayout) -> Result<WriteOutcome, StoreError> {
+    let payout_id = write.payout.id.as_str();
+    let processing =
+        load_payout(txn, payout_id)?.is_some_and(|p| p.state == PayoutState::Processing.as_str());
+    if !processing || movement_exists(txn, &write.movement.id)? {
+        return Ok(WriteOutcome::Conflict);
+    }
+    let mut updates = Vec::with_capacity(write.splits.len());
+    for split in &write.splits {
+        let record = SplitEntryRecord::from(split);
+        let stored = load_split(txn, &split_key(&record))?;
+        let Some(stored) = stored.filter(|s| {
+            s.state == SplitState::Processing.as_str() && s.payout_id.as_deref() == Some(payout_id)
+        }) else {
+            return Ok(WriteOutcome::Conflict);
+        };
+        updates.push((record, stored));
+    }
+
+    put_payout(txn, &write.payout)?;
+    for (record, stored) in &updates {
+        put_split(txn, record, Some(stored))?;
+    }
+    put_movement(txn, &write.movement)?;
+    put_outbox(txn, &write.outbox)?;
+    Ok(WriteOutcome::Applied)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ports
+
+#[async_trait]
+impl SettlementStore for EmbeddedStore {
+    async fn confirm_charge(&self, write: &ConfirmCharge) -> Result<WriteOutcome, StoreError> {
+        let write = write.clone();
+        self.blocking("confirm_charge", move |db| {
+            conditional_write(db, |txn| confirm_in(txn, &write))
+        })
+        .await
+    }
+
+    async fn book_splits(&self, write: &BookSplits) -> Result<WriteOutcome, StoreError> {
+        let write = write.clone();
+        self.blocking("book_splits", move |db| {
+            conditional_write(db, |txn| book_in(txn, &write))
+        })
+        .await
+    }
+
+    async fn settle_payout(&self, write: &SettlePayout) -> Result<WriteOutcome, StoreError> {
+        let write = write.clone();
+        self.blocking("settle_payout", move |db| {
+            conditional_write(db, |txn| settle_in(txn, &write))
+        })
+        .await
+    }
+
+    async fn find_charge_by_end_to_end_id(
+        &self,
+        id: &EndToEndId,
+    ) -> Result<Option<TransactionId>, StoreError> {
+        let id = id.to_string();
+        self.blocking("find_charge_by_end_to_end_id", move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let guards = txn.open_table(END_TO_END_IDS).map_err(db_err)?;
+            let Some(value) = guards.get(id.as_str()).map_err(db_err)? else {
+                return Ok(None);
+            };
+            let value = value.value();
+            TransactionId::parse(value).map(Some).ok_or_else(|| {
+                StoreError::Corrupt(format!("end-to-end guard {id:?} names {value:?}"))
+            })
+        })
+        .await
+    }
+
+    async fn get_splits(&self, id: &TransactionId) -> Result<Vec<SplitEntry>, StoreError> {
+        let prefix = keys::splits_prefix(id.as_str());
+        self.blocking("get_splits", move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let splits = txn.open_table(SPLITS).map_err(db_err)?;
+            let end = keys::prefix_end(&prefix);
+            let mut entries = Vec::new();
+            for entry in splits
+                .range::<&str>(prefix.as_str()..end.as_str())
+                .map_err(db_err)?
+            {
+                let (key, value) = entry.map_err(db_err)?;
+                let record: SplitEntryRecord = decode(value.value(), "split entry", key.value())?;
+                entries.push(SplitEntry::try_from(record)?);
+            }
+            Ok(entries)
+        })
+        .await
+    }
+
+    async fn get_payout(&self, id: &PayoutId) -> Result<Option<Payout>, StoreError> {
+        let id = id.to_string();
+        self.blocking("get_payout", move |db| {
+            let record: Option<PayoutRecord> =
+                crate::read_one(db, PAYOUTS, &id, |bytes, key| decode(bytes, "payout", key))?;
+            record.map(Payout::try_from).transpose()
+        })
+        .await
+    }
+
+    async fn get_balance(&self, account: &AccountId) -> Result<Balance, StoreError> {
+        let account = account.to_string();
+        self.blocking("get_balance", move |db| {
+            let record: Option<BalanceRecord> =
+                crate::read_one(db, BALANCES, &account, |bytes, key| {
+                    decode(bytes, "balance", key)
+                })?;
+            Ok(record.map(Balance::from).unwrap_or_default())
+        })
+        .await
+    }
+
+    async fn list_movements(&self, account: &AccountId) -> Result<Vec<Movement>, StoreError> {
+        let prefix = keys::account_prefix(account.as_str());
+        self.blocking("list_movements", move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let index = txn.open_table(MOVEMENTS_BY_ACCOUNT).map_err(db_err)?;
+            let movements = txn.open_table(MOVEMENTS).map_err(db_err)?;
+            let end = keys::prefix_end(&prefix);
+            let mut listed = Vec::new();
+            for entry in index
+                .range::<&str>(prefix.as_str()..end.as_str())
+                .map_err(db_err)?
+            {
+                let (_, id) = entry.map_err(db_err)?;
+                let id = id.value();
+                let record: MovementRecord =
+                    get_decoded(&movements, id, |bytes, key| decode(bytes, "movement", key))?
+                        .ok_or_else(|| {
+                            StoreError::Corrupt(format!("movement index names missing {id:?}"))
+                        })?;
+                listed.push(Movement::try_from(record)?);
+            }
+            Ok(listed)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl OutboxFeed for EmbeddedStore {
+    async fn poll_outbox(&self, max: usize) -> Result<Vec<OutboxMessage>, StoreError> {
+        self.blocking("poll_outbox", move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let by_time = txn.open_table(OUTBOX_BY_TIME).map_err(db_err)?;
+            let outbox = txn.open_table(OUTBOX).map_err(db_err)?;
+            let mut messages = Vec::new();
+            for entry in by_time.iter().map_err(db_err)?.take(max) {
+                let (_, id) = entry.map_err(db_err)?;
+                let id = id.value();
+                let record: OutboxRecord = get_decoded(&outbox, id, |bytes, key| {
+                    decode(bytes, "outbox message", key)
+                })?
+                .ok_or_else(|| StoreError::Corrupt(format!("outbox index names missing {id:?}")))?;
+                messages.push(OutboxMessage::try_from(record)?);
+            }
+            Ok(messages)
+        })
+        .await
+    }
+
+    async fn ack_outbox(&self, ids: &[String]) -> Result<(), StoreError> {
+        let ids = ids.to_vec();
+        self.blocking("ack_outbox", move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            {
+                let mut outbox = txn.open_table(OUTBOX).map_err(db_err)?;
+                let mut by_time = txn.open_table(OUTBOX_BY_TIME).map_err(db_err)?;
+                for id in &ids {
+                    let record: Option<OutboxRecord> = get_decoded(&outbox, id, |bytes, key| {
+                        decode(bytes, "outbox message", key)
+                    })?;
+                    if let Some(record) = record {
+                        by_time
+                            .remove(keys::outbox_entry(record.created_at_ms, id).as_str())
+                            .map_err(db_err)?;
+                        outbox.remove(id.as_str()).map_err(db_err)?;
+                    }
+                }
+            }
+            txn.commit().map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests;
