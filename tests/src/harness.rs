@@ -179,6 +179,12 @@ impl Gateway {
     pub async fn start(backend: Backend) -> Gateway {
         let clock = Arc::new(ManualClock::new(Utc::now()));
         let parts = fresh_pipeline(backend, clock.clone()).await;
+        Gateway::start_with(backend, clock, parts)
+    }
+
+    /// A gateway over pipeline parts built by the caller (e.g. a store with an instrumented
+    /// client).
+    pub fn start_with(backend: Backend, clock: Arc<ManualClock>, parts: PipelineParts) -> Gateway {
         let keys = test_keys();
         let sandbox =
             SandboxProvider::new(PUBLIC_HOST, clock.clone(), keys.sandbox_webhook_secret())

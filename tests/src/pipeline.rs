@@ -49,13 +49,15 @@ impl Gateway {
 
     /// Receives every message currently visible on `queue` (without processing them).
     pub async fn receive_all(&self, queue: QueueName) -> Vec<ReceivedMessage> {
+        // In-process queues answer exactly; SQS (moto) gets a short long-poll so a message
+        // sent a moment ago is not missed.
+        let wait = match self.backend {
+            Backend::Embedded => Duration::ZERO,
+            Backend::Dynamodb => Duration::from_millis(200),
+        };
         let mut all = Vec::new();
         loop {
-            let batch = self
-                .queues
-                .receive(queue, 10, Duration::from_millis(200))
-                .await
-                .expect("receive");
+            let batch = self.queues.receive(queue, 10, wait).await.expect("receive");
             if batch.is_empty() {
                 return all;
             }

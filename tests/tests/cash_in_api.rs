@@ -8,6 +8,7 @@ use http::Method;
 use pixgw_api::ApiRequest;
 use pixgw_domain::brcode;
 use pixgw_domain::ports::Clock;
+use pixgw_tests::bodies::{immediate_split, marketplace};
 use pixgw_tests::harness::{Backend, Gateway};
 use pixgw_tests::on_both_backends;
 use serde_json::{Value, json};
@@ -32,28 +33,6 @@ fn b2b(external_id: &str) -> Value {
         "transaction": {"value": 15750.00, "description": "NF 2024/0042 - Consultoria em TI", "externalId": external_id, "expirationTime": 604800, "generateQrCode": true},
         "payer": {"fullName": "Empresa ABC Ltda", "document": "12ABC34501DE35"},
         "additionalInfo": {"nfNumber": "2024/0042", "contractId": "CTR-789"}
-    })
-}
-
-fn marketplace(external_id: &str) -> Value {
-    json!({
-        "transaction": {"value": 200.00, "description": "Pedido #12345 - Marketplace", "externalId": external_id, "generateQrCode": true},
-        "payer": {"fullName": "João Pereira", "document": "12345678909"},
-        "splits": [
-            {"pixKey": "vendedor@email.com", "pixKeyType": "EMAIL", "name": "Loja do João", "document": "11222333000181", "type": "PERCENTAGE", "value": 70},
-            {"pixKey": "11222333000181", "pixKeyType": "CNPJ", "name": "Marketplace Ltda", "document": "11222333000181", "type": "PERCENTAGE", "value": 20},
-            {"pixKey": "+5511999887766", "pixKeyType": "PHONE", "name": "Entregador Silva", "document": "98765432100", "type": "FIXED", "value": 10.00}
-        ]
-    })
-}
-
-fn immediate_split(external_id: &str) -> Value {
-    json!({
-        "transaction": {"value": 350.00, "description": "Serviço de consultoria - Projeto Alpha", "externalId": external_id, "generateQrCode": true},
-        "payer": {"fullName": "Empresa XYZ S.A.", "document": "11222333000181"},
-        "splits": [
-            {"pixKey": "a1b2c3d4-e5f6-4890-abcd-ef1234567890", "pixKeyType": "RANDOM", "name": "Consultor Freelancer", "document": "12345678909", "type": "PERCENTAGE", "value": 80, "immediate": true}
-        ]
     })
 }
 

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use pixgw_domain::ids::AccountId;
 use pixgw_domain::ledger::{Balance, LedgerAccount};
 use pixgw_domain::payout::PayoutId;
+use pixgw_domain::pipeline::payout_executor::transfer_request;
 use pixgw_domain::pipeline::relay::send_outbox_messages;
-use pixgw_domain::provider::{TransferDestination, TransferRequest};
 use pixgw_domain::queue::{OutgoingMessage, QueueName};
 use pixgw_tests::bodies::{immediate_split, marketplace, no_splits, rejected_immediate_split};
 use pixgw_tests::harness::{Backend, Gateway};
@@ -231,17 +231,7 @@ async fn messy_run(backend: Backend) -> Outcome {
         .unwrap();
     gw.state
         .provider
-        .transfer(&TransferRequest {
-            idempotency_key: payout.id.to_string(),
-            amount: payout.amount,
-            destination: TransferDestination::PixKey {
-                key: payout.recipient.pix_key.clone(),
-                key_type: payout.recipient.pix_key_type,
-            },
-            recipient_name: payout.recipient.name.clone(),
-            recipient_document: payout.recipient.document.clone(),
-            description: "crashed attempt".into(),
-        })
+        .transfer(&transfer_request(&payout))
         .await
         .unwrap();
 

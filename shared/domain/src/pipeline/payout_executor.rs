@@ -55,18 +55,7 @@ impl PayoutExecutor {
         if payout.state != PayoutState::Processing {
             return Ok(ExecutionResult::AlreadySettled);
         }
-        let request = TransferRequest {
-            idempotency_key: payout.id.to_string(),
-            amount: payout.amount,
-            destination: TransferDestination::PixKey {
-                key: payout.recipient.pix_key.clone(),
-                key_type: payout.recipient.pix_key_type,
-            },
-            recipient_name: payout.recipient.name.clone(),
-            recipient_document: payout.recipient.document.clone(),
-            description: format!("Split payout {}", payout.id),
-        };
-        let outcome = match self.provider.transfer(&request).await {
+        let outcome = match self.provider.transfer(&transfer_request(&payout)).await {
             Ok(outcome) => outcome,
             // Refused outright: no money moved, the payout failed.
             Err(ProviderError::Rejected(reason)) => TransferOutcome::Failed {
@@ -126,6 +115,22 @@ impl PayoutExecutor {
                 Ok(ExecutionResult::AlreadySettled)
             }
         }
+    }
+}
+
+/// The PIX transfer that executes `payout`. Its idempotency key is the payout id, so every
+/// attempt for the same payout — after a redelivery or a crash — is the same transfer.
+pub fn transfer_request(payout: &Payout) -> TransferRequest {
+    TransferRequest {
+        idempotency_key: payout.id.to_string(),
+        amount: payout.amount,
+        destination: TransferDestination::PixKey {
+            key: payout.recipient.pix_key.clone(),
+            key_type: payout.recipient.pix_key_type,
+        },
+        recipient_name: payout.recipient.name.clone(),
+        recipient_document: payout.recipient.document.clone(),
+        description: format!("Split payout {}", payout.id),
     }
 }
 

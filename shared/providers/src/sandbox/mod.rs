@@ -29,6 +29,13 @@
 //!
 //! All clones share one network (an `Arc<Mutex<..>>`), so a test can keep a handle to the
 //! provider it gave the gateway and inspect what the gateway did.
+//!
+//! The network lives in process memory. The local gateway is one process, so its sandbox is
+//! exact; on a Lambda sandbox deployment each function instance has its own, so the sandbox's
+//! transfer idempotency holds per instance only: a payout executor that crashed between its
+//! transfer and storing the outcome could, retried on another instance, "transfer" twice in the
+//! sandbox. A real PSP keeps idempotency keys for every caller, which is what production relies
+//! on. No real money moves in the sandbox.
 
 pub mod events;
 pub mod network;
