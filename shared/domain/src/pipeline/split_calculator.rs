@@ -193,3 +193,110 @@ impl MessageHandler for SplitCalculator {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::charge::{ChargeSplit, Payer};
+    use crate::document::TaxDocument;
+    use crate::ids::{AccountId, TransactionId};
+    use crate::pix_key::PixKeyType;
+    use crate::split::{SplitRule, SplitValue};
+
+    fn charge(gross: i64, rules: &[(SplitValue, bool)]) -> Option<Charge> {
+        let values: Vec<SplitValue> = rules.iter().map(|(v, _)| *v).collect();
+        let allocation = split::allocate(Money::from_cents(gross), &values).ok()?;
+        let document = TaxDocument::parse("12345678909").ok()?;
+        let now = chrono::Utc::now();
+        Some(Charge {
+            transaction_id: TransactionId::generate(),
+            account_id: AccountId::generate(),
+            correlation_id: uuid::Uuid::new_v4(),
+            external_id: "x".into(),
+            status: ChargeStatus::Confirmed,
+            amount: Money::from_cents(gross),
+            description: "d".into(),
+            payer: Payer {
+                full_name: "p".into(),
+                document: document.clone(),
+            },
+            additional_info: BTreeMap::new(),
+            splits: rules
+                .iter()
+                .zip(&allocation.shares)
+                .map(|((value, immediate), share)| ChargeSplit {
+                    rule: SplitRule {
+                        pix_key: "r@example.com".into(),
+                        pix_key_type: PixKeyType::Email,
+                        name: "r".into(),
+                        document: document.clone(),
+                        value: *value,
+                        immediate: *immediate,
+                    },
+                    amount: *share,
+                })
+                .collect(),
+            remainder: allocation.remainder,
+            pix_code: String::new(),
+            generate_qr_code: false,
+            provider: "sandbox".into(),
+            provider_charge_id: String::new(),
+            expiration_seconds: 3600,
+            created_at: now,
+            expires_at: now,
+            payment: None,
+        })
+    }
+
+    fn rule() -> impl Strategy<Value = (SplitValue, bool)> {
+        (
+            prop_oneof![
+                (1i64..500_000).prop_map(|c| SplitValue::Fixed(Money::from_cents(c))),
+                (1u32..=10_000).prop_map(SplitValue::Percentage),
+            ],
+            any::<bool>(),
+        )
+    }
+
+    proptest! {
+        /// Whatever the amount and rules, booking moves exactly the gross out of `incoming`:
+        /// the remainder to `available`, Σ shares to `reservedForSplits`, and one payout per
+        /// immediate split for exactly its share.
+        #[test]
+        fn booking_balances_to_the_cent(
+            gross in 1i64..100_000_000,
+            rules in proptest::collection::vec(rule(), 0..=split::MAX_SPLITS),
+        ) {
+            let Some(charge) = charge(gross, &rules) else {
+                return Ok(()); // rules that do not fit the amount are refused at creation
+            };
+            let book = booking(&charge, chrono::Utc::now()).unwrap();
+            let delta = book.movement.balance_delta();
+            let shares: i64 = charge.splits.iter().map(|s| s.amount.cents()).sum();
+            prop_assert_eq!(book.movement.legs.iter().map(|l| l.amount.cents()).sum::<i64>(), 0);
+            prop_assert_eq!(delta.incoming.cents(), -gross);
+            prop_assert_eq!(delta.available, charge.remainder);
+            prop_assert_eq!(delta.reserved_for_splits.cents(), shares);
+            prop_assert_eq!(shares + charge.remainder.cents(), gross);
+            let immediate: Vec<_> = charge.splits.iter().filter(|s| s.rule.immediate).collect();
+            prop_assert_eq!(book.payouts.len(), immediate.len());
+            prop_assert_eq!(book.outbox.len(), immediate.len());
+            for (payout, split) in book.payouts.iter().zip(immediate) {
+                prop_assert_eq!(payout.amount, split.amount);
+            }
+            prop_assert!(book.splits.iter().all(|s| s.split.amount.cents() >= 1));
+        }
+
+        /// Stored shares that disagree with the rounding rule are never paid.
+        #[test]
+        fn tampered_shares_are_refused(gross in 100i64..1_000_000, pct in 1u32..=9_000) {
+            let mut charge = charge(gross, &[(SplitValue::Percentage(pct), true)]).unwrap();
+            charge.splits[0].amount = Money::from_cents(charge.splits[0].amount.cents() + 1);
+            prop_assert!(booking(&charge, chrono::Utc::now()).is_err());
+        }
+    }
+}
