@@ -168,9 +168,9 @@
 //! ~94 writes/s per item and per index partition. SCHEDULED splits are spread over 32 index
 //! partitions by their charge id the same way. Only `ACCOUNT#{accountId}#PAYOUTS` is a single
 //! partition, one write per payout (scheduled payouts group many splits). A confirmation
-still rewrites the charge's `gsi2pk` into the account's CONFIRMED status partition: that is
-the charges-index limit above, with the same sharding plan; no base-table item is written by
-every confirmation of an account.
+//! still rewrites the charge's `gsi2pk` into the account's CONFIRMED status partition: that is
+//! the charges-index limit above, with the same sharding plan; no base-table item is written by
+//! every confirmation of an account.
 
 use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::Client;
