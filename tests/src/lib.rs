@@ -5,4 +5,5 @@ pub mod contract;
 pub mod harness;
 pub mod pipeline;
 pub mod queue_contract;
+pub mod schedule_contract;
 pub mod settlement_contract;

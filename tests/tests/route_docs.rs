@@ -36,7 +36,46 @@ fn openapi_documents_exactly_the_routes() {
 fn documented_without_bearer(access: Access) -> bool {
     match access {
         Access::Public | Access::SandboxPublic | Access::Signed => true,
-        Access::Bearer | Access::SandboxBearer => false,
+        Access::Bearer | Access::BearerSigned | Access::SandboxBearer => false,
+    }
+}
+
+/// Whether a route also needs `DigitalSignature`. Exhaustive for the same reason.
+fn documented_with_signature(access: Access) -> bool {
+    match access {
+        Access::BearerSigned => true,
+        Access::Public
+        | Access::Bearer
+        | Access::SandboxPublic
+        | Access::SandboxBearer
+        | Access::Signed => false,
+    }
+}
+
+#[test]
+fn openapi_marks_signed_routes_as_needing_bearer_and_signature_together() {
+    let doc: serde_json::Value =
+        serde_json::from_str(pixgw_api::openapi::DOCUMENT).expect("valid JSON");
+    let scheme = &doc["components"]["securitySchemes"]["digitalSignature"];
+    assert_eq!(scheme["type"], "apiKey");
+    assert_eq!(scheme["in"], "header");
+    assert_eq!(scheme["name"], "DigitalSignature");
+    for spec in ROUTES {
+        let op = &doc["paths"][spec.path][spec.method.as_str().to_lowercase()];
+        // One requirement object naming both schemes = both at once (OpenAPI's AND).
+        let signed = op["security"].as_array().is_some_and(|reqs| {
+            !reqs.is_empty()
+                && reqs
+                    .iter()
+                    .all(|r| r.get("bearerAuth").is_some() && r.get("digitalSignature").is_some())
+        });
+        assert_eq!(
+            signed,
+            documented_with_signature(spec.access),
+            "{} {}: security must be [{{bearerAuth, digitalSignature}}] exactly for signed routes",
+            spec.method,
+            spec.path
+        );
     }
 }
 

@@ -1,5 +1,6 @@
 //! Authentication, in one place: client credentials (argon2id hashes), bearer tokens (HS256
-//! JWTs, 1 h), and the at-rest encryption of each account's `cryptoToken`.
+//! JWTs, 1 h), the `DigitalSignature` of money-moving calls, and the at-rest encryption of each
+//! account's `cryptoToken`.
 //!
 //! Token checks use the injected clock, not the system clock, so sandbox time travel and tests
 //! see expiry exactly where the domain does. Only HS256 is accepted: `none`, RS256 and any other
@@ -12,8 +13,10 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use pixgw_domain::ids::AccountId;
+use pixgw_domain::ports::DynStore;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
@@ -70,7 +73,6 @@ impl AuthKeys {
     /// A key for one purpose, derived from the data key (HMAC-SHA256 with `label`), so each
     /// purpose gets its own secret without another secret to provision.
     pub fn derive(&self, label: &str) -> Vec<u8> {
-        use hmac::{Hmac, Mac};
         let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.data_key)
             .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
         mac.update(label.as_bytes());
@@ -157,22 +159,94 @@ pub fn verify_token(
     AccountId::parse(&data.claims.sub).ok_or(ApiError::InvalidToken)
 }
 
+/// The token of a request's `Authorization: Bearer …` header, exactly as `DigitalSignature`
+/// signs it (surrounding whitespace is not part of it).
+pub fn bearer_token(request: &ApiRequest) -> Result<&str, ApiError> {
+    let header = request
+        .header("authorization")
+        .ok_or(ApiError::MissingToken)?;
+    header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(ApiError::MissingToken)
+}
+
 /// The account behind a request's `Authorization: Bearer …` header.
 pub fn authenticate(
     keys: &AuthKeys,
     request: &ApiRequest,
     now: DateTime<Utc>,
 ) -> Result<AccountId, ApiError> {
-    let header = request
-        .header("authorization")
-        .ok_or(ApiError::MissingToken)?;
-    let token = header
-        .strip_prefix("Bearer ")
-        .or_else(|| header.strip_prefix("bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or(ApiError::MissingToken)?;
-    verify_token(keys, token, now)
+    verify_token(keys, bearer_token(request)?, now)
+}
+
+// ---------------------------------------------------------------------------------------------
+// DigitalSignature (money-moving calls)
+
+/// The request header carrying the signature (header names are case-insensitive).
+pub const SIGNATURE_HEADER: &str = "digitalsignature";
+
+type HmacSha256 = Hmac<sha2::Sha256>;
+
+fn signature_mac(crypto_token: &str, bearer_token: &str) -> HmacSha256 {
+    let mut mac = <HmacSha256 as Mac>::new_from_slice(crypto_token.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+    mac.update(bearer_token.as_bytes());
+    mac
+}
+
+/// `hex(HMAC-SHA256(key = cryptoToken, message = bearer token))`, lowercase: what a client
+/// sends as `DigitalSignature`. The key is the `cryptoToken` text exactly as handed out (its
+/// UTF-8 bytes, not base64-decoded).
+pub fn digital_signature(crypto_token: &str, bearer_token: &str) -> String {
+    hex::encode(
+        signature_mac(crypto_token, bearer_token)
+            .finalize()
+            .into_bytes(),
+    )
+}
+
+/// Checks a `DigitalSignature` header value against the account's `cryptoToken`: hex in either
+/// case, surrounding whitespace ignored, compared in constant time (so the response time does
+/// not reveal how many leading bytes of a guess were right).
+pub fn check_signature(
+    crypto_token: &str,
+    bearer_token: &str,
+    header: &str,
+) -> Result<(), ApiError> {
+    let sent = hex::decode(header.trim()).map_err(|_| ApiError::InvalidSignature)?;
+    signature_mac(crypto_token, bearer_token)
+        .verify_slice(&sent)
+        .map_err(|_| ApiError::InvalidSignature)
+}
+
+/// Requires a valid `DigitalSignature` on a request already authenticated as `account_id`
+/// with `bearer_token`. The header is looked at before the account is read, so an unsigned
+/// call costs no storage read.
+pub async fn verify_digital_signature(
+    store: &DynStore,
+    keys: &AuthKeys,
+    request: &ApiRequest,
+    account_id: &AccountId,
+    bearer_token: &str,
+) -> Result<(), ApiError> {
+    let header = match request.headers.get(SIGNATURE_HEADER) {
+        None => return Err(ApiError::SignatureRequired),
+        // Not visible ASCII: certainly not hex.
+        Some(value) => value.to_str().map_err(|_| ApiError::InvalidSignature)?,
+    };
+    if header.trim().is_empty() {
+        return Err(ApiError::SignatureRequired);
+    }
+    // A token outliving its account (deleted or moved) is no longer a valid session.
+    let account = store
+        .get_account(account_id)
+        .await?
+        .ok_or(ApiError::InvalidToken)?;
+    let crypto_token = decrypt_secret(keys, &account.crypto_token_encrypted)?;
+    check_signature(&crypto_token, bearer_token, header)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -245,4 +319,51 @@ fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
     rand::rng().fill_bytes(&mut bytes);
     bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_is_hmac_sha256_of_the_token_under_the_crypto_token() {
+        // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
+        assert_eq!(
+            digital_signature("Jefe", "what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn signature_check_accepts_either_hex_case_and_nothing_else() {
+        let good = digital_signature("crypto-token", "the.bearer.token");
+        assert_eq!(
+            check_signature("crypto-token", "the.bearer.token", &good),
+            Ok(())
+        );
+        let upper = good.to_uppercase();
+        assert_eq!(
+            check_signature("crypto-token", "the.bearer.token", &upper),
+            Ok(())
+        );
+        assert_eq!(
+            check_signature("crypto-token", "the.bearer.token", &format!(" {good} ")),
+            Ok(())
+        );
+        let refused = [
+            digital_signature("other-token", "the.bearer.token"),
+            digital_signature("crypto-token", "another.bearer.token"),
+            good[..62].to_owned(),
+            format!("{good}00"),
+            format!("{}zz", &good[..62]),
+            "not hex".to_owned(),
+        ];
+        for sent in refused {
+            assert_eq!(
+                check_signature("crypto-token", "the.bearer.token", &sent),
+                Err(ApiError::InvalidSignature),
+                "{sent}"
+            );
+        }
+    }
 }

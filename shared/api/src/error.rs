@@ -32,6 +32,10 @@ pub enum ApiError {
     InvalidToken,
     #[error("invalid client credentials")]
     InvalidCredentials,
+    #[error("missing DigitalSignature header")]
+    SignatureRequired,
+    #[error("invalid DigitalSignature")]
+    InvalidSignature,
     #[error("route not found")]
     RouteNotFound,
     #[error("method not allowed")]
@@ -52,6 +56,8 @@ pub enum ApiError {
     PaymentAmountMismatch,
     #[error("end-to-end id already used by another payment")]
     EndToEndIdConflict,
+    #[error("payout schedule changed concurrently")]
+    ScheduleChangedConcurrently,
     #[error("provider webhook not authenticated: {0}")]
     WebhookUnauthenticated(&'static str),
     #[error("provider webhook malformed: {0}")]
@@ -77,6 +83,7 @@ impl From<DomainError> for ApiError {
             DomainError::ChargeExpired => ApiError::ChargeExpired,
             DomainError::PaymentAmountMismatch => ApiError::PaymentAmountMismatch,
             DomainError::EndToEndIdConflict => ApiError::EndToEndIdConflict,
+            DomainError::ScheduleChangedConcurrently => ApiError::ScheduleChangedConcurrently,
             DomainError::Webhook(WebhookError::Unauthenticated(why)) => {
                 ApiError::WebhookUnauthenticated(why)
             }
@@ -169,6 +176,18 @@ impl ApiError {
                 "Invalid clientId or clientSecret",
                 "Credenciais inválidas",
             ),
+            SignatureRequired => d(
+                StatusCode::UNAUTHORIZED,
+                "PUB_SIGNATURE_REQUIRED",
+                "This operation requires the DigitalSignature header",
+                "Assinatura digital obrigatória para esta operação",
+            ),
+            InvalidSignature => d(
+                StatusCode::UNAUTHORIZED,
+                "PUB_INVALID_SIGNATURE",
+                "DigitalSignature does not match the bearer token and the account's cryptoToken",
+                "Assinatura digital inválida",
+            ),
             RouteNotFound => d(
                 StatusCode::NOT_FOUND,
                 "PUB_ROUTE_NOT_FOUND",
@@ -228,6 +247,12 @@ impl ApiError {
                 "END_TO_END_ID_CONFLICT",
                 "This end-to-end id already settled another charge",
                 "Pagamento já registrado para outra cobrança",
+            ),
+            ScheduleChangedConcurrently => d(
+                StatusCode::CONFLICT,
+                "SCHEDULE_CHANGED_CONCURRENTLY",
+                "The payout schedule was changed by concurrent requests; retry",
+                "A agenda de repasses foi alterada por outra requisição. Tente novamente.",
             ),
             WebhookUnauthenticated(_) => d(
                 StatusCode::UNAUTHORIZED,

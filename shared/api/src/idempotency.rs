@@ -1,4 +1,4 @@
-//! `X-Idempotency-Key` for every POST (PRODUCT.md):
+//! `X-Idempotency-Key` for every POST and PUT (PRODUCT.md):
 //! - same key + same request → the original status and body, with `Idempotent-Replayed: true`;
 //! - same key + different request → 422 `IDEMPOTENCY_KEY_REUSED`;
 //! - same key while the first is still running → 409 `IDEMPOTENCY_KEY_IN_USE`;
@@ -10,13 +10,20 @@
 //! that fails changed nothing, so the claim is released and a corrected retry may reuse the key.
 //! If the process dies mid-request the claim's lease (below) expires and a retry of the same
 //! request takes it over.
+//!
+//! Handlers whose effect is not a store transaction of ours (a sandbox payment, a schedule
+//! PutItem) complete the claim right after the effect with [`remember`]. A crash in between
+//! loses only the stored response: the retry runs the handler again, which its own conditions
+//! make harmless (the charge is no longer PENDING; the same schedule is simply set again).
 
 use std::future::Future;
 
 use chrono::Duration;
 use http::{HeaderValue, StatusCode};
 use pixgw_domain::ids::AccountId;
-use pixgw_domain::ports::{ClaimOutcome, ClaimRequest, IdempotencyClaim};
+use pixgw_domain::ports::{
+    ClaimOutcome, ClaimRequest, IdempotencyClaim, IdempotencyCompletion, StoredResponse,
+};
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
@@ -91,6 +98,25 @@ where
         }
         ClaimOutcome::Mismatch => Err(ApiError::IdempotencyKeyReused),
         ClaimOutcome::InUse => Err(ApiError::IdempotencyKeyInUse),
+    }
+}
+
+/// Completes `claim` (when the request had a key) with `response`, for replays. The effect
+/// already happened: failing to remember the response must not turn it into an error, it only
+/// means a retry with this key runs the handler again instead of replaying.
+pub async fn remember(state: &AppState, claim: Option<IdempotencyClaim>, response: &ApiResponse) {
+    let Some(claim) = claim else {
+        return;
+    };
+    let completion = IdempotencyCompletion {
+        claim,
+        response: StoredResponse {
+            status: response.status.as_u16(),
+            body: String::from_utf8_lossy(&response.body).into_owned(),
+        },
+    };
+    if let Err(e) = state.store.complete(&completion).await {
+        tracing::warn!(error = %e, "could not complete idempotency claim");
     }
 }
 

@@ -1,12 +1,13 @@
 //! The route table: the one list the router, the OpenAPI check and the SAM template check all
-//! read. Authentication is applied here, once, for every route that needs it.
+//! read. Authentication (bearer token, and `DigitalSignature` on money-moving calls) is applied
+//! here, once, for every route that needs it.
 
 use std::time::Instant;
 
 use http::Method;
 use pixgw_domain::ids::AccountId;
 
-use crate::auth::authenticate;
+use crate::auth::{authenticate, bearer_token, verify_digital_signature, verify_token};
 use crate::error::ApiError;
 use crate::handlers;
 use crate::http_types::{ApiRequest, ApiResponse, MAX_BODY_BYTES};
@@ -23,6 +24,8 @@ pub enum Route {
     SandboxCashInPay,
     ProviderWebhook,
     AccountBalance,
+    PayoutScheduleGet,
+    PayoutSchedulePut,
 }
 
 /// Who may call a route.
@@ -32,6 +35,10 @@ pub enum Access {
     Public,
     /// `Authorization: Bearer <token>`.
     Bearer,
+    /// A bearer token AND `DigitalSignature: hex(HMAC-SHA256(cryptoToken, token))`: every
+    /// money-moving call (refunds, cash-out, payout settings), so a leaked token alone cannot
+    /// move money.
+    BearerSigned,
     /// Anyone, but only when the sandbox is enabled (the payer's bank reads PIX locations).
     SandboxPublic,
     /// A bearer token, and only when the sandbox is enabled (simulated payments).
@@ -121,6 +128,20 @@ pub const ROUTES: &[RouteSpec] = &[
         path: "/api/account/balance",
         function: "account-balance",
         access: Access::Bearer,
+    },
+    RouteSpec {
+        route: Route::PayoutScheduleGet,
+        method: Method::GET,
+        path: "/api/account/payout-schedule",
+        function: "payout-schedule-get",
+        access: Access::Bearer,
+    },
+    RouteSpec {
+        route: Route::PayoutSchedulePut,
+        method: Method::PUT,
+        path: "/api/account/payout-schedule",
+        function: "payout-schedule-put",
+        access: Access::BearerSigned,
     },
 ];
 
@@ -237,6 +258,12 @@ async fn authorise_and_handle(
     let spec = route.spec();
     let account: Option<AccountId> = match spec.access {
         Access::Bearer => Some(authenticate(&state.keys, request, state.clock.now())?),
+        Access::BearerSigned => {
+            let token = bearer_token(request)?;
+            let account = verify_token(&state.keys, token, state.clock.now())?;
+            verify_digital_signature(&state.store, &state.keys, request, &account, token).await?;
+            Some(account)
+        }
         Access::Public | Access::Signed => None,
         _ if spec.access.sandbox_only() && state.sandbox.is_none() => {
             return Err(ApiError::RouteNotFound);
@@ -257,6 +284,10 @@ async fn authorise_and_handle(
         }
         Route::ProviderWebhook => handlers::provider_webhook::receive(state, params, request).await,
         Route::AccountBalance => handlers::account::balance(state, required(account)?).await,
+        Route::PayoutScheduleGet => handlers::payout_schedule::get(state, required(account)?).await,
+        Route::PayoutSchedulePut => {
+            handlers::payout_schedule::put(state, request, required(account)?).await
+        }
     }
 }
 
@@ -284,6 +315,8 @@ mod tests {
             Route::SandboxCashInPay,
             Route::ProviderWebhook,
             Route::AccountBalance,
+            Route::PayoutScheduleGet,
+            Route::PayoutSchedulePut,
         ] {
             assert_eq!(
                 ROUTES.iter().filter(|s| s.route == route).count(),

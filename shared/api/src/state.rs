@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use pixgw_domain::pipeline::{ConfirmationService, PayoutExecutor, SplitCalculator};
 use pixgw_domain::ports::{Clock, DynStore, PixProvider};
+use pixgw_domain::schedule_service::ScheduleService;
 use pixgw_domain::service::ChargeService;
 use pixgw_providers::sandbox::SandboxProvider;
 
@@ -34,6 +35,7 @@ pub struct AppState {
     pub confirmations: ConfirmationService,
     pub split_calculator: SplitCalculator,
     pub payout_executor: PayoutExecutor,
+    pub schedules: ScheduleService,
     pub clock: Arc<dyn Clock>,
     pub keys: AuthKeys,
     /// The provider new charges and transfers go to; the only one whose webhooks we accept.
@@ -59,6 +61,7 @@ impl AppState {
             ),
             split_calculator: SplitCalculator::new(store.clone(), clock.clone()),
             payout_executor,
+            schedules: ScheduleService::new(store.clone(), clock.clone()),
             store,
             clock,
             keys,

@@ -8,6 +8,7 @@ use pixgw_domain::ledger::Balance;
 use pixgw_domain::money::{Money, serialize_decimal_2dp};
 use pixgw_domain::payment::Payment;
 use pixgw_domain::payout::SplitEntry;
+use pixgw_domain::scheduling::ScheduleState;
 use pixgw_domain::split::SplitValue;
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -209,4 +210,17 @@ impl BalanceView {
             currency: "BRL",
         }
     }
+}
+
+/// `GET/PUT /api/account/payout-schedule`: `{frequency, time, weekday?, dayOfMonth?,
+/// nextRunAt}` (`weekday` only for WEEKLY, `dayOfMonth` only for MONTHLY).
+pub fn schedule_view(state: &ScheduleState) -> serde_json::Value {
+    let mut view = state.schedule.view();
+    if let serde_json::Value::Object(fields) = &mut view {
+        fields.insert(
+            "nextRunAt".to_owned(),
+            serde_json::Value::from(timestamp(state.next_run_at)),
+        );
+    }
+    view
 }

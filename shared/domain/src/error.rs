@@ -49,6 +49,10 @@ pub enum DomainError {
     /// A provider reported an end-to-end id that already settled another charge.
     #[error("end-to-end id already used by another payment")]
     EndToEndIdConflict,
+    /// The account's payout schedule kept changing under a replacing write (another request
+    /// won every optimistic-lock race); nothing was written by this one.
+    #[error("payout schedule changed concurrently")]
+    ScheduleChangedConcurrently,
     /// An inbound provider webhook failed authentication or could not be read.
     #[error(transparent)]
     Webhook(#[from] crate::provider::WebhookError),

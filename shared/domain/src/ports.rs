@@ -13,6 +13,7 @@ use crate::account::{Account, ClientCredential};
 use crate::charge::{Charge, ChargeStatus};
 use crate::error::StoreError;
 use crate::ids::{AccountId, TransactionId};
+pub use crate::scheduling::ScheduleStore;
 pub use crate::settlement::SettlementStore;
 
 // ---------------------------------------------------------------------------------------------
@@ -38,8 +39,10 @@ impl Clock for SystemClock {
 
 #[async_trait]
 pub trait AccountStore: Send + Sync {
-    /// Stores a new account and its first client credential atomically. Fails with
-    /// [`CreateAccountError::AlreadyExists`] if either id is taken.
+    /// Stores a new account, its first client credential and its default payout schedule
+    /// ([`ScheduleState::initial`](crate::scheduling::ScheduleState::initial) at
+    /// `account.created_at`, so the payout scheduler finds every account from its first day)
+    /// atomically. Fails with [`CreateAccountError::AlreadyExists`] if either id is taken.
     async fn create_account(
         &self,
         account: &Account,
@@ -225,8 +228,14 @@ pub trait ChargeStore: Send + Sync {
 }
 
 /// Everything the API needs from storage, as one object to pass around.
-pub trait Store: AccountStore + IdempotencyStore + ChargeStore + SettlementStore {}
-impl<T: AccountStore + IdempotencyStore + ChargeStore + SettlementStore> Store for T {}
+pub trait Store:
+    AccountStore + IdempotencyStore + ChargeStore + SettlementStore + ScheduleStore
+{
+}
+impl<T: AccountStore + IdempotencyStore + ChargeStore + SettlementStore + ScheduleStore> Store
+    for T
+{
+}
 
 pub type DynStore = Arc<dyn Store>;
 

@@ -5,6 +5,7 @@ use pixgw_domain::account::{Account, ClientCredential};
 use pixgw_domain::error::StoreError;
 use pixgw_domain::ids::AccountId;
 use pixgw_domain::ports::{AccountStore, CreateAccountError};
+use pixgw_domain::scheduling::ScheduleState;
 use serde::Serialize;
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 use tracing::{debug, instrument};
@@ -14,6 +15,7 @@ use crate::errors;
 use crate::keys::{
     ENTITY, Item, PK, SK, SK_ACCOUNT, SK_CLIENT, account_pk, client_pk, fits_partition_key, s,
 };
+use crate::schedules::put_new_schedule;
 use crate::transact::{TransactFailure, put_new, transact_write};
 
 /// Serialises a domain object and adds its key attributes.
@@ -50,6 +52,12 @@ impl AccountStore for DynamoStore {
             put_new(
                 &self.table,
                 keyed_item("client credential", credential, client_pk, SK_CLIENT)?,
+            )?,
+            // In the same transaction, so no account ever exists without a schedule for the
+            // payout scheduler's index to find.
+            put_new_schedule(
+                &self.table,
+                &ScheduleState::initial(&account.id, account.created_at),
             )?,
         ];
         match transact_write(&self.client, items).await {

@@ -43,6 +43,7 @@ pub const SK_MOVEMENT: &str = "MOVEMENT";
 pub const SK_BALANCE: &str = "BALANCE";
 pub const SK_PAYOUT: &str = "PAYOUT";
 pub const SK_OUTBOX: &str = "OUTBOX";
+pub const SK_SCHEDULE: &str = "SCHEDULE";
 
 /// `entity` of a split entry (whose sort key varies: [`split_sk`]).
 pub const ENTITY_SPLIT: &str = "SPLIT";
@@ -156,6 +157,32 @@ pub fn created_id_sort_key(created_at_ms: i64, id: &str) -> Option<String> {
 
 pub fn outbox_pk(message_id: &str) -> String {
     format!("OUTBOX#{message_id}")
+}
+
+/// How many `gsi1` partitions the payout schedules are spread over. Most accounts keep the
+/// default 09:00 window, so at 09:00 thousands of schedules are rewritten at once (claimed,
+/// advanced) and read by the scheduler; one index partition sustains ~1,000 writes/s, 16 of
+/// them ~16,000/s, and the scheduler queries all 16 in parallel.
+pub const SCHEDULE_SHARDS: u32 = 16;
+
+/// The due-index partition of an account's schedule: a stable hash of the account id
+/// ([`balance_shard`], uniform over 32, so uniform over 16 too).
+pub fn schedule_shard(account: &AccountId) -> u32 {
+    balance_shard(account.as_str()) % SCHEDULE_SHARDS
+}
+
+/// `gsi1pk` of a payout schedule: one of the [`SCHEDULE_SHARDS`] due-index partitions.
+pub fn due_schedules_pk(shard: u32) -> String {
+    format!("PAYOUT_SCHEDULES#{shard:02}")
+}
+
+/// `gsi1sk` of a payout schedule: `{nextRunAtMs:015}#{accountId}`, so "due at or before t" is
+/// `gsi1sk < {t+1:015}` and ties between accounts are ordered and unique. A next run outside
+/// the sortable range (only from a clock before 1970 or a run beyond the year 33658) is
+/// clamped into it, which keeps its meaning: before 1970 is due, the far future never is.
+pub fn due_schedule_sort_key(next_run_at_ms: i64, account: &AccountId) -> String {
+    let ms = next_run_at_ms.clamp(0, MAX_SORTABLE_MS);
+    format!("{ms:015}#{account}")
 }
 
 fn sortable(ms: i64) -> bool {
@@ -291,6 +318,26 @@ mod tests {
             Some("000000000000005#confirm:x".to_owned())
         );
         assert_eq!(movement_pk("confirm:x"), "MOVEMENT#confirm:x");
+        let shard = schedule_shard(&account);
+        assert!(shard < SCHEDULE_SHARDS);
+        assert_eq!(shard, balance_shard(account.as_str()) % 16);
+        assert_eq!(
+            due_schedules_pk(shard),
+            format!("PAYOUT_SCHEDULES#{shard:02}")
+        );
+        assert_eq!(
+            due_schedule_sort_key(1_000, &account),
+            format!("000000000001000#{account}")
+        );
+        assert!(due_schedule_sort_key(999, &account) < due_schedule_sort_key(1_000, &account));
+        assert_eq!(
+            due_schedule_sort_key(-5, &account),
+            due_schedule_sort_key(0, &account)
+        );
+        assert_eq!(
+            due_schedule_sort_key(i64::MAX, &account),
+            due_schedule_sort_key(MAX_SORTABLE_MS, &account)
+        );
         assert_eq!(outbox_pk("m"), "OUTBOX#m");
     }
 

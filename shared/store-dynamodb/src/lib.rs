@@ -1,8 +1,9 @@
 //! DynamoDB adapter of the storage ports ([`AccountStore`], [`IdempotencyStore`],
-//! [`ChargeStore`], [`SettlementStore`]) — single-table design — and of the [`OutboxFeed`]
-//! over the table's DynamoDB Stream ([`stream_feed`]).
+//! [`ChargeStore`], [`SettlementStore`], [`ScheduleStore`]) — single-table design — and of the
+//! [`OutboxFeed`] over the table's DynamoDB Stream ([`stream_feed`]).
 //!
 //! [`AccountStore`]: pixgw_domain::ports::AccountStore
+//! [`ScheduleStore`]: pixgw_domain::scheduling::ScheduleStore
 //! [`IdempotencyStore`]: pixgw_domain::ports::IdempotencyStore
 //! [`ChargeStore`]: pixgw_domain::ports::ChargeStore
 //! [`SettlementStore`]: pixgw_domain::settlement::SettlementStore
@@ -18,7 +19,7 @@
 //! | `gsi1pk`, `gsi1sk` | S | index `gsi1` (hash, range), projection ALL |
 //! | `gsi2pk`, `gsi2sk` | S | index `gsi2` (hash, range), projection ALL |
 //! | `ttl` | N | TTL attribute, epoch **seconds** |
-//! | `entity` | S | item type (`ACCOUNT`, `CLIENT`, `CHARGE`, `EXTID`, `IDEM`, `E2E`, `MOVEMENT`, `BALANCE`, `SPLIT`, `PAYOUT`, `OUTBOX`), for humans and for the stream relay |
+//! | `entity` | S | item type (`ACCOUNT`, `CLIENT`, `CHARGE`, `EXTID`, `IDEM`, `E2E`, `MOVEMENT`, `BALANCE`, `SPLIT`, `PAYOUT`, `OUTBOX`, `SCHEDULE`), for humans and for the stream relay |
 //!
 //! The table has a stream with NEW_AND_OLD_IMAGES: the outbox relay reads inserted `OUTBOX`
 //! items from it (see [`stream_feed`]).
@@ -67,12 +68,15 @@
 //! | split entry | `CHARGE#{transactionId}` (its charge's partition) | `SPLIT#{index:02}` | only while `SCHEDULED`: `gsi2pk` = `ACCOUNT#{accountId}#SPLITS#SCHEDULED#{shard:02}` (shard = `balance_shard(transactionId)`), `gsi2sk` = `{createdAtMs:015}#{transactionId}#{index:02}` | `SplitEntryRecord` |
 //! | payout | `PAYOUT#{payoutId}` | `PAYOUT` | `gsi1pk` = `ACCOUNT#{accountId}#PAYOUTS`, `gsi1sk` = `{createdAtMs:015}#{payoutId}` | `PayoutRecord` |
 //! | outbox message | `OUTBOX#{messageId}` | `OUTBOX` | — | `OutboxRecord`, `ttl` = createdAt seconds + 7 days |
+//! | payout schedule | `ACCOUNT#{accountId}` (its account's partition) | `SCHEDULE` | `gsi1pk` = `PAYOUT_SCHEDULES#{shard:02}` (shard = `balance_shard(accountId) % 16`), `gsi1sk` = `{nextRunAtMs:015}#{accountId}` | `ScheduleRecord`: `accountId`, `frequency`, `time` (`HH:MM`, São Paulo), `weekday`? (WEEKLY), `dayOfMonth`? (MONTHLY), `nextRunAtMs`, `version` (N, +1 per write), `updatedAtMs` |
 //!
 //! A confirmed charge also stores `payment` (a map: `PaymentRecord`) and `confirmedAtMs`; a
 //! pending one has neither, and charge reads decode both forms.
 //!
-//! Only charges, movements, payouts and SCHEDULED split entries carry index attributes (sparse
-//! indexes: a split entry leaving SCHEDULED is rewritten whole, without them). Only the
+//! Only charges, movements, payouts, SCHEDULED split entries and payout schedules carry index
+//! attributes (sparse indexes: a split entry leaving SCHEDULED is rewritten whole, without
+//! them). Every account has a schedule item from its creation on (written in the account's own
+//! transaction); an account without one predates schedules and is shown the default. Only the
 //! idempotency record and the outbox message have a TTL; the outbox one outlives the stream's
 //! 24 h retention by far, so TTL never deletes a message before the relay could read it. `sk`
 //! is a constant per type (or, for split entries, `SPLIT#…` under a `CHARGE#` partition whose
@@ -90,7 +94,7 @@
 //!
 //! | use | operation |
 //! |---|---|
-//! | create account + first credential | `TransactWriteItems`: 2 × Put `attribute_not_exists(pk)` |
+//! | create account + first credential + default payout schedule (DAILY 09:00) | `TransactWriteItems`: 3 × Put `attribute_not_exists(pk)` |
 //! | get account / client (token endpoint) | GetItem, strongly consistent |
 //! | claim an idempotency key | one conditional PutItem (`attribute_not_exists(pk) OR expiresAtMs < :now OR (state = IN_PROGRESS AND leaseUntilMs < :now AND requestHash = :hash)`), `ReturnValuesOnConditionCheckFailure = ALL_OLD` decides Mismatch / Replay / InUse |
 //! | complete / release a claim | UpdateItem / DeleteItem conditioned on `state = IN_PROGRESS AND lockToken = :token` |
@@ -109,6 +113,9 @@
 //! | an account's movements | Query `gsi1` on each of the 32 `…#LEDGER#{shard}` partitions (8 at a time, paginated), merged by (createdAt, id) |
 //! | SCHEDULED splits of an account (payout scheduler) | Query `gsi2` on each `…#SPLITS#SCHEDULED#{shard}` partition |
 //! | an account's payouts | Query `gsi1` on `ACCOUNT#{accountId}#PAYOUTS` |
+//! | an account's payout schedule | GetItem `ACCOUNT#{accountId}` / `SCHEDULE`, strongly consistent |
+//! | replace a payout schedule | one PutItem of the whole item, conditioned on `attribute_not_exists(pk)` (none stored yet) or `version = :expected` (the version the caller read); a failed condition = `WriteOutcome::Conflict`, nothing written |
+//! | schedules due at `t` (payout scheduler) | Query `gsi1` on each of the 16 `PAYOUT_SCHEDULES#{shard}` partitions, `gsi1sk < {t+1 ms:015}`, oldest first |
 //! | relay the outbox | the table's stream: INSERT records whose new image has `entity = OUTBOX` |
 //!
 //! No Scan anywhere. Index reads are **eventually consistent** (GSIs cannot be read
@@ -167,7 +174,15 @@
 //! the ledger index uses the same 32 partitions, so 3,000 movements/s on one account are
 //! ~94 writes/s per item and per index partition. SCHEDULED splits are spread over 32 index
 //! partitions by their charge id the same way. Only `ACCOUNT#{accountId}#PAYOUTS` is a single
-//! partition, one write per payout (scheduled payouts group many splits). A confirmation
+//! partition, one write per payout (scheduled payouts group many splits).
+//!
+//! Payout schedules are global, not per account: the scheduler must find every due account
+//! with a key-bounded query. Most accounts keep the default 09:00 window, so a single due
+//! partition would take every schedule write of the 09:00 rush (each run rewrites its
+//! schedule to advance `nextRunAtMs`) and every scheduler read at once, beyond what one index
+//! partition sustains with many accounts. The due index is therefore spread over 16
+//! partitions (`PAYOUT_SCHEDULES#00` … `#15`, by a stable hash of the account id), which the
+//! scheduler queries in parallel; within a partition `gsi1sk` orders schedules by next run. A confirmation
 //! still rewrites the charge's `gsi2pk` into the account's CONFIRMED status partition: that is
 //! the charges-index limit above, with the same sharding plan; no base-table item is written by
 //! every confirmation of an account.
@@ -184,6 +199,7 @@ mod idempotency;
 pub mod keys;
 mod ledger;
 mod listing;
+mod schedules;
 mod settlement;
 mod settlement_items;
 pub mod stream_feed;

@@ -108,6 +108,15 @@ pub(crate) fn outbox_entry(created_at_ms: i64, message_id: &str) -> String {
     format!("{created_at_ms:015}#{message_id}")
 }
 
+// ---------------------------------------------------------------------------------------------
+// Payout schedules
+
+/// `schedules_due` key: sortable `next_run_at_ms`, then the account id, so the schedules due at
+/// or before `t` are exactly the keys below [`index_at`]`("", t + 1)`, oldest window first.
+pub(crate) fn due_schedule(next_run_at_ms: i64, account_id: &str) -> String {
+    index_entry("", next_run_at_ms, account_id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,6 +160,16 @@ mod tests {
         // …and no entry of an account whose id extends this one does.
         let other = index_entry(&account_prefix("acc_01234"), 1_000, "ffff");
         assert!(other.as_str() >= end.as_str());
+    }
+
+    #[test]
+    fn due_schedules_order_by_next_run_then_account() {
+        let early = due_schedule(1_000, "acc_ff");
+        let tie = due_schedule(1_000, "acc_00");
+        let late = due_schedule(1_001, "acc_00");
+        assert!(tie < early && early < late);
+        // Due at or before 1_000: everything below `index_at("", 1_001)`.
+        assert!(early < index_at("", 1_001) && late >= index_at("", 1_001));
     }
 
     #[test]

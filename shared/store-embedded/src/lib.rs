@@ -24,6 +24,10 @@
 //! `external_ids` is the per-account uniqueness guard for `externalId`, and
 //! `idempotency_by_expiry` lets expired idempotency records be purged with a range scan too.
 //!
+//! Payout schedules (one per account, written with the account itself, plus the due index the
+//! payout scheduler reads) live in the `schedules` module, which implements
+//! [`ScheduleStore`](pixgw_domain::scheduling::ScheduleStore).
+//!
 //! The settlement pipeline (confirmed payments, split entries, payouts, the ledger and the
 //! transactional outbox) has tables of its own, described in the `settlement` module, which
 //! implements [`SettlementStore`](pixgw_domain::settlement::SettlementStore) and
@@ -44,6 +48,7 @@
 //! ([`tokio::task::spawn_blocking`]); the store is a cheap `Clone` around an `Arc<Database>`.
 
 mod keys;
+mod schedules;
 mod settlement;
 
 use std::fmt;
@@ -65,6 +70,8 @@ use pixgw_domain::ports::{
     InsertChargeError, Page, StoredResponse,
 };
 use pixgw_domain::record::ChargeRecord;
+use pixgw_domain::schedule_record::ScheduleRecord;
+use pixgw_domain::scheduling::ScheduleState;
 
 /// The database file inside the directory given to [`EmbeddedStore::open`].
 pub const FILE_NAME: &str = "pixgw.redb";
@@ -126,6 +133,7 @@ impl EmbeddedStore {
         txn.open_table(IDEMPOTENCY).map_err(db_err)?;
         txn.open_table(IDEMPOTENCY_BY_EXPIRY).map_err(db_err)?;
         settlement::create_tables(&txn)?;
+        schedules::create_tables(&txn)?;
         txn.commit().map_err(db_err)?;
         Ok(EmbeddedStore {
             db: Arc::new(db),
@@ -479,12 +487,18 @@ impl AccountStore for EmbeddedStore {
         let credential_value = encode(credential, "client credential")?;
         let account_id = account.id.to_string();
         let client_id = credential.client_id.clone();
+        // Written with the account, so no account ever exists without a schedule for the
+        // payout scheduler's index to find.
+        let schedule =
+            ScheduleRecord::from(&ScheduleState::initial(&account.id, account.created_at));
         self.blocking("create_account", move |db| {
             let txn = db.begin_write().map_err(db_err)?;
             let taken = {
                 let accounts = txn.open_table(ACCOUNTS).map_err(db_err)?;
                 let clients = txn.open_table(CLIENTS).map_err(db_err)?;
-                contains(&accounts, &account_id)? || contains(&clients, &client_id)?
+                contains(&accounts, &account_id)?
+                    || contains(&clients, &client_id)?
+                    || schedules::load_schedule(&txn, &account_id)?.is_some()
             };
             if taken {
                 abort(txn);
@@ -500,6 +514,7 @@ impl AccountStore for EmbeddedStore {
                     .insert(client_id.as_str(), credential_value.as_slice())
                     .map_err(db_err)?;
             }
+            schedules::put_schedule_record(&txn, &schedule, None)?;
             txn.commit().map_err(db_err)?;
             Ok(())
         })

@@ -101,7 +101,7 @@ impl From<Balance> for BalanceRecord {
 
 /// Runs one command: `op` checks its conditions and, only if all hold, writes and returns
 /// `Applied` (then the transaction commits). `Conflict` or an error abort it: nothing written.
-fn conditional_write(
+pub(crate) fn conditional_write(
     db: &Database,
     op: impl FnOnce(&WriteTransaction) -> Result<WriteOutcome, StoreError>,
 ) -> Result<WriteOutcome, StoreError> {

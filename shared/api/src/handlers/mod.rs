@@ -3,6 +3,7 @@
 pub mod account;
 pub mod cash_in;
 pub mod openapi;
+pub mod payout_schedule;
 pub mod pix_location;
 pub mod provider_webhook;
 pub mod sandbox_pay;

@@ -13,7 +13,6 @@ use pixgw_domain::charge::ChargeStatus;
 use pixgw_domain::document::TaxDocument;
 use pixgw_domain::ids::{AccountId, TransactionId};
 use pixgw_domain::payment::{Ispb, PaidBy, PayerBankData};
-use pixgw_domain::ports::{IdempotencyCompletion, StoredResponse};
 use pixgw_providers::sandbox::{SandboxPayment, SignedWebhook};
 use serde_json::Value;
 
@@ -44,20 +43,9 @@ pub async fn pay(
     let payer = parse_payer(request)?;
     idempotency::run(state, request, account_id, |claim| async move {
         let response = pay_now(state, sandbox, account_id, &id, payer).await?;
-        if let Some(claim) = claim {
-            let completion = IdempotencyCompletion {
-                claim,
-                response: StoredResponse {
-                    status: response.status.as_u16(),
-                    body: String::from_utf8_lossy(&response.body).into_owned(),
-                },
-            };
-            // The payment happened; failing to remember the response only means a retry with
-            // this key gets 409 CHARGE_NOT_PENDING instead of a replay.
-            if let Err(e) = state.store.complete(&completion).await {
-                tracing::warn!(error = %e, "could not complete idempotency claim");
-            }
-        }
+        // The payment happened; failing to remember the response only means a retry with this
+        // key gets 409 CHARGE_NOT_PENDING instead of a replay.
+        idempotency::remember(state, claim, &response).await;
         Ok(response)
     })
     .await

@@ -1,0 +1,111 @@
+//! [`ScheduleStore`]: one item per account, `ACCOUNT#{accountId}` / `SCHEDULE`, in the account's
+//! partition, carrying the due-index keys (`gsi1`) the payout scheduler queries.
+//!
+//! Replacing a schedule is ONE conditional PutItem on the version read by the caller
+//! (optimistic lock); the item is written whole, index keys included, so `gsi1sk` always
+//! follows `nextRunAtMs`.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use pixgw_domain::error::StoreError;
+use pixgw_domain::ids::AccountId;
+use pixgw_domain::schedule_record::ScheduleRecord;
+use pixgw_domain::scheduling::{ScheduleState, ScheduleStore};
+use pixgw_domain::settlement::WriteOutcome;
+use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
+use tracing::{debug, instrument};
+
+use crate::DynamoStore;
+use crate::errors::{self, SingleWrite};
+use crate::keys::{
+    ENTITY, GSI1PK, GSI1SK, Item, PK, SK, SK_SCHEDULE, account_pk, due_schedule_sort_key,
+    due_schedules_pk, s, schedule_shard,
+};
+use crate::transact::put_new;
+
+const WHAT: &str = "payout schedule";
+
+/// The whole item of a schedule: the record's attributes plus its primary and index keys.
+fn schedule_item(state: &ScheduleState) -> Result<Item, StoreError> {
+    let record = ScheduleRecord::from(state);
+    let mut item: Item = to_item(&record).map_err(|e| errors::corrupt(WHAT, &e))?;
+    item.insert(PK.to_owned(), s(account_pk(&state.account_id)));
+    item.insert(SK.to_owned(), s(SK_SCHEDULE));
+    item.insert(ENTITY.to_owned(), s(SK_SCHEDULE));
+    item.insert(
+        GSI1PK.to_owned(),
+        s(due_schedules_pk(schedule_shard(&state.account_id))),
+    );
+    item.insert(
+        GSI1SK.to_owned(),
+        s(due_schedule_sort_key(
+            record.next_run_at_ms,
+            &state.account_id,
+        )),
+    );
+    Ok(item)
+}
+
+/// The transaction item that stores a new account's first schedule (account creation).
+pub(crate) fn put_new_schedule(
+    table: &str,
+    state: &ScheduleState,
+) -> Result<TransactWriteItem, StoreError> {
+    put_new(table, schedule_item(state)?)
+}
+
+#[async_trait]
+impl ScheduleStore for DynamoStore {
+    #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %account))]
+    async fn get_schedule(&self, account: &AccountId) -> Result<Option<ScheduleState>, StoreError> {
+        let Some(item) = self.get_item(account_pk(account), SK_SCHEDULE).await? else {
+            return Ok(None);
+        };
+        let record: ScheduleRecord = from_item(item).map_err(|e| errors::corrupt(WHAT, &e))?;
+        ScheduleState::try_from(record).map(Some)
+    }
+
+    #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %state.account_id, version = state.version, expected = ?expected_version))]
+    async fn put_schedule(
+        &self,
+        state: &ScheduleState,
+        expected_version: Option<u64>,
+    ) -> Result<WriteOutcome, StoreError> {
+        let item = schedule_item(state)?;
+        let written = errors::write_retrying_conflicts("PutItem", || {
+            let put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item.clone()));
+            let put = match expected_version {
+                None => put
+                    .condition_expression("attribute_not_exists(#pk)")
+                    .expression_attribute_names("#pk", PK),
+                // A missing item fails this too: "replace version v" needs version v stored.
+                Some(version) => put
+                    .condition_expression("#version = :expected")
+                    .expression_attribute_names("#version", "version")
+                    .expression_attribute_values(
+                        ":expected",
+                        AttributeValue::N(version.to_string()),
+                    ),
+            };
+            put.send()
+        })
+        .await?;
+        match written {
+            SingleWrite::Written => {
+                debug!("schedule written");
+                Ok(WriteOutcome::Applied)
+            }
+            SingleWrite::ConditionFailed => {
+                debug!("schedule version moved on; nothing written");
+                Ok(WriteOutcome::Conflict)
+            }
+            SingleWrite::StillConflicting => Err(StoreError::Unavailable(
+                "payout schedule write kept conflicting".into(),
+            )),
+        }
+    }
+}
