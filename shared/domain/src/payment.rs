@@ -119,15 +119,26 @@ pub struct PayerBankData {
 impl PayerBankData {
     /// Checks branch and account shapes (the ISPB type already checked itself).
     pub fn new(ispb: Ispb, branch: &str, account: &str) -> Option<PayerBankData> {
-        let digits = |s: &str, max: usize| {
-            (1..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
-        };
-        (digits(branch, 4) && digits(account, 20)).then(|| PayerBankData {
+        (is_branch(branch) && is_account(account)).then(|| PayerBankData {
             ispb,
             branch: branch.to_owned(),
             account: account.to_owned(),
         })
     }
+}
+
+/// A branch (agência): 1–4 digits.
+pub fn is_branch(s: &str) -> bool {
+    digits(s, 4)
+}
+
+/// An account number: 1–20 digits, check digit included, no separators.
+pub fn is_account(s: &str) -> bool {
+    digits(s, 20)
+}
+
+fn digits(s: &str, max: usize) -> bool {
+    (1..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Who actually paid (may differ from the payer the merchant named on the charge).

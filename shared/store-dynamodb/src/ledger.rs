@@ -13,11 +13,11 @@ use serde::Deserialize;
 use serde_dynamo::aws_sdk_dynamodb_1::from_item;
 use tracing::{debug, warn};
 
-use crate::DynamoStore;
 use crate::errors;
 use crate::keys::{GSI1PK, Item, PK, SK_BALANCE, balance_pk, ledger_pk, primary_key, s};
 use crate::settlement_items::movement_from_item;
 use crate::table::GSI1;
+use crate::{DynamoStore, query_all};
 
 /// How many BatchGetItem rounds a balance read makes before giving up on keys DynamoDB keeps
 /// leaving unprocessed (it does so under throttling; the SDK does not retry those itself).
@@ -140,35 +140,24 @@ impl DynamoStore {
         account: &AccountId,
         shard: u32,
     ) -> Result<Vec<Movement>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", GSI1PK)
+            .expression_attribute_values(":pk", s(ledger_pk(account, shard)));
         let mut movements = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(GSI1)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", GSI1PK)
-                .expression_attribute_values(":pk", s(ledger_pk(account, shard)))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|err| errors::unavailable("Query", &err))?;
-            for item in out.items.unwrap_or_default() {
-                let movement = movement_from_item(item)?;
-                if &movement.account_id != account {
-                    return Err(StoreError::Corrupt(format!(
-                        "movement {} listed under the wrong account",
-                        movement.id
-                    )));
-                }
-                movements.push(movement);
+        for item in query_all(query).await? {
+            let movement = movement_from_item(item)?;
+            if &movement.account_id != account {
+                return Err(StoreError::Corrupt(format!(
+                    "movement {} listed under the wrong account",
+                    movement.id
+                )));
             }
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
+            movements.push(movement);
         }
         Ok(movements)
     }

@@ -273,6 +273,21 @@ impl DynamoStore {
     }
 }
 
+/// Every item a query matches, all pages of it (the SDK's paginator follows
+/// `LastEvaluatedKey`). For reads whose result is bounded by design (one charge's splits, one
+/// ledger partition); listings that stop at a page size page by hand.
+pub(crate) async fn query_all(
+    query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+) -> Result<Vec<Item>, StoreError> {
+    let mut pages = query.into_paginator().send();
+    let mut items = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|err| errors::unavailable("Query", &err))?;
+        items.extend(page.items.unwrap_or_default());
+    }
+    Ok(items)
+}
+
 /// An SDK client from the default configuration chain, with an optional endpoint override.
 pub async fn sdk_client(endpoint: Option<String>) -> Client {
     Client::new(&sdk_config(endpoint).await)

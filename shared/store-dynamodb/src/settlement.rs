@@ -21,11 +21,9 @@ use pixgw_domain::settlement::{
 };
 use tracing::{debug, instrument};
 
-use crate::DynamoStore;
-use crate::errors;
 use crate::keys::{
-    Item, PK, SK, SK_E2E, SK_MOVEMENT, SK_PAYOUT, SPLIT_SK_PREFIX, charge_pk, end_to_end_pk,
-    movement_pk, payout_pk, s,
+    PK, SK, SK_E2E, SK_MOVEMENT, SK_PAYOUT, SPLIT_SK_PREFIX, charge_pk, end_to_end_pk, movement_pk,
+    payout_pk, s,
 };
 use crate::settlement_items::{
     GUARD_TRANSACTION_ID, balance_update, charge_confirmed_check, confirm_charge_update,
@@ -33,6 +31,7 @@ use crate::settlement_items::{
     settled_payout_put, settled_split_put, split_from_item, split_item,
 };
 use crate::transact::{TransactFailure, put_new, transact_write};
+use crate::{DynamoStore, query_all};
 
 /// DynamoDB's limit of items in one `TransactWriteItems`. A larger command cannot be atomic,
 /// so it is refused before sending rather than split.
@@ -168,37 +167,26 @@ impl SettlementStore for DynamoStore {
 
     #[instrument(level = "debug", skip_all, fields(table = %self.table, transaction_id = %id))]
     async fn get_splits(&self, id: &TransactionId) -> Result<Vec<SplitEntry>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_values(":pk", s(charge_pk(id)))
+            .expression_attribute_values(":prefix", s(SPLIT_SK_PREFIX))
+            .consistent_read(true);
         let mut entries = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_names("#sk", SK)
-                .expression_attribute_values(":pk", s(charge_pk(id)))
-                .expression_attribute_values(":prefix", s(SPLIT_SK_PREFIX))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|err| errors::unavailable("Query", &err))?;
-            for item in out.items.unwrap_or_default() {
-                let entry = split_from_item(item)?;
-                if &entry.transaction_id != id {
-                    return Err(StoreError::Corrupt(format!(
-                        "split {}/{} stored under charge {id}",
-                        entry.transaction_id, entry.index
-                    )));
-                }
-                entries.push(entry);
+        for item in query_all(query).await? {
+            let entry = split_from_item(item)?;
+            if &entry.transaction_id != id {
+                return Err(StoreError::Corrupt(format!(
+                    "split {}/{} stored under charge {id}",
+                    entry.transaction_id, entry.index
+                )));
             }
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
+            entries.push(entry);
         }
         // The sort key already orders by index; sorting again makes that independent of the
         // key's digit count.

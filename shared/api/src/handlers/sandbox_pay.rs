@@ -12,7 +12,7 @@ use http::{Method, StatusCode};
 use pixgw_domain::charge::ChargeStatus;
 use pixgw_domain::document::TaxDocument;
 use pixgw_domain::ids::{AccountId, TransactionId};
-use pixgw_domain::payment::{Ispb, PaidBy, PayerBankData};
+use pixgw_domain::payment::{self, Ispb, PaidBy, PayerBankData};
 use pixgw_providers::sandbox::{SandboxPayment, SignedWebhook};
 use serde_json::Value;
 
@@ -223,12 +223,10 @@ fn parse_payer(request: &ApiRequest) -> Result<Payer, ApiError> {
     };
     let branch = branch.unwrap_or_else(|| DEFAULT_BRANCH.into());
     let account = account.unwrap_or_else(|| DEFAULT_ACCOUNT.into());
-    let digits =
-        |s: &str, max: usize| (1..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
-    if !digits(&branch, 4) {
+    if !payment::is_branch(&branch) {
         errors.push("branch must be 1 to 4 digits".into());
     }
-    if !digits(&account, 20) {
+    if !payment::is_account(&account) {
         errors.push("account must be 1 to 20 digits".into());
     }
     let bank = ispb.and_then(|ispb| PayerBankData::new(ispb, &branch, &account));

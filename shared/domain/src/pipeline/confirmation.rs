@@ -8,7 +8,7 @@ use crate::charge::{Charge, ChargeStatus};
 use crate::error::DomainError;
 use crate::ledger::{Bucket, LedgerAccount, Movement, MovementKind};
 use crate::outbox::PipelineMessage;
-use crate::payment::Payment;
+use crate::payment::{EndToEndId, Payment};
 use crate::pipeline::payout_executor::PayoutExecutor;
 use crate::ports::{Clock, DynStore};
 use crate::provider::{ChargePaid, ProviderEvent};
@@ -78,7 +78,7 @@ impl ConfirmationService {
             Some(charge) if charge.provider == provider => charge,
             _ => return Err(DomainError::NotFound("charge")),
         };
-        if let Some(outcome) = already_settled(&charge, &paid)? {
+        if let Some(outcome) = already_settled(&charge, &paid.end_to_end_id)? {
             return Ok(outcome);
         }
         if paid.amount != charge.amount {
@@ -156,15 +156,7 @@ impl ConfirmationService {
             .get_charge(id)
             .await?
             .ok_or(DomainError::NotFound("charge"))?;
-        let paid_again = ChargePaid {
-            event_id: write.payment.provider_event_id.clone(),
-            transaction_id: id.clone(),
-            end_to_end_id: e2e.clone(),
-            amount: charge.amount,
-            paid_at: write.payment.paid_at,
-            paid_by: write.payment.paid_by.clone(),
-        };
-        match already_settled(&charge, &paid_again)? {
+        match already_settled(&charge, e2e)? {
             Some(outcome) => Ok(outcome),
             // Still PENDING after a conflict: storage contention; the provider will retry.
             None => Err(DomainError::Store(crate::error::StoreError::Unavailable(
@@ -178,10 +170,10 @@ impl ConfirmationService {
 /// cannot take it (an error).
 fn already_settled(
     charge: &Charge,
-    paid: &ChargePaid,
+    end_to_end_id: &EndToEndId,
 ) -> Result<Option<ConfirmationResult>, DomainError> {
     match &charge.payment {
-        Some(p) if p.end_to_end_id == paid.end_to_end_id => Ok(Some(ConfirmationResult::Duplicate)),
+        Some(p) if &p.end_to_end_id == end_to_end_id => Ok(Some(ConfirmationResult::Duplicate)),
         // Paid by a different payment: a second payment of a dynamic charge must not be
         // booked as if it were the first.
         Some(_) => Err(DomainError::ChargeNotPending {
