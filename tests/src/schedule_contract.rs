@@ -99,6 +99,7 @@ fn replacement(
         next_run_at: schedule.next_run_after(now),
         version: previous.map_or(1, |v| v + 1),
         updated_at: now,
+        lease: None,
     }
 }
 

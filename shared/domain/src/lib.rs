@@ -24,6 +24,7 @@ pub mod record;
 pub mod schedule;
 pub mod schedule_record;
 pub mod schedule_service;
+pub mod scheduler_ports;
 pub mod scheduling;
 pub mod service;
 pub mod settlement;

@@ -87,6 +87,29 @@ impl PayoutId {
         PayoutId(format!("po_{}", &hex::encode(digest)[..32]))
     }
 
+    /// The payout of one recipient in one scheduled window: derived from the account, the
+    /// window and the recipient's identity (key type + key + document; the name is left out
+    /// because merchants spell it differently from charge to charge), so a run that crashed
+    /// and is resumed — or a second, overlapping run — can only ever name the same payout.
+    pub fn for_scheduled_window(
+        account_id: &AccountId,
+        window: DateTime<Utc>,
+        recipient: &PayoutRecipient,
+    ) -> PayoutId {
+        let key = recipient.grouping_key();
+        let digest = Sha256::digest(
+            format!(
+                "scheduled:{account_id}:{}:{}:{}:{}",
+                window.timestamp_millis(),
+                key.0,
+                key.1,
+                key.2
+            )
+            .as_bytes(),
+        );
+        PayoutId(format!("po_{}", &hex::encode(digest)[..32]))
+    }
+
     pub fn parse(s: &str) -> Option<PayoutId> {
         let hex = s.strip_prefix("po_")?;
         (hex.len() == 32
@@ -109,13 +132,18 @@ impl std::fmt::Display for PayoutId {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PayoutState {
+    /// A scheduled payout still being filled by the payout scheduler (splits are attached in
+    /// chunks, one transaction each); nothing may execute it yet. Never a final state: the
+    /// scheduler releases it to PROCESSING once its window's splits are all attached.
+    Assembling,
     Processing,
     Paid,
     Failed,
 }
 
 impl PayoutState {
-    pub const ALL: [PayoutState; 3] = [
+    pub const ALL: [PayoutState; 4] = [
+        PayoutState::Assembling,
         PayoutState::Processing,
         PayoutState::Paid,
         PayoutState::Failed,
@@ -123,6 +151,7 @@ impl PayoutState {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            PayoutState::Assembling => "ASSEMBLING",
             PayoutState::Processing => "PROCESSING",
             PayoutState::Paid => "PAID",
             PayoutState::Failed => "FAILED",
@@ -167,6 +196,18 @@ pub struct PayoutRecipient {
     pub document: TaxDocument,
 }
 
+impl PayoutRecipient {
+    /// What makes two splits go to the same recipient: key type, key and document (not the
+    /// name, which is free text).
+    pub fn grouping_key(&self) -> (&'static str, &str, &str) {
+        (
+            self.pix_key_type.as_str(),
+            self.pix_key.as_str(),
+            self.document.as_str(),
+        )
+    }
+}
+
 /// A booked split, by key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SplitRef {
@@ -183,7 +224,13 @@ pub struct Payout {
     pub recipient: PayoutRecipient,
     /// Σ of its splits' amounts.
     pub amount: Money,
+    /// The splits it pays, inline: only for immediate payouts (always one split). A scheduled
+    /// payout may pay thousands of splits, more than one item can hold, so it leaves this
+    /// empty and its manifest is read page by page
+    /// ([`PayoutRunStore::payout_splits_page`](crate::scheduler_ports::PayoutRunStore::payout_splits_page)).
     pub splits: Vec<SplitRef>,
+    /// How many splits it pays (inline or in the manifest).
+    pub split_count: u32,
     pub state: PayoutState,
     pub end_to_end_id: Option<EndToEndId>,
     pub provider_transfer_id: Option<String>,

@@ -9,7 +9,7 @@ use crate::error::StoreError;
 use crate::ids::AccountId;
 use crate::record::millis_to_time;
 use crate::schedule::PayoutSchedule;
-use crate::scheduling::ScheduleState;
+use crate::scheduling::{RunLease, ScheduleState};
 
 /// `{accountId, frequency, time, weekday?, dayOfMonth?, nextRunAtMs, version, updatedAtMs}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +30,13 @@ pub struct ScheduleRecord {
     pub next_run_at_ms: i64,
     pub version: u64,
     pub updated_at_ms: i64,
+    /// The payout scheduler's lease ([`RunLease`]), all three or none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_run_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_window_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_until_ms: Option<i64>,
 }
 
 impl From<&ScheduleState> for ScheduleRecord {
@@ -44,6 +51,9 @@ impl From<&ScheduleState> for ScheduleRecord {
             next_run_at_ms: s.next_run_at.timestamp_millis(),
             version: s.version,
             updated_at_ms: s.updated_at.timestamp_millis(),
+            lease_run_id: s.lease.as_ref().map(|l| l.run_id.clone()),
+            lease_window_ms: s.lease.as_ref().map(|l| l.window.timestamp_millis()),
+            lease_until_ms: s.lease.as_ref().map(|l| l.lease_until.timestamp_millis()),
         }
     }
 }
@@ -61,7 +71,17 @@ impl TryFrom<ScheduleRecord> for ScheduleState {
             r.day_of_month,
         )
         .ok_or_else(|| corrupt("schedule"))?;
+        let lease = match (r.lease_run_id, r.lease_window_ms, r.lease_until_ms) {
+            (None, None, None) => None,
+            (Some(run_id), Some(window), Some(until)) => Some(RunLease {
+                run_id,
+                window: millis_to_time(window).ok_or_else(|| corrupt("lease window"))?,
+                lease_until: millis_to_time(until).ok_or_else(|| corrupt("lease expiry"))?,
+            }),
+            _ => return Err(corrupt("lease")),
+        };
         Ok(ScheduleState {
+            lease,
             account_id: AccountId::parse(&r.account_id).ok_or_else(|| corrupt("accountId"))?,
             schedule,
             next_run_at: millis_to_time(r.next_run_at_ms).ok_or_else(|| corrupt("nextRunAt"))?,
@@ -93,6 +113,11 @@ mod tests {
                 next_run_at: at(1_767_268_800_000),
                 version: 7,
                 updated_at: at(1_767_200_000_123),
+                lease: Some(RunLease {
+                    run_id: "run-1".into(),
+                    window: at(1_767_268_000_000),
+                    lease_until: at(1_767_268_300_000),
+                }),
             };
             let record = ScheduleRecord::from(&state);
             assert_eq!(ScheduleState::try_from(record), Ok(state));

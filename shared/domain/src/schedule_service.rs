@@ -49,7 +49,10 @@ impl ScheduleService {
     ) -> Result<ScheduleState, DomainError> {
         for attempt in 0..=CONFLICT_RETRIES {
             let stored = self.store.get_schedule(account_id).await?;
-            let expected = stored.map(|s| s.version);
+            let expected = stored.as_ref().map(|s| s.version);
+            // The adapter keeps the stored lease anyway; carrying it makes what we return equal
+            // to what a later read gives back.
+            let lease = stored.and_then(|s| s.lease);
             let now = self.now();
             let state = ScheduleState {
                 account_id: account_id.clone(),
@@ -57,6 +60,7 @@ impl ScheduleService {
                 next_run_at: schedule.next_run_after(now),
                 version: next_version(expected)?,
                 updated_at: now,
+                lease,
             };
             match self.store.put_schedule(&state, expected).await? {
                 WriteOutcome::Applied => return Ok(state),

@@ -23,6 +23,22 @@ pub struct ScheduleState {
     /// concurrent changes cannot silently overwrite each other.
     pub version: u64,
     pub updated_at: DateTime<Utc>,
+    /// The payout scheduler's claim on a window, while a run is under way (or crashed: an
+    /// expired lease whose window the next run must finish first). Only the scheduler's
+    /// writes change it; a schedule replacement keeps the stored lease as it is.
+    pub lease: Option<RunLease>,
+}
+
+/// A payout run's claim on one window of one account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunLease {
+    /// Random per run; finishing the window requires it, so a run whose lease expired and was
+    /// taken over cannot finish (or move the schedule) on top of its successor.
+    pub run_id: String,
+    /// The window (cut-off) being paid.
+    pub window: DateTime<Utc>,
+    /// After this instant another run may take the window over and continue it.
+    pub lease_until: DateTime<Utc>,
 }
 
 impl ScheduleState {
@@ -35,6 +51,7 @@ impl ScheduleState {
             schedule,
             version: 1,
             updated_at: now,
+            lease: None,
         }
     }
 }
@@ -45,7 +62,8 @@ pub trait ScheduleStore: Send + Sync {
     /// API shows [`ScheduleState::initial`] for it).
     async fn get_schedule(&self, account: &AccountId) -> Result<Option<ScheduleState>, StoreError>;
 
-    /// Writes `state` (its `version` already the new one) if the stored version is
+    /// Writes `state` (its `version` already the new one; its `lease` is ignored: the stored
+    /// lease, if any, is kept) if the stored version is
     /// `expected_version` (`None`: no schedule stored yet); otherwise
     /// [`WriteOutcome::Conflict`] and nothing changes. One conditional write.
     async fn put_schedule(

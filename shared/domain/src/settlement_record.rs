@@ -153,6 +153,9 @@ pub struct PayoutRecord {
     pub recipient_document: String,
     pub amount_cents: i64,
     pub splits: Vec<SplitRefRecord>,
+    /// Absent on payouts stored before scheduled payouts existed (then: `splits.len()`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split_count: Option<u32>,
     pub state: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_to_end_id: Option<String>,
@@ -183,6 +186,7 @@ impl From<&Payout> for PayoutRecord {
                     index: s.index,
                 })
                 .collect(),
+            split_count: Some(p.split_count),
             state: p.state.as_str().to_owned(),
             end_to_end_id: p.end_to_end_id.as_ref().map(ToString::to_string),
             provider_transfer_id: p.provider_transfer_id.clone(),
@@ -222,6 +226,10 @@ impl TryFrom<PayoutRecord> for Payout {
                     .map_err(|_| corrupt("recipient document", &id))?,
             },
             amount: Money::from_cents(r.amount_cents),
+            split_count: match r.split_count {
+                Some(n) => n,
+                None => u32::try_from(splits.len()).map_err(|_| corrupt("splits", &id))?,
+            },
             splits,
             state: PayoutState::parse(&r.state).ok_or_else(|| corrupt("state", &id))?,
             end_to_end_id: r

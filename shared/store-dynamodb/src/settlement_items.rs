@@ -359,6 +359,7 @@ mod tests {
                     transaction_id: String::new(),
                     index: 0,
                 }],
+                split_count: Some(0),
                 state: String::new(),
                 end_to_end_id: Some(String::new()),
                 provider_transfer_id: Some(String::new()),

@@ -48,6 +48,7 @@
 //! ([`tokio::task::spawn_blocking`]); the store is a cheap `Clone` around an `Arc<Database>`.
 
 mod keys;
+mod payout_runs;
 mod schedules;
 mod settlement;
 
@@ -134,6 +135,7 @@ impl EmbeddedStore {
         txn.open_table(IDEMPOTENCY_BY_EXPIRY).map_err(db_err)?;
         settlement::create_tables(&txn)?;
         schedules::create_tables(&txn)?;
+        payout_runs::create_tables(&txn)?;
         txn.commit().map_err(db_err)?;
         Ok(EmbeddedStore {
             db: Arc::new(db),

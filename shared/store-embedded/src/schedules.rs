@@ -21,8 +21,8 @@ use pixgw_domain::settlement::WriteOutcome;
 
 use crate::{Bytes, EmbeddedStore, db_err, decode, encode, get_decoded, keys, read_one};
 
-const SCHEDULES: TableDefinition<&str, Bytes> = TableDefinition::new("schedules");
-const SCHEDULES_DUE: TableDefinition<&str, &str> = TableDefinition::new("schedules_due");
+pub(crate) const SCHEDULES: TableDefinition<&str, Bytes> = TableDefinition::new("schedules");
+pub(crate) const SCHEDULES_DUE: TableDefinition<&str, &str> = TableDefinition::new("schedules_due");
 
 /// Creates the schedule tables (called by [`EmbeddedStore::open`]).
 pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
@@ -31,7 +31,7 @@ pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn decode_record(bytes: &[u8], key: &str) -> Result<ScheduleRecord, StoreError> {
+pub(crate) fn decode_record(bytes: &[u8], key: &str) -> Result<ScheduleRecord, StoreError> {
     decode(bytes, "payout schedule", key)
 }
 
@@ -94,6 +94,14 @@ impl ScheduleStore for EmbeddedStore {
                 if previous.as_ref().map(|p| p.version) != expected_version {
                     return Ok(WriteOutcome::Conflict);
                 }
+                // The lease is the payout scheduler's, not the schedule's: a replacement keeps
+                // it, so a run under way (or a crashed one) still finishes its window.
+                let record = ScheduleRecord {
+                    lease_run_id: previous.as_ref().and_then(|p| p.lease_run_id.clone()),
+                    lease_window_ms: previous.as_ref().and_then(|p| p.lease_window_ms),
+                    lease_until_ms: previous.as_ref().and_then(|p| p.lease_until_ms),
+                    ..record.clone()
+                };
                 put_schedule_record(txn, &record, previous.as_ref())?;
                 Ok(WriteOutcome::Applied)
             })

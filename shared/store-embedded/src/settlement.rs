@@ -42,7 +42,7 @@ use pixgw_domain::settlement_record::{
 use crate::{Bytes, CHARGES, EmbeddedStore, contains, db_err, decode, encode, get_decoded, keys};
 
 const END_TO_END_IDS: TableDefinition<&str, &str> = TableDefinition::new("end_to_end_ids");
-const SPLITS: TableDefinition<&str, Bytes> = TableDefinition::new("splits");
+pub(crate) const SPLITS: TableDefinition<&str, Bytes> = TableDefinition::new("splits");
 pub(crate) const SPLITS_SCHEDULED: TableDefinition<&str, &str> =
     TableDefinition::new("splits_scheduled");
 const PAYOUTS: TableDefinition<&str, Bytes> = TableDefinition::new("payouts");
@@ -124,12 +124,12 @@ fn load_charge(txn: &WriteTransaction, id: &str) -> Result<Option<ChargeRecord>,
     get_decoded(&charges, id, |bytes, key| decode(bytes, "charge", key))
 }
 
-fn load_split(txn: &WriteTransaction, key: &str) -> Result<Option<SplitEntryRecord>, StoreError> {
+pub(crate) fn load_split(txn: &WriteTransaction, key: &str) -> Result<Option<SplitEntryRecord>, StoreError> {
     let splits = txn.open_table(SPLITS).map_err(db_err)?;
     get_decoded(&splits, key, |bytes, key| decode(bytes, "split entry", key))
 }
 
-fn load_payout(txn: &WriteTransaction, id: &str) -> Result<Option<PayoutRecord>, StoreError> {
+pub(crate) fn load_payout(txn: &WriteTransaction, id: &str) -> Result<Option<PayoutRecord>, StoreError> {
     let payouts = txn.open_table(PAYOUTS).map_err(db_err)?;
     get_decoded(&payouts, id, |bytes, key| decode(bytes, "payout", key))
 }
@@ -139,7 +139,7 @@ fn movement_exists(txn: &WriteTransaction, id: &str) -> Result<bool, StoreError>
     contains(&movements, id)
 }
 
-fn split_key(r: &SplitEntryRecord) -> String {
+pub(crate) fn split_key(r: &SplitEntryRecord) -> String {
     keys::split(&r.transaction_id, r.index)
 }
 
@@ -151,7 +151,7 @@ fn scheduled_entry(r: &SplitEntryRecord) -> Option<String> {
 
 /// Writes a split entry, replacing `previous` (the stored version) and keeping
 /// `splits_scheduled` exact.
-fn put_split(
+pub(crate) fn put_split(
     txn: &WriteTransaction,
     record: &SplitEntryRecord,
     previous: Option<&SplitEntryRecord>,
@@ -176,7 +176,7 @@ fn put_split(
     Ok(())
 }
 
-fn put_payout(txn: &WriteTransaction, payout: &Payout) -> Result<(), StoreError> {
+pub(crate) fn put_payout(txn: &WriteTransaction, payout: &Payout) -> Result<(), StoreError> {
     let record = PayoutRecord::from(payout);
     let value = encode(&record, "payout")?;
     let mut payouts = txn.open_table(PAYOUTS).map_err(db_err)?;
@@ -215,7 +215,7 @@ fn put_movement(txn: &WriteTransaction, movement: &Movement) -> Result<(), Store
 
 /// Stores outbox messages. A message id already waiting (never the case for the deterministic
 /// ids of a first write) is replaced, index entry included.
-fn put_outbox(txn: &WriteTransaction, messages: &[OutboxMessage]) -> Result<(), StoreError> {
+pub(crate) fn put_outbox(txn: &WriteTransaction, messages: &[OutboxMessage]) -> Result<(), StoreError> {
     let mut outbox = txn.open_table(OUTBOX).map_err(db_err)?;
     let mut by_time = txn.open_table(OUTBOX_BY_TIME).map_err(db_err)?;
     for message in messages {

@@ -12,11 +12,13 @@
 pub mod confirmation;
 pub mod consumer;
 pub mod payout_executor;
+pub mod payout_scheduler;
 pub mod relay;
 pub mod split_calculator;
 
 pub use confirmation::{ConfirmationResult, ConfirmationService};
 pub use consumer::{HandlerError, MessageHandler};
 pub use payout_executor::PayoutExecutor;
+pub use payout_scheduler::{PayoutScheduler, RunReport, SchedulerConfig};
 pub use relay::relay_outbox;
 pub use split_calculator::SplitCalculator;

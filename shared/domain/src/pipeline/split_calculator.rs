@@ -119,6 +119,7 @@ pub fn booking(
                 recipient: entry.recipient(),
                 amount: split.amount,
                 splits: vec![entry.key()],
+                split_count: 1,
                 state: PayoutState::Processing,
                 end_to_end_id: None,
                 provider_transfer_id: None,

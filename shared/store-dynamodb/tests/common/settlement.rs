@@ -126,6 +126,7 @@ pub fn book_write(c: &Charge, at_millis: i64) -> BookSplits {
         recipient: immediate.recipient(),
         amount: immediate.split.amount,
         splits: vec![immediate.key()],
+        split_count: 1,
         state: PayoutState::Processing,
         end_to_end_id: None,
         provider_transfer_id: None,

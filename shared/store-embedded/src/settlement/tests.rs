@@ -142,6 +142,7 @@ fn book_write(charge: &Charge) -> BookSplits {
         recipient: immediate.recipient(),
         amount: immediate.split.amount,
         splits: vec![immediate.key()],
+        split_count: 1,
         state: PayoutState::Processing,
         end_to_end_id: None,
         provider_transfer_id: None,

@@ -1,0 +1,346 @@
+//! The payout scheduler: on every tick, pays each due account's SCHEDULED splits, one payout
+//! per recipient per window. The steps and why each is safe are in
+//! [`crate::scheduler_ports`]; this module decides the window, streams the splits and keeps
+//! going when an account fails (the others are not held hostage by one).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use tracing::{info, warn};
+
+use crate::error::{DomainError, StoreError};
+use crate::money::Money;
+use crate::outbox::PipelineMessage;
+use crate::payout::{PayoutId, SplitEntry};
+use crate::ports::Clock;
+use crate::scheduler_ports::{
+    AttachSplits, MAX_SPLITS_PER_ATTACH, PayoutHeader, PayoutRunStore, ScheduledSplitCursor,
+};
+use crate::scheduling::ScheduleState;
+use crate::service::truncate_to_millis;
+use crate::settlement::WriteOutcome;
+
+/// Tuning of a scheduler invocation.
+#[derive(Debug, Clone, Copy)]
+pub struct SchedulerConfig {
+    /// Due accounts handled per invocation; the rest wait for the next tick (every 5 min),
+    /// which bounds one Lambda invocation's work.
+    pub max_accounts: usize,
+    /// Splits read (and held in memory) at once.
+    pub page_size: usize,
+    /// How long a claim keeps other runs away. Longer than one invocation can last (the
+    /// Lambda timeout), so a live run is never overtaken; a crashed one is continued by the
+    /// first tick after it.
+    pub lease: Duration,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> SchedulerConfig {
+        SchedulerConfig {
+            max_accounts: 200,
+            page_size: 500,
+            lease: Duration::minutes(15),
+        }
+    }
+}
+
+/// What one invocation did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunReport {
+    /// Accounts whose window this invocation finished.
+    pub accounts: usize,
+    /// Payouts released to `payout-requests`.
+    pub payouts: usize,
+    /// Splits attached to payouts.
+    pub splits: usize,
+    /// Σ of the attached splits.
+    pub amount: Money,
+    /// Accounts skipped: another run holds the window, or an error (logged) stopped the run;
+    /// a later tick retries them.
+    pub skipped: usize,
+}
+
+#[derive(Clone)]
+pub struct PayoutScheduler {
+    store: Arc<dyn PayoutRunStore>,
+    clock: Arc<dyn Clock>,
+    config: SchedulerConfig,
+}
+
+/// How often finishing is retried when a schedule replacement raced the run.
+const FINISH_RETRIES: usize = 3;
+
+impl PayoutScheduler {
+    pub fn new(store: Arc<dyn PayoutRunStore>, clock: Arc<dyn Clock>) -> PayoutScheduler {
+        PayoutScheduler::with_config(store, clock, SchedulerConfig::default())
+    }
+
+    pub fn with_config(
+        store: Arc<dyn PayoutRunStore>,
+        clock: Arc<dyn Clock>,
+        config: SchedulerConfig,
+    ) -> PayoutScheduler {
+        PayoutScheduler {
+            store,
+            clock,
+            config,
+        }
+    }
+
+    /// Runs every due account's window (up to `max_accounts`), at the injected clock's time.
+    pub async fn run_now(&self) -> Result<RunReport, DomainError> {
+        self.run_due(self.clock.now()).await
+    }
+
+    /// Runs every due account's window as of `now`.
+    pub async fn run_due(&self, now: DateTime<Utc>) -> Result<RunReport, DomainError> {
+        let now = truncate_to_millis(now);
+        let due = self
+            .store
+            .due_schedules(now, self.config.max_accounts)
+            .await?;
+        let mut report = RunReport::default();
+        for state in due {
+            let account = state.account_id.clone();
+            match self.run_account(state, now, &mut report).await {
+                Ok(true) => report.accounts += 1,
+                Ok(false) => report.skipped += 1,
+                Err(e) => {
+                    // The lease expires and a later tick continues the window.
+                    warn!(%account, error = %e, "payout run stopped; a later tick resumes it");
+                    report.skipped += 1;
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// `Ok(false)`: another run holds the window.
+    async fn run_account(
+        &self,
+        state: ScheduleState,
+        now: DateTime<Utc>,
+        report: &mut RunReport,
+    ) -> Result<bool, DomainError> {
+        let Some(window) = window_of(&state, now) else {
+            return Ok(false);
+        };
+        let account = state.account_id.clone();
+        let run_id = uuid::Uuid::new_v4().simple().to_string();
+        let lease_until = now + self.config.lease;
+        if self
+            .store
+            .claim_window(&account, window, &run_id, lease_until, now)
+            .await?
+            == WriteOutcome::Conflict
+        {
+            return Ok(false);
+        }
+        info!(%account, %window, run_id, "payout window claimed");
+
+        let mut cursor: Option<ScheduledSplitCursor> = None;
+        loop {
+            let (page, next) = self
+                .store
+                .scheduled_splits_page(&account, window, cursor.as_ref(), self.config.page_size)
+                .await?;
+            self.attach_page(&state, window, page, now, report).await?;
+            match next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+
+        self.release_all(&state, window, now, report).await?;
+        self.finish(&state, &run_id, window, now).await?;
+        Ok(true)
+    }
+
+    /// Groups one page by recipient and attaches each group in chunks of ≤ 99.
+    async fn attach_page(
+        &self,
+        state: &ScheduleState,
+        window: DateTime<Utc>,
+        page: Vec<SplitEntry>,
+        now: DateTime<Utc>,
+        report: &mut RunReport,
+    ) -> Result<(), DomainError> {
+        // BTreeMap: a deterministic order, so two runs over the same page write alike.
+        let mut groups: BTreeMap<(String, String, String), Vec<SplitEntry>> = BTreeMap::new();
+        for entry in page {
+            let recipient = entry.recipient();
+            let (t, k, d) = recipient.grouping_key();
+            groups
+                .entry((t.to_owned(), k.to_owned(), d.to_owned()))
+                .or_default()
+                .push(entry);
+        }
+        for splits in groups.into_values() {
+            let Some(first) = splits.first() else {
+                continue;
+            };
+            let recipient = first.recipient();
+            let header = PayoutHeader {
+                id: PayoutId::for_scheduled_window(&state.account_id, window, &recipient),
+                account_id: state.account_id.clone(),
+                window,
+                recipient,
+            };
+            for chunk in splits.chunks(MAX_SPLITS_PER_ATTACH) {
+                self.attach_chunk(&header, chunk, now, report).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn attach_chunk(
+        &self,
+        header: &PayoutHeader,
+        chunk: &[SplitEntry],
+        now: DateTime<Utc>,
+        report: &mut RunReport,
+    ) -> Result<(), DomainError> {
+        let write = AttachSplits {
+            payout: header.clone(),
+            splits: chunk.to_vec(),
+            now,
+        };
+        if self.store.attach_splits(&write).await? == WriteOutcome::Applied {
+            count(report, chunk)?;
+            return Ok(());
+        }
+        // Some split left SCHEDULED since the page was read (refunded, or taken by a run that
+        // overtook an expired lease), or the payout was already released. Attach one by one so
+        // the others still go out in this window; a split refused alone is not ours to pay
+        // now (it is cancelled, already in a payout, or waits for the next window).
+        for split in chunk {
+            let single = AttachSplits {
+                splits: vec![split.clone()],
+                ..write.clone()
+            };
+            match self.store.attach_splits(&single).await? {
+                WriteOutcome::Applied => count(report, std::slice::from_ref(split))?,
+                WriteOutcome::Conflict => {
+                    warn!(
+                        payout_id = %header.id,
+                        transaction_id = %split.transaction_id,
+                        index = split.index,
+                        "split not attached: it changed since it was read"
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Releases every ASSEMBLING payout of the window to the executor.
+    async fn release_all(
+        &self,
+        state: &ScheduleState,
+        window: DateTime<Utc>,
+        now: DateTime<Utc>,
+        report: &mut RunReport,
+    ) -> Result<(), DomainError> {
+        loop {
+            let ids = self
+                .store
+                .assembling_payouts(&state.account_id, window, self.config.page_size)
+                .await?;
+            if ids.is_empty() {
+                return Ok(());
+            }
+            let mut released_any = false;
+            for id in ids {
+                let message = PipelineMessage::PayoutRequested {
+                    payout_id: id.clone(),
+                    account_id: state.account_id.clone(),
+                }
+                .to_outbox(now);
+                match self.store.release_payout(&id, &[message], now).await? {
+                    WriteOutcome::Applied => {
+                        report.payouts += 1;
+                        released_any = true;
+                    }
+                    // Released concurrently by a run that overtook us.
+                    WriteOutcome::Conflict => {}
+                }
+            }
+            if !released_any {
+                // The index still lists payouts nobody could release: stop rather than spin;
+                // the window stays leased and a later tick retries.
+                return Err(DomainError::Store(StoreError::Corrupt(format!(
+                    "assembling payouts of {} could not be released",
+                    state.account_id
+                ))));
+            }
+        }
+    }
+
+    /// Moves the schedule to its next window, computed from the schedule as stored NOW (a
+    /// replacement during the run takes effect at once, as the API promises).
+    async fn finish(
+        &self,
+        state: &ScheduleState,
+        run_id: &str,
+        window: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), DomainError> {
+        for _ in 0..=FINISH_RETRIES {
+            let Some(stored) = self.store.get_schedule(&state.account_id).await? else {
+                return Err(StoreError::Corrupt(format!(
+                    "schedule of {} vanished during its run",
+                    state.account_id
+                ))
+                .into());
+            };
+            if stored.lease.as_ref().map(|l| l.run_id.as_str()) != Some(run_id) {
+                // Overtaken after our lease expired: the successor finishes the window.
+                return Ok(());
+            }
+            // After the window, not after `now`: for a fresh run they are the same instant
+            // (no run lies between the window and now); for a resumed run of an older window
+            // it makes the account due again at once, so the splits booked after that old
+            // cut-off are paid by an immediate catch-up run instead of a period later.
+            let next = stored.schedule.next_run_after(window);
+            if self
+                .store
+                .finish_window(&state.account_id, run_id, stored.version, next, now)
+                .await?
+                == WriteOutcome::Applied
+            {
+                info!(account = %state.account_id, %window, next_run_at = %next, "payout window finished");
+                return Ok(());
+            }
+        }
+        Err(DomainError::ScheduleChangedConcurrently)
+    }
+}
+
+/// The window a run of `state` pays at `now`: a crashed run's window first (so its payout
+/// ids are reused); otherwise the latest run instant at or before now — ONE catch-up run
+/// however many windows were missed — but never before the stored `next_run_at`. `None`
+/// while another run's lease is live.
+pub fn window_of(state: &ScheduleState, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    match &state.lease {
+        Some(lease) if lease.lease_until > now => None,
+        Some(lease) => Some(lease.window),
+        None => {
+            let latest = state
+                .schedule
+                .latest_run_at_or_before(now)
+                .unwrap_or(state.next_run_at);
+            Some(latest.max(state.next_run_at))
+        }
+    }
+}
+
+fn count(report: &mut RunReport, splits: &[SplitEntry]) -> Result<(), DomainError> {
+    for split in splits {
+        report.amount = report.amount.checked_add(split.split.amount).ok_or_else(|| {
+            DomainError::Store(StoreError::Corrupt("payout run total overflow".into()))
+        })?;
+    }
+    report.splits += splits.len();
+    Ok(())
+}
