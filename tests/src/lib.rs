@@ -6,4 +6,5 @@ pub mod harness;
 pub mod pipeline;
 pub mod queue_contract;
 pub mod schedule_contract;
+pub mod scheduler_contract;
 pub mod settlement_contract;
