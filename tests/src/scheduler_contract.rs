@@ -155,7 +155,10 @@ async fn payouts_of(subject: &Subject, charges: &[Charge]) -> BTreeMap<PayoutId,
             .expect("splits")
         {
             if split.state == SplitState::Processing {
-                let id = split.payout_id.clone().expect("a PROCESSING split names its payout");
+                let id = split
+                    .payout_id
+                    .clone()
+                    .expect("a PROCESSING split names its payout");
                 let e = expected.entry(id).or_default();
                 e.0 += split.split.amount.cents();
                 e.1 += 1;
@@ -170,7 +173,11 @@ async fn payouts_of(subject: &Subject, charges: &[Charge]) -> BTreeMap<PayoutId,
             .await
             .expect("read")
             .expect("payout exists");
-        assert_eq!(payout.amount.cents(), cents, "payout {id} = Σ of its splits");
+        assert_eq!(
+            payout.amount.cents(),
+            cents,
+            "payout {id} = Σ of its splits"
+        );
         assert_eq!(payout.split_count, count, "payout {id} counts its splits");
         let mut listed = 0u32;
         let mut after = None;
@@ -362,7 +369,10 @@ pub async fn a_crashed_run_is_completed_without_duplicates(subject: Subject) {
         .expect("run");
     assert_eq!(report.accounts, 1);
     assert_eq!(report.payouts, 2);
-    assert_eq!(report.splits, 9, "only the splits the crashed run had not attached");
+    assert_eq!(
+        report.splits, 9,
+        "only the splits the crashed run had not attached"
+    );
     let payouts = payouts_of(&subject, &charges).await;
     assert_eq!(payouts.len(), 2);
     let resumed = payouts.get(&header.id).expect("the crashed run's payout");

@@ -198,7 +198,10 @@ fn attach_in(txn: &WriteTransaction, write: &AttachSplits) -> Result<WriteOutcom
                 .amount
                 .checked_add(pixgw_domain::money::Money::from_cents(total))
                 .ok_or_else(corrupt)?,
-            split_count: existing.split_count.checked_add(added).ok_or_else(corrupt)?,
+            split_count: existing
+                .split_count
+                .checked_add(added)
+                .ok_or_else(corrupt)?,
             updated_at: write.now,
             ..existing
         },
@@ -302,7 +305,11 @@ impl PayoutRunStore for EmbeddedStore {
             let due = txn.open_table(SCHEDULES_DUE).map_err(db_err)?;
             let schedules = txn.open_table(SCHEDULES).map_err(db_err)?;
             let mut states = Vec::new();
-            for entry in due.range::<&str>(..end.as_str()).map_err(db_err)?.take(limit) {
+            for entry in due
+                .range::<&str>(..end.as_str())
+                .map_err(db_err)?
+                .take(limit)
+            {
                 let (_, account) = entry.map_err(db_err)?;
                 let account = account.value();
                 let record = get_decoded(&schedules, account, decode_record)?.ok_or_else(|| {
@@ -469,7 +476,9 @@ impl PayoutRunStore for EmbeddedStore {
                 let key = key.value();
                 refs.push(parse_manifest_key(&prefix, key)?);
             }
-            let next = (refs.len() == limit).then(|| refs.last().cloned()).flatten();
+            let next = (refs.len() == limit)
+                .then(|| refs.last().cloned())
+                .flatten();
             Ok((refs, next))
         })
         .await

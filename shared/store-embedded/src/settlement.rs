@@ -124,12 +124,18 @@ fn load_charge(txn: &WriteTransaction, id: &str) -> Result<Option<ChargeRecord>,
     get_decoded(&charges, id, |bytes, key| decode(bytes, "charge", key))
 }
 
-pub(crate) fn load_split(txn: &WriteTransaction, key: &str) -> Result<Option<SplitEntryRecord>, StoreError> {
+pub(crate) fn load_split(
+    txn: &WriteTransaction,
+    key: &str,
+) -> Result<Option<SplitEntryRecord>, StoreError> {
     let splits = txn.open_table(SPLITS).map_err(db_err)?;
     get_decoded(&splits, key, |bytes, key| decode(bytes, "split entry", key))
 }
 
-pub(crate) fn load_payout(txn: &WriteTransaction, id: &str) -> Result<Option<PayoutRecord>, StoreError> {
+pub(crate) fn load_payout(
+    txn: &WriteTransaction,
+    id: &str,
+) -> Result<Option<PayoutRecord>, StoreError> {
     let payouts = txn.open_table(PAYOUTS).map_err(db_err)?;
     get_decoded(&payouts, id, |bytes, key| decode(bytes, "payout", key))
 }
@@ -215,7 +221,10 @@ fn put_movement(txn: &WriteTransaction, movement: &Movement) -> Result<(), Store
 
 /// Stores outbox messages. A message id already waiting (never the case for the deterministic
 /// ids of a first write) is replaced, index entry included.
-pub(crate) fn put_outbox(txn: &WriteTransaction, messages: &[OutboxMessage]) -> Result<(), StoreError> {
+pub(crate) fn put_outbox(
+    txn: &WriteTransaction,
+    messages: &[OutboxMessage],
+) -> Result<(), StoreError> {
     let mut outbox = txn.open_table(OUTBOX).map_err(db_err)?;
     let mut by_time = txn.open_table(OUTBOX_BY_TIME).map_err(db_err)?;
     for message in messages {

@@ -337,9 +337,12 @@ pub fn window_of(state: &ScheduleState, now: DateTime<Utc>) -> Option<DateTime<U
 
 fn count(report: &mut RunReport, splits: &[SplitEntry]) -> Result<(), DomainError> {
     for split in splits {
-        report.amount = report.amount.checked_add(split.split.amount).ok_or_else(|| {
-            DomainError::Store(StoreError::Corrupt("payout run total overflow".into()))
-        })?;
+        report.amount = report
+            .amount
+            .checked_add(split.split.amount)
+            .ok_or_else(|| {
+                DomainError::Store(StoreError::Corrupt("payout run total overflow".into()))
+            })?;
     }
     report.splits += splits.len();
     Ok(())
