@@ -155,6 +155,47 @@ pub fn created_id_sort_key(created_at_ms: i64, id: &str) -> Option<String> {
     sortable(created_at_ms).then(|| format!("{created_at_ms:015}#{id}"))
 }
 
+/// `gsi1pk` of a split entry attached to a scheduled payout: the payout's manifest (a sparse
+/// index: only splits of scheduled payouts carry it, from attachment on, settled or not), so
+/// the executor can page through 100,000 splits without the payout item listing them.
+pub fn payout_manifest_pk(payout: &PayoutId) -> String {
+    format!("PAYOUT#{payout}#SPLITS")
+}
+
+/// `gsi1sk` of a manifest entry: (transaction id, index) order, unique within the payout.
+pub fn payout_manifest_sort_key(transaction_id: &TransactionId, index: u8) -> String {
+    format!("{transaction_id}#{index:02}")
+}
+
+/// `gsi2pk` of an ASSEMBLING payout: the payouts of one account's window still to release
+/// (sparse: removed in the release transaction). The window is the schedule's run time,
+/// clamped into the sortable range like [`due_schedule_sort_key`].
+pub fn assembling_payouts_pk(account: &AccountId, window_ms: i64) -> String {
+    let ms = window_ms.clamp(0, MAX_SORTABLE_MS);
+    format!("ACCOUNT#{account}#PAYOUTS#ASSEMBLING#{ms:015}")
+}
+
+/// The exclusive upper bound of the due index for "due at or before `now_ms`": every
+/// `{nextRunAtMs:015}#…` of a next run ≤ `now_ms` sorts below `{now_ms + 1:015}`.
+pub fn due_schedules_upper_bound(now_ms: i64) -> String {
+    let ms = now_ms.saturating_add(1).clamp(0, MAX_SORTABLE_MS);
+    format!("{ms:015}")
+}
+
+/// The inclusive upper bound of the SCHEDULED-splits index for "booked at or before
+/// `cutoff_ms`": `~` sorts after `#`, so every `{cutoff_ms:015}#…` is below it. `None` when
+/// nothing can match (a cut-off before 1970).
+pub fn scheduled_splits_upper_bound(cutoff_ms: i64) -> Option<String> {
+    (cutoff_ms >= 0).then(|| format!("{:015}~", cutoff_ms.min(MAX_SORTABLE_MS)))
+}
+
+/// The `gsi2pk` of every one of an account's SCHEDULED-split index partitions.
+pub fn scheduled_splits_pks(account: &AccountId) -> Vec<String> {
+    (0..pixgw_domain::ledger::BALANCE_SHARDS)
+        .map(|shard| format!("ACCOUNT#{account}#SPLITS#SCHEDULED#{shard:02}"))
+        .collect()
+}
+
 pub fn outbox_pk(message_id: &str) -> String {
     format!("OUTBOX#{message_id}")
 }

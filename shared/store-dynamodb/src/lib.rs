@@ -199,6 +199,7 @@ mod idempotency;
 pub mod keys;
 mod ledger;
 mod listing;
+mod payout_runs;
 mod schedules;
 mod settlement;
 mod settlement_items;

@@ -1,9 +1,13 @@
 //! [`ScheduleStore`]: one item per account, `ACCOUNT#{accountId}` / `SCHEDULE`, in the account's
 //! partition, carrying the due-index keys (`gsi1`) the payout scheduler queries.
 //!
-//! Replacing a schedule is ONE conditional PutItem on the version read by the caller
-//! (optimistic lock); the item is written whole, index keys included, so `gsi1sk` always
-//! follows `nextRunAtMs`.
+//! Replacing a schedule is ONE conditional UpdateItem on the version read by the caller
+//! (optimistic lock). It sets every schedule attribute, index keys included (so `gsi1sk`
+//! always follows `nextRunAtMs`), but never the payout scheduler's lease attributes
+//! (`leaseRunId`, `leaseWindowMs`, `leaseUntilMs`, see [`crate::payout_runs`]): a schedule
+//! replaced while a run holds its window keeps the lease, as the port requires.
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
@@ -19,7 +23,7 @@ use crate::DynamoStore;
 use crate::errors::{self, SingleWrite};
 use crate::keys::{
     ENTITY, GSI1PK, GSI1SK, Item, PK, SK, SK_SCHEDULE, account_pk, due_schedule_sort_key,
-    due_schedules_pk, s, schedule_shard,
+    due_schedules_pk, primary_key, s, schedule_shard,
 };
 use crate::transact::put_new;
 
@@ -54,6 +58,53 @@ pub(crate) fn put_new_schedule(
     put_new(table, schedule_item(state)?)
 }
 
+/// The scheduler's lease attributes on the schedule item (`ScheduleRecord`'s `lease*` fields).
+pub(crate) const LEASE_RUN_ID: &str = "leaseRunId";
+pub(crate) const LEASE_WINDOW: &str = "leaseWindowMs";
+pub(crate) const LEASE_UNTIL: &str = "leaseUntilMs";
+const LEASE_ATTRIBUTES: [&str; 3] = [LEASE_RUN_ID, LEASE_WINDOW, LEASE_UNTIL];
+/// Optional schedule attributes: a replacement without them must remove the stored ones
+/// (a WEEKLY schedule turned DAILY loses its weekday).
+const OPTIONAL_ATTRIBUTES: [&str; 2] = ["weekday", "dayOfMonth"];
+
+/// `SET` of every given attribute plus `REMOVE` of the absent optional ones, with
+/// placeholders for every name and value (attribute names such as `time` are reserved words).
+struct ScheduleUpdate {
+    expression: String,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl ScheduleUpdate {
+    fn new(item: Item) -> ScheduleUpdate {
+        let mut names = HashMap::new();
+        let mut values = HashMap::new();
+        let mut sets = Vec::new();
+        let mut removes = Vec::new();
+        for optional in OPTIONAL_ATTRIBUTES {
+            if !item.contains_key(optional) {
+                let name = format!("#r{}", removes.len());
+                names.insert(name.clone(), optional.to_owned());
+                removes.push(name);
+            }
+        }
+        for (i, (attribute, value)) in item.into_iter().enumerate() {
+            names.insert(format!("#a{i}"), attribute);
+            values.insert(format!(":v{i}"), value);
+            sets.push(format!("#a{i} = :v{i}"));
+        }
+        let mut expression = format!("SET {}", sets.join(", "));
+        if !removes.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        ScheduleUpdate {
+            expression,
+            names,
+            values,
+        }
+    }
+}
+
 #[async_trait]
 impl ScheduleStore for DynamoStore {
     #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %account))]
@@ -71,19 +122,32 @@ impl ScheduleStore for DynamoStore {
         state: &ScheduleState,
         expected_version: Option<u64>,
     ) -> Result<WriteOutcome, StoreError> {
-        let item = schedule_item(state)?;
-        let written = errors::write_retrying_conflicts("PutItem", || {
-            let put = self
+        let mut item = schedule_item(state)?;
+        // The key is the Update's key, not an attribute to set; the lease is not ours to write.
+        item.remove(PK);
+        item.remove(SK);
+        for lease in LEASE_ATTRIBUTES {
+            item.remove(lease);
+        }
+        let update = ScheduleUpdate::new(item);
+        let written = errors::write_retrying_conflicts("UpdateItem", || {
+            let request = self
                 .client
-                .put_item()
+                .update_item()
                 .table_name(&self.table)
-                .set_item(Some(item.clone()));
-            let put = match expected_version {
-                None => put
+                .set_key(Some(primary_key(
+                    account_pk(&state.account_id),
+                    SK_SCHEDULE,
+                )))
+                .update_expression(&update.expression)
+                .set_expression_attribute_names(Some(update.names.clone()))
+                .set_expression_attribute_values(Some(update.values.clone()));
+            let request = match expected_version {
+                None => request
                     .condition_expression("attribute_not_exists(#pk)")
                     .expression_attribute_names("#pk", PK),
                 // A missing item fails this too: "replace version v" needs version v stored.
-                Some(version) => put
+                Some(version) => request
                     .condition_expression("#version = :expected")
                     .expression_attribute_names("#version", "version")
                     .expression_attribute_values(
@@ -91,7 +155,7 @@ impl ScheduleStore for DynamoStore {
                         AttributeValue::N(version.to_string()),
                     ),
             };
-            put.send()
+            request.send()
         })
         .await?;
         match written {

@@ -8,7 +8,7 @@ use pixgw_domain::charge::ChargeStatus;
 use pixgw_domain::error::StoreError;
 use pixgw_domain::ledger::Movement;
 use pixgw_domain::outbox::OutboxMessage;
-use pixgw_domain::payout::{Payout, PayoutState, SplitEntry, SplitState};
+use pixgw_domain::payout::{Payout, PayoutId, PayoutState, PayoutTrigger, SplitEntry, SplitState};
 use pixgw_domain::settlement::{BookSplits, ConfirmCharge};
 use pixgw_domain::settlement_record::{
     MovementRecord, OutboxRecord, PaymentRecord, PayoutRecord, SplitEntryRecord,
@@ -22,8 +22,8 @@ use crate::keys::{
     ENTITY, ENTITY_SPLIT, GSI1PK, GSI1SK, GSI2PK, GSI2SK, Item, OUTBOX_TTL_SECONDS, PK, SK,
     SK_BALANCE, SK_CHARGE, SK_E2E, SK_MOVEMENT, SK_OUTBOX, SK_PAYOUT, TTL, balance_pk, charge_pk,
     charges_by_status_pk, created_id_sort_key, end_to_end_pk, ledger_pk, movement_pk, n, outbox_pk,
-    payout_pk, payouts_by_account_pk, primary_key, s, scheduled_split_sort_key,
-    scheduled_splits_pk, split_sk,
+    payout_manifest_pk, payout_manifest_sort_key, payout_pk, payouts_by_account_pk, primary_key, s,
+    scheduled_split_sort_key, scheduled_splits_pk, split_sk,
 };
 
 /// Attributes of the end-to-end id guard.
@@ -209,12 +209,26 @@ pub fn balance_update(table: &str, movement: &Movement) -> Result<TransactWriteI
 /// sparse index); because every state change rewrites the whole item, leaving SCHEDULED
 /// removes it from the index.
 pub fn split_item(entry: &SplitEntry) -> Result<Item, StoreError> {
+    split_item_in(entry, None)
+}
+
+/// [`split_item`] of a split that belongs to a scheduled payout's manifest (`gsi1`, see
+/// [`crate::payout_runs`]): a whole-item rewrite of such a split (settling it) must keep the
+/// manifest keys, or the payout's manifest would lose the splits it already paid.
+pub fn split_item_in(entry: &SplitEntry, manifest: Option<&PayoutId>) -> Result<Item, StoreError> {
     let record = SplitEntryRecord::from(entry);
     let mut keys = vec![
         (PK, s(charge_pk(&entry.transaction_id))),
         (SK, s(split_sk(entry.index))),
         (ENTITY, s(ENTITY_SPLIT)),
     ];
+    if let Some(payout) = manifest {
+        keys.push((GSI1PK, s(payout_manifest_pk(payout))));
+        keys.push((
+            GSI1SK,
+            s(payout_manifest_sort_key(&entry.transaction_id, entry.index)),
+        ));
+    }
     if entry.state == SplitState::Scheduled {
         let sort =
             scheduled_split_sort_key(record.created_at_ms, &entry.transaction_id, entry.index)
@@ -294,7 +308,11 @@ pub fn settled_split_put(
 ) -> Result<TransactWriteItem, StoreError> {
     let put = Put::builder()
         .table_name(table)
-        .set_item(Some(split_item(entry)?))
+        // A scheduled payout's splits stay in its manifest once settled.
+        .set_item(Some(split_item_in(
+            entry,
+            (payout.trigger == PayoutTrigger::Scheduled).then_some(&payout.id),
+        )?))
         .condition_expression("#state = :processing AND #pid = :pid AND #acc = :acc")
         .expression_attribute_names("#state", STATE)
         .expression_attribute_names("#pid", PAYOUT_ID)
