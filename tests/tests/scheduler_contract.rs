@@ -10,14 +10,24 @@ use pixgw_store_embedded::EmbeddedStore;
 use pixgw_tests::scheduler_contract::Subject;
 
 /// A fresh embedded store seen through both ports, plus its temporary directory.
-fn fresh_embedded() -> (Subject, tempfile::TempDir) {
+async fn fresh_embedded() -> (Subject, Option<tempfile::TempDir>) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Arc::new(EmbeddedStore::open(dir.path()).expect("open embedded store"));
     let subject = Subject {
         store: store.clone(),
         runs: store,
     };
-    (subject, dir)
+    (subject, Some(dir))
+}
+
+/// A fresh DynamoDB table seen through both ports (no directory to keep).
+async fn fresh_dynamodb() -> (Subject, Option<tempfile::TempDir>) {
+    let store = Arc::new(pixgw_tests::harness::fresh_dynamodb_store().await);
+    let subject = Subject {
+        store: store.clone(),
+        runs: store,
+    };
+    (subject, None)
 }
 
 /// One module per adapter, one test per contract case.
@@ -33,14 +43,14 @@ macro_rules! adapter_suite {
             $(
                 #[tokio::test]
                 async fn $sequential() {
-                    let (subject, _dir) = super::$fresh();
+                    let (subject, _dir) = super::$fresh().await;
                     contract::$sequential(subject).await;
                 }
             )*
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $concurrent() {
-                    let (subject, _dir) = super::$fresh();
+                    let (subject, _dir) = super::$fresh().await;
                     contract::$concurrent(subject).await;
                 }
             )*
@@ -49,3 +59,4 @@ macro_rules! adapter_suite {
 }
 
 pixgw_tests::scheduler_contract_cases!(adapter_suite!(embedded, fresh_embedded));
+pixgw_tests::scheduler_contract_cases!(adapter_suite!(dynamodb, fresh_dynamodb));
