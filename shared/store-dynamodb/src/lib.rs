@@ -1,9 +1,11 @@
 //! DynamoDB adapter of the storage ports ([`AccountStore`], [`IdempotencyStore`],
-//! [`ChargeStore`], [`SettlementStore`], [`ScheduleStore`]) — single-table design — and of the
+//! [`ChargeStore`], [`SettlementStore`], [`ScheduleStore`], [`PayoutRunStore`]) — single-table
+//! design — and of the
 //! [`OutboxFeed`] over the table's DynamoDB Stream ([`stream_feed`]).
 //!
 //! [`AccountStore`]: pixgw_domain::ports::AccountStore
 //! [`ScheduleStore`]: pixgw_domain::scheduling::ScheduleStore
+//! [`PayoutRunStore`]: pixgw_domain::scheduler_ports::PayoutRunStore
 //! [`IdempotencyStore`]: pixgw_domain::ports::IdempotencyStore
 //! [`ChargeStore`]: pixgw_domain::ports::ChargeStore
 //! [`SettlementStore`]: pixgw_domain::settlement::SettlementStore
@@ -65,17 +67,19 @@
 //! | end-to-end id guard | `E2E#{endToEndId}` | `E2E` | — | `transactionId`, `accountId` |
 //! | ledger movement | `MOVEMENT#{movementId}` | `MOVEMENT` | `gsi1pk` = `ACCOUNT#{accountId}#LEDGER#{shard:02}` (shard = `movement.balance_shard()`), `gsi1sk` = `{createdAtMs:015}#{movementId}` | `MovementRecord` (legs in integer centavos) |
 //! | balance shard | `ACCOUNT#{accountId}#BALANCE#{shard:02}` (32 per account) | `BALANCE` | — | `incomingCents`, `availableCents`, `reservedForSplitsCents` (N, running totals), `accountId` |
-//! | split entry | `CHARGE#{transactionId}` (its charge's partition) | `SPLIT#{index:02}` | only while `SCHEDULED`: `gsi2pk` = `ACCOUNT#{accountId}#SPLITS#SCHEDULED#{shard:02}` (shard = `balance_shard(transactionId)`), `gsi2sk` = `{createdAtMs:015}#{transactionId}#{index:02}` | `SplitEntryRecord` |
-//! | payout | `PAYOUT#{payoutId}` | `PAYOUT` | `gsi1pk` = `ACCOUNT#{accountId}#PAYOUTS`, `gsi1sk` = `{createdAtMs:015}#{payoutId}` | `PayoutRecord` |
+//! | split entry | `CHARGE#{transactionId}` (its charge's partition) | `SPLIT#{index:02}` | only while `SCHEDULED`: `gsi2pk` = `ACCOUNT#{accountId}#SPLITS#SCHEDULED#{shard:02}` (shard = `balance_shard(transactionId)`), `gsi2sk` = `{createdAtMs:015}#{transactionId}#{index:02}`; from its attachment to a scheduled payout on (kept when settled): `gsi1pk` = `PAYOUT#{payoutId}#SPLITS`, `gsi1sk` = `{transactionId}#{index:02}` (the payout's manifest) | `SplitEntryRecord` |
+//! | payout | `PAYOUT#{payoutId}` | `PAYOUT` | `gsi1pk` = `ACCOUNT#{accountId}#PAYOUTS`, `gsi1sk` = `{createdAtMs:015}#{payoutId}`; only while `ASSEMBLING` (scheduled payouts): `gsi2pk` = `ACCOUNT#{accountId}#PAYOUTS#ASSEMBLING#{windowMs:015}`, `gsi2sk` = `{payoutId}` | `PayoutRecord` (a scheduled payout: `splits` empty, `splitCount` and `amountCents` grown by `ADD`) |
 //! | outbox message | `OUTBOX#{messageId}` | `OUTBOX` | — | `OutboxRecord`, `ttl` = createdAt seconds + 7 days |
-//! | payout schedule | `ACCOUNT#{accountId}` (its account's partition) | `SCHEDULE` | `gsi1pk` = `PAYOUT_SCHEDULES#{shard:02}` (shard = `balance_shard(accountId) % 16`), `gsi1sk` = `{nextRunAtMs:015}#{accountId}` | `ScheduleRecord`: `accountId`, `frequency`, `time` (`HH:MM`, São Paulo), `weekday`? (WEEKLY), `dayOfMonth`? (MONTHLY), `nextRunAtMs`, `version` (N, +1 per write), `updatedAtMs` |
+//! | payout schedule | `ACCOUNT#{accountId}` (its account's partition) | `SCHEDULE` | `gsi1pk` = `PAYOUT_SCHEDULES#{shard:02}` (shard = `balance_shard(accountId) % 16`), `gsi1sk` = `{nextRunAtMs:015}#{accountId}` | `ScheduleRecord`: `accountId`, `frequency`, `time` (`HH:MM`, São Paulo), `weekday`? (WEEKLY), `dayOfMonth`? (MONTHLY), `nextRunAtMs`, `version` (N, +1 per write), `updatedAtMs`; while a scheduler run holds a window: `leaseRunId`, `leaseWindowMs`, `leaseUntilMs` (all three or none) |
 //!
 //! A confirmed charge also stores `payment` (a map: `PaymentRecord`) and `confirmedAtMs`; a
 //! pending one has neither, and charge reads decode both forms.
 //!
-//! Only charges, movements, payouts, SCHEDULED split entries and payout schedules carry index
-//! attributes (sparse indexes: a split entry leaving SCHEDULED is rewritten whole, without
-//! them). Every account has a schedule item from its creation on (written in the account's own
+//! Only charges, movements, payouts, SCHEDULED split entries, split entries of scheduled
+//! payouts and payout schedules carry index attributes (sparse indexes: a split entry leaving
+//! SCHEDULED loses its `gsi2` keys in the same write — rewritten whole by settlement, updated
+//! with `REMOVE` by the scheduler — and an ASSEMBLING payout loses its `gsi2` keys in its
+//! release). Every account has a schedule item from its creation on (written in the account's own
 //! transaction); an account without one predates schedules and is shown the default. Only the
 //! idempotency record and the outbox message have a TTL; the outbox one outlives the stream's
 //! 24 h retention by far, so TTL never deletes a message before the relay could read it. `sk`
@@ -111,10 +115,15 @@
 //! | payout by id | GetItem, strongly consistent |
 //! | balance | BatchGetItem of the 32 shard keys, strongly consistent, unprocessed keys retried with backoff; absent shards are zero |
 //! | an account's movements | Query `gsi1` on each of the 32 `…#LEDGER#{shard}` partitions (8 at a time, paginated), merged by (createdAt, id) |
-//! | SCHEDULED splits of an account (payout scheduler) | Query `gsi2` on each `…#SPLITS#SCHEDULED#{shard}` partition |
+//! | SCHEDULED splits of an account booked by a cut-off, a page after a cursor (payout scheduler) | Query `gsi2` on each of the 32 `…#SPLITS#SCHEDULED#{shard}` partitions, `gsi2sk <= {cutoffMs:015}~` (and `>` the cursor's `gsi2sk`: the index order is global, so the cursor is every shard's position), 8 at a time, in chunks of about a page's share per shard, k-way merged; an emptied shard is re-queried from its `LastEvaluatedKey` before the next pick |
+//! | claim a window / finish a run (payout scheduler) | one UpdateItem of the schedule: claim SETs the lease and `ADD version 1`, conditioned on (lease expired `AND leaseWindowMs = :window`) or (no lease `AND nextRunAtMs <= :window`); finish SETs `nextRunAtMs`, `gsi1sk`, `version + 1` and REMOVEs the lease, conditioned on `leaseRunId = :run AND version = :expected` |
+//! | attach ≤ 99 splits of one recipient to its scheduled payout | `TransactWriteItems`: Update payout (`ADD amountCents, splitCount`, SET the rest with `if_not_exists`, the assembling `gsi2` keys; `attribute_not_exists(pk) OR (state = ASSEMBLING AND` same account and recipient`)`) + per split Update (SET `state = PROCESSING`, `payoutId`, manifest `gsi1` keys, REMOVE `gsi2pk`, `gsi2sk`; `state = SCHEDULED AND` same account, recipient and amount) |
+//! | ASSEMBLING payouts of a window | Query `gsi2` on `ACCOUNT#{accountId}#PAYOUTS#ASSEMBLING#{windowMs:015}` |
+//! | release a payout | `TransactWriteItems`: Update payout (`state = ASSEMBLING` → PROCESSING, REMOVE `gsi2pk`, `gsi2sk`) + Put each outbox message (`attribute_not_exists`) |
+//! | a scheduled payout's splits (its manifest) | Query `gsi1` on `PAYOUT#{payoutId}#SPLITS`, `gsi1sk >` the cursor |
 //! | an account's payouts | Query `gsi1` on `ACCOUNT#{accountId}#PAYOUTS` |
 //! | an account's payout schedule | GetItem `ACCOUNT#{accountId}` / `SCHEDULE`, strongly consistent |
-//! | replace a payout schedule | one PutItem of the whole item, conditioned on `attribute_not_exists(pk)` (none stored yet) or `version = :expected` (the version the caller read); a failed condition = `WriteOutcome::Conflict`, nothing written |
+//! | replace a payout schedule | one UpdateItem that SETs every schedule attribute (REMOVEs an absent `weekday`/`dayOfMonth`) and never touches the lease, conditioned on `attribute_not_exists(pk)` (none stored yet) or `version = :expected` (the version the caller read); a failed condition = `WriteOutcome::Conflict`, nothing written |
 //! | schedules due at `t` (payout scheduler) | Query `gsi1` on each of the 16 `PAYOUT_SCHEDULES#{shard}` partitions, `gsi1sk < {t+1 ms:015}`, oldest first |
 //! | relay the outbox | the table's stream: INSERT records whose new image has `entity = OUTBOX` |
 //!
