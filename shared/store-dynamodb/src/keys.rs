@@ -380,6 +380,21 @@ mod tests {
             due_schedule_sort_key(MAX_SORTABLE_MS, &account)
         );
         assert_eq!(outbox_pk("m"), "OUTBOX#m");
+        let pks = scheduled_splits_pks(&account);
+        assert_eq!(pks.len(), 32);
+        assert!(pks.contains(&scheduled_splits_pk(&account, &tx)));
+        // The cut-off bound admits every split of the cut-off millisecond and none after it.
+        let upper = scheduled_splits_upper_bound(1_000).unwrap();
+        assert!(scheduled_split_sort_key(1_000, &tx, 9).unwrap() <= upper);
+        assert!(scheduled_split_sort_key(1_001, &id('0'), 0).unwrap() > upper);
+        assert_eq!(scheduled_splits_upper_bound(-1), None);
+        assert_eq!(due_schedules_upper_bound(1_000), "000000000001001");
+        assert!(due_schedule_sort_key(1_000, &account) < due_schedules_upper_bound(1_000));
+        assert_eq!(
+            assembling_payouts_pk(&account, 7),
+            format!("ACCOUNT#{account}#PAYOUTS#ASSEMBLING#000000000000007")
+        );
+        assert_eq!(payout_manifest_sort_key(&tx, 3), format!("{tx}#03"));
     }
 
     #[test]
