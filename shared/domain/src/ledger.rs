@@ -88,14 +88,18 @@ pub enum MovementKind {
     /// A payout failed for good: reservedForSplits → available (the merchant settles with the
     /// recipient some other way; nothing is left stuck in the reserve).
     PayoutFailed,
+    /// Scheduled splits failed their last allowed payout window: reservedForSplits →
+    /// available, one movement per settled chunk of the failed payout's manifest.
+    SplitsFailed,
 }
 
 impl MovementKind {
-    pub const ALL: [MovementKind; 4] = [
+    pub const ALL: [MovementKind; 5] = [
         MovementKind::ChargeConfirmed,
         MovementKind::SplitsBooked,
         MovementKind::PayoutPaid,
         MovementKind::PayoutFailed,
+        MovementKind::SplitsFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -104,6 +108,7 @@ impl MovementKind {
             MovementKind::SplitsBooked => "SPLITS_BOOKED",
             MovementKind::PayoutPaid => "PAYOUT_PAID",
             MovementKind::PayoutFailed => "PAYOUT_FAILED",
+            MovementKind::SplitsFailed => "SPLITS_FAILED",
         }
     }
 
@@ -117,6 +122,7 @@ impl MovementKind {
             MovementKind::SplitsBooked => "splits",
             MovementKind::PayoutPaid => "payout-paid",
             MovementKind::PayoutFailed => "payout-failed",
+            MovementKind::SplitsFailed => "splits-failed",
         }
     }
 }

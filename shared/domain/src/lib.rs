@@ -9,6 +9,7 @@ pub mod brcode;
 pub mod charge;
 pub mod document;
 pub mod error;
+pub mod events;
 pub mod ids;
 pub mod ledger;
 pub mod money;

@@ -66,9 +66,16 @@ pub struct SplitEntry {
     pub payout_id: Option<PayoutId>,
     pub end_to_end_id: Option<EndToEndId>,
     pub failure_reason: Option<String>,
+    /// Payouts of this split that failed so far. A scheduled split whose payout fails goes
+    /// back to SCHEDULED for the next window until this reaches [`MAX_PAYOUT_ATTEMPTS`].
+    pub attempts: u8,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
+
+/// Failed payout windows after which a scheduled split is FAILED and its money returns to the
+/// account's `available` balance.
+pub const MAX_PAYOUT_ATTEMPTS: u8 = 3;
 
 /// `po_` + 32 lowercase hex.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -231,6 +238,11 @@ pub struct Payout {
     pub splits: Vec<SplitRef>,
     /// How many splits it pays (inline or in the manifest).
     pub split_count: u32,
+    /// Splits of a settled (PAID/FAILED) scheduled payout whose own final state is not written
+    /// yet: the executor settles a big manifest in chunks after the payout itself, and a
+    /// redelivery continues while this is above zero. Always 0 for immediate payouts (their
+    /// one split settles in the payout's own write).
+    pub unsettled_splits: u32,
     pub state: PayoutState,
     pub end_to_end_id: Option<EndToEndId>,
     pub provider_transfer_id: Option<String>,

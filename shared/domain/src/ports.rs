@@ -13,6 +13,8 @@ use crate::account::{Account, ClientCredential};
 use crate::charge::{Charge, ChargeStatus};
 use crate::error::StoreError;
 use crate::ids::{AccountId, TransactionId};
+pub use crate::events::EventLog;
+pub use crate::scheduler_ports::PayoutRunStore;
 pub use crate::scheduling::ScheduleStore;
 pub use crate::settlement::SettlementStore;
 
@@ -229,11 +231,11 @@ pub trait ChargeStore: Send + Sync {
 
 /// Everything the API needs from storage, as one object to pass around.
 pub trait Store:
-    AccountStore + IdempotencyStore + ChargeStore + SettlementStore + ScheduleStore
+    AccountStore + IdempotencyStore + ChargeStore + SettlementStore + PayoutRunStore + EventLog
 {
 }
-impl<T: AccountStore + IdempotencyStore + ChargeStore + SettlementStore + ScheduleStore> Store
-    for T
+impl<T> Store for T where
+    T: AccountStore + IdempotencyStore + ChargeStore + SettlementStore + PayoutRunStore + EventLog
 {
 }
 

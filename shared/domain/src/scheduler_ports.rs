@@ -24,9 +24,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::error::StoreError;
+use crate::events::AccountEvent;
 use crate::ids::{AccountId, TransactionId};
+use crate::ledger::Movement;
 use crate::outbox::OutboxMessage;
-use crate::payout::{PayoutId, PayoutRecipient, SplitEntry, SplitRef};
+use crate::payout::{Payout, PayoutId, PayoutRecipient, PayoutState, SplitEntry, SplitRef};
 use crate::scheduling::{ScheduleState, ScheduleStore};
 use crate::settlement::WriteOutcome;
 
@@ -79,6 +81,69 @@ pub struct AttachSplits {
     /// As read from [`PayoutRunStore::scheduled_splits_page`].
     pub splits: Vec<SplitEntry>,
     pub now: DateTime<Utc>,
+}
+
+/// The most splits one [`SettleSplits`] may carry: each split may bring its own event (2 items
+/// per split), plus the payout, a movement and its balance shard, within 100 items.
+pub const MAX_SPLITS_PER_SETTLE: usize = 48;
+
+/// Writes the final state of a chunk of a settled scheduled payout's splits.
+///
+/// Conditions: 1 ≤ `splits.len()` ≤ [`MAX_SPLITS_PER_SETTLE`]; the payout is stored with state
+/// `payout_state` (PAID or FAILED) and `unsettled_splits` ≥ `splits.len()`; every split is
+/// stored PROCESSING with `payout_id` = `payout_id`; the movement and the events do not exist.
+/// Effects: each split is replaced by the given version — PAID (with the transfer's
+/// end-to-end id), SCHEDULED again (no payout id, `attempts` + 1: it re-enters the scheduled
+/// index and goes out in a later window) or FAILED; the payout's `unsettled_splits` drops by
+/// `splits.len()`; the movement (the money of the splits that FAILED for good, reserved →
+/// available) with its balance shard; the events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SettleSplits {
+    pub payout_id: PayoutId,
+    pub payout_state: PayoutState,
+    pub splits: Vec<SplitEntry>,
+    pub movement: Option<Movement>,
+    pub events: Vec<AccountEvent>,
+    pub now: DateTime<Utc>,
+}
+
+/// Which of an account's payouts to list, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayoutQuery {
+    /// ASSEMBLING payouts are never listed (they are not payouts yet); filtering by it lists
+    /// nothing.
+    pub state: Option<PayoutState>,
+    /// `created_at` ≥ `from`.
+    pub from: Option<DateTime<Utc>>,
+    /// `created_at` ≤ `to`.
+    pub to: Option<DateTime<Utc>>,
+    /// 1..=100.
+    pub limit: u32,
+    /// Continue strictly after this position.
+    pub after: Option<PayoutCursor>,
+}
+
+/// A position in the newest-first payout listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayoutCursor {
+    pub created_at: DateTime<Utc>,
+    pub payout_id: PayoutId,
+}
+
+impl PayoutCursor {
+    pub fn of(payout: &Payout) -> PayoutCursor {
+        PayoutCursor {
+            created_at: payout.created_at,
+            payout_id: payout.id.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayoutPage {
+    pub items: Vec<Payout>,
+    /// Present when more payouts may follow.
+    pub next: Option<PayoutCursor>,
 }
 
 #[async_trait]
@@ -149,6 +214,18 @@ pub trait PayoutRunStore: ScheduleStore {
         after: Option<&SplitRef>,
         limit: usize,
     ) -> Result<(Vec<SplitRef>, Option<SplitRef>), StoreError>;
+
+    /// See [`SettleSplits`]. One atomic write.
+    async fn settle_payout_splits(&self, write: &SettleSplits)
+    -> Result<WriteOutcome, StoreError>;
+
+    /// The account's payouts (every trigger; never ASSEMBLING ones), newest first by
+    /// `created_at` then id, filtered by `query`.
+    async fn list_payouts(
+        &self,
+        account: &AccountId,
+        query: &PayoutQuery,
+    ) -> Result<PayoutPage, StoreError>;
 
     /// Ends a run: sets `next_run_at` and clears the lease.
     ///

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::error::StoreError;
+use crate::events::AccountEvent;
 use crate::ids::{AccountId, TransactionId};
 use crate::ledger::{Balance, Movement};
 use crate::outbox::OutboxMessage;
@@ -59,17 +60,23 @@ pub struct BookSplits {
     pub outbox: Vec<OutboxMessage>,
 }
 
-/// PROCESSING → PAID or FAILED, for a payout and every split it pays.
+/// PROCESSING → PAID or FAILED, for a payout and the splits it carries inline.
 ///
 /// Conditions: the payout's stored state is `PROCESSING`; every listed split's stored state is
-/// `PROCESSING` with `payout_id` = this payout; the movement does not exist.
+/// `PROCESSING` with `payout_id` = this payout; the movement and the events do not exist.
 /// Effects: the payout and the splits are replaced by the given (settled) versions; the
-/// movement and its balance shard; the outbox messages.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// movement (if any) and its balance shard; the events; the outbox messages.
+///
+/// An immediate payout settles its one split here. A scheduled payout lists no split: its
+/// manifest is settled afterwards in chunks
+/// ([`SettleSplits`](crate::scheduler_ports::SettleSplits)), and a FAILED one moves no money
+/// here (its splits go back to SCHEDULED, or their money returns chunk by chunk).
+#[derive(Debug, Clone, PartialEq)]
 pub struct SettlePayout {
     pub payout: Payout,
     pub splits: Vec<SplitEntry>,
-    pub movement: Movement,
+    pub movement: Option<Movement>,
+    pub events: Vec<AccountEvent>,
     pub outbox: Vec<OutboxMessage>,
 }
 

@@ -86,6 +86,9 @@ pub struct SplitEntryRecord {
     pub end_to_end_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<String>,
+    /// Absent on splits stored before payout retries existed (then: 0).
+    #[serde(default)]
+    pub attempts: u8,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
 }
@@ -101,6 +104,7 @@ impl From<&SplitEntry> for SplitEntryRecord {
             payout_id: s.payout_id.as_ref().map(ToString::to_string),
             end_to_end_id: s.end_to_end_id.as_ref().map(ToString::to_string),
             failure_reason: s.failure_reason.clone(),
+            attempts: s.attempts,
             created_at_ms: s.created_at.timestamp_millis(),
             updated_at_ms: s.updated_at.timestamp_millis(),
         }
@@ -128,6 +132,7 @@ impl TryFrom<SplitEntryRecord> for SplitEntry {
                 .map(|e| EndToEndId::parse(&e).ok_or_else(|| corrupt("endToEndId", &id)))
                 .transpose()?,
             failure_reason: r.failure_reason,
+            attempts: r.attempts,
             created_at: millis_to_time(r.created_at_ms).ok_or_else(|| corrupt("createdAt", &id))?,
             updated_at: millis_to_time(r.updated_at_ms).ok_or_else(|| corrupt("updatedAt", &id))?,
         })
@@ -156,6 +161,9 @@ pub struct PayoutRecord {
     /// Absent on payouts stored before scheduled payouts existed (then: `splits.len()`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub split_count: Option<u32>,
+    /// See [`Payout::unsettled_splits`]; absent means 0.
+    #[serde(default)]
+    pub unsettled_splits: u32,
     pub state: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_to_end_id: Option<String>,
@@ -187,6 +195,7 @@ impl From<&Payout> for PayoutRecord {
                 })
                 .collect(),
             split_count: Some(p.split_count),
+            unsettled_splits: p.unsettled_splits,
             state: p.state.as_str().to_owned(),
             end_to_end_id: p.end_to_end_id.as_ref().map(ToString::to_string),
             provider_transfer_id: p.provider_transfer_id.clone(),
@@ -231,6 +240,7 @@ impl TryFrom<PayoutRecord> for Payout {
                 None => u32::try_from(splits.len()).map_err(|_| corrupt("splits", &id))?,
             },
             splits,
+            unsettled_splits: r.unsettled_splits,
             state: PayoutState::parse(&r.state).ok_or_else(|| corrupt("state", &id))?,
             end_to_end_id: r
                 .end_to_end_id

@@ -13,6 +13,7 @@ pub mod confirmation;
 pub mod consumer;
 pub mod payout_executor;
 pub mod payout_scheduler;
+pub mod payout_settlement;
 pub mod relay;
 pub mod split_calculator;
 

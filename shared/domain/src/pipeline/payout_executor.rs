@@ -4,20 +4,28 @@
 //! its idempotency key (so a redelivery, or a crash after the transfer but before we stored
 //! its outcome, gets the first transfer's outcome back instead of a second transfer), and the
 //! outcome is stored with one conditional write that only a PROCESSING payout accepts.
+//!
+//! A scheduled payout may pay thousands of splits, more than one write can hold: its own
+//! write settles the payout and the money, then its manifest's splits are settled in chunks
+//! (see [`super::payout_settlement`] for the rules), resumably.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use tracing::{info, warn};
 
 use crate::error::{DomainError, ProviderError, StoreError};
-use crate::ledger::{Bucket, LedgerAccount, Movement, MovementKind};
+use crate::ids::TransactionId;
 use crate::outbox::PipelineMessage;
-use crate::payout::{Payout, PayoutId, PayoutState, SplitEntry, SplitState};
+use crate::payout::{Payout, PayoutId, PayoutState, SplitEntry, SplitRef, SplitState};
 use crate::pipeline::consumer::{HandlerError, MessageHandler};
+use crate::pipeline::payout_settlement::{FinalOutcome, settle_chunk, settle_payout};
 use crate::ports::{Clock, DynStore, PixProvider};
 use crate::provider::{TransferDestination, TransferOutcome, TransferRequest};
-use crate::settlement::{SettlePayout, WriteOutcome};
+use crate::scheduler_ports::MAX_SPLITS_PER_SETTLE;
+use crate::service::truncate_to_millis;
+use crate::settlement::WriteOutcome;
 
 #[derive(Clone)]
 pub struct PayoutExecutor {
@@ -52,8 +60,17 @@ impl PayoutExecutor {
             .get_payout(id)
             .await?
             .ok_or(DomainError::NotFound("payout"))?;
-        if payout.state != PayoutState::Processing {
-            return Ok(ExecutionResult::AlreadySettled);
+        match payout.state {
+            PayoutState::Processing => {}
+            // Released only once assembled, so a request for it cannot be delivered yet;
+            // let the queue bring it back.
+            PayoutState::Assembling => {
+                return Err(StoreError::Unavailable(format!("payout {id} is still assembling")).into());
+            }
+            PayoutState::Paid | PayoutState::Failed => {
+                self.settle_manifest(&payout).await?;
+                return Ok(ExecutionResult::AlreadySettled);
+            }
         }
         let outcome = match self.provider.transfer(&transfer_request(&payout)).await {
             Ok(outcome) => outcome,
@@ -91,32 +108,126 @@ impl PayoutExecutor {
         outcome: TransferOutcome,
     ) -> Result<ExecutionResult, DomainError> {
         if payout.state != PayoutState::Processing {
+            self.settle_manifest(&payout).await?;
             return Ok(ExecutionResult::AlreadySettled);
         }
-        let now = crate::service::truncate_to_millis(self.clock.now());
-        let (state, result) = match &outcome {
-            TransferOutcome::Completed { .. } => (PayoutState::Paid, ExecutionResult::Paid),
-            TransferOutcome::Failed { .. } => (PayoutState::Failed, ExecutionResult::Failed),
-            TransferOutcome::Pending {
-                provider_transfer_id,
-            } => {
-                info!(payout_id = %payout.id, provider_transfer_id, "transfer pending at the provider");
-                return Ok(ExecutionResult::AwaitingProvider);
-            }
+        let Some(outcome) = FinalOutcome::of(&outcome) else {
+            info!(payout_id = %payout.id, "transfer pending at the provider");
+            return Ok(ExecutionResult::AwaitingProvider);
         };
-        let write = settlement(&self.store, payout, state, &outcome, now).await?;
-        match self.store.settle_payout(&write).await? {
+        let now = truncate_to_millis(self.clock.now());
+        let inline = self.inline_splits(&payout).await?;
+        let write = settle_payout(payout, inline, &outcome, now)?;
+        let result = match outcome.state {
+            PayoutState::Paid => ExecutionResult::Paid,
+            _ => ExecutionResult::Failed,
+        };
+        let settled = match self.store.settle_payout(&write).await? {
             WriteOutcome::Applied => {
-                info!(payout_id = %write.payout.id, state = state.as_str(), "payout settled");
-                Ok(result)
+                info!(payout_id = %write.payout.id, state = outcome.state.as_str(), "payout settled");
+                write.payout
             }
             WriteOutcome::Conflict => {
                 warn!(payout_id = %write.payout.id, "payout was settled concurrently");
-                Ok(ExecutionResult::AlreadySettled)
+                let stored = self.store.get_payout(&write.payout.id).await?;
+                if let Some(stored) = stored {
+                    self.settle_manifest(&stored).await?;
+                }
+                return Ok(ExecutionResult::AlreadySettled);
+            }
+        };
+        self.settle_manifest(&settled).await?;
+        Ok(result)
+    }
+
+    /// An immediate payout's splits (inline in the payout), as stored.
+    async fn inline_splits(&self, payout: &Payout) -> Result<Vec<SplitEntry>, DomainError> {
+        let mut splits = Vec::with_capacity(payout.splits.len());
+        for key in &payout.splits {
+            let entry = self
+                .store
+                .get_splits(&key.transaction_id)
+                .await?
+                .into_iter()
+                .find(|s| s.index == key.index)
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "payout {} pays a missing split {}/{}",
+                        payout.id, key.transaction_id, key.index
+                    ))
+                })?;
+            splits.push(entry);
+        }
+        Ok(splits)
+    }
+
+    /// Writes the final state of a settled scheduled payout's splits, chunk by chunk, reading
+    /// its manifest a page at a time. Resumable: a split already settled is no longer
+    /// PROCESSING in this payout and is skipped, so a redelivery (or a crash midway) continues
+    /// where the last run stopped.
+    async fn settle_manifest(&self, payout: &Payout) -> Result<(), DomainError> {
+        if payout.unsettled_splits == 0 || payout.state == PayoutState::Processing {
+            return Ok(());
+        }
+        let mut after: Option<SplitRef> = None;
+        loop {
+            let (refs, next) = self
+                .store
+                .payout_splits_page(&payout.id, after.as_ref(), MAX_SPLITS_PER_SETTLE)
+                .await?;
+            self.settle_refs(payout, &refs).await?;
+            match next {
+                Some(next) => after = Some(next),
+                None => return Ok(()),
             }
         }
     }
+
+    async fn settle_refs(&self, payout: &Payout, refs: &[SplitRef]) -> Result<(), DomainError> {
+        for _ in 0..CHUNK_ATTEMPTS {
+            let pending = self.pending_splits(payout, refs).await?;
+            if pending.is_empty() {
+                return Ok(());
+            }
+            let now = truncate_to_millis(self.clock.now());
+            let write = settle_chunk(payout, pending, now)?;
+            if self.store.settle_payout_splits(&write).await? == WriteOutcome::Applied {
+                return Ok(());
+            }
+            // Another executor (a redelivery running alongside) settled some of them: re-read.
+        }
+        Err(StoreError::Unavailable(format!(
+            "splits of payout {} keep changing under its settlement",
+            payout.id
+        ))
+        .into())
+    }
+
+    /// Those of `refs` still PROCESSING in `payout`, as stored.
+    async fn pending_splits(
+        &self,
+        payout: &Payout,
+        refs: &[SplitRef],
+    ) -> Result<Vec<SplitEntry>, DomainError> {
+        let mut by_charge: BTreeMap<&TransactionId, Vec<u8>> = BTreeMap::new();
+        for r in refs {
+            by_charge.entry(&r.transaction_id).or_default().push(r.index);
+        }
+        let mut pending = Vec::with_capacity(refs.len());
+        for (charge, indexes) in by_charge {
+            pending.extend(self.store.get_splits(charge).await?.into_iter().filter(|s| {
+                indexes.contains(&s.index)
+                    && s.state == SplitState::Processing
+                    && s.payout_id.as_ref() == Some(&payout.id)
+            }));
+        }
+        Ok(pending)
+    }
 }
+
+/// Re-reads of a manifest chunk whose write conflicted before the attempt is left to a
+/// redelivery.
+const CHUNK_ATTEMPTS: usize = 3;
 
 /// The PIX transfer that executes `payout`. Its idempotency key is the payout id, so every
 /// attempt for the same payout — after a redelivery or a crash — is the same transfer.
@@ -132,90 +243,6 @@ pub fn transfer_request(payout: &Payout) -> TransferRequest {
         recipient_document: payout.recipient.document.clone(),
         description: format!("Split payout {}", payout.id),
     }
-}
-
-/// The settled payout, its splits, and the ledger movement, as one write.
-async fn settlement(
-    store: &DynStore,
-    payout: Payout,
-    state: PayoutState,
-    outcome: &TransferOutcome,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<SettlePayout, DomainError> {
-    let (e2e, transfer_id, reason) = match outcome {
-        TransferOutcome::Completed {
-            provider_transfer_id,
-            end_to_end_id,
-            ..
-        } => (
-            Some(end_to_end_id.clone()),
-            Some(provider_transfer_id.clone()),
-            None,
-        ),
-        TransferOutcome::Failed {
-            provider_transfer_id,
-            reason,
-        } => (None, provider_transfer_id.clone(), Some(reason.clone())),
-        TransferOutcome::Pending { .. } => (None, None, None),
-    };
-
-    let mut splits: Vec<SplitEntry> = Vec::with_capacity(payout.splits.len());
-    for key in &payout.splits {
-        let entry = store
-            .get_splits(&key.transaction_id)
-            .await?
-            .into_iter()
-            .find(|s| s.index == key.index)
-            .ok_or_else(|| {
-                DomainError::Store(StoreError::Corrupt(format!(
-                    "payout {} pays a missing split {}/{}",
-                    payout.id, key.transaction_id, key.index
-                )))
-            })?;
-        splits.push(SplitEntry {
-            state: if state == PayoutState::Paid {
-                SplitState::Paid
-            } else {
-                SplitState::Failed
-            },
-            end_to_end_id: e2e.clone(),
-            failure_reason: reason.clone(),
-            updated_at: now,
-            ..entry
-        });
-    }
-
-    let (kind, to) = match state {
-        PayoutState::Paid => (MovementKind::PayoutPaid, LedgerAccount::PixNetwork),
-        _ => (
-            MovementKind::PayoutFailed,
-            LedgerAccount::Merchant(payout.account_id.clone(), Bucket::Available),
-        ),
-    };
-    let movement = Movement::transfer(
-        kind,
-        &payout.account_id,
-        payout.id.as_str(),
-        LedgerAccount::Merchant(payout.account_id.clone(), Bucket::ReservedForSplits),
-        to,
-        payout.amount,
-        now,
-    )
-    .map_err(|e| DomainError::Store(StoreError::Corrupt(e.to_string())))?;
-
-    Ok(SettlePayout {
-        payout: Payout {
-            state,
-            end_to_end_id: e2e,
-            provider_transfer_id: transfer_id,
-            failure_reason: reason,
-            updated_at: now,
-            ..payout
-        },
-        splits,
-        movement,
-        outbox: Vec::new(),
-    })
 }
 
 #[async_trait]

@@ -105,6 +105,7 @@ pub fn booking(
             payout_id: None,
             end_to_end_id: None,
             failure_reason: None,
+            attempts: 0,
             created_at: now,
             updated_at: now,
         };
@@ -120,6 +121,7 @@ pub fn booking(
                 amount: split.amount,
                 splits: vec![entry.key()],
                 split_count: 1,
+                unsettled_splits: 0,
                 state: PayoutState::Processing,
                 end_to_end_id: None,
                 provider_transfer_id: None,
