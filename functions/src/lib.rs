@@ -11,9 +11,11 @@
 //! - `PIXGW_PUBLIC_HOST` — host serving `/pix/loc/…` for sandbox BR Codes.
 //! - `DYNAMODB_ENDPOINT` — optional, to point at DynamoDB Local (`sam local`).
 //!
-//! Queue consumers and the outbox relay live in [`pipeline`].
+//! Queue consumers and the outbox relay live in [`pipeline`]; the payout scheduler (invoked
+//! by EventBridge Scheduler) in [`scheduler`].
 
 pub mod pipeline;
+pub mod scheduler;
 
 use std::convert::Infallible;
 use std::sync::Arc;

@@ -198,16 +198,19 @@ async fn bare_writes(gw: &Gateway, store: &pixgw_domain::ports::DynStore, id: &s
     split.state = SplitState::Paid;
     split.end_to_end_id = payout.end_to_end_id.clone();
     let settle = SettlePayout {
-        movement: Movement::transfer(
-            MovementKind::PayoutPaid,
-            &account,
-            payout.id.as_str(),
-            LedgerAccount::Merchant(account.clone(), Bucket::ReservedForSplits),
-            LedgerAccount::PixNetwork,
-            payout.amount,
-            now,
-        )
-        .expect("movement"),
+        events: Vec::new(),
+        movement: Some(
+            Movement::transfer(
+                MovementKind::PayoutPaid,
+                &account,
+                payout.id.as_str(),
+                LedgerAccount::Merchant(account.clone(), Bucket::ReservedForSplits),
+                LedgerAccount::PixNetwork,
+                payout.amount,
+                now,
+            )
+            .expect("movement"),
+        ),
         payout,
         splits: vec![split],
         outbox: Vec::new(),

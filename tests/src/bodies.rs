@@ -55,3 +55,24 @@ pub fn rounding_dust(external_id: &str) -> Value {
         "splits": [split("a@example.com"), split("b@example.com"), split("c@example.com")]
     })
 }
+
+/// The one recipient of [`same_recipient_splits`].
+pub const SAME_RECIPIENT_KEY: &str = "fornecedor@example.com";
+
+/// A R$ 100 charge with `count` (at most 10) scheduled FIXED splits, ALL to the same recipient
+/// ([`SAME_RECIPIENT_KEY`]): R$ 1.00, 1.01, 1.02, … — so a scheduled payout of that recipient
+/// gathers many splits from few charges.
+pub fn same_recipient_splits(external_id: &str, count: usize) -> Value {
+    let splits: Vec<Value> = (0..count)
+        .map(|k| {
+            // Parsed, not built from an f64: the amount keeps its two decimals as written.
+            let value: serde_json::Number = format!("1.{k:02}").parse().expect("a number");
+            json!({"pixKey": SAME_RECIPIENT_KEY, "pixKeyType": "EMAIL", "name": "Fornecedor Ltda", "document": "11222333000181", "type": "FIXED", "value": value})
+        })
+        .collect();
+    json!({
+        "transaction": {"value": 100.00, "description": "Pedido com vários repasses", "externalId": external_id},
+        "payer": {"fullName": "Maria Silva", "document": "12345678909"},
+        "splits": splits
+    })
+}

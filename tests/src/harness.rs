@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use http::Method;
 use pixgw_api::accounts::{NewAccountCredentials, create_account};
 use pixgw_api::auth::AuthKeys;
+use pixgw_api::sandbox_clock::SandboxClock;
 use pixgw_api::state::{SandboxConfig, SandboxDelivery};
 use pixgw_api::{ApiRequest, ApiResponse, AppState, dispatch};
 use pixgw_domain::ports::{Clock, DynStore};
@@ -165,9 +166,16 @@ pub fn test_keys() -> AuthKeys {
 /// The whole gateway on one backend, with a manual clock: the API, the sandbox PIX network
 /// (webhooks delivered in-process through the router), and the pipeline's outbox and queues
 /// (driven step by step by the tests, see `crate::pipeline`).
+///
+/// [`Gateway::start_sandbox`] builds it like the local gateway: every part runs on an
+/// adjustable [`SandboxClock`] (over the manual clock), which `POST /api/sandbox/clock/advance`
+/// moves; the other constructors have no adjustable clock, so that route does not exist there.
 pub struct Gateway {
     pub state: AppState,
+    /// The base time; `state.clock` may run ahead of it (see `sandbox_clock`).
     pub clock: Arc<ManualClock>,
+    /// The adjustable clock the state runs on, for gateways built by [`Gateway::start_sandbox`].
+    pub sandbox_clock: Option<Arc<SandboxClock>>,
     pub backend: Backend,
     pub sandbox: SandboxProvider,
     pub feed: Arc<dyn OutboxFeed>,
@@ -185,23 +193,60 @@ impl Gateway {
     /// A gateway over pipeline parts built by the caller (e.g. a store with an instrumented
     /// client).
     pub fn start_with(backend: Backend, clock: Arc<ManualClock>, parts: PipelineParts) -> Gateway {
+        Gateway::build(backend, clock, None, parts)
+    }
+
+    /// Like the local gateway: the API, the sandbox and the queues all run on one adjustable
+    /// sandbox clock over a manual clock starting at `start`, and
+    /// `POST /api/sandbox/clock/advance` exists.
+    pub async fn start_sandbox(backend: Backend, start: DateTime<Utc>) -> Gateway {
+        let clock = Arc::new(ManualClock::new(start));
+        let sandbox_clock = Arc::new(SandboxClock::over(clock.clone()));
+        let parts = fresh_pipeline(backend, sandbox_clock.clone()).await;
+        Gateway::build(backend, clock, Some(sandbox_clock), parts)
+    }
+
+    fn build(
+        backend: Backend,
+        clock: Arc<ManualClock>,
+        sandbox_clock: Option<Arc<SandboxClock>>,
+        parts: PipelineParts,
+    ) -> Gateway {
         let keys = test_keys();
-        let sandbox =
-            SandboxProvider::new(PUBLIC_HOST, clock.clone(), keys.sandbox_webhook_secret())
-                .expect("sandbox provider");
-        let state = AppState::new(
-            parts.store,
-            Arc::new(sandbox.clone()),
-            clock.clone(),
-            keys,
-            Some(SandboxConfig {
-                provider: sandbox.clone(),
-                delivery: SandboxDelivery::InProcess,
-            }),
-        );
+        let state_clock: Arc<dyn Clock> = match &sandbox_clock {
+            Some(adjustable) => adjustable.clone(),
+            None => clock.clone(),
+        };
+        let sandbox = SandboxProvider::new(
+            PUBLIC_HOST,
+            state_clock.clone(),
+            keys.sandbox_webhook_secret(),
+        )
+        .expect("sandbox provider");
+        let config = SandboxConfig {
+            provider: sandbox.clone(),
+            delivery: SandboxDelivery::InProcess,
+        };
+        let state = match &sandbox_clock {
+            Some(adjustable) => AppState::with_sandbox_clock(
+                parts.store,
+                Arc::new(sandbox.clone()),
+                adjustable.clone(),
+                keys,
+                Some(config),
+            ),
+            None => AppState::new(
+                parts.store,
+                Arc::new(sandbox.clone()),
+                state_clock,
+                keys,
+                Some(config),
+            ),
+        };
         Gateway {
             state,
             clock,
+            sandbox_clock,
             backend,
             sandbox,
             feed: parts.feed,
@@ -210,8 +255,9 @@ impl Gateway {
         }
     }
 
+    /// The gateway's time (the sandbox clock's, when it has one).
     pub fn clock_now(&self) -> DateTime<Utc> {
-        self.clock.now()
+        self.state.clock.now()
     }
 
     pub async fn call(&self, request: ApiRequest) -> ApiResponse {
@@ -224,7 +270,7 @@ impl Gateway {
             &self.state.keys,
             name,
             "SAO PAULO",
-            self.clock.now(),
+            self.clock_now(),
         )
         .await
         .expect("create account")

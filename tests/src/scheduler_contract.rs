@@ -74,14 +74,14 @@ fn scheduler(subject: &Subject, page_size: usize) -> PayoutScheduler {
 }
 
 /// Daily at 09:00 São Paulo = 12:00 UTC. Day `d` of January 2031.
-fn nine_am(day: u32) -> DateTime<Utc> {
+pub fn nine_am(day: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2031, 1, day, 12, 0, 0)
         .single()
         .expect("instant")
 }
 
 /// An account whose daily 09:00 schedule is next due at `next_run_at`.
-async fn account_due_at(subject: &Subject, next_run_at: DateTime<Utc>) -> AccountId {
+pub async fn account_due_at(subject: &Subject, next_run_at: DateTime<Utc>) -> AccountId {
     let account = AccountId::generate();
     let schedule = PayoutSchedule::daily(NaiveTime::from_hms_opt(9, 0, 0).expect("time"));
     let state = ScheduleState {
@@ -99,12 +99,17 @@ async fn account_due_at(subject: &Subject, next_run_at: DateTime<Utc>) -> Accoun
     account
 }
 
-fn recipient_key(n: usize) -> String {
+pub fn recipient_key(n: usize) -> String {
     format!("recebedor{n}@example.com")
 }
 
 /// A charge of `account` with one scheduled FIXED split per recipient number.
-fn charge_for(account: &AccountId, recipients: &[usize], cents: i64, at: DateTime<Utc>) -> Charge {
+pub fn charge_for(
+    account: &AccountId,
+    recipients: &[usize],
+    cents: i64,
+    at: DateTime<Utc>,
+) -> Charge {
     let mut charge = charge_with_splits(account, at);
     charge.splits = recipients
         .iter()
@@ -127,7 +132,7 @@ fn charge_for(account: &AccountId, recipients: &[usize], cents: i64, at: DateTim
 }
 
 /// Inserts, confirms and books the charge's splits at `at` (their booking time).
-async fn book(subject: &Subject, charge: Charge, at: DateTime<Utc>) {
+pub async fn book(subject: &Subject, charge: Charge, at: DateTime<Utc>) {
     let store = &subject.store;
     store.insert_charge(&charge, None).await.expect("insert");
     let confirm = confirm_write(&charge, payment(at), at);

@@ -25,6 +25,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use futures::future::join_all;
 use pixgw_domain::charge::{Charge, ChargeSplit, ChargeStatus, Payer};
 use pixgw_domain::document::TaxDocument;
+use pixgw_domain::events::{AccountEvent, EventType};
 use pixgw_domain::ids::{AccountId, TransactionId};
 use pixgw_domain::ledger::{Balance, Bucket, LedgerAccount, Leg, Movement, MovementKind};
 use pixgw_domain::money::Money;
@@ -314,6 +315,7 @@ pub fn book_write(charge: &Charge, at: DateTime<Utc>) -> BookSplits {
             payout_id: None,
             end_to_end_id: None,
             failure_reason: None,
+            attempts: 0,
             created_at: at,
             updated_at: at,
         };
@@ -329,6 +331,7 @@ pub fn book_write(charge: &Charge, at: DateTime<Utc>) -> BookSplits {
                 amount: split.amount,
                 splits: vec![entry.key()],
                 split_count: 1,
+                unsettled_splits: 0,
                 state: PayoutState::Processing,
                 end_to_end_id: None,
                 provider_transfer_id: None,
@@ -456,7 +459,7 @@ pub fn settle_write(
                 ..s.clone()
             })
             .collect(),
-        movement: transfer(
+        movement: Some(transfer(
             kind,
             account,
             payout.id.as_str(),
@@ -464,7 +467,18 @@ pub fn settle_write(
             to,
             payout.amount,
             at,
-        ),
+        )),
+        events: vec![AccountEvent::new(
+            account,
+            if paid {
+                EventType::PayoutPaid
+            } else {
+                EventType::PayoutFailed
+            },
+            payout.id.as_str(),
+            at,
+            serde_json::json!({ "payoutId": payout.id.as_str() }),
+        )],
         outbox: vec![OutboxMessage {
             id: format!("payout-settled:{}", payout.id),
             queue: QueueName::WebhookDeliveries,
@@ -938,10 +952,20 @@ async fn settle_immediate(subject: &Subject, end: PayoutEnd) -> (Booked, SettleP
         &[
             &booked.confirmed.confirm.movement,
             &booked.book.movement,
-            &settle.movement,
+            settle
+                .movement
+                .as_ref()
+                .expect("a settled payout moves money"),
         ],
     )
     .await;
+    let account = &charge.account_id;
+    let events = eventually(
+        || async move { store.list_events(account, None, 100).await.expect("events") },
+        |e| !e.is_empty(),
+    )
+    .await;
+    assert_eq!(events, settle.events, "the settlement records its event");
 
     let before = snapshot(subject, charge, 3).await;
     assert_eq!(
@@ -1046,7 +1070,7 @@ pub async fn settle_with_a_split_not_in_processing_writes_nothing(subject: Subje
     );
     // Everything in order, but under a movement id already booked.
     let reused = SettlePayout {
-        movement: booked.book.movement.clone(),
+        movement: Some(booked.book.movement.clone()),
         ..settle_write(&payout, std::slice::from_ref(&split), PayoutEnd::Paid, at)
     };
     assert_eq!(
@@ -1129,8 +1153,8 @@ pub async fn balance_always_equals_the_sum_of_movements(subject: Subject) {
         booked.push(&confirm.movement);
         booked.push(&book.movement);
     }
-    booked.push(&paid.movement);
-    booked.push(&failed.movement);
+    booked.extend(paid.movement.as_ref());
+    booked.extend(failed.movement.as_ref());
     booked.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
     assert_ledger(store, &account, &booked).await;
     // 3 × 200.00 in; 140.00 paid out; the failed 140.00 back to available.

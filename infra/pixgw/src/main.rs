@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! pixgw [serve] [--port 3000] [--data-dir .pixgw] [--store embedded|dynamodb]
+//!              [--scheduler-interval 5]
 //! pixgw account create --name NAME [--city CITY]
 //! pixgw table create --store dynamodb          (DynamoDB Local by hand)
 //! ```
@@ -75,6 +76,15 @@ struct ServeArgs {
     /// Host written into sandbox BR Codes (field 26-25); defaults to 127.0.0.1:<port>.
     #[arg(long, env = "PIXGW_PUBLIC_HOST")]
     public_host: Option<String>,
+    /// Seconds between two ticks of the payout scheduler (it pays the accounts whose payout
+    /// window has come, on the sandbox clock).
+    #[arg(
+        long,
+        env = "PIXGW_SCHEDULER_INTERVAL",
+        default_value_t = 5,
+        value_parser = clap::value_parser!(u64).range(1..=3600)
+    )]
+    scheduler_interval: u64,
     #[command(flatten)]
     storage: StorageArgs,
 }

@@ -1,9 +1,10 @@
 //! What `pixgw serve` prints on start: where it listens and a copy-paste quickstart that
-//! mirrors ConnectPSP's "Your first Cash-In" (token → charge → QR → fetch → list → pay).
+//! mirrors ConnectPSP's "Your first Cash-In" (token → charge → QR → fetch → list → pay), then
+//! a marketplace charge whose splits are paid out (sandbox payout run, sandbox clock, payouts).
 
 use pixgw_api::accounts::NewAccountCredentials;
 
-pub fn print(base: &str, store: &str, demo: &NewAccountCredentials) {
+pub fn print(base: &str, store: &str, scheduler_every: u64, demo: &NewAccountCredentials) {
     let NewAccountCredentials {
         account_id,
         client_id,
@@ -42,6 +43,25 @@ Quickstart — paste into a shell:
   # 4. Pay it as the payer's bank would (sandbox), then see it CONFIRMED and the balance
   curl -s -X POST {base}/api/sandbox/cash-in/$ID/pay -H "Authorization: Bearer $TOKEN"
   curl -s {base}/api/account/balance -H "Authorization: Bearer $TOKEN"
+
+  # 5. A marketplace charge split 70 % / 20 % / R$ 10, paid: its splits wait for the payout
+  #    window (DAILY 09:00 São Paulo by default; the scheduler ticks every {scheduler_every} s)
+  MKT=$(curl -s -X POST {base}/api/pix/cash-in -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+    -d '{{"transaction":{{"value":200.00,"description":"Pedido #12345","externalId":"MKT-'$RANDOM'"}},"payer":{{"fullName":"João Pereira","document":"12345678909"}},"splits":[{{"pixKey":"vendedor@email.com","pixKeyType":"EMAIL","name":"Loja do João","document":"11222333000181","type":"PERCENTAGE","value":70}},{{"pixKey":"11222333000181","pixKeyType":"CNPJ","name":"Marketplace Ltda","document":"11222333000181","type":"PERCENTAGE","value":20}},{{"pixKey":"+5511999887766","pixKeyType":"PHONE","name":"Entregador Silva","document":"98765432100","type":"FIXED","value":10.00}}]}}' \
+    | sed -E 's/.*"transactionId":"([^"]+)".*/\1/')
+  curl -s -X POST {base}/api/sandbox/cash-in/$MKT/pay -H "Authorization: Bearer $TOKEN"
+
+  # 6. Pay the splits out now (one payout per recipient), then list payouts and open one
+  curl -s -X POST {base}/api/sandbox/payouts/run -H "Authorization: Bearer $TOKEN"
+  curl -s "{base}/api/payouts?limit=10" -H "Authorization: Bearer $TOKEN" | tee /tmp/payouts.json
+  PO=$(sed -E 's/.*"id":"(po_[0-9a-f]+)".*/\1/' /tmp/payouts.json)
+  curl -s {base}/api/payouts/$PO -H "Authorization: Bearer $TOKEN"
+
+  #    Instead of the run, you can move the sandbox clock a day ahead: the scheduler pays the
+  #    window by itself (everything ages with the clock: tokens expire after 1 h of sandbox
+  #    time, so redo step 1 afterwards)
+  curl -s -X POST {base}/api/sandbox/clock/advance -H "Authorization: Bearer $TOKEN" \
+    -H 'Content-Type: application/json' -d '{{"seconds":86400}}'
 
 More examples (minimal, B2B, marketplace with 3 splits, immediate split): README.md.
 API reference: curl -s {base}/api/openapi.json -H "Authorization: Bearer $TOKEN"

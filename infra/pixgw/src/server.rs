@@ -3,15 +3,17 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use pixgw_api::error::ApiError;
 use pixgw_api::http_types::MAX_BODY_BYTES;
+use pixgw_api::sandbox_clock::SandboxClock;
 use pixgw_api::state::{SandboxConfig, SandboxDelivery};
 use pixgw_api::{ApiRequest, ApiResponse, AppState, dispatch};
-use pixgw_domain::ports::{Clock, SystemClock};
+use pixgw_domain::ports::Clock;
 use pixgw_providers::sandbox::SandboxProvider;
 use pixgw_queue_local::LocalQueues;
 
@@ -27,7 +29,11 @@ pub async fn serve(args: ServeArgs) -> Result<(), AnyError> {
         .clone()
         .unwrap_or_else(|| format!("127.0.0.1:{}", args.port));
     let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    // The sandbox's test clock: real time until `POST /api/sandbox/clock/advance` moves it.
+    // Every service of the gateway runs on this one instance (the API, the payout scheduler,
+    // the queues and their workers, the sandbox PIX network), so they all move together.
+    let sandbox_clock = Arc::new(SandboxClock::system());
+    let clock: Arc<dyn Clock> = sandbox_clock.clone();
     let sandbox_provider =
         SandboxProvider::new(&public_host, clock.clone(), keys.sandbox_webhook_secret())?;
     let sandbox = SandboxConfig {
@@ -38,15 +44,20 @@ pub async fn serve(args: ServeArgs) -> Result<(), AnyError> {
             base_url: format!("http://{addr}"),
         },
     };
-    let state = Arc::new(AppState::new(
+    let state = Arc::new(AppState::with_sandbox_clock(
         store.clone(),
         Arc::new(sandbox_provider),
-        clock.clone(),
+        sandbox_clock,
         keys.clone(),
         Some(sandbox),
     ));
     let demo = demo_account(&store, &keys, &args.storage.data_dir).await?;
-    workers::spawn(state.clone(), feed, Arc::new(LocalQueues::new(clock)));
+    workers::spawn(
+        state.clone(),
+        feed,
+        Arc::new(LocalQueues::new(clock)),
+        Duration::from_secs(args.scheduler_interval),
+    );
 
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -59,7 +70,12 @@ pub async fn serve(args: ServeArgs) -> Result<(), AnyError> {
         ),
         StoreKind::Dynamodb => format!("dynamodb (table {})", args.storage.table),
     };
-    quickstart::print(&format!("http://{addr}"), &store_label, &demo);
+    quickstart::print(
+        &format!("http://{addr}"),
+        &store_label,
+        args.scheduler_interval,
+        &demo,
+    );
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;

@@ -1,17 +1,18 @@
 //! The local stand-ins for Lambda's event sources: an outbox relay loop (in place of the
-//! DynamoDB Stream trigger) and one consumer loop per queue (in place of SQS event source
-//! mappings), all over the in-process queues. The handlers are the same ones the Lambda
-//! functions run.
+//! DynamoDB Stream trigger), one consumer loop per queue (in place of SQS event source
+//! mappings), all over the in-process queues, and the payout scheduler's tick (in place of
+//! the EventBridge schedule). The handlers are the same ones the Lambda functions run, on the
+//! gateway's sandbox clock.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use pixgw_api::AppState;
 use pixgw_domain::pipeline::consumer::{MessageHandler, drain};
-use pixgw_domain::pipeline::relay_outbox;
+use pixgw_domain::pipeline::{PayoutScheduler, relay_outbox};
 use pixgw_domain::queue::{MessageQueue, QueueName};
 use pixgw_domain::settlement::OutboxFeed;
-use tracing::warn;
+use tracing::{info, warn};
 
 /// How often the relay looks for new outbox messages when it found none (it keeps going
 /// without pause while there are more).
@@ -24,9 +25,19 @@ const RETRY_AFTER: Duration = Duration::from_secs(5);
 /// Pause after an infrastructure error, so a broken store does not spin the CPU.
 const ERROR_PAUSE: Duration = Duration::from_millis(500);
 
-/// Starts the relay and the consumers on the current runtime; they run until the process ends.
-pub fn spawn(state: Arc<AppState>, feed: Arc<dyn OutboxFeed>, queues: Arc<dyn MessageQueue>) {
+/// Starts the relay, the consumers and the payout scheduler (one tick every
+/// `scheduler_every`) on the current runtime; they run until the process ends.
+pub fn spawn(
+    state: Arc<AppState>,
+    feed: Arc<dyn OutboxFeed>,
+    queues: Arc<dyn MessageQueue>,
+    scheduler_every: Duration,
+) {
     tokio::spawn(relay_loop(feed, queues.clone()));
+    tokio::spawn(scheduler_loop(
+        state.payout_scheduler.clone(),
+        scheduler_every,
+    ));
     let consumers: [(QueueName, Arc<dyn MessageHandler>); 2] = [
         (
             QueueName::ChargeConfirmed,
@@ -72,6 +83,31 @@ async fn consumer_loop(
         {
             warn!(queue = %queue, error = %e, "consumer failed; retrying");
             tokio::time::sleep(ERROR_PAUSE).await;
+        }
+    }
+}
+
+/// The payout scheduler's tick: every `every`, the accounts whose payout window has come (on
+/// the sandbox clock, so advancing it makes windows due) get one payout per recipient. A tick
+/// that finds nothing due costs one index read. A tick that fails is simply retried by the
+/// next one, as on AWS.
+async fn scheduler_loop(scheduler: PayoutScheduler, every: Duration) {
+    let mut ticker = tokio::time::interval(every);
+    // A slow tick (a big window) delays the next one instead of causing a burst after it.
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match scheduler.run_now().await {
+            Ok(report) if report.accounts + report.payouts + report.skipped > 0 => info!(
+                accounts = report.accounts,
+                payouts = report.payouts,
+                splits = report.splits,
+                amount = %report.amount,
+                skipped = report.skipped,
+                "payout scheduler tick"
+            ),
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "payout scheduler tick failed; the next tick retries"),
         }
     }
 }

@@ -33,11 +33,17 @@ impl Drop for Server {
 }
 
 fn start(data_dir: &Path, port: u16) -> Server {
+    start_with(data_dir, port, &[])
+}
+
+fn start_with(data_dir: &Path, port: u16, extra: &[&str]) -> Server {
     let mut child = Command::new(BIN)
         .args(["serve", "--port", &port.to_string(), "--data-dir"])
         .arg(data_dir)
+        .args(extra)
         .env("RUST_LOG", "warn")
         .env_remove("PIXGW_STORE")
+        .env_remove("PIXGW_SCHEDULER_INTERVAL")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -350,4 +356,169 @@ async fn pay_with_the_sandbox_and_watch_the_splits_settle() {
     })
     .await;
     assert_eq!(balance["reservedForSplits"].to_string(), "190.00");
+}
+
+/// The walkthrough on the sandbox clock: scheduled splits wait for the payout window;
+/// `POST /api/sandbox/clock/advance` moves the whole gateway two days ahead, and the in-process
+/// scheduler (ticking every second here) pays one payout per recipient by itself. The same
+/// move expires a pending charge. The quickstart shows all of it.
+#[tokio::test]
+async fn the_sandbox_clock_makes_the_scheduler_pay_and_charges_expire() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = start_with(dir.path(), free_port(), &["--scheduler-interval", "1"]);
+    for route in [
+        "/api/sandbox/payouts/run",
+        "/api/sandbox/clock/advance",
+        "/api/payouts",
+    ] {
+        assert!(
+            server.banner.contains(route),
+            "{route} in\n{}",
+            server.banner
+        );
+    }
+    assert!(server.banner.contains("the scheduler ticks every 1 s"));
+    let client = reqwest::Client::new();
+    let client_id = banner_value(&server.banner, "clientId");
+    let secret = banner_value(&server.banner, "clientSecret");
+    let bearer = token(&client, &server.base, &client_id, &secret).await;
+    let base = &server.base;
+
+    let create = |body: Value, bearer: String| {
+        let client = client.clone();
+        async move {
+            let response = client
+                .post(format!("{base}/api/pix/cash-in"))
+                .bearer_auth(&bearer)
+                .json(&body)
+                .send()
+                .await
+                .expect("create");
+            assert_eq!(response.status(), 201);
+            let body: Value = response.json().await.expect("json");
+            body["transactionId"].as_str().expect("id").to_owned()
+        }
+    };
+    let pay = |id: String, bearer: String| {
+        let client = client.clone();
+        async move {
+            let response = client
+                .post(format!("{base}/api/sandbox/cash-in/{id}/pay"))
+                .bearer_auth(&bearer)
+                .send()
+                .await
+                .expect("pay");
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.expect("json"))
+        }
+    };
+
+    let marketplace = create(json!({
+        "transaction": {"value": 200.00, "description": "Pedido #12345 - Marketplace", "externalId": "PED-CLOCK"},
+        "payer": {"fullName": "João Pereira", "document": "12345678909"},
+        "splits": [
+            {"pixKey": "vendedor@email.com", "pixKeyType": "EMAIL", "name": "Loja do João", "document": "11222333000181", "type": "PERCENTAGE", "value": 70},
+            {"pixKey": "11222333000181", "pixKeyType": "CNPJ", "name": "Marketplace Ltda", "document": "11222333000181", "type": "PERCENTAGE", "value": 20},
+            {"pixKey": "+5511999887766", "pixKeyType": "PHONE", "name": "Entregador Silva", "document": "98765432100", "type": "FIXED", "value": 10.00}
+        ]
+    }), bearer.clone())
+    .await;
+    let expiring = create(json!({
+        "transaction": {"value": 15.00, "description": "Expira em 5 minutos", "externalId": "EXP-1", "expirationTime": 300},
+        "payer": {"fullName": "Maria Silva", "document": "12345678909"}
+    }), bearer.clone())
+    .await;
+    let (status, _) = pay(marketplace.clone(), bearer.clone()).await;
+    assert_eq!(status, 200);
+    wait_for(
+        &client,
+        &format!("{base}/api/pix/cash-in/{marketplace}"),
+        &bearer,
+        |c| c["splits"][2]["status"] == "SCHEDULED",
+    )
+    .await;
+    // The window (DAILY 09:00 São Paulo) has not come: the ticks pay nothing.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let payouts: Value = client
+        .get(format!("{base}/api/payouts"))
+        .bearer_auth(&bearer)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(payouts["items"].as_array().map(Vec::len), Some(0));
+
+    let before = chrono::Utc::now();
+    let advanced = client
+        .post(format!("{base}/api/sandbox/clock/advance"))
+        .bearer_auth(&bearer)
+        .json(&json!({"seconds": 172_800}))
+        .send()
+        .await
+        .expect("advance");
+    assert_eq!(advanced.status(), 200);
+    let advanced: Value = advanced.json().await.expect("json");
+    let now = advanced["now"]
+        .as_str()
+        .map(chrono::DateTime::parse_from_rfc3339);
+    let Some(Ok(now)) = now else {
+        panic!("{advanced}");
+    };
+    assert!(now >= before + chrono::Duration::days(2), "{advanced}");
+
+    // Two sandbox days later the old token has expired.
+    let stale = client
+        .get(format!("{base}/api/payouts"))
+        .bearer_auth(&bearer)
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(stale.status(), 401);
+    let bearer = token(&client, base, &client_id, &secret).await;
+
+    let paid = wait_for(
+        &client,
+        &format!("{base}/api/payouts?status=PAID"),
+        &bearer,
+        |p| p["items"].as_array().map(Vec::len) == Some(3),
+    )
+    .await;
+    let mut amounts: Vec<String> = paid["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|p| p["amount"].to_string())
+        .collect();
+    amounts.sort();
+    assert_eq!(amounts, ["10.00", "140.00", "40.00"]);
+    let first = &paid["items"][0];
+    assert_eq!(first["trigger"], "SCHEDULED");
+    // Paid on the sandbox clock: two days ahead of real time.
+    let created = first["createdAt"]
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .expect("createdAt");
+    assert!(created >= before + chrono::Duration::days(2), "{first}");
+    let detail: Value = client
+        .get(format!(
+            "{base}/api/payouts/{}",
+            first["id"].as_str().expect("id")
+        ))
+        .bearer_auth(&bearer)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(detail["splits"][0]["transactionId"], marketplace.as_str());
+    assert_eq!(detail["splits"][0]["amount"], first["amount"]);
+    assert_eq!(detail["splits"][0]["endToEndId"], first["endToEndId"]);
+
+    // The 5-minute charge is two days past its expirationDate.
+    let (status, refused) = pay(expiring, bearer.clone()).await;
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(refused["code"], "CHARGE_EXPIRED");
 }

@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::http_types::{ApiRequest, ApiResponse};
+use crate::sandbox_clock::OffsetLimit;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
@@ -42,6 +43,9 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// Unknown, malformed and other accounts' payout ids alike.
+    #[error("payout not found")]
+    PayoutNotFound,
     #[error("duplicate externalId")]
     DuplicateExternalId,
     #[error("idempotency key reused with a different request")]
@@ -95,6 +99,13 @@ impl From<DomainError> for ApiError {
             }
             DomainError::Store(e) => e.into(),
         }
+    }
+}
+
+/// The sandbox clock refused to move that far: a body problem like any other.
+impl From<OffsetLimit> for ApiError {
+    fn from(e: OffsetLimit) -> Self {
+        ApiError::Validation(vec![e.to_string()])
     }
 }
 
@@ -206,6 +217,12 @@ impl ApiError {
                 message: format!("{} not found", capitalise(what)),
                 user_message: "Registro não encontrado",
             },
+            PayoutNotFound => d(
+                StatusCode::NOT_FOUND,
+                "PAYOUT_NOT_FOUND",
+                "Payout not found",
+                "Repasse não encontrado",
+            ),
             DuplicateExternalId => d(
                 StatusCode::CONFLICT,
                 "DUPLICATE_EXTERNAL_ID",

@@ -8,6 +8,8 @@
 //! - [`idempotency`]: `X-Idempotency-Key` replay / conflict handling for every POST.
 //! - [`error`]: every error → the seed-004 envelope, in one place.
 //! - [`handlers`]: parse → call the domain → render.
+//! - [`payouts`]: the payout reads (listing, one payout with a page of its manifest).
+//! - [`sandbox_clock`]: the adjustable clock of the local gateway's sandbox.
 
 pub mod accounts;
 pub mod auth;
@@ -16,7 +18,9 @@ pub mod handlers;
 pub mod http_types;
 pub mod idempotency;
 pub mod openapi;
+pub mod payouts;
 pub mod routes;
+pub mod sandbox_clock;
 pub mod state;
 pub mod views;
 

@@ -1,6 +1,10 @@
 //! The route table: the one list the router, the OpenAPI check and the SAM template check all
 //! read. Authentication (bearer token, and `DigitalSignature` on money-moving calls) is applied
 //! here, once, for every route that needs it.
+//!
+//! [`ROUTES`] is the API every host serves, one Lambda function per route. [`LOCAL_ROUTES`]
+//! are served by the local gateway only (no Lambda function, nothing in `template.yaml`): the
+//! sandbox clock, which only exists there.
 
 use std::time::Instant;
 
@@ -26,6 +30,10 @@ pub enum Route {
     AccountBalance,
     PayoutScheduleGet,
     PayoutSchedulePut,
+    PayoutsList,
+    PayoutGet,
+    SandboxPayoutsRun,
+    SandboxClockAdvance,
 }
 
 /// Who may call a route.
@@ -60,7 +68,8 @@ pub struct RouteSpec {
     pub method: Method,
     /// Path template with `{param}` segments, exactly as in OpenAPI and `template.yaml`.
     pub path: &'static str,
-    /// The Lambda function (binary under `functions/`) serving it.
+    /// The Lambda function (binary under `functions/`) serving it; for [`LOCAL_ROUTES`],
+    /// [`LOCAL_GATEWAY`].
     pub function: &'static str,
     pub access: Access,
 }
@@ -143,13 +152,64 @@ pub const ROUTES: &[RouteSpec] = &[
         function: "payout-schedule-put",
         access: Access::BearerSigned,
     },
+    RouteSpec {
+        route: Route::PayoutsList,
+        method: Method::GET,
+        path: "/api/payouts",
+        function: "payouts-list",
+        access: Access::Bearer,
+    },
+    RouteSpec {
+        route: Route::PayoutGet,
+        method: Method::GET,
+        path: "/api/payouts/{payoutId}",
+        function: "payout-get",
+        access: Access::Bearer,
+    },
+    RouteSpec {
+        route: Route::SandboxPayoutsRun,
+        method: Method::POST,
+        path: "/api/sandbox/payouts/run",
+        function: "sandbox-payouts-run",
+        access: Access::SandboxBearer,
+    },
 ];
+
+/// The `function` of [`LOCAL_ROUTES`]: the local gateway binary (`infra/pixgw`) itself.
+pub const LOCAL_GATEWAY: &str = "pixgw";
+
+/// Routes only the local gateway serves, because only it has what they need. Present in its
+/// router exactly when [`AppState::sandbox_clock`] is set; absent from the Lambda build (no
+/// function, no `template.yaml` route) and from any state without an adjustable clock.
+pub const LOCAL_ROUTES: &[RouteSpec] = &[RouteSpec {
+    route: Route::SandboxClockAdvance,
+    method: Method::POST,
+    path: "/api/sandbox/clock/advance",
+    function: LOCAL_GATEWAY,
+    access: Access::SandboxBearer,
+}];
+
+/// Every route a host may serve: [`ROUTES`] then [`LOCAL_ROUTES`].
+pub fn all_routes() -> impl Iterator<Item = &'static RouteSpec> {
+    ROUTES.iter().chain(LOCAL_ROUTES)
+}
+
+impl RouteSpec {
+    /// Whether `state` serves this route at all: sandbox routes need the sandbox, local routes
+    /// the adjustable clock. A route that is not served answers 404 `PUB_ROUTE_NOT_FOUND`,
+    /// as if it did not exist.
+    pub fn served_by(&self, state: &AppState) -> bool {
+        let sandbox = !self.access.sandbox_only() || state.sandbox.is_some();
+        let local =
+            !LOCAL_ROUTES.iter().any(|l| l.route == self.route) || state.sandbox_clock.is_some();
+        sandbox && local
+    }
+}
 
 impl Route {
     pub fn spec(self) -> &'static RouteSpec {
         // Every variant has exactly one entry (checked by a test).
-        ROUTES
-            .iter()
+        all_routes()
             .find(|spec| spec.route == self)
             .unwrap_or(&ROUTES[0])
     }
@@ -197,10 +257,9 @@ pub fn match_path(template: &'static str, path: &str) -> Option<PathParams> {
 
 /// The whole API: finds the route, then runs it. Used by the local gateway and the tests.
 pub async fn dispatch(state: &AppState, request: ApiRequest) -> ApiResponse {
-    let matching: Vec<(&RouteSpec, PathParams)> = ROUTES
-        .iter()
+    let matching: Vec<(&RouteSpec, PathParams)> = all_routes()
         .filter_map(|spec| match_path(spec.path, &request.path).map(|p| (spec, p)))
-        .filter(|(spec, _)| !spec.access.sandbox_only() || state.sandbox.is_some())
+        .filter(|(spec, _)| spec.served_by(state))
         .collect();
     let found = matching
         .iter()
@@ -256,6 +315,9 @@ async fn authorise_and_handle(
         return Err(ApiError::BodyTooLarge);
     }
     let spec = route.spec();
+    if !spec.served_by(state) {
+        return Err(ApiError::RouteNotFound);
+    }
     let account: Option<AccountId> = match spec.access {
         Access::Bearer => Some(authenticate(&state.keys, request, state.clock.now())?),
         Access::BearerSigned => {
@@ -265,9 +327,6 @@ async fn authorise_and_handle(
             Some(account)
         }
         Access::Public | Access::Signed => None,
-        _ if spec.access.sandbox_only() && state.sandbox.is_none() => {
-            return Err(ApiError::RouteNotFound);
-        }
         Access::SandboxPublic => None,
         Access::SandboxBearer => Some(authenticate(&state.keys, request, state.clock.now())?),
     };
@@ -287,6 +346,16 @@ async fn authorise_and_handle(
         Route::PayoutScheduleGet => handlers::payout_schedule::get(state, required(account)?).await,
         Route::PayoutSchedulePut => {
             handlers::payout_schedule::put(state, request, required(account)?).await
+        }
+        Route::PayoutsList => handlers::payouts::list(state, request, required(account)?).await,
+        Route::PayoutGet => {
+            handlers::payouts::get(state, params, request, required(account)?).await
+        }
+        Route::SandboxPayoutsRun => {
+            handlers::sandbox_payouts::run(state, request, required(account)?).await
+        }
+        Route::SandboxClockAdvance => {
+            handlers::sandbox_clock::advance(state, request, required(account)?).await
         }
     }
 }
@@ -317,12 +386,25 @@ mod tests {
             Route::AccountBalance,
             Route::PayoutScheduleGet,
             Route::PayoutSchedulePut,
+            Route::PayoutsList,
+            Route::PayoutGet,
+            Route::SandboxPayoutsRun,
+            Route::SandboxClockAdvance,
         ] {
             assert_eq!(
-                ROUTES.iter().filter(|s| s.route == route).count(),
+                all_routes().filter(|s| s.route == route).count(),
                 1,
                 "{route:?}"
             );
+        }
+    }
+
+    #[test]
+    fn local_routes_are_sandbox_routes_of_the_local_gateway() {
+        for spec in LOCAL_ROUTES {
+            assert!(spec.access.sandbox_only(), "{}", spec.path);
+            assert_eq!(spec.function, LOCAL_GATEWAY);
+            assert!(!ROUTES.iter().any(|r| r.path == spec.path));
         }
     }
 

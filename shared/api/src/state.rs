@@ -2,13 +2,16 @@
 
 use std::sync::Arc;
 
-use pixgw_domain::pipeline::{ConfirmationService, PayoutExecutor, SplitCalculator};
-use pixgw_domain::ports::{Clock, DynStore, PixProvider};
+use pixgw_domain::pipeline::{
+    ConfirmationService, PayoutExecutor, PayoutScheduler, SplitCalculator,
+};
+use pixgw_domain::ports::{Clock, DynStore, PayoutRunStore, PixProvider};
 use pixgw_domain::schedule_service::ScheduleService;
 use pixgw_domain::service::ChargeService;
 use pixgw_providers::sandbox::SandboxProvider;
 
 use crate::auth::AuthKeys;
+use crate::sandbox_clock::SandboxClock;
 
 /// How the sandbox PIX network delivers its webhooks to our inbound endpoint.
 #[derive(Debug, Clone)]
@@ -36,7 +39,11 @@ pub struct AppState {
     pub split_calculator: SplitCalculator,
     pub payout_executor: PayoutExecutor,
     pub schedules: ScheduleService,
+    pub payout_scheduler: PayoutScheduler,
     pub clock: Arc<dyn Clock>,
+    /// The same clock as `clock`, when it can be moved (`POST /api/sandbox/clock/advance`):
+    /// only the local gateway builds one. `None` on Lambda, where that route does not exist.
+    pub sandbox_clock: Option<Arc<SandboxClock>>,
     pub keys: AuthKeys,
     /// The provider new charges and transfers go to; the only one whose webhooks we accept.
     pub provider: Arc<dyn PixProvider>,
@@ -52,6 +59,7 @@ impl AppState {
         sandbox: Option<SandboxConfig>,
     ) -> AppState {
         let payout_executor = PayoutExecutor::new(store.clone(), provider.clone(), clock.clone());
+        let runs: Arc<dyn PayoutRunStore> = store.clone();
         AppState {
             charges: ChargeService::new(store.clone(), provider.clone(), clock.clone()),
             confirmations: ConfirmationService::new(
@@ -62,11 +70,31 @@ impl AppState {
             split_calculator: SplitCalculator::new(store.clone(), clock.clone()),
             payout_executor,
             schedules: ScheduleService::new(store.clone(), clock.clone()),
+            payout_scheduler: PayoutScheduler::new(runs, clock.clone()),
             store,
             clock,
+            sandbox_clock: None,
             keys,
             provider,
             sandbox,
+        }
+    }
+
+    /// [`AppState::new`] on an adjustable sandbox clock, which every service of the state runs
+    /// on and `POST /api/sandbox/clock/advance` moves (the local gateway). Give the same clock
+    /// to whatever else the host runs beside the API (queues, the provider), so time moves for
+    /// all of it at once.
+    pub fn with_sandbox_clock(
+        store: DynStore,
+        provider: Arc<dyn PixProvider>,
+        clock: Arc<SandboxClock>,
+        keys: AuthKeys,
+        sandbox: Option<SandboxConfig>,
+    ) -> AppState {
+        let shared: Arc<dyn Clock> = clock.clone();
+        AppState {
+            sandbox_clock: Some(clock),
+            ..AppState::new(store, provider, shared, keys, sandbox)
         }
     }
 

@@ -7,7 +7,8 @@ use pixgw_domain::charge::{Charge, ChargeSplit, ChargeStatus};
 use pixgw_domain::ledger::Balance;
 use pixgw_domain::money::{Money, serialize_decimal_2dp};
 use pixgw_domain::payment::Payment;
-use pixgw_domain::payout::SplitEntry;
+use pixgw_domain::payout::{Payout, PayoutRecipient, SplitEntry, SplitRef};
+use pixgw_domain::pipeline::RunReport;
 use pixgw_domain::scheduling::ScheduleState;
 use pixgw_domain::split::SplitValue;
 use rust_decimal::Decimal;
@@ -223,4 +224,141 @@ pub fn schedule_view(state: &ScheduleState) -> serde_json::Value {
         );
     }
     view
+}
+
+/// A payout as `GET /api/payouts` lists it: one PIX transfer to one recipient.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PayoutView {
+    pub id: String,
+    /// `IMMEDIATE` (one `immediate` split) or `SCHEDULED` (the account's payout schedule).
+    pub trigger: &'static str,
+    /// `PROCESSING`, `PAID` or `FAILED`.
+    pub status: &'static str,
+    /// Σ of the splits it pays.
+    pub amount: Money,
+    pub recipient: PayoutRecipientView,
+    pub split_count: u32,
+    /// The transfer's end-to-end id, once PAID.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_to_end_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PayoutRecipientView {
+    pub name: String,
+    pub pix_key: String,
+    pub pix_key_type: &'static str,
+    pub document: String,
+}
+
+impl PayoutRecipientView {
+    fn new(recipient: &PayoutRecipient) -> PayoutRecipientView {
+        PayoutRecipientView {
+            name: recipient.name.clone(),
+            pix_key: recipient.pix_key.clone(),
+            pix_key_type: recipient.pix_key_type.as_str(),
+            document: recipient.document.as_str().to_owned(),
+        }
+    }
+}
+
+impl PayoutView {
+    pub fn new(payout: &Payout) -> PayoutView {
+        PayoutView {
+            id: payout.id.to_string(),
+            trigger: payout.trigger.as_str(),
+            status: payout.state.as_str(),
+            amount: payout.amount,
+            recipient: PayoutRecipientView::new(&payout.recipient),
+            split_count: payout.split_count,
+            end_to_end_id: payout.end_to_end_id.as_ref().map(ToString::to_string),
+            failure_reason: payout.failure_reason.clone(),
+            created_at: timestamp(payout.created_at),
+            updated_at: timestamp(payout.updated_at),
+        }
+    }
+}
+
+/// `GET /api/payouts/{payoutId}`: the payout and one page (≤ 100) of its manifest.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PayoutDetailView {
+    #[serde(flatten)]
+    pub payout: PayoutView,
+    pub splits: Vec<ManifestSplitView>,
+    /// Pass as `splitsCursor` for the next page of `splits`; `null` on the last one.
+    pub next_splits_cursor: Option<String>,
+}
+
+/// One split a payout pays: which charge, how much, and where that split's money is now.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManifestSplitView {
+    pub transaction_id: String,
+    /// Position in the charge's `splits` (0-based).
+    pub index: u8,
+    pub amount: Money,
+    /// The split's current state (see `SplitStatus`).
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_to_end_id: Option<String>,
+    /// Failed payout windows of this split so far.
+    pub attempts: u8,
+    /// The payout the split is in now, when that is another one: the split of a FAILED
+    /// payout goes back to SCHEDULED and may have been paid by a later payout since.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payout_id: Option<String>,
+}
+
+impl ManifestSplitView {
+    pub fn new(payout: &Payout, key: &SplitRef, entry: &SplitEntry) -> ManifestSplitView {
+        let moved = entry.payout_id.as_ref().filter(|id| **id != payout.id);
+        ManifestSplitView {
+            transaction_id: key.transaction_id.to_string(),
+            index: key.index,
+            amount: entry.split.amount,
+            status: entry.state.as_str(),
+            end_to_end_id: entry.end_to_end_id.as_ref().map(ToString::to_string),
+            attempts: entry.attempts,
+            payout_id: moved.map(ToString::to_string),
+        }
+    }
+}
+
+/// `POST /api/sandbox/payouts/run`: what the run did.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PayoutRunView {
+    /// Accounts whose window the run finished (0 or 1: the caller's).
+    pub accounts: usize,
+    /// Payouts released to the executor (one per recipient).
+    pub payouts: usize,
+    /// Splits attached to them.
+    pub splits: usize,
+    /// Σ of those splits.
+    pub amount: Money,
+}
+
+impl PayoutRunView {
+    pub fn new(report: &RunReport) -> PayoutRunView {
+        PayoutRunView {
+            accounts: report.accounts,
+            payouts: report.payouts,
+            splits: report.splits,
+            amount: report.amount,
+        }
+    }
+}
+
+/// `POST /api/sandbox/clock/advance`: the sandbox time after the move.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SandboxClockView {
+    pub now: String,
 }

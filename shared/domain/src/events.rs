@@ -154,9 +154,27 @@ mod tests {
     fn ids_are_stable_per_fact_and_distinct_per_type() {
         let account = AccountId::generate();
         let at = Utc.timestamp_millis_opt(1_700_000_000_000).unwrap();
-        let a = AccountEvent::new(&account, EventType::PayoutPaid, "po_1", at, serde_json::json!({}));
-        let b = AccountEvent::new(&account, EventType::PayoutPaid, "po_1", at, serde_json::json!({"x":1}));
-        let c = AccountEvent::new(&account, EventType::PayoutFailed, "po_1", at, serde_json::json!({}));
+        let a = AccountEvent::new(
+            &account,
+            EventType::PayoutPaid,
+            "po_1",
+            at,
+            serde_json::json!({}),
+        );
+        let b = AccountEvent::new(
+            &account,
+            EventType::PayoutPaid,
+            "po_1",
+            at,
+            serde_json::json!({"x":1}),
+        );
+        let c = AccountEvent::new(
+            &account,
+            EventType::PayoutFailed,
+            "po_1",
+            at,
+            serde_json::json!({}),
+        );
         assert_eq!(a.id, b.id);
         assert_ne!(a.id, c.id);
         assert!(a.id.starts_with("evt_") && a.id.len() == 36);

@@ -216,8 +216,7 @@ pub trait PayoutRunStore: ScheduleStore {
     ) -> Result<(Vec<SplitRef>, Option<SplitRef>), StoreError>;
 
     /// See [`SettleSplits`]. One atomic write.
-    async fn settle_payout_splits(&self, write: &SettleSplits)
-    -> Result<WriteOutcome, StoreError>;
+    async fn settle_payout_splits(&self, write: &SettleSplits) -> Result<WriteOutcome, StoreError>;
 
     /// The account's payouts (every trigger; never ASSEMBLING ones), newest first by
     /// `created_at` then id, filtered by `query`.

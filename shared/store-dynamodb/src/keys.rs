@@ -11,8 +11,9 @@ use pixgw_domain::charge::ChargeStatus;
 use pixgw_domain::ids::{AccountId, TransactionId};
 use pixgw_domain::ledger::balance_shard;
 use pixgw_domain::payment::EndToEndId;
-use pixgw_domain::payout::PayoutId;
+use pixgw_domain::payout::{PayoutId, PayoutState};
 use pixgw_domain::ports::ChargeCursor;
+use pixgw_domain::scheduler_ports::PayoutCursor;
 
 /// Generic key attribute names (the table knows nothing about item types).
 pub const PK: &str = "pk";
@@ -44,6 +45,7 @@ pub const SK_BALANCE: &str = "BALANCE";
 pub const SK_PAYOUT: &str = "PAYOUT";
 pub const SK_OUTBOX: &str = "OUTBOX";
 pub const SK_SCHEDULE: &str = "SCHEDULE";
+pub const SK_EVENT: &str = "EVENT";
 
 /// `entity` of a split entry (whose sort key varies: [`split_sk`]).
 pub const ENTITY_SPLIT: &str = "SPLIT";
@@ -145,9 +147,17 @@ pub fn payout_pk(id: &PayoutId) -> String {
     format!("PAYOUT#{id}")
 }
 
-/// `gsi1pk` of a payout: all of an account's payouts.
+/// `gsi1pk` of a listable payout (every state but ASSEMBLING): all of an account's payouts.
 pub fn payouts_by_account_pk(account: &AccountId) -> String {
     format!("ACCOUNT#{account}#PAYOUTS")
+}
+
+/// `gsi2pk` of a listable payout: an account's payouts in one state (`PROCESSING`, `PAID`,
+/// `FAILED`). Any state change of a listed payout must rewrite this attribute in the same
+/// write that changes `state`. An ASSEMBLING payout uses `gsi2` for
+/// [`assembling_payouts_pk`] instead (`…#PAYOUTS#ASSEMBLING#{window}`, never equal to this).
+pub fn payouts_by_state_pk(account: &AccountId, state: PayoutState) -> String {
+    format!("ACCOUNT#{account}#PAYOUTS#{}", state.as_str())
 }
 
 /// `gsi1sk` of a movement or a payout: (creation time, id) order, unique.
@@ -198,6 +208,27 @@ pub fn scheduled_splits_pks(account: &AccountId) -> Vec<String> {
 
 pub fn outbox_pk(message_id: &str) -> String {
     format!("OUTBOX#{message_id}")
+}
+
+/// An account event, keyed by its id alone: event ids are derived from the fact they report,
+/// so `attribute_not_exists` on this key is what records a fact at most once.
+pub fn event_pk(event_id: &str) -> String {
+    format!("EVENT#{event_id}")
+}
+
+/// `gsi1pk` of an account event: one of the account's [`pixgw_domain::ledger::BALANCE_SHARDS`]
+/// event partitions, by a stable hash of the event id (a scheduled payout of 100,000 splits
+/// records 100,000 events in a burst; one index partition would throttle).
+pub fn events_pk(account: &AccountId, event_id: &str) -> String {
+    let shard = balance_shard(event_id);
+    format!("ACCOUNT#{account}#EVENTS#{shard:02}")
+}
+
+/// The `gsi1pk` of every one of an account's event partitions.
+pub fn events_pks(account: &AccountId) -> Vec<String> {
+    (0..pixgw_domain::ledger::BALANCE_SHARDS)
+        .map(|shard| format!("ACCOUNT#{account}#EVENTS#{shard:02}"))
+        .collect()
 }
 
 /// How many `gsi1` partitions the payout schedules are spread over. Most accounts keep the
@@ -276,13 +307,51 @@ pub fn sort_range(
     to: Option<DateTime<Utc>>,
     after: Option<&ChargeCursor>,
 ) -> SortRange {
-    let lower = match from.map(|t| t.timestamp_millis()) {
+    created_range(
+        from.map(|t| t.timestamp_millis()),
+        to.map(|t| t.timestamp_millis()),
+        after.map(|c| (c.created_at_ms, c.transaction_id.as_str())),
+    )
+}
+
+/// The bounds of a payout listing: `from ≤ createdAt ≤ to` (both inclusive, unlike charges)
+/// and strictly older than the cursor. Keys hold whole milliseconds, so a `from` inside a
+/// millisecond starts at the next one and a `to` inside one ends with it.
+pub fn payout_sort_range(
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    after: Option<&PayoutCursor>,
+) -> SortRange {
+    let from_ms = from.map(|t| {
+        let ms = t.timestamp_millis();
+        if t.timestamp_subsec_nanos() % 1_000_000 == 0 {
+            ms
+        } else {
+            ms.saturating_add(1)
+        }
+    });
+    let to_exclusive_ms = to.map(|t| t.timestamp_millis().saturating_add(1));
+    created_range(
+        from_ms,
+        to_exclusive_ms,
+        after.map(|c| (c.created_at.timestamp_millis(), c.payout_id.as_str())),
+    )
+}
+
+/// `[from_ms, to_ms)` and "strictly before `(cursor ms, cursor id)`" as bounds on
+/// `{createdAtMs:015}#{id}` sort keys.
+fn created_range(
+    from_ms: Option<i64>,
+    to_ms: Option<i64>,
+    after: Option<(i64, &str)>,
+) -> SortRange {
+    let lower = match from_ms {
         None => None,
         Some(ms) if ms <= 0 => None,
         Some(ms) if ms > MAX_SORTABLE_MS => return SortRange::Empty,
         Some(ms) => Some(time_prefix(ms)),
     };
-    let to_upper = match to.map(|t| t.timestamp_millis()) {
+    let to_upper = match to_ms {
         None => None,
         Some(ms) if ms <= 0 => return SortRange::Empty,
         Some(ms) if ms > MAX_SORTABLE_MS => None,
@@ -290,8 +359,8 @@ pub fn sort_range(
     };
     let cursor_upper = match after {
         None => None,
-        Some(c) if c.created_at_ms < 0 => return SortRange::Empty,
-        Some(c) => created_sort_key(c.created_at_ms, &c.transaction_id),
+        Some((ms, _)) if ms < 0 => return SortRange::Empty,
+        Some((ms, id)) => created_id_sort_key(ms, id),
     };
     let upper = match (to_upper, cursor_upper) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -395,6 +464,71 @@ mod tests {
             format!("ACCOUNT#{account}#PAYOUTS#ASSEMBLING#000000000000007")
         );
         assert_eq!(payout_manifest_sort_key(&tx, 3), format!("{tx}#03"));
+    }
+
+    #[test]
+    fn payout_listing_and_event_keys_have_the_documented_shapes() {
+        let account = AccountId::generate();
+        assert_eq!(
+            payouts_by_state_pk(&account, PayoutState::Paid),
+            format!("ACCOUNT#{account}#PAYOUTS#PAID")
+        );
+        // A state partition never collides with an ASSEMBLING window's partition.
+        assert_ne!(
+            payouts_by_state_pk(&account, PayoutState::Assembling),
+            assembling_payouts_pk(&account, 0)
+        );
+        assert_eq!(event_pk("evt_1"), "EVENT#evt_1");
+        let shard = balance_shard("evt_1");
+        assert_eq!(
+            events_pk(&account, "evt_1"),
+            format!("ACCOUNT#{account}#EVENTS#{shard:02}")
+        );
+        let pks = events_pks(&account);
+        assert_eq!(pks.len(), 32);
+        assert!(pks.contains(&events_pk(&account, "evt_1")));
+    }
+
+    #[test]
+    fn payout_bounds_are_inclusive_on_both_ends() {
+        let payout = PayoutId::generate();
+        let at = |ms| created_id_sort_key(ms, payout.as_str()).unwrap();
+        let SortRange::Bounds { lower, upper } =
+            payout_sort_range(Some(t(1_000)), Some(t(2_000)), None)
+        else {
+            panic!("expected bounds");
+        };
+        let (lo, hi) = (lower.unwrap(), upper.unwrap());
+        assert!(at(1_000) >= lo && at(999) < lo);
+        assert!(at(2_000) < hi && at(2_001) >= hi);
+        // One millisecond is a valid range.
+        assert!(matches!(
+            payout_sort_range(Some(t(5)), Some(t(5)), None),
+            SortRange::Bounds { .. }
+        ));
+        assert_eq!(
+            payout_sort_range(Some(t(6)), Some(t(5)), None),
+            SortRange::Empty
+        );
+        // A `from` inside a millisecond starts with the next one (keys hold whole ms).
+        let inside = t(1_000) + chrono::Duration::microseconds(500);
+        let SortRange::Bounds { lower, .. } = payout_sort_range(Some(inside), None, None) else {
+            panic!("expected bounds");
+        };
+        assert_eq!(lower, Some(time_prefix(1_001)));
+        // The cursor's own key is the (exclusive) upper bound.
+        let cursor = PayoutCursor {
+            created_at: t(1_500),
+            payout_id: payout.clone(),
+        };
+        assert_eq!(
+            payout_sort_range(None, Some(t(2_000)), Some(&cursor)),
+            SortRange::Bounds {
+                lower: None,
+                upper: Some(at(1_500)),
+            }
+        );
+        assert_eq!(payout_sort_range(None, Some(t(-1)), None), SortRange::Empty);
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! DynamoDB adapter of the storage ports ([`AccountStore`], [`IdempotencyStore`],
-//! [`ChargeStore`], [`SettlementStore`], [`ScheduleStore`], [`PayoutRunStore`]) — single-table
-//! design — and of the
+//! [`ChargeStore`], [`SettlementStore`], [`ScheduleStore`], [`PayoutRunStore`], [`EventLog`]) —
+//! single-table design — and of the
 //! [`OutboxFeed`] over the table's DynamoDB Stream ([`stream_feed`]).
 //!
 //! [`AccountStore`]: pixgw_domain::ports::AccountStore
 //! [`ScheduleStore`]: pixgw_domain::scheduling::ScheduleStore
 //! [`PayoutRunStore`]: pixgw_domain::scheduler_ports::PayoutRunStore
+//! [`EventLog`]: pixgw_domain::events::EventLog
 //! [`IdempotencyStore`]: pixgw_domain::ports::IdempotencyStore
 //! [`ChargeStore`]: pixgw_domain::ports::ChargeStore
 //! [`SettlementStore`]: pixgw_domain::settlement::SettlementStore
@@ -21,7 +22,7 @@
 //! | `gsi1pk`, `gsi1sk` | S | index `gsi1` (hash, range), projection ALL |
 //! | `gsi2pk`, `gsi2sk` | S | index `gsi2` (hash, range), projection ALL |
 //! | `ttl` | N | TTL attribute, epoch **seconds** |
-//! | `entity` | S | item type (`ACCOUNT`, `CLIENT`, `CHARGE`, `EXTID`, `IDEM`, `E2E`, `MOVEMENT`, `BALANCE`, `SPLIT`, `PAYOUT`, `OUTBOX`, `SCHEDULE`), for humans and for the stream relay |
+//! | `entity` | S | item type (`ACCOUNT`, `CLIENT`, `CHARGE`, `EXTID`, `IDEM`, `E2E`, `MOVEMENT`, `BALANCE`, `SPLIT`, `PAYOUT`, `OUTBOX`, `SCHEDULE`, `EVENT`), for humans and for the stream relay |
 //!
 //! The table has a stream with NEW_AND_OLD_IMAGES: the outbox relay reads inserted `OUTBOX`
 //! items from it (see [`stream_feed`]).
@@ -67,19 +68,24 @@
 //! | end-to-end id guard | `E2E#{endToEndId}` | `E2E` | — | `transactionId`, `accountId` |
 //! | ledger movement | `MOVEMENT#{movementId}` | `MOVEMENT` | `gsi1pk` = `ACCOUNT#{accountId}#LEDGER#{shard:02}` (shard = `movement.balance_shard()`), `gsi1sk` = `{createdAtMs:015}#{movementId}` | `MovementRecord` (legs in integer centavos) |
 //! | balance shard | `ACCOUNT#{accountId}#BALANCE#{shard:02}` (32 per account) | `BALANCE` | — | `incomingCents`, `availableCents`, `reservedForSplitsCents` (N, running totals), `accountId` |
-//! | split entry | `CHARGE#{transactionId}` (its charge's partition) | `SPLIT#{index:02}` | only while `SCHEDULED`: `gsi2pk` = `ACCOUNT#{accountId}#SPLITS#SCHEDULED#{shard:02}` (shard = `balance_shard(transactionId)`), `gsi2sk` = `{createdAtMs:015}#{transactionId}#{index:02}`; from its attachment to a scheduled payout on (kept when settled): `gsi1pk` = `PAYOUT#{payoutId}#SPLITS`, `gsi1sk` = `{transactionId}#{index:02}` (the payout's manifest) | `SplitEntryRecord` |
-//! | payout | `PAYOUT#{payoutId}` | `PAYOUT` | `gsi1pk` = `ACCOUNT#{accountId}#PAYOUTS`, `gsi1sk` = `{createdAtMs:015}#{payoutId}`; only while `ASSEMBLING` (scheduled payouts): `gsi2pk` = `ACCOUNT#{accountId}#PAYOUTS#ASSEMBLING#{windowMs:015}`, `gsi2sk` = `{payoutId}` | `PayoutRecord` (a scheduled payout: `splits` empty, `splitCount` and `amountCents` grown by `ADD`) |
+//! | split entry | `CHARGE#{transactionId}` (its charge's partition) | `SPLIT#{index:02}` | only while `SCHEDULED` (booked so, or back after a failed payout window): `gsi2pk` = `ACCOUNT#{accountId}#SPLITS#SCHEDULED#{shard:02}` (shard = `balance_shard(transactionId)`), `gsi2sk` = `{createdAtMs:015}#{transactionId}#{index:02}`; from its attachment to a scheduled payout on, until it goes back to SCHEDULED (kept when settled PAID or FAILED): `gsi1pk` = `PAYOUT#{payoutId}#SPLITS`, `gsi1sk` = `{transactionId}#{index:02}` (the payout's manifest) | `SplitEntryRecord` (`attempts`: failed payout windows so far; absent = 0) |
+//! | payout | `PAYOUT#{payoutId}` | `PAYOUT` | every state but `ASSEMBLING` (immediate payouts from their booking, scheduled ones from their release on): `gsi1pk` = `ACCOUNT#{accountId}#PAYOUTS`, `gsi1sk` = `{createdAtMs:015}#{payoutId}`, `gsi2pk` = `ACCOUNT#{accountId}#PAYOUTS#{STATE}` (`PROCESSING`\|`PAID`\|`FAILED`), `gsi2sk` = `gsi1sk`; only while `ASSEMBLING` (scheduled payouts), instead: `gsi2pk` = `ACCOUNT#{accountId}#PAYOUTS#ASSEMBLING#{windowMs:015}`, `gsi2sk` = `{payoutId}` | `PayoutRecord` (a scheduled payout: `splits` empty, `splitCount` and `amountCents` grown by `ADD`; `unsettledSplits` (N) counted down by its split settlement, absent = 0) |
 //! | outbox message | `OUTBOX#{messageId}` | `OUTBOX` | — | `OutboxRecord`, `ttl` = createdAt seconds + 7 days |
+//! | account event | `EVENT#{eventId}` | `EVENT` | `gsi1pk` = `ACCOUNT#{accountId}#EVENTS#{shard:02}` (shard = `balance_shard(eventId)`, 32 per account), `gsi1sk` = `{occurredAtMs:015}#{eventId}` | `AccountEventRecord` (`data` as JSON text); created only if absent, never changed |
 //! | payout schedule | `ACCOUNT#{accountId}` (its account's partition) | `SCHEDULE` | `gsi1pk` = `PAYOUT_SCHEDULES#{shard:02}` (shard = `balance_shard(accountId) % 16`), `gsi1sk` = `{nextRunAtMs:015}#{accountId}` | `ScheduleRecord`: `accountId`, `frequency`, `time` (`HH:MM`, São Paulo), `weekday`? (WEEKLY), `dayOfMonth`? (MONTHLY), `nextRunAtMs`, `version` (N, +1 per write), `updatedAtMs`; while a scheduler run holds a window: `leaseRunId`, `leaseWindowMs`, `leaseUntilMs` (all three or none) |
 //!
 //! A confirmed charge also stores `payment` (a map: `PaymentRecord`) and `confirmedAtMs`; a
 //! pending one has neither, and charge reads decode both forms.
 //!
 //! Only charges, movements, payouts, SCHEDULED split entries, split entries of scheduled
-//! payouts and payout schedules carry index attributes (sparse indexes: a split entry leaving
-//! SCHEDULED loses its `gsi2` keys in the same write — rewritten whole by settlement, updated
-//! with `REMOVE` by the scheduler — and an ASSEMBLING payout loses its `gsi2` keys in its
-//! release). Every account has a schedule item from its creation on (written in the account's own
+//! payouts, account events and payout schedules carry index attributes (sparse indexes: a
+//! split entry leaving SCHEDULED loses its `gsi2` keys in the same write — rewritten whole by
+//! settlement, updated with `REMOVE` by the scheduler — and one going back to SCHEDULED after a
+//! failed payout is rewritten whole exactly like a freshly booked one: scheduled `gsi2` keys,
+//! no manifest keys, no `payoutId`; an ASSEMBLING payout has no listing keys, and its release
+//! replaces its assembling `gsi2` keys by the listing ones). **Any state change of a listed
+//! payout must rewrite its `gsi2pk` in the same write that changes `state`** (today: the
+//! release Update and the settlement's whole-item Put). Every account has a schedule item from its creation on (written in the account's own
 //! transaction); an account without one predates schedules and is shown the default. Only the
 //! idempotency record and the outbox message have a TTL; the outbox one outlives the stream's
 //! 24 h retention by far, so TTL never deletes a message before the relay could read it. `sk`
@@ -108,8 +114,9 @@
 //! | list charges (newest first, `[from, to)`, cursor) | Query `gsi1` (or `gsi2` with a status), `ScanIndexForward = false` |
 //! | confirm a charge | `TransactWriteItems`: Update charge (`attribute_exists(pk) AND status = PENDING AND accountId = :acc`; SET `status`, `gsi2pk`, `payment`, `confirmedAtMs`) + Put e2e guard + Put movement + Update balance shard + Put each outbox message |
 //! | book a charge's splits | `TransactWriteItems`: ConditionCheck charge (`status = CONFIRMED AND accountId = :acc`) + Put each split entry + Put each payout + Put movement + Update balance shard + Put each outbox message |
-//! | settle a payout | `TransactWriteItems`: Put payout (`state = PROCESSING AND accountId = :acc`) + Put each split entry (`state = PROCESSING AND payoutId = :pid AND accountId = :acc`) + Put movement + Update balance shard + Put each outbox message |
-//! | (in all three) | every Put of a new item is `attribute_not_exists(pk)`; the balance shard is `ADD incomingCents, availableCents, reservedForSplitsCents` with the movement's delta, only ever next to the movement's guarded Put; any failed condition = `WriteOutcome::Conflict`, nothing written |
+//! | settle a payout | `TransactWriteItems`: Put payout (`state = PROCESSING AND accountId = :acc`; its listing keys follow the new state) + Put each split entry (`state = PROCESSING AND payoutId = :pid AND accountId = :acc`) + (if the settlement moves money) Put movement + Update balance shard + Put each event + Put each outbox message |
+//! | settle a chunk of a settled scheduled payout's splits (≤ 48) | `TransactWriteItems`: Update payout (`ADD unsettledSplits -n`, SET `updatedAtMs`; `state = :settledState AND accountId = :acc AND unsettledSplits >= n`) + Put each split entry, whole (`state = PROCESSING AND payoutId = :pid AND accountId = :acc`; PAID/FAILED keep the manifest keys, SCHEDULED gets the scheduled keys) + (if any split failed for good) Put movement + Update balance shard + Put each event — at most 1 + 48 + 2 + 48 = 99 items |
+//! | (in all four) | every Put of a new item (movement, event, outbox message, …) is `attribute_not_exists(pk)`; the balance shard is `ADD incomingCents, availableCents, reservedForSplitsCents` with the movement's delta, only ever next to the movement's guarded Put; any failed condition = `WriteOutcome::Conflict`, nothing written |
 //! | charge by end-to-end id | GetItem guard, strongly consistent |
 //! | a charge's split entries | Query `pk = CHARGE#{id} AND begins_with(sk, "SPLIT#")`, strongly consistent, paginated |
 //! | payout by id | GetItem, strongly consistent |
@@ -119,9 +126,10 @@
 //! | claim a window / finish a run (payout scheduler) | one UpdateItem of the schedule: claim SETs the lease and `ADD version 1`, conditioned on (lease expired `AND leaseWindowMs = :window`) or (no lease `AND nextRunAtMs <= :window`); finish SETs `nextRunAtMs`, `gsi1sk`, `version + 1` and REMOVEs the lease, conditioned on `leaseRunId = :run AND version = :expected` |
 //! | attach ≤ 99 splits of one recipient to its scheduled payout | `TransactWriteItems`: Update payout (`ADD amountCents, splitCount`, SET the rest with `if_not_exists`, the assembling `gsi2` keys; `attribute_not_exists(pk) OR (state = ASSEMBLING AND` same account and recipient`)`) + per split Update (SET `state = PROCESSING`, `payoutId`, manifest `gsi1` keys, REMOVE `gsi2pk`, `gsi2sk`; `state = SCHEDULED AND` same account, recipient and amount) |
 //! | ASSEMBLING payouts of a window | Query `gsi2` on `ACCOUNT#{accountId}#PAYOUTS#ASSEMBLING#{windowMs:015}` |
-//! | release a payout | `TransactWriteItems`: Update payout (`state = ASSEMBLING` → PROCESSING, REMOVE `gsi2pk`, `gsi2sk`) + Put each outbox message (`attribute_not_exists`) |
+//! | release a payout | GetItem payout (strongly consistent: its account and creation time make the listing keys; not ASSEMBLING = `Conflict`), then `TransactWriteItems`: Update payout (`state = ASSEMBLING AND accountId = :acc AND createdAtMs = :created` → PROCESSING; SET `gsi1pk`/`gsi1sk` listing keys and `gsi2pk`/`gsi2sk` = the PROCESSING partition, replacing the assembling keys) + Put each outbox message (`attribute_not_exists`) |
 //! | a scheduled payout's splits (its manifest) | Query `gsi1` on `PAYOUT#{payoutId}#SPLITS`, `gsi1sk >` the cursor |
-//! | an account's payouts | Query `gsi1` on `ACCOUNT#{accountId}#PAYOUTS` |
+//! | an account's payouts (newest first, `[from, to]` inclusive, cursor, optional state) | Query `gsi1` on `ACCOUNT#{accountId}#PAYOUTS` (or `gsi2` on `ACCOUNT#{accountId}#PAYOUTS#{STATE}`), `ScanIndexForward = false`, bounds as for charges with `to` + 1 ms as the exclusive upper bound; state ASSEMBLING lists nothing (an ASSEMBLING item that still has `gsi1` keys, written before releases set them, is skipped and the page still fills) |
+//! | an account's events (oldest first, after an event id) | GetItem `EVENT#{after}` (strongly consistent) for its sort key (not this account's event = nothing after it), then Query `gsi1` on each of the 32 `…#EVENTS#{shard}` partitions, `gsi1sk >` that key, 8 at a time, in chunks of about a page's share, k-way merged (like the SCHEDULED splits) |
 //! | an account's payout schedule | GetItem `ACCOUNT#{accountId}` / `SCHEDULE`, strongly consistent |
 //! | replace a payout schedule | one UpdateItem that SETs every schedule attribute (REMOVEs an absent `weekday`/`dayOfMonth`) and never touches the lease, conditioned on `attribute_not_exists(pk)` (none stored yet) or `version = :expected` (the version the caller read); a failed condition = `WriteOutcome::Conflict`, nothing written |
 //! | schedules due at `t` (payout scheduler) | Query `gsi1` on each of the 16 `PAYOUT_SCHEDULES#{shard}` partitions, `gsi1sk < {t+1 ms:015}`, oldest first |
@@ -130,7 +138,8 @@
 //! No Scan anywhere. Index reads are **eventually consistent** (GSIs cannot be read
 //! consistently): a charge created a moment ago may be missing from a listing for a short
 //! while, although `get_charge` and `find_charge_by_external_id` already see it; likewise a
-//! movement from `list_movements`, although the balance (base-table reads) already has it.
+//! movement from `list_movements`, although the balance (base-table reads) already has it, a
+//! payout from `list_payouts` (or listed in its previous state), an event from `list_events`.
 //!
 //! Listing: the partition key is always built from the account id argument. `from`/`to`
 //! become `gsi1sk >= {from:015}` / `gsi1sk < {to:015}`; a cursor `(createdAtMs, id)` becomes
@@ -151,7 +160,9 @@
 //! with exponential backoff and full jitter; if it still conflicts, the items are re-read
 //! (strongly consistent) to report what the competitors left behind (a guard → duplicate
 //! externalId, an idempotency record no longer ours → claim lost; for a settlement write, its
-//! deterministic movement existing → someone made this change, `Conflict`). Single-item writes that hit
+//! deterministic movement or one of its deterministic events existing → someone made this
+//! change, `Conflict`; for a chunk of a scheduled payout's splits, also one of its splits no
+//! longer PROCESSING in the payout). Single-item writes that hit
 //! `TransactionConflictException` are retried the same way. Throttling, network and other
 //! failures (after the SDK's own retries) become `StoreError::Unavailable`, carrying the SDK
 //! error's whole cause chain.
@@ -182,8 +193,11 @@
 //! items per account and each movement adds to exactly one (chosen by hashing its id), and
 //! the ledger index uses the same 32 partitions, so 3,000 movements/s on one account are
 //! ~94 writes/s per item and per index partition. SCHEDULED splits are spread over 32 index
-//! partitions by their charge id the same way. Only `ACCOUNT#{accountId}#PAYOUTS` is a single
-//! partition, one write per payout (scheduled payouts group many splits).
+//! partitions by their charge id the same way, and so are an account's events by their id (a
+//! scheduled payout of 100,000 splits records 100,000 events, about 48 per transaction, as fast
+//! as the executor settles its chunks). Only `ACCOUNT#{accountId}#PAYOUTS` and its per-state
+//! partitions are single partitions, one or two index writes per payout state change
+//! (scheduled payouts group many splits; immediate payouts share the charges' limit above).
 //!
 //! Payout schedules are global, not per account: the scheduler must find every due account
 //! with a key-bounded query. Most accounts keep the default 09:00 window, so a single due
@@ -204,10 +218,12 @@ use tracing::debug;
 mod accounts;
 mod charges;
 pub mod errors;
+mod events;
 mod idempotency;
 pub mod keys;
 mod ledger;
 mod listing;
+mod merge;
 mod payout_runs;
 mod schedules;
 mod settlement;

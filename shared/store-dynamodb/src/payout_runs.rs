@@ -13,8 +13,16 @@
 //!   PROCESSING, leaving `gsi2` (the scheduled index) and entering `gsi1` (the payout's
 //!   manifest). Every item is conditioned on what the embedded adapter checks; any failed
 //!   condition is [`WriteOutcome::Conflict`].
-//! - An ASSEMBLING payout carries `gsi2` keys of its window (sparse), removed by the release
-//!   transaction (payout Update + outbox Puts).
+//! - An ASSEMBLING payout carries `gsi2` keys of its window (sparse) and no listing keys. The
+//!   release reads the payout (its account and creation time make the listing keys), then one
+//!   transaction (payout Update + outbox Puts) moves it to PROCESSING and replaces the
+//!   assembling keys by the listing keys (`gsi1`: all the account's payouts, `gsi2`: its
+//!   PROCESSING ones), so an ASSEMBLING payout is never listed.
+//! - Settling a chunk of a settled scheduled payout's splits is ONE `TransactWriteItems`
+//!   (payout `unsettledSplits` count-down + ≤ 48 whole-item split Puts + optional movement and
+//!   balance shard + events): each split's index keys follow its new state (PAID/FAILED stay in
+//!   the manifest, SCHEDULED re-enters the scheduled index like a freshly booked split).
+//! - Listing payouts is [`crate::listing`].
 
 use std::collections::HashSet;
 
@@ -26,11 +34,12 @@ use pixgw_domain::error::StoreError;
 use pixgw_domain::ids::{AccountId, TransactionId};
 use pixgw_domain::outbox::OutboxMessage;
 use pixgw_domain::payout::{
-    PayoutId, PayoutState, PayoutTrigger, SplitEntry, SplitRef, SplitState,
+    Payout, PayoutId, PayoutState, PayoutTrigger, SplitEntry, SplitRef, SplitState,
 };
 use pixgw_domain::schedule_record::ScheduleRecord;
 use pixgw_domain::scheduler_ports::{
-    AttachSplits, MAX_SPLITS_PER_ATTACH, PayoutRunStore, ScheduledSplitCursor,
+    AttachSplits, MAX_SPLITS_PER_ATTACH, MAX_SPLITS_PER_SETTLE, PayoutPage, PayoutQuery,
+    PayoutRunStore, ScheduledSplitCursor, SettleSplits,
 };
 use pixgw_domain::scheduling::ScheduleState;
 use pixgw_domain::settlement::WriteOutcome;
@@ -43,16 +52,18 @@ use crate::keys::{
     ENTITY, GSI1PK, GSI1SK, GSI2PK, GSI2SK, Item, PK, SCHEDULE_SHARDS, SK_PAYOUT, SK_SCHEDULE,
     account_pk, assembling_payouts_pk, charge_pk, created_id_sort_key, due_schedule_sort_key,
     due_schedules_pk, due_schedules_upper_bound, n, payout_manifest_pk, payout_manifest_sort_key,
-    payout_pk, payouts_by_account_pk, primary_key, s, scheduled_split_sort_key,
-    scheduled_splits_pks, scheduled_splits_upper_bound, split_sk,
+    payout_pk, payouts_by_account_pk, payouts_by_state_pk, primary_key, s,
+    scheduled_split_sort_key, scheduled_splits_pks, scheduled_splits_upper_bound, split_sk,
 };
+use crate::merge::ShardedRange;
 use crate::schedules::{LEASE_RUN_ID, LEASE_UNTIL, LEASE_WINDOW};
-use crate::settlement_items::{outbox_item, split_from_item};
+use crate::settlement::{MAX_TRANSACT_ITEMS, distinct_events, ledger_events_outbox, witnesses};
+use crate::settlement_items::{
+    UNSETTLED_SPLITS, outbox_item, payout_from_item, split_from_item, split_replace_put,
+};
 use crate::table::{GSI1, GSI2};
 use crate::transact::{TransactFailure, put_new, transact_write};
 
-/// DynamoDB's item limit of one `TransactWriteItems`.
-const MAX_TRANSACT_ITEMS: usize = 100;
 /// How many index partitions are queried at once (the 16 due partitions, the 32 split shards).
 const QUERY_CONCURRENCY: usize = 8;
 
@@ -61,6 +72,7 @@ const STATE: &str = "state";
 const ACCOUNT_ID: &str = "accountId";
 const PAYOUT_ID: &str = "payoutId";
 const UPDATED_AT: &str = "updatedAtMs";
+const CREATED_AT: &str = "createdAtMs";
 const VERSION: &str = "version";
 const NEXT_RUN_AT: &str = "nextRunAtMs";
 const SPLIT: &str = "split";
@@ -93,12 +105,14 @@ fn payout_attach_update(
 ) -> Result<TransactWriteItem, StoreError> {
     let header = &write.payout;
     let now_ms = write.now.timestamp_millis();
-    let created_sort = created_id_sort_key(now_ms, header.id.as_str()).ok_or_else(|| {
-        StoreError::Corrupt(format!(
+    // Checked here although the listing keys are only written at the release: a payout that
+    // could never be listed must not be created.
+    if created_id_sort_key(now_ms, header.id.as_str()).is_none() {
+        return Err(StoreError::Corrupt(format!(
             "payout {} created outside the sortable range",
             header.id
-        ))
-    })?;
+        )));
+    }
     let (key_type, key, document) = header.recipient.grouping_key();
     let update = Update::builder()
         .table_name(table)
@@ -113,7 +127,6 @@ fn payout_attach_update(
              #rname = if_not_exists(#rname, :rname), #rdoc = if_not_exists(#rdoc, :rdoc), \
              #splits = if_not_exists(#splits, :nosplits), \
              #created = if_not_exists(#created, :now), \
-             #g1pk = if_not_exists(#g1pk, :g1pk), #g1sk = if_not_exists(#g1sk, :g1sk), \
              #g2pk = :g2pk, #g2sk = :g2sk",
         )
         .condition_expression(
@@ -135,8 +148,6 @@ fn payout_attach_update(
         .expression_attribute_names("#rdoc", "recipientDocument")
         .expression_attribute_names("#splits", "splits")
         .expression_attribute_names("#created", "createdAtMs")
-        .expression_attribute_names("#g1pk", GSI1PK)
-        .expression_attribute_names("#g1sk", GSI1SK)
         .expression_attribute_names("#g2pk", GSI2PK)
         .expression_attribute_names("#g2sk", GSI2SK)
         .expression_attribute_values(":amount", n(total_cents))
@@ -152,8 +163,6 @@ fn payout_attach_update(
         .expression_attribute_values(":rname", s(header.recipient.name.clone()))
         .expression_attribute_values(":rdoc", s(document))
         .expression_attribute_values(":nosplits", AttributeValue::L(Vec::new()))
-        .expression_attribute_values(":g1pk", s(payouts_by_account_pk(&header.account_id)))
-        .expression_attribute_values(":g1sk", s(created_sort))
         .expression_attribute_values(
             ":g2pk",
             s(assembling_payouts_pk(
@@ -223,25 +232,87 @@ fn split_attach_update(
     Ok(TransactWriteItem::builder().update(update).build())
 }
 
-/// ASSEMBLING → PROCESSING of a payout, leaving the assembling index.
+/// ASSEMBLING → PROCESSING of a payout, leaving the assembling index and entering the
+/// listings (`gsi1` all, `gsi2` PROCESSING, both sorted by its creation). `stored` is the
+/// payout as read just before: its account and creation time make the listing keys, and the
+/// condition re-checks both with the state, so the keys are those of the item written.
 fn release_update(
     table: &str,
-    payout: &PayoutId,
+    stored: &Payout,
     now: DateTime<Utc>,
 ) -> Result<TransactWriteItem, StoreError> {
+    let created_ms = stored.created_at.timestamp_millis();
+    let sort = created_id_sort_key(created_ms, stored.id.as_str()).ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "payout {} created outside the sortable range",
+            stored.id
+        ))
+    })?;
     let update = Update::builder()
         .table_name(table)
-        .set_key(Some(primary_key(payout_pk(payout), SK_PAYOUT)))
-        .update_expression("SET #state = :processing, #updated = :now REMOVE #g2pk, #g2sk")
+        .set_key(Some(primary_key(payout_pk(&stored.id), SK_PAYOUT)))
+        .update_expression(
+            "SET #state = :processing, #updated = :now, #g1pk = :g1pk, #g1sk = :sort, \
+             #g2pk = :g2pk, #g2sk = :sort",
+        )
         // A missing payout has no state, so this fails for it too.
-        .condition_expression("#state = :assembling")
+        .condition_expression("#state = :assembling AND #acc = :acc AND #created = :created")
         .expression_attribute_names("#state", STATE)
         .expression_attribute_names("#updated", UPDATED_AT)
+        .expression_attribute_names("#acc", ACCOUNT_ID)
+        .expression_attribute_names("#created", CREATED_AT)
+        .expression_attribute_names("#g1pk", GSI1PK)
+        .expression_attribute_names("#g1sk", GSI1SK)
         .expression_attribute_names("#g2pk", GSI2PK)
         .expression_attribute_names("#g2sk", GSI2SK)
         .expression_attribute_values(":assembling", s(PayoutState::Assembling.as_str()))
         .expression_attribute_values(":processing", s(PayoutState::Processing.as_str()))
         .expression_attribute_values(":now", n(now.timestamp_millis()))
+        .expression_attribute_values(":acc", s(stored.account_id.to_string()))
+        .expression_attribute_values(":created", n(created_ms))
+        .expression_attribute_values(":g1pk", s(payouts_by_account_pk(&stored.account_id)))
+        .expression_attribute_values(
+            ":g2pk",
+            s(payouts_by_state_pk(
+                &stored.account_id,
+                PayoutState::Processing,
+            )),
+        )
+        .expression_attribute_values(":sort", s(sort))
+        .build()
+        .map_err(|e| errors::build_failed(UPDATE, &e))?;
+    Ok(TransactWriteItem::builder().update(update).build())
+}
+
+/// The payout half of a [`SettleSplits`]: `unsettledSplits` drops by the chunk's size (and
+/// `updatedAtMs` becomes the chunk's `now`, as in the embedded adapter), on a payout stored in
+/// the settled state the chunk was computed from, of the splits' account, with at least that
+/// many splits still unsettled.
+fn unsettled_splits_update(
+    table: &str,
+    write: &SettleSplits,
+    account: &AccountId,
+    count: u64,
+) -> Result<TransactWriteItem, StoreError> {
+    let minus = i64::try_from(count)
+        .map(|c| -c)
+        .map_err(|_| StoreError::Corrupt("settle chunk size".into()))?;
+    let update = Update::builder()
+        .table_name(table)
+        .set_key(Some(primary_key(payout_pk(&write.payout_id), SK_PAYOUT)))
+        // ADD, not SET: it never evaluates a missing attribute (the condition already refused
+        // a payout without `unsettledSplits`, whose count is 0).
+        .update_expression("ADD #unsettled :minus SET #updated = :now")
+        .condition_expression("#state = :state AND #acc = :acc AND #unsettled >= :count")
+        .expression_attribute_names("#updated", UPDATED_AT)
+        .expression_attribute_names("#state", STATE)
+        .expression_attribute_names("#acc", ACCOUNT_ID)
+        .expression_attribute_names("#unsettled", UNSETTLED_SPLITS)
+        .expression_attribute_values(":now", n(write.now.timestamp_millis()))
+        .expression_attribute_values(":state", s(write.payout_state.as_str()))
+        .expression_attribute_values(":acc", s(account.to_string()))
+        .expression_attribute_values(":count", num(count))
+        .expression_attribute_values(":minus", n(minus))
         .build()
         .map_err(|e| errors::build_failed(UPDATE, &e))?;
     Ok(TransactWriteItem::builder().update(update).build())
@@ -252,22 +323,6 @@ fn string_attr<'a>(item: &'a Item, name: &str, what: &str) -> Result<&'a str, St
     match item.get(name) {
         Some(AttributeValue::S(value)) => Ok(value),
         _ => Err(StoreError::Corrupt(format!("{what} without {name}"))),
-    }
-}
-
-/// One shard's read position during a page of [`PayoutRunStore::scheduled_splits_page`]: the
-/// items fetched but not yet merged, and where its next Query starts (`None` with
-/// `started`: exhausted).
-struct ShardReader {
-    pk: String,
-    buffer: std::collections::VecDeque<(String, SplitEntry)>,
-    next: Option<Item>,
-    started: bool,
-}
-
-impl ShardReader {
-    fn exhausted(&self) -> bool {
-        self.started && self.next.is_none()
     }
 }
 
@@ -300,6 +355,34 @@ impl DynamoStore {
             }
             SingleWrite::StillConflicting => Err(still_conflicting(what)),
         }
+    }
+
+    /// Whether a settle chunk can no longer apply because someone else wrote part of it: its
+    /// movement or an event exists, or one of its splits (read strongly consistent) is no
+    /// longer PROCESSING in the payout.
+    async fn chunk_taken(&self, write: &SettleSplits) -> Result<bool, StoreError> {
+        for (pk, sk) in witnesses(write.movement.as_ref(), &write.events) {
+            if self.get_item(pk, sk).await?.is_some() {
+                return Ok(true);
+            }
+        }
+        for split in &write.splits {
+            let item = self
+                .get_item(charge_pk(&split.transaction_id), &split_sk(split.index))
+                .await?;
+            let pending = match item {
+                Some(item) => {
+                    let stored = split_from_item(item)?;
+                    stored.state == SplitState::Processing
+                        && stored.payout_id.as_ref() == Some(&write.payout_id)
+                }
+                None => false,
+            };
+            if !pending {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// A run transaction: Applied, or Conflict on any failed condition.
@@ -356,51 +439,6 @@ impl DynamoStore {
             }
         }
         Ok(found)
-    }
-
-    /// Fills a shard's buffer with its next chunk (at most `chunk` items).
-    async fn refill(
-        &self,
-        mut reader: ShardReader,
-        lower: Option<&str>,
-        upper: &str,
-        chunk: usize,
-    ) -> Result<ShardReader, StoreError> {
-        // A Query may return nothing yet more (filtered by size limits); loop until items or end.
-        while reader.buffer.is_empty() && !reader.exhausted() {
-            let query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(GSI2)
-                .expression_attribute_names("#pk", GSI2PK)
-                .expression_attribute_names("#sk", GSI2SK)
-                .expression_attribute_values(":pk", s(reader.pk.clone()))
-                .expression_attribute_values(":upper", s(upper))
-                .limit(i32::try_from(chunk).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(reader.next.take());
-            let query = match lower {
-                // BETWEEN is inclusive: the cursor's own split is dropped below.
-                Some(lower) => query
-                    .key_condition_expression("#pk = :pk AND #sk BETWEEN :lower AND :upper")
-                    .expression_attribute_values(":lower", s(lower)),
-                None => query.key_condition_expression("#pk = :pk AND #sk <= :upper"),
-            };
-            let out = query
-                .send()
-                .await
-                .map_err(|err| errors::unavailable(QUERY, &err))?;
-            reader.started = true;
-            for item in out.items.unwrap_or_default() {
-                let sort = string_attr(&item, GSI2SK, "scheduled split")?.to_owned();
-                if Some(sort.as_str()) == lower {
-                    continue;
-                }
-                reader.buffer.push_back((sort, split_from_item(item)?));
-            }
-            reader.next = out.last_evaluated_key.filter(|k| !k.is_empty());
-        }
-        Ok(reader)
     }
 }
 
@@ -497,51 +535,28 @@ impl PayoutRunStore for DynamoStore {
         if limit == 0 || lower.as_deref().is_some_and(|lo| lo > upper.as_str()) {
             return Ok((Vec::new(), None));
         }
-        // A k-way merge over the 32 shards, reading each in chunks of about its share of a
-        // page: memory stays near one page, and a page reads only a little more than it
-        // returns (a shard's unmerged chunk rest is read again by the next page).
-        let chunk = limit.div_ceil(scheduled_splits_pks(account).len()).max(4) + 1;
-        // Readers are moved into their queries and back (not borrowed), so the first round runs
-        // the shards concurrently.
-        let mut readers: Vec<ShardReader> = futures::stream::iter(scheduled_splits_pks(account))
-            .map(|pk| {
-                let reader = ShardReader {
-                    pk,
-                    buffer: Default::default(),
-                    next: None,
-                    started: false,
-                };
-                self.refill(reader, lower.as_deref(), &upper, chunk)
-            })
-            .buffer_unordered(QUERY_CONCURRENCY)
-            .try_collect()
-            .await?;
-        let mut page = Vec::with_capacity(limit);
-        while page.len() < limit {
-            let smallest = readers
-                .iter()
-                .enumerate()
-                .filter_map(|(i, r)| r.buffer.front().map(|(sort, _)| (sort, i)))
-                .min()
-                .map(|(_, i)| i);
-            let Some(i) = smallest else { break };
-            let Some((_, split)) = readers[i].buffer.pop_front() else {
-                break;
-            };
+        // A k-way merge over the 32 shards (see `crate::merge`): `gsi2sk` order is the
+        // port's index order.
+        let range = ShardedRange {
+            index: GSI2,
+            pk_attr: GSI2PK,
+            sk_attr: GSI2SK,
+            after: lower.as_deref(),
+            upper: Some(&upper),
+        };
+        let decode = |item: Item| {
+            let split = split_from_item(item)?;
             if split.account_id != *account || split.state != SplitState::Scheduled {
                 return Err(StoreError::Corrupt(format!(
                     "split {}#{} listed as SCHEDULED of {account}",
                     split.transaction_id, split.index
                 )));
             }
-            page.push(split);
-            // An emptied shard is refilled before the next pick: its next item may be the
-            // smallest of all.
-            if readers[i].buffer.is_empty() && !readers[i].exhausted() {
-                let reader = readers.swap_remove(i);
-                readers.push(self.refill(reader, lower.as_deref(), &upper, chunk).await?);
-            }
-        }
+            Ok(split)
+        };
+        let page = self
+            .merged_ascending(scheduled_splits_pks(account), &range, limit, &decode)
+            .await?;
         let more = page.len() == limit;
         let next = more
             .then(|| page.last().map(ScheduledSplitCursor::after))
@@ -638,7 +653,27 @@ impl PayoutRunStore for DynamoStore {
                 outbox.len() + 1
             )));
         }
-        let mut items = vec![release_update(&self.table, payout, now)?];
+        // The listing keys need the payout's account and creation time: read them first
+        // (the update re-checks them, and the state, as its condition).
+        let Some(item) = self.get_item(payout_pk(payout), SK_PAYOUT).await? else {
+            debug!("no such payout; nothing written");
+            return Ok(WriteOutcome::Conflict);
+        };
+        let stored = payout_from_item(item)?;
+        if &stored.id != payout {
+            return Err(StoreError::Corrupt(format!(
+                "payout {} stored under {payout}",
+                stored.id
+            )));
+        }
+        if stored.state != PayoutState::Assembling {
+            debug!(
+                state = stored.state.as_str(),
+                "payout not ASSEMBLING; nothing written"
+            );
+            return Ok(WriteOutcome::Conflict);
+        }
+        let mut items = vec![release_update(&self.table, &stored, now)?];
         for message in outbox {
             items.push(put_new(&self.table, outbox_item(message)?)?);
         }
@@ -697,6 +732,85 @@ impl PayoutRunStore for DynamoStore {
             .then(|| refs.last().cloned())
             .flatten();
         Ok((refs, next))
+    }
+
+    #[instrument(level = "debug", skip_all, fields(table = %self.table, payout_id = %write.payout_id, state = write.payout_state.as_str(), splits = write.splits.len()))]
+    async fn settle_payout_splits(&self, write: &SettleSplits) -> Result<WriteOutcome, StoreError> {
+        // The port's conditions that need no read: a chunk of 1..=48 distinct splits of one
+        // account, distinct events, for a payout settled PAID or FAILED.
+        let Some(first) = write.splits.first() else {
+            return Ok(WriteOutcome::Conflict);
+        };
+        let account = &first.account_id;
+        let mut seen = HashSet::new();
+        let valid = write.splits.len() <= MAX_SPLITS_PER_SETTLE
+            && matches!(write.payout_state, PayoutState::Paid | PayoutState::Failed)
+            && write.splits.iter().all(|split| {
+                &split.account_id == account && seen.insert((&split.transaction_id, split.index))
+            })
+            && distinct_events(&write.events);
+        if !valid {
+            debug!("not a settleable chunk; nothing written");
+            return Ok(WriteOutcome::Conflict);
+        }
+        let count = u64::try_from(write.splits.len())
+            .map_err(|_| StoreError::Corrupt("settle chunk size".into()))?;
+        let mut items = Vec::with_capacity(MAX_TRANSACT_ITEMS);
+        items.push(unsettled_splits_update(&self.table, write, account, count)?);
+        for split in &write.splits {
+            // PAID and FAILED splits stay in the payout's manifest; one back in SCHEDULED
+            // belongs to no payout and is written exactly like a freshly booked one (scheduled
+            // index keys, no manifest keys).
+            let manifest = (split.state != SplitState::Scheduled).then_some(&write.payout_id);
+            items.push(split_replace_put(
+                &self.table,
+                split,
+                &write.payout_id,
+                manifest,
+            )?);
+        }
+        items.extend(ledger_events_outbox(
+            &self.table,
+            write.movement.as_ref(),
+            &write.events,
+            &[],
+        )?);
+        if items.len() > MAX_TRANSACT_ITEMS {
+            return Err(StoreError::Unavailable(format!(
+                "settle_payout_splits needs {} items, more than one transaction holds \
+                 ({MAX_TRANSACT_ITEMS})",
+                items.len()
+            )));
+        }
+        match transact_write(&self.client, items).await {
+            Ok(()) => {
+                debug!("applied");
+                Ok(WriteOutcome::Applied)
+            }
+            Err(TransactFailure::Cancelled { codes, .. }) => {
+                debug!(reasons = %codes, "condition failed, nothing written");
+                Ok(WriteOutcome::Conflict)
+            }
+            Err(TransactFailure::Store(err)) => Err(err),
+            // Nothing of ours was written. If a competitor settled any of these splits (or
+            // made our movement or events), our conditions can no longer hold: a Conflict.
+            Err(TransactFailure::StillConflicting) => {
+                if self.chunk_taken(write).await? {
+                    Ok(WriteOutcome::Conflict)
+                } else {
+                    Err(still_conflicting("settle_payout_splits"))
+                }
+            }
+        }
+    }
+
+    #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %account, limit = query.limit))]
+    async fn list_payouts(
+        &self,
+        account: &AccountId,
+        query: &PayoutQuery,
+    ) -> Result<PayoutPage, StoreError> {
+        self.query_payouts(account, query).await
     }
 
     #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %account, run_id, expected_version))]

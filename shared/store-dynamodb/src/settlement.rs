@@ -3,14 +3,20 @@
 //! [`crate::ledger`]; the items themselves in [`crate::settlement_items`].
 //!
 //! Every write is ONE `TransactWriteItems` sent through [`transact_write`]: the state change,
-//! the movement (`attribute_not_exists`, under its deterministic id), the movement's balance
-//! shard `ADD`, and the outbox messages (`attribute_not_exists`). Any failed condition means
+//! the movement if the change moves money (`attribute_not_exists`, under its deterministic id)
+//! with the movement's balance shard `ADD`, the account events (`attribute_not_exists`, under
+//! their deterministic ids) and the outbox messages (`attribute_not_exists`). The scheduled
+//! payouts' chunked split settlement ([`crate::payout_runs`]) ends with the same ledger half.
+//! Any failed condition means
 //! nothing was written and the answer is [`WriteOutcome::Conflict`]; the caller re-reads to
 //! learn why, so the reasons are only logged (by position) here.
+
+use std::collections::HashSet;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use pixgw_domain::error::StoreError;
+use pixgw_domain::events::AccountEvent;
 use pixgw_domain::ids::{AccountId, TransactionId};
 use pixgw_domain::ledger::{Balance, Movement};
 use pixgw_domain::outbox::OutboxMessage;
@@ -22,12 +28,12 @@ use pixgw_domain::settlement::{
 use tracing::{debug, instrument};
 
 use crate::keys::{
-    PK, SK, SK_E2E, SK_MOVEMENT, SK_PAYOUT, SPLIT_SK_PREFIX, charge_pk, end_to_end_pk, movement_pk,
-    payout_pk, s,
+    PK, SK, SK_E2E, SK_EVENT, SK_MOVEMENT, SK_PAYOUT, SPLIT_SK_PREFIX, charge_pk, end_to_end_pk,
+    event_pk, movement_pk, payout_pk, s,
 };
 use crate::settlement_items::{
     GUARD_TRANSACTION_ID, balance_update, charge_confirmed_check, confirm_charge_update,
-    end_to_end_guard_item, movement_item, outbox_item, payout_from_item, payout_item,
+    end_to_end_guard_item, event_item, movement_item, outbox_item, payout_from_item, payout_item,
     settled_payout_put, settled_split_put, split_from_item, split_item,
 };
 use crate::transact::{TransactFailure, put_new, transact_write};
@@ -35,33 +41,61 @@ use crate::{DynamoStore, query_all};
 
 /// DynamoDB's limit of items in one `TransactWriteItems`. A larger command cannot be atomic,
 /// so it is refused before sending rather than split.
-const MAX_TRANSACT_ITEMS: usize = 100;
+pub(crate) const MAX_TRANSACT_ITEMS: usize = 100;
 
-/// The ledger half every settlement write ends with: the movement (created only if absent),
-/// its balance shard, and the outbox messages (created only if absent: their ids are
+/// The ledger half every settlement write ends with: the movement, if any (created only if
+/// absent) with its balance shard, the events (created only if absent: their ids name the fact
+/// they record), and the outbox messages (created only if absent: their ids are
 /// deterministic, and overwriting one would not produce a new stream insert anyway).
-fn ledger_and_outbox(
+pub(crate) fn ledger_events_outbox(
     table: &str,
-    movement: &Movement,
+    movement: Option<&Movement>,
+    events: &[AccountEvent],
     outbox: &[OutboxMessage],
 ) -> Result<Vec<TransactWriteItem>, StoreError> {
-    let mut items = vec![
-        put_new(table, movement_item(movement)?)?,
-        balance_update(table, movement)?,
-    ];
+    let mut items = Vec::with_capacity(2 + events.len() + outbox.len());
+    if let Some(movement) = movement {
+        items.push(put_new(table, movement_item(movement)?)?);
+        items.push(balance_update(table, movement)?);
+    }
+    for event in events {
+        items.push(put_new(table, event_item(event)?)?);
+    }
     for message in outbox {
         items.push(put_new(table, outbox_item(message)?)?);
     }
     Ok(items)
 }
 
+/// Keys whose existence proves that a write's effect was made by someone (its movement, its
+/// events: all deterministic ids, created only with that effect).
+pub(crate) fn witnesses(
+    movement: Option<&Movement>,
+    events: &[AccountEvent],
+) -> Vec<(String, &'static str)> {
+    movement
+        .map(|m| (movement_pk(&m.id), SK_MOVEMENT))
+        .into_iter()
+        .chain(events.iter().map(|e| (event_pk(&e.id), SK_EVENT)))
+        .collect()
+}
+
+/// A transaction may not name one item twice (DynamoDB rejects the whole request as invalid);
+/// for a store, two equal events in one write are a write that cannot apply: a Conflict.
+pub(crate) fn distinct_events(events: &[AccountEvent]) -> bool {
+    let mut seen = HashSet::new();
+    events.iter().all(|e| seen.insert(e.id.as_str()))
+}
+
 impl DynamoStore {
-    /// Sends one settlement transaction and maps its outcome.
-    async fn settlement_write(
+    /// Sends one settlement transaction and maps its outcome. `witnesses`: keys of items that
+    /// only this very effect creates (see [`witnesses`]), read back when the transaction kept
+    /// conflicting with others.
+    pub(crate) async fn settlement_write(
         &self,
         operation: &'static str,
         items: Vec<TransactWriteItem>,
-        movement: &Movement,
+        witnesses: Vec<(String, &'static str)>,
     ) -> Result<WriteOutcome, StoreError> {
         if items.len() > MAX_TRANSACT_ITEMS {
             return Err(StoreError::Unavailable(format!(
@@ -71,7 +105,7 @@ impl DynamoStore {
         }
         match transact_write(&self.client, items).await {
             Ok(()) => {
-                debug!(operation, movement_id = %movement.id, "applied");
+                debug!(operation, "applied");
                 Ok(WriteOutcome::Applied)
             }
             Err(TransactFailure::Cancelled { codes, .. }) => {
@@ -80,18 +114,17 @@ impl DynamoStore {
             }
             Err(TransactFailure::Store(err)) => Err(err),
             Err(TransactFailure::StillConflicting) => {
-                // Every attempt of ours was cancelled, so we wrote nothing. The movement id is
-                // deterministic per effect: if it exists now, a competitor made this very
+                // Every attempt of ours was cancelled, so we wrote nothing. The witnesses are
+                // deterministic per effect: if one exists now, a competitor made this very
                 // change, and ours would fail its conditions — a Conflict like any other.
-                match self
-                    .get_item(movement_pk(&movement.id), SK_MOVEMENT)
-                    .await?
-                {
-                    Some(_) => Ok(WriteOutcome::Conflict),
-                    None => Err(StoreError::Unavailable(format!(
-                        "{operation} kept conflicting with other transactions"
-                    ))),
+                for (pk, sk) in witnesses {
+                    if self.get_item(pk, sk).await?.is_some() {
+                        return Ok(WriteOutcome::Conflict);
+                    }
                 }
+                Err(StoreError::Unavailable(format!(
+                    "{operation} kept conflicting with other transactions"
+                )))
             }
         }
     }
@@ -105,12 +138,14 @@ impl SettlementStore for DynamoStore {
             confirm_charge_update(&self.table, write)?,
             put_new(&self.table, end_to_end_guard_item(write))?,
         ];
-        items.extend(ledger_and_outbox(
+        items.extend(ledger_events_outbox(
             &self.table,
-            &write.movement,
+            Some(&write.movement),
+            &[],
             &write.outbox,
         )?);
-        self.settlement_write("confirm_charge", items, &write.movement)
+        let witnesses = witnesses(Some(&write.movement), &[]);
+        self.settlement_write("confirm_charge", items, witnesses)
             .await
     }
 
@@ -123,27 +158,33 @@ impl SettlementStore for DynamoStore {
         for payout in &write.payouts {
             items.push(put_new(&self.table, payout_item(payout)?)?);
         }
-        items.extend(ledger_and_outbox(
+        items.extend(ledger_events_outbox(
             &self.table,
-            &write.movement,
+            Some(&write.movement),
+            &[],
             &write.outbox,
         )?);
-        self.settlement_write("book_splits", items, &write.movement)
-            .await
+        let witnesses = witnesses(Some(&write.movement), &[]);
+        self.settlement_write("book_splits", items, witnesses).await
     }
 
     #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %write.payout.account_id, payout_id = %write.payout.id, state = write.payout.state.as_str()))]
     async fn settle_payout(&self, write: &SettlePayout) -> Result<WriteOutcome, StoreError> {
+        if !distinct_events(&write.events) {
+            return Ok(WriteOutcome::Conflict);
+        }
         let mut items = vec![settled_payout_put(&self.table, &write.payout)?];
         for entry in &write.splits {
             items.push(settled_split_put(&self.table, entry, &write.payout)?);
         }
-        items.extend(ledger_and_outbox(
+        items.extend(ledger_events_outbox(
             &self.table,
-            &write.movement,
+            write.movement.as_ref(),
+            &write.events,
             &write.outbox,
         )?);
-        self.settlement_write("settle_payout", items, &write.movement)
+        let witnesses = witnesses(write.movement.as_ref(), &write.events);
+        self.settlement_write("settle_payout", items, witnesses)
             .await
     }
 

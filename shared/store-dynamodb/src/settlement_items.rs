@@ -6,6 +6,7 @@
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use pixgw_domain::charge::ChargeStatus;
 use pixgw_domain::error::StoreError;
+use pixgw_domain::events::{AccountEvent, AccountEventRecord};
 use pixgw_domain::ledger::Movement;
 use pixgw_domain::outbox::OutboxMessage;
 use pixgw_domain::payout::{Payout, PayoutId, PayoutState, PayoutTrigger, SplitEntry, SplitState};
@@ -20,10 +21,11 @@ use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_attribute_value, to_item};
 use crate::errors;
 use crate::keys::{
     ENTITY, ENTITY_SPLIT, GSI1PK, GSI1SK, GSI2PK, GSI2SK, Item, OUTBOX_TTL_SECONDS, PK, SK,
-    SK_BALANCE, SK_CHARGE, SK_E2E, SK_MOVEMENT, SK_OUTBOX, SK_PAYOUT, TTL, balance_pk, charge_pk,
-    charges_by_status_pk, created_id_sort_key, end_to_end_pk, ledger_pk, movement_pk, n, outbox_pk,
-    payout_manifest_pk, payout_manifest_sort_key, payout_pk, payouts_by_account_pk, primary_key, s,
-    scheduled_split_sort_key, scheduled_splits_pk, split_sk,
+    SK_BALANCE, SK_CHARGE, SK_E2E, SK_EVENT, SK_MOVEMENT, SK_OUTBOX, SK_PAYOUT, TTL, balance_pk,
+    charge_pk, charges_by_status_pk, created_id_sort_key, end_to_end_pk, event_pk, events_pk,
+    ledger_pk, movement_pk, n, outbox_pk, payout_manifest_pk, payout_manifest_sort_key, payout_pk,
+    payouts_by_account_pk, payouts_by_state_pk, primary_key, s, scheduled_split_sort_key,
+    scheduled_splits_pk, split_sk,
 };
 
 /// Attributes of the end-to-end id guard.
@@ -41,6 +43,8 @@ const STATUS: &str = "status";
 const STATE: &str = "state";
 const ACCOUNT_ID: &str = "accountId";
 const PAYOUT_ID: &str = "payoutId";
+/// The payout's count of splits still to settle (see `Payout::unsettled_splits`).
+pub const UNSETTLED_SPLITS: &str = "unsettledSplits";
 const PAYMENT: &str = "payment";
 /// When the gateway recorded the confirmation (the payment's own `paidAtMs` is the
 /// provider's clock). Kept for audits; `ChargeRecord` does not read it back.
@@ -249,21 +253,29 @@ pub fn split_from_item(item: Item) -> Result<SplitEntry, StoreError> {
     SplitEntry::try_from(decode::<SplitEntryRecord>("split entry", item)?)
 }
 
+/// A payout. Every state but ASSEMBLING is listable: `gsi1` (all of the account's payouts)
+/// and `gsi2` (the account's payouts in this state), both sorted by `{createdAtMs:015}#{id}`.
+/// An ASSEMBLING payout is only ever written by the scheduler's attach (with its window's
+/// `gsi2` keys instead); should one come through here, it gets no index keys.
 pub fn payout_item(payout: &Payout) -> Result<Item, StoreError> {
     let record = PayoutRecord::from(payout);
-    let sort = created_id_sort_key(record.created_at_ms, payout.id.as_str())
-        .ok_or_else(|| out_of_range("payout", payout.id.as_str()))?;
-    record_item(
-        "payout",
-        &record,
-        [
-            (PK, s(payout_pk(&payout.id))),
-            (SK, s(SK_PAYOUT)),
-            (ENTITY, s(SK_PAYOUT)),
-            (GSI1PK, s(payouts_by_account_pk(&payout.account_id))),
-            (GSI1SK, s(sort)),
-        ],
-    )
+    let mut keys = vec![
+        (PK, s(payout_pk(&payout.id))),
+        (SK, s(SK_PAYOUT)),
+        (ENTITY, s(SK_PAYOUT)),
+    ];
+    if payout.state != PayoutState::Assembling {
+        let sort = created_id_sort_key(record.created_at_ms, payout.id.as_str())
+            .ok_or_else(|| out_of_range("payout", payout.id.as_str()))?;
+        keys.push((GSI1PK, s(payouts_by_account_pk(&payout.account_id))));
+        keys.push((GSI1SK, s(sort.clone())));
+        keys.push((
+            GSI2PK,
+            s(payouts_by_state_pk(&payout.account_id, payout.state)),
+        ));
+        keys.push((GSI2SK, s(sort)));
+    }
+    record_item("payout", &record, keys)
 }
 
 pub fn payout_from_item(item: Item) -> Result<Payout, StoreError> {
@@ -283,6 +295,33 @@ pub fn outbox_item(message: &OutboxMessage) -> Result<Item, StoreError> {
             (TTL, n(message.created_at.timestamp() + OUTBOX_TTL_SECONDS)),
         ],
     )
+}
+
+/// An account event under its own id (created with `attribute_not_exists`: a fact is recorded
+/// once), indexed in one of its account's event partitions by `{occurredAtMs:015}#{eventId}`.
+pub fn event_item(event: &AccountEvent) -> Result<Item, StoreError> {
+    let record = AccountEventRecord::from(event);
+    let sort = created_id_sort_key(record.occurred_at_ms, &event.id).ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "occurredAt of event {} is outside the sortable range",
+            event.id
+        ))
+    })?;
+    record_item(
+        "event",
+        &record,
+        [
+            (PK, s(event_pk(&event.id))),
+            (SK, s(SK_EVENT)),
+            (ENTITY, s(SK_EVENT)),
+            (GSI1PK, s(events_pk(&event.account_id, &event.id))),
+            (GSI1SK, s(sort)),
+        ],
+    )
+}
+
+pub fn event_from_item(item: Item) -> Result<AccountEvent, StoreError> {
+    AccountEvent::try_from(decode::<AccountEventRecord>("event", item)?)
 }
 
 /// Replaces a PROCESSING payout (of the same account) by its settled version.
@@ -306,19 +345,29 @@ pub fn settled_split_put(
     entry: &SplitEntry,
     payout: &Payout,
 ) -> Result<TransactWriteItem, StoreError> {
+    // A scheduled payout's splits stay in its manifest once settled.
+    let manifest = (payout.trigger == PayoutTrigger::Scheduled).then_some(&payout.id);
+    split_replace_put(table, entry, &payout.id, manifest)
+}
+
+/// Replaces a split entry that is PROCESSING in payout `payout` (of the entry's account) by
+/// `entry`, whole: its index keys follow the new state ([`split_item_in`]), so a split back in
+/// SCHEDULED re-enters the scheduled index exactly like a freshly booked one.
+pub fn split_replace_put(
+    table: &str,
+    entry: &SplitEntry,
+    payout: &PayoutId,
+    manifest: Option<&PayoutId>,
+) -> Result<TransactWriteItem, StoreError> {
     let put = Put::builder()
         .table_name(table)
-        // A scheduled payout's splits stay in its manifest once settled.
-        .set_item(Some(split_item_in(
-            entry,
-            (payout.trigger == PayoutTrigger::Scheduled).then_some(&payout.id),
-        )?))
+        .set_item(Some(split_item_in(entry, manifest)?))
         .condition_expression("#state = :processing AND #pid = :pid AND #acc = :acc")
         .expression_attribute_names("#state", STATE)
         .expression_attribute_names("#pid", PAYOUT_ID)
         .expression_attribute_names("#acc", ACCOUNT_ID)
         .expression_attribute_values(":processing", s(SplitState::Processing.as_str()))
-        .expression_attribute_values(":pid", s(payout.id.to_string()))
+        .expression_attribute_values(":pid", s(payout.to_string()))
         .expression_attribute_values(":acc", s(entry.account_id.to_string()))
         .build()
         .map_err(|e| errors::build_failed(PUT, &e))?;
@@ -361,6 +410,7 @@ mod tests {
                 payout_id: Some(String::new()),
                 end_to_end_id: Some(String::new()),
                 failure_reason: Some(String::new()),
+                attempts: 0,
                 created_at_ms: 0,
                 updated_at_ms: 0,
             }),
@@ -378,6 +428,7 @@ mod tests {
                     index: 0,
                 }],
                 split_count: Some(0),
+                unsettled_splits: 0,
                 state: String::new(),
                 end_to_end_id: Some(String::new()),
                 provider_transfer_id: Some(String::new()),
@@ -402,6 +453,13 @@ mod tests {
                 body: String::new(),
                 created_at_ms: 0,
             }),
+            field_names(&AccountEventRecord {
+                event_id: String::new(),
+                account_id: String::new(),
+                event_type: String::new(),
+                occurred_at_ms: 0,
+                data: String::new(),
+            }),
         ];
         let keys = [PK, SK, ENTITY, GSI1PK, GSI1SK, GSI2PK, GSI2SK, TTL];
         for fields in &records {
@@ -416,5 +474,6 @@ mod tests {
         assert!(records[0].iter().any(|f| f == ACCOUNT_ID));
         assert!(records[1].iter().any(|f| f == STATE));
         assert!(records[1].iter().any(|f| f == ACCOUNT_ID));
+        assert!(records[1].iter().any(|f| f == UNSETTLED_SPLITS));
     }
 }

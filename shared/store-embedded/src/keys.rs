@@ -108,6 +108,28 @@ pub(crate) fn outbox_entry(created_at_ms: i64, message_id: &str) -> String {
     format!("{created_at_ms:015}#{message_id}")
 }
 
+/// `payouts_by_account` key: the account, then sortable `created_at_ms`, then the payout id,
+/// so an account's listable payouts are one range ordered by `(created_at, id)`.
+pub(crate) fn payout_entry(account_id: &str, created_at_ms: i64, payout_id: &str) -> String {
+    index_entry(&account_prefix(account_id), created_at_ms, payout_id)
+}
+
+/// `payouts_by_state` key: like [`payout_entry`] under the account's [`status_prefix`].
+pub(crate) fn payout_state_entry(
+    account_id: &str,
+    state: &str,
+    created_at_ms: i64,
+    payout_id: &str,
+) -> String {
+    index_entry(&status_prefix(account_id, state), created_at_ms, payout_id)
+}
+
+/// `events_by_account` key: the account, then sortable `occurred_at_ms`, then the event id,
+/// so an account's events are one range ordered by `(occurred_at, id)`.
+pub(crate) fn event_entry(account_id: &str, occurred_at_ms: i64, event_id: &str) -> String {
+    index_entry(&account_prefix(account_id), occurred_at_ms, event_id)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Payout schedules
 

@@ -31,7 +31,11 @@
 //! The settlement pipeline (confirmed payments, split entries, payouts, the ledger and the
 //! transactional outbox) has tables of its own, described in the `settlement` module, which
 //! implements [`SettlementStore`](pixgw_domain::settlement::SettlementStore) and
-//! [`OutboxFeed`](pixgw_domain::settlement::OutboxFeed).
+//! [`OutboxFeed`](pixgw_domain::settlement::OutboxFeed); payouts and the indexes that list
+//! them are in the `payouts` module, the account event log
+//! ([`EventLog`](pixgw_domain::events::EventLog)) in the `events` module, and the payout
+//! scheduler's runs ([`PayoutRunStore`](pixgw_domain::scheduler_ports::PayoutRunStore)) in the
+//! `payout_runs` module.
 //!
 //! # Why each operation is atomic
 //!
@@ -47,10 +51,15 @@
 //! redb is synchronous, so every operation runs on tokio's blocking pool
 //! ([`tokio::task::spawn_blocking`]); the store is a cheap `Clone` around an `Arc<Database>`.
 
+mod events;
 mod keys;
+mod outbox;
 mod payout_runs;
+mod payouts;
 mod schedules;
 mod settlement;
+#[cfg(test)]
+mod test_support;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -134,6 +143,9 @@ impl EmbeddedStore {
         txn.open_table(IDEMPOTENCY).map_err(db_err)?;
         txn.open_table(IDEMPOTENCY_BY_EXPIRY).map_err(db_err)?;
         settlement::create_tables(&txn)?;
+        payouts::create_tables(&txn)?;
+        events::create_tables(&txn)?;
+        outbox::create_tables(&txn)?;
         schedules::create_tables(&txn)?;
         payout_runs::create_tables(&txn)?;
         txn.commit().map_err(db_err)?;

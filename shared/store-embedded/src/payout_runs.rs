@@ -6,8 +6,12 @@
 //! | `payouts_assembling` | account, `\0`, sortable window ms, `\0`, payout | payout id                      |
 //! | `payout_windows`     | payout id                                       | its `payouts_assembling` key   |
 //!
-//! plus the lease fields of the `schedules` record, the `splits_scheduled` index (read page by
-//! page) and the `splits` / `payouts` / `outbox` tables of the settlement module.
+//! plus the lease fields of the `schedules` record (the `lease` submodule), the
+//! `splits_scheduled` index (read page by page), the `splits` / `outbox` / ledger tables of
+//! the settlement module, the `payouts` module (whose listing indexes a released payout
+//! joins) and the `events` module. Settling a scheduled payout's manifest chunk by chunk is
+//! the `settle` submodule.
+//!
 //! `payouts_assembling` holds exactly the ASSEMBLING payouts (an entry is added when a payout
 //! is created and removed when it is released, in the same transactions); `payout_windows`
 //! lets a release find that entry from the payout id alone. Every write is one write
@@ -26,20 +30,26 @@ use pixgw_domain::outbox::OutboxMessage;
 use pixgw_domain::payout::{
     Payout, PayoutId, PayoutState, PayoutTrigger, SplitEntry, SplitRef, SplitState,
 };
-use pixgw_domain::schedule_record::ScheduleRecord;
 use pixgw_domain::scheduler_ports::{
-    AttachSplits, MAX_SPLITS_PER_ATTACH, PayoutRunStore, ScheduledSplitCursor,
+    AttachSplits, MAX_SPLITS_PER_ATTACH, PayoutPage, PayoutQuery, PayoutRunStore,
+    ScheduledSplitCursor, SettleSplits,
 };
 use pixgw_domain::scheduling::ScheduleState;
 use pixgw_domain::settlement::WriteOutcome;
 use pixgw_domain::settlement_record::SplitEntryRecord;
 
-use crate::schedules::{SCHEDULES, SCHEDULES_DUE, decode_record, load_schedule};
-use crate::settlement::{
-    SPLITS, SPLITS_SCHEDULED, conditional_write, load_payout, load_split, put_outbox, put_payout,
-    put_split,
-};
+use crate::outbox::put_outbox;
+use crate::payouts::{list_payouts_in, load_payout, put_payout};
+use crate::schedules::{SCHEDULES, SCHEDULES_DUE, decode_record};
+use crate::settlement::{SPLITS, SPLITS_SCHEDULED, conditional_write, load_split, put_split};
 use crate::{EmbeddedStore, db_err, decode, get_decoded, keys};
+
+mod lease;
+mod settle;
+#[cfg(test)]
+mod tests;
+
+use lease::{claim_in, finish_in};
 
 const PAYOUT_SPLITS: TableDefinition<&str, &str> = TableDefinition::new("payout_splits");
 const PAYOUTS_ASSEMBLING: TableDefinition<&str, &str> = TableDefinition::new("payouts_assembling");
@@ -77,83 +87,14 @@ fn cursor_key(account: &str, cursor: &ScheduledSplitCursor) -> String {
     )
 }
 
-fn claim_in(
-    txn: &WriteTransaction,
-    account: &str,
-    window_ms: i64,
-    run_id: &str,
-    lease_until_ms: i64,
-    now_ms: i64,
-) -> Result<WriteOutcome, StoreError> {
-    let Some(stored) = load_schedule(txn, account)? else {
-        return Ok(WriteOutcome::Conflict);
-    };
-    let claimable = match (stored.lease_window_ms, stored.lease_until_ms) {
-        // A crashed run's lease: only once expired, and only to continue its window.
-        (Some(window), Some(until)) => until <= now_ms && window == window_ms,
-        (None, None) => stored.next_run_at_ms <= window_ms,
-        // Half a lease cannot be written by this adapter.
-        _ => return Err(StoreError::Corrupt(format!("lease of schedule {account}"))),
-    };
-    if !claimable {
-        return Ok(WriteOutcome::Conflict);
-    }
-    let version = stored
-        .version
-        .checked_add(1)
-        .ok_or_else(|| StoreError::Corrupt("payout schedule version overflow".into()))?;
-    let leased = ScheduleRecord {
-        lease_run_id: Some(run_id.to_owned()),
-        lease_window_ms: Some(window_ms),
-        lease_until_ms: Some(lease_until_ms),
-        version,
-        updated_at_ms: now_ms,
-        ..stored.clone()
-    };
-    crate::schedules::put_schedule_record(txn, &leased, Some(&stored))?;
-    Ok(WriteOutcome::Applied)
-}
-
-fn finish_in(
-    txn: &WriteTransaction,
-    account: &str,
-    run_id: &str,
-    expected_version: u64,
-    next_run_at_ms: i64,
-    now_ms: i64,
-) -> Result<WriteOutcome, StoreError> {
-    let Some(stored) = load_schedule(txn, account)? else {
-        return Ok(WriteOutcome::Conflict);
-    };
-    if stored.lease_run_id.as_deref() != Some(run_id) || stored.version != expected_version {
-        return Ok(WriteOutcome::Conflict);
-    }
-    let version = stored
-        .version
-        .checked_add(1)
-        .ok_or_else(|| StoreError::Corrupt("payout schedule version overflow".into()))?;
-    let finished = ScheduleRecord {
-        lease_run_id: None,
-        lease_window_ms: None,
-        lease_until_ms: None,
-        next_run_at_ms,
-        version,
-        updated_at_ms: now_ms,
-        ..stored.clone()
-    };
-    crate::schedules::put_schedule_record(txn, &finished, Some(&stored))?;
-    Ok(WriteOutcome::Applied)
-}
-
 fn attach_in(txn: &WriteTransaction, write: &AttachSplits) -> Result<WriteOutcome, StoreError> {
     let header = &write.payout;
     if write.splits.is_empty() || write.splits.len() > MAX_SPLITS_PER_ATTACH {
         return Ok(WriteOutcome::Conflict);
     }
     let payout_id = header.id.as_str();
-    let existing = load_payout(txn, payout_id)?
-        .map(Payout::try_from)
-        .transpose()?;
+    let stored = load_payout(txn, payout_id)?;
+    let existing = stored.clone().map(Payout::try_from).transpose()?;
     let foreign = existing.as_ref().is_some_and(|p| {
         p.state != PayoutState::Assembling
             || p.account_id != header.account_id
@@ -225,6 +166,7 @@ fn attach_in(txn: &WriteTransaction, write: &AttachSplits) -> Result<WriteOutcom
                 amount: pixgw_domain::money::Money::from_cents(total),
                 splits: Vec::new(),
                 split_count: added,
+                unsettled_splits: 0,
                 state: PayoutState::Assembling,
                 end_to_end_id: None,
                 provider_transfer_id: None,
@@ -234,7 +176,7 @@ fn attach_in(txn: &WriteTransaction, write: &AttachSplits) -> Result<WriteOutcom
             }
         }
     };
-    put_payout(txn, &payout)?;
+    put_payout(txn, &payout, stored.as_ref())?;
     let mut manifest = txn.open_table(PAYOUT_SPLITS).map_err(db_err)?;
     for (entry, stored) in &stored_splits {
         let processing = SplitEntry {
@@ -260,12 +202,10 @@ fn release_in(
     outbox: &[OutboxMessage],
     now: DateTime<Utc>,
 ) -> Result<WriteOutcome, StoreError> {
-    let Some(payout) = load_payout(txn, payout_id)?
-        .map(Payout::try_from)
-        .transpose()?
-    else {
+    let Some(stored) = load_payout(txn, payout_id)? else {
         return Ok(WriteOutcome::Conflict);
     };
+    let payout = Payout::try_from(stored.clone())?;
     if payout.state != PayoutState::Assembling {
         return Ok(WriteOutcome::Conflict);
     }
@@ -279,6 +219,7 @@ fn release_in(
         let mut assembling = txn.open_table(PAYOUTS_ASSEMBLING).map_err(db_err)?;
         assembling.remove(entry.as_str()).map_err(db_err)?;
     }
+    // Released, it becomes listable: `put_payout` adds its listing index entries.
     put_payout(
         txn,
         &Payout {
@@ -286,6 +227,7 @@ fn release_in(
             updated_at: now,
             ..payout
         },
+        Some(&stored),
     )?;
     put_outbox(txn, outbox)?;
     Ok(WriteOutcome::Applied)
@@ -480,6 +422,27 @@ impl PayoutRunStore for EmbeddedStore {
                 .then(|| refs.last().cloned())
                 .flatten();
             Ok((refs, next))
+        })
+        .await
+    }
+
+    async fn settle_payout_splits(&self, write: &SettleSplits) -> Result<WriteOutcome, StoreError> {
+        let write = write.clone();
+        self.blocking("settle_payout_splits", move |db| {
+            conditional_write(db, |txn| settle::settle_splits_in(txn, &write))
+        })
+        .await
+    }
+
+    async fn list_payouts(
+        &self,
+        account: &AccountId,
+        query: &PayoutQuery,
+    ) -> Result<PayoutPage, StoreError> {
+        let account = account.to_string();
+        let query = query.clone();
+        self.blocking("list_payouts", move |db| {
+            list_payouts_in(db, &account, &query)
         })
         .await
     }

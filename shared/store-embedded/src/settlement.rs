@@ -1,16 +1,17 @@
-//! The settlement port ([`SettlementStore`]) and the outbox feed ([`OutboxFeed`]) on redb.
+//! The settlement port ([`SettlementStore`]) on redb.
 //!
 //! | table                  | key                                                   | value                         |
 //! |------------------------|-------------------------------------------------------|-------------------------------|
 //! | `end_to_end_ids`       | end-to-end id                                         | transaction id (the guard)    |
 //! | `splits`               | transaction id, index (3 digits)                      | [`SplitEntryRecord`]          |
 //! | `splits_scheduled`     | `{accountId}#{createdAtMs:015}#{txid}#{index:02}`     | `splits` key                  |
-//! | `payouts`              | payout id                                             | [`PayoutRecord`]              |
 //! | `movements`            | movement id                                           | [`MovementRecord`]            |
 //! | `movements_by_account` | account, sortable created-at ms, movement id          | movement id                   |
 //! | `balances`             | account id                                            | running totals (centavos)     |
-//! | `outbox`               | message id                                            | [`OutboxRecord`]              |
-//! | `outbox_by_time`       | `{createdAtMs:015}#{messageId}`                       | message id                    |
+//!
+//! Payouts (and their listing indexes) live in the `payouts` module, account events in the
+//! `events` module, outbox messages in the `outbox` module; the writes here store them through
+//! those modules.
 //!
 //! Each command is one write transaction that first checks every condition of the command
 //! (aborting with [`WriteOutcome::Conflict`] and writing nothing if one fails) and then writes
@@ -19,8 +20,10 @@
 //! movement, so it always equals the sum of the account's movements. `splits_scheduled` holds
 //! exactly the splits whose state is SCHEDULED, kept exact on every split write.
 
+use std::collections::BTreeSet;
+
 use async_trait::async_trait;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{Database, ReadableDatabase, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 use pixgw_domain::charge::ChargeStatus;
@@ -28,42 +31,36 @@ use pixgw_domain::error::StoreError;
 use pixgw_domain::ids::{AccountId, TransactionId};
 use pixgw_domain::ledger::{Balance, Movement};
 use pixgw_domain::money::Money;
-use pixgw_domain::outbox::OutboxMessage;
 use pixgw_domain::payment::EndToEndId;
 use pixgw_domain::payout::{Payout, PayoutId, PayoutState, SplitEntry, SplitState};
 use pixgw_domain::record::ChargeRecord;
 use pixgw_domain::settlement::{
-    BookSplits, ConfirmCharge, OutboxFeed, SettlePayout, SettlementStore, WriteOutcome,
+    BookSplits, ConfirmCharge, SettlePayout, SettlementStore, WriteOutcome,
 };
-use pixgw_domain::settlement_record::{
-    MovementRecord, OutboxRecord, PaymentRecord, PayoutRecord, SplitEntryRecord,
-};
+use pixgw_domain::settlement_record::{MovementRecord, PaymentRecord, SplitEntryRecord};
 
+use crate::events::{events_absent, put_events};
+use crate::outbox::put_outbox;
+use crate::payouts::{load_payout, payout_exists, put_payout, read_payout};
 use crate::{Bytes, CHARGES, EmbeddedStore, contains, db_err, decode, encode, get_decoded, keys};
 
 const END_TO_END_IDS: TableDefinition<&str, &str> = TableDefinition::new("end_to_end_ids");
 pub(crate) const SPLITS: TableDefinition<&str, Bytes> = TableDefinition::new("splits");
 pub(crate) const SPLITS_SCHEDULED: TableDefinition<&str, &str> =
     TableDefinition::new("splits_scheduled");
-const PAYOUTS: TableDefinition<&str, Bytes> = TableDefinition::new("payouts");
 const MOVEMENTS: TableDefinition<&str, Bytes> = TableDefinition::new("movements");
 const MOVEMENTS_BY_ACCOUNT: TableDefinition<&str, &str> =
     TableDefinition::new("movements_by_account");
 const BALANCES: TableDefinition<&str, Bytes> = TableDefinition::new("balances");
-const OUTBOX: TableDefinition<&str, Bytes> = TableDefinition::new("outbox");
-const OUTBOX_BY_TIME: TableDefinition<&str, &str> = TableDefinition::new("outbox_by_time");
 
 /// Creates the settlement tables (called by [`EmbeddedStore::open`]).
 pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(END_TO_END_IDS).map_err(db_err)?;
     txn.open_table(SPLITS).map_err(db_err)?;
     txn.open_table(SPLITS_SCHEDULED).map_err(db_err)?;
-    txn.open_table(PAYOUTS).map_err(db_err)?;
     txn.open_table(MOVEMENTS).map_err(db_err)?;
     txn.open_table(MOVEMENTS_BY_ACCOUNT).map_err(db_err)?;
     txn.open_table(BALANCES).map_err(db_err)?;
-    txn.open_table(OUTBOX).map_err(db_err)?;
-    txn.open_table(OUTBOX_BY_TIME).map_err(db_err)?;
     Ok(())
 }
 
@@ -132,17 +129,20 @@ pub(crate) fn load_split(
     get_decoded(&splits, key, |bytes, key| decode(bytes, "split entry", key))
 }
 
-pub(crate) fn load_payout(
-    txn: &WriteTransaction,
-    id: &str,
-) -> Result<Option<PayoutRecord>, StoreError> {
-    let payouts = txn.open_table(PAYOUTS).map_err(db_err)?;
-    get_decoded(&payouts, id, |bytes, key| decode(bytes, "payout", key))
-}
-
 fn movement_exists(txn: &WriteTransaction, id: &str) -> Result<bool, StoreError> {
     let movements = txn.open_table(MOVEMENTS).map_err(db_err)?;
     contains(&movements, id)
+}
+
+/// The condition of a write with an optional movement: none, or one not stored yet.
+pub(crate) fn movement_absent(
+    txn: &WriteTransaction,
+    movement: Option<&Movement>,
+) -> Result<bool, StoreError> {
+    match movement {
+        Some(m) => Ok(!movement_exists(txn, &m.id)?),
+        None => Ok(true),
+    }
 }
 
 pub(crate) fn split_key(r: &SplitEntryRecord) -> String {
@@ -182,18 +182,8 @@ pub(crate) fn put_split(
     Ok(())
 }
 
-pub(crate) fn put_payout(txn: &WriteTransaction, payout: &Payout) -> Result<(), StoreError> {
-    let record = PayoutRecord::from(payout);
-    let value = encode(&record, "payout")?;
-    let mut payouts = txn.open_table(PAYOUTS).map_err(db_err)?;
-    payouts
-        .insert(record.payout_id.as_str(), value.as_slice())
-        .map_err(db_err)?;
-    Ok(())
-}
-
 /// Stores a movement, its account index entry, and adds it to the account's balance.
-fn put_movement(txn: &WriteTransaction, movement: &Movement) -> Result<(), StoreError> {
+pub(crate) fn put_movement(txn: &WriteTransaction, movement: &Movement) -> Result<(), StoreError> {
     let record = MovementRecord::from(movement);
     let value = encode(&record, "movement")?;
     let account = record.account_id.as_str();
@@ -216,34 +206,6 @@ fn put_movement(txn: &WriteTransaction, movement: &Movement) -> Result<(), Store
     let next = BalanceRecord::from(Balance::from(current).plus(movement.balance_delta()));
     let value = encode(&next, "balance")?;
     balances.insert(account, value.as_slice()).map_err(db_err)?;
-    Ok(())
-}
-
-/// Stores outbox messages. A message id already waiting (never the case for the deterministic
-/// ids of a first write) is replaced, index entry included.
-pub(crate) fn put_outbox(
-    txn: &WriteTransaction,
-    messages: &[OutboxMessage],
-) -> Result<(), StoreError> {
-    let mut outbox = txn.open_table(OUTBOX).map_err(db_err)?;
-    let mut by_time = txn.open_table(OUTBOX_BY_TIME).map_err(db_err)?;
-    for message in messages {
-        let record = OutboxRecord::from(message);
-        let id = record.message_id.as_str();
-        let previous: Option<OutboxRecord> = get_decoded(&outbox, id, |bytes, key| {
-            decode(bytes, "outbox message", key)
-        })?;
-        if let Some(previous) = previous {
-            by_time
-                .remove(keys::outbox_entry(previous.created_at_ms, id).as_str())
-                .map_err(db_err)?;
-        }
-        let value = encode(&record, "outbox message")?;
-        outbox.insert(id, value.as_slice()).map_err(db_err)?;
-        by_time
-            .insert(keys::outbox_entry(record.created_at_ms, id).as_str(), id)
-            .map_err(db_err)?;
-    }
     Ok(())
 }
 
@@ -293,11 +255,10 @@ fn book_in(txn: &WriteTransaction, write: &BookSplits) -> Result<WriteOutcome, S
                 return Ok(WriteOutcome::Conflict);
             }
         }
-        let payouts = txn.open_table(PAYOUTS).map_err(db_err)?;
-        for payout in &write.payouts {
-            if contains(&payouts, payout.id.as_str())? {
-                return Ok(WriteOutcome::Conflict);
-            }
+    }
+    for payout in &write.payouts {
+        if payout_exists(txn, payout.id.as_str())? {
+            return Ok(WriteOutcome::Conflict);
         }
     }
 
@@ -305,7 +266,7 @@ fn book_in(txn: &WriteTransaction, write: &BookSplits) -> Result<WriteOutcome, S
         put_split(txn, record, None)?;
     }
     for payout in &write.payouts {
-        put_payout(txn, payout)?;
+        put_payout(txn, payout, None)?;
     }
     put_movement(txn, &write.movement)?;
     put_outbox(txn, &write.outbox)?;
@@ -314,15 +275,23 @@ fn book_in(txn: &WriteTransaction, write: &BookSplits) -> Result<WriteOutcome, S
 
 fn settle_in(txn: &WriteTransaction, write: &SettlePayout) -> Result<WriteOutcome, StoreError> {
     let payout_id = write.payout.id.as_str();
-    let processing =
-        load_payout(txn, payout_id)?.is_some_and(|p| p.state == PayoutState::Processing.as_str());
-    if !processing || movement_exists(txn, &write.movement.id)? {
+    let stored_payout =
+        load_payout(txn, payout_id)?.filter(|p| p.state == PayoutState::Processing.as_str());
+    let Some(stored_payout) = stored_payout else {
+        return Ok(WriteOutcome::Conflict);
+    };
+    if !movement_absent(txn, write.movement.as_ref())? || !events_absent(txn, &write.events)? {
         return Ok(WriteOutcome::Conflict);
     }
+    let mut seen = BTreeSet::new();
     let mut updates = Vec::with_capacity(write.splits.len());
     for split in &write.splits {
         let record = SplitEntryRecord::from(split);
-        let stored = load_split(txn, &split_key(&record))?;
+        let key = split_key(&record);
+        if !seen.insert(key.clone()) {
+            return Ok(WriteOutcome::Conflict);
+        }
+        let stored = load_split(txn, &key)?;
         let Some(stored) = stored.filter(|s| {
             s.state == SplitState::Processing.as_str() && s.payout_id.as_deref() == Some(payout_id)
         }) else {
@@ -331,11 +300,14 @@ fn settle_in(txn: &WriteTransaction, write: &SettlePayout) -> Result<WriteOutcom
         updates.push((record, stored));
     }
 
-    put_payout(txn, &write.payout)?;
+    put_payout(txn, &write.payout, Some(&stored_payout))?;
     for (record, stored) in &updates {
         put_split(txn, record, Some(stored))?;
     }
-    put_movement(txn, &write.movement)?;
+    if let Some(movement) = &write.movement {
+        put_movement(txn, movement)?;
+    }
+    put_events(txn, &write.events)?;
     put_outbox(txn, &write.outbox)?;
     Ok(WriteOutcome::Applied)
 }
@@ -410,12 +382,8 @@ impl SettlementStore for EmbeddedStore {
 
     async fn get_payout(&self, id: &PayoutId) -> Result<Option<Payout>, StoreError> {
         let id = id.to_string();
-        self.blocking("get_payout", move |db| {
-            let record: Option<PayoutRecord> =
-                crate::read_one(db, PAYOUTS, &id, |bytes, key| decode(bytes, "payout", key))?;
-            record.map(Payout::try_from).transpose()
-        })
-        .await
+        self.blocking("get_payout", move |db| read_payout(db, &id))
+            .await
     }
 
     async fn get_balance(&self, account: &AccountId) -> Result<Balance, StoreError> {
@@ -452,54 +420,6 @@ impl SettlementStore for EmbeddedStore {
                 listed.push(Movement::try_from(record)?);
             }
             Ok(listed)
-        })
-        .await
-    }
-}
-
-#[async_trait]
-impl OutboxFeed for EmbeddedStore {
-    async fn poll_outbox(&self, max: usize) -> Result<Vec<OutboxMessage>, StoreError> {
-        self.blocking("poll_outbox", move |db| {
-            let txn = db.begin_read().map_err(db_err)?;
-            let by_time = txn.open_table(OUTBOX_BY_TIME).map_err(db_err)?;
-            let outbox = txn.open_table(OUTBOX).map_err(db_err)?;
-            let mut messages = Vec::new();
-            for entry in by_time.iter().map_err(db_err)?.take(max) {
-                let (_, id) = entry.map_err(db_err)?;
-                let id = id.value();
-                let record: OutboxRecord = get_decoded(&outbox, id, |bytes, key| {
-                    decode(bytes, "outbox message", key)
-                })?
-                .ok_or_else(|| StoreError::Corrupt(format!("outbox index names missing {id:?}")))?;
-                messages.push(OutboxMessage::try_from(record)?);
-            }
-            Ok(messages)
-        })
-        .await
-    }
-
-    async fn ack_outbox(&self, ids: &[String]) -> Result<(), StoreError> {
-        let ids = ids.to_vec();
-        self.blocking("ack_outbox", move |db| {
-            let txn = db.begin_write().map_err(db_err)?;
-            {
-                let mut outbox = txn.open_table(OUTBOX).map_err(db_err)?;
-                let mut by_time = txn.open_table(OUTBOX_BY_TIME).map_err(db_err)?;
-                for id in &ids {
-                    let record: Option<OutboxRecord> = get_decoded(&outbox, id, |bytes, key| {
-                        decode(bytes, "outbox message", key)
-                    })?;
-                    if let Some(record) = record {
-                        by_time
-                            .remove(keys::outbox_entry(record.created_at_ms, id).as_str())
-                            .map_err(db_err)?;
-                        outbox.remove(id.as_str()).map_err(db_err)?;
-                    }
-                }
-            }
-            txn.commit().map_err(db_err)?;
-            Ok(())
         })
         .await
     }

@@ -2,7 +2,6 @@
 
 use std::sync::OnceLock;
 
-use chrono::{DateTime, Utc};
 use http::StatusCode;
 use pixgw_domain::charge::{Charge, ChargeStatus};
 use pixgw_domain::ids::{AccountId, TransactionId};
@@ -13,14 +12,14 @@ use pixgw_domain::validation::validate_create_charge;
 
 use crate::error::ApiError;
 use crate::handlers::json_body;
+use crate::handlers::listing::QueryReader;
 use crate::http_types::{ApiRequest, ApiResponse};
 use crate::idempotency;
 use crate::routes::PathParams;
 use crate::state::AppState;
 use crate::views::{ChargeView, PageView};
 
-pub const DEFAULT_PAGE_SIZE: u32 = 20;
-pub const MAX_PAGE_SIZE: u32 = 100;
+pub use crate::handlers::listing::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 
 pub async fn create(
     state: &AppState,
@@ -114,78 +113,29 @@ const LIST_PARAMS: [&str; 6] = ["externalId", "status", "from", "to", "limit", "
 
 /// Reads `externalId, status, from, to, limit, cursor`, reporting every problem at once.
 fn parse_list_query(request: &ApiRequest) -> Result<ChargeListRequest, ApiError> {
-    let mut errors = Vec::new();
-    for (name, _) in &request.query {
-        if !LIST_PARAMS.contains(&name.as_str()) {
-            errors.push(format!("query parameter {name} is not supported"));
-        }
-    }
-    let mut single = |name: &str| -> Option<String> {
-        let values = request.query_values(name);
-        if values.len() > 1 {
-            errors.push(format!("query parameter {name} must appear at most once"));
-            return None;
-        }
-        values.first().map(|v| (*v).to_owned())
-    };
-    let external_id = single("externalId");
-    let status = single("status");
-    let from = single("from");
-    let to = single("to");
-    let limit = single("limit");
-    let cursor = single("cursor");
+    let mut q = QueryReader::new(request, &LIST_PARAMS);
+    let external_id = q.single("externalId");
+    let status = q.single("status");
+    let from = q.single("from");
+    let to = q.single("to");
+    let limit = q.single("limit");
+    let cursor = q.single("cursor");
 
     if external_id.as_deref().is_some_and(|e| e.trim().is_empty()) {
-        errors.push("externalId should not be empty".into());
+        q.error("externalId should not be empty");
     }
-    let status = status.and_then(|s| {
-        let parsed = ChargeStatus::parse(&s);
-        if parsed.is_none() {
-            errors.push(
-                "status must be one of the following values: PENDING, CONFIRMED, REFUNDED, EXPIRED"
-                    .into(),
-            );
-        }
-        parsed
-    });
-    let mut time = |name: &str, value: Option<String>| {
-        value.and_then(|v| match parse_time(&v) {
-            Ok(t) => Some(t),
-            Err(_) => {
-                errors.push(format!("{name} must be an ISO 8601 date-time with offset (e.g. 2024-01-15T10:30:00.000Z)"));
-                None
-            }
-        })
-    };
-    let from = time("from", from);
-    let to = time("to", to);
-    if let (Some(f), Some(t)) = (from, to)
-        && f >= t
-    {
-        errors.push("from must be before to".into());
-    }
-    let limit = match limit {
-        None => DEFAULT_PAGE_SIZE,
-        Some(text) => match text.parse::<u32>() {
-            Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => n,
-            _ => {
-                errors.push(format!(
-                    "limit must be an integer between 1 and {MAX_PAGE_SIZE}"
-                ));
-                DEFAULT_PAGE_SIZE
-            }
-        },
-    };
-    let after = cursor.and_then(|c| {
-        let decoded = ChargeCursor::decode(&c);
-        if decoded.is_none() {
-            errors.push("cursor is invalid (use nextCursor from a previous page)".into());
-        }
-        decoded
-    });
-    if !errors.is_empty() {
-        return Err(ApiError::InvalidQuery(errors));
-    }
+    let status = q.one_of(
+        "status",
+        status,
+        &ChargeStatus::ALL.map(ChargeStatus::as_str),
+        ChargeStatus::parse,
+    );
+    let from = q.time("from", from);
+    let to = q.time("to", to);
+    q.range(from, to);
+    let limit = q.limit(limit);
+    let after = q.cursor("cursor", "nextCursor", cursor, ChargeCursor::decode);
+    q.finish()?;
     Ok(ChargeListRequest {
         external_id,
         query: ChargeQuery {
@@ -196,31 +146,4 @@ fn parse_list_query(request: &ApiRequest) -> Result<ChargeListRequest, ApiError>
             after,
         },
     })
-}
-
-/// RFC 3339 with an offset. A `+01:00` offset sent without URL-encoding arrives as a space
-/// (form decoding turns `+` into ` `), so a space in the offset position is read as `+`.
-fn parse_time(text: &str) -> Result<DateTime<Utc>, chrono::ParseError> {
-    DateTime::parse_from_rfc3339(text)
-        .or_else(|e| {
-            if text.contains(' ') {
-                DateTime::parse_from_rfc3339(&text.replace(' ', "+"))
-            } else {
-                Err(e)
-            }
-        })
-        .map(|t| t.with_timezone(&Utc))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_time;
-
-    #[test]
-    fn times_with_offsets_survive_form_decoding() {
-        let z = parse_time("2024-01-15T10:30:00.000Z").unwrap();
-        assert_eq!(parse_time("2024-01-15T07:30:00-03:00").unwrap(), z);
-        assert_eq!(parse_time("2024-01-15T11:30:00 01:00").unwrap(), z);
-        assert!(parse_time("2024-01-15").is_err());
-    }
 }

@@ -2,11 +2,15 @@
 
 pub mod account;
 pub mod cash_in;
+pub mod listing;
 pub mod openapi;
 pub mod payout_schedule;
+pub mod payouts;
 pub mod pix_location;
 pub mod provider_webhook;
+pub mod sandbox_clock;
 pub mod sandbox_pay;
+pub mod sandbox_payouts;
 pub mod token;
 
 use serde_json::Value;

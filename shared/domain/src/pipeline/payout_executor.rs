@@ -65,7 +65,9 @@ impl PayoutExecutor {
             // Released only once assembled, so a request for it cannot be delivered yet;
             // let the queue bring it back.
             PayoutState::Assembling => {
-                return Err(StoreError::Unavailable(format!("payout {id} is still assembling")).into());
+                return Err(
+                    StoreError::Unavailable(format!("payout {id} is still assembling")).into(),
+                );
             }
             PayoutState::Paid | PayoutState::Failed => {
                 self.settle_manifest(&payout).await?;
@@ -211,15 +213,24 @@ impl PayoutExecutor {
     ) -> Result<Vec<SplitEntry>, DomainError> {
         let mut by_charge: BTreeMap<&TransactionId, Vec<u8>> = BTreeMap::new();
         for r in refs {
-            by_charge.entry(&r.transaction_id).or_default().push(r.index);
+            by_charge
+                .entry(&r.transaction_id)
+                .or_default()
+                .push(r.index);
         }
         let mut pending = Vec::with_capacity(refs.len());
         for (charge, indexes) in by_charge {
-            pending.extend(self.store.get_splits(charge).await?.into_iter().filter(|s| {
-                indexes.contains(&s.index)
-                    && s.state == SplitState::Processing
-                    && s.payout_id.as_ref() == Some(&payout.id)
-            }));
+            pending.extend(
+                self.store
+                    .get_splits(charge)
+                    .await?
+                    .into_iter()
+                    .filter(|s| {
+                        indexes.contains(&s.index)
+                            && s.state == SplitState::Processing
+                            && s.payout_id.as_ref() == Some(&payout.id)
+                    }),
+            );
         }
         Ok(pending)
     }

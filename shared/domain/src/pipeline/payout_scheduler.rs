@@ -3,13 +3,14 @@
 //! [`crate::scheduler_ports`]; this module decides the window, streams the splits and keeps
 //! going when an account fails (the others are not held hostage by one).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use tracing::{info, warn};
 
 use crate::error::{DomainError, StoreError};
+use crate::ids::AccountId;
 use crate::money::Money;
 use crate::outbox::PipelineMessage;
 use crate::payout::{PayoutId, SplitEntry};
@@ -93,6 +94,49 @@ impl PayoutScheduler {
         self.run_due(self.clock.now()).await
     }
 
+    /// Pays `account`'s SCHEDULED splits now, as if its window were now (the sandbox's "run
+    /// now"): the stored next run is moved to now with a versioned write, then the account runs
+    /// like any due one, and finishing moves it on to the schedule's regular next window.
+    pub async fn run_account_now(&self, account: &AccountId) -> Result<RunReport, DomainError> {
+        let now = truncate_to_millis(self.clock.now());
+        let mut report = RunReport::default();
+        let state = match self.store.get_schedule(account).await? {
+            Some(state) => state,
+            None => {
+                let initial = ScheduleState::initial(account, now);
+                if self.store.put_schedule(&initial, None).await? == WriteOutcome::Conflict {
+                    return Err(DomainError::ScheduleChangedConcurrently);
+                }
+                initial
+            }
+        };
+        let state = if state.lease.is_none() && state.next_run_at > now {
+            let due_now = ScheduleState {
+                next_run_at: now,
+                version: state.version + 1,
+                updated_at: now,
+                ..state.clone()
+            };
+            if self
+                .store
+                .put_schedule(&due_now, Some(state.version))
+                .await?
+                == WriteOutcome::Conflict
+            {
+                return Err(DomainError::ScheduleChangedConcurrently);
+            }
+            due_now
+        } else {
+            state
+        };
+        if self.run_account(state, now, &mut report).await? {
+            report.accounts += 1;
+        } else {
+            report.skipped += 1;
+        }
+        Ok(report)
+    }
+
     /// Runs every due account's window as of `now`.
     pub async fn run_due(&self, now: DateTime<Utc>) -> Result<RunReport, DomainError> {
         let now = truncate_to_millis(now);
@@ -139,20 +183,24 @@ impl PayoutScheduler {
         }
         info!(%account, %window, run_id, "payout window claimed");
 
+        // The payouts this run attached splits to: O(recipients), never O(splits).
+        let mut attached: BTreeSet<PayoutId> = BTreeSet::new();
         let mut cursor: Option<ScheduledSplitCursor> = None;
         loop {
             let (page, next) = self
                 .store
                 .scheduled_splits_page(&account, window, cursor.as_ref(), self.config.page_size)
                 .await?;
-            self.attach_page(&state, window, page, now, report).await?;
+            self.attach_page(&state, window, page, now, &mut attached, report)
+                .await?;
             match next {
                 Some(next) => cursor = Some(next),
                 None => break,
             }
         }
 
-        self.release_all(&state, window, now, report).await?;
+        self.release_all(&state, window, attached, now, report)
+            .await?;
         self.finish(&state, &run_id, window, now).await?;
         Ok(true)
     }
@@ -164,6 +212,7 @@ impl PayoutScheduler {
         window: DateTime<Utc>,
         page: Vec<SplitEntry>,
         now: DateTime<Utc>,
+        attached: &mut BTreeSet<PayoutId>,
         report: &mut RunReport,
     ) -> Result<(), DomainError> {
         // BTreeMap: a deterministic order, so two runs over the same page write alike.
@@ -190,6 +239,7 @@ impl PayoutScheduler {
             for chunk in splits.chunks(MAX_SPLITS_PER_ATTACH) {
                 self.attach_chunk(&header, chunk, now, report).await?;
             }
+            attached.insert(header.id);
         }
         Ok(())
     }
@@ -234,47 +284,39 @@ impl PayoutScheduler {
         Ok(())
     }
 
-    /// Releases every ASSEMBLING payout of the window to the executor.
+    /// Releases every ASSEMBLING payout of the window to the executor: those this run
+    /// attached to, and those a crashed run of the same window left behind. The index is read
+    /// once, before anything is released: on DynamoDB it is eventually consistent, so it may
+    /// not list a payout attached a moment ago (this run knows those) or may still list one
+    /// released a moment ago (releasing it again is a harmless Conflict) — a crashed run's
+    /// payouts were written a lease ago and are listed.
     async fn release_all(
         &self,
         state: &ScheduleState,
         window: DateTime<Utc>,
+        mut payouts: BTreeSet<PayoutId>,
         now: DateTime<Utc>,
         report: &mut RunReport,
     ) -> Result<(), DomainError> {
-        loop {
-            let ids = self
-                .store
-                .assembling_payouts(&state.account_id, window, self.config.page_size)
-                .await?;
-            if ids.is_empty() {
-                return Ok(());
+        payouts.extend(
+            self.store
+                .assembling_payouts(&state.account_id, window, usize::MAX)
+                .await?,
+        );
+        for id in payouts {
+            let message = PipelineMessage::PayoutRequested {
+                payout_id: id.clone(),
+                account_id: state.account_id.clone(),
             }
-            let mut released_any = false;
-            for id in ids {
-                let message = PipelineMessage::PayoutRequested {
-                    payout_id: id.clone(),
-                    account_id: state.account_id.clone(),
-                }
-                .to_outbox(now);
-                match self.store.release_payout(&id, &[message], now).await? {
-                    WriteOutcome::Applied => {
-                        report.payouts += 1;
-                        released_any = true;
-                    }
-                    // Released concurrently by a run that overtook us.
-                    WriteOutcome::Conflict => {}
-                }
-            }
-            if !released_any {
-                // The index still lists payouts nobody could release: stop rather than spin;
-                // the window stays leased and a later tick retries.
-                return Err(DomainError::Store(StoreError::Corrupt(format!(
-                    "assembling payouts of {} could not be released",
-                    state.account_id
-                ))));
+            .to_outbox(now);
+            match self.store.release_payout(&id, &[message], now).await? {
+                WriteOutcome::Applied => report.payouts += 1,
+                // Already released (by a run that overtook an expired lease, or before a
+                // crash): its request went out then.
+                WriteOutcome::Conflict => {}
             }
         }
+        Ok(())
     }
 
     /// Moves the schedule to its next window, computed from the schedule as stored NOW (a

@@ -191,11 +191,7 @@ fn settled_split(split: SplitEntry, payout: &Payout, now: DateTime<Utc>) -> Spli
         },
         // Back in the schedule it belongs to no payout; a failed one keeps the payout that
         // failed it last, for the record.
-        payout_id: if retry {
-            None
-        } else {
-            split.payout_id.clone()
-        },
+        payout_id: if retry { None } else { split.payout_id.clone() },
         end_to_end_id: None,
         failure_reason: payout.failure_reason.clone(),
         attempts,
@@ -292,4 +288,224 @@ fn transfer(
 
 fn corrupt(message: &str) -> DomainError {
     DomainError::Store(StoreError::Corrupt(message.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::charge::ChargeSplit;
+    use crate::document::TaxDocument;
+    use crate::ids::{AccountId, TransactionId};
+    use crate::payout::PayoutId;
+    use crate::pix_key::PixKeyType;
+    use crate::split::{SplitRule, SplitValue};
+
+    fn at() -> DateTime<Utc> {
+        Utc.timestamp_millis_opt(1_767_000_000_000).unwrap()
+    }
+
+    fn split(account: &AccountId, cents: i64, attempts: u8, payout: &PayoutId) -> SplitEntry {
+        SplitEntry {
+            transaction_id: TransactionId::generate(),
+            account_id: account.clone(),
+            index: 0,
+            split: ChargeSplit {
+                rule: SplitRule {
+                    pix_key: "courier@example.com".into(),
+                    pix_key_type: PixKeyType::Email,
+                    name: "Courier".into(),
+                    document: TaxDocument::parse("98765432100").unwrap(),
+                    value: SplitValue::Fixed(Money::from_cents(cents)),
+                    immediate: false,
+                },
+                amount: Money::from_cents(cents),
+            },
+            state: SplitState::Processing,
+            payout_id: Some(payout.clone()),
+            end_to_end_id: None,
+            failure_reason: None,
+            attempts,
+            created_at: at(),
+            updated_at: at(),
+        }
+    }
+
+    fn payout(splits: &[SplitEntry], trigger: PayoutTrigger) -> Payout {
+        let first = &splits[0];
+        Payout {
+            id: first.payout_id.clone().unwrap(),
+            account_id: first.account_id.clone(),
+            trigger,
+            recipient: first.recipient(),
+            amount: Money::from_cents(splits.iter().map(|s| s.split.amount.cents()).sum()),
+            splits: if trigger == PayoutTrigger::Immediate {
+                vec![first.key()]
+            } else {
+                Vec::new()
+            },
+            split_count: splits.len() as u32,
+            unsettled_splits: 0,
+            state: PayoutState::Processing,
+            end_to_end_id: None,
+            provider_transfer_id: None,
+            failure_reason: None,
+            created_at: at(),
+            updated_at: at(),
+        }
+    }
+
+    fn failed() -> FinalOutcome {
+        FinalOutcome {
+            state: PayoutState::Failed,
+            end_to_end_id: None,
+            provider_transfer_id: Some("tr_1".into()),
+            failure_reason: Some("PIX key not found in DICT".into()),
+        }
+    }
+
+    fn paid() -> FinalOutcome {
+        let ispb = crate::payment::Ispb::parse("99999999").unwrap();
+        FinalOutcome {
+            state: PayoutState::Paid,
+            end_to_end_id: Some(EndToEndId::generate(
+                crate::payment::EndToEndKind::Payment,
+                &ispb,
+                at(),
+            )),
+            provider_transfer_id: Some("tr_1".into()),
+            failure_reason: None,
+        }
+    }
+
+    fn legs(m: &Movement) -> Vec<(LedgerAccount, i64)> {
+        m.legs
+            .iter()
+            .map(|l| (l.account.clone(), l.amount.cents()))
+            .collect()
+    }
+
+    #[test]
+    fn a_paid_scheduled_payout_moves_its_amount_and_leaves_its_manifest_to_chunks() {
+        let account = AccountId::generate();
+        let id = PayoutId::generate();
+        let splits = vec![split(&account, 150, 0, &id), split(&account, 250, 1, &id)];
+        let write = settle_payout(
+            payout(&splits, PayoutTrigger::Scheduled),
+            vec![],
+            &paid(),
+            at(),
+        )
+        .unwrap();
+        assert_eq!(write.payout.state, PayoutState::Paid);
+        assert_eq!(write.payout.unsettled_splits, 2);
+        assert!(write.splits.is_empty());
+        let movement = write.movement.unwrap();
+        assert_eq!(movement.kind, MovementKind::PayoutPaid);
+        assert_eq!(legs(&movement)[1].1, 400);
+        let types: Vec<_> = write.events.iter().map(|e| e.event_type).collect();
+        assert_eq!(types, vec![EventType::PayoutPaid]);
+
+        let chunk = settle_chunk(&write.payout, splits, at()).unwrap();
+        assert!(chunk.movement.is_none());
+        assert!(chunk.splits.iter().all(|s| s.state == SplitState::Paid
+            && s.end_to_end_id == write.payout.end_to_end_id
+            && s.payout_id.as_ref() == Some(&id)));
+        assert_eq!(chunk.events.len(), 2);
+        assert!(
+            chunk
+                .events
+                .iter()
+                .all(|e| e.event_type == EventType::SplitPaid)
+        );
+    }
+
+    #[test]
+    fn a_failed_scheduled_payout_retries_its_splits_until_the_third_window() {
+        let account = AccountId::generate();
+        let id = PayoutId::generate();
+        let splits = vec![
+            split(&account, 100, 0, &id),
+            split(&account, 200, 1, &id),
+            split(&account, 300, 2, &id),
+        ];
+        let write = settle_payout(
+            payout(&splits, PayoutTrigger::Scheduled),
+            vec![],
+            &failed(),
+            at(),
+        )
+        .unwrap();
+        assert_eq!(write.payout.state, PayoutState::Failed);
+        assert_eq!(write.payout.unsettled_splits, 3);
+        assert!(
+            write.movement.is_none(),
+            "the money stays reserved for the retries"
+        );
+        assert_eq!(write.events[0].event_type, EventType::PayoutFailed);
+
+        let chunk = settle_chunk(&write.payout, splits, at()).unwrap();
+        let states: Vec<_> = chunk.splits.iter().map(|s| (s.state, s.attempts)).collect();
+        assert_eq!(
+            states,
+            vec![
+                (SplitState::Scheduled, 1),
+                (SplitState::Scheduled, 2),
+                (SplitState::Failed, 3)
+            ]
+        );
+        assert!(chunk.splits[0].payout_id.is_none() && chunk.splits[1].payout_id.is_none());
+        assert_eq!(chunk.splits[2].payout_id.as_ref(), Some(&id));
+        assert!(
+            chunk
+                .splits
+                .iter()
+                .all(|s| s.failure_reason.as_deref() == Some("PIX key not found in DICT"))
+        );
+        // Only the split that failed for good returns its money, and reports SPLIT_FAILED.
+        let movement = chunk.movement.unwrap();
+        assert_eq!(movement.kind, MovementKind::SplitsFailed);
+        assert_eq!(legs(&movement)[0].1, -300);
+        assert_eq!(
+            legs(&movement)[1],
+            (
+                LedgerAccount::Merchant(account.clone(), Bucket::Available),
+                300
+            )
+        );
+        assert_eq!(chunk.events.len(), 1);
+        assert_eq!(chunk.events[0].event_type, EventType::SplitFailed);
+    }
+
+    #[test]
+    fn a_failed_immediate_payout_fails_its_split_and_returns_the_money_at_once() {
+        let account = AccountId::generate();
+        let id = PayoutId::generate();
+        let splits = vec![split(&account, 500, 0, &id)];
+        let write = settle_payout(
+            payout(&splits, PayoutTrigger::Immediate),
+            splits,
+            &failed(),
+            at(),
+        )
+        .unwrap();
+        assert_eq!(write.payout.unsettled_splits, 0);
+        assert_eq!(write.splits[0].state, SplitState::Failed);
+        assert_eq!(write.splits[0].attempts, 1);
+        assert_eq!(write.movement.unwrap().kind, MovementKind::PayoutFailed);
+        let types: Vec<_> = write.events.iter().map(|e| e.event_type).collect();
+        assert_eq!(types, vec![EventType::PayoutFailed, EventType::SplitFailed]);
+    }
+
+    #[test]
+    fn event_ids_name_the_fact_so_a_rewrite_cannot_record_it_twice() {
+        let account = AccountId::generate();
+        let id = PayoutId::generate();
+        let splits = vec![split(&account, 100, 0, &id)];
+        let p = payout(&splits, PayoutTrigger::Scheduled);
+        let a = settle_payout(p.clone(), vec![], &paid(), at()).unwrap();
+        let b = settle_payout(p, vec![], &paid(), at() + chrono::Duration::seconds(5)).unwrap();
+        assert_eq!(a.events[0].id, b.events[0].id);
+    }
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod faults;
+pub mod scheduled;
 pub mod settlement;
 
 use std::collections::BTreeMap;

@@ -103,6 +103,7 @@ fn entry(c: &Charge, index: u8, state: SplitState, at: DateTime<Utc>) -> SplitEn
         payout_id: None,
         end_to_end_id: None,
         failure_reason: None,
+        attempts: 0,
         created_at: at,
         updated_at: at,
     }
@@ -127,6 +128,7 @@ pub fn book_write(c: &Charge, at_millis: i64) -> BookSplits {
         amount: immediate.split.amount,
         splits: vec![immediate.key()],
         split_count: 1,
+        unsettled_splits: 0,
         state: PayoutState::Processing,
         end_to_end_id: None,
         provider_transfer_id: None,
@@ -212,7 +214,8 @@ pub fn settle_write(book: &BookSplits, state: PayoutState, at_millis: i64) -> Se
     SettlePayout {
         payout,
         splits: vec![split],
-        movement,
+        movement: Some(movement),
+        events: Vec::new(),
         outbox: vec![message],
     }
 }

@@ -2,185 +2,16 @@
 //! confirmation, the SCHEDULED-splits index and the outbox feed. The behaviour shared with
 //! DynamoDB is held by the settlement contract suite (`tests/tests/settlement_contract.rs`).
 
-use std::collections::BTreeMap;
-
-use chrono::{DateTime, Duration, TimeZone, Utc};
-use pixgw_domain::charge::{Charge, ChargeSplit, Payer};
-use pixgw_domain::document::TaxDocument;
-use pixgw_domain::ledger::{Bucket, LedgerAccount, MovementKind};
-use pixgw_domain::outbox::PipelineMessage;
-use pixgw_domain::payment::{Ispb, PaidBy, PayerBankData, Payment};
-use pixgw_domain::pix_key::PixKeyType;
+use chrono::Duration;
+use pixgw_domain::events::EventLog;
 use pixgw_domain::ports::{ChargeQuery, ChargeStore};
-use pixgw_domain::split::{SplitRule, SplitValue};
+use pixgw_domain::settlement::OutboxFeed;
 use redb::ReadableTableMetadata;
 use tempfile::TempDir;
 
 use super::*;
-
-fn t0() -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(1_705_314_600_123)
-        .single()
-        .unwrap_or_default()
-}
-
-fn doc(n: &str) -> TaxDocument {
-    TaxDocument::parse(n).expect("valid document")
-}
-
-fn split_rule(immediate: bool, cents: i64) -> ChargeSplit {
-    ChargeSplit {
-        rule: SplitRule {
-            pix_key: "11222333000181".into(),
-            pix_key_type: PixKeyType::Cnpj,
-            name: "Parceiro".into(),
-            document: doc("11222333000181"),
-            value: SplitValue::Fixed(Money::from_cents(cents)),
-            immediate,
-        },
-        amount: Money::from_cents(cents),
-    }
-}
-
-fn charge(account: &AccountId) -> Charge {
-    let splits = vec![split_rule(true, 1_000), split_rule(false, 500)];
-    Charge {
-        transaction_id: TransactionId::generate(),
-        account_id: account.clone(),
-        correlation_id: uuid::Uuid::new_v4(),
-        external_id: format!("ext-{}", uuid::Uuid::new_v4()),
-        status: ChargeStatus::Pending,
-        amount: Money::from_cents(10_000),
-        description: "Pedido".into(),
-        payer: Payer {
-            full_name: "Maria".into(),
-            document: doc("12345678909"),
-        },
-        additional_info: BTreeMap::new(),
-        splits,
-        remainder: Money::from_cents(8_500),
-        pix_code: "000201...6304ABCD".into(),
-        generate_qr_code: false,
-        provider: "sandbox".into(),
-        provider_charge_id: "sbx-1".into(),
-        expiration_seconds: 3600,
-        created_at: t0(),
-        expires_at: t0() + Duration::seconds(3600),
-        payment: None,
-    }
-}
-
-fn confirm_write(charge: &Charge, at: DateTime<Utc>) -> ConfirmCharge {
-    let ispb = Ispb::parse("00416968").expect("ispb");
-    let payment = Payment {
-        end_to_end_id: EndToEndId::generate(
-            pixgw_domain::payment::EndToEndKind::Payment,
-            &ispb,
-            at,
-        ),
-        paid_at: at,
-        paid_by: PaidBy {
-            name: "Maria".into(),
-            document: "12345678909".into(),
-            bank: PayerBankData::new(ispb, "0001", "123456").expect("bank"),
-        },
-        provider: "sandbox".into(),
-        provider_event_id: "evt-1".into(),
-    };
-    let account = &charge.account_id;
-    let movement = Movement::transfer(
-        MovementKind::ChargeConfirmed,
-        account,
-        charge.transaction_id.as_str(),
-        LedgerAccount::PixNetwork,
-        LedgerAccount::Merchant(account.clone(), Bucket::Incoming),
-        charge.amount,
-        at,
-    )
-    .expect("movement");
-    let message = PipelineMessage::ChargeConfirmed {
-        transaction_id: charge.transaction_id.clone(),
-        account_id: account.clone(),
-    };
-    ConfirmCharge {
-        transaction_id: charge.transaction_id.clone(),
-        account_id: account.clone(),
-        payment,
-        confirmed_at: at,
-        movement,
-        outbox: vec![message.to_outbox(at)],
-    }
-}
-
-fn entry(charge: &Charge, index: u8, state: SplitState) -> SplitEntry {
-    SplitEntry {
-        transaction_id: charge.transaction_id.clone(),
-        account_id: charge.account_id.clone(),
-        index,
-        split: charge.splits[usize::from(index)].clone(),
-        state,
-        payout_id: None,
-        end_to_end_id: None,
-        failure_reason: None,
-        created_at: t0(),
-        updated_at: t0(),
-    }
-}
-
-fn book_write(charge: &Charge) -> BookSplits {
-    let account = &charge.account_id;
-    let payout_id = PayoutId::for_immediate_split(&charge.transaction_id, 0);
-    let immediate = SplitEntry {
-        payout_id: Some(payout_id.clone()),
-        ..entry(charge, 0, SplitState::Processing)
-    };
-    let scheduled = entry(charge, 1, SplitState::Scheduled);
-    let payout = Payout {
-        id: payout_id,
-        account_id: account.clone(),
-        trigger: pixgw_domain::payout::PayoutTrigger::Immediate,
-        recipient: immediate.recipient(),
-        amount: immediate.split.amount,
-        splits: vec![immediate.key()],
-        split_count: 1,
-        state: PayoutState::Processing,
-        end_to_end_id: None,
-        provider_transfer_id: None,
-        failure_reason: None,
-        created_at: t0(),
-        updated_at: t0(),
-    };
-    let legs = vec![
-        pixgw_domain::ledger::Leg {
-            account: LedgerAccount::Merchant(account.clone(), Bucket::Incoming),
-            amount: Money::from_cents(-10_000),
-        },
-        pixgw_domain::ledger::Leg {
-            account: LedgerAccount::Merchant(account.clone(), Bucket::Available),
-            amount: Money::from_cents(8_500),
-        },
-        pixgw_domain::ledger::Leg {
-            account: LedgerAccount::Merchant(account.clone(), Bucket::ReservedForSplits),
-            amount: Money::from_cents(1_500),
-        },
-    ];
-    let movement = Movement::new(
-        MovementKind::SplitsBooked,
-        account,
-        charge.transaction_id.as_str(),
-        legs,
-        t0(),
-    )
-    .expect("movement");
-    BookSplits {
-        transaction_id: charge.transaction_id.clone(),
-        account_id: account.clone(),
-        splits: vec![immediate, scheduled],
-        payouts: vec![payout],
-        movement,
-        outbox: Vec::new(),
-    }
-}
+use crate::outbox::OUTBOX_BY_TIME;
+use crate::test_support::*;
 
 fn status_query(status: ChargeStatus) -> ChargeQuery {
     ChargeQuery {
@@ -190,20 +21,6 @@ fn status_query(status: ChargeStatus) -> ChargeQuery {
         limit: 100,
         after: None,
     }
-}
-
-fn keys_of(store: &EmbeddedStore, table: TableDefinition<&str, &str>) -> Vec<String> {
-    let txn = store.db.begin_read().expect("read");
-    let table = txn.open_table(table).expect("table");
-    table
-        .iter()
-        .expect("iter")
-        .map(|e| e.expect("entry").0.value().to_owned())
-        .collect()
-}
-
-async fn stored_charge(store: &EmbeddedStore, charge: &Charge) {
-    store.insert_charge(charge, None).await.expect("insert");
 }
 
 #[tokio::test]
@@ -413,4 +230,89 @@ async fn a_corrupt_balance_row_is_an_error_and_the_command_writes_nothing() {
             .expect("len"),
         0
     );
+}
+
+#[tokio::test]
+async fn a_settlement_without_a_movement_stores_its_events_and_moves_no_money() {
+    let dir = TempDir::new().expect("temp dir");
+    let store = EmbeddedStore::open(dir.path()).expect("open");
+    let account = AccountId::generate();
+    booked_scheduled(&store, &account, &[(1_000, 0), (500, 0)]).await;
+    let payout = released(&store, &account, at(60)).await;
+    let balance = store.get_balance(&account).await.expect("balance");
+    let movements = store.list_movements(&account).await.expect("movements");
+
+    // A failed scheduled payout: its money stays reserved for its splits' next window.
+    let write = settle_write(&store, payout.clone(), PayoutState::Failed, at(70)).await;
+    assert_eq!(write.movement, None);
+    assert_eq!(store.settle_payout(&write).await, Ok(WriteOutcome::Applied));
+
+    let stored = stored_payout(&store, &payout.id).await;
+    assert_eq!(stored, write.payout);
+    assert_eq!(
+        (stored.state, stored.unsettled_splits),
+        (PayoutState::Failed, 2)
+    );
+    assert_eq!(store.get_balance(&account).await, Ok(balance));
+    assert_eq!(store.list_movements(&account).await, Ok(movements));
+    assert_eq!(
+        store.list_events(&account, None, 10).await,
+        Ok(write.events.clone())
+    );
+    assert_eq!(
+        store.settle_payout(&write).await,
+        Ok(WriteOutcome::Conflict),
+        "settled once"
+    );
+}
+
+#[tokio::test]
+async fn a_settlement_whose_movement_or_event_exists_writes_nothing() {
+    let dir = TempDir::new().expect("temp dir");
+    let store = EmbeddedStore::open(dir.path()).expect("open");
+    let account = AccountId::generate();
+    let first = booked_immediate(&store, &account, 1_000, at(1)).await;
+    let second = booked_immediate(&store, &account, 700, at(2)).await;
+    let first_write = settle_write(&store, first, PayoutState::Paid, at(5)).await;
+    assert_eq!(
+        store.settle_payout(&first_write).await,
+        Ok(WriteOutcome::Applied)
+    );
+
+    let write = settle_write(&store, second.clone(), PayoutState::Failed, at(6)).await;
+    let with_stored_event = SettlePayout {
+        events: [write.events.clone(), first_write.events[..1].to_vec()].concat(),
+        ..write.clone()
+    };
+    let with_stored_movement = SettlePayout {
+        movement: first_write.movement.clone(),
+        ..write.clone()
+    };
+    let with_split_twice = SettlePayout {
+        splits: [write.splits.clone(), write.splits.clone()].concat(),
+        ..write.clone()
+    };
+    let state = || async {
+        (
+            store.get_payout(&second.id).await,
+            inline_splits(&store, &second).await,
+            store.get_balance(&account).await,
+            store.list_movements(&account).await,
+            store.list_events(&account, None, 10).await,
+        )
+    };
+    let before = state().await;
+    for refused in [with_stored_event, with_stored_movement, with_split_twice] {
+        assert_eq!(
+            store.settle_payout(&refused).await,
+            Ok(WriteOutcome::Conflict)
+        );
+        assert_eq!(state().await, before);
+    }
+    assert_eq!(store.settle_payout(&write).await, Ok(WriteOutcome::Applied));
+    let split = &inline_splits(&store, &second).await[0];
+    assert_eq!(split.state, SplitState::Failed);
+    // An immediate payout's failure returns its money to available at once.
+    let balance = store.get_balance(&account).await.expect("balance");
+    assert_eq!(balance.reserved_for_splits, Money::ZERO);
 }

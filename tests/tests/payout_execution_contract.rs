@@ -1,0 +1,59 @@
+//! The payout-execution contract (`pixgw_tests::payout_execution_contract`) against every
+//! store adapter: one `#[tokio::test]` per case per adapter.
+//!
+//! - `embedded`: a fresh redb file in its own temporary directory per test.
+//! - `dynamodb`: a fresh table in DynamoDB Local (started by `scripts/test.sh`).
+
+use std::sync::Arc;
+
+use pixgw_store_embedded::EmbeddedStore;
+use pixgw_tests::scheduler_contract::Subject;
+
+async fn fresh_embedded() -> (Subject, Option<tempfile::TempDir>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Arc::new(EmbeddedStore::open(dir.path()).expect("open embedded store"));
+    let subject = Subject {
+        store: store.clone(),
+        runs: store,
+    };
+    (subject, Some(dir))
+}
+
+async fn fresh_dynamodb() -> (Subject, Option<tempfile::TempDir>) {
+    let store = Arc::new(pixgw_tests::harness::fresh_dynamodb_store().await);
+    let subject = Subject {
+        store: store.clone(),
+        runs: store,
+    };
+    (subject, None)
+}
+
+macro_rules! adapter_suite {
+    (
+        $adapter:ident, $fresh:ident;
+        sequential: [$($sequential:ident),* $(,)?],
+        concurrent: [$($concurrent:ident),* $(,)?] $(,)?
+    ) => {
+        mod $adapter {
+            use pixgw_tests::payout_execution_contract as contract;
+
+            $(
+                #[tokio::test]
+                async fn $sequential() {
+                    let (subject, _dir) = super::$fresh().await;
+                    contract::$sequential(subject).await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $concurrent() {
+                    let (subject, _dir) = super::$fresh().await;
+                    contract::$concurrent(subject).await;
+                }
+            )*
+        }
+    };
+}
+
+pixgw_tests::payout_execution_contract_cases!(adapter_suite!(embedded, fresh_embedded));
+pixgw_tests::payout_execution_contract_cases!(adapter_suite!(dynamodb, fresh_dynamodb));
