@@ -1,6 +1,6 @@
 //! The payout-scheduler contract: [`PayoutScheduler`] over every adapter of
-//! [`PayoutRunStore`], run by `tests/scheduler_contract.rs` (embedded only for now; the
-//! DynamoDB adapter instantiates the same cases when it exists).
+//! [`PayoutRunStore`], run by `tests/scheduler_contract.rs` on the embedded store and on
+//! DynamoDB Local.
 //!
 //! Each case is an `async fn(Subject)` that panics on a violation. Splits are booked through
 //! the real write path: the charge is inserted, confirmed, and its splits booked with
@@ -32,6 +32,32 @@ use crate::settlement_contract::{CPF, charge_with_splits, confirm_write, doc, pa
 pub struct Subject {
     pub store: DynStore,
     pub runs: Arc<dyn PayoutRunStore>,
+}
+
+impl Subject {
+    /// A fresh embedded store seen through both ports, plus its temporary directory (kept
+    /// alive by the caller for the test's length).
+    pub async fn fresh_embedded() -> (Subject, Option<tempfile::TempDir>) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Arc::new(
+            pixgw_store_embedded::EmbeddedStore::open(dir.path()).expect("open embedded store"),
+        );
+        let subject = Subject {
+            store: store.clone(),
+            runs: store,
+        };
+        (subject, Some(dir))
+    }
+
+    /// A fresh DynamoDB Local table seen through both ports (no directory to keep).
+    pub async fn fresh_dynamodb() -> (Subject, Option<tempfile::TempDir>) {
+        let store = Arc::new(crate::harness::fresh_dynamodb_store().await);
+        let subject = Subject {
+            store: store.clone(),
+            runs: store,
+        };
+        (subject, None)
+    }
 }
 
 /// Calls `$callback!($($args)*; sequential: [...], concurrent: [...])` with every case.

@@ -4,29 +4,7 @@
 //! - `embedded`: a fresh redb file in its own temporary directory per test.
 //! - `dynamodb`: a fresh table in DynamoDB Local (started by `scripts/test.sh`).
 
-use std::sync::Arc;
-
-use pixgw_store_embedded::EmbeddedStore;
 use pixgw_tests::scheduler_contract::Subject;
-
-async fn fresh_embedded() -> (Subject, Option<tempfile::TempDir>) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = Arc::new(EmbeddedStore::open(dir.path()).expect("open embedded store"));
-    let subject = Subject {
-        store: store.clone(),
-        runs: store,
-    };
-    (subject, Some(dir))
-}
-
-async fn fresh_dynamodb() -> (Subject, Option<tempfile::TempDir>) {
-    let store = Arc::new(pixgw_tests::harness::fresh_dynamodb_store().await);
-    let subject = Subject {
-        store: store.clone(),
-        runs: store,
-    };
-    (subject, None)
-}
 
 macro_rules! adapter_suite {
     (
@@ -40,14 +18,14 @@ macro_rules! adapter_suite {
             $(
                 #[tokio::test]
                 async fn $sequential() {
-                    let (subject, _dir) = super::$fresh().await;
+                    let (subject, _dir) = super::Subject::$fresh().await;
                     contract::$sequential(subject).await;
                 }
             )*
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $concurrent() {
-                    let (subject, _dir) = super::$fresh().await;
+                    let (subject, _dir) = super::Subject::$fresh().await;
                     contract::$concurrent(subject).await;
                 }
             )*

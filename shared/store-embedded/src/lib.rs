@@ -769,21 +769,7 @@ impl ChargeStore for EmbeddedStore {
             let txn = db.begin_read().map_err(db_err)?;
             let index = txn.open_table(index_definition).map_err(db_err)?;
             let charges = txn.open_table(CHARGES).map_err(db_err)?;
-            // One more than a page, to know whether another page follows.
-            let mut ids = Vec::with_capacity(limit + 1);
-            for entry in index
-                .range::<&str>(lower.as_str()..upper.as_str())
-                .map_err(db_err)?
-                .rev()
-            {
-                let (_, id) = entry.map_err(db_err)?;
-                ids.push(id.value().to_owned());
-                if ids.len() > limit {
-                    break;
-                }
-            }
-            let more = ids.len() > limit;
-            ids.truncate(limit);
+            let (ids, more) = newest_ids(&index, &lower, &upper, limit)?;
             let mut items = Vec::with_capacity(ids.len());
             for id in ids {
                 match get_decoded(&charges, &id, decode_charge)? {
@@ -804,6 +790,28 @@ impl ChargeStore for EmbeddedStore {
         })
         .await
     }
+}
+
+/// The values (record ids) of an index's entries in `lower..upper`, newest (greatest key)
+/// first, at most `limit`; and whether more entries follow. Reads one entry past the page to
+/// know, so a listing never answers a "next" cursor that leads to an empty page.
+pub(crate) fn newest_ids(
+    index: &redb::ReadOnlyTable<&str, &str>,
+    lower: &str,
+    upper: &str,
+    limit: usize,
+) -> Result<(Vec<String>, bool), StoreError> {
+    let mut ids = Vec::with_capacity(limit + 1);
+    for entry in index.range::<&str>(lower..upper).map_err(db_err)?.rev() {
+        let (_, id) = entry.map_err(db_err)?;
+        ids.push(id.value().to_owned());
+        if ids.len() > limit {
+            break;
+        }
+    }
+    let more = ids.len() > limit;
+    ids.truncate(limit);
+    Ok((ids, more))
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use pixgw_domain::payout::{Payout, PayoutState};
 use pixgw_domain::scheduler_ports::{PayoutCursor, PayoutPage, PayoutQuery};
 use pixgw_domain::settlement_record::PayoutRecord;
 
-use crate::{Bytes, db_err, decode, encode, get_decoded, keys};
+use crate::{Bytes, db_err, decode, encode, get_decoded, keys, newest_ids};
 
 pub(crate) const PAYOUTS: TableDefinition<&str, Bytes> = TableDefinition::new("payouts");
 const PAYOUTS_BY_ACCOUNT: TableDefinition<&str, &str> = TableDefinition::new("payouts_by_account");
@@ -167,21 +167,7 @@ pub(crate) fn list_payouts_in(
     let txn = db.begin_read().map_err(db_err)?;
     let index = txn.open_table(index_definition).map_err(db_err)?;
     let payouts = txn.open_table(PAYOUTS).map_err(db_err)?;
-    // One more than a page, to know whether another page follows.
-    let mut ids = Vec::with_capacity(limit + 1);
-    for entry in index
-        .range::<&str>(lower.as_str()..upper.as_str())
-        .map_err(db_err)?
-        .rev()
-    {
-        let (_, id) = entry.map_err(db_err)?;
-        ids.push(id.value().to_owned());
-        if ids.len() > limit {
-            break;
-        }
-    }
-    let more = ids.len() > limit;
-    ids.truncate(limit);
+    let (ids, more) = newest_ids(&index, &lower, &upper, limit)?;
     let mut items = Vec::with_capacity(ids.len());
     for id in ids {
         let record = get_decoded(&payouts, &id, decode_record)?.ok_or_else(|| {
