@@ -8,18 +8,25 @@
 //! - seeding time (not part of the run);
 //! - the run's wall time and splits/s, against a same-run baseline: the bare store calls the
 //!   run cannot avoid — paging every due split with `scheduled_splits_page`, nothing else;
+//! - DynamoDB: the calls the run made (count and mean latency per operation, timed by an SDK
+//!   interceptor) and how much of the run was spent waiting for DynamoDB Local (at least one
+//!   call in flight) against the rest (our code, the SDK, the machine);
 //! - the heap during the run, counted by this binary's global allocator: peak, peak minus the
-//!   heap right before the run, and what is still allocated after it;
-//! - the growth from the smallest to the largest N: time should grow like N (linear), the
-//!   heap much less (the scheduler holds one page of splits, never all of them).
+//!   heap right before the run (the figure that matters: on the embedded store the absolute
+//!   heap includes redb's page cache, filled by the seeding), and what is still allocated
+//!   after it;
+//! - the growth between consecutive sizes: time should grow like N (linear), the heap much
+//!   less (the scheduler holds one page of splits, never all of them).
 //!
 //! Every run is verified before its figures count: all N splits PROCESSING in a payout, one
 //! payout per recipient, Σ payouts = Σ splits to the cent, every manifest complete.
 //!
-//! Env: `PIXGW_BENCH_SIZES` (default `10000,100000`; multiples of 10),
+//! Without `--bench` (`cargo test --all-targets` runs this binary so) it is a smoke run of 200
+//! splits per backend. Env: `PIXGW_BENCH_SIZES` (default `10000,100000`; multiples of 10),
 //! `PIXGW_BENCH_BACKENDS` (default `embedded,dynamodb`), `PIXGW_BENCH_PAGE_SIZE` (default: the
-//! scheduler's own default), `PIXGW_BENCH_SEED_CONCURRENCY` (default 8), and
-//! `PIXGW_TEST_DYNAMODB_ENDPOINT` (for `dynamodb`).
+//! scheduler's own default), `PIXGW_BENCH_SEED_CONCURRENCY` (default 8),
+//! `PIXGW_BENCH_DYNAMODB_STREAM=on` (keep the table's stream, off by default: see
+//! [`disable_stream`]), and `PIXGW_TEST_DYNAMODB_ENDPOINT` (for `dynamodb`).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::{BTreeMap, BTreeSet};
@@ -150,6 +157,8 @@ struct Config {
     backends: Vec<BackendKind>,
     page_size: usize,
     seed_concurrency: usize,
+    /// Keep the DynamoDB table's stream on (see [`disable_stream`]).
+    dynamodb_stream: bool,
     /// A tiny run without `--bench` (as `cargo test --all-targets` runs this binary).
     smoke: bool,
 }
@@ -213,11 +222,14 @@ impl Config {
         let seed_concurrency = env_number("PIXGW_BENCH_SEED_CONCURRENCY")
             .unwrap_or(8)
             .max(1);
+        let dynamodb_stream = std::env::var("PIXGW_BENCH_DYNAMODB_STREAM")
+            .is_ok_and(|v| matches!(v.trim(), "1" | "on" | "true"));
         Config {
             sizes,
             backends,
             page_size,
             seed_concurrency,
+            dynamodb_stream,
             smoke,
         }
     }
@@ -403,7 +415,7 @@ struct Bench {
 }
 
 impl Bench {
-    async fn fresh(kind: BackendKind) -> Bench {
+    async fn fresh(kind: BackendKind, keep_stream: bool) -> Bench {
         match kind {
             BackendKind::Embedded => {
                 let dir = tempfile::tempdir().expect("temp dir");
@@ -433,6 +445,9 @@ impl Bench {
                 pixgw_store_dynamodb::create_table(&client, &table)
                     .await
                     .unwrap_or_else(|e| panic!("cannot create table {table}: {e}"));
+                if !keep_stream {
+                    disable_stream(&client, &table).await;
+                }
                 let store = Arc::new(DynamoStore::new(client, table));
                 Bench {
                     subject: scheduler_contract::Subject {
@@ -466,6 +481,44 @@ impl Bench {
                 .await;
         }
     }
+}
+
+/// Turns the table's stream off. DynamoDB Local keeps every stream record (of every table it
+/// ever had, deleted ones included) in one SQLite table and scans them on EVERY write
+/// (`getStreamDescription`), so with the stream on a write costs O(all writes so far in the
+/// process): the 100k case would measure the emulator's quadratic bookkeeping, not our calls
+/// (DynamoDB itself maintains streams off the write path). Nothing here reads the stream.
+async fn disable_stream(client: &aws_sdk_dynamodb::Client, table: &str) {
+    let off = aws_sdk_dynamodb::types::StreamSpecification::builder()
+        .stream_enabled(false)
+        .build()
+        .expect("stream specification");
+    client
+        .update_table()
+        .table_name(table)
+        .stream_specification(off)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("cannot turn the stream of {table} off: {e:?}"));
+    for _ in 0..600 {
+        let description = client
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .expect("describe table");
+        let table_description = description.table().expect("table");
+        let active =
+            table_description.table_status() == Some(&aws_sdk_dynamodb::types::TableStatus::Active);
+        let streaming = table_description
+            .stream_specification()
+            .is_some_and(|spec| spec.stream_enabled());
+        if active && !streaming {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the stream of {table} is still on");
 }
 
 // =============================================================================================
@@ -764,7 +817,7 @@ fn reais(cents: i64) -> String {
 async fn case(config: &Config, backend: BackendKind, n: usize) -> CaseResult {
     let label = format!("{} N={n}", backend.name());
     println!("-- {label} --");
-    let bench = Bench::fresh(backend).await;
+    let bench = Bench::fresh(backend, config.dynamodb_stream).await;
     let subject = &bench.subject;
     let seeded = seed(subject, n, config.seed_concurrency, &label).await;
     println!(
@@ -804,8 +857,8 @@ async fn case(config: &Config, backend: BackendKind, n: usize) -> CaseResult {
         },
     );
     let now = window() + chrono::Duration::minutes(1);
-    let ticker = tokio::spawn(progress(bench.calls.clone()));
     let calls_before = bench.calls();
+    let ticker = tokio::spawn(progress(bench.calls.clone(), calls_before.calls()));
     let (report, run) = measure(scheduler.run_due(now)).await;
     let run_calls = calls_between(&calls_before, &bench.calls());
     ticker.abort();
@@ -857,7 +910,7 @@ async fn case(config: &Config, backend: BackendKind, n: usize) -> CaseResult {
 }
 
 /// Prints where a long run is, every minute (the DynamoDB runs take a while).
-async fn progress(calls: Option<Arc<Mutex<CallTotals>>>) {
+async fn progress(calls: Option<Arc<Mutex<CallTotals>>>, calls_before: u64) {
     let started = Instant::now();
     loop {
         tokio::time::sleep(Duration::from_secs(60)).await;
@@ -865,7 +918,10 @@ async fn progress(calls: Option<Arc<Mutex<CallTotals>>>) {
             .as_ref()
             .map(|c| {
                 let totals = c.lock().expect("call totals");
-                format!(", {} DynamoDB calls so far", totals.calls())
+                format!(
+                    ", {} DynamoDB calls so far",
+                    totals.calls().saturating_sub(calls_before)
+                )
             })
             .unwrap_or_default();
         println!(
@@ -974,6 +1030,12 @@ fn main() {
             ""
         }
     );
+    if config.backends.contains(&BackendKind::Dynamodb) {
+        println!(
+            "DynamoDB Local: a fresh table per case, stream {} (PIXGW_BENCH_DYNAMODB_STREAM; on, the emulator scans all its stream records on every write)",
+            if config.dynamodb_stream { "ON" } else { "off" }
+        );
+    }
     let results = runtime.block_on(async {
         let mut results = Vec::new();
         for &backend in &config.backends {
