@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use futures::stream::{self, StreamExt};
 use tracing::{info, warn};
 
 use crate::error::{DomainError, StoreError};
@@ -28,8 +29,12 @@ pub struct SchedulerConfig {
     /// Due accounts handled per invocation; the rest wait for the next tick (every 5 min),
     /// which bounds one Lambda invocation's work.
     pub max_accounts: usize,
-    /// Splits read (and held in memory) at once.
+    /// Splits read (and held in memory) at once. Bigger pages group more splits of each
+    /// recipient into one transaction (pages are in booking order, so a page of P splits
+    /// over R recipients carries about P/R per recipient); 5,000 entries are a few MiB.
     pub page_size: usize,
+    /// Recipients' attaches in flight at once (each is one transaction on its own payout).
+    pub concurrency: usize,
     /// How long a claim keeps other runs away. Longer than one invocation can last (the
     /// Lambda timeout), so a live run is never overtaken; a crashed one is continued by the
     /// first tick after it.
@@ -40,7 +45,8 @@ impl Default for SchedulerConfig {
     fn default() -> SchedulerConfig {
         SchedulerConfig {
             max_accounts: 200,
-            page_size: 500,
+            page_size: 5_000,
+            concurrency: 16,
             lease: Duration::minutes(15),
         }
     }
@@ -205,7 +211,9 @@ impl PayoutScheduler {
         Ok(true)
     }
 
-    /// Groups one page by recipient and attaches each group in chunks of ≤ 99.
+    /// Groups one page by recipient and attaches each group in chunks of ≤ 99. Groups go to
+    /// the store concurrently: each writes only its own payout item and its own splits, so
+    /// two groups never contend; a group's chunks stay in order (they grow one payout).
     async fn attach_page(
         &self,
         state: &ScheduleState,
@@ -225,6 +233,7 @@ impl PayoutScheduler {
                 .or_default()
                 .push(entry);
         }
+        let mut work = Vec::with_capacity(groups.len());
         for splits in groups.into_values() {
             let Some(first) = splits.first() else {
                 continue;
@@ -236,41 +245,79 @@ impl PayoutScheduler {
                 window,
                 recipient,
             };
-            for chunk in splits.chunks(MAX_SPLITS_PER_ATTACH) {
-                self.attach_chunk(&header, chunk, now, report).await?;
-            }
-            attached.insert(header.id);
+            attached.insert(header.id.clone());
+            work.push((header, splits));
         }
-        Ok(())
+        let mut results = stream::iter(work)
+            .map(|(header, splits)| async move { self.attach_group(&header, &splits, now).await })
+            .buffer_unordered(self.config.concurrency.max(1));
+        // Every group runs to its end even if one fails, so a retry finds no half-written
+        // group left behind by this run's own cancellation.
+        let mut first_error = None;
+        while let Some(result) = results.next().await {
+            match result {
+                Ok((splits, amount)) => {
+                    report.splits += splits;
+                    report.amount = report.amount.checked_add(amount).ok_or_else(overflow)?;
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
-    async fn attach_chunk(
+    /// Attaches one recipient's splits of a page, chunk after chunk: how many were attached,
+    /// and their sum.
+    async fn attach_group(
         &self,
         header: &PayoutHeader,
-        chunk: &[SplitEntry],
+        splits: &[SplitEntry],
         now: DateTime<Utc>,
-        report: &mut RunReport,
-    ) -> Result<(), DomainError> {
+    ) -> Result<(usize, Money), DomainError> {
+        let mut attached = 0;
+        let mut amount = Money::ZERO;
+        for chunk in splits.chunks(MAX_SPLITS_PER_ATTACH) {
+            for split in self.attach_chunk(header, chunk, now).await? {
+                attached += 1;
+                amount = amount
+                    .checked_add(split.split.amount)
+                    .ok_or_else(overflow)?;
+            }
+        }
+        Ok((attached, amount))
+    }
+
+    async fn attach_chunk<'a>(
+        &self,
+        header: &PayoutHeader,
+        chunk: &'a [SplitEntry],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<&'a SplitEntry>, DomainError> {
         let write = AttachSplits {
             payout: header.clone(),
             splits: chunk.to_vec(),
             now,
         };
         if self.store.attach_splits(&write).await? == WriteOutcome::Applied {
-            count(report, chunk)?;
-            return Ok(());
+            return Ok(chunk.iter().collect());
         }
         // Some split left SCHEDULED since the page was read (refunded, or taken by a run that
         // overtook an expired lease), or the payout was already released. Attach one by one so
         // the others still go out in this window; a split refused alone is not ours to pay
         // now (it is cancelled, already in a payout, or waits for the next window).
+        let mut done = Vec::with_capacity(chunk.len());
         for split in chunk {
             let single = AttachSplits {
                 splits: vec![split.clone()],
                 ..write.clone()
             };
             match self.store.attach_splits(&single).await? {
-                WriteOutcome::Applied => count(report, std::slice::from_ref(split))?,
+                WriteOutcome::Applied => done.push(split),
                 WriteOutcome::Conflict => {
                     warn!(
                         payout_id = %header.id,
@@ -281,7 +328,7 @@ impl PayoutScheduler {
                 }
             }
         }
-        Ok(())
+        Ok(done)
     }
 
     /// Releases every ASSEMBLING payout of the window to the executor: those this run
@@ -377,15 +424,6 @@ pub fn window_of(state: &ScheduleState, now: DateTime<Utc>) -> Option<DateTime<U
     }
 }
 
-fn count(report: &mut RunReport, splits: &[SplitEntry]) -> Result<(), DomainError> {
-    for split in splits {
-        report.amount = report
-            .amount
-            .checked_add(split.split.amount)
-            .ok_or_else(|| {
-                DomainError::Store(StoreError::Corrupt("payout run total overflow".into()))
-            })?;
-    }
-    report.splits += splits.len();
-    Ok(())
+fn overflow() -> DomainError {
+    DomainError::Store(StoreError::Corrupt("payout run total overflow".into()))
 }
