@@ -23,8 +23,9 @@
 //!
 //! Without `--bench` (`cargo test --all-targets` runs this binary so) it is a smoke run of 200
 //! splits per backend. Env: `PIXGW_BENCH_SIZES` (default `10000,100000`; multiples of 10),
-//! `PIXGW_BENCH_BACKENDS` (default `embedded,dynamodb`), `PIXGW_BENCH_PAGE_SIZE` (default: the
-//! scheduler's own default), `PIXGW_BENCH_SEED_CONCURRENCY` (default 8),
+//! `PIXGW_BENCH_BACKENDS` (default `embedded,dynamodb`), `PIXGW_BENCH_PAGE_SIZE` and
+//! `PIXGW_BENCH_CONCURRENCY` (default: the scheduler's own defaults),
+//! `PIXGW_BENCH_SEED_CONCURRENCY` (default 8),
 //! `PIXGW_BENCH_DYNAMODB_STREAM=on` (keep the table's stream, off by default: see
 //! [`disable_stream`]), and `PIXGW_TEST_DYNAMODB_ENDPOINT` (for `dynamodb`).
 
@@ -156,6 +157,8 @@ struct Config {
     sizes: Vec<usize>,
     backends: Vec<BackendKind>,
     page_size: usize,
+    /// The scheduler's attaches in flight.
+    concurrency: usize,
     seed_concurrency: usize,
     /// Keep the DynamoDB table's stream on (see [`disable_stream`]).
     dynamodb_stream: bool,
@@ -219,6 +222,8 @@ impl Config {
         let page_size =
             env_number("PIXGW_BENCH_PAGE_SIZE").unwrap_or(SchedulerConfig::default().page_size);
         assert!(page_size > 0, "PIXGW_BENCH_PAGE_SIZE must be positive");
+        let concurrency =
+            env_number("PIXGW_BENCH_CONCURRENCY").unwrap_or(SchedulerConfig::default().concurrency);
         let seed_concurrency = env_number("PIXGW_BENCH_SEED_CONCURRENCY")
             .unwrap_or(8)
             .max(1);
@@ -228,6 +233,7 @@ impl Config {
             sizes,
             backends,
             page_size,
+            concurrency,
             seed_concurrency,
             dynamodb_stream,
             smoke,
@@ -853,6 +859,7 @@ async fn case(config: &Config, backend: BackendKind, n: usize) -> CaseResult {
         Arc::new(ManualClock::new(window())),
         SchedulerConfig {
             page_size: config.page_size,
+            concurrency: config.concurrency,
             ..SchedulerConfig::default()
         },
     );
@@ -935,8 +942,8 @@ async fn progress(calls: Option<Arc<Mutex<CallTotals>>>, calls_before: u64) {
 fn summary(config: &Config, results: &[CaseResult]) {
     println!();
     println!(
-        "== summary: one scheduler run over N due splits, page_size {} ==",
-        config.page_size
+        "== summary: one scheduler run over N due splits, page_size {}, concurrency {} ==",
+        config.page_size, config.concurrency
     );
     println!(
         "{:<9} {:>7} {:>8} {:>9} {:>10} {:>8} {:>11} {:>8} {:>12} {:>12} {:>10} {:>11} {:>10}",
@@ -1019,10 +1026,11 @@ fn main() {
         "== payout scheduler: one run over N due SCHEDULED splits of one account ({RECIPIENTS} recipients max, {SPLITS_PER_CHARGE} splits per charge) =="
     );
     println!(
-        "sizes {:?}, backends {:?}, page_size {}, seeding concurrency {}{}",
+        "sizes {:?}, backends {:?}, scheduler page_size {} concurrency {}, seeding concurrency {}{}",
         config.sizes,
         config.backends.iter().map(|b| b.name()).collect::<Vec<_>>(),
         config.page_size,
+        config.concurrency,
         config.seed_concurrency,
         if config.smoke {
             " (smoke run: no --bench)"
