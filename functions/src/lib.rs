@@ -11,8 +11,8 @@
 //! - `PIXGW_PUBLIC_HOST` — host serving `/pix/loc/…` for sandbox BR Codes.
 //! - `DYNAMODB_ENDPOINT` — optional, to point at DynamoDB Local (`sam local`).
 //!
-//! Queue consumers and the outbox relay live in [`pipeline`]; the payout scheduler (invoked
-//! by EventBridge Scheduler) in [`scheduler`].
+//! Queue consumers (the webhook dispatcher among them) and the outbox relay live in
+//! [`pipeline`]; the payout scheduler (invoked by EventBridge Scheduler) in [`scheduler`].
 
 pub mod pipeline;
 pub mod scheduler;

@@ -1,5 +1,6 @@
-//! Glue between Lambda's event sources and the settlement pipeline in `pixgw-domain`:
-//! SQS consumers (split calculator, payout executor) and the DynamoDB Stream outbox relay.
+//! Glue between Lambda's event sources and the pipeline in `pixgw-domain`: SQS consumers
+//! (split calculator, payout executor, webhook dispatcher) and the DynamoDB Stream outbox
+//! relay.
 //!
 //! Environment (besides what [`crate::bootstrap`] reads):
 //! - `PIXGW_QUEUE_PREFIX` — queues are `<prefix>-<queue>` (the stack name, in `template.yaml`).
@@ -10,15 +11,18 @@ use std::sync::Arc;
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use futures::future::join_all;
 use lambda_runtime::{LambdaEvent, service_fn};
 use pixgw_api::AppState;
 use pixgw_domain::outbox::OutboxMessage;
-use pixgw_domain::pipeline::consumer::{MessageHandler, process_batch};
+use pixgw_domain::pipeline::consumer::{HandlerError, MessageHandler, process_batch};
 use pixgw_domain::pipeline::relay::send_outbox_messages;
 use pixgw_domain::queue::MessageQueue;
+use pixgw_domain::webhooks::dispatcher::WebhookDispatcher;
 use pixgw_queue_sqs::SqsQueues;
 use pixgw_store_dynamodb::stream_feed::outbox_message_from_image;
-use tracing::error;
+use pixgw_webhook_http::ReqwestSender;
+use tracing::{error, warn};
 
 use crate::{BootstrapError, bootstrap, init_tracing};
 
@@ -40,9 +44,42 @@ pub async fn handle_sqs(handler: &dyn MessageHandler, event: SqsEvent) -> SqsBat
         .into_iter()
         .map(|m| (m.message_id.unwrap_or_default(), m.body.unwrap_or_default()));
     let outcome = process_batch(handler, messages).await;
+    batch_response(outcome.failed_message_ids)
+}
+
+/// [`handle_sqs`] with the batch's messages handled concurrently rather than one after the
+/// other: for consumers whose messages wait on the outside world (the webhook dispatcher: up
+/// to a DNS lookup and a 10 s POST each), so a batch takes as long as its slowest message,
+/// not the sum of them. The handler must tolerate two messages of a batch racing for the same
+/// record (the dispatcher does: one claims the attempt, the other fails and is redelivered).
+pub async fn handle_sqs_concurrently(
+    handler: &dyn MessageHandler,
+    event: SqsEvent,
+) -> SqsBatchResponse {
+    let handled = event.records.into_iter().map(|m| async move {
+        let id = m.message_id.unwrap_or_default();
+        let body = m.body.unwrap_or_default();
+        match handler.handle(&body).await {
+            Ok(()) => None,
+            Err(e) => {
+                match &e {
+                    HandlerError::Transient(_) => {
+                        warn!(message_id = %id, error = %e, "message will be retried")
+                    }
+                    HandlerError::Poison(_) => {
+                        error!(message_id = %id, error = %e, "message cannot be processed")
+                    }
+                }
+                Some(id)
+            }
+        }
+    });
+    batch_response(join_all(handled).await.into_iter().flatten().collect())
+}
+
+fn batch_response(failed_message_ids: Vec<String>) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = outcome
-        .failed_message_ids
+    response.batch_item_failures = failed_message_ids
         .into_iter()
         .map(|id| {
             let mut failure = BatchItemFailure::default();
@@ -121,6 +158,33 @@ pub async fn serve_relay() -> Result<(), lambda_runtime::Error> {
         let queues = queues.clone();
         async move {
             Ok::<_, lambda_runtime::Error>(handle_stream(queues.as_ref(), event.payload).await)
+        }
+    }))
+    .await
+}
+
+/// The `webhook-deliveries` consumer over the Lambda environment: the shared state (table,
+/// data key for the sealed signing secrets, system DNS resolver, production URL policy), the
+/// queues (a retry due after SQS's 15-minute delay limit is sent on in hops, and a delivery
+/// whose retries ran out is parked in the dead-letter queue) and the HTTP sender.
+pub async fn webhook_dispatcher_from_env() -> Result<WebhookDispatcher, BootstrapError> {
+    let state = bootstrap().await?;
+    let queues: Arc<dyn MessageQueue> = Arc::new(queues_from_env().await?);
+    let sender = ReqwestSender::new().map_err(|e| BootstrapError::Invalid(e.to_string()))?;
+    Ok(state.webhook_dispatcher(queues, Arc::new(sender)))
+}
+
+/// Runs the webhook dispatcher until the runtime stops it: each SQS batch's messages are
+/// delivered concurrently ([`handle_sqs_concurrently`]).
+pub async fn serve_webhook_dispatcher() -> Result<(), lambda_runtime::Error> {
+    init_tracing();
+    let dispatcher = Arc::new(webhook_dispatcher_from_env().await?);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let dispatcher = dispatcher.clone();
+        async move {
+            Ok::<_, lambda_runtime::Error>(
+                handle_sqs_concurrently(dispatcher.as_ref(), event.payload).await,
+            )
         }
     }))
     .await

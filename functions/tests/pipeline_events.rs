@@ -7,10 +7,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_lambda_events::event::sqs::SqsEvent;
+use pixgw_domain::ids::AccountId;
 use pixgw_domain::pipeline::consumer::{HandlerError, MessageHandler};
 use pixgw_domain::ports::SystemClock;
 use pixgw_domain::queue::{MessageQueue, QueueName};
-use pixgw_functions::pipeline::{handle_sqs, handle_stream};
+use pixgw_domain::webhooks::WebhookMessage;
+use pixgw_functions::pipeline::{handle_sqs, handle_sqs_concurrently, handle_stream};
 use pixgw_queue_local::LocalQueues;
 use serde_json::{Value, json};
 
@@ -128,4 +130,78 @@ async fn an_unreadable_outbox_record_is_reported_not_dropped() {
         .unwrap();
     let bodies: Vec<&str> = sent.iter().map(|m| m.body.as_str()).collect();
     assert_eq!(bodies, ["first"]);
+}
+
+/// Waits until `n` messages are being handled at the same time (a barrier): only a concurrent
+/// batch gets through. Bodies other than "ok" fail.
+struct Together(tokio::sync::Barrier);
+
+#[async_trait]
+impl MessageHandler for Together {
+    async fn handle(&self, body: &str) -> Result<(), HandlerError> {
+        self.0.wait().await;
+        if body == "ok" {
+            Ok(())
+        } else {
+            Err(HandlerError::Transient(format!("refused {body}")))
+        }
+    }
+}
+
+#[tokio::test]
+async fn webhook_batches_are_handled_concurrently_and_report_their_failures() {
+    let event: SqsEvent = serde_json::from_value(json!({"Records": [
+        sqs_record("w1", "ok"), sqs_record("w2", "slow-merchant"), sqs_record("w3", "ok")
+    ]}))
+    .expect("SQS event");
+    let handler = Together(tokio::sync::Barrier::new(3));
+    // One after the other, the first message would wait for the others for ever.
+    let response = tokio::time::timeout(
+        Duration::from_secs(10),
+        handle_sqs_concurrently(&handler, event),
+    )
+    .await
+    .expect("the batch's messages run at the same time");
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["w2"]);
+}
+
+/// An account event item as the settlement writes store it.
+fn event_image(event_id: &str, account: &AccountId) -> Value {
+    json!({
+        "pk": {"S": format!("EVENT#{event_id}")}, "sk": {"S": "EVENT"}, "entity": {"S": "EVENT"},
+        "eventId": {"S": event_id}, "accountId": {"S": account.to_string()},
+        "eventType": {"S": "CASHIN_CONFIRMED"}, "occurredAtMs": {"N": "1700000000123"},
+        "data": {"S": "{\"transactionId\":\"abc\",\"status\":\"CONFIRMED\"}"}
+    })
+}
+
+#[tokio::test]
+async fn an_inserted_event_is_relayed_as_its_webhook_message() {
+    let queues = LocalQueues::new(Arc::new(SystemClock));
+    let account = AccountId::generate();
+    let event_id = "evt_0123456789abcdef0123456789abcdef";
+    let event: StreamEvent = serde_json::from_value(json!({"Records": [
+        stream_record("300", "INSERT", event_image(event_id, &account)),
+        stream_record("301", "MODIFY", event_image(event_id, &account)),
+    ]}))
+    .expect("stream event");
+    let response = handle_stream(&queues, event).await;
+    assert!(response.batch_item_failures.is_empty());
+    let sent = queues
+        .receive(QueueName::WebhookDeliveries, 10, Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(sent.len(), 1, "the INSERT only");
+    assert_eq!(
+        WebhookMessage::parse(&sent[0].body).expect("a webhook message"),
+        WebhookMessage::Event {
+            event_id: event_id.to_owned(),
+            account_id: account,
+        }
+    );
 }

@@ -174,6 +174,7 @@ async fn bare_writes(gw: &Gateway, store: &pixgw_domain::ports::DynStore, id: &s
             now,
         )
         .expect("movement"),
+        events: Vec::new(),
         outbox: Vec::new(),
     };
     assert_eq!(

@@ -2,7 +2,10 @@
 //! would (through `pixgw_api::dispatch`), so every test runs against the embedded store AND
 //! DynamoDB Local.
 
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
 
 use chrono::{DateTime, Duration, Utc};
 use http::Method;
@@ -14,6 +17,7 @@ use pixgw_api::{ApiRequest, ApiResponse, AppState, dispatch};
 use pixgw_domain::ports::{Clock, DynStore};
 use pixgw_domain::queue::MessageQueue;
 use pixgw_domain::settlement::OutboxFeed;
+use pixgw_domain::webhooks::url_policy::HostResolver;
 use pixgw_providers::sandbox::SandboxProvider;
 use pixgw_queue_local::LocalQueues;
 use pixgw_queue_sqs::SqsQueues;
@@ -315,12 +319,70 @@ impl Gateway {
         self.call(request).await
     }
 
+    pub async fn put(
+        &self,
+        path: &str,
+        token: &str,
+        body: &Value,
+        idempotency_key: Option<&str>,
+    ) -> ApiResponse {
+        let mut request = ApiRequest::new(Method::PUT, path)
+            .with_json(body)
+            .with_header("authorization", &format!("Bearer {token}"));
+        if let Some(key) = idempotency_key {
+            request = request.with_header("x-idempotency-key", key);
+        }
+        self.call(request).await
+    }
+
+    /// Merchant webhook hosts resolve through `table` instead of the system resolver, so tests
+    /// never touch real DNS: `("hooks.example", &["93.184.216.34"])`.
+    pub fn with_webhook_hosts(mut self, table: &[(&str, &[&str])]) -> Gateway {
+        let resolver = Arc::new(TableResolver::new(table));
+        self.state = self.state.with_webhook_resolver(resolver);
+        self
+    }
+
     pub async fn get(&self, path_and_query: &str, token: &str) -> ApiResponse {
         self.call(
             ApiRequest::from_uri(Method::GET, path_and_query)
                 .with_header("authorization", &format!("Bearer {token}")),
         )
         .await
+    }
+}
+
+/// A DNS stand-in: host names resolve to the addresses listed for them, and any other name
+/// is unknown.
+#[derive(Debug, Clone, Default)]
+pub struct TableResolver(Vec<(String, Vec<IpAddr>)>);
+
+impl TableResolver {
+    /// Panics on an address that does not parse (a typo in the test itself).
+    pub fn new(table: &[(&str, &[&str])]) -> TableResolver {
+        TableResolver(
+            table
+                .iter()
+                .map(|(host, ips)| {
+                    let ips = ips
+                        .iter()
+                        .map(|ip| ip.parse().expect("IP address in the test's table"))
+                        .collect();
+                    ((*host).to_owned(), ips)
+                })
+                .collect(),
+        )
+    }
+}
+
+#[async_trait]
+impl HostResolver for TableResolver {
+    async fn resolve(&self, host: &str, _port: u16) -> Result<Vec<IpAddr>, String> {
+        self.0
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(host))
+            .map(|(_, ips)| ips.clone())
+            .ok_or_else(|| format!("{host}: no such host"))
     }
 }
 

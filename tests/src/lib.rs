@@ -9,3 +9,4 @@ pub mod queue_contract;
 pub mod schedule_contract;
 pub mod scheduler_contract;
 pub mod settlement_contract;
+pub mod webhook_delivery;

@@ -47,6 +47,7 @@ macro_rules! queue_contract_cases {
                 unacked_message_reappears_after_the_visibility_timeout,
                 retry_later_hides_the_message_for_that_long,
                 max_receives_without_ack_moves_the_message_to_the_dead_letter_queue,
+                send_dead_letter_parks_a_message_beside_the_redriven_ones,
                 delay_hides_a_message_until_due,
                 stale_and_invalid_receipts,
                 batch_of_25_arrives_exactly_once,
@@ -223,6 +224,33 @@ pub async fn max_receives_without_ack_moves_the_message_to_the_dead_letter_queue
     wait_past_visibility(f).await;
     let left = f.queue().dead_letters(Q, 10).await.expect("dead_letters");
     assert!(left.is_empty(), "{left:?}");
+}
+
+pub async fn send_dead_letter_parks_a_message_beside_the_redriven_ones(f: &dyn QueueFixture) {
+    f.queue()
+        .send_dead_letter(Q, OutgoingMessage::new("given up"))
+        .await
+        .expect("send_dead_letter");
+    // Never delivered to consumers of the queue itself...
+    assert_hidden(f, Q, "a dead letter is not in the main queue").await;
+    // ...but readable (and ackable) by operators, like a redriven message.
+    let dead = f.queue().dead_letters(Q, 10).await.expect("dead_letters");
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].body, "given up");
+    assert!(dead[0].receipt.is_dead_letter());
+    f.queue()
+        .ack(Q, &dead[0].receipt)
+        .await
+        .expect("ack dead letter");
+    wait_past_visibility(f).await;
+    let left = f.queue().dead_letters(Q, 10).await.expect("dead_letters");
+    assert!(left.is_empty(), "{left:?}");
+    // The limits apply as to any send.
+    let huge = OutgoingMessage::new("x".repeat(pixgw_domain::queue::MAX_BODY_BYTES + 1));
+    assert!(matches!(
+        f.queue().send_dead_letter(Q, huge).await,
+        Err(QueueError::TooLarge { .. })
+    ));
 }
 
 pub async fn delay_hides_a_message_until_due(f: &dyn QueueFixture) {

@@ -37,6 +37,7 @@ use pixgw_domain::ports::{ChargeQuery, DynStore};
 use pixgw_domain::queue::QueueName;
 use pixgw_domain::settlement::{BookSplits, ConfirmCharge, OutboxFeed, SettlePayout, WriteOutcome};
 use pixgw_domain::split::{SplitRule, SplitValue};
+use pixgw_domain::webhooks::WebhookMessage;
 use pixgw_store_dynamodb::DynamoStreamFeed;
 use pixgw_store_embedded::EmbeddedStore;
 use tempfile::TempDir;
@@ -274,6 +275,14 @@ pub fn confirm_write(charge: &Charge, payment: Payment, at: DateTime<Utc>) -> Co
             charge.amount,
             at,
         ),
+        // Created with the confirmation, like the one the confirmation service records.
+        events: vec![AccountEvent::new(
+            account,
+            EventType::CashinConfirmed,
+            charge.transaction_id.as_str(),
+            at,
+            serde_json::json!({ "transactionId": charge.transaction_id.as_str(), "status": "CONFIRMED" }),
+        )],
         outbox: vec![message.to_outbox(at)],
     }
 }
@@ -582,6 +591,16 @@ async fn stored_charge(store: &DynStore, id: &TransactionId) -> Option<Charge> {
     store.get_charge(id).await.expect("get charge")
 }
 
+/// What a confirmation leaves in the outbox: its messages, and one webhook message per event.
+fn confirm_outbox(write: &ConfirmCharge) -> Vec<OutboxMessage> {
+    write
+        .outbox
+        .iter()
+        .cloned()
+        .chain(write.events.iter().map(WebhookMessage::for_event))
+        .collect()
+}
+
 fn ids_of<'a>(messages: impl IntoIterator<Item = &'a OutboxMessage>) -> BTreeSet<String> {
     messages.into_iter().map(|m| m.id.clone()).collect()
 }
@@ -632,7 +651,7 @@ pub async fn confirm_applies_every_effect(subject: Subject) {
         listed_with_status(store, account, ChargeStatus::Pending, |ids| ids.is_empty()).await,
         Vec::<TransactionId>::new()
     );
-    subject.assert_outbox(ids_of(&write.outbox)).await;
+    subject.assert_outbox(ids_of(&confirm_outbox(&write))).await;
 }
 
 /// What a conflicting write must leave exactly as it was.
@@ -696,7 +715,9 @@ pub async fn repeated_confirm_conflicts_and_changes_nothing(subject: Subject) {
 
     let after = snapshot(&subject, &charge, 1).await;
     assert_unchanged(&before, &after, "second confirm");
-    subject.assert_outbox(ids_of(&confirm.outbox)).await;
+    subject
+        .assert_outbox(ids_of(&confirm_outbox(&confirm)))
+        .await;
     assert_eq!(
         store
             .find_charge_by_end_to_end_id(&other.payment.end_to_end_id)
@@ -722,7 +743,9 @@ pub async fn same_end_to_end_id_on_another_charge_conflicts(subject: Subject) {
 
     let after = snapshot(&subject, &second, 1).await;
     assert_unchanged(&before, &after, "confirm with a taken end-to-end id");
-    subject.assert_outbox(ids_of(&first.confirm.outbox)).await;
+    subject
+        .assert_outbox(ids_of(&confirm_outbox(&first.confirm)))
+        .await;
     assert_eq!(
         after.charge.map(|c| (c.status, c.payment)),
         Some((ChargeStatus::Pending, None))
@@ -756,7 +779,9 @@ pub async fn confirm_with_an_existing_movement_conflicts(subject: Subject) {
         &snapshot(&subject, &second, 1).await,
         "confirm with a booked movement",
     );
-    subject.assert_outbox(ids_of(&first.confirm.outbox)).await;
+    subject
+        .assert_outbox(ids_of(&confirm_outbox(&first.confirm)))
+        .await;
     assert_eq!(
         store
             .find_charge_by_end_to_end_id(&write.payment.end_to_end_id)
@@ -819,7 +844,11 @@ pub async fn book_splits_creates_entries_payouts_and_movement(subject: Subject) 
     )
     .await;
     subject
-        .assert_outbox(ids_of(confirmed.confirm.outbox.iter().chain(&book.outbox)))
+        .assert_outbox(ids_of(
+            confirm_outbox(&confirmed.confirm)
+                .iter()
+                .chain(&book.outbox),
+        ))
         .await;
 }
 
@@ -885,7 +914,11 @@ pub async fn repeated_book_splits_conflicts_and_duplicates_nothing(subject: Subj
         "repeated booking",
     );
     subject
-        .assert_outbox(ids_of(confirmed.confirm.outbox.iter().chain(&book.outbox)))
+        .assert_outbox(ids_of(
+            confirm_outbox(&confirmed.confirm)
+                .iter()
+                .chain(&book.outbox),
+        ))
         .await;
     assert_eq!(
         store.get_payout(&book.payouts[0].id).await,
@@ -962,10 +995,21 @@ async fn settle_immediate(subject: &Subject, end: PayoutEnd) -> (Booked, SettleP
     let account = &charge.account_id;
     let events = eventually(
         || async move { store.list_events(account, None, 100).await.expect("events") },
-        |e| !e.is_empty(),
+        |e| e.len() > 1,
     )
     .await;
-    assert_eq!(events, settle.events, "the settlement records its event");
+    let expected: Vec<AccountEvent> = booked
+        .confirmed
+        .confirm
+        .events
+        .iter()
+        .chain(&settle.events)
+        .cloned()
+        .collect();
+    assert_eq!(
+        events, expected,
+        "the confirmation and the settlement record their events"
+    );
 
     let before = snapshot(subject, charge, 3).await;
     assert_eq!(
@@ -988,6 +1032,15 @@ async fn settle_immediate(subject: &Subject, end: PayoutEnd) -> (Booked, SettleP
         &snapshot(subject, charge, 3).await,
         "repeated settlement",
     );
+    // Every recorded event is also a webhook-deliveries message.
+    let event_messages: Vec<OutboxMessage> = booked
+        .confirmed
+        .confirm
+        .events
+        .iter()
+        .chain(&settle.events)
+        .map(WebhookMessage::for_event)
+        .collect();
     subject
         .assert_outbox(ids_of(
             booked
@@ -996,7 +1049,8 @@ async fn settle_immediate(subject: &Subject, end: PayoutEnd) -> (Booked, SettleP
                 .outbox
                 .iter()
                 .chain(&booked.book.outbox)
-                .chain(&settle.outbox),
+                .chain(&settle.outbox)
+                .chain(&event_messages),
         ))
         .await;
     assert_eq!(
@@ -1098,10 +1152,15 @@ pub async fn settle_with_a_split_not_in_processing_writes_nothing(subject: Subje
             .await,
         Ok(other.book.splits.clone())
     );
-    let booked_messages = [&booked, &other]
+    let booked_messages: Vec<OutboxMessage> = [&booked, &other]
         .into_iter()
-        .flat_map(|b| b.confirmed.confirm.outbox.iter().chain(&b.book.outbox));
-    subject.assert_outbox(ids_of(booked_messages)).await;
+        .flat_map(|b| {
+            confirm_outbox(&b.confirmed.confirm)
+                .into_iter()
+                .chain(b.book.outbox.iter().cloned())
+        })
+        .collect();
+    subject.assert_outbox(ids_of(&booked_messages)).await;
 }
 
 // =============================================================================================
@@ -1206,5 +1265,5 @@ pub async fn concurrent_identical_confirms_apply_once(subject: Subject) {
         balance_of(20_000, 0, 0)
     );
     assert_ledger(store, &charge.account_id, &[&write.movement]).await;
-    subject.assert_outbox(ids_of(&write.outbox)).await;
+    subject.assert_outbox(ids_of(&confirm_outbox(&write))).await;
 }

@@ -205,7 +205,11 @@ async fn messy_run(backend: Backend) -> Outcome {
 
     // The relay crashes after sending, before acking: every message goes out twice.
     let pending = gw.feed.poll_outbox(100).await.unwrap();
-    assert_eq!(pending.len(), 4, "one hand-off per confirmed charge");
+    assert_eq!(
+        pending.len(),
+        8,
+        "per confirmed charge: its hand-off to the split calculator and its CASHIN_CONFIRMED webhook"
+    );
     send_outbox_messages(gw.queues.as_ref(), &pending)
         .await
         .unwrap();

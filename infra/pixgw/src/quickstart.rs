@@ -1,6 +1,7 @@
 //! What `pixgw serve` prints on start: where it listens and a copy-paste quickstart that
 //! mirrors ConnectPSP's "Your first Cash-In" (token → charge → QR → fetch → list → pay), then
-//! a marketplace charge whose splits are paid out (sandbox payout run, sandbox clock, payouts).
+//! a marketplace charge whose splits are paid out (sandbox payout run, sandbox clock, payouts),
+//! and how to receive the account's webhooks on this machine.
 
 use pixgw_api::accounts::NewAccountCredentials;
 
@@ -63,7 +64,16 @@ Quickstart — paste into a shell:
   curl -s -X POST {base}/api/sandbox/clock/advance -H "Authorization: Bearer $TOKEN" \
     -H 'Content-Type: application/json' -d '{{"seconds":86400}}'
 
-More examples (minimal, B2B, marketplace with 3 splits, immediate split): README.md.
+  # 7. Webhooks: every event (CASHIN_CONFIRMED, PAYOUT_PAID, SPLIT_PAID, ...) POSTed to your
+  #    endpoint, signed per Standard Webhooks. Here http://localhost / http://127.0.0.1 receivers
+  #    are allowed (on AWS: public https only); run one on port 9000 (README.md "Webhooks" has a
+  #    Python and a Node receiver that verify signatures), then register it: the answer shows
+  #    the signing secret (whsec_...) once. Events from then on are delivered and retried.
+  curl -s -X PUT {base}/api/account/webhook -H "Authorization: Bearer $TOKEN" \
+    -H 'Content-Type: application/json' -d '{{"url":"http://127.0.0.1:9000/webhooks"}}'
+  curl -s "{base}/api/webhooks/deliveries?limit=10" -H "Authorization: Bearer $TOKEN"
+
+More examples (minimal, B2B, marketplace with 3 splits, immediate split), webhooks: README.md.
 API reference: curl -s {base}/api/openapi.json -H "Authorization: Bearer $TOKEN"
 "#
     );

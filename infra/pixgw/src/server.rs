@@ -14,8 +14,10 @@ use pixgw_api::sandbox_clock::SandboxClock;
 use pixgw_api::state::{SandboxConfig, SandboxDelivery};
 use pixgw_api::{ApiRequest, ApiResponse, AppState, dispatch};
 use pixgw_domain::ports::Clock;
+use pixgw_domain::webhooks::url_policy::UrlPolicy;
 use pixgw_providers::sandbox::SandboxProvider;
 use pixgw_queue_local::LocalQueues;
+use pixgw_webhook_http::ReqwestSender;
 
 use crate::config::{AnyError, demo_account, load_keys, open_store_with_outbox};
 use crate::{ServeArgs, StoreKind, quickstart, workers};
@@ -44,18 +46,24 @@ pub async fn serve(args: ServeArgs) -> Result<(), AnyError> {
             base_url: format!("http://{addr}"),
         },
     };
-    let state = Arc::new(AppState::with_sandbox_clock(
-        store.clone(),
-        Arc::new(sandbox_provider),
-        sandbox_clock,
-        keys.clone(),
-        Some(sandbox),
-    ));
+    // Merchant webhooks may go to http://localhost / http://127.0.0.1 here (a developer's
+    // receiver on this machine); every other non-public address stays refused, as on AWS.
+    let state = Arc::new(
+        AppState::with_sandbox_clock(
+            store.clone(),
+            Arc::new(sandbox_provider),
+            sandbox_clock,
+            keys.clone(),
+            Some(sandbox),
+        )
+        .with_webhook_policy(UrlPolicy::LOCAL),
+    );
     let demo = demo_account(&store, &keys, &args.storage.data_dir).await?;
     workers::spawn(
         state.clone(),
         feed,
         Arc::new(LocalQueues::new(clock)),
+        Arc::new(ReqwestSender::new()?),
         Duration::from_secs(args.scheduler_interval),
     );
 

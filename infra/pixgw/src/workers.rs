@@ -1,8 +1,9 @@
 //! The local stand-ins for Lambda's event sources: an outbox relay loop (in place of the
-//! DynamoDB Stream trigger), one consumer loop per queue (in place of SQS event source
+//! DynamoDB Stream trigger), consumer loops per queue (in place of SQS event source
 //! mappings), all over the in-process queues, and the payout scheduler's tick (in place of
 //! the EventBridge schedule). The handlers are the same ones the Lambda functions run, on the
-//! gateway's sandbox clock.
+//! gateway's sandbox clock: the webhook dispatcher included, so merchant webhooks are POSTed
+//! for real (to `http://localhost` too: the gateway's URL policy is the local one).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use pixgw_domain::pipeline::consumer::{MessageHandler, drain};
 use pixgw_domain::pipeline::{PayoutScheduler, relay_outbox};
 use pixgw_domain::queue::{MessageQueue, QueueName};
 use pixgw_domain::settlement::OutboxFeed;
+use pixgw_domain::webhooks::WebhookSender;
 use tracing::{info, warn};
 
 /// How often the relay looks for new outbox messages when it found none (it keeps going
@@ -24,13 +26,19 @@ const RECEIVE_WAIT: Duration = Duration::from_secs(1);
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 /// Pause after an infrastructure error, so a broken store does not spin the CPU.
 const ERROR_PAUSE: Duration = Duration::from_millis(500);
+/// Consumer loops on `webhook-deliveries`: a merchant endpoint may take up to the attempt
+/// timeout (10 s) to answer, and one slow endpoint should not hold up everyone's webhooks
+/// (on Lambda a batch's messages are delivered concurrently, and batches run in parallel).
+const WEBHOOK_CONSUMERS: usize = 4;
 
-/// Starts the relay, the consumers and the payout scheduler (one tick every
-/// `scheduler_every`) on the current runtime; they run until the process ends.
+/// Starts the relay, the consumers (the webhook dispatcher POSTing with `webhook_sender`) and
+/// the payout scheduler (one tick every `scheduler_every`) on the current runtime; they run
+/// until the process ends.
 pub fn spawn(
     state: Arc<AppState>,
     feed: Arc<dyn OutboxFeed>,
     queues: Arc<dyn MessageQueue>,
+    webhook_sender: Arc<dyn WebhookSender>,
     scheduler_every: Duration,
 ) {
     tokio::spawn(relay_loop(feed, queues.clone()));
@@ -50,6 +58,17 @@ pub fn spawn(
     ];
     for (queue, handler) in consumers {
         tokio::spawn(consumer_loop(queues.clone(), queue, handler));
+    }
+    // Built on the state: its store, data key, resolver, clock and (local) URL policy, and
+    // these queues, for retries due later than the queue's delay limit and for dead letters.
+    let dispatcher: Arc<dyn MessageHandler> =
+        Arc::new(state.webhook_dispatcher(queues.clone(), webhook_sender));
+    for _ in 0..WEBHOOK_CONSUMERS {
+        tokio::spawn(consumer_loop(
+            queues.clone(),
+            QueueName::WebhookDeliveries,
+            dispatcher.clone(),
+        ));
     }
 }
 

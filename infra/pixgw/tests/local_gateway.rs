@@ -450,7 +450,9 @@ async fn the_sandbox_clock_makes_the_scheduler_pay_and_charges_expire() {
         .expect("json");
     assert_eq!(payouts["items"].as_array().map(Vec::len), Some(0));
 
-    let before = chrono::Utc::now();
+    // The response shows milliseconds: compare at that precision, or a call within the same
+    // millisecond would look like time going backwards.
+    let before = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 3);
     let advanced = client
         .post(format!("{base}/api/sandbox/clock/advance"))
         .bearer_auth(&bearer)
@@ -521,4 +523,106 @@ async fn the_sandbox_clock_makes_the_scheduler_pay_and_charges_expire() {
     let (status, refused) = pay(expiring, bearer.clone()).await;
     assert_eq!(status, 409, "{refused}");
     assert_eq!(refused["code"], "CHARGE_EXPIRED");
+}
+
+/// Merchant webhooks on the local gateway: a receiver on 127.0.0.1 (allowed here, unlike on
+/// AWS) is registered, a paid charge's CASHIN_CONFIRMED reaches it through the gateway's own
+/// outbox relay, queue and dispatcher, and the Standard Webhooks reference library verifies
+/// it with the secret the registration showed. Private addresses stay refused.
+#[tokio::test]
+async fn a_localhost_receiver_gets_signed_webhooks() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = start(dir.path(), free_port());
+    assert!(
+        server.banner.contains("/api/account/webhook"),
+        "the quickstart shows how to register a webhook:\n{}",
+        server.banner
+    );
+    let client = reqwest::Client::new();
+    let client_id = banner_value(&server.banner, "clientId");
+    let secret = banner_value(&server.banner, "clientSecret");
+    let bearer = token(&client, &server.base, &client_id, &secret).await;
+    let base = &server.base;
+
+    let receiver = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path("/webhooks"))
+        .respond_with(wiremock::ResponseTemplate::new(204))
+        .mount(&receiver)
+        .await;
+    let register = |url: String| {
+        let client = client.clone();
+        let bearer = bearer.clone();
+        async move {
+            let response = client
+                .put(format!("{base}/api/account/webhook"))
+                .bearer_auth(&bearer)
+                .json(&json!({"url": url}))
+                .send()
+                .await
+                .expect("register");
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.expect("json"))
+        }
+    };
+    let (status, refused) = register("http://10.0.0.7/webhooks".to_owned()).await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["code"], "INVALID_WEBHOOK_URL");
+    let (status, registered) = register(format!("{}/webhooks", receiver.uri())).await;
+    assert_eq!(status, 201, "{registered}");
+    let whsec = registered["secret"].as_str().expect("secret").to_owned();
+
+    let response = client
+        .post(format!("{base}/api/pix/cash-in"))
+        .bearer_auth(&bearer)
+        .json(&json!({
+            "transaction": {"value": 49.90, "description": "Assinatura mensal", "externalId": "SUB-WEBHOOK"},
+            "payer": {"fullName": "Maria Silva", "document": "12345678909"}
+        }))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(response.status(), 201);
+    let charge: Value = response.json().await.expect("json");
+    let id = charge["transactionId"].as_str().expect("id").to_owned();
+    let paid = client
+        .post(format!("{base}/api/sandbox/cash-in/{id}/pay"))
+        .bearer_auth(&bearer)
+        .send()
+        .await
+        .expect("pay");
+    assert_eq!(paid.status(), 200);
+
+    let mut posts = Vec::new();
+    for _ in 0..200 {
+        posts = receiver.received_requests().await.expect("recorded");
+        if !posts.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(posts.len(), 1, "one CASHIN_CONFIRMED");
+    let post = &posts[0];
+    let webhook = standardwebhooks::Webhook::new(&whsec).expect("whsec");
+    webhook
+        .verify(&post.body, &post.headers)
+        .expect("the signature verifies");
+    let body: Value = serde_json::from_slice(&post.body).expect("json body");
+    assert_eq!(body["type"], "CASHIN_CONFIRMED");
+    assert_eq!(body["data"]["transactionId"], id.as_str());
+    assert_eq!(body["data"]["status"], "CONFIRMED");
+    assert_eq!(
+        post.headers.get("webhook-id").and_then(|v| v.to_str().ok()),
+        body["id"].as_str()
+    );
+
+    let log = wait_for(
+        &client,
+        &format!("{base}/api/webhooks/deliveries"),
+        &bearer,
+        |page| page["items"][0]["status"] == "DELIVERED",
+    )
+    .await;
+    assert_eq!(log["items"][0]["eventId"], body["id"]);
+    assert_eq!(log["items"][0]["attempts"][0]["statusCode"], 204);
 }

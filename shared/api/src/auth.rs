@@ -1,6 +1,6 @@
 //! Authentication, in one place: client credentials (argon2id hashes), bearer tokens (HS256
 //! JWTs, 1 h), the `DigitalSignature` of money-moving calls, and the at-rest encryption of each
-//! account's `cryptoToken`.
+//! account's `cryptoToken` and webhook signing secrets.
 //!
 //! Token checks use the injected clock, not the system clock, so sandbox time travel and tests
 //! see expiry exactly where the domain does. Only HS256 is accepted: `none`, RS256 and any other
@@ -17,6 +17,7 @@ use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use pixgw_domain::ids::AccountId;
 use pixgw_domain::ports::DynStore;
+use pixgw_domain::webhooks::ports::{SealError, SecretSealer};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
@@ -315,6 +316,18 @@ pub fn decrypt_secret(keys: &AuthKeys, sealed: &str) -> Result<String, ApiError>
     String::from_utf8(plain).map_err(|_| fail())
 }
 
+/// Merchant webhook signing secrets are sealed like the `cryptoToken`: AES-256-GCM under the
+/// data key. The domain only sees "it could not be sealed/opened"; the cause stays here.
+impl SecretSealer for AuthKeys {
+    fn seal(&self, plaintext: &str) -> Result<String, SealError> {
+        encrypt_secret(self, plaintext).map_err(|_| SealError)
+    }
+
+    fn open(&self, sealed: &str) -> Result<String, SealError> {
+        decrypt_secret(self, sealed).map_err(|_| SealError)
+    }
+}
+
 fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
     rand::rng().fill_bytes(&mut bytes);
@@ -324,6 +337,17 @@ fn random_bytes<const N: usize>() -> [u8; N] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn webhook_secrets_are_sealed_under_the_data_key() {
+        let keys = AuthKeys::new(vec![1u8; 32], [2u8; 32]).unwrap();
+        let sealed = keys.seal("whsec_c2VjcmV0").unwrap();
+        assert!(!sealed.contains("whsec_"));
+        assert_eq!(keys.open(&sealed), Ok("whsec_c2VjcmV0".to_owned()));
+        let other = AuthKeys::new(vec![1u8; 32], [3u8; 32]).unwrap();
+        assert_eq!(other.open(&sealed), Err(SealError));
+        assert_eq!(keys.open("garbage"), Err(SealError));
+    }
 
     #[test]
     fn signature_is_hmac_sha256_of_the_token_under_the_crypto_token() {

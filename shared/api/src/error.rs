@@ -7,6 +7,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use http::StatusCode;
 use pixgw_domain::error::{DomainError, ProviderError, StoreError};
 use pixgw_domain::provider::WebhookError;
+use pixgw_domain::webhooks::service::WebhookError as MerchantWebhookError;
 use serde::Serialize;
 use serde_json::json;
 
@@ -62,6 +63,19 @@ pub enum ApiError {
     EndToEndIdConflict,
     #[error("payout schedule changed concurrently")]
     ScheduleChangedConcurrently,
+    /// The merchant's webhook URL was refused by the URL policy (the reason, e.g. `url must
+    /// use https`, goes to `details.errors`).
+    #[error("webhook URL refused: {0}")]
+    InvalidWebhookUrl(String),
+    #[error("webhook endpoint not found")]
+    WebhookEndpointNotFound,
+    /// Unknown and other accounts' delivery ids alike.
+    #[error("webhook delivery not found")]
+    WebhookDeliveryNotFound,
+    /// Other requests kept changing the same record (optimistic-lock retries ran out);
+    /// nothing was written by this one.
+    #[error("changed concurrently")]
+    ConcurrentUpdate,
     #[error("provider webhook not authenticated: {0}")]
     WebhookUnauthenticated(&'static str),
     #[error("provider webhook malformed: {0}")]
@@ -98,6 +112,25 @@ impl From<DomainError> for ApiError {
                 ApiError::ProviderRejected(reason)
             }
             DomainError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// The merchant-webhook use cases.
+impl From<MerchantWebhookError> for ApiError {
+    fn from(e: MerchantWebhookError) -> Self {
+        match e {
+            MerchantWebhookError::InvalidUrl(reason) => {
+                ApiError::InvalidWebhookUrl(reason.to_string())
+            }
+            MerchantWebhookError::DeliveryNotFound => ApiError::WebhookDeliveryNotFound,
+            MerchantWebhookError::EndpointNotFound => ApiError::WebhookEndpointNotFound,
+            MerchantWebhookError::Concurrent => ApiError::ConcurrentUpdate,
+            // A data key that cannot seal is a deployment fault, not the caller's.
+            MerchantWebhookError::Sealing => {
+                ApiError::Internal("webhook secret sealing failed".into())
+            }
+            MerchantWebhookError::Store(e) => e.into(),
         }
     }
 }
@@ -271,6 +304,30 @@ impl ApiError {
                 "The payout schedule was changed by concurrent requests; retry",
                 "A agenda de repasses foi alterada por outra requisição. Tente novamente.",
             ),
+            InvalidWebhookUrl(_) => d(
+                StatusCode::BAD_REQUEST,
+                "INVALID_WEBHOOK_URL",
+                "The webhook URL is not allowed",
+                "URL de webhook inválida. Use um endereço https público.",
+            ),
+            WebhookEndpointNotFound => d(
+                StatusCode::NOT_FOUND,
+                "WEBHOOK_NOT_FOUND",
+                "No webhook endpoint is registered for this account",
+                "Nenhum webhook configurado para esta conta",
+            ),
+            WebhookDeliveryNotFound => d(
+                StatusCode::NOT_FOUND,
+                "WEBHOOK_DELIVERY_NOT_FOUND",
+                "Webhook delivery not found",
+                "Entrega de webhook não encontrada",
+            ),
+            ConcurrentUpdate => d(
+                StatusCode::CONFLICT,
+                "CONCURRENT_UPDATE",
+                "The resource was changed by concurrent requests; retry",
+                "O registro foi alterado por outra requisição. Tente novamente.",
+            ),
             WebhookUnauthenticated(_) => d(
                 StatusCode::UNAUTHORIZED,
                 "PROVIDER_WEBHOOK_UNAUTHENTICATED",
@@ -323,6 +380,7 @@ impl ApiError {
             ApiError::MalformedJson(reason) => Some(json!({ "errors": [reason] })),
             ApiError::ProviderRejected(reason) => Some(json!({ "providerReason": reason })),
             ApiError::WebhookMalformed(reason) => Some(json!({ "errors": [reason] })),
+            ApiError::InvalidWebhookUrl(reason) => Some(json!({ "errors": [reason] })),
             _ => None,
         };
         let error_id = described.status.is_server_error().then(|| {

@@ -15,6 +15,10 @@
 //! PutItem) complete the claim right after the effect with [`remember`]. A crash in between
 //! loses only the stored response: the retry runs the handler again, which its own conditions
 //! make harmless (the charge is no longer PENDING; the same schedule is simply set again).
+//!
+//! A response that shows a secret (a new webhook signing secret) is remembered with
+//! [`remember_sealed`]: encrypted under the data key like the secret itself, so the
+//! idempotency record never holds it in plain text, and opened again for the replay.
 
 use std::future::Future;
 
@@ -26,6 +30,7 @@ use pixgw_domain::ports::{
 };
 use sha2::{Digest, Sha256};
 
+use crate::auth::{decrypt_secret, encrypt_secret};
 use crate::error::ApiError;
 use crate::http_types::{ApiRequest, ApiResponse};
 use crate::state::AppState;
@@ -34,6 +39,8 @@ pub const HEADER: &str = "x-idempotency-key";
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 /// How long a key is remembered.
 pub const KEY_TTL_HOURS: i64 = 24;
+/// Marks a stored body sealed by [`remember_sealed`]. A JSON body never starts with it.
+const SEALED_PREFIX: &str = "sealed:";
 /// How long a running request owns its key before a retry may take over (longer than any
 /// handler may run: API Gateway stops waiting after 29 s).
 pub const LEASE_SECONDS: i64 = 60;
@@ -90,7 +97,11 @@ where
         ClaimOutcome::Replay(stored) => {
             let status = StatusCode::from_u16(stored.status)
                 .map_err(|_| ApiError::Internal("stored status".into()))?;
-            let mut response = ApiResponse::raw_json(status, stored.body.into_bytes().into());
+            let body = match stored.body.strip_prefix(SEALED_PREFIX) {
+                Some(sealed) => decrypt_secret(&state.keys, sealed)?,
+                None => stored.body,
+            };
+            let mut response = ApiResponse::raw_json(status, body.into_bytes().into());
             response
                 .headers
                 .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
@@ -108,11 +119,38 @@ pub async fn remember(state: &AppState, claim: Option<IdempotencyClaim>, respons
     let Some(claim) = claim else {
         return;
     };
+    let body = String::from_utf8_lossy(&response.body).into_owned();
+    complete(state, claim, response.status, body).await;
+}
+
+/// [`remember`] for a response that shows a secret: the stored body is encrypted under the
+/// data key and decrypted again for the replay. If it cannot be sealed the response is not
+/// remembered (a retry runs the handler again once the claim's lease has passed) rather than
+/// stored in plain text.
+pub async fn remember_sealed(
+    state: &AppState,
+    claim: Option<IdempotencyClaim>,
+    response: &ApiResponse,
+) {
+    let Some(claim) = claim else {
+        return;
+    };
+    let plain = String::from_utf8_lossy(&response.body);
+    match encrypt_secret(&state.keys, &plain) {
+        Ok(sealed) => {
+            let body = format!("{SEALED_PREFIX}{sealed}");
+            complete(state, claim, response.status, body).await;
+        }
+        Err(e) => tracing::warn!(error = %e, "could not seal the response to remember"),
+    }
+}
+
+async fn complete(state: &AppState, claim: IdempotencyClaim, status: StatusCode, body: String) {
     let completion = IdempotencyCompletion {
         claim,
         response: StoredResponse {
-            status: response.status.as_u16(),
-            body: String::from_utf8_lossy(&response.body).into_owned(),
+            status: status.as_u16(),
+            body,
         },
     };
     if let Err(e) = state.store.complete(&completion).await {

@@ -34,6 +34,11 @@ pub enum Route {
     PayoutGet,
     SandboxPayoutsRun,
     SandboxClockAdvance,
+    WebhookEndpointPut,
+    WebhookEndpointGet,
+    WebhookSecretRotate,
+    WebhookDeliveriesList,
+    WebhookRedeliver,
 }
 
 /// Who may call a route.
@@ -172,6 +177,44 @@ pub const ROUTES: &[RouteSpec] = &[
         path: "/api/sandbox/payouts/run",
         function: "sandbox-payouts-run",
         access: Access::SandboxBearer,
+    },
+    // Merchant webhooks: bearer only. Where events go is not a money movement (PRODUCT.md
+    // requires DigitalSignature for refunds, cash-out and payout settings), and the URL policy
+    // keeps a stolen token from aiming them at anything private.
+    RouteSpec {
+        route: Route::WebhookEndpointPut,
+        method: Method::PUT,
+        path: "/api/account/webhook",
+        function: "webhook-endpoint-put",
+        access: Access::Bearer,
+    },
+    RouteSpec {
+        route: Route::WebhookEndpointGet,
+        method: Method::GET,
+        path: "/api/account/webhook",
+        function: "webhook-endpoint-get",
+        access: Access::Bearer,
+    },
+    RouteSpec {
+        route: Route::WebhookSecretRotate,
+        method: Method::POST,
+        path: "/api/account/webhook/rotate-secret",
+        function: "webhook-secret-rotate",
+        access: Access::Bearer,
+    },
+    RouteSpec {
+        route: Route::WebhookDeliveriesList,
+        method: Method::GET,
+        path: "/api/webhooks/deliveries",
+        function: "webhook-deliveries-list",
+        access: Access::Bearer,
+    },
+    RouteSpec {
+        route: Route::WebhookRedeliver,
+        method: Method::POST,
+        path: "/api/webhooks/deliveries/{deliveryId}/redeliver",
+        function: "webhook-redeliver",
+        access: Access::Bearer,
     },
 ];
 
@@ -357,6 +400,21 @@ async fn authorise_and_handle(
         Route::SandboxClockAdvance => {
             handlers::sandbox_clock::advance(state, request, required(account)?).await
         }
+        Route::WebhookEndpointPut => {
+            handlers::webhooks::put_endpoint(state, request, required(account)?).await
+        }
+        Route::WebhookEndpointGet => {
+            handlers::webhooks::get_endpoint(state, required(account)?).await
+        }
+        Route::WebhookSecretRotate => {
+            handlers::webhooks::rotate_secret(state, request, required(account)?).await
+        }
+        Route::WebhookDeliveriesList => {
+            handlers::webhooks::list_deliveries(state, request, required(account)?).await
+        }
+        Route::WebhookRedeliver => {
+            handlers::webhooks::redeliver(state, params, request, required(account)?).await
+        }
     }
 }
 
@@ -390,6 +448,11 @@ mod tests {
             Route::PayoutGet,
             Route::SandboxPayoutsRun,
             Route::SandboxClockAdvance,
+            Route::WebhookEndpointPut,
+            Route::WebhookEndpointGet,
+            Route::WebhookSecretRotate,
+            Route::WebhookDeliveriesList,
+            Route::WebhookRedeliver,
         ] {
             assert_eq!(
                 all_routes().filter(|s| s.route == route).count(),

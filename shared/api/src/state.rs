@@ -6,9 +6,15 @@ use pixgw_domain::pipeline::{
     ConfirmationService, PayoutExecutor, PayoutScheduler, SplitCalculator,
 };
 use pixgw_domain::ports::{Clock, DynStore, PayoutRunStore, PixProvider};
+use pixgw_domain::queue::MessageQueue;
 use pixgw_domain::schedule_service::ScheduleService;
 use pixgw_domain::service::ChargeService;
+use pixgw_domain::webhooks::dispatcher::{DispatcherParts, WebhookDispatcher};
+use pixgw_domain::webhooks::service::WebhookService;
+use pixgw_domain::webhooks::url_policy::{HostResolver, UrlPolicy};
+use pixgw_domain::webhooks::{SecretSealer, WebhookSender, WebhookStore};
 use pixgw_providers::sandbox::SandboxProvider;
+use pixgw_webhook_http::SystemResolver;
 
 use crate::auth::AuthKeys;
 use crate::sandbox_clock::SandboxClock;
@@ -48,6 +54,13 @@ pub struct AppState {
     /// The provider new charges and transfers go to; the only one whose webhooks we accept.
     pub provider: Arc<dyn PixProvider>,
     pub sandbox: Option<SandboxConfig>,
+    /// The merchant's webhook endpoint and delivery log (`/api/account/webhook...`,
+    /// `/api/webhooks/deliveries...`), on the store, keys, clock, resolver and URL policy
+    /// below: rebuilt by [`AppState::with_webhook_policy`] / [`AppState::with_webhook_resolver`].
+    pub webhooks: WebhookService,
+    /// How merchant webhook hosts are resolved for the URL policy: the system resolver,
+    /// unless a host or a test injects another.
+    pub webhook_resolver: Arc<dyn HostResolver>,
 }
 
 impl AppState {
@@ -60,6 +73,16 @@ impl AppState {
     ) -> AppState {
         let payout_executor = PayoutExecutor::new(store.clone(), provider.clone(), clock.clone());
         let runs: Arc<dyn PayoutRunStore> = store.clone();
+        let webhook_resolver: Arc<dyn HostResolver> = Arc::new(SystemResolver::new());
+        // Production rules unless the host says otherwise: only the local gateway may send
+        // webhooks to http://localhost (`with_webhook_policy(UrlPolicy::LOCAL)`).
+        let webhooks = webhook_service(
+            &store,
+            &keys,
+            &webhook_resolver,
+            &clock,
+            UrlPolicy::PRODUCTION,
+        );
         AppState {
             charges: ChargeService::new(store.clone(), provider.clone(), clock.clone()),
             confirmations: ConfirmationService::new(
@@ -77,6 +100,8 @@ impl AppState {
             keys,
             provider,
             sandbox,
+            webhooks,
+            webhook_resolver,
         }
     }
 
@@ -98,8 +123,71 @@ impl AppState {
         }
     }
 
+    /// The same state with merchant webhook URLs judged by `policy` (the local gateway:
+    /// [`UrlPolicy::LOCAL`]).
+    pub fn with_webhook_policy(mut self, policy: UrlPolicy) -> AppState {
+        self.webhooks = webhook_service(
+            &self.store,
+            &self.keys,
+            &self.webhook_resolver,
+            &self.clock,
+            policy,
+        );
+        self
+    }
+
+    /// The same state with merchant webhook hosts resolved by `resolver` (tests: a table).
+    pub fn with_webhook_resolver(mut self, resolver: Arc<dyn HostResolver>) -> AppState {
+        self.webhook_resolver = resolver;
+        self.webhooks = webhook_service(
+            &self.store,
+            &self.keys,
+            &self.webhook_resolver,
+            &self.clock,
+            self.webhooks.policy(),
+        );
+        self
+    }
+
+    /// The `webhook-deliveries` consumer on this state's store, keys, resolver, clock and URL
+    /// policy, so deliveries are checked and signed exactly as registration checked and
+    /// sealed them. The host brings the queue and the HTTP sender.
+    pub fn webhook_dispatcher(
+        &self,
+        queue: Arc<dyn MessageQueue>,
+        sender: Arc<dyn WebhookSender>,
+    ) -> WebhookDispatcher {
+        WebhookDispatcher::new(DispatcherParts {
+            store: self.store.clone(),
+            queue,
+            sender,
+            resolver: self.webhook_resolver.clone(),
+            sealer: Arc::new(self.keys.clone()),
+            clock: self.clock.clone(),
+            policy: self.webhooks.policy(),
+        })
+    }
+
     /// The provider whose webhooks arrive at `/webhooks/provider/{name}`.
     pub fn provider_named(&self, name: &str) -> Option<&Arc<dyn PixProvider>> {
         (self.provider.name() == name).then_some(&self.provider)
     }
+}
+
+fn webhook_service(
+    store: &DynStore,
+    keys: &AuthKeys,
+    resolver: &Arc<dyn HostResolver>,
+    clock: &Arc<dyn Clock>,
+    policy: UrlPolicy,
+) -> WebhookService {
+    let webhook_store: Arc<dyn WebhookStore> = store.clone();
+    let sealer: Arc<dyn SecretSealer> = Arc::new(keys.clone());
+    WebhookService::new(
+        webhook_store,
+        sealer,
+        resolver.clone(),
+        clock.clone(),
+        policy,
+    )
 }

@@ -1,8 +1,10 @@
 //! Account events: what happened to a merchant's money, recorded in the same atomic write as
 //! the state change itself, so an event exists if and only if its change happened.
 //!
-//! The merchant-webhook issue delivers them (signed, retried); until then they are the
-//! account's audit trail. Each event's id is derived from what it reports (the payout, the
+//! Every event is also the outbox message that delivers it to the merchant's webhook
+//! endpoint ([`crate::webhooks`]): the stores relay each new event to the `webhook-deliveries`
+//! queue. Its `data` is the resource as the API's GET shows it at that moment
+//! ([`crate::resources`]). Each event's id is derived from what it reports (the payout, the
 //! split), so a repeated write of the same change cannot record it twice: the store creates an
 //! event only if its id is absent, as one more condition of the write.
 
@@ -15,7 +17,7 @@ use crate::error::StoreError;
 use crate::ids::AccountId;
 use crate::record::millis_to_time;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EventType {
     CashinConfirmed,
     CashinExpired,

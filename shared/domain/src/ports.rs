@@ -17,6 +17,7 @@ use crate::ids::{AccountId, TransactionId};
 pub use crate::scheduler_ports::PayoutRunStore;
 pub use crate::scheduling::ScheduleStore;
 pub use crate::settlement::SettlementStore;
+pub use crate::webhooks::WebhookStore;
 
 // ---------------------------------------------------------------------------------------------
 // Clock
@@ -231,11 +232,23 @@ pub trait ChargeStore: Send + Sync {
 
 /// Everything the API needs from storage, as one object to pass around.
 pub trait Store:
-    AccountStore + IdempotencyStore + ChargeStore + SettlementStore + PayoutRunStore + EventLog
+    AccountStore
+    + IdempotencyStore
+    + ChargeStore
+    + SettlementStore
+    + PayoutRunStore
+    + EventLog
+    + WebhookStore
 {
 }
 impl<T> Store for T where
-    T: AccountStore + IdempotencyStore + ChargeStore + SettlementStore + PayoutRunStore + EventLog
+    T: AccountStore
+        + IdempotencyStore
+        + ChargeStore
+        + SettlementStore
+        + PayoutRunStore
+        + EventLog
+        + WebhookStore
 {
 }
 

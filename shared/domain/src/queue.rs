@@ -257,6 +257,15 @@ pub trait MessageQueue: Send + Sync {
         after: Duration,
     ) -> Result<(), QueueError>;
 
+    /// Puts a message straight into the queue's dead-letter queue: a consumer that gave up on
+    /// something for good (e.g. a webhook whose retries ran out) parks it there for operators,
+    /// beside the messages the redrive policy moved.
+    async fn send_dead_letter(
+        &self,
+        queue: QueueName,
+        message: OutgoingMessage,
+    ) -> Result<(), QueueError>;
+
     /// Up to `max` (1..=[`MAX_BATCH`]) messages of the queue's dead-letter queue. This is a
     /// receive: they stay in the dead-letter queue, invisible for a visibility timeout, until
     /// acked (e.g. by a redrive tool that re-sends them first).

@@ -33,14 +33,15 @@ pub enum WriteOutcome {
 /// recognised); the movement does not exist.
 /// Effects: the charge's status (and its status index key) becomes `CONFIRMED` and it stores
 /// `payment`; the guard `end_to_end_id → transaction_id`; the movement and its balance shard;
-/// the outbox messages.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// the outbox messages; the events (`CASHIN_CONFIRMED`), each created only if absent.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ConfirmCharge {
     pub transaction_id: TransactionId,
     pub account_id: AccountId,
     pub payment: Payment,
     pub confirmed_at: DateTime<Utc>,
     pub movement: Movement,
+    pub events: Vec<AccountEvent>,
     pub outbox: Vec<OutboxMessage>,
 }
 

@@ -269,6 +269,23 @@ impl MessageQueue for LocalQueues {
         Ok(())
     }
 
+    async fn send_dead_letter(
+        &self,
+        queue: QueueName,
+        message: OutgoingMessage,
+    ) -> Result<(), QueueError> {
+        message.validate()?;
+        let stored = Stored {
+            id: uuid::Uuid::new_v4().to_string(),
+            body: message.body,
+            visible_at: self.clock.now(),
+            receive_count: 0,
+            receipts: Vec::new(),
+        };
+        self.lock()?.queue(queue).dead.push(stored);
+        Ok(())
+    }
+
     async fn receive(
         &self,
         queue: QueueName,

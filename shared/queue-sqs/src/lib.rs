@@ -253,6 +253,23 @@ impl MessageQueue for SqsQueues {
         Ok(())
     }
 
+    async fn send_dead_letter(
+        &self,
+        queue: QueueName,
+        message: OutgoingMessage,
+    ) -> Result<(), QueueError> {
+        message.validate()?;
+        debug!(dedup_id = ?message.dedup_id, %queue, "sqs send to the dead-letter queue");
+        self.client
+            .send_message()
+            .queue_url(self.url(queue, true).await?)
+            .message_body(message.body)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
     async fn send_batch(
         &self,
         queue: QueueName,

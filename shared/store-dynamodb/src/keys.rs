@@ -32,6 +32,8 @@ pub const MAX_SORTABLE_MS: i64 = 999_999_999_999_999;
 
 /// DynamoDB limits a partition key to 2048 bytes; ids that would not fit cannot exist.
 const MAX_PARTITION_KEY_BYTES: usize = 2048;
+/// And a sort key to 1024 bytes.
+const MAX_SORT_KEY_BYTES: usize = 1024;
 
 /// Sort-key values of the fixed-sort-key item types.
 pub const SK_ACCOUNT: &str = "ACCOUNT";
@@ -46,6 +48,9 @@ pub const SK_PAYOUT: &str = "PAYOUT";
 pub const SK_OUTBOX: &str = "OUTBOX";
 pub const SK_SCHEDULE: &str = "SCHEDULE";
 pub const SK_EVENT: &str = "EVENT";
+/// Under the account's own partition (`ACCOUNT#{accountId}`), next to `ACCOUNT` and `SCHEDULE`.
+pub const SK_WEBHOOK_ENDPOINT: &str = "WEBHOOK_ENDPOINT";
+pub const SK_DELIVERY: &str = "DELIVERY";
 
 /// `entity` of a split entry (whose sort key varies: [`split_sk`]).
 pub const ENTITY_SPLIT: &str = "SPLIT";
@@ -165,6 +170,19 @@ pub fn created_id_sort_key(created_at_ms: i64, id: &str) -> Option<String> {
     sortable(created_at_ms).then(|| format!("{created_at_ms:015}#{id}"))
 }
 
+/// Whether `key` has the shape of a [`created_id_sort_key`] (15 digits, `#`, a non-empty id)
+/// and fits a sort key: what a position taken from outside (a listing cursor) must be before
+/// it goes into a key condition.
+pub fn is_created_id_sort_key(key: &str) -> bool {
+    let Some((ms, id)) = key.split_once('#') else {
+        return false;
+    };
+    ms.len() == 15
+        && ms.bytes().all(|b| b.is_ascii_digit())
+        && !id.is_empty()
+        && key.len() <= MAX_SORT_KEY_BYTES
+}
+
 /// `gsi1pk` of a split entry attached to a scheduled payout: the payout's manifest (a sparse
 /// index: only splits of scheduled payouts carry it, from attachment on, settled or not), so
 /// the executor can page through 100,000 splits without the payout item listing them.
@@ -229,6 +247,18 @@ pub fn events_pks(account: &AccountId) -> Vec<String> {
     (0..pixgw_domain::ledger::BALANCE_SHARDS)
         .map(|shard| format!("ACCOUNT#{account}#EVENTS#{shard:02}"))
         .collect()
+}
+
+/// A merchant-webhook delivery, under its own id (`dlv_…`, derived from the event id, so the
+/// key is what makes a second delivery of one event impossible).
+pub fn delivery_pk(delivery_id: &str) -> String {
+    format!("DELIVERY#{delivery_id}")
+}
+
+/// `gsi1pk` of a delivery: the account's delivery log, one partition (see the crate docs'
+/// hot-partition notes), sorted by [`created_id_sort_key`] of (createdAt, deliveryId).
+pub fn deliveries_pk(account: &AccountId) -> String {
+    format!("ACCOUNT#{account}#DELIVERIES")
 }
 
 /// How many `gsi1` partitions the payout schedules are spread over. Most accounts keep the
@@ -487,6 +517,41 @@ mod tests {
         let pks = events_pks(&account);
         assert_eq!(pks.len(), 32);
         assert!(pks.contains(&events_pk(&account, "evt_1")));
+    }
+
+    #[test]
+    fn webhook_keys_have_the_documented_shapes() {
+        let account = AccountId::generate();
+        assert_eq!(delivery_pk("dlv_1"), "DELIVERY#dlv_1");
+        assert_eq!(
+            deliveries_pk(&account),
+            format!("ACCOUNT#{account}#DELIVERIES")
+        );
+        // Never one of the account's other index partitions.
+        assert_ne!(deliveries_pk(&account), charges_by_account_pk(&account));
+        assert_ne!(deliveries_pk(&account), payouts_by_account_pk(&account));
+        assert!(!events_pks(&account).contains(&deliveries_pk(&account)));
+        // The endpoint shares the account's partition under a sort key of its own.
+        assert!(
+            [SK_ACCOUNT, SK_SCHEDULE]
+                .iter()
+                .all(|sk| *sk != SK_WEBHOOK_ENDPOINT)
+        );
+
+        let key = created_id_sort_key(1_000, "dlv_1").unwrap();
+        assert!(is_created_id_sort_key(&key));
+        for bad in [
+            "",
+            "dlv_1",
+            "000000000001000#",
+            "00000000001000#dlv_1",
+            "00000000000100x#dlv_1",
+            "000000000001000dlv_1",
+        ] {
+            assert!(!is_created_id_sort_key(bad), "{bad:?}");
+        }
+        let long = format!("000000000001000#{}", "x".repeat(MAX_SORT_KEY_BYTES));
+        assert!(!is_created_id_sort_key(&long));
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! DynamoDB adapter of the storage ports ([`AccountStore`], [`IdempotencyStore`],
-//! [`ChargeStore`], [`SettlementStore`], [`ScheduleStore`], [`PayoutRunStore`], [`EventLog`]) —
-//! single-table design — and of the
+//! [`ChargeStore`], [`SettlementStore`], [`ScheduleStore`], [`PayoutRunStore`], [`EventLog`],
+//! [`WebhookStore`]) — single-table design — and of the
 //! [`OutboxFeed`] over the table's DynamoDB Stream ([`stream_feed`]).
 //!
 //! [`AccountStore`]: pixgw_domain::ports::AccountStore
 //! [`ScheduleStore`]: pixgw_domain::scheduling::ScheduleStore
 //! [`PayoutRunStore`]: pixgw_domain::scheduler_ports::PayoutRunStore
 //! [`EventLog`]: pixgw_domain::events::EventLog
+//! [`WebhookStore`]: pixgw_domain::webhooks::WebhookStore
 //! [`IdempotencyStore`]: pixgw_domain::ports::IdempotencyStore
 //! [`ChargeStore`]: pixgw_domain::ports::ChargeStore
 //! [`SettlementStore`]: pixgw_domain::settlement::SettlementStore
@@ -22,10 +23,11 @@
 //! | `gsi1pk`, `gsi1sk` | S | index `gsi1` (hash, range), projection ALL |
 //! | `gsi2pk`, `gsi2sk` | S | index `gsi2` (hash, range), projection ALL |
 //! | `ttl` | N | TTL attribute, epoch **seconds** |
-//! | `entity` | S | item type (`ACCOUNT`, `CLIENT`, `CHARGE`, `EXTID`, `IDEM`, `E2E`, `MOVEMENT`, `BALANCE`, `SPLIT`, `PAYOUT`, `OUTBOX`, `SCHEDULE`, `EVENT`), for humans and for the stream relay |
+//! | `entity` | S | item type (`ACCOUNT`, `CLIENT`, `CHARGE`, `EXTID`, `IDEM`, `E2E`, `MOVEMENT`, `BALANCE`, `SPLIT`, `PAYOUT`, `OUTBOX`, `SCHEDULE`, `EVENT`, `WEBHOOK_ENDPOINT`, `DELIVERY`), for humans and for the stream relay |
 //!
 //! The table has a stream with NEW_AND_OLD_IMAGES: the outbox relay reads inserted `OUTBOX`
-//! items from it (see [`stream_feed`]).
+//! items from it, and inserted `EVENT` items as the events' webhook messages (see
+//! [`stream_feed`]).
 //!
 //! Billing is PAY_PER_REQUEST. [`create_table`] (module [`table`]) is the definition in code;
 //! the SAM template mirrors it exactly:
@@ -72,13 +74,15 @@
 //! | payout | `PAYOUT#{payoutId}` | `PAYOUT` | every state but `ASSEMBLING` (immediate payouts from their booking, scheduled ones from their release on): `gsi1pk` = `ACCOUNT#{accountId}#PAYOUTS`, `gsi1sk` = `{createdAtMs:015}#{payoutId}`, `gsi2pk` = `ACCOUNT#{accountId}#PAYOUTS#{STATE}` (`PROCESSING`\|`PAID`\|`FAILED`), `gsi2sk` = `gsi1sk`; only while `ASSEMBLING` (scheduled payouts), instead: `gsi2pk` = `ACCOUNT#{accountId}#PAYOUTS#ASSEMBLING#{windowMs:015}`, `gsi2sk` = `{payoutId}` | `PayoutRecord` (a scheduled payout: `splits` empty, `splitCount` and `amountCents` grown by `ADD`; `unsettledSplits` (N) counted down by its split settlement, absent = 0) |
 //! | outbox message | `OUTBOX#{messageId}` | `OUTBOX` | — | `OutboxRecord`, `ttl` = createdAt seconds + 7 days |
 //! | account event | `EVENT#{eventId}` | `EVENT` | `gsi1pk` = `ACCOUNT#{accountId}#EVENTS#{shard:02}` (shard = `balance_shard(eventId)`, 32 per account), `gsi1sk` = `{occurredAtMs:015}#{eventId}` | `AccountEventRecord` (`data` as JSON text); created only if absent, never changed |
+//! | webhook endpoint | `ACCOUNT#{accountId}` (its account's partition) | `WEBHOOK_ENDPOINT` | — | `WebhookEndpointRecord` (secrets sealed; `version` N, +1 per write) |
+//! | webhook delivery | `DELIVERY#{deliveryId}` (`dlv_…`, derived from the event id) | `DELIVERY` | `gsi1pk` = `ACCOUNT#{accountId}#DELIVERIES`, `gsi1sk` = `{createdAtMs:015}#{deliveryId}` | `DeliveryRecord` (`status`, `eventType` as API names; at most the newest 50 attempts; `version` N, +1 per write) |
 //! | payout schedule | `ACCOUNT#{accountId}` (its account's partition) | `SCHEDULE` | `gsi1pk` = `PAYOUT_SCHEDULES#{shard:02}` (shard = `balance_shard(accountId) % 16`), `gsi1sk` = `{nextRunAtMs:015}#{accountId}` | `ScheduleRecord`: `accountId`, `frequency`, `time` (`HH:MM`, São Paulo), `weekday`? (WEEKLY), `dayOfMonth`? (MONTHLY), `nextRunAtMs`, `version` (N, +1 per write), `updatedAtMs`; while a scheduler run holds a window: `leaseRunId`, `leaseWindowMs`, `leaseUntilMs` (all three or none) |
 //!
 //! A confirmed charge also stores `payment` (a map: `PaymentRecord`) and `confirmedAtMs`; a
 //! pending one has neither, and charge reads decode both forms.
 //!
 //! Only charges, movements, payouts, SCHEDULED split entries, split entries of scheduled
-//! payouts, account events and payout schedules carry index attributes (sparse indexes: a
+//! payouts, account events, webhook deliveries and payout schedules carry index attributes (sparse indexes: a
 //! split entry leaving SCHEDULED loses its `gsi2` keys in the same write — rewritten whole by
 //! settlement, updated with `REMOVE` by the scheduler — and one going back to SCHEDULED after a
 //! failed payout is rewritten whole exactly like a freshly booked one: scheduled `gsi2` keys,
@@ -112,7 +116,7 @@
 //! | charge by id (webhooks, public location) | GetItem, strongly consistent; ownership is checked by the service |
 //! | charge by externalId | GetItem guard → GetItem charge, strongly consistent |
 //! | list charges (newest first, `[from, to)`, cursor) | Query `gsi1` (or `gsi2` with a status), `ScanIndexForward = false` |
-//! | confirm a charge | `TransactWriteItems`: Update charge (`attribute_exists(pk) AND status = PENDING AND accountId = :acc`; SET `status`, `gsi2pk`, `payment`, `confirmedAtMs`) + Put e2e guard + Put movement + Update balance shard + Put each outbox message |
+//! | confirm a charge | `TransactWriteItems`: Update charge (`attribute_exists(pk) AND status = PENDING AND accountId = :acc`; SET `status`, `gsi2pk`, `payment`, `confirmedAtMs`) + Put e2e guard + Put movement + Update balance shard + Put each event (`CASHIN_CONFIRMED`) + Put each outbox message |
 //! | book a charge's splits | `TransactWriteItems`: ConditionCheck charge (`status = CONFIRMED AND accountId = :acc`) + Put each split entry + Put each payout + Put movement + Update balance shard + Put each outbox message |
 //! | settle a payout | `TransactWriteItems`: Put payout (`state = PROCESSING AND accountId = :acc`; its listing keys follow the new state) + Put each split entry (`state = PROCESSING AND payoutId = :pid AND accountId = :acc`) + (if the settlement moves money) Put movement + Update balance shard + Put each event + Put each outbox message |
 //! | settle a chunk of a settled scheduled payout's splits (≤ 48) | `TransactWriteItems`: Update payout (`ADD unsettledSplits -n`, SET `updatedAtMs`; `state = :settledState AND accountId = :acc AND unsettledSplits >= n`) + Put each split entry, whole (`state = PROCESSING AND payoutId = :pid AND accountId = :acc`; PAID/FAILED keep the manifest keys, SCHEDULED gets the scheduled keys) + (if any split failed for good) Put movement + Update balance shard + Put each event — at most 1 + 48 + 2 + 48 = 99 items |
@@ -133,13 +137,21 @@
 //! | an account's payout schedule | GetItem `ACCOUNT#{accountId}` / `SCHEDULE`, strongly consistent |
 //! | replace a payout schedule | one UpdateItem that SETs every schedule attribute (REMOVEs an absent `weekday`/`dayOfMonth`) and never touches the lease, conditioned on `attribute_not_exists(pk)` (none stored yet) or `version = :expected` (the version the caller read); a failed condition = `WriteOutcome::Conflict`, nothing written |
 //! | schedules due at `t` (payout scheduler) | Query `gsi1` on each of the 16 `PAYOUT_SCHEDULES#{shard}` partitions, `gsi1sk < {t+1 ms:015}`, oldest first |
-//! | relay the outbox | the table's stream: INSERT records whose new image has `entity = OUTBOX` |
+//! | webhook endpoint of an account | GetItem `ACCOUNT#{accountId}` / `WEBHOOK_ENDPOINT`, strongly consistent |
+//! | create / replace the webhook endpoint | one PutItem of the whole item, conditioned on `attribute_not_exists(pk)` (create) or `version = :expected` (replace); a failed condition = `WriteOutcome::Conflict`, nothing written |
+//! | an event by id (webhook dispatcher, redelivery) | GetItem `EVENT#{eventId}`, strongly consistent; another account's = none |
+//! | create a delivery | one PutItem, `attribute_not_exists(pk)` (a second one for the same event = `Conflict`) |
+//! | a delivery by id | GetItem `DELIVERY#{id}`, strongly consistent; another account's = none |
+//! | record an attempt / claim / redeliver | with the next attempt's message: `TransactWriteItems`: Put delivery, whole (`version = :expected AND accountId = :acc`) + Put outbox message (`attribute_not_exists`; one that exists already is left alone and the delivery is written by itself); without: the same conditional Put as one PutItem |
+//! | an account's deliveries (newest first, optional event type / status, cursor) | Query `gsi1` on `ACCOUNT#{accountId}#DELIVERIES`, `ScanIndexForward = false`, `gsi1sk <` the cursor's position, the filters as a FilterExpression; at most 5 Queries per call (each evaluating ≤ 200 deliveries when filtered), so a filtered page may be short, with a cursor at the last item examined |
+//! | relay the outbox | the table's stream: INSERT records whose new image has `entity = OUTBOX` (the message) or `entity = EVENT` (its webhook message) |
 //!
 //! No Scan anywhere. Index reads are **eventually consistent** (GSIs cannot be read
 //! consistently): a charge created a moment ago may be missing from a listing for a short
 //! while, although `get_charge` and `find_charge_by_external_id` already see it; likewise a
 //! movement from `list_movements`, although the balance (base-table reads) already has it, a
-//! payout from `list_payouts` (or listed in its previous state), an event from `list_events`.
+//! payout from `list_payouts` (or listed in its previous state), an event from `list_events`,
+//! a delivery from `list_deliveries` (or listed with its previous status).
 //!
 //! Listing: the partition key is always built from the account id argument. `from`/`to`
 //! become `gsi1sk >= {from:015}` / `gsi1sk < {to:015}`; a cursor `(createdAtMs, id)` becomes
@@ -199,6 +211,15 @@
 //! partitions are single partitions, one or two index writes per payout state change
 //! (scheduled payouts group many splits; immediate payouts share the charges' limit above).
 //!
+//! Webhook deliveries are one `ACCOUNT#{accountId}#DELIVERIES` partition per account, and
+//! every write of a delivery (creation, claim, recorded attempt) is an index write: about
+//! three per event. An account whose events come in bursts (a scheduled payout of 100,000
+//! splits) therefore writes its delivery index at up to three times its event rate, and the
+//! dispatcher's throughput for that account is bounded by that partition (~1,000 write units
+//! per second, a delivery with a long attempt log costing several). The plan when that
+//! matters is the events' layout: 32 shards by a hash of the delivery id, listed by a
+//! newest-first k-way merge with the cursor as every shard's position.
+//!
 //! Payout schedules are global, not per account: the scheduler must find every due account
 //! with a key-bounded query. Most accounts keep the default 09:00 window, so a single due
 //! partition would take every schedule write of the 09:00 rush (each run rewrites its
@@ -231,6 +252,7 @@ mod settlement_items;
 pub mod stream_feed;
 pub mod table;
 mod transact;
+mod webhooks;
 
 pub use errors::SetupError;
 pub use stream_feed::{DynamoStreamFeed, outbox_message_from_image};

@@ -134,17 +134,23 @@ impl DynamoStore {
 impl SettlementStore for DynamoStore {
     #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %write.account_id, transaction_id = %write.transaction_id))]
     async fn confirm_charge(&self, write: &ConfirmCharge) -> Result<WriteOutcome, StoreError> {
+        if !distinct_events(&write.events) {
+            return Ok(WriteOutcome::Conflict);
+        }
         let mut items = vec![
             confirm_charge_update(&self.table, write)?,
             put_new(&self.table, end_to_end_guard_item(write))?,
         ];
+        // The CASHIN_CONFIRMED event exactly like a payout settlement's events: created only
+        // if absent, in this transaction, so it exists if and only if the charge confirmed
+        // (its insert is also what takes it to the merchant's webhook, see `stream_feed`).
         items.extend(ledger_events_outbox(
             &self.table,
             Some(&write.movement),
-            &[],
+            &write.events,
             &write.outbox,
         )?);
-        let witnesses = witnesses(Some(&write.movement), &[]);
+        let witnesses = witnesses(Some(&write.movement), &write.events);
         self.settlement_write("confirm_charge", items, witnesses)
             .await
     }

@@ -2,8 +2,17 @@
 //!
 //! Outbox items are written in the same transaction as the state change they announce, so the
 //! table's stream carries an INSERT for a message if and only if its transaction committed
-//! (a cancelled transaction leaves no stream record at all). Two readers turn those inserts
-//! into [`OutboxMessage`]s with the same function, [`outbox_message_from_image`]:
+//! (a cancelled transaction leaves no stream record at all). Two item types are messages:
+//!
+//! - `OUTBOX` items: the message they store;
+//! - `EVENT` items (account events): each stands for its webhook message
+//!   ([`WebhookMessage::for_event`], to the `webhook-deliveries` queue). An event is created
+//!   only if absent and never changed, so it is inserted exactly once — the same guarantee an
+//!   outbox item gives — without a second item per event in every settlement transaction
+//!   (whose 100-item limit already holds up to 48 events).
+//!
+//! Two readers turn those inserts into [`OutboxMessage`]s with the same function,
+//! [`outbox_message_from_image`]:
 //!
 //! - on AWS, the `outbox-relay` Lambda's event source mapping reads the stream and hands it
 //!   `aws_lambda_events::dynamodb::Event` records, whose `change.new_image` is a
@@ -33,36 +42,57 @@ use aws_sdk_dynamodbstreams::operation::get_records::GetRecordsError;
 use aws_sdk_dynamodbstreams::operation::get_shard_iterator::GetShardIteratorError;
 use aws_sdk_dynamodbstreams::types::{OperationType, Record, ShardIteratorType};
 use pixgw_domain::error::StoreError;
+use pixgw_domain::events::{AccountEvent, AccountEventRecord};
 use pixgw_domain::outbox::OutboxMessage;
 use pixgw_domain::settlement::OutboxFeed;
 use pixgw_domain::settlement_record::OutboxRecord;
+use pixgw_domain::webhooks::WebhookMessage;
 use tokio::sync::Mutex;
 use tracing::{debug, error, warn};
 
 use crate::errors;
-use crate::keys::{ENTITY, SK_OUTBOX};
+use crate::keys::{ENTITY, SK_EVENT, SK_OUTBOX};
 
 /// Records per GetRecords call (the API's maximum).
 const GET_RECORDS_LIMIT: i32 = 1_000;
 
-/// Turns a stream record's new image into the outbox message it holds; `None` for any other
-/// item type. Takes anything [`serde_dynamo::Item`] converts from: the Lambda event's
-/// `new_image` (a `serde_dynamo::Item`) as is, or a map of `aws_sdk_dynamodbstreams` or
-/// `aws_sdk_dynamodb` attribute values.
+/// Turns a stream record's new image (of an INSERT: callers pass inserts only) into the
+/// message it stands for: an `OUTBOX` item's stored message, or an `EVENT` item's webhook
+/// message ([`WebhookMessage::for_event`]: id `webhook-event:{eventId}`, queue
+/// `webhook-deliveries`, created at the event's `occurredAt`); `None` for any other item type.
+/// A corrupt image of either type is [`StoreError::Corrupt`].
+///
+/// Takes anything [`serde_dynamo::Item`] converts from: the Lambda event's `new_image` (a
+/// `serde_dynamo::Item`) as is, or a map of `aws_sdk_dynamodbstreams` or `aws_sdk_dynamodb`
+/// attribute values. On AWS, the relay's event source mapping must let both entities through
+/// its filter (`entity` = `OUTBOX` or `EVENT`).
 pub fn outbox_message_from_image(
     image: impl Into<serde_dynamo::Item>,
 ) -> Result<Option<OutboxMessage>, StoreError> {
     let item: serde_dynamo::Item = image.into();
-    match item.get(ENTITY) {
-        Some(serde_dynamo::AttributeValue::S(entity)) if entity == SK_OUTBOX => {}
+    let entity = match item.get(ENTITY) {
+        Some(serde_dynamo::AttributeValue::S(entity)) => entity.as_str(),
         _ => return Ok(None),
+    };
+    match entity {
+        SK_OUTBOX => {
+            let record: OutboxRecord =
+                serde_dynamo::from_item(item).map_err(|e| errors::corrupt("outbox message", &e))?;
+            OutboxMessage::try_from(record).map(Some)
+        }
+        SK_EVENT => {
+            let record: AccountEventRecord =
+                serde_dynamo::from_item(item).map_err(|e| errors::corrupt("event", &e))?;
+            let event = AccountEvent::try_from(record)?;
+            Ok(Some(WebhookMessage::for_event(&event)))
+        }
+        _ => Ok(None),
     }
-    let record: OutboxRecord =
-        serde_dynamo::from_item(item).map_err(|e| errors::corrupt("outbox message", &e))?;
-    OutboxMessage::try_from(record).map(Some)
 }
 
-/// Reads outbox messages from the table's DynamoDB Stream (see the module docs).
+/// Reads outbox messages from the table's DynamoDB Stream (see the module docs): those of
+/// inserted `OUTBOX` items and the webhook messages of inserted `EVENT` items, both through
+/// [`outbox_message_from_image`].
 #[derive(Debug)]
 pub struct DynamoStreamFeed {
     dynamodb: aws_sdk_dynamodb::Client,
@@ -328,8 +358,9 @@ impl DynamoStreamFeed {
     }
 }
 
-/// The outbox message of an INSERT record, if it is one. A corrupt outbox image is logged and
-/// skipped: it can never be relayed, and failing every poll on it would stop all the others.
+/// The outbox message of an INSERT record, if it is one. A corrupt outbox or event image is
+/// logged and skipped: it can never be relayed, and failing every poll on it would stop all
+/// the others.
 fn message_of(record: Record) -> Option<OutboxMessage> {
     if record.event_name() != Some(&OperationType::Insert) {
         return None;
@@ -338,7 +369,7 @@ fn message_of(record: Record) -> Option<OutboxMessage> {
     match outbox_message_from_image(image) {
         Ok(message) => message,
         Err(err) => {
-            error!(error = %err, "unreadable outbox item in the stream, skipped");
+            error!(error = %err, "unreadable outbox or event item in the stream, skipped");
             None
         }
     }
@@ -407,7 +438,11 @@ mod tests {
 
     use aws_sdk_dynamodbstreams::types::AttributeValue as StreamValue;
     use chrono::{TimeZone, Utc};
+    use pixgw_domain::events::EventType;
+    use pixgw_domain::ids::AccountId;
     use pixgw_domain::queue::QueueName;
+
+    use crate::settlement_items::event_item;
 
     use super::*;
 
@@ -446,5 +481,74 @@ mod tests {
             outbox_message_from_image(bad),
             Err(StoreError::Corrupt(_))
         ));
+    }
+
+    fn event() -> AccountEvent {
+        AccountEvent::new(
+            &AccountId::generate(),
+            EventType::CashinConfirmed,
+            "0123456789abcdef0123456789abcdef",
+            Utc.timestamp_millis_opt(1_705_314_600_123).unwrap(),
+            serde_json::json!({"transactionId": "0123456789abcdef0123456789abcdef"}),
+        )
+    }
+
+    /// The item exactly as the settlement transactions write it, as a stream image.
+    fn event_image(event: &AccountEvent) -> serde_dynamo::Item {
+        serde_dynamo::Item::from(event_item(event).unwrap())
+    }
+
+    #[test]
+    fn an_inserted_event_is_its_webhook_message() {
+        let event = event();
+        let message = outbox_message_from_image(event_image(&event))
+            .unwrap()
+            .unwrap();
+        assert_eq!(message, WebhookMessage::for_event(&event));
+        assert_eq!(message.id, format!("webhook-event:{}", event.id));
+        assert_eq!(message.queue, QueueName::WebhookDeliveries);
+        assert_eq!(message.created_at, event.occurred_at);
+        assert_eq!(
+            WebhookMessage::parse(&message.body).unwrap(),
+            WebhookMessage::Event {
+                event_id: event.id.clone(),
+                account_id: event.account_id.clone(),
+            }
+        );
+        // Through the streams SDK's attribute values too (what `DynamoStreamFeed` reads).
+        let streams: HashMap<String, StreamValue> = event_image(&event).into();
+        assert_eq!(outbox_message_from_image(streams), Ok(Some(message)));
+    }
+
+    #[test]
+    fn a_corrupt_event_image_is_an_error_and_other_entities_are_not_messages() {
+        let event = event();
+        let mut bad = event_item(&event).unwrap();
+        bad.insert(
+            "eventType".into(),
+            aws_sdk_dynamodb::types::AttributeValue::S("NOPE".into()),
+        );
+        assert!(matches!(
+            outbox_message_from_image(bad),
+            Err(StoreError::Corrupt(_))
+        ));
+        let mut missing = event_item(&event).unwrap();
+        missing.remove("accountId");
+        assert!(matches!(
+            outbox_message_from_image(missing),
+            Err(StoreError::Corrupt(_))
+        ));
+        // The same attributes under another entity (or none) are not a message.
+        for entity in [Some("DELIVERY"), Some("event"), None] {
+            let mut other = event_item(&event).unwrap();
+            match entity {
+                Some(e) => other.insert(
+                    "entity".into(),
+                    aws_sdk_dynamodb::types::AttributeValue::S(e.into()),
+                ),
+                None => other.remove("entity"),
+            };
+            assert_eq!(outbox_message_from_image(other), Ok(None), "{entity:?}");
+        }
     }
 }

@@ -9,17 +9,26 @@
 //! condition that its id is absent ([`events_absent`] before anything is written, then
 //! [`put_events`]), so the same fact reported twice is recorded once. They are never changed
 //! or deleted. An account's events are one range of `events_by_account`, oldest first.
+//!
+//! Every event is also a message for the merchant's webhook: [`put_events`] stores
+//! [`WebhookMessage::for_event`] in the `outbox` table in the same write transaction (the
+//! embedded counterpart of DynamoDB relaying the event item from its stream), so the relay
+//! loop sends it to the `webhook-deliveries` queue, and an event is never recorded without its
+//! message nor a message sent for an event that was not. A write whose events already exist
+//! fails [`events_absent`] and writes neither, so a retried write sends no second message.
 
 use std::collections::BTreeSet;
 use std::ops::Bound;
 
 use async_trait::async_trait;
-use redb::{ReadableDatabase, TableDefinition, WriteTransaction};
+use redb::{Database, ReadableDatabase, TableDefinition, WriteTransaction};
 
 use pixgw_domain::error::StoreError;
 use pixgw_domain::events::{AccountEvent, AccountEventRecord, EventLog};
 use pixgw_domain::ids::AccountId;
+use pixgw_domain::webhooks::WebhookMessage;
 
+use crate::outbox::put_outbox_if_absent;
 use crate::{Bytes, EmbeddedStore, contains, db_err, decode, encode, get_decoded, keys};
 
 const EVENTS: TableDefinition<&str, Bytes> = TableDefinition::new("events");
@@ -56,24 +65,43 @@ pub(crate) fn events_absent(
     Ok(true)
 }
 
-/// Stores events (whose absence [`events_absent`] checked) and their index entries.
+/// Stores events (whose absence [`events_absent`] checked), their index entries, and the
+/// webhook outbox message of each.
 pub(crate) fn put_events(
     txn: &WriteTransaction,
     events: &[AccountEvent],
 ) -> Result<(), StoreError> {
-    let mut table = txn.open_table(EVENTS).map_err(db_err)?;
-    let mut by_account = txn.open_table(EVENTS_BY_ACCOUNT).map_err(db_err)?;
-    for event in events {
-        let record = AccountEventRecord::from(event);
-        let value = encode(&record, "event")?;
-        table
-            .insert(record.event_id.as_str(), value.as_slice())
-            .map_err(db_err)?;
-        by_account
-            .insert(index_entry(&record).as_str(), record.event_id.as_str())
-            .map_err(db_err)?;
+    {
+        let mut table = txn.open_table(EVENTS).map_err(db_err)?;
+        let mut by_account = txn.open_table(EVENTS_BY_ACCOUNT).map_err(db_err)?;
+        for event in events {
+            let record = AccountEventRecord::from(event);
+            let value = encode(&record, "event")?;
+            table
+                .insert(record.event_id.as_str(), value.as_slice())
+                .map_err(db_err)?;
+            by_account
+                .insert(index_entry(&record).as_str(), record.event_id.as_str())
+                .map_err(db_err)?;
+        }
     }
-    Ok(())
+    // The message id is derived from the event id, so none waits for a new event; should one
+    // ever exist it is the same message, and keeping it keeps its place in the queue.
+    let messages: Vec<_> = events.iter().map(WebhookMessage::for_event).collect();
+    put_outbox_if_absent(txn, &messages)
+}
+
+/// One of `account`'s events, in a read transaction of its own; `None` for an unknown id or
+/// another account's event.
+pub(crate) fn read_event(
+    db: &Database,
+    account: &str,
+    event_id: &str,
+) -> Result<Option<AccountEvent>, StoreError> {
+    match crate::read_one(db, EVENTS, event_id, decode_record)? {
+        Some(record) if record.account_id == account => AccountEvent::try_from(record).map(Some),
+        _ => Ok(None),
+    }
 }
 
 #[async_trait]

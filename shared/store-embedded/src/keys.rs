@@ -21,6 +21,16 @@ pub(crate) fn sortable_ms(ms: i64) -> String {
     format!("{shifted:020}")
 }
 
+/// The inverse of [`sortable_ms`]; `None` unless `digits` is exactly 20 ASCII digits of a value
+/// it can produce.
+pub(crate) fn ms_from_sortable(digits: &str) -> Option<i64> {
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let shifted: u64 = digits.parse().ok()?;
+    Some((shifted ^ (1 << 63)) as i64)
+}
+
 /// Prefix of an account's entries in `charges_by_account`.
 pub(crate) fn account_prefix(account_id: &str) -> String {
     format!("{account_id}{SEP}")
@@ -130,6 +140,19 @@ pub(crate) fn event_entry(account_id: &str, occurred_at_ms: i64, event_id: &str)
     index_entry(&account_prefix(account_id), occurred_at_ms, event_id)
 }
 
+/// `webhook_deliveries_by_account` key: the account, then sortable `created_at_ms`, then the
+/// delivery id, so an account's deliveries are one range ordered by `(created_at, id)`.
+pub(crate) fn delivery_entry(account_id: &str, created_at_ms: i64, delivery_id: &str) -> String {
+    index_entry(&account_prefix(account_id), created_at_ms, delivery_id)
+}
+
+/// The `(created_at_ms, id)` of an [`index_entry`] under `prefix`; `None` for a key of another
+/// shape.
+pub(crate) fn split_index_entry<'k>(prefix: &str, key: &'k str) -> Option<(i64, &'k str)> {
+    let (digits, id) = key.strip_prefix(prefix)?.split_once(SEP)?;
+    Some((ms_from_sortable(digits)?, id))
+}
+
 // ---------------------------------------------------------------------------------------------
 // Payout schedules
 
@@ -161,6 +184,23 @@ mod tests {
             assert_eq!(a.len(), 20);
             assert!(a < b, "{} should sort before {}", pair[0], pair[1]);
         }
+    }
+
+    #[test]
+    fn index_entries_split_back_into_time_and_id() {
+        let prefix = account_prefix("acc_0123");
+        for ms in [i64::MIN, -1, 0, 1_705_314_600_123, i64::MAX] {
+            assert_eq!(ms_from_sortable(&sortable_ms(ms)), Some(ms));
+            let key = delivery_entry("acc_0123", ms, "dlv_ab");
+            assert_eq!(split_index_entry(&prefix, &key), Some((ms, "dlv_ab")));
+        }
+        assert_eq!(ms_from_sortable("123"), None);
+        assert_eq!(ms_from_sortable("0000000000000000000x"), None);
+        // More than u64::MAX: 20 digits, but no sortable_ms spells it.
+        assert_eq!(ms_from_sortable("99999999999999999999"), None);
+        let other = delivery_entry("acc_9999", 5, "dlv_ab");
+        assert_eq!(split_index_entry(&prefix, &other), None);
+        assert_eq!(split_index_entry(&prefix, &format!("{prefix}12")), None);
     }
 
     #[test]

@@ -7,16 +7,19 @@
 //! Values are JSON (`serde_json`); keys are strings spelled by [`keys`] (parts joined by `\0`,
 //! timestamps as sortable digits).
 //!
-//! | table                    | key                                              | value                         |
-//! |--------------------------|--------------------------------------------------|-------------------------------|
-//! | `accounts`               | account id                                       | [`Account`]                   |
-//! | `clients`                | client id                                        | [`ClientCredential`]          |
-//! | `charges`                | transaction id                                   | [`ChargeRecord`]              |
-//! | `charges_by_account`     | account, created-at ms, transaction id           | transaction id                |
-//! | `charges_by_status`      | account, status, created-at ms, transaction id   | transaction id                |
-//! | `external_ids`           | account, `externalId`                            | transaction id                |
-//! | `idempotency`            | account, idempotency key                         | the claim record (JSON)       |
-//! | `idempotency_by_expiry`  | expires-at ms, account, idempotency key          | idempotency table key         |
+//! | table                           | key                                            | value                        |
+//! |---------------------------------|------------------------------------------------|------------------------------|
+//! | `accounts`                      | account id                                     | [`Account`]                  |
+//! | `clients`                       | client id                                      | [`ClientCredential`]         |
+//! | `charges`                       | transaction id                                 | [`ChargeRecord`]             |
+//! | `charges_by_account`            | account, created-at ms, transaction id         | transaction id               |
+//! | `charges_by_status`             | account, status, created-at ms, transaction id | transaction id               |
+//! | `external_ids`                  | account, `externalId`                          | transaction id               |
+//! | `idempotency`                   | account, idempotency key                       | the claim record (JSON)      |
+//! | `idempotency_by_expiry`         | expires-at ms, account, idempotency key        | idempotency table key        |
+//! | `webhook_endpoints`             | account id                                     | `WebhookEndpointRecord`      |
+//! | `webhook_deliveries`            | delivery id                                    | `DeliveryRecord`             |
+//! | `webhook_deliveries_by_account` | account, created-at ms, delivery id            | status, event type (filters) |
 //!
 //! The two `charges_by_*` tables are the listing indexes: an account's charges (optionally of
 //! one status) are one contiguous key range ordered by `(created_at, transaction_id)`, so a
@@ -36,6 +39,14 @@
 //! ([`EventLog`](pixgw_domain::events::EventLog)) in the `events` module, and the payout
 //! scheduler's runs ([`PayoutRunStore`](pixgw_domain::scheduler_ports::PayoutRunStore)) in the
 //! `payout_runs` module.
+//!
+//! Merchant webhooks (the `webhook_*` tables above: each account's endpoint, the delivery log
+//! and its listing index, newest first like `charges_by_account`; the records are those of
+//! [`pixgw_domain::webhooks::record`]) live in the `webhooks`
+//! module, which implements [`WebhookStore`](pixgw_domain::webhooks::WebhookStore). Every
+//! account event a write records also stores its webhook message
+//! ([`WebhookMessage::for_event`](pixgw_domain::webhooks::WebhookMessage::for_event)) in the
+//! `outbox` table in the same transaction, so the outbox relay starts its delivery.
 //!
 //! # Why each operation is atomic
 //!
@@ -60,6 +71,7 @@ mod schedules;
 mod settlement;
 #[cfg(test)]
 mod test_support;
+mod webhooks;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -148,6 +160,7 @@ impl EmbeddedStore {
         outbox::create_tables(&txn)?;
         schedules::create_tables(&txn)?;
         payout_runs::create_tables(&txn)?;
+        webhooks::create_tables(&txn)?;
         txn.commit().map_err(db_err)?;
         Ok(EmbeddedStore {
             db: Arc::new(db),

@@ -33,6 +33,24 @@ pub(crate) fn put_outbox(
     txn: &WriteTransaction,
     messages: &[OutboxMessage],
 ) -> Result<(), StoreError> {
+    insert_messages(txn, messages, true)
+}
+
+/// Stores the outbox messages whose id is not waiting already, and leaves the others as they
+/// are: for writes that may legitimately name a message twice (a retried webhook attempt, the
+/// message of an event), where the first one stored must keep its place in the queue.
+pub(crate) fn put_outbox_if_absent(
+    txn: &WriteTransaction,
+    messages: &[OutboxMessage],
+) -> Result<(), StoreError> {
+    insert_messages(txn, messages, false)
+}
+
+fn insert_messages(
+    txn: &WriteTransaction,
+    messages: &[OutboxMessage],
+    replace: bool,
+) -> Result<(), StoreError> {
     let mut outbox = txn.open_table(OUTBOX).map_err(db_err)?;
     let mut by_time = txn.open_table(OUTBOX_BY_TIME).map_err(db_err)?;
     for message in messages {
@@ -42,6 +60,9 @@ pub(crate) fn put_outbox(
             decode(bytes, "outbox message", key)
         })?;
         if let Some(previous) = previous {
+            if !replace {
+                continue;
+            }
             by_time
                 .remove(keys::outbox_entry(previous.created_at_ms, id).as_str())
                 .map_err(db_err)?;

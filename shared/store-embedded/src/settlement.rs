@@ -11,7 +11,8 @@
 //!
 //! Payouts (and their listing indexes) live in the `payouts` module, account events in the
 //! `events` module, outbox messages in the `outbox` module; the writes here store them through
-//! those modules.
+//! those modules. A confirmation records its `CASHIN_CONFIRMED` event and a payout settlement
+//! its `PAYOUT_*`/`SPLIT_*` events, each with the webhook outbox message `events` adds to it.
 //!
 //! Each command is one write transaction that first checks every condition of the command
 //! (aborting with [`WriteOutcome::Conflict`] and writing nothing if one fails) and then writes
@@ -219,9 +220,13 @@ fn confirm_in(txn: &WriteTransaction, write: &ConfirmCharge) -> Result<WriteOutc
         let guards = txn.open_table(END_TO_END_IDS).map_err(db_err)?;
         contains(&guards, e2e)?
     };
+    // The events (CASHIN_CONFIRMED) are created only if absent, like a settlement's: an event id
+    // derives from the fact it reports, so a retried confirmation cannot record (or announce
+    // through the webhook outbox) the same fact twice.
     if charge.status != ChargeStatus::Pending.as_str()
         || guard_taken
         || movement_exists(txn, &write.movement.id)?
+        || !events_absent(txn, &write.events)?
     {
         return Ok(WriteOutcome::Conflict);
     }
@@ -237,6 +242,7 @@ fn confirm_in(txn: &WriteTransaction, write: &ConfirmCharge) -> Result<WriteOutc
         guards.insert(e2e, id).map_err(db_err)?;
     }
     put_movement(txn, &write.movement)?;
+    put_events(txn, &write.events)?;
     put_outbox(txn, &write.outbox)?;
     Ok(WriteOutcome::Applied)
 }

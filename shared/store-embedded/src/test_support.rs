@@ -136,6 +136,7 @@ pub(crate) fn confirm_write(charge: &Charge, at: DateTime<Utc>) -> ConfirmCharge
         payment,
         confirmed_at: at,
         movement,
+        events: Vec::new(),
         outbox: vec![message.to_outbox(at)],
     }
 }

@@ -12,6 +12,7 @@ pub mod sandbox_clock;
 pub mod sandbox_pay;
 pub mod sandbox_payouts;
 pub mod token;
+pub mod webhooks;
 
 use serde_json::Value;
 
@@ -25,4 +26,24 @@ pub fn json_body(request: &ApiRequest) -> Result<Value, ApiError> {
         return Err(ApiError::EmptyBody);
     }
     serde_json::from_slice(&request.body).map_err(|e| ApiError::MalformedJson(e.to_string()))
+}
+
+/// For routes that take no parameters: no body, or an empty JSON object. Anything else is
+/// refused rather than ignored, so a client never believes a field it sent had an effect.
+pub fn no_body(request: &ApiRequest) -> Result<(), ApiError> {
+    if request.body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    match json_body(request)? {
+        Value::Object(fields) if fields.is_empty() => Ok(()),
+        Value::Object(fields) => Err(ApiError::Validation(
+            fields
+                .keys()
+                .map(|key| format!("property {key} should not exist"))
+                .collect(),
+        )),
+        _ => Err(ApiError::Validation(vec![
+            "body must be a JSON object".into(),
+        ])),
+    }
 }

@@ -6,10 +6,9 @@
 
 use http::StatusCode;
 use pixgw_domain::ids::AccountId;
-use serde_json::Value;
 
 use crate::error::ApiError;
-use crate::handlers::json_body;
+use crate::handlers::no_body;
 use crate::http_types::{ApiRequest, ApiResponse};
 use crate::idempotency;
 use crate::state::AppState;
@@ -31,23 +30,4 @@ pub async fn run(
         Ok(response)
     })
     .await
-}
-
-/// The route takes no parameters: no body, or an empty JSON object.
-fn no_body(request: &ApiRequest) -> Result<(), ApiError> {
-    if request.body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(());
-    }
-    match json_body(request)? {
-        Value::Object(fields) if fields.is_empty() => Ok(()),
-        Value::Object(fields) => Err(ApiError::Validation(
-            fields
-                .keys()
-                .map(|key| format!("property {key} should not exist"))
-                .collect(),
-        )),
-        _ => Err(ApiError::Validation(vec![
-            "body must be a JSON object".into(),
-        ])),
-    }
 }

@@ -6,12 +6,14 @@ use tracing::{info, warn};
 
 use crate::charge::{Charge, ChargeStatus};
 use crate::error::DomainError;
+use crate::events::{AccountEvent, EventType};
 use crate::ledger::{Bucket, LedgerAccount, Movement, MovementKind};
 use crate::outbox::PipelineMessage;
 use crate::payment::{EndToEndId, Payment};
 use crate::pipeline::payout_executor::PayoutExecutor;
 use crate::ports::{Clock, DynStore};
 use crate::provider::{ChargePaid, ProviderEvent};
+use crate::resources::ChargeView;
 use crate::settlement::{ConfirmCharge, WriteOutcome};
 
 /// What a provider event did.
@@ -118,22 +120,24 @@ impl ConfirmationService {
             transaction_id: charge.transaction_id.clone(),
             account_id: charge.account_id.clone(),
         };
+        let confirmed = Charge {
+            status: ChargeStatus::Confirmed,
+            payment: Some(payment.clone()),
+            ..charge.clone()
+        };
         let write = ConfirmCharge {
             transaction_id: charge.transaction_id.clone(),
             account_id: charge.account_id.clone(),
             payment: payment.clone(),
             confirmed_at,
             movement,
+            events: vec![confirmed_event(&confirmed, confirmed_at)],
             outbox: vec![message.to_outbox(confirmed_at)],
         };
         match self.store.confirm_charge(&write).await? {
             WriteOutcome::Applied => {
                 info!(transaction_id = %charge.transaction_id, "charge confirmed");
-                Ok(ConfirmationResult::Confirmed(Box::new(Charge {
-                    status: ChargeStatus::Confirmed,
-                    payment: Some(payment),
-                    ..charge
-                })))
+                Ok(ConfirmationResult::Confirmed(Box::new(confirmed)))
             }
             // Someone got there first (a concurrent duplicate, usually): find out who.
             WriteOutcome::Conflict => self.after_conflict(&paid.transaction_id, &write).await,
@@ -184,4 +188,19 @@ fn already_settled(
         }),
         None => Ok(None),
     }
+}
+
+/// `CASHIN_CONFIRMED`: the charge as `GET /api/pix/cash-in/{id}` shows it once paid (without
+/// the QR image, which a paid charge no longer needs). Its splits are still PENDING: they are
+/// booked by the next stage, which reports each payout with events of its own.
+fn confirmed_event(charge: &Charge, at: chrono::DateTime<chrono::Utc>) -> AccountEvent {
+    let data =
+        serde_json::to_value(ChargeView::new(charge, &[], None)).unwrap_or(serde_json::Value::Null);
+    AccountEvent::new(
+        &charge.account_id,
+        EventType::CashinConfirmed,
+        charge.transaction_id.as_str(),
+        at,
+        data,
+    )
 }

@@ -26,6 +26,7 @@ use crate::payout::{
     MAX_PAYOUT_ATTEMPTS, Payout, PayoutState, PayoutTrigger, SplitEntry, SplitState,
 };
 use crate::provider::TransferOutcome;
+use crate::resources::PayoutView;
 use crate::scheduler_ports::SettleSplits;
 use crate::settlement::SettlePayout;
 
@@ -209,27 +210,14 @@ fn recipient_json(payout: &Payout) -> serde_json::Value {
     })
 }
 
+/// `PAYOUT_PAID` or `PAYOUT_FAILED`: the payout as `GET /api/payouts` lists it.
 fn payout_event(payout: &Payout, now: DateTime<Utc>) -> AccountEvent {
-    let (event_type, extra) = if payout.state == PayoutState::Paid {
-        (
-            EventType::PayoutPaid,
-            json!({ "endToEndId": payout.end_to_end_id.as_ref().map(ToString::to_string) }),
-        )
+    let event_type = if payout.state == PayoutState::Paid {
+        EventType::PayoutPaid
     } else {
-        (
-            EventType::PayoutFailed,
-            json!({ "failureReason": payout.failure_reason }),
-        )
+        EventType::PayoutFailed
     };
-    let mut data = json!({
-        "payoutId": payout.id.as_str(),
-        "status": payout.state.as_str(),
-        "trigger": payout.trigger.as_str(),
-        "amount": payout.amount.to_string(),
-        "splitCount": payout.split_count,
-        "recipient": recipient_json(payout),
-    });
-    merge(&mut data, extra);
+    let data = serde_json::to_value(PayoutView::new(payout)).unwrap_or(serde_json::Value::Null);
     AccountEvent::new(
         &payout.account_id,
         event_type,
@@ -265,12 +253,6 @@ fn split_event(split: &SplitEntry, payout: &Payout, now: DateTime<Utc>) -> Optio
         now,
         data,
     ))
-}
-
-fn merge(into: &mut serde_json::Value, extra: serde_json::Value) {
-    if let (Some(into), serde_json::Value::Object(extra)) = (into.as_object_mut(), extra) {
-        into.extend(extra);
-    }
 }
 
 fn transfer(

@@ -89,6 +89,7 @@ pub fn confirm_write(c: &Charge, at_millis: i64) -> ConfirmCharge {
         payment: payment(at),
         confirmed_at: at,
         movement,
+        events: Vec::new(),
         outbox: vec![message.to_outbox(at)],
     }
 }
