@@ -12,8 +12,10 @@
 //! - `DYNAMODB_ENDPOINT` — optional, to point at DynamoDB Local (`sam local`).
 //!
 //! Queue consumers (the webhook dispatcher among them) and the outbox relay live in
-//! [`pipeline`]; the payout scheduler (invoked by EventBridge Scheduler) in [`scheduler`].
+//! [`pipeline`]; the payout scheduler and the charge-expiry sweeper (both invoked by EventBridge
+//! Scheduler) in [`scheduler`] and [`expiry`].
 
+pub mod expiry;
 pub mod pipeline;
 pub mod scheduler;
 

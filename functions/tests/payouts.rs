@@ -182,7 +182,7 @@ impl World {
                 ),
                 (
                     QueueName::PayoutRequests,
-                    &self.state.payout_executor as &dyn pixgw_domain::pipeline::MessageHandler,
+                    &self.state.money_out as &dyn pixgw_domain::pipeline::MessageHandler,
                 ),
             ] {
                 let report = drain(&self.queues, queue, handler, Duration::ZERO, Duration::ZERO)

@@ -138,6 +138,7 @@ fn plain_charge(account_id: &AccountId, external_id: &str, created_at: DateTime<
         created_at,
         expires_at: created_at + Duration::seconds(3600),
         payment: None,
+        refund: None,
     }
 }
 

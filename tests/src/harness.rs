@@ -69,6 +69,50 @@ pub async fn fresh_dynamodb_store() -> DynamoStore {
     store
 }
 
+/// [`fresh_dynamodb_store`] with the table's stream turned off, for tests that write a lot and
+/// read nothing from the stream (no outbox relay, no webhook messages). DynamoDB Local keeps
+/// the stream records of every table it ever had in one SQLite table and scans them on every
+/// write, so with the stream on a write costs O(all writes so far in the process).
+pub async fn fresh_dynamodb_store_without_stream() -> DynamoStore {
+    let store = fresh_dynamodb_store().await;
+    disable_stream(store.client(), store.table()).await;
+    store
+}
+
+/// Turns the stream of `table` off and waits until the table is ACTIVE without one.
+pub async fn disable_stream(client: &aws_sdk_dynamodb::Client, table: &str) {
+    let off = aws_sdk_dynamodb::types::StreamSpecification::builder()
+        .stream_enabled(false)
+        .build()
+        .expect("stream specification");
+    client
+        .update_table()
+        .table_name(table)
+        .stream_specification(off)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("cannot turn the stream of {table} off: {e:?}"));
+    for _ in 0..600 {
+        let description = client
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .expect("describe table");
+        let table_description = description.table().expect("table");
+        let active =
+            table_description.table_status() == Some(&aws_sdk_dynamodb::types::TableStatus::Active);
+        let streaming = table_description
+            .stream_specification()
+            .is_some_and(|spec| spec.stream_enabled());
+        if active && !streaming {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the stream of {table} is still on");
+}
+
 /// A fresh, empty store. The `TempDir` (embedded) must live as long as the store.
 pub async fn fresh_store(backend: Backend) -> (DynStore, Option<TempDir>) {
     match backend {
@@ -310,13 +354,8 @@ impl Gateway {
         body: &Value,
         idempotency_key: Option<&str>,
     ) -> ApiResponse {
-        let mut request = ApiRequest::new(Method::POST, path)
-            .with_json(body)
-            .with_header("authorization", &format!("Bearer {token}"));
-        if let Some(key) = idempotency_key {
-            request = request.with_header("x-idempotency-key", key);
-        }
-        self.call(request).await
+        self.send_json(Method::POST, path, token, body, idempotency_key)
+            .await
     }
 
     pub async fn put(
@@ -326,7 +365,20 @@ impl Gateway {
         body: &Value,
         idempotency_key: Option<&str>,
     ) -> ApiResponse {
-        let mut request = ApiRequest::new(Method::PUT, path)
+        self.send_json(Method::PUT, path, token, body, idempotency_key)
+            .await
+    }
+
+    /// A bearer-authenticated request with a JSON body and an optional idempotency key.
+    async fn send_json(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: &Value,
+        idempotency_key: Option<&str>,
+    ) -> ApiResponse {
+        let mut request = ApiRequest::new(method, path)
             .with_json(body)
             .with_header("authorization", &format!("Bearer {token}"));
         if let Some(key) = idempotency_key {

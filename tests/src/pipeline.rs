@@ -15,7 +15,7 @@ impl Gateway {
     pub fn handler(&self, queue: QueueName) -> &dyn MessageHandler {
         match queue {
             QueueName::ChargeConfirmed => &self.state.split_calculator,
-            QueueName::PayoutRequests => &self.state.payout_executor,
+            QueueName::PayoutRequests => &self.state.money_out,
             // Delivering webhooks needs an HTTP receiver: the webhook_delivery suite builds
             // its own dispatcher around one. This harness leaves those messages queued.
             QueueName::WebhookDeliveries => {

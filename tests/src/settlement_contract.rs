@@ -207,6 +207,7 @@ pub fn charge_with_splits(account_id: &AccountId, created_at: DateTime<Utc>) -> 
         created_at,
         expires_at: created_at + Duration::seconds(3600),
         payment: None,
+        refund: None,
     }
 }
 

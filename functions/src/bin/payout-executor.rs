@@ -2,8 +2,6 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    pixgw_functions::pipeline::serve_consumer(|state| {
-        std::sync::Arc::new(state.payout_executor.clone())
-    })
-    .await
+    pixgw_functions::pipeline::serve_consumer(|state| std::sync::Arc::new(state.money_out.clone()))
+        .await
 }

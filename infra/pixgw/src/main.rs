@@ -77,7 +77,8 @@ struct ServeArgs {
     #[arg(long, env = "PIXGW_PUBLIC_HOST")]
     public_host: Option<String>,
     /// Seconds between two ticks of the payout scheduler (it pays the accounts whose payout
-    /// window has come, on the sandbox clock).
+    /// window has come, on the sandbox clock) and of the charge-expiry sweeper (it stores
+    /// EXPIRED the charges whose expirationDate has come).
     #[arg(
         long,
         env = "PIXGW_SCHEDULER_INTERVAL",

@@ -1,7 +1,8 @@
 //! What `pixgw serve` prints on start: where it listens and a copy-paste quickstart that
 //! mirrors ConnectPSP's "Your first Cash-In" (token → charge → QR → fetch → list → pay), then
 //! a marketplace charge whose splits are paid out (sandbox payout run, sandbox clock, payouts),
-//! and how to receive the account's webhooks on this machine.
+//! money out (a signed refund and cash-out, the statement), and how to receive the account's
+//! webhooks on this machine.
 
 use pixgw_api::accounts::NewAccountCredentials;
 
@@ -64,7 +65,22 @@ Quickstart — paste into a shell:
   curl -s -X POST {base}/api/sandbox/clock/advance -H "Authorization: Bearer $TOKEN" \
     -H 'Content-Type: application/json' -d '{{"seconds":86400}}'
 
-  # 7. Webhooks: every event (CASHIN_CONFIRMED, PAYOUT_PAID, SPLIT_PAID, ...) POSTed to your
+  # 7. Money out. Refunds, cash-outs and payout-schedule changes are signed: DigitalSignature =
+  #    hex(HMAC-SHA256(key = cryptoToken, message = the bearer token)); recompute it with every
+  #    new token. Refund the first charge in full (202, REFUND_PROCESSING, a D... end-to-end id;
+  #    GET then shows it REFUNDED), send R$ 5 of the available balance to a PIX key (202
+  #    PROCESSING, then COMPLETED), and read the ledger entries behind the balance.
+  SIG=$(printf %s "$TOKEN" | openssl dgst -sha256 -hmac '{crypto_token}' -hex | sed 's/^.* //')
+  curl -s -X POST {base}/api/pix/cash-in/$ID/refund -H "Authorization: Bearer $TOKEN" -H "DigitalSignature: $SIG" \
+    -H 'Content-Type: application/json' -d '{{"reason":"CUSTOMER_REQUEST","description":"Ticket #1234"}}'
+  curl -s {base}/api/pix/cash-in/$ID -H "Authorization: Bearer $TOKEN"
+  curl -s -X POST {base}/api/pix/cash-out -H "Authorization: Bearer $TOKEN" -H "DigitalSignature: $SIG" \
+    -H 'Content-Type: application/json' -H "X-Idempotency-Key: $(uuidgen 2>/dev/null || cat /proc/sys/kernel/random/uuid)" \
+    -d '{{"value":5.00,"description":"Saque","externalId":"WD-'$RANDOM'","pixKey":"financeiro@lojaexemplo.com.br","pixKeyType":"EMAIL"}}'
+  curl -s "{base}/api/pix/cash-out?limit=10" -H "Authorization: Bearer $TOKEN"
+  curl -s "{base}/api/account/statement?limit=50" -H "Authorization: Bearer $TOKEN"
+
+  # 8. Webhooks: every event (CASHIN_CONFIRMED, PAYOUT_PAID, SPLIT_PAID, ...) POSTed to your
   #    endpoint, signed per Standard Webhooks. Here http://localhost / http://127.0.0.1 receivers
   #    are allowed (on AWS: public https only); run one on port 9000 (README.md "Webhooks" has a
   #    Python and a Node receiver that verify signatures), then register it: the answer shows

@@ -1,7 +1,7 @@
 //! The local stand-ins for Lambda's event sources: an outbox relay loop (in place of the
 //! DynamoDB Stream trigger), consumer loops per queue (in place of SQS event source
-//! mappings), all over the in-process queues, and the payout scheduler's tick (in place of
-//! the EventBridge schedule). The handlers are the same ones the Lambda functions run, on the
+//! mappings), all over the in-process queues, and the ticks of the payout scheduler and the
+//! charge-expiry sweeper (in place of their EventBridge schedules). The handlers are the same ones the Lambda functions run, on the
 //! gateway's sandbox clock: the webhook dispatcher included, so merchant webhooks are POSTed
 //! for real (to `http://localhost` too: the gateway's URL policy is the local one).
 
@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pixgw_api::AppState;
+use pixgw_domain::money_out::ExpirySweeper;
 use pixgw_domain::pipeline::consumer::{MessageHandler, drain};
 use pixgw_domain::pipeline::{PayoutScheduler, relay_outbox};
 use pixgw_domain::queue::{MessageQueue, QueueName};
@@ -31,9 +32,12 @@ const ERROR_PAUSE: Duration = Duration::from_millis(500);
 /// (on Lambda a batch's messages are delivered concurrently, and batches run in parallel).
 const WEBHOOK_CONSUMERS: usize = 4;
 
-/// Starts the relay, the consumers (the webhook dispatcher POSTing with `webhook_sender`) and
-/// the payout scheduler (one tick every `scheduler_every`) on the current runtime; they run
-/// until the process ends.
+/// Charges expired per sweeper tick at most (the rest wait for the next tick), as on AWS.
+const SWEEP_MAX: usize = 10_000;
+
+/// Starts the relay, the consumers (the webhook dispatcher POSTing with `webhook_sender`), the
+/// payout scheduler and the charge-expiry sweeper (each one tick every `scheduler_every`) on
+/// the current runtime; they run until the process ends.
 pub fn spawn(
     state: Arc<AppState>,
     feed: Arc<dyn OutboxFeed>,
@@ -46,15 +50,13 @@ pub fn spawn(
         state.payout_scheduler.clone(),
         scheduler_every,
     ));
+    tokio::spawn(expiry_loop(state.expiry.clone(), scheduler_every));
     let consumers: [(QueueName, Arc<dyn MessageHandler>); 2] = [
         (
             QueueName::ChargeConfirmed,
             Arc::new(state.split_calculator.clone()),
         ),
-        (
-            QueueName::PayoutRequests,
-            Arc::new(state.payout_executor.clone()),
-        ),
+        (QueueName::PayoutRequests, Arc::new(state.money_out.clone())),
     ];
     for (queue, handler) in consumers {
         tokio::spawn(consumer_loop(queues.clone(), queue, handler));
@@ -127,6 +129,26 @@ async fn scheduler_loop(scheduler: PayoutScheduler, every: Duration) {
             ),
             Ok(_) => {}
             Err(e) => warn!(error = %e, "payout scheduler tick failed; the next tick retries"),
+        }
+    }
+}
+
+/// The charge-expiry sweeper's tick: every `every`, the PENDING charges whose `expirationDate`
+/// has come (on the sandbox clock, so advancing it expires charges) are stored EXPIRED with
+/// `CASHIN_EXPIRED`. A tick that fails is simply retried by the next one, as on AWS.
+async fn expiry_loop(sweeper: ExpirySweeper, every: Duration) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match sweeper.sweep(SWEEP_MAX).await {
+            Ok(report) if report.expired + report.skipped > 0 => info!(
+                expired = report.expired,
+                skipped = report.skipped,
+                "expiry sweeper tick"
+            ),
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "expiry sweeper tick failed; the next tick retries"),
         }
     }
 }

@@ -76,6 +76,19 @@ pub enum ApiError {
     /// nothing was written by this one.
     #[error("changed concurrently")]
     ConcurrentUpdate,
+    #[error("available balance {available} does not cover {needed}")]
+    InsufficientBalance {
+        available: pixgw_domain::money::Money,
+        needed: pixgw_domain::money::Money,
+    },
+    #[error("charge is {0}; only CONFIRMED charges can be refunded")]
+    ChargeNotRefundable(&'static str),
+    #[error("refund already requested")]
+    RefundAlreadyRequested,
+    #[error("refund window closed")]
+    RefundWindowExpired,
+    #[error("duplicate cash-out externalId")]
+    DuplicateCashOutExternalId,
     #[error("provider webhook not authenticated: {0}")]
     WebhookUnauthenticated(&'static str),
     #[error("provider webhook malformed: {0}")]
@@ -111,6 +124,14 @@ impl From<DomainError> for ApiError {
             DomainError::Provider(ProviderError::Rejected(reason)) => {
                 ApiError::ProviderRejected(reason)
             }
+            DomainError::InsufficientBalance { available, needed } => {
+                ApiError::InsufficientBalance { available, needed }
+            }
+            DomainError::ChargeNotRefundable { status } => ApiError::ChargeNotRefundable(status),
+            DomainError::RefundAlreadyRequested => ApiError::RefundAlreadyRequested,
+            DomainError::RefundWindowExpired => ApiError::RefundWindowExpired,
+            DomainError::DuplicateCashOutExternalId => ApiError::DuplicateCashOutExternalId,
+            DomainError::ConcurrentUpdate => ApiError::ConcurrentUpdate,
             DomainError::Store(e) => e.into(),
         }
     }
@@ -321,6 +342,36 @@ impl ApiError {
                 "WEBHOOK_DELIVERY_NOT_FOUND",
                 "Webhook delivery not found",
                 "Entrega de webhook não encontrada",
+            ),
+            InsufficientBalance { available, needed } => Described {
+                status: StatusCode::CONFLICT,
+                code: "INSUFFICIENT_BALANCE",
+                message: format!("The available balance ({available}) does not cover {needed}"),
+                user_message: "Saldo disponível insuficiente",
+            },
+            ChargeNotRefundable(status) => Described {
+                status: StatusCode::CONFLICT,
+                code: "CHARGE_NOT_REFUNDABLE",
+                message: format!("The charge is {status}; only a CONFIRMED charge can be refunded"),
+                user_message: "Esta cobrança não pode ser devolvida",
+            },
+            RefundAlreadyRequested => d(
+                StatusCode::CONFLICT,
+                "REFUND_ALREADY_REQUESTED",
+                "A refund of this charge was already requested",
+                "A devolução desta cobrança já foi solicitada",
+            ),
+            RefundWindowExpired => d(
+                StatusCode::CONFLICT,
+                "REFUND_WINDOW_EXPIRED",
+                "A charge can be refunded up to 90 days after payment",
+                "O prazo para devolução desta cobrança expirou",
+            ),
+            DuplicateCashOutExternalId => d(
+                StatusCode::CONFLICT,
+                "DUPLICATE_EXTERNAL_ID",
+                "A cash-out with this externalId already exists for this account",
+                "Já existe uma transferência com este identificador externo",
             ),
             ConcurrentUpdate => d(
                 StatusCode::CONFLICT,

@@ -23,6 +23,11 @@ pub enum Route {
     CashInCreate,
     CashInGet,
     CashInList,
+    CashInRefund,
+    CashOutCreate,
+    CashOutGet,
+    CashOutList,
+    AccountStatement,
     OpenApi,
     SandboxPixLocation,
     SandboxCashInPay,
@@ -109,6 +114,34 @@ pub const ROUTES: &[RouteSpec] = &[
         access: Access::Bearer,
     },
     RouteSpec {
+        route: Route::CashInRefund,
+        method: Method::POST,
+        path: "/api/pix/cash-in/{transactionId}/refund",
+        function: "cash-in-refund",
+        access: Access::BearerSigned,
+    },
+    RouteSpec {
+        route: Route::CashOutCreate,
+        method: Method::POST,
+        path: "/api/pix/cash-out",
+        function: "cash-out-create",
+        access: Access::BearerSigned,
+    },
+    RouteSpec {
+        route: Route::CashOutList,
+        method: Method::GET,
+        path: "/api/pix/cash-out",
+        function: "cash-out-list",
+        access: Access::Bearer,
+    },
+    RouteSpec {
+        route: Route::CashOutGet,
+        method: Method::GET,
+        path: "/api/pix/cash-out/{cashOutId}",
+        function: "cash-out-get",
+        access: Access::Bearer,
+    },
+    RouteSpec {
         route: Route::OpenApi,
         method: Method::GET,
         path: "/api/openapi.json",
@@ -141,6 +174,13 @@ pub const ROUTES: &[RouteSpec] = &[
         method: Method::GET,
         path: "/api/account/balance",
         function: "account-balance",
+        access: Access::Bearer,
+    },
+    RouteSpec {
+        route: Route::AccountStatement,
+        method: Method::GET,
+        path: "/api/account/statement",
+        function: "account-statement",
         access: Access::Bearer,
     },
     RouteSpec {
@@ -379,6 +419,17 @@ async fn authorise_and_handle(
         Route::CashInCreate => handlers::cash_in::create(state, request, required(account)?).await,
         Route::CashInGet => handlers::cash_in::get(state, params, required(account)?).await,
         Route::CashInList => handlers::cash_in::list(state, request, required(account)?).await,
+        Route::CashInRefund => {
+            handlers::refund::request(state, params, request, required(account)?).await
+        }
+        Route::CashOutCreate => {
+            handlers::cash_out::create(state, request, required(account)?).await
+        }
+        Route::CashOutGet => handlers::cash_out::get(state, params, required(account)?).await,
+        Route::CashOutList => handlers::cash_out::list(state, request, required(account)?).await,
+        Route::AccountStatement => {
+            handlers::statement::get(state, request, required(account)?).await
+        }
         Route::OpenApi => Ok(handlers::openapi::serve()),
         Route::SandboxPixLocation => handlers::pix_location::get(state, params).await,
         Route::SandboxCashInPay => {
@@ -437,6 +488,11 @@ mod tests {
             Route::CashInCreate,
             Route::CashInGet,
             Route::CashInList,
+            Route::CashInRefund,
+            Route::CashOutCreate,
+            Route::CashOutGet,
+            Route::CashOutList,
+            Route::AccountStatement,
             Route::OpenApi,
             Route::SandboxPixLocation,
             Route::SandboxCashInPay,

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use pixgw_domain::money_out::{CashOutService, ExpirySweeper, MoneyOutExecutor, RefundService};
 use pixgw_domain::pipeline::{
     ConfirmationService, PayoutExecutor, PayoutScheduler, SplitCalculator,
 };
@@ -44,6 +45,11 @@ pub struct AppState {
     pub confirmations: ConfirmationService,
     pub split_calculator: SplitCalculator,
     pub payout_executor: PayoutExecutor,
+    /// The consumer of `payout-requests`: payouts, cash-outs and refunds.
+    pub money_out: MoneyOutExecutor,
+    pub refunds: RefundService,
+    pub cash_outs: CashOutService,
+    pub expiry: ExpirySweeper,
     pub schedules: ScheduleService,
     pub payout_scheduler: PayoutScheduler,
     pub clock: Arc<dyn Clock>,
@@ -72,6 +78,13 @@ impl AppState {
         sandbox: Option<SandboxConfig>,
     ) -> AppState {
         let payout_executor = PayoutExecutor::new(store.clone(), provider.clone(), clock.clone());
+        let refunds = RefundService::new(store.clone(), provider.clone(), clock.clone());
+        let cash_outs = CashOutService::new(store.clone(), provider.clone(), clock.clone());
+        let money_out = MoneyOutExecutor {
+            payouts: payout_executor.clone(),
+            cash_outs: cash_outs.clone(),
+            refunds: refunds.clone(),
+        };
         let runs: Arc<dyn PayoutRunStore> = store.clone();
         let webhook_resolver: Arc<dyn HostResolver> = Arc::new(SystemResolver::new());
         // Production rules unless the host says otherwise: only the local gateway may send
@@ -88,10 +101,14 @@ impl AppState {
             confirmations: ConfirmationService::new(
                 store.clone(),
                 clock.clone(),
-                payout_executor.clone(),
+                money_out.clone(),
             ),
             split_calculator: SplitCalculator::new(store.clone(), clock.clone()),
             payout_executor,
+            money_out,
+            refunds,
+            cash_outs,
+            expiry: ExpirySweeper::new(store.clone(), clock.clone()),
             schedules: ScheduleService::new(store.clone(), clock.clone()),
             payout_scheduler: PayoutScheduler::new(runs, clock.clone()),
             store,

@@ -19,6 +19,8 @@ pub enum ChargeStatus {
     Pending,
     /// Paid; splits are computed from here on.
     Confirmed,
+    /// A full refund was requested and its money set aside; the provider has not settled it.
+    RefundProcessing,
     /// Paid and then given back in full.
     Refunded,
     /// Not paid before `expirationDate`.
@@ -26,9 +28,10 @@ pub enum ChargeStatus {
 }
 
 impl ChargeStatus {
-    pub const ALL: [ChargeStatus; 4] = [
+    pub const ALL: [ChargeStatus; 5] = [
         ChargeStatus::Pending,
         ChargeStatus::Confirmed,
+        ChargeStatus::RefundProcessing,
         ChargeStatus::Refunded,
         ChargeStatus::Expired,
     ];
@@ -37,6 +40,7 @@ impl ChargeStatus {
         match self {
             ChargeStatus::Pending => "PENDING",
             ChargeStatus::Confirmed => "CONFIRMED",
+            ChargeStatus::RefundProcessing => "REFUND_PROCESSING",
             ChargeStatus::Refunded => "REFUNDED",
             ChargeStatus::Expired => "EXPIRED",
         }
@@ -91,4 +95,91 @@ pub struct Charge {
     pub expires_at: DateTime<Utc>,
     /// Set when the charge is confirmed (and kept through a refund).
     pub payment: Option<Payment>,
+    /// The latest refund requested (kept once settled; a failed one is replaced by the next).
+    pub refund: Option<ChargeRefund>,
+}
+
+impl Charge {
+    /// What the charge is at `now`: a PENDING charge whose `expirationDate` has come is
+    /// EXPIRED, whether or not the expiry sweeper has stored that yet. Expired means
+    /// `now ≥ expires_at`, the same instant the sandbox stops accepting payment.
+    pub fn status_at(&self, now: DateTime<Utc>) -> ChargeStatus {
+        if self.status == ChargeStatus::Pending && now >= self.expires_at {
+            ChargeStatus::Expired
+        } else {
+            self.status
+        }
+    }
+
+    /// Paid after its `expirationDate` (the PIX network settled it anyway, so the money is
+    /// accounted for like any other payment).
+    pub fn paid_after_expiration(&self) -> bool {
+        self.payment
+            .as_ref()
+            .is_some_and(|p| p.paid_at >= self.expires_at)
+    }
+}
+
+/// Where a refund stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RefundState {
+    /// Money set aside; the provider has it (or will, on the next retry).
+    Processing,
+    /// Settled: the payer has the money back.
+    Completed,
+    /// The provider refused it; the money went back to `available`.
+    Failed,
+}
+
+impl RefundState {
+    pub const ALL: [RefundState; 3] = [
+        RefundState::Processing,
+        RefundState::Completed,
+        RefundState::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefundState::Processing => "PROCESSING",
+            RefundState::Completed => "COMPLETED",
+            RefundState::Failed => "FAILED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RefundState> {
+        RefundState::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+/// Longest time after payment a charge may be refunded (PIX devolutions: 90 days).
+pub const REFUND_WINDOW_DAYS: i64 = 90;
+
+/// A full refund (PIX devolution) of a paid charge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargeRefund {
+    /// 1 for the first request; a request after a FAILED refund is the next attempt. Part of
+    /// the movement reference and the provider idempotency key, so each attempt is its own
+    /// devolution and a retry of one attempt is never a second.
+    pub attempt: u32,
+    pub state: RefundState,
+    /// The merchant's reason code (e.g. `CUSTOMER_REQUEST`) and free text.
+    pub reason: String,
+    pub description: String,
+    /// The devolution's end-to-end id (`D…`), once the provider assigned it.
+    pub end_to_end_id: Option<crate::payment::EndToEndId>,
+    pub provider_refund_id: Option<String>,
+    pub failure_reason: Option<String>,
+    pub requested_at: DateTime<Utc>,
+    /// When it COMPLETED or FAILED.
+    pub settled_at: Option<DateTime<Utc>>,
+    /// The `X-Idempotency-Key` of the request that asked for it, so a retry of that request
+    /// (after a crash) is answered with this refund instead of "already refunded".
+    pub idempotency_key: Option<String>,
+}
+
+impl ChargeRefund {
+    /// The ledger reference and provider idempotency key of this attempt.
+    pub fn reference(&self, transaction_id: &TransactionId) -> String {
+        format!("{transaction_id}#{}", self.attempt)
+    }
 }

@@ -53,6 +53,29 @@ pub enum DomainError {
     /// won every optimistic-lock race); nothing was written by this one.
     #[error("payout schedule changed concurrently")]
     ScheduleChangedConcurrently,
+    /// A debit of `available` (refund, cash-out) larger than what the account holds; nothing
+    /// changed.
+    #[error("available balance {available} does not cover {needed}")]
+    InsufficientBalance {
+        available: crate::money::Money,
+        needed: crate::money::Money,
+    },
+    /// Only a CONFIRMED charge can be refunded.
+    #[error("charge is {status}; only CONFIRMED charges can be refunded")]
+    ChargeNotRefundable { status: &'static str },
+    /// A refund of this charge is processing or done.
+    #[error("a refund of this charge was already requested")]
+    RefundAlreadyRequested,
+    /// More than [`crate::charge::REFUND_WINDOW_DAYS`] days since payment.
+    #[error("the refund window of this charge has closed")]
+    RefundWindowExpired,
+    /// A cash-out with this externalId already exists in the account.
+    #[error("a cash-out with this externalId already exists")]
+    DuplicateCashOutExternalId,
+    /// Concurrent writes kept changing what this request read (balance shards, splits) for
+    /// every attempt; nothing was written by this one.
+    #[error("the account changed concurrently; retry")]
+    ConcurrentUpdate,
     /// An inbound provider webhook failed authentication or could not be read.
     #[error(transparent)]
     Webhook(#[from] crate::provider::WebhookError),

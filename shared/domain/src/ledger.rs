@@ -91,15 +91,31 @@ pub enum MovementKind {
     /// Scheduled splits failed their last allowed payout window: reservedForSplits →
     /// available, one movement per settled chunk of the failed payout's manifest.
     SplitsFailed,
+    /// A refund was requested: the charge's money leaves for the payer. From `incoming` when
+    /// its splits were not booked yet; otherwise the unpaid (cancelled) splits' reserve plus
+    /// `available` for the rest (the remainder and the shares already paid out). Reference:
+    /// `{transactionId}#{attempt}`.
+    RefundRequested,
+    /// The provider refused the refund: its money comes back to `available` (cancelled
+    /// splits stay cancelled). Same reference as the request.
+    RefundReturned,
+    /// A cash-out was requested: available → PIX network. Reference: the cash-out id.
+    CashoutRequested,
+    /// The cash-out failed: PIX network → available. Reference: the cash-out id.
+    CashoutReturned,
 }
 
 impl MovementKind {
-    pub const ALL: [MovementKind; 5] = [
+    pub const ALL: [MovementKind; 9] = [
         MovementKind::ChargeConfirmed,
         MovementKind::SplitsBooked,
         MovementKind::PayoutPaid,
         MovementKind::PayoutFailed,
         MovementKind::SplitsFailed,
+        MovementKind::RefundRequested,
+        MovementKind::RefundReturned,
+        MovementKind::CashoutRequested,
+        MovementKind::CashoutReturned,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -109,11 +125,20 @@ impl MovementKind {
             MovementKind::PayoutPaid => "PAYOUT_PAID",
             MovementKind::PayoutFailed => "PAYOUT_FAILED",
             MovementKind::SplitsFailed => "SPLITS_FAILED",
+            MovementKind::RefundRequested => "REFUND_REQUESTED",
+            MovementKind::RefundReturned => "REFUND_RETURNED",
+            MovementKind::CashoutRequested => "CASHOUT_REQUESTED",
+            MovementKind::CashoutReturned => "CASHOUT_RETURNED",
         }
     }
 
     pub fn parse(s: &str) -> Option<MovementKind> {
         MovementKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The movement id of this kind for `reference`.
+    pub fn movement_id(self, reference: &str) -> String {
+        format!("{}:{reference}", self.id_prefix())
     }
 
     fn id_prefix(self) -> &'static str {
@@ -123,6 +148,10 @@ impl MovementKind {
             MovementKind::PayoutPaid => "payout-paid",
             MovementKind::PayoutFailed => "payout-failed",
             MovementKind::SplitsFailed => "splits-failed",
+            MovementKind::RefundRequested => "refund",
+            MovementKind::RefundReturned => "refund-returned",
+            MovementKind::CashoutRequested => "cashout",
+            MovementKind::CashoutReturned => "cashout-returned",
         }
     }
 }
@@ -207,6 +236,8 @@ pub enum LedgerError {
     Unbalanced(String),
     #[error("movement {0} has a non-positive amount")]
     NonPositive(String),
+    #[error("the draw of movement {0} does not match its debit of available")]
+    DrawMismatch(String),
 }
 
 impl Movement {
@@ -218,7 +249,7 @@ impl Movement {
         legs: Vec<Leg>,
         created_at: DateTime<Utc>,
     ) -> Result<Movement, LedgerError> {
-        let id = format!("{}:{}", kind.id_prefix(), reference);
+        let id = kind.movement_id(reference);
         let sum: i64 = legs.iter().map(|l| l.amount.cents()).sum();
         if sum != 0 || legs.is_empty() {
             return Err(LedgerError::Unbalanced(id));
@@ -278,6 +309,122 @@ impl Movement {
         b.apply(&self.account_id, self);
         b
     }
+}
+
+/// Where a debit of `available` is taken from: shard → amount, each taken only if that shard
+/// holds at least that much when the write happens.
+///
+/// Why per shard: a balance is spread over [`BALANCE_SHARDS`] items and a storage condition
+/// can only look at one item, so "available ≥ X" cannot be one condition. Instead every debit
+/// of `available` takes from shards that each hold enough ([`AvailableDraw::plan`], over a
+/// fresh read), and the write conditions each of those shards on holding its part. No shard's
+/// `available` ever goes below zero, so neither does their sum; a write that lost a race to
+/// another debit fails its condition and is planned again from a new read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AvailableDraw {
+    /// (shard, amount > 0), shards distinct and ascending.
+    pub parts: Vec<(u32, Money)>,
+}
+
+/// Not enough `available` for a debit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("available balance {available} does not cover {needed}")]
+pub struct InsufficientAvailable {
+    pub available: Money,
+    pub needed: Money,
+}
+
+impl AvailableDraw {
+    /// Takes `needed` from the fullest shards first (fewest items in the write, and the
+    /// least chance of racing a small concurrent debit). `shards` are (shard, balance) as just
+    /// read; shards with nothing available are never used. `needed` of zero draws nothing.
+    pub fn plan(
+        shards: &[(u32, Balance)],
+        needed: Money,
+    ) -> Result<AvailableDraw, InsufficientAvailable> {
+        let mut fullest: Vec<(u32, i64)> = shards
+            .iter()
+            .map(|(shard, b)| (*shard, b.available.cents()))
+            .filter(|(_, cents)| *cents > 0)
+            .collect();
+        fullest.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let total: i64 = fullest.iter().map(|(_, c)| c).sum();
+        if total < needed.cents() {
+            return Err(InsufficientAvailable {
+                available: Money::from_cents(total.max(0)),
+                needed,
+            });
+        }
+        let mut left = needed.cents();
+        let mut parts = Vec::new();
+        for (shard, cents) in fullest {
+            if left <= 0 {
+                break;
+            }
+            let take = cents.min(left);
+            parts.push((shard, Money::from_cents(take)));
+            left -= take;
+        }
+        parts.sort_by_key(|(shard, _)| *shard);
+        Ok(AvailableDraw { parts })
+    }
+
+    pub fn total(&self) -> Money {
+        Money::from_cents(self.parts.iter().map(|(_, m)| m.cents()).sum())
+    }
+}
+
+/// One balance shard item's change in a write: add `delta`, and when `requires_available` is
+/// set, only if the shard's `available` is at least that much before the add.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShardUpdate {
+    pub shard: u32,
+    pub delta: Balance,
+    pub requires_available: Option<Money>,
+}
+
+/// The shard updates that book `movement`, its `available` debit taken as `draw` says.
+///
+/// Every leg goes to the movement's own shard ([`Movement::balance_shard`]) except the debit of
+/// `available`, which `draw` spreads over the shards that hold it (each part conditioned on the
+/// shard holding it). A shard named by both gets one update. Errors when `draw` does not add up
+/// to the movement's net debit of `available` (a programming error: nothing must be written).
+pub fn shard_updates(
+    movement: &Movement,
+    draw: &AvailableDraw,
+) -> Result<Vec<ShardUpdate>, LedgerError> {
+    let mut own = movement.balance_delta();
+    let debit = (-own.available.cents()).max(0);
+    if draw.total().cents() != debit {
+        return Err(LedgerError::DrawMismatch(movement.id.clone()));
+    }
+    if debit > 0 {
+        own.available = Money::ZERO;
+    }
+    let own_shard = movement.balance_shard();
+    let mut updates: Vec<ShardUpdate> = Vec::with_capacity(1 + draw.parts.len());
+    for (shard, amount) in &draw.parts {
+        updates.push(ShardUpdate {
+            shard: *shard,
+            delta: Balance {
+                available: Money::from_cents(-amount.cents()),
+                ..Balance::default()
+            },
+            requires_available: Some(*amount),
+        });
+    }
+    let nothing_drawn = updates.is_empty();
+    match updates.iter_mut().find(|u| u.shard == own_shard) {
+        Some(u) => u.delta = u.delta.plus(own),
+        None if own != Balance::default() || nothing_drawn => updates.push(ShardUpdate {
+            shard: own_shard,
+            delta: own,
+            requires_available: None,
+        }),
+        None => {}
+    }
+    updates.sort_by_key(|u| u.shard);
+    Ok(updates)
 }
 
 /// `hash(movement id) mod BALANCE_SHARDS`: uniform, and stable across processes and retries.
@@ -351,5 +498,91 @@ mod tests {
             counts.iter().all(|&c| (800..1200).contains(&c)),
             "{counts:?}"
         );
+    }
+
+    mod draws {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn shards(values: &[i64]) -> Vec<(u32, Balance)> {
+            values
+                .iter()
+                .enumerate()
+                .map(|(i, cents)| {
+                    (
+                        i as u32,
+                        Balance {
+                            available: Money::from_cents(*cents),
+                            ..Balance::default()
+                        },
+                    )
+                })
+                .collect()
+        }
+
+        proptest! {
+            /// A plan takes exactly what is needed, never more than a shard holds, or refuses
+            /// when the shards together hold less.
+            #[test]
+            fn plans_are_exact_and_never_overdraw(
+                values in proptest::collection::vec(-5_000i64..50_000, 0..32),
+                needed in 0i64..400_000,
+            ) {
+                let shards = shards(&values);
+                let positive: i64 = values.iter().filter(|v| **v > 0).sum();
+                match AvailableDraw::plan(&shards, Money::from_cents(needed)) {
+                    Ok(draw) => {
+                        prop_assert!(positive >= needed);
+                        prop_assert_eq!(draw.total().cents(), needed);
+                        for (shard, amount) in &draw.parts {
+                            prop_assert!(amount.cents() > 0);
+                            prop_assert!(amount.cents() <= values[*shard as usize]);
+                        }
+                    }
+                    Err(e) => {
+                        prop_assert!(positive < needed);
+                        prop_assert_eq!(e.needed.cents(), needed);
+                    }
+                }
+            }
+
+            /// The shard updates of a movement add up to its effect on the balance, and every
+            /// debited shard is conditioned on holding its part.
+            #[test]
+            fn shard_updates_add_up_to_the_movement(
+                values in proptest::collection::vec(0i64..50_000, 1..32),
+                needed in 1i64..100_000,
+                reserved in 0i64..10_000,
+            ) {
+                let a = AccountId::generate();
+                let shards = shards(&values);
+                let Ok(draw) = AvailableDraw::plan(&shards, Money::from_cents(needed)) else {
+                    return Ok(());
+                };
+                let m = Movement::new(
+                    MovementKind::RefundRequested,
+                    &a,
+                    "tx#1",
+                    vec![
+                        Leg { account: LedgerAccount::Merchant(a.clone(), Bucket::Available), amount: Money::from_cents(-needed) },
+                        Leg { account: LedgerAccount::Merchant(a.clone(), Bucket::ReservedForSplits), amount: Money::from_cents(-reserved) },
+                        Leg { account: LedgerAccount::PixNetwork, amount: Money::from_cents(needed + reserved) },
+                    ],
+                    Utc::now(),
+                ).unwrap();
+                let updates = shard_updates(&m, &draw).unwrap();
+                let sum = updates.iter().fold(Balance::default(), |acc, u| acc.plus(u.delta));
+                prop_assert_eq!(sum, m.balance_delta());
+                let mut seen = std::collections::BTreeSet::new();
+                for u in &updates {
+                    prop_assert!(seen.insert(u.shard));
+                    if u.delta.available.cents() < 0 {
+                        prop_assert_eq!(u.requires_available.map(|m| m.cents()), Some(-u.delta.available.cents()));
+                    }
+                }
+                // A draw that does not match the debit is refused.
+                prop_assert!(shard_updates(&m, &AvailableDraw::default()).is_err());
+            }
+        }
     }
 }

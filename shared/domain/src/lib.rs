@@ -6,13 +6,16 @@
 
 pub mod account;
 pub mod brcode;
+pub mod cashout;
 pub mod charge;
 pub mod document;
 pub mod error;
 pub mod events;
 pub mod ids;
 pub mod ledger;
+pub mod lifecycle;
 pub mod money;
+pub mod money_out;
 pub mod outbox;
 pub mod payment;
 pub mod payout;

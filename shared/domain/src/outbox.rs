@@ -20,6 +20,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::cashout::CashOutId;
 use crate::ids::{AccountId, TransactionId};
 use crate::payout::PayoutId;
 use crate::queue::QueueName;
@@ -50,13 +51,29 @@ pub enum PipelineMessage {
         payout_id: PayoutId,
         account_id: AccountId,
     },
+    /// To `payout-requests` (every money-out request shares the executor queue): send the
+    /// cash-out's transfer.
+    #[serde(rename_all = "camelCase")]
+    CashOutRequested {
+        cash_out_id: CashOutId,
+        account_id: AccountId,
+    },
+    /// To `payout-requests`: ask the provider for attempt `attempt` of the charge's refund.
+    #[serde(rename_all = "camelCase")]
+    RefundRequested {
+        transaction_id: TransactionId,
+        account_id: AccountId,
+        attempt: u32,
+    },
 }
 
 impl PipelineMessage {
     pub fn queue(&self) -> QueueName {
         match self {
             PipelineMessage::ChargeConfirmed { .. } => QueueName::ChargeConfirmed,
-            PipelineMessage::PayoutRequested { .. } => QueueName::PayoutRequests,
+            PipelineMessage::PayoutRequested { .. }
+            | PipelineMessage::CashOutRequested { .. }
+            | PipelineMessage::RefundRequested { .. } => QueueName::PayoutRequests,
         }
     }
 
@@ -69,6 +86,14 @@ impl PipelineMessage {
             PipelineMessage::PayoutRequested { payout_id, .. } => {
                 format!("payout-requested:{payout_id}")
             }
+            PipelineMessage::CashOutRequested { cash_out_id, .. } => {
+                format!("cash-out-requested:{cash_out_id}")
+            }
+            PipelineMessage::RefundRequested {
+                transaction_id,
+                attempt,
+                ..
+            } => format!("refund-requested:{transaction_id}#{attempt}"),
         }
     }
 

@@ -14,6 +14,7 @@ use crate::charge::{Charge, ChargeStatus};
 use crate::error::StoreError;
 pub use crate::events::EventLog;
 use crate::ids::{AccountId, TransactionId};
+pub use crate::lifecycle::LifecycleStore;
 pub use crate::scheduler_ports::PayoutRunStore;
 pub use crate::scheduling::ScheduleStore;
 pub use crate::settlement::SettlementStore;
@@ -239,6 +240,7 @@ pub trait Store:
     + PayoutRunStore
     + EventLog
     + WebhookStore
+    + LifecycleStore
 {
 }
 impl<T> Store for T where
@@ -249,6 +251,7 @@ impl<T> Store for T where
         + PayoutRunStore
         + EventLog
         + WebhookStore
+        + LifecycleStore
 {
 }
 

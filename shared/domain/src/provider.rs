@@ -64,8 +64,10 @@ pub struct TransferRequest {
     pub idempotency_key: String,
     pub amount: Money,
     pub destination: TransferDestination,
-    pub recipient_name: String,
-    pub recipient_document: TaxDocument,
+    /// Who should receive it, when we know (a split recipient, a bank account's holder: the
+    /// receiving bank checks the document). A cash-out to a PIX key leaves both to the DICT.
+    pub recipient_name: Option<String>,
+    pub recipient_document: Option<TaxDocument>,
     pub description: String,
 }
 
@@ -160,6 +162,12 @@ pub enum ProviderEvent {
         event_id: String,
         idempotency_key: String,
         outcome: TransferOutcome,
+    },
+    /// A refund we asked for with `idempotency_key` ended (`Completed` or `Failed`).
+    RefundSettled {
+        event_id: String,
+        idempotency_key: String,
+        outcome: RefundOutcome,
     },
     /// Authentic, but nothing we act on (acknowledged so the provider stops retrying).
     Ignored {

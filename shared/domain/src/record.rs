@@ -11,11 +11,12 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::charge::{Charge, ChargeSplit, ChargeStatus, Payer};
+use crate::charge::{Charge, ChargeRefund, ChargeSplit, ChargeStatus, Payer, RefundState};
 use crate::document::TaxDocument;
 use crate::error::StoreError;
 use crate::ids::{AccountId, TransactionId};
 use crate::money::Money;
+use crate::payment::EndToEndId;
 use crate::pix_key::PixKeyType;
 use crate::settlement_record::PaymentRecord;
 use crate::split::{SplitKind, SplitRule, SplitValue};
@@ -48,6 +49,70 @@ pub struct ChargeRecord {
     /// Absent until confirmed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment: Option<PaymentRecord>,
+    /// Absent until a refund is requested.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund: Option<RefundRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefundRecord {
+    pub attempt: u32,
+    pub state: String,
+    pub reason: String,
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_to_end_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_refund_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
+    pub requested_at_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled_at_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+}
+
+impl From<&ChargeRefund> for RefundRecord {
+    fn from(r: &ChargeRefund) -> Self {
+        RefundRecord {
+            attempt: r.attempt,
+            state: r.state.as_str().to_owned(),
+            reason: r.reason.clone(),
+            description: r.description.clone(),
+            end_to_end_id: r.end_to_end_id.as_ref().map(ToString::to_string),
+            provider_refund_id: r.provider_refund_id.clone(),
+            failure_reason: r.failure_reason.clone(),
+            requested_at_ms: r.requested_at.timestamp_millis(),
+            settled_at_ms: r.settled_at.map(|t| t.timestamp_millis()),
+            idempotency_key: r.idempotency_key.clone(),
+        }
+    }
+}
+
+impl RefundRecord {
+    fn into_refund(self, id: &str) -> Result<ChargeRefund, StoreError> {
+        Ok(ChargeRefund {
+            attempt: self.attempt,
+            state: RefundState::parse(&self.state).ok_or_else(|| corrupt("refund state", id))?,
+            reason: self.reason,
+            description: self.description,
+            end_to_end_id: self
+                .end_to_end_id
+                .map(|e| EndToEndId::parse(&e).ok_or_else(|| corrupt("refund endToEndId", id)))
+                .transpose()?,
+            provider_refund_id: self.provider_refund_id,
+            failure_reason: self.failure_reason,
+            requested_at: millis_to_time(self.requested_at_ms)
+                .ok_or_else(|| corrupt("refund requestedAt", id))?,
+            settled_at: self
+                .settled_at_ms
+                .map(|ms| millis_to_time(ms).ok_or_else(|| corrupt("refund settledAt", id)))
+                .transpose()?,
+            idempotency_key: self.idempotency_key,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +153,7 @@ impl From<&Charge> for ChargeRecord {
             created_at_ms: c.created_at.timestamp_millis(),
             expires_at_ms: c.expires_at.timestamp_millis(),
             payment: c.payment.as_ref().map(PaymentRecord::from),
+            refund: c.refund.as_ref().map(RefundRecord::from),
         }
     }
 }
@@ -155,6 +221,7 @@ impl TryFrom<ChargeRecord> for Charge {
             created_at: millis_to_time(r.created_at_ms).ok_or_else(|| corrupt("createdAt", &id))?,
             expires_at: millis_to_time(r.expires_at_ms).ok_or_else(|| corrupt("expiresAt", &id))?,
             payment: r.payment.map(|p| p.into_payment(&id)).transpose()?,
+            refund: r.refund.map(|f| f.into_refund(&id)).transpose()?,
         })
     }
 }

@@ -10,7 +10,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::charge::{Charge, ChargeSplit, ChargeStatus};
+use crate::cashout::{CashOut, CashOutDestination};
+use crate::charge::{Charge, ChargeRefund, ChargeSplit, ChargeStatus};
 use crate::money::{Money, serialize_decimal_2dp};
 use crate::payment::Payment;
 use crate::payout::{Payout, PayoutRecipient, SplitEntry};
@@ -48,6 +49,126 @@ pub struct ChargeView {
     /// Who actually paid, as the PIX network reported it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub paid_by: Option<PaidByView>,
+    /// Once paid: whether the payment settled after `expirationDate` (the PIX network
+    /// settled it anyway, so it is accepted and accounted for like any other).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paid_after_expiration: Option<bool>,
+    /// The latest refund requested, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refund: Option<RefundView>,
+}
+
+/// A charge's refund (PIX devolution).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefundView {
+    /// `PROCESSING`, `COMPLETED` or `FAILED`.
+    pub status: &'static str,
+    /// The devolution's end-to-end id (`D…`), once the provider assigned it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_to_end_id: Option<String>,
+    pub amount: Money,
+    pub reason: String,
+    pub description: String,
+    pub requested_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settled_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
+}
+
+impl RefundView {
+    pub fn new(charge: &Charge, refund: &ChargeRefund) -> RefundView {
+        RefundView {
+            status: refund.state.as_str(),
+            end_to_end_id: refund.end_to_end_id.as_ref().map(ToString::to_string),
+            amount: charge.amount,
+            reason: refund.reason.clone(),
+            description: refund.description.clone(),
+            requested_at: timestamp(refund.requested_at),
+            settled_at: refund.settled_at.map(timestamp),
+            failure_reason: refund.failure_reason.clone(),
+        }
+    }
+}
+
+/// A cash-out as `GET /api/pix/cash-out/{id}` shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CashOutView {
+    pub id: String,
+    pub external_id: String,
+    /// `PROCESSING`, `COMPLETED` or `FAILED`.
+    pub status: &'static str,
+    pub value: Money,
+    pub description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pix_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pix_key_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bank_account: Option<BankAccountView>,
+    /// The transfer's end-to-end id (`E…`), once COMPLETED.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_to_end_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BankAccountView {
+    pub ispb: String,
+    pub branch: String,
+    pub account: String,
+    pub account_type: &'static str,
+    pub document: String,
+    pub name: String,
+}
+
+impl CashOutView {
+    pub fn new(c: &CashOut) -> CashOutView {
+        let (pix_key, pix_key_type, bank_account) = match &c.destination {
+            CashOutDestination::PixKey { key, key_type } => {
+                (Some(key.clone()), Some(key_type.as_str()), None)
+            }
+            CashOutDestination::BankAccount {
+                ispb,
+                branch,
+                account,
+                account_type,
+                document,
+                name,
+            } => (
+                None,
+                None,
+                Some(BankAccountView {
+                    ispb: ispb.as_str().to_owned(),
+                    branch: branch.clone(),
+                    account: account.clone(),
+                    account_type: account_type.as_str(),
+                    document: document.as_str().to_owned(),
+                    name: name.clone(),
+                }),
+            ),
+        };
+        CashOutView {
+            id: c.id.to_string(),
+            external_id: c.external_id.clone(),
+            status: c.state.as_str(),
+            value: c.amount,
+            description: c.description.clone(),
+            pix_key,
+            pix_key_type,
+            bank_account,
+            end_to_end_id: c.end_to_end_id.as_ref().map(ToString::to_string),
+            failure_reason: c.failure_reason.clone(),
+            created_at: timestamp(c.created_at),
+            updated_at: timestamp(c.updated_at),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -153,6 +274,8 @@ impl ChargeView {
             end_to_end_id: payment.map(|p| p.end_to_end_id.to_string()),
             paid_at: payment.map(|p| timestamp(p.paid_at)),
             paid_by: payment.map(PaidByView::new),
+            paid_after_expiration: payment.map(|_| charge.paid_after_expiration()),
+            refund: charge.refund.as_ref().map(|r| RefundView::new(charge, r)),
         }
     }
 }

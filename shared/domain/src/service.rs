@@ -113,6 +113,7 @@ impl ChargeService {
             created_at,
             expires_at,
             payment: None,
+            refund: None,
         };
 
         let completion = claim.map(|claim| IdempotencyCompletion {
@@ -151,7 +152,8 @@ impl ChargeService {
         account_id: &AccountId,
         id: &TransactionId,
     ) -> Result<ChargeDetails, DomainError> {
-        let charge = self.get_charge(account_id, id).await?;
+        let mut charge = self.get_charge(account_id, id).await?;
+        charge.status = charge.status_at(self.clock.now());
         let splits = self.booked_splits(&charge).await?;
         Ok(ChargeDetails { charge, splits })
     }
@@ -164,6 +166,7 @@ impl ChargeService {
         request: &ChargeListRequest,
     ) -> Result<Page<ChargeDetails>, DomainError> {
         let page = self.list_charges(account_id, request).await?;
+        let now = self.clock.now();
         let splits =
             futures::future::try_join_all(page.items.iter().map(|c| self.booked_splits(c))).await?;
         Ok(Page {
@@ -171,7 +174,11 @@ impl ChargeService {
                 .items
                 .into_iter()
                 .zip(splits)
-                .map(|(charge, splits)| ChargeDetails { charge, splits })
+                .map(|(mut charge, splits)| {
+                    // As GET shows it: EXPIRED from `expirationDate` on, swept or not.
+                    charge.status = charge.status_at(now);
+                    ChargeDetails { charge, splits }
+                })
                 .collect(),
             next: page.next,
         })

@@ -26,9 +26,11 @@ pub enum WriteOutcome {
     Conflict,
 }
 
-/// PENDING → CONFIRMED.
+/// PENDING (or EXPIRED) → CONFIRMED.
 ///
-/// Conditions: the charge exists with status `PENDING`; no charge holds `payment.end_to_end_id`
+/// Conditions: the charge exists with status `PENDING` or `EXPIRED` (a payment the PIX network
+/// settled after the expiry sweeper ran is still money we hold: it is accepted, and the charge
+/// reports `paidAfterExpiration`); no charge holds `payment.end_to_end_id`
 /// yet (the end-to-end id guard, created here, is how the same payment reported twice is
 /// recognised); the movement does not exist.
 /// Effects: the charge's status (and its status index key) becomes `CONFIRMED` and it stores

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::TransactWriteItem;
-use pixgw_domain::charge::Charge;
+use pixgw_domain::charge::{Charge, ChargeStatus};
 use pixgw_domain::error::StoreError;
 use pixgw_domain::ids::{AccountId, TransactionId};
 use pixgw_domain::ports::{
@@ -17,9 +17,9 @@ use crate::DynamoStore;
 use crate::errors::{self, Reason};
 use crate::idempotency::{IdempotencyItem, STATE_IN_PROGRESS, completion_update};
 use crate::keys::{
-    ENTITY, GSI1PK, GSI1SK, GSI2PK, GSI2SK, Item, PK, SK, SK_CHARGE, SK_EXTID, SK_IDEM, charge_pk,
-    charges_by_account_pk, charges_by_status_pk, created_sort_key, external_id_pk,
-    fits_partition_key, idempotency_pk, s,
+    ENTITY, GSI1PK, GSI1SK, GSI2PK, GSI2SK, GSI3PK, GSI3SK, Item, PK, SK, SK_CHARGE, SK_EXTID,
+    SK_IDEM, charge_pk, charges_by_account_pk, charges_by_status_pk, created_sort_key, expiry_pk,
+    expiry_sort_key, external_id_pk, fits_partition_key, idempotency_pk, s,
 };
 use crate::transact::{TransactFailure, put_new, transact_write};
 
@@ -55,6 +55,17 @@ pub fn charge_item(charge: &Charge) -> Result<Item, StoreError> {
         (GSI2SK, sort),
     ] {
         item.insert(name.to_owned(), s(value));
+    }
+    // The expiry index is sparse: only a PENDING charge is in it.
+    if charge.status == ChargeStatus::Pending {
+        item.insert(GSI3PK.to_owned(), s(expiry_pk(&charge.transaction_id)));
+        item.insert(
+            GSI3SK.to_owned(),
+            s(expiry_sort_key(
+                record.expires_at_ms,
+                &charge.transaction_id,
+            )),
+        );
     }
     Ok(item)
 }
@@ -257,7 +268,9 @@ mod tests {
 
     #[test]
     fn record_fields_never_collide_with_key_attributes() {
-        let names = [PK, SK, ENTITY, GSI1PK, GSI1SK, GSI2PK, GSI2SK, TTL];
+        let names = [
+            PK, SK, ENTITY, GSI1PK, GSI1SK, GSI2PK, GSI2SK, GSI3PK, GSI3SK, TTL,
+        ];
         let json = serde_json::to_value(sample_record()).unwrap_or_default();
         let fields = json
             .as_object()
@@ -291,6 +304,7 @@ mod tests {
             created_at_ms: 0,
             expires_at_ms: 0,
             payment: None,
+            refund: None,
         }
     }
 }

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
+use pixgw_domain::cashout::{CashOutCursor, CashOutId, CashOutState};
 use pixgw_domain::charge::ChargeStatus;
 use pixgw_domain::ids::{AccountId, TransactionId};
 use pixgw_domain::ledger::balance_shard;
@@ -22,6 +23,9 @@ pub const GSI1PK: &str = "gsi1pk";
 pub const GSI1SK: &str = "gsi1sk";
 pub const GSI2PK: &str = "gsi2pk";
 pub const GSI2SK: &str = "gsi2sk";
+/// The expiry index (`gsi3`): only PENDING charges carry these.
+pub const GSI3PK: &str = "gsi3pk";
+pub const GSI3SK: &str = "gsi3sk";
 /// The TTL attribute: epoch **seconds** after which DynamoDB may delete the item.
 pub const TTL: &str = "ttl";
 /// Every item says what it is, so exports, streams and the console are readable.
@@ -51,6 +55,8 @@ pub const SK_EVENT: &str = "EVENT";
 /// Under the account's own partition (`ACCOUNT#{accountId}`), next to `ACCOUNT` and `SCHEDULE`.
 pub const SK_WEBHOOK_ENDPOINT: &str = "WEBHOOK_ENDPOINT";
 pub const SK_DELIVERY: &str = "DELIVERY";
+pub const SK_CASHOUT: &str = "CASHOUT";
+pub const SK_CASHOUT_EXTID: &str = "CASHOUT_EXTID";
 
 /// `entity` of a split entry (whose sort key varies: [`split_sk`]).
 pub const ENTITY_SPLIT: &str = "SPLIT";
@@ -287,6 +293,75 @@ pub fn due_schedule_sort_key(next_run_at_ms: i64, account: &AccountId) -> String
     format!("{ms:015}#{account}")
 }
 
+/// How many expiry-index partitions PENDING charges are spread over (by a stable hash of the
+/// transaction id), so charge creation bursts do not all write one index partition.
+pub const EXPIRY_SHARDS: u32 = 16;
+
+/// `gsi3pk` of a PENDING charge: one of the [`EXPIRY_SHARDS`] expiry partitions.
+pub fn expiry_pk(transaction_id: &TransactionId) -> String {
+    expiry_shard_pk(balance_shard(transaction_id.as_str()) % EXPIRY_SHARDS)
+}
+
+/// `gsi3pk` of expiry partition `shard`.
+pub fn expiry_shard_pk(shard: u32) -> String {
+    format!("EXPIRY#{shard:02}")
+}
+
+/// `gsi3sk` of a PENDING charge: `{expiresAtMs:015}#{transactionId}` (clamped into the
+/// sortable range, which keeps its meaning: before 1970 is due, the far future never is), so
+/// "expired at or before t" is `gsi3sk < {t+1:015}`, soonest first.
+pub fn expiry_sort_key(expires_at_ms: i64, transaction_id: &TransactionId) -> String {
+    let ms = expires_at_ms.clamp(0, MAX_SORTABLE_MS);
+    format!("{ms:015}#{transaction_id}")
+}
+
+/// A cash-out, under its own id.
+pub fn cash_out_pk(id: &CashOutId) -> String {
+    format!("CASHOUT#{id}")
+}
+
+/// The per-account `externalId` guard of a cash-out (its sort key, `CASHOUT_EXTID`, keeps it
+/// apart from a charge's guard whatever the externalId holds).
+pub fn cash_out_external_id_pk(account: &AccountId, external_id: &str) -> String {
+    format!("ACCOUNT#{account}#CASHOUT_EXTID#{external_id}")
+}
+
+/// `gsi1pk` of a cash-out: all of an account's cash-outs.
+pub fn cash_outs_by_account_pk(account: &AccountId) -> String {
+    format!("ACCOUNT#{account}#CASHOUTS")
+}
+
+/// `gsi2pk` of a cash-out: an account's cash-outs in one state. Any state change must
+/// rewrite it in the same write that changes `state`.
+pub fn cash_outs_by_state_pk(account: &AccountId, state: CashOutState) -> String {
+    format!("ACCOUNT#{account}#CASHOUTS#{}", state.as_str())
+}
+
+/// The bounds of a cash-out listing: `[from, to)` and strictly older than the cursor, like
+/// charges. A `from` inside a millisecond starts at the next one; a `to` inside one ends
+/// with it (keys hold whole milliseconds).
+pub fn cash_out_sort_range(
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    after: Option<&CashOutCursor>,
+) -> SortRange {
+    created_range(
+        from.map(ceil_ms),
+        to.map(ceil_ms),
+        after.map(|c| (c.created_at_ms, c.id.as_str())),
+    )
+}
+
+/// The first whole millisecond at or after `t`.
+pub fn ceil_ms(t: DateTime<Utc>) -> i64 {
+    let ms = t.timestamp_millis();
+    if t.timestamp_subsec_nanos().is_multiple_of(1_000_000) {
+        ms
+    } else {
+        ms.saturating_add(1)
+    }
+}
+
 fn sortable(ms: i64) -> bool {
     (0..=MAX_SORTABLE_MS).contains(&ms)
 }
@@ -310,7 +385,7 @@ pub fn created_sort_key(created_at_ms: i64, id: &TransactionId) -> Option<String
 }
 
 /// The part of `gsi1sk`/`gsi2sk` that precedes every key created at `ms` or later.
-fn time_prefix(ms: i64) -> String {
+pub fn time_prefix(ms: i64) -> String {
     format!("{ms:015}")
 }
 
@@ -354,7 +429,7 @@ pub fn payout_sort_range(
 ) -> SortRange {
     let from_ms = from.map(|t| {
         let ms = t.timestamp_millis();
-        if t.timestamp_subsec_nanos() % 1_000_000 == 0 {
+        if t.timestamp_subsec_nanos().is_multiple_of(1_000_000) {
             ms
         } else {
             ms.saturating_add(1)

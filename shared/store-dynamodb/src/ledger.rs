@@ -1,7 +1,7 @@
 //! Ledger reads: an account's balance (the sum of its [`BALANCE_SHARDS`] shard items) and its
 //! movements (its [`BALANCE_SHARDS`] ledger partitions of `gsi1`, merged).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use aws_sdk_dynamodb::types::KeysAndAttributes;
 use futures::{StreamExt, TryStreamExt};
@@ -54,11 +54,24 @@ impl DynamoStore {
     /// One strongly consistent BatchGetItem of all shard keys (32 < the 100-key limit),
     /// re-requesting unprocessed keys with backoff.
     pub(crate) async fn read_balance(&self, account: &AccountId) -> Result<Balance, StoreError> {
-        let expected: HashSet<String> = (0..BALANCE_SHARDS)
-            .map(|i| balance_pk(account, i))
+        let shards = self.read_balance_shards(account).await?;
+        Ok(shards
+            .into_iter()
+            .fold(Balance::default(), |sum, (_, shard)| sum.plus(shard)))
+    }
+
+    /// The shards that exist, as (shard, balance), ascending by shard: the same strongly
+    /// consistent BatchGetItem as [`DynamoStore::read_balance`], shard by shard (what a debit
+    /// of `available` is planned from).
+    pub(crate) async fn read_balance_shards(
+        &self,
+        account: &AccountId,
+    ) -> Result<Vec<(u32, Balance)>, StoreError> {
+        let expected: HashMap<String, u32> = (0..BALANCE_SHARDS)
+            .map(|i| (balance_pk(account, i), i))
             .collect();
         let keys: Vec<Item> = expected
-            .iter()
+            .keys()
             .map(|pk| primary_key(pk.clone(), SK_BALANCE))
             .collect();
         let mut request = Some(
@@ -68,7 +81,7 @@ impl DynamoStore {
                 .build()
                 .map_err(|e| errors::build_failed("BatchGetItem", &e))?,
         );
-        let mut balance = Balance::default();
+        let mut shards: Vec<(u32, Balance)> = Vec::new();
         let mut seen = HashSet::new();
         for attempt in 1..=BATCH_ATTEMPTS {
             let Some(keys) = request.take() else { break };
@@ -86,17 +99,18 @@ impl DynamoStore {
             for item in items {
                 let pk = item.get(PK).and_then(|v| v.as_s().ok()).cloned();
                 // A shard counted twice (or a foreign item) would silently skew the balance.
-                match pk {
-                    Some(pk) if expected.contains(&pk) && seen.insert(pk.clone()) => {}
-                    _ => {
-                        return Err(StoreError::Corrupt(format!(
-                            "unexpected item in the balance read of {account}"
-                        )));
-                    }
-                }
+                let index = match pk {
+                    Some(pk) if seen.insert(pk.clone()) => expected.get(&pk).copied(),
+                    _ => None,
+                };
+                let Some(index) = index else {
+                    return Err(StoreError::Corrupt(format!(
+                        "unexpected item in the balance read of {account}"
+                    )));
+                };
                 let shard: BalanceShardRecord =
                     from_item(item).map_err(|e| errors::corrupt("balance shard", &e))?;
-                balance = balance.plus(shard.into());
+                shards.push((index, shard.into()));
             }
             request = out
                 .unprocessed_keys
@@ -116,7 +130,8 @@ impl DynamoStore {
             )));
         }
         debug!(shards = seen.len(), "read balance");
-        Ok(balance)
+        shards.sort_by_key(|(index, _)| *index);
+        Ok(shards)
     }
 
     /// Every movement of the account, oldest first: all ledger partitions, merged.

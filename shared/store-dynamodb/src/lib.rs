@@ -1,6 +1,6 @@
 //! DynamoDB adapter of the storage ports ([`AccountStore`], [`IdempotencyStore`],
 //! [`ChargeStore`], [`SettlementStore`], [`ScheduleStore`], [`PayoutRunStore`], [`EventLog`],
-//! [`WebhookStore`]) — single-table design — and of the
+//! [`WebhookStore`], [`LifecycleStore`]) — single-table design — and of the
 //! [`OutboxFeed`] over the table's DynamoDB Stream ([`stream_feed`]).
 //!
 //! [`AccountStore`]: pixgw_domain::ports::AccountStore
@@ -9,6 +9,7 @@
 //! [`EventLog`]: pixgw_domain::events::EventLog
 //! [`WebhookStore`]: pixgw_domain::webhooks::WebhookStore
 //! [`IdempotencyStore`]: pixgw_domain::ports::IdempotencyStore
+//! [`LifecycleStore`]: pixgw_domain::lifecycle::LifecycleStore
 //! [`ChargeStore`]: pixgw_domain::ports::ChargeStore
 //! [`SettlementStore`]: pixgw_domain::settlement::SettlementStore
 //! [`OutboxFeed`]: pixgw_domain::settlement::OutboxFeed
@@ -22,6 +23,7 @@
 //! | `pk`, `sk` | S | table primary key (hash, range) |
 //! | `gsi1pk`, `gsi1sk` | S | index `gsi1` (hash, range), projection ALL |
 //! | `gsi2pk`, `gsi2sk` | S | index `gsi2` (hash, range), projection ALL |
+//! | `gsi3pk`, `gsi3sk` | S | index `gsi3` (hash, range), projection ALL: the expiry index, only PENDING charges |
 //! | `ttl` | N | TTL attribute, epoch **seconds** |
 //! | `entity` | S | item type (`ACCOUNT`, `CLIENT`, `CHARGE`, `EXTID`, `IDEM`, `E2E`, `MOVEMENT`, `BALANCE`, `SPLIT`, `PAYOUT`, `OUTBOX`, `SCHEDULE`, `EVENT`, `WEBHOOK_ENDPOINT`, `DELIVERY`), for humans and for the stream relay |
 //!
@@ -44,6 +46,8 @@
 //!       - { AttributeName: gsi1sk, AttributeType: S }
 //!       - { AttributeName: gsi2pk, AttributeType: S }
 //!       - { AttributeName: gsi2sk, AttributeType: S }
+//!       - { AttributeName: gsi3pk, AttributeType: S }
+//!       - { AttributeName: gsi3sk, AttributeType: S }
 //!     KeySchema:
 //!       - { AttributeName: pk, KeyType: HASH }
 //!       - { AttributeName: sk, KeyType: RANGE }
@@ -53,6 +57,9 @@
 //!         Projection: { ProjectionType: ALL }
 //!       - IndexName: gsi2
 //!         KeySchema: [{ AttributeName: gsi2pk, KeyType: HASH }, { AttributeName: gsi2sk, KeyType: RANGE }]
+//!         Projection: { ProjectionType: ALL }
+//!       - IndexName: gsi3
+//!         KeySchema: [{ AttributeName: gsi3pk, KeyType: HASH }, { AttributeName: gsi3sk, KeyType: RANGE }]
 //!         Projection: { ProjectionType: ALL }
 //!     TimeToLiveSpecification: { AttributeName: ttl, Enabled: true }
 //!     StreamSpecification: { StreamViewType: NEW_AND_OLD_IMAGES }
@@ -64,7 +71,7 @@
 //! |---|---|---|---|---|
 //! | account | `ACCOUNT#{accountId}` | `ACCOUNT` | — | serde of `Account` |
 //! | client credential | `CLIENT#{clientId}` | `CLIENT` | — | serde of `ClientCredential` (secret only as its hash) |
-//! | charge | `CHARGE#{transactionId}` | `CHARGE` | `gsi1pk` = `ACCOUNT#{accountId}#CHARGES`, `gsi1sk` = `{createdAtMs:015}#{transactionId}`; `gsi2pk` = `ACCOUNT#{accountId}#CHARGES#{STATUS}`, `gsi2sk` = `gsi1sk` | `ChargeRecord` (money as integer centavos in `N`, times as epoch ms) |
+//! | charge | `CHARGE#{transactionId}` | `CHARGE` | `gsi1pk` = `ACCOUNT#{accountId}#CHARGES`, `gsi1sk` = `{createdAtMs:015}#{transactionId}`; `gsi2pk` = `ACCOUNT#{accountId}#CHARGES#{STATUS}`, `gsi2sk` = `gsi1sk`; only while PENDING: `gsi3pk` = `EXPIRY#{shard:02}` (shard = `balance_shard(transactionId) % 16`), `gsi3sk` = `{expiresAtMs:015}#{transactionId}` | `ChargeRecord` (money as integer centavos in `N`, times as epoch ms; `refund` once one is requested) |
 //! | externalId guard | `ACCOUNT#{accountId}#EXTID#{externalId}` | `EXTID` | — | `accountId`, `externalId`, `transactionId` |
 //! | idempotency record | `ACCOUNT#{accountId}#IDEM#{key}` | `IDEM` | — | `state` (`IN_PROGRESS`\|`COMPLETED`), `requestHash`, `lockToken`, `leaseUntilMs`, `expiresAtMs`, `ttl` (= `expiresAtMs` / 1000), `responseStatus`, `responseBody` |
 //! | end-to-end id guard | `E2E#{endToEndId}` | `E2E` | — | `transactionId`, `accountId` |
@@ -76,12 +83,14 @@
 //! | account event | `EVENT#{eventId}` | `EVENT` | `gsi1pk` = `ACCOUNT#{accountId}#EVENTS#{shard:02}` (shard = `balance_shard(eventId)`, 32 per account), `gsi1sk` = `{occurredAtMs:015}#{eventId}` | `AccountEventRecord` (`data` as JSON text); created only if absent, never changed |
 //! | webhook endpoint | `ACCOUNT#{accountId}` (its account's partition) | `WEBHOOK_ENDPOINT` | — | `WebhookEndpointRecord` (secrets sealed; `version` N, +1 per write) |
 //! | webhook delivery | `DELIVERY#{deliveryId}` (`dlv_…`, derived from the event id) | `DELIVERY` | `gsi1pk` = `ACCOUNT#{accountId}#DELIVERIES`, `gsi1sk` = `{createdAtMs:015}#{deliveryId}` | `DeliveryRecord` (`status`, `eventType` as API names; at most the newest 50 attempts; `version` N, +1 per write) |
+//! | cash-out | `CASHOUT#{cashOutId}` | `CASHOUT` | `gsi1pk` = `ACCOUNT#{accountId}#CASHOUTS`, `gsi1sk` = `{createdAtMs:015}#{cashOutId}`; `gsi2pk` = `ACCOUNT#{accountId}#CASHOUTS#{STATE}`, `gsi2sk` = `gsi1sk` | `CashOutRecord` |
+//! | cash-out externalId guard | `ACCOUNT#{accountId}#CASHOUT_EXTID#{externalId}` | `CASHOUT_EXTID` | — | `accountId`, `externalId`, `cashOutId` |
 //! | payout schedule | `ACCOUNT#{accountId}` (its account's partition) | `SCHEDULE` | `gsi1pk` = `PAYOUT_SCHEDULES#{shard:02}` (shard = `balance_shard(accountId) % 16`), `gsi1sk` = `{nextRunAtMs:015}#{accountId}` | `ScheduleRecord`: `accountId`, `frequency`, `time` (`HH:MM`, São Paulo), `weekday`? (WEEKLY), `dayOfMonth`? (MONTHLY), `nextRunAtMs`, `version` (N, +1 per write), `updatedAtMs`; while a scheduler run holds a window: `leaseRunId`, `leaseWindowMs`, `leaseUntilMs` (all three or none) |
 //!
 //! A confirmed charge also stores `payment` (a map: `PaymentRecord`) and `confirmedAtMs`; a
 //! pending one has neither, and charge reads decode both forms.
 //!
-//! Only charges, movements, payouts, SCHEDULED split entries, split entries of scheduled
+//! Only charges (and, while PENDING, the expiry index), cash-outs, movements, payouts, SCHEDULED split entries, split entries of scheduled
 //! payouts, account events, webhook deliveries and payout schedules carry index attributes (sparse indexes: a
 //! split entry leaving SCHEDULED loses its `gsi2` keys in the same write — rewritten whole by
 //! settlement, updated with `REMOVE` by the scheduler — and one going back to SCHEDULED after a
@@ -116,11 +125,21 @@
 //! | charge by id (webhooks, public location) | GetItem, strongly consistent; ownership is checked by the service |
 //! | charge by externalId | GetItem guard → GetItem charge, strongly consistent |
 //! | list charges (newest first, `[from, to)`, cursor) | Query `gsi1` (or `gsi2` with a status), `ScanIndexForward = false` |
-//! | confirm a charge | `TransactWriteItems`: Update charge (`attribute_exists(pk) AND status = PENDING AND accountId = :acc`; SET `status`, `gsi2pk`, `payment`, `confirmedAtMs`) + Put e2e guard + Put movement + Update balance shard + Put each event (`CASHIN_CONFIRMED`) + Put each outbox message |
+//! | confirm a charge | `TransactWriteItems`: Update charge (`attribute_exists(pk) AND (status = PENDING OR status = EXPIRED) AND accountId = :acc`; SET `status`, `gsi2pk`, `payment`, `confirmedAtMs`, REMOVE `gsi3pk`, `gsi3sk`) + Put e2e guard + Put movement + Update balance shard + Put each event (`CASHIN_CONFIRMED`) + Put each outbox message |
 //! | book a charge's splits | `TransactWriteItems`: ConditionCheck charge (`status = CONFIRMED AND accountId = :acc`) + Put each split entry + Put each payout + Put movement + Update balance shard + Put each outbox message |
 //! | settle a payout | `TransactWriteItems`: Put payout (`state = PROCESSING AND accountId = :acc`; its listing keys follow the new state) + Put each split entry (`state = PROCESSING AND payoutId = :pid AND accountId = :acc`) + (if the settlement moves money) Put movement + Update balance shard + Put each event + Put each outbox message |
 //! | settle a chunk of a settled scheduled payout's splits (≤ 48) | `TransactWriteItems`: Update payout (`ADD unsettledSplits -n`, SET `updatedAtMs`; `state = :settledState AND accountId = :acc AND unsettledSplits >= n`) + Put each split entry, whole (`state = PROCESSING AND payoutId = :pid AND accountId = :acc`; PAID/FAILED keep the manifest keys, SCHEDULED gets the scheduled keys) + (if any split failed for good) Put movement + Update balance shard + Put each event — at most 1 + 48 + 2 + 48 = 99 items |
 //! | (in all four) | every Put of a new item (movement, event, outbox message, …) is `attribute_not_exists(pk)`; the balance shard is `ADD incomingCents, availableCents, reservedForSplitsCents` with the movement's delta, only ever next to the movement's guarded Put; any failed condition = `WriteOutcome::Conflict`, nothing written |
+//! | transition a charge (expiry, a refund's settlement) | `TransactWriteItems`: Update charge SETting every attribute of its new item and REMOVing the optional ones it lacks (`payment`, `refund`, the expiry keys unless PENDING), `attribute_exists(pk) AND status = :from AND accountId = :acc` + (if any) Put movement + Update its balance shard + Put each event + Put each outbox message |
+//! | request a refund | `TransactWriteItems`: the charge Update as above with `:from` = CONFIRMED + (splits not booked) ConditionCheck `attribute_not_exists` on `MOVEMENT#splits:{transactionId}`, or (booked) Put each cancelled split, whole (`state = SCHEDULED AND attribute_not_exists(payoutId) AND accountId = :acc`) + Put movement + one Update per shard update (`ADD` the delta; a shard the draw takes `available` from is conditioned `availableCents >= :part`) + Put each outbox message + (optional) Update idempotency record (as *complete*); ≤ 100 items or refused before sending |
+//! | request a cash-out | `TransactWriteItems`: Put cash-out + Put its externalId guard (both `attribute_not_exists(pk)`) + Put movement + the shard Updates (as for a refund) + Put each outbox message + (optional) idempotency completion. Cancellation reasons are decoded by item role: claim → `ClaimLost`, guard → `DuplicateExternalId`, any other non-shard item → `Conflict`, else a shard → `BalanceChanged` |
+//! | settle a cash-out | `TransactWriteItems`: Put cash-out, whole (`state = :from AND accountId = :acc`; `gsi2pk` follows the state) + (if any) Put movement + Update its shard + Put each event |
+//! | cash-out by id / by externalId | GetItem, strongly consistent / GetItem guard → GetItem cash-out |
+//! | an account's cash-outs (newest first, `[from, to)`, cursor, optional state) | Query `gsi1` on `ACCOUNT#{accountId}#CASHOUTS` (or `gsi2` on `…#CASHOUTS#{STATE}`), `ScanIndexForward = false`, bounds as for charges |
+//! | balance shard by shard (to plan a debit of `available`) | the balance BatchGetItem, per shard |
+//! | a page of the statement (oldest first, `[from, to)`, start position inclusive or not) | Query `gsi1` on each of the 32 `…#LEDGER#{shard}` partitions (8 at a time) from the start key (`>=` / `>` `{createdAtMs:015}#{movementId}`, `BETWEEN` with an upper `to` bound, the start item dropped when exclusive), at most a page each, merged by (createdAt, id) and cut to the page |
+//! | PENDING charges expired at `now` (expiry sweeper) | Query `gsi3` on each of the 16 `EXPIRY#{shard}` partitions, `gsi3sk < {now+1 ms:015}`, oldest first, at most `limit` each, merged soonest first; entries whose charge is no longer PENDING (index lag) skipped |
+//! | movement exists | GetItem, strongly consistent |
 //! | charge by end-to-end id | GetItem guard, strongly consistent |
 //! | a charge's split entries | Query `pk = CHARGE#{id} AND begins_with(sk, "SPLIT#")`, strongly consistent, paginated |
 //! | payout by id | GetItem, strongly consistent |
@@ -237,21 +256,27 @@ use pixgw_domain::error::StoreError;
 use tracing::debug;
 
 mod accounts;
+mod cash_outs;
 mod charges;
 pub mod errors;
 mod events;
+mod expiry;
 mod idempotency;
 pub mod keys;
 mod ledger;
+mod lifecycle;
+mod lifecycle_items;
 mod listing;
 mod merge;
 mod payout_runs;
 mod schedules;
 mod settlement;
 mod settlement_items;
+mod statement;
 pub mod stream_feed;
 pub mod table;
 mod transact;
+mod versioned;
 mod webhooks;
 
 pub use errors::SetupError;

@@ -26,19 +26,19 @@ use crate::settlement_items::payout_from_item;
 use crate::table::{GSI1, GSI2};
 
 /// The ports promise 1..=100; anything else is clamped rather than sent to DynamoDB.
-const MAX_LIMIT: u32 = 100;
+pub(crate) const MAX_LIMIT: u32 = 100;
 
 /// One newest-first read of an index partition, between sort-key bounds.
-struct NewestFirst {
-    index: &'static str,
-    pk_attr: &'static str,
-    sk_attr: &'static str,
-    pk: String,
+pub(crate) struct NewestFirst {
+    pub(crate) index: &'static str,
+    pub(crate) pk_attr: &'static str,
+    pub(crate) sk_attr: &'static str,
+    pub(crate) pk: String,
     /// Inclusive lower bound of the sort key.
-    lower: Option<String>,
+    pub(crate) lower: Option<String>,
     /// Exclusive upper bound of the sort key.
-    upper: Option<String>,
-    limit: usize,
+    pub(crate) upper: Option<String>,
+    pub(crate) limit: usize,
 }
 
 impl DynamoStore {
@@ -46,7 +46,7 @@ impl DynamoStore {
     /// know whether another page exists) or the partition range ends. `accept` decodes an
     /// item, or skips it (`None`) without counting it, so a page is full whenever more items
     /// exist. Returns at most `limit` items and whether more follow.
-    async fn query_newest_first<T>(
+    pub(crate) async fn query_newest_first<T>(
         &self,
         q: NewestFirst,
         mut accept: impl FnMut(Item) -> Result<Option<T>, StoreError>,

@@ -17,15 +17,16 @@ use pixgw_domain::schedule_record::ScheduleRecord;
 use pixgw_domain::scheduling::{ScheduleState, ScheduleStore};
 use pixgw_domain::settlement::WriteOutcome;
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
-use tracing::{debug, instrument};
+use tracing::instrument;
 
 use crate::DynamoStore;
-use crate::errors::{self, SingleWrite};
+use crate::errors;
 use crate::keys::{
     ENTITY, GSI1PK, GSI1SK, Item, PK, SK, SK_SCHEDULE, account_pk, due_schedule_sort_key,
     due_schedules_pk, primary_key, s, schedule_shard,
 };
 use crate::transact::put_new;
+use crate::versioned::write_versioned;
 
 const WHAT: &str = "payout schedule";
 
@@ -130,9 +131,8 @@ impl ScheduleStore for DynamoStore {
             item.remove(lease);
         }
         let update = ScheduleUpdate::new(item);
-        let written = errors::write_retrying_conflicts("UpdateItem", || {
-            let request = self
-                .client
+        write_versioned("UpdateItem", WHAT, expected_version, || {
+            self.client
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(primary_key(
@@ -141,35 +141,8 @@ impl ScheduleStore for DynamoStore {
                 )))
                 .update_expression(&update.expression)
                 .set_expression_attribute_names(Some(update.names.clone()))
-                .set_expression_attribute_values(Some(update.values.clone()));
-            let request = match expected_version {
-                None => request
-                    .condition_expression("attribute_not_exists(#pk)")
-                    .expression_attribute_names("#pk", PK),
-                // A missing item fails this too: "replace version v" needs version v stored.
-                Some(version) => request
-                    .condition_expression("#version = :expected")
-                    .expression_attribute_names("#version", "version")
-                    .expression_attribute_values(
-                        ":expected",
-                        AttributeValue::N(version.to_string()),
-                    ),
-            };
-            request.send()
+                .set_expression_attribute_values(Some(update.values.clone()))
         })
-        .await?;
-        match written {
-            SingleWrite::Written => {
-                debug!("schedule written");
-                Ok(WriteOutcome::Applied)
-            }
-            SingleWrite::ConditionFailed => {
-                debug!("schedule version moved on; nothing written");
-                Ok(WriteOutcome::Conflict)
-            }
-            SingleWrite::StillConflicting => Err(StoreError::Unavailable(
-                "payout schedule write kept conflicting".into(),
-            )),
-        }
+        .await
     }
 }

@@ -20,12 +20,12 @@ use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_attribute_value, to_item};
 
 use crate::errors;
 use crate::keys::{
-    ENTITY, ENTITY_SPLIT, GSI1PK, GSI1SK, GSI2PK, GSI2SK, Item, OUTBOX_TTL_SECONDS, PK, SK,
-    SK_BALANCE, SK_CHARGE, SK_E2E, SK_EVENT, SK_MOVEMENT, SK_OUTBOX, SK_PAYOUT, TTL, balance_pk,
-    charge_pk, charges_by_status_pk, created_id_sort_key, end_to_end_pk, event_pk, events_pk,
-    ledger_pk, movement_pk, n, outbox_pk, payout_manifest_pk, payout_manifest_sort_key, payout_pk,
-    payouts_by_account_pk, payouts_by_state_pk, primary_key, s, scheduled_split_sort_key,
-    scheduled_splits_pk, split_sk,
+    ENTITY, ENTITY_SPLIT, GSI1PK, GSI1SK, GSI2PK, GSI2SK, GSI3PK, GSI3SK, Item, OUTBOX_TTL_SECONDS,
+    PK, SK, SK_BALANCE, SK_CHARGE, SK_E2E, SK_EVENT, SK_MOVEMENT, SK_OUTBOX, SK_PAYOUT, TTL,
+    balance_pk, charge_pk, charges_by_status_pk, created_id_sort_key, end_to_end_pk, event_pk,
+    events_pk, ledger_pk, movement_pk, n, outbox_pk, payout_manifest_pk, payout_manifest_sort_key,
+    payout_pk, payouts_by_account_pk, payouts_by_state_pk, primary_key, s,
+    scheduled_split_sort_key, scheduled_splits_pk, split_sk,
 };
 
 /// Attributes of the end-to-end id guard.
@@ -39,13 +39,13 @@ pub const BALANCE_RESERVED: &str = "reservedForSplitsCents";
 pub const BALANCE_ACCOUNT_ID: &str = "accountId";
 
 /// Record attributes the conditions below look at (names as `serde` writes them).
-const STATUS: &str = "status";
-const STATE: &str = "state";
-const ACCOUNT_ID: &str = "accountId";
-const PAYOUT_ID: &str = "payoutId";
+pub(crate) const STATUS: &str = "status";
+pub(crate) const STATE: &str = "state";
+pub(crate) const ACCOUNT_ID: &str = "accountId";
+pub(crate) const PAYOUT_ID: &str = "payoutId";
 /// The payout's count of splits still to settle (see `Payout::unsettled_splits`).
 pub const UNSETTLED_SPLITS: &str = "unsettledSplits";
-const PAYMENT: &str = "payment";
+pub(crate) const PAYMENT: &str = "payment";
 /// When the gateway recorded the confirmation (the payment's own `paidAtMs` is the
 /// provider's clock). Kept for audits; `ChargeRecord` does not read it back.
 const CONFIRMED_AT: &str = "confirmedAtMs";
@@ -56,7 +56,7 @@ const CONDITION_CHECK: &str = "ConditionCheck";
 
 /// A record as attributes, plus the table keys (`extra`). Record fields never share a name
 /// with a key attribute (unit-tested below), so nothing is overwritten.
-fn record_item<T: Serialize>(
+pub(crate) fn record_item<T: Serialize>(
     what: &str,
     record: &T,
     extra: impl IntoIterator<Item = (&'static str, AttributeValue)>,
@@ -66,7 +66,7 @@ fn record_item<T: Serialize>(
     Ok(item)
 }
 
-fn decode<T: DeserializeOwned>(what: &str, item: Item) -> Result<T, StoreError> {
+pub(crate) fn decode<T: DeserializeOwned>(what: &str, item: Item) -> Result<T, StoreError> {
     from_item(item).map_err(|e| errors::corrupt(what, &e))
 }
 
@@ -76,7 +76,8 @@ fn out_of_range(what: &str, id: &str) -> StoreError {
     ))
 }
 
-/// PENDING → CONFIRMED of the charge, with the status index key and the payment.
+/// PENDING (or EXPIRED) → CONFIRMED of the charge, with the status index key and the payment;
+/// the charge leaves the expiry index.
 pub fn confirm_charge_update(
     table: &str,
     write: &ConfirmCharge,
@@ -90,12 +91,20 @@ pub fn confirm_charge_update(
             SK_CHARGE,
         )))
         .update_expression(
-            "SET #status = :confirmed, #gsi2pk = :gsi2pk, #payment = :payment, #confirmedAt = :at",
+            "SET #status = :confirmed, #gsi2pk = :gsi2pk, #payment = :payment, #confirmedAt = :at \
+             REMOVE #gsi3pk, #gsi3sk",
         )
         // The account check keeps a command naming the wrong account from moving the charge
-        // into another account's status index.
-        .condition_expression("attribute_exists(#pk) AND #status = :pending AND #acc = :acc")
+        // into another account's status index. An EXPIRED charge is accepted too: the PIX
+        // network settled it after the sweeper ran, and the money is ours to account for.
+        // Leaving PENDING leaves the expiry index (`gsi3`, sparse).
+        .condition_expression(
+            "attribute_exists(#pk) AND (#status = :pending OR #status = :expired) AND #acc = :acc",
+        )
         .expression_attribute_names("#pk", PK)
+        .expression_attribute_names("#gsi3pk", GSI3PK)
+        .expression_attribute_names("#gsi3sk", GSI3SK)
+        .expression_attribute_values(":expired", s(ChargeStatus::Expired.as_str()))
         .expression_attribute_names("#status", STATUS)
         .expression_attribute_names("#gsi2pk", GSI2PK)
         .expression_attribute_names("#payment", PAYMENT)

@@ -13,19 +13,23 @@ use aws_sdk_dynamodb::types::{
 use tracing::{Instrument, debug, debug_span};
 
 use crate::errors::SetupError;
-use crate::keys::{GSI1PK, GSI1SK, GSI2PK, GSI2SK, PK, SK, TTL};
+use crate::keys::{GSI1PK, GSI1SK, GSI2PK, GSI2SK, GSI3PK, GSI3SK, PK, SK, TTL};
 
 /// An account's charges, newest first (`gsi1pk`, `gsi1sk`).
 pub const GSI1: &str = "gsi1";
 /// An account's charges in one status, newest first (`gsi2pk`, `gsi2sk`).
 pub const GSI2: &str = "gsi2";
+/// PENDING charges by expiry, soonest first (`gsi3pk`, `gsi3sk`): a sparse index, the keys
+/// exist only while a charge is PENDING.
+pub const GSI3: &str = "gsi3";
 
 /// The table's primary key and its global secondary indexes: (index name, hash, range).
 /// `None` is the table itself. Every index projects ALL attributes.
-pub const KEYS: [(Option<&str>, &str, &str); 3] = [
+pub const KEYS: [(Option<&str>, &str, &str); 4] = [
     (None, PK, SK),
     (Some(GSI1), GSI1PK, GSI1SK),
     (Some(GSI2), GSI2PK, GSI2SK),
+    (Some(GSI3), GSI3PK, GSI3SK),
 ];
 
 /// What the table's stream carries. The outbox relay only needs new images of inserts;
@@ -87,7 +91,7 @@ fn global_secondary_indexes() -> Result<Vec<GlobalSecondaryIndex>, SetupError> {
         .collect()
 }
 
-/// Creates the table (PAY_PER_REQUEST, both GSIs projecting ALL, a NEW_AND_OLD_IMAGES stream
+/// Creates the table (PAY_PER_REQUEST, every GSI projecting ALL, a NEW_AND_OLD_IMAGES stream
 /// for the outbox relay), waits until it and its indexes are ACTIVE, and enables TTL on `ttl`.
 /// Idempotent: an existing table is checked against the definition instead of being created;
 /// TTL and the stream are only enabled if they are not yet (tables created before the outbox
@@ -274,12 +278,16 @@ mod tests {
         let mut names: Vec<_> = defs.iter().map(|d| d.attribute_name().to_owned()).collect();
         names.sort();
         names.dedup();
-        assert_eq!(names.len(), 6);
+        assert_eq!(names.len(), 8);
         let gsis = global_secondary_indexes().unwrap();
-        assert_eq!(gsis.len(), 2);
+        assert_eq!(gsis.len(), 3);
         assert_eq!(
             key_names(gsis[0].key_schema()),
             (Some(GSI1PK), Some(GSI1SK))
+        );
+        assert_eq!(
+            key_names(gsis[2].key_schema()),
+            (Some(GSI3PK), Some(GSI3SK))
         );
     }
 }

@@ -51,6 +51,7 @@ use crate::keys::{
 use crate::settlement_items::{event_from_item, outbox_item};
 use crate::table::GSI1;
 use crate::transact::{TransactFailure, put_new, transact_write};
+use crate::versioned::write_versioned;
 
 /// How many index pages (Queries) one `list_deliveries` call reads at most. With a filter
 /// each evaluates up to [`FILTERED_QUERY_LIMIT`] deliveries, so a call examines at most
@@ -297,42 +298,13 @@ impl WebhookStore for DynamoStore {
         expected_version: Option<u64>,
     ) -> Result<WriteOutcome, StoreError> {
         let item = endpoint_item(endpoint)?;
-        let written = errors::write_retrying_conflicts(PUT, || {
-            let request = self
-                .client
+        write_versioned(PUT, ENDPOINT, expected_version, || {
+            self.client
                 .put_item()
                 .table_name(&self.table)
-                .set_item(Some(item.clone()));
-            let request = match expected_version {
-                None => request
-                    .condition_expression("attribute_not_exists(#pk)")
-                    .expression_attribute_names("#pk", PK),
-                // A missing item fails this too: "replace version v" needs version v stored.
-                Some(version) => request
-                    .condition_expression("#version = :expected")
-                    .expression_attribute_names("#version", VERSION)
-                    .expression_attribute_values(
-                        ":expected",
-                        AttributeValue::N(version.to_string()),
-                    ),
-            };
-            request.send()
+                .set_item(Some(item.clone()))
         })
-        .await?;
-        match written {
-            SingleWrite::Written => {
-                debug!("webhook endpoint written");
-                Ok(WriteOutcome::Applied)
-            }
-            SingleWrite::ConditionFailed => {
-                debug!("webhook endpoint exists or its version moved on; nothing written");
-                Ok(WriteOutcome::Conflict)
-            }
-            // No transaction writes endpoints, so this needs a broken table: report it.
-            SingleWrite::StillConflicting => Err(StoreError::Unavailable(
-                "webhook endpoint write kept conflicting".into(),
-            )),
-        }
+        .await
     }
 
     #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %account))]

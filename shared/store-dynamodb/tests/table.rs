@@ -70,6 +70,14 @@ async fn create_table_builds_the_documented_definition_and_is_idempotent() {
                 ],
                 Some(ProjectionType::All)
             ),
+            (
+                "gsi3".into(),
+                vec![
+                    ("gsi3pk".into(), KeyType::Hash),
+                    ("gsi3sk".into(), KeyType::Range)
+                ],
+                Some(ProjectionType::All)
+            ),
         ]
     );
     let mut defs: Vec<_> = t
@@ -78,10 +86,12 @@ async fn create_table_builds_the_documented_definition_and_is_idempotent() {
         .map(|d: &AttributeDefinition| (d.attribute_name().to_owned(), d.attribute_type().clone()))
         .collect();
     defs.sort_by(|a, b| a.0.cmp(&b.0));
-    let expected: Vec<_> = ["gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "pk", "sk"]
-        .into_iter()
-        .map(|n| (n.to_owned(), ScalarAttributeType::S))
-        .collect();
+    let expected: Vec<_> = [
+        "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk", "pk", "sk",
+    ]
+    .into_iter()
+    .map(|n| (n.to_owned(), ScalarAttributeType::S))
+    .collect();
     assert_eq!(defs, expected);
 
     let ttl = client

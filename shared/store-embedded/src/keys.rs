@@ -154,6 +154,41 @@ pub(crate) fn split_index_entry<'k>(prefix: &str, key: &'k str) -> Option<(i64, 
 }
 
 // ---------------------------------------------------------------------------------------------
+// Money lifecycle
+
+/// `charges_by_expiry` key: sortable `expires_at_ms`, then the transaction id, so the PENDING
+/// charges expired at or before `t` are exactly the keys below [`index_at`]`("", t + 1)`,
+/// soonest first.
+pub(crate) fn expiring_charge(expires_at_ms: i64, transaction_id: &str) -> String {
+    index_entry("", expires_at_ms, transaction_id)
+}
+
+/// `cash_out_external_ids` key: an account's cash-out `externalId` guard.
+pub(crate) fn cash_out_external_id(account_id: &str, external_id: &str) -> String {
+    format!("{account_id}{SEP}{external_id}")
+}
+
+/// `cash_outs_by_account` key: the account, then sortable `created_at_ms`, then the cash-out
+/// id, so an account's cash-outs are one range ordered by `(created_at, id)`.
+pub(crate) fn cash_out_entry(account_id: &str, created_at_ms: i64, cash_out_id: &str) -> String {
+    index_entry(&account_prefix(account_id), created_at_ms, cash_out_id)
+}
+
+/// `cash_outs_by_state` key: like [`cash_out_entry`] under the account's [`status_prefix`].
+pub(crate) fn cash_out_state_entry(
+    account_id: &str,
+    state: &str,
+    created_at_ms: i64,
+    cash_out_id: &str,
+) -> String {
+    index_entry(
+        &status_prefix(account_id, state),
+        created_at_ms,
+        cash_out_id,
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
 // Payout schedules
 
 /// `schedules_due` key: sortable `next_run_at_ms`, then the account id, so the schedules due at

@@ -14,6 +14,7 @@
 //! | `charges`                       | transaction id                                 | [`ChargeRecord`]             |
 //! | `charges_by_account`            | account, created-at ms, transaction id         | transaction id               |
 //! | `charges_by_status`             | account, status, created-at ms, transaction id | transaction id               |
+//! | `charges_by_expiry`             | sortable expires-at ms, transaction id         | transaction id               |
 //! | `external_ids`                  | account, `externalId`                          | transaction id               |
 //! | `idempotency`                   | account, idempotency key                       | the claim record (JSON)      |
 //! | `idempotency_by_expiry`         | expires-at ms, account, idempotency key        | idempotency table key        |
@@ -24,6 +25,9 @@
 //! The two `charges_by_*` tables are the listing indexes: an account's charges (optionally of
 //! one status) are one contiguous key range ordered by `(created_at, transaction_id)`, so a
 //! page is a reverse range scan bounded by `from`/`to`/the cursor, never a full scan.
+//! `charges_by_expiry` holds exactly the PENDING charges (kept exact by every charge write, and
+//! filled once from `charges` when a file written before it existed is opened), soonest
+//! expiry first, so the expiry sweeper reads the charges due with one range read.
 //! `external_ids` is the per-account uniqueness guard for `externalId`, and
 //! `idempotency_by_expiry` lets expired idempotency records be purged with a range scan too.
 //!
@@ -39,6 +43,10 @@
 //! ([`EventLog`](pixgw_domain::events::EventLog)) in the `events` module, and the payout
 //! scheduler's runs ([`PayoutRunStore`](pixgw_domain::scheduler_ports::PayoutRunStore)) in the
 //! `payout_runs` module.
+//!
+//! The money lifecycle ([`LifecycleStore`](pixgw_domain::lifecycle::LifecycleStore): refunds,
+//! charge expiry, the paged statement, cash-outs) is in the `lifecycle` module; cash-outs and
+//! their guard and listing tables are in the `cash_outs` module.
 //!
 //! Merchant webhooks (the `webhook_*` tables above: each account's endpoint, the delivery log
 //! and its listing index, newest first like `charges_by_account`; the records are those of
@@ -62,8 +70,10 @@
 //! redb is synchronous, so every operation runs on tokio's blocking pool
 //! ([`tokio::task::spawn_blocking`]); the store is a cheap `Clone` around an `Arc<Database>`.
 
+mod cash_outs;
 mod events;
 mod keys;
+mod lifecycle;
 mod outbox;
 mod payout_runs;
 mod payouts;
@@ -79,11 +89,14 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
+use redb::{
+    Database, ReadableDatabase, ReadableTable, Table, TableDefinition, TableHandle,
+    WriteTransaction,
+};
 use serde::{Deserialize, Serialize};
 
 use pixgw_domain::account::{Account, ClientCredential};
-use pixgw_domain::charge::Charge;
+use pixgw_domain::charge::{Charge, ChargeStatus};
 use pixgw_domain::error::StoreError;
 use pixgw_domain::ids::{AccountId, TransactionId};
 use pixgw_domain::ports::{
@@ -113,6 +126,8 @@ const CHARGES: TableDefinition<&str, Bytes> = TableDefinition::new("charges");
 const CHARGES_BY_ACCOUNT: TableDefinition<&str, &str> = TableDefinition::new("charges_by_account");
 const CHARGES_BY_STATUS: TableDefinition<&str, &str> = TableDefinition::new("charges_by_status");
 const EXTERNAL_IDS: TableDefinition<&str, &str> = TableDefinition::new("external_ids");
+/// The expiry index: exactly the PENDING charges, by `(expiresAtMs, transaction id)`.
+const CHARGES_BY_EXPIRY: TableDefinition<&str, &str> = TableDefinition::new("charges_by_expiry");
 const IDEMPOTENCY: TableDefinition<&str, Bytes> = TableDefinition::new("idempotency");
 const IDEMPOTENCY_BY_EXPIRY: TableDefinition<&str, &str> =
     TableDefinition::new("idempotency_by_expiry");
@@ -146,6 +161,10 @@ impl EmbeddedStore {
             .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
         // Create every table up front, so read transactions never meet a missing table.
         let txn = db.begin_write().map_err(db_err)?;
+        let had_expiry_index = txn
+            .list_tables()
+            .map_err(db_err)?
+            .any(|table| table.name() == CHARGES_BY_EXPIRY.name());
         txn.open_table(ACCOUNTS).map_err(db_err)?;
         txn.open_table(CLIENTS).map_err(db_err)?;
         txn.open_table(CHARGES).map_err(db_err)?;
@@ -154,7 +173,12 @@ impl EmbeddedStore {
         txn.open_table(EXTERNAL_IDS).map_err(db_err)?;
         txn.open_table(IDEMPOTENCY).map_err(db_err)?;
         txn.open_table(IDEMPOTENCY_BY_EXPIRY).map_err(db_err)?;
+        txn.open_table(CHARGES_BY_EXPIRY).map_err(db_err)?;
+        if !had_expiry_index {
+            backfill_expiry_index(&txn)?;
+        }
         settlement::create_tables(&txn)?;
+        cash_outs::create_tables(&txn)?;
         payouts::create_tables(&txn)?;
         events::create_tables(&txn)?;
         outbox::create_tables(&txn)?;
@@ -450,6 +474,16 @@ fn put_charge(
         }
         index.insert(new_key.as_str(), id).map_err(db_err)?;
     }
+    {
+        // The expiry index holds a charge only while it is PENDING.
+        let mut by_expiry = txn.open_table(CHARGES_BY_EXPIRY).map_err(db_err)?;
+        if let Some(old_key) = previous.and_then(expiry_entry) {
+            by_expiry.remove(old_key.as_str()).map_err(db_err)?;
+        }
+        if let Some(new_key) = expiry_entry(record) {
+            by_expiry.insert(new_key.as_str(), id).map_err(db_err)?;
+        }
+    }
     let mut charges = txn.open_table(CHARGES).map_err(db_err)?;
     charges.insert(id, value.as_slice()).map_err(db_err)?;
     Ok(())
@@ -462,6 +496,35 @@ fn account_entry(r: &ChargeRecord) -> String {
         r.created_at_ms,
         &r.transaction_id,
     )
+}
+
+/// A charge's entry in `charges_by_expiry`, if it is PENDING.
+fn expiry_entry(r: &ChargeRecord) -> Option<String> {
+    (r.status == ChargeStatus::Pending.as_str())
+        .then(|| keys::expiring_charge(r.expires_at_ms, &r.transaction_id))
+}
+
+/// Fills `charges_by_expiry` (just created) from the charges of a database written before the
+/// index existed: one scan, once, when the file is first opened by this version.
+fn backfill_expiry_index(txn: &WriteTransaction) -> Result<(), StoreError> {
+    let mut entries = Vec::new();
+    {
+        let charges = txn.open_table(CHARGES).map_err(db_err)?;
+        for entry in charges.iter().map_err(db_err)? {
+            let (key, value) = entry.map_err(db_err)?;
+            let record: ChargeRecord = decode(value.value(), "charge", key.value())?;
+            if let Some(index_key) = expiry_entry(&record) {
+                entries.push((index_key, record.transaction_id));
+            }
+        }
+    }
+    let mut by_expiry = txn.open_table(CHARGES_BY_EXPIRY).map_err(db_err)?;
+    for (index_key, id) in &entries {
+        by_expiry
+            .insert(index_key.as_str(), id.as_str())
+            .map_err(db_err)?;
+    }
+    Ok(())
 }
 
 /// A charge's entry in `charges_by_status`.

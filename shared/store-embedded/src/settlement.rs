@@ -20,6 +20,11 @@
 //! DynamoDB adapter shards it); it is only ever changed in the transaction that stores the
 //! movement, so it always equals the sum of the account's movements. `splits_scheduled` holds
 //! exactly the splits whose state is SCHEDULED, kept exact on every split write.
+//!
+//! A confirmation accepts a charge stored PENDING or EXPIRED (a payment settled after the expiry
+//! sweeper ran); [`crate::put_charge`] drops it from the expiry index either way. The
+//! money-lifecycle writes (`lifecycle` module) reuse these helpers and check a debit of
+//! `available` against the balance row ([`load_balance`]) in the same transaction.
 
 use std::collections::BTreeSet;
 
@@ -49,10 +54,10 @@ const END_TO_END_IDS: TableDefinition<&str, &str> = TableDefinition::new("end_to
 pub(crate) const SPLITS: TableDefinition<&str, Bytes> = TableDefinition::new("splits");
 pub(crate) const SPLITS_SCHEDULED: TableDefinition<&str, &str> =
     TableDefinition::new("splits_scheduled");
-const MOVEMENTS: TableDefinition<&str, Bytes> = TableDefinition::new("movements");
-const MOVEMENTS_BY_ACCOUNT: TableDefinition<&str, &str> =
+pub(crate) const MOVEMENTS: TableDefinition<&str, Bytes> = TableDefinition::new("movements");
+pub(crate) const MOVEMENTS_BY_ACCOUNT: TableDefinition<&str, &str> =
     TableDefinition::new("movements_by_account");
-const BALANCES: TableDefinition<&str, Bytes> = TableDefinition::new("balances");
+pub(crate) const BALANCES: TableDefinition<&str, Bytes> = TableDefinition::new("balances");
 
 /// Creates the settlement tables (called by [`EmbeddedStore::open`]).
 pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
@@ -68,7 +73,7 @@ pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
 /// An account's running totals in the `balances` table.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct BalanceRecord {
+pub(crate) struct BalanceRecord {
     incoming_cents: i64,
     available_cents: i64,
     reserved_for_splits_cents: i64,
@@ -117,7 +122,10 @@ pub(crate) fn conditional_write(
     }
 }
 
-fn load_charge(txn: &WriteTransaction, id: &str) -> Result<Option<ChargeRecord>, StoreError> {
+pub(crate) fn load_charge(
+    txn: &WriteTransaction,
+    id: &str,
+) -> Result<Option<ChargeRecord>, StoreError> {
     let charges = txn.open_table(CHARGES).map_err(db_err)?;
     get_decoded(&charges, id, |bytes, key| decode(bytes, "charge", key))
 }
@@ -130,7 +138,7 @@ pub(crate) fn load_split(
     get_decoded(&splits, key, |bytes, key| decode(bytes, "split entry", key))
 }
 
-fn movement_exists(txn: &WriteTransaction, id: &str) -> Result<bool, StoreError> {
+pub(crate) fn movement_exists(txn: &WriteTransaction, id: &str) -> Result<bool, StoreError> {
     let movements = txn.open_table(MOVEMENTS).map_err(db_err)?;
     contains(&movements, id)
 }
@@ -183,6 +191,25 @@ pub(crate) fn put_split(
     Ok(())
 }
 
+/// The account's balance row, read inside the write transaction that may change it; `None`
+/// before its first movement.
+pub(crate) fn load_balance(
+    txn: &WriteTransaction,
+    account: &str,
+) -> Result<Option<Balance>, StoreError> {
+    let balances = txn.open_table(BALANCES).map_err(db_err)?;
+    let record: Option<BalanceRecord> = get_decoded(&balances, account, |bytes, key| {
+        decode(bytes, "balance", key)
+    })?;
+    Ok(record.map(Balance::from))
+}
+
+/// Decodes a stored movement.
+pub(crate) fn decode_movement(bytes: &[u8], key: &str) -> Result<Movement, StoreError> {
+    let record: MovementRecord = decode(bytes, "movement", key)?;
+    Movement::try_from(record)
+}
+
 /// Stores a movement, its account index entry, and adds it to the account's balance.
 pub(crate) fn put_movement(txn: &WriteTransaction, movement: &Movement) -> Result<(), StoreError> {
     let record = MovementRecord::from(movement);
@@ -223,7 +250,11 @@ fn confirm_in(txn: &WriteTransaction, write: &ConfirmCharge) -> Result<WriteOutc
     // The events (CASHIN_CONFIRMED) are created only if absent, like a settlement's: an event id
     // derives from the fact it reports, so a retried confirmation cannot record (or announce
     // through the webhook outbox) the same fact twice.
-    if charge.status != ChargeStatus::Pending.as_str()
+    // EXPIRED too: a payment the PIX network settled after the sweeper ran is money we hold.
+    let confirmable = [ChargeStatus::Pending, ChargeStatus::Expired]
+        .iter()
+        .any(|s| charge.status == s.as_str());
+    if !confirmable
         || guard_taken
         || movement_exists(txn, &write.movement.id)?
         || !events_absent(txn, &write.events)?

@@ -86,6 +86,7 @@ pub(crate) fn charge_with(account: &AccountId, splits: Vec<ChargeSplit>) -> Char
         created_at: t0(),
         expires_at: t0() + Duration::seconds(3600),
         payment: None,
+        refund: None,
     }
 }
 

@@ -61,6 +61,7 @@ fn charge(account_id: &AccountId, external_id: &str, created_at: DateTime<Utc>) 
         created_at,
         expires_at: created_at + Duration::seconds(3600),
         payment: None,
+        refund: None,
     }
 }
 

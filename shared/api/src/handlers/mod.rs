@@ -2,15 +2,18 @@
 
 pub mod account;
 pub mod cash_in;
+pub mod cash_out;
 pub mod listing;
 pub mod openapi;
 pub mod payout_schedule;
 pub mod payouts;
 pub mod pix_location;
 pub mod provider_webhook;
+pub mod refund;
 pub mod sandbox_clock;
 pub mod sandbox_pay;
 pub mod sandbox_payouts;
+pub mod statement;
 pub mod token;
 pub mod webhooks;
 

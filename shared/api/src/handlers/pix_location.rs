@@ -27,7 +27,9 @@ pub async fn get(state: &AppState, params: &PathParams) -> Result<ApiResponse, A
         .ok_or(ApiError::NotFound("charge"))?;
     let status = match charge.status {
         ChargeStatus::Pending => "ATIVA",
-        ChargeStatus::Confirmed | ChargeStatus::Refunded => "CONCLUIDA",
+        ChargeStatus::Confirmed | ChargeStatus::RefundProcessing | ChargeStatus::Refunded => {
+            "CONCLUIDA"
+        }
         ChargeStatus::Expired => "REMOVIDA_PELO_PSP",
     };
     let now: chrono::DateTime<Utc> = state.clock.now();

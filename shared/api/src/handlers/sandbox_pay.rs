@@ -59,11 +59,15 @@ async fn pay_now(
     payer: Payer,
 ) -> Result<ApiResponse, ApiError> {
     let charge = state.charges.get_charge(account_id, id).await?;
+    // Past its expirationDate the payer's bank refuses the QR code, whether the expiry
+    // sweeper has already stored the charge EXPIRED or not yet.
+    if charge.status == ChargeStatus::Expired
+        || (charge.status == ChargeStatus::Pending && state.clock.now() >= charge.expires_at)
+    {
+        return Err(ApiError::ChargeExpired);
+    }
     if charge.status != ChargeStatus::Pending {
         return Err(ApiError::ChargeNotPending(charge.status.as_str()));
-    }
-    if state.clock.now() >= charge.expires_at {
-        return Err(ApiError::ChargeExpired);
     }
     let paid_by = PaidBy {
         name: payer.name.unwrap_or_else(|| charge.payer.full_name.clone()),

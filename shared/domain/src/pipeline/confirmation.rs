@@ -8,9 +8,9 @@ use crate::charge::{Charge, ChargeStatus};
 use crate::error::DomainError;
 use crate::events::{AccountEvent, EventType};
 use crate::ledger::{Bucket, LedgerAccount, Movement, MovementKind};
+use crate::money_out::MoneyOutExecutor;
 use crate::outbox::PipelineMessage;
 use crate::payment::{EndToEndId, Payment};
-use crate::pipeline::payout_executor::PayoutExecutor;
 use crate::ports::{Clock, DynStore};
 use crate::provider::{ChargePaid, ProviderEvent};
 use crate::resources::ChargeView;
@@ -33,15 +33,15 @@ pub enum ConfirmationResult {
 pub struct ConfirmationService {
     store: DynStore,
     clock: Arc<dyn Clock>,
-    payouts: PayoutExecutor,
+    money_out: MoneyOutExecutor,
 }
 
 impl ConfirmationService {
-    pub fn new(store: DynStore, clock: Arc<dyn Clock>, payouts: PayoutExecutor) -> Self {
+    pub fn new(store: DynStore, clock: Arc<dyn Clock>, money_out: MoneyOutExecutor) -> Self {
         ConfirmationService {
             store,
             clock,
-            payouts,
+            money_out,
         }
     }
 
@@ -58,8 +58,18 @@ impl ConfirmationService {
                 outcome,
                 ..
             } => {
-                self.payouts
-                    .settle_by_idempotency_key(&idempotency_key, outcome)
+                self.money_out
+                    .settle_transfer(&idempotency_key, outcome)
+                    .await?;
+                Ok(ConfirmationResult::TransferSettled)
+            }
+            ProviderEvent::RefundSettled {
+                idempotency_key,
+                outcome,
+                ..
+            } => {
+                self.money_out
+                    .settle_refund(&idempotency_key, outcome)
                     .await?;
                 Ok(ConfirmationResult::TransferSettled)
             }
@@ -183,9 +193,13 @@ fn already_settled(
         Some(_) => Err(DomainError::ChargeNotPending {
             status: charge.status.as_str(),
         }),
-        None if charge.status != ChargeStatus::Pending => Err(DomainError::ChargeNotPending {
-            status: charge.status.as_str(),
-        }),
+        // A charge the sweeper already expired still takes the payment: the PIX network
+        // settled it, so the money is ours to account for (`paidAfterExpiration`).
+        None if !matches!(charge.status, ChargeStatus::Pending | ChargeStatus::Expired) => {
+            Err(DomainError::ChargeNotPending {
+                status: charge.status.as_str(),
+            })
+        }
         None => Ok(None),
     }
 }

@@ -250,8 +250,8 @@ pub fn transfer_request(payout: &Payout) -> TransferRequest {
             key: payout.recipient.pix_key.clone(),
             key_type: payout.recipient.pix_key_type,
         },
-        recipient_name: payout.recipient.name.clone(),
-        recipient_document: payout.recipient.document.clone(),
+        recipient_name: Some(payout.recipient.name.clone()),
+        recipient_document: Some(payout.recipient.document.clone()),
         description: format!("Split payout {}", payout.id),
     }
 }

@@ -252,6 +252,7 @@ mod tests {
             created_at: now,
             expires_at: now,
             payment: None,
+            refund: None,
         })
     }
 

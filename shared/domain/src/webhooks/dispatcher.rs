@@ -185,15 +185,15 @@ impl WebhookDispatcher {
             delivery.status = DeliveryStatus::Failed;
             delivery.next_attempt_at = None;
         }
-        match self.store.create_delivery(&delivery).await.map_err(store)? {
-            WriteOutcome::Applied | WriteOutcome::Conflict => {}
-        }
+        // Both outcomes are fine: a Conflict means the delivery exists (a redelivered message).
+        let _: WriteOutcome = self.store.create_delivery(&delivery).await.map_err(store)?;
         if !endpoint.is_enabled() {
             return Ok(Dispatched::EndpointUnavailable);
         }
         // A duplicate of this message finds the delivery created: the attempt's own checks
         // decide whether attempt 1 is still to be made.
-        self.attempt(account, &delivery.id, 0, 1).await
+        self.attempt_with(account, &delivery.id, 0, 1, Some((endpoint, event)))
+            .await
     }
 
     /// Sends the message on, hidden for what is left of its wait (at most 15 minutes a hop).
@@ -209,12 +209,28 @@ impl WebhookDispatcher {
         Ok(Dispatched::Deferred)
     }
 
+    /// An attempt due by an Attempt message: reads the endpoint and the event itself.
     async fn attempt(
         &self,
         account: &AccountId,
         delivery_id: &str,
         round: u32,
         attempt: u32,
+    ) -> Result<Dispatched, HandlerError> {
+        self.attempt_with(account, delivery_id, round, attempt, None)
+            .await
+    }
+
+    /// Makes `attempt` of the delivery if it is due. `loaded` is the enabled endpoint and the
+    /// event when the caller has just read them (the first attempt, from [`Self::on_event`]);
+    /// without it they are read once the attempt is claimed.
+    async fn attempt_with(
+        &self,
+        account: &AccountId,
+        delivery_id: &str,
+        round: u32,
+        attempt: u32,
+        loaded: Option<(WebhookEndpoint, AccountEvent)>,
     ) -> Result<Dispatched, HandlerError> {
         let now = self.clock.now();
         let delivery = self
@@ -267,23 +283,29 @@ impl WebhookDispatcher {
             )));
         }
 
-        let endpoint = self
-            .store
-            .get_webhook_endpoint(account)
-            .await
-            .map_err(store)?;
-        let endpoint = match endpoint {
-            Some(endpoint) if endpoint.is_enabled() => endpoint,
-            _ => return self.give_up_unreachable(claimed).await,
+        let (endpoint, event) = match loaded {
+            Some(loaded) => loaded,
+            None => {
+                let endpoint = self
+                    .store
+                    .get_webhook_endpoint(account)
+                    .await
+                    .map_err(store)?;
+                let endpoint = match endpoint {
+                    Some(endpoint) if endpoint.is_enabled() => endpoint,
+                    _ => return self.give_up_unreachable(claimed).await,
+                };
+                let event = self
+                    .store
+                    .get_event(account, &claimed.event_id)
+                    .await
+                    .map_err(store)?
+                    .ok_or_else(|| {
+                        HandlerError::Poison(format!("event {} does not exist", claimed.event_id))
+                    })?;
+                (endpoint, event)
+            }
         };
-        let event = self
-            .store
-            .get_event(account, &claimed.event_id)
-            .await
-            .map_err(store)?
-            .ok_or_else(|| {
-                HandlerError::Poison(format!("event {} does not exist", claimed.event_id))
-            })?;
         let response = self.post(&endpoint, &event, now).await?;
         self.record(claimed, &endpoint, attempt, now, response)
             .await

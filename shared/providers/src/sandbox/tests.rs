@@ -78,8 +78,8 @@ fn transfer_to(key: &str, idempotency_key: &str, cents: i64) -> TransferRequest 
             key: key.to_owned(),
             key_type: PixKeyType::Email,
         },
-        recipient_name: "Seller".to_owned(),
-        recipient_document: TaxDocument::parse("12345678909").unwrap(),
+        recipient_name: Some("Seller".to_owned()),
+        recipient_document: Some(TaxDocument::parse("12345678909").unwrap()),
         description: "payout".to_owned(),
     }
 }

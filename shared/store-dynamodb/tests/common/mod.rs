@@ -114,6 +114,7 @@ pub fn charge(account: &AccountId, external_id: &str, created_at_ms: i64) -> Cha
         created_at,
         expires_at: created_at + Duration::seconds(3_600),
         payment: None,
+        refund: None,
     }
 }
 

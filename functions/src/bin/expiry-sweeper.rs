@@ -1,0 +1,7 @@
+//! Lambda function invoked by EventBridge Scheduler (every minute): stores PENDING → EXPIRED
+//! for the charges whose `expirationDate` has come, with `CASHIN_EXPIRED`.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    pixgw_functions::expiry::serve_expiry_sweeper().await
+}

@@ -1,0 +1,168 @@
+//! `POST /api/pix/cash-out` (bearer token and `DigitalSignature` checked by the route table),
+//! `GET /api/pix/cash-out/{id}` and `GET /api/pix/cash-out` (model: seed 002).
+//!
+//! The cash-out is created PROCESSING with its money already out of `available`, in one write
+//! that also completes the idempotency claim (the `render` closure, like the cash-in's); the
+//! transfer follows asynchronously (`CASHOUT_COMPLETED` / `CASHOUT_FAILED`).
+
+use std::sync::OnceLock;
+
+use http::StatusCode;
+use pixgw_domain::cashout::{CashOut, CashOutCursor, CashOutId, CashOutQuery, CashOutState};
+use pixgw_domain::ids::AccountId;
+use pixgw_domain::ports::StoredResponse;
+use pixgw_domain::resources::CashOutView;
+
+use crate::error::ApiError;
+use crate::handlers::json_body;
+use crate::handlers::listing::QueryReader;
+use crate::http_types::{ApiRequest, ApiResponse};
+use crate::idempotency;
+use crate::routes::PathParams;
+use crate::state::AppState;
+use crate::validation::cash_out::validate_cash_out;
+use crate::views::PageView;
+
+pub async fn create(
+    state: &AppState,
+    request: &ApiRequest,
+    account_id: &AccountId,
+) -> Result<ApiResponse, ApiError> {
+    let body = json_body(request)?;
+    let input = validate_cash_out(&body).map_err(ApiError::Validation)?;
+    idempotency::run(state, request, account_id, |claim| async move {
+        // Rendered once, inside the write's inputs (for replays), and returned as is.
+        let rendered: OnceLock<StoredResponse> = OnceLock::new();
+        let render = |c: &CashOut| rendered.get_or_init(|| render_accepted(c)).clone();
+        let cash_out = state
+            .cash_outs
+            .request(account_id, input, claim, &render)
+            .await?;
+        let stored = rendered.get_or_init(|| render_accepted(&cash_out));
+        Ok(ApiResponse::raw_json(
+            StatusCode::ACCEPTED,
+            stored.body.clone().into_bytes().into(),
+        ))
+    })
+    .await
+}
+
+fn render_accepted(cash_out: &CashOut) -> StoredResponse {
+    StoredResponse {
+        status: StatusCode::ACCEPTED.as_u16(),
+        body: serde_json::to_string(&CashOutView::new(cash_out)).unwrap_or_default(),
+    }
+}
+
+pub async fn get(
+    state: &AppState,
+    params: &PathParams,
+    account_id: &AccountId,
+) -> Result<ApiResponse, ApiError> {
+    let id = params
+        .get("cashOutId")
+        .and_then(CashOutId::parse)
+        .ok_or(ApiError::NotFound("cash-out"))?;
+    let cash_out = state.cash_outs.get(account_id, &id).await?;
+    Ok(ApiResponse::json(
+        StatusCode::OK,
+        &CashOutView::new(&cash_out),
+    ))
+}
+
+pub async fn list(
+    state: &AppState,
+    request: &ApiRequest,
+    account_id: &AccountId,
+) -> Result<ApiResponse, ApiError> {
+    let (external_id, query) = parse_list_query(request)?;
+    let page = state
+        .cash_outs
+        .list(account_id, external_id.as_deref(), &query)
+        .await?;
+    let view = PageView {
+        items: page.items.iter().map(CashOutView::new).collect(),
+        next_cursor: page.next.map(|c| c.encode()),
+    };
+    Ok(ApiResponse::json(StatusCode::OK, &view))
+}
+
+const LIST_PARAMS: [&str; 6] = ["externalId", "status", "from", "to", "limit", "cursor"];
+
+/// Reads `externalId, status, from, to, limit, cursor`, reporting every problem at once.
+fn parse_list_query(request: &ApiRequest) -> Result<(Option<String>, CashOutQuery), ApiError> {
+    let mut q = QueryReader::new(request, &LIST_PARAMS);
+    let external_id = q.single("externalId");
+    let status = q.single("status");
+    let from = q.single("from");
+    let to = q.single("to");
+    let limit = q.single("limit");
+    let cursor = q.single("cursor");
+
+    if external_id.as_deref().is_some_and(|e| e.trim().is_empty()) {
+        q.error("externalId should not be empty");
+    }
+    let status = q.one_of(
+        "status",
+        status,
+        &CashOutState::ALL.map(CashOutState::as_str),
+        CashOutState::parse,
+    );
+    let from = q.time("from", from);
+    let to = q.time("to", to);
+    q.range(from, to);
+    let limit = q.limit(limit);
+    let after = q.cursor("cursor", "nextCursor", cursor, CashOutCursor::decode);
+    q.finish()?;
+    Ok((
+        external_id,
+        CashOutQuery {
+            state: status,
+            from,
+            to,
+            limit,
+            after,
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use http::Method;
+
+    use super::*;
+
+    #[test]
+    fn list_queries_report_every_problem() {
+        let request = ApiRequest::from_uri(
+            Method::GET,
+            "/api/pix/cash-out?status=DONE&limit=500&cursor=zz&from=2024-01-02T00:00:00Z&to=2024-01-01T00:00:00Z&page=2",
+        );
+        let Err(ApiError::InvalidQuery(errors)) = parse_list_query(&request) else {
+            panic!("errors expected");
+        };
+        assert_eq!(
+            errors,
+            [
+                "query parameter page is not supported",
+                "status must be one of the following values: PROCESSING, COMPLETED, FAILED",
+                "from must be before to",
+                "limit must be an integer between 1 and 100",
+                "cursor is invalid (use nextCursor from a previous page)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_valid_list_query_is_read() {
+        let request = ApiRequest::from_uri(
+            Method::GET,
+            "/api/pix/cash-out?externalId=CO-1&status=COMPLETED&limit=5",
+        );
+        let (external_id, query) = parse_list_query(&request).unwrap();
+        assert_eq!(external_id.as_deref(), Some("CO-1"));
+        assert_eq!(query.state, Some(CashOutState::Completed));
+        assert_eq!(query.limit, 5);
+        assert!(query.after.is_none());
+    }
+}

@@ -1,0 +1,85 @@
+//! `POST /api/pix/cash-in/{transactionId}/refund` (bearer token and `DigitalSignature` checked
+//! by the route table). Model: seed 001 — only a CONFIRMED charge, always its full amount; the
+//! answer is `202` with the devolution's `D…` end-to-end id.
+//!
+//! Idempotency: the refund's effect (the charge's REFUND_PROCESSING state and its ledger
+//! movement) is committed by the refund service before the provider is asked, so the claim is
+//! completed afterwards with [`idempotency::remember`]. A retry after a crash in between is
+//! recognised by the service (the refund carries the claim's key) and answered with the same
+//! refund, never a second one.
+
+use http::StatusCode;
+use pixgw_domain::charge::Charge;
+use pixgw_domain::ids::{AccountId, TransactionId};
+use serde::Serialize;
+
+use crate::error::ApiError;
+use crate::handlers::json_body;
+use crate::http_types::{ApiRequest, ApiResponse};
+use crate::idempotency;
+use crate::routes::PathParams;
+use crate::state::AppState;
+use crate::validation::refund::validate_refund;
+use crate::views::timestamp;
+
+/// The `202` body.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefundAcceptedView {
+    pub transaction_id: String,
+    pub external_id: String,
+    /// The devolution's end-to-end id (`D…`), when the provider already assigned it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_to_end_id: Option<String>,
+    /// Always `REFUND_PROCESSING`: the refund was accepted; `GET` shows `REFUNDED` once it
+    /// settled (`CASHIN_REFUNDED`).
+    pub status: &'static str,
+    pub amount: pixgw_domain::money::Money,
+    pub requested_at: String,
+    pub message: String,
+}
+
+impl RefundAcceptedView {
+    pub fn new(charge: &Charge) -> RefundAcceptedView {
+        let refund = charge.refund.as_ref();
+        RefundAcceptedView {
+            transaction_id: charge.transaction_id.to_string(),
+            external_id: charge.external_id.clone(),
+            end_to_end_id: refund
+                .and_then(|r| r.end_to_end_id.as_ref())
+                .map(ToString::to_string),
+            status: "REFUND_PROCESSING",
+            amount: charge.amount,
+            requested_at: timestamp(refund.map_or(charge.created_at, |r| r.requested_at)),
+            message: format!(
+                "The refund for cash-in {} has been successfully initiated.",
+                charge.transaction_id
+            ),
+        }
+    }
+}
+
+pub async fn request(
+    state: &AppState,
+    params: &PathParams,
+    request: &ApiRequest,
+    account_id: &AccountId,
+) -> Result<ApiResponse, ApiError> {
+    // A malformed id cannot name a charge: the same 404 as an unknown one, before the body.
+    let id = params
+        .get("transactionId")
+        .and_then(TransactionId::parse)
+        .ok_or(ApiError::NotFound("charge"))?;
+    let body = json_body(request)?;
+    let input = validate_refund(&body).map_err(ApiError::Validation)?;
+    idempotency::run(state, request, account_id, |claim| async move {
+        let charge = state
+            .refunds
+            .request(account_id, &id, input, claim.as_ref())
+            .await?;
+        let response = ApiResponse::json(StatusCode::ACCEPTED, &RefundAcceptedView::new(&charge));
+        idempotency::remember(state, claim, &response).await;
+        Ok(response)
+    })
+    .await
+}

@@ -1,0 +1,79 @@
+//! The consumer of `payout-requests`: every request to send money out (a payout, a cash-out,
+//! a refund) is executed by the use case it names. Each is idempotent on its own (provider
+//! idempotency keys + conditional writes), so redeliveries change nothing twice.
+
+use async_trait::async_trait;
+
+use crate::error::DomainError;
+use crate::money_out::{CashOutService, RefundService};
+use crate::outbox::PipelineMessage;
+use crate::pipeline::PayoutExecutor;
+use crate::pipeline::consumer::{HandlerError, MessageHandler};
+use crate::provider::{RefundOutcome, TransferOutcome};
+
+#[derive(Clone)]
+pub struct MoneyOutExecutor {
+    pub payouts: PayoutExecutor,
+    pub cash_outs: CashOutService,
+    pub refunds: RefundService,
+}
+
+impl MoneyOutExecutor {
+    /// Routes a transfer outcome the provider reported by webhook by its idempotency key:
+    /// `po_…` is a payout, `co_…` a cash-out.
+    pub async fn settle_transfer(
+        &self,
+        idempotency_key: &str,
+        outcome: TransferOutcome,
+    ) -> Result<(), DomainError> {
+        if idempotency_key.starts_with("co_") {
+            self.cash_outs
+                .settle_by_idempotency_key(idempotency_key, outcome)
+                .await?;
+        } else {
+            self.payouts
+                .settle_by_idempotency_key(idempotency_key, outcome)
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn settle_refund(
+        &self,
+        idempotency_key: &str,
+        outcome: RefundOutcome,
+    ) -> Result<(), DomainError> {
+        self.refunds
+            .settle_by_idempotency_key(idempotency_key, outcome)
+            .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl MessageHandler for MoneyOutExecutor {
+    async fn handle(&self, body: &str) -> Result<(), HandlerError> {
+        match PipelineMessage::parse(body) {
+            Ok(PipelineMessage::PayoutRequested { payout_id, .. }) => {
+                self.payouts.execute(&payout_id).await?;
+                Ok(())
+            }
+            Ok(PipelineMessage::CashOutRequested { cash_out_id, .. }) => {
+                self.cash_outs.execute(&cash_out_id).await?;
+                Ok(())
+            }
+            Ok(PipelineMessage::RefundRequested {
+                transaction_id,
+                attempt,
+                ..
+            }) => {
+                self.refunds.execute(&transaction_id, attempt).await?;
+                Ok(())
+            }
+            Ok(other) => Err(HandlerError::Poison(format!(
+                "unexpected message on payout-requests: {other:?}"
+            ))),
+            Err(e) => Err(HandlerError::Poison(format!("unreadable message: {e}"))),
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! The account statement: one entry per leg of each movement that touches the account's
+//! buckets, oldest first. Every balance is the sum of its bucket's entries (each entry is a
+//! leg of the double-entry ledger the balances are booked from), and every entry names its
+//! cause (the charge, payout, refund or cash-out) by type and id.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::DomainError;
+use crate::ids::AccountId;
+use crate::ledger::{Bucket, LedgerAccount, Movement, MovementKind};
+use crate::lifecycle::{LifecycleStore, MovementCursor, MovementQuery};
+use crate::money::Money;
+
+/// Credit (money into the bucket) or debit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Credit,
+    Debit,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Credit => "CREDIT",
+            Direction::Debit => "DEBIT",
+        }
+    }
+}
+
+/// One statement line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatementEntry {
+    /// `{movementId}/{bucket}`: stable, unique.
+    pub id: String,
+    pub movement_id: String,
+    pub kind: MovementKind,
+    pub created_at: DateTime<Utc>,
+    /// Positive; see `direction`.
+    pub amount: Money,
+    pub direction: Direction,
+    pub bucket: Bucket,
+    /// `CASH_IN`, `PAYOUT`, `REFUND` or `CASH_OUT`.
+    pub cause_type: &'static str,
+    /// The charge's transaction id, the payout id or the cash-out id.
+    pub cause_id: String,
+}
+
+impl StatementEntry {
+    /// The signed amount: positive credits, negative debits.
+    pub fn signed_cents(&self) -> i64 {
+        match self.direction {
+            Direction::Credit => self.amount.cents(),
+            Direction::Debit => -self.amount.cents(),
+        }
+    }
+}
+
+/// A position in the statement: the next entry to return (movement + its leg's position among
+/// the movement's entries), opaque to API clients.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatementCursor {
+    #[serde(rename = "t")]
+    pub created_at_ms: i64,
+    #[serde(rename = "m")]
+    pub movement_id: String,
+    #[serde(rename = "l")]
+    pub leg: usize,
+}
+
+impl StatementCursor {
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    pub fn decode(text: &str) -> Option<StatementCursor> {
+        let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
+        let cursor: StatementCursor = serde_json::from_slice(&bytes).ok()?;
+        (cursor.leg < 8 && !cursor.movement_id.is_empty() && cursor.movement_id.len() < 200)
+            .then_some(cursor)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatementQuery {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub after: Option<StatementCursor>,
+    /// 1..=100 entries.
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatementPage {
+    pub entries: Vec<StatementEntry>,
+    pub next: Option<StatementCursor>,
+}
+
+/// The entries of one movement, in leg order.
+pub fn entries_of(movement: &Movement) -> Vec<StatementEntry> {
+    let (cause_type, cause_id) = cause(movement);
+    movement
+        .legs
+        .iter()
+        .filter_map(|leg| match &leg.account {
+            LedgerAccount::Merchant(owner, bucket) if owner == &movement.account_id => {
+                Some((*bucket, leg.amount.cents()))
+            }
+            _ => None,
+        })
+        .filter(|(_, cents)| *cents != 0)
+        .map(|(bucket, cents)| StatementEntry {
+            id: format!("{}/{}", movement.id, bucket.as_str()),
+            movement_id: movement.id.clone(),
+            kind: movement.kind,
+            created_at: movement.created_at,
+            amount: Money::from_cents(cents.abs()),
+            direction: if cents > 0 {
+                Direction::Credit
+            } else {
+                Direction::Debit
+            },
+            bucket,
+            cause_type,
+            cause_id: cause_id.clone(),
+        })
+        .collect()
+}
+
+/// What caused a movement, by the kind of thing and its id.
+fn cause(movement: &Movement) -> (&'static str, String) {
+    let reference = movement.reference.as_str();
+    match movement.kind {
+        MovementKind::ChargeConfirmed | MovementKind::SplitsBooked => {
+            ("CASH_IN", reference.to_owned())
+        }
+        MovementKind::PayoutPaid | MovementKind::PayoutFailed => ("PAYOUT", reference.to_owned()),
+        // `{payoutId}:{transactionId}:{index}` (the chunk's first split).
+        MovementKind::SplitsFailed => (
+            "PAYOUT",
+            reference.split(':').next().unwrap_or(reference).to_owned(),
+        ),
+        // `{transactionId}#{attempt}`.
+        MovementKind::RefundRequested | MovementKind::RefundReturned => (
+            "REFUND",
+            reference.split('#').next().unwrap_or(reference).to_owned(),
+        ),
+        MovementKind::CashoutRequested | MovementKind::CashoutReturned => {
+            ("CASH_OUT", reference.to_owned())
+        }
+    }
+}
+
+/// A page of the statement: up to `limit` entries from the cursor on.
+pub async fn statement_page(
+    store: &dyn LifecycleStore,
+    account: &AccountId,
+    query: &StatementQuery,
+) -> Result<StatementPage, DomainError> {
+    let limit = query.limit.clamp(1, 100) as usize;
+    let mut entries: Vec<StatementEntry> = Vec::with_capacity(limit);
+    let mut start = query.after.as_ref().map(|c| {
+        (
+            MovementCursor {
+                created_at: crate::record::millis_to_time(c.created_at_ms)
+                    .unwrap_or(DateTime::<Utc>::MIN_UTC),
+                movement_id: c.movement_id.clone(),
+            },
+            c.leg,
+        )
+    });
+    let mut inclusive = true;
+    loop {
+        // One more movement than entries still wanted: every movement has at least one entry,
+        // so the page always shows whether anything follows.
+        let want = (limit - entries.len() + 1) as u32;
+        let movements = store
+            .movements_page(
+                account,
+                &MovementQuery {
+                    from: query.from,
+                    to: query.to,
+                    start: start.as_ref().map(|(c, _)| c.clone()),
+                    inclusive,
+                    limit: want,
+                },
+            )
+            .await?;
+        let fetched = movements.len();
+        for movement in &movements {
+            let skip = match &start {
+                Some((c, leg)) if inclusive && c.movement_id == movement.id => *leg,
+                _ => 0,
+            };
+            for (i, entry) in entries_of(movement).into_iter().enumerate().skip(skip) {
+                if entries.len() == limit {
+                    return Ok(StatementPage {
+                        entries,
+                        next: Some(StatementCursor {
+                            created_at_ms: movement.created_at.timestamp_millis(),
+                            movement_id: movement.id.clone(),
+                            leg: i,
+                        }),
+                    });
+                }
+                entries.push(entry);
+            }
+        }
+        match movements.last() {
+            Some(last) if fetched == want as usize => {
+                start = Some((
+                    MovementCursor {
+                        created_at: last.created_at,
+                        movement_id: last.id.clone(),
+                    },
+                    0,
+                ));
+                inclusive = false;
+            }
+            _ => {
+                return Ok(StatementPage {
+                    entries,
+                    next: None,
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::Leg;
+
+    #[test]
+    fn entries_name_their_cause_and_sum_to_the_movement() {
+        let a = AccountId::generate();
+        let m = Movement::new(
+            MovementKind::RefundRequested,
+            &a,
+            "0123456789abcdef0123456789abcdef#2",
+            vec![
+                Leg {
+                    account: LedgerAccount::Merchant(a.clone(), Bucket::ReservedForSplits),
+                    amount: Money::from_cents(-300),
+                },
+                Leg {
+                    account: LedgerAccount::Merchant(a.clone(), Bucket::Available),
+                    amount: Money::from_cents(-700),
+                },
+                Leg {
+                    account: LedgerAccount::PixNetwork,
+                    amount: Money::from_cents(1000),
+                },
+            ],
+            Utc::now(),
+        )
+        .unwrap();
+        let entries = entries_of(&m);
+        assert_eq!(entries.len(), 2);
+        assert!(entries.iter().all(|e| e.cause_type == "REFUND"
+            && e.cause_id == "0123456789abcdef0123456789abcdef"
+            && e.direction == Direction::Debit));
+        assert_eq!(
+            entries
+                .iter()
+                .map(StatementEntry::signed_cents)
+                .sum::<i64>(),
+            -1000
+        );
+        let cursor = StatementCursor {
+            created_at_ms: 1,
+            movement_id: m.id.clone(),
+            leg: 1,
+        };
+        assert_eq!(StatementCursor::decode(&cursor.encode()), Some(cursor));
+        assert_eq!(StatementCursor::decode("nope"), None);
+    }
+}
