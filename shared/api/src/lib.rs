@@ -10,7 +10,6 @@
 //! - [`handlers`]: parse → call the domain → render.
 //! - [`payouts`]: the payout reads (listing, one payout with a page of its manifest).
 //! - [`sandbox_clock`]: the adjustable clock of the local gateway's sandbox.
-//! - [`validation`]: the money-out request bodies (refund, cash-out), every failure listed.
 //! - [`webhooks`]: the merchant-webhook request body and delivery-log cursor.
 
 pub mod accounts;
@@ -24,7 +23,6 @@ pub mod payouts;
 pub mod routes;
 pub mod sandbox_clock;
 pub mod state;
-pub mod validation;
 pub mod views;
 pub mod webhooks;
 

@@ -78,7 +78,7 @@ pub fn decode_money_out(roles: &[Role], reasons: &[Reason]) -> MoneyOutOutcome {
     }
 }
 
-/// One balance shard's change: `ADD` its delta (like `balance_update`), conditioned on the
+/// One balance shard's change: `ADD` its delta, conditioned on the
 /// shard's `available` covering `requires_available` when set (an absent shard or attribute
 /// holds nothing, so it fails).
 pub fn shard_update(

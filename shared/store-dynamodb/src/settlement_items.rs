@@ -21,11 +21,11 @@ use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_attribute_value, to_item};
 use crate::errors;
 use crate::keys::{
     ENTITY, ENTITY_SPLIT, GSI1PK, GSI1SK, GSI2PK, GSI2SK, GSI3PK, GSI3SK, Item, OUTBOX_TTL_SECONDS,
-    PK, SK, SK_BALANCE, SK_CHARGE, SK_E2E, SK_EVENT, SK_MOVEMENT, SK_OUTBOX, SK_PAYOUT, TTL,
-    balance_pk, charge_pk, charges_by_status_pk, created_id_sort_key, end_to_end_pk, event_pk,
-    events_pk, ledger_pk, movement_pk, n, outbox_pk, payout_manifest_pk, payout_manifest_sort_key,
-    payout_pk, payouts_by_account_pk, payouts_by_state_pk, primary_key, s,
-    scheduled_split_sort_key, scheduled_splits_pk, split_sk,
+    PK, SK, SK_CHARGE, SK_E2E, SK_EVENT, SK_MOVEMENT, SK_OUTBOX, SK_PAYOUT, TTL, charge_pk,
+    charges_by_status_pk, created_id_sort_key, end_to_end_pk, event_pk, events_pk, ledger_pk,
+    movement_pk, n, outbox_pk, payout_manifest_pk, payout_manifest_sort_key, payout_pk,
+    payouts_by_account_pk, payouts_by_state_pk, primary_key, s, scheduled_split_sort_key,
+    scheduled_splits_pk, split_sk,
 };
 
 /// Attributes of the end-to-end id guard.
@@ -193,29 +193,15 @@ pub fn movement_from_item(item: Item) -> Result<Movement, StoreError> {
 /// Adds a movement's balance delta to its balance shard. Only ever sent in the same
 /// transaction as the movement's `attribute_not_exists` Put, which is what makes it count once.
 pub fn balance_update(table: &str, movement: &Movement) -> Result<TransactWriteItem, StoreError> {
-    let delta = movement.balance_delta();
-    let update = Update::builder()
-        .table_name(table)
-        .set_key(Some(primary_key(
-            balance_pk(&movement.account_id, movement.balance_shard()),
-            SK_BALANCE,
-        )))
-        .update_expression(
-            "ADD #inc :inc, #avail :avail, #res :res SET #entity = :entity, #acc = :acc",
-        )
-        .expression_attribute_names("#inc", BALANCE_INCOMING)
-        .expression_attribute_names("#avail", BALANCE_AVAILABLE)
-        .expression_attribute_names("#res", BALANCE_RESERVED)
-        .expression_attribute_names("#entity", ENTITY)
-        .expression_attribute_names("#acc", BALANCE_ACCOUNT_ID)
-        .expression_attribute_values(":inc", n(delta.incoming.cents()))
-        .expression_attribute_values(":avail", n(delta.available.cents()))
-        .expression_attribute_values(":res", n(delta.reserved_for_splits.cents()))
-        .expression_attribute_values(":entity", s(SK_BALANCE))
-        .expression_attribute_values(":acc", s(movement.account_id.to_string()))
-        .build()
-        .map_err(|e| errors::build_failed(UPDATE, &e))?;
-    Ok(TransactWriteItem::builder().update(update).build())
+    crate::lifecycle_items::shard_update(
+        table,
+        &movement.account_id,
+        &pixgw_domain::ledger::ShardUpdate {
+            shard: movement.balance_shard(),
+            delta: movement.balance_delta(),
+            requires_available: None,
+        },
+    )
 }
 
 /// A split entry. Only a SCHEDULED entry carries `gsi2pk`/`gsi2sk` (the payout scheduler's

@@ -20,8 +20,8 @@ use crate::http_types::{ApiRequest, ApiResponse};
 use crate::idempotency;
 use crate::routes::PathParams;
 use crate::state::AppState;
-use crate::validation::cash_out::validate_cash_out;
 use crate::views::PageView;
+use pixgw_domain::validation::cash_out::validate_cash_out;
 
 pub async fn create(
     state: &AppState,

@@ -19,8 +19,8 @@ use crate::http_types::{ApiRequest, ApiResponse};
 use crate::idempotency;
 use crate::routes::PathParams;
 use crate::state::AppState;
-use crate::validation::refund::validate_refund;
 use crate::views::timestamp;
+use pixgw_domain::validation::refund::validate_refund;
 
 /// The `202` body.
 #[derive(Debug, Clone, Serialize)]

@@ -8,12 +8,19 @@
 
 use std::collections::BTreeMap;
 
-use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 
+pub mod cash_out;
+mod fields;
+pub mod refund;
+
+use fields::{
+    Errors, Limits, document_field, enum_field, money_field, optional_bool, optional_integer,
+    present, reject_unknown, required_object, required_string,
+};
+
 use crate::charge::Payer;
-use crate::document::TaxDocument;
-use crate::money::{MAX_AMOUNT_CENTS, Money, MoneyError, parse_decimal};
+use crate::money::Money;
 use crate::pix_key::{PixKeyType, validate_pix_key};
 use crate::split::{self, AllocationError, MAX_SPLITS, SplitKind, SplitRule, SplitValue};
 
@@ -41,16 +48,6 @@ pub struct CreateChargeInput {
     pub payer: Payer,
     pub additional_info: BTreeMap<String, String>,
     pub splits: Vec<SplitRule>,
-}
-
-/// Collects error messages while reading fields.
-#[derive(Default)]
-struct Errors(Vec<String>);
-
-impl Errors {
-    fn push(&mut self, path: &str, problem: impl std::fmt::Display) {
-        self.0.push(format!("{path} {problem}"));
-    }
 }
 
 /// Validates a parsed cash-in body. `Err` lists every failure, in document order.
@@ -151,7 +148,7 @@ pub fn validate_create_charge(body: &Value) -> Result<CreateChargeInput, Vec<Str
 
     match (amount, description, external_id, payer_out, splits) {
         (Some(amount), Some(description), Some(external_id), Some(payer), Some(splits))
-            if errors.0.is_empty() =>
+            if errors.is_empty() =>
         {
             Ok(CreateChargeInput {
                 amount,
@@ -164,7 +161,7 @@ pub fn validate_create_charge(body: &Value) -> Result<CreateChargeInput, Vec<Str
                 splits,
             })
         }
-        _ => Err(errors.0),
+        _ => Err(errors.into_vec()),
     }
 }
 
@@ -182,236 +179,6 @@ fn check_allocation(gross: Money, rules: &[SplitRule], errors: &mut Errors) {
                     format_args!("total ({total}) must not exceed transaction.value ({gross})"),
                 ),
             }
-        }
-    }
-}
-
-fn reject_unknown(object: &Map<String, Value>, prefix: &str, known: &[&str], errors: &mut Errors) {
-    for key in object.keys().filter(|k| !known.contains(&k.as_str())) {
-        errors
-            .0
-            .push(format!("property {prefix}{key} should not exist"));
-    }
-}
-
-/// A present, non-null field.
-fn present<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    object.get(key).filter(|v| !v.is_null())
-}
-
-fn required_object<'a>(
-    object: &'a Map<String, Value>,
-    key: &str,
-    path: &str,
-    errors: &mut Errors,
-) -> Option<&'a Map<String, Value>> {
-    match present(object, key) {
-        None => {
-            errors.push(path, "should not be empty");
-            None
-        }
-        Some(Value::Object(map)) => Some(map),
-        Some(_) => {
-            errors.push(path, "must be an object");
-            None
-        }
-    }
-}
-
-fn required_string(
-    object: &Map<String, Value>,
-    key: &str,
-    path: &str,
-    max_chars: usize,
-    errors: &mut Errors,
-) -> Option<String> {
-    match present(object, key) {
-        None => {
-            errors.push(path, "should not be empty");
-            None
-        }
-        Some(Value::String(s)) => checked_text(s, path, max_chars, errors),
-        Some(_) => {
-            errors.push(path, "must be a string");
-            None
-        }
-    }
-}
-
-/// Non-blank, within `max_chars` characters, no control characters.
-fn checked_text(s: &str, path: &str, max_chars: usize, errors: &mut Errors) -> Option<String> {
-    let mut ok = true;
-    if s.trim().is_empty() {
-        errors.push(path, "should not be empty");
-        ok = false;
-    }
-    if s.chars().count() > max_chars {
-        errors.push(
-            path,
-            format_args!("must be shorter than or equal to {max_chars} characters"),
-        );
-        ok = false;
-    }
-    if s.chars().any(char::is_control) {
-        errors.push(path, "must not contain control characters");
-        ok = false;
-    }
-    ok.then(|| s.to_owned())
-}
-
-fn optional_bool(
-    object: &Map<String, Value>,
-    key: &str,
-    path: &str,
-    errors: &mut Errors,
-) -> Option<bool> {
-    match present(object, key) {
-        None => None,
-        Some(Value::Bool(b)) => Some(*b),
-        Some(_) => {
-            errors.push(path, "must be a boolean value");
-            None
-        }
-    }
-}
-
-fn optional_integer(
-    object: &Map<String, Value>,
-    key: &str,
-    path: &str,
-    min: i64,
-    max: i64,
-    errors: &mut Errors,
-) -> Option<i64> {
-    let value = present(object, key)?;
-    let Value::Number(number) = value else {
-        errors.push(path, "must be an integer number");
-        return None;
-    };
-    let Ok(decimal) = parse_decimal(&number.to_string()) else {
-        errors.push(path, format_args!("must not be greater than {max}"));
-        return None;
-    };
-    if !decimal.normalize().is_integer() {
-        errors.push(path, "must be an integer number");
-        return None;
-    }
-    if decimal < Decimal::from(min) {
-        errors.push(path, format_args!("must not be less than {min}"));
-        return None;
-    }
-    if decimal > Decimal::from(max) {
-        errors.push(path, format_args!("must not be greater than {max}"));
-        return None;
-    }
-    i64::try_from(decimal).ok()
-}
-
-/// Bounds of a decimal field, in cents or hundredths.
-#[derive(Clone, Copy)]
-struct Limits {
-    min_text: &'static str,
-    max_cents: i64,
-    max_text: &'static str,
-}
-
-impl Limits {
-    fn amount() -> Limits {
-        Limits {
-            min_text: "0.01",
-            max_cents: MAX_AMOUNT_CENTS,
-            max_text: "100000000",
-        }
-    }
-
-    fn percentage() -> Limits {
-        Limits {
-            min_text: "0.01",
-            max_cents: 10_000,
-            max_text: "100",
-        }
-    }
-}
-
-/// A required JSON number with at most two decimals, `0.01 ≤ value ≤ max`.
-fn money_field(
-    object: &Map<String, Value>,
-    key: &str,
-    path: &str,
-    limits: Limits,
-    errors: &mut Errors,
-) -> Option<Money> {
-    let Some(value) = present(object, key) else {
-        errors.push(path, "should not be empty");
-        return None;
-    };
-    let Value::Number(number) = value else {
-        errors.push(
-            path,
-            "must be a number conforming to the specified constraints",
-        );
-        return None;
-    };
-    let text = number.to_string();
-    let too_big = || format!("must not be greater than {}", limits.max_text);
-    let money = match Money::parse(&text) {
-        Ok(money) => money,
-        Err(MoneyError::TooManyDecimals) => {
-            errors.push(path, "must have no more than 2 decimal places");
-            // Still say if it is also out of range, so the merchant fixes both at once.
-            if parse_decimal(&text).is_ok_and(|d| d < Decimal::new(1, 2)) {
-                errors.push(
-                    path,
-                    format_args!("must not be less than {}", limits.min_text),
-                );
-            }
-            return None;
-        }
-        Err(MoneyError::OutOfRange | MoneyError::NotANumber) => {
-            errors.push(path, too_big());
-            return None;
-        }
-    };
-    if money.cents() < 1 {
-        errors.push(
-            path,
-            format_args!("must not be less than {}", limits.min_text),
-        );
-        return None;
-    }
-    if money.cents() > limits.max_cents {
-        errors.push(path, too_big());
-        return None;
-    }
-    Some(money)
-}
-
-fn document_field(
-    object: &Map<String, Value>,
-    key: &str,
-    path: &str,
-    errors: &mut Errors,
-) -> Option<TaxDocument> {
-    match present(object, key) {
-        None => {
-            errors.push(path, "should not be empty");
-            None
-        }
-        Some(Value::String(s)) => match TaxDocument::parse(s) {
-            Ok(document) => Some(document),
-            Err(problem) => {
-                errors.push(
-                    path,
-                    format_args!(
-                        "must be a valid CPF (11 digits) or CNPJ (14 characters): {problem}"
-                    ),
-                );
-                None
-            }
-        },
-        Some(_) => {
-            errors.push(path, "must be a string");
-            None
         }
     }
 }
@@ -554,37 +321,4 @@ fn split_rule(item: &Value, index: usize, errors: &mut Errors) -> Option<SplitRu
         value: value?,
         immediate,
     })
-}
-
-fn enum_field<T>(
-    object: &Map<String, Value>,
-    key: &str,
-    path: &str,
-    allowed: &str,
-    parse: fn(&str) -> Option<T>,
-    errors: &mut Errors,
-) -> Option<T> {
-    match present(object, key) {
-        None => {
-            errors.push(path, "should not be empty");
-            None
-        }
-        Some(Value::String(s)) => {
-            let parsed = parse(s);
-            if parsed.is_none() {
-                errors.push(
-                    path,
-                    format_args!("must be one of the following values: {allowed}"),
-                );
-            }
-            parsed
-        }
-        Some(_) => {
-            errors.push(
-                path,
-                format_args!("must be one of the following values: {allowed}"),
-            );
-            None
-        }
-    }
 }

@@ -11,15 +11,15 @@
 //! Exactly one destination: a PIX key (with its type) or bank account data. `null` counts as
 //! absent. Every failure is listed at once.
 
-use pixgw_domain::cashout::{BankAccountType, CashOutDestination};
-use pixgw_domain::money_out::CashOutInput;
-use pixgw_domain::payment::{Ispb, is_account, is_branch};
-use pixgw_domain::pix_key::{PixKeyType, validate_pix_key};
+use crate::cashout::{BankAccountType, CashOutDestination};
+use crate::money_out::CashOutInput;
+use crate::payment::{Ispb, is_account, is_branch};
+use crate::pix_key::{PixKeyType, validate_pix_key};
 use serde_json::{Map, Value};
 
-use super::{
-    Errors, amount_field, document_field, enum_field, present, reject_unknown, required_string,
-    root,
+use super::fields::{
+    Errors, Limits, document_field, enum_field, money_field, present, reject_unknown,
+    required_string, root,
 };
 
 pub const DESCRIPTION_MAX: usize = 140;
@@ -51,7 +51,7 @@ pub fn validate_cash_out(body: &Value) -> Result<CashOutInput, Vec<String>> {
     let root = root(body)?;
     let mut errors = Errors::default();
     reject_unknown(root, "", &FIELDS, &mut errors);
-    let amount = amount_field(root, "value", "value", &mut errors);
+    let amount = money_field(root, "value", "value", Limits::amount(), &mut errors);
     let description = required_string(
         root,
         "description",
@@ -204,7 +204,7 @@ fn digits_field<T>(
 
 #[cfg(test)]
 mod tests {
-    use pixgw_domain::money::Money;
+    use crate::money::Money;
     use serde_json::json;
 
     use super::*;

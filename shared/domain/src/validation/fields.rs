@@ -1,17 +1,12 @@
-//! Body validation of the money-out routes (refund, cash-out), in the style of
-//! [`pixgw_domain::validation`]: the JSON is walked as a `serde_json::Value` so that EVERY
-//! failure (wrong types, unknown properties, bad values) is listed at once in
-//! `details.errors`, with the seed-004 wording (`value must not be less than 0.01`,
-//! `description should not be empty`, `property x should not exist`).
-
-pub mod cash_out;
-pub mod refund;
+//! The field readers every body validator shares: each reads one property of a JSON object,
+//! pushes every problem it finds in the seed-004 wording (`path problem`) and returns the value
+//! only when it is valid, so a validator can read all fields and list every failure at once.
 
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 
-use pixgw_domain::document::TaxDocument;
-use pixgw_domain::money::{MAX_AMOUNT_CENTS, Money, MoneyError, parse_decimal};
+use crate::document::TaxDocument;
+use crate::money::{MAX_AMOUNT_CENTS, Money, MoneyError, parse_decimal};
 
 /// Collects error messages while reading fields.
 #[derive(Default)]
@@ -22,6 +17,7 @@ impl Errors {
         self.0.push(format!("{path} {problem}"));
     }
 
+    /// A message that is not about one path (`property x should not exist`).
     pub(crate) fn raw(&mut self, message: impl Into<String>) {
         self.0.push(message.into());
     }
@@ -35,13 +31,6 @@ impl Errors {
     }
 }
 
-/// The body as an object, or the one error saying it is not.
-pub(crate) fn root(body: &Value) -> Result<&Map<String, Value>, Vec<String>> {
-    body.as_object()
-        .ok_or_else(|| vec!["request body must be a JSON object".to_owned()])
-}
-
-/// One error per property not in `known`.
 pub(crate) fn reject_unknown(
     object: &Map<String, Value>,
     prefix: &str,
@@ -53,12 +42,36 @@ pub(crate) fn reject_unknown(
     }
 }
 
+/// The body as an object, or the one error saying it is not.
+pub(crate) fn root(body: &Value) -> Result<&Map<String, Value>, Vec<String>> {
+    body.as_object()
+        .ok_or_else(|| vec!["request body must be a JSON object".to_owned()])
+}
+
 /// A present, non-null field.
 pub(crate) fn present<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     object.get(key).filter(|v| !v.is_null())
 }
 
-/// A required string: non-blank, at most `max_chars` characters, no control characters.
+pub(crate) fn required_object<'a>(
+    object: &'a Map<String, Value>,
+    key: &str,
+    path: &str,
+    errors: &mut Errors,
+) -> Option<&'a Map<String, Value>> {
+    match present(object, key) {
+        None => {
+            errors.push(path, "should not be empty");
+            None
+        }
+        Some(Value::Object(map)) => Some(map),
+        Some(_) => {
+            errors.push(path, "must be an object");
+            None
+        }
+    }
+}
+
 pub(crate) fn required_string(
     object: &Map<String, Value>,
     key: &str,
@@ -138,16 +151,88 @@ pub(crate) fn checked_text(
     ok.then(|| s.to_owned())
 }
 
-/// A required JSON number with at most two decimals, `0.01 ≤ value ≤ 100000000` (the rules
-/// and messages of the cash-in's `transaction.value`).
-pub(crate) fn amount_field(
+pub(crate) fn optional_bool(
     object: &Map<String, Value>,
     key: &str,
     path: &str,
     errors: &mut Errors,
+) -> Option<bool> {
+    match present(object, key) {
+        None => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(_) => {
+            errors.push(path, "must be a boolean value");
+            None
+        }
+    }
+}
+
+pub(crate) fn optional_integer(
+    object: &Map<String, Value>,
+    key: &str,
+    path: &str,
+    min: i64,
+    max: i64,
+    errors: &mut Errors,
+) -> Option<i64> {
+    let value = present(object, key)?;
+    let Value::Number(number) = value else {
+        errors.push(path, "must be an integer number");
+        return None;
+    };
+    let Ok(decimal) = parse_decimal(&number.to_string()) else {
+        errors.push(path, format_args!("must not be greater than {max}"));
+        return None;
+    };
+    if !decimal.normalize().is_integer() {
+        errors.push(path, "must be an integer number");
+        return None;
+    }
+    if decimal < Decimal::from(min) {
+        errors.push(path, format_args!("must not be less than {min}"));
+        return None;
+    }
+    if decimal > Decimal::from(max) {
+        errors.push(path, format_args!("must not be greater than {max}"));
+        return None;
+    }
+    i64::try_from(decimal).ok()
+}
+
+/// Bounds of a decimal field, in cents or hundredths.
+#[derive(Clone, Copy)]
+pub(crate) struct Limits {
+    min_text: &'static str,
+    max_cents: i64,
+    max_text: &'static str,
+}
+
+impl Limits {
+    pub(crate) fn amount() -> Limits {
+        Limits {
+            min_text: "0.01",
+            max_cents: MAX_AMOUNT_CENTS,
+            max_text: "100000000",
+        }
+    }
+
+    pub(crate) fn percentage() -> Limits {
+        Limits {
+            min_text: "0.01",
+            max_cents: 10_000,
+            max_text: "100",
+        }
+    }
+}
+
+/// A required JSON number with at most two decimals, `0.01 ≤ value ≤ max`.
+pub(crate) fn money_field(
+    object: &Map<String, Value>,
+    key: &str,
+    path: &str,
+    limits: Limits,
+    errors: &mut Errors,
 ) -> Option<Money> {
-    const MIN_TEXT: &str = "0.01";
-    const MAX_TEXT: &str = "100000000";
     let Some(value) = present(object, key) else {
         errors.push(path, "should not be empty");
         return None;
@@ -160,13 +245,17 @@ pub(crate) fn amount_field(
         return None;
     };
     let text = number.to_string();
-    let too_big = || format!("must not be greater than {MAX_TEXT}");
+    let too_big = || format!("must not be greater than {}", limits.max_text);
     let money = match Money::parse(&text) {
         Ok(money) => money,
         Err(MoneyError::TooManyDecimals) => {
             errors.push(path, "must have no more than 2 decimal places");
+            // Still say if it is also out of range, so the merchant fixes both at once.
             if parse_decimal(&text).is_ok_and(|d| d < Decimal::new(1, 2)) {
-                errors.push(path, format_args!("must not be less than {MIN_TEXT}"));
+                errors.push(
+                    path,
+                    format_args!("must not be less than {}", limits.min_text),
+                );
             }
             return None;
         }
@@ -176,17 +265,19 @@ pub(crate) fn amount_field(
         }
     };
     if money.cents() < 1 {
-        errors.push(path, format_args!("must not be less than {MIN_TEXT}"));
+        errors.push(
+            path,
+            format_args!("must not be less than {}", limits.min_text),
+        );
         return None;
     }
-    if money.cents() > MAX_AMOUNT_CENTS {
+    if money.cents() > limits.max_cents {
         errors.push(path, too_big());
         return None;
     }
     Some(money)
 }
 
-/// A CPF or CNPJ with valid check digits.
 pub(crate) fn document_field(
     object: &Map<String, Value>,
     key: &str,
@@ -217,7 +308,6 @@ pub(crate) fn document_field(
     }
 }
 
-/// A required string from a closed set.
 pub(crate) fn enum_field<T>(
     object: &Map<String, Value>,
     key: &str,

@@ -1,10 +1,10 @@
 //! `POST /api/pix/cash-in/{transactionId}/refund` body: `{reason, description?}` (model: seed
 //! 001). `reason` is a code such as `CUSTOMER_REQUEST`; `description` is free text.
 
-use pixgw_domain::money_out::RefundInput;
+use crate::money_out::RefundInput;
 use serde_json::Value;
 
-use super::{Errors, optional_string, reject_unknown, required_string, root};
+use super::fields::{Errors, optional_string, reject_unknown, required_string, root};
 
 pub const REASON_MAX: usize = 50;
 pub const DESCRIPTION_MAX: usize = 140;
