@@ -69,48 +69,122 @@ pub async fn fresh_dynamodb_store() -> DynamoStore {
     store
 }
 
-/// [`fresh_dynamodb_store`] with the table's stream turned off, for tests that write a lot and
-/// read nothing from the stream (no outbox relay, no webhook messages). DynamoDB Local keeps
-/// the stream records of every table it ever had in one SQLite table and scans them on every
-/// write, so with the stream on a write costs O(all writes so far in the process).
+/// [`fresh_dynamodb_store`] on a table that never had a stream, for tests that write a lot and
+/// read nothing from the stream (no outbox relay, no webhook messages).
+///
+/// DynamoDB Local keeps the stream records of every table in one SQLite table and, on every
+/// request to a table that has or ever had a stream, computes its stream description from
+/// them: such a request slows down with every stream record written in the process so far (a
+/// 10k-split scheduler run goes from about a minute on a fresh emulator to many minutes after
+/// other tests). Turning the stream off after creation does not help, as the table keeps its
+/// latest stream; a table created without one does not pay for it.
 pub async fn fresh_dynamodb_store_without_stream() -> DynamoStore {
-    let store = fresh_dynamodb_store().await;
-    disable_stream(store.client(), store.table()).await;
+    let endpoint = dynamodb_endpoint();
+    let table = format!("pixgw-test-{}", uuid::Uuid::new_v4().simple());
+    let store = DynamoStore::connect(Some(endpoint), table.clone()).await;
+    create_table_without_stream(store.client(), &table).await;
     store
 }
 
-/// Turns the stream of `table` off and waits until the table is ACTIVE without one.
-pub async fn disable_stream(client: &aws_sdk_dynamodb::Client, table: &str) {
-    let off = aws_sdk_dynamodb::types::StreamSpecification::builder()
-        .stream_enabled(false)
-        .build()
-        .expect("stream specification");
+/// The table of [`pixgw_store_dynamodb::create_table`] (its keys and indexes from
+/// [`pixgw_store_dynamodb::table::KEYS`], every attribute S, every index projecting ALL,
+/// PAY_PER_REQUEST, TTL on `ttl`) without a stream; returns once it and its indexes are ACTIVE.
+async fn create_table_without_stream(client: &aws_sdk_dynamodb::Client, table: &str) {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, IndexStatus, KeySchemaElement,
+        KeyType, Projection, ProjectionType, ScalarAttributeType, TableStatus,
+        TimeToLiveSpecification,
+    };
+    use pixgw_store_dynamodb::keys::TTL;
+    use pixgw_store_dynamodb::table::KEYS;
+
+    let key_schema = |hash: &str, range: &str| {
+        [(hash, KeyType::Hash), (range, KeyType::Range)]
+            .into_iter()
+            .map(|(name, key_type)| {
+                KeySchemaElement::builder()
+                    .attribute_name(name)
+                    .key_type(key_type)
+                    .build()
+                    .expect("key schema element")
+            })
+            .collect::<Vec<_>>()
+    };
+    let attributes = KEYS
+        .iter()
+        .flat_map(|(_, hash, range)| [*hash, *range])
+        .map(|name| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attribute definition")
+        })
+        .collect();
+    let indexes = KEYS
+        .iter()
+        .filter_map(|(index, hash, range)| {
+            index.map(|name| {
+                GlobalSecondaryIndex::builder()
+                    .index_name(name)
+                    .set_key_schema(Some(key_schema(hash, range)))
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::All)
+                            .build(),
+                    )
+                    .build()
+                    .expect("global secondary index")
+            })
+        })
+        .collect();
+    let (_, pk, sk) = KEYS
+        .iter()
+        .find(|(index, _, _)| index.is_none())
+        .expect("the table's own keys");
     client
-        .update_table()
+        .create_table()
         .table_name(table)
-        .stream_specification(off)
+        .billing_mode(BillingMode::PayPerRequest)
+        .set_attribute_definitions(Some(attributes))
+        .set_key_schema(Some(key_schema(pk, sk)))
+        .set_global_secondary_indexes(Some(indexes))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("cannot turn the stream of {table} off: {e:?}"));
-    for _ in 0..600 {
+        .unwrap_or_else(|e| panic!("cannot create table {table}: {e:?}"));
+    let mut active = false;
+    for _ in 0..1_200 {
         let description = client
             .describe_table()
             .table_name(table)
             .send()
             .await
-            .expect("describe table");
-        let table_description = description.table().expect("table");
-        let active =
-            table_description.table_status() == Some(&aws_sdk_dynamodb::types::TableStatus::Active);
-        let streaming = table_description
-            .stream_specification()
-            .is_some_and(|spec| spec.stream_enabled());
-        if active && !streaming {
-            return;
+            .unwrap_or_else(|e| panic!("cannot describe table {table}: {e:?}"));
+        let description = description.table().expect("table description");
+        active = description.table_status() == Some(&TableStatus::Active)
+            && description
+                .global_secondary_indexes()
+                .iter()
+                .all(|gsi| gsi.index_status() == Some(&IndexStatus::Active));
+        if active {
+            break;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
-    panic!("the stream of {table} is still on");
+    assert!(active, "table {table} did not become ACTIVE");
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name(TTL)
+                .enabled(true)
+                .build()
+                .expect("TTL specification"),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("cannot enable TTL on {table}: {e:?}"));
 }
 
 /// A fresh, empty store. The `TempDir` (embedded) must live as long as the store.

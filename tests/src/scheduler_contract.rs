@@ -59,9 +59,10 @@ impl Subject {
         (subject, None)
     }
 
-    /// [`Subject::fresh_dynamodb`] on a table without a stream, for the `large` cases: they
-    /// read nothing from it, and DynamoDB Local slows down on every write as stream records
-    /// pile up (see [`crate::harness::fresh_dynamodb_store_without_stream`]).
+    /// [`Subject::fresh_dynamodb`] on a table that never had a stream, for the `large` cases:
+    /// they read nothing from it, and DynamoDB Local slows every request to a streamed table
+    /// down as stream records pile up (see
+    /// [`crate::harness::fresh_dynamodb_store_without_stream`]).
     pub async fn fresh_dynamodb_without_stream() -> (Subject, Option<tempfile::TempDir>) {
         let store = Arc::new(crate::harness::fresh_dynamodb_store_without_stream().await);
         let subject = Subject {

@@ -3,8 +3,8 @@
 //!
 //! - `embedded`: a fresh redb file in its own temporary directory per test.
 //! - `dynamodb`: a fresh table in DynamoDB Local (started by `scripts/test.sh`); the `large`
-//!   cases' table has no stream (they read nothing from it, and DynamoDB Local's stream
-//!   bookkeeping makes every write slower as records pile up).
+//!   cases' table never has a stream (they read nothing from it, and DynamoDB Local slows
+//!   every request to a streamed table down as stream records pile up).
 
 use pixgw_tests::scheduler_contract::Subject;
 
