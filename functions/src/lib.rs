@@ -8,7 +8,15 @@
 //! - `PIXGW_TABLE` — the DynamoDB table.
 //! - `PIXGW_JWT_SECRET`, `PIXGW_DATA_KEY` — hex secrets (resolved from Secrets Manager).
 //! - `PIXGW_SANDBOX` — `true` enables the sandbox provider and sandbox-only routes.
-//! - `PIXGW_PUBLIC_HOST` — host serving `/pix/loc/…` for sandbox BR Codes.
+//! - `PIXGW_PUBLIC_HOST` — this API's public host: sandbox BR Codes point at
+//!   `https://{host}/pix/loc/…`, and real providers call `https://{host}/webhooks/provider/{name}`.
+//! - `PIXGW_PROVIDERS` — the PIX providers in the deployment's default order, e.g.
+//!   `connectpsp,pagfast` (`sandbox`, `connectpsp`, `pagfast`); defaults to `sandbox` when
+//!   `PIXGW_SANDBOX=true`, required otherwise. `sandbox` is only allowed with `PIXGW_SANDBOX=true`.
+//! - `PIXGW_FAILOVER_THRESHOLD`, `PIXGW_FAILOVER_WINDOW_SECONDS`,
+//!   `PIXGW_FAILOVER_COOL_DOWN_SECONDS`, `PIXGW_PROVIDER_TIMEOUT_MS` — optional tuning.
+//! - `CONNECTPSP_*`, `PAGFAST_*` — each listed provider's settings and credentials (secrets
+//!   resolved from Secrets Manager); see [`pixgw_providers::env`] and the README.
 //! - `DYNAMODB_ENDPOINT` — optional, to point at DynamoDB Local (`sam local`).
 //!
 //! Queue consumers (the webhook dispatcher among them) and the outbox relay live in
@@ -27,7 +35,12 @@ use lambda_http::{Body, Request, Response, service_fn};
 use pixgw_api::auth::AuthKeys;
 use pixgw_api::state::{SandboxConfig, SandboxDelivery};
 use pixgw_api::{ApiRequest, ApiResponse, AppState, Route, dispatch_route};
-use pixgw_domain::ports::{DynStore, PixProvider, SystemClock};
+use pixgw_domain::ports::{Clock, DynStore, PixProvider, SystemClock};
+use pixgw_domain::provider_directory::ProviderDirectory;
+use pixgw_providers::env::{
+    ProviderConfigError, failover_policy_from_env, process_env, provider_from_env,
+    provider_names_from_env,
+};
 use pixgw_providers::sandbox::SandboxProvider;
 use pixgw_store_dynamodb::DynamoStore;
 
@@ -37,8 +50,10 @@ pub enum BootstrapError {
     Missing(&'static str),
     #[error("invalid configuration: {0}")]
     Invalid(String),
-    #[error("only the sandbox provider exists in this build; set PIXGW_SANDBOX=true")]
-    NoProvider,
+    #[error("PIX provider configuration: {0}")]
+    Provider(#[from] ProviderConfigError),
+    #[error("the sandbox provider is listed in PIXGW_PROVIDERS but PIXGW_SANDBOX is not true")]
+    SandboxDisabled,
 }
 
 fn env(name: &'static str) -> Result<String, BootstrapError> {
@@ -52,29 +67,64 @@ fn env(name: &'static str) -> Result<String, BootstrapError> {
 pub async fn bootstrap() -> Result<AppState, BootstrapError> {
     let keys = AuthKeys::from_hex(&env("PIXGW_JWT_SECRET")?, &env("PIXGW_DATA_KEY")?)
         .map_err(|e| BootstrapError::Invalid(e.to_string()))?;
-    let sandbox = std::env::var("PIXGW_SANDBOX").is_ok_and(|v| v == "true");
+    let sandbox_enabled = std::env::var("PIXGW_SANDBOX").is_ok_and(|v| v == "true");
+    let names = configured_providers(&process_env, sandbox_enabled)?;
+    let host = env("PIXGW_PUBLIC_HOST")?;
+    // Everything that can be refused for a configuration mistake is checked before the store
+    // is touched, so a wrong setting fails the cold start with its own message.
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let public_base_url = format!("https://{}", host.trim_end_matches('/'));
+    let mut providers: Vec<Arc<dyn PixProvider>> = Vec::with_capacity(names.len());
+    let mut sandbox = None;
+    for name in names {
+        match provider_from_env(name, &public_base_url, &process_env)? {
+            Some(provider) => providers.push(provider),
+            None => {
+                let provider =
+                    SandboxProvider::new(&host, clock.clone(), keys.sandbox_webhook_secret())
+                        .map_err(|e| BootstrapError::Invalid(e.to_string()))?;
+                providers.push(Arc::new(provider.clone()));
+                sandbox = Some(SandboxConfig {
+                    provider,
+                    // The sandbox PIX network calls our public webhook endpoint over HTTPS,
+                    // through API Gateway, exactly like a real PSP.
+                    delivery: SandboxDelivery::Http {
+                        base_url: public_base_url.clone(),
+                    },
+                });
+            }
+        }
+    }
+    let policy = failover_policy_from_env(&process_env)?;
+    let directory = ProviderDirectory::new(providers, policy, clock.clone())
+        .map_err(|e| BootstrapError::Invalid(e.to_string()))?;
     let store: DynStore = Arc::new(
         DynamoStore::from_env()
             .await
             .map_err(|e| BootstrapError::Invalid(e.to_string()))?,
     );
-    if !sandbox {
-        return Err(BootstrapError::NoProvider);
+    Ok(AppState::with_providers(
+        store,
+        Arc::new(directory),
+        clock,
+        keys,
+        sandbox,
+    ))
+}
+
+/// `PIXGW_PROVIDERS` as this deployment may use it: `sandbox` by default in a sandbox stage,
+/// required in production, and the sandbox provider (which confirms charges nobody paid) never
+/// outside a sandbox stage.
+pub fn configured_providers(
+    env: &dyn Fn(&str) -> Option<String>,
+    sandbox_enabled: bool,
+) -> Result<Vec<&'static str>, BootstrapError> {
+    let default = sandbox_enabled.then_some("sandbox");
+    let names = provider_names_from_env(env, default)?;
+    if !sandbox_enabled && names.contains(&"sandbox") {
+        return Err(BootstrapError::SandboxDisabled);
     }
-    let clock = Arc::new(SystemClock);
-    let host = env("PIXGW_PUBLIC_HOST")?;
-    let provider = SandboxProvider::new(&host, clock.clone(), keys.sandbox_webhook_secret())
-        .map_err(|e| BootstrapError::Invalid(e.to_string()))?;
-    let sandbox = SandboxConfig {
-        provider: provider.clone(),
-        // The sandbox PIX network calls our public webhook endpoint over HTTPS, through API
-        // Gateway, exactly like a real PSP.
-        delivery: SandboxDelivery::Http {
-            base_url: format!("https://{}", host.trim_end_matches('/')),
-        },
-    };
-    let provider: Arc<dyn PixProvider> = Arc::new(provider);
-    Ok(AppState::new(store, provider, clock, keys, Some(sandbox)))
+    Ok(names)
 }
 
 /// JSON logs to stdout (CloudWatch), level from `RUST_LOG` (default `info`).

@@ -98,6 +98,7 @@ fn new_account() -> (Account, ClientCredential) {
         merchant_name: "PADARIA PAO DE ACUCAR".into(),
         merchant_city: "SAO PAULO".into(),
         crypto_token_encrypted: format!("v1:{}", Uuid::new_v4().simple()),
+        providers: Vec::new(),
         created_at: base_time(),
     };
     let credential = new_credential(&id);

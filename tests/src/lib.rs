@@ -3,6 +3,7 @@
 pub mod bodies;
 pub mod contract;
 pub mod harness;
+pub mod mock_psps;
 pub mod money_lifecycle;
 pub mod payout_execution_contract;
 pub mod pipeline;

@@ -153,11 +153,14 @@ impl PixProvider for RefusesRefunds {
     }
 
     async fn refund(&self, _request: &RefundRequest) -> Result<RefundOutcome, ProviderError> {
-        Err(ProviderError::Rejected(REFUSED_REFUND_REASON.to_owned()))
+        Err(ProviderError::rejected(REFUSED_REFUND_REASON.to_owned()))
     }
 
-    fn verify_webhook(&self, webhook: &InboundWebhook<'_>) -> Result<ProviderEvent, WebhookError> {
-        self.0.verify_webhook(webhook)
+    async fn verify_webhook(
+        &self,
+        webhook: &InboundWebhook<'_>,
+    ) -> Result<ProviderEvent, WebhookError> {
+        self.0.verify_webhook(webhook).await
     }
 }
 
@@ -254,6 +257,23 @@ impl Shop {
         self.gw.state = AppState::new(
             old.store.clone(),
             provider,
+            old.clock.clone(),
+            test_keys(),
+            old.sandbox.clone(),
+        );
+        old
+    }
+
+    /// Runs the gateway on `providers` (e.g. the real adapters on mock PSPs, built on the
+    /// gateway's clock); returns the state as it was.
+    pub fn swap_providers(
+        &mut self,
+        providers: Arc<pixgw_domain::provider_directory::ProviderDirectory>,
+    ) -> AppState {
+        let old = self.gw.state.clone();
+        self.gw.state = AppState::with_providers(
+            old.store.clone(),
+            providers,
             old.clock.clone(),
             test_keys(),
             old.sandbox.clone(),

@@ -19,6 +19,7 @@ use pixgw_domain::pipeline::payout_executor::{ExecutionResult, PayoutExecutor};
 use pixgw_domain::pipeline::payout_scheduler::{PayoutScheduler, SchedulerConfig};
 use pixgw_domain::pipeline::payout_settlement::{FinalOutcome, settle_chunk, settle_payout};
 use pixgw_domain::ports::Clock;
+use pixgw_domain::provider_directory::ProviderDirectory;
 use pixgw_domain::settlement::WriteOutcome;
 use pixgw_providers::sandbox::SandboxProvider;
 
@@ -68,7 +69,8 @@ impl Rig {
                 ..SchedulerConfig::default()
             },
         );
-        let executor = PayoutExecutor::new(subject.store.clone(), provider.clone(), clock.clone());
+        let providers = Arc::new(ProviderDirectory::single(provider.clone(), clock.clone()));
+        let executor = PayoutExecutor::new(subject.store.clone(), providers, clock.clone());
         Rig {
             subject,
             clock,

@@ -65,6 +65,7 @@ fn new_account(created_at: DateTime<Utc>) -> (Account, ClientCredential) {
         merchant_name: "MARKETPLACE EXEMPLO".into(),
         merchant_city: "SAO PAULO".into(),
         crypto_token_encrypted: format!("v1:{}", Uuid::new_v4().simple()),
+        providers: Vec::new(),
         created_at,
     };
     let credential = ClientCredential {

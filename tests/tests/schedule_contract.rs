@@ -72,6 +72,7 @@ async fn dynamodb_schedule_item_is_in_the_due_index() {
         merchant_name: "INDEXADA".into(),
         merchant_city: "SAO PAULO".into(),
         crypto_token_encrypted: "v1:x".into(),
+        providers: Vec::new(),
         created_at,
     };
     let credential = ClientCredential {

@@ -5,9 +5,11 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-use pixgw_api::accounts::{NewAccountCredentials, create_account};
+use pixgw_api::accounts::{NewAccountCredentials, create_account, create_account_with_providers};
 use pixgw_api::auth::AuthKeys;
-use pixgw_domain::ports::{Clock, DynStore, SystemClock};
+use pixgw_domain::ids::AccountId;
+use pixgw_domain::ports::{Clock, DynStore, SetProvidersError, SystemClock};
+use pixgw_domain::provider_directory::validate_provider_list;
 use pixgw_domain::settlement::OutboxFeed;
 use pixgw_store_dynamodb::DynamoStore;
 use pixgw_store_dynamodb::stream_feed::DynamoStreamFeed;
@@ -99,11 +101,47 @@ pub async fn create_account_command(
     args: &StorageArgs,
     name: &str,
     city: &str,
+    providers: Vec<String>,
 ) -> Result<(), AnyError> {
+    // Checked before the store is opened, so a typo changes nothing anywhere.
+    validate_provider_list(&providers)?;
     let keys = load_keys(&args.data_dir)?;
     let store = open_store(args).await?;
-    let credentials = create_account(&store, &keys, name, city, SystemClock.now()).await?;
+    let credentials =
+        create_account_with_providers(&store, &keys, name, city, providers, SystemClock.now())
+            .await?;
     println!("{}", serde_json::to_string_pretty(&credentials)?);
+    Ok(())
+}
+
+/// `pixgw account providers`: replaces the account's provider order when `change` is given
+/// (empty: back to the deployment's default), then prints the stored order.
+pub async fn account_providers_command(
+    args: &StorageArgs,
+    account: &str,
+    change: Option<Vec<String>>,
+) -> Result<(), AnyError> {
+    let id = AccountId::parse(account)
+        .ok_or_else(|| format!("{account:?} is not an account id (acc_ + 32 hex characters)"))?;
+    if let Some(providers) = &change {
+        validate_provider_list(providers)?;
+    }
+    let store = open_store(args).await?;
+    if let Some(providers) = &change {
+        store
+            .set_account_providers(&id, providers)
+            .await
+            .map_err(|e| match e {
+                SetProvidersError::AccountNotFound => format!("account {id} not found"),
+                SetProvidersError::Store(e) => format!("storage: {e}"),
+            })?;
+    }
+    let stored = store
+        .get_account(&id)
+        .await?
+        .ok_or_else(|| format!("account {id} not found"))?;
+    let shown = serde_json::json!({"accountId": stored.id, "providers": stored.providers});
+    println!("{}", serde_json::to_string_pretty(&shown)?);
     Ok(())
 }
 

@@ -3,7 +3,8 @@
 //! ```text
 //! pixgw [serve] [--port 3000] [--data-dir .pixgw] [--store embedded|dynamodb]
 //!              [--scheduler-interval 5]
-//! pixgw account create --name NAME [--city CITY]
+//! pixgw account create --name NAME [--city CITY] [--providers connectpsp,pagfast]
+//! pixgw account providers --account ID [--set connectpsp,pagfast | --clear]
 //! pixgw table create --store dynamodb          (DynamoDB Local by hand)
 //! ```
 
@@ -54,6 +55,24 @@ enum AccountCommand {
         /// City shown in PIX codes (BR Code field 60).
         #[arg(long, default_value = "SAO PAULO")]
         city: String,
+        /// The account's PIX providers in failover order (sandbox, connectpsp, pagfast);
+        /// omitted: the deployment's default order.
+        #[arg(long, value_delimiter = ',', num_args = 1)]
+        providers: Vec<String>,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Show or change an account's PIX provider order; prints {accountId, providers} as JSON
+    /// (an empty list means the deployment's default order).
+    Providers {
+        #[arg(long)]
+        account: String,
+        /// The new order, e.g. `connectpsp,pagfast` (new charges go to the first that is up).
+        #[arg(long, value_delimiter = ',', num_args = 1, conflicts_with = "clear")]
+        set: Option<Vec<String>>,
+        /// Go back to the deployment's default order.
+        #[arg(long)]
+        clear: bool,
         #[command(flatten)]
         storage: StorageArgs,
     },
@@ -73,9 +92,14 @@ struct ServeArgs {
     /// Port on 127.0.0.1.
     #[arg(long, env = "PIXGW_PORT", default_value_t = 3000)]
     port: u16,
-    /// Host written into sandbox BR Codes (field 26-25); defaults to 127.0.0.1:<port>.
+    /// Host written into sandbox BR Codes (field 26-25); defaults to 127.0.0.1:<port>. When
+    /// given, real providers send webhooks to https://<host>/webhooks/provider/<name>.
     #[arg(long, env = "PIXGW_PUBLIC_HOST")]
     public_host: Option<String>,
+    /// PIX providers in failover order: sandbox, connectpsp, pagfast (comma-separated). Real
+    /// providers read their settings from CONNECTPSP_* / PAGFAST_* (see the README).
+    #[arg(long, env = "PIXGW_PROVIDERS", default_value = "sandbox")]
+    providers: String,
     /// Seconds between two ticks of the payout scheduler (it pays the accounts whose payout
     /// window has come, on the sandbox clock) and of the charge-expiry sweeper (it stores
     /// EXPIRED the charges whose expirationDate has come).
@@ -122,9 +146,26 @@ async fn main() -> std::process::ExitCode {
                 AccountCommand::Create {
                     name,
                     city,
+                    providers,
                     storage,
                 },
-        }) => config::create_account_command(&storage, &name, &city).await,
+        }) => config::create_account_command(&storage, &name, &city, providers).await,
+        Some(Command::Account {
+            command:
+                AccountCommand::Providers {
+                    account,
+                    set,
+                    clear,
+                    storage,
+                },
+        }) => {
+            let change = match (set, clear) {
+                (Some(list), _) => Some(list),
+                (None, true) => Some(Vec::new()),
+                (None, false) => None,
+            };
+            config::account_providers_command(&storage, &account, change).await
+        }
         Some(Command::Table {
             command: TableCommand::Create { storage },
         }) => config::create_table_command(&storage).await,

@@ -6,7 +6,13 @@
 
 use pixgw_api::accounts::NewAccountCredentials;
 
-pub fn print(base: &str, store: &str, scheduler_every: u64, demo: &NewAccountCredentials) {
+pub fn print(
+    base: &str,
+    store: &str,
+    providers: &str,
+    scheduler_every: u64,
+    demo: &NewAccountCredentials,
+) {
     let NewAccountCredentials {
         account_id,
         client_id,
@@ -15,7 +21,7 @@ pub fn print(base: &str, store: &str, scheduler_every: u64, demo: &NewAccountCre
     } = demo;
     println!(
         r#"
-PIX gateway running at {base}   (store: {store}, provider: sandbox)
+PIX gateway running at {base}   (store: {store}, PIX providers: {providers})
 
 Demo account (kept in the data dir; `pixgw account create --name NAME` makes more):
   accountId    {account_id}

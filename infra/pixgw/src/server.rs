@@ -13,8 +13,12 @@ use pixgw_api::http_types::MAX_BODY_BYTES;
 use pixgw_api::sandbox_clock::SandboxClock;
 use pixgw_api::state::{SandboxConfig, SandboxDelivery};
 use pixgw_api::{ApiRequest, ApiResponse, AppState, dispatch};
-use pixgw_domain::ports::Clock;
+use pixgw_domain::ports::{Clock, PixProvider};
+use pixgw_domain::provider_directory::ProviderDirectory;
 use pixgw_domain::webhooks::url_policy::UrlPolicy;
+use pixgw_providers::env::{
+    failover_policy_from_env, parse_provider_names, process_env, provider_from_env,
+};
 use pixgw_providers::sandbox::SandboxProvider;
 use pixgw_queue_local::LocalQueues;
 use pixgw_webhook_http::ReqwestSender;
@@ -24,6 +28,8 @@ use crate::{ServeArgs, StoreKind, quickstart, workers};
 
 pub async fn serve(args: ServeArgs) -> Result<(), AnyError> {
     init_tracing();
+    // A wrong provider list fails before anything is opened.
+    let names = parse_provider_names(&args.providers)?;
     let keys = load_keys(&args.storage.data_dir)?;
     let (store, feed) = open_store_with_outbox(&args.storage).await?;
     let public_host = args
@@ -36,25 +42,46 @@ pub async fn serve(args: ServeArgs) -> Result<(), AnyError> {
     // the queues and their workers, the sandbox PIX network), so they all move together.
     let sandbox_clock = Arc::new(SandboxClock::system());
     let clock: Arc<dyn Clock> = sandbox_clock.clone();
-    let sandbox_provider =
-        SandboxProvider::new(&public_host, clock.clone(), keys.sandbox_webhook_secret())?;
-    let sandbox = SandboxConfig {
-        provider: sandbox_provider.clone(),
-        // The sandbox PIX network calls this gateway's webhook endpoint over HTTP, like a
-        // real PSP would.
-        delivery: SandboxDelivery::Http {
-            base_url: format!("http://{addr}"),
-        },
+    // Where real providers send their webhooks: this gateway directly, or the public tunnel in
+    // front of it (`--public-host`), which a provider on the internet needs to reach us.
+    let public_base_url = match &args.public_host {
+        Some(host) => format!("https://{}", host.trim_end_matches('/')),
+        None => format!("http://{addr}"),
     };
+    let mut providers: Vec<Arc<dyn PixProvider>> = Vec::with_capacity(names.len());
+    let mut sandbox = None;
+    for name in &names {
+        match provider_from_env(name, &public_base_url, &process_env)? {
+            Some(provider) => providers.push(provider),
+            None => {
+                let provider = SandboxProvider::new(
+                    &public_host,
+                    clock.clone(),
+                    keys.sandbox_webhook_secret(),
+                )?;
+                providers.push(Arc::new(provider.clone()));
+                sandbox = Some(SandboxConfig {
+                    provider,
+                    // The sandbox PIX network calls this gateway's webhook endpoint over HTTP,
+                    // like a real PSP would.
+                    delivery: SandboxDelivery::Http {
+                        base_url: format!("http://{addr}"),
+                    },
+                });
+            }
+        }
+    }
+    let policy = failover_policy_from_env(&process_env)?;
+    let directory = Arc::new(ProviderDirectory::new(providers, policy, clock.clone())?);
     // Merchant webhooks may go to http://localhost / http://127.0.0.1 here (a developer's
     // receiver on this machine); every other non-public address stays refused, as on AWS.
     let state = Arc::new(
-        AppState::with_sandbox_clock(
+        AppState::with_providers_on_sandbox_clock(
             store.clone(),
-            Arc::new(sandbox_provider),
+            directory,
             sandbox_clock,
             keys.clone(),
-            Some(sandbox),
+            sandbox,
         )
         .with_webhook_policy(UrlPolicy::LOCAL),
     );
@@ -78,9 +105,11 @@ pub async fn serve(args: ServeArgs) -> Result<(), AnyError> {
         ),
         StoreKind::Dynamodb => format!("dynamodb (table {})", args.storage.table),
     };
+    // Names only: the providers' settings include credentials.
     quickstart::print(
         &format!("http://{addr}"),
         &store_label,
+        &names.join(", "),
         args.scheduler_interval,
         &demo,
     );

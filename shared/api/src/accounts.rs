@@ -5,6 +5,7 @@ use pixgw_domain::account::{Account, ClientCredential};
 use pixgw_domain::brcode::{sanitize_merchant_city, sanitize_merchant_name};
 use pixgw_domain::ids::AccountId;
 use pixgw_domain::ports::{CreateAccountError, DynStore};
+use pixgw_domain::provider_directory::validate_provider_list;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{AuthKeys, encrypt_secret, generate_secret, hash_secret};
@@ -26,13 +27,16 @@ pub enum OnboardingError {
     EmptyName,
     #[error("city must contain at least one letter")]
     EmptyCity,
+    #[error("providers: {0}")]
+    InvalidProviders(String),
     #[error(transparent)]
     Api(#[from] ApiError),
     #[error("storage: {0}")]
     Store(#[from] CreateAccountError),
 }
 
-/// Creates an account; `merchant name / city` feed BR Code fields 59 / 60.
+/// Creates an account that uses the deployment's default provider order; `merchant name /
+/// city` feed BR Code fields 59 / 60.
 pub async fn create_account(
     store: &DynStore,
     keys: &AuthKeys,
@@ -40,6 +44,21 @@ pub async fn create_account(
     city: &str,
     now: DateTime<Utc>,
 ) -> Result<NewAccountCredentials, OnboardingError> {
+    create_account_with_providers(store, keys, name, city, Vec::new(), now).await
+}
+
+/// [`create_account`] with the account's own provider order (`Account::providers`; empty:
+/// the deployment's default), checked with [`validate_provider_list`] before anything is
+/// stored.
+pub async fn create_account_with_providers(
+    store: &DynStore,
+    keys: &AuthKeys,
+    name: &str,
+    city: &str,
+    providers: Vec<String>,
+    now: DateTime<Utc>,
+) -> Result<NewAccountCredentials, OnboardingError> {
+    validate_provider_list(&providers).map_err(OnboardingError::InvalidProviders)?;
     let merchant_name = sanitize_merchant_name(name);
     if name.trim().is_empty() || merchant_name.is_empty() {
         return Err(OnboardingError::EmptyName);
@@ -56,6 +75,7 @@ pub async fn create_account(
         merchant_name,
         merchant_city,
         crypto_token_encrypted: encrypt_secret(keys, &crypto_token)?,
+        providers,
         created_at: now,
     };
     let credential = ClientCredential {

@@ -5,7 +5,9 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use http::StatusCode;
-use pixgw_domain::error::{DomainError, ProviderError, StoreError};
+use pixgw_domain::error::{
+    DomainError, ProviderError, ProviderRejection, RejectionKind, StoreError,
+};
 use pixgw_domain::provider::WebhookError;
 use pixgw_domain::webhooks::service::WebhookError as MerchantWebhookError;
 use serde::Serialize;
@@ -96,7 +98,14 @@ pub enum ApiError {
     #[error("PIX provider unavailable")]
     ProviderUnavailable,
     #[error("PIX provider rejected the request: {0}")]
-    ProviderRejected(String),
+    ProviderRejected(ProviderRejection),
+    #[error("the PIX provider could not confirm the webhook")]
+    WebhookUnconfirmed,
+    #[error("the PIX provider {provider} does not support {operation}")]
+    ProviderOperationUnsupported {
+        provider: String,
+        operation: &'static str,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -119,10 +128,18 @@ impl From<DomainError> for ApiError {
                 ApiError::WebhookUnauthenticated(why)
             }
             DomainError::Webhook(WebhookError::Malformed(why)) => ApiError::WebhookMalformed(why),
+            DomainError::Webhook(WebhookError::Unconfirmed(_)) => ApiError::WebhookUnconfirmed,
+            DomainError::ProviderOperationUnsupported {
+                provider,
+                operation,
+            } => ApiError::ProviderOperationUnsupported {
+                provider,
+                operation,
+            },
             DomainError::UnknownProvider => ApiError::NotFound("provider"),
             DomainError::Provider(ProviderError::Unavailable(_)) => ApiError::ProviderUnavailable,
-            DomainError::Provider(ProviderError::Rejected(reason)) => {
-                ApiError::ProviderRejected(reason)
+            DomainError::Provider(ProviderError::Rejected(rejection)) => {
+                ApiError::ProviderRejected(rejection)
             }
             DomainError::InsufficientBalance { available, needed } => {
                 ApiError::InsufficientBalance { available, needed }
@@ -397,11 +414,49 @@ impl ApiError {
                 "Failed to communicate with the PIX provider",
                 "Erro ao gerar cobrança PIX. Tente novamente em alguns instantes.",
             ),
-            ProviderRejected(_) => d(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "PUB_PROVIDER_REJECTED",
-                "The PIX provider rejected the request",
-                "A operação foi recusada pelo provedor PIX",
+            ProviderRejected(rejection) => match rejection.kind {
+                RejectionKind::PayerDocumentRestricted => d(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "PAYER_DOCUMENT_RESTRICTED",
+                    "The payer's CPF/CNPJ is restricted at the banks; the PIX provider refused it",
+                    "O CPF/CNPJ do pagador possui restrição e não pode receber cobranças PIX",
+                ),
+                RejectionKind::PayerDocumentInvalid => d(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "PAYER_DOCUMENT_INVALID",
+                    "The PIX provider could not validate the payer's CPF/CNPJ",
+                    "O CPF/CNPJ do pagador não foi reconhecido. Verifique o documento.",
+                ),
+                RejectionKind::InvalidRequest => d(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "PUB_PROVIDER_INVALID_REQUEST",
+                    "The PIX provider found the request invalid",
+                    "Dados inválidos para o provedor PIX. Verifique os campos enviados.",
+                ),
+                RejectionKind::NotAllowed => d(
+                    StatusCode::CONFLICT,
+                    "PUB_PROVIDER_NOT_ALLOWED",
+                    "The PIX provider does not allow this operation now",
+                    "O provedor PIX não permite esta operação no momento",
+                ),
+                RejectionKind::Other => d(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "PUB_PROVIDER_REJECTED",
+                    "The PIX provider rejected the request",
+                    "A operação foi recusada pelo provedor PIX",
+                ),
+            },
+            WebhookUnconfirmed => d(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "PROVIDER_WEBHOOK_UNCONFIRMED",
+                "The webhook could not be confirmed with the PIX provider; deliver it again",
+                "Notificação não confirmada. Reenvie.",
+            ),
+            ProviderOperationUnsupported { .. } => d(
+                StatusCode::CONFLICT,
+                "PROVIDER_OPERATION_UNSUPPORTED",
+                "The PIX provider holding this resource does not support this operation",
+                "Operação não suportada pelo provedor PIX desta conta",
             ),
             Internal(_) => d(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -429,7 +484,11 @@ impl ApiError {
                 Some(json!({ "errors": errors }))
             }
             ApiError::MalformedJson(reason) => Some(json!({ "errors": [reason] })),
-            ApiError::ProviderRejected(reason) => Some(json!({ "providerReason": reason })),
+            ApiError::ProviderRejected(rejection) => Some(provider_details(rejection)),
+            ApiError::ProviderOperationUnsupported {
+                provider,
+                operation,
+            } => Some(json!({ "provider": provider, "operation": operation })),
             ApiError::WebhookMalformed(reason) => Some(json!({ "errors": [reason] })),
             ApiError::InvalidWebhookUrl(reason) => Some(json!({ "errors": [reason] })),
             _ => None,
@@ -476,4 +535,16 @@ struct Envelope<'a> {
     details: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error_id: Option<String>,
+}
+
+/// The provider's own words about a refusal, for the envelope's `details`.
+fn provider_details(rejection: &ProviderRejection) -> serde_json::Value {
+    let mut details = json!({ "providerReason": rejection.reason });
+    if let Some(message) = &rejection.message {
+        details["providerMessage"] = json!(message);
+    }
+    if !rejection.errors.is_empty() {
+        details["providerErrors"] = json!(rejection.errors);
+    }
+    details
 }

@@ -7,6 +7,7 @@ use pixgw_domain::pipeline::{
     ConfirmationService, PayoutExecutor, PayoutScheduler, SplitCalculator,
 };
 use pixgw_domain::ports::{Clock, DynStore, PayoutRunStore, PixProvider};
+use pixgw_domain::provider_directory::ProviderDirectory;
 use pixgw_domain::queue::MessageQueue;
 use pixgw_domain::schedule_service::ScheduleService;
 use pixgw_domain::service::ChargeService;
@@ -57,8 +58,11 @@ pub struct AppState {
     /// only the local gateway builds one. `None` on Lambda, where that route does not exist.
     pub sandbox_clock: Option<Arc<SandboxClock>>,
     pub keys: AuthKeys,
-    /// The provider new charges and transfers go to; the only one whose webhooks we accept.
+    /// The first provider of the deployment's default order (the sandbox in most tests).
     pub provider: Arc<dyn PixProvider>,
+    /// Every configured provider: where new charges go (with failover), where each charge's
+    /// refund goes, whose webhooks we accept.
+    pub providers: Arc<ProviderDirectory>,
     pub sandbox: Option<SandboxConfig>,
     /// The merchant's webhook endpoint and delivery log (`/api/account/webhook...`,
     /// `/api/webhooks/deliveries...`), on the store, keys, clock, resolver and URL policy
@@ -70,6 +74,7 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// A state with one provider.
     pub fn new(
         store: DynStore,
         provider: Arc<dyn PixProvider>,
@@ -77,9 +82,22 @@ impl AppState {
         keys: AuthKeys,
         sandbox: Option<SandboxConfig>,
     ) -> AppState {
-        let payout_executor = PayoutExecutor::new(store.clone(), provider.clone(), clock.clone());
-        let refunds = RefundService::new(store.clone(), provider.clone(), clock.clone());
-        let cash_outs = CashOutService::new(store.clone(), provider.clone(), clock.clone());
+        let providers = Arc::new(ProviderDirectory::single(provider, clock.clone()));
+        AppState::with_providers(store, providers, clock, keys, sandbox)
+    }
+
+    /// A state over the deployment's configured providers.
+    pub fn with_providers(
+        store: DynStore,
+        providers: Arc<ProviderDirectory>,
+        clock: Arc<dyn Clock>,
+        keys: AuthKeys,
+        sandbox: Option<SandboxConfig>,
+    ) -> AppState {
+        let provider = providers.default_provider().clone();
+        let payout_executor = PayoutExecutor::new(store.clone(), providers.clone(), clock.clone());
+        let refunds = RefundService::new(store.clone(), providers.clone(), clock.clone());
+        let cash_outs = CashOutService::new(store.clone(), providers.clone(), clock.clone());
         let money_out = MoneyOutExecutor {
             payouts: payout_executor.clone(),
             cash_outs: cash_outs.clone(),
@@ -97,7 +115,7 @@ impl AppState {
             UrlPolicy::PRODUCTION,
         );
         AppState {
-            charges: ChargeService::new(store.clone(), provider.clone(), clock.clone()),
+            charges: ChargeService::new(store.clone(), providers.clone(), clock.clone()),
             confirmations: ConfirmationService::new(
                 store.clone(),
                 clock.clone(),
@@ -116,6 +134,7 @@ impl AppState {
             sandbox_clock: None,
             keys,
             provider,
+            providers,
             sandbox,
             webhooks,
             webhook_resolver,
@@ -134,9 +153,23 @@ impl AppState {
         sandbox: Option<SandboxConfig>,
     ) -> AppState {
         let shared: Arc<dyn Clock> = clock.clone();
+        let providers = Arc::new(ProviderDirectory::single(provider, shared));
+        AppState::with_providers_on_sandbox_clock(store, providers, clock, keys, sandbox)
+    }
+
+    /// [`AppState::with_providers`] on an adjustable sandbox clock (the local gateway; build
+    /// the directory on the same clock).
+    pub fn with_providers_on_sandbox_clock(
+        store: DynStore,
+        providers: Arc<ProviderDirectory>,
+        clock: Arc<SandboxClock>,
+        keys: AuthKeys,
+        sandbox: Option<SandboxConfig>,
+    ) -> AppState {
+        let shared: Arc<dyn Clock> = clock.clone();
         AppState {
             sandbox_clock: Some(clock),
-            ..AppState::new(store, provider, shared, keys, sandbox)
+            ..AppState::with_providers(store, providers, shared, keys, sandbox)
         }
     }
 
@@ -187,7 +220,7 @@ impl AppState {
 
     /// The provider whose webhooks arrive at `/webhooks/provider/{name}`.
     pub fn provider_named(&self, name: &str) -> Option<&Arc<dyn PixProvider>> {
-        (self.provider.name() == name).then_some(&self.provider)
+        self.providers.named(name)
     }
 }
 

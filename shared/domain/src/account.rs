@@ -17,6 +17,10 @@ pub struct Account {
     pub merchant_city: String,
     /// The account's `cryptoToken`, encrypted at rest (used to verify `DigitalSignature`).
     pub crypto_token_encrypted: String,
+    /// The PIX providers new charges go to, in order (failover goes down the list); empty:
+    /// the deployment's default order. Set by the operator (`pixgw account providers`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub providers: Vec<String>,
     pub created_at: DateTime<Utc>,
 }
 

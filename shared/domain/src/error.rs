@@ -12,12 +12,75 @@ pub enum StoreError {
 /// A PIX provider call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProviderError {
-    /// Timeouts, 5xx, connection failures: safe to retry with the same idempotency key.
+    /// Timeouts, 5xx, connection failures, our own credentials refused: the outcome is unknown
+    /// or the provider cannot be used right now. Safe to retry with the same idempotency key;
+    /// counts towards the provider being down (failover).
     #[error("PIX provider unavailable: {0}")]
     Unavailable(String),
-    /// The provider refused the request; retrying will not help.
+    /// The provider refused the request (a 4xx about its content); retrying will not help and
+    /// nothing was created or moved.
     #[error("PIX provider rejected the request: {0}")]
-    Rejected(String),
+    Rejected(ProviderRejection),
+}
+
+impl ProviderError {
+    /// A refusal with no finer classification.
+    pub fn rejected(reason: impl Into<String>) -> ProviderError {
+        ProviderError::Rejected(ProviderRejection::other(reason))
+    }
+}
+
+/// Why a provider refused a request, in our terms (`kind`) and in its own (`reason`,
+/// `message`, `errors`), so the merchant sees our code with the provider's words as details.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderRejection {
+    pub kind: RejectionKind,
+    /// The provider's own reason code or error name (`CounterpartyTaxNumberInvalid`,
+    /// `InvalidRequestFormatError`, an HTTP status…).
+    pub reason: String,
+    /// The provider's message, when it sent one.
+    pub message: Option<String>,
+    /// Field-level problems the provider listed (`/payment/payer: must have required
+    /// property 'cpf'`).
+    pub errors: Vec<String>,
+}
+
+impl ProviderRejection {
+    pub fn other(reason: impl Into<String>) -> ProviderRejection {
+        ProviderRejection {
+            kind: RejectionKind::Other,
+            reason: reason.into(),
+            message: None,
+            errors: Vec::new(),
+        }
+    }
+}
+
+impl std::fmt::Display for ProviderRejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)?;
+        if let Some(message) = &self.message {
+            write!(f, ": {message}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What a provider's refusal means for the merchant (each maps to one of our error codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectionKind {
+    /// The payer's CPF/CNPJ is restricted at the banks (PagFast `CounterpartyTaxNumberInvalid`).
+    PayerDocumentRestricted,
+    /// The payer's CPF/CNPJ does not exist in the real world (PagFast
+    /// `CounterpartyServiceError`).
+    PayerDocumentInvalid,
+    /// The provider found the request malformed (PagFast `InvalidRequestFormatError`).
+    InvalidRequest,
+    /// The provider does not accept this operation for this resource (e.g. a refund of a
+    /// charge it does not consider paid).
+    NotAllowed,
+    /// Any other refusal.
+    Other,
 }
 
 /// Every way a use case can fail.
@@ -82,6 +145,13 @@ pub enum DomainError {
     /// No provider of that name is configured here.
     #[error("unknown PIX provider")]
     UnknownProvider,
+    /// The provider holding this charge (or the account's providers) cannot do this
+    /// operation (PagFast takes charges only: no refunds, no transfers).
+    #[error("the PIX provider {provider} does not support {operation}")]
+    ProviderOperationUnsupported {
+        provider: String,
+        operation: &'static str,
+    },
     #[error(transparent)]
     Provider(#[from] ProviderError),
     #[error(transparent)]

@@ -23,6 +23,7 @@ pub mod pipeline;
 pub mod pix_key;
 pub mod ports;
 pub mod provider;
+pub mod provider_directory;
 pub mod queue;
 pub mod record;
 pub mod resources;

@@ -56,12 +56,30 @@ pub trait AccountStore: Send + Sync {
     async fn get_account(&self, id: &AccountId) -> Result<Option<Account>, StoreError>;
 
     async fn find_client(&self, client_id: &str) -> Result<Option<ClientCredential>, StoreError>;
+
+    /// Replaces the account's provider order ([`Account::providers`]; empty: the deployment's
+    /// default order) with one conditional write: the account must exist, and nothing else on
+    /// it changes. The caller validates the names
+    /// ([`validate_provider_list`](crate::provider_directory::validate_provider_list)).
+    async fn set_account_providers(
+        &self,
+        id: &AccountId,
+        providers: &[String],
+    ) -> Result<(), SetProvidersError>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CreateAccountError {
     #[error("account or client id already exists")]
     AlreadyExists,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SetProvidersError {
+    #[error("account not found")]
+    AccountNotFound,
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -99,7 +99,9 @@ pub struct RefundRequest {
     /// The payment being given back.
     pub end_to_end_id: EndToEndId,
     pub amount: Money,
+    /// The merchant's reason code and free text (ConnectPSP takes both).
     pub reason: String,
+    pub description: String,
 }
 
 /// How a refund ended (or that it has not yet).
@@ -125,6 +127,9 @@ pub enum RefundOutcome {
 pub struct InboundWebhook<'a> {
     /// Header names in lowercase.
     pub headers: &'a [(String, String)],
+    /// The request's query parameters, decoded, in arrival order. Providers that cannot sign
+    /// their calls authenticate by a secret we put in the URL we gave them.
+    pub query: &'a [(String, String)],
     pub body: &'a [u8],
     /// For freshness checks on signed timestamps.
     pub now: DateTime<Utc>,
@@ -136,6 +141,14 @@ impl InboundWebhook<'_> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A query parameter by name (its first occurrence).
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
 }
@@ -163,10 +176,10 @@ pub enum ProviderEvent {
         idempotency_key: String,
         outcome: TransferOutcome,
     },
-    /// A refund we asked for with `idempotency_key` ended (`Completed` or `Failed`).
+    /// A refund we asked for ended (`Completed` or `Failed`).
     RefundSettled {
         event_id: String,
-        idempotency_key: String,
+        refund: RefundReference,
         outcome: RefundOutcome,
     },
     /// Authentic, but nothing we act on (acknowledged so the provider stops retrying).
@@ -174,6 +187,16 @@ pub enum ProviderEvent {
         event_id: String,
         kind: String,
     },
+}
+
+/// Which refund a provider's report is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundReference {
+    /// The idempotency key we sent with the request (`refund:{transactionId}#{attempt}`).
+    IdempotencyKey(String),
+    /// The charge's refund attempt in flight: for providers whose reports name the charge
+    /// (ConnectPSP's `CASHIN_REFUNDED` carries our `externalReference`) but not the request.
+    CurrentAttempt(TransactionId),
 }
 
 /// Why an inbound webhook was not accepted.
@@ -185,6 +208,29 @@ pub enum WebhookError {
     /// Signed correctly but not a payload we understand.
     #[error("webhook payload is malformed: {0}")]
     Malformed(String),
+    /// Authentic as far as we can tell, but confirming it needs the provider, which did not
+    /// answer: the provider should deliver it again (we answer 503).
+    #[error("the provider could not be asked to confirm the webhook: {0}")]
+    Unconfirmed(String),
+}
+
+/// What a provider can do. The sandbox and ConnectPSP do everything; PagFast's document
+/// covers charges only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProviderCapabilities {
+    pub refunds: bool,
+    pub transfers: bool,
+}
+
+impl ProviderCapabilities {
+    pub const ALL: ProviderCapabilities = ProviderCapabilities {
+        refunds: true,
+        transfers: true,
+    };
+    pub const CHARGES_ONLY: ProviderCapabilities = ProviderCapabilities {
+        refunds: false,
+        transfers: false,
+    };
 }
 
 #[async_trait]
@@ -192,6 +238,11 @@ pub trait PixProvider: Send + Sync {
     /// A short, stable name stored on each charge and used in the webhook path
     /// (`sandbox`, `connectpsp`, `pagfast`).
     fn name(&self) -> &'static str;
+
+    /// What this provider can do besides creating charges.
+    fn capabilities(&self) -> ProviderCapabilities {
+        ProviderCapabilities::ALL
+    }
 
     async fn create_charge(
         &self,
@@ -204,6 +255,12 @@ pub trait PixProvider: Send + Sync {
     /// Gives a paid charge back in full.
     async fn refund(&self, request: &RefundRequest) -> Result<RefundOutcome, ProviderError>;
 
-    /// Authenticates an inbound webhook and turns it into a [`ProviderEvent`]. Pure: no I/O.
-    fn verify_webhook(&self, webhook: &InboundWebhook<'_>) -> Result<ProviderEvent, WebhookError>;
+    /// Authenticates an inbound webhook and turns it into a [`ProviderEvent`]. A provider that
+    /// signs its webhooks checks the signature (no I/O); one that cannot be verified offline
+    /// may confirm the event with the provider before answering (ConnectPSP reads the charge
+    /// back), and says [`WebhookError::Unconfirmed`] when that read fails.
+    async fn verify_webhook(
+        &self,
+        webhook: &InboundWebhook<'_>,
+    ) -> Result<ProviderEvent, WebhookError>;
 }

@@ -3,17 +3,19 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
+use tracing::warn;
 use uuid::Uuid;
 
 use crate::account::Account;
 use crate::charge::{Charge, ChargeSplit, ChargeStatus};
-use crate::error::DomainError;
+use crate::error::{DomainError, ProviderError};
 use crate::ids::{AccountId, TransactionId};
 use crate::payout::SplitEntry;
 use crate::ports::{
     ChargeQuery, Clock, DynStore, IdempotencyClaim, IdempotencyCompletion, InsertChargeError, Page,
-    PixProvider, ProviderChargeRequest, StoredResponse,
+    ProviderCharge, ProviderChargeRequest, StoredResponse,
 };
+use crate::provider_directory::ProviderDirectory;
 use crate::split;
 use crate::validation::CreateChargeInput;
 
@@ -25,7 +27,7 @@ pub type RenderResponse<'a> = &'a (dyn Fn(&Charge) -> StoredResponse + Send + Sy
 #[derive(Clone)]
 pub struct ChargeService {
     store: DynStore,
-    provider: Arc<dyn PixProvider>,
+    providers: Arc<ProviderDirectory>,
     clock: Arc<dyn Clock>,
 }
 
@@ -44,10 +46,10 @@ pub struct ChargeListRequest {
 }
 
 impl ChargeService {
-    pub fn new(store: DynStore, provider: Arc<dyn PixProvider>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(store: DynStore, providers: Arc<ProviderDirectory>, clock: Arc<dyn Clock>) -> Self {
         ChargeService {
             store,
-            provider,
+            providers,
             clock,
         }
     }
@@ -72,20 +74,22 @@ impl ChargeService {
             DomainError::Validation(problems.iter().map(ToString::to_string).collect())
         })?;
 
-        let provider_charge = self
-            .provider
-            .create_charge(&ProviderChargeRequest {
-                transaction_id: transaction_id.clone(),
-                amount: input.amount,
-                description: input.description.clone(),
-                payer_name: input.payer.full_name.clone(),
-                payer_document: input.payer.document.clone(),
-                created_at,
-                expires_at,
-                merchant_name: account.merchant_name.clone(),
-                merchant_city: account.merchant_city.clone(),
-                idempotency_key: transaction_id.to_string(),
-            })
+        let (provider, provider_charge) = self
+            .create_at_provider(
+                account,
+                &ProviderChargeRequest {
+                    transaction_id: transaction_id.clone(),
+                    amount: input.amount,
+                    description: input.description.clone(),
+                    payer_name: input.payer.full_name.clone(),
+                    payer_document: input.payer.document.clone(),
+                    created_at,
+                    expires_at,
+                    merchant_name: account.merchant_name.clone(),
+                    merchant_city: account.merchant_city.clone(),
+                    idempotency_key: transaction_id.to_string(),
+                },
+            )
             .await?;
 
         let charge = Charge {
@@ -107,7 +111,7 @@ impl ChargeService {
             remainder: allocation.remainder,
             pix_code: provider_charge.pix_code,
             generate_qr_code: input.generate_qr_code,
-            provider: self.provider.name().to_owned(),
+            provider: provider.to_owned(),
             provider_charge_id: provider_charge.provider_charge_id,
             expiration_seconds: input.expiration_seconds,
             created_at,
@@ -131,6 +135,39 @@ impl ChargeService {
             )),
             Err(InsertChargeError::Store(e)) => Err(e.into()),
         }
+    }
+
+    /// Creates the charge at the first of the account's providers that answers (see
+    /// [`ProviderDirectory`] for the order and when a provider counts as down). A refusal is
+    /// the merchant's answer, not a reason to try elsewhere. The same idempotency key goes to
+    /// every provider tried: a provider that created the charge but timed out before saying so
+    /// holds a charge nobody was shown, which expires unpaid.
+    async fn create_at_provider(
+        &self,
+        account: &Account,
+        request: &ProviderChargeRequest,
+    ) -> Result<(&'static str, ProviderCharge), DomainError> {
+        let mut last = None;
+        for provider in self.providers.charge_candidates(account) {
+            let result = provider.create_charge(request).await;
+            self.providers.record(provider.name(), &result);
+            match result {
+                Ok(created) => return Ok((provider.name(), created)),
+                Err(e @ ProviderError::Unavailable(_)) => {
+                    warn!(
+                        provider = provider.name(),
+                        transaction_id = %request.transaction_id,
+                        error = %e,
+                        "PIX provider unavailable for a new charge; trying the next"
+                    );
+                    last = Some(e);
+                }
+                Err(rejected) => return Err(rejected.into()),
+            }
+        }
+        Err(last
+            .unwrap_or_else(|| ProviderError::Unavailable("no PIX provider configured".into()))
+            .into())
     }
 
     /// One of the account's charges; another account's id is indistinguishable from a

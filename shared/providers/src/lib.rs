@@ -1,4 +1,11 @@
-//! Adapters for the [`pixgw_domain::ports::PixProvider`] port.
+//! Adapters for the [`pixgw_domain::ports::PixProvider`] port: the built-in sandbox and the
+//! real PSPs (ConnectPSP, PagFast) over [`http`].
 
+pub mod connectpsp;
+pub mod env;
+pub mod http;
+pub mod mask;
+pub mod pagfast;
 pub mod qr;
 pub mod sandbox;
+pub mod secret;

@@ -4,19 +4,25 @@ use async_trait::async_trait;
 use pixgw_domain::account::{Account, ClientCredential};
 use pixgw_domain::error::StoreError;
 use pixgw_domain::ids::AccountId;
-use pixgw_domain::ports::{AccountStore, CreateAccountError};
+use pixgw_domain::ports::{AccountStore, CreateAccountError, SetProvidersError};
 use pixgw_domain::scheduling::ScheduleState;
 use serde::Serialize;
-use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
+use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_attribute_value, to_item};
 use tracing::{debug, instrument};
 
 use crate::DynamoStore;
-use crate::errors;
+use crate::errors::{self, SingleWrite, write_retrying_conflicts};
 use crate::keys::{
-    ENTITY, Item, PK, SK, SK_ACCOUNT, SK_CLIENT, account_pk, client_pk, fits_partition_key, s,
+    ENTITY, Item, PK, SK, SK_ACCOUNT, SK_CLIENT, account_pk, client_pk, fits_partition_key,
+    primary_key, s,
 };
 use crate::schedules::put_new_schedule;
 use crate::transact::{TransactFailure, put_new, transact_write};
+
+/// The account item's attribute holding [`Account::providers`] (serde's field name). Absent
+/// when the list is empty, as `skip_serializing_if` writes it, so items written before the
+/// field existed and items whose list was cleared read the same.
+const PROVIDERS: &str = "providers";
 
 /// Serialises a domain object and adds its key attributes.
 fn keyed_item<T: Serialize>(
@@ -98,5 +104,49 @@ impl AccountStore for DynamoStore {
         let item = self.get_item(pk, SK_CLIENT).await?;
         item.map(|item| from_item(item).map_err(|e| errors::corrupt("client credential", &e)))
             .transpose()
+    }
+
+    #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %id, providers = ?providers))]
+    async fn set_account_providers(
+        &self,
+        id: &AccountId,
+        providers: &[String],
+    ) -> Result<(), SetProvidersError> {
+        // One UpdateItem touching only this attribute: the rest of the account stays as it is,
+        // and the condition keeps the update from creating a half item for an unknown id.
+        let (update, values) = if providers.is_empty() {
+            ("REMOVE #providers".to_owned(), None)
+        } else {
+            let list = to_attribute_value(providers)
+                .map_err(|e| errors::corrupt("account providers", &e))?;
+            (
+                "SET #providers = :providers".to_owned(),
+                Some(Item::from([(":providers".to_owned(), list)])),
+            )
+        };
+        let outcome = write_retrying_conflicts("UpdateItem", || {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(primary_key(account_pk(id), SK_ACCOUNT)))
+                .update_expression(update.as_str())
+                .condition_expression("attribute_exists(#pk)")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#providers", PROVIDERS)
+                .set_expression_attribute_values(values.clone())
+                .send()
+        })
+        .await?;
+        match outcome {
+            SingleWrite::Written => {
+                debug!("account providers set");
+                Ok(())
+            }
+            SingleWrite::ConditionFailed => Err(SetProvidersError::AccountNotFound),
+            SingleWrite::StillConflicting => Err(StoreError::Unavailable(
+                "setting account providers kept conflicting".into(),
+            )
+            .into()),
+        }
     }
 }

@@ -227,6 +227,7 @@ async fn accounts_and_credentials_are_created_together_or_not_at_all() {
         merchant_name: "LOJA EXEMPLO".into(),
         merchant_city: "SAO PAULO".into(),
         crypto_token_encrypted: "enc:v1:abc".into(),
+        providers: Vec::new(),
         created_at: now,
     };
     let credential = ClientCredential {

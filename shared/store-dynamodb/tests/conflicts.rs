@@ -35,6 +35,7 @@ fn account_pair(client_id: &str) -> (Account, ClientCredential) {
         merchant_name: "LOJA".into(),
         merchant_city: "RECIFE".into(),
         crypto_token_encrypted: "enc".into(),
+        providers: Vec::new(),
         created_at: at_ms(T0_MS),
     };
     let credential = ClientCredential {

@@ -70,6 +70,7 @@
 //! redb is synchronous, so every operation runs on tokio's blocking pool
 //! ([`tokio::task::spawn_blocking`]); the store is a cheap `Clone` around an `Arc<Database>`.
 
+mod accounts;
 mod cash_outs;
 mod events;
 mod keys;
@@ -102,7 +103,7 @@ use pixgw_domain::ids::{AccountId, TransactionId};
 use pixgw_domain::ports::{
     AccountStore, ChargeCursor, ChargeQuery, ChargeStore, ClaimOutcome, ClaimRequest,
     CreateAccountError, IdempotencyClaim, IdempotencyCompletion, IdempotencyStore,
-    InsertChargeError, Page, StoredResponse,
+    InsertChargeError, Page, SetProvidersError, StoredResponse,
 };
 use pixgw_domain::record::ChargeRecord;
 use pixgw_domain::schedule_record::ScheduleRecord;
@@ -627,6 +628,19 @@ impl AccountStore for EmbeddedStore {
             read_one(db, CLIENTS, &client_id, |bytes, key| {
                 decode(bytes, "client credential", key)
             })
+        })
+        .await
+    }
+
+    async fn set_account_providers(
+        &self,
+        id: &AccountId,
+        providers: &[String],
+    ) -> Result<(), SetProvidersError> {
+        let id = id.to_string();
+        let providers = providers.to_vec();
+        self.blocking("set_account_providers", move |db| {
+            accounts::set_providers(db, &id, &providers)
         })
         .await
     }

@@ -26,6 +26,7 @@ fn account() -> (Account, ClientCredential) {
         merchant_name: "LOJA EXEMPLO".into(),
         merchant_city: "SAO PAULO".into(),
         crypto_token_encrypted: "ciphertext".into(),
+        providers: Vec::new(),
         created_at: t0(),
     };
     let credential = ClientCredential {

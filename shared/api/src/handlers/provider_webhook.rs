@@ -40,11 +40,13 @@ pub async fn accept(
         .collect();
     let webhook = InboundWebhook {
         headers: &headers,
+        query: &request.query,
         body: &request.body,
         now: state.clock.now(),
     };
     let event = provider
         .verify_webhook(&webhook)
+        .await
         .map_err(DomainError::from)?;
     let outcome = match state.confirmations.apply(provider.name(), event).await? {
         ConfirmationResult::Confirmed(_) => "CONFIRMED",

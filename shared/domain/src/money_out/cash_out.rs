@@ -18,10 +18,9 @@ use crate::ledger::{AvailableDraw, Bucket, LedgerAccount, Movement, MovementKind
 use crate::lifecycle::{MoneyOutOutcome, RequestCashOut, UpdateCashOut};
 use crate::money::Money;
 use crate::outbox::PipelineMessage;
-use crate::ports::{
-    Clock, DynStore, IdempotencyClaim, IdempotencyCompletion, PixProvider, StoredResponse,
-};
+use crate::ports::{Clock, DynStore, IdempotencyClaim, IdempotencyCompletion, StoredResponse};
 use crate::provider::{TransferDestination, TransferOutcome, TransferRequest};
+use crate::provider_directory::ProviderDirectory;
 use crate::resources::CashOutView;
 use crate::service::truncate_to_millis;
 use crate::settlement::WriteOutcome;
@@ -42,15 +41,15 @@ pub struct CashOutInput {
 #[derive(Clone)]
 pub struct CashOutService {
     store: DynStore,
-    provider: Arc<dyn PixProvider>,
+    providers: Arc<ProviderDirectory>,
     clock: Arc<dyn Clock>,
 }
 
 impl CashOutService {
-    pub fn new(store: DynStore, provider: Arc<dyn PixProvider>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(store: DynStore, providers: Arc<ProviderDirectory>, clock: Arc<dyn Clock>) -> Self {
         CashOutService {
             store,
-            provider,
+            providers,
             clock,
         }
     }
@@ -73,6 +72,11 @@ impl CashOutService {
         {
             return Err(DomainError::DuplicateCashOutExternalId);
         }
+        // Recorded on the cash-out: its transfer is retried at this provider only.
+        let provider = self
+            .providers
+            .transfer_provider_of(self.store.as_ref(), account_id)
+            .await?;
         let now = truncate_to_millis(self.clock.now());
         let cash_out = CashOut {
             id: CashOutId::generate(),
@@ -83,7 +87,7 @@ impl CashOutService {
             destination: input.destination,
             state: CashOutState::Processing,
             end_to_end_id: None,
-            provider: self.provider.name().to_owned(),
+            provider: provider.name().to_owned(),
             provider_transfer_id: None,
             failure_reason: None,
             created_at: now,
@@ -189,14 +193,20 @@ impl CashOutService {
             .get_cash_out(id)
             .await?
             .ok_or(DomainError::NotFound("cash-out"))?;
-        if cash_out.state != CashOutState::Processing {
+        // Accepted by the provider already (pending, with its id): the outcome comes by
+        // webhook, and asking again would only repeat the acceptance.
+        if cash_out.state != CashOutState::Processing || cash_out.provider_transfer_id.is_some() {
             return Ok(cash_out);
         }
-        let outcome = match self.provider.transfer(&transfer_request(&cash_out)).await {
+        let provider = self
+            .providers
+            .named(&cash_out.provider)
+            .ok_or(DomainError::UnknownProvider)?;
+        let outcome = match provider.transfer(&transfer_request(&cash_out)).await {
             Ok(outcome) => outcome,
-            Err(ProviderError::Rejected(reason)) => TransferOutcome::Failed {
+            Err(ProviderError::Rejected(rejection)) => TransferOutcome::Failed {
                 provider_transfer_id: None,
-                reason,
+                reason: rejection.to_string(),
             },
             Err(e @ ProviderError::Unavailable(_)) => return Err(e.into()),
         };

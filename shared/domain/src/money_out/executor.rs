@@ -9,7 +9,7 @@ use crate::money_out::{CashOutService, RefundService};
 use crate::outbox::PipelineMessage;
 use crate::pipeline::PayoutExecutor;
 use crate::pipeline::consumer::{HandlerError, MessageHandler};
-use crate::provider::{RefundOutcome, TransferOutcome};
+use crate::provider::{RefundOutcome, RefundReference, TransferOutcome};
 
 #[derive(Clone)]
 pub struct MoneyOutExecutor {
@@ -38,13 +38,15 @@ impl MoneyOutExecutor {
         Ok(())
     }
 
+    /// Records a refund outcome `provider` reported by webhook.
     pub async fn settle_refund(
         &self,
-        idempotency_key: &str,
+        provider: &str,
+        refund: &RefundReference,
         outcome: RefundOutcome,
     ) -> Result<(), DomainError> {
         self.refunds
-            .settle_by_idempotency_key(idempotency_key, outcome)
+            .settle_reported(provider, refund, outcome)
             .await?;
         Ok(())
     }

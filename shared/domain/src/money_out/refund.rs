@@ -35,7 +35,8 @@ use crate::money::Money;
 use crate::outbox::{OutboxMessage, PipelineMessage};
 use crate::payout::{SplitEntry, SplitState};
 use crate::ports::{Clock, DynStore, IdempotencyClaim, PixProvider};
-use crate::provider::{RefundOutcome, RefundRequest};
+use crate::provider::{RefundOutcome, RefundReference, RefundRequest};
+use crate::provider_directory::ProviderDirectory;
 use crate::resources::ChargeView;
 use crate::service::truncate_to_millis;
 use crate::settlement::WriteOutcome;
@@ -54,17 +55,32 @@ pub struct RefundInput {
 #[derive(Clone)]
 pub struct RefundService {
     store: DynStore,
-    provider: Arc<dyn PixProvider>,
+    providers: Arc<ProviderDirectory>,
     clock: Arc<dyn Clock>,
 }
 
 impl RefundService {
-    pub fn new(store: DynStore, provider: Arc<dyn PixProvider>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(store: DynStore, providers: Arc<ProviderDirectory>, clock: Arc<dyn Clock>) -> Self {
         RefundService {
             store,
-            provider,
+            providers,
             clock,
         }
+    }
+
+    /// The provider holding `charge`, which alone can give its money back.
+    fn provider_of(&self, charge: &Charge) -> Result<&Arc<dyn PixProvider>, DomainError> {
+        let provider = self
+            .providers
+            .named(&charge.provider)
+            .ok_or(DomainError::UnknownProvider)?;
+        if !provider.capabilities().refunds {
+            return Err(DomainError::ProviderOperationUnsupported {
+                provider: charge.provider.clone(),
+                operation: "refunds",
+            });
+        }
+        Ok(provider)
     }
 
     /// Requests the refund and asks the provider at once; the charge as it stands afterwards
@@ -120,7 +136,10 @@ impl RefundService {
         now: DateTime<Utc>,
     ) -> Result<Option<RequestRefund>, DomainError> {
         match charge.status_at(now) {
-            ChargeStatus::Confirmed => {}
+            ChargeStatus::Confirmed => {
+                // Refused before anything is set aside when its provider cannot refund.
+                self.provider_of(charge)?;
+            }
             ChargeStatus::RefundProcessing | ChargeStatus::Refunded => {
                 return Err(DomainError::RefundAlreadyRequested);
             }
@@ -241,7 +260,9 @@ impl RefundService {
         let (Some(refund), Some(payment)) = (&charge.refund, &charge.payment) else {
             return Ok(charge);
         };
-        if charge.status != ChargeStatus::RefundProcessing {
+        // Accepted by the provider already (pending, with its id): the outcome comes by
+        // webhook, and asking again would only repeat the acceptance.
+        if charge.status != ChargeStatus::RefundProcessing || refund.provider_refund_id.is_some() {
             return Ok(charge);
         }
         let request = RefundRequest {
@@ -251,10 +272,13 @@ impl RefundService {
             end_to_end_id: payment.end_to_end_id.clone(),
             amount: charge.amount,
             reason: refund.reason.clone(),
+            description: refund.description.clone(),
         };
-        let outcome = match self.provider.refund(&request).await {
+        let outcome = match self.provider_of(&charge)?.refund(&request).await {
             Ok(outcome) => outcome,
-            Err(ProviderError::Rejected(reason)) => RefundOutcome::Failed { reason },
+            Err(ProviderError::Rejected(rejection)) => RefundOutcome::Failed {
+                reason: rejection.to_string(),
+            },
             Err(e @ ProviderError::Unavailable(_)) => {
                 // The money is set aside and the queue message asks again; the merchant sees
                 // REFUND_PROCESSING without a D… id until then.
@@ -265,21 +289,30 @@ impl RefundService {
         self.record(charge, outcome).await
     }
 
-    /// Records a refund outcome the provider reported by webhook.
-    pub async fn settle_by_idempotency_key(
+    /// Records a refund outcome `provider` reported by webhook, for the attempt its key names
+    /// or, when the report names only the charge, for the attempt in flight. A provider can
+    /// only settle refunds of charges it holds; a report on a settled attempt changes nothing.
+    pub async fn settle_reported(
         &self,
-        key: &str,
+        provider: &str,
+        refund: &RefundReference,
         outcome: RefundOutcome,
     ) -> Result<Charge, DomainError> {
-        let (id, attempt) =
-            parse_refund_idempotency_key(key).ok_or(DomainError::NotFound("refund"))?;
-        let charge = self
-            .store
-            .get_charge(&id)
-            .await?
-            .ok_or(DomainError::NotFound("charge"))?;
-        match &charge.refund {
-            Some(r) if r.attempt == attempt => self.record(charge, outcome).await,
+        let (id, attempt) = match refund {
+            RefundReference::IdempotencyKey(key) => {
+                let (id, attempt) =
+                    parse_refund_idempotency_key(key).ok_or(DomainError::NotFound("refund"))?;
+                (id, Some(attempt))
+            }
+            RefundReference::CurrentAttempt(id) => (id.clone(), None),
+        };
+        let charge = match self.store.get_charge(&id).await? {
+            Some(charge) if charge.provider == provider => charge,
+            _ => return Err(DomainError::NotFound("charge")),
+        };
+        match (&charge.refund, attempt) {
+            (Some(r), Some(attempt)) if r.attempt == attempt => self.record(charge, outcome).await,
+            (Some(_), None) => self.record(charge, outcome).await,
             _ => Err(DomainError::NotFound("refund")),
         }
     }

@@ -64,12 +64,10 @@ impl ConfirmationService {
                 Ok(ConfirmationResult::TransferSettled)
             }
             ProviderEvent::RefundSettled {
-                idempotency_key,
-                outcome,
-                ..
+                refund, outcome, ..
             } => {
                 self.money_out
-                    .settle_refund(&idempotency_key, outcome)
+                    .settle_refund(provider, &refund, outcome)
                     .await?;
                 Ok(ConfirmationResult::TransferSettled)
             }

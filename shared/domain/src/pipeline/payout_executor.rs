@@ -21,8 +21,9 @@ use crate::outbox::PipelineMessage;
 use crate::payout::{Payout, PayoutId, PayoutState, SplitEntry, SplitRef, SplitState};
 use crate::pipeline::consumer::{HandlerError, MessageHandler};
 use crate::pipeline::payout_settlement::{FinalOutcome, settle_chunk, settle_payout};
-use crate::ports::{Clock, DynStore, PixProvider};
+use crate::ports::{Clock, DynStore};
 use crate::provider::{TransferDestination, TransferOutcome, TransferRequest};
+use crate::provider_directory::ProviderDirectory;
 use crate::scheduler_ports::MAX_SPLITS_PER_SETTLE;
 use crate::service::truncate_to_millis;
 use crate::settlement::WriteOutcome;
@@ -30,7 +31,7 @@ use crate::settlement::WriteOutcome;
 #[derive(Clone)]
 pub struct PayoutExecutor {
     store: DynStore,
-    provider: Arc<dyn PixProvider>,
+    providers: Arc<ProviderDirectory>,
     clock: Arc<dyn Clock>,
 }
 
@@ -46,10 +47,10 @@ pub enum ExecutionResult {
 }
 
 impl PayoutExecutor {
-    pub fn new(store: DynStore, provider: Arc<dyn PixProvider>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(store: DynStore, providers: Arc<ProviderDirectory>, clock: Arc<dyn Clock>) -> Self {
         PayoutExecutor {
             store,
-            provider,
+            providers,
             clock,
         }
     }
@@ -74,12 +75,18 @@ impl PayoutExecutor {
                 return Ok(ExecutionResult::AlreadySettled);
             }
         }
-        let outcome = match self.provider.transfer(&transfer_request(&payout)).await {
+        // The account's transfer provider, resolved afresh: payouts are not pinned to one (see
+        // `provider_directory` on changing an account's providers while payouts are in flight).
+        let provider = self
+            .providers
+            .transfer_provider_of(self.store.as_ref(), &payout.account_id)
+            .await?;
+        let outcome = match provider.transfer(&transfer_request(&payout)).await {
             Ok(outcome) => outcome,
             // Refused outright: no money moved, the payout failed.
-            Err(ProviderError::Rejected(reason)) => TransferOutcome::Failed {
+            Err(ProviderError::Rejected(rejection)) => TransferOutcome::Failed {
                 provider_transfer_id: None,
-                reason,
+                reason: rejection.to_string(),
             },
             // Unknown outcome: retry with the same key (the queue redelivers).
             Err(e @ ProviderError::Unavailable(_)) => return Err(e.into()),

@@ -109,7 +109,7 @@ impl Network {
 
         if let Some(first) = self.transfer(&request.idempotency_key) {
             if first.amount != request.amount || first.destination != request.destination {
-                return Err(ProviderError::Rejected(format!(
+                return Err(ProviderError::rejected(format!(
                     "idempotency key {:?} was already used for a different transfer",
                     request.idempotency_key
                 )));
@@ -164,7 +164,7 @@ impl Network {
             if first.amount != request.amount
                 || first.original_end_to_end_id != request.end_to_end_id
             {
-                return Err(ProviderError::Rejected(format!(
+                return Err(ProviderError::rejected(format!(
                     "idempotency key {:?} was already used for a different refund",
                     request.idempotency_key
                 )));
@@ -175,7 +175,7 @@ impl Network {
         check_key(&request.idempotency_key)?;
         check_amount(request.amount)?;
         if request.end_to_end_id.kind() != EndToEndKind::Payment {
-            return Err(ProviderError::Rejected(
+            return Err(ProviderError::rejected(
                 "only a payment (E…) can be refunded, not a devolution (D…)".to_owned(),
             ));
         }
@@ -201,7 +201,7 @@ impl Network {
 
 fn check_key(idempotency_key: &str) -> Result<(), ProviderError> {
     if idempotency_key.trim().is_empty() {
-        return Err(ProviderError::Rejected(
+        return Err(ProviderError::rejected(
             "idempotency key must not be empty".to_owned(),
         ));
     }
@@ -210,7 +210,7 @@ fn check_key(idempotency_key: &str) -> Result<(), ProviderError> {
 
 fn check_amount(amount: Money) -> Result<(), ProviderError> {
     if amount.cents() <= 0 || amount.cents() > MAX_AMOUNT_CENTS {
-        return Err(ProviderError::Rejected(format!(
+        return Err(ProviderError::rejected(format!(
             "amount {amount} must be positive and at most the maximum"
         )));
     }

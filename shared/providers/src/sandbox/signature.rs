@@ -38,6 +38,7 @@ impl SignedWebhook {
     pub fn inbound(&self, now: DateTime<Utc>) -> InboundWebhook<'_> {
         InboundWebhook {
             headers: &self.headers,
+            query: &[],
             body: &self.body,
             now,
         }

@@ -92,6 +92,7 @@ fn refund_of(idempotency_key: &str, cents: i64) -> RefundRequest {
         end_to_end_id: EndToEndId::parse("E00416968202603101827cemeFscF6AG").unwrap(),
         amount: Money::from_cents(cents),
         reason: "customer asked".to_owned(),
+        description: "support ticket #1".to_owned(),
     }
 }
 
@@ -100,7 +101,7 @@ fn verify_at(
     webhook: &SignedWebhook,
     now: DateTime<Utc>,
 ) -> Result<ProviderEvent, WebhookError> {
-    provider.verify_webhook(&webhook.inbound(now))
+    provider.verify_signed(&webhook.inbound(now))
 }
 
 fn with_header(webhook: &SignedWebhook, name: &str, value: Option<&str>) -> SignedWebhook {
@@ -400,7 +401,7 @@ fn signed_but_malformed_payloads_name_the_problem() {
     let at = "2026-03-10T14:22:15Z";
     let good = data("10.00", e2e, "00416968", "0001", at);
     assert!(matches!(
-        provider.verify_webhook(
+        provider.verify_signed(
             &provider
                 .sign_webhook("evt_1", good.into_bytes())
                 .inbound(start())
@@ -469,7 +470,7 @@ fn signed_but_malformed_payloads_name_the_problem() {
     ];
     for (body, expected) in cases {
         let webhook = provider.sign_webhook("evt_1", body.clone().into_bytes());
-        let why = malformed(provider.verify_webhook(&webhook.inbound(start())));
+        let why = malformed(provider.verify_signed(&webhook.inbound(start())));
         assert!(
             why.contains(expected),
             "{body}\n=> {why:?}, wanted {expected:?}"
@@ -487,7 +488,7 @@ fn the_connectpsp_seed_shape_with_offsets_and_extra_fields_is_understood() {
     let provider = sandbox();
     let body = r#"{ "eventId": "evt_seed", "eventType": "CASHIN_PAID", "eventAt": "2026-03-10T11:22:18Z", "data": { "transactionId": "0123456789abcdef0123456789abcdef", "internalCode": "US7B1JQ", "externalReference": "test-order-001", "endToEndId": "E00416968202603101827cemeFscF6AG", "status": "PAID", "amount": 10.00, "payer": { "name": "Test User", "document": "12345678909", "bankData": { "ispb": "00000000", "bank": "Banco do Brasil S.A.", "branch": "0001", "account": "123456" } }, "requestedAt": "2026-03-10T11:20:00-03:00", "paidAt": "2026-03-10T11:22:15.5-03:00" } }"#;
     let webhook = provider.sign_webhook("evt_seed", body.as_bytes().to_vec());
-    let Ok(ProviderEvent::ChargePaid(paid)) = provider.verify_webhook(&webhook.inbound(start()))
+    let Ok(ProviderEvent::ChargePaid(paid)) = provider.verify_signed(&webhook.inbound(start()))
     else {
         panic!("not understood");
     };
@@ -505,7 +506,7 @@ fn other_authentic_events_are_ignored_not_refused() {
     let body = br#"{"eventId":"evt_9","eventType":"CASHIN_EXPIRED","data":{"whatever":true}}"#;
     let webhook = provider.sign_webhook("evt_9", body.to_vec());
     assert_eq!(
-        provider.verify_webhook(&webhook.inbound(start())),
+        provider.verify_signed(&webhook.inbound(start())),
         Ok(ProviderEvent::Ignored {
             event_id: "evt_9".to_owned(),
             kind: "CASHIN_EXPIRED".to_owned(),
@@ -523,7 +524,7 @@ async fn transfer_webhooks_carry_the_recorded_outcome() {
             .await
             .unwrap();
         let webhook = provider.transfer_webhook(key).unwrap();
-        match provider.verify_webhook(&webhook.inbound(start())).unwrap() {
+        match provider.verify_signed(&webhook.inbound(start())).unwrap() {
             ProviderEvent::TransferSettled {
                 event_id,
                 idempotency_key,
@@ -541,7 +542,7 @@ async fn transfer_webhooks_carry_the_recorded_outcome() {
         br#"{"eventId":"evt_f","eventType":"TRANSFER_FAILED","data":{"idempotencyKey":"k"}}"#;
     let webhook = provider.sign_webhook("evt_f", body.to_vec());
     assert!(matches!(
-        provider.verify_webhook(&webhook.inbound(start())),
+        provider.verify_signed(&webhook.inbound(start())),
         Ok(ProviderEvent::TransferSettled {
             outcome: TransferOutcome::Failed {
                 provider_transfer_id: None,
@@ -578,10 +579,10 @@ proptest! {
         skew in -1_000_000i64..1_000_000,
     ) {
         let provider = sandbox();
-        let webhook = InboundWebhook { headers: &headers, body: &body, now: start() + Duration::seconds(skew) };
+        let webhook = InboundWebhook { headers: &headers, query: &[], body: &body, now: start() + Duration::seconds(skew) };
         // Forged input can never pass the signature check.
         prop_assert!(matches!(
-            provider.verify_webhook(&webhook),
+            provider.verify_signed(&webhook),
             Err(WebhookError::Unauthenticated(_))
         ));
     }
@@ -590,7 +591,7 @@ proptest! {
     fn signed_arbitrary_bodies_never_panic(body in proptest::collection::vec(any::<u8>(), 0..300)) {
         let provider = sandbox();
         let webhook = provider.sign_webhook("evt_p", body);
-        let result = provider.verify_webhook(&webhook.inbound(start()));
+        let result = provider.verify_signed(&webhook.inbound(start()));
         prop_assert!(!matches!(result, Err(WebhookError::Unauthenticated(_))));
     }
 
@@ -620,7 +621,7 @@ proptest! {
         );
         let provider = sandbox();
         let webhook = provider.sign_webhook("evt_p", body.into_bytes());
-        let result = provider.verify_webhook(&webhook.inbound(start()));
+        let result = provider.verify_signed(&webhook.inbound(start()));
         prop_assert!(!matches!(result, Err(WebhookError::Unauthenticated(_))));
     }
 }

@@ -1,0 +1,46 @@
+use chrono::{Duration, TimeZone, Utc};
+use pixgw_domain::document::TaxDocument;
+use pixgw_domain::ids::TransactionId;
+use pixgw_domain::money::Money;
+
+use super::*;
+
+fn charge_lasting(duration: Duration) -> ProviderChargeRequest {
+    let created_at = Utc.with_ymd_and_hms(2026, 3, 10, 14, 20, 0).unwrap();
+    ProviderChargeRequest {
+        transaction_id: TransactionId::generate(),
+        amount: Money::from_cents(1000),
+        description: "d".into(),
+        payer_name: "n".into(),
+        payer_document: TaxDocument::parse("12345678909").unwrap(),
+        created_at,
+        expires_at: created_at + duration,
+        merchant_name: "m".into(),
+        merchant_city: "c".into(),
+        idempotency_key: "k".into(),
+    }
+}
+
+#[test]
+fn expiration_rounds_up_to_whole_minutes_and_is_at_least_one() {
+    for (duration, minutes) in [
+        (Duration::minutes(60), 60),
+        (Duration::seconds(3601), 61),
+        (Duration::milliseconds(60_001), 2),
+        (Duration::seconds(1), 1),
+        (Duration::zero(), 1),
+        (Duration::seconds(-30), 1),
+    ] {
+        assert_eq!(
+            expiration_minutes(&charge_lasting(duration)),
+            minutes,
+            "{duration}"
+        );
+    }
+}
+
+#[test]
+fn evp_is_connectpsps_name_for_random_keys() {
+    assert_eq!(key_type_name(PixKeyType::Random), "EVP");
+    assert_eq!(key_type_name(PixKeyType::Cnpj), "CNPJ");
+}

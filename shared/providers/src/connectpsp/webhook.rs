@@ -1,0 +1,217 @@
+//! ConnectPSP's webhooks. They are not signed, so:
+//!
+//! 1. the `token` query parameter of the URL we registered must match (constant time);
+//! 2. cash-in events are only believed once `GET /cash-in/{internalCode}` agrees, and what we
+//!    record (end-to-end id, amount, payer, times) comes from that answer, not the delivery;
+//! 3. cash-out events have no documented GET, so the token is all that authenticates them.
+
+use chrono::{DateTime, Utc};
+use pixgw_domain::error::ProviderError;
+use pixgw_domain::ids::TransactionId;
+use pixgw_domain::payment::{EndToEndId, EndToEndKind, Ispb, PaidBy, PayerBankData};
+use pixgw_domain::provider::{
+    ChargePaid, InboundWebhook, ProviderEvent, RefundOutcome, RefundReference, TransferOutcome,
+    WebhookError,
+};
+
+use super::ConnectPspProvider;
+use super::wire::{self, CashInState, CashInStatus, CashOutEventData, WebhookEnvelope};
+
+const NOT_CONFIRMED: &str = "not confirmed by ConnectPSP";
+
+pub(crate) async fn verify(
+    provider: &ConnectPspProvider,
+    webhook: &InboundWebhook<'_>,
+) -> Result<ProviderEvent, WebhookError> {
+    let presented = webhook.query_param("token").unwrap_or_default();
+    // An unset token must not make every empty `?token=` authentic.
+    if provider.webhook_token.is_empty() || !provider.webhook_token.matches(presented) {
+        return Err(WebhookError::Unauthenticated(
+            "missing or wrong ConnectPSP webhook token",
+        ));
+    }
+    let envelope: WebhookEnvelope = serde_json::from_slice(webhook.body)
+        .map_err(|e| WebhookError::Malformed(format!("not a ConnectPSP event: {e}")))?;
+    let event_at = envelope.event_at.as_deref().and_then(wire::timestamp);
+    match envelope.event_type.as_str() {
+        "CASHIN_PAID" => {
+            let status = read_back(provider, &envelope.data).await?;
+            charge_paid(status)
+        }
+        "CASHIN_REFUNDED" => {
+            let status = read_back(provider, &envelope.data).await?;
+            refund_settled(status, event_at.unwrap_or(webhook.now))
+        }
+        "CASHOUT_PAID" | "CASHOUT_FAILED" => {
+            transfer_settled(&envelope, event_at.unwrap_or(webhook.now))
+        }
+        other => Ok(ProviderEvent::Ignored {
+            event_id: format!(
+                "{other}:{}",
+                text(&envelope.data, "transactionId")
+                    .or(envelope.event_at.as_deref())
+                    .unwrap_or("-")
+            ),
+            kind: other.to_owned(),
+        }),
+    }
+}
+
+/// The charge as ConnectPSP reports it now. No answer → ConnectPSP should deliver again;
+/// ConnectPSP not knowing the charge → not authentic.
+async fn read_back(
+    provider: &ConnectPspProvider,
+    data: &serde_json::Value,
+) -> Result<CashInStatus, WebhookError> {
+    let internal_code = text(data, "internalCode")
+        .ok_or_else(|| WebhookError::Malformed("data.internalCode is missing".into()))?;
+    match provider.charge_status(internal_code).await {
+        Ok(status) if status.internal_code == internal_code => Ok(status),
+        Ok(_) => Err(WebhookError::Unauthenticated(NOT_CONFIRMED)),
+        Err(ProviderError::Unavailable(reason)) => Err(WebhookError::Unconfirmed(reason)),
+        Err(ProviderError::Rejected(rejection)) => {
+            tracing::warn!(%rejection, "ConnectPSP does not confirm a cash-in webhook");
+            Err(WebhookError::Unauthenticated(NOT_CONFIRMED))
+        }
+    }
+}
+
+fn charge_paid(status: CashInStatus) -> Result<ProviderEvent, WebhookError> {
+    if status.status != CashInState::Paid {
+        return Err(WebhookError::Unauthenticated(NOT_CONFIRMED));
+    }
+    let transaction_id = our_transaction(&status)?;
+    let end_to_end_id = end_to_end(status.end_to_end_id.as_deref(), EndToEndKind::Payment)?;
+    let paid_at = status
+        .paid_at
+        .as_deref()
+        .and_then(wire::timestamp)
+        .ok_or_else(|| malformed("paidAt is missing or not a timestamp"))?;
+    let payer = status
+        .payer
+        .as_ref()
+        .ok_or_else(|| malformed("payer is missing"))?;
+    let bank = payer
+        .bank_data
+        .as_ref()
+        .ok_or_else(|| malformed("payer.bankData is missing"))?;
+    let ispb = bank
+        .ispb
+        .as_deref()
+        .and_then(Ispb::parse)
+        .ok_or_else(|| malformed("payer.bankData.ispb is not 8 digits"))?;
+    let bank = PayerBankData::new(
+        ispb,
+        bank.branch.as_deref().unwrap_or_default(),
+        bank.account.as_deref().unwrap_or_default(),
+    )
+    .ok_or_else(|| malformed("payer.bankData branch or account is not digits"))?;
+    let paid_by = PaidBy {
+        name: payer.name.clone().unwrap_or_default(),
+        document: payer.document.clone().unwrap_or_default(),
+        bank,
+    };
+    Ok(ProviderEvent::ChargePaid(ChargePaid {
+        event_id: format!("CASHIN_PAID:{}", status.transaction_id),
+        transaction_id,
+        end_to_end_id,
+        amount: status.amount,
+        paid_at,
+        paid_by,
+    }))
+}
+
+fn refund_settled(
+    status: CashInStatus,
+    fallback_at: DateTime<Utc>,
+) -> Result<ProviderEvent, WebhookError> {
+    if status.status != CashInState::Refunded {
+        return Err(WebhookError::Unauthenticated(NOT_CONFIRMED));
+    }
+    let transaction_id = our_transaction(&status)?;
+    let end_to_end_id = end_to_end(status.end_to_end_id.as_deref(), EndToEndKind::Devolution)?;
+    if let Some(original) = status.original_end_to_end_id.as_deref() {
+        end_to_end(Some(original), EndToEndKind::Payment)?;
+    }
+    let settled_at = status
+        .refunded_at
+        .as_deref()
+        .and_then(wire::timestamp)
+        .unwrap_or(fallback_at);
+    Ok(ProviderEvent::RefundSettled {
+        event_id: format!("CASHIN_REFUNDED:{}", status.transaction_id),
+        refund: RefundReference::CurrentAttempt(transaction_id),
+        outcome: RefundOutcome::Completed {
+            provider_refund_id: status.transaction_id,
+            end_to_end_id,
+            settled_at,
+        },
+    })
+}
+
+fn transfer_settled(
+    envelope: &WebhookEnvelope,
+    fallback_at: DateTime<Utc>,
+) -> Result<ProviderEvent, WebhookError> {
+    let data: CashOutEventData = serde_json::from_value(envelope.data.clone())
+        .map_err(|e| malformed(&format!("cash-out event data: {e}")))?;
+    if data.external_reference.is_empty() {
+        return Err(malformed("data.externalReference is empty"));
+    }
+    let transfer_id = data.transaction_id.clone();
+    let outcome = if envelope.event_type == "CASHOUT_PAID" {
+        let provider_transfer_id =
+            transfer_id.ok_or_else(|| malformed("data.transactionId is missing"))?;
+        TransferOutcome::Completed {
+            provider_transfer_id,
+            end_to_end_id: end_to_end(data.end_to_end_id.as_deref(), EndToEndKind::Payment)?,
+            settled_at: data
+                .paid_at
+                .as_deref()
+                .or(data.settled_at.as_deref())
+                .and_then(wire::timestamp)
+                .unwrap_or(fallback_at),
+        }
+    } else {
+        TransferOutcome::Failed {
+            provider_transfer_id: transfer_id,
+            reason: data
+                .reason
+                .or(data.message)
+                .unwrap_or_else(|| "CASHOUT_FAILED".to_owned()),
+        }
+    };
+    Ok(ProviderEvent::TransferSettled {
+        event_id: format!(
+            "{}:{}",
+            envelope.event_type,
+            data.transaction_id
+                .as_deref()
+                .unwrap_or(&data.external_reference)
+        ),
+        idempotency_key: data.external_reference,
+        outcome,
+    })
+}
+
+fn our_transaction(status: &CashInStatus) -> Result<TransactionId, WebhookError> {
+    TransactionId::parse(&status.external_reference)
+        .ok_or_else(|| malformed("externalReference is not one of our transaction ids"))
+}
+
+fn end_to_end(value: Option<&str>, kind: EndToEndKind) -> Result<EndToEndId, WebhookError> {
+    value
+        .and_then(EndToEndId::parse)
+        .filter(|id| id.kind() == kind)
+        .ok_or_else(|| malformed(&format!("endToEndId is not a valid {kind:?} id")))
+}
+
+fn text<'a>(data: &'a serde_json::Value, field: &str) -> Option<&'a str> {
+    data.get(field)
+        .and_then(serde_json::Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+fn malformed(what: &str) -> WebhookError {
+    WebhookError::Malformed(what.to_owned())
+}

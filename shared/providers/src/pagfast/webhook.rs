@@ -1,0 +1,154 @@
+//! PagFast's webhook: authenticated by the custom header we registered with the charge, read
+//! as the `Done` envelope (our assumption, see the module doc of [`super`]).
+
+use chrono::{DateTime, SubsecRound, Utc};
+use pixgw_domain::ids::TransactionId;
+use pixgw_domain::money::Money;
+use pixgw_domain::payment::{EndToEndId, Ispb, PaidBy, PayerBankData};
+use pixgw_domain::provider::{ChargePaid, InboundWebhook, ProviderEvent, WebhookError};
+
+use super::PagFastConfig;
+use super::wire::{DoneEnvelope, PaidPayer, PaymentData};
+
+/// PagFast's state for a settled charge.
+pub const STATE_PAID: &str = "Paid";
+
+/// Checks the custom header (before the body is even parsed), then reads the event.
+pub fn verify(
+    config: &PagFastConfig,
+    webhook: &InboundWebhook<'_>,
+) -> Result<ProviderEvent, WebhookError> {
+    // An empty configured value would accept an empty header: fail closed instead.
+    if config.webhook_header_value.is_empty() {
+        return Err(WebhookError::Unauthenticated(
+            "PagFast webhook header value is not configured",
+        ));
+    }
+    let presented =
+        webhook
+            .header(&config.webhook_header_name)
+            .ok_or(WebhookError::Unauthenticated(
+                "missing PagFast webhook header",
+            ))?;
+    if !config.webhook_header_value.matches(presented) {
+        return Err(WebhookError::Unauthenticated(
+            "wrong PagFast webhook header",
+        ));
+    }
+    parse(webhook.body)
+}
+
+fn malformed(what: &str) -> WebhookError {
+    WebhookError::Malformed(format!("PagFast webhook: {what}"))
+}
+
+/// Reads an authenticated body.
+pub fn parse(body: &[u8]) -> Result<ProviderEvent, WebhookError> {
+    // serde's message may quote the body (a CPF): say only where it failed.
+    let envelope: DoneEnvelope = serde_json::from_slice(body).map_err(|e| {
+        malformed(&format!(
+            "not the Done envelope (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    if envelope.status_code.as_deref() != Some("Done") {
+        return Err(malformed("statusCode is not Done"));
+    }
+    let data = envelope.data.ok_or_else(|| malformed("missing data"))?;
+    let transaction = data
+        .transaction
+        .ok_or_else(|| malformed("missing data.transaction"))?;
+    let id = non_empty(transaction.id).ok_or_else(|| malformed("missing transaction.id"))?;
+    let state =
+        non_empty(transaction.state).ok_or_else(|| malformed("missing transaction.state"))?;
+    let event_id = format!("pagfast:{id}:{state}");
+    if state != STATE_PAID {
+        // Registered, Expired, Canceled…: nothing we act on (expiry is our own clock's job).
+        return Ok(ProviderEvent::Ignored {
+            event_id,
+            kind: state,
+        });
+    }
+
+    let transaction_id = transaction
+        .order_id
+        .as_deref()
+        .and_then(TransactionId::parse)
+        .ok_or_else(|| malformed("transaction.orderId is not one of our transaction ids"))?;
+    let payment = data
+        .payment
+        .ok_or_else(|| malformed("missing data.payment on a Paid event"))?;
+    let paid = read_payment(payment)?;
+    Ok(ProviderEvent::ChargePaid(ChargePaid {
+        event_id,
+        transaction_id,
+        end_to_end_id: paid.end_to_end_id,
+        amount: paid.amount,
+        paid_at: paid.paid_at,
+        paid_by: paid.paid_by,
+    }))
+}
+
+struct Settlement {
+    end_to_end_id: EndToEndId,
+    amount: Money,
+    paid_at: DateTime<Utc>,
+    paid_by: PaidBy,
+}
+
+fn read_payment(payment: PaymentData) -> Result<Settlement, WebhookError> {
+    let end_to_end_id = payment
+        .end_to_end_id
+        .as_deref()
+        .and_then(EndToEndId::parse)
+        .ok_or_else(|| malformed("payment.endToEndId missing or invalid"))?;
+    // The paid value (with an editable value it may differ from the charge; the domain
+    // compares).
+    let amount = payment
+        .value
+        .as_deref()
+        .and_then(|v| Money::parse(v).ok())
+        .filter(|m| m.cents() > 0)
+        .ok_or_else(|| malformed("payment.value missing or invalid"))?;
+    let paid_at = payment
+        .paid_at
+        .as_deref()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc).trunc_subsecs(3))
+        .ok_or_else(|| malformed("payment.paidAt missing or not RFC 3339"))?;
+    let payer = payment
+        .payer
+        .ok_or_else(|| malformed("missing payment.payer"))?;
+    Ok(Settlement {
+        end_to_end_id,
+        amount,
+        paid_at,
+        paid_by: paid_by(payer)?,
+    })
+}
+
+fn paid_by(payer: PaidPayer) -> Result<PaidBy, WebhookError> {
+    let name = non_empty(payer.name).ok_or_else(|| malformed("missing payment.payer.name"))?;
+    let document = non_empty(payer.cpf).ok_or_else(|| malformed("missing payment.payer.cpf"))?;
+    let ispb = payer
+        .ispb
+        .as_deref()
+        .and_then(Ispb::parse)
+        .ok_or_else(|| malformed("payment.payer.ispb missing or invalid"))?;
+    let bank = PayerBankData::new(
+        ispb,
+        payer.branch.as_deref().unwrap_or(""),
+        payer.account.as_deref().unwrap_or(""),
+    )
+    .ok_or_else(|| malformed("payment.payer.branch/account missing or invalid"))?;
+    Ok(PaidBy {
+        name,
+        document,
+        bank,
+    })
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
+}

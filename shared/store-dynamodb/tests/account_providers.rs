@@ -1,0 +1,205 @@
+//! An account's provider order against DynamoDB Local: set, replaced and cleared with one
+//! conditional update that changes nothing else on the item, refused for an unknown account
+//! (without creating a stray item), and account items written before the field existed still
+//! read (with the default order).
+
+mod common;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use common::{T0_MS, at_ms, fresh_store};
+use pixgw_domain::account::{Account, ClientCredential};
+use pixgw_domain::ids::AccountId;
+use pixgw_domain::ports::{AccountStore, SetProvidersError};
+use pixgw_store_dynamodb::DynamoStore;
+
+type Item = HashMap<String, AttributeValue>;
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(|n| (*n).to_owned()).collect()
+}
+
+async fn created_account(store: &DynamoStore, providers: &[&str]) -> Account {
+    let account = Account {
+        id: AccountId::generate(),
+        name: "Loja Exemplo Ltda".into(),
+        merchant_name: "LOJA EXEMPLO".into(),
+        merchant_city: "SAO PAULO".into(),
+        crypto_token_encrypted: "enc:v1:abc".into(),
+        providers: names(providers),
+        created_at: at_ms(T0_MS),
+    };
+    let credential = ClientCredential {
+        client_id: format!("client-{}", account.id),
+        account_id: account.id.clone(),
+        secret_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        created_at: at_ms(T0_MS),
+    };
+    store
+        .create_account(&account, &credential)
+        .await
+        .expect("create account");
+    account
+}
+
+fn account_key(id: &AccountId) -> Item {
+    HashMap::from([
+        ("pk".to_owned(), AttributeValue::S(format!("ACCOUNT#{id}"))),
+        ("sk".to_owned(), AttributeValue::S("ACCOUNT".to_owned())),
+    ])
+}
+
+/// The account item exactly as stored, to see what an update touched.
+async fn raw_account(store: &DynamoStore, id: &AccountId) -> Option<Item> {
+    store
+        .client()
+        .get_item()
+        .table_name(store.table())
+        .set_key(Some(account_key(id)))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("GetItem")
+        .item
+}
+
+fn without_providers(mut item: Item) -> Item {
+    item.remove("providers");
+    item
+}
+
+#[tokio::test]
+async fn providers_are_set_replaced_and_cleared_without_touching_the_rest() {
+    let store = fresh_store().await;
+    let account = created_account(&store, &[]).await;
+    let before = raw_account(&store, &account.id).await.expect("item");
+    assert!(!before.contains_key("providers"), "{before:?}");
+
+    store
+        .set_account_providers(&account.id, &names(&["pagfast", "connectpsp"]))
+        .await
+        .expect("set");
+    let read = store
+        .get_account(&account.id)
+        .await
+        .expect("get")
+        .expect("account");
+    assert_eq!(read.providers, names(&["pagfast", "connectpsp"]));
+    assert_eq!(
+        read,
+        Account {
+            providers: names(&["pagfast", "connectpsp"]),
+            ..account.clone()
+        }
+    );
+    let after = raw_account(&store, &account.id).await.expect("item");
+    // Stored as an ordered list (not a string set, which has no order).
+    assert_eq!(
+        after.get("providers"),
+        Some(&AttributeValue::L(vec![
+            AttributeValue::S("pagfast".into()),
+            AttributeValue::S("connectpsp".into()),
+        ]))
+    );
+    assert_eq!(without_providers(after), before);
+
+    store
+        .set_account_providers(&account.id, &names(&["sandbox"]))
+        .await
+        .expect("replace");
+    assert_eq!(
+        store
+            .get_account(&account.id)
+            .await
+            .expect("get")
+            .expect("account")
+            .providers,
+        names(&["sandbox"])
+    );
+
+    // Clearing removes the attribute: the item is again exactly what creation wrote.
+    store
+        .set_account_providers(&account.id, &[])
+        .await
+        .expect("clear");
+    assert_eq!(raw_account(&store, &account.id).await, Some(before));
+    assert_eq!(store.get_account(&account.id).await, Ok(Some(account)));
+}
+
+#[tokio::test]
+async fn providers_given_at_creation_are_stored() {
+    let store = fresh_store().await;
+    let account = created_account(&store, &["connectpsp", "sandbox"]).await;
+    let read = store.get_account(&account.id).await.expect("get");
+    assert_eq!(
+        read.map(|a| a.providers),
+        Some(names(&["connectpsp", "sandbox"]))
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_account_is_not_found_and_no_item_appears() {
+    let store = fresh_store().await;
+    let missing = AccountId::generate();
+    assert_eq!(
+        store
+            .set_account_providers(&missing, &names(&["pagfast"]))
+            .await,
+        Err(SetProvidersError::AccountNotFound)
+    );
+    assert_eq!(
+        store.set_account_providers(&missing, &[]).await,
+        Err(SetProvidersError::AccountNotFound)
+    );
+    assert_eq!(raw_account(&store, &missing).await, None);
+    assert_eq!(store.get_account(&missing).await, Ok(None));
+}
+
+#[tokio::test]
+async fn account_items_written_before_providers_existed_still_read_and_update() {
+    let store = fresh_store().await;
+    let id = AccountId::generate();
+    // The account item as the adapter wrote it before `providers` was a field.
+    let mut old = account_key(&id);
+    for (name, value) in [
+        ("entity", "ACCOUNT"),
+        ("id", id.as_str()),
+        ("name", "Loja Antiga Ltda"),
+        ("merchant_name", "LOJA ANTIGA"),
+        ("merchant_city", "RECIFE"),
+        ("crypto_token_encrypted", "enc:v1:old"),
+        ("created_at", "2024-01-15T10:30:00Z"),
+    ] {
+        old.insert(name.to_owned(), AttributeValue::S(value.to_owned()));
+    }
+    store
+        .client()
+        .put_item()
+        .table_name(store.table())
+        .set_item(Some(old.clone()))
+        .send()
+        .await
+        .expect("PutItem");
+
+    let read = store.get_account(&id).await.expect("get").expect("account");
+    assert_eq!(read.name, "Loja Antiga Ltda");
+    assert_eq!(read.merchant_city, "RECIFE");
+    assert_eq!(read.created_at, at_ms(T0_MS));
+    assert!(read.providers.is_empty());
+
+    store
+        .set_account_providers(&id, &names(&["connectpsp"]))
+        .await
+        .expect("set on an old item");
+    let updated = store.get_account(&id).await.expect("get").expect("account");
+    assert_eq!(
+        updated,
+        Account {
+            providers: names(&["connectpsp"]),
+            ..read
+        }
+    );
+    let raw = raw_account(&store, &id).await.expect("item");
+    assert_eq!(without_providers(raw), old);
+}
