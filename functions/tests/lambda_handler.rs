@@ -1,6 +1,10 @@
 //! The Lambda glue without a Lambda runtime: real API Gateway HTTP API (v2) events in, the
 //! function's responses out.
 
+mod common;
+
+use common::{body_json, event_with_params};
+
 use std::sync::Arc;
 
 use pixgw_api::accounts::create_account;
@@ -10,7 +14,7 @@ use pixgw_api::{AppState, Route};
 use pixgw_domain::ports::{Clock, SystemClock};
 use pixgw_providers::sandbox::SandboxProvider;
 use pixgw_store_embedded::EmbeddedStore;
-use serde_json::{Value, json};
+use serde_json::json;
 
 fn state(dir: &std::path::Path) -> AppState {
     let store = Arc::new(EmbeddedStore::open(dir).expect("store"));
@@ -27,44 +31,6 @@ fn state(dir: &std::path::Path) -> AppState {
         delivery: SandboxDelivery::InProcess,
     };
     AppState::new(store, Arc::new(provider), clock, keys, Some(sandbox))
-}
-
-/// An API Gateway HTTP API payload v2.0 event, as Lambda receives it.
-fn event(
-    method: &str,
-    raw_path: &str,
-    raw_query: &str,
-    headers: Value,
-    body: Option<&str>,
-    params: Value,
-) -> lambda_http::Request {
-    let event = json!({
-        "version": "2.0",
-        "routeKey": format!("{method} {raw_path}"),
-        "rawPath": raw_path,
-        "rawQueryString": raw_query,
-        "headers": headers,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "abc123",
-            "domainName": "abc123.execute-api.sa-east-1.amazonaws.com",
-            "domainPrefix": "abc123",
-            "http": {"method": method, "path": raw_path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.1", "userAgent": "test"},
-            "requestId": "id",
-            "routeKey": format!("{method} {raw_path}"),
-            "stage": "$default",
-            "time": "12/Mar/2020:19:03:58 +0000",
-            "timeEpoch": 1583348638390u64
-        },
-        "pathParameters": params,
-        "body": body,
-        "isBase64Encoded": false
-    });
-    lambda_http::request::from_str(&event.to_string()).expect("valid API Gateway v2 event")
-}
-
-fn body_json(response: &lambda_http::Response<lambda_http::Body>) -> Value {
-    serde_json::from_slice(response.body().as_ref()).expect("JSON body")
 }
 
 #[tokio::test]
@@ -86,7 +52,7 @@ async fn token_create_get_and_list_through_lambda_events() {
     let response = pixgw_functions::handle(
         &state,
         Route::AuthToken,
-        event(
+        event_with_params(
             "POST",
             "/api/auth/token",
             "",
@@ -112,7 +78,7 @@ async fn token_create_get_and_list_through_lambda_events() {
     let created = pixgw_functions::handle(
         &state,
         Route::CashInCreate,
-        event(
+        event_with_params(
             "POST",
             "/api/pix/cash-in",
             "",
@@ -140,7 +106,7 @@ async fn token_create_get_and_list_through_lambda_events() {
     let fetched = pixgw_functions::handle(
         &state,
         Route::CashInGet,
-        event(
+        event_with_params(
             "GET",
             &path,
             "",
@@ -156,7 +122,7 @@ async fn token_create_get_and_list_through_lambda_events() {
     let listed = pixgw_functions::handle(
         &state,
         Route::CashInList,
-        event(
+        event_with_params(
             "GET",
             "/api/pix/cash-in",
             "externalId=SUB-1&limit=5",
@@ -173,7 +139,7 @@ async fn token_create_get_and_list_through_lambda_events() {
     let wrong = pixgw_functions::handle(
         &state,
         Route::CashInGet,
-        event("GET", "/api/pix/cash-in", "", auth, None, json!(null)),
+        event_with_params("GET", "/api/pix/cash-in", "", auth, None, json!(null)),
     )
     .await;
     assert_eq!(wrong.status(), 404);
@@ -187,7 +153,7 @@ async fn malformed_body_through_lambda_is_a_400_envelope() {
     let response = pixgw_functions::handle(
         &state,
         Route::AuthToken,
-        event(
+        event_with_params(
             "POST",
             "/api/auth/token",
             "",

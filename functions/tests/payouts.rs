@@ -2,6 +2,10 @@
 //! Scheduler invokes it, and the payout routes (list, get, sandbox run) through real API
 //! Gateway HTTP API (v2) events.
 
+mod common;
+
+use common::{body_json, event};
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -87,37 +91,6 @@ async fn world() -> World {
         auth: json!({"content-type": "application/json", "authorization": format!("Bearer {token}")}),
         _dir: dir,
     }
-}
-
-/// An API Gateway HTTP API payload v2.0 event, as Lambda receives it.
-fn event(
-    method: &str,
-    raw_path: &str,
-    raw_query: &str,
-    headers: Value,
-    body: Option<&str>,
-) -> lambda_http::Request {
-    let event = json!({
-        "version": "2.0",
-        "routeKey": format!("{method} {raw_path}"),
-        "rawPath": raw_path,
-        "rawQueryString": raw_query,
-        "headers": headers,
-        "requestContext": {
-            "accountId": "123456789012", "apiId": "abc123",
-            "domainName": "abc123.execute-api.sa-east-1.amazonaws.com", "domainPrefix": "abc123",
-            "http": {"method": method, "path": raw_path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.1", "userAgent": "test"},
-            "requestId": "id", "routeKey": format!("{method} {raw_path}"), "stage": "$default",
-            "time": "12/Mar/2020:19:03:58 +0000", "timeEpoch": 1583348638390u64
-        },
-        "body": body,
-        "isBase64Encoded": false
-    });
-    lambda_http::request::from_str(&event.to_string()).expect("valid API Gateway v2 event")
-}
-
-fn body_json(response: &lambda_http::Response<lambda_http::Body>) -> Value {
-    serde_json::from_slice(response.body().as_ref()).expect("JSON body")
 }
 
 impl World {

@@ -6,6 +6,15 @@
 //! presents, so it must survive the event → `ApiRequest` conversion (`rawQueryString`,
 //! percent-decoded). PagFast presents the custom header we registered.
 
+mod common;
+
+use common::{body_json, event};
+
+/// A POST event: every call in this file is one.
+fn post(raw_path: &str, raw_query: &str, headers: Value, body: &str) -> lambda_http::Request {
+    event("POST", raw_path, raw_query, headers, Some(body))
+}
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -39,30 +48,6 @@ fn retry() -> RetryPolicy {
         base_delay: Duration::from_millis(5),
         max_delay: Duration::from_millis(10),
     }
-}
-
-fn event(raw_path: &str, raw_query: &str, headers: Value, body: &str) -> lambda_http::Request {
-    let event = json!({
-        "version": "2.0",
-        "routeKey": format!("POST {raw_path}"),
-        "rawPath": raw_path,
-        "rawQueryString": raw_query,
-        "headers": headers,
-        "requestContext": {
-            "accountId": "123456789012", "apiId": "abc123",
-            "domainName": "abc123.execute-api.sa-east-1.amazonaws.com", "domainPrefix": "abc123",
-            "http": {"method": "POST", "path": raw_path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.1", "userAgent": "psp"},
-            "requestId": "id", "routeKey": format!("POST {raw_path}"), "stage": "$default",
-            "time": "12/Mar/2020:19:03:58 +0000", "timeEpoch": 1583348638390u64
-        },
-        "body": body,
-        "isBase64Encoded": false
-    });
-    lambda_http::request::from_str(&event.to_string()).expect("valid API Gateway v2 event")
-}
-
-fn json_of(response: &lambda_http::Response<lambda_http::Body>) -> Value {
-    serde_json::from_slice(response.body().as_ref()).expect("JSON body")
 }
 
 struct World {
@@ -180,7 +165,7 @@ async fn world() -> World {
     let response = pixgw_functions::handle(
         &state,
         Route::AuthToken,
-        event(
+        post(
             "/api/auth/token",
             "",
             json!({"content-type": "application/json"}),
@@ -188,7 +173,7 @@ async fn world() -> World {
         ),
     )
     .await;
-    let token = json_of(&response)["accessToken"]
+    let token = body_json(&response)["accessToken"]
         .as_str()
         .expect("token")
         .to_owned();
@@ -216,10 +201,10 @@ impl World {
         let response = pixgw_functions::handle(
             &self.state,
             Route::CashInCreate,
-            event("/api/pix/cash-in", "", headers, &body.to_string()),
+            post("/api/pix/cash-in", "", headers, &body.to_string()),
         )
         .await;
-        let body = json_of(&response);
+        let body = body_json(&response);
         assert_eq!(response.status(), 201, "{body}");
         TransactionId::parse(body["transactionId"].as_str().expect("id")).expect("id")
     }
@@ -234,7 +219,7 @@ impl World {
         let response = pixgw_functions::handle(
             &self.state,
             Route::ProviderWebhook,
-            event(
+            post(
                 &format!("/webhooks/provider/{provider}"),
                 query,
                 headers,
@@ -242,7 +227,7 @@ impl World {
             ),
         )
         .await;
-        (response.status().as_u16(), json_of(&response))
+        (response.status().as_u16(), body_json(&response))
     }
 
     async fn status_of(&self, id: &TransactionId) -> ChargeStatus {
@@ -268,7 +253,7 @@ impl World {
 
 #[test]
 fn the_query_token_survives_the_event_conversion() {
-    let request = pixgw_functions::to_api_request(event(
+    let request = pixgw_functions::to_api_request(post(
         "/webhooks/provider/connectpsp",
         CP_TOKEN_IN_QUERY,
         json!({}),
