@@ -3,40 +3,17 @@
 
 mod common;
 
-use common::{body_json, event_with_params};
+use common::{body_json, event_with_params, sandbox_state};
 
-use std::sync::Arc;
-
+use pixgw_api::Route;
 use pixgw_api::accounts::create_account;
-use pixgw_api::auth::AuthKeys;
-use pixgw_api::state::{SandboxConfig, SandboxDelivery};
-use pixgw_api::{AppState, Route};
 use pixgw_domain::ports::{Clock, SystemClock};
-use pixgw_providers::sandbox::SandboxProvider;
-use pixgw_store_embedded::EmbeddedStore;
 use serde_json::json;
-
-fn state(dir: &std::path::Path) -> AppState {
-    let store = Arc::new(EmbeddedStore::open(dir).expect("store"));
-    let keys = AuthKeys::new(vec![3u8; 48], [4u8; 32]).expect("keys");
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let provider = SandboxProvider::new(
-        "sandbox-pix.example.com",
-        clock.clone(),
-        keys.sandbox_webhook_secret(),
-    )
-    .expect("host");
-    let sandbox = SandboxConfig {
-        provider: provider.clone(),
-        delivery: SandboxDelivery::InProcess,
-    };
-    AppState::new(store, Arc::new(provider), clock, keys, Some(sandbox))
-}
 
 #[tokio::test]
 async fn token_create_get_and_list_through_lambda_events() {
     let dir = tempfile::tempdir().expect("dir");
-    let state = state(dir.path());
+    let (_, state) = sandbox_state(dir.path());
     let account = create_account(
         &state.store,
         &state.keys,
@@ -149,7 +126,7 @@ async fn token_create_get_and_list_through_lambda_events() {
 #[tokio::test]
 async fn malformed_body_through_lambda_is_a_400_envelope() {
     let dir = tempfile::tempdir().expect("dir");
-    let state = state(dir.path());
+    let (_, state) = sandbox_state(dir.path());
     let response = pixgw_functions::handle(
         &state,
         Route::AuthToken,

@@ -8,21 +8,19 @@
 
 mod common;
 
-use common::{body_json, event};
+use common::{body_json, event, sandbox_state};
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use pixgw_api::accounts::create_account;
-use pixgw_api::auth::{AuthKeys, digital_signature};
-use pixgw_api::state::{SandboxConfig, SandboxDelivery};
+use pixgw_api::auth::digital_signature;
 use pixgw_api::{AppState, Route};
 use pixgw_domain::money_out::ExpirySweeper;
 use pixgw_domain::pipeline::consumer::drain;
 use pixgw_domain::pipeline::relay_outbox;
 use pixgw_domain::ports::{Clock, DynStore, SystemClock};
 use pixgw_domain::queue::QueueName;
-use pixgw_providers::sandbox::SandboxProvider;
 use pixgw_queue_local::LocalQueues;
 use pixgw_store_embedded::EmbeddedStore;
 use serde_json::{Value, json};
@@ -38,26 +36,7 @@ struct World {
 
 async fn world() -> World {
     let dir = tempfile::tempdir().expect("dir");
-    let store = Arc::new(EmbeddedStore::open(dir.path()).expect("store"));
-    let keys = AuthKeys::new(vec![3u8; 48], [4u8; 32]).expect("keys");
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let provider = SandboxProvider::new(
-        "sandbox-pix.example.com",
-        clock.clone(),
-        keys.sandbox_webhook_secret(),
-    )
-    .expect("host");
-    let sandbox = SandboxConfig {
-        provider: provider.clone(),
-        delivery: SandboxDelivery::InProcess,
-    };
-    let state = AppState::new(
-        store.clone(),
-        Arc::new(provider),
-        clock.clone(),
-        keys,
-        Some(sandbox),
-    );
+    let (store, state) = sandbox_state(dir.path());
     let account = create_account(
         &state.store,
         &state.keys,
@@ -81,9 +60,9 @@ async fn world() -> World {
         .to_owned();
     let signature = digital_signature(&account.crypto_token, &token);
     World {
+        queues: LocalQueues::new(state.clock.clone()),
         state,
         store,
-        queues: LocalQueues::new(clock),
         token,
         signature,
         _dir: dir,

@@ -1,10 +1,46 @@
-//! What the Lambda-level tests share: API Gateway HTTP API payload v2.0 events, as Lambda
-//! receives them, and reading the JSON a handler answered.
+//! What the Lambda-level tests share: the state the functions build (on an embedded store and
+//! the sandbox provider), API Gateway HTTP API payload v2.0 events as Lambda receives them, and
+//! reading the JSON a handler answered.
 
 // Each test binary uses its own subset.
 #![allow(dead_code)]
 
+use std::path::Path;
+use std::sync::Arc;
+
+use pixgw_api::AppState;
+use pixgw_api::auth::AuthKeys;
+use pixgw_api::state::{SandboxConfig, SandboxDelivery};
+use pixgw_domain::ports::{Clock, SystemClock};
+use pixgw_providers::sandbox::SandboxProvider;
+use pixgw_store_embedded::EmbeddedStore;
 use serde_json::{Value, json};
+
+/// The API state a sandbox deployment's functions build, on an embedded store in `dir`
+/// (returned too, for tests that read it directly) and the system clock.
+pub fn sandbox_state(dir: &Path) -> (Arc<EmbeddedStore>, AppState) {
+    let store = Arc::new(EmbeddedStore::open(dir).expect("store"));
+    let keys = AuthKeys::new(vec![3u8; 48], [4u8; 32]).expect("keys");
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let provider = SandboxProvider::new(
+        "sandbox-pix.example.com",
+        clock.clone(),
+        keys.sandbox_webhook_secret(),
+    )
+    .expect("host");
+    let sandbox = SandboxConfig {
+        provider: provider.clone(),
+        delivery: SandboxDelivery::InProcess,
+    };
+    let state = AppState::new(
+        store.clone(),
+        Arc::new(provider),
+        clock,
+        keys,
+        Some(sandbox),
+    );
+    (store, state)
+}
 
 /// An event for `method raw_path?raw_query` with `headers` and an optional body.
 pub fn event(

@@ -15,7 +15,7 @@ use pixgw_domain::resources::CashOutView;
 
 use crate::error::ApiError;
 use crate::handlers::json_body;
-use crate::handlers::listing::QueryReader;
+use crate::handlers::listing::read_listing;
 use crate::http_types::{ApiRequest, ApiResponse};
 use crate::idempotency;
 use crate::routes::PathParams;
@@ -91,37 +91,21 @@ const LIST_PARAMS: [&str; 6] = ["externalId", "status", "from", "to", "limit", "
 
 /// Reads `externalId, status, from, to, limit, cursor`, reporting every problem at once.
 fn parse_list_query(request: &ApiRequest) -> Result<(Option<String>, CashOutQuery), ApiError> {
-    let mut q = QueryReader::new(request, &LIST_PARAMS);
-    let external_id = q.single("externalId");
-    let status = q.single("status");
-    let from = q.single("from");
-    let to = q.single("to");
-    let limit = q.single("limit");
-    let cursor = q.single("cursor");
-
-    if external_id.as_deref().is_some_and(|e| e.trim().is_empty()) {
-        q.error("externalId should not be empty");
-    }
-    let status = q.one_of(
-        "status",
-        status,
+    let f = read_listing(
+        request,
+        &LIST_PARAMS,
         &CashOutState::ALL.map(CashOutState::as_str),
         CashOutState::parse,
-    );
-    let from = q.time("from", from);
-    let to = q.time("to", to);
-    q.range(from, to);
-    let limit = q.limit(limit);
-    let after = q.cursor("cursor", "nextCursor", cursor, CashOutCursor::decode);
-    q.finish()?;
+        CashOutCursor::decode,
+    )?;
     Ok((
-        external_id,
+        f.external_id,
         CashOutQuery {
-            state: status,
-            from,
-            to,
-            limit,
-            after,
+            state: f.status,
+            from: f.from,
+            to: f.to,
+            limit: f.limit,
+            after: f.after,
         },
     ))
 }

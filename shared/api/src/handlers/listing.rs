@@ -1,4 +1,5 @@
-//! Query-string reading shared by the listings (`GET /api/pix/cash-in`, `GET /api/payouts`),
+//! Query-string reading shared by the listings (`GET /api/pix/cash-in`, `/api/pix/cash-out`,
+//! `/api/payouts`, the webhook deliveries, the statement),
 //! so they validate alike and report every problem at once: unknown and repeated parameters,
 //! `from`/`to` (RFC 3339 with an offset, `from` before `to`), `limit` (1..=100, default 20)
 //! and opaque cursors.
@@ -128,6 +129,61 @@ impl<'a> QueryReader<'a> {
             Err(ApiError::InvalidQuery(self.errors))
         }
     }
+}
+
+/// The filters every listing reads: `externalId` (only where `supported` lists it), `status`,
+/// `from`/`to`, `limit` and `cursor`.
+#[derive(Debug)]
+pub struct ListingFilters<S, C> {
+    pub external_id: Option<String>,
+    pub status: Option<S>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub limit: u32,
+    pub after: Option<C>,
+}
+
+/// Reads a listing's query string, reporting every problem at once: unsupported or repeated
+/// parameters first, then each value in the order above. `statuses` are the values `status`
+/// accepts (named in its error), `parse_status` reads one, `decode_cursor` reads a
+/// `nextCursor` handed out by an earlier page.
+pub fn read_listing<S, C>(
+    request: &ApiRequest,
+    supported: &[&str],
+    statuses: &[&str],
+    parse_status: impl Fn(&str) -> Option<S>,
+    decode_cursor: impl Fn(&str) -> Option<C>,
+) -> Result<ListingFilters<S, C>, ApiError> {
+    let mut q = QueryReader::new(request, supported);
+    let external_id = if supported.contains(&"externalId") {
+        q.single("externalId")
+    } else {
+        None
+    };
+    let status = q.single("status");
+    let from = q.single("from");
+    let to = q.single("to");
+    let limit = q.single("limit");
+    let cursor = q.single("cursor");
+
+    if external_id.as_deref().is_some_and(|e| e.trim().is_empty()) {
+        q.error("externalId should not be empty");
+    }
+    let status = q.one_of("status", status, statuses, parse_status);
+    let from = q.time("from", from);
+    let to = q.time("to", to);
+    q.range(from, to);
+    let limit = q.limit(limit);
+    let after = q.cursor("cursor", "nextCursor", cursor, decode_cursor);
+    q.finish()?;
+    Ok(ListingFilters {
+        external_id,
+        status,
+        from,
+        to,
+        limit,
+        after,
+    })
 }
 
 /// RFC 3339 with an offset. A `+01:00` offset sent without URL-encoding arrives as a space

@@ -8,7 +8,7 @@ use pixgw_domain::payout::{PayoutId, PayoutState, SplitRef};
 use pixgw_domain::scheduler_ports::PayoutQuery;
 
 use crate::error::ApiError;
-use crate::handlers::listing::QueryReader;
+use crate::handlers::listing::{ListingFilters, QueryReader, read_listing};
 use crate::http_types::{ApiRequest, ApiResponse};
 use crate::payouts::{
     self, decode_list_cursor, decode_splits_cursor, encode_list_cursor, encode_splits_cursor,
@@ -66,25 +66,20 @@ const LIST_PARAMS: [&str; 5] = ["status", "from", "to", "limit", "cursor"];
 
 /// Reads `status, from, to, limit, cursor`, reporting every problem at once.
 fn parse_list_query(request: &ApiRequest) -> Result<PayoutQuery, ApiError> {
-    let mut q = QueryReader::new(request, &LIST_PARAMS);
-    let status = q.single("status");
-    let from = q.single("from");
-    let to = q.single("to");
-    let limit = q.single("limit");
-    let cursor = q.single("cursor");
-
-    let status = q.one_of(
-        "status",
+    let ListingFilters {
         status,
+        from,
+        to,
+        limit,
+        after,
+        ..
+    } = read_listing(
+        request,
+        &LIST_PARAMS,
         &LISTED_STATES.map(PayoutState::as_str),
         |s| LISTED_STATES.into_iter().find(|st| st.as_str() == s),
-    );
-    let from = q.time("from", from);
-    let to = q.time("to", to);
-    q.range(from, to);
-    let limit = q.limit(limit);
-    let after = q.cursor("cursor", "nextCursor", cursor, decode_list_cursor);
-    q.finish()?;
+        decode_list_cursor,
+    )?;
     Ok(PayoutQuery {
         state: status,
         // `[from, to)` like every listing. Stored times are whole milliseconds and the
