@@ -4,7 +4,11 @@
 //! 1. Embedded mode: confirmed charges per second through the whole pipeline — sandbox pay
 //!    (signed webhook, confirmation) → outbox relay → split calculator → payout executor (PIX
 //!    transfer) → split PAID — against the bare store writes those stages need (confirm, book,
-//!    settle with prebuilt commands), same store, same run.
+//!    settle with prebuilt commands), same store, same run. Twice: with the in-memory queues
+//!    (the adapter before the journal, kept as the baseline) and with the journaled queues the
+//!    local gateway runs, so the cost of durability is a ratio of the same run. The pipeline
+//!    is driven one message at a time (the harness's `run_pipeline`), the worst case for the
+//!    journal's group commit: every send, receive and ack pays its own fsync.
 //! 2. DynamoDB (Local): items written per confirmed charge with k splits, counted by an SDK
 //!    interceptor on every successful write call, against what the design needs and against
 //!    the bare minimum any design with per-split records and a ledger needs.
@@ -73,9 +77,12 @@ async fn pay(gw: &Gateway, token: &str, id: &str) {
     assert_eq!(response.status, 200, "{:?}", response.body_json());
 }
 
-/// Part 1: charges/s through the whole pipeline, with `concurrency` payers.
-async fn embedded_section(n: usize, concurrency: usize) {
-    let gw = Arc::new(Gateway::start(Backend::Embedded).await);
+/// Part 1: charges/s through the whole pipeline, with `concurrency` payers, on in-memory or
+/// journaled queues; returns the pipeline's time.
+async fn embedded_section(n: usize, concurrency: usize, journaled: bool) -> Duration {
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let parts = pixgw_tests::harness::fresh_embedded_pipeline(clock.clone(), journaled);
+    let gw = Arc::new(Gateway::start_with(Backend::Embedded, clock, parts));
     let (_, token) = gw.merchant("Bench").await;
     let mut ids = Vec::with_capacity(n);
     for _ in 0..n {
@@ -118,8 +125,13 @@ async fn embedded_section(n: usize, concurrency: usize) {
     let bare = started.elapsed();
 
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
+    let queues = if journaled {
+        "journaled queues"
+    } else {
+        "in-memory queues"
+    };
     println!(
-        "embedded pipeline, {n} charges (pay → CONFIRMED → booked → immediate split PAID), {concurrency} payers:"
+        "embedded pipeline, {queues}, {n} charges (pay → CONFIRMED → booked → immediate split PAID), {concurrency} payers:"
     );
     println!(
         "  whole pipeline   {:>8.0} confirmed charges/s ({:.1} ms/charge)",
@@ -134,6 +146,7 @@ async fn embedded_section(n: usize, concurrency: usize) {
         "  ratio            {:>8.2}x the bare writes' time per charge",
         pipeline.as_secs_f64() / bare.as_secs_f64()
     );
+    pipeline
 }
 
 /// confirm_charge + book_splits + settle_payout for one charge, built with the domain's own
@@ -353,7 +366,14 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        embedded_section(n, 8).await;
+        let memory = embedded_section(n, 8, false).await;
+        let journaled = embedded_section(n, 8, true).await;
+        println!(
+            "journaled / in-memory queues: {:.2}x the pipeline's time ({:.0} vs {:.0} charges/s)",
+            journaled.as_secs_f64() / memory.as_secs_f64(),
+            n as f64 / journaled.as_secs_f64(),
+            n as f64 / memory.as_secs_f64()
+        );
         dynamodb_section(if smoke { 2 } else { 20 }).await;
     });
 }

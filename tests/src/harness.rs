@@ -226,25 +226,31 @@ pub async fn fresh_sqs_queues() -> SqsQueues {
     queues
 }
 
+/// The embedded store with in-process queues, kept in memory only or, `journaled`, in the
+/// store's directory as the local gateway keeps them.
+pub fn fresh_embedded_pipeline(clock: Arc<dyn Clock>, journaled: bool) -> PipelineParts {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Arc::new(EmbeddedStore::open(dir.path()).expect("open embedded store"));
+    let config = pixgw_queue_local::LocalQueueConfig {
+        visibility_timeout: TEST_VISIBILITY,
+        max_receives: TEST_MAX_RECEIVES,
+    };
+    let queues = if journaled {
+        LocalQueues::open_dir(dir.path(), clock, config).expect("open journaled queues")
+    } else {
+        LocalQueues::with_default_config(clock, config)
+    };
+    PipelineParts {
+        store: store.clone(),
+        feed: store,
+        queues: Arc::new(queues),
+        dir: Some(dir),
+    }
+}
+
 pub async fn fresh_pipeline(backend: Backend, clock: Arc<dyn Clock>) -> PipelineParts {
     match backend {
-        Backend::Embedded => {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let store = Arc::new(EmbeddedStore::open(dir.path()).expect("open embedded store"));
-            let queues = LocalQueues::with_default_config(
-                clock,
-                pixgw_queue_local::LocalQueueConfig {
-                    visibility_timeout: TEST_VISIBILITY,
-                    max_receives: TEST_MAX_RECEIVES,
-                },
-            );
-            PipelineParts {
-                store: store.clone(),
-                feed: store,
-                queues: Arc::new(queues),
-                dir: Some(dir),
-            }
-        }
+        Backend::Embedded => fresh_embedded_pipeline(clock, false),
         Backend::Dynamodb => {
             let store = fresh_dynamodb_store().await;
             let feed =

@@ -4,6 +4,8 @@
 //!
 //! - `local`: fresh in-process queues on a manual clock (visibility 30 s, max_receives 3);
 //!   `advance` moves the clock instantly.
+//! - `durable`: the same, journaled to a fresh file (what the local gateway runs): the journal
+//!   must not change a single semantic.
 //! - `sqs`: fresh queues under a unique prefix in moto at `PIXGW_TEST_SQS_ENDPOINT`
 //!   (`./scripts/test.sh` starts it and sets the variable), visibility 2 s, max_receives 3;
 //!   `advance` really sleeps. Without the variable these tests FAIL: a contract that silently
@@ -24,6 +26,8 @@ const MAX_RECEIVES: u32 = 3;
 struct LocalFixture {
     queues: Arc<LocalQueues>,
     clock: Arc<ManualClock>,
+    /// The journal's directory (durable fixture only), removed with the fixture.
+    _dir: Option<tempfile::TempDir>,
 }
 
 const LOCAL_VISIBILITY: Duration = Duration::from_secs(30);
@@ -35,7 +39,26 @@ async fn fresh_local() -> LocalFixture {
         max_receives: MAX_RECEIVES,
     };
     let queues = Arc::new(LocalQueues::with_default_config(clock.clone(), config));
-    LocalFixture { queues, clock }
+    LocalFixture {
+        queues,
+        clock,
+        _dir: None,
+    }
+}
+
+async fn fresh_durable() -> LocalFixture {
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let config = LocalQueueConfig {
+        visibility_timeout: LOCAL_VISIBILITY,
+        max_receives: MAX_RECEIVES,
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let queues = LocalQueues::open_dir(dir.path(), clock.clone(), config).expect("journal");
+    LocalFixture {
+        queues: Arc::new(queues),
+        clock,
+        _dir: Some(dir),
+    }
 }
 
 #[async_trait]
@@ -117,4 +140,5 @@ macro_rules! adapter_suite {
 }
 
 pixgw_tests::queue_contract_cases!(adapter_suite!(local, fresh_local));
+pixgw_tests::queue_contract_cases!(adapter_suite!(durable, fresh_durable));
 pixgw_tests::queue_contract_cases!(adapter_suite!(sqs, fresh_sqs));

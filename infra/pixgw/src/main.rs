@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! pixgw [serve] [--port 3000] [--data-dir .pixgw] [--store embedded|dynamodb]
-//!              [--scheduler-interval 5]
+//!              [--scheduler-interval 5] [--shutdown-grace 15]
 //! pixgw account create --name NAME [--city CITY] [--providers connectpsp,pagfast]
 //! pixgw account providers --account ID [--set connectpsp,pagfast | --clear]
 //! pixgw table create --store dynamodb          (DynamoDB Local by hand)
@@ -110,6 +110,15 @@ struct ServeArgs {
         value_parser = clap::value_parser!(u64).range(1..=3600)
     )]
     scheduler_interval: u64,
+    /// Seconds a shutdown (SIGTERM, Ctrl-C) waits for requests in flight and the messages in
+    /// hand to finish before the process exits; what is cut is delivered again at next start.
+    #[arg(
+        long,
+        env = "PIXGW_SHUTDOWN_GRACE",
+        default_value_t = 15,
+        value_parser = clap::value_parser!(u64).range(1..=600)
+    )]
+    shutdown_grace: u64,
     #[command(flatten)]
     storage: StorageArgs,
 }

@@ -1,6 +1,7 @@
 //! The HTTP server: every request goes, unchanged, to the same router the Lambda functions
 //! use (`pixgw_api::dispatch`).
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,11 +21,16 @@ use pixgw_providers::env::{
     failover_policy_from_env, parse_provider_names, process_env, provider_from_env,
 };
 use pixgw_providers::sandbox::SandboxProvider;
-use pixgw_queue_local::LocalQueues;
+use pixgw_queue_local::{LocalQueueConfig, LocalQueues};
 use pixgw_webhook_http::ReqwestSender;
+use tokio::sync::watch;
+use tracing::{info, warn};
 
 use crate::config::{AnyError, demo_account, load_keys, open_store_with_outbox};
 use crate::{ServeArgs, StoreKind, quickstart, workers};
+
+/// The sandbox PIX network's memory, in the data dir (see `pixgw_providers::sandbox::journal`).
+pub const SANDBOX_JOURNAL_FILE: &str = "sandbox-network.jsonl";
 
 pub async fn serve(args: ServeArgs) -> Result<(), AnyError> {
     init_tracing();
@@ -54,11 +60,15 @@ pub async fn serve(args: ServeArgs) -> Result<(), AnyError> {
         match provider_from_env(name, &public_base_url, &process_env)? {
             Some(provider) => providers.push(provider),
             None => {
+                // The simulated network remembers its transfers in the data dir, as a real
+                // PSP remembers idempotency keys across our restarts.
                 let provider = SandboxProvider::new(
                     &public_host,
                     clock.clone(),
                     keys.sandbox_webhook_secret(),
-                )?;
+                )?
+                .with_journal(&args.storage.data_dir.join(SANDBOX_JOURNAL_FILE))
+                .map_err(|e| format!("cannot open the sandbox network's journal: {e}"))?;
                 providers.push(Arc::new(provider.clone()));
                 sandbox = Some(SandboxConfig {
                     provider,
@@ -86,10 +96,14 @@ pub async fn serve(args: ServeArgs) -> Result<(), AnyError> {
         .with_webhook_policy(UrlPolicy::LOCAL),
     );
     let demo = demo_account(&store, &keys, &args.storage.data_dir).await?;
-    workers::spawn(
+    // Journaled: what was sent and not yet acked is still there after a crash or restart, and
+    // the workers resume it as soon as they start.
+    let queues = LocalQueues::open_dir(&args.storage.data_dir, clock, LocalQueueConfig::default())
+        .map_err(|e| format!("cannot open the local queues: {e}"))?;
+    let workers = workers::spawn(
         state.clone(),
         feed,
-        Arc::new(LocalQueues::new(clock)),
+        Arc::new(queues),
         Arc::new(ReqwestSender::new()?),
         Duration::from_secs(args.scheduler_interval),
     );
@@ -113,9 +127,39 @@ pub async fn serve(args: ServeArgs) -> Result<(), AnyError> {
         args.scheduler_interval,
         &demo,
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let (stopping, stop) = watch::channel(false);
+    let server = tokio::spawn(
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let mut stop = stop;
+                let _ = stop.wait_for(|stop| *stop).await;
+            })
+            .into_future(),
+    );
+    let signal = shutdown_signal().await?;
+    info!(
+        signal,
+        grace_seconds = args.shutdown_grace,
+        "shutting down: no new requests; finishing the work in hand"
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(args.shutdown_grace);
+    let _ = stopping.send(true);
+    // Requests in flight finish (the listener is closed at once), alongside the workers.
+    let workers = tokio::spawn(workers.shutdown(Duration::from_secs(args.shutdown_grace)));
+    match tokio::time::timeout_at(deadline, server).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => warn!(error = %e, "HTTP server ended with an error"),
+        Ok(Err(e)) => warn!(error = %e, "HTTP server task failed"),
+        Err(_) => warn!("requests still running at the shutdown deadline were cut"),
+    }
+    match workers.await {
+        Ok(0) => info!("stopped cleanly"),
+        Ok(cut) => warn!(
+            cut,
+            "workers still busy at the shutdown deadline were cut; their messages are delivered again at the next start"
+        ),
+        Err(e) => warn!(error = %e, "workers task failed"),
+    }
     Ok(())
 }
 
@@ -150,6 +194,22 @@ fn init_tracing() {
         .try_init();
 }
 
-async fn shutdown_signal() {
-    let _ = tokio::signal::ctrl_c().await;
+/// Waits for Ctrl-C (SIGINT) or SIGTERM (what `kill`, systemd and container runtimes send);
+/// returns its name.
+async fn shutdown_signal() -> Result<&'static str, AnyError> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        tokio::select! {
+            _ = term.recv() => Ok("SIGTERM"),
+            _ = int.recv() => Ok("SIGINT"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await?;
+        Ok("Ctrl-C")
+    }
 }

@@ -10,15 +10,22 @@
 //!   `receive` is real time: a receiver parks on a [`Notify`] (woken by sends, releases and
 //!   [`LocalQueues::wake`]) and, at most, sleeps until the next message is due by the clock; it
 //!   never spins.
-//! - Messages live in memory only: a restart of the process loses them. Delivery order is
-//!   arrival order, but consumers must not rely on it (SQS does not keep it).
+//! - Two ways to keep messages: [`LocalQueues::new`] keeps them in memory only (a restart
+//!   loses them; for tests, and the baseline of the queue benchmark), and [`LocalQueues::open`]
+//!   also keeps them in a journal file (`journal` module) until they are acked, so the local
+//!   gateway resumes every accepted piece of work after a crash or restart: a message leaves
+//!   durable storage only when its consumer acks it. Delivery order is arrival order, but
+//!   consumers must not rely on it (SQS does not keep it).
 //! - A receipt is `<instance>.<queue>.<receive number>.<message id>`: acking a receipt of
 //!   this instance and queue whose message is gone (acked before, or moved to the dead-letter
 //!   queue) is `Ok`; anything else not matching a delivery of the message is `InvalidReceipt`.
 //!   Like moto, a receipt from an earlier delivery of a message still acks/retries it.
 //! - A poisoned lock is reported as [`QueueError::Unavailable`], never a panic.
 
+mod journal;
+
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -30,6 +37,11 @@ use pixgw_domain::queue::{
     ReceivedMessage, validate_receive_max, validate_retry_after,
 };
 use tokio::sync::Notify;
+
+use crate::journal::{Change, Journal, Pending, Record};
+
+/// The journal file [`LocalQueues::open_dir`] keeps in a data directory.
+pub const JOURNAL_FILE: &str = "queues.redb";
 
 /// Per-queue settings, the local equivalents of the SQS queue attributes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,12 +68,16 @@ pub struct LocalQueues {
     instance: String,
     state: Mutex<State>,
     arrivals: Notify,
+    /// `None`: memory only.
+    journal: Option<Journal>,
 }
 
 #[derive(Default)]
 struct State {
     queues: HashMap<QueueName, Queue>,
     receives: u64,
+    /// The arrival number of the next message sent.
+    next_seq: u64,
 }
 
 #[derive(Default)]
@@ -73,11 +89,44 @@ struct Queue {
 
 struct Stored {
     id: String,
+    seq: u64,
     body: String,
     visible_at: DateTime<Utc>,
     receive_count: u32,
     /// Receive numbers of every delivery of this message from its current lane.
     receipts: Vec<u64>,
+    /// Received, and neither acked nor retried since.
+    in_flight: bool,
+}
+
+impl Stored {
+    fn new(id: String, seq: u64, body: String, visible_at: DateTime<Utc>) -> Stored {
+        Stored {
+            id,
+            seq,
+            body,
+            visible_at,
+            receive_count: 0,
+            receipts: Vec::new(),
+            in_flight: false,
+        }
+    }
+
+    /// The journal's copy of this message as it is now.
+    fn put(&self, queue: QueueName, dead: bool) -> Change {
+        Change::Put {
+            id: self.id.clone(),
+            record: Record {
+                seq: self.seq,
+                queue: queue.as_str().to_owned(),
+                dead,
+                body: self.body.clone(),
+                visible_at_ms: self.visible_at.timestamp_millis(),
+                receive_count: self.receive_count,
+                in_flight: self.in_flight,
+            },
+        }
+    }
 }
 
 impl LocalQueues {
@@ -104,9 +153,63 @@ impl LocalQueues {
             state: Mutex::new(State {
                 queues,
                 receives: 0,
+                next_seq: 0,
             }),
             arrivals: Notify::new(),
+            journal: None,
         }
+    }
+
+    /// Durable queues kept in `dir/`[`JOURNAL_FILE`] (created if missing), every queue with
+    /// `config`. Messages found there are back in their lanes: due ones at once, and those a
+    /// dead process had received without acking too (with their receive counts).
+    ///
+    /// Blocking (it reads the file); call it at startup. One process may hold the file.
+    pub fn open_dir(
+        dir: &Path,
+        clock: Arc<dyn Clock>,
+        config: LocalQueueConfig,
+    ) -> Result<LocalQueues, QueueError> {
+        let (journal, messages) = Journal::open(&dir.join(JOURNAL_FILE))?;
+        let mut queues = LocalQueues::with_default_config(clock, config);
+        let now = queues.clock.now();
+        let state = queues
+            .state
+            .get_mut()
+            .map_err(|_| QueueError::Unavailable("local queue state is poisoned".into()))?;
+        for (id, record) in messages {
+            let Some(name) = QueueName::parse(&record.queue) else {
+                tracing::warn!(queue = %record.queue, message_id = %id, "journal message of an unknown queue left alone");
+                continue;
+            };
+            let visible_at = match DateTime::from_timestamp_millis(record.visible_at_ms) {
+                Some(at) if !record.in_flight => at,
+                _ => now,
+            };
+            let mut stored = Stored::new(id, record.seq, record.body, visible_at);
+            stored.receive_count = record.receive_count;
+            state.next_seq = state.next_seq.max(record.seq + 1);
+            let queue = state.queue(name);
+            if record.dead {
+                queue.dead.push(stored);
+            } else {
+                queue.main.push(stored);
+            }
+        }
+        queues.journal = Some(journal);
+        Ok(queues)
+    }
+
+    /// How many messages wait in each lane (main, dead-letter), delivered or not.
+    pub fn depth(&self, queue: QueueName) -> Result<(usize, usize), QueueError> {
+        let mut state = self.lock()?;
+        let q = state.queue(queue);
+        Ok((q.main.len(), q.dead.len()))
+    }
+
+    /// Hands `changes` to the journal (call under the state lock, see the `journal` module).
+    fn record(&self, changes: Vec<Change>) -> Option<Pending> {
+        self.journal.as_ref().map(|journal| journal.submit(changes))
     }
 
     /// Changes one queue's settings (messages already in flight keep their deadlines).
@@ -138,20 +241,19 @@ impl LocalQueues {
         Some((number.parse().ok()?, id))
     }
 
-    /// Delivers up to `max` due messages of one lane; returns them and, when there are none,
-    /// how long until the next one is due by the clock.
-    fn take(
-        &self,
-        queue: QueueName,
-        max: usize,
-        dead: bool,
-    ) -> Result<(Vec<ReceivedMessage>, Option<Duration>), QueueError> {
+    /// Delivers up to `max` due messages of one lane; returns them, the journal write of their
+    /// new receive counts and, when there are none, how long until the next one is due by the
+    /// clock.
+    fn take(&self, queue: QueueName, max: usize, dead: bool) -> Result<Taken, QueueError> {
         let now = self.clock.now();
         let mut state = self.lock()?;
-        let State { queues, receives } = &mut *state;
+        let State {
+            queues, receives, ..
+        } = &mut *state;
         let q = queues.entry(queue).or_default();
         let visibility = delta(q.config.visibility_timeout)?;
         let mut out = Vec::new();
+        let mut changes = Vec::new();
         let mut i = 0;
         let lane_len = |q: &Queue| if dead { q.dead.len() } else { q.main.len() };
         while i < lane_len(q) && out.len() < max {
@@ -164,6 +266,8 @@ impl LocalQueues {
                 let mut moved = q.main.remove(i);
                 moved.receipts.clear();
                 moved.visible_at = now;
+                moved.in_flight = false;
+                changes.push(moved.put(queue, true));
                 q.dead.push(moved);
                 continue;
             }
@@ -172,6 +276,8 @@ impl LocalQueues {
             msg.receive_count = msg.receive_count.saturating_add(1);
             msg.receipts.push(*receives);
             msg.visible_at = now + visibility;
+            msg.in_flight = true;
+            changes.push(msg.put(queue, dead));
             out.push(ReceivedMessage {
                 message_id: msg.id.clone(),
                 body: msg.body.clone(),
@@ -188,16 +294,23 @@ impl LocalQueues {
         } else {
             None
         };
-        Ok((out, next_due))
+        let written = self.record(changes);
+        drop(state);
+        Ok(Taken {
+            messages: out,
+            next_due,
+            written,
+        })
     }
 
-    /// Runs `change` on the message a receipt delivered, if it is still in its lane.
+    /// Runs `change` on the message a receipt delivered, if it is still in its lane, and
+    /// journals what `change` returns.
     fn with_delivered(
         &self,
         queue: QueueName,
         receipt: &Receipt,
-        change: impl FnOnce(&mut Vec<Stored>, usize),
-    ) -> Result<bool, QueueError> {
+        change: impl FnOnce(&mut Vec<Stored>, usize) -> Change,
+    ) -> Result<Option<Option<Pending>>, QueueError> {
         let (number, id) = self
             .parse_receipt(queue, receipt)
             .ok_or(QueueError::InvalidReceipt)?;
@@ -212,13 +325,28 @@ impl LocalQueues {
             &mut q.main
         };
         match lane.iter().position(|m| m.id == id) {
-            None => Ok(false),
+            None => Ok(None),
             Some(i) if lane[i].receipts.contains(&number) => {
-                change(lane, i);
-                Ok(true)
+                let journaled = change(lane, i);
+                Ok(Some(self.record(vec![journaled])))
             }
             Some(_) => Err(QueueError::InvalidReceipt),
         }
+    }
+}
+
+/// What [`LocalQueues::take`] delivered.
+struct Taken {
+    messages: Vec<ReceivedMessage>,
+    next_due: Option<Duration>,
+    written: Option<Pending>,
+}
+
+/// Waits until a journal write (if any) is on disk.
+async fn durable(written: Option<Pending>) -> Result<(), QueueError> {
+    match written {
+        Some(pending) => pending.durable().await,
+        None => Ok(()),
     }
 }
 
@@ -254,19 +382,28 @@ impl MessageQueue for LocalQueues {
             message.validate()?;
         }
         let now = self.clock.now();
-        let mut stored = Vec::with_capacity(messages.len());
-        for message in messages {
-            stored.push(Stored {
-                id: uuid::Uuid::new_v4().to_string(),
-                body: message.body,
-                visible_at: now + delta(message.delay)?,
-                receive_count: 0,
-                receipts: Vec::new(),
-            });
+        let mut visible_at = Vec::with_capacity(messages.len());
+        for message in &messages {
+            visible_at.push(now + delta(message.delay)?);
         }
-        self.lock()?.queue(queue).main.extend(stored);
+        let written = {
+            let mut state = self.lock()?;
+            let first_seq = state.next_seq;
+            state.next_seq += messages.len() as u64;
+            let lane = &mut state.queue(queue).main;
+            let mut changes = Vec::with_capacity(messages.len());
+            for ((message, visible_at), seq) in
+                messages.into_iter().zip(visible_at).zip(first_seq..)
+            {
+                let id = uuid::Uuid::new_v4().to_string();
+                let stored = Stored::new(id, seq, message.body, visible_at);
+                changes.push(stored.put(queue, false));
+                lane.push(stored);
+            }
+            self.record(changes)
+        };
         self.wake();
-        Ok(())
+        durable(written).await
     }
 
     async fn send_dead_letter(
@@ -275,15 +412,17 @@ impl MessageQueue for LocalQueues {
         message: OutgoingMessage,
     ) -> Result<(), QueueError> {
         message.validate()?;
-        let stored = Stored {
-            id: uuid::Uuid::new_v4().to_string(),
-            body: message.body,
-            visible_at: self.clock.now(),
-            receive_count: 0,
-            receipts: Vec::new(),
+        let now = self.clock.now();
+        let written = {
+            let mut state = self.lock()?;
+            let seq = state.next_seq;
+            state.next_seq += 1;
+            let stored = Stored::new(uuid::Uuid::new_v4().to_string(), seq, message.body, now);
+            let change = stored.put(queue, true);
+            state.queue(queue).dead.push(stored);
+            self.record(vec![change])
         };
-        self.lock()?.queue(queue).dead.push(stored);
-        Ok(())
+        durable(written).await
     }
 
     async fn receive(
@@ -299,13 +438,15 @@ impl MessageQueue for LocalQueues {
             let arrival = self.arrivals.notified();
             tokio::pin!(arrival);
             arrival.as_mut().enable();
-            let (messages, next_due) = self.take(queue, max, false)?;
+            let taken = self.take(queue, max, false)?;
+            // The receive counts are on disk before anyone acts on a delivery.
+            durable(taken.written).await?;
             let now = tokio::time::Instant::now();
-            if !messages.is_empty() || now >= deadline {
-                return Ok(messages);
+            if !taken.messages.is_empty() || now >= deadline {
+                return Ok(taken.messages);
             }
             let mut nap = deadline - now;
-            if let Some(due) = next_due {
+            if let Some(due) = taken.next_due {
                 nap = nap.min(due.max(Duration::from_millis(1)));
             }
             tokio::select! {
@@ -316,10 +457,10 @@ impl MessageQueue for LocalQueues {
     }
 
     async fn ack(&self, queue: QueueName, receipt: &Receipt) -> Result<(), QueueError> {
-        self.with_delivered(queue, receipt, |lane, i| {
-            lane.remove(i);
+        let written = self.with_delivered(queue, receipt, |lane, i| Change::Delete {
+            id: lane.remove(i).id,
         })?;
-        Ok(())
+        durable(written.flatten()).await
     }
 
     async fn retry_later(
@@ -330,11 +471,18 @@ impl MessageQueue for LocalQueues {
     ) -> Result<(), QueueError> {
         validate_retry_after(after)?;
         let visible_at = self.clock.now() + delta(after)?;
-        if self.with_delivered(queue, receipt, |lane, i| lane[i].visible_at = visible_at)? {
-            self.wake();
-            Ok(())
-        } else {
-            Err(QueueError::InvalidReceipt)
+        let dead = receipt.is_dead_letter();
+        let written = self.with_delivered(queue, receipt, |lane, i| {
+            lane[i].visible_at = visible_at;
+            lane[i].in_flight = false;
+            lane[i].put(queue, dead)
+        })?;
+        match written {
+            Some(written) => {
+                self.wake();
+                durable(written).await
+            }
+            None => Err(QueueError::InvalidReceipt),
         }
     }
 
@@ -345,7 +493,9 @@ impl MessageQueue for LocalQueues {
     ) -> Result<Vec<ReceivedMessage>, QueueError> {
         validate_receive_max(max)?;
         // Messages reach the dead-letter queue only when a receive moves them, so look once.
-        Ok(self.take(queue, max.min(MAX_BATCH), true)?.0)
+        let taken = self.take(queue, max.min(MAX_BATCH), true)?;
+        durable(taken.written).await?;
+        Ok(taken.messages)
     }
 }
 
@@ -353,6 +503,132 @@ impl MessageQueue for LocalQueues {
 mod tests {
     use super::*;
     use pixgw_domain::ports::SystemClock;
+
+    const Q: QueueName = QueueName::PayoutRequests;
+
+    fn open(dir: &Path, max_receives: u32) -> LocalQueues {
+        let config = LocalQueueConfig {
+            visibility_timeout: Duration::from_secs(30),
+            max_receives,
+        };
+        LocalQueues::open_dir(dir, Arc::new(SystemClock), config).unwrap()
+    }
+
+    async fn bodies(queues: &LocalQueues) -> Vec<(String, u32)> {
+        let got = queues.receive(Q, MAX_BATCH, Duration::ZERO).await.unwrap();
+        let mut out: Vec<_> = got.into_iter().map(|m| (m.body, m.receive_count)).collect();
+        out.sort();
+        out
+    }
+
+    #[tokio::test]
+    async fn a_reopened_journal_holds_every_unacked_message_and_no_acked_one() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let queues = open(dir.path(), 5);
+            let sent = ["a", "b", "c"].map(OutgoingMessage::new).to_vec();
+            queues.send_batch(Q, sent).await.unwrap();
+            queues
+                .send(
+                    QueueName::ChargeConfirmed,
+                    OutgoingMessage::new("other queue"),
+                )
+                .await
+                .unwrap();
+            let got = queues.receive(Q, 2, Duration::ZERO).await.unwrap();
+            // "a" is acked; "b" is in the hands of a consumer that dies with the process.
+            queues.ack(Q, &got[0].receipt).await.unwrap();
+            assert_eq!(got[1].body, "b");
+        }
+        let queues = open(dir.path(), 5);
+        // "b" is visible at once (its holder is gone), with the receive it already had.
+        assert_eq!(
+            bodies(&queues).await,
+            vec![("b".to_owned(), 2), ("c".to_owned(), 1)]
+        );
+        let other = queues
+            .receive(QueueName::ChargeConfirmed, 10, Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(other.len(), 1);
+        assert_eq!(other[0].body, "other queue");
+    }
+
+    #[tokio::test]
+    async fn receive_counts_survive_restarts_so_a_message_that_kills_its_consumer_dead_letters() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let queues = open(dir.path(), 2);
+            queues
+                .send(Q, OutgoingMessage::new("poison"))
+                .await
+                .unwrap();
+        }
+        for expected_count in 1..=2 {
+            let queues = open(dir.path(), 2);
+            assert_eq!(
+                bodies(&queues).await,
+                vec![("poison".to_owned(), expected_count)]
+            );
+            // The process dies holding it.
+        }
+        let queues = open(dir.path(), 2);
+        assert!(bodies(&queues).await.is_empty());
+        let dead = queues.dead_letters(Q, 10).await.unwrap();
+        assert_eq!(dead.len(), 1);
+        assert_eq!(dead[0].body, "poison");
+        drop(queues);
+        // Still dead-lettered after another restart, and gone once acked there.
+        let queues = open(dir.path(), 2);
+        let dead = queues.dead_letters(Q, 10).await.unwrap();
+        assert_eq!(dead.len(), 1);
+        queues.ack(Q, &dead[0].receipt).await.unwrap();
+        drop(queues);
+        let queues = open(dir.path(), 2);
+        assert!(queues.dead_letters(Q, 10).await.unwrap().is_empty());
+        assert_eq!(queues.depth(Q).unwrap(), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn delays_and_retries_keep_their_due_time_across_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let queues = open(dir.path(), 5);
+            queues
+                .send(
+                    Q,
+                    OutgoingMessage::new("later").with_delay(Duration::from_secs(600)),
+                )
+                .await
+                .unwrap();
+            queues
+                .send(Q, OutgoingMessage::new("retried"))
+                .await
+                .unwrap();
+            let got = queues.receive(Q, 10, Duration::ZERO).await.unwrap();
+            assert_eq!(got.len(), 1);
+            queues
+                .retry_later(Q, &got[0].receipt, Duration::from_secs(600))
+                .await
+                .unwrap();
+        }
+        let queues = open(dir.path(), 5);
+        assert!(bodies(&queues).await.is_empty());
+        assert_eq!(queues.depth(Q).unwrap(), (2, 0));
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_journal_file_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let _queues = open(dir.path(), 5);
+        let mode = std::fs::metadata(dir.path().join(JOURNAL_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
 
     #[tokio::test]
     async fn a_waiting_receiver_is_woken_by_a_send() {

@@ -30,14 +30,17 @@
 //! All clones share one network (an `Arc<Mutex<..>>`), so a test can keep a handle to the
 //! provider it gave the gateway and inspect what the gateway did.
 //!
-//! The network lives in process memory. The local gateway is one process, so its sandbox is
-//! exact; on a Lambda sandbox deployment each function instance has its own, so the sandbox's
+//! The network lives in process memory; the local gateway also keeps it in a file
+//! ([`SandboxProvider::with_journal`], see [`journal`]) so that, like a real PSP, it remembers
+//! every idempotency key across the gateway's restarts. The local gateway is one process, so
+//! its sandbox is exact; on a Lambda sandbox deployment each function instance has its own, so the sandbox's
 //! transfer idempotency holds per instance only: a payout executor that crashed between its
 //! transfer and storing the outcome could, retried on another instance, "transfer" twice in the
 //! sandbox. A real PSP keeps idempotency keys for every caller, which is what production relies
 //! on. No real money moves in the sandbox.
 
 pub mod events;
+pub mod journal;
 pub mod network;
 pub mod signature;
 
@@ -136,6 +139,15 @@ impl SandboxProvider {
             ispb: sandbox_ispb(),
             network: Arc::new(Mutex::new(Network::default())),
         })
+    }
+
+    /// The same provider with a network kept in `path` (see [`journal`]): what the file holds
+    /// is remembered (idempotency keys included), and every new transfer or refund is written
+    /// and synced there before it is answered. Replaces this provider's network, so call it
+    /// before handing out clones.
+    pub fn with_journal(mut self, path: &std::path::Path) -> std::io::Result<SandboxProvider> {
+        self.network = Arc::new(Mutex::new(Network::open(path)?));
+        Ok(self)
     }
 
     /// Network time: the injected clock at millisecond precision, the precision the network's

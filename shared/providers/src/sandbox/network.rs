@@ -8,6 +8,7 @@
 //! than silently answered with an unrelated outcome.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use pixgw_domain::error::ProviderError;
@@ -17,6 +18,8 @@ use pixgw_domain::provider::{
     RefundOutcome, RefundRequest, TransferDestination, TransferOutcome, TransferRequest,
 };
 use uuid::Uuid;
+
+use super::journal::{Journal, JournalEntry, Restored};
 
 /// The reason the sandbox gives for a transfer to a PIX key that "does not exist" (see the
 /// module docs of [`crate::sandbox`] for the convention that triggers it).
@@ -57,9 +60,46 @@ pub(crate) struct Network {
     fail_next: usize,
     transfer_calls: usize,
     refund_calls: usize,
+    /// Where decisions are written before they are answered (local gateway); `None`: memory.
+    journal: Option<Journal>,
 }
 
 impl Network {
+    /// A network that remembers what `path` holds and writes every new decision there.
+    pub(crate) fn open(path: &Path) -> std::io::Result<Network> {
+        let (journal, restored) = Journal::open(path)?;
+        let mut network = Network::default();
+        for entry in restored {
+            match entry {
+                Restored::Transfer(t) => {
+                    network
+                        .transfer_index
+                        .insert(t.idempotency_key.clone(), network.transfers.len());
+                    network.transfers.push(t);
+                }
+                Restored::Refund(r) => {
+                    network
+                        .refund_index
+                        .insert(r.idempotency_key.clone(), network.refunds.len());
+                    network.refunds.push(r);
+                }
+            }
+        }
+        network.journal = Some(journal);
+        Ok(network)
+    }
+
+    /// Writes a decision before it is answered: an answer the network could forget would let
+    /// a retry with the same key move money twice.
+    fn persist(&mut self, entry: JournalEntry) -> Result<(), ProviderError> {
+        match &mut self.journal {
+            None => Ok(()),
+            Some(journal) => journal.append(&entry).map_err(|e| {
+                ProviderError::Unavailable(format!("sandbox network cannot record: {e}"))
+            }),
+        }
+    }
+
     pub(crate) fn fail_next_calls(&mut self, n: usize) {
         self.fail_next = n;
     }
@@ -136,14 +176,16 @@ impl Network {
                 settled_at: now,
             }
         };
-        self.transfer_index
-            .insert(request.idempotency_key.clone(), self.transfers.len());
-        self.transfers.push(SandboxTransfer {
+        let transfer = SandboxTransfer {
             idempotency_key: request.idempotency_key.clone(),
             amount: request.amount,
             destination: request.destination.clone(),
             outcome: outcome.clone(),
-        });
+        };
+        self.persist(JournalEntry::transfer(&transfer))?;
+        self.transfer_index
+            .insert(request.idempotency_key.clone(), self.transfers.len());
+        self.transfers.push(transfer);
         Ok(outcome)
     }
 
@@ -187,14 +229,16 @@ impl Network {
             end_to_end_id: EndToEndId::generate(EndToEndKind::Devolution, ispb, now),
             settled_at: now,
         };
-        self.refund_index
-            .insert(request.idempotency_key.clone(), self.refunds.len());
-        self.refunds.push(SandboxRefund {
+        let refund = SandboxRefund {
             idempotency_key: request.idempotency_key.clone(),
             amount: request.amount,
             original_end_to_end_id: request.end_to_end_id.clone(),
             outcome: outcome.clone(),
-        });
+        };
+        self.persist(JournalEntry::refund(&refund))?;
+        self.refund_index
+            .insert(request.idempotency_key.clone(), self.refunds.len());
+        self.refunds.push(refund);
         Ok(outcome)
     }
 }

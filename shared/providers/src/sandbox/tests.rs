@@ -826,3 +826,84 @@ async fn transfers_and_refunds_carry_sandbox_end_to_end_ids() {
     assert_eq!(provider.refunds().len(), 1);
     assert_eq!(provider.refund_calls(), 3);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The journal: the network remembers what it decided across the gateway's restarts.
+
+#[tokio::test]
+async fn a_journaled_network_remembers_its_transfers_and_refunds_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sandbox-network.jsonl");
+    let (first, rejected, refund) = {
+        let provider = sandbox().with_journal(&path).unwrap();
+        let first = provider
+            .transfer(&transfer_to("seller@example.com", "po_1", 1_000))
+            .await
+            .unwrap();
+        let rejected = provider
+            .transfer(&transfer_to("reject@example.com", "co_2", 50))
+            .await
+            .unwrap();
+        let refund = provider
+            .refund(&refund_of("refund:1#1", 2_500))
+            .await
+            .unwrap();
+        (first, rejected, refund)
+    };
+    // A process killed mid-write leaves a cut line behind: it was never answered.
+    {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        file.write_all(b"{\"kind\":\"TRANSFER\",\"idempotencyKey\":\"po_cut")
+            .unwrap();
+    }
+
+    let provider = sandbox().with_journal(&path).unwrap();
+    // The same keys answer the same outcomes and move nothing new.
+    assert_eq!(
+        provider
+            .transfer(&transfer_to("seller@example.com", "po_1", 1_000))
+            .await
+            .unwrap(),
+        first
+    );
+    assert_eq!(
+        provider
+            .transfer(&transfer_to("reject@example.com", "co_2", 50))
+            .await
+            .unwrap(),
+        rejected
+    );
+    assert_eq!(
+        provider
+            .refund(&refund_of("refund:1#1", 2_500))
+            .await
+            .unwrap(),
+        refund
+    );
+    // A key reused for another movement is still refused.
+    assert!(matches!(
+        provider
+            .transfer(&transfer_to("seller@example.com", "po_1", 999))
+            .await,
+        Err(ProviderError::Rejected(_))
+    ));
+    assert_eq!(provider.transfers().len(), 2);
+    assert_eq!(provider.refunds().len(), 1);
+    // The cut line's key is free, and the next entry is readable after it.
+    provider
+        .transfer(&transfer_to("seller@example.com", "po_cut", 10))
+        .await
+        .unwrap();
+    let entries = journal::read_entries(&path).unwrap();
+    assert_eq!(entries.len(), 4, "{entries:?}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
