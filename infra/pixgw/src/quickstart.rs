@@ -148,10 +148,10 @@ Demo account (kept in the data dir; `pixgw account create --name NAME` makes mor
 {PASTE_HEADING}
 
 {block}
-Not in the block: the payout scheduler pays each window by itself on the sandbox clock (the
-scheduler ticks every {scheduler_every} s). Move that clock a day ahead to see SCHEDULED splits paid
-without a run; everything ages with it (tokens expire after 1 h of sandbox time), so get a
-new token (step 1) afterwards:
+Not in the block: the payout scheduler pays each window by itself on the sandbox clock
+(the scheduler ticks every {scheduler_every} s). Move that clock a day ahead to see SCHEDULED
+splits paid without a run; everything ages with it (tokens expire after 1 h of sandbox
+time), so get a new token (step 1) afterwards:
   curl -s -w '\n' -X POST $BASE/api/sandbox/clock/advance -H "Authorization: Bearer $TOKEN" \
     -H 'Content-Type: application/json' -d '{{"seconds":86400}}'
 

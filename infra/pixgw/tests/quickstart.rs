@@ -162,8 +162,7 @@ fn read_call(log: &Path, n: usize, base: &str) -> Call {
     let headers = std::fs::read_to_string(log.join(format!("{n}.headers"))).unwrap_or_default();
     let status = headers
         .lines()
-        .filter(|l| l.starts_with("HTTP/"))
-        .last()
+        .rfind(|l| l.starts_with("HTTP/"))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("call {n} ({method} {target}) got no HTTP answer"));
@@ -393,7 +392,9 @@ fn the_printed_quickstart_pasted_whole_answers_every_step() {
     let (drained_at, drained) = p
         .to("GET", "/api/payouts")
         .into_iter()
-        .find(|(_, c)| c.target.contains("status=PROCESSING") && c.body["items"] == Value::Array(vec![]))
+        .find(|(_, c)| {
+            c.target.contains("status=PROCESSING") && c.body["items"] == Value::Array(vec![])
+        })
         .unwrap_or_else(|| panic!("no payout PROCESSING was seen; calls:\n{p}"));
     assert!(drained_at < settled_at, "{drained}");
     let mut paid: Vec<i64> = settled.body["items"]
@@ -424,7 +425,10 @@ fn the_printed_quickstart_pasted_whole_answers_every_step() {
     let (_, refund) = p.once("POST", &format!("/api/pix/cash-in/{id}/refund"));
     assert_eq!(refund.status, 202, "{refund}");
     assert_eq!(refund.body["status"], "REFUND_PROCESSING", "{refund}");
-    assert!(str_of(&refund.body, "endToEndId").starts_with('D'), "{refund}");
+    assert!(
+        str_of(&refund.body, "endToEndId").starts_with('D'),
+        "{refund}"
+    );
     let (_, refunded) = p.last("GET", &charge_path);
     assert_eq!(refunded.body["status"], "REFUNDED", "{refunded}");
     let (_, cash_out) = p.once("POST", "/api/pix/cash-out");
@@ -471,7 +475,10 @@ fn the_printed_quickstart_pasted_whole_answers_every_step() {
     // 8. The webhook endpoint registered (201, its secret shown once), the delivery log read.
     let (_, webhook) = p.once("PUT", "/api/account/webhook");
     assert_eq!(webhook.status, 201, "{webhook}");
-    assert!(str_of(&webhook.body, "secret").starts_with("whsec_"), "{webhook}");
+    assert!(
+        str_of(&webhook.body, "secret").starts_with("whsec_"),
+        "{webhook}"
+    );
     let (_, deliveries) = p.once("GET", "/api/webhooks/deliveries");
     assert!(deliveries.body["items"].is_array(), "{deliveries}");
     drop(server);

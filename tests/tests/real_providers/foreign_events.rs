@@ -20,11 +20,7 @@ use super::rig::{Rig, assert_envelope, cents, rig};
 /// What the sandbox network says about a transfer (its `TRANSFER_*` event), signed with its
 /// key: authentic, whatever it names.
 fn sandbox_transfer_report(rig: &Rig, idempotency_key: &str, completed: bool) -> Value {
-    let at = rig
-        .shop
-        .now()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string();
+    let at = rig.shop.now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
     let data = if completed {
         json!({"idempotencyKey": idempotency_key, "transferId": "sbx_tr_forged",
                "endToEndId": "E99999999202603101827abcdefghijk", "settledAt": at})
