@@ -2,8 +2,11 @@
 //! on 127.0.0.1, on both backends: a charge's whole life at ConnectPSP (splits, refund,
 //! cash-out, webhooks read back), failover on 5xx and timeouts and back after the cool-down,
 //! refusals answered to the merchant without failover, everything down, operations PagFast
-//! cannot do, and webhook authentication end to end.
+//! cannot do, webhook authentication end to end, and one provider's events naming another's
+//! work.
 
+#[path = "real_providers/foreign_events.rs"]
+mod foreign_events;
 #[path = "real_providers/lifecycle.rs"]
 mod lifecycle;
 #[path = "real_providers/rig.rs"]
@@ -24,6 +27,7 @@ use pixgw_tests::money_lifecycle::{SplitSpec, charge_body, plain_charge};
 use pixgw_tests::on_both_backends;
 use serde_json::{Value, json};
 
+use foreign_events::another_providers_events_move_nothing;
 use lifecycle::a_connectpsp_charge_lives_its_whole_life_at_connectpsp;
 use rig::{
     ATTEMPTS, assert_envelope, cents, expected_idempotency_key, header, json_of, rig, rig_with,
@@ -329,4 +333,5 @@ on_both_backends!(
     every_provider_down_is_a_503_and_nothing_is_stored,
     pagfast_refunds_and_cash_outs_are_unsupported,
     connectpsp_webhooks_are_authenticated_and_read_back,
+    another_providers_events_move_nothing,
 );

@@ -82,6 +82,11 @@ async fn marketplace_charge_confirms_and_books_scheduled_splits(backend: Backend
             .iter()
             .all(|s| s["status"] == "PENDING")
     );
+    // Paid but not booked yet: the balance shows the money on its way, never nothing.
+    let b = balance(&gw, &token).await;
+    assert_eq!(amount(&b["incoming"]), "200.00", "{b}");
+    assert_eq!(amount(&b["available"]), "0.00", "{b}");
+    assert_eq!(amount(&b["reservedForSplits"]), "0.00", "{b}");
 
     gw.run_pipeline().await;
     let charge = gw
@@ -98,6 +103,11 @@ async fn marketplace_charge_confirms_and_books_scheduled_splits(backend: Backend
     assert_eq!(charge["endToEndId"], paid["endToEndId"]);
 
     let b = balance(&gw, &token).await;
+    assert_eq!(
+        amount(&b["incoming"]),
+        "0.00",
+        "booked: nothing left on its way"
+    );
     assert_eq!(amount(&b["available"]), "10.00");
     assert_eq!(amount(&b["reservedForSplits"]), "190.00");
     assert_eq!(b["currency"], "BRL");

@@ -29,6 +29,10 @@ pub struct PageView<T> {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BalanceView {
+    /// Confirmed charges whose splits are not booked yet: the money has arrived but is not
+    /// divided into `available` and `reservedForSplits` yet (normally for moments). Shown so
+    /// that a paid charge is never invisible in the balance.
+    pub incoming: Money,
     /// The merchant's own money.
     pub available: Money,
     /// Owed to split recipients until their payouts are paid.
@@ -39,6 +43,7 @@ pub struct BalanceView {
 impl BalanceView {
     pub fn new(balance: &Balance) -> BalanceView {
         BalanceView {
+            incoming: balance.incoming,
             available: balance.available,
             reserved_for_splits: balance.reserved_for_splits,
             currency: "BRL",

@@ -19,6 +19,9 @@
 //!   created by the split pipeline, which knows no providers): its transfer goes to the
 //!   account's transfer provider at execution, so an operator changes an account's transfer
 //!   provider only while it has no payout PROCESSING (`GET /api/payouts?status=PROCESSING`).
+//! - **Webhooks settle only the sender's own work**: a payment or refund report only a charge
+//!   that provider issued, a transfer report only a cash-out sent through it or a payout of
+//!   an account whose transfer provider it is. Anything else is not found to that provider.
 //!
 //! Health is kept per process (each Lambda container, the local gateway): a container learns
 //! a provider is down from its own requests. That is the usual circuit-breaker trade: no shared

@@ -129,6 +129,21 @@ impl ConnectPspMock {
                "data": cp_status(charge)})
     }
 
+    /// ConnectPSP reports a devolution we never asked it for, of the cash-in it holds for our
+    /// `transaction_id` (one it kept from a create that failed over elsewhere, say): the GET
+    /// now says REFUNDED with a `D…` id; returns the CASHIN_REFUNDED delivery body.
+    pub fn refund_unasked(&self, transaction_id: &str, at: DateTime<Utc>) -> Value {
+        let code = self.charge_for(transaction_id).internal_code;
+        {
+            let mut state = locked(&self.state);
+            state.next += 1;
+            let devolution = end_to_end('D', state.next);
+            let charge = state.charges.get_mut(&code).expect("known cash-in");
+            charge.refund_end_to_end_id = Some(devolution);
+        }
+        self.settle_refund(&code, at)
+    }
+
     /// The CASHOUT_PAID delivery body for the cash-out we sent with `external_reference`.
     pub fn cash_out_paid(&self, external_reference: &str, at: DateTime<Utc>) -> Value {
         let mut state = locked(&self.state);

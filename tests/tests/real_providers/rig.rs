@@ -52,6 +52,8 @@ pub async fn rig_with(
             match *name {
                 "connectpsp" => cp.provider(attempts, clock.clone()),
                 "pagfast" => pf.provider(attempts),
+                // The gateway's own sandbox network, which the shop pays charges through.
+                "sandbox" => Arc::new(shop.gw.sandbox.clone()),
                 other => panic!("no mock for {other}"),
             }
         })

@@ -3,6 +3,13 @@
 //! Public (no JWT): the provider adapter authenticates the call by its signature before
 //! anything is read. Replays and duplicates answer 200 and change nothing, so a provider that
 //! retries until it sees a 2xx is always satisfied exactly once.
+//!
+//! A provider's event only touches that provider's work: the charge it issued (payment,
+//! refund), the cash-out sent through it, the payout whose transfer it holds. An event naming
+//! another provider's work is answered 404 `PUB_NOT_FOUND`, exactly as an unknown id: through
+//! this provider that work does not exist. Not 200, which would tell the sender its report was
+//! taken; not 401, since the sender did authenticate as itself; and 404 reveals nothing about
+//! which provider does hold it. The domain logs the mismatch for operators.
 
 use http::StatusCode;
 use pixgw_domain::error::DomainError;

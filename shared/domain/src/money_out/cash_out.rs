@@ -213,18 +213,25 @@ impl CashOutService {
         self.record(cash_out, outcome).await
     }
 
-    /// Records a transfer outcome the provider reported by webhook (key = cash-out id).
-    pub async fn settle_by_idempotency_key(
+    /// Records a transfer outcome `provider` reported by webhook (key = cash-out id). Only the
+    /// provider the cash-out was sent through (recorded on it) can settle it: to any other,
+    /// the cash-out does not exist. Otherwise a report from a provider that never moved the
+    /// money could complete it, or — failed — give back money that did leave.
+    pub async fn settle_reported(
         &self,
+        provider: &str,
         key: &str,
         outcome: TransferOutcome,
     ) -> Result<CashOut, DomainError> {
         let id = CashOutId::parse(key).ok_or(DomainError::NotFound("cash-out"))?;
-        let cash_out = self
-            .store
-            .get_cash_out(&id)
-            .await?
-            .ok_or(DomainError::NotFound("cash-out"))?;
+        let cash_out = match self.store.get_cash_out(&id).await? {
+            Some(cash_out) if cash_out.provider == provider => cash_out,
+            Some(cash_out) => {
+                warn!(cash_out_id = %id, holder = %cash_out.provider, reporter = provider, "transfer report from a provider that does not hold the cash-out");
+                return Err(DomainError::NotFound("cash-out"));
+            }
+            None => return Err(DomainError::NotFound("cash-out")),
+        };
         self.record(cash_out, outcome).await
     }
 

@@ -19,20 +19,22 @@ pub struct MoneyOutExecutor {
 }
 
 impl MoneyOutExecutor {
-    /// Routes a transfer outcome the provider reported by webhook by its idempotency key:
-    /// `po_…` is a payout, `co_…` a cash-out.
+    /// Routes a transfer outcome `provider` reported by webhook by its idempotency key:
+    /// `po_…` is a payout, `co_…` a cash-out. Each is settled only by the provider holding it
+    /// (`NotFound` to any other), like charges and refunds.
     pub async fn settle_transfer(
         &self,
+        provider: &str,
         idempotency_key: &str,
         outcome: TransferOutcome,
     ) -> Result<(), DomainError> {
         if idempotency_key.starts_with("co_") {
             self.cash_outs
-                .settle_by_idempotency_key(idempotency_key, outcome)
+                .settle_reported(provider, idempotency_key, outcome)
                 .await?;
         } else {
             self.payouts
-                .settle_by_idempotency_key(idempotency_key, outcome)
+                .settle_reported(provider, idempotency_key, outcome)
                 .await?;
         }
         Ok(())

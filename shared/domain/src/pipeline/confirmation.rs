@@ -59,7 +59,7 @@ impl ConfirmationService {
                 ..
             } => {
                 self.money_out
-                    .settle_transfer(&idempotency_key, outcome)
+                    .settle_transfer(provider, &idempotency_key, outcome)
                     .await?;
                 Ok(ConfirmationResult::TransferSettled)
             }

@@ -94,9 +94,15 @@ impl PayoutExecutor {
         self.settle(payout, outcome).await
     }
 
-    /// Records a transfer outcome the provider reported by webhook.
-    pub async fn settle_by_idempotency_key(
+    /// Records a transfer outcome `provider` reported by webhook (key = payout id). Only the
+    /// provider holding the payout's transfer can settle it: to any other, the payout does
+    /// not exist, and nothing (not even a resumed manifest) is written. A payout is not pinned
+    /// to a provider; its transfer goes to the account's transfer provider, the one
+    /// [`PayoutExecutor::execute`] resolves, so that is the holder (operators change it only
+    /// while no payout is PROCESSING, see `provider_directory`).
+    pub async fn settle_reported(
         &self,
+        provider: &str,
         key: &str,
         outcome: TransferOutcome,
     ) -> Result<ExecutionResult, DomainError> {
@@ -108,6 +114,14 @@ impl PayoutExecutor {
             .get_payout(&id)
             .await?
             .ok_or(DomainError::NotFound("payout"))?;
+        let holder = self
+            .providers
+            .transfer_provider_of(self.store.as_ref(), &payout.account_id)
+            .await?;
+        if holder.name() != provider {
+            warn!(payout_id = %id, holder = holder.name(), reporter = provider, "transfer report from a provider that does not hold the payout");
+            return Err(DomainError::NotFound("payout"));
+        }
         self.settle(payout, outcome).await
     }
 
