@@ -958,22 +958,37 @@ async fn webhook_deliveries(w: &World, d: &Merchant) {
     assert!(w.endpoints.posted().iter().any(|u| u.ends_with("/ok")));
     // F's answers 503: a retry is scheduled (the record and the next attempt's message in
     // one write). G's answers 410: the endpoint is disabled. N has none.
-    for (name, answer) in [
-        ("Merchant F", Some("fail")),
-        ("Merchant G", Some("gone")),
-        ("Merchant N", None),
-    ] {
-        let m = merchant(w, name).await;
-        if let Some(answer) = answer {
-            register_endpoint(w, &m, answer).await;
-        }
-        let id = create_charge(w, &m, &charge("W-1", 10.00, json!([]))).await;
-        pay(w, &m, &id).await;
+    let f = merchant(w, "Merchant F").await;
+    let g = merchant(w, "Merchant G").await;
+    let n = merchant(w, "Merchant N").await;
+    register_endpoint(w, &f, "fail").await;
+    register_endpoint(w, &g, "gone").await;
+    for m in [&f, &g, &n] {
+        let id = create_charge(w, m, &charge("W-1", 10.00, json!([]))).await;
+        pay(w, m, &id).await;
     }
     w.pump().await;
     assert_no_failures(w, "the webhook deliveries");
+    let (status, log, _) =
+        http_get(w, "webhook-deliveries-list /api/webhooks/deliveries", &f).await;
+    let retried = &log["items"][0];
+    assert_eq!(
+        (
+            status,
+            retried["status"].as_str(),
+            retried["attempts"][0]["statusCode"].as_u64()
+        ),
+        (200, Some("PENDING"), Some(503)),
+        "{log}"
+    );
+    assert!(retried["nextAttemptAt"].is_string(), "{log}");
+    let (status, endpoint, _) = http_get(w, "webhook-endpoint-get /api/account/webhook", &g).await;
+    assert_eq!(
+        (status, endpoint["status"].as_str()),
+        (200, Some("DISABLED")),
+        "{endpoint}"
+    );
     // No endpoint to rotate, no such delivery: 404s after the keys were claimed (released).
-    let n = merchant(w, "Merchant without endpoint").await;
     let (status, none, _) = w
         .http(
             "webhook-secret-rotate",

@@ -205,23 +205,8 @@ impl World {
             stream_label: "2026-01-01T00:00:00.000".to_owned(),
         };
         let mut deployment = Deployment::new(Template::load(), stack.clone(), overrides);
-        // What Secrets Manager generates for the two key secrets: PasswordLength characters
-        // of lowercase hex (see their GenerateSecretString).
-        let mut generated = BTreeMap::new();
-        for (logical_id, spec) in deployment.resources("AWS::SecretsManager::Secret") {
-            let length = deployment
-                .property(&spec, "GenerateSecretString")
-                .and_then(|g| g["PasswordLength"].as_u64())
-                .expect("a generated secret's PasswordLength") as usize;
-            let value: String =
-                std::iter::repeat_with(|| uuid::Uuid::new_v4().simple().to_string())
-                    .flat_map(|s| s.chars().collect::<Vec<_>>())
-                    .take(length)
-                    .collect();
-            generated.insert(deployment.secret_arn(&logical_id), value);
-        }
-        for (arn, value) in &generated {
-            deployment = deployment.with_secret(arn, value);
+        for (arn, value) in generated_secrets(&deployment) {
+            deployment = deployment.with_secret(&arn, &value);
         }
         let refused = deployment.failing_rules();
         assert!(
@@ -323,7 +308,7 @@ impl World {
     /// delivery, the same keys as the functions.
     pub fn operator_state(&self, clock: Arc<dyn Clock>) -> AppState {
         let provider = SandboxProvider::new(
-            "pix-sandbox.invalid",
+            pixgw_functions::SANDBOX_LOCATION_HOST_WITHOUT_DOMAIN,
             clock.clone(),
             self.keys.sandbox_webhook_secret(),
         )
@@ -433,7 +418,7 @@ impl World {
     /// queues).
     pub async fn pump_except(&self, idle_consumers: &[&str]) {
         let mut idle = 0;
-        while idle < 2 {
+        while idle < 3 {
             let moved = self.relay_stream().await + self.poll_queues(idle_consumers).await;
             if moved == 0 {
                 idle += 1;
@@ -777,6 +762,28 @@ async fn build(
             function.logical_id
         ),
     }
+}
+
+/// What Secrets Manager generates for the template's secrets (the JWT and data keys):
+/// `PasswordLength` characters of lowercase hex, as their `GenerateSecretString` asks.
+/// Answers secret ARN → value.
+fn generated_secrets(deployment: &Deployment) -> BTreeMap<String, String> {
+    deployment
+        .resources("AWS::SecretsManager::Secret")
+        .into_iter()
+        .map(|(logical_id, spec)| {
+            let length = deployment
+                .property(&spec, "GenerateSecretString")
+                .and_then(|g| g["PasswordLength"].as_u64())
+                .expect("a generated secret's PasswordLength") as usize;
+            let value: String =
+                std::iter::repeat_with(|| uuid::Uuid::new_v4().simple().to_string())
+                    .flat_map(|hex| hex.chars().collect::<Vec<_>>())
+                    .take(length)
+                    .collect();
+            (deployment.secret_arn(&logical_id), value)
+        })
+        .collect()
 }
 
 /// Creates the template's queues in moto, dead-letter queues first, with their visibility
