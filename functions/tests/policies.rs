@@ -1055,9 +1055,10 @@ async fn webhook_deliveries(w: &World, d: &Merchant) {
     assert_no_failures(w, "the redelivery");
 }
 
-/// Merchant E's payouts, one immediate and one scheduled, still PROCESSING when the PSP's
-/// notices arrive (as when the executor's transfer call timed out): provider-webhook settles
-/// them, the scheduled one's manifest included; the executor then finds them settled.
+/// Merchant E's transfers, a payout immediate and one scheduled and a cash-out, still
+/// PROCESSING when the PSP's notices arrive (as when the executor's transfer call timed out):
+/// provider-webhook settles them, the scheduled payout's manifest included; the executor then
+/// finds them settled.
 async fn payouts_settled_by_notice(w: &World) {
     let e = merchant(w, "Marketplace E").await;
     let splits = json!([
@@ -1077,49 +1078,74 @@ async fn payouts_settled_by_notice(w: &World) {
         )
         .await;
     assert_eq!((status, run["payouts"].as_u64()), (200, Some(1)), "{run}");
+    let cash_out = json!({"value": 5.00, "description": "Saque", "externalId": "E-CO",
+                          "pixKey": "e@e.example.com", "pixKeyType": "EMAIL"});
+    let (status, created, _) = w
+        .http(
+            "cash-out-create",
+            "POST",
+            "/api/pix/cash-out",
+            e.signed(),
+            Some(&cash_out),
+        )
+        .await;
+    assert_eq!(status, 202, "{created}");
     w.pump_except(&["payout-executor"]).await;
     let (status, processing, _) =
         http_get(w, "payouts-list /api/payouts?status=PROCESSING", &e).await;
     assert_eq!(status, 200, "{processing}");
-    let ids: Vec<String> = processing["items"]
+    let mut keys: Vec<String> = processing["items"]
         .as_array()
         .expect("items")
         .iter()
         .map(|p| p["id"].as_str().expect("id").to_owned())
         .collect();
-    assert_eq!(ids.len(), 2, "{processing}");
-    let sandbox = w.lambda("provider-webhook").sandbox();
-    for payout in &ids {
-        let now = Utc::now();
-        let e2e = pixgw_domain::payment::EndToEndId::generate(
-            pixgw_domain::payment::EndToEndKind::Payment,
-            &pixgw_providers::sandbox::sandbox_ispb(),
-            now,
-        );
-        let event_id = format!("evt_{}", uuid::Uuid::new_v4().simple());
-        let body = json!({
-            "eventId": event_id, "eventType": "TRANSFER_COMPLETED",
-            "eventAt": now.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
-            "data": {"idempotencyKey": payout, "transferId": format!("sbx_tr_{}", &event_id[4..]),
-                     "endToEndId": e2e.as_str(),
-                     "settledAt": now.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()}
-        });
-        let webhook = sandbox.sign_webhook(&event_id, body.to_string().into_bytes());
-        let (status, answer) = provider_webhook(w, &webhook).await;
+    assert_eq!(keys.len(), 2, "{processing}");
+    keys.push(created["id"].as_str().expect("cash-out id").to_owned());
+    for key in &keys {
+        let (status, answer) = provider_webhook(w, &transfer_completed(w, key)).await;
         assert_eq!(
             (status, answer["outcome"].as_str()),
             (200, Some("TRANSFER_SETTLED")),
-            "{answer}"
+            "{key}: {answer}"
         );
     }
     w.pump().await;
-    assert_no_failures(w, "E's payouts");
+    assert_no_failures(w, "E's transfers");
     let (status, paid, _) = http_get(w, "payouts-list /api/payouts?status=PAID", &e).await;
     assert_eq!(
         (status, paid["items"].as_array().map(Vec::len)),
         (200, Some(2)),
         "{paid}"
     );
+    let (status, completed, _) =
+        http_get(w, "cash-out-list /api/pix/cash-out?status=COMPLETED", &e).await;
+    assert_eq!(
+        (status, completed["items"].as_array().map(Vec::len)),
+        (200, Some(1)),
+        "{completed}"
+    );
+}
+
+/// The sandbox PSP's signed `TRANSFER_COMPLETED` notice for the transfer with `key` (a payout
+/// or cash-out id), settled now.
+fn transfer_completed(w: &World, key: &str) -> SignedWebhook {
+    let now = Utc::now();
+    let instant = now.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    let e2e = pixgw_domain::payment::EndToEndId::generate(
+        pixgw_domain::payment::EndToEndKind::Payment,
+        &pixgw_providers::sandbox::sandbox_ispb(),
+        now,
+    );
+    let event_id = format!("evt_{}", uuid::Uuid::new_v4().simple());
+    let body = json!({
+        "eventId": event_id, "eventType": "TRANSFER_COMPLETED", "eventAt": instant,
+        "data": {"idempotencyKey": key, "transferId": format!("sbx_tr_{}", &event_id[4..]),
+                 "endToEndId": e2e.as_str(), "settledAt": instant}
+    });
+    w.lambda("provider-webhook")
+        .sandbox()
+        .sign_webhook(&event_id, body.to_string().into_bytes())
 }
 
 /// A default `sam deploy` of the sandbox stage: no custom domain (`PublicHost` is empty), the
