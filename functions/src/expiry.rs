@@ -14,10 +14,11 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use pixgw_domain::error::DomainError;
 use pixgw_domain::money_out::{ExpirySweeper, SweepReport};
 use pixgw_domain::ports::{DynStore, SystemClock};
-use pixgw_store_dynamodb::DynamoStore;
+use pixgw_providers::env::process_env;
 use serde_json::{Value, json};
 use tracing::{error, info};
 
+use crate::aws::{AwsClients, Env};
 use crate::{BootstrapError, init_tracing};
 
 /// Charges expired per invocation at most.
@@ -26,11 +27,13 @@ pub const SWEEP_MAX: usize = 10_000;
 /// The sweeper over the table named by `PIXGW_TABLE` (and `DYNAMODB_ENDPOINT`), on the system
 /// clock.
 pub async fn sweeper_from_env() -> Result<ExpirySweeper, BootstrapError> {
-    let store: DynStore = Arc::new(
-        DynamoStore::from_env()
-            .await
-            .map_err(|e| BootstrapError::Invalid(e.to_string()))?,
-    );
+    sweeper_with(&process_env, &AwsClients::load().await)
+}
+
+/// [`sweeper_from_env`] with the environment read through `env` and the store's client built
+/// by `aws`.
+pub fn sweeper_with(env: Env<'_>, aws: &AwsClients) -> Result<ExpirySweeper, BootstrapError> {
+    let store: DynStore = Arc::new(aws.store(env)?);
     Ok(ExpirySweeper::new(store, Arc::new(SystemClock)))
 }
 

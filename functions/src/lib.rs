@@ -8,8 +8,12 @@
 //! - `PIXGW_TABLE` — the DynamoDB table.
 //! - `PIXGW_JWT_SECRET`, `PIXGW_DATA_KEY` — hex secrets (resolved from Secrets Manager).
 //! - `PIXGW_SANDBOX` — `true` enables the sandbox provider and sandbox-only routes.
-//! - `PIXGW_PUBLIC_HOST` — this API's public host: sandbox BR Codes point at
-//!   `https://{host}/pix/loc/…`, and real providers call `https://{host}/webhooks/provider/{name}`.
+//! - `PIXGW_PUBLIC_HOST` — this API's public host (a custom domain): real providers call
+//!   `https://{host}/webhooks/provider/{name}`, so it is required when one is listed; sandbox BR
+//!   Codes point at `{host}/pix/loc/…`. Optional in a sandbox stage on the sandbox provider
+//!   alone: the API's own execute-api host is too long for a BR Code, so without a custom
+//!   domain sandbox BR Codes carry [`SANDBOX_LOCATION_HOST_WITHOUT_DOMAIN`], a reserved name
+//!   that never resolves.
 //! - `PIXGW_PROVIDERS` — the PIX providers in the deployment's default order, e.g.
 //!   `connectpsp,pagfast` (`sandbox`, `connectpsp`, `pagfast`); defaults to `sandbox` when
 //!   `PIXGW_SANDBOX=true`, required otherwise. `sandbox` is only allowed with `PIXGW_SANDBOX=true`.
@@ -19,10 +23,17 @@
 //!   resolved from Secrets Manager); see [`pixgw_providers::env`] and the README.
 //! - `DYNAMODB_ENDPOINT` — optional, to point at DynamoDB Local (`sam local`).
 //!
+//! The sandbox PIX network delivers its signed webhooks in-process
+//! ([`SandboxDelivery::InProcess`]): `POST /api/sandbox/cash-in/{transactionId}/pay` hands the
+//! signed request to the provider-webhook handler, which verifies it exactly as the
+//! `POST /webhooks/provider/{provider}` route does. An HTTPS call to our own public host would
+//! need a custom domain (see above) and an internet round trip through a second function.
+//!
 //! Queue consumers (the webhook dispatcher among them) and the outbox relay live in
 //! [`pipeline`]; the payout scheduler and the charge-expiry sweeper (both invoked by EventBridge
-//! Scheduler) in [`scheduler`] and [`expiry`].
+//! Scheduler) in [`scheduler`] and [`expiry`]; the AWS SDK clients in [`aws`].
 
+pub mod aws;
 pub mod expiry;
 pub mod pipeline;
 pub mod scheduler;
@@ -42,7 +53,11 @@ use pixgw_providers::env::{
     provider_names_from_env,
 };
 use pixgw_providers::sandbox::SandboxProvider;
-use pixgw_store_dynamodb::DynamoStore;
+
+use crate::aws::{AwsClients, Env, optional, required};
+
+/// The built-in sandbox provider's name in `PIXGW_PROVIDERS`.
+const SANDBOX: &str = "sandbox";
 
 #[derive(Debug, thiserror::Error)]
 pub enum BootstrapError {
@@ -56,53 +71,61 @@ pub enum BootstrapError {
     SandboxDisabled,
 }
 
-fn env(name: &'static str) -> Result<String, BootstrapError> {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .ok_or(BootstrapError::Missing(name))
-}
+/// A reserved name (RFC 6761 `.invalid`: it never resolves) for the location of sandbox BR
+/// Codes when the deployment has no custom domain (`PIXGW_PUBLIC_HOST` unset): a BR Code
+/// location holds at most [`MAX_LOCATION_HOST_LEN`](pixgw_providers::sandbox::MAX_LOCATION_HOST_LEN)
+/// characters of host, and the API's own
+/// execute-api host is longer. Nobody reads a sandbox location but the sandbox itself.
+pub const SANDBOX_LOCATION_HOST_WITHOUT_DOMAIN: &str = "pix-sandbox.invalid";
 
 /// Builds the application state from the Lambda environment.
 pub async fn bootstrap() -> Result<AppState, BootstrapError> {
-    let keys = AuthKeys::from_hex(&env("PIXGW_JWT_SECRET")?, &env("PIXGW_DATA_KEY")?)
-        .map_err(|e| BootstrapError::Invalid(e.to_string()))?;
-    let sandbox_enabled = std::env::var("PIXGW_SANDBOX").is_ok_and(|v| v == "true");
-    let names = configured_providers(&process_env, sandbox_enabled)?;
-    let host = env("PIXGW_PUBLIC_HOST")?;
+    bootstrap_with(&process_env, &AwsClients::load().await).await
+}
+
+/// [`bootstrap`] with the environment read through `env` and the store's client built by
+/// `aws`.
+pub async fn bootstrap_with(env: Env<'_>, aws: &AwsClients) -> Result<AppState, BootstrapError> {
+    let keys = AuthKeys::from_hex(
+        &required(env, "PIXGW_JWT_SECRET")?,
+        &required(env, "PIXGW_DATA_KEY")?,
+    )
+    .map_err(|e| BootstrapError::Invalid(e.to_string()))?;
+    let sandbox_enabled = env("PIXGW_SANDBOX").is_some_and(|v| v == "true");
+    let names = configured_providers(env, sandbox_enabled)?;
+    let host = optional(env, "PIXGW_PUBLIC_HOST");
     // Everything that can be refused for a configuration mistake is checked before the store
     // is touched, so a wrong setting fails the cold start with its own message.
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let public_base_url = format!("https://{}", host.trim_end_matches('/'));
     let mut providers: Vec<Arc<dyn PixProvider>> = Vec::with_capacity(names.len());
     let mut sandbox = None;
     for name in names {
-        match provider_from_env(name, &public_base_url, &process_env)? {
-            Some(provider) => providers.push(provider),
-            None => {
-                let provider =
-                    SandboxProvider::new(&host, clock.clone(), keys.sandbox_webhook_secret())
-                        .map_err(|e| BootstrapError::Invalid(e.to_string()))?;
-                providers.push(Arc::new(provider.clone()));
-                sandbox = Some(SandboxConfig {
-                    provider,
-                    // The sandbox PIX network calls our public webhook endpoint over HTTPS,
-                    // through API Gateway, exactly like a real PSP.
-                    delivery: SandboxDelivery::Http {
-                        base_url: public_base_url.clone(),
-                    },
-                });
-            }
+        if name == SANDBOX {
+            let location_host = host
+                .as_deref()
+                .unwrap_or(SANDBOX_LOCATION_HOST_WITHOUT_DOMAIN);
+            let provider =
+                SandboxProvider::new(location_host, clock.clone(), keys.sandbox_webhook_secret())
+                    .map_err(|e| BootstrapError::Invalid(e.to_string()))?;
+            providers.push(Arc::new(provider.clone()));
+            sandbox = Some(SandboxConfig {
+                provider,
+                delivery: SandboxDelivery::InProcess,
+            });
+            continue;
         }
+        // A real PSP is told where to send its webhooks: never a guess.
+        let host = host
+            .as_deref()
+            .ok_or(BootstrapError::Missing("PIXGW_PUBLIC_HOST"))?;
+        let public_base_url = format!("https://{}", host.trim_end_matches('/'));
+        // `None` is the sandbox's answer, handled above.
+        providers.extend(provider_from_env(name, &public_base_url, env)?);
     }
-    let policy = failover_policy_from_env(&process_env)?;
+    let policy = failover_policy_from_env(env)?;
     let directory = ProviderDirectory::new(providers, policy, clock.clone())
         .map_err(|e| BootstrapError::Invalid(e.to_string()))?;
-    let store: DynStore = Arc::new(
-        DynamoStore::from_env()
-            .await
-            .map_err(|e| BootstrapError::Invalid(e.to_string()))?,
-    );
+    let store: DynStore = Arc::new(aws.store(env)?);
     Ok(AppState::with_providers(
         store,
         Arc::new(directory),
@@ -116,12 +139,12 @@ pub async fn bootstrap() -> Result<AppState, BootstrapError> {
 /// required in production, and the sandbox provider (which confirms charges nobody paid) never
 /// outside a sandbox stage.
 pub fn configured_providers(
-    env: &dyn Fn(&str) -> Option<String>,
+    env: Env<'_>,
     sandbox_enabled: bool,
 ) -> Result<Vec<&'static str>, BootstrapError> {
-    let default = sandbox_enabled.then_some("sandbox");
+    let default = sandbox_enabled.then_some(SANDBOX);
     let names = provider_names_from_env(env, default)?;
-    if !sandbox_enabled && names.contains(&"sandbox") {
+    if !sandbox_enabled && names.contains(&SANDBOX) {
         return Err(BootstrapError::SandboxDisabled);
     }
     Ok(names)

@@ -5,6 +5,10 @@
 //! Environment (besides what [`crate::bootstrap`] reads):
 //! - `PIXGW_QUEUE_PREFIX` — queues are `<prefix>-<queue>` (the stack name, in `template.yaml`).
 //! - `SQS_ENDPOINT` — optional, to point at an SQS emulator.
+//!
+//! Each consumer binary picks its handler with one of the functions here ([`split_calculator`],
+//! [`payout_executor`], [`webhook_dispatcher`]), so the policy test drives exactly what the
+//! binary runs.
 
 use std::sync::Arc;
 
@@ -18,22 +22,30 @@ use pixgw_domain::outbox::OutboxMessage;
 use pixgw_domain::pipeline::consumer::{HandlerError, MessageHandler, process_batch};
 use pixgw_domain::pipeline::relay::send_outbox_messages;
 use pixgw_domain::queue::MessageQueue;
+use pixgw_domain::webhooks::WebhookSender;
 use pixgw_domain::webhooks::dispatcher::WebhookDispatcher;
+use pixgw_providers::env::process_env;
 use pixgw_queue_sqs::SqsQueues;
 use pixgw_store_dynamodb::stream_feed::outbox_message_from_image;
 use pixgw_webhook_http::ReqwestSender;
 use tracing::{error, warn};
 
-use crate::{BootstrapError, bootstrap, init_tracing};
+use crate::aws::{AwsClients, Env};
+use crate::{BootstrapError, bootstrap, bootstrap_with, init_tracing};
 
 /// The pipeline's queues, from `PIXGW_QUEUE_PREFIX` (and `SQS_ENDPOINT`, for emulators).
 pub async fn queues_from_env() -> Result<SqsQueues, BootstrapError> {
-    let prefix = std::env::var("PIXGW_QUEUE_PREFIX")
-        .ok()
-        .filter(|p| !p.trim().is_empty())
-        .ok_or(BootstrapError::Missing("PIXGW_QUEUE_PREFIX"))?;
-    let endpoint = std::env::var("SQS_ENDPOINT").ok().filter(|e| !e.is_empty());
-    Ok(SqsQueues::connect(endpoint, prefix).await)
+    AwsClients::load().await.queues(&process_env)
+}
+
+/// The handler of `split-calculator` (queue `charge-confirmed`).
+pub fn split_calculator(state: &AppState) -> Arc<dyn MessageHandler> {
+    Arc::new(state.split_calculator.clone())
+}
+
+/// The handler of `payout-executor` (queue `payout-requests`): payouts, cash-outs and refunds.
+pub fn payout_executor(state: &AppState) -> Arc<dyn MessageHandler> {
+    Arc::new(state.money_out.clone())
 }
 
 /// One SQS batch: each message is handled on its own, and only the failed ones are reported
@@ -165,13 +177,25 @@ pub async fn serve_relay() -> Result<(), lambda_runtime::Error> {
 
 /// The `webhook-deliveries` consumer over the Lambda environment: the shared state (table,
 /// data key for the sealed signing secrets, system DNS resolver, production URL policy), the
-/// queues (a retry due after SQS's 15-minute delay limit is sent on in hops, and a delivery
-/// whose retries ran out is parked in the dead-letter queue) and the HTTP sender.
+/// queues and the HTTP sender.
 pub async fn webhook_dispatcher_from_env() -> Result<WebhookDispatcher, BootstrapError> {
-    let state = bootstrap().await?;
-    let queues: Arc<dyn MessageQueue> = Arc::new(queues_from_env().await?);
+    let aws = AwsClients::load().await;
+    let state = bootstrap_with(&process_env, &aws).await?;
     let sender = ReqwestSender::new().map_err(|e| BootstrapError::Invalid(e.to_string()))?;
-    Ok(state.webhook_dispatcher(queues, Arc::new(sender)))
+    webhook_dispatcher(&state, &process_env, &aws, Arc::new(sender))
+}
+
+/// The dispatcher on a bootstrapped `state`, with the queues (a retry due after SQS's
+/// 15-minute delay limit is sent on in hops, and a delivery whose retries ran out is parked in
+/// the dead-letter queue) and `sender` for the POSTs.
+pub fn webhook_dispatcher(
+    state: &AppState,
+    env: Env<'_>,
+    aws: &AwsClients,
+    sender: Arc<dyn WebhookSender>,
+) -> Result<WebhookDispatcher, BootstrapError> {
+    let queues: Arc<dyn MessageQueue> = Arc::new(aws.queues(env)?);
+    Ok(state.webhook_dispatcher(queues, sender))
 }
 
 /// Runs the webhook dispatcher until the runtime stops it: each SQS batch's messages are

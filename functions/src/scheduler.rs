@@ -14,20 +14,23 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use pixgw_domain::error::DomainError;
 use pixgw_domain::pipeline::{PayoutScheduler, RunReport};
 use pixgw_domain::ports::{PayoutRunStore, SystemClock};
-use pixgw_store_dynamodb::DynamoStore;
+use pixgw_providers::env::process_env;
 use serde_json::{Value, json};
 use tracing::{error, info};
 
+use crate::aws::{AwsClients, Env};
 use crate::{BootstrapError, init_tracing};
 
 /// The scheduler over the table named by `PIXGW_TABLE` (and `DYNAMODB_ENDPOINT`), on the
 /// system clock.
 pub async fn scheduler_from_env() -> Result<PayoutScheduler, BootstrapError> {
-    let store: Arc<dyn PayoutRunStore> = Arc::new(
-        DynamoStore::from_env()
-            .await
-            .map_err(|e| BootstrapError::Invalid(e.to_string()))?,
-    );
+    scheduler_with(&process_env, &AwsClients::load().await)
+}
+
+/// [`scheduler_from_env`] with the environment read through `env` and the store's client
+/// built by `aws`.
+pub fn scheduler_with(env: Env<'_>, aws: &AwsClients) -> Result<PayoutScheduler, BootstrapError> {
+    let store: Arc<dyn PayoutRunStore> = Arc::new(aws.store(env)?);
     Ok(PayoutScheduler::new(store, Arc::new(SystemClock)))
 }
 

@@ -5,6 +5,7 @@
 //! Only one test here touches the process environment (the other passes its own lookup), so
 //! setting variables races with nothing.
 
+use pixgw_api::state::SandboxDelivery;
 use pixgw_functions::{BootstrapError, bootstrap, configured_providers};
 use pixgw_providers::env::ProviderConfigError;
 
@@ -62,6 +63,25 @@ async fn bootstrap_builds_the_configured_providers_and_refuses_mistakes() {
     let state = bootstrap().await.unwrap();
     assert_eq!(state.providers.names(), vec!["sandbox"]);
     assert!(state.sandbox.is_some());
+
+    // ... also without a custom domain (a default deploy: PublicHost is empty), paying through
+    // the provider-webhook handler in-process rather than over HTTPS to a host it has not got.
+    set("PIXGW_PUBLIC_HOST", "");
+    let state = bootstrap().await.unwrap();
+    let sandbox = state.sandbox.expect("sandbox routes");
+    assert!(
+        matches!(sandbox.delivery, SandboxDelivery::InProcess),
+        "{:?}",
+        sandbox.delivery
+    );
+    // A real provider, though, needs the host its webhooks are sent to.
+    set("PIXGW_PROVIDERS", "sandbox,connectpsp");
+    set_real_provider_credentials();
+    let err = bootstrap().await.err().unwrap();
+    assert!(
+        matches!(err, BootstrapError::Missing("PIXGW_PUBLIC_HOST")),
+        "{err:?}"
+    );
 
     // Production must say which providers it uses...
     reset();

@@ -1,6 +1,11 @@
 //! `template.yaml` against the code it deploys: the numbers and filters the functions'
-//! behaviour depends on, read from the YAML text (CloudFormation tags make generic YAML
-//! parsers awkward; resources are top-level keys indented by two spaces).
+//! behaviour depends on, read from the YAML text (resources are top-level keys indented by two
+//! spaces), and the deploy-time rules, evaluated on the parsed template (`aws/template.rs`,
+//! shared with the policy test).
+
+#[path = "aws/template.rs"]
+#[allow(dead_code)]
+mod cfn;
 
 use pixgw_domain::webhooks::delivery::{ATTEMPT_LEASE, ATTEMPT_TIMEOUT};
 use pixgw_store_dynamodb::keys::{SK_EVENT, SK_OUTBOX};
@@ -97,4 +102,118 @@ fn the_webhook_dispatcher_has_time_for_its_batch_and_the_queue_outlasts_it() {
         "VisibilityTimeout {visibility} s"
     );
     assert!(receives >= 3, "maxReceiveCount {receives}");
+}
+
+/// The template deployed with `overrides` (a stack that is never created: only names).
+fn deployment(overrides: &[(&str, &str)]) -> cfn::Deployment {
+    let stack = cfn::Stack {
+        name: "pixgw-sandbox".into(),
+        region: "sa-east-1".into(),
+        account: "123456789012".into(),
+        table: "pixgw-sandbox-Table-1".into(),
+        stream_label: "2026-01-01T00:00:00.000".into(),
+    };
+    cfn::Deployment::new(cfn::Template::load(), stack, overrides)
+}
+
+/// The parameter overrides of each `samconfig.toml` deploy environment (`sam deploy` and
+/// `sam deploy --config-env <name>`), as `(name, value)` pairs.
+fn samconfig_overrides() -> Vec<(String, Vec<(String, String)>)> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../samconfig.toml"))
+        .expect("samconfig.toml at the repository root");
+    let mut environment = String::new();
+    let mut found = Vec::new();
+    for line in text.lines() {
+        if let Some(table) = line.strip_prefix('[') {
+            environment = table.split('.').next().unwrap_or_default().to_owned();
+        } else if let Some(value) = line.strip_prefix("parameter_overrides = ") {
+            let pairs = value
+                .trim_matches('"')
+                .split_whitespace()
+                .map(|pair| {
+                    let (k, v) = pair.split_once('=').expect("Name=Value");
+                    (k.to_owned(), v.to_owned())
+                })
+                .collect();
+            found.push((environment.clone(), pairs));
+        }
+    }
+    found
+}
+
+#[test]
+fn a_default_sandbox_deploy_needs_no_public_host_and_real_providers_need_one() {
+    // `sam deploy` with the defaults: a sandbox on the sandbox provider, no custom domain.
+    let defaults = deployment(&[]);
+    assert_eq!(
+        defaults.parameters["PublicHost"], "",
+        "no placeholder host by default"
+    );
+    assert_eq!(defaults.failing_rules(), Vec::<String>::new());
+
+    // A real provider is never told a webhook URL on a host nobody chose.
+    for providers in ["connectpsp", "sandbox,pagfast", "pagfast,connectpsp"] {
+        let without_host = deployment(&[("PixProviders", providers)]);
+        let failing = without_host.failing_rules();
+        assert!(
+            failing.len() == 1 && failing[0].starts_with("RealProvidersNeedPublicHost"),
+            "{providers}: {failing:?}"
+        );
+        let with_host = deployment(&[
+            ("PixProviders", providers),
+            ("PublicHost", "pix.loja.com.br"),
+        ]);
+        assert_eq!(
+            with_host.failing_rules(),
+            Vec::<String>::new(),
+            "{providers}"
+        );
+    }
+
+    // Production refuses the sandbox provider before deploying, not at every cold start.
+    for providers in ["sandbox", "connectpsp,sandbox"] {
+        let production = deployment(&[
+            ("Stage", "production"),
+            ("PixProviders", providers),
+            ("PublicHost", "pix.loja.com.br"),
+        ]);
+        let failing = production.failing_rules();
+        assert!(
+            failing
+                .iter()
+                .any(|f| f.starts_with("ProductionNeedsRealProviders")),
+            "{providers}: {failing:?}"
+        );
+    }
+    let production = deployment(&[
+        ("Stage", "production"),
+        ("PixProviders", "connectpsp,pagfast"),
+        ("PublicHost", "pix.loja.com.br"),
+    ]);
+    assert_eq!(production.failing_rules(), Vec::<String>::new());
+}
+
+#[test]
+fn samconfig_deploys_the_sandbox_as_is_and_production_only_with_its_settings() {
+    let environments = samconfig_overrides();
+    let names: Vec<&str> = environments.iter().map(|(e, _)| e.as_str()).collect();
+    assert_eq!(names, ["default", "production"]);
+    for (environment, overrides) in &environments {
+        assert!(
+            !overrides.iter().any(|(k, _)| k == "PublicHost"),
+            "{environment}: PublicHost is the operator's own domain, never a placeholder"
+        );
+        let overrides: Vec<(&str, &str)> = overrides
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let failing = deployment(&overrides).failing_rules();
+        match environment.as_str() {
+            "default" => assert_eq!(failing, Vec::<String>::new()),
+            _ => assert!(
+                !failing.is_empty(),
+                "{environment} deploys without its settings"
+            ),
+        }
+    }
 }

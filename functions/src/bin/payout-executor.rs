@@ -2,6 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    pixgw_functions::pipeline::serve_consumer(|state| std::sync::Arc::new(state.money_out.clone()))
-        .await
+    pixgw_functions::pipeline::serve_consumer(pixgw_functions::pipeline::payout_executor).await
 }

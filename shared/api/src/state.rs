@@ -26,8 +26,10 @@ use crate::sandbox_clock::SandboxClock;
 pub enum SandboxDelivery {
     /// Over HTTP, like a real PSP: `POST {base_url}/webhooks/provider/sandbox`.
     Http { base_url: String },
-    /// Straight into this process's router (tests): the same route, signature check included,
-    /// without a socket.
+    /// Straight into this process's provider-webhook handler, the one behind
+    /// `POST /webhooks/provider/{provider}`, signature check included, without a socket: the
+    /// Lambda build (whose own public URL a default deployment cannot put in BR Codes, see
+    /// `functions/src/lib.rs`) and tests.
     InProcess,
 }
 

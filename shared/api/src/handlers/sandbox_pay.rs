@@ -1,9 +1,10 @@
 //! `POST /api/sandbox/cash-in/{transactionId}/pay` (sandbox only): plays the payer's bank.
 //!
 //! The sandbox PIX network settles the payment and notifies the gateway with a signed provider
-//! webhook, delivered to `/webhooks/provider/sandbox` exactly as a real PSP would (over HTTP by
-//! the local gateway and on AWS; straight into the router in tests). This handler then returns
-//! the charge as the webhook left it.
+//! webhook, delivered to `/webhooks/provider/sandbox` as a real PSP would: over HTTP by the local
+//! gateway; on AWS Lambda and in tests, in-process to the same handler, which verifies the
+//! signature exactly as the HTTP route does. This handler then returns the charge as the
+//! webhook left it.
 //!
 //! Body (optional): `{name?, document?, ispb?, branch?, account?}` — the paying account; the
 //! defaults are the charge's payer at a sandbox bank account.

@@ -1,0 +1,10 @@
+//! The AWS side of the policy test (`functions/tests/policies.rs`): `template.yaml` as
+//! CloudFormation and SAM deploy it ([`template`], [`iam`]), the calls each function makes
+//! ([`recorder`]), one deployment on DynamoDB Local and moto ([`world`]) and the comparison of
+//! the two ([`check`]).
+
+pub mod check;
+pub mod iam;
+pub mod recorder;
+pub mod template;
+pub mod world;
