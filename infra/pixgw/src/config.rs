@@ -13,12 +13,19 @@ use pixgw_domain::provider_directory::validate_provider_list;
 use pixgw_domain::settlement::OutboxFeed;
 use pixgw_store_dynamodb::DynamoStore;
 use pixgw_store_dynamodb::stream_feed::DynamoStreamFeed;
-use pixgw_store_embedded::EmbeddedStore;
+use pixgw_store_embedded::{EmbeddedStore, private_files};
 use serde::{Deserialize, Serialize};
 
 use crate::{StorageArgs, StoreKind};
 
 pub type AnyError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The files the gateway writes into the data dir, besides the store's own
+/// ([`pixgw_store_embedded::FILE_NAME`]). All of them are private to the user running it
+/// (directory `0700`, files `0600`, tightened on every start; see [`private_files`]): they hold
+/// the gateway's keys, the demo account's credentials and payers' CPF/CNPJ.
+pub const SECRETS_FILE: &str = "secrets.json";
+pub const DEMO_ACCOUNT_FILE: &str = "demo-account.json";
 
 /// The gateway's own keys, generated on first use and kept (0600) in the data dir, unless
 /// `PIXGW_JWT_SECRET` / `PIXGW_DATA_KEY` are set (they win, as in Lambda).
@@ -35,9 +42,10 @@ pub fn load_keys(data_dir: &Path) -> Result<AuthKeys, AnyError> {
     ) {
         return Ok(AuthKeys::from_hex(&jwt, &data)?);
     }
-    fs::create_dir_all(data_dir)?;
-    let path = data_dir.join("secrets.json");
+    private_files::private_dir(data_dir)?;
+    let path = data_dir.join(SECRETS_FILE);
     let secrets: SecretsFile = if path.exists() {
+        private_files::private_file(&path)?;
         serde_json::from_slice(&fs::read(&path)?)?
     } else {
         let (jwt_secret, data_key) = AuthKeys::generate_hex();
@@ -51,16 +59,14 @@ pub fn load_keys(data_dir: &Path) -> Result<AuthKeys, AnyError> {
     Ok(AuthKeys::from_hex(&secrets.jwt_secret, &secrets.data_key)?)
 }
 
-/// Writes a file readable only by its owner.
+/// Writes a file readable only by its owner: created `0600`, or tightened to `0600` before
+/// anything is written if it already existed with a looser mode.
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), AnyError> {
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
+    private_files::private_file(path)?;
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(path)?;
     file.write_all(bytes)?;
     file.sync_all()?;
     Ok(())
@@ -77,7 +83,7 @@ pub async fn open_store_with_outbox(
 ) -> Result<(DynStore, Arc<dyn OutboxFeed>), AnyError> {
     Ok(match args.store {
         StoreKind::Embedded => {
-            fs::create_dir_all(&args.data_dir)?;
+            private_files::private_dir(&args.data_dir)?;
             let store = EmbeddedStore::open(&args.data_dir).map_err(|e| {
                 format!(
                     "{e}\n(the embedded store allows one process at a time: if `pixgw serve` is \
@@ -162,8 +168,9 @@ pub async fn demo_account(
     keys: &AuthKeys,
     data_dir: &Path,
 ) -> Result<NewAccountCredentials, AnyError> {
-    let path = data_dir.join("demo-account.json");
+    let path = data_dir.join(DEMO_ACCOUNT_FILE);
     if path.exists() {
+        private_files::private_file(&path)?;
         let saved: NewAccountCredentials = serde_json::from_slice(&fs::read(&path)?)?;
         if store.find_client(&saved.client_id).await?.is_some() {
             return Ok(saved);
@@ -173,4 +180,78 @@ pub async fn demo_account(
         create_account(store, keys, "Loja Demo PIX", "SAO PAULO", SystemClock.now()).await?;
     write_private(&path, &serde_json::to_vec_pretty(&credentials)?)?;
     Ok(credentials)
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    }
+
+    fn set_mode(path: &Path, mode: u32) {
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+
+    /// What `pixgw serve` does with its data dir before serving: keys, store, demo account.
+    async fn start_like_serve(data_dir: &Path) -> NewAccountCredentials {
+        let args = StorageArgs {
+            data_dir: data_dir.to_path_buf(),
+            store: StoreKind::Embedded,
+            table: "unused".into(),
+            dynamodb_endpoint: None,
+        };
+        let keys = load_keys(data_dir).expect("keys");
+        let store = open_store(&args).await.expect("store");
+        demo_account(&store, &keys, data_dir).await.expect("demo")
+    }
+
+    fn private_paths(data_dir: &Path) -> Vec<(PathBuf, u32)> {
+        vec![
+            (data_dir.to_path_buf(), 0o700),
+            (data_dir.join(pixgw_store_embedded::FILE_NAME), 0o600),
+            (data_dir.join(SECRETS_FILE), 0o600),
+            (data_dir.join(DEMO_ACCOUNT_FILE), 0o600),
+        ]
+    }
+
+    #[tokio::test]
+    async fn the_data_dir_and_its_files_are_private_and_tightened_on_start() {
+        let root = tempfile::TempDir::new().expect("temp dir");
+        let data_dir = root.path().join("data");
+        let first = start_like_serve(&data_dir).await;
+        for (path, expected) in private_paths(&data_dir) {
+            assert_eq!(mode(&path), expected, "{} when created", path.display());
+        }
+
+        // Left readable by others (an older version, a copy, a chmod): tightened on the
+        // next start, contents kept.
+        for (path, _) in private_paths(&data_dir) {
+            set_mode(&path, if path.is_dir() { 0o755 } else { 0o644 });
+        }
+        let again = start_like_serve(&data_dir).await;
+        assert_eq!(again.client_id, first.client_id, "same demo account");
+        for (path, expected) in private_paths(&data_dir) {
+            assert_eq!(mode(&path), expected, "{} after a restart", path.display());
+        }
+    }
+
+    #[test]
+    fn rewriting_a_loose_file_tightens_it_first() {
+        let root = tempfile::TempDir::new().expect("temp dir");
+        let path = root.path().join("f.json");
+        fs::write(&path, b"old").expect("write");
+        set_mode(&path, 0o644);
+        write_private(&path, b"new").expect("write_private");
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(fs::read(&path).expect("read"), b"new");
+    }
 }

@@ -161,17 +161,23 @@ pub fn verify_token(
 }
 
 /// The token of a request's `Authorization: Bearer …` header, exactly as `DigitalSignature`
-/// signs it (surrounding whitespace is not part of it).
+/// signs it (surrounding whitespace is not part of it). The scheme name is case-insensitive
+/// (RFC 9110 §11.1: `Bearer`, `bearer` and `BEARER` are one scheme) and is separated from
+/// the token by one or more spaces (RFC 9110 §11.4). Any other scheme is no bearer token.
 pub fn bearer_token(request: &ApiRequest) -> Result<&str, ApiError> {
     let header = request
         .header("authorization")
         .ok_or(ApiError::MissingToken)?;
-    header
-        .strip_prefix("Bearer ")
-        .or_else(|| header.strip_prefix("bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or(ApiError::MissingToken)
+    let (scheme, token) = header
+        .trim_start()
+        .split_once(' ')
+        .ok_or(ApiError::MissingToken)?;
+    let token = token.trim();
+    if scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() {
+        Ok(token)
+    } else {
+        Err(ApiError::MissingToken)
+    }
 }
 
 /// The account behind a request's `Authorization: Bearer …` header.
@@ -336,7 +342,49 @@ fn random_bytes<const N: usize>() -> [u8; N] {
 
 #[cfg(test)]
 mod tests {
+    use http::Method;
+
     use super::*;
+
+    fn with_authorization(value: &str) -> ApiRequest {
+        ApiRequest::new(Method::GET, "/api/x").with_header("authorization", value)
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for value in [
+            "Bearer a.b.c",
+            "bearer a.b.c",
+            "BEARER a.b.c",
+            "bEaReR   a.b.c  ",
+        ] {
+            assert_eq!(
+                bearer_token(&with_authorization(value)),
+                Ok("a.b.c"),
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_schemes_and_empty_tokens_are_no_bearer_token() {
+        for value in [
+            "Basic a.b.c",
+            "Bearer",
+            "Bearer ",
+            "Bearera.b.c",
+            "Bearer\ta.b.c",
+            "",
+        ] {
+            assert_eq!(
+                bearer_token(&with_authorization(value)),
+                Err(ApiError::MissingToken),
+                "{value:?}"
+            );
+        }
+        let none = ApiRequest::new(Method::GET, "/api/x");
+        assert_eq!(bearer_token(&none), Err(ApiError::MissingToken));
+    }
 
     #[test]
     fn webhook_secrets_are_sealed_under_the_data_key() {

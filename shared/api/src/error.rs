@@ -2,9 +2,13 @@
 //! envelope: `{statusCode, timestamp, path, method, code, message, userMessage, details?,
 //! errorId?}`. `code` is a stable UPPER_SNAKE identifier; `userMessage` is Portuguese for end
 //! users; `details.errors` lists every validation failure at once.
+//!
+//! The headers an error status requires travel with it from here too: `Allow` on a 405
+//! (RFC 9110 §15.5.6) and a `WWW-Authenticate` challenge on every 401 (RFC 9110 §15.5.2,
+//! RFC 6750 §3), so no host or handler can forget them.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use http::StatusCode;
+use http::{HeaderValue, Method, StatusCode, header};
 use pixgw_domain::error::{
     DomainError, ProviderError, ProviderRejection, RejectionKind, StoreError,
 };
@@ -42,8 +46,9 @@ pub enum ApiError {
     InvalidSignature,
     #[error("route not found")]
     RouteNotFound,
+    /// The path exists, but not with this method; `allow` lists the methods it takes.
     #[error("method not allowed")]
-    MethodNotAllowed,
+    MethodNotAllowed { allow: Vec<Method> },
     #[error("{0} not found")]
     NotFound(&'static str),
     /// Unknown, malformed and other accounts' payout ids alike.
@@ -276,7 +281,7 @@ impl ApiError {
                 "Route not found",
                 "Recurso não encontrado",
             ),
-            MethodNotAllowed => d(
+            MethodNotAllowed { .. } => d(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "PUB_METHOD_NOT_ALLOWED",
                 "Method not allowed on this route",
@@ -509,8 +514,65 @@ impl ApiError {
             details,
             error_id,
         };
-        ApiResponse::json(described.status, &envelope)
+        let mut response = ApiResponse::json(described.status, &envelope);
+        self.add_headers(&mut response);
+        response
     }
+
+    /// The headers this error's status requires.
+    fn add_headers(&self, response: &mut ApiResponse) {
+        if let ApiError::MethodNotAllowed { allow } = self {
+            response.headers.insert(header::ALLOW, allow_value(allow));
+        }
+        if let Some(challenge) = self.challenge() {
+            response.headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+        }
+    }
+
+    /// The `WWW-Authenticate` challenge of a 401: RFC 9110 §11.6.1 requires at least one on
+    /// every 401, naming a scheme that applies to the resource. `None` for every other status.
+    pub fn challenge(&self) -> Option<&'static str> {
+        use ApiError::*;
+        match self {
+            // No usable bearer token was sent (none, an empty one, or another scheme such as
+            // Basic): RFC 6750 §3 says the challenge then carries no error code.
+            MissingToken => Some(BEARER_CHALLENGE),
+            // A bearer token was sent but is forged, expired or speaks for a gone account.
+            InvalidToken => Some(INVALID_TOKEN_CHALLENGE),
+            // The token endpoint is where bearer tokens come from: its credentials travel in
+            // the JSON body, for which no HTTP scheme exists, and the only scheme this API
+            // speaks is Bearer. No error code: no token was presented (RFC 6750 §3).
+            InvalidCredentials => Some(BEARER_CHALLENGE),
+            // DigitalSignature is a second factor on top of a bearer token that was valid.
+            // `error="invalid_token"` would be false here and makes OAuth clients throw the
+            // token away and sign in again, which cannot fix a missing or wrong signature; the
+            // envelope's code (PUB_SIGNATURE_REQUIRED / PUB_INVALID_SIGNATURE) says what to
+            // fix. The Bearer challenge alone still names the scheme the route requires.
+            SignatureRequired | InvalidSignature => Some(BEARER_CHALLENGE),
+            // PIX provider webhooks carry no bearer token: the provider signs each request
+            // (Standard Webhooks for the sandbox) or we read the event back from it. A Bearer
+            // challenge would point the provider at a scheme this route does not take.
+            WebhookUnauthenticated(_) => Some(PROVIDER_WEBHOOK_CHALLENGE),
+            _ => None,
+        }
+    }
+}
+
+/// The challenge when no bearer token came with the request (RFC 6750 §3).
+pub const BEARER_CHALLENGE: &str = r#"Bearer realm="pixgw""#;
+/// The challenge for a bearer token that was sent but is not valid (RFC 6750 §3.1).
+pub const INVALID_TOKEN_CHALLENGE: &str = r#"Bearer realm="pixgw", error="invalid_token", error_description="The access token is invalid or expired""#;
+/// The challenge of the PIX provider webhook route, authenticated by request signatures.
+pub const PROVIDER_WEBHOOK_CHALLENGE: &str = r#"Signature realm="pixgw-provider-webhooks""#;
+
+/// `Allow: GET, PUT` (RFC 9110 §10.2.1); empty when no method is allowed.
+fn allow_value(methods: &[Method]) -> HeaderValue {
+    let names: Vec<&str> = methods.iter().map(Method::as_str).collect();
+    // Method names are tokens, always valid header text.
+    HeaderValue::from_str(&names.join(", ")).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 fn capitalise(s: &str) -> String {
@@ -547,4 +609,206 @@ fn provider_details(rejection: &ProviderRejection) -> serde_json::Value {
         details["providerErrors"] = json!(rejection.errors);
     }
     details
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use pixgw_domain::money::Money;
+
+    use super::*;
+
+    /// One error of every variant (and every provider rejection kind). The `match` below has
+    /// no wildcard, so a new variant does not compile until it is added here too.
+    fn every_variant() -> Vec<ApiError> {
+        use ApiError::*;
+        let rejection = |kind| ProviderRejection {
+            kind,
+            reason: "R".into(),
+            message: None,
+            errors: Vec::new(),
+        };
+        let all = vec![
+            Validation(vec!["x".into()]),
+            MalformedJson("x".into()),
+            EmptyBody,
+            BodyTooLarge,
+            InvalidQuery(vec!["x".into()]),
+            InvalidIdempotencyKey,
+            MissingToken,
+            InvalidToken,
+            InvalidCredentials,
+            SignatureRequired,
+            InvalidSignature,
+            RouteNotFound,
+            MethodNotAllowed {
+                allow: vec![Method::GET, Method::PUT],
+            },
+            NotFound("charge"),
+            PayoutNotFound,
+            DuplicateExternalId,
+            IdempotencyKeyReused,
+            IdempotencyKeyInUse,
+            ChargeNotPending("CONFIRMED"),
+            ChargeExpired,
+            PaymentAmountMismatch,
+            EndToEndIdConflict,
+            ScheduleChangedConcurrently,
+            InvalidWebhookUrl("x".into()),
+            WebhookEndpointNotFound,
+            WebhookDeliveryNotFound,
+            ConcurrentUpdate,
+            InsufficientBalance {
+                available: Money::from_cents(0),
+                needed: Money::from_cents(1),
+            },
+            ChargeNotRefundable("PENDING"),
+            RefundAlreadyRequested,
+            RefundWindowExpired,
+            DuplicateCashOutExternalId,
+            WebhookUnauthenticated("x"),
+            WebhookMalformed("x".into()),
+            ProviderUnavailable,
+            ProviderRejected(rejection(RejectionKind::PayerDocumentRestricted)),
+            ProviderRejected(rejection(RejectionKind::PayerDocumentInvalid)),
+            ProviderRejected(rejection(RejectionKind::InvalidRequest)),
+            ProviderRejected(rejection(RejectionKind::NotAllowed)),
+            ProviderRejected(rejection(RejectionKind::Other)),
+            WebhookUnconfirmed,
+            ProviderOperationUnsupported {
+                provider: "x".into(),
+                operation: "refund",
+            },
+            Internal("x".into()),
+        ];
+        for error in &all {
+            match error {
+                Validation(_)
+                | MalformedJson(_)
+                | EmptyBody
+                | BodyTooLarge
+                | InvalidQuery(_)
+                | InvalidIdempotencyKey
+                | MissingToken
+                | InvalidToken
+                | InvalidCredentials
+                | SignatureRequired
+                | InvalidSignature
+                | RouteNotFound
+                | MethodNotAllowed { .. }
+                | NotFound(_)
+                | PayoutNotFound
+                | DuplicateExternalId
+                | IdempotencyKeyReused
+                | IdempotencyKeyInUse
+                | ChargeNotPending(_)
+                | ChargeExpired
+                | PaymentAmountMismatch
+                | EndToEndIdConflict
+                | ScheduleChangedConcurrently
+                | InvalidWebhookUrl(_)
+                | WebhookEndpointNotFound
+                | WebhookDeliveryNotFound
+                | ConcurrentUpdate
+                | InsufficientBalance { .. }
+                | ChargeNotRefundable(_)
+                | RefundAlreadyRequested
+                | RefundWindowExpired
+                | DuplicateCashOutExternalId
+                | WebhookUnauthenticated(_)
+                | WebhookMalformed(_)
+                | ProviderUnavailable
+                | ProviderRejected(_)
+                | WebhookUnconfirmed
+                | ProviderOperationUnsupported { .. }
+                | Internal(_) => {}
+            }
+        }
+        all
+    }
+
+    fn render(error: &ApiError) -> ApiResponse {
+        let request = ApiRequest::new(Method::POST, "/api/x");
+        error.to_response(&request, Utc::now())
+    }
+
+    #[test]
+    fn every_401_carries_a_challenge_and_nothing_else_does() {
+        for error in every_variant() {
+            let response = render(&error);
+            let challenge = response.headers.get(header::WWW_AUTHENTICATE);
+            assert_eq!(
+                response.status == StatusCode::UNAUTHORIZED,
+                challenge.is_some(),
+                "{error:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn api_401s_challenge_bearer_and_name_invalid_tokens() {
+        let challenge = |e: ApiError| {
+            render(&e).headers[header::WWW_AUTHENTICATE]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        // RFC 6750 §3: no error code when no token came; invalid_token when a bad one did.
+        for error in [
+            ApiError::MissingToken,
+            ApiError::InvalidCredentials,
+            ApiError::SignatureRequired,
+            ApiError::InvalidSignature,
+        ] {
+            let value = challenge(error.clone());
+            assert!(value.starts_with("Bearer "), "{error:?}: {value}");
+            assert!(!value.contains("error="), "{error:?}: {value}");
+        }
+        let invalid = challenge(ApiError::InvalidToken);
+        assert!(invalid.starts_with("Bearer "), "{invalid}");
+        assert!(invalid.contains(r#"error="invalid_token""#), "{invalid}");
+        assert!(!challenge(ApiError::WebhookUnauthenticated("x")).starts_with("Bearer"));
+    }
+
+    #[test]
+    fn a_405_lists_the_allowed_methods() {
+        let response = render(&ApiError::MethodNotAllowed {
+            allow: vec![Method::GET, Method::PUT],
+        });
+        assert_eq!(response.status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(response.headers[header::ALLOW], "GET, PUT");
+        for error in every_variant() {
+            if !matches!(error, ApiError::MethodNotAllowed { .. }) {
+                assert!(
+                    !render(&error).headers.contains_key(header::ALLOW),
+                    "{error:?}"
+                );
+            }
+        }
+    }
+
+    /// A client generated from `openapi.json` must be able to read every code we send:
+    /// the envelope's `code` enum lists each one.
+    #[test]
+    fn every_code_is_in_the_documented_envelope() {
+        let doc: serde_json::Value =
+            serde_json::from_str(crate::openapi::DOCUMENT).expect("valid JSON");
+        let documented: BTreeSet<&str> =
+            doc["components"]["schemas"]["ErrorEnvelope"]["properties"]["code"]["enum"]
+                .as_array()
+                .expect("ErrorEnvelope.code enum")
+                .iter()
+                .filter_map(serde_json::Value::as_str)
+                .collect();
+        let missing: BTreeSet<&str> = every_variant()
+            .iter()
+            .map(ApiError::code)
+            .filter(|code| !documented.contains(code))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "codes missing from openapi.json: {missing:?}"
+        );
+    }
 }

@@ -8,15 +8,13 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::DateTime;
+use pixgw_domain::cursor_text;
 use pixgw_domain::error::StoreError;
 use pixgw_domain::ids::{AccountId, TransactionId};
 use pixgw_domain::payout::{Payout, PayoutId, PayoutState, PayoutTrigger, SplitEntry, SplitRef};
 use pixgw_domain::ports::DynStore;
 use pixgw_domain::scheduler_ports::{PayoutCursor, PayoutPage, PayoutQuery};
-use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 
@@ -126,57 +124,46 @@ async fn split_entries(
         .collect()
 }
 
-/// The listing cursor as clients see it: base64url of `{"t": createdAtMs, "i": payoutId}`.
-#[derive(Serialize, Deserialize)]
-struct ListCursor {
-    t: i64,
-    i: String,
-}
+/// The grammar of the payout listing's cursor, `{createdAtMs}.{payoutId}`: what
+/// [`decode_list_cursor`] accepts, exactly (see [`pixgw_domain::cursor_text`]).
+pub const LIST_CURSOR_PATTERN: &str = r"^-?[0-9]{1,15}\.po_[0-9a-f]{32}$";
 
 pub fn encode_list_cursor(cursor: &PayoutCursor) -> String {
-    encode(&ListCursor {
-        t: cursor.created_at.timestamp_millis(),
-        i: cursor.payout_id.to_string(),
-    })
+    format!(
+        "{}.{}",
+        cursor_text::write_ms(cursor.created_at.timestamp_millis()),
+        cursor.payout_id
+    )
 }
 
 pub fn decode_list_cursor(text: &str) -> Option<PayoutCursor> {
-    let cursor: ListCursor = decode(text)?;
+    let (ms, id) = text.split_once('.')?;
     Some(PayoutCursor {
-        created_at: DateTime::from_timestamp_millis(cursor.t)?,
-        payout_id: PayoutId::parse(&cursor.i)?,
+        created_at: DateTime::from_timestamp_millis(cursor_text::read_ms(ms)?)?,
+        payout_id: PayoutId::parse(id)?,
     })
 }
 
-/// The manifest cursor: base64url of `{"c": transactionId, "i": index}`.
-#[derive(Serialize, Deserialize)]
-struct SplitsCursor {
-    c: String,
-    i: u8,
-}
+/// The grammar of the manifest cursor, `{transactionId}.{split index}`: what
+/// [`decode_splits_cursor`] accepts, exactly.
+pub const SPLITS_CURSOR_PATTERN: &str = r"^[0-9a-f]{32}\.[0-9]{1,3}$";
 
 pub fn encode_splits_cursor(key: &SplitRef) -> String {
-    encode(&SplitsCursor {
-        c: key.transaction_id.to_string(),
-        i: key.index,
-    })
+    format!("{}.{}", key.transaction_id, key.index)
 }
 
 pub fn decode_splits_cursor(text: &str) -> Option<SplitRef> {
-    let cursor: SplitsCursor = decode(text)?;
+    let (id, index) = text.split_once('.')?;
+    if index.is_empty() || index.len() > 3 || !index.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // A charge has at most 10 splits (indexes 0..=9): "after index 300" and "after index
+    // 255" are the same position, after all of that charge's splits.
+    let index = index.parse::<u16>().ok()?.min(u16::from(u8::MAX));
     Some(SplitRef {
-        transaction_id: TransactionId::parse(&cursor.c)?,
-        index: cursor.i,
+        transaction_id: TransactionId::parse(id)?,
+        index: u8::try_from(index).ok()?,
     })
-}
-
-fn encode<T: Serialize>(value: &T) -> String {
-    URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).unwrap_or_default())
-}
-
-fn decode<T: for<'de> Deserialize<'de>>(text: &str) -> Option<T> {
-    let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
-    serde_json::from_slice(&bytes).ok()
 }
 
 #[cfg(test)]
@@ -191,8 +178,9 @@ mod tests {
         };
         assert_eq!(decode_list_cursor(&encode_list_cursor(&list)), Some(list));
         assert_eq!(decode_list_cursor("not-a-cursor"), None);
+        assert_eq!(decode_list_cursor("1.po_x"), None);
         assert_eq!(
-            decode_list_cursor(&URL_SAFE_NO_PAD.encode(br#"{"t":1,"i":"po_x"}"#)),
+            decode_list_cursor("1.co_0123456789abcdef0123456789abcdef"),
             None
         );
 
@@ -205,13 +193,12 @@ mod tests {
             Some(split)
         );
         assert_eq!(decode_splits_cursor("%%%"), None);
+        assert_eq!(decode_splits_cursor("x.1"), None);
         assert_eq!(
-            decode_splits_cursor(&URL_SAFE_NO_PAD.encode(br#"{"c":"x","i":1}"#)),
+            decode_splits_cursor("0123456789abcdef0123456789abcdef.1000"),
             None
         );
-        assert_eq!(
-            decode_splits_cursor(&URL_SAFE_NO_PAD.encode(br#"{"c":"x","i":300}"#)),
-            None
-        );
+        let last = decode_splits_cursor("0123456789abcdef0123456789abcdef.300").unwrap();
+        assert_eq!(last.index, u8::MAX);
     }
 }

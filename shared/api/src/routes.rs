@@ -8,7 +8,7 @@
 
 use std::time::Instant;
 
-use http::Method;
+use http::{HeaderValue, Method, header};
 use pixgw_domain::ids::AccountId;
 
 use crate::auth::{authenticate, bearer_token, verify_digital_signature, verify_token};
@@ -290,6 +290,37 @@ impl RouteSpec {
 }
 
 impl Route {
+    /// Whether the route's responses may show a secret or credential: a bearer token, or a
+    /// webhook signing secret (on the PUT that creates the endpoint, and on rotation). Their
+    /// responses are never cached ([`forbid_caching`]). No wildcard: a new route decides here.
+    pub fn returns_secrets(self) -> bool {
+        match self {
+            Route::AuthToken | Route::WebhookEndpointPut | Route::WebhookSecretRotate => true,
+            Route::CashInCreate
+            | Route::CashInGet
+            | Route::CashInList
+            | Route::CashInRefund
+            | Route::CashOutCreate
+            | Route::CashOutGet
+            | Route::CashOutList
+            | Route::AccountStatement
+            | Route::OpenApi
+            | Route::SandboxPixLocation
+            | Route::SandboxCashInPay
+            | Route::ProviderWebhook
+            | Route::AccountBalance
+            | Route::PayoutScheduleGet
+            | Route::PayoutSchedulePut
+            | Route::PayoutsList
+            | Route::PayoutGet
+            | Route::SandboxPayoutsRun
+            | Route::SandboxClockAdvance
+            | Route::WebhookEndpointGet
+            | Route::WebhookDeliveriesList
+            | Route::WebhookRedeliver => false,
+        }
+    }
+
     pub fn spec(self) -> &'static RouteSpec {
         // Every variant has exactly one entry (checked by a test).
         all_routes()
@@ -351,8 +382,22 @@ pub async fn dispatch(state: &AppState, request: ApiRequest) -> ApiResponse {
     match found {
         Some((route, params)) => run(state, route, params, request).await,
         None if matching.is_empty() => error_response(state, &request, ApiError::RouteNotFound),
-        None => error_response(state, &request, ApiError::MethodNotAllowed),
+        None => {
+            let allow = matching
+                .iter()
+                .map(|(spec, _)| spec.method.clone())
+                .collect();
+            error_response(state, &request, ApiError::MethodNotAllowed { allow })
+        }
     }
+}
+
+/// The methods `state` serves on `path`, in route-table order: what a 405's `Allow` lists.
+fn allowed_methods(state: &AppState, path: &str) -> Vec<Method> {
+    all_routes()
+        .filter(|spec| spec.served_by(state) && match_path(spec.path, path).is_some())
+        .map(|spec| spec.method.clone())
+        .collect()
 }
 
 /// One route only: what a single-endpoint Lambda function calls. Requests that do not match
@@ -361,7 +406,12 @@ pub async fn dispatch_route(state: &AppState, route: Route, request: ApiRequest)
     let spec = route.spec();
     match match_path(spec.path, &request.path) {
         Some(params) if spec.method == request.method => run(state, route, params, request).await,
-        Some(_) => error_response(state, &request, ApiError::MethodNotAllowed),
+        Some(_) => {
+            // The path's other methods are other functions behind the same API: list them
+            // all, as the full router does.
+            let allow = allowed_methods(state, &request.path);
+            error_response(state, &request, ApiError::MethodNotAllowed { allow })
+        }
         None => error_response(state, &request, ApiError::RouteNotFound),
     }
 }
@@ -374,10 +424,13 @@ async fn run(
 ) -> ApiResponse {
     let started = Instant::now();
     let result = authorise_and_handle(state, route, &params, &request).await;
-    let response = match result {
+    let mut response = match result {
         Ok(response) => response,
         Err(error) => error_response(state, &request, error),
     };
+    if route.returns_secrets() {
+        forbid_caching(&mut response);
+    }
     tracing::info!(
         method = %request.method,
         route = route.spec().path,
@@ -467,6 +520,18 @@ async fn authorise_and_handle(
             handlers::webhooks::redeliver(state, params, request, required(account)?).await
         }
     }
+}
+
+/// RFC 6749 §5.1: a response holding a token or other credential must not be stored by any
+/// cache (`Pragma` for HTTP/1.0 caches). Set on every answer of such a route, errors and
+/// idempotent replays included, so no path through a handler can forget it.
+fn forbid_caching(response: &mut ApiResponse) {
+    response
+        .headers
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+        .headers
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
 fn required(account: Option<&AccountId>) -> Result<&AccountId, ApiError> {

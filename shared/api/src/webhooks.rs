@@ -4,8 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use pixgw_domain::cursor_text;
 use pixgw_domain::events::EventType;
 use pixgw_domain::webhooks::url_policy::UrlPolicy;
 use serde_json::{Map, Value};
@@ -132,23 +131,26 @@ pub fn is_delivery_id(id: &str) -> bool {
     })
 }
 
-/// Tags the API's delivery cursor, so a cursor of another listing is refused as such.
-const CURSOR_TAG: &str = "whd1:";
+/// The longest store cursor an API cursor carries, in bytes (both stores' cursors are about
+/// 100: an account id, a time and a delivery id).
+const MAX_STORE_CURSOR: usize = 512;
 
-/// The delivery log's cursor as clients see it: base64url of a tag and the store's own
-/// cursor (whose form differs between backends), so every backend's cursor looks alike and
-/// the API can refuse garbage with a 400. A well-formed cursor the store does not recognise
-/// (tampered with, another account's) yields an empty last page, never another account's data.
+/// The grammar of the delivery log's cursor: what [`decode_delivery_cursor`] accepts, exactly
+/// (see [`pixgw_domain::cursor_text`]).
+pub const DELIVERY_CURSOR_PATTERN: &str = r"^(?:[0-9a-f]{2}){1,512}$";
+
+/// The delivery log's cursor as clients see it: the store's own cursor (whose form differs
+/// between backends) in lowercase hex, so every backend's cursor looks alike and fits a URL
+/// as is. Which positions exist is the store's business: a well-formed cursor the store does
+/// not recognise (made up, tampered with, another account's) yields an empty last page, never
+/// another account's data and never an error.
 pub fn encode_delivery_cursor(store_cursor: &str) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{CURSOR_TAG}{store_cursor}"))
+    cursor_text::write_hex(store_cursor)
 }
 
-/// The store's cursor inside an API cursor; `None` for anything the API did not hand out.
+/// The store's cursor inside an API cursor; `None` for text that is not one.
 pub fn decode_delivery_cursor(text: &str) -> Option<String> {
-    let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
-    let text = String::from_utf8(bytes).ok()?;
-    let inner = text.strip_prefix(CURSOR_TAG)?;
-    (!inner.is_empty()).then(|| inner.to_owned())
+    cursor_text::read_hex(text, MAX_STORE_CURSOR)
 }
 
 #[cfg(test)]
@@ -250,23 +252,16 @@ mod tests {
     }
 
     #[test]
-    fn cursors_round_trip_and_reject_what_the_api_did_not_hand_out() {
+    fn cursors_round_trip_and_reject_what_is_not_one() {
         let store = "acc_1:1700000000000:dlv_abc";
         let cursor = encode_delivery_cursor(store);
         assert!(
             cursor
                 .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         );
         assert_eq!(decode_delivery_cursor(&cursor).as_deref(), Some(store));
-        for bad in [
-            "",
-            "%%%",
-            "not a cursor",
-            &URL_SAFE_NO_PAD.encode("whd1:"),
-            &URL_SAFE_NO_PAD.encode("other:acc_1"),
-            &URL_SAFE_NO_PAD.encode([0xff, 0xfe]),
-        ] {
+        for bad in ["", "%%%", "not a cursor", "abc", "ABCD", &"00".repeat(513)] {
             assert_eq!(decode_delivery_cursor(bad), None, "{bad:?}");
         }
     }

@@ -10,6 +10,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::cursor_text;
 use crate::document::TaxDocument;
 use crate::error::StoreError;
 use crate::ids::AccountId;
@@ -163,20 +164,20 @@ impl CashOutCursor {
         }
     }
 
+    /// The grammar of [`CashOutCursor::encode`]'s text, `{createdAtMs}.{cashOutId}`: what
+    /// [`CashOutCursor::decode`] accepts, exactly (see [`crate::cursor_text`]).
+    pub const PATTERN: &'static str = r"^-?[0-9]{1,15}\.co_[0-9a-f]{32}$";
+
     pub fn encode(&self) -> String {
-        use base64::Engine;
-        let json = serde_json::to_vec(self).unwrap_or_default();
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+        format!("{}.{}", cursor_text::write_ms(self.created_at_ms), self.id)
     }
 
     pub fn decode(text: &str) -> Option<CashOutCursor> {
-        use base64::Engine;
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(text)
-            .ok()?;
-        let cursor: CashOutCursor = serde_json::from_slice(&bytes).ok()?;
-        CashOutId::parse(cursor.id.as_str())?;
-        Some(cursor)
+        let (ms, id) = text.split_once('.')?;
+        Some(CashOutCursor {
+            created_at_ms: cursor_text::read_ms(ms)?,
+            id: CashOutId::parse(id)?,
+        })
     }
 }
 
@@ -368,7 +369,17 @@ mod tests {
             created_at_ms: 1_700_000_000_000,
             id,
         };
-        assert_eq!(CashOutCursor::decode(&cursor.encode()), Some(cursor));
-        assert_eq!(CashOutCursor::decode("garbage"), None);
+        assert_eq!(
+            CashOutCursor::decode(&cursor.encode()),
+            Some(cursor.clone())
+        );
+        assert_eq!(cursor.encode(), format!("1700000000000.{}", cursor.id));
+        for bad in [
+            "garbage",
+            "1700000000000.0123456789abcdef0123456789abcdef",
+            "1700000000000.co_0123",
+        ] {
+            assert_eq!(CashOutCursor::decode(bad), None, "{bad}");
+        }
     }
 }

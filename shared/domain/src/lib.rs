@@ -8,6 +8,7 @@ pub mod account;
 pub mod brcode;
 pub mod cashout;
 pub mod charge;
+pub mod cursor_text;
 pub mod document;
 pub mod error;
 pub mod events;

@@ -4,13 +4,12 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::account::{Account, ClientCredential};
 use crate::charge::{Charge, ChargeStatus};
+use crate::cursor_text;
 use crate::error::StoreError;
 pub use crate::events::EventLog;
 use crate::ids::{AccountId, TransactionId};
@@ -176,16 +175,24 @@ impl ChargeCursor {
         }
     }
 
+    /// The grammar of [`ChargeCursor::encode`]'s text, `{createdAtMs}.{transactionId}`: what
+    /// [`ChargeCursor::decode`] accepts, exactly (see [`crate::cursor_text`]).
+    pub const PATTERN: &'static str = r"^-?[0-9]{1,15}\.[0-9a-f]{32}$";
+
     pub fn encode(&self) -> String {
-        let json = serde_json::to_vec(self).unwrap_or_default();
-        URL_SAFE_NO_PAD.encode(json)
+        format!(
+            "{}.{}",
+            cursor_text::write_ms(self.created_at_ms),
+            self.transaction_id
+        )
     }
 
     pub fn decode(text: &str) -> Option<ChargeCursor> {
-        let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
-        let cursor: ChargeCursor = serde_json::from_slice(&bytes).ok()?;
-        TransactionId::parse(cursor.transaction_id.as_str())?;
-        Some(cursor)
+        let (ms, id) = text.split_once('.')?;
+        Some(ChargeCursor {
+            created_at_ms: cursor_text::read_ms(ms)?,
+            transaction_id: TransactionId::parse(id)?,
+        })
     }
 }
 
@@ -290,11 +297,20 @@ mod tests {
             created_at_ms: 1_705_314_600_000,
             transaction_id: TransactionId::generate(),
         };
-        assert_eq!(ChargeCursor::decode(&cursor.encode()), Some(cursor));
-        assert_eq!(ChargeCursor::decode("not-a-cursor"), None);
+        assert_eq!(ChargeCursor::decode(&cursor.encode()), Some(cursor.clone()));
         assert_eq!(
-            ChargeCursor::decode(&URL_SAFE_NO_PAD.encode(b"{\"t\":1,\"i\":\"x\"}")),
-            None
+            cursor.encode(),
+            format!("1705314600000.{}", cursor.transaction_id)
         );
+        for bad in [
+            "not-a-cursor",
+            "1705314600000",
+            "1705314600000.x",
+            "1705314600000.co_0123456789abcdef0123456789abcdef",
+            "x.0123456789abcdef0123456789abcdef",
+            "eyJ0IjoxLCJpIjoieCJ9",
+        ] {
+            assert_eq!(ChargeCursor::decode(bad), None, "{bad}");
+        }
     }
 }

@@ -78,6 +78,7 @@ mod lifecycle;
 mod outbox;
 mod payout_runs;
 mod payouts;
+pub mod private_files;
 mod schedules;
 mod settlement;
 #[cfg(test)]
@@ -150,14 +151,18 @@ impl fmt::Debug for EmbeddedStore {
 
 impl EmbeddedStore {
     /// Creates `dir` if needed and opens (or creates) `dir/pixgw.redb`, with every table.
+    /// The directory is made `0700` and the file `0600`, tightened if found looser: the file
+    /// holds payers' CPF/CNPJ (see [`private_files`]).
     ///
     /// Blocking; call it at startup (or inside `spawn_blocking`). One process may hold the
     /// file at a time: opening it twice fails with [`StoreError::Unavailable`].
     pub fn open(dir: &Path) -> Result<EmbeddedStore, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| {
+        private_files::private_dir(dir).map_err(|e| {
             StoreError::Unavailable(format!("cannot create directory {}: {e}", dir.display()))
         })?;
         let path = dir.join(FILE_NAME);
+        private_files::private_file(&path)
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
         let db = Database::create(&path)
             .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
         // Create every table up front, so read transactions never meet a missing table.

@@ -201,6 +201,34 @@ async fn open_creates_missing_directories() {
     assert_eq!(store.get_charge(&TransactionId::generate()).await, Ok(None));
 }
 
+/// The file holds payers' CPF/CNPJ: `0600` in a `0700` directory, also when an older
+/// version (or a copy) left them readable by others.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_store_is_private_to_its_owner_and_tightened_on_open() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let root = TempDir::new().expect("temp dir");
+    let dir = root.path().join("data");
+    let store = EmbeddedStore::open(&dir).expect("open");
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join(FILE_NAME)), 0o600);
+    let (account, credential) = account();
+    store
+        .create_account(&account, &credential)
+        .await
+        .expect("account");
+    drop(store);
+
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(dir.join(FILE_NAME), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let store = EmbeddedStore::open(&dir).expect("reopen");
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join(FILE_NAME)), 0o600);
+    // Still the same database, contents intact.
+    assert_eq!(store.get_account(&account.id).await, Ok(Some(account)));
+}
+
 /// Writes raw bytes under `key` of `table`, bypassing the adapter.
 fn poke(store: &EmbeddedStore, table: TableDefinition<&str, Bytes>, key: &str, value: &[u8]) {
     let txn = store.db.begin_write().expect("write");

@@ -3,11 +3,10 @@
 //! leg of the double-entry ledger the balances are booked from), and every entry names its
 //! cause (the charge, payout, refund or cash-out) by type and id.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::cursor_text;
 use crate::error::DomainError;
 use crate::ids::AccountId;
 use crate::ledger::{Bucket, LedgerAccount, Movement, MovementKind};
@@ -70,16 +69,37 @@ pub struct StatementCursor {
     pub leg: usize,
 }
 
+/// The longest movement id a cursor carries, in bytes.
+const CURSOR_MAX_MOVEMENT_ID: usize = 199;
+
 impl StatementCursor {
+    /// The grammar of [`StatementCursor::encode`]'s text, `{createdAtMs}.{leg}.{hex of the
+    /// movement id}`: what [`StatementCursor::decode`] accepts, exactly (see
+    /// [`crate::cursor_text`]).
+    pub const PATTERN: &'static str = r"^-?[0-9]{1,15}\.[0-7]\.(?:[0-9a-f]{2}){1,199}$";
+
     pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+        format!(
+            "{}.{}.{}",
+            cursor_text::write_ms(self.created_at_ms),
+            self.leg,
+            cursor_text::write_hex(&self.movement_id)
+        )
     }
 
     pub fn decode(text: &str) -> Option<StatementCursor> {
-        let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
-        let cursor: StatementCursor = serde_json::from_slice(&bytes).ok()?;
-        (cursor.leg < 8 && !cursor.movement_id.is_empty() && cursor.movement_id.len() < 200)
-            .then_some(cursor)
+        let mut fields = text.splitn(3, '.');
+        let created_at_ms = cursor_text::read_ms(fields.next()?)?;
+        let leg = match fields.next()?.as_bytes() {
+            [digit @ b'0'..=b'7'] => usize::from(digit - b'0'),
+            _ => return None,
+        };
+        let movement_id = cursor_text::read_hex(fields.next()?, CURSOR_MAX_MOVEMENT_ID)?;
+        Some(StatementCursor {
+            created_at_ms,
+            movement_id,
+            leg,
+        })
     }
 }
 
@@ -275,7 +295,18 @@ mod tests {
             movement_id: m.id.clone(),
             leg: 1,
         };
-        assert_eq!(StatementCursor::decode(&cursor.encode()), Some(cursor));
-        assert_eq!(StatementCursor::decode("nope"), None);
+        assert_eq!(
+            StatementCursor::decode(&cursor.encode()),
+            Some(cursor.clone())
+        );
+        assert_eq!(
+            cursor.encode(),
+            format!("1.1.{}", hex::encode(m.id.as_bytes()))
+        );
+        for bad in [
+            "nope", "1.8.61", "1.1.", "1.1.6", "1.1.6G", "1..61", ".1.61",
+        ] {
+            assert_eq!(StatementCursor::decode(bad), None, "{bad}");
+        }
     }
 }
