@@ -640,6 +640,7 @@ async fn check_books(api: &Api) {
         Decimal::ZERO,
         "splits still reserved: {balance}"
     );
+    assert_eq!(money(&balance["incoming"]), sum("INCOMING"), "{balance}");
     assert_eq!(
         sum("INCOMING"),
         Decimal::ZERO,

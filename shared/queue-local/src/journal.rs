@@ -11,8 +11,15 @@
 //! # Group commit
 //! redb has one writer at a time and a durable commit costs an fsync. One writer thread takes
 //! every change waiting in its channel, applies them all in ONE write transaction and commits
-//! once, then answers each caller. Under load many sends, receives and acks share one fsync;
-//! alone, a call pays one commit, as before.
+//! once, then answers each caller. Under load many sends, receives and acks share one fsync.
+//!
+//! # What must be on disk, and what may wait
+//! A send must be durable before it returns (the relay deletes the outbox row on that `Ok`),
+//! and so must a receive count (else a message that kills the process on every delivery would
+//! never reach the dead-letter queue). An ack need not: an ack lost in a crash only means the
+//! message is delivered once more, which at-least-once delivery and idempotent consumers
+//! already allow (SQS itself may do it). A group of acks alone therefore commits without an
+//! fsync (redb's `Durability::None`); the next durable commit, or a clean close, writes it.
 //!
 //! # Ordering
 //! Callers submit their changes while still holding the lanes' lock, so the writer sees the
@@ -26,7 +33,7 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::thread;
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
@@ -153,6 +160,7 @@ impl Journal {
 }
 
 fn write_loop(db: Database, inbox: mpsc::Receiver<Request>) {
+    let mut unsynced = false;
     while let Ok(first) = inbox.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -165,11 +173,23 @@ fn write_loop(db: Database, inbox: mpsc::Receiver<Request>) {
         for request in group {
             let _ = request.done.send(result.clone());
         }
+        unsynced = true;
+    }
+    // Closing: make the last relaxed commits (acks) durable too.
+    if unsynced && let Ok(txn) = db.begin_write() {
+        let _ = txn.commit();
     }
 }
 
 fn commit(db: &Database, group: &[Request]) -> Result<(), QueueError> {
-    let txn = db.begin_write().map_err(unavailable)?;
+    let mut txn = db.begin_write().map_err(unavailable)?;
+    let acks_only = group
+        .iter()
+        .flat_map(|r| &r.changes)
+        .all(|change| matches!(change, Change::Delete { .. }));
+    if acks_only {
+        txn.set_durability(Durability::None).map_err(unavailable)?;
+    }
     {
         let mut table = txn.open_table(MESSAGES).map_err(unavailable)?;
         for change in group.iter().flat_map(|r| &r.changes) {
