@@ -5,6 +5,7 @@ pub mod contract;
 pub mod harness;
 pub mod mock_psps;
 pub mod money_lifecycle;
+pub mod paging_contract;
 pub mod payout_execution_contract;
 pub mod pipeline;
 pub mod queue_contract;

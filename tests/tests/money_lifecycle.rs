@@ -3,6 +3,7 @@
 //! domain services of the gateway's state. Every scenario ends by checking the books ([`Shop::assert_books`]).
 
 use std::collections::BTreeSet;
+use std::str::FromStr;
 use std::sync::Arc;
 
 use chrono::Duration;
@@ -24,6 +25,7 @@ use pixgw_tests::money_lifecycle::{
     to_bank_account, to_pix_key,
 };
 use pixgw_tests::on_both_backends;
+use rust_decimal::Decimal;
 
 fn cents(c: i64) -> Money {
     Money::from_cents(c)
@@ -839,6 +841,96 @@ async fn the_statement_pages_through_every_entry_once(backend: Backend) {
     shop.assert_books().await;
 }
 
+/// `GET /api/account/statement?limit=100` over 213 entries (a paid charge's three, then 210
+/// cash-outs of one entry each): pages of 100, 100 and 13, then `nextCursor: null`; every
+/// entry once, and per bucket the entries sum to `GET /api/account/balance`. With one entry
+/// per movement, the look-ahead past a page of 100 entries is a 101st movement, more than the
+/// store hands out at once: that short read must not be taken for the end of the statement
+/// (it once was: 100 entries, 100 more and `nextCursor: null`, 13 entries lost).
+async fn a_213_entry_statement_read_100_at_a_time_sums_to_the_balance(backend: Backend) {
+    let shop = Shop::open(backend).await;
+    shop.paid(&plain_charge("ST213-FUND", 500_000)).await;
+    for n in 0..210 {
+        // Distinct amounts, so a skipped or repeated entry changes the sums.
+        shop.cash_out(&format!("ST213-{n}"), cents(100 + n), to_bank_account())
+            .await
+            .expect("cash-out");
+        // Some movements share a millisecond, most do not.
+        if n % 3 == 0 {
+            shop.advance(Duration::milliseconds(1));
+        }
+    }
+    // The cash-outs' transfers are not needed: each debited `available` when it was accepted.
+    let expected: Vec<String> = shop
+        .expected_statement()
+        .await
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(expected.len(), 213);
+
+    let token = shop.token().await;
+    let mut pages: Vec<Vec<serde_json::Value>> = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            None => "/api/account/statement?limit=100".to_owned(),
+            Some(c) => format!("/api/account/statement?limit=100&cursor={c}"),
+        };
+        let response = shop.gw.get(&path, &token).await;
+        assert_eq!(response.status, 200, "{:?}", response.body_json());
+        let body = response.body_json();
+        pages.push(body["items"].as_array().expect("items").clone());
+        match &body["nextCursor"] {
+            serde_json::Value::Null => break,
+            next => cursor = Some(next.as_str().expect("nextCursor").to_owned()),
+        }
+        assert!(pages.len() < 10, "the statement never ends");
+    }
+    let sizes: Vec<usize> = pages.iter().map(Vec::len).collect();
+    assert_eq!(sizes, [100, 100, 13]);
+    let entries: Vec<&serde_json::Value> = pages.iter().flatten().collect();
+    let ids: Vec<&str> = entries
+        .iter()
+        .map(|e| e["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(ids, expected, "every entry once, oldest first");
+
+    let response = shop.gw.get("/api/account/balance", &token).await;
+    assert_eq!(response.status, 200, "{:?}", response.body_json());
+    let balance = response.body_json();
+    for (bucket, field) in [
+        ("AVAILABLE", "available"),
+        ("RESERVED_FOR_SPLITS", "reservedForSplits"),
+    ] {
+        let sum: Decimal = entries
+            .iter()
+            .filter(|e| e["bucket"] == bucket)
+            .map(|e| {
+                let amount = decimal(&e["amount"]);
+                match e["direction"].as_str() {
+                    Some("CREDIT") => amount,
+                    Some("DEBIT") => -amount,
+                    other => panic!("direction {other:?}"),
+                }
+            })
+            .sum();
+        assert_eq!(sum, decimal(&balance[field]), "{bucket}: {balance}");
+    }
+    // What the charge brought in minus what the cash-outs took: nothing summed twice or lost.
+    let taken: i64 = (0..210).map(|n| 100 + n).sum();
+    assert_eq!(
+        decimal(&balance["available"]),
+        Decimal::new(500_000 - taken, 2)
+    );
+    shop.assert_books().await;
+}
+
+/// A JSON money amount (a number with two decimals) exactly, never through `f64`.
+fn decimal(value: &serde_json::Value) -> Decimal {
+    Decimal::from_str(&value.to_string()).unwrap_or_else(|e| panic!("{value}: {e}"))
+}
+
 on_both_backends!(
     refund_before_any_split_payout_cancels_the_splits,
     refund_after_an_immediate_split_was_paid_debits_available,
@@ -857,4 +949,5 @@ on_both_backends!(
     a_charge_paid_before_the_sweep_is_not_expired,
     a_payment_after_the_sweep_is_accepted,
     the_statement_pages_through_every_entry_once,
+    a_213_entry_statement_read_100_at_a_time_sums_to_the_balance,
 );

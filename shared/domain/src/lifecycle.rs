@@ -136,8 +136,20 @@ pub struct MovementQuery {
     /// Start at this position: including it when `inclusive`, strictly after it otherwise.
     pub start: Option<MovementCursor>,
     pub inclusive: bool,
-    /// 1..=100.
+    /// 1..=[`MAX_MOVEMENTS_PER_PAGE`]; adapters clamp anything else into that range.
     pub limit: u32,
+}
+
+/// The most movements one [`LifecycleStore::movements_page`] returns.
+pub const MAX_MOVEMENTS_PER_PAGE: u32 = 100;
+
+/// Up to `limit` movements and whether any other movement of the query follows them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MovementPage {
+    pub movements: Vec<Movement>,
+    /// Set by the adapter, which looked past the page: a page shorter than asked (the limit
+    /// clamped, say) says nothing about what follows, and a full page may be the last.
+    pub more: bool,
 }
 
 #[async_trait]
@@ -166,12 +178,13 @@ pub trait LifecycleStore: Send + Sync {
     /// debit is planned from it ([`AvailableDraw::plan`]).
     async fn balance_shards(&self, account: &AccountId) -> Result<Vec<(u32, Balance)>, StoreError>;
 
-    /// A page of the account's movements per `query`, oldest first, through the ledger index.
+    /// A page of the account's movements per `query`, oldest first, through the ledger index,
+    /// and whether more follow it.
     async fn movements_page(
         &self,
         account: &AccountId,
         query: &MovementQuery,
-    ) -> Result<Vec<Movement>, StoreError>;
+    ) -> Result<MovementPage, StoreError>;
 
     /// See [`RequestCashOut`].
     async fn request_cash_out(&self, write: &RequestCashOut)

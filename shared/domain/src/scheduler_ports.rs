@@ -206,8 +206,9 @@ pub trait PayoutRunStore: ScheduleStore {
         now: DateTime<Utc>,
     ) -> Result<WriteOutcome, StoreError>;
 
-    /// The splits a scheduled payout pays (its manifest), `limit` at a time, in key order
-    /// after `after`; and the cursor of the next page.
+    /// The splits a scheduled payout pays (its manifest), `limit` (at least one) at a time, in
+    /// key order after `after`; and the cursor of the next page, `None` exactly when no key
+    /// follows (the adapter looks one past the page: a full last page has no cursor).
     async fn payout_splits_page(
         &self,
         payout: &PayoutId,

@@ -18,8 +18,8 @@ use pixgw_domain::error::StoreError;
 use pixgw_domain::ids::AccountId;
 use pixgw_domain::ledger::{AvailableDraw, Balance, Movement};
 use pixgw_domain::lifecycle::{
-    ChargeTransition, LifecycleStore, MoneyOutOutcome, MovementQuery, RefundSplits, RequestCashOut,
-    RequestRefund, UpdateCashOut,
+    ChargeTransition, LifecycleStore, MoneyOutOutcome, MovementPage, MovementQuery, RefundSplits,
+    RequestCashOut, RequestRefund, UpdateCashOut,
 };
 use pixgw_domain::ports::IdempotencyCompletion;
 use pixgw_domain::settlement::WriteOutcome;
@@ -221,7 +221,7 @@ impl LifecycleStore for DynamoStore {
         &self,
         account: &AccountId,
         query: &MovementQuery,
-    ) -> Result<Vec<Movement>, StoreError> {
+    ) -> Result<MovementPage, StoreError> {
         self.read_movements_page(account, query).await
     }
 

@@ -687,10 +687,13 @@ impl PayoutRunStore for DynamoStore {
         after: Option<&SplitRef>,
         limit: usize,
     ) -> Result<(Vec<SplitRef>, Option<SplitRef>), StoreError> {
+        // At least one per page, so a walk always moves on; one key past the page shows
+        // whether another follows (a full page may be the last, a short read may not be).
+        let limit = limit.max(1);
         let mut refs = Vec::new();
         let mut start: Option<Item> = None;
         let lower = after.map(|r| payout_manifest_sort_key(&r.transaction_id, r.index));
-        while refs.len() < limit {
+        while refs.len() <= limit {
             let query = self
                 .client
                 .query()
@@ -698,7 +701,7 @@ impl PayoutRunStore for DynamoStore {
                 .index_name(GSI1)
                 .expression_attribute_names("#pk", GSI1PK)
                 .expression_attribute_values(":pk", s(payout_manifest_pk(payout)))
-                .limit(i32::try_from(limit - refs.len()).unwrap_or(i32::MAX))
+                .limit(i32::try_from(limit + 1 - refs.len()).unwrap_or(i32::MAX))
                 .set_exclusive_start_key(start.take());
             let query = match &lower {
                 Some(lower) => query
@@ -728,9 +731,9 @@ impl PayoutRunStore for DynamoStore {
                 _ => break,
             }
         }
-        let next = (refs.len() == limit)
-            .then(|| refs.last().cloned())
-            .flatten();
+        let more = refs.len() > limit;
+        refs.truncate(limit);
+        let next = more.then(|| refs.last().cloned()).flatten();
         Ok((refs, next))
     }
 

@@ -1,14 +1,15 @@
 //! The statement: a page of an account's movements, oldest first, through the ledger index
 //! (`gsi1` on its [`BALANCE_SHARDS`] `…#LEDGER#{shard}` partitions, sorted by
 //! `{createdAtMs:015}#{movementId}`). Every partition is read from the page's start position
-//! for at most a page, and the partitions are merged by (createdAt, id): the first `limit` of
-//! the merge are exactly the first `limit` of the whole ledger from that position.
+//! for at most a page and one more, and the partitions are merged by (createdAt, id): the
+//! first `limit + 1` of the merge are exactly the first `limit + 1` of the whole ledger from
+//! that position, so the page is its first `limit` and more follow when the one is there.
 
 use futures::{StreamExt, TryStreamExt};
 use pixgw_domain::error::StoreError;
 use pixgw_domain::ids::AccountId;
 use pixgw_domain::ledger::{BALANCE_SHARDS, Movement};
-use pixgw_domain::lifecycle::MovementQuery;
+use pixgw_domain::lifecycle::{MAX_MOVEMENTS_PER_PAGE, MovementPage, MovementQuery};
 use tracing::debug;
 
 use crate::DynamoStore;
@@ -16,7 +17,6 @@ use crate::errors;
 use crate::keys::{
     GSI1PK, GSI1SK, Item, MAX_SORTABLE_MS, ceil_ms, created_id_sort_key, ledger_pk, s, time_prefix,
 };
-use crate::listing::MAX_LIMIT;
 use crate::settlement_items::movement_from_item;
 use crate::table::GSI1;
 
@@ -94,22 +94,24 @@ impl DynamoStore {
         &self,
         account: &AccountId,
         query: &MovementQuery,
-    ) -> Result<Vec<Movement>, StoreError> {
+    ) -> Result<MovementPage, StoreError> {
         let Some(range) = ledger_range(query) else {
             debug!("empty range, no query");
-            return Ok(Vec::new());
+            return Ok(MovementPage::default());
         };
-        let limit = query.limit.clamp(1, MAX_LIMIT) as usize;
+        let limit = query.limit.clamp(1, MAX_MOVEMENTS_PER_PAGE) as usize;
+        // One past the page from every partition: whichever holds the next movement shows it.
         let parts: Vec<Vec<Movement>> = futures::stream::iter(0..BALANCE_SHARDS)
-            .map(|shard| self.read_ledger_slice(account, shard, &range, limit))
+            .map(|shard| self.read_ledger_slice(account, shard, &range, limit + 1))
             .buffer_unordered(LEDGER_QUERY_CONCURRENCY)
             .try_collect()
             .await?;
         let mut movements: Vec<Movement> = parts.into_iter().flatten().collect();
         movements.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        let more = movements.len() > limit;
         movements.truncate(limit);
-        debug!(count = movements.len(), "movements page");
-        Ok(movements)
+        debug!(count = movements.len(), more, "movements page");
+        Ok(MovementPage { movements, more })
     }
 
     /// The first `limit` movements of one ledger partition inside `range`, oldest first.

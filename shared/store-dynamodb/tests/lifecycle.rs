@@ -20,8 +20,8 @@ use pixgw_domain::ledger::{
     AvailableDraw, Balance, Bucket, LedgerAccount, Leg, Movement, MovementKind, balance_shard,
 };
 use pixgw_domain::lifecycle::{
-    ChargeTransition, LifecycleStore, MoneyOutOutcome, MovementCursor, MovementQuery, RefundSplits,
-    RequestCashOut, RequestRefund, UpdateCashOut,
+    ChargeTransition, LifecycleStore, MoneyOutOutcome, MovementCursor, MovementPage, MovementQuery,
+    RefundSplits, RequestCashOut, RequestRefund, UpdateCashOut,
 };
 use pixgw_domain::money::Money;
 use pixgw_domain::outbox::PipelineMessage;
@@ -945,32 +945,41 @@ async fn movements_page_exactly_across_shards() {
         inclusive,
         limit,
     };
-    // Exclusive paging walks the whole ledger in order.
+    // Exclusive paging walks the whole ledger in order; `more` is set exactly when another
+    // movement follows the page (12 = 5 + 5 + 2).
     let mut walked: Vec<Movement> = Vec::new();
+    let mut mores = Vec::new();
     loop {
         let next = store
             .movements_page(&account, &page(walked.last(), false, 5))
             .await
             .expect("page");
-        if next.is_empty() {
+        assert!(next.movements.len() <= 5);
+        walked.extend(next.movements);
+        mores.push(next.more);
+        if !next.more {
             break;
         }
-        assert!(next.len() <= 5);
-        walked.extend(next);
     }
     assert_eq!(walked, all);
+    assert_eq!(mores, [true, true, false]);
     // Inclusive starts at the position itself (also inside a shared millisecond).
     for at in [0, 3, 6, 11] {
         let inclusive = store
             .movements_page(&account, &page(Some(&all[at]), true, 3))
             .await
             .expect("page");
-        assert_eq!(inclusive, all[at..(at + 3).min(12)].to_vec());
+        assert_eq!(inclusive.movements, all[at..(at + 3).min(12)].to_vec());
+        assert_eq!(inclusive.more, at + 3 < 12, "inclusive from {at}");
         let exclusive = store
             .movements_page(&account, &page(Some(&all[at]), false, 3))
             .await
             .expect("page");
-        assert_eq!(exclusive, all[(at + 1).min(12)..(at + 4).min(12)].to_vec());
+        assert_eq!(
+            exclusive.movements,
+            all[(at + 1).min(12)..(at + 4).min(12)].to_vec()
+        );
+        assert_eq!(exclusive.more, at + 4 < 12, "exclusive from {at}");
     }
     // [from, to) on createdAt, with a start inside it.
     let window = MovementQuery {
@@ -980,13 +989,17 @@ async fn movements_page_exactly_across_shards() {
     };
     assert_eq!(
         store.movements_page(&account, &window).await.expect("page"),
-        all[2..8].to_vec()
+        MovementPage {
+            movements: all[2..8].to_vec(),
+            more: false
+        }
     );
     let window_after = MovementQuery {
         start: Some(MovementCursor {
             created_at: all[4].created_at,
             movement_id: all[4].id.clone(),
         }),
+        limit: 2,
         ..window.clone()
     };
     assert_eq!(
@@ -994,19 +1007,19 @@ async fn movements_page_exactly_across_shards() {
             .movements_page(&account, &window_after)
             .await
             .expect("page"),
-        all[5..8].to_vec()
+        MovementPage {
+            movements: all[5..7].to_vec(),
+            more: true
+        }
     );
     let empty = MovementQuery {
         from: Some(at_ms(T0_MS + 4_000)),
         to: Some(at_ms(T0_MS + 4_000)),
         ..page(None, false, 10)
     };
-    assert!(
-        store
-            .movements_page(&account, &empty)
-            .await
-            .expect("page")
-            .is_empty()
+    assert_eq!(
+        store.movements_page(&account, &empty).await.expect("page"),
+        MovementPage::default()
     );
 }
 

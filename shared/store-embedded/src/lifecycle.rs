@@ -38,8 +38,8 @@ use pixgw_domain::error::StoreError;
 use pixgw_domain::ids::AccountId;
 use pixgw_domain::ledger::{AvailableDraw, Balance, Movement, MovementKind, shard_updates};
 use pixgw_domain::lifecycle::{
-    ChargeTransition, LifecycleStore, MoneyOutOutcome, MovementQuery, RefundSplits, RequestCashOut,
-    RequestRefund, UpdateCashOut,
+    ChargeTransition, LifecycleStore, MAX_MOVEMENTS_PER_PAGE, MoneyOutOutcome, MovementPage,
+    MovementQuery, RefundSplits, RequestCashOut, RequestRefund, UpdateCashOut,
 };
 use pixgw_domain::payout::SplitState;
 use pixgw_domain::ports::IdempotencyCompletion;
@@ -59,9 +59,6 @@ use crate::{
     CHARGES, CHARGES_BY_EXPIRY, EmbeddedStore, IdempotencyRecord, abort, complete_idempotency,
     db_err, decode, decode_charge, get_decoded, keys, load_held,
 };
-
-/// The most movements one statement page may hold, whatever the query asks.
-const MAX_PAGE: u32 = 100;
 
 // ---------------------------------------------------------------------------------------------
 // Shared conditions
@@ -330,12 +327,13 @@ fn expired_pending_in(db: &Database, now_ms: i64, limit: usize) -> Result<Vec<Ch
     Ok(due)
 }
 
-/// One statement page: the account's movements per `query`, oldest first.
+/// One statement page: the account's movements per `query`, oldest first, and whether more
+/// follow (one entry read past the page tells).
 fn movements_page_in(
     db: &Database,
     account: &str,
     query: &MovementQuery,
-) -> Result<Vec<Movement>, StoreError> {
+) -> Result<MovementPage, StoreError> {
     let prefix = keys::account_prefix(account);
     let mut lower = match query.from {
         Some(from) => keys::index_at(&prefix, from.timestamp_millis()),
@@ -359,9 +357,9 @@ fn movements_page_in(
         }
     }
     if lower >= upper {
-        return Ok(Vec::new());
+        return Ok(MovementPage::default());
     }
-    let limit = query.limit.clamp(1, MAX_PAGE) as usize;
+    let limit = query.limit.clamp(1, MAX_MOVEMENTS_PER_PAGE) as usize;
     let txn = db.begin_read().map_err(db_err)?;
     let index = txn.open_table(MOVEMENTS_BY_ACCOUNT).map_err(db_err)?;
     let movements = txn.open_table(MOVEMENTS).map_err(db_err)?;
@@ -370,17 +368,23 @@ fn movements_page_in(
     } else {
         Bound::Excluded(lower.as_str())
     };
-    let mut page = Vec::with_capacity(limit);
+    let mut page = MovementPage {
+        movements: Vec::with_capacity(limit),
+        more: false,
+    };
     for entry in index
         .range::<&str>((lower_bound, Bound::Excluded(upper.as_str())))
         .map_err(db_err)?
-        .take(limit)
     {
+        if page.movements.len() == limit {
+            page.more = true;
+            break;
+        }
         let (_, id) = entry.map_err(db_err)?;
         let id = id.value();
         let movement = get_decoded(&movements, id, decode_movement)?
             .ok_or_else(|| StoreError::Corrupt(format!("movement index names missing {id:?}")))?;
-        page.push(movement);
+        page.movements.push(movement);
     }
     Ok(page)
 }
@@ -449,7 +453,7 @@ impl LifecycleStore for EmbeddedStore {
         &self,
         account: &AccountId,
         query: &MovementQuery,
-    ) -> Result<Vec<Movement>, StoreError> {
+    ) -> Result<MovementPage, StoreError> {
         let account = account.to_string();
         let query = query.clone();
         self.blocking("movements_page", move |db| {

@@ -393,6 +393,8 @@ impl PayoutRunStore for EmbeddedStore {
         after: Option<&SplitRef>,
         limit: usize,
     ) -> Result<(Vec<SplitRef>, Option<SplitRef>), StoreError> {
+        // At least one per page, so a walk always moves on.
+        let limit = limit.max(1);
         let payout = payout.to_string();
         let prefix = manifest_prefix(&payout);
         let start = match after {
@@ -409,18 +411,21 @@ impl PayoutRunStore for EmbeddedStore {
                 Bound::Unbounded => Bound::Unbounded,
             };
             let mut refs = Vec::new();
+            let mut more = false;
             for entry in manifest
                 .range::<&str>((start_ref, Bound::Excluded(end.as_str())))
                 .map_err(db_err)?
-                .take(limit)
             {
+                if refs.len() == limit {
+                    // A key past the page: the cursor is given only when something follows.
+                    more = true;
+                    break;
+                }
                 let (key, _) = entry.map_err(db_err)?;
                 let key = key.value();
                 refs.push(parse_manifest_key(&prefix, key)?);
             }
-            let next = (refs.len() == limit)
-                .then(|| refs.last().cloned())
-                .flatten();
+            let next = more.then(|| refs.last().cloned()).flatten();
             Ok((refs, next))
         })
         .await

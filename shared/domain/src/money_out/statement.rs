@@ -7,10 +7,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::cursor_text;
-use crate::error::DomainError;
+use crate::error::{DomainError, StoreError};
 use crate::ids::AccountId;
 use crate::ledger::{Bucket, LedgerAccount, Movement, MovementKind};
-use crate::lifecycle::{LifecycleStore, MovementCursor, MovementQuery};
+use crate::lifecycle::{LifecycleStore, MAX_MOVEMENTS_PER_PAGE, MovementCursor, MovementQuery};
 use crate::money::Money;
 
 /// Credit (money into the bucket) or debit.
@@ -173,7 +173,57 @@ fn cause(movement: &Movement) -> (&'static str, String) {
     }
 }
 
-/// A page of the statement: up to `limit` entries from the cursor on.
+/// Where a read of movements starts: at a movement (skipping the entries of it the caller
+/// has had), or strictly after it.
+struct ReadFrom {
+    movement: MovementCursor,
+    inclusive: bool,
+    /// Entries of the movement at `movement` to skip (only when `inclusive`).
+    skip: usize,
+}
+
+impl ReadFrom {
+    /// The position a client's cursor names: its movement, from its entry on.
+    fn cursor(cursor: &StatementCursor) -> ReadFrom {
+        ReadFrom {
+            movement: MovementCursor {
+                created_at: crate::record::millis_to_time(cursor.created_at_ms)
+                    .unwrap_or(DateTime::<Utc>::MIN_UTC),
+                movement_id: cursor.movement_id.clone(),
+            },
+            inclusive: true,
+            skip: cursor.leg,
+        }
+    }
+
+    /// Right after a movement read whole.
+    fn after(movement: &Movement) -> ReadFrom {
+        ReadFrom {
+            movement: MovementCursor {
+                created_at: movement.created_at,
+                movement_id: movement.id.clone(),
+            },
+            inclusive: false,
+            skip: 0,
+        }
+    }
+
+    /// How many entries of `movement` the page has had already.
+    fn skipped_in(&self, movement: &Movement) -> usize {
+        if self.inclusive && self.movement.movement_id == movement.id {
+            self.skip
+        } else {
+            0
+        }
+    }
+}
+
+/// A page of the statement: up to `limit` entries from the cursor on, and a cursor exactly
+/// when another entry follows them.
+///
+/// The end of the statement is what the store says (`MovementPage::more`), never inferred
+/// from how many movements a read returned: the store caps a read at
+/// [`MAX_MOVEMENTS_PER_PAGE`], below the one-past-the-page a full page asks for.
 pub async fn statement_page(
     store: &dyn LifecycleStore,
     account: &AccountId,
@@ -181,71 +231,57 @@ pub async fn statement_page(
 ) -> Result<StatementPage, DomainError> {
     let limit = query.limit.clamp(1, 100) as usize;
     let mut entries: Vec<StatementEntry> = Vec::with_capacity(limit);
-    let mut start = query.after.as_ref().map(|c| {
-        (
-            MovementCursor {
-                created_at: crate::record::millis_to_time(c.created_at_ms)
-                    .unwrap_or(DateTime::<Utc>::MIN_UTC),
-                movement_id: c.movement_id.clone(),
-            },
-            c.leg,
-        )
-    });
-    let mut inclusive = true;
+    let mut position = query.after.as_ref().map(ReadFrom::cursor);
     loop {
         // One more movement than entries still wanted: every movement has at least one entry,
-        // so the page always shows whether anything follows.
-        let want = (limit - entries.len() + 1) as u32;
-        let movements = store
-            .movements_page(
-                account,
-                &MovementQuery {
-                    from: query.from,
-                    to: query.to,
-                    start: start.as_ref().map(|(c, _)| c.clone()),
-                    inclusive,
-                    limit: want,
-                },
-            )
+        // so a read that fills the page usually shows where the next page starts too.
+        let want = (limit - entries.len() + 1).min(MAX_MOVEMENTS_PER_PAGE as usize);
+        let page = store
+            .movements_page(account, &movement_query(query, position.as_ref(), want))
             .await?;
-        let fetched = movements.len();
-        for movement in &movements {
-            let skip = match &start {
-                Some((c, leg)) if inclusive && c.movement_id == movement.id => *leg,
-                _ => 0,
-            };
-            for (i, entry) in entries_of(movement).into_iter().enumerate().skip(skip) {
+        for movement in &page.movements {
+            let skip = position.as_ref().map_or(0, |p| p.skipped_in(movement));
+            for (leg, entry) in entries_of(movement).into_iter().enumerate().skip(skip) {
                 if entries.len() == limit {
+                    // An entry beyond the page: the next page starts with it.
+                    let next = StatementCursor {
+                        created_at_ms: movement.created_at.timestamp_millis(),
+                        movement_id: movement.id.clone(),
+                        leg,
+                    };
                     return Ok(StatementPage {
                         entries,
-                        next: Some(StatementCursor {
-                            created_at_ms: movement.created_at.timestamp_millis(),
-                            movement_id: movement.id.clone(),
-                            leg: i,
-                        }),
+                        next: Some(next),
                     });
                 }
                 entries.push(entry);
             }
         }
-        match movements.last() {
-            Some(last) if fetched == want as usize => {
-                start = Some((
-                    MovementCursor {
-                        created_at: last.created_at,
-                        movement_id: last.id.clone(),
-                    },
-                    0,
-                ));
-                inclusive = false;
-            }
-            _ => {
-                return Ok(StatementPage {
-                    entries,
-                    next: None,
-                });
-            }
+        if !page.more {
+            return Ok(StatementPage {
+                entries,
+                next: None,
+            });
         }
+        let last = page.movements.last().ok_or_else(|| {
+            StoreError::Corrupt("an empty page of movements says more follow".into())
+        })?;
+        position = Some(ReadFrom::after(last));
+    }
+}
+
+/// The read of up to `want` movements of `query`'s range from `position` on.
+fn movement_query(
+    query: &StatementQuery,
+    position: Option<&ReadFrom>,
+    want: usize,
+) -> MovementQuery {
+    MovementQuery {
+        from: query.from,
+        to: query.to,
+        start: position.map(|p| p.movement.clone()),
+        inclusive: position.is_none_or(|p| p.inclusive),
+        limit: u32::try_from(want).unwrap_or(MAX_MOVEMENTS_PER_PAGE),
     }
 }
 

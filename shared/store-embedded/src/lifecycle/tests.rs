@@ -1060,16 +1060,30 @@ async fn movements_page_in_order_from_the_cursor() {
     sorted.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
     assert_eq!(all, sorted);
 
-    // Paging with exclusive cursors walks every movement once.
+    // Paging with exclusive cursors walks every movement once; `more` is set exactly when
+    // another movement follows the page (6 = 4 + 2: the second page is the last).
     let mut walked = Vec::new();
     let mut query = statement(4);
+    let mut mores = Vec::new();
     loop {
         let page = store.movements_page(&account, &query).await.expect("page");
-        let Some(last) = page.last() else { break };
-        query.start = Some(cursor(last));
-        walked.extend(page);
+        mores.push(page.more);
+        walked.extend(page.movements);
+        if !page.more {
+            break;
+        }
+        query.start = walked.last().map(cursor);
     }
     assert_eq!(walked, all);
+    assert_eq!(mores, [true, false]);
+    let whole = store.movements_page(&account, &statement(6)).await;
+    assert_eq!(
+        whole,
+        Ok(MovementPage {
+            movements: all.clone(),
+            more: false
+        })
+    );
 
     // Inclusive starts at the cursor itself; exclusive right after it.
     let at_third = MovementQuery {
@@ -1078,13 +1092,19 @@ async fn movements_page_in_order_from_the_cursor() {
         ..statement(2)
     };
     let page = store.movements_page(&account, &at_third).await;
-    assert_eq!(page, Ok(all[2..4].to_vec()));
+    assert_eq!(
+        page,
+        Ok(MovementPage {
+            movements: all[2..4].to_vec(),
+            more: true
+        })
+    );
     let after_third = MovementQuery {
         inclusive: false,
         ..at_third
     };
     let page = store.movements_page(&account, &after_third).await;
-    assert_eq!(page, Ok(all[3..5].to_vec()));
+    assert_eq!(page.map(|p| p.movements), Ok(all[3..5].to_vec()));
 
     // `from` inclusive, `to` exclusive; a cursor before `from` does not widen the range.
     let window = MovementQuery {
@@ -1095,7 +1115,13 @@ async fn movements_page_in_order_from_the_cursor() {
         limit: 100,
     };
     let page = store.movements_page(&account, &window).await;
-    assert_eq!(page, Ok(all[2..4].to_vec()));
+    assert_eq!(
+        page,
+        Ok(MovementPage {
+            movements: all[2..4].to_vec(),
+            more: false
+        })
+    );
     let beyond = MovementQuery {
         start: Some(cursor(&all[5])),
         inclusive: false,
@@ -1103,7 +1129,7 @@ async fn movements_page_in_order_from_the_cursor() {
     };
     assert_eq!(
         store.movements_page(&account, &beyond).await,
-        Ok(Vec::new())
+        Ok(MovementPage::default())
     );
     let inverted = MovementQuery {
         from: Some(at(3)),
@@ -1112,11 +1138,11 @@ async fn movements_page_in_order_from_the_cursor() {
     };
     assert_eq!(
         store.movements_page(&account, &inverted).await,
-        Ok(Vec::new())
+        Ok(MovementPage::default())
     );
     // The limit is clamped to 1..=100.
     let page = store.movements_page(&account, &statement(0)).await;
-    assert_eq!(page.map(|p| p.len()), Ok(1));
+    assert_eq!(page.map(|p| (p.movements.len(), p.more)), Ok((1, true)));
 }
 
 #[tokio::test]
