@@ -22,11 +22,10 @@
 //! `PIXGW_CRASH_SEED` replays a run (the seed is printed).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
@@ -39,22 +38,18 @@ use sha2::Sha256;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const BIN: &str = env!("CARGO_BIN_EXE_pixgw");
+mod common;
+
+use common::free_port;
+
 const KILL_ROUNDS: usize = 4;
 /// Settling after the last start: generous, a debug build on a loaded 2-core machine.
 const SETTLE: Duration = Duration::from_secs(180);
 const REFUSED_KEY: &str = "reject-crash@example.com";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
 /// A running gateway; SIGKILLed on drop if still running.
 struct Gateway {
-    child: Child,
+    running: common::Running,
     base: String,
     credentials: Credentials,
 }
@@ -66,78 +61,37 @@ struct Credentials {
     crypto_token: String,
 }
 
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 impl Gateway {
     fn start(data_dir: &Path, port: u16) -> Gateway {
-        let mut child = Command::new(BIN)
-            .args([
-                "serve",
-                "--port",
-                &port.to_string(),
-                "--scheduler-interval",
-                "1",
-            ])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .env("RUST_LOG", "error")
-            .env_remove("PIXGW_STORE")
-            .env_remove("PIXGW_SHUTDOWN_GRACE")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start pixgw");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut banner = String::new();
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                banner.push_str(&line);
-                banner.push('\n');
-                if line.starts_with("API reference:") {
-                    let _ = tx.send(banner.clone());
-                }
-            }
-        });
-        let banner = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("pixgw printed its banner");
-        let value = |label: &str| {
-            banner
-                .lines()
-                .find_map(|l| l.trim().strip_prefix(label))
-                .map(|v| v.trim().to_owned())
-                .unwrap_or_else(|| panic!("{label} in banner:\n{banner}"))
-        };
+        let mut command = common::serve_command(data_dir, port);
+        command
+            .args(["--scheduler-interval", "1"])
+            .env("RUST_LOG", "error");
+        let running = common::spawn(command);
         Gateway {
             credentials: Credentials {
-                client_id: value("clientId"),
-                client_secret: value("clientSecret"),
-                crypto_token: value("cryptoToken"),
+                client_id: running.value("clientId"),
+                client_secret: running.value("clientSecret"),
+                crypto_token: running.value("cryptoToken"),
             },
-            child,
+            running,
             base: format!("http://127.0.0.1:{port}"),
         }
     }
 
     fn kill(mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reaped");
+        self.running.child.kill().expect("SIGKILL");
+        self.running.child.wait().expect("reaped");
     }
 
     /// SIGTERM, then the process must exit by itself, successfully, within its grace period.
     fn terminate(mut self) {
-        let pid = self.child.id().to_string();
+        let pid = self.running.child.id().to_string();
         let sent = Command::new("kill").args(["-TERM", &pid]).status();
         assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid}");
         let started = Instant::now();
         loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
+            if let Some(status) = self.running.child.try_wait().expect("wait") {
                 assert!(status.success(), "pixgw exited with {status} after SIGTERM");
                 return;
             }

@@ -1,35 +1,22 @@
 //! The `pixgw` binary as a user runs it: start, follow the quickstart, stop, start again and
 //! find everything still there; `pixgw account create` prints working credentials.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_pixgw");
+mod common;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
+use common::{BIN, banner_value, free_port, serve_command};
 
 /// A running `pixgw serve`, killed on drop.
 struct Server {
-    child: Child,
+    /// Killed on drop.
+    _running: common::Running,
     base: String,
     banner: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn start(data_dir: &Path, port: u16) -> Server {
@@ -37,45 +24,14 @@ fn start(data_dir: &Path, port: u16) -> Server {
 }
 
 fn start_with(data_dir: &Path, port: u16, extra: &[&str]) -> Server {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--port", &port.to_string(), "--data-dir"])
-        .arg(data_dir)
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .env_remove("PIXGW_STORE")
-        .env_remove("PIXGW_SCHEDULER_INTERVAL")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start pixgw");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut banner = String::new();
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            banner.push_str(&line);
-            banner.push('\n');
-            if line.starts_with("API reference:") {
-                let _ = tx.send(banner.clone());
-            }
-        }
-    });
-    let banner = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("pixgw printed its quickstart");
+    let mut command = serve_command(data_dir, port);
+    command.args(extra);
+    let running = common::spawn(command);
     Server {
-        child,
         base: format!("http://127.0.0.1:{port}"),
-        banner,
+        banner: running.banner.clone(),
+        _running: running,
     }
-}
-
-fn banner_value(banner: &str, label: &str) -> String {
-    banner
-        .lines()
-        .find_map(|l| l.trim().strip_prefix(label))
-        .map(|v| v.trim().to_owned())
-        .unwrap_or_else(|| panic!("{label} in banner:\n{banner}"))
 }
 
 async fn token(client: &reqwest::Client, base: &str, client_id: &str, secret: &str) -> String {

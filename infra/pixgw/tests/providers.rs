@@ -2,21 +2,13 @@
 //! them at start), named in the banner, their webhooks routed; a wrong configuration stops the
 //! gateway with a message naming the variable and never the secret.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_pixgw");
+mod common;
+
+use common::{BIN, free_port};
 const CLIENT_SECRET: &str = "connectpsp-client-secret-xyz";
 const WEBHOOK_TOKEN: &str = "connectpsp-webhook-token-0123456789";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
 
 /// `pixgw serve` with only the given provider variables (none inherited from the caller).
 fn serve(data_dir: &std::path::Path, port: u16, providers: &str, vars: &[(&str, &str)]) -> Command {
@@ -64,32 +56,9 @@ fn connectpsp_vars() -> Vec<(&'static str, &'static str)> {
 fn with_gateway(providers: &str, check: impl FnOnce(&str, u16)) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut child = serve(dir.path(), port, providers, &connectpsp_vars())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start pixgw");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut banner = String::new();
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            banner.push_str(&line);
-            banner.push('\n');
-            if line.starts_with("API reference:") {
-                let _ = tx.send(banner.clone());
-            }
-        }
-    });
-    let banner = rx.recv_timeout(Duration::from_secs(60));
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        check(&banner.expect("pixgw printed its banner"), port)
-    }));
-    let _ = child.kill();
-    let _ = child.wait();
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
+    // Killed when dropped, also when `check` panics.
+    let running = common::spawn(serve(dir.path(), port, providers, &connectpsp_vars()));
+    check(&running.banner, port);
 }
 
 /// `(status, code)` of a request to the gateway.

@@ -4,15 +4,17 @@
 //! JSON body — including the order: a step that needs the background pipeline's work runs
 //! only after an answer showed that work done. README.md's Quickstart must be the same block.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_pixgw");
+mod common;
+
+use common::free_port;
+
 const PASTE_HEADING: &str = "Quickstart — paste into a shell:";
 const README: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md");
 /// Longer than every bounded wait of the block together (each `wait_for` gives up at 10 s).
@@ -31,53 +33,8 @@ cat "$QS_LOG/$n.out"
 exit $rc
 "#;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-/// A running `pixgw serve` and the banner it printed, killed on drop.
-struct Server {
-    child: Child,
-    banner: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(data_dir: &Path, port: u16) -> Server {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--port", &port.to_string(), "--data-dir"])
-        .arg(data_dir)
-        .env("RUST_LOG", "warn")
-        .env_remove("PIXGW_STORE")
-        .env_remove("PIXGW_SCHEDULER_INTERVAL")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start pixgw");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut banner = String::new();
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            banner.push_str(&line);
-            banner.push('\n');
-            if line.starts_with("API reference:") {
-                let _ = tx.send(banner.clone());
-            }
-        }
-    });
-    let banner = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("pixgw printed its quickstart");
-    Server { child, banner }
+fn start(data_dir: &Path, port: u16) -> common::Running {
+    common::spawn(common::serve_command(data_dir, port))
 }
 
 /// The paste block exactly as printed: the indented lines after the heading, up to the first
