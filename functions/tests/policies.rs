@@ -208,6 +208,33 @@ async fn call(
     (response.status().as_u16(), common::body_json(&response))
 }
 
+/// Creates and pays a charge through an operator `state` (fixtures in the past); its id.
+async fn create_and_pay_at(state: &AppState, m: &Merchant, body: &Value) -> String {
+    let (status, created) = call(
+        state,
+        Route::CashInCreate,
+        "POST",
+        "/api/pix/cash-in",
+        m.headers(),
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["transactionId"].as_str().expect("id").to_owned();
+    let path = format!("/api/sandbox/cash-in/{id}/pay");
+    let (status, paid) = call(
+        state,
+        Route::SandboxCashInPay,
+        "POST",
+        &path,
+        m.headers(),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{paid}");
+    id
+}
+
 /// Creates a charge through cash-in-create; answers its id.
 async fn create_charge(w: &World, m: &Merchant, body: &Value) -> String {
     let (status, created, _) = w
@@ -861,28 +888,7 @@ async fn delivery_out_of_retries(w: &World) -> Merchant {
     )
     .await;
     assert_eq!(status, 201, "{endpoint}");
-    let body = charge("D-1", 10.00, json!([]));
-    let (status, created) = call(
-        &then,
-        Route::CashInCreate,
-        "POST",
-        "/api/pix/cash-in",
-        d.headers(),
-        Some(&body),
-    )
-    .await;
-    assert_eq!(status, 201, "{created}");
-    let id = created["transactionId"].as_str().expect("id").to_owned();
-    let (status, paid) = call(
-        &then,
-        Route::SandboxCashInPay,
-        "POST",
-        &format!("/api/sandbox/cash-in/{id}/pay"),
-        d.headers(),
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{paid}");
+    let id = create_and_pay_at(&then, &d, &charge("D-1", 10.00, json!([]))).await;
     let event = AccountEvent::new(
         &d.account(),
         EventType::CashinConfirmed,
@@ -912,27 +918,7 @@ async fn due_payout_window(w: &World) -> Merchant {
         60.00,
         json!([split("loja@p.example.com", 50, false)]),
     );
-    let (status, created) = call(
-        &then,
-        Route::CashInCreate,
-        "POST",
-        "/api/pix/cash-in",
-        p.headers(),
-        Some(&body),
-    )
-    .await;
-    assert_eq!(status, 201, "{created}");
-    let id = created["transactionId"].as_str().expect("id").to_owned();
-    let (status, paid) = call(
-        &then,
-        Route::SandboxCashInPay,
-        "POST",
-        &format!("/api/sandbox/cash-in/{id}/pay"),
-        p.headers(),
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{paid}");
+    let id = create_and_pay_at(&then, &p, &body).await;
     then.split_calculator
         .book(&TransactionId::parse(&id).expect("id"))
         .await
