@@ -125,24 +125,14 @@ async fn merchant(w: &World, name: &str) -> Merchant {
     )
     .await
     .expect("account");
-    let body = json!({"clientId": account.client_id, "clientSecret": account.client_secret});
-    let (status, token, _) = w
-        .http(
-            "auth-token",
-            "POST",
-            "/api/auth/token",
-            json!({}),
-            Some(&body),
-        )
-        .await;
-    assert_eq!(status, 200, "{token}");
-    Merchant {
+    let m = Merchant {
         account_id: account.account_id,
         client_id: account.client_id,
         client_secret: account.client_secret,
         crypto_token: account.crypto_token,
-        token: token["accessToken"].as_str().expect("token").to_owned(),
-    }
+        token: String::new(),
+    };
+    token_now(w, m).await
 }
 
 /// A token valid now for a merchant made in the past, from the auth-token function.
@@ -169,23 +159,23 @@ async fn merchant_at(w: &World, state: &AppState, name: &str) -> Merchant {
     let account = create_account(&state.store, &w.keys, name, "RECIFE", state.clock.now())
         .await
         .expect("account");
-    let body =
-        json!({"clientId": account.client_id, "clientSecret": account.client_secret}).to_string();
-    let response = pixgw_functions::handle(
+    let body = json!({"clientId": account.client_id, "clientSecret": account.client_secret});
+    let (status, token) = call(
         state,
         Route::AuthToken,
-        common::event("POST", "/api/auth/token", "", json!({}), Some(&body)),
+        "POST",
+        "/api/auth/token",
+        json!({}),
+        Some(&body),
     )
     .await;
+    assert_eq!(status, 200, "{token}");
     Merchant {
         account_id: account.account_id,
         client_id: account.client_id,
         client_secret: account.client_secret,
         crypto_token: account.crypto_token,
-        token: common::body_json(&response)["accessToken"]
-            .as_str()
-            .expect("token")
-            .to_owned(),
+        token: token["accessToken"].as_str().expect("token").to_owned(),
     }
 }
 
