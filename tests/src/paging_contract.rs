@@ -40,7 +40,6 @@ use pixgw_domain::money_out::{StatementCursor, StatementQuery, statement_page};
 use pixgw_domain::outbox::PipelineMessage;
 use pixgw_domain::payout::{PayoutId, SplitRef};
 use pixgw_domain::pipeline::payout_scheduler::{PayoutScheduler, SchedulerConfig};
-use pixgw_domain::pipeline::split_calculator::booking;
 use pixgw_domain::pix_key::PixKeyType;
 use pixgw_domain::ports::{ChargeCursor, ChargeQuery, DynStore};
 use pixgw_domain::scheduler_ports::{PayoutCursor, PayoutQuery, PayoutRunStore};
@@ -52,7 +51,7 @@ use tokio::runtime::Handle;
 
 use crate::harness::ManualClock;
 use crate::scheduler_contract::{self, account_due_at, charge_for, nine_am};
-use crate::settlement_contract::{base_time, charge_with_splits, confirm_write, payment};
+use crate::settlement_contract::{base_time, charge_with_splits};
 
 /// Calls `$callback!($($args)*; cases: [...])` with every case of the contract.
 #[macro_export]
@@ -501,19 +500,7 @@ async fn charges_listing(store: &DynStore, status: Option<ChargeStatus>) -> List
 /// A charge with splits confirmed and booked at `at`: R$ 50.00 of it becomes `available`
 /// (four statement entries: incoming in; incoming out, available and reserve in).
 async fn fund(store: &DynStore, account: &AccountId, at: DateTime<Utc>) {
-    let charge = charge_with_splits(account, at);
-    store.insert_charge(&charge, None).await.expect("insert");
-    let confirm = confirm_write(&charge, payment(at), at);
-    assert_eq!(
-        store.confirm_charge(&confirm).await,
-        Ok(WriteOutcome::Applied)
-    );
-    let confirmed = Charge {
-        status: ChargeStatus::Confirmed,
-        ..charge
-    };
-    let write = booking(&confirmed, at).expect("booking");
-    assert_eq!(store.book_splits(&write).await, Ok(WriteOutcome::Applied));
+    scheduler_contract::book_in(store, charge_with_splits(account, at), at).await;
 }
 
 /// Requests a cash-out of `cents` at `at` (one statement entry: available out).
@@ -653,18 +640,7 @@ async fn payouts_listing(store: &DynStore) -> Listing {
         for split in &mut charge.splits {
             split.rule.immediate = true;
         }
-        store.insert_charge(&charge, None).await.expect("insert");
-        let confirm = confirm_write(&charge, payment(at), at);
-        assert_eq!(
-            store.confirm_charge(&confirm).await,
-            Ok(WriteOutcome::Applied)
-        );
-        let confirmed = Charge {
-            status: ChargeStatus::Confirmed,
-            ..charge
-        };
-        let write = booking(&confirmed, at).expect("booking");
-        assert_eq!(store.book_splits(&write).await, Ok(WriteOutcome::Applied));
+        let write = scheduler_contract::book_in(store, charge, at).await;
         payouts.extend(write.payouts);
     }
     let (expected, positions) = newest_first(

@@ -22,7 +22,7 @@ use pixgw_domain::ports::{Clock, DynStore};
 use pixgw_domain::schedule::PayoutSchedule;
 use pixgw_domain::scheduler_ports::{AttachSplits, PayoutHeader, PayoutRunStore};
 use pixgw_domain::scheduling::ScheduleState;
-use pixgw_domain::settlement::WriteOutcome;
+use pixgw_domain::settlement::{BookSplits, WriteOutcome};
 use pixgw_domain::split::{SplitRule, SplitValue};
 
 use crate::settlement_contract::{CPF, charge_with_splits, confirm_write, doc, payment};
@@ -176,7 +176,11 @@ pub fn charge_for(
 
 /// Inserts, confirms and books the charge's splits at `at` (their booking time).
 pub async fn book(subject: &Subject, charge: Charge, at: DateTime<Utc>) {
-    let store = &subject.store;
+    book_in(&subject.store, charge, at).await;
+}
+
+/// [`book`] on a bare store; the booking it wrote.
+pub async fn book_in(store: &DynStore, charge: Charge, at: DateTime<Utc>) -> BookSplits {
     store.insert_charge(&charge, None).await.expect("insert");
     let confirm = confirm_write(&charge, payment(at), at);
     assert_eq!(
@@ -189,6 +193,7 @@ pub async fn book(subject: &Subject, charge: Charge, at: DateTime<Utc>) {
     };
     let write = booking(&confirmed, at).expect("booking");
     assert_eq!(store.book_splits(&write).await, Ok(WriteOutcome::Applied));
+    write
 }
 
 /// Every payout of the account's splits, by id, checked against the splits it pays: each
