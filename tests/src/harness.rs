@@ -427,6 +427,21 @@ impl Gateway {
         (credentials, token)
     }
 
+    /// Creates a charge (201) and pays it through the sandbox (200); its transaction id. The
+    /// pipeline is not run: callers run it when they need the splits booked.
+    pub async fn create_and_pay(&self, token: &str, body: &Value) -> String {
+        let created = self.post("/api/pix/cash-in", token, body, None).await;
+        assert_eq!(created.status, 201, "{:?}", created.body_json());
+        let id = created.body_json()["transactionId"]
+            .as_str()
+            .expect("transactionId")
+            .to_owned();
+        let path = format!("/api/sandbox/cash-in/{id}/pay");
+        let paid = self.post(&path, token, &serde_json::json!({}), None).await;
+        assert_eq!(paid.status, 200, "{:?}", paid.body_json());
+        id
+    }
+
     pub async fn post(
         &self,
         path: &str,

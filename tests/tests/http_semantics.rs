@@ -343,23 +343,7 @@ fn documented_cursors(path: &str, name: &str, count: usize) -> Vec<String> {
 /// A paid charge whose immediate split the pipeline paid out: a charge, a payout with a
 /// manifest, and statement entries to page through. Returns the payout's id.
 async fn something_to_list(gw: &Gateway, token: &str) -> String {
-    let created = gw
-        .post("/api/pix/cash-in", token, &immediate_split("CUR-1"), None)
-        .await;
-    assert_eq!(created.status, 201, "{:?}", created.body_json());
-    let id = created.body_json()["transactionId"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    let paid = gw
-        .post(
-            &format!("/api/sandbox/cash-in/{id}/pay"),
-            token,
-            &json!({}),
-            None,
-        )
-        .await;
-    assert_eq!(paid.status, 200, "{:?}", paid.body_json());
+    gw.create_and_pay(token, &immediate_split("CUR-1")).await;
     gw.run_pipeline().await;
     let payouts = gw.get("/api/payouts", token).await.body_json();
     payouts["items"][0]["id"]

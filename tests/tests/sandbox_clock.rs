@@ -56,23 +56,7 @@ async fn ok(gw: &Gateway, path: &str, token: &str) -> Value {
 /// A paid seed-004 marketplace charge (R$ 140 + 40 + 10 to three recipients, scheduled),
 /// its splits booked.
 async fn paid_marketplace(gw: &Gateway, token: &str, external_id: &str) -> String {
-    let created = gw
-        .post("/api/pix/cash-in", token, &marketplace(external_id), None)
-        .await;
-    assert_eq!(created.status, 201, "{:?}", created.body_json());
-    let id = created.body_json()["transactionId"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    let paid = gw
-        .post(
-            &format!("/api/sandbox/cash-in/{id}/pay"),
-            token,
-            &json!({}),
-            None,
-        )
-        .await;
-    assert_eq!(paid.status, 200, "{:?}", paid.body_json());
+    let id = gw.create_and_pay(token, &marketplace(external_id)).await;
     gw.run_pipeline().await;
     id
 }
