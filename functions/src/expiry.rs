@@ -12,8 +12,9 @@ use std::sync::Arc;
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use pixgw_domain::error::DomainError;
-use pixgw_domain::money_out::{ExpirySweeper, SweepReport};
-use pixgw_domain::ports::{DynStore, SystemClock};
+use pixgw_domain::flows::expire::{ExpirySweeper, SweepReport};
+use pixgw_domain::store::DynStore;
+use pixgw_domain::pix::clock::SystemClock;
 use pixgw_providers::env::process_env;
 use serde_json::{Value, json};
 use tracing::{error, info};

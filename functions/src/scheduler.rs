@@ -12,8 +12,9 @@ use std::sync::Arc;
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use pixgw_domain::error::DomainError;
-use pixgw_domain::pipeline::{PayoutScheduler, RunReport};
-use pixgw_domain::ports::{PayoutRunStore, SystemClock};
+use pixgw_domain::flows::run_payout_windows::{PayoutScheduler, RunReport};
+use pixgw_domain::payout::runs::PayoutRunStore;
+use pixgw_domain::pix::clock::SystemClock;
 use pixgw_providers::env::process_env;
 use serde_json::{Value, json};
 use tracing::{error, info};

@@ -7,7 +7,7 @@ use common::{body_json, event_with_params, sandbox_state};
 
 use pixgw_api::Route;
 use pixgw_api::accounts::create_account;
-use pixgw_domain::ports::{Clock, SystemClock};
+use pixgw_domain::pix::clock::{Clock, SystemClock};
 use serde_json::json;
 
 #[tokio::test]

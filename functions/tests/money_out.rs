@@ -16,11 +16,12 @@ use std::time::Duration;
 use pixgw_api::accounts::create_account;
 use pixgw_api::auth::digital_signature;
 use pixgw_api::{AppState, Route};
-use pixgw_domain::money_out::ExpirySweeper;
-use pixgw_domain::pipeline::consumer::drain;
-use pixgw_domain::pipeline::relay_outbox;
-use pixgw_domain::ports::{Clock, DynStore, SystemClock};
-use pixgw_domain::queue::QueueName;
+use pixgw_domain::flows::expire::ExpirySweeper;
+use pixgw_domain::messaging::consumer::drain;
+use pixgw_domain::messaging::relay::relay_outbox;
+use pixgw_domain::pix::clock::{Clock, SystemClock};
+use pixgw_domain::store::DynStore;
+use pixgw_domain::messaging::queue::QueueName;
 use pixgw_queue_local::LocalQueues;
 use pixgw_store_embedded::EmbeddedStore;
 use serde_json::{Value, json};
@@ -211,11 +212,11 @@ impl World {
             for (queue, handler) in [
                 (
                     QueueName::ChargeConfirmed,
-                    &self.state.split_calculator as &dyn pixgw_domain::pipeline::MessageHandler,
+                    &self.state.split_calculator as &dyn pixgw_domain::messaging::consumer::MessageHandler,
                 ),
                 (
                     QueueName::PayoutRequests,
-                    &self.state.money_out as &dyn pixgw_domain::pipeline::MessageHandler,
+                    &self.state.money_out as &dyn pixgw_domain::messaging::consumer::MessageHandler,
                 ),
             ] {
                 let report = drain(&self.queues, queue, handler, Duration::ZERO, Duration::ZERO)

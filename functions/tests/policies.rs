@@ -26,9 +26,9 @@ use chrono::{DateTime, Duration, Utc};
 use pixgw_api::accounts::create_account;
 use pixgw_api::auth::digital_signature;
 use pixgw_api::{AppState, Route};
-use pixgw_domain::events::{AccountEvent, EventType};
-use pixgw_domain::ids::{AccountId, TransactionId};
-use pixgw_domain::ports::{Clock, SystemClock};
+use pixgw_domain::messaging::events::{AccountEvent, EventType};
+use pixgw_domain::pix::ids::{AccountId, TransactionId};
+use pixgw_domain::pix::clock::{Clock, SystemClock};
 use pixgw_domain::webhooks::WebhookMessage;
 use pixgw_providers::sandbox::{SandboxPayment, SignedWebhook};
 use serde_json::{Value, json};
@@ -592,11 +592,11 @@ async fn payments(w: &World, a: &Merchant, c: &Charges) {
 
     // A PSP's webhook straight to provider-webhook: confirmed, then a duplicate, then forged.
     let sandbox = w.lambda("provider-webhook").sandbox();
-    let paid_by = pixgw_domain::payment::PaidBy {
+    let paid_by = pixgw_domain::pix::payment::PaidBy {
         name: "João Pereira".into(),
         document: "12345678909".into(),
-        bank: pixgw_domain::payment::PayerBankData::new(
-            pixgw_domain::payment::Ispb::parse("00000000").expect("ispb"),
+        bank: pixgw_domain::pix::payment::PayerBankData::new(
+            pixgw_domain::pix::payment::Ispb::parse("00000000").expect("ispb"),
             "0001",
             "1234567",
         )
@@ -604,7 +604,7 @@ async fn payments(w: &World, a: &Merchant, c: &Charges) {
     };
     let webhook = sandbox.pay_charge(&SandboxPayment {
         transaction_id: TransactionId::parse(&c.by_webhook).expect("id"),
-        amount: pixgw_domain::money::Money::from_cents(5_000),
+        amount: pixgw_domain::pix::money::Money::from_cents(5_000),
         paid_by,
     });
     for outcome in ["CONFIRMED", "DUPLICATE"] {
@@ -1108,8 +1108,8 @@ async fn payouts_settled_by_notice(w: &World) {
 fn transfer_completed(w: &World, key: &str) -> SignedWebhook {
     let now = Utc::now();
     let instant = now.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
-    let e2e = pixgw_domain::payment::EndToEndId::generate(
-        pixgw_domain::payment::EndToEndKind::Payment,
+    let e2e = pixgw_domain::pix::payment::EndToEndId::generate(
+        pixgw_domain::pix::payment::EndToEndKind::Payment,
         &pixgw_providers::sandbox::sandbox_ispb(),
         now,
     );

@@ -17,9 +17,10 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use chrono::Utc;
 use pixgw_api::accounts::create_account;
-use pixgw_domain::ids::AccountId;
-use pixgw_domain::ports::{Clock, DynStore};
-use pixgw_domain::record::ChargeRecord;
+use pixgw_domain::pix::ids::AccountId;
+use pixgw_domain::pix::clock::Clock;
+use pixgw_domain::store::DynStore;
+use pixgw_domain::charge::record::ChargeRecord;
 use pixgw_store_dynamodb::DynamoStore;
 use pixgw_tests::harness::{Backend, Gateway};
 use serde_json::{Value, json};
@@ -271,7 +272,7 @@ async fn dynamodb_section(n: usize) {
         .await
         .body_json();
     let sample_id =
-        pixgw_domain::ids::TransactionId::parse(sample["transactionId"].as_str().expect("id"))
+        pixgw_domain::pix::ids::TransactionId::parse(sample["transactionId"].as_str().expect("id"))
             .expect("id");
     let charge = gw
         .state
@@ -343,7 +344,7 @@ async fn embedded_section(n: usize) {
         .post("/api/pix/cash-in", &token, &body(0), None)
         .await
         .body_json();
-    let id = pixgw_domain::ids::TransactionId::parse(sample["transactionId"].as_str().expect("id"))
+    let id = pixgw_domain::pix::ids::TransactionId::parse(sample["transactionId"].as_str().expect("id"))
         .expect("id");
     let charge = gw
         .state
@@ -356,7 +357,7 @@ async fn embedded_section(n: usize) {
     let bare = drive(n * 2, 4, move |_| {
         let (store, mut charge) = (store.clone(), charge.clone());
         async move {
-            charge.transaction_id = pixgw_domain::ids::TransactionId::generate();
+            charge.transaction_id = pixgw_domain::pix::ids::TransactionId::generate();
             charge.external_id = format!("BARE-{}", charge.transaction_id);
             store.insert_charge(&charge, None).await.expect("insert");
         }

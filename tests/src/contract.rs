@@ -15,15 +15,15 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use futures::future::join_all;
 use pixgw_domain::account::{Account, ClientCredential};
 use pixgw_domain::charge::{Charge, ChargeSplit, ChargeStatus, Payer};
-use pixgw_domain::document::TaxDocument;
+use pixgw_domain::pix::document::TaxDocument;
 use pixgw_domain::error::StoreError;
-use pixgw_domain::ids::{AccountId, TransactionId};
-use pixgw_domain::money::Money;
-use pixgw_domain::pix_key::PixKeyType;
-use pixgw_domain::ports::{
-    ChargeCursor, ChargeQuery, ClaimOutcome, ClaimRequest, CreateAccountError, DynStore,
-    IdempotencyClaim, IdempotencyCompletion, InsertChargeError, Page, StoredResponse,
-};
+use pixgw_domain::pix::ids::{AccountId, TransactionId};
+use pixgw_domain::pix::money::Money;
+use pixgw_domain::pix::pix_key::PixKeyType;
+use pixgw_domain::charge::ports::{ChargeCursor, ChargeQuery, InsertChargeError, Page};
+use pixgw_domain::idempotency::{ClaimOutcome, ClaimRequest, IdempotencyClaim, IdempotencyCompletion, StoredResponse};
+use pixgw_domain::account::ports::CreateAccountError;
+use pixgw_domain::store::DynStore;
 use pixgw_domain::split::{SplitRule, SplitValue};
 use uuid::Uuid;
 

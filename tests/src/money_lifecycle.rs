@@ -17,31 +17,32 @@ use chrono::{DateTime, Duration, Utc};
 use http::Method;
 use pixgw_api::accounts::NewAccountCredentials;
 use pixgw_api::{ApiRequest, ApiResponse, AppState};
-use pixgw_domain::cashout::{
-    BankAccountType, CashOut, CashOutDestination, CashOutId, CashOutState,
-};
-use pixgw_domain::charge::{Charge, ChargeStatus, RefundState};
-use pixgw_domain::document::TaxDocument;
+use pixgw_domain::cash_out::{BankAccountType, CashOut, CashOutDestination, CashOutId, CashOutState};
+use pixgw_domain::charge::{Charge, ChargeStatus};
+use pixgw_domain::refund::RefundState;
+use pixgw_domain::pix::document::TaxDocument;
 use pixgw_domain::error::{DomainError, ProviderError};
-use pixgw_domain::events::{AccountEvent, EventType};
-use pixgw_domain::ids::{AccountId, TransactionId};
+use pixgw_domain::messaging::events::{AccountEvent, EventType};
+use pixgw_domain::pix::ids::{AccountId, TransactionId};
 use pixgw_domain::ledger::{Balance, Bucket, LedgerAccount, Movement, MovementKind};
-use pixgw_domain::money::Money;
-use pixgw_domain::money_out::statement::entries_of;
-use pixgw_domain::money_out::{
-    CashOutInput, RefundInput, StatementEntry, StatementQuery, statement_page,
-};
-use pixgw_domain::payment::{EndToEndKind, Ispb, PaidBy, PayerBankData};
-use pixgw_domain::payout::{PayoutState, SplitEntry, SplitState};
-use pixgw_domain::pipeline::payout_scheduler::RunReport;
-use pixgw_domain::pipeline::relay_outbox;
-use pixgw_domain::pix_key::PixKeyType;
-use pixgw_domain::ports::{PixProvider, ProviderCharge, ProviderChargeRequest, StoredResponse};
+use pixgw_domain::pix::money::Money;
+use pixgw_domain::flows::statement::entries_of;
+use pixgw_domain::flows::cash_out::CashOutInput;
+use pixgw_domain::flows::refund::RefundInput;
+use pixgw_domain::flows::statement::{StatementEntry, StatementQuery, statement_page};
+use pixgw_domain::pix::payment::{EndToEndKind, Ispb, PaidBy, PayerBankData};
+use pixgw_domain::payout::PayoutState;
+use pixgw_domain::split::entry::{SplitEntry, SplitState};
+use pixgw_domain::flows::run_payout_windows::RunReport;
+use pixgw_domain::messaging::relay::relay_outbox;
+use pixgw_domain::pix::pix_key::PixKeyType;
+use pixgw_domain::provider::{PixProvider, ProviderCharge, ProviderChargeRequest};
+use pixgw_domain::idempotency::StoredResponse;
 use pixgw_domain::provider::{
     InboundWebhook, ProviderEvent, RefundOutcome, RefundRequest, TransferOutcome, TransferRequest,
     WebhookError,
 };
-use pixgw_domain::queue::QueueName;
+use pixgw_domain::messaging::queue::QueueName;
 use pixgw_providers::sandbox::{SandboxPayment, SignedWebhook};
 use serde_json::{Value, json};
 
@@ -268,7 +269,7 @@ impl Shop {
     /// gateway's clock); returns the state as it was.
     pub fn swap_providers(
         &mut self,
-        providers: Arc<pixgw_domain::provider_directory::ProviderDirectory>,
+        providers: Arc<pixgw_domain::provider::directory::ProviderDirectory>,
     ) -> AppState {
         let old = self.gw.state.clone();
         self.gw.state = AppState::with_providers(
@@ -893,7 +894,7 @@ impl Shop {
         let mut refunded_by_network = BTreeSet::new();
         for r in self.gw.sandbox.refunds() {
             let (id, attempt) =
-                pixgw_domain::money_out::refund::parse_refund_idempotency_key(&r.idempotency_key)
+                pixgw_domain::flows::refund::parse_refund_idempotency_key(&r.idempotency_key)
                     .expect("refund key");
             let c = self.charge(&id).await;
             let refund = c.refund.as_ref().expect("a refunded charge's refund");

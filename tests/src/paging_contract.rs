@@ -27,23 +27,24 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use pixgw_domain::cashout::{
-    CashOut, CashOutCursor, CashOutDestination, CashOutId, CashOutQuery, CashOutState,
-};
+use pixgw_domain::cash_out::{CashOut, CashOutDestination, CashOutId, CashOutState};
+use pixgw_domain::cash_out::ports::{CashOutCursor, CashOutQuery};
 use pixgw_domain::charge::{Charge, ChargeStatus};
-use pixgw_domain::ids::AccountId;
+use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::ledger::{AvailableDraw, Bucket, LedgerAccount, Movement, MovementKind};
-use pixgw_domain::lifecycle::RequestCashOut;
-use pixgw_domain::money::Money;
-use pixgw_domain::money_out::statement::entries_of;
-use pixgw_domain::money_out::{StatementCursor, StatementQuery, statement_page};
-use pixgw_domain::outbox::PipelineMessage;
+use pixgw_domain::cash_out::ports::RequestCashOut;
+use pixgw_domain::pix::money::Money;
+use pixgw_domain::flows::statement::entries_of;
+use pixgw_domain::flows::statement::{StatementCursor, StatementQuery, statement_page};
+use pixgw_domain::messaging::outbox::PipelineMessage;
 use pixgw_domain::payout::{PayoutId, SplitRef};
-use pixgw_domain::pipeline::payout_scheduler::{PayoutScheduler, SchedulerConfig};
-use pixgw_domain::pix_key::PixKeyType;
-use pixgw_domain::ports::{ChargeCursor, ChargeQuery, DynStore};
-use pixgw_domain::scheduler_ports::{PayoutCursor, PayoutQuery, PayoutRunStore};
-use pixgw_domain::settlement::WriteOutcome;
+use pixgw_domain::flows::run_payout_windows::{PayoutScheduler, SchedulerConfig};
+use pixgw_domain::pix::pix_key::PixKeyType;
+use pixgw_domain::charge::ports::{ChargeCursor, ChargeQuery};
+use pixgw_domain::store::DynStore;
+use pixgw_domain::payout::ports::{PayoutCursor, PayoutQuery};
+use pixgw_domain::payout::runs::PayoutRunStore;
+use pixgw_domain::error::WriteOutcome;
 use pixgw_domain::webhooks::{Delivery, DeliveryAttempt, DeliveryQuery, DeliveryStatus};
 use proptest::prelude::*;
 use proptest::test_runner::{RngSeed, TestError, TestRunner};
@@ -553,7 +554,7 @@ async fn cash_out(
     };
     assert_eq!(
         store.request_cash_out(&write).await,
-        Ok(pixgw_domain::lifecycle::MoneyOutOutcome::Applied)
+        Ok(pixgw_domain::ledger::ports::MoneyOutOutcome::Applied)
     );
     cash_out
 }
@@ -705,7 +706,7 @@ fn failed_delivery(account: &AccountId, n: usize, at: DateTime<Utc>) -> Delivery
     let mut delivery = Delivery::new(
         account,
         &format!("evt_paging_{n}"),
-        pixgw_domain::events::EventType::CashinConfirmed,
+        pixgw_domain::messaging::events::EventType::CashinConfirmed,
         at,
     );
     for number in 1..=50u32 {

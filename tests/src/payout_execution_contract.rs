@@ -11,16 +11,17 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use futures::future::join_all;
 use pixgw_domain::charge::Charge;
-use pixgw_domain::events::EventType;
-use pixgw_domain::ids::AccountId;
+use pixgw_domain::messaging::events::EventType;
+use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::ledger::Balance;
-use pixgw_domain::payout::{Payout, PayoutId, PayoutState, SplitEntry, SplitState};
-use pixgw_domain::pipeline::payout_executor::{ExecutionResult, PayoutExecutor};
-use pixgw_domain::pipeline::payout_scheduler::{PayoutScheduler, SchedulerConfig};
-use pixgw_domain::pipeline::payout_settlement::{FinalOutcome, settle_chunk, settle_payout};
-use pixgw_domain::ports::Clock;
-use pixgw_domain::provider_directory::ProviderDirectory;
-use pixgw_domain::settlement::WriteOutcome;
+use pixgw_domain::payout::{Payout, PayoutId, PayoutState};
+use pixgw_domain::split::entry::{SplitEntry, SplitState};
+use pixgw_domain::flows::execute_payout::{ExecutionResult, PayoutExecutor};
+use pixgw_domain::flows::run_payout_windows::{PayoutScheduler, SchedulerConfig};
+use pixgw_domain::flows::settle::{FinalOutcome, settle_chunk, settle_payout};
+use pixgw_domain::pix::clock::Clock;
+use pixgw_domain::provider::directory::ProviderDirectory;
+use pixgw_domain::error::WriteOutcome;
 use pixgw_providers::sandbox::SandboxProvider;
 
 use crate::harness::ManualClock;
@@ -336,8 +337,8 @@ pub async fn a_manifest_left_half_settled_is_finished_by_a_redelivery(subject: S
     let now = window + Duration::minutes(2);
     let outcome = FinalOutcome {
         state: PayoutState::Paid,
-        end_to_end_id: Some(pixgw_domain::payment::EndToEndId::generate(
-            pixgw_domain::payment::EndToEndKind::Payment,
+        end_to_end_id: Some(pixgw_domain::pix::payment::EndToEndId::generate(
+            pixgw_domain::pix::payment::EndToEndKind::Payment,
             &pixgw_providers::sandbox::sandbox_ispb(),
             now,
         )),

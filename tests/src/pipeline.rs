@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use pixgw_domain::pipeline::consumer::{HandlerError, MessageHandler};
-use pixgw_domain::pipeline::relay_outbox;
-use pixgw_domain::queue::{QueueName, ReceivedMessage};
+use pixgw_domain::messaging::consumer::{HandlerError, MessageHandler};
+use pixgw_domain::messaging::relay::relay_outbox;
+use pixgw_domain::messaging::queue::{QueueName, ReceivedMessage};
 
 use crate::harness::{Backend, Gateway};
 

@@ -1,6 +1,6 @@
 //! The queue contract: one suite of cases every [`MessageQueue`] adapter must pass (in-process
 //! and SQS), so the local gateway's queues behave like production's. The semantics are those
-//! documented in [`pixgw_domain::queue`].
+//! documented in [`pixgw_domain::messaging::queue`].
 //!
 //! Each case is an `async fn(&dyn QueueFixture)` that panics on a violation;
 //! `tests/queue_contract.rs` runs each against a fresh fixture of each adapter. Time is the
@@ -18,10 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use pixgw_domain::queue::{
-    DynQueue, MAX_BODY_BYTES, MAX_DELAY, MAX_VISIBILITY, OutgoingMessage, QueueError, QueueName,
-    Receipt, ReceivedMessage,
-};
+use pixgw_domain::messaging::queue::{DynQueue, MAX_BODY_BYTES, MAX_DELAY, MAX_VISIBILITY, OutgoingMessage, QueueError, QueueName, Receipt, ReceivedMessage};
 
 /// A fresh set of queues plus control over the time they see.
 #[async_trait]
@@ -246,7 +243,7 @@ pub async fn send_dead_letter_parks_a_message_beside_the_redriven_ones(f: &dyn Q
     let left = f.queue().dead_letters(Q, 10).await.expect("dead_letters");
     assert!(left.is_empty(), "{left:?}");
     // The limits apply as to any send.
-    let huge = OutgoingMessage::new("x".repeat(pixgw_domain::queue::MAX_BODY_BYTES + 1));
+    let huge = OutgoingMessage::new("x".repeat(pixgw_domain::messaging::queue::MAX_BODY_BYTES + 1));
     assert!(matches!(
         f.queue().send_dead_letter(Q, huge).await,
         Err(QueueError::TooLarge { .. })

@@ -7,16 +7,17 @@
 //! stored yet) and is refused with [`WriteOutcome::Conflict`], changing nothing, when that is
 //! not the stored version; of concurrent writes on one version exactly one applies.
 //!
-//! [`ScheduleStore`]: pixgw_domain::scheduling::ScheduleStore
+//! [`ScheduleStore`]: pixgw_domain::schedule::ports::ScheduleStore
 
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc, Weekday};
 use futures::future::join_all;
 use pixgw_domain::account::{Account, ClientCredential};
-use pixgw_domain::ids::AccountId;
-use pixgw_domain::ports::{CreateAccountError, DynStore};
+use pixgw_domain::pix::ids::AccountId;
+use pixgw_domain::account::ports::CreateAccountError;
+use pixgw_domain::store::DynStore;
 use pixgw_domain::schedule::{Frequency, PayoutSchedule};
-use pixgw_domain::scheduling::ScheduleState;
-use pixgw_domain::settlement::WriteOutcome;
+use pixgw_domain::schedule::ports::ScheduleState;
+use pixgw_domain::error::WriteOutcome;
 use uuid::Uuid;
 
 /// Calls `$callback!($($args)*; sequential: [...], concurrent: [...])` with every case of the

@@ -27,12 +27,13 @@ use chrono::{DateTime, Duration, Utc};
 use http::Method;
 use pixgw_api::ApiRequest;
 use pixgw_api::accounts::NewAccountCredentials;
-use pixgw_domain::events::{AccountEvent, EventType};
-use pixgw_domain::ids::AccountId;
-use pixgw_domain::pipeline::consumer::HandlerError;
-use pixgw_domain::ports::{Clock, DynStore};
-use pixgw_domain::queue::QueueName;
-use pixgw_domain::settlement::OutboxFeed;
+use pixgw_domain::messaging::events::{AccountEvent, EventType};
+use pixgw_domain::pix::ids::AccountId;
+use pixgw_domain::messaging::consumer::HandlerError;
+use pixgw_domain::pix::clock::Clock;
+use pixgw_domain::store::DynStore;
+use pixgw_domain::messaging::queue::QueueName;
+use pixgw_domain::messaging::outbox::OutboxFeed;
 use pixgw_domain::webhooks::delivery::{ATTEMPT_LEASE, RETRY_WINDOW, backoff};
 use pixgw_domain::webhooks::dispatcher::{Dispatched, WebhookDispatcher};
 use pixgw_domain::webhooks::endpoint::ROTATION_OVERLAP;
@@ -387,7 +388,7 @@ impl Rig {
     }
 
     /// The webhook messages visible now (received: invisible until acked or retried).
-    pub async fn webhook_messages(&self) -> Vec<pixgw_domain::queue::ReceivedMessage> {
+    pub async fn webhook_messages(&self) -> Vec<pixgw_domain::messaging::queue::ReceivedMessage> {
         let mut all = Vec::new();
         loop {
             let batch = self

@@ -159,7 +159,7 @@ async fn bearer_tokens_missing_forged_expired_or_other_algorithm_are_401() {
 
     // A token signed by another gateway's key.
     let other_keys = pixgw_api::auth::AuthKeys::new(vec![1u8; 48], [2u8; 32]).unwrap();
-    let account = pixgw_domain::ids::AccountId::parse(&credentials.account_id).unwrap();
+    let account = pixgw_domain::pix::ids::AccountId::parse(&credentials.account_id).unwrap();
     let foreign = pixgw_api::auth::issue_token(&other_keys, &account, gw.clock_now()).unwrap();
     assert_eq!(
         gw.call(get(Some(format!("Bearer {}", foreign.access_token))))

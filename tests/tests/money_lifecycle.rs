@@ -8,16 +8,17 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use futures::future::join_all;
-use pixgw_domain::charge::{ChargeStatus, RefundState};
+use pixgw_domain::charge::ChargeStatus;
+use pixgw_domain::refund::RefundState;
 use pixgw_domain::error::DomainError;
-use pixgw_domain::events::EventType;
-use pixgw_domain::ids::AccountId;
+use pixgw_domain::messaging::events::EventType;
+use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::ledger::{Bucket, MovementKind};
-use pixgw_domain::money::Money;
-use pixgw_domain::payment::EndToEndKind;
-use pixgw_domain::payout::SplitState;
-use pixgw_domain::pipeline::split_calculator::BookingResult;
-use pixgw_domain::queue::{OutgoingMessage, QueueName};
+use pixgw_domain::pix::money::Money;
+use pixgw_domain::pix::payment::EndToEndKind;
+use pixgw_domain::split::entry::SplitState;
+use pixgw_domain::flows::book_splits::BookingResult;
+use pixgw_domain::messaging::queue::{OutgoingMessage, QueueName};
 use pixgw_tests::bodies::{immediate_split, marketplace};
 use pixgw_tests::harness::Backend;
 use pixgw_tests::money_lifecycle::{
@@ -39,7 +40,7 @@ fn buckets(shop_balance: pixgw_domain::ledger::Balance) -> (i64, i64, i64) {
     )
 }
 
-async fn split_states(shop: &Shop, id: &pixgw_domain::ids::TransactionId) -> Vec<SplitState> {
+async fn split_states(shop: &Shop, id: &pixgw_domain::pix::ids::TransactionId) -> Vec<SplitState> {
     shop.splits(id).await.iter().map(|s| s.state).collect()
 }
 

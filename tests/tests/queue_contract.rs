@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use pixgw_domain::queue::DynQueue;
+use pixgw_domain::messaging::queue::DynQueue;
 use pixgw_queue_local::{LocalQueueConfig, LocalQueues};
 use pixgw_tests::harness::ManualClock;
 use pixgw_tests::queue_contract::QueueFixture;

@@ -14,10 +14,10 @@ mod rig;
 
 use chrono::Duration;
 use pixgw_domain::charge::ChargeStatus;
-use pixgw_domain::events::EventType;
-use pixgw_domain::ids::TransactionId;
+use pixgw_domain::messaging::events::EventType;
+use pixgw_domain::pix::ids::TransactionId;
 use pixgw_domain::ledger::MovementKind;
-use pixgw_domain::payout::SplitState;
+use pixgw_domain::split::entry::SplitState;
 use pixgw_tests::harness::Backend;
 use pixgw_tests::mock_psps::{
     Fault, PF_HOOK_VALUE, PF_INVALID_FORMAT, PF_TAX_NUMBER_INVALID, connectpsp_webhook,

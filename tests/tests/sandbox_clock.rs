@@ -43,7 +43,7 @@ async fn advance(gw: &Gateway, token: &str, seconds: i64) -> Value {
 }
 
 /// One tick of the payout scheduler, exactly what the local gateway's loop runs.
-async fn tick(gw: &Gateway) -> pixgw_domain::pipeline::RunReport {
+async fn tick(gw: &Gateway) -> pixgw_domain::flows::run_payout_windows::RunReport {
     gw.state.payout_scheduler.run_now().await.expect("tick")
 }
 

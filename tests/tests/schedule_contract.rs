@@ -7,7 +7,7 @@
 //! - `dynamodb`: a fresh table per test in DynamoDB Local, at `PIXGW_TEST_DYNAMODB_ENDPOINT`
 //!   (`./scripts/test.sh` starts it and sets the variable). Without it these tests FAIL.
 
-use pixgw_domain::ports::DynStore;
+use pixgw_domain::store::DynStore;
 use pixgw_tests::harness::{Backend, fresh_store};
 
 /// A fresh, empty store plus whatever must live as long as it (the temporary directory).
@@ -59,7 +59,7 @@ pixgw_tests::schedule_contract_cases!(adapter_suite!(dynamodb, Dynamodb));
 async fn dynamodb_schedule_item_is_in_the_due_index() {
     use aws_sdk_dynamodb::types::AttributeValue;
     use pixgw_domain::account::{Account, ClientCredential};
-    use pixgw_domain::ids::AccountId;
+    use pixgw_domain::pix::ids::AccountId;
     use pixgw_domain::ledger::balance_shard;
     use pixgw_store_dynamodb::keys::{account_pk, primary_key};
 
@@ -81,7 +81,7 @@ async fn dynamodb_schedule_item_is_in_the_due_index() {
         secret_hash: "hash".into(),
         created_at,
     };
-    use pixgw_domain::ports::AccountStore;
+    use pixgw_domain::account::ports::AccountStore;
     store
         .create_account(&account, &credential)
         .await

@@ -5,11 +5,11 @@
 use chrono::Duration;
 use http::Method;
 use pixgw_api::ApiRequest;
-use pixgw_domain::ids::TransactionId;
+use pixgw_domain::pix::ids::TransactionId;
 use pixgw_domain::ledger::{Balance, MovementKind};
-use pixgw_domain::money::Money;
-use pixgw_domain::payment::{EndToEndId, Ispb, PaidBy, PayerBankData};
-use pixgw_domain::queue::QueueName;
+use pixgw_domain::pix::money::Money;
+use pixgw_domain::pix::payment::{EndToEndId, Ispb, PaidBy, PayerBankData};
+use pixgw_domain::messaging::queue::QueueName;
 use pixgw_providers::sandbox::{SandboxPayment, SignedWebhook};
 use pixgw_tests::bodies::{immediate_split, marketplace, rejected_immediate_split, rounding_dust};
 use pixgw_tests::harness::{Backend, Gateway};
@@ -291,7 +291,7 @@ fn webhook_request(webhook: &SignedWebhook, provider: &str) -> ApiRequest {
     request
 }
 
-async fn confirmations(gw: &Gateway, account: &pixgw_domain::ids::AccountId) -> usize {
+async fn confirmations(gw: &Gateway, account: &pixgw_domain::pix::ids::AccountId) -> usize {
     gw.state
         .store
         .list_movements(account)
@@ -305,7 +305,7 @@ async fn confirmations(gw: &Gateway, account: &pixgw_domain::ids::AccountId) -> 
 async fn duplicate_webhooks_confirm_once(backend: Backend) {
     let gw = Gateway::start(backend).await;
     let (credentials, token) = gw.merchant("Loja").await;
-    let account = pixgw_domain::ids::AccountId::parse(&credentials.account_id).unwrap();
+    let account = pixgw_domain::pix::ids::AccountId::parse(&credentials.account_id).unwrap();
     let id = create(&gw, &token, &marketplace("PED-DUP")).await;
     let webhook = paid_webhook(&gw, &id, 20_000);
 
@@ -348,7 +348,7 @@ async fn duplicate_webhooks_confirm_once(backend: Backend) {
 async fn provider_webhooks_are_authenticated_and_checked(backend: Backend) {
     let gw = Gateway::start(backend).await;
     let (credentials, token) = gw.merchant("Loja").await;
-    let account = pixgw_domain::ids::AccountId::parse(&credentials.account_id).unwrap();
+    let account = pixgw_domain::pix::ids::AccountId::parse(&credentials.account_id).unwrap();
     let id = create(&gw, &token, &marketplace("PED-W")).await;
     let good = paid_webhook(&gw, &id, 20_000);
 

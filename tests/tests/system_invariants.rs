@@ -23,8 +23,8 @@ use chrono::Duration;
 use pixgw_domain::charge::ChargeStatus;
 use pixgw_domain::error::DomainError;
 use pixgw_domain::ledger::{Balance, MovementKind};
-use pixgw_domain::money::Money;
-use pixgw_domain::payout::SplitState;
+use pixgw_domain::pix::money::Money;
+use pixgw_domain::split::entry::SplitState;
 use pixgw_tests::harness::Backend;
 use pixgw_tests::money_lifecycle::{Shop, SplitSpec, charge_body, to_bank_account, to_pix_key};
 use pixgw_tests::on_both_backends;
@@ -163,7 +163,7 @@ fn history() -> impl Strategy<Value = Vec<Step>> {
 /// How much of a refund must come out of `available` now, as the refund service computes
 /// it: nothing while the splits are unbooked (the money is still incoming), otherwise the
 /// amount minus the splits it would cancel.
-async fn refund_needs_from_available(shop: &Shop, id: &pixgw_domain::ids::TransactionId) -> i64 {
+async fn refund_needs_from_available(shop: &Shop, id: &pixgw_domain::pix::ids::TransactionId) -> i64 {
     let charge = shop.charge(id).await;
     let booked = shop
         .movement(MovementKind::SplitsBooked, id.as_str())

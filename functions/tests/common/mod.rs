@@ -11,7 +11,7 @@ use std::sync::Arc;
 use pixgw_api::AppState;
 use pixgw_api::auth::AuthKeys;
 use pixgw_api::state::{SandboxConfig, SandboxDelivery};
-use pixgw_domain::ports::{Clock, SystemClock};
+use pixgw_domain::pix::clock::{Clock, SystemClock};
 use pixgw_providers::sandbox::SandboxProvider;
 use pixgw_store_embedded::EmbeddedStore;
 use serde_json::{Value, json};

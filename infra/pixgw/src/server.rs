@@ -14,8 +14,9 @@ use pixgw_api::http_types::MAX_BODY_BYTES;
 use pixgw_api::sandbox_clock::SandboxClock;
 use pixgw_api::state::{SandboxConfig, SandboxDelivery};
 use pixgw_api::{ApiRequest, ApiResponse, AppState, dispatch};
-use pixgw_domain::ports::{Clock, PixProvider};
-use pixgw_domain::provider_directory::ProviderDirectory;
+use pixgw_domain::pix::clock::Clock;
+use pixgw_domain::provider::PixProvider;
+use pixgw_domain::provider::directory::ProviderDirectory;
 use pixgw_domain::webhooks::url_policy::UrlPolicy;
 use pixgw_providers::env::{
     failover_policy_from_env, parse_provider_names, process_env, provider_from_env,

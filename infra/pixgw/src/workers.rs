@@ -16,11 +16,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pixgw_api::AppState;
-use pixgw_domain::money_out::ExpirySweeper;
-use pixgw_domain::pipeline::consumer::{MessageHandler, drain};
-use pixgw_domain::pipeline::{PayoutScheduler, relay_outbox};
-use pixgw_domain::queue::{MessageQueue, QueueName};
-use pixgw_domain::settlement::OutboxFeed;
+use pixgw_domain::flows::expire::ExpirySweeper;
+use pixgw_domain::messaging::consumer::{MessageHandler, drain};
+use pixgw_domain::flows::run_payout_windows::PayoutScheduler;
+use pixgw_domain::messaging::relay::relay_outbox;
+use pixgw_domain::messaging::queue::{MessageQueue, QueueName};
+use pixgw_domain::messaging::outbox::OutboxFeed;
 use pixgw_domain::webhooks::WebhookSender;
 use tokio::sync::watch;
 use tokio::task::JoinSet;

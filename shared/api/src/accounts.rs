@@ -2,10 +2,11 @@
 
 use chrono::{DateTime, Utc};
 use pixgw_domain::account::{Account, ClientCredential};
-use pixgw_domain::brcode::{sanitize_merchant_city, sanitize_merchant_name};
-use pixgw_domain::ids::AccountId;
-use pixgw_domain::ports::{CreateAccountError, DynStore};
-use pixgw_domain::provider_directory::validate_provider_list;
+use pixgw_domain::pix::brcode::{sanitize_merchant_city, sanitize_merchant_name};
+use pixgw_domain::pix::ids::AccountId;
+use pixgw_domain::account::ports::CreateAccountError;
+use pixgw_domain::store::DynStore;
+use pixgw_domain::provider::directory::validate_provider_list;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{AuthKeys, encrypt_secret, generate_secret, hash_secret};

@@ -85,8 +85,8 @@ pub enum ApiError {
     ConcurrentUpdate,
     #[error("available balance {available} does not cover {needed}")]
     InsufficientBalance {
-        available: pixgw_domain::money::Money,
-        needed: pixgw_domain::money::Money,
+        available: pixgw_domain::pix::money::Money,
+        needed: pixgw_domain::pix::money::Money,
     },
     #[error("charge is {0}; only CONFIRMED charges can be refunded")]
     ChargeNotRefundable(&'static str),
@@ -615,7 +615,7 @@ fn provider_details(rejection: &ProviderRejection) -> serde_json::Value {
 mod tests {
     use std::collections::BTreeSet;
 
-    use pixgw_domain::money::Money;
+    use pixgw_domain::pix::money::Money;
 
     use super::*;
 

@@ -10,9 +10,9 @@
 //! [`LOCAL_ROUTES`]: crate::routes::LOCAL_ROUTES
 //! [`ROUTES`]: crate::routes::ROUTES
 
-use pixgw_domain::cashout::CashOutCursor;
-use pixgw_domain::money_out::StatementCursor;
-use pixgw_domain::ports::ChargeCursor;
+use pixgw_domain::cash_out::ports::CashOutCursor;
+use pixgw_domain::flows::statement::StatementCursor;
+use pixgw_domain::charge::ports::ChargeCursor;
 
 use crate::{payouts, webhooks};
 
@@ -34,7 +34,7 @@ pub struct CursorParameter {
 
 /// Every cursor parameter of the API. Tests hold `openapi.json` to these patterns and the
 /// decoders to their patterns, so a request the document allows is never refused for its
-/// cursor (see [`pixgw_domain::cursor_text`]).
+/// cursor (see [`pixgw_domain::pix::cursor_text`]).
 pub const CURSOR_PARAMETERS: [CursorParameter; 6] = [
     CursorParameter {
         path: "/api/pix/cash-in",
@@ -237,10 +237,10 @@ mod tests {
         /// What the API hands out is what it takes back.
         #[test]
         fn issued_cursors_match_their_pattern(ms in -999_999_999_999_999_i64..=999_999_999_999_999, leg in 0usize..8, index: u8, movement in "[ -~]{1,199}") {
-            use pixgw_domain::cashout::CashOutId;
-            use pixgw_domain::ids::TransactionId;
+            use pixgw_domain::cash_out::CashOutId;
+            use pixgw_domain::pix::ids::TransactionId;
             use pixgw_domain::payout::{PayoutId, SplitRef};
-            use pixgw_domain::scheduler_ports::PayoutCursor;
+            use pixgw_domain::payout::ports::PayoutCursor;
             let issued = [
                 ChargeCursor { created_at_ms: ms, transaction_id: TransactionId::generate() }.encode(),
                 CashOutCursor { created_at_ms: ms, id: CashOutId::generate() }.encode(),

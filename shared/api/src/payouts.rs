@@ -9,12 +9,13 @@
 use std::collections::BTreeMap;
 
 use chrono::DateTime;
-use pixgw_domain::cursor_text;
+use pixgw_domain::pix::cursor_text;
 use pixgw_domain::error::StoreError;
-use pixgw_domain::ids::{AccountId, TransactionId};
-use pixgw_domain::payout::{Payout, PayoutId, PayoutState, PayoutTrigger, SplitEntry, SplitRef};
-use pixgw_domain::ports::DynStore;
-use pixgw_domain::scheduler_ports::{PayoutCursor, PayoutPage, PayoutQuery};
+use pixgw_domain::pix::ids::{AccountId, TransactionId};
+use pixgw_domain::payout::{Payout, PayoutId, PayoutState, PayoutTrigger, SplitRef};
+use pixgw_domain::split::entry::SplitEntry;
+use pixgw_domain::store::DynStore;
+use pixgw_domain::payout::ports::{PayoutCursor, PayoutPage, PayoutQuery};
 
 use crate::error::ApiError;
 
@@ -125,7 +126,7 @@ async fn split_entries(
 }
 
 /// The grammar of the payout listing's cursor, `{createdAtMs}.{payoutId}`: what
-/// [`decode_list_cursor`] accepts, exactly (see [`pixgw_domain::cursor_text`]).
+/// [`decode_list_cursor`] accepts, exactly (see [`pixgw_domain::pix::cursor_text`]).
 pub const LIST_CURSOR_PATTERN: &str = r"^-?[0-9]{1,15}\.po_[0-9a-f]{32}$";
 
 pub fn encode_list_cursor(cursor: &PayoutCursor) -> String {

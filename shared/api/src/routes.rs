@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use http::{HeaderValue, Method, header};
-use pixgw_domain::ids::AccountId;
+use pixgw_domain::pix::ids::AccountId;
 
 use crate::auth::{authenticate, bearer_token, verify_digital_signature, verify_token};
 use crate::error::ApiError;

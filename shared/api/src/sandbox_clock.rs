@@ -4,14 +4,14 @@
 //! API, the payout scheduler loop, the queue workers, the sandbox PIX network), so
 //! `POST /api/sandbox/clock/advance` moves time for all of them at once: a weekly payout
 //! window comes due, a charge passes its `expirationDate`, bearer tokens age. Lambda hosts
-//! never build one (they run on [`pixgw_domain::ports::SystemClock`]), so the route that
+//! never build one (they run on [`pixgw_domain::pix::clock::SystemClock`]), so the route that
 //! moves it does not exist there.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{DateTime, Duration, Utc};
-use pixgw_domain::ports::{Clock, SystemClock};
+use pixgw_domain::pix::clock::{Clock, SystemClock};
 
 /// The most one call may move the clock: one year (365 days).
 pub const MAX_ADVANCE_SECONDS: i64 = 31_536_000;

@@ -3,19 +3,19 @@
 
 use chrono::{DateTime, Utc};
 use pixgw_domain::ledger::Balance;
-use pixgw_domain::money::Money;
-use pixgw_domain::payout::{Payout, SplitEntry, SplitRef};
-use pixgw_domain::pipeline::RunReport;
-use pixgw_domain::scheduling::ScheduleState;
+use pixgw_domain::pix::money::Money;
+use pixgw_domain::payout::{Payout, SplitRef};
+use pixgw_domain::split::entry::SplitEntry;
+use pixgw_domain::flows::run_payout_windows::RunReport;
+use pixgw_domain::schedule::ports::ScheduleState;
 use pixgw_domain::webhooks::{
     Delivery, DeliveryAttempt, DeliveryStatus, EndpointStatus, WebhookEndpoint, WebhookSecret,
 };
 use serde::Serialize;
 
-pub use pixgw_domain::resources::{
-    BankDataView, ChargeView, PaidByView, PayerView, PayoutRecipientView, PayoutView, SplitView,
-    timestamp,
-};
+pub use pixgw_domain::charge::view::{BankDataView, ChargeView, PaidByView, PayerView, SplitView};
+pub use pixgw_domain::payout::view::{PayoutRecipientView, PayoutView};
+pub use pixgw_domain::pix::clock::timestamp;
 
 /// A page of a listing.
 #[derive(Debug, Clone, Serialize)]

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeSet;
 
-use pixgw_domain::cursor_text;
-use pixgw_domain::events::EventType;
+use pixgw_domain::pix::cursor_text;
+use pixgw_domain::messaging::events::EventType;
 use pixgw_domain::webhooks::url_policy::UrlPolicy;
 use serde_json::{Map, Value};
 
@@ -136,7 +136,7 @@ pub fn is_delivery_id(id: &str) -> bool {
 const MAX_STORE_CURSOR: usize = 512;
 
 /// The grammar of the delivery log's cursor: what [`decode_delivery_cursor`] accepts, exactly
-/// (see [`pixgw_domain::cursor_text`]).
+/// (see [`pixgw_domain::pix::cursor_text`]).
 pub const DELIVERY_CURSOR_PATTERN: &str = r"^(?:[0-9a-f]{2}){1,512}$";
 
 /// The delivery log's cursor as clients see it: the store's own cursor (whose form differs

@@ -120,8 +120,8 @@ pub enum DomainError {
     /// changed.
     #[error("available balance {available} does not cover {needed}")]
     InsufficientBalance {
-        available: crate::money::Money,
-        needed: crate::money::Money,
+        available: crate::pix::money::Money,
+        needed: crate::pix::money::Money,
     },
     /// Only a CONFIRMED charge can be refunded.
     #[error("charge is {status}; only CONFIRMED charges can be refunded")]
@@ -129,7 +129,7 @@ pub enum DomainError {
     /// A refund of this charge is processing or done.
     #[error("a refund of this charge was already requested")]
     RefundAlreadyRequested,
-    /// More than [`crate::charge::REFUND_WINDOW_DAYS`] days since payment.
+    /// More than [`crate::refund::REFUND_WINDOW_DAYS`] days since payment.
     #[error("the refund window of this charge has closed")]
     RefundWindowExpired,
     /// A cash-out with this externalId already exists in the account.
@@ -156,4 +156,17 @@ pub enum DomainError {
     Provider(#[from] ProviderError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Whether a conditional write happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    Applied,
+    /// A condition failed; nothing was written.
+    Conflict,
+}
+
+/// A stored record that does not read back as a valid domain object (see the `record` modules).
+pub(crate) fn corrupt(what: &str, id: &str) -> StoreError {
+    StoreError::Corrupt(format!("{what} of {id}"))
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pixgw_domain::provider::PixProvider;
-use pixgw_domain::provider_directory::FailoverPolicy;
+use pixgw_domain::provider::directory::FailoverPolicy;
 
 use crate::connectpsp::{ConnectPspConfig, ConnectPspEnvironment, ConnectPspProvider};
 use crate::http::RetryPolicy;

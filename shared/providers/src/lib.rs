@@ -1,4 +1,4 @@
-//! Adapters for the [`pixgw_domain::ports::PixProvider`] port: the built-in sandbox and the
+//! Adapters for the [`pixgw_domain::provider::PixProvider`] port: the built-in sandbox and the
 //! real PSPs (ConnectPSP, PagFast) over [`http`].
 
 pub mod connectpsp;

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use pixgw_domain::error::ProviderError;
-use pixgw_domain::ports::PixProvider;
+use pixgw_domain::provider::PixProvider;
 use serde_json::json;
 use wiremock::ResponseTemplate;
 

@@ -5,7 +5,7 @@ mod pagfast;
 use std::time::Duration;
 
 use pixgw_domain::error::{ProviderError, ProviderRejection, RejectionKind};
-use pixgw_domain::ports::PixProvider;
+use pixgw_domain::provider::PixProvider;
 use pixgw_domain::provider::ProviderCapabilities;
 use pixgw_providers::pagfast::{CASHIN_PATH, PagFastProvider};
 use serde_json::{Value, json};
@@ -136,7 +136,7 @@ async fn a_request_that_breaks_the_schema_is_refused_locally_and_never_sent() {
     config.webhook_header_name = "X PagFast".to_owned();
     let provider = PagFastProvider::new(config).unwrap();
     let mut request = charge(SEED_CPF);
-    request.amount = pixgw_domain::money::Money::ZERO;
+    request.amount = pixgw_domain::pix::money::Money::ZERO;
 
     let refused = rejection(provider.create_charge(&request).await);
 
@@ -294,10 +294,10 @@ async fn transfers_and_refunds_are_not_allowed_and_call_nothing() {
     let provider = provider(&server);
     let transfer = pixgw_domain::provider::TransferRequest {
         idempotency_key: "payout:1".to_owned(),
-        amount: pixgw_domain::money::Money::from_cents(100),
+        amount: pixgw_domain::pix::money::Money::from_cents(100),
         destination: pixgw_domain::provider::TransferDestination::PixKey {
             key: "a@example.com".to_owned(),
-            key_type: pixgw_domain::pix_key::PixKeyType::Email,
+            key_type: pixgw_domain::pix::pix_key::PixKeyType::Email,
         },
         recipient_name: None,
         recipient_document: None,
@@ -305,11 +305,11 @@ async fn transfers_and_refunds_are_not_allowed_and_call_nothing() {
     };
     let refund = pixgw_domain::provider::RefundRequest {
         idempotency_key: "refund:1".to_owned(),
-        transaction_id: pixgw_domain::ids::TransactionId::generate(),
+        transaction_id: pixgw_domain::pix::ids::TransactionId::generate(),
         provider_charge_id: "625a913f".to_owned(),
-        end_to_end_id: pixgw_domain::payment::EndToEndId::parse("E00416968202603101827cemeFscF6AG")
+        end_to_end_id: pixgw_domain::pix::payment::EndToEndId::parse("E00416968202603101827cemeFscF6AG")
             .unwrap(),
-        amount: pixgw_domain::money::Money::from_cents(100),
+        amount: pixgw_domain::pix::money::Money::from_cents(100),
         reason: "MD06".to_owned(),
         description: "refund".to_owned(),
     };

@@ -37,7 +37,7 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinitio
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
-use pixgw_domain::queue::QueueError;
+use pixgw_domain::messaging::queue::QueueError;
 
 /// message id → [`Record`] as JSON.
 const MESSAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("queue_messages");

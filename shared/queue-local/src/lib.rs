@@ -1,5 +1,5 @@
 //! In-process [`MessageQueue`] for the local gateway and the tests: the same semantics as an
-//! SQS standard queue with a redrive policy (see [`pixgw_domain::queue`]), with no external
+//! SQS standard queue with a redrive policy (see [`pixgw_domain::messaging::queue`]), with no external
 //! process.
 //!
 //! - Every [`QueueName`] exists from the start, each with its own dead-letter queue and a
@@ -31,11 +31,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
-use pixgw_domain::ports::Clock;
-use pixgw_domain::queue::{
-    MAX_BATCH, MAX_WAIT, MessageQueue, OutgoingMessage, QueueError, QueueName, Receipt,
-    ReceivedMessage, validate_receive_max, validate_retry_after,
-};
+use pixgw_domain::pix::clock::Clock;
+use pixgw_domain::messaging::queue::{MAX_BATCH, MAX_WAIT, MessageQueue, OutgoingMessage, QueueError, QueueName, Receipt, ReceivedMessage, validate_receive_max, validate_retry_after};
 use tokio::sync::Notify;
 
 use crate::journal::{Change, Journal, Pending, Record};
@@ -511,7 +508,7 @@ impl MessageQueue for LocalQueues {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pixgw_domain::ports::SystemClock;
+    use pixgw_domain::pix::clock::SystemClock;
 
     const Q: QueueName = QueueName::PayoutRequests;
 

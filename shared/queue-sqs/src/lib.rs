@@ -1,5 +1,5 @@
 //! Amazon SQS adapter of the [`MessageQueue`] port: standard queues, each with a dead-letter
-//! queue and a redrive policy. The semantics are the port's (see [`pixgw_domain::queue`]); this
+//! queue and a redrive policy. The semantics are the port's (see [`pixgw_domain::messaging::queue`]); this
 //! page says how each maps onto SQS.
 //!
 //! | port | SQS |
@@ -42,10 +42,7 @@ use aws_config::BehaviorVersion;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, SendMessageBatchRequestEntry};
-use pixgw_domain::queue::{
-    MAX_BATCH, MAX_BODY_BYTES, MAX_WAIT, MessageQueue, OutgoingMessage, QueueError, QueueName,
-    Receipt, ReceivedMessage, validate_receive_max, validate_retry_after,
-};
+use pixgw_domain::messaging::queue::{MAX_BATCH, MAX_BODY_BYTES, MAX_WAIT, MessageQueue, OutgoingMessage, QueueError, QueueName, Receipt, ReceivedMessage, validate_receive_max, validate_retry_after};
 use tracing::debug;
 
 pub use setup::{create_queues, dead_letter_queue_name, queue_name};

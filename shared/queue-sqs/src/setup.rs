@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::QueueAttributeName;
-use pixgw_domain::queue::{QueueError, QueueName};
+use pixgw_domain::messaging::queue::{QueueError, QueueName};
 
 use crate::{ceil_secs, unavailable};
 

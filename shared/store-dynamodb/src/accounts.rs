@@ -3,9 +3,9 @@
 use async_trait::async_trait;
 use pixgw_domain::account::{Account, ClientCredential};
 use pixgw_domain::error::StoreError;
-use pixgw_domain::ids::AccountId;
-use pixgw_domain::ports::{AccountStore, CreateAccountError, SetProvidersError};
-use pixgw_domain::scheduling::ScheduleState;
+use pixgw_domain::pix::ids::AccountId;
+use pixgw_domain::account::ports::{AccountStore, CreateAccountError, SetProvidersError};
+use pixgw_domain::schedule::ports::ScheduleState;
 use serde::Serialize;
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_attribute_value, to_item};
 use tracing::{debug, instrument};

@@ -9,8 +9,8 @@
 
 use async_trait::async_trait;
 use pixgw_domain::error::StoreError;
-use pixgw_domain::events::{AccountEvent, EventLog};
-use pixgw_domain::ids::AccountId;
+use pixgw_domain::messaging::events::{AccountEvent, EventLog};
+use pixgw_domain::pix::ids::AccountId;
 use tracing::{debug, instrument};
 
 use crate::DynamoStore;

@@ -7,14 +7,15 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
-use pixgw_domain::cashout::{CashOutCursor, CashOutId, CashOutState};
+use pixgw_domain::cash_out::ports::CashOutCursor;
+use pixgw_domain::cash_out::{CashOutId, CashOutState};
 use pixgw_domain::charge::ChargeStatus;
-use pixgw_domain::ids::{AccountId, TransactionId};
+use pixgw_domain::pix::ids::{AccountId, TransactionId};
 use pixgw_domain::ledger::balance_shard;
-use pixgw_domain::payment::EndToEndId;
+use pixgw_domain::pix::payment::EndToEndId;
 use pixgw_domain::payout::{PayoutId, PayoutState};
-use pixgw_domain::ports::ChargeCursor;
-use pixgw_domain::scheduler_ports::PayoutCursor;
+use pixgw_domain::charge::ports::ChargeCursor;
+use pixgw_domain::payout::ports::PayoutCursor;
 
 /// Generic key attribute names (the table knows nothing about item types).
 pub const PK: &str = "pk";

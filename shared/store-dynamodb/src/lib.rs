@@ -3,16 +3,16 @@
 //! [`WebhookStore`], [`LifecycleStore`]) — single-table design — and of the
 //! [`OutboxFeed`] over the table's DynamoDB Stream ([`stream_feed`]).
 //!
-//! [`AccountStore`]: pixgw_domain::ports::AccountStore
-//! [`ScheduleStore`]: pixgw_domain::scheduling::ScheduleStore
-//! [`PayoutRunStore`]: pixgw_domain::scheduler_ports::PayoutRunStore
-//! [`EventLog`]: pixgw_domain::events::EventLog
+//! [`AccountStore`]: pixgw_domain::account::ports::AccountStore
+//! [`ScheduleStore`]: pixgw_domain::schedule::ports::ScheduleStore
+//! [`PayoutRunStore`]: pixgw_domain::payout::runs::PayoutRunStore
+//! [`EventLog`]: pixgw_domain::messaging::events::EventLog
 //! [`WebhookStore`]: pixgw_domain::webhooks::WebhookStore
-//! [`IdempotencyStore`]: pixgw_domain::ports::IdempotencyStore
-//! [`LifecycleStore`]: pixgw_domain::lifecycle::LifecycleStore
-//! [`ChargeStore`]: pixgw_domain::ports::ChargeStore
-//! [`SettlementStore`]: pixgw_domain::settlement::SettlementStore
-//! [`OutboxFeed`]: pixgw_domain::settlement::OutboxFeed
+//! [`IdempotencyStore`]: pixgw_domain::idempotency::IdempotencyStore
+//! [`LifecycleStore`]: pixgw_domain::store::LifecycleStore
+//! [`ChargeStore`]: pixgw_domain::charge::ports::ChargeStore
+//! [`SettlementStore`]: pixgw_domain::store::SettlementStore
+//! [`OutboxFeed`]: pixgw_domain::messaging::outbox::OutboxFeed
 //!
 //! # The table
 //!

@@ -12,17 +12,19 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use chrono::{DateTime, Utc};
-use pixgw_domain::cashout::{CashOut, CashOutId, CashOutPage, CashOutQuery};
+use pixgw_domain::cash_out::{CashOut, CashOutId};
+use pixgw_domain::cash_out::ports::{CashOutPage, CashOutQuery};
 use pixgw_domain::charge::Charge;
 use pixgw_domain::error::StoreError;
-use pixgw_domain::ids::AccountId;
+use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::ledger::{AvailableDraw, Balance, Movement};
-use pixgw_domain::lifecycle::{
-    ChargeTransition, LifecycleStore, MoneyOutOutcome, MovementPage, MovementQuery, RefundSplits,
-    RequestCashOut, RequestRefund, UpdateCashOut,
-};
-use pixgw_domain::ports::IdempotencyCompletion;
-use pixgw_domain::settlement::WriteOutcome;
+use pixgw_domain::charge::ports::ChargeTransition;
+use pixgw_domain::store::LifecycleStore;
+use pixgw_domain::ledger::ports::{MoneyOutOutcome, MovementPage, MovementQuery};
+use pixgw_domain::refund::ports::{RefundSplits, RequestRefund};
+use pixgw_domain::cash_out::ports::{RequestCashOut, UpdateCashOut};
+use pixgw_domain::idempotency::IdempotencyCompletion;
+use pixgw_domain::error::WriteOutcome;
 use serde_dynamo::aws_sdk_dynamodb_1::from_item;
 use tracing::{debug, instrument};
 

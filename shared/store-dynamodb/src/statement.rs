@@ -7,9 +7,9 @@
 
 use futures::{StreamExt, TryStreamExt};
 use pixgw_domain::error::StoreError;
-use pixgw_domain::ids::AccountId;
+use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::ledger::{BALANCE_SHARDS, Movement};
-use pixgw_domain::lifecycle::{MAX_MOVEMENTS_PER_PAGE, MovementPage, MovementQuery};
+use pixgw_domain::ledger::ports::{MAX_MOVEMENTS_PER_PAGE, MovementPage, MovementQuery};
 use tracing::debug;
 
 use crate::DynamoStore;
@@ -191,7 +191,7 @@ impl DynamoStore {
 #[cfg(test)]
 mod tests {
     use chrono::{TimeZone, Utc};
-    use pixgw_domain::lifecycle::MovementCursor;
+    use pixgw_domain::ledger::ports::MovementCursor;
 
     use super::*;
 

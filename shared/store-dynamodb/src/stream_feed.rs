@@ -42,10 +42,10 @@ use aws_sdk_dynamodbstreams::operation::get_records::GetRecordsError;
 use aws_sdk_dynamodbstreams::operation::get_shard_iterator::GetShardIteratorError;
 use aws_sdk_dynamodbstreams::types::{OperationType, Record, ShardIteratorType};
 use pixgw_domain::error::StoreError;
-use pixgw_domain::events::{AccountEvent, AccountEventRecord};
-use pixgw_domain::outbox::OutboxMessage;
-use pixgw_domain::settlement::OutboxFeed;
-use pixgw_domain::settlement_record::OutboxRecord;
+use pixgw_domain::messaging::events::{AccountEvent, AccountEventRecord};
+use pixgw_domain::messaging::outbox::OutboxMessage;
+use pixgw_domain::messaging::outbox::OutboxFeed;
+use pixgw_domain::messaging::outbox::OutboxRecord;
 use pixgw_domain::webhooks::WebhookMessage;
 use tokio::sync::Mutex;
 use tracing::{debug, error, warn};
@@ -438,9 +438,9 @@ mod tests {
 
     use aws_sdk_dynamodbstreams::types::AttributeValue as StreamValue;
     use chrono::{TimeZone, Utc};
-    use pixgw_domain::events::EventType;
-    use pixgw_domain::ids::AccountId;
-    use pixgw_domain::queue::QueueName;
+    use pixgw_domain::messaging::events::EventType;
+    use pixgw_domain::pix::ids::AccountId;
+    use pixgw_domain::messaging::queue::QueueName;
 
     use crate::settlement_items::event_item;
 

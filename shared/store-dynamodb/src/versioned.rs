@@ -18,7 +18,7 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
 use pixgw_domain::error::StoreError;
-use pixgw_domain::settlement::WriteOutcome;
+use pixgw_domain::error::WriteOutcome;
 use tracing::debug;
 
 use crate::errors::{self, SingleWrite};

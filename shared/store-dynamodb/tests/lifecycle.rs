@@ -13,22 +13,26 @@ use common::settlement::{
     GROSS, SCHEDULED_SHARE, book_write, confirm_write, eventually, split_charge,
 };
 use common::{T0_MS, at_ms, charge, fresh_store};
-use pixgw_domain::cashout::{CashOut, CashOutDestination, CashOutId, CashOutQuery, CashOutState};
-use pixgw_domain::charge::{Charge, ChargeRefund, ChargeStatus, RefundState};
-use pixgw_domain::ids::AccountId;
+use pixgw_domain::cash_out::{CashOut, CashOutDestination, CashOutId, CashOutState};
+use pixgw_domain::cash_out::ports::CashOutQuery;
+use pixgw_domain::charge::{Charge, ChargeStatus};
+use pixgw_domain::refund::{ChargeRefund, RefundState};
+use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::ledger::{
     AvailableDraw, Balance, Bucket, LedgerAccount, Leg, Movement, MovementKind, balance_shard,
 };
-use pixgw_domain::lifecycle::{
-    ChargeTransition, LifecycleStore, MoneyOutOutcome, MovementCursor, MovementPage, MovementQuery,
-    RefundSplits, RequestCashOut, RequestRefund, UpdateCashOut,
-};
-use pixgw_domain::money::Money;
-use pixgw_domain::outbox::PipelineMessage;
-use pixgw_domain::payout::SplitState;
-use pixgw_domain::pix_key::PixKeyType;
-use pixgw_domain::ports::ChargeStore;
-use pixgw_domain::settlement::{SettlementStore, WriteOutcome};
+use pixgw_domain::charge::ports::ChargeTransition;
+use pixgw_domain::store::LifecycleStore;
+use pixgw_domain::ledger::ports::{MoneyOutOutcome, MovementCursor, MovementPage, MovementQuery};
+use pixgw_domain::refund::ports::{RefundSplits, RequestRefund};
+use pixgw_domain::cash_out::ports::{RequestCashOut, UpdateCashOut};
+use pixgw_domain::pix::money::Money;
+use pixgw_domain::messaging::outbox::PipelineMessage;
+use pixgw_domain::split::entry::SplitState;
+use pixgw_domain::pix::pix_key::PixKeyType;
+use pixgw_domain::charge::ports::ChargeStore;
+use pixgw_domain::store::SettlementStore;
+use pixgw_domain::error::WriteOutcome;
 use pixgw_store_dynamodb::DynamoStore;
 use pixgw_store_dynamodb::keys::{self, GSI2PK, GSI2SK};
 
@@ -547,7 +551,7 @@ fn refunding(c: &Charge, at: i64) -> Charge {
     }
 }
 
-fn refund_message(c: &Charge, at: i64) -> Vec<pixgw_domain::outbox::OutboxMessage> {
+fn refund_message(c: &Charge, at: i64) -> Vec<pixgw_domain::messaging::outbox::OutboxMessage> {
     vec![
         PipelineMessage::RefundRequested {
             transaction_id: c.transaction_id.clone(),
@@ -640,7 +644,7 @@ async fn a_not_booked_refund_is_blocked_once_the_splits_are_booked() {
 async fn refund_booked(
     store: &DynamoStore,
     c: &Charge,
-    cancelled: Vec<pixgw_domain::payout::SplitEntry>,
+    cancelled: Vec<pixgw_domain::split::entry::SplitEntry>,
     at: i64,
 ) -> RequestRefund {
     let reserve: i64 = cancelled.iter().map(|s| s.split.amount.cents()).sum();
@@ -790,7 +794,7 @@ async fn transitions_are_conditioned_on_the_stored_status() {
             store
                 .list_charges(
                     &account,
-                    &pixgw_domain::ports::ChargeQuery {
+                    &pixgw_domain::charge::ports::ChargeQuery {
                         status: Some(ChargeStatus::Expired),
                         from: None,
                         to: None,
@@ -1026,9 +1030,7 @@ async fn movements_page_exactly_across_shards() {
 #[tokio::test]
 async fn a_cash_out_completes_its_claim_or_reports_it_lost() {
     use common::{claim_request, must_claim};
-    use pixgw_domain::ports::{
-        ClaimOutcome, IdempotencyCompletion, IdempotencyStore, StoredResponse,
-    };
+    use pixgw_domain::idempotency::{ClaimOutcome, IdempotencyCompletion, IdempotencyStore, StoredResponse};
     let completion = |claim| IdempotencyCompletion {
         claim,
         response: StoredResponse {

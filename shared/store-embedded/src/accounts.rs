@@ -1,7 +1,7 @@
 //! Account writes beyond creation: the operator's per-account provider order.
 
 use pixgw_domain::account::Account;
-use pixgw_domain::ports::SetProvidersError;
+use pixgw_domain::account::ports::SetProvidersError;
 use redb::Database;
 use serde_json::Value;
 

@@ -5,8 +5,8 @@
 use chrono::{TimeZone, Utc};
 use pixgw_domain::account::{Account, ClientCredential};
 use pixgw_domain::error::StoreError;
-use pixgw_domain::ids::AccountId;
-use pixgw_domain::ports::{AccountStore, SetProvidersError};
+use pixgw_domain::pix::ids::AccountId;
+use pixgw_domain::account::ports::{AccountStore, SetProvidersError};
 use redb::ReadableDatabase;
 use serde_json::{Value, json};
 use tempfile::TempDir;

@@ -15,7 +15,9 @@
 
 use redb::{Database, ReadableDatabase, TableDefinition, WriteTransaction};
 
-use pixgw_domain::cashout::{CashOut, CashOutCursor, CashOutPage, CashOutQuery, CashOutRecord};
+use pixgw_domain::cash_out::CashOut;
+use pixgw_domain::cash_out::ports::{CashOutCursor, CashOutPage, CashOutQuery};
+use pixgw_domain::cash_out::record::CashOutRecord;
 use pixgw_domain::error::StoreError;
 
 use crate::{Bytes, contains, db_err, decode, encode, get_decoded, keys, newest_ids};

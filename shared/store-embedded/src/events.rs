@@ -24,8 +24,8 @@ use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, TableDefinition, WriteTransaction};
 
 use pixgw_domain::error::StoreError;
-use pixgw_domain::events::{AccountEvent, AccountEventRecord, EventLog};
-use pixgw_domain::ids::AccountId;
+use pixgw_domain::messaging::events::{AccountEvent, AccountEventRecord, EventLog};
+use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::webhooks::WebhookMessage;
 
 use crate::outbox::put_outbox_if_absent;

@@ -33,18 +33,18 @@
 //!
 //! Payout schedules (one per account, written with the account itself, plus the due index the
 //! payout scheduler reads) live in the `schedules` module, which implements
-//! [`ScheduleStore`](pixgw_domain::scheduling::ScheduleStore).
+//! [`ScheduleStore`](pixgw_domain::schedule::ports::ScheduleStore).
 //!
 //! The settlement pipeline (confirmed payments, split entries, payouts, the ledger and the
 //! transactional outbox) has tables of its own, described in the `settlement` module, which
-//! implements [`SettlementStore`](pixgw_domain::settlement::SettlementStore) and
-//! [`OutboxFeed`](pixgw_domain::settlement::OutboxFeed); payouts and the indexes that list
+//! implements [`SettlementStore`](pixgw_domain::store::SettlementStore) and
+//! [`OutboxFeed`](pixgw_domain::messaging::outbox::OutboxFeed); payouts and the indexes that list
 //! them are in the `payouts` module, the account event log
-//! ([`EventLog`](pixgw_domain::events::EventLog)) in the `events` module, and the payout
-//! scheduler's runs ([`PayoutRunStore`](pixgw_domain::scheduler_ports::PayoutRunStore)) in the
+//! ([`EventLog`](pixgw_domain::messaging::events::EventLog)) in the `events` module, and the payout
+//! scheduler's runs ([`PayoutRunStore`](pixgw_domain::payout::runs::PayoutRunStore)) in the
 //! `payout_runs` module.
 //!
-//! The money lifecycle ([`LifecycleStore`](pixgw_domain::lifecycle::LifecycleStore): refunds,
+//! The money lifecycle ([`LifecycleStore`](pixgw_domain::store::LifecycleStore): refunds,
 //! charge expiry, the paged statement, cash-outs) is in the `lifecycle` module; cash-outs and
 //! their guard and listing tables are in the `cash_outs` module.
 //!
@@ -100,15 +100,13 @@ use serde::{Deserialize, Serialize};
 use pixgw_domain::account::{Account, ClientCredential};
 use pixgw_domain::charge::{Charge, ChargeStatus};
 use pixgw_domain::error::StoreError;
-use pixgw_domain::ids::{AccountId, TransactionId};
-use pixgw_domain::ports::{
-    AccountStore, ChargeCursor, ChargeQuery, ChargeStore, ClaimOutcome, ClaimRequest,
-    CreateAccountError, IdempotencyClaim, IdempotencyCompletion, IdempotencyStore,
-    InsertChargeError, Page, SetProvidersError, StoredResponse,
-};
-use pixgw_domain::record::ChargeRecord;
-use pixgw_domain::schedule_record::ScheduleRecord;
-use pixgw_domain::scheduling::ScheduleState;
+use pixgw_domain::pix::ids::{AccountId, TransactionId};
+use pixgw_domain::account::ports::{AccountStore, CreateAccountError, SetProvidersError};
+use pixgw_domain::charge::ports::{ChargeCursor, ChargeQuery, ChargeStore, InsertChargeError, Page};
+use pixgw_domain::idempotency::{ClaimOutcome, ClaimRequest, IdempotencyClaim, IdempotencyCompletion, IdempotencyStore, StoredResponse};
+use pixgw_domain::charge::record::ChargeRecord;
+use pixgw_domain::schedule::record::ScheduleRecord;
+use pixgw_domain::schedule::ports::ScheduleState;
 
 /// The database file inside the directory given to [`EmbeddedStore::open`].
 pub const FILE_NAME: &str = "pixgw.redb";

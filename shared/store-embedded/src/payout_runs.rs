@@ -25,18 +25,15 @@ use chrono::{DateTime, Utc};
 use redb::{ReadableDatabase, TableDefinition, WriteTransaction};
 
 use pixgw_domain::error::StoreError;
-use pixgw_domain::ids::{AccountId, TransactionId};
-use pixgw_domain::outbox::OutboxMessage;
-use pixgw_domain::payout::{
-    Payout, PayoutId, PayoutState, PayoutTrigger, SplitEntry, SplitRef, SplitState,
-};
-use pixgw_domain::scheduler_ports::{
-    AttachSplits, MAX_SPLITS_PER_ATTACH, PayoutPage, PayoutQuery, PayoutRunStore,
-    ScheduledSplitCursor, SettleSplits,
-};
-use pixgw_domain::scheduling::ScheduleState;
-use pixgw_domain::settlement::WriteOutcome;
-use pixgw_domain::settlement_record::SplitEntryRecord;
+use pixgw_domain::pix::ids::{AccountId, TransactionId};
+use pixgw_domain::messaging::outbox::OutboxMessage;
+use pixgw_domain::payout::{Payout, PayoutId, PayoutState, PayoutTrigger, SplitRef};
+use pixgw_domain::split::entry::{SplitEntry, SplitState};
+use pixgw_domain::payout::runs::{AttachSplits, MAX_SPLITS_PER_ATTACH, PayoutRunStore, ScheduledSplitCursor, SettleSplits};
+use pixgw_domain::payout::ports::{PayoutPage, PayoutQuery};
+use pixgw_domain::schedule::ports::ScheduleState;
+use pixgw_domain::error::WriteOutcome;
+use pixgw_domain::split::record::SplitEntryRecord;
 
 use crate::outbox::put_outbox;
 use crate::payouts::{list_payouts_in, load_payout, put_payout};
@@ -137,7 +134,7 @@ fn attach_in(txn: &WriteTransaction, write: &AttachSplits) -> Result<WriteOutcom
         Some(existing) => Payout {
             amount: existing
                 .amount
-                .checked_add(pixgw_domain::money::Money::from_cents(total))
+                .checked_add(pixgw_domain::pix::money::Money::from_cents(total))
                 .ok_or_else(corrupt)?,
             split_count: existing
                 .split_count
@@ -163,7 +160,7 @@ fn attach_in(txn: &WriteTransaction, write: &AttachSplits) -> Result<WriteOutcom
                 account_id: header.account_id.clone(),
                 trigger: PayoutTrigger::Scheduled,
                 recipient: header.recipient.clone(),
-                amount: pixgw_domain::money::Money::from_cents(total),
+                amount: pixgw_domain::pix::money::Money::from_cents(total),
                 splits: Vec::new(),
                 split_count: added,
                 unsettled_splits: 0,

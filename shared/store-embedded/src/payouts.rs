@@ -17,8 +17,8 @@ use redb::{Database, ReadableDatabase, TableDefinition, WriteTransaction};
 
 use pixgw_domain::error::StoreError;
 use pixgw_domain::payout::{Payout, PayoutState};
-use pixgw_domain::scheduler_ports::{PayoutCursor, PayoutPage, PayoutQuery};
-use pixgw_domain::settlement_record::PayoutRecord;
+use pixgw_domain::payout::ports::{PayoutCursor, PayoutPage, PayoutQuery};
+use pixgw_domain::payout::record::PayoutRecord;
 
 use crate::{Bytes, db_err, decode, encode, get_decoded, keys, newest_ids};
 

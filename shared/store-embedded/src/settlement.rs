@@ -34,16 +34,21 @@ use serde::{Deserialize, Serialize};
 
 use pixgw_domain::charge::ChargeStatus;
 use pixgw_domain::error::StoreError;
-use pixgw_domain::ids::{AccountId, TransactionId};
+use pixgw_domain::pix::ids::{AccountId, TransactionId};
 use pixgw_domain::ledger::{Balance, Movement};
-use pixgw_domain::money::Money;
-use pixgw_domain::payment::EndToEndId;
-use pixgw_domain::payout::{Payout, PayoutId, PayoutState, SplitEntry, SplitState};
-use pixgw_domain::record::ChargeRecord;
-use pixgw_domain::settlement::{
-    BookSplits, ConfirmCharge, SettlePayout, SettlementStore, WriteOutcome,
-};
-use pixgw_domain::settlement_record::{MovementRecord, PaymentRecord, SplitEntryRecord};
+use pixgw_domain::pix::money::Money;
+use pixgw_domain::pix::payment::EndToEndId;
+use pixgw_domain::payout::{Payout, PayoutId, PayoutState};
+use pixgw_domain::split::entry::{SplitEntry, SplitState};
+use pixgw_domain::charge::record::ChargeRecord;
+use pixgw_domain::split::ports::BookSplits;
+use pixgw_domain::charge::ports::ConfirmCharge;
+use pixgw_domain::payout::ports::SettlePayout;
+use pixgw_domain::store::SettlementStore;
+use pixgw_domain::error::WriteOutcome;
+use pixgw_domain::ledger::record::MovementRecord;
+use pixgw_domain::charge::record::PaymentRecord;
+use pixgw_domain::split::record::SplitEntryRecord;
 
 use crate::events::{events_absent, put_events};
 use crate::outbox::put_outbox;

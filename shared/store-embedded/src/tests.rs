@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use chrono::{Duration, TimeZone};
 use pixgw_domain::charge::{ChargeStatus, Payer};
-use pixgw_domain::document::TaxDocument;
-use pixgw_domain::money::Money;
+use pixgw_domain::pix::document::TaxDocument;
+use pixgw_domain::pix::money::Money;
 use tempfile::TempDir;
 
 use super::*;

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use http::Method;
 use pixgw_api::ApiRequest;
-use pixgw_domain::ports::Clock;
+use pixgw_domain::pix::clock::Clock;
 use pixgw_providers::connectpsp::{ConnectPspConfig, ConnectPspProvider};
 use pixgw_providers::secret::Secret;
 use serde_json::{Value, json};

@@ -7,9 +7,10 @@
 //! events stay as they were, and the holders' own reports still settle everything afterwards.
 
 use pixgw_api::ApiResponse;
-use pixgw_domain::cashout::CashOutState;
+use pixgw_domain::cash_out::CashOutState;
 use pixgw_domain::charge::{Charge, ChargeStatus};
-use pixgw_domain::payout::{Payout, PayoutId, PayoutState, SplitState};
+use pixgw_domain::payout::{Payout, PayoutId, PayoutState};
+use pixgw_domain::split::entry::SplitState;
 use pixgw_tests::harness::Backend;
 use pixgw_tests::mock_psps::Fault;
 use pixgw_tests::money_lifecycle::{SplitSpec, charge_body, plain_charge, to_pix_key};
@@ -58,7 +59,7 @@ async fn payout(rig: &Rig, id: &PayoutId) -> Payout {
         .expect("payout exists")
 }
 
-async fn charge_at(rig: &Rig, id: &pixgw_domain::ids::TransactionId, provider: &str) -> Charge {
+async fn charge_at(rig: &Rig, id: &pixgw_domain::pix::ids::TransactionId, provider: &str) -> Charge {
     let charge = rig.shop.charge(id).await;
     assert_eq!(charge.provider, provider, "{id}");
     charge

@@ -3,10 +3,11 @@
 //! completed by CASHOUT_PAID, and the books.
 
 use chrono::Duration;
-use pixgw_domain::cashout::CashOutState;
-use pixgw_domain::charge::{ChargeStatus, RefundState};
-use pixgw_domain::events::EventType;
-use pixgw_domain::payout::SplitState;
+use pixgw_domain::cash_out::CashOutState;
+use pixgw_domain::charge::ChargeStatus;
+use pixgw_domain::refund::RefundState;
+use pixgw_domain::messaging::events::EventType;
+use pixgw_domain::split::entry::SplitState;
 use pixgw_tests::harness::Backend;
 use pixgw_tests::mock_psps::CP_WEBHOOK_TOKEN;
 use pixgw_tests::money_lifecycle::{SplitSpec, charge_body, plain_charge, to_pix_key};

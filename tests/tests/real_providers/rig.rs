@@ -6,10 +6,11 @@ use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use http::Method;
 use pixgw_api::{ApiRequest, ApiResponse};
-use pixgw_domain::ids::TransactionId;
-use pixgw_domain::money::Money;
-use pixgw_domain::ports::{Clock, PixProvider};
-use pixgw_domain::provider_directory::{FailoverPolicy, ProviderDirectory};
+use pixgw_domain::pix::ids::TransactionId;
+use pixgw_domain::pix::money::Money;
+use pixgw_domain::pix::clock::Clock;
+use pixgw_domain::provider::PixProvider;
+use pixgw_domain::provider::directory::{FailoverPolicy, ProviderDirectory};
 use pixgw_tests::harness::Backend;
 use pixgw_tests::mock_psps::{
     CP_CRYPTO_TOKEN, CP_JWT, CP_WEBHOOK_TOKEN, ConnectPspMock, PF_HOOK_VALUE, PagFastMock,

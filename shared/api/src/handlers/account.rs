@@ -1,7 +1,7 @@
 //! `GET /api/account/balance`.
 
 use http::StatusCode;
-use pixgw_domain::ids::AccountId;
+use pixgw_domain::pix::ids::AccountId;
 
 use crate::error::ApiError;
 use crate::http_types::ApiResponse;

@@ -8,10 +8,11 @@
 use std::sync::OnceLock;
 
 use http::StatusCode;
-use pixgw_domain::cashout::{CashOut, CashOutCursor, CashOutId, CashOutQuery, CashOutState};
-use pixgw_domain::ids::AccountId;
-use pixgw_domain::ports::StoredResponse;
-use pixgw_domain::resources::CashOutView;
+use pixgw_domain::cash_out::{CashOut, CashOutId, CashOutState};
+use pixgw_domain::cash_out::ports::{CashOutCursor, CashOutQuery};
+use pixgw_domain::pix::ids::AccountId;
+use pixgw_domain::idempotency::StoredResponse;
+use pixgw_domain::cash_out::view::CashOutView;
 
 use crate::error::ApiError;
 use crate::handlers::json_body;
@@ -21,7 +22,7 @@ use crate::idempotency;
 use crate::routes::PathParams;
 use crate::state::AppState;
 use crate::views::PageView;
-use pixgw_domain::validation::cash_out::validate_cash_out;
+use pixgw_domain::cash_out::validation::validate_cash_out;
 
 pub async fn create(
     state: &AppState,

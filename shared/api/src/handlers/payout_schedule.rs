@@ -2,7 +2,7 @@
 //! has already checked the bearer token and, for PUT, the `DigitalSignature`).
 
 use http::StatusCode;
-use pixgw_domain::ids::AccountId;
+use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::schedule::parse_schedule;
 
 use crate::error::ApiError;

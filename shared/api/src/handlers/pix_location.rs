@@ -6,7 +6,7 @@
 use chrono::Utc;
 use http::StatusCode;
 use pixgw_domain::charge::ChargeStatus;
-use pixgw_domain::ids::TransactionId;
+use pixgw_domain::pix::ids::TransactionId;
 use serde_json::json;
 
 use crate::error::ApiError;

@@ -13,7 +13,7 @@
 
 use http::StatusCode;
 use pixgw_domain::error::DomainError;
-use pixgw_domain::pipeline::ConfirmationResult;
+use pixgw_domain::flows::confirm::ConfirmationResult;
 use pixgw_domain::provider::InboundWebhook;
 use serde_json::json;
 

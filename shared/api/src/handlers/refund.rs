@@ -10,7 +10,7 @@
 
 use http::StatusCode;
 use pixgw_domain::charge::Charge;
-use pixgw_domain::ids::{AccountId, TransactionId};
+use pixgw_domain::pix::ids::{AccountId, TransactionId};
 use serde::Serialize;
 
 use crate::error::ApiError;
@@ -20,7 +20,7 @@ use crate::idempotency;
 use crate::routes::PathParams;
 use crate::state::AppState;
 use crate::views::timestamp;
-use pixgw_domain::validation::refund::validate_refund;
+use pixgw_domain::refund::validation::validate_refund;
 
 /// The `202` body.
 #[derive(Debug, Clone, Serialize)]
@@ -34,7 +34,7 @@ pub struct RefundAcceptedView {
     /// Always `REFUND_PROCESSING`: the refund was accepted; `GET` shows `REFUNDED` once it
     /// settled (`CASHIN_REFUNDED`).
     pub status: &'static str,
-    pub amount: pixgw_domain::money::Money,
+    pub amount: pixgw_domain::pix::money::Money,
     pub requested_at: String,
     pub message: String,
 }

@@ -6,7 +6,7 @@
 
 use chrono::Duration;
 use http::StatusCode;
-use pixgw_domain::ids::AccountId;
+use pixgw_domain::pix::ids::AccountId;
 use serde_json::Value;
 
 use crate::error::ApiError;

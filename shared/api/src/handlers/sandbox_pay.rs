@@ -11,9 +11,10 @@
 
 use http::{Method, StatusCode};
 use pixgw_domain::charge::ChargeStatus;
-use pixgw_domain::document::TaxDocument;
-use pixgw_domain::ids::{AccountId, TransactionId};
-use pixgw_domain::payment::{self, Ispb, PaidBy, PayerBankData};
+use pixgw_domain::pix::document::TaxDocument;
+use pixgw_domain::pix::ids::{AccountId, TransactionId};
+use pixgw_domain::pix::payment;
+use pixgw_domain::pix::payment::{Ispb, PaidBy, PayerBankData};
 use pixgw_providers::sandbox::{SandboxPayment, SignedWebhook};
 use serde_json::Value;
 

@@ -5,7 +5,7 @@
 //! continues with its regular next window.
 
 use http::StatusCode;
-use pixgw_domain::ids::AccountId;
+use pixgw_domain::pix::ids::AccountId;
 
 use crate::error::ApiError;
 use crate::handlers::no_body;

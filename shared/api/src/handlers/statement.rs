@@ -1,11 +1,11 @@
 //! `GET /api/account/statement?from=&to=&limit=&cursor=`: the account's ledger entries, oldest
 //! first, one per leg of each movement touching one of its buckets (see
-//! [`pixgw_domain::money_out::statement`]). Each balance is the sum of its bucket's entries.
+//! [`pixgw_domain::flows::statement`]). Each balance is the sum of its bucket's entries.
 
 use http::StatusCode;
-use pixgw_domain::ids::AccountId;
-use pixgw_domain::money::Money;
-use pixgw_domain::money_out::{StatementCursor, StatementEntry, StatementQuery, statement_page};
+use pixgw_domain::pix::ids::AccountId;
+use pixgw_domain::pix::money::Money;
+use pixgw_domain::flows::statement::{StatementCursor, StatementEntry, StatementQuery, statement_page};
 use serde::Serialize;
 
 use crate::error::ApiError;

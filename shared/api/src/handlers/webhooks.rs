@@ -4,8 +4,8 @@
 //! The rules are [`WebhookService`](pixgw_domain::webhooks::service::WebhookService)'s.
 
 use http::StatusCode;
-use pixgw_domain::events::EventType;
-use pixgw_domain::ids::AccountId;
+use pixgw_domain::messaging::events::EventType;
+use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::webhooks::{DeliveryQuery, DeliveryStatus};
 
 use crate::error::ApiError;

@@ -11,8 +11,8 @@ use std::time::Duration as StdDuration;
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::events::EventType;
-use crate::ids::AccountId;
+use crate::messaging::events::EventType;
+use crate::pix::ids::AccountId;
 
 /// Retries go on for at least this long after a round starts.
 pub const RETRY_WINDOW: Duration = Duration::hours(24);

@@ -23,13 +23,13 @@ use serde_json::json;
 use tracing::{debug, info, warn};
 
 use crate::error::StoreError;
-use crate::events::AccountEvent;
-use crate::ids::AccountId;
-use crate::pipeline::consumer::{HandlerError, MessageHandler};
-use crate::ports::{Clock, SystemClock};
-use crate::queue::{MAX_DELAY, MessageQueue, OutgoingMessage, QueueName};
-use crate::record::millis_to_time;
-use crate::settlement::WriteOutcome;
+use crate::messaging::events::AccountEvent;
+use crate::pix::ids::AccountId;
+use crate::messaging::consumer::{HandlerError, MessageHandler};
+use crate::pix::clock::{Clock, SystemClock};
+use crate::messaging::queue::{MAX_DELAY, MessageQueue, OutgoingMessage, QueueName};
+use crate::pix::clock::millis_to_time;
+use crate::error::WriteOutcome;
 
 use super::delivery::{
     ATTEMPT_LEASE, ATTEMPT_TIMEOUT, Delivery, DeliveryAttempt, DeliveryStatus, InFlight,

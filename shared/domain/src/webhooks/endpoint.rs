@@ -14,8 +14,8 @@ use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
 
-use crate::events::EventType;
-use crate::ids::AccountId;
+use crate::messaging::events::EventType;
+use crate::pix::ids::AccountId;
 
 /// How long a rotated-out secret keeps signing next to the new one.
 pub const ROTATION_OVERLAP: Duration = Duration::hours(24);

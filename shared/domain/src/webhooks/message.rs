@@ -3,10 +3,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::events::AccountEvent;
-use crate::ids::AccountId;
-use crate::outbox::OutboxMessage;
-use crate::queue::QueueName;
+use crate::messaging::events::AccountEvent;
+use crate::pix::ids::AccountId;
+use crate::messaging::outbox::OutboxMessage;
+use crate::messaging::queue::QueueName;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]

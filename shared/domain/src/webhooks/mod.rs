@@ -1,9 +1,9 @@
-//! Merchant webhooks: every recorded [`AccountEvent`](crate::events::AccountEvent) delivered to
+//! Merchant webhooks: every recorded [`AccountEvent`](crate::messaging::events::AccountEvent) delivered to
 //! the account's endpoint, signed per Standard Webhooks, retried with backoff for at least 24 h,
 //! and kept in a delivery log the merchant can read and replay from.
 //!
 //! How an event travels:
-//! 1. The state change writes the event in its own atomic write (see [`crate::events`]); the
+//! 1. The state change writes the event in its own atomic write (see [`crate::messaging::events`]); the
 //!    event item doubles as an outbox message for the `webhook-deliveries` queue
 //!    ([`WebhookMessage::Event`]): the DynamoDB stream relay / the embedded outbox sends it.
 //! 2. The [`dispatcher`] creates the delivery record (one per event, id derived from the event,

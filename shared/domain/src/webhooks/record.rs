@@ -4,9 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
-use crate::events::EventType;
-use crate::ids::AccountId;
-use crate::record::millis_to_time;
+use crate::messaging::events::EventType;
+use crate::pix::ids::AccountId;
+use crate::pix::clock::millis_to_time;
 
 use super::delivery::{Delivery, DeliveryAttempt, DeliveryStatus, InFlight};
 use super::endpoint::{EndpointStatus, SealedSecret, WebhookEndpoint};

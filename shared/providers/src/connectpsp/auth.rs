@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, Mac};
 use pixgw_domain::error::ProviderError;
-use pixgw_domain::ports::Clock;
+use pixgw_domain::pix::clock::Clock;
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};

@@ -1,7 +1,7 @@
 use chrono::{Duration, TimeZone, Utc};
-use pixgw_domain::document::TaxDocument;
-use pixgw_domain::ids::TransactionId;
-use pixgw_domain::money::Money;
+use pixgw_domain::pix::document::TaxDocument;
+use pixgw_domain::pix::ids::TransactionId;
+use pixgw_domain::pix::money::Money;
 
 use super::*;
 

@@ -7,8 +7,8 @@
 
 use chrono::{DateTime, Utc};
 use pixgw_domain::error::ProviderError;
-use pixgw_domain::ids::TransactionId;
-use pixgw_domain::payment::{EndToEndId, EndToEndKind, Ispb, PaidBy, PayerBankData};
+use pixgw_domain::pix::ids::TransactionId;
+use pixgw_domain::pix::payment::{EndToEndId, EndToEndKind, Ispb, PaidBy, PayerBankData};
 use pixgw_domain::provider::{
     ChargePaid, InboundWebhook, ProviderEvent, RefundOutcome, RefundReference, TransferOutcome,
     WebhookError,

@@ -3,7 +3,7 @@
 //! are read exactly (`150.5` and `150.50` alike), never through `f64`.
 
 use chrono::{DateTime, Utc};
-use pixgw_domain::money::Money;
+use pixgw_domain::pix::money::Money;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 

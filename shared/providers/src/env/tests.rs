@@ -1,7 +1,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use pixgw_domain::provider_directory::FailoverPolicy;
+use pixgw_domain::provider::directory::FailoverPolicy;
 
 use super::*;
 

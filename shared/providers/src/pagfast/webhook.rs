@@ -2,9 +2,9 @@
 //! as the `Done` envelope (our assumption, see the module doc of [`super`]).
 
 use chrono::{DateTime, SubsecRound, Utc};
-use pixgw_domain::ids::TransactionId;
-use pixgw_domain::money::Money;
-use pixgw_domain::payment::{EndToEndId, Ispb, PaidBy, PayerBankData};
+use pixgw_domain::pix::ids::TransactionId;
+use pixgw_domain::pix::money::Money;
+use pixgw_domain::pix::payment::{EndToEndId, Ispb, PaidBy, PayerBankData};
 use pixgw_domain::provider::{ChargePaid, InboundWebhook, ProviderEvent, WebhookError};
 
 use super::PagFastConfig;

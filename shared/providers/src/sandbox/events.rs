@@ -17,9 +17,9 @@
 //! serde_json with `arbitrary_precision`), never through `f64`.
 
 use chrono::{DateTime, SubsecRound, Utc};
-use pixgw_domain::ids::TransactionId;
-use pixgw_domain::money::{MAX_AMOUNT_CENTS, Money, parse_decimal};
-use pixgw_domain::payment::{EndToEndId, EndToEndKind, Ispb, PaidBy, PayerBankData};
+use pixgw_domain::pix::ids::TransactionId;
+use pixgw_domain::pix::money::{MAX_AMOUNT_CENTS, Money, parse_decimal};
+use pixgw_domain::pix::payment::{EndToEndId, EndToEndKind, Ispb, PaidBy, PayerBankData};
 use pixgw_domain::provider::{ChargePaid, ProviderEvent, TransferOutcome, WebhookError};
 use serde_json::{Map, Value, json};
 

@@ -14,9 +14,9 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use pixgw_domain::money::Money;
-use pixgw_domain::payment::{EndToEndId, Ispb};
-use pixgw_domain::pix_key::PixKeyType;
+use pixgw_domain::pix::money::Money;
+use pixgw_domain::pix::payment::{EndToEndId, Ispb};
+use pixgw_domain::pix::pix_key::PixKeyType;
 use pixgw_domain::provider::{RefundOutcome, TransferDestination, TransferOutcome};
 use serde::{Deserialize, Serialize};
 

@@ -12,8 +12,8 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use pixgw_domain::error::ProviderError;
-use pixgw_domain::money::{MAX_AMOUNT_CENTS, Money};
-use pixgw_domain::payment::{EndToEndId, EndToEndKind, Ispb};
+use pixgw_domain::pix::money::{MAX_AMOUNT_CENTS, Money};
+use pixgw_domain::pix::payment::{EndToEndId, EndToEndKind, Ispb};
 use pixgw_domain::provider::{
     RefundOutcome, RefundRequest, TransferDestination, TransferOutcome, TransferRequest,
 };

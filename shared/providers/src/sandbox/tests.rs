@@ -1,13 +1,14 @@
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use pixgw_domain::document::TaxDocument;
+use pixgw_domain::pix::document::TaxDocument;
 use pixgw_domain::error::ProviderError;
-use pixgw_domain::ids::TransactionId;
-use pixgw_domain::money::Money;
-use pixgw_domain::payment::{EndToEndId, EndToEndKind, Ispb, PaidBy, PayerBankData};
-use pixgw_domain::pix_key::PixKeyType;
-use pixgw_domain::ports::{Clock, PixProvider, ProviderChargeRequest};
+use pixgw_domain::pix::ids::TransactionId;
+use pixgw_domain::pix::money::Money;
+use pixgw_domain::pix::payment::{EndToEndId, EndToEndKind, Ispb, PaidBy, PayerBankData};
+use pixgw_domain::pix::pix_key::PixKeyType;
+use pixgw_domain::pix::clock::Clock;
+use pixgw_domain::provider::{PixProvider, ProviderChargeRequest};
 use pixgw_domain::provider::{
     ChargePaid, InboundWebhook, ProviderEvent, RefundOutcome, RefundRequest, TransferDestination,
     TransferOutcome, TransferRequest, WebhookError,

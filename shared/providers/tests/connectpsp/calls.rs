@@ -3,13 +3,13 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use pixgw_domain::document::TaxDocument;
+use pixgw_domain::pix::document::TaxDocument;
 use pixgw_domain::error::{ProviderError, RejectionKind};
-use pixgw_domain::ids::TransactionId;
-use pixgw_domain::money::Money;
-use pixgw_domain::payment::{EndToEndId, Ispb};
-use pixgw_domain::pix_key::PixKeyType;
-use pixgw_domain::ports::{PixProvider, ProviderChargeRequest};
+use pixgw_domain::pix::ids::TransactionId;
+use pixgw_domain::pix::money::Money;
+use pixgw_domain::pix::payment::{EndToEndId, Ispb};
+use pixgw_domain::pix::pix_key::PixKeyType;
+use pixgw_domain::provider::{PixProvider, ProviderChargeRequest};
 use pixgw_domain::provider::{
     RefundOutcome, RefundRequest, TransferDestination, TransferOutcome, TransferRequest,
 };

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
-use pixgw_domain::ports::Clock;
+use pixgw_domain::pix::clock::Clock;
 use pixgw_providers::connectpsp::{ConnectPspConfig, ConnectPspProvider};
 use pixgw_providers::http::RetryPolicy;
 use pixgw_providers::secret::Secret;

@@ -6,10 +6,10 @@
 //! `externalReference` (`test-order-001`) is replaced with one of our transaction ids.
 
 use chrono::{TimeZone, Utc};
-use pixgw_domain::ids::TransactionId;
-use pixgw_domain::money::Money;
-use pixgw_domain::payment::{EndToEndId, Ispb, PaidBy, PayerBankData};
-use pixgw_domain::ports::PixProvider;
+use pixgw_domain::pix::ids::TransactionId;
+use pixgw_domain::pix::money::Money;
+use pixgw_domain::pix::payment::{EndToEndId, Ispb, PaidBy, PayerBankData};
+use pixgw_domain::provider::PixProvider;
 use pixgw_domain::provider::{
     ChargePaid, InboundWebhook, ProviderEvent, RefundOutcome, RefundReference, TransferOutcome,
     WebhookError,

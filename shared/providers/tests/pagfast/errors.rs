@@ -1,7 +1,7 @@
 //! PagFast's error answers (seed 003's 400, 401 and 409s) in our terms.
 
 use pixgw_domain::error::RejectionKind;
-use pixgw_domain::ports::PixProvider;
+use pixgw_domain::provider::PixProvider;
 use pixgw_providers::pagfast::PagFastProvider;
 use serde_json::{Value, json};
 

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use pixgw_domain::document::TaxDocument;
-use pixgw_domain::ids::TransactionId;
-use pixgw_domain::money::Money;
-use pixgw_domain::ports::ProviderChargeRequest;
+use pixgw_domain::pix::document::TaxDocument;
+use pixgw_domain::pix::ids::TransactionId;
+use pixgw_domain::pix::money::Money;
+use pixgw_domain::provider::ProviderChargeRequest;
 use pixgw_providers::http::RetryPolicy;
 use pixgw_providers::pagfast::{CASHIN_PATH, PagFastConfig, PagFastProvider};
 use pixgw_providers::secret::Secret;

@@ -2,10 +2,10 @@
 //! documented in the adapter's module doc).
 
 use chrono::{TimeZone, Utc};
-use pixgw_domain::ids::TransactionId;
-use pixgw_domain::money::Money;
-use pixgw_domain::payment::{EndToEndId, Ispb, PaidBy, PayerBankData};
-use pixgw_domain::ports::PixProvider;
+use pixgw_domain::pix::ids::TransactionId;
+use pixgw_domain::pix::money::Money;
+use pixgw_domain::pix::payment::{EndToEndId, Ispb, PaidBy, PayerBankData};
+use pixgw_domain::provider::PixProvider;
 use pixgw_domain::provider::{ChargePaid, InboundWebhook, ProviderEvent, WebhookError};
 use pixgw_providers::pagfast::PagFastProvider;
 use serde_json::{Value, json};

@@ -2,7 +2,7 @@
 //! event-id cursor.
 
 use chrono::{DateTime, Utc};
-use pixgw_domain::events::EventType;
+use pixgw_domain::messaging::events::EventType;
 use pixgw_domain::payout::PayoutState;
 use serde_json::json;
 use tempfile::TempDir;
@@ -128,8 +128,8 @@ async fn settlements_record_their_events_and_survive_reopen() {
         let payout = booked_immediate(&store, &account, 1_000, at(1)).await;
         let write = settle_write(&store, payout, PayoutState::Paid, at(5)).await;
         assert_eq!(
-            pixgw_domain::settlement::SettlementStore::settle_payout(&store, &write).await,
-            Ok(pixgw_domain::settlement::WriteOutcome::Applied)
+            pixgw_domain::store::SettlementStore::settle_payout(&store, &write).await,
+            Ok(pixgw_domain::error::WriteOutcome::Applied)
         );
         let mut events = write.events.clone();
         events.sort_by(|a, b| (a.occurred_at, &a.id).cmp(&(b.occurred_at, &b.id)));

@@ -11,10 +11,12 @@
 use std::collections::BTreeSet;
 
 use pixgw_domain::error::StoreError;
-use pixgw_domain::payout::{PayoutState, SplitState};
-use pixgw_domain::scheduler_ports::{MAX_SPLITS_PER_SETTLE, SettleSplits};
-use pixgw_domain::settlement::WriteOutcome;
-use pixgw_domain::settlement_record::{PayoutRecord, SplitEntryRecord};
+use pixgw_domain::payout::PayoutState;
+use pixgw_domain::split::entry::SplitState;
+use pixgw_domain::payout::runs::{MAX_SPLITS_PER_SETTLE, SettleSplits};
+use pixgw_domain::error::WriteOutcome;
+use pixgw_domain::payout::record::PayoutRecord;
+use pixgw_domain::split::record::SplitEntryRecord;
 use redb::WriteTransaction;
 
 use super::{PAYOUT_SPLITS, manifest_entry};

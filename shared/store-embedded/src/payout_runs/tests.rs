@@ -3,11 +3,11 @@
 //! condition writes nothing.
 
 use chrono::{DateTime, Utc};
-use pixgw_domain::events::{AccountEvent, EventLog, EventType};
+use pixgw_domain::messaging::events::{AccountEvent, EventLog, EventType};
 use pixgw_domain::ledger::{Balance, Movement, MovementKind};
-use pixgw_domain::money::Money;
-use pixgw_domain::scheduler_ports::MAX_SPLITS_PER_SETTLE;
-use pixgw_domain::settlement::SettlementStore;
+use pixgw_domain::pix::money::Money;
+use pixgw_domain::payout::runs::MAX_SPLITS_PER_SETTLE;
+use pixgw_domain::store::SettlementStore;
 use redb::ReadableTable;
 use tempfile::TempDir;
 
@@ -341,7 +341,7 @@ fn set_unsettled(store: &EmbeddedStore, payout: &PayoutId, unsettled_splits: u32
     let stored = crate::payouts::load_payout(&txn, payout.as_str())
         .expect("load")
         .expect("payout");
-    let changed = pixgw_domain::settlement_record::PayoutRecord {
+    let changed = pixgw_domain::payout::record::PayoutRecord {
         unsettled_splits,
         ..stored.clone()
     };

@@ -2,9 +2,9 @@
 //! write (booking, release, settlement) while ASSEMBLING payouts stay out of them.
 
 use chrono::{DateTime, Utc};
-use pixgw_domain::ids::AccountId;
+use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::payout::PayoutId;
-use pixgw_domain::scheduler_ports::PayoutRunStore;
+use pixgw_domain::payout::runs::PayoutRunStore;
 use tempfile::TempDir;
 
 use super::*;
@@ -98,7 +98,7 @@ async fn payouts_are_listed_newest_first_and_never_while_assembling() {
     // … until it is released: then it is the newest.
     assert_eq!(
         store.release_payout(&assembling.id, &[], at(61)).await,
-        Ok(pixgw_domain::settlement::WriteOutcome::Applied)
+        Ok(pixgw_domain::error::WriteOutcome::Applied)
     );
     payouts.push(stored_payout(&store, &assembling.id).await);
     let listed = ids(&list(&store, &account, &query(100)).await);

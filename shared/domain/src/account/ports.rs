@@ -1,0 +1,54 @@
+//! TODO-DOC
+
+
+use async_trait::async_trait;
+
+use crate::account::{Account, ClientCredential};
+use crate::error::StoreError;
+use crate::pix::ids::AccountId;
+
+// Accounts
+
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Stores a new account, its first client credential and its default payout schedule
+    /// ([`ScheduleState::initial`](crate::schedule::ports::ScheduleState::initial) at
+    /// `account.created_at`, so the payout scheduler finds every account from its first day)
+    /// atomically. Fails with [`CreateAccountError::AlreadyExists`] if either id is taken.
+    async fn create_account(
+        &self,
+        account: &Account,
+        credential: &ClientCredential,
+    ) -> Result<(), CreateAccountError>;
+
+    async fn get_account(&self, id: &AccountId) -> Result<Option<Account>, StoreError>;
+
+    async fn find_client(&self, client_id: &str) -> Result<Option<ClientCredential>, StoreError>;
+
+    /// Replaces the account's provider order ([`Account::providers`]; empty: the deployment's
+    /// default order) with one conditional write: the account must exist, and nothing else on
+    /// it changes. The caller validates the names
+    /// ([`validate_provider_list`](crate::provider::directory::validate_provider_list)).
+    async fn set_account_providers(
+        &self,
+        id: &AccountId,
+        providers: &[String],
+    ) -> Result<(), SetProvidersError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CreateAccountError {
+    #[error("account or client id already exists")]
+    AlreadyExists,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SetProvidersError {
+    #[error("account not found")]
+    AccountNotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+

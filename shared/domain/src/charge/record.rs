@@ -1,0 +1,178 @@
+//! The stored form of domain objects, shared by every storage adapter.
+//!
+//! Flat and boring on purpose: money is integer centavos (DynamoDB `N`, exact, usable in
+//! conditions and `ADD`), times are epoch milliseconds (sortable numbers), enums are their API
+//! names. Converting back re-validates, so a corrupted item surfaces as
+//! [`StoreError::Corrupt`] instead of a wrong charge.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::charge::{Charge, ChargeSplit, ChargeStatus, Payer};
+use crate::pix::document::TaxDocument;
+use crate::error::StoreError;
+use crate::pix::ids::{AccountId, TransactionId};
+use crate::pix::money::Money;
+use crate::pix::payment::EndToEndId;
+use crate::pix::clock::millis_to_time;
+use crate::pix::payment::Ispb;
+use crate::pix::payment::PaidBy;
+use crate::pix::payment::PayerBankData;
+use crate::pix::payment::Payment;
+use crate::refund::record::RefundRecord;
+use crate::split::record::SplitRecord;
+use crate::error::corrupt;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChargeRecord {
+    pub transaction_id: String,
+    pub account_id: String,
+    pub correlation_id: String,
+    pub external_id: String,
+    pub status: String,
+    pub amount_cents: i64,
+    pub description: String,
+    pub payer_name: String,
+    pub payer_document: String,
+    /// Omitted when empty: DynamoDB Local's stream encodes an empty map as `{}` (no type
+    /// tag), which the Streams SDK cannot parse, and that one record would block the feed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub additional_info: BTreeMap<String, String>,
+    pub splits: Vec<SplitRecord>,
+    pub remainder_cents: i64,
+    pub pix_code: String,
+    pub generate_qr_code: bool,
+    pub provider: String,
+    pub provider_charge_id: String,
+    pub expiration_seconds: u32,
+    pub created_at_ms: i64,
+    pub expires_at_ms: i64,
+    /// Absent until confirmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment: Option<PaymentRecord>,
+    /// Absent until a refund is requested.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund: Option<RefundRecord>,
+}
+
+impl From<&Charge> for ChargeRecord {
+    fn from(c: &Charge) -> Self {
+        ChargeRecord {
+            transaction_id: c.transaction_id.to_string(),
+            account_id: c.account_id.to_string(),
+            correlation_id: c.correlation_id.to_string(),
+            external_id: c.external_id.clone(),
+            status: c.status.as_str().to_owned(),
+            amount_cents: c.amount.cents(),
+            description: c.description.clone(),
+            payer_name: c.payer.full_name.clone(),
+            payer_document: c.payer.document.as_str().to_owned(),
+            additional_info: c.additional_info.clone(),
+            splits: c.splits.iter().map(SplitRecord::from).collect(),
+            remainder_cents: c.remainder.cents(),
+            pix_code: c.pix_code.clone(),
+            generate_qr_code: c.generate_qr_code,
+            provider: c.provider.clone(),
+            provider_charge_id: c.provider_charge_id.clone(),
+            expiration_seconds: c.expiration_seconds,
+            created_at_ms: c.created_at.timestamp_millis(),
+            expires_at_ms: c.expires_at.timestamp_millis(),
+            payment: c.payment.as_ref().map(PaymentRecord::from),
+            refund: c.refund.as_ref().map(RefundRecord::from),
+        }
+    }
+}
+
+impl TryFrom<ChargeRecord> for Charge {
+    type Error = StoreError;
+
+    fn try_from(r: ChargeRecord) -> Result<Self, StoreError> {
+        let id = r.transaction_id.clone();
+        let splits = r
+            .splits
+            .into_iter()
+            .map(|s| ChargeSplit::try_from(s).map_err(|what| corrupt(what, &id)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Charge {
+            transaction_id: TransactionId::parse(&r.transaction_id)
+                .ok_or_else(|| corrupt("transactionId", &id))?,
+            account_id: AccountId::parse(&r.account_id).ok_or_else(|| corrupt("accountId", &id))?,
+            correlation_id: Uuid::parse_str(&r.correlation_id)
+                .map_err(|_| corrupt("correlationId", &id))?,
+            external_id: r.external_id,
+            status: ChargeStatus::parse(&r.status).ok_or_else(|| corrupt("status", &id))?,
+            amount: Money::from_cents(r.amount_cents),
+            description: r.description,
+            payer: Payer {
+                full_name: r.payer_name,
+                document: TaxDocument::parse(&r.payer_document)
+                    .map_err(|_| corrupt("payer document", &id))?,
+            },
+            additional_info: r.additional_info,
+            splits,
+            remainder: Money::from_cents(r.remainder_cents),
+            pix_code: r.pix_code,
+            generate_qr_code: r.generate_qr_code,
+            provider: r.provider,
+            provider_charge_id: r.provider_charge_id,
+            expiration_seconds: r.expiration_seconds,
+            created_at: millis_to_time(r.created_at_ms).ok_or_else(|| corrupt("createdAt", &id))?,
+            expires_at: millis_to_time(r.expires_at_ms).ok_or_else(|| corrupt("expiresAt", &id))?,
+            payment: r.payment.map(|p| p.into_payment(&id)).transpose()?,
+            refund: r.refund.map(|f| f.into_refund(&id)).transpose()?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentRecord {
+    pub end_to_end_id: String,
+    pub paid_at_ms: i64,
+    pub payer_name: String,
+    pub payer_document: String,
+    pub payer_ispb: String,
+    pub payer_branch: String,
+    pub payer_account: String,
+    pub provider: String,
+    pub provider_event_id: String,
+}
+
+impl From<&Payment> for PaymentRecord {
+    fn from(p: &Payment) -> Self {
+        PaymentRecord {
+            end_to_end_id: p.end_to_end_id.to_string(),
+            paid_at_ms: p.paid_at.timestamp_millis(),
+            payer_name: p.paid_by.name.clone(),
+            payer_document: p.paid_by.document.clone(),
+            payer_ispb: p.paid_by.bank.ispb.as_str().to_owned(),
+            payer_branch: p.paid_by.bank.branch.clone(),
+            payer_account: p.paid_by.bank.account.clone(),
+            provider: p.provider.clone(),
+            provider_event_id: p.provider_event_id.clone(),
+        }
+    }
+}
+
+impl PaymentRecord {
+    pub fn into_payment(self, id: &str) -> Result<Payment, StoreError> {
+        let bank = Ispb::parse(&self.payer_ispb)
+            .and_then(|ispb| PayerBankData::new(ispb, &self.payer_branch, &self.payer_account))
+            .ok_or_else(|| corrupt("payer bank data", id))?;
+        Ok(Payment {
+            end_to_end_id: EndToEndId::parse(&self.end_to_end_id)
+                .ok_or_else(|| corrupt("endToEndId", id))?,
+            paid_at: millis_to_time(self.paid_at_ms).ok_or_else(|| corrupt("paidAt", id))?,
+            paid_by: PaidBy {
+                name: self.payer_name,
+                document: self.payer_document,
+                bank,
+            },
+            provider: self.provider,
+            provider_event_id: self.provider_event_id,
+        })
+    }
+}

@@ -1,0 +1,220 @@
+//! PENDING → CONFIRMED, from a verified provider event.
+
+use std::sync::Arc;
+
+use tracing::{info, warn};
+
+use crate::charge::{Charge, ChargeStatus};
+use crate::error::DomainError;
+use crate::messaging::events::{AccountEvent, EventType};
+use crate::ledger::{Bucket, LedgerAccount, Movement, MovementKind};
+use crate::flows::money_out::MoneyOutExecutor;
+use crate::messaging::outbox::PipelineMessage;
+use crate::pix::payment::{EndToEndId, Payment};
+use crate::pix::clock::Clock;
+use crate::store::DynStore;
+use crate::provider::{ChargePaid, ProviderEvent};
+use crate::charge::view::ChargeView;
+use crate::charge::ports::ConfirmCharge;
+use crate::error::WriteOutcome;
+
+/// What a provider event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfirmationResult {
+    /// The charge is CONFIRMED now.
+    Confirmed(Box<Charge>),
+    /// The same payment was already recorded: nothing changed.
+    Duplicate,
+    /// A transfer outcome was recorded (or already had been).
+    TransferSettled,
+    /// Authentic but nothing to do.
+    Ignored,
+}
+
+#[derive(Clone)]
+pub struct ConfirmationService {
+    store: DynStore,
+    clock: Arc<dyn Clock>,
+    money_out: MoneyOutExecutor,
+}
+
+impl ConfirmationService {
+    pub fn new(store: DynStore, clock: Arc<dyn Clock>, money_out: MoneyOutExecutor) -> Self {
+        ConfirmationService {
+            store,
+            clock,
+            money_out,
+        }
+    }
+
+    /// Applies an event `provider` sent us (already authenticated by the provider adapter).
+    pub async fn apply(
+        &self,
+        provider: &str,
+        event: ProviderEvent,
+    ) -> Result<ConfirmationResult, DomainError> {
+        match event {
+            ProviderEvent::ChargePaid(paid) => self.confirm(provider, paid).await,
+            ProviderEvent::TransferSettled {
+                idempotency_key,
+                outcome,
+                ..
+            } => {
+                self.money_out
+                    .settle_transfer(provider, &idempotency_key, outcome)
+                    .await?;
+                Ok(ConfirmationResult::TransferSettled)
+            }
+            ProviderEvent::RefundSettled {
+                refund, outcome, ..
+            } => {
+                self.money_out
+                    .settle_refund(provider, &refund, outcome)
+                    .await?;
+                Ok(ConfirmationResult::TransferSettled)
+            }
+            ProviderEvent::Ignored { event_id, kind } => {
+                info!(provider, event_id, kind, "provider event ignored");
+                Ok(ConfirmationResult::Ignored)
+            }
+        }
+    }
+
+    async fn confirm(
+        &self,
+        provider: &str,
+        paid: ChargePaid,
+    ) -> Result<ConfirmationResult, DomainError> {
+        let charge = match self.store.get_charge(&paid.transaction_id).await? {
+            // A provider can only settle charges it holds.
+            Some(charge) if charge.provider == provider => charge,
+            _ => return Err(DomainError::NotFound("charge")),
+        };
+        if let Some(outcome) = already_settled(&charge, &paid.end_to_end_id)? {
+            return Ok(outcome);
+        }
+        if paid.amount != charge.amount {
+            warn!(
+                transaction_id = %charge.transaction_id,
+                paid = %paid.amount,
+                expected = %charge.amount,
+                "provider reported a payment of a different amount"
+            );
+            return Err(DomainError::PaymentAmountMismatch);
+        }
+        if paid.paid_at > charge.expires_at {
+            // The network settled it, so the money is ours to account for: confirm anyway and
+            // leave a trace for operators.
+            warn!(transaction_id = %charge.transaction_id, "payment settled after expiration");
+        }
+
+        let confirmed_at = crate::flows::create_charge::truncate_to_millis(self.clock.now());
+        let payment = Payment {
+            end_to_end_id: paid.end_to_end_id.clone(),
+            paid_at: crate::flows::create_charge::truncate_to_millis(paid.paid_at),
+            paid_by: paid.paid_by,
+            provider: provider.to_owned(),
+            provider_event_id: paid.event_id,
+        };
+        let movement = Movement::transfer(
+            MovementKind::ChargeConfirmed,
+            &charge.account_id,
+            charge.transaction_id.as_str(),
+            LedgerAccount::PixNetwork,
+            LedgerAccount::Merchant(charge.account_id.clone(), Bucket::Incoming),
+            charge.amount,
+            confirmed_at,
+        )
+        .map_err(|e| DomainError::Store(crate::error::StoreError::Corrupt(e.to_string())))?;
+        let message = PipelineMessage::ChargeConfirmed {
+            transaction_id: charge.transaction_id.clone(),
+            account_id: charge.account_id.clone(),
+        };
+        let confirmed = Charge {
+            status: ChargeStatus::Confirmed,
+            payment: Some(payment.clone()),
+            ..charge.clone()
+        };
+        let write = ConfirmCharge {
+            transaction_id: charge.transaction_id.clone(),
+            account_id: charge.account_id.clone(),
+            payment: payment.clone(),
+            confirmed_at,
+            movement,
+            events: vec![confirmed_event(&confirmed, confirmed_at)],
+            outbox: vec![message.to_outbox(confirmed_at)],
+        };
+        match self.store.confirm_charge(&write).await? {
+            WriteOutcome::Applied => {
+                info!(transaction_id = %charge.transaction_id, "charge confirmed");
+                Ok(ConfirmationResult::Confirmed(Box::new(confirmed)))
+            }
+            // Someone got there first (a concurrent duplicate, usually): find out who.
+            WriteOutcome::Conflict => self.after_conflict(&paid.transaction_id, &write).await,
+        }
+    }
+
+    async fn after_conflict(
+        &self,
+        id: &crate::pix::ids::TransactionId,
+        write: &ConfirmCharge,
+    ) -> Result<ConfirmationResult, DomainError> {
+        let e2e = &write.payment.end_to_end_id;
+        if let Some(holder) = self.store.find_charge_by_end_to_end_id(e2e).await?
+            && &holder != id
+        {
+            return Err(DomainError::EndToEndIdConflict);
+        }
+        let charge = self
+            .store
+            .get_charge(id)
+            .await?
+            .ok_or(DomainError::NotFound("charge"))?;
+        match already_settled(&charge, e2e)? {
+            Some(outcome) => Ok(outcome),
+            // Still PENDING after a conflict: storage contention; the provider will retry.
+            None => Err(DomainError::Store(crate::error::StoreError::Unavailable(
+                "confirmation conflicted; retry".into(),
+            ))),
+        }
+    }
+}
+
+/// `Some` when the charge already holds this payment (a duplicate: success, nothing to do) or
+/// cannot take it (an error).
+fn already_settled(
+    charge: &Charge,
+    end_to_end_id: &EndToEndId,
+) -> Result<Option<ConfirmationResult>, DomainError> {
+    match &charge.payment {
+        Some(p) if &p.end_to_end_id == end_to_end_id => Ok(Some(ConfirmationResult::Duplicate)),
+        // Paid by a different payment: a second payment of a dynamic charge must not be
+        // booked as if it were the first.
+        Some(_) => Err(DomainError::ChargeNotPending {
+            status: charge.status.as_str(),
+        }),
+        // A charge the sweeper already expired still takes the payment: the PIX network
+        // settled it, so the money is ours to account for (`paidAfterExpiration`).
+        None if !matches!(charge.status, ChargeStatus::Pending | ChargeStatus::Expired) => {
+            Err(DomainError::ChargeNotPending {
+                status: charge.status.as_str(),
+            })
+        }
+        None => Ok(None),
+    }
+}
+
+/// `CASHIN_CONFIRMED`: the charge as `GET /api/pix/cash-in/{id}` shows it once paid (without
+/// the QR image, which a paid charge no longer needs). Its splits are still PENDING: they are
+/// booked by the next stage, which reports each payout with events of its own.
+fn confirmed_event(charge: &Charge, at: chrono::DateTime<chrono::Utc>) -> AccountEvent {
+    let data =
+        serde_json::to_value(ChargeView::new(charge, &[], None)).unwrap_or(serde_json::Value::Null);
+    AccountEvent::new(
+        &charge.account_id,
+        EventType::CashinConfirmed,
+        charge.transaction_id.as_str(),
+        at,
+        data,
+    )
+}

@@ -1,0 +1,296 @@
+//! Executes payouts (queue `payout-requests`): one PIX transfer per payout.
+//!
+//! Exactly-once money movement rests on two things: the provider call carries the payout id as
+//! its idempotency key (so a redelivery, or a crash after the transfer but before we stored
+//! its outcome, gets the first transfer's outcome back instead of a second transfer), and the
+//! outcome is stored with one conditional write that only a PROCESSING payout accepts.
+//!
+//! A scheduled payout may pay thousands of splits, more than one write can hold: its own
+//! write settles the payout and the money, then its manifest's splits are settled in chunks
+//! (see [`super::payout_settlement`] for the rules), resumably.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tracing::{info, warn};
+
+use crate::error::{DomainError, ProviderError, StoreError};
+use crate::pix::ids::TransactionId;
+use crate::messaging::outbox::PipelineMessage;
+use crate::payout::{Payout, PayoutId, PayoutState, SplitRef};
+use crate::split::entry::{SplitEntry, SplitState};
+use crate::messaging::consumer::{HandlerError, MessageHandler};
+use crate::flows::settle::{FinalOutcome, settle_chunk, settle_payout};
+use crate::pix::clock::Clock;
+use crate::store::DynStore;
+use crate::provider::{TransferDestination, TransferOutcome, TransferRequest};
+use crate::provider::directory::ProviderDirectory;
+use crate::payout::runs::MAX_SPLITS_PER_SETTLE;
+use crate::flows::create_charge::truncate_to_millis;
+use crate::error::WriteOutcome;
+
+#[derive(Clone)]
+pub struct PayoutExecutor {
+    store: DynStore,
+    providers: Arc<ProviderDirectory>,
+    clock: Arc<dyn Clock>,
+}
+
+/// What executing a payout did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecutionResult {
+    Paid,
+    Failed,
+    /// The provider will report the outcome by webhook.
+    AwaitingProvider,
+    /// Settled before (a redelivery): nothing changed.
+    AlreadySettled,
+}
+
+impl PayoutExecutor {
+    pub fn new(store: DynStore, providers: Arc<ProviderDirectory>, clock: Arc<dyn Clock>) -> Self {
+        PayoutExecutor {
+            store,
+            providers,
+            clock,
+        }
+    }
+
+    pub async fn execute(&self, id: &PayoutId) -> Result<ExecutionResult, DomainError> {
+        let payout = self
+            .store
+            .get_payout(id)
+            .await?
+            .ok_or(DomainError::NotFound("payout"))?;
+        match payout.state {
+            PayoutState::Processing => {}
+            // Released only once assembled, so a request for it cannot be delivered yet;
+            // let the queue bring it back.
+            PayoutState::Assembling => {
+                return Err(
+                    StoreError::Unavailable(format!("payout {id} is still assembling")).into(),
+                );
+            }
+            PayoutState::Paid | PayoutState::Failed => {
+                self.settle_manifest(&payout).await?;
+                return Ok(ExecutionResult::AlreadySettled);
+            }
+        }
+        // The account's transfer provider, resolved afresh: payouts are not pinned to one (see
+        // `provider_directory` on changing an account's providers while payouts are in flight).
+        let provider = self
+            .providers
+            .transfer_provider_of(self.store.as_ref(), &payout.account_id)
+            .await?;
+        let outcome = match provider.transfer(&transfer_request(&payout)).await {
+            Ok(outcome) => outcome,
+            // Refused outright: no money moved, the payout failed.
+            Err(ProviderError::Rejected(rejection)) => TransferOutcome::Failed {
+                provider_transfer_id: None,
+                reason: rejection.to_string(),
+            },
+            // Unknown outcome: retry with the same key (the queue redelivers).
+            Err(e @ ProviderError::Unavailable(_)) => return Err(e.into()),
+        };
+        self.settle(payout, outcome).await
+    }
+
+    /// Records a transfer outcome `provider` reported by webhook (key = payout id). Only the
+    /// provider holding the payout's transfer can settle it: to any other, the payout does
+    /// not exist, and nothing (not even a resumed manifest) is written. A payout is not pinned
+    /// to a provider; its transfer goes to the account's transfer provider, the one
+    /// [`PayoutExecutor::execute`] resolves, so that is the holder (operators change it only
+    /// while no payout is PROCESSING, see `provider_directory`).
+    pub async fn settle_reported(
+        &self,
+        provider: &str,
+        key: &str,
+        outcome: TransferOutcome,
+    ) -> Result<ExecutionResult, DomainError> {
+        let Some(id) = PayoutId::parse(key) else {
+            return Err(DomainError::NotFound("payout"));
+        };
+        let payout = self
+            .store
+            .get_payout(&id)
+            .await?
+            .ok_or(DomainError::NotFound("payout"))?;
+        let holder = self
+            .providers
+            .transfer_provider_of(self.store.as_ref(), &payout.account_id)
+            .await?;
+        if holder.name() != provider {
+            warn!(payout_id = %id, holder = holder.name(), reporter = provider, "transfer report from a provider that does not hold the payout");
+            return Err(DomainError::NotFound("payout"));
+        }
+        self.settle(payout, outcome).await
+    }
+
+    async fn settle(
+        &self,
+        payout: Payout,
+        outcome: TransferOutcome,
+    ) -> Result<ExecutionResult, DomainError> {
+        if payout.state != PayoutState::Processing {
+            self.settle_manifest(&payout).await?;
+            return Ok(ExecutionResult::AlreadySettled);
+        }
+        let Some(outcome) = FinalOutcome::of(&outcome) else {
+            info!(payout_id = %payout.id, "transfer pending at the provider");
+            return Ok(ExecutionResult::AwaitingProvider);
+        };
+        let now = truncate_to_millis(self.clock.now());
+        let inline = self.inline_splits(&payout).await?;
+        let write = settle_payout(payout, inline, &outcome, now)?;
+        let result = match outcome.state {
+            PayoutState::Paid => ExecutionResult::Paid,
+            _ => ExecutionResult::Failed,
+        };
+        let settled = match self.store.settle_payout(&write).await? {
+            WriteOutcome::Applied => {
+                info!(payout_id = %write.payout.id, state = outcome.state.as_str(), "payout settled");
+                write.payout
+            }
+            WriteOutcome::Conflict => {
+                warn!(payout_id = %write.payout.id, "payout was settled concurrently");
+                let stored = self.store.get_payout(&write.payout.id).await?;
+                if let Some(stored) = stored {
+                    self.settle_manifest(&stored).await?;
+                }
+                return Ok(ExecutionResult::AlreadySettled);
+            }
+        };
+        self.settle_manifest(&settled).await?;
+        Ok(result)
+    }
+
+    /// An immediate payout's splits (inline in the payout), as stored.
+    async fn inline_splits(&self, payout: &Payout) -> Result<Vec<SplitEntry>, DomainError> {
+        let mut splits = Vec::with_capacity(payout.splits.len());
+        for key in &payout.splits {
+            let entry = self
+                .store
+                .get_splits(&key.transaction_id)
+                .await?
+                .into_iter()
+                .find(|s| s.index == key.index)
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "payout {} pays a missing split {}/{}",
+                        payout.id, key.transaction_id, key.index
+                    ))
+                })?;
+            splits.push(entry);
+        }
+        Ok(splits)
+    }
+
+    /// Writes the final state of a settled scheduled payout's splits, chunk by chunk, reading
+    /// its manifest a page at a time. Resumable: a split already settled is no longer
+    /// PROCESSING in this payout and is skipped, so a redelivery (or a crash midway) continues
+    /// where the last run stopped.
+    async fn settle_manifest(&self, payout: &Payout) -> Result<(), DomainError> {
+        if payout.unsettled_splits == 0 || payout.state == PayoutState::Processing {
+            return Ok(());
+        }
+        let mut after: Option<SplitRef> = None;
+        loop {
+            let (refs, next) = self
+                .store
+                .payout_splits_page(&payout.id, after.as_ref(), MAX_SPLITS_PER_SETTLE)
+                .await?;
+            self.settle_refs(payout, &refs).await?;
+            match next {
+                Some(next) => after = Some(next),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    async fn settle_refs(&self, payout: &Payout, refs: &[SplitRef]) -> Result<(), DomainError> {
+        for _ in 0..CHUNK_ATTEMPTS {
+            let pending = self.pending_splits(payout, refs).await?;
+            if pending.is_empty() {
+                return Ok(());
+            }
+            let now = truncate_to_millis(self.clock.now());
+            let write = settle_chunk(payout, pending, now)?;
+            if self.store.settle_payout_splits(&write).await? == WriteOutcome::Applied {
+                return Ok(());
+            }
+            // Another executor (a redelivery running alongside) settled some of them: re-read.
+        }
+        Err(StoreError::Unavailable(format!(
+            "splits of payout {} keep changing under its settlement",
+            payout.id
+        ))
+        .into())
+    }
+
+    /// Those of `refs` still PROCESSING in `payout`, as stored.
+    async fn pending_splits(
+        &self,
+        payout: &Payout,
+        refs: &[SplitRef],
+    ) -> Result<Vec<SplitEntry>, DomainError> {
+        let mut by_charge: BTreeMap<&TransactionId, Vec<u8>> = BTreeMap::new();
+        for r in refs {
+            by_charge
+                .entry(&r.transaction_id)
+                .or_default()
+                .push(r.index);
+        }
+        let mut pending = Vec::with_capacity(refs.len());
+        for (charge, indexes) in by_charge {
+            pending.extend(
+                self.store
+                    .get_splits(charge)
+                    .await?
+                    .into_iter()
+                    .filter(|s| {
+                        indexes.contains(&s.index)
+                            && s.state == SplitState::Processing
+                            && s.payout_id.as_ref() == Some(&payout.id)
+                    }),
+            );
+        }
+        Ok(pending)
+    }
+}
+
+/// Re-reads of a manifest chunk whose write conflicted before the attempt is left to a
+/// redelivery.
+const CHUNK_ATTEMPTS: usize = 3;
+
+/// The PIX transfer that executes `payout`. Its idempotency key is the payout id, so every
+/// attempt for the same payout — after a redelivery or a crash — is the same transfer.
+pub fn transfer_request(payout: &Payout) -> TransferRequest {
+    TransferRequest {
+        idempotency_key: payout.id.to_string(),
+        amount: payout.amount,
+        destination: TransferDestination::PixKey {
+            key: payout.recipient.pix_key.clone(),
+            key_type: payout.recipient.pix_key_type,
+        },
+        recipient_name: Some(payout.recipient.name.clone()),
+        recipient_document: Some(payout.recipient.document.clone()),
+        description: format!("Split payout {}", payout.id),
+    }
+}
+
+#[async_trait]
+impl MessageHandler for PayoutExecutor {
+    async fn handle(&self, body: &str) -> Result<(), HandlerError> {
+        match PipelineMessage::parse(body) {
+            Ok(PipelineMessage::PayoutRequested { payout_id, .. }) => {
+                self.execute(&payout_id).await?;
+                Ok(())
+            }
+            Ok(other) => Err(HandlerError::Poison(format!(
+                "unexpected message on payout-requests: {other:?}"
+            ))),
+            Err(e) => Err(HandlerError::Poison(format!("unreadable message: {e}"))),
+        }
+    }
+}

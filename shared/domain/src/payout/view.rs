@@ -1,0 +1,67 @@
+//! TODO-DOC
+
+
+use serde::Serialize;
+
+use crate::pix::money::Money;
+use crate::payout::{Payout, PayoutRecipient};
+use crate::pix::clock::timestamp;
+
+/// A payout as `GET /api/payouts` lists it: one PIX transfer to one recipient.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PayoutView {
+    pub id: String,
+    /// `IMMEDIATE` (one `immediate` split) or `SCHEDULED` (the account's payout schedule).
+    pub trigger: &'static str,
+    /// `PROCESSING`, `PAID` or `FAILED`.
+    pub status: &'static str,
+    /// Σ of the splits it pays.
+    pub amount: Money,
+    pub recipient: PayoutRecipientView,
+    pub split_count: u32,
+    /// The transfer's end-to-end id, once PAID.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_to_end_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PayoutRecipientView {
+    pub name: String,
+    pub pix_key: String,
+    pub pix_key_type: &'static str,
+    pub document: String,
+}
+
+impl PayoutRecipientView {
+    fn new(recipient: &PayoutRecipient) -> PayoutRecipientView {
+        PayoutRecipientView {
+            name: recipient.name.clone(),
+            pix_key: recipient.pix_key.clone(),
+            pix_key_type: recipient.pix_key_type.as_str(),
+            document: recipient.document.as_str().to_owned(),
+        }
+    }
+}
+
+impl PayoutView {
+    pub fn new(payout: &Payout) -> PayoutView {
+        PayoutView {
+            id: payout.id.to_string(),
+            trigger: payout.trigger.as_str(),
+            status: payout.state.as_str(),
+            amount: payout.amount,
+            recipient: PayoutRecipientView::new(&payout.recipient),
+            split_count: payout.split_count,
+            end_to_end_id: payout.end_to_end_id.as_ref().map(ToString::to_string),
+            failure_reason: payout.failure_reason.clone(),
+            created_at: timestamp(payout.created_at),
+            updated_at: timestamp(payout.updated_at),
+        }
+    }
+}
