@@ -18,10 +18,10 @@ use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventR
 use futures::future::join_all;
 use lambda_runtime::{LambdaEvent, service_fn};
 use pixgw_api::AppState;
-use pixgw_domain::messaging::outbox::OutboxMessage;
 use pixgw_domain::messaging::consumer::{HandlerError, MessageHandler, process_batch};
-use pixgw_domain::messaging::relay::send_outbox_messages;
+use pixgw_domain::messaging::outbox::OutboxMessage;
 use pixgw_domain::messaging::queue::MessageQueue;
+use pixgw_domain::messaging::relay::send_outbox_messages;
 use pixgw_domain::webhooks::WebhookSender;
 use pixgw_domain::webhooks::dispatcher::WebhookDispatcher;
 use pixgw_providers::env::process_env;

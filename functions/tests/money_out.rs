@@ -18,10 +18,10 @@ use pixgw_api::auth::digital_signature;
 use pixgw_api::{AppState, Route};
 use pixgw_domain::flows::expire::ExpirySweeper;
 use pixgw_domain::messaging::consumer::drain;
+use pixgw_domain::messaging::queue::QueueName;
 use pixgw_domain::messaging::relay::relay_outbox;
 use pixgw_domain::pix::clock::{Clock, SystemClock};
 use pixgw_domain::store::DynStore;
-use pixgw_domain::messaging::queue::QueueName;
 use pixgw_queue_local::LocalQueues;
 use pixgw_store_embedded::EmbeddedStore;
 use serde_json::{Value, json};
@@ -212,7 +212,8 @@ impl World {
             for (queue, handler) in [
                 (
                     QueueName::ChargeConfirmed,
-                    &self.state.split_calculator as &dyn pixgw_domain::messaging::consumer::MessageHandler,
+                    &self.state.split_calculator
+                        as &dyn pixgw_domain::messaging::consumer::MessageHandler,
                 ),
                 (
                     QueueName::PayoutRequests,

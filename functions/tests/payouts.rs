@@ -14,10 +14,10 @@ use pixgw_api::accounts::create_account;
 use pixgw_api::{ApiRequest, AppState, Route, dispatch_route};
 use pixgw_domain::flows::run_payout_windows::PayoutScheduler;
 use pixgw_domain::messaging::consumer::drain;
-use pixgw_domain::messaging::relay::relay_outbox;
-use pixgw_domain::pix::clock::{Clock, SystemClock};
-use pixgw_domain::payout::runs::PayoutRunStore;
 use pixgw_domain::messaging::queue::QueueName;
+use pixgw_domain::messaging::relay::relay_outbox;
+use pixgw_domain::payout::runs::PayoutRunStore;
+use pixgw_domain::pix::clock::{Clock, SystemClock};
 use pixgw_functions::scheduler::handle_tick;
 use pixgw_queue_local::LocalQueues;
 use pixgw_store_embedded::EmbeddedStore;
@@ -130,7 +130,8 @@ impl World {
             for (queue, handler) in [
                 (
                     QueueName::ChargeConfirmed,
-                    &self.state.split_calculator as &dyn pixgw_domain::messaging::consumer::MessageHandler,
+                    &self.state.split_calculator
+                        as &dyn pixgw_domain::messaging::consumer::MessageHandler,
                 ),
                 (
                     QueueName::PayoutRequests,

@@ -17,10 +17,10 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use chrono::Utc;
 use pixgw_api::accounts::create_account;
-use pixgw_domain::pix::ids::AccountId;
-use pixgw_domain::pix::clock::Clock;
-use pixgw_domain::store::DynStore;
 use pixgw_domain::charge::record::ChargeRecord;
+use pixgw_domain::pix::clock::Clock;
+use pixgw_domain::pix::ids::AccountId;
+use pixgw_domain::store::DynStore;
 use pixgw_store_dynamodb::DynamoStore;
 use pixgw_tests::harness::{Backend, Gateway};
 use serde_json::{Value, json};
@@ -344,8 +344,9 @@ async fn embedded_section(n: usize) {
         .post("/api/pix/cash-in", &token, &body(0), None)
         .await
         .body_json();
-    let id = pixgw_domain::pix::ids::TransactionId::parse(sample["transactionId"].as_str().expect("id"))
-        .expect("id");
+    let id =
+        pixgw_domain::pix::ids::TransactionId::parse(sample["transactionId"].as_str().expect("id"))
+            .expect("id");
     let charge = gw
         .state
         .store

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use pixgw_domain::pix::clock::SystemClock;
 use pixgw_domain::messaging::queue::{MessageQueue, OutgoingMessage, QueueName};
+use pixgw_domain::pix::clock::SystemClock;
 use pixgw_queue_local::{LocalQueueConfig, LocalQueues};
 
 const Q: QueueName = QueueName::PayoutRequests;

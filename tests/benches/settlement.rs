@@ -28,11 +28,11 @@ use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use chrono::Utc;
-use pixgw_domain::pix::ids::TransactionId;
-use pixgw_domain::pix::payment::{EndToEndId, EndToEndKind, Ispb, PaidBy, PayerBankData, Payment};
+use pixgw_domain::charge::ports::ConfirmCharge;
 use pixgw_domain::flows::book_splits::booking;
 use pixgw_domain::pix::clock::Clock;
-use pixgw_domain::charge::ports::ConfirmCharge;
+use pixgw_domain::pix::ids::TransactionId;
+use pixgw_domain::pix::payment::{EndToEndId, EndToEndKind, Ispb, PaidBy, PayerBankData, Payment};
 use pixgw_store_dynamodb::DynamoStore;
 use pixgw_tests::harness::{
     Backend, Gateway, ManualClock, PipelineParts, dynamodb_endpoint, fresh_sqs_queues,
@@ -152,11 +152,11 @@ async fn embedded_section(n: usize, concurrency: usize, journaled: bool) -> Dura
 /// confirm_charge + book_splits + settle_payout for one charge, built with the domain's own
 /// builders, without any of the machinery around them.
 async fn bare_writes(gw: &Gateway, store: &pixgw_domain::store::DynStore, id: &str) {
+    use pixgw_domain::error::WriteOutcome;
     use pixgw_domain::ledger::{Bucket, LedgerAccount, Movement, MovementKind};
     use pixgw_domain::payout::PayoutState;
-    use pixgw_domain::split::entry::SplitState;
     use pixgw_domain::payout::ports::SettlePayout;
-    use pixgw_domain::error::WriteOutcome;
+    use pixgw_domain::split::entry::SplitState;
 
     let now = gw.clock.now();
     let id = TransactionId::parse(id).expect("id");

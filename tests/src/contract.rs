@@ -13,18 +13,20 @@ use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use futures::future::join_all;
+use pixgw_domain::account::ports::CreateAccountError;
 use pixgw_domain::account::{Account, ClientCredential};
+use pixgw_domain::charge::ports::{ChargeCursor, ChargeQuery, InsertChargeError, Page};
 use pixgw_domain::charge::{Charge, ChargeSplit, ChargeStatus, Payer};
-use pixgw_domain::pix::document::TaxDocument;
 use pixgw_domain::error::StoreError;
+use pixgw_domain::idempotency::{
+    ClaimOutcome, ClaimRequest, IdempotencyClaim, IdempotencyCompletion, StoredResponse,
+};
+use pixgw_domain::pix::document::TaxDocument;
 use pixgw_domain::pix::ids::{AccountId, TransactionId};
 use pixgw_domain::pix::money::Money;
 use pixgw_domain::pix::pix_key::PixKeyType;
-use pixgw_domain::charge::ports::{ChargeCursor, ChargeQuery, InsertChargeError, Page};
-use pixgw_domain::idempotency::{ClaimOutcome, ClaimRequest, IdempotencyClaim, IdempotencyCompletion, StoredResponse};
-use pixgw_domain::account::ports::CreateAccountError;
-use pixgw_domain::store::DynStore;
 use pixgw_domain::split::{SplitRule, SplitValue};
+use pixgw_domain::store::DynStore;
 use uuid::Uuid;
 
 /// Calls `$callback!($($args)*; sequential: [...], concurrent: [...])` with every case of the

@@ -17,32 +17,34 @@ use chrono::{DateTime, Duration, Utc};
 use http::Method;
 use pixgw_api::accounts::NewAccountCredentials;
 use pixgw_api::{ApiRequest, ApiResponse, AppState};
-use pixgw_domain::cash_out::{BankAccountType, CashOut, CashOutDestination, CashOutId, CashOutState};
+use pixgw_domain::cash_out::{
+    BankAccountType, CashOut, CashOutDestination, CashOutId, CashOutState,
+};
 use pixgw_domain::charge::{Charge, ChargeStatus};
-use pixgw_domain::refund::RefundState;
-use pixgw_domain::pix::document::TaxDocument;
 use pixgw_domain::error::{DomainError, ProviderError};
-use pixgw_domain::messaging::events::{AccountEvent, EventType};
-use pixgw_domain::pix::ids::{AccountId, TransactionId};
-use pixgw_domain::ledger::{Balance, Bucket, LedgerAccount, Movement, MovementKind};
-use pixgw_domain::pix::money::Money;
-use pixgw_domain::flows::statement::entries_of;
 use pixgw_domain::flows::cash_out::CashOutInput;
 use pixgw_domain::flows::refund::RefundInput;
-use pixgw_domain::flows::statement::{StatementEntry, StatementQuery, statement_page};
-use pixgw_domain::pix::payment::{EndToEndKind, Ispb, PaidBy, PayerBankData};
-use pixgw_domain::payout::PayoutState;
-use pixgw_domain::split::entry::{SplitEntry, SplitState};
 use pixgw_domain::flows::run_payout_windows::RunReport;
-use pixgw_domain::messaging::relay::relay_outbox;
-use pixgw_domain::pix::pix_key::PixKeyType;
-use pixgw_domain::provider::{PixProvider, ProviderCharge, ProviderChargeRequest};
+use pixgw_domain::flows::statement::entries_of;
+use pixgw_domain::flows::statement::{StatementEntry, StatementQuery, statement_page};
 use pixgw_domain::idempotency::StoredResponse;
+use pixgw_domain::ledger::{Balance, Bucket, LedgerAccount, Movement, MovementKind};
+use pixgw_domain::messaging::events::{AccountEvent, EventType};
+use pixgw_domain::messaging::queue::QueueName;
+use pixgw_domain::messaging::relay::relay_outbox;
+use pixgw_domain::payout::PayoutState;
+use pixgw_domain::pix::document::TaxDocument;
+use pixgw_domain::pix::ids::{AccountId, TransactionId};
+use pixgw_domain::pix::money::Money;
+use pixgw_domain::pix::payment::{EndToEndKind, Ispb, PaidBy, PayerBankData};
+use pixgw_domain::pix::pix_key::PixKeyType;
 use pixgw_domain::provider::{
     InboundWebhook, ProviderEvent, RefundOutcome, RefundRequest, TransferOutcome, TransferRequest,
     WebhookError,
 };
-use pixgw_domain::messaging::queue::QueueName;
+use pixgw_domain::provider::{PixProvider, ProviderCharge, ProviderChargeRequest};
+use pixgw_domain::refund::RefundState;
+use pixgw_domain::split::entry::{SplitEntry, SplitState};
 use pixgw_providers::sandbox::{SandboxPayment, SignedWebhook};
 use serde_json::{Value, json};
 

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use pixgw_domain::messaging::consumer::{HandlerError, MessageHandler};
-use pixgw_domain::messaging::relay::relay_outbox;
 use pixgw_domain::messaging::queue::{QueueName, ReceivedMessage};
+use pixgw_domain::messaging::relay::relay_outbox;
 
 use crate::harness::{Backend, Gateway};
 

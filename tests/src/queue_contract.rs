@@ -18,7 +18,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use pixgw_domain::messaging::queue::{DynQueue, MAX_BODY_BYTES, MAX_DELAY, MAX_VISIBILITY, OutgoingMessage, QueueError, QueueName, Receipt, ReceivedMessage};
+use pixgw_domain::messaging::queue::{
+    DynQueue, MAX_BODY_BYTES, MAX_DELAY, MAX_VISIBILITY, OutgoingMessage, QueueError, QueueName,
+    Receipt, ReceivedMessage,
+};
 
 /// A fresh set of queues plus control over the time they see.
 #[async_trait]

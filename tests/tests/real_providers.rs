@@ -14,9 +14,9 @@ mod rig;
 
 use chrono::Duration;
 use pixgw_domain::charge::ChargeStatus;
+use pixgw_domain::ledger::MovementKind;
 use pixgw_domain::messaging::events::EventType;
 use pixgw_domain::pix::ids::TransactionId;
-use pixgw_domain::ledger::MovementKind;
 use pixgw_domain::split::entry::SplitState;
 use pixgw_tests::harness::Backend;
 use pixgw_tests::mock_psps::{

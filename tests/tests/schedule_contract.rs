@@ -59,8 +59,8 @@ pixgw_tests::schedule_contract_cases!(adapter_suite!(dynamodb, Dynamodb));
 async fn dynamodb_schedule_item_is_in_the_due_index() {
     use aws_sdk_dynamodb::types::AttributeValue;
     use pixgw_domain::account::{Account, ClientCredential};
-    use pixgw_domain::pix::ids::AccountId;
     use pixgw_domain::ledger::balance_shard;
+    use pixgw_domain::pix::ids::AccountId;
     use pixgw_store_dynamodb::keys::{account_pk, primary_key};
 
     let store = pixgw_tests::harness::fresh_dynamodb_store().await;

@@ -5,11 +5,11 @@
 use chrono::Duration;
 use http::Method;
 use pixgw_api::ApiRequest;
-use pixgw_domain::pix::ids::TransactionId;
 use pixgw_domain::ledger::{Balance, MovementKind};
+use pixgw_domain::messaging::queue::QueueName;
+use pixgw_domain::pix::ids::TransactionId;
 use pixgw_domain::pix::money::Money;
 use pixgw_domain::pix::payment::{EndToEndId, Ispb, PaidBy, PayerBankData};
-use pixgw_domain::messaging::queue::QueueName;
 use pixgw_providers::sandbox::{SandboxPayment, SignedWebhook};
 use pixgw_tests::bodies::{immediate_split, marketplace, rejected_immediate_split, rounding_dust};
 use pixgw_tests::harness::{Backend, Gateway};

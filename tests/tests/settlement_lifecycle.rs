@@ -5,12 +5,12 @@
 
 use std::collections::BTreeMap;
 
-use pixgw_domain::pix::ids::AccountId;
-use pixgw_domain::ledger::{Balance, LedgerAccount};
-use pixgw_domain::payout::PayoutId;
 use pixgw_domain::flows::execute_payout::transfer_request;
-use pixgw_domain::messaging::relay::send_outbox_messages;
+use pixgw_domain::ledger::{Balance, LedgerAccount};
 use pixgw_domain::messaging::queue::{OutgoingMessage, QueueName};
+use pixgw_domain::messaging::relay::send_outbox_messages;
+use pixgw_domain::payout::PayoutId;
+use pixgw_domain::pix::ids::AccountId;
 use pixgw_tests::bodies::{immediate_split, marketplace, no_splits, rejected_immediate_split};
 use pixgw_tests::harness::{Backend, Gateway};
 use pixgw_tests::on_both_backends;

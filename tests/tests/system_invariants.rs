@@ -163,7 +163,10 @@ fn history() -> impl Strategy<Value = Vec<Step>> {
 /// How much of a refund must come out of `available` now, as the refund service computes
 /// it: nothing while the splits are unbooked (the money is still incoming), otherwise the
 /// amount minus the splits it would cancel.
-async fn refund_needs_from_available(shop: &Shop, id: &pixgw_domain::pix::ids::TransactionId) -> i64 {
+async fn refund_needs_from_available(
+    shop: &Shop,
+    id: &pixgw_domain::pix::ids::TransactionId,
+) -> i64 {
     let charge = shop.charge(id).await;
     let booked = shop
         .movement(MovementKind::SplitsBooked, id.as_str())

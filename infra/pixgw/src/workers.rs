@@ -17,11 +17,11 @@ use std::time::Duration;
 
 use pixgw_api::AppState;
 use pixgw_domain::flows::expire::ExpirySweeper;
-use pixgw_domain::messaging::consumer::{MessageHandler, drain};
 use pixgw_domain::flows::run_payout_windows::PayoutScheduler;
-use pixgw_domain::messaging::relay::relay_outbox;
-use pixgw_domain::messaging::queue::{MessageQueue, QueueName};
+use pixgw_domain::messaging::consumer::{MessageHandler, drain};
 use pixgw_domain::messaging::outbox::OutboxFeed;
+use pixgw_domain::messaging::queue::{MessageQueue, QueueName};
+use pixgw_domain::messaging::relay::relay_outbox;
 use pixgw_domain::webhooks::WebhookSender;
 use tokio::sync::watch;
 use tokio::task::JoinSet;

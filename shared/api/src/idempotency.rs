@@ -24,8 +24,10 @@ use std::future::Future;
 
 use chrono::Duration;
 use http::{HeaderValue, StatusCode};
+use pixgw_domain::idempotency::{
+    ClaimOutcome, ClaimRequest, IdempotencyClaim, IdempotencyCompletion, StoredResponse,
+};
 use pixgw_domain::pix::ids::AccountId;
-use pixgw_domain::idempotency::{ClaimOutcome, ClaimRequest, IdempotencyClaim, IdempotencyCompletion, StoredResponse};
 use sha2::{Digest, Sha256};
 
 use crate::auth::{decrypt_secret, encrypt_secret};

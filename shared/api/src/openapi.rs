@@ -11,8 +11,8 @@
 //! [`ROUTES`]: crate::routes::ROUTES
 
 use pixgw_domain::cash_out::ports::CashOutCursor;
-use pixgw_domain::flows::statement::StatementCursor;
 use pixgw_domain::charge::ports::ChargeCursor;
+use pixgw_domain::flows::statement::StatementCursor;
 
 use crate::{payouts, webhooks};
 

@@ -9,13 +9,13 @@
 use std::collections::BTreeMap;
 
 use chrono::DateTime;
-use pixgw_domain::pix::cursor_text;
 use pixgw_domain::error::StoreError;
-use pixgw_domain::pix::ids::{AccountId, TransactionId};
+use pixgw_domain::payout::ports::{PayoutCursor, PayoutPage, PayoutQuery};
 use pixgw_domain::payout::{Payout, PayoutId, PayoutState, PayoutTrigger, SplitRef};
+use pixgw_domain::pix::cursor_text;
+use pixgw_domain::pix::ids::{AccountId, TransactionId};
 use pixgw_domain::split::entry::SplitEntry;
 use pixgw_domain::store::DynStore;
-use pixgw_domain::payout::ports::{PayoutCursor, PayoutPage, PayoutQuery};
 
 use crate::error::ApiError;
 

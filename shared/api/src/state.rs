@@ -2,22 +2,22 @@
 
 use std::sync::Arc;
 
+use pixgw_domain::flows::book_splits::SplitCalculator;
 use pixgw_domain::flows::cash_out::CashOutService;
+use pixgw_domain::flows::confirm::ConfirmationService;
+use pixgw_domain::flows::create_charge::ChargeService;
+use pixgw_domain::flows::execute_payout::PayoutExecutor;
 use pixgw_domain::flows::expire::ExpirySweeper;
 use pixgw_domain::flows::money_out::MoneyOutExecutor;
+use pixgw_domain::flows::payout_schedule::ScheduleService;
 use pixgw_domain::flows::refund::RefundService;
-use pixgw_domain::flows::confirm::ConfirmationService;
-use pixgw_domain::flows::execute_payout::PayoutExecutor;
 use pixgw_domain::flows::run_payout_windows::PayoutScheduler;
-use pixgw_domain::flows::book_splits::SplitCalculator;
-use pixgw_domain::pix::clock::Clock;
-use pixgw_domain::store::DynStore;
+use pixgw_domain::messaging::queue::MessageQueue;
 use pixgw_domain::payout::runs::PayoutRunStore;
+use pixgw_domain::pix::clock::Clock;
 use pixgw_domain::provider::PixProvider;
 use pixgw_domain::provider::directory::ProviderDirectory;
-use pixgw_domain::messaging::queue::MessageQueue;
-use pixgw_domain::flows::payout_schedule::ScheduleService;
-use pixgw_domain::flows::create_charge::ChargeService;
+use pixgw_domain::store::DynStore;
 use pixgw_domain::webhooks::dispatcher::{DispatcherParts, WebhookDispatcher};
 use pixgw_domain::webhooks::service::WebhookService;
 use pixgw_domain::webhooks::url_policy::{HostResolver, UrlPolicy};

@@ -2,12 +2,12 @@
 //! The charge and payout resources are in [`pixgw_domain::resources`] (events carry them).
 
 use chrono::{DateTime, Utc};
-use pixgw_domain::ledger::Balance;
-use pixgw_domain::pix::money::Money;
-use pixgw_domain::payout::{Payout, SplitRef};
-use pixgw_domain::split::entry::SplitEntry;
 use pixgw_domain::flows::run_payout_windows::RunReport;
+use pixgw_domain::ledger::Balance;
+use pixgw_domain::payout::{Payout, SplitRef};
+use pixgw_domain::pix::money::Money;
 use pixgw_domain::schedule::ports::ScheduleState;
+use pixgw_domain::split::entry::SplitEntry;
 use pixgw_domain::webhooks::{
     Delivery, DeliveryAttempt, DeliveryStatus, EndpointStatus, WebhookEndpoint, WebhookSecret,
 };

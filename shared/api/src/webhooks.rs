@@ -4,8 +4,8 @@
 
 use std::collections::BTreeSet;
 
-use pixgw_domain::pix::cursor_text;
 use pixgw_domain::messaging::events::EventType;
+use pixgw_domain::pix::cursor_text;
 use pixgw_domain::webhooks::url_policy::UrlPolicy;
 use serde_json::{Map, Value};
 

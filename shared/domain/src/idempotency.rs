@@ -1,5 +1,6 @@
-//! TODO-DOC
-
+//! `X-Idempotency-Key`: a request's key is claimed with one conditional write and completed in
+//! the same atomic write as the request's effect, so a retry replays the first response and
+//! never repeats the effect.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

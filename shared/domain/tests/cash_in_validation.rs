@@ -1,9 +1,9 @@
 //! The seed-004 cash-in contract: every field, type, limit and default, and every failure
 //! reported at once.
 
+use pixgw_domain::charge::validation::{CreateChargeInput, validate_create_charge};
 use pixgw_domain::pix::money::Money;
 use pixgw_domain::split::SplitValue;
-use pixgw_domain::charge::validation::{CreateChargeInput, validate_create_charge};
 use serde_json::{Value, json};
 
 fn minimal() -> Value {

@@ -307,8 +307,10 @@ async fn transfers_and_refunds_are_not_allowed_and_call_nothing() {
         idempotency_key: "refund:1".to_owned(),
         transaction_id: pixgw_domain::pix::ids::TransactionId::generate(),
         provider_charge_id: "625a913f".to_owned(),
-        end_to_end_id: pixgw_domain::pix::payment::EndToEndId::parse("E00416968202603101827cemeFscF6AG")
-            .unwrap(),
+        end_to_end_id: pixgw_domain::pix::payment::EndToEndId::parse(
+            "E00416968202603101827cemeFscF6AG",
+        )
+        .unwrap(),
         amount: pixgw_domain::pix::money::Money::from_cents(100),
         reason: "MD06".to_owned(),
         description: "refund".to_owned(),

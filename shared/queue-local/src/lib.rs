@@ -31,8 +31,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
+use pixgw_domain::messaging::queue::{
+    MAX_BATCH, MAX_WAIT, MessageQueue, OutgoingMessage, QueueError, QueueName, Receipt,
+    ReceivedMessage, validate_receive_max, validate_retry_after,
+};
 use pixgw_domain::pix::clock::Clock;
-use pixgw_domain::messaging::queue::{MAX_BATCH, MAX_WAIT, MessageQueue, OutgoingMessage, QueueError, QueueName, Receipt, ReceivedMessage, validate_receive_max, validate_retry_after};
 use tokio::sync::Notify;
 
 use crate::journal::{Change, Journal, Pending, Record};

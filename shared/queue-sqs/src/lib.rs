@@ -42,7 +42,10 @@ use aws_config::BehaviorVersion;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, SendMessageBatchRequestEntry};
-use pixgw_domain::messaging::queue::{MAX_BATCH, MAX_BODY_BYTES, MAX_WAIT, MessageQueue, OutgoingMessage, QueueError, QueueName, Receipt, ReceivedMessage, validate_receive_max, validate_retry_after};
+use pixgw_domain::messaging::queue::{
+    MAX_BATCH, MAX_BODY_BYTES, MAX_WAIT, MessageQueue, OutgoingMessage, QueueError, QueueName,
+    Receipt, ReceivedMessage, validate_receive_max, validate_retry_after,
+};
 use tracing::debug;
 
 pub use setup::{create_queues, dead_letter_queue_name, queue_name};

@@ -1,10 +1,10 @@
 //! [`AccountStore`]: accounts and their client credentials.
 
 use async_trait::async_trait;
+use pixgw_domain::account::ports::{AccountStore, CreateAccountError, SetProvidersError};
 use pixgw_domain::account::{Account, ClientCredential};
 use pixgw_domain::error::StoreError;
 use pixgw_domain::pix::ids::AccountId;
-use pixgw_domain::account::ports::{AccountStore, CreateAccountError, SetProvidersError};
 use pixgw_domain::schedule::ports::ScheduleState;
 use serde::Serialize;
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_attribute_value, to_item};

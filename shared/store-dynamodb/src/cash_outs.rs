@@ -1,8 +1,8 @@
 //! Cash-out reads: by id (GetItem), by `externalId` (guard → cash-out) and the newest-first
 //! listing (`gsi1`: all of an account's cash-outs, `gsi2`: one state), keys only.
 
-use pixgw_domain::cash_out::{CashOut, CashOutId};
 use pixgw_domain::cash_out::ports::{CashOutCursor, CashOutPage, CashOutQuery};
+use pixgw_domain::cash_out::{CashOut, CashOutId};
 use pixgw_domain::error::StoreError;
 use pixgw_domain::pix::ids::AccountId;
 use tracing::debug;

@@ -3,12 +3,12 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::TransactWriteItem;
+use pixgw_domain::charge::ports::{ChargeQuery, ChargeStore, InsertChargeError, Page};
+use pixgw_domain::charge::record::ChargeRecord;
 use pixgw_domain::charge::{Charge, ChargeStatus};
 use pixgw_domain::error::StoreError;
-use pixgw_domain::pix::ids::{AccountId, TransactionId};
-use pixgw_domain::charge::ports::{ChargeQuery, ChargeStore, InsertChargeError, Page};
 use pixgw_domain::idempotency::IdempotencyCompletion;
-use pixgw_domain::charge::record::ChargeRecord;
+use pixgw_domain::pix::ids::{AccountId, TransactionId};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 use tracing::{debug, instrument};
 

@@ -9,8 +9,11 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{ReturnValuesOnConditionCheckFailure, Update};
 use chrono::{DateTime, Utc};
 use pixgw_domain::error::StoreError;
+use pixgw_domain::idempotency::{
+    ClaimOutcome, ClaimRequest, IdempotencyClaim, IdempotencyCompletion, IdempotencyStore,
+    StoredResponse,
+};
 use pixgw_domain::pix::ids::AccountId;
-use pixgw_domain::idempotency::{ClaimOutcome, ClaimRequest, IdempotencyClaim, IdempotencyCompletion, IdempotencyStore, StoredResponse};
 use serde::{Deserialize, Serialize};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 use tracing::{debug, instrument};

@@ -10,12 +10,12 @@ use chrono::{DateTime, Utc};
 use pixgw_domain::cash_out::ports::CashOutCursor;
 use pixgw_domain::cash_out::{CashOutId, CashOutState};
 use pixgw_domain::charge::ChargeStatus;
-use pixgw_domain::pix::ids::{AccountId, TransactionId};
-use pixgw_domain::ledger::balance_shard;
-use pixgw_domain::pix::payment::EndToEndId;
-use pixgw_domain::payout::{PayoutId, PayoutState};
 use pixgw_domain::charge::ports::ChargeCursor;
+use pixgw_domain::ledger::balance_shard;
 use pixgw_domain::payout::ports::PayoutCursor;
+use pixgw_domain::payout::{PayoutId, PayoutState};
+use pixgw_domain::pix::ids::{AccountId, TransactionId};
+use pixgw_domain::pix::payment::EndToEndId;
 
 /// Generic key attribute names (the table knows nothing about item types).
 pub const PK: &str = "pk";

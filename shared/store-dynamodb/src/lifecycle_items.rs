@@ -5,15 +5,15 @@
 //! talks to DynamoDB.
 
 use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem, Update};
-use pixgw_domain::cash_out::{CashOut, CashOutState};
 use pixgw_domain::cash_out::record::CashOutRecord;
+use pixgw_domain::cash_out::{CashOut, CashOutState};
 use pixgw_domain::charge::{Charge, ChargeStatus};
 use pixgw_domain::error::StoreError;
-use pixgw_domain::messaging::events::AccountEvent;
-use pixgw_domain::pix::ids::AccountId;
-use pixgw_domain::ledger::{AvailableDraw, Movement, MovementKind, ShardUpdate, shard_updates};
 use pixgw_domain::ledger::ports::MoneyOutOutcome;
+use pixgw_domain::ledger::{AvailableDraw, Movement, MovementKind, ShardUpdate, shard_updates};
+use pixgw_domain::messaging::events::AccountEvent;
 use pixgw_domain::messaging::outbox::OutboxMessage;
+use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::split::entry::{SplitEntry, SplitState};
 
 use crate::charges::charge_item;

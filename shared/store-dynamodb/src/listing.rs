@@ -8,11 +8,11 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use pixgw_domain::charge::Charge;
-use pixgw_domain::error::StoreError;
-use pixgw_domain::pix::ids::AccountId;
-use pixgw_domain::payout::{Payout, PayoutState};
 use pixgw_domain::charge::ports::{ChargeCursor, ChargeQuery, Page};
+use pixgw_domain::error::StoreError;
 use pixgw_domain::payout::ports::{PayoutCursor, PayoutPage, PayoutQuery};
+use pixgw_domain::payout::{Payout, PayoutState};
+use pixgw_domain::pix::ids::AccountId;
 use tracing::debug;
 
 use crate::DynamoStore;

@@ -31,15 +31,18 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 use pixgw_domain::error::StoreError;
-use pixgw_domain::pix::ids::{AccountId, TransactionId};
-use pixgw_domain::messaging::outbox::OutboxMessage;
-use pixgw_domain::payout::{Payout, PayoutId, PayoutState, PayoutTrigger, SplitRef};
-use pixgw_domain::split::entry::{SplitEntry, SplitState};
-use pixgw_domain::schedule::record::ScheduleRecord;
-use pixgw_domain::payout::runs::{AttachSplits, MAX_SPLITS_PER_ATTACH, MAX_SPLITS_PER_SETTLE, PayoutRunStore, ScheduledSplitCursor, SettleSplits};
-use pixgw_domain::payout::ports::{PayoutPage, PayoutQuery};
-use pixgw_domain::schedule::ports::ScheduleState;
 use pixgw_domain::error::WriteOutcome;
+use pixgw_domain::messaging::outbox::OutboxMessage;
+use pixgw_domain::payout::ports::{PayoutPage, PayoutQuery};
+use pixgw_domain::payout::runs::{
+    AttachSplits, MAX_SPLITS_PER_ATTACH, MAX_SPLITS_PER_SETTLE, PayoutRunStore,
+    ScheduledSplitCursor, SettleSplits,
+};
+use pixgw_domain::payout::{Payout, PayoutId, PayoutState, PayoutTrigger, SplitRef};
+use pixgw_domain::pix::ids::{AccountId, TransactionId};
+use pixgw_domain::schedule::ports::ScheduleState;
+use pixgw_domain::schedule::record::ScheduleRecord;
+use pixgw_domain::split::entry::{SplitEntry, SplitState};
 use serde_dynamo::aws_sdk_dynamodb_1::from_item;
 use tracing::{debug, instrument};
 

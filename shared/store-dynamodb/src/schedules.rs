@@ -12,10 +12,10 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use pixgw_domain::error::StoreError;
-use pixgw_domain::pix::ids::AccountId;
-use pixgw_domain::schedule::record::ScheduleRecord;
-use pixgw_domain::schedule::ports::{ScheduleState, ScheduleStore};
 use pixgw_domain::error::WriteOutcome;
+use pixgw_domain::pix::ids::AccountId;
+use pixgw_domain::schedule::ports::{ScheduleState, ScheduleStore};
+use pixgw_domain::schedule::record::ScheduleRecord;
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 use tracing::instrument;
 

@@ -15,19 +15,19 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::TransactWriteItem;
+use pixgw_domain::charge::ports::ConfirmCharge;
 use pixgw_domain::error::StoreError;
-use pixgw_domain::messaging::events::AccountEvent;
-use pixgw_domain::pix::ids::{AccountId, TransactionId};
+use pixgw_domain::error::WriteOutcome;
 use pixgw_domain::ledger::{Balance, Movement};
+use pixgw_domain::messaging::events::AccountEvent;
 use pixgw_domain::messaging::outbox::OutboxMessage;
-use pixgw_domain::pix::payment::EndToEndId;
+use pixgw_domain::payout::ports::SettlePayout;
 use pixgw_domain::payout::{Payout, PayoutId};
+use pixgw_domain::pix::ids::{AccountId, TransactionId};
+use pixgw_domain::pix::payment::EndToEndId;
 use pixgw_domain::split::entry::SplitEntry;
 use pixgw_domain::split::ports::BookSplits;
-use pixgw_domain::charge::ports::ConfirmCharge;
-use pixgw_domain::payout::ports::SettlePayout;
 use pixgw_domain::store::SettlementStore;
-use pixgw_domain::error::WriteOutcome;
 use tracing::{debug, instrument};
 
 use crate::keys::{

@@ -5,18 +5,18 @@
 
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use pixgw_domain::charge::ChargeStatus;
+use pixgw_domain::charge::ports::ConfirmCharge;
+use pixgw_domain::charge::record::PaymentRecord;
 use pixgw_domain::error::StoreError;
-use pixgw_domain::messaging::events::{AccountEvent, AccountEventRecord};
 use pixgw_domain::ledger::Movement;
+use pixgw_domain::ledger::record::MovementRecord;
+use pixgw_domain::messaging::events::{AccountEvent, AccountEventRecord};
 use pixgw_domain::messaging::outbox::OutboxMessage;
+use pixgw_domain::messaging::outbox::OutboxRecord;
+use pixgw_domain::payout::record::PayoutRecord;
 use pixgw_domain::payout::{Payout, PayoutId, PayoutState, PayoutTrigger};
 use pixgw_domain::split::entry::{SplitEntry, SplitState};
 use pixgw_domain::split::ports::BookSplits;
-use pixgw_domain::charge::ports::ConfirmCharge;
-use pixgw_domain::ledger::record::MovementRecord;
-use pixgw_domain::messaging::outbox::OutboxRecord;
-use pixgw_domain::charge::record::PaymentRecord;
-use pixgw_domain::payout::record::PayoutRecord;
 use pixgw_domain::split::record::SplitEntryRecord;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -375,9 +375,9 @@ pub fn split_replace_put(
 
 #[cfg(test)]
 mod tests {
-    use pixgw_domain::split::record::SplitRecord;
     use pixgw_domain::ledger::record::LegRecord;
     use pixgw_domain::payout::record::SplitRefRecord;
+    use pixgw_domain::split::record::SplitRecord;
 
     use super::*;
 

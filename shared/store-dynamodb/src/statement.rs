@@ -7,9 +7,9 @@
 
 use futures::{StreamExt, TryStreamExt};
 use pixgw_domain::error::StoreError;
-use pixgw_domain::pix::ids::AccountId;
-use pixgw_domain::ledger::{BALANCE_SHARDS, Movement};
 use pixgw_domain::ledger::ports::{MAX_MOVEMENTS_PER_PAGE, MovementPage, MovementQuery};
+use pixgw_domain::ledger::{BALANCE_SHARDS, Movement};
+use pixgw_domain::pix::ids::AccountId;
 use tracing::debug;
 
 use crate::DynamoStore;

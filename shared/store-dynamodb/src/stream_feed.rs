@@ -43,8 +43,8 @@ use aws_sdk_dynamodbstreams::operation::get_shard_iterator::GetShardIteratorErro
 use aws_sdk_dynamodbstreams::types::{OperationType, Record, ShardIteratorType};
 use pixgw_domain::error::StoreError;
 use pixgw_domain::messaging::events::{AccountEvent, AccountEventRecord};
-use pixgw_domain::messaging::outbox::OutboxMessage;
 use pixgw_domain::messaging::outbox::OutboxFeed;
+use pixgw_domain::messaging::outbox::OutboxMessage;
 use pixgw_domain::messaging::outbox::OutboxRecord;
 use pixgw_domain::webhooks::WebhookMessage;
 use tokio::sync::Mutex;
@@ -439,8 +439,8 @@ mod tests {
     use aws_sdk_dynamodbstreams::types::AttributeValue as StreamValue;
     use chrono::{TimeZone, Utc};
     use pixgw_domain::messaging::events::EventType;
-    use pixgw_domain::pix::ids::AccountId;
     use pixgw_domain::messaging::queue::QueueName;
+    use pixgw_domain::pix::ids::AccountId;
 
     use crate::settlement_items::event_item;
 

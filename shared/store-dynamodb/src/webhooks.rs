@@ -30,10 +30,10 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use pixgw_domain::error::StoreError;
-use pixgw_domain::messaging::events::AccountEvent;
-use pixgw_domain::pix::ids::AccountId;
-use pixgw_domain::messaging::outbox::OutboxMessage;
 use pixgw_domain::error::WriteOutcome;
+use pixgw_domain::messaging::events::AccountEvent;
+use pixgw_domain::messaging::outbox::OutboxMessage;
+use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::webhooks::record::{DeliveryRecord, WebhookEndpointRecord};
 use pixgw_domain::webhooks::{
     Delivery, DeliveryPage, DeliveryQuery, WebhookEndpoint, WebhookStore,

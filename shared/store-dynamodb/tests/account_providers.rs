@@ -9,9 +9,9 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::{T0_MS, at_ms, fresh_store};
+use pixgw_domain::account::ports::{AccountStore, SetProvidersError};
 use pixgw_domain::account::{Account, ClientCredential};
 use pixgw_domain::pix::ids::AccountId;
-use pixgw_domain::account::ports::{AccountStore, SetProvidersError};
 use pixgw_store_dynamodb::DynamoStore;
 
 type Item = HashMap<String, AttributeValue>;

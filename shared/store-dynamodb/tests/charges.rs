@@ -6,13 +6,18 @@ mod common;
 use std::sync::Arc;
 
 use common::{T0_MS, charge, claim_request, fresh_store, must_claim};
-use pixgw_domain::account::{Account, ClientCredential};
-use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::account::ports::{AccountStore, CreateAccountError};
+use pixgw_domain::account::{Account, ClientCredential};
 use pixgw_domain::charge::ports::{ChargeStore, InsertChargeError};
-use pixgw_domain::idempotency::{ClaimOutcome, IdempotencyCompletion, IdempotencyStore, StoredResponse};
+use pixgw_domain::idempotency::{
+    ClaimOutcome, IdempotencyCompletion, IdempotencyStore, StoredResponse,
+};
+use pixgw_domain::pix::ids::AccountId;
 
-fn completion(claim: pixgw_domain::idempotency::IdempotencyClaim, body: &str) -> IdempotencyCompletion {
+fn completion(
+    claim: pixgw_domain::idempotency::IdempotencyClaim,
+    body: &str,
+) -> IdempotencyCompletion {
     IdempotencyCompletion {
         claim,
         response: StoredResponse {

@@ -5,12 +5,14 @@
 mod common;
 
 use common::{T0_MS, at_ms, charge, claim_request, faulty_store, must_claim};
-use pixgw_domain::account::{Account, ClientCredential};
-use pixgw_domain::error::StoreError;
-use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::account::ports::{AccountStore, CreateAccountError};
+use pixgw_domain::account::{Account, ClientCredential};
 use pixgw_domain::charge::ports::{ChargeStore, InsertChargeError};
-use pixgw_domain::idempotency::{ClaimOutcome, IdempotencyClaim, IdempotencyCompletion, IdempotencyStore, StoredResponse};
+use pixgw_domain::error::StoreError;
+use pixgw_domain::idempotency::{
+    ClaimOutcome, IdempotencyClaim, IdempotencyCompletion, IdempotencyStore, StoredResponse,
+};
+use pixgw_domain::pix::ids::AccountId;
 use pixgw_store_dynamodb::DynamoStore;
 use pixgw_store_dynamodb::errors::CONFLICT_ATTEMPTS;
 

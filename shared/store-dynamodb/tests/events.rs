@@ -7,11 +7,11 @@ use chrono::Duration;
 use common::scheduled::booked_at;
 use common::settlement::{eventually, settle_write};
 use common::{T0_MS, at_ms, fresh_store};
-use pixgw_domain::messaging::events::{AccountEvent, EventLog, EventType};
-use pixgw_domain::pix::ids::AccountId;
-use pixgw_domain::payout::PayoutState;
-use pixgw_domain::store::SettlementStore;
 use pixgw_domain::error::WriteOutcome;
+use pixgw_domain::messaging::events::{AccountEvent, EventLog, EventType};
+use pixgw_domain::payout::PayoutState;
+use pixgw_domain::pix::ids::AccountId;
+use pixgw_domain::store::SettlementStore;
 use pixgw_store_dynamodb::DynamoStore;
 
 /// `n` events of `account`, three per millisecond (so ties are ordered by id).

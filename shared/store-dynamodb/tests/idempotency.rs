@@ -8,8 +8,10 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Duration;
 use common::{T0_MS, at_ms, claim_request, fresh_store, must_claim};
+use pixgw_domain::idempotency::{
+    ClaimOutcome, ClaimRequest, IdempotencyCompletion, IdempotencyStore, StoredResponse,
+};
 use pixgw_domain::pix::ids::AccountId;
-use pixgw_domain::idempotency::{ClaimOutcome, ClaimRequest, IdempotencyCompletion, IdempotencyStore, StoredResponse};
 use pixgw_store_dynamodb::DynamoStore;
 
 fn response(body: &str) -> StoredResponse {

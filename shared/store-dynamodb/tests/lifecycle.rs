@@ -13,26 +13,26 @@ use common::settlement::{
     GROSS, SCHEDULED_SHARE, book_write, confirm_write, eventually, split_charge,
 };
 use common::{T0_MS, at_ms, charge, fresh_store};
-use pixgw_domain::cash_out::{CashOut, CashOutDestination, CashOutId, CashOutState};
 use pixgw_domain::cash_out::ports::CashOutQuery;
+use pixgw_domain::cash_out::ports::{RequestCashOut, UpdateCashOut};
+use pixgw_domain::cash_out::{CashOut, CashOutDestination, CashOutId, CashOutState};
+use pixgw_domain::charge::ports::ChargeStore;
+use pixgw_domain::charge::ports::ChargeTransition;
 use pixgw_domain::charge::{Charge, ChargeStatus};
-use pixgw_domain::refund::{ChargeRefund, RefundState};
-use pixgw_domain::pix::ids::AccountId;
+use pixgw_domain::error::WriteOutcome;
+use pixgw_domain::ledger::ports::{MoneyOutOutcome, MovementCursor, MovementPage, MovementQuery};
 use pixgw_domain::ledger::{
     AvailableDraw, Balance, Bucket, LedgerAccount, Leg, Movement, MovementKind, balance_shard,
 };
-use pixgw_domain::charge::ports::ChargeTransition;
-use pixgw_domain::store::LifecycleStore;
-use pixgw_domain::ledger::ports::{MoneyOutOutcome, MovementCursor, MovementPage, MovementQuery};
-use pixgw_domain::refund::ports::{RefundSplits, RequestRefund};
-use pixgw_domain::cash_out::ports::{RequestCashOut, UpdateCashOut};
-use pixgw_domain::pix::money::Money;
 use pixgw_domain::messaging::outbox::PipelineMessage;
-use pixgw_domain::split::entry::SplitState;
+use pixgw_domain::pix::ids::AccountId;
+use pixgw_domain::pix::money::Money;
 use pixgw_domain::pix::pix_key::PixKeyType;
-use pixgw_domain::charge::ports::ChargeStore;
+use pixgw_domain::refund::ports::{RefundSplits, RequestRefund};
+use pixgw_domain::refund::{ChargeRefund, RefundState};
+use pixgw_domain::split::entry::SplitState;
+use pixgw_domain::store::LifecycleStore;
 use pixgw_domain::store::SettlementStore;
-use pixgw_domain::error::WriteOutcome;
 use pixgw_store_dynamodb::DynamoStore;
 use pixgw_store_dynamodb::keys::{self, GSI2PK, GSI2SK};
 
@@ -1030,7 +1030,9 @@ async fn movements_page_exactly_across_shards() {
 #[tokio::test]
 async fn a_cash_out_completes_its_claim_or_reports_it_lost() {
     use common::{claim_request, must_claim};
-    use pixgw_domain::idempotency::{ClaimOutcome, IdempotencyCompletion, IdempotencyStore, StoredResponse};
+    use pixgw_domain::idempotency::{
+        ClaimOutcome, IdempotencyCompletion, IdempotencyStore, StoredResponse,
+    };
     let completion = |claim| IdempotencyCompletion {
         claim,
         response: StoredResponse {

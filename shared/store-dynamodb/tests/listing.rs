@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use common::{T0_MS, at_ms, charge, fresh_store};
 use futures::StreamExt;
+use pixgw_domain::charge::ports::{ChargeCursor, ChargeQuery, ChargeStore};
 use pixgw_domain::charge::{Charge, ChargeStatus};
 use pixgw_domain::pix::ids::AccountId;
-use pixgw_domain::charge::ports::{ChargeCursor, ChargeQuery, ChargeStore};
 use pixgw_store_dynamodb::DynamoStore;
 
 struct Fixture {

@@ -3,10 +3,10 @@
 //! written before the field existed still read and update.
 
 use chrono::{TimeZone, Utc};
+use pixgw_domain::account::ports::{AccountStore, SetProvidersError};
 use pixgw_domain::account::{Account, ClientCredential};
 use pixgw_domain::error::StoreError;
 use pixgw_domain::pix::ids::AccountId;
-use pixgw_domain::account::ports::{AccountStore, SetProvidersError};
 use redb::ReadableDatabase;
 use serde_json::{Value, json};
 use tempfile::TempDir;

@@ -97,16 +97,21 @@ use redb::{
 };
 use serde::{Deserialize, Serialize};
 
+use pixgw_domain::account::ports::{AccountStore, CreateAccountError, SetProvidersError};
 use pixgw_domain::account::{Account, ClientCredential};
+use pixgw_domain::charge::ports::{
+    ChargeCursor, ChargeQuery, ChargeStore, InsertChargeError, Page,
+};
+use pixgw_domain::charge::record::ChargeRecord;
 use pixgw_domain::charge::{Charge, ChargeStatus};
 use pixgw_domain::error::StoreError;
+use pixgw_domain::idempotency::{
+    ClaimOutcome, ClaimRequest, IdempotencyClaim, IdempotencyCompletion, IdempotencyStore,
+    StoredResponse,
+};
 use pixgw_domain::pix::ids::{AccountId, TransactionId};
-use pixgw_domain::account::ports::{AccountStore, CreateAccountError, SetProvidersError};
-use pixgw_domain::charge::ports::{ChargeCursor, ChargeQuery, ChargeStore, InsertChargeError, Page};
-use pixgw_domain::idempotency::{ClaimOutcome, ClaimRequest, IdempotencyClaim, IdempotencyCompletion, IdempotencyStore, StoredResponse};
-use pixgw_domain::charge::record::ChargeRecord;
-use pixgw_domain::schedule::record::ScheduleRecord;
 use pixgw_domain::schedule::ports::ScheduleState;
+use pixgw_domain::schedule::record::ScheduleRecord;
 
 /// The database file inside the directory given to [`EmbeddedStore::open`].
 pub const FILE_NAME: &str = "pixgw.redb";

@@ -32,22 +32,24 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use redb::{Database, ReadableDatabase, WriteTransaction};
 
-use pixgw_domain::cash_out::{CashOut, CashOutId};
 use pixgw_domain::cash_out::ports::{CashOutPage, CashOutQuery};
+use pixgw_domain::cash_out::ports::{RequestCashOut, UpdateCashOut};
+use pixgw_domain::cash_out::{CashOut, CashOutId};
+use pixgw_domain::charge::ports::ChargeTransition;
+use pixgw_domain::charge::record::ChargeRecord;
 use pixgw_domain::charge::{Charge, ChargeStatus};
 use pixgw_domain::error::StoreError;
-use pixgw_domain::pix::ids::AccountId;
-use pixgw_domain::ledger::{AvailableDraw, Balance, Movement, MovementKind, shard_updates};
-use pixgw_domain::charge::ports::ChargeTransition;
-use pixgw_domain::store::LifecycleStore;
-use pixgw_domain::ledger::ports::{MAX_MOVEMENTS_PER_PAGE, MoneyOutOutcome, MovementPage, MovementQuery};
-use pixgw_domain::refund::ports::{RefundSplits, RequestRefund};
-use pixgw_domain::cash_out::ports::{RequestCashOut, UpdateCashOut};
-use pixgw_domain::split::entry::SplitState;
-use pixgw_domain::idempotency::IdempotencyCompletion;
-use pixgw_domain::charge::record::ChargeRecord;
 use pixgw_domain::error::WriteOutcome;
+use pixgw_domain::idempotency::IdempotencyCompletion;
+use pixgw_domain::ledger::ports::{
+    MAX_MOVEMENTS_PER_PAGE, MoneyOutOutcome, MovementPage, MovementQuery,
+};
+use pixgw_domain::ledger::{AvailableDraw, Balance, Movement, MovementKind, shard_updates};
+use pixgw_domain::pix::ids::AccountId;
+use pixgw_domain::refund::ports::{RefundSplits, RequestRefund};
+use pixgw_domain::split::entry::SplitState;
 use pixgw_domain::split::record::SplitEntryRecord;
+use pixgw_domain::store::LifecycleStore;
 
 use crate::cash_outs::{self, external_id_taken, load_cash_out, put_cash_out};
 use crate::events::{events_absent, put_events};

@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
 use pixgw_domain::error::StoreError;
-use pixgw_domain::messaging::outbox::OutboxMessage;
 use pixgw_domain::messaging::outbox::OutboxFeed;
+use pixgw_domain::messaging::outbox::OutboxMessage;
 use pixgw_domain::messaging::outbox::OutboxRecord;
 
 use crate::{Bytes, EmbeddedStore, db_err, decode, encode, get_decoded, keys};

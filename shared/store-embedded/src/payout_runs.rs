@@ -25,14 +25,16 @@ use chrono::{DateTime, Utc};
 use redb::{ReadableDatabase, TableDefinition, WriteTransaction};
 
 use pixgw_domain::error::StoreError;
-use pixgw_domain::pix::ids::{AccountId, TransactionId};
-use pixgw_domain::messaging::outbox::OutboxMessage;
-use pixgw_domain::payout::{Payout, PayoutId, PayoutState, PayoutTrigger, SplitRef};
-use pixgw_domain::split::entry::{SplitEntry, SplitState};
-use pixgw_domain::payout::runs::{AttachSplits, MAX_SPLITS_PER_ATTACH, PayoutRunStore, ScheduledSplitCursor, SettleSplits};
-use pixgw_domain::payout::ports::{PayoutPage, PayoutQuery};
-use pixgw_domain::schedule::ports::ScheduleState;
 use pixgw_domain::error::WriteOutcome;
+use pixgw_domain::messaging::outbox::OutboxMessage;
+use pixgw_domain::payout::ports::{PayoutPage, PayoutQuery};
+use pixgw_domain::payout::runs::{
+    AttachSplits, MAX_SPLITS_PER_ATTACH, PayoutRunStore, ScheduledSplitCursor, SettleSplits,
+};
+use pixgw_domain::payout::{Payout, PayoutId, PayoutState, PayoutTrigger, SplitRef};
+use pixgw_domain::pix::ids::{AccountId, TransactionId};
+use pixgw_domain::schedule::ports::ScheduleState;
+use pixgw_domain::split::entry::{SplitEntry, SplitState};
 use pixgw_domain::split::record::SplitEntryRecord;
 
 use crate::outbox::put_outbox;

@@ -16,9 +16,9 @@
 use redb::{Database, ReadableDatabase, TableDefinition, WriteTransaction};
 
 use pixgw_domain::error::StoreError;
-use pixgw_domain::payout::{Payout, PayoutState};
 use pixgw_domain::payout::ports::{PayoutCursor, PayoutPage, PayoutQuery};
 use pixgw_domain::payout::record::PayoutRecord;
+use pixgw_domain::payout::{Payout, PayoutState};
 
 use crate::{Bytes, db_err, decode, encode, get_decoded, keys, newest_ids};
 

@@ -14,10 +14,10 @@ use async_trait::async_trait;
 use redb::{TableDefinition, WriteTransaction};
 
 use pixgw_domain::error::StoreError;
-use pixgw_domain::pix::ids::AccountId;
-use pixgw_domain::schedule::record::ScheduleRecord;
-use pixgw_domain::schedule::ports::{ScheduleState, ScheduleStore};
 use pixgw_domain::error::WriteOutcome;
+use pixgw_domain::pix::ids::AccountId;
+use pixgw_domain::schedule::ports::{ScheduleState, ScheduleStore};
+use pixgw_domain::schedule::record::ScheduleRecord;
 
 use crate::{Bytes, EmbeddedStore, db_err, decode, encode, get_decoded, keys, read_one};
 

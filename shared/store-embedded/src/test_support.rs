@@ -7,25 +7,25 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
+use pixgw_domain::charge::ports::ChargeStore;
+use pixgw_domain::charge::ports::ConfirmCharge;
 use pixgw_domain::charge::{Charge, ChargeSplit, ChargeStatus, Payer};
+use pixgw_domain::error::WriteOutcome;
+use pixgw_domain::flows::settle::{FinalOutcome, settle_chunk, settle_payout};
+use pixgw_domain::ledger::{Bucket, LedgerAccount, Leg, Movement, MovementKind};
+use pixgw_domain::messaging::outbox::PipelineMessage;
+use pixgw_domain::payout::ports::SettlePayout;
+use pixgw_domain::payout::runs::{AttachSplits, PayoutHeader, PayoutRunStore, SettleSplits};
+use pixgw_domain::payout::{Payout, PayoutId, PayoutState, PayoutTrigger, SplitRef};
 use pixgw_domain::pix::document::TaxDocument;
 use pixgw_domain::pix::ids::{AccountId, TransactionId};
-use pixgw_domain::ledger::{Bucket, LedgerAccount, Leg, Movement, MovementKind};
 use pixgw_domain::pix::money::Money;
-use pixgw_domain::messaging::outbox::PipelineMessage;
 use pixgw_domain::pix::payment::{EndToEndId, EndToEndKind, Ispb, PaidBy, PayerBankData, Payment};
-use pixgw_domain::payout::{Payout, PayoutId, PayoutState, PayoutTrigger, SplitRef};
-use pixgw_domain::split::entry::{SplitEntry, SplitState};
-use pixgw_domain::flows::settle::{FinalOutcome, settle_chunk, settle_payout};
 use pixgw_domain::pix::pix_key::PixKeyType;
-use pixgw_domain::charge::ports::ChargeStore;
-use pixgw_domain::payout::runs::{AttachSplits, PayoutHeader, PayoutRunStore, SettleSplits};
+use pixgw_domain::split::entry::{SplitEntry, SplitState};
 use pixgw_domain::split::ports::BookSplits;
-use pixgw_domain::charge::ports::ConfirmCharge;
-use pixgw_domain::payout::ports::SettlePayout;
-use pixgw_domain::store::SettlementStore;
-use pixgw_domain::error::WriteOutcome;
 use pixgw_domain::split::{SplitRule, SplitValue};
+use pixgw_domain::store::SettlementStore;
 
 use crate::EmbeddedStore;
 

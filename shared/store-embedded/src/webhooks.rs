@@ -28,10 +28,10 @@ use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, TableDefinition, WriteTransaction};
 
 use pixgw_domain::error::StoreError;
-use pixgw_domain::messaging::events::AccountEvent;
-use pixgw_domain::pix::ids::AccountId;
-use pixgw_domain::messaging::outbox::OutboxMessage;
 use pixgw_domain::error::WriteOutcome;
+use pixgw_domain::messaging::events::AccountEvent;
+use pixgw_domain::messaging::outbox::OutboxMessage;
+use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::webhooks::record::{DeliveryRecord, WebhookEndpointRecord};
 use pixgw_domain::webhooks::{
     Delivery, DeliveryPage, DeliveryQuery, WebhookEndpoint, WebhookStore,

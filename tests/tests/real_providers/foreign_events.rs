@@ -59,7 +59,11 @@ async fn payout(rig: &Rig, id: &PayoutId) -> Payout {
         .expect("payout exists")
 }
 
-async fn charge_at(rig: &Rig, id: &pixgw_domain::pix::ids::TransactionId, provider: &str) -> Charge {
+async fn charge_at(
+    rig: &Rig,
+    id: &pixgw_domain::pix::ids::TransactionId,
+    provider: &str,
+) -> Charge {
     let charge = rig.shop.charge(id).await;
     assert_eq!(charge.provider, provider, "{id}");
     charge

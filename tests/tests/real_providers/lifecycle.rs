@@ -5,8 +5,8 @@
 use chrono::Duration;
 use pixgw_domain::cash_out::CashOutState;
 use pixgw_domain::charge::ChargeStatus;
-use pixgw_domain::refund::RefundState;
 use pixgw_domain::messaging::events::EventType;
+use pixgw_domain::refund::RefundState;
 use pixgw_domain::split::entry::SplitState;
 use pixgw_tests::harness::Backend;
 use pixgw_tests::mock_psps::CP_WEBHOOK_TOKEN;

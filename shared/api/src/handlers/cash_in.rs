@@ -3,13 +3,13 @@
 use std::sync::OnceLock;
 
 use http::StatusCode;
+use pixgw_domain::charge::ports::{ChargeCursor, ChargeQuery};
+use pixgw_domain::charge::validation::validate_create_charge;
 use pixgw_domain::charge::{Charge, ChargeStatus};
+use pixgw_domain::flows::create_charge::ChargeListRequest;
+use pixgw_domain::idempotency::StoredResponse;
 use pixgw_domain::pix::ids::{AccountId, TransactionId};
 use pixgw_domain::split::entry::SplitEntry;
-use pixgw_domain::charge::ports::{ChargeCursor, ChargeQuery};
-use pixgw_domain::idempotency::StoredResponse;
-use pixgw_domain::flows::create_charge::ChargeListRequest;
-use pixgw_domain::charge::validation::validate_create_charge;
 
 use crate::error::ApiError;
 use crate::handlers::json_body;

@@ -8,11 +8,11 @@
 use std::sync::OnceLock;
 
 use http::StatusCode;
-use pixgw_domain::cash_out::{CashOut, CashOutId, CashOutState};
 use pixgw_domain::cash_out::ports::{CashOutCursor, CashOutQuery};
-use pixgw_domain::pix::ids::AccountId;
-use pixgw_domain::idempotency::StoredResponse;
 use pixgw_domain::cash_out::view::CashOutView;
+use pixgw_domain::cash_out::{CashOut, CashOutId, CashOutState};
+use pixgw_domain::idempotency::StoredResponse;
+use pixgw_domain::pix::ids::AccountId;
 
 use crate::error::ApiError;
 use crate::handlers::json_body;

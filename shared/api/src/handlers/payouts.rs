@@ -3,9 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use http::StatusCode;
-use pixgw_domain::pix::ids::AccountId;
-use pixgw_domain::payout::{PayoutId, PayoutState, SplitRef};
 use pixgw_domain::payout::ports::PayoutQuery;
+use pixgw_domain::payout::{PayoutId, PayoutState, SplitRef};
+use pixgw_domain::pix::ids::AccountId;
 
 use crate::error::ApiError;
 use crate::handlers::listing::{ListingFilters, QueryReader, read_listing};

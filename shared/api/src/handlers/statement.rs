@@ -3,9 +3,11 @@
 //! [`pixgw_domain::flows::statement`]). Each balance is the sum of its bucket's entries.
 
 use http::StatusCode;
+use pixgw_domain::flows::statement::{
+    StatementCursor, StatementEntry, StatementQuery, statement_page,
+};
 use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::pix::money::Money;
-use pixgw_domain::flows::statement::{StatementCursor, StatementEntry, StatementQuery, statement_page};
 use serde::Serialize;
 
 use crate::error::ApiError;

@@ -1,5 +1,4 @@
-//! TODO-DOC
-
+//! What storage must do for accounts and their API credentials.
 
 use async_trait::async_trait;
 
@@ -51,4 +50,3 @@ pub enum SetProvidersError {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
-

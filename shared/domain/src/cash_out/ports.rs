@@ -1,14 +1,15 @@
-//! TODO-DOC
+//! What storage must do for cash-outs: request one (the money leaves `available` in the same
+//! write, conditioned per balance shard), update it as the provider answers, read and list them.
 
 use chrono::{DateTime, Utc};
 
 use serde::{Deserialize, Serialize};
 
 use crate::cash_out::{CashOut, CashOutId, CashOutState};
-use crate::messaging::events::AccountEvent;
-use crate::ledger::{AvailableDraw, Movement};
-use crate::messaging::outbox::OutboxMessage;
 use crate::idempotency::IdempotencyCompletion;
+use crate::ledger::{AvailableDraw, Movement};
+use crate::messaging::events::AccountEvent;
+use crate::messaging::outbox::OutboxMessage;
 use crate::pix::cursor_text;
 
 /// Creates a cash-out (PROCESSING) and takes its amount out of `available`.

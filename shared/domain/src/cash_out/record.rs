@@ -1,19 +1,19 @@
-//! TODO-DOC
+//! The stored form of a cash-out (integer centavos, epoch milliseconds, enums by API name).
 
 use serde::{Deserialize, Serialize};
 
-use crate::pix::document::TaxDocument;
-use crate::error::StoreError;
-use crate::pix::ids::AccountId;
-use crate::pix::money::Money;
-use crate::pix::payment::{EndToEndId, Ispb};
-use crate::pix::pix_key::PixKeyType;
-use crate::pix::clock::millis_to_time;
 use crate::cash_out::BankAccountType;
 use crate::cash_out::CashOut;
 use crate::cash_out::CashOutDestination;
 use crate::cash_out::CashOutId;
 use crate::cash_out::CashOutState;
+use crate::error::StoreError;
+use crate::pix::clock::millis_to_time;
+use crate::pix::document::TaxDocument;
+use crate::pix::ids::AccountId;
+use crate::pix::money::Money;
+use crate::pix::payment::{EndToEndId, Ispb};
+use crate::pix::pix_key::PixKeyType;
 
 /// The stored form, shared by the adapters: integer centavos, epoch milliseconds, enums by
 /// their API names.

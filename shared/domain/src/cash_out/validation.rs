@@ -17,7 +17,10 @@ use crate::pix::payment::{Ispb, is_account, is_branch};
 use crate::pix::pix_key::{PixKeyType, validate_pix_key};
 use serde_json::{Map, Value};
 
-use crate::pix::fields::{Errors, Limits, document_field, enum_field, money_field, present, reject_unknown, required_string, root};
+use crate::pix::fields::{
+    Errors, Limits, document_field, enum_field, money_field, present, reject_unknown,
+    required_string, root,
+};
 
 pub const DESCRIPTION_MAX: usize = 140;
 pub const EXTERNAL_ID_MAX: usize = 100;

@@ -1,11 +1,10 @@
-//! TODO-DOC
-
+//! A cash-out as the API shows it (`GET /api/pix/cash-out/{id}`) and its events carry it.
 
 use serde::Serialize;
 
 use crate::cash_out::{CashOut, CashOutDestination};
-use crate::pix::money::Money;
 use crate::pix::clock::timestamp;
+use crate::pix::money::Money;
 
 /// A cash-out as `GET /api/pix/cash-out/{id}` shows it.
 #[derive(Debug, Clone, Serialize)]

@@ -15,8 +15,8 @@ use crate::pix::document::TaxDocument;
 use crate::pix::ids::{AccountId, TransactionId};
 use crate::pix::money::Money;
 use crate::pix::payment::Payment;
-use crate::split::SplitRule;
 use crate::refund::ChargeRefund;
+use crate::split::SplitRule;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]

@@ -1,18 +1,19 @@
-//! TODO-DOC
-
+//! What storage must do for charges: store and read them ([`ChargeStore`]), list them newest
+//! first by an opaque cursor, and move them between states in atomic writes that also book the
+//! ledger, the events and the outbox (`ConfirmCharge`, `ChargeTransition`).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::charge::{Charge, ChargeStatus};
-use crate::pix::cursor_text;
 use crate::error::StoreError;
-use crate::pix::ids::{AccountId, TransactionId};
 use crate::idempotency::IdempotencyCompletion;
 use crate::ledger::Movement;
 use crate::messaging::events::AccountEvent;
 use crate::messaging::outbox::OutboxMessage;
+use crate::pix::cursor_text;
+use crate::pix::ids::{AccountId, TransactionId};
 use crate::pix::payment::Payment;
 
 // Charges

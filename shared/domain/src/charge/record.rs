@@ -11,19 +11,19 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::charge::{Charge, ChargeSplit, ChargeStatus, Payer};
-use crate::pix::document::TaxDocument;
 use crate::error::StoreError;
+use crate::error::corrupt;
+use crate::pix::clock::millis_to_time;
+use crate::pix::document::TaxDocument;
 use crate::pix::ids::{AccountId, TransactionId};
 use crate::pix::money::Money;
 use crate::pix::payment::EndToEndId;
-use crate::pix::clock::millis_to_time;
 use crate::pix::payment::Ispb;
 use crate::pix::payment::PaidBy;
 use crate::pix::payment::PayerBankData;
 use crate::pix::payment::Payment;
 use crate::refund::record::RefundRecord;
 use crate::split::record::SplitRecord;
-use crate::error::corrupt;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-
 use crate::pix::fields::{
     Errors, Limits, document_field, enum_field, money_field, optional_bool, optional_integer,
     present, reject_unknown, required_object, required_string,

@@ -10,12 +10,12 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::charge::{Charge, ChargeSplit, ChargeStatus};
+use crate::pix::clock::timestamp;
 use crate::pix::money::{Money, serialize_decimal_2dp};
 use crate::pix::payment::Payment;
-use crate::split::entry::SplitEntry;
-use crate::split::SplitValue;
-use crate::pix::clock::timestamp;
 use crate::refund::view::RefundView;
+use crate::split::SplitValue;
+use crate::split::entry::SplitEntry;
 
 /// A charge as `POST` (201) and `GET /api/pix/cash-in/{id}` show it.
 #[derive(Debug, Clone, Serialize)]

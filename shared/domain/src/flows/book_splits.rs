@@ -6,18 +6,18 @@ use async_trait::async_trait;
 use tracing::info;
 
 use crate::charge::{Charge, ChargeStatus};
+use crate::error::WriteOutcome;
 use crate::error::{DomainError, StoreError};
 use crate::ledger::{Bucket, LedgerAccount, Leg, Movement, MovementKind};
-use crate::pix::money::Money;
+use crate::messaging::consumer::{HandlerError, MessageHandler};
 use crate::messaging::outbox::PipelineMessage;
 use crate::payout::{Payout, PayoutId, PayoutState, PayoutTrigger};
-use crate::split::entry::{SplitEntry, SplitState};
-use crate::messaging::consumer::{HandlerError, MessageHandler};
 use crate::pix::clock::Clock;
-use crate::store::DynStore;
-use crate::split::ports::BookSplits;
-use crate::error::WriteOutcome;
+use crate::pix::money::Money;
 use crate::split;
+use crate::split::entry::{SplitEntry, SplitState};
+use crate::split::ports::BookSplits;
+use crate::store::DynStore;
 
 #[derive(Clone)]
 pub struct SplitCalculator {
@@ -40,7 +40,10 @@ impl SplitCalculator {
         SplitCalculator { store, clock }
     }
 
-    pub async fn book(&self, id: &crate::pix::ids::TransactionId) -> Result<BookingResult, DomainError> {
+    pub async fn book(
+        &self,
+        id: &crate::pix::ids::TransactionId,
+    ) -> Result<BookingResult, DomainError> {
         let charge = self
             .store
             .get_charge(id)

@@ -8,24 +8,24 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
-use crate::cash_out::{CashOut, CashOutDestination, CashOutId, CashOutState};
 use crate::cash_out::ports::{CashOutPage, CashOutQuery};
-use crate::error::{DomainError, ProviderError, StoreError};
-use crate::messaging::events::{AccountEvent, EventType};
-use crate::pix::ids::AccountId;
-use crate::ledger::{AvailableDraw, Bucket, LedgerAccount, Movement, MovementKind};
-use crate::ledger::ports::MoneyOutOutcome;
 use crate::cash_out::ports::{RequestCashOut, UpdateCashOut};
-use crate::pix::money::Money;
+use crate::cash_out::view::CashOutView;
+use crate::cash_out::{CashOut, CashOutDestination, CashOutId, CashOutState};
+use crate::error::WriteOutcome;
+use crate::error::{DomainError, ProviderError, StoreError};
+use crate::flows::create_charge::truncate_to_millis;
+use crate::idempotency::{IdempotencyClaim, IdempotencyCompletion, StoredResponse};
+use crate::ledger::ports::MoneyOutOutcome;
+use crate::ledger::{AvailableDraw, Bucket, LedgerAccount, Movement, MovementKind};
+use crate::messaging::events::{AccountEvent, EventType};
 use crate::messaging::outbox::PipelineMessage;
 use crate::pix::clock::Clock;
-use crate::store::DynStore;
-use crate::idempotency::{IdempotencyClaim, IdempotencyCompletion, StoredResponse};
-use crate::provider::{TransferDestination, TransferOutcome, TransferRequest};
+use crate::pix::ids::AccountId;
+use crate::pix::money::Money;
 use crate::provider::directory::ProviderDirectory;
-use crate::cash_out::view::CashOutView;
-use crate::flows::create_charge::truncate_to_millis;
-use crate::error::WriteOutcome;
+use crate::provider::{TransferDestination, TransferOutcome, TransferRequest};
+use crate::store::DynStore;
 
 /// Plans of a cash-out's debit tried before the caller is told to retry (each failed one lost
 /// a race for a balance shard to another debit).

@@ -4,19 +4,19 @@ use std::sync::Arc;
 
 use tracing::{info, warn};
 
+use crate::charge::ports::ConfirmCharge;
+use crate::charge::view::ChargeView;
 use crate::charge::{Charge, ChargeStatus};
 use crate::error::DomainError;
-use crate::messaging::events::{AccountEvent, EventType};
-use crate::ledger::{Bucket, LedgerAccount, Movement, MovementKind};
-use crate::flows::money_out::MoneyOutExecutor;
-use crate::messaging::outbox::PipelineMessage;
-use crate::pix::payment::{EndToEndId, Payment};
-use crate::pix::clock::Clock;
-use crate::store::DynStore;
-use crate::provider::{ChargePaid, ProviderEvent};
-use crate::charge::view::ChargeView;
-use crate::charge::ports::ConfirmCharge;
 use crate::error::WriteOutcome;
+use crate::flows::money_out::MoneyOutExecutor;
+use crate::ledger::{Bucket, LedgerAccount, Movement, MovementKind};
+use crate::messaging::events::{AccountEvent, EventType};
+use crate::messaging::outbox::PipelineMessage;
+use crate::pix::clock::Clock;
+use crate::pix::payment::{EndToEndId, Payment};
+use crate::provider::{ChargePaid, ProviderEvent};
+use crate::store::DynStore;
 
 /// What a provider event did.
 #[derive(Debug, Clone, PartialEq, Eq)]

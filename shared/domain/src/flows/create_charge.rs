@@ -7,18 +7,18 @@ use tracing::warn;
 use uuid::Uuid;
 
 use crate::account::Account;
+use crate::charge::ports::{ChargeQuery, InsertChargeError, Page};
+use crate::charge::validation::CreateChargeInput;
 use crate::charge::{Charge, ChargeSplit, ChargeStatus};
 use crate::error::{DomainError, ProviderError};
-use crate::pix::ids::{AccountId, TransactionId};
-use crate::split::entry::SplitEntry;
-use crate::charge::ports::{ChargeQuery, InsertChargeError, Page};
-use crate::pix::clock::Clock;
-use crate::store::DynStore;
 use crate::idempotency::{IdempotencyClaim, IdempotencyCompletion, StoredResponse};
-use crate::provider::{ProviderCharge, ProviderChargeRequest};
+use crate::pix::clock::Clock;
+use crate::pix::ids::{AccountId, TransactionId};
 use crate::provider::directory::ProviderDirectory;
+use crate::provider::{ProviderCharge, ProviderChargeRequest};
 use crate::split;
-use crate::charge::validation::CreateChargeInput;
+use crate::split::entry::SplitEntry;
+use crate::store::DynStore;
 
 /// Renders the response a replay of this request must return, so it can be stored in the same
 /// atomic write as the charge itself.

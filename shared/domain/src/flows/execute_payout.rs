@@ -15,20 +15,20 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tracing::{info, warn};
 
-use crate::error::{DomainError, ProviderError, StoreError};
-use crate::pix::ids::TransactionId;
-use crate::messaging::outbox::PipelineMessage;
-use crate::payout::{Payout, PayoutId, PayoutState, SplitRef};
-use crate::split::entry::{SplitEntry, SplitState};
-use crate::messaging::consumer::{HandlerError, MessageHandler};
-use crate::flows::settle::{FinalOutcome, settle_chunk, settle_payout};
-use crate::pix::clock::Clock;
-use crate::store::DynStore;
-use crate::provider::{TransferDestination, TransferOutcome, TransferRequest};
-use crate::provider::directory::ProviderDirectory;
-use crate::payout::runs::MAX_SPLITS_PER_SETTLE;
-use crate::flows::create_charge::truncate_to_millis;
 use crate::error::WriteOutcome;
+use crate::error::{DomainError, ProviderError, StoreError};
+use crate::flows::create_charge::truncate_to_millis;
+use crate::flows::settle::{FinalOutcome, settle_chunk, settle_payout};
+use crate::messaging::consumer::{HandlerError, MessageHandler};
+use crate::messaging::outbox::PipelineMessage;
+use crate::payout::runs::MAX_SPLITS_PER_SETTLE;
+use crate::payout::{Payout, PayoutId, PayoutState, SplitRef};
+use crate::pix::clock::Clock;
+use crate::pix::ids::TransactionId;
+use crate::provider::directory::ProviderDirectory;
+use crate::provider::{TransferDestination, TransferOutcome, TransferRequest};
+use crate::split::entry::{SplitEntry, SplitState};
+use crate::store::DynStore;
 
 #[derive(Clone)]
 pub struct PayoutExecutor {

@@ -11,15 +11,15 @@ use std::sync::Arc;
 
 use tracing::{info, warn};
 
+use crate::charge::ports::ChargeTransition;
 use crate::charge::{Charge, ChargeStatus};
 use crate::error::DomainError;
-use crate::messaging::events::EventType;
-use crate::charge::ports::ChargeTransition;
+use crate::error::WriteOutcome;
+use crate::flows::create_charge::truncate_to_millis;
 use crate::flows::refund::charge_event;
+use crate::messaging::events::EventType;
 use crate::pix::clock::Clock;
 use crate::store::DynStore;
-use crate::flows::create_charge::truncate_to_millis;
-use crate::error::WriteOutcome;
 
 /// Charges read per index page.
 pub const SWEEP_PAGE: usize = 100;

@@ -17,4 +17,3 @@ pub mod refund;
 pub mod run_payout_windows;
 pub mod settle;
 pub mod statement;
-

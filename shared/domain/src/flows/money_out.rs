@@ -6,10 +6,10 @@ use async_trait::async_trait;
 
 use crate::error::DomainError;
 use crate::flows::cash_out::CashOutService;
-use crate::flows::refund::RefundService;
-use crate::messaging::outbox::PipelineMessage;
 use crate::flows::execute_payout::PayoutExecutor;
+use crate::flows::refund::RefundService;
 use crate::messaging::consumer::{HandlerError, MessageHandler};
+use crate::messaging::outbox::PipelineMessage;
 use crate::provider::{RefundOutcome, RefundReference, TransferOutcome};
 
 #[derive(Clone)]

@@ -8,13 +8,13 @@
 
 use std::sync::Arc;
 
+use crate::error::WriteOutcome;
 use crate::error::{DomainError, StoreError};
-use crate::pix::ids::AccountId;
+use crate::flows::create_charge::truncate_to_millis;
 use crate::pix::clock::Clock;
+use crate::pix::ids::AccountId;
 use crate::schedule::PayoutSchedule;
 use crate::schedule::ports::{ScheduleState, ScheduleStore};
-use crate::flows::create_charge::truncate_to_millis;
-use crate::error::WriteOutcome;
 
 /// How many times a replacement that lost the version race is retried (re-reading first).
 pub const CONFLICT_RETRIES: usize = 3;

@@ -25,27 +25,27 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use tracing::{info, warn};
 
-use crate::charge::{Charge, ChargeStatus};
-use crate::refund::{ChargeRefund, REFUND_WINDOW_DAYS, RefundState};
-use crate::error::{DomainError, ProviderError, StoreError};
-use crate::messaging::events::{AccountEvent, EventType};
-use crate::pix::ids::{AccountId, TransactionId};
-use crate::ledger::{AvailableDraw, Bucket, LedgerAccount, Leg, Movement, MovementKind};
 use crate::charge::ports::ChargeTransition;
-use crate::ledger::ports::MoneyOutOutcome;
-use crate::refund::ports::{RefundSplits, RequestRefund};
-use crate::pix::money::Money;
-use crate::messaging::outbox::{OutboxMessage, PipelineMessage};
-use crate::split::entry::{SplitEntry, SplitState};
-use crate::pix::clock::Clock;
-use crate::store::DynStore;
-use crate::idempotency::IdempotencyClaim;
-use crate::provider::PixProvider;
-use crate::provider::{RefundOutcome, RefundReference, RefundRequest};
-use crate::provider::directory::ProviderDirectory;
 use crate::charge::view::ChargeView;
-use crate::flows::create_charge::truncate_to_millis;
+use crate::charge::{Charge, ChargeStatus};
 use crate::error::WriteOutcome;
+use crate::error::{DomainError, ProviderError, StoreError};
+use crate::flows::create_charge::truncate_to_millis;
+use crate::idempotency::IdempotencyClaim;
+use crate::ledger::ports::MoneyOutOutcome;
+use crate::ledger::{AvailableDraw, Bucket, LedgerAccount, Leg, Movement, MovementKind};
+use crate::messaging::events::{AccountEvent, EventType};
+use crate::messaging::outbox::{OutboxMessage, PipelineMessage};
+use crate::pix::clock::Clock;
+use crate::pix::ids::{AccountId, TransactionId};
+use crate::pix::money::Money;
+use crate::provider::PixProvider;
+use crate::provider::directory::ProviderDirectory;
+use crate::provider::{RefundOutcome, RefundReference, RefundRequest};
+use crate::refund::ports::{RefundSplits, RequestRefund};
+use crate::refund::{ChargeRefund, REFUND_WINDOW_DAYS, RefundState};
+use crate::split::entry::{SplitEntry, SplitState};
+use crate::store::DynStore;
 
 /// How often a refund request is planned again after a concurrent change (a split attached,
 /// a balance shard spent) before the caller is told to retry.

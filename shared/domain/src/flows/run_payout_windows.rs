@@ -10,17 +10,19 @@ use chrono::{DateTime, Duration, Utc};
 use futures::stream::{self, StreamExt};
 use tracing::{info, warn};
 
+use crate::error::WriteOutcome;
 use crate::error::{DomainError, StoreError};
-use crate::pix::ids::AccountId;
-use crate::pix::money::Money;
+use crate::flows::create_charge::truncate_to_millis;
 use crate::messaging::outbox::PipelineMessage;
 use crate::payout::PayoutId;
-use crate::split::entry::SplitEntry;
+use crate::payout::runs::{
+    AttachSplits, MAX_SPLITS_PER_ATTACH, PayoutHeader, PayoutRunStore, ScheduledSplitCursor,
+};
 use crate::pix::clock::Clock;
-use crate::payout::runs::{AttachSplits, MAX_SPLITS_PER_ATTACH, PayoutHeader, PayoutRunStore, ScheduledSplitCursor};
+use crate::pix::ids::AccountId;
+use crate::pix::money::Money;
 use crate::schedule::ports::ScheduleState;
-use crate::flows::create_charge::truncate_to_millis;
-use crate::error::WriteOutcome;
+use crate::split::entry::SplitEntry;
 
 /// Tuning of a scheduler invocation.
 #[derive(Debug, Clone, Copy)]

@@ -18,16 +18,16 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use crate::error::{DomainError, StoreError};
-use crate::messaging::events::{AccountEvent, EventType};
 use crate::ledger::{Bucket, LedgerAccount, Movement, MovementKind};
+use crate::messaging::events::{AccountEvent, EventType};
+use crate::payout::ports::SettlePayout;
+use crate::payout::runs::SettleSplits;
+use crate::payout::view::PayoutView;
+use crate::payout::{MAX_PAYOUT_ATTEMPTS, Payout, PayoutState, PayoutTrigger};
 use crate::pix::money::Money;
 use crate::pix::payment::EndToEndId;
-use crate::payout::{MAX_PAYOUT_ATTEMPTS, Payout, PayoutState, PayoutTrigger};
-use crate::split::entry::{SplitEntry, SplitState};
 use crate::provider::TransferOutcome;
-use crate::payout::view::PayoutView;
-use crate::payout::runs::SettleSplits;
-use crate::payout::ports::SettlePayout;
+use crate::split::entry::{SplitEntry, SplitState};
 
 /// The parts of a final transfer outcome a settlement records.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -277,9 +277,9 @@ mod tests {
 
     use super::*;
     use crate::charge::ChargeSplit;
+    use crate::payout::PayoutId;
     use crate::pix::document::TaxDocument;
     use crate::pix::ids::{AccountId, TransactionId};
-    use crate::payout::PayoutId;
     use crate::pix::pix_key::PixKeyType;
     use crate::split::{SplitRule, SplitValue};
 

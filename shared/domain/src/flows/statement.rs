@@ -6,13 +6,13 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::pix::cursor_text;
 use crate::error::{DomainError, StoreError};
-use crate::pix::ids::AccountId;
-use crate::ledger::{Bucket, LedgerAccount, Movement, MovementKind};
-use crate::store::LifecycleStore;
 use crate::ledger::ports::{MAX_MOVEMENTS_PER_PAGE, MovementCursor, MovementQuery};
+use crate::ledger::{Bucket, LedgerAccount, Movement, MovementKind};
+use crate::pix::cursor_text;
+use crate::pix::ids::AccountId;
 use crate::pix::money::Money;
+use crate::store::LifecycleStore;
 
 /// Credit (money into the bucket) or debit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

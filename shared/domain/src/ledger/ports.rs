@@ -1,4 +1,5 @@
-//! TODO-DOC
+//! What the ledger needs from storage beyond the writes that book movements (those are part of
+//! each aggregate's write): how a debit of `available` ended, and the statement's listing.
 
 use chrono::{DateTime, Utc};
 

@@ -1,13 +1,13 @@
-//! TODO-DOC
+//! The stored forms of ledger movements and their legs (integer centavos).
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
-use crate::pix::ids::AccountId;
-use crate::ledger::{Bucket, LedgerAccount, Leg, Movement, MovementKind};
-use crate::pix::money::Money;
-use crate::pix::clock::millis_to_time;
 use crate::error::corrupt;
+use crate::ledger::{Bucket, LedgerAccount, Leg, Movement, MovementKind};
+use crate::pix::clock::millis_to_time;
+use crate::pix::ids::AccountId;
+use crate::pix::money::Money;
 
 /// A leg: `account` is `PIX_NETWORK` or `MERCHANT:{bucket}` (the merchant is the movement's
 /// account).

@@ -79,7 +79,9 @@ pub async fn drain(
     wait: Duration,
     retry_after: Duration,
 ) -> Result<DrainReport, QueueError> {
-    let messages: Vec<ReceivedMessage> = queue.receive(name, crate::messaging::queue::MAX_BATCH, wait).await?;
+    let messages: Vec<ReceivedMessage> = queue
+        .receive(name, crate::messaging::queue::MAX_BATCH, wait)
+        .await?;
     let mut report = DrainReport {
         received: messages.len(),
         failed: 0,

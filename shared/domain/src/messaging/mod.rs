@@ -7,4 +7,3 @@ pub mod events;
 pub mod outbox;
 pub mod queue;
 pub mod relay;
-

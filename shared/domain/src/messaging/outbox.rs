@@ -23,12 +23,12 @@ use serde::{Deserialize, Serialize};
 use async_trait::async_trait;
 
 use crate::cash_out::CashOutId;
-use crate::pix::ids::{AccountId, TransactionId};
-use crate::payout::PayoutId;
-use crate::messaging::queue::QueueName;
 use crate::error::StoreError;
-use crate::pix::clock::millis_to_time;
 use crate::error::corrupt;
+use crate::messaging::queue::QueueName;
+use crate::payout::PayoutId;
+use crate::pix::clock::millis_to_time;
+use crate::pix::ids::{AccountId, TransactionId};
 
 /// A message waiting to be relayed to `queue`.
 #[derive(Debug, Clone, PartialEq, Eq)]

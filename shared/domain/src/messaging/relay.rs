@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 
 use crate::error::StoreError;
+use crate::messaging::outbox::OutboxFeed;
 use crate::messaging::outbox::OutboxMessage;
 use crate::messaging::queue::{MessageQueue, OutgoingMessage, QueueError, QueueName};
-use crate::messaging::outbox::OutboxFeed;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {

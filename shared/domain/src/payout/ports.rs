@@ -1,13 +1,14 @@
-//! TODO-DOC
+//! What storage must do for payouts beyond a payout run: settle one with its splits, ledger
+//! and events in one atomic write, and list an account's payouts by an opaque cursor.
 
 use chrono::{DateTime, Utc};
 
-use crate::messaging::events::AccountEvent;
 use crate::ledger::Movement;
+use crate::messaging::events::AccountEvent;
 use crate::messaging::outbox::OutboxMessage;
+use crate::payout::PayoutState;
 use crate::payout::{Payout, PayoutId};
 use crate::split::entry::SplitEntry;
-use crate::payout::PayoutState;
 
 /// PROCESSING → PAID or FAILED, for a payout and the splits it carries inline.
 ///

@@ -1,15 +1,15 @@
-//! TODO-DOC
+//! The stored forms of payouts and the split references they pay.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
+use crate::error::corrupt;
+use crate::payout::{Payout, PayoutId, PayoutRecipient, PayoutState, PayoutTrigger, SplitRef};
+use crate::pix::clock::millis_to_time;
 use crate::pix::ids::{AccountId, TransactionId};
 use crate::pix::money::Money;
 use crate::pix::payment::EndToEndId;
-use crate::payout::{Payout, PayoutId, PayoutRecipient, PayoutState, PayoutTrigger, SplitRef};
 use crate::pix::pix_key::PixKeyType;
-use crate::pix::clock::millis_to_time;
-use crate::error::corrupt;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -24,16 +24,16 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::error::StoreError;
-use crate::messaging::events::AccountEvent;
-use crate::pix::ids::{AccountId, TransactionId};
-use crate::ledger::Movement;
-use crate::messaging::outbox::OutboxMessage;
-use crate::payout::{PayoutId, PayoutRecipient, PayoutState, SplitRef};
-use crate::split::entry::SplitEntry;
-use crate::schedule::ports::{ScheduleState, ScheduleStore};
 use crate::error::WriteOutcome;
+use crate::ledger::Movement;
+use crate::messaging::events::AccountEvent;
+use crate::messaging::outbox::OutboxMessage;
 use crate::payout::ports::PayoutPage;
 use crate::payout::ports::PayoutQuery;
+use crate::payout::{PayoutId, PayoutRecipient, PayoutState, SplitRef};
+use crate::pix::ids::{AccountId, TransactionId};
+use crate::schedule::ports::{ScheduleState, ScheduleStore};
+use crate::split::entry::SplitEntry;
 
 /// The most splits one [`AttachSplits`] may carry: DynamoDB's 100-item transaction limit
 /// minus the payout item.

@@ -1,11 +1,10 @@
-//! TODO-DOC
-
+//! A payout as the API lists it (`GET /api/payouts`) and its events carry it.
 
 use serde::Serialize;
 
-use crate::pix::money::Money;
 use crate::payout::{Payout, PayoutRecipient};
 use crate::pix::clock::timestamp;
+use crate::pix::money::Money;
 
 /// A payout as `GET /api/payouts` lists it: one PIX transfer to one recipient.
 #[derive(Debug, Clone, Serialize)]

@@ -1,5 +1,6 @@
-//! TODO-DOC
-
+//! Time: the [`Clock`] port (the only way the domain learns the time, so tests and the sandbox
+//! can move it) and the two ways times are written, epoch milliseconds in storage and ISO 8601
+//! with milliseconds in the API.
 
 use chrono::{DateTime, Utc};
 

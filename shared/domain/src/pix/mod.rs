@@ -11,4 +11,3 @@ pub mod ids;
 pub mod money;
 pub mod payment;
 pub mod pix_key;
-

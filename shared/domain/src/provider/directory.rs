@@ -33,10 +33,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use chrono::{DateTime, Duration, Utc};
 
 use crate::account::Account;
-use crate::error::{DomainError, ProviderError};
-use crate::pix::ids::AccountId;
 use crate::account::ports::AccountStore;
+use crate::error::{DomainError, ProviderError};
 use crate::pix::clock::Clock;
+use crate::pix::ids::AccountId;
 use crate::provider::PixProvider;
 
 /// Every provider name an account may list (the adapters' [`PixProvider::name`]s).

@@ -12,8 +12,8 @@ pub mod directory;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::pix::document::TaxDocument;
 use crate::error::ProviderError;
+use crate::pix::document::TaxDocument;
 use crate::pix::ids::TransactionId;
 use crate::pix::money::Money;
 use crate::pix::payment::{EndToEndId, Ispb, PaidBy};

@@ -1,4 +1,6 @@
-//! TODO-DOC
+//! Refunds (PIX devoluções): a charge's money given back to its payer. The refund state a charge
+//! carries, the 90-day window, and how a refund's provider reference names its charge.
+//! The refund flow is [`crate::flows::refund`].
 
 pub mod ports;
 pub mod record;

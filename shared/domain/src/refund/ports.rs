@@ -1,11 +1,11 @@
-//! TODO-DOC
-
+//! What storage must do for a refund: one atomic write that marks the charge, cancels or
+//! checks its splits, draws the money from the ledger and queues the provider call.
 
 use crate::charge::Charge;
+use crate::idempotency::IdempotencyCompletion;
 use crate::ledger::{AvailableDraw, Movement};
 use crate::messaging::outbox::OutboxMessage;
 use crate::split::entry::SplitEntry;
-use crate::idempotency::IdempotencyCompletion;
 
 /// Whether the splits of the charge being refunded were booked when the refund was planned.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,13 +1,12 @@
-//! TODO-DOC
-
+//! The stored form of a charge's refund (integer centavos, epoch milliseconds).
 
 use serde::{Deserialize, Serialize};
 
-use crate::refund::{ChargeRefund, RefundState};
 use crate::error::StoreError;
-use crate::pix::payment::EndToEndId;
-use crate::pix::clock::millis_to_time;
 use crate::error::corrupt;
+use crate::pix::clock::millis_to_time;
+use crate::pix::payment::EndToEndId;
+use crate::refund::{ChargeRefund, RefundState};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

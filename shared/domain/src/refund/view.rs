@@ -1,12 +1,11 @@
-//! TODO-DOC
-
+//! A refund as the API shows it (inside a charge's JSON and in its events).
 
 use serde::Serialize;
 
 use crate::charge::Charge;
-use crate::refund::ChargeRefund;
-use crate::pix::money::Money;
 use crate::pix::clock::timestamp;
+use crate::pix::money::Money;
+use crate::refund::ChargeRefund;
 
 /// A charge's refund (PIX devolution).
 #[derive(Debug, Clone, Serialize)]

@@ -7,9 +7,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::error::StoreError;
+use crate::error::WriteOutcome;
 use crate::pix::ids::AccountId;
 use crate::schedule::PayoutSchedule;
-use crate::error::WriteOutcome;
 
 /// An account's payout schedule as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]

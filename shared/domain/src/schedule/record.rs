@@ -6,8 +6,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
-use crate::pix::ids::AccountId;
 use crate::pix::clock::millis_to_time;
+use crate::pix::ids::AccountId;
 use crate::schedule::PayoutSchedule;
 use crate::schedule::ports::{RunLease, ScheduleState};
 

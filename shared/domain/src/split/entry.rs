@@ -1,14 +1,16 @@
-//! TODO-DOC
+//! Booked splits: one [`SplitEntry`] per split rule of a confirmed charge, its share already
+//! computed (see [`crate::split`] for the rounding), waiting to be paid `immediate`ly or on the
+//! account's payout schedule.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::charge::ChargeSplit;
-use crate::pix::ids::{AccountId, TransactionId};
-use crate::pix::payment::EndToEndId;
 use crate::payout::PayoutId;
 use crate::payout::PayoutRecipient;
 use crate::payout::SplitRef;
+use crate::pix::ids::{AccountId, TransactionId};
+use crate::pix::payment::EndToEndId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]

@@ -1,10 +1,9 @@
-//! TODO-DOC
+//! What storage must do for splits: book a confirmed charge's splits in one atomic write.
 
-
-use crate::pix::ids::{AccountId, TransactionId};
 use crate::ledger::Movement;
 use crate::messaging::outbox::OutboxMessage;
 use crate::payout::Payout;
+use crate::pix::ids::{AccountId, TransactionId};
 use crate::split::entry::SplitEntry;
 
 /// Books a confirmed charge's splits.

@@ -1,21 +1,20 @@
-//! TODO-DOC
-
+//! The stored forms of split rules (kept with their charge) and of booked split entries.
 
 use serde::{Deserialize, Serialize};
 
 use crate::charge::ChargeSplit;
-use crate::pix::document::TaxDocument;
 use crate::error::StoreError;
+use crate::error::corrupt;
+use crate::payout::PayoutId;
+use crate::pix::clock::millis_to_time;
+use crate::pix::document::TaxDocument;
 use crate::pix::ids::{AccountId, TransactionId};
 use crate::pix::money::Money;
 use crate::pix::payment::EndToEndId;
 use crate::pix::pix_key::PixKeyType;
-use crate::split::{SplitKind, SplitRule, SplitValue};
-use crate::payout::PayoutId;
-use crate::pix::clock::millis_to_time;
 use crate::split::entry::SplitEntry;
 use crate::split::entry::SplitState;
-use crate::error::corrupt;
+use crate::split::{SplitKind, SplitRule, SplitValue};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -23,13 +23,13 @@ use serde_json::json;
 use tracing::{debug, info, warn};
 
 use crate::error::StoreError;
-use crate::messaging::events::AccountEvent;
-use crate::pix::ids::AccountId;
+use crate::error::WriteOutcome;
 use crate::messaging::consumer::{HandlerError, MessageHandler};
-use crate::pix::clock::{Clock, SystemClock};
+use crate::messaging::events::AccountEvent;
 use crate::messaging::queue::{MAX_DELAY, MessageQueue, OutgoingMessage, QueueName};
 use crate::pix::clock::millis_to_time;
-use crate::error::WriteOutcome;
+use crate::pix::clock::{Clock, SystemClock};
+use crate::pix::ids::AccountId;
 
 use super::delivery::{
     ATTEMPT_LEASE, ATTEMPT_TIMEOUT, Delivery, DeliveryAttempt, DeliveryStatus, InFlight,

@@ -4,9 +4,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::messaging::events::AccountEvent;
-use crate::pix::ids::AccountId;
 use crate::messaging::outbox::OutboxMessage;
 use crate::messaging::queue::QueueName;
+use crate::pix::ids::AccountId;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]

@@ -7,10 +7,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::error::StoreError;
-use crate::messaging::events::{AccountEvent, EventType};
-use crate::pix::ids::AccountId;
-use crate::messaging::outbox::OutboxMessage;
 use crate::error::WriteOutcome;
+use crate::messaging::events::{AccountEvent, EventType};
+use crate::messaging::outbox::OutboxMessage;
+use crate::pix::ids::AccountId;
 
 use super::delivery::{Delivery, DeliveryStatus};
 use super::endpoint::WebhookEndpoint;

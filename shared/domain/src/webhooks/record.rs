@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
 use crate::messaging::events::EventType;
-use crate::pix::ids::AccountId;
 use crate::pix::clock::millis_to_time;
+use crate::pix::ids::AccountId;
 
 use super::delivery::{Delivery, DeliveryAttempt, DeliveryStatus, InFlight};
 use super::endpoint::{EndpointStatus, SealedSecret, WebhookEndpoint};

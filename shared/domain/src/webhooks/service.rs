@@ -7,10 +7,10 @@ use std::sync::Arc;
 use tracing::info;
 
 use crate::error::StoreError;
-use crate::messaging::events::EventType;
-use crate::pix::ids::AccountId;
-use crate::pix::clock::Clock;
 use crate::error::WriteOutcome;
+use crate::messaging::events::EventType;
+use crate::pix::clock::Clock;
+use crate::pix::ids::AccountId;
 
 use super::delivery::{Delivery, DeliveryStatus};
 use super::endpoint::{EndpointStatus, WebhookEndpoint, WebhookSecret};

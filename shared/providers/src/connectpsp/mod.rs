@@ -45,14 +45,14 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use pixgw_domain::error::ProviderError;
+use pixgw_domain::pix::clock::{Clock, SystemClock};
 use pixgw_domain::pix::payment::{EndToEndId, EndToEndKind};
 use pixgw_domain::pix::pix_key::PixKeyType;
-use pixgw_domain::pix::clock::{Clock, SystemClock};
-use pixgw_domain::provider::{PixProvider, ProviderCharge, ProviderChargeRequest};
 use pixgw_domain::provider::{
     InboundWebhook, ProviderCapabilities, ProviderEvent, RefundOutcome, RefundRequest,
     TransferDestination, TransferOutcome, TransferRequest, WebhookError,
 };
+use pixgw_domain::provider::{PixProvider, ProviderCharge, ProviderChargeRequest};
 use reqwest::Method;
 
 pub use config::*;

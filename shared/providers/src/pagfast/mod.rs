@@ -68,13 +68,13 @@ pub mod wire;
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use pixgw_domain::pix::document::{DocumentKind, TaxDocument};
 use pixgw_domain::error::{ProviderError, ProviderRejection, RejectionKind};
-use pixgw_domain::provider::{PixProvider, ProviderCharge, ProviderChargeRequest};
+use pixgw_domain::pix::document::{DocumentKind, TaxDocument};
 use pixgw_domain::provider::{
     InboundWebhook, ProviderCapabilities, ProviderEvent, RefundOutcome, RefundRequest,
     TransferOutcome, TransferRequest, WebhookError,
 };
+use pixgw_domain::provider::{PixProvider, ProviderCharge, ProviderChargeRequest};
 use rust_decimal::Decimal;
 
 pub use config::*;

@@ -52,17 +52,17 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
-use pixgw_domain::pix::brcode::{DynamicBrCode, build_dynamic};
 use pixgw_domain::error::ProviderError;
+use pixgw_domain::pix::brcode::{DynamicBrCode, build_dynamic};
+use pixgw_domain::pix::clock::Clock;
 use pixgw_domain::pix::ids::TransactionId;
 use pixgw_domain::pix::money::Money;
 use pixgw_domain::pix::payment::{EndToEndId, EndToEndKind, Ispb, PaidBy};
-use pixgw_domain::pix::clock::Clock;
-use pixgw_domain::provider::{PixProvider, ProviderCharge, ProviderChargeRequest};
 use pixgw_domain::provider::{
     InboundWebhook, ProviderEvent, RefundOutcome, RefundRequest, TransferOutcome, TransferRequest,
     WebhookError,
 };
+use pixgw_domain::provider::{PixProvider, ProviderCharge, ProviderChargeRequest};
 use uuid::Uuid;
 
 pub use network::{REJECTED_KEY_REASON, SandboxRefund, SandboxTransfer};

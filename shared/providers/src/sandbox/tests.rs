@@ -1,18 +1,18 @@
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use pixgw_domain::pix::document::TaxDocument;
 use pixgw_domain::error::ProviderError;
+use pixgw_domain::pix::clock::Clock;
+use pixgw_domain::pix::document::TaxDocument;
 use pixgw_domain::pix::ids::TransactionId;
 use pixgw_domain::pix::money::Money;
 use pixgw_domain::pix::payment::{EndToEndId, EndToEndKind, Ispb, PaidBy, PayerBankData};
 use pixgw_domain::pix::pix_key::PixKeyType;
-use pixgw_domain::pix::clock::Clock;
-use pixgw_domain::provider::{PixProvider, ProviderChargeRequest};
 use pixgw_domain::provider::{
     ChargePaid, InboundWebhook, ProviderEvent, RefundOutcome, RefundRequest, TransferDestination,
     TransferOutcome, TransferRequest, WebhookError,
 };
+use pixgw_domain::provider::{PixProvider, ProviderChargeRequest};
 use proptest::prelude::*;
 
 use super::signature::{self, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};

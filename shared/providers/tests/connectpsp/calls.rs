@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use pixgw_domain::pix::document::TaxDocument;
 use pixgw_domain::error::{ProviderError, RejectionKind};
+use pixgw_domain::pix::document::TaxDocument;
 use pixgw_domain::pix::ids::TransactionId;
 use pixgw_domain::pix::money::Money;
 use pixgw_domain::pix::payment::{EndToEndId, Ispb};

@@ -10,11 +10,11 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use pixgw_domain::charge::{Charge, ChargeSplit, ChargeStatus, Payer};
+use pixgw_domain::idempotency::{ClaimOutcome, ClaimRequest, IdempotencyClaim, IdempotencyStore};
 use pixgw_domain::pix::document::TaxDocument;
 use pixgw_domain::pix::ids::{AccountId, TransactionId};
 use pixgw_domain::pix::money::Money;
 use pixgw_domain::pix::pix_key::PixKeyType;
-use pixgw_domain::idempotency::{ClaimOutcome, ClaimRequest, IdempotencyClaim, IdempotencyStore};
 use pixgw_domain::split::{SplitRule, SplitValue};
 use pixgw_store_dynamodb::{DynamoStore, create_table, sdk_client};
 use uuid::Uuid;

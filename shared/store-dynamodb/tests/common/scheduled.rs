@@ -4,17 +4,17 @@
 
 use chrono::{DateTime, Utc};
 use pixgw_domain::charge::Charge;
+use pixgw_domain::charge::ports::ChargeStore;
+use pixgw_domain::error::WriteOutcome;
+use pixgw_domain::flows::settle::{FinalOutcome, settle_payout};
+use pixgw_domain::payout::ports::SettlePayout;
+use pixgw_domain::payout::runs::{AttachSplits, PayoutHeader, PayoutRunStore};
+use pixgw_domain::payout::{Payout, PayoutId, PayoutState};
 use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::pix::payment::{EndToEndId, EndToEndKind, Ispb};
-use pixgw_domain::payout::{Payout, PayoutId, PayoutState};
 use pixgw_domain::split::entry::{SplitEntry, SplitState};
-use pixgw_domain::flows::settle::{FinalOutcome, settle_payout};
-use pixgw_domain::charge::ports::ChargeStore;
-use pixgw_domain::payout::runs::{AttachSplits, PayoutHeader, PayoutRunStore};
 use pixgw_domain::split::ports::BookSplits;
-use pixgw_domain::payout::ports::SettlePayout;
 use pixgw_domain::store::SettlementStore;
-use pixgw_domain::error::WriteOutcome;
 use pixgw_store_dynamodb::DynamoStore;
 
 use super::at_ms;

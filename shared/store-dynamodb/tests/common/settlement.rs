@@ -7,20 +7,20 @@ use std::future::Future;
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, Duration, Utc};
+use pixgw_domain::charge::ports::ConfirmCharge;
 use pixgw_domain::charge::{Charge, ChargeSplit};
+use pixgw_domain::ledger::{Bucket, LedgerAccount, Leg, Movement, MovementKind};
+use pixgw_domain::messaging::outbox::{OutboxMessage, PipelineMessage};
+use pixgw_domain::messaging::queue::QueueName;
+use pixgw_domain::payout::ports::SettlePayout;
+use pixgw_domain::payout::{Payout, PayoutId, PayoutState, PayoutTrigger};
 use pixgw_domain::pix::document::TaxDocument;
 use pixgw_domain::pix::ids::AccountId;
-use pixgw_domain::ledger::{Bucket, LedgerAccount, Leg, Movement, MovementKind};
 use pixgw_domain::pix::money::Money;
-use pixgw_domain::messaging::outbox::{OutboxMessage, PipelineMessage};
 use pixgw_domain::pix::payment::{EndToEndId, EndToEndKind, Ispb, PaidBy, PayerBankData, Payment};
-use pixgw_domain::payout::{Payout, PayoutId, PayoutState, PayoutTrigger};
-use pixgw_domain::split::entry::{SplitEntry, SplitState};
 use pixgw_domain::pix::pix_key::PixKeyType;
-use pixgw_domain::messaging::queue::QueueName;
+use pixgw_domain::split::entry::{SplitEntry, SplitState};
 use pixgw_domain::split::ports::BookSplits;
-use pixgw_domain::charge::ports::ConfirmCharge;
-use pixgw_domain::payout::ports::SettlePayout;
 use pixgw_domain::split::{SplitRule, SplitValue};
 
 use super::{at_ms, charge};

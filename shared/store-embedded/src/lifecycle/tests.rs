@@ -4,18 +4,20 @@
 use chrono::Duration;
 use pixgw_domain::cash_out::ports::CashOutCursor;
 use pixgw_domain::cash_out::{CashOutDestination, CashOutState};
-use pixgw_domain::refund::{ChargeRefund, RefundState};
-use pixgw_domain::messaging::events::{AccountEvent, EventLog, EventType};
-use pixgw_domain::pix::ids::TransactionId;
-use pixgw_domain::ledger::{Bucket, LedgerAccount, Leg};
-use pixgw_domain::ledger::ports::MovementCursor;
-use pixgw_domain::pix::money::Money;
-use pixgw_domain::messaging::outbox::PipelineMessage;
-use pixgw_domain::split::entry::SplitEntry;
-use pixgw_domain::pix::pix_key::PixKeyType;
 use pixgw_domain::charge::ports::{ChargeQuery, ChargeStore};
-use pixgw_domain::idempotency::{ClaimOutcome, ClaimRequest, IdempotencyClaim, IdempotencyStore, StoredResponse};
+use pixgw_domain::idempotency::{
+    ClaimOutcome, ClaimRequest, IdempotencyClaim, IdempotencyStore, StoredResponse,
+};
+use pixgw_domain::ledger::ports::MovementCursor;
+use pixgw_domain::ledger::{Bucket, LedgerAccount, Leg};
+use pixgw_domain::messaging::events::{AccountEvent, EventLog, EventType};
 use pixgw_domain::messaging::outbox::OutboxFeed;
+use pixgw_domain::messaging::outbox::PipelineMessage;
+use pixgw_domain::pix::ids::TransactionId;
+use pixgw_domain::pix::money::Money;
+use pixgw_domain::pix::pix_key::PixKeyType;
+use pixgw_domain::refund::{ChargeRefund, RefundState};
+use pixgw_domain::split::entry::SplitEntry;
 use pixgw_domain::store::SettlementStore;
 use tempfile::TempDir;
 

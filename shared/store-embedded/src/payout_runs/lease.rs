@@ -2,8 +2,8 @@
 //! [`finish_in`] moves the schedule to its next window and clears it.
 
 use pixgw_domain::error::StoreError;
-use pixgw_domain::schedule::record::ScheduleRecord;
 use pixgw_domain::error::WriteOutcome;
+use pixgw_domain::schedule::record::ScheduleRecord;
 use redb::WriteTransaction;
 
 use crate::schedules::{load_schedule, put_schedule_record};

@@ -11,11 +11,11 @@
 use std::collections::BTreeSet;
 
 use pixgw_domain::error::StoreError;
-use pixgw_domain::payout::PayoutState;
-use pixgw_domain::split::entry::SplitState;
-use pixgw_domain::payout::runs::{MAX_SPLITS_PER_SETTLE, SettleSplits};
 use pixgw_domain::error::WriteOutcome;
+use pixgw_domain::payout::PayoutState;
 use pixgw_domain::payout::record::PayoutRecord;
+use pixgw_domain::payout::runs::{MAX_SPLITS_PER_SETTLE, SettleSplits};
+use pixgw_domain::split::entry::SplitState;
 use pixgw_domain::split::record::SplitEntryRecord;
 use redb::WriteTransaction;
 

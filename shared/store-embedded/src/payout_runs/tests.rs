@@ -3,10 +3,10 @@
 //! condition writes nothing.
 
 use chrono::{DateTime, Utc};
-use pixgw_domain::messaging::events::{AccountEvent, EventLog, EventType};
 use pixgw_domain::ledger::{Balance, Movement, MovementKind};
-use pixgw_domain::pix::money::Money;
+use pixgw_domain::messaging::events::{AccountEvent, EventLog, EventType};
 use pixgw_domain::payout::runs::MAX_SPLITS_PER_SETTLE;
+use pixgw_domain::pix::money::Money;
 use pixgw_domain::store::SettlementStore;
 use redb::ReadableTable;
 use tempfile::TempDir;

@@ -2,9 +2,9 @@
 //! write (booking, release, settlement) while ASSEMBLING payouts stay out of them.
 
 use chrono::{DateTime, Utc};
-use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::payout::PayoutId;
 use pixgw_domain::payout::runs::PayoutRunStore;
+use pixgw_domain::pix::ids::AccountId;
 use tempfile::TempDir;
 
 use super::*;

@@ -3,8 +3,8 @@
 //! DynamoDB is held by the settlement contract suite (`tests/tests/settlement_contract.rs`).
 
 use chrono::Duration;
-use pixgw_domain::messaging::events::EventLog;
 use pixgw_domain::charge::ports::{ChargeQuery, ChargeStore};
+use pixgw_domain::messaging::events::EventLog;
 use pixgw_domain::messaging::outbox::OutboxFeed;
 use redb::ReadableTableMetadata;
 use tempfile::TempDir;

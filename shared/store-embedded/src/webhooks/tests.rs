@@ -3,12 +3,12 @@
 //! and the webhook outbox message every recorded event brings with it.
 
 use chrono::{DateTime, Utc};
-use pixgw_domain::messaging::events::{EventLog, EventType};
-use pixgw_domain::payout::PayoutState;
 use pixgw_domain::charge::ports::ChargeStore;
-use pixgw_domain::messaging::queue::QueueName;
 use pixgw_domain::charge::ports::ConfirmCharge;
+use pixgw_domain::messaging::events::{EventLog, EventType};
 use pixgw_domain::messaging::outbox::OutboxFeed;
+use pixgw_domain::messaging::queue::QueueName;
+use pixgw_domain::payout::PayoutState;
 use pixgw_domain::store::SettlementStore;
 use pixgw_domain::webhooks::{
     DeliveryAttempt, DeliveryStatus, EndpointStatus, SealedSecret, WebhookMessage,

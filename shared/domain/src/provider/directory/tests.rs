@@ -5,11 +5,11 @@ use chrono::TimeZone;
 
 use super::*;
 use crate::pix::ids::AccountId;
-use crate::provider::{ProviderCharge, ProviderChargeRequest};
 use crate::provider::{
     InboundWebhook, ProviderCapabilities, ProviderEvent, RefundOutcome, RefundRequest,
     TransferOutcome, TransferRequest, WebhookError,
 };
+use crate::provider::{ProviderCharge, ProviderChargeRequest};
 
 struct Named(&'static str, ProviderCapabilities);
 
