@@ -11,10 +11,10 @@
 use std::sync::Arc;
 
 use lambda_runtime::{LambdaEvent, service_fn};
+use pixgw_api::store::DynStore;
 use pixgw_domain::error::DomainError;
 use pixgw_domain::flows::expire::{ExpirySweeper, SweepReport};
 use pixgw_domain::pix::clock::SystemClock;
-use pixgw_domain::store::DynStore;
 use pixgw_providers::env::process_env;
 use serde_json::{Value, json};
 use tracing::{error, info};
@@ -35,7 +35,10 @@ pub async fn sweeper_from_env() -> Result<ExpirySweeper, BootstrapError> {
 /// by `aws`.
 pub fn sweeper_with(env: Env<'_>, aws: &AwsClients) -> Result<ExpirySweeper, BootstrapError> {
     let store: DynStore = Arc::new(aws.store(env)?);
-    Ok(ExpirySweeper::new(store, Arc::new(SystemClock)))
+    Ok(ExpirySweeper::new(
+        pixgw_api::store::expiry_ports(&store),
+        Arc::new(SystemClock),
+    ))
 }
 
 /// One tick. The payload carries nothing the sweep needs; its `source` is only logged.

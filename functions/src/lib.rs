@@ -45,11 +45,11 @@ use bytes::Bytes;
 use lambda_http::{Body, Request, Response, service_fn};
 use pixgw_api::auth::AuthKeys;
 use pixgw_api::state::{SandboxConfig, SandboxDelivery};
+use pixgw_api::store::DynStore;
 use pixgw_api::{ApiRequest, ApiResponse, AppState, Route, dispatch_route};
 use pixgw_domain::pix::clock::{Clock, SystemClock};
 use pixgw_domain::provider::PixProvider;
 use pixgw_domain::provider::directory::ProviderDirectory;
-use pixgw_domain::store::DynStore;
 use pixgw_providers::env::{
     ProviderConfigError, failover_policy_from_env, process_env, provider_from_env,
     provider_names_from_env,

@@ -15,13 +15,13 @@ use std::time::Duration;
 
 use pixgw_api::accounts::create_account;
 use pixgw_api::auth::digital_signature;
+use pixgw_api::store::DynStore;
 use pixgw_api::{AppState, Route};
 use pixgw_domain::flows::expire::ExpirySweeper;
 use pixgw_domain::messaging::consumer::drain;
 use pixgw_domain::messaging::queue::QueueName;
 use pixgw_domain::messaging::relay::relay_outbox;
 use pixgw_domain::pix::clock::{Clock, SystemClock};
-use pixgw_domain::store::DynStore;
 use pixgw_queue_local::LocalQueues;
 use pixgw_store_embedded::EmbeddedStore;
 use serde_json::{Value, json};
@@ -633,7 +633,10 @@ async fn bad_list_and_statement_queries_list_every_problem() {
 async fn the_expiry_sweeper_tick_reports_what_it_did() {
     let w = world().await;
     let store: DynStore = w.store.clone();
-    let sweeper = ExpirySweeper::new(store, Arc::new(SystemClock));
+    let sweeper = ExpirySweeper::new(
+        pixgw_api::store::expiry_ports(&store),
+        Arc::new(SystemClock),
+    );
     let report = pixgw_functions::expiry::handle_tick(&sweeper, json!({"source": "aws.scheduler"}))
         .await
         .expect("tick");

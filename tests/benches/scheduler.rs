@@ -739,7 +739,6 @@ async fn verify(
 
     // Each payout: PROCESSING, = Σ of its splits, = what its recipient was booked, and its
     // manifest lists each of its splits once.
-    let runs = &subject.runs;
     let checked: Vec<(String, i64)> = futures::stream::iter(&from_splits)
         .map(|(id, &(cents, count))| async move {
             let payout = store
@@ -766,7 +765,7 @@ async fn verify(
             let mut listed = BTreeSet::new();
             let mut after = None;
             loop {
-                let (page, next) = runs
+                let (page, next) = store
                     .payout_splits_page(id, after.as_ref(), 250)
                     .await
                     .expect("manifest");

@@ -151,7 +151,7 @@ async fn embedded_section(n: usize, concurrency: usize, journaled: bool) -> Dura
 
 /// confirm_charge + book_splits + settle_payout for one charge, built with the domain's own
 /// builders, without any of the machinery around them.
-async fn bare_writes(gw: &Gateway, store: &pixgw_domain::store::DynStore, id: &str) {
+async fn bare_writes(gw: &Gateway, store: &pixgw_api::store::DynStore, id: &str) {
     use pixgw_domain::error::WriteOutcome;
     use pixgw_domain::ledger::{Bucket, LedgerAccount, Movement, MovementKind};
     use pixgw_domain::payout::PayoutState;

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use futures::future::join_all;
+use pixgw_api::store::DynStore;
 use pixgw_domain::account::ports::CreateAccountError;
 use pixgw_domain::account::{Account, ClientCredential};
 use pixgw_domain::charge::ports::{ChargeCursor, ChargeQuery, InsertChargeError, Page};
@@ -26,7 +27,6 @@ use pixgw_domain::pix::ids::{AccountId, TransactionId};
 use pixgw_domain::pix::money::Money;
 use pixgw_domain::pix::pix_key::PixKeyType;
 use pixgw_domain::split::{SplitRule, SplitValue};
-use pixgw_domain::store::DynStore;
 use uuid::Uuid;
 
 /// Calls `$callback!($($args)*; sequential: [...], concurrent: [...])` with every case of the

@@ -27,6 +27,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use pixgw_api::store::DynStore;
 use pixgw_domain::cash_out::ports::RequestCashOut;
 use pixgw_domain::cash_out::ports::{CashOutCursor, CashOutQuery};
 use pixgw_domain::cash_out::{CashOut, CashOutDestination, CashOutId, CashOutState};
@@ -44,7 +45,6 @@ use pixgw_domain::payout::{PayoutId, SplitRef};
 use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::pix::money::Money;
 use pixgw_domain::pix::pix_key::PixKeyType;
-use pixgw_domain::store::DynStore;
 use pixgw_domain::webhooks::{Delivery, DeliveryAttempt, DeliveryQuery, DeliveryStatus};
 use proptest::prelude::*;
 use proptest::test_runner::{RngSeed, TestError, TestRunner};

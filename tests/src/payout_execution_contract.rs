@@ -71,7 +71,11 @@ impl Rig {
             },
         );
         let providers = Arc::new(ProviderDirectory::single(provider.clone(), clock.clone()));
-        let executor = PayoutExecutor::new(subject.store.clone(), providers, clock.clone());
+        let executor = PayoutExecutor::new(
+            pixgw_api::store::payout_executor_ports(&subject.store),
+            providers,
+            clock.clone(),
+        );
         Rig {
             subject,
             clock,
@@ -263,7 +267,7 @@ pub async fn a_failing_recipient_is_retried_for_three_windows_then_refunded(subj
                 // back to the schedule moves on to a later window's payout.
                 let (manifest, _) = rig
                     .subject
-                    .runs
+                    .store
                     .payout_splits_page(id, None, 100)
                     .await
                     .expect("manifest");
@@ -364,11 +368,11 @@ pub async fn a_manifest_left_half_settled_is_finished_by_a_redelivery(subject: S
         .collect();
     let chunk = settle_chunk(&write.payout, mine, now).expect("chunk");
     assert_eq!(
-        rig.subject.runs.settle_payout_splits(&chunk).await,
+        rig.subject.store.settle_payout_splits(&chunk).await,
         Ok(WriteOutcome::Applied)
     );
     assert_eq!(
-        rig.subject.runs.settle_payout_splits(&chunk).await,
+        rig.subject.store.settle_payout_splits(&chunk).await,
         Ok(WriteOutcome::Conflict),
         "a settled chunk cannot settle again"
     );

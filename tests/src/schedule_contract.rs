@@ -11,13 +11,13 @@
 
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc, Weekday};
 use futures::future::join_all;
+use pixgw_api::store::DynStore;
 use pixgw_domain::account::ports::CreateAccountError;
 use pixgw_domain::account::{Account, ClientCredential};
 use pixgw_domain::error::WriteOutcome;
 use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::schedule::ports::ScheduleState;
 use pixgw_domain::schedule::{Frequency, PayoutSchedule};
-use pixgw_domain::store::DynStore;
 use uuid::Uuid;
 
 /// Calls `$callback!($($args)*; sequential: [...], concurrent: [...])` with every case of the

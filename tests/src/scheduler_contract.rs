@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 use futures::future::join_all;
+use pixgw_api::store::DynStore;
 use pixgw_domain::charge::{Charge, ChargeSplit, ChargeStatus};
 use pixgw_domain::error::WriteOutcome;
 use pixgw_domain::flows::book_splits::booking;
@@ -26,7 +27,6 @@ use pixgw_domain::schedule::ports::ScheduleState;
 use pixgw_domain::split::entry::SplitState;
 use pixgw_domain::split::ports::BookSplits;
 use pixgw_domain::split::{SplitRule, SplitValue};
-use pixgw_domain::store::DynStore;
 
 use crate::settlement_contract::{CPF, charge_with_splits, confirm_write, doc, payment};
 
@@ -239,7 +239,7 @@ async fn payouts_of(subject: &Subject, charges: &[Charge]) -> BTreeMap<PayoutId,
         let mut after = None;
         loop {
             let (page, next) = subject
-                .runs
+                .store
                 .payout_splits_page(&id, after.as_ref(), 250)
                 .await
                 .expect("manifest");

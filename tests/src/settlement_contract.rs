@@ -23,6 +23,7 @@ use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use futures::future::join_all;
+use pixgw_api::store::DynStore;
 use pixgw_domain::charge::ports::ChargeQuery;
 use pixgw_domain::charge::ports::ConfirmCharge;
 use pixgw_domain::charge::{Charge, ChargeSplit, ChargeStatus, Payer};
@@ -42,7 +43,6 @@ use pixgw_domain::pix::pix_key::PixKeyType;
 use pixgw_domain::split::entry::{SplitEntry, SplitState};
 use pixgw_domain::split::ports::BookSplits;
 use pixgw_domain::split::{SplitRule, SplitValue};
-use pixgw_domain::store::DynStore;
 use pixgw_domain::webhooks::WebhookMessage;
 use pixgw_store_dynamodb::DynamoStreamFeed;
 use pixgw_store_embedded::EmbeddedStore;

@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use pixgw_domain::store::DynStore;
+use pixgw_api::store::DynStore;
 use pixgw_tests::harness::{Backend, fresh_dynamodb_store_without_stream, fresh_store};
 use tempfile::TempDir;
 

@@ -7,7 +7,7 @@
 //! - `dynamodb`: a fresh table per test in DynamoDB Local, at `PIXGW_TEST_DYNAMODB_ENDPOINT`
 //!   (`./scripts/test.sh` starts it and sets the variable). Without it these tests FAIL.
 
-use pixgw_domain::store::DynStore;
+use pixgw_api::store::DynStore;
 use pixgw_tests::harness::{Backend, fresh_store};
 
 /// A fresh, empty store plus whatever must live as long as it (the temporary directory).

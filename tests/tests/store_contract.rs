@@ -7,7 +7,7 @@
 //!   (`./scripts/test.sh` starts it and sets the variable). Without it these tests FAIL: a
 //!   contract that silently skips its production adapter proves nothing.
 
-use pixgw_domain::store::DynStore;
+use pixgw_api::store::DynStore;
 use pixgw_tests::harness::{Backend, fresh_store};
 
 /// A fresh, empty store plus whatever must live as long as it (the temporary directory).

@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use pixgw_api::accounts::{NewAccountCredentials, create_account, create_account_with_providers};
 use pixgw_api::auth::AuthKeys;
+use pixgw_api::store::DynStore;
 use pixgw_domain::account::ports::SetProvidersError;
 use pixgw_domain::messaging::outbox::OutboxFeed;
 use pixgw_domain::pix::clock::{Clock, SystemClock};
 use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::provider::directory::validate_provider_list;
-use pixgw_domain::store::DynStore;
 use pixgw_store_dynamodb::DynamoStore;
 use pixgw_store_dynamodb::stream_feed::DynamoStreamFeed;
 use pixgw_store_embedded::{EmbeddedStore, private_files};

@@ -1,12 +1,12 @@
 //! Onboarding: creating a merchant account with its first API credentials.
 
+use crate::store::DynStore;
 use chrono::{DateTime, Utc};
 use pixgw_domain::account::ports::CreateAccountError;
 use pixgw_domain::account::{Account, ClientCredential};
 use pixgw_domain::pix::brcode::{sanitize_merchant_city, sanitize_merchant_name};
 use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::provider::directory::validate_provider_list;
-use pixgw_domain::store::DynStore;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{AuthKeys, encrypt_secret, generate_secret, hash_secret};

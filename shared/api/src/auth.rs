@@ -6,6 +6,7 @@
 //! see expiry exactly where the domain does. Only HS256 is accepted: `none`, RS256 and any other
 //! algorithm in the header are refused before the signature is even considered.
 
+use crate::store::DynStore;
 use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
 use argon2::Argon2;
@@ -16,7 +17,6 @@ use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use pixgw_domain::pix::ids::AccountId;
-use pixgw_domain::store::DynStore;
 use pixgw_domain::webhooks::ports::{SealError, SecretSealer};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};

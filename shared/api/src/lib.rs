@@ -23,6 +23,7 @@ pub mod payouts;
 pub mod routes;
 pub mod sandbox_clock;
 pub mod state;
+pub mod store;
 pub mod views;
 pub mod webhooks;
 

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::store::DynStore;
 use chrono::DateTime;
 use pixgw_domain::error::StoreError;
 use pixgw_domain::payout::ports::{PayoutCursor, PayoutPage, PayoutQuery};
@@ -15,7 +16,6 @@ use pixgw_domain::payout::{Payout, PayoutId, PayoutState, PayoutTrigger, SplitRe
 use pixgw_domain::pix::cursor_text;
 use pixgw_domain::pix::ids::{AccountId, TransactionId};
 use pixgw_domain::split::entry::SplitEntry;
-use pixgw_domain::store::DynStore;
 
 use crate::error::ApiError;
 

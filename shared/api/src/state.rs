@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::store::{self, DynStore};
 use pixgw_domain::flows::book_splits::SplitCalculator;
 use pixgw_domain::flows::cash_out::CashOutService;
 use pixgw_domain::flows::confirm::ConfirmationService;
@@ -17,7 +18,6 @@ use pixgw_domain::payout::runs::PayoutRunStore;
 use pixgw_domain::pix::clock::Clock;
 use pixgw_domain::provider::PixProvider;
 use pixgw_domain::provider::directory::ProviderDirectory;
-use pixgw_domain::store::DynStore;
 use pixgw_domain::webhooks::dispatcher::{DispatcherParts, WebhookDispatcher};
 use pixgw_domain::webhooks::service::WebhookService;
 use pixgw_domain::webhooks::url_policy::{HostResolver, UrlPolicy};
@@ -104,9 +104,21 @@ impl AppState {
         sandbox: Option<SandboxConfig>,
     ) -> AppState {
         let provider = providers.default_provider().clone();
-        let payout_executor = PayoutExecutor::new(store.clone(), providers.clone(), clock.clone());
-        let refunds = RefundService::new(store.clone(), providers.clone(), clock.clone());
-        let cash_outs = CashOutService::new(store.clone(), providers.clone(), clock.clone());
+        let payout_executor = PayoutExecutor::new(
+            store::payout_executor_ports(&store),
+            providers.clone(),
+            clock.clone(),
+        );
+        let refunds = RefundService::new(
+            store::refund_ports(&store),
+            providers.clone(),
+            clock.clone(),
+        );
+        let cash_outs = CashOutService::new(
+            store::cash_out_ports(&store),
+            providers.clone(),
+            clock.clone(),
+        );
         let money_out = MoneyOutExecutor {
             payouts: payout_executor.clone(),
             cash_outs: cash_outs.clone(),
@@ -124,18 +136,25 @@ impl AppState {
             UrlPolicy::PRODUCTION,
         );
         AppState {
-            charges: ChargeService::new(store.clone(), providers.clone(), clock.clone()),
+            charges: ChargeService::new(
+                store::charge_ports(&store),
+                providers.clone(),
+                clock.clone(),
+            ),
             confirmations: ConfirmationService::new(
-                store.clone(),
+                store::confirmation_ports(&store),
                 clock.clone(),
                 money_out.clone(),
             ),
-            split_calculator: SplitCalculator::new(store.clone(), clock.clone()),
+            split_calculator: SplitCalculator::new(
+                store::split_calculator_ports(&store),
+                clock.clone(),
+            ),
             payout_executor,
             money_out,
             refunds,
             cash_outs,
-            expiry: ExpirySweeper::new(store.clone(), clock.clone()),
+            expiry: ExpirySweeper::new(store::expiry_ports(&store), clock.clone()),
             schedules: ScheduleService::new(store.clone(), clock.clone()),
             payout_scheduler: PayoutScheduler::new(runs, clock.clone()),
             store,

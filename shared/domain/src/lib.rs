@@ -29,5 +29,4 @@ pub mod provider;
 pub mod refund;
 pub mod schedule;
 pub mod split;
-pub mod store;
 pub mod webhooks;

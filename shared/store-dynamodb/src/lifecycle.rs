@@ -12,25 +12,33 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use chrono::{DateTime, Utc};
+use pixgw_domain::cash_out::ports::CashOutStore;
 use pixgw_domain::cash_out::ports::{CashOutPage, CashOutQuery};
 use pixgw_domain::cash_out::ports::{RequestCashOut, UpdateCashOut};
 use pixgw_domain::cash_out::{CashOut, CashOutId};
 use pixgw_domain::charge::Charge;
 use pixgw_domain::charge::ports::ChargeTransition;
+use pixgw_domain::charge::ports::ChargeTransitions;
+use pixgw_domain::charge::ports::ConfirmCharge;
 use pixgw_domain::error::StoreError;
 use pixgw_domain::error::WriteOutcome;
 use pixgw_domain::idempotency::IdempotencyCompletion;
+use pixgw_domain::ledger::ports::LedgerStore;
 use pixgw_domain::ledger::ports::{MoneyOutOutcome, MovementPage, MovementQuery};
 use pixgw_domain::ledger::{AvailableDraw, Balance, Movement};
 use pixgw_domain::pix::ids::AccountId;
+use pixgw_domain::pix::ids::TransactionId;
+use pixgw_domain::pix::payment::EndToEndId;
+use pixgw_domain::refund::ports::RefundStore;
 use pixgw_domain::refund::ports::{RefundSplits, RequestRefund};
-use pixgw_domain::store::LifecycleStore;
 use serde_dynamo::aws_sdk_dynamodb_1::from_item;
 use tracing::{debug, instrument};
 
 use crate::DynamoStore;
 use crate::errors;
 use crate::idempotency::{IdempotencyItem, STATE_IN_PROGRESS, completion_update};
+use crate::keys::SK_E2E;
+use crate::keys::end_to_end_pk;
 use crate::keys::{
     SK_CASHOUT_EXTID, SK_IDEM, SK_MOVEMENT, cash_out_external_id_pk, fits_partition_key,
     idempotency_pk, movement_pk,
@@ -39,7 +47,11 @@ use crate::lifecycle_items::{
     Role, cancelled_split_put, cash_out_guard_item, cash_out_item, cash_out_replace_put,
     charge_replace_update, decode_money_out, ledger_half, splits_not_booked_check,
 };
+use crate::settlement::ledger_events_outbox;
 use crate::settlement::{MAX_TRANSACT_ITEMS, distinct_events, witnesses};
+use crate::settlement_items::GUARD_TRANSACTION_ID;
+use crate::settlement_items::confirm_charge_update;
+use crate::settlement_items::end_to_end_guard_item;
 use crate::transact::{TransactFailure, put_new, transact_write};
 
 fn completion_item(
@@ -128,7 +140,7 @@ impl DynamoStore {
 }
 
 #[async_trait]
-impl LifecycleStore for DynamoStore {
+impl ChargeTransitions for DynamoStore {
     #[instrument(level = "debug", skip_all, fields(table = %self.table, transaction_id = %write.charge.transaction_id, from = write.from.as_str(), to = write.charge.status.as_str()))]
     async fn transition_charge(
         &self,
@@ -158,6 +170,59 @@ impl LifecycleStore for DynamoStore {
             .await
     }
 
+    #[instrument(level = "debug", skip_all, fields(table = %self.table, limit))]
+    async fn expired_pending_charges(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Charge>, StoreError> {
+        self.read_expired_pending(now, limit).await
+    }
+
+    #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %write.account_id, transaction_id = %write.transaction_id))]
+    async fn confirm_charge(&self, write: &ConfirmCharge) -> Result<WriteOutcome, StoreError> {
+        if !distinct_events(&write.events) {
+            return Ok(WriteOutcome::Conflict);
+        }
+        let mut items = vec![
+            confirm_charge_update(&self.table, write)?,
+            put_new(&self.table, end_to_end_guard_item(write))?,
+        ];
+        // The CASHIN_CONFIRMED event exactly like a payout settlement's events: created only
+        // if absent, in this transaction, so it exists if and only if the charge confirmed
+        // (its insert is also what takes it to the merchant's webhook, see `stream_feed`).
+        items.extend(ledger_events_outbox(
+            &self.table,
+            Some(&write.movement),
+            &write.events,
+            &write.outbox,
+        )?);
+        let witnesses = witnesses(Some(&write.movement), &write.events);
+        self.settlement_write("confirm_charge", items, witnesses)
+            .await
+    }
+
+    #[instrument(level = "debug", skip_all, fields(table = %self.table))]
+    async fn find_charge_by_end_to_end_id(
+        &self,
+        id: &EndToEndId,
+    ) -> Result<Option<TransactionId>, StoreError> {
+        let Some(guard) = self.get_item(end_to_end_pk(id), SK_E2E).await? else {
+            return Ok(None);
+        };
+        guard
+            .get(GUARD_TRANSACTION_ID)
+            .and_then(|v| v.as_s().ok())
+            .and_then(|text| TransactionId::parse(text))
+            .map(Some)
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("end-to-end guard {id} without a charge id"))
+            })
+    }
+}
+
+#[async_trait]
+impl RefundStore for DynamoStore {
     #[instrument(level = "debug", skip_all, fields(table = %self.table, transaction_id = %write.charge.transaction_id, movement_id = %write.movement.id))]
     async fn request_refund(&self, write: &RequestRefund) -> Result<MoneyOutOutcome, StoreError> {
         let mut items = vec![(
@@ -195,22 +260,16 @@ impl LifecycleStore for DynamoStore {
         )
         .await
     }
+}
 
+#[async_trait]
+impl LedgerStore for DynamoStore {
     #[instrument(level = "debug", skip_all, fields(table = %self.table))]
     async fn movement_exists(&self, movement_id: &str) -> Result<bool, StoreError> {
         Ok(self
             .get_item(movement_pk(movement_id), SK_MOVEMENT)
             .await?
             .is_some())
-    }
-
-    #[instrument(level = "debug", skip_all, fields(table = %self.table, limit))]
-    async fn expired_pending_charges(
-        &self,
-        now: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<Charge>, StoreError> {
-        self.read_expired_pending(now, limit).await
     }
 
     #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %account))]
@@ -227,6 +286,19 @@ impl LifecycleStore for DynamoStore {
         self.read_movements_page(account, query).await
     }
 
+    #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %account))]
+    async fn get_balance(&self, account: &AccountId) -> Result<Balance, StoreError> {
+        self.read_balance(account).await
+    }
+
+    #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %account))]
+    async fn list_movements(&self, account: &AccountId) -> Result<Vec<Movement>, StoreError> {
+        self.read_movements(account).await
+    }
+}
+
+#[async_trait]
+impl CashOutStore for DynamoStore {
     #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %write.cash_out.account_id, cash_out_id = %write.cash_out.id))]
     async fn request_cash_out(
         &self,

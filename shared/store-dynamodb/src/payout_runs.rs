@@ -24,6 +24,8 @@
 //!   the manifest, SCHEDULED re-enters the scheduled index like a freshly booked split).
 //! - Listing payouts is [`crate::listing`].
 
+use pixgw_domain::payout::ports::PayoutStore;
+use pixgw_domain::payout::ports::SettlePayout;
 use std::collections::HashSet;
 
 use async_trait::async_trait;
@@ -58,6 +60,8 @@ use crate::keys::{
 use crate::merge::ShardedRange;
 use crate::schedules::{LEASE_RUN_ID, LEASE_UNTIL, LEASE_WINDOW};
 use crate::settlement::{MAX_TRANSACT_ITEMS, distinct_events, ledger_events_outbox, witnesses};
+use crate::settlement_items::settled_payout_put;
+use crate::settlement_items::settled_split_put;
 use crate::settlement_items::{
     UNSETTLED_SPLITS, outbox_item, payout_from_item, split_from_item, split_replace_put,
 };
@@ -680,6 +684,47 @@ impl PayoutRunStore for DynamoStore {
         self.run_transaction("release_payout", items).await
     }
 
+    #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %account, run_id, expected_version))]
+    async fn finish_window(
+        &self,
+        account: &AccountId,
+        run_id: &str,
+        expected_version: u64,
+        next_run_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<WriteOutcome, StoreError> {
+        let version = expected_version
+            .checked_add(1)
+            .ok_or_else(|| StoreError::Corrupt("payout schedule version overflow".into()))?;
+        let next_ms = next_run_at.timestamp_millis();
+        self.schedule_update("finish_window", account, |update| {
+            update
+                // `gsi1sk` follows `nextRunAtMs` in the same write, as in every schedule write.
+                .update_expression(
+                    "SET #next = :next, #g1sk = :g1sk, #version = :version, #updated = :now \
+                     REMOVE #run, #window, #until",
+                )
+                .condition_expression("#run = :run AND #version = :expected")
+                .expression_attribute_names("#next", NEXT_RUN_AT)
+                .expression_attribute_names("#g1sk", GSI1SK)
+                .expression_attribute_names("#version", VERSION)
+                .expression_attribute_names("#updated", UPDATED_AT)
+                .expression_attribute_names("#run", LEASE_RUN_ID)
+                .expression_attribute_names("#window", LEASE_WINDOW)
+                .expression_attribute_names("#until", LEASE_UNTIL)
+                .expression_attribute_values(":next", n(next_ms))
+                .expression_attribute_values(":g1sk", s(due_schedule_sort_key(next_ms, account)))
+                .expression_attribute_values(":version", num(version))
+                .expression_attribute_values(":now", n(now.timestamp_millis()))
+                .expression_attribute_values(":run", s(run_id))
+                .expression_attribute_values(":expected", num(expected_version))
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl PayoutStore for DynamoStore {
     #[instrument(level = "debug", skip_all, fields(table = %self.table, payout_id = %payout, limit))]
     async fn payout_splits_page(
         &self,
@@ -816,41 +861,38 @@ impl PayoutRunStore for DynamoStore {
         self.query_payouts(account, query).await
     }
 
-    #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %account, run_id, expected_version))]
-    async fn finish_window(
-        &self,
-        account: &AccountId,
-        run_id: &str,
-        expected_version: u64,
-        next_run_at: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<WriteOutcome, StoreError> {
-        let version = expected_version
-            .checked_add(1)
-            .ok_or_else(|| StoreError::Corrupt("payout schedule version overflow".into()))?;
-        let next_ms = next_run_at.timestamp_millis();
-        self.schedule_update("finish_window", account, |update| {
-            update
-                // `gsi1sk` follows `nextRunAtMs` in the same write, as in every schedule write.
-                .update_expression(
-                    "SET #next = :next, #g1sk = :g1sk, #version = :version, #updated = :now \
-                     REMOVE #run, #window, #until",
-                )
-                .condition_expression("#run = :run AND #version = :expected")
-                .expression_attribute_names("#next", NEXT_RUN_AT)
-                .expression_attribute_names("#g1sk", GSI1SK)
-                .expression_attribute_names("#version", VERSION)
-                .expression_attribute_names("#updated", UPDATED_AT)
-                .expression_attribute_names("#run", LEASE_RUN_ID)
-                .expression_attribute_names("#window", LEASE_WINDOW)
-                .expression_attribute_names("#until", LEASE_UNTIL)
-                .expression_attribute_values(":next", n(next_ms))
-                .expression_attribute_values(":g1sk", s(due_schedule_sort_key(next_ms, account)))
-                .expression_attribute_values(":version", num(version))
-                .expression_attribute_values(":now", n(now.timestamp_millis()))
-                .expression_attribute_values(":run", s(run_id))
-                .expression_attribute_values(":expected", num(expected_version))
-        })
-        .await
+    #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %write.payout.account_id, payout_id = %write.payout.id, state = write.payout.state.as_str()))]
+    async fn settle_payout(&self, write: &SettlePayout) -> Result<WriteOutcome, StoreError> {
+        if !distinct_events(&write.events) {
+            return Ok(WriteOutcome::Conflict);
+        }
+        let mut items = vec![settled_payout_put(&self.table, &write.payout)?];
+        for entry in &write.splits {
+            items.push(settled_split_put(&self.table, entry, &write.payout)?);
+        }
+        items.extend(ledger_events_outbox(
+            &self.table,
+            write.movement.as_ref(),
+            &write.events,
+            &write.outbox,
+        )?);
+        let witnesses = witnesses(write.movement.as_ref(), &write.events);
+        self.settlement_write("settle_payout", items, witnesses)
+            .await
+    }
+
+    #[instrument(level = "debug", skip_all, fields(table = %self.table, payout_id = %id))]
+    async fn get_payout(&self, id: &PayoutId) -> Result<Option<Payout>, StoreError> {
+        let Some(item) = self.get_item(payout_pk(id), SK_PAYOUT).await? else {
+            return Ok(None);
+        };
+        let payout = payout_from_item(item)?;
+        if &payout.id != id {
+            return Err(StoreError::Corrupt(format!(
+                "payout {} stored under {id}",
+                payout.id
+            )));
+        }
+        Ok(Some(payout))
     }
 }

@@ -11,33 +11,27 @@
 //! nothing was written and the answer is [`WriteOutcome::Conflict`]; the caller re-reads to
 //! learn why, so the reasons are only logged (by position) here.
 
+use pixgw_domain::split::ports::SplitStore;
 use std::collections::HashSet;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::TransactWriteItem;
-use pixgw_domain::charge::ports::ConfirmCharge;
 use pixgw_domain::error::StoreError;
 use pixgw_domain::error::WriteOutcome;
-use pixgw_domain::ledger::{Balance, Movement};
+use pixgw_domain::ledger::Movement;
 use pixgw_domain::messaging::events::AccountEvent;
 use pixgw_domain::messaging::outbox::OutboxMessage;
-use pixgw_domain::payout::ports::SettlePayout;
-use pixgw_domain::payout::{Payout, PayoutId};
-use pixgw_domain::pix::ids::{AccountId, TransactionId};
-use pixgw_domain::pix::payment::EndToEndId;
+use pixgw_domain::pix::ids::TransactionId;
 use pixgw_domain::split::entry::SplitEntry;
 use pixgw_domain::split::ports::BookSplits;
-use pixgw_domain::store::SettlementStore;
 use tracing::{debug, instrument};
 
 use crate::keys::{
-    PK, SK, SK_E2E, SK_EVENT, SK_MOVEMENT, SK_PAYOUT, SPLIT_SK_PREFIX, charge_pk, end_to_end_pk,
-    event_pk, movement_pk, payout_pk, s,
+    PK, SK, SK_EVENT, SK_MOVEMENT, SPLIT_SK_PREFIX, charge_pk, event_pk, movement_pk, s,
 };
 use crate::settlement_items::{
-    GUARD_TRANSACTION_ID, balance_update, charge_confirmed_check, confirm_charge_update,
-    end_to_end_guard_item, event_item, movement_item, outbox_item, payout_from_item, payout_item,
-    settled_payout_put, settled_split_put, split_from_item, split_item,
+    balance_update, charge_confirmed_check, event_item, movement_item, outbox_item, payout_item,
+    split_from_item, split_item,
 };
 use crate::transact::{TransactFailure, put_new, transact_write};
 use crate::{DynamoStore, query_all};
@@ -134,30 +128,7 @@ impl DynamoStore {
 }
 
 #[async_trait]
-impl SettlementStore for DynamoStore {
-    #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %write.account_id, transaction_id = %write.transaction_id))]
-    async fn confirm_charge(&self, write: &ConfirmCharge) -> Result<WriteOutcome, StoreError> {
-        if !distinct_events(&write.events) {
-            return Ok(WriteOutcome::Conflict);
-        }
-        let mut items = vec![
-            confirm_charge_update(&self.table, write)?,
-            put_new(&self.table, end_to_end_guard_item(write))?,
-        ];
-        // The CASHIN_CONFIRMED event exactly like a payout settlement's events: created only
-        // if absent, in this transaction, so it exists if and only if the charge confirmed
-        // (its insert is also what takes it to the merchant's webhook, see `stream_feed`).
-        items.extend(ledger_events_outbox(
-            &self.table,
-            Some(&write.movement),
-            &write.events,
-            &write.outbox,
-        )?);
-        let witnesses = witnesses(Some(&write.movement), &write.events);
-        self.settlement_write("confirm_charge", items, witnesses)
-            .await
-    }
-
+impl SplitStore for DynamoStore {
     #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %write.account_id, transaction_id = %write.transaction_id, splits = write.splits.len(), payouts = write.payouts.len()))]
     async fn book_splits(&self, write: &BookSplits) -> Result<WriteOutcome, StoreError> {
         let mut items = vec![charge_confirmed_check(&self.table, write)?];
@@ -175,44 +146,6 @@ impl SettlementStore for DynamoStore {
         )?);
         let witnesses = witnesses(Some(&write.movement), &[]);
         self.settlement_write("book_splits", items, witnesses).await
-    }
-
-    #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %write.payout.account_id, payout_id = %write.payout.id, state = write.payout.state.as_str()))]
-    async fn settle_payout(&self, write: &SettlePayout) -> Result<WriteOutcome, StoreError> {
-        if !distinct_events(&write.events) {
-            return Ok(WriteOutcome::Conflict);
-        }
-        let mut items = vec![settled_payout_put(&self.table, &write.payout)?];
-        for entry in &write.splits {
-            items.push(settled_split_put(&self.table, entry, &write.payout)?);
-        }
-        items.extend(ledger_events_outbox(
-            &self.table,
-            write.movement.as_ref(),
-            &write.events,
-            &write.outbox,
-        )?);
-        let witnesses = witnesses(write.movement.as_ref(), &write.events);
-        self.settlement_write("settle_payout", items, witnesses)
-            .await
-    }
-
-    #[instrument(level = "debug", skip_all, fields(table = %self.table))]
-    async fn find_charge_by_end_to_end_id(
-        &self,
-        id: &EndToEndId,
-    ) -> Result<Option<TransactionId>, StoreError> {
-        let Some(guard) = self.get_item(end_to_end_pk(id), SK_E2E).await? else {
-            return Ok(None);
-        };
-        guard
-            .get(GUARD_TRANSACTION_ID)
-            .and_then(|v| v.as_s().ok())
-            .and_then(|text| TransactionId::parse(text))
-            .map(Some)
-            .ok_or_else(|| {
-                StoreError::Corrupt(format!("end-to-end guard {id} without a charge id"))
-            })
     }
 
     #[instrument(level = "debug", skip_all, fields(table = %self.table, transaction_id = %id))]
@@ -243,30 +176,5 @@ impl SettlementStore for DynamoStore {
         entries.sort_by_key(|e| e.index);
         debug!(count = entries.len(), "read splits");
         Ok(entries)
-    }
-
-    #[instrument(level = "debug", skip_all, fields(table = %self.table, payout_id = %id))]
-    async fn get_payout(&self, id: &PayoutId) -> Result<Option<Payout>, StoreError> {
-        let Some(item) = self.get_item(payout_pk(id), SK_PAYOUT).await? else {
-            return Ok(None);
-        };
-        let payout = payout_from_item(item)?;
-        if &payout.id != id {
-            return Err(StoreError::Corrupt(format!(
-                "payout {} stored under {id}",
-                payout.id
-            )));
-        }
-        Ok(Some(payout))
-    }
-
-    #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %account))]
-    async fn get_balance(&self, account: &AccountId) -> Result<Balance, StoreError> {
-        self.read_balance(account).await
-    }
-
-    #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %account))]
-    async fn list_movements(&self, account: &AccountId) -> Result<Vec<Movement>, StoreError> {
-        self.read_movements(account).await
     }
 }

@@ -10,8 +10,8 @@ use common::{T0_MS, at_ms, fresh_store};
 use pixgw_domain::error::WriteOutcome;
 use pixgw_domain::messaging::events::{AccountEvent, EventLog, EventType};
 use pixgw_domain::payout::PayoutState;
+use pixgw_domain::payout::ports::PayoutStore;
 use pixgw_domain::pix::ids::AccountId;
-use pixgw_domain::store::SettlementStore;
 use pixgw_store_dynamodb::DynamoStore;
 
 /// `n` events of `account`, three per millisecond (so ties are ordered by id).

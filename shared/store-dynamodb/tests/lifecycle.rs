@@ -14,12 +14,15 @@ use common::settlement::{
 };
 use common::{T0_MS, at_ms, charge, fresh_store};
 use pixgw_domain::cash_out::ports::CashOutQuery;
+use pixgw_domain::cash_out::ports::CashOutStore;
 use pixgw_domain::cash_out::ports::{RequestCashOut, UpdateCashOut};
 use pixgw_domain::cash_out::{CashOut, CashOutDestination, CashOutId, CashOutState};
 use pixgw_domain::charge::ports::ChargeStore;
 use pixgw_domain::charge::ports::ChargeTransition;
+use pixgw_domain::charge::ports::ChargeTransitions;
 use pixgw_domain::charge::{Charge, ChargeStatus};
 use pixgw_domain::error::WriteOutcome;
+use pixgw_domain::ledger::ports::LedgerStore;
 use pixgw_domain::ledger::ports::{MoneyOutOutcome, MovementCursor, MovementPage, MovementQuery};
 use pixgw_domain::ledger::{
     AvailableDraw, Balance, Bucket, LedgerAccount, Leg, Movement, MovementKind, balance_shard,
@@ -28,11 +31,11 @@ use pixgw_domain::messaging::outbox::PipelineMessage;
 use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::pix::money::Money;
 use pixgw_domain::pix::pix_key::PixKeyType;
+use pixgw_domain::refund::ports::RefundStore;
 use pixgw_domain::refund::ports::{RefundSplits, RequestRefund};
 use pixgw_domain::refund::{ChargeRefund, RefundState};
 use pixgw_domain::split::entry::SplitState;
-use pixgw_domain::store::LifecycleStore;
-use pixgw_domain::store::SettlementStore;
+use pixgw_domain::split::ports::SplitStore;
 use pixgw_store_dynamodb::DynamoStore;
 use pixgw_store_dynamodb::keys::{self, GSI2PK, GSI2SK};
 

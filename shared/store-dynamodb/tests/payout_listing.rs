@@ -8,11 +8,11 @@ use common::scheduled::{assembling, booked_at, scheduled_splits};
 use common::settlement::{eventually, settle_write};
 use common::{T0_MS, at_ms, fresh_store};
 use pixgw_domain::error::WriteOutcome;
+use pixgw_domain::payout::ports::PayoutStore;
 use pixgw_domain::payout::ports::{PayoutCursor, PayoutPage, PayoutQuery};
 use pixgw_domain::payout::runs::PayoutRunStore;
 use pixgw_domain::payout::{Payout, PayoutId, PayoutState};
 use pixgw_domain::pix::ids::AccountId;
-use pixgw_domain::store::SettlementStore;
 use pixgw_store_dynamodb::DynamoStore;
 use pixgw_store_dynamodb::keys;
 

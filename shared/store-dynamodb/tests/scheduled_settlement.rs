@@ -14,14 +14,15 @@ use common::{T0_MS, at_ms, faulty_store, fresh_store};
 use pixgw_domain::error::StoreError;
 use pixgw_domain::error::WriteOutcome;
 use pixgw_domain::flows::settle::settle_chunk;
+use pixgw_domain::ledger::ports::LedgerStore;
 use pixgw_domain::ledger::{Balance, Bucket, LedgerAccount, Movement, MovementKind};
 use pixgw_domain::messaging::events::{AccountEvent, EventLog, EventType};
-use pixgw_domain::payout::runs::{PayoutRunStore, SettleSplits};
+use pixgw_domain::payout::ports::PayoutStore;
+use pixgw_domain::payout::runs::SettleSplits;
 use pixgw_domain::payout::{Payout, PayoutState, SplitRef};
 use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::pix::money::Money;
 use pixgw_domain::split::entry::{SplitEntry, SplitState};
-use pixgw_domain::store::SettlementStore;
 use pixgw_store_dynamodb::DynamoStore;
 use pixgw_store_dynamodb::keys::{self, Item};
 

@@ -10,17 +10,20 @@ use common::settlement::{
     settle_write, split_charge,
 };
 use common::{T0_MS, faulty_store, fresh_store};
+use pixgw_domain::charge::ports::ChargeTransitions;
 use pixgw_domain::charge::ports::{ChargeQuery, ChargeStore};
 use pixgw_domain::charge::{Charge, ChargeStatus};
 use pixgw_domain::error::StoreError;
 use pixgw_domain::error::WriteOutcome;
+use pixgw_domain::ledger::ports::LedgerStore;
 use pixgw_domain::ledger::{BALANCE_SHARDS, Balance, Movement, balance_shard};
+use pixgw_domain::payout::ports::PayoutStore;
 use pixgw_domain::payout::{PayoutId, PayoutState};
 use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::pix::money::Money;
 use pixgw_domain::split::entry::SplitState;
 use pixgw_domain::split::ports::BookSplits;
-use pixgw_domain::store::SettlementStore;
+use pixgw_domain::split::ports::SplitStore;
 use pixgw_store_dynamodb::DynamoStore;
 use pixgw_store_dynamodb::keys::{self, Item};
 

@@ -12,11 +12,12 @@ use aws_sdk_dynamodbstreams::Client as StreamsClient;
 use common::settlement::{book_write, confirm_write, split_charge};
 use common::{T0_MS, endpoint, faults, fresh_store, init_tracing, unique_table};
 use pixgw_domain::charge::ports::ChargeStore;
+use pixgw_domain::charge::ports::ChargeTransitions;
 use pixgw_domain::error::WriteOutcome;
 use pixgw_domain::messaging::outbox::OutboxFeed;
 use pixgw_domain::messaging::outbox::OutboxMessage;
 use pixgw_domain::pix::ids::AccountId;
-use pixgw_domain::store::SettlementStore;
+use pixgw_domain::split::ports::SplitStore;
 use pixgw_store_dynamodb::{DynamoStore, DynamoStreamFeed, outbox_message_from_image, sdk_client};
 
 fn ids<'a>(messages: impl IntoIterator<Item = &'a OutboxMessage>) -> BTreeSet<String> {

@@ -14,6 +14,7 @@ use common::settlement::{confirm_write, eventually, split_charge};
 use common::{T0_MS, at_ms, endpoint, fresh_store};
 use futures::{StreamExt, TryStreamExt};
 use pixgw_domain::charge::ports::ChargeStore;
+use pixgw_domain::charge::ports::ChargeTransitions;
 use pixgw_domain::charge::ports::ConfirmCharge;
 use pixgw_domain::charge::{Charge, ChargeStatus};
 use pixgw_domain::error::WriteOutcome;
@@ -22,7 +23,6 @@ use pixgw_domain::messaging::outbox::OutboxFeed;
 use pixgw_domain::messaging::outbox::OutboxMessage;
 use pixgw_domain::messaging::queue::QueueName;
 use pixgw_domain::pix::ids::AccountId;
-use pixgw_domain::store::SettlementStore;
 use pixgw_domain::webhooks::{
     Delivery, DeliveryAttempt, DeliveryPage, DeliveryQuery, DeliveryStatus, EndpointStatus,
     SealedSecret, WebhookEndpoint, WebhookMessage, WebhookStore,

@@ -25,6 +25,15 @@
 //! only when every other condition holds `BalanceChanged`, the one failure a re-plan from a
 //! fresh balance can cure.
 
+use crate::settlement::{END_TO_END_IDS, confirm_in};
+use pixgw_domain::cash_out::ports::CashOutStore;
+use pixgw_domain::charge::ports::ChargeTransitions;
+use pixgw_domain::charge::ports::ConfirmCharge;
+use pixgw_domain::ledger::ports::LedgerStore;
+use pixgw_domain::ledger::record::MovementRecord;
+use pixgw_domain::pix::ids::TransactionId;
+use pixgw_domain::pix::payment::EndToEndId;
+use pixgw_domain::refund::ports::RefundStore;
 use std::collections::BTreeSet;
 use std::ops::Bound;
 
@@ -49,7 +58,6 @@ use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::refund::ports::{RefundSplits, RequestRefund};
 use pixgw_domain::split::entry::SplitState;
 use pixgw_domain::split::record::SplitEntryRecord;
-use pixgw_domain::store::LifecycleStore;
 
 use crate::cash_outs::{self, external_id_taken, load_cash_out, put_cash_out};
 use crate::events::{events_absent, put_events};
@@ -397,7 +405,7 @@ fn movements_page_in(
 // Port
 
 #[async_trait]
-impl LifecycleStore for EmbeddedStore {
+impl ChargeTransitions for EmbeddedStore {
     async fn transition_charge(
         &self,
         write: &ChargeTransition,
@@ -405,24 +413,6 @@ impl LifecycleStore for EmbeddedStore {
         let write = write.clone();
         self.blocking("transition_charge", move |db| {
             conditional_write(db, |txn| transition_in(txn, &write))
-        })
-        .await
-    }
-
-    async fn request_refund(&self, write: &RequestRefund) -> Result<MoneyOutOutcome, StoreError> {
-        let write = write.clone();
-        self.blocking("request_refund", move |db| {
-            money_out_write(db, |txn| request_refund_in(txn, &write))
-        })
-        .await
-    }
-
-    async fn movement_exists(&self, movement_id: &str) -> Result<bool, StoreError> {
-        let id = movement_id.to_owned();
-        self.blocking("movement_exists", move |db| {
-            let txn = db.begin_read().map_err(db_err)?;
-            let movements = txn.open_table(MOVEMENTS).map_err(db_err)?;
-            Ok(movements.get(id.as_str()).map_err(db_err)?.is_some())
         })
         .await
     }
@@ -435,6 +425,57 @@ impl LifecycleStore for EmbeddedStore {
         let now_ms = now.timestamp_millis();
         self.blocking("expired_pending_charges", move |db| {
             expired_pending_in(db, now_ms, limit)
+        })
+        .await
+    }
+
+    async fn confirm_charge(&self, write: &ConfirmCharge) -> Result<WriteOutcome, StoreError> {
+        let write = write.clone();
+        self.blocking("confirm_charge", move |db| {
+            conditional_write(db, |txn| confirm_in(txn, &write))
+        })
+        .await
+    }
+
+    async fn find_charge_by_end_to_end_id(
+        &self,
+        id: &EndToEndId,
+    ) -> Result<Option<TransactionId>, StoreError> {
+        let id = id.to_string();
+        self.blocking("find_charge_by_end_to_end_id", move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let guards = txn.open_table(END_TO_END_IDS).map_err(db_err)?;
+            let Some(value) = guards.get(id.as_str()).map_err(db_err)? else {
+                return Ok(None);
+            };
+            let value = value.value();
+            TransactionId::parse(value).map(Some).ok_or_else(|| {
+                StoreError::Corrupt(format!("end-to-end guard {id:?} names {value:?}"))
+            })
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl RefundStore for EmbeddedStore {
+    async fn request_refund(&self, write: &RequestRefund) -> Result<MoneyOutOutcome, StoreError> {
+        let write = write.clone();
+        self.blocking("request_refund", move |db| {
+            money_out_write(db, |txn| request_refund_in(txn, &write))
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl LedgerStore for EmbeddedStore {
+    async fn movement_exists(&self, movement_id: &str) -> Result<bool, StoreError> {
+        let id = movement_id.to_owned();
+        self.blocking("movement_exists", move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let movements = txn.open_table(MOVEMENTS).map_err(db_err)?;
+            Ok(movements.get(id.as_str()).map_err(db_err)?.is_some())
         })
         .await
     }
@@ -466,6 +507,47 @@ impl LifecycleStore for EmbeddedStore {
         .await
     }
 
+    async fn get_balance(&self, account: &AccountId) -> Result<Balance, StoreError> {
+        let account = account.to_string();
+        self.blocking("get_balance", move |db| {
+            let record: Option<BalanceRecord> =
+                crate::read_one(db, BALANCES, &account, |bytes, key| {
+                    decode(bytes, "balance", key)
+                })?;
+            Ok(record.map(Balance::from).unwrap_or_default())
+        })
+        .await
+    }
+
+    async fn list_movements(&self, account: &AccountId) -> Result<Vec<Movement>, StoreError> {
+        let prefix = keys::account_prefix(account.as_str());
+        self.blocking("list_movements", move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let index = txn.open_table(MOVEMENTS_BY_ACCOUNT).map_err(db_err)?;
+            let movements = txn.open_table(MOVEMENTS).map_err(db_err)?;
+            let end = keys::prefix_end(&prefix);
+            let mut listed = Vec::new();
+            for entry in index
+                .range::<&str>(prefix.as_str()..end.as_str())
+                .map_err(db_err)?
+            {
+                let (_, id) = entry.map_err(db_err)?;
+                let id = id.value();
+                let record: MovementRecord =
+                    get_decoded(&movements, id, |bytes, key| decode(bytes, "movement", key))?
+                        .ok_or_else(|| {
+                            StoreError::Corrupt(format!("movement index names missing {id:?}"))
+                        })?;
+                listed.push(Movement::try_from(record)?);
+            }
+            Ok(listed)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl CashOutStore for EmbeddedStore {
     async fn request_cash_out(
         &self,
         write: &RequestCashOut,

@@ -17,6 +17,9 @@
 //! lets a release find that entry from the payout id alone. Every write is one write
 //! transaction that checks all its conditions before writing anything.
 
+use crate::settlement::settle_in;
+use pixgw_domain::payout::ports::PayoutStore;
+use pixgw_domain::payout::ports::SettlePayout;
 use std::collections::BTreeSet;
 use std::ops::Bound;
 
@@ -38,6 +41,7 @@ use pixgw_domain::split::entry::{SplitEntry, SplitState};
 use pixgw_domain::split::record::SplitEntryRecord;
 
 use crate::outbox::put_outbox;
+use crate::payouts::read_payout;
 use crate::payouts::{list_payouts_in, load_payout, put_payout};
 use crate::schedules::{SCHEDULES, SCHEDULES_DUE, decode_record};
 use crate::settlement::{SPLITS, SPLITS_SCHEDULED, conditional_write, load_split, put_split};
@@ -45,6 +49,89 @@ use crate::{EmbeddedStore, db_err, decode, get_decoded, keys};
 
 mod lease;
 mod settle;
+
+#[async_trait]
+impl PayoutStore for EmbeddedStore {
+    async fn payout_splits_page(
+        &self,
+        payout: &PayoutId,
+        after: Option<&SplitRef>,
+        limit: usize,
+    ) -> Result<(Vec<SplitRef>, Option<SplitRef>), StoreError> {
+        // At least one per page, so a walk always moves on.
+        let limit = limit.max(1);
+        let payout = payout.to_string();
+        let prefix = manifest_prefix(&payout);
+        let start = match after {
+            Some(r) => Bound::Excluded(manifest_entry(&payout, r.transaction_id.as_str(), r.index)),
+            None => Bound::Included(prefix.clone()),
+        };
+        self.blocking("payout_splits_page", move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let manifest = txn.open_table(PAYOUT_SPLITS).map_err(db_err)?;
+            let end = keys::prefix_end(&prefix);
+            let start_ref = match &start {
+                Bound::Included(k) => Bound::Included(k.as_str()),
+                Bound::Excluded(k) => Bound::Excluded(k.as_str()),
+                Bound::Unbounded => Bound::Unbounded,
+            };
+            let mut refs = Vec::new();
+            let mut more = false;
+            for entry in manifest
+                .range::<&str>((start_ref, Bound::Excluded(end.as_str())))
+                .map_err(db_err)?
+            {
+                if refs.len() == limit {
+                    // A key past the page: the cursor is given only when something follows.
+                    more = true;
+                    break;
+                }
+                let (key, _) = entry.map_err(db_err)?;
+                let key = key.value();
+                refs.push(parse_manifest_key(&prefix, key)?);
+            }
+            let next = more.then(|| refs.last().cloned()).flatten();
+            Ok((refs, next))
+        })
+        .await
+    }
+
+    async fn settle_payout_splits(&self, write: &SettleSplits) -> Result<WriteOutcome, StoreError> {
+        let write = write.clone();
+        self.blocking("settle_payout_splits", move |db| {
+            conditional_write(db, |txn| settle::settle_splits_in(txn, &write))
+        })
+        .await
+    }
+
+    async fn list_payouts(
+        &self,
+        account: &AccountId,
+        query: &PayoutQuery,
+    ) -> Result<PayoutPage, StoreError> {
+        let account = account.to_string();
+        let query = query.clone();
+        self.blocking("list_payouts", move |db| {
+            list_payouts_in(db, &account, &query)
+        })
+        .await
+    }
+
+    async fn settle_payout(&self, write: &SettlePayout) -> Result<WriteOutcome, StoreError> {
+        let write = write.clone();
+        self.blocking("settle_payout", move |db| {
+            conditional_write(db, |txn| settle_in(txn, &write))
+        })
+        .await
+    }
+
+    async fn get_payout(&self, id: &PayoutId) -> Result<Option<Payout>, StoreError> {
+        let id = id.to_string();
+        self.blocking("get_payout", move |db| read_payout(db, &id))
+            .await
+    }
+}
+
 #[cfg(test)]
 mod tests;
 
@@ -382,71 +469,6 @@ impl PayoutRunStore for EmbeddedStore {
         let outbox = outbox.to_vec();
         self.blocking("release_payout", move |db| {
             conditional_write(db, |txn| release_in(txn, &payout, &outbox, now))
-        })
-        .await
-    }
-
-    async fn payout_splits_page(
-        &self,
-        payout: &PayoutId,
-        after: Option<&SplitRef>,
-        limit: usize,
-    ) -> Result<(Vec<SplitRef>, Option<SplitRef>), StoreError> {
-        // At least one per page, so a walk always moves on.
-        let limit = limit.max(1);
-        let payout = payout.to_string();
-        let prefix = manifest_prefix(&payout);
-        let start = match after {
-            Some(r) => Bound::Excluded(manifest_entry(&payout, r.transaction_id.as_str(), r.index)),
-            None => Bound::Included(prefix.clone()),
-        };
-        self.blocking("payout_splits_page", move |db| {
-            let txn = db.begin_read().map_err(db_err)?;
-            let manifest = txn.open_table(PAYOUT_SPLITS).map_err(db_err)?;
-            let end = keys::prefix_end(&prefix);
-            let start_ref = match &start {
-                Bound::Included(k) => Bound::Included(k.as_str()),
-                Bound::Excluded(k) => Bound::Excluded(k.as_str()),
-                Bound::Unbounded => Bound::Unbounded,
-            };
-            let mut refs = Vec::new();
-            let mut more = false;
-            for entry in manifest
-                .range::<&str>((start_ref, Bound::Excluded(end.as_str())))
-                .map_err(db_err)?
-            {
-                if refs.len() == limit {
-                    // A key past the page: the cursor is given only when something follows.
-                    more = true;
-                    break;
-                }
-                let (key, _) = entry.map_err(db_err)?;
-                let key = key.value();
-                refs.push(parse_manifest_key(&prefix, key)?);
-            }
-            let next = more.then(|| refs.last().cloned()).flatten();
-            Ok((refs, next))
-        })
-        .await
-    }
-
-    async fn settle_payout_splits(&self, write: &SettleSplits) -> Result<WriteOutcome, StoreError> {
-        let write = write.clone();
-        self.blocking("settle_payout_splits", move |db| {
-            conditional_write(db, |txn| settle::settle_splits_in(txn, &write))
-        })
-        .await
-    }
-
-    async fn list_payouts(
-        &self,
-        account: &AccountId,
-        query: &PayoutQuery,
-    ) -> Result<PayoutPage, StoreError> {
-        let account = account.to_string();
-        let query = query.clone();
-        self.blocking("list_payouts", move |db| {
-            list_payouts_in(db, &account, &query)
         })
         .await
     }

@@ -26,6 +26,7 @@
 //! money-lifecycle writes (`lifecycle` module) reuse these helpers and check a debit of
 //! `available` against the balance row ([`load_balance`]) in the same transaction.
 
+use pixgw_domain::split::ports::SplitStore;
 use std::collections::BTreeSet;
 
 use async_trait::async_trait;
@@ -40,22 +41,21 @@ use pixgw_domain::error::StoreError;
 use pixgw_domain::error::WriteOutcome;
 use pixgw_domain::ledger::record::MovementRecord;
 use pixgw_domain::ledger::{Balance, Movement};
+use pixgw_domain::payout::PayoutState;
 use pixgw_domain::payout::ports::SettlePayout;
-use pixgw_domain::payout::{Payout, PayoutId, PayoutState};
-use pixgw_domain::pix::ids::{AccountId, TransactionId};
+use pixgw_domain::pix::ids::TransactionId;
 use pixgw_domain::pix::money::Money;
-use pixgw_domain::pix::payment::EndToEndId;
 use pixgw_domain::split::entry::{SplitEntry, SplitState};
 use pixgw_domain::split::ports::BookSplits;
 use pixgw_domain::split::record::SplitEntryRecord;
-use pixgw_domain::store::SettlementStore;
 
 use crate::events::{events_absent, put_events};
 use crate::outbox::put_outbox;
-use crate::payouts::{load_payout, payout_exists, put_payout, read_payout};
+use crate::payouts::{load_payout, payout_exists, put_payout};
 use crate::{Bytes, CHARGES, EmbeddedStore, contains, db_err, decode, encode, get_decoded, keys};
 
-const END_TO_END_IDS: TableDefinition<&str, &str> = TableDefinition::new("end_to_end_ids");
+pub(crate) const END_TO_END_IDS: TableDefinition<&str, &str> =
+    TableDefinition::new("end_to_end_ids");
 pub(crate) const SPLITS: TableDefinition<&str, Bytes> = TableDefinition::new("splits");
 pub(crate) const SPLITS_SCHEDULED: TableDefinition<&str, &str> =
     TableDefinition::new("splits_scheduled");
@@ -242,7 +242,10 @@ pub(crate) fn put_movement(txn: &WriteTransaction, movement: &Movement) -> Resul
     Ok(())
 }
 
-fn confirm_in(txn: &WriteTransaction, write: &ConfirmCharge) -> Result<WriteOutcome, StoreError> {
+pub(crate) fn confirm_in(
+    txn: &WriteTransaction,
+    write: &ConfirmCharge,
+) -> Result<WriteOutcome, StoreError> {
     let id = write.transaction_id.as_str();
     let e2e = write.payment.end_to_end_id.as_str();
     let Some(charge) = load_charge(txn, id)? else {
@@ -315,7 +318,10 @@ fn book_in(txn: &WriteTransaction, write: &BookSplits) -> Result<WriteOutcome, S
     Ok(WriteOutcome::Applied)
 }
 
-fn settle_in(txn: &WriteTransaction, write: &SettlePayout) -> Result<WriteOutcome, StoreError> {
+pub(crate) fn settle_in(
+    txn: &WriteTransaction,
+    write: &SettlePayout,
+) -> Result<WriteOutcome, StoreError> {
     let payout_id = write.payout.id.as_str();
     let stored_payout =
         load_payout(txn, payout_id)?.filter(|p| p.state == PayoutState::Processing.as_str());
@@ -358,46 +364,11 @@ fn settle_in(txn: &WriteTransaction, write: &SettlePayout) -> Result<WriteOutcom
 // Ports
 
 #[async_trait]
-impl SettlementStore for EmbeddedStore {
-    async fn confirm_charge(&self, write: &ConfirmCharge) -> Result<WriteOutcome, StoreError> {
-        let write = write.clone();
-        self.blocking("confirm_charge", move |db| {
-            conditional_write(db, |txn| confirm_in(txn, &write))
-        })
-        .await
-    }
-
+impl SplitStore for EmbeddedStore {
     async fn book_splits(&self, write: &BookSplits) -> Result<WriteOutcome, StoreError> {
         let write = write.clone();
         self.blocking("book_splits", move |db| {
             conditional_write(db, |txn| book_in(txn, &write))
-        })
-        .await
-    }
-
-    async fn settle_payout(&self, write: &SettlePayout) -> Result<WriteOutcome, StoreError> {
-        let write = write.clone();
-        self.blocking("settle_payout", move |db| {
-            conditional_write(db, |txn| settle_in(txn, &write))
-        })
-        .await
-    }
-
-    async fn find_charge_by_end_to_end_id(
-        &self,
-        id: &EndToEndId,
-    ) -> Result<Option<TransactionId>, StoreError> {
-        let id = id.to_string();
-        self.blocking("find_charge_by_end_to_end_id", move |db| {
-            let txn = db.begin_read().map_err(db_err)?;
-            let guards = txn.open_table(END_TO_END_IDS).map_err(db_err)?;
-            let Some(value) = guards.get(id.as_str()).map_err(db_err)? else {
-                return Ok(None);
-            };
-            let value = value.value();
-            TransactionId::parse(value).map(Some).ok_or_else(|| {
-                StoreError::Corrupt(format!("end-to-end guard {id:?} names {value:?}"))
-            })
         })
         .await
     }
@@ -418,50 +389,6 @@ impl SettlementStore for EmbeddedStore {
                 entries.push(SplitEntry::try_from(record)?);
             }
             Ok(entries)
-        })
-        .await
-    }
-
-    async fn get_payout(&self, id: &PayoutId) -> Result<Option<Payout>, StoreError> {
-        let id = id.to_string();
-        self.blocking("get_payout", move |db| read_payout(db, &id))
-            .await
-    }
-
-    async fn get_balance(&self, account: &AccountId) -> Result<Balance, StoreError> {
-        let account = account.to_string();
-        self.blocking("get_balance", move |db| {
-            let record: Option<BalanceRecord> =
-                crate::read_one(db, BALANCES, &account, |bytes, key| {
-                    decode(bytes, "balance", key)
-                })?;
-            Ok(record.map(Balance::from).unwrap_or_default())
-        })
-        .await
-    }
-
-    async fn list_movements(&self, account: &AccountId) -> Result<Vec<Movement>, StoreError> {
-        let prefix = keys::account_prefix(account.as_str());
-        self.blocking("list_movements", move |db| {
-            let txn = db.begin_read().map_err(db_err)?;
-            let index = txn.open_table(MOVEMENTS_BY_ACCOUNT).map_err(db_err)?;
-            let movements = txn.open_table(MOVEMENTS).map_err(db_err)?;
-            let end = keys::prefix_end(&prefix);
-            let mut listed = Vec::new();
-            for entry in index
-                .range::<&str>(prefix.as_str()..end.as_str())
-                .map_err(db_err)?
-            {
-                let (_, id) = entry.map_err(db_err)?;
-                let id = id.value();
-                let record: MovementRecord =
-                    get_decoded(&movements, id, |bytes, key| decode(bytes, "movement", key))?
-                        .ok_or_else(|| {
-                            StoreError::Corrupt(format!("movement index names missing {id:?}"))
-                        })?;
-                listed.push(Movement::try_from(record)?);
-            }
-            Ok(listed)
         })
         .await
     }

@@ -25,9 +25,11 @@ use pixgw_domain::pix::pix_key::PixKeyType;
 use pixgw_domain::split::entry::{SplitEntry, SplitState};
 use pixgw_domain::split::ports::BookSplits;
 use pixgw_domain::split::{SplitRule, SplitValue};
-use pixgw_domain::store::SettlementStore;
 
 use crate::EmbeddedStore;
+use pixgw_domain::charge::ports::ChargeTransitions;
+use pixgw_domain::payout::ports::PayoutStore;
+use pixgw_domain::split::ports::SplitStore;
 
 /// Every charge of the fixtures is of this amount.
 pub(crate) const CHARGE_CENTS: i64 = 10_000;

@@ -1,16 +1,21 @@
 //! What storage must do for cash-outs: request one (the money leaves `available` in the same
 //! write, conditioned per balance shard), update it as the provider answers, read and list them.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use serde::{Deserialize, Serialize};
 
 use crate::cash_out::{CashOut, CashOutId, CashOutState};
+use crate::error::StoreError;
+use crate::error::WriteOutcome;
 use crate::idempotency::IdempotencyCompletion;
+use crate::ledger::ports::MoneyOutOutcome;
 use crate::ledger::{AvailableDraw, Movement};
 use crate::messaging::events::AccountEvent;
 use crate::messaging::outbox::OutboxMessage;
 use crate::pix::cursor_text;
+use crate::pix::ids::AccountId;
 
 /// Creates a cash-out (PROCESSING) and takes its amount out of `available`.
 ///
@@ -96,4 +101,31 @@ pub struct CashOutPage {
     pub items: Vec<CashOut>,
     /// Present when more cash-outs may follow.
     pub next: Option<CashOutCursor>,
+}
+
+/// Cash-outs: request (the debit of `available` in the same write), update, read, list.
+#[async_trait]
+pub trait CashOutStore: Send + Sync {
+    /// See [`RequestCashOut`].
+    async fn request_cash_out(&self, write: &RequestCashOut)
+    -> Result<MoneyOutOutcome, StoreError>;
+
+    /// See [`UpdateCashOut`].
+    async fn update_cash_out(&self, write: &UpdateCashOut) -> Result<WriteOutcome, StoreError>;
+
+    /// Strongly consistent.
+    async fn get_cash_out(&self, id: &CashOutId) -> Result<Option<CashOut>, StoreError>;
+
+    async fn find_cash_out_by_external_id(
+        &self,
+        account: &AccountId,
+        external_id: &str,
+    ) -> Result<Option<CashOut>, StoreError>;
+
+    /// The account's cash-outs, newest first, through keys/indexes only.
+    async fn list_cash_outs(
+        &self,
+        account: &AccountId,
+        query: &CashOutQuery,
+    ) -> Result<CashOutPage, StoreError>;
 }

@@ -8,12 +8,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::charge::{Charge, ChargeStatus};
 use crate::error::StoreError;
+use crate::error::WriteOutcome;
 use crate::idempotency::IdempotencyCompletion;
 use crate::ledger::Movement;
 use crate::messaging::events::AccountEvent;
 use crate::messaging::outbox::OutboxMessage;
 use crate::pix::cursor_text;
 use crate::pix::ids::{AccountId, TransactionId};
+use crate::pix::payment::EndToEndId;
 use crate::pix::payment::Payment;
 
 // Charges
@@ -118,6 +120,32 @@ pub trait ChargeStore: Send + Sync {
 }
 
 // PIX provider (its own module; re-exported here because every host wires it with the others)
+
+/// How charges change state. Each write is ONE atomic conditional write that also books the
+/// ledger movement, the events and the outbox messages the change causes.
+#[async_trait]
+pub trait ChargeTransitions: Send + Sync {
+    async fn confirm_charge(&self, write: &ConfirmCharge) -> Result<WriteOutcome, StoreError>;
+
+    /// See [`ChargeTransition`].
+    async fn transition_charge(&self, write: &ChargeTransition)
+    -> Result<WriteOutcome, StoreError>;
+
+    /// The charge holding a payment's end-to-end id, if any.
+    async fn find_charge_by_end_to_end_id(
+        &self,
+        id: &EndToEndId,
+    ) -> Result<Option<TransactionId>, StoreError>;
+
+    /// Up to `limit` charges stored PENDING whose `expires_at` ≤ `now`, soonest-expired first,
+    /// through the expiry index (never a scan). May lag a moment behind writes on DynamoDB
+    /// (index): the sweeper's transition re-checks the status.
+    async fn expired_pending_charges(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Charge>, StoreError>;
+}
 
 #[cfg(test)]
 mod tests {

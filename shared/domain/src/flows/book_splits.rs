@@ -5,6 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tracing::info;
 
+use crate::charge::ports::ChargeStore;
 use crate::charge::{Charge, ChargeStatus};
 use crate::error::WriteOutcome;
 use crate::error::{DomainError, StoreError};
@@ -17,11 +18,18 @@ use crate::pix::money::Money;
 use crate::split;
 use crate::split::entry::{SplitEntry, SplitState};
 use crate::split::ports::BookSplits;
-use crate::store::DynStore;
+use crate::split::ports::SplitStore;
+
+/// The storage ports [`SplitCalculator`] uses, and nothing more.
+#[derive(Clone)]
+pub struct SplitCalculatorPorts {
+    pub charges: Arc<dyn ChargeStore>,
+    pub splits: Arc<dyn SplitStore>,
+}
 
 #[derive(Clone)]
 pub struct SplitCalculator {
-    store: DynStore,
+    store: SplitCalculatorPorts,
     clock: Arc<dyn Clock>,
 }
 
@@ -36,7 +44,7 @@ pub enum BookingResult {
 }
 
 impl SplitCalculator {
-    pub fn new(store: DynStore, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(store: SplitCalculatorPorts, clock: Arc<dyn Clock>) -> Self {
         SplitCalculator { store, clock }
     }
 
@@ -46,20 +54,21 @@ impl SplitCalculator {
     ) -> Result<BookingResult, DomainError> {
         let charge = self
             .store
+            .charges
             .get_charge(id)
             .await?
             .ok_or(DomainError::NotFound("charge"))?;
         if charge.status != ChargeStatus::Confirmed {
             return Ok(BookingResult::NotConfirmed);
         }
-        if !self.store.get_splits(id).await?.is_empty() {
+        if !self.store.splits.get_splits(id).await?.is_empty() {
             return Ok(BookingResult::AlreadyBooked);
         }
         let write = booking(
             &charge,
             crate::flows::create_charge::truncate_to_millis(self.clock.now()),
         )?;
-        match self.store.book_splits(&write).await? {
+        match self.store.splits.book_splits(&write).await? {
             WriteOutcome::Applied => {
                 info!(
                     transaction_id = %id,
@@ -70,7 +79,7 @@ impl SplitCalculator {
                 Ok(BookingResult::Booked)
             }
             // Either a concurrent delivery booked it or the charge left CONFIRMED meanwhile.
-            WriteOutcome::Conflict => match self.store.get_charge(id).await? {
+            WriteOutcome::Conflict => match self.store.charges.get_charge(id).await? {
                 Some(c) if c.status == ChargeStatus::Confirmed => Ok(BookingResult::AlreadyBooked),
                 _ => Ok(BookingResult::NotConfirmed),
             },

@@ -8,6 +8,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
+use crate::account::ports::AccountStore;
+use crate::cash_out::ports::CashOutStore;
 use crate::cash_out::ports::{CashOutPage, CashOutQuery};
 use crate::cash_out::ports::{RequestCashOut, UpdateCashOut};
 use crate::cash_out::view::CashOutView;
@@ -16,6 +18,7 @@ use crate::error::WriteOutcome;
 use crate::error::{DomainError, ProviderError, StoreError};
 use crate::flows::create_charge::truncate_to_millis;
 use crate::idempotency::{IdempotencyClaim, IdempotencyCompletion, StoredResponse};
+use crate::ledger::ports::LedgerStore;
 use crate::ledger::ports::MoneyOutOutcome;
 use crate::ledger::{AvailableDraw, Bucket, LedgerAccount, Movement, MovementKind};
 use crate::messaging::events::{AccountEvent, EventType};
@@ -25,7 +28,6 @@ use crate::pix::ids::AccountId;
 use crate::pix::money::Money;
 use crate::provider::directory::ProviderDirectory;
 use crate::provider::{TransferDestination, TransferOutcome, TransferRequest};
-use crate::store::DynStore;
 
 /// Plans of a cash-out's debit tried before the caller is told to retry (each failed one lost
 /// a race for a balance shard to another debit).
@@ -40,15 +42,27 @@ pub struct CashOutInput {
     pub destination: CashOutDestination,
 }
 
+/// The storage ports [`CashOutService`] uses, and nothing more.
+#[derive(Clone)]
+pub struct CashOutServicePorts {
+    pub ledger: Arc<dyn LedgerStore>,
+    pub cash_outs: Arc<dyn CashOutStore>,
+    pub accounts: Arc<dyn AccountStore>,
+}
+
 #[derive(Clone)]
 pub struct CashOutService {
-    store: DynStore,
+    store: CashOutServicePorts,
     providers: Arc<ProviderDirectory>,
     clock: Arc<dyn Clock>,
 }
 
 impl CashOutService {
-    pub fn new(store: DynStore, providers: Arc<ProviderDirectory>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        store: CashOutServicePorts,
+        providers: Arc<ProviderDirectory>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         CashOutService {
             store,
             providers,
@@ -68,6 +82,7 @@ impl CashOutService {
     ) -> Result<CashOut, DomainError> {
         if self
             .store
+            .cash_outs
             .find_cash_out_by_external_id(account_id, &input.external_id)
             .await?
             .is_some()
@@ -77,7 +92,7 @@ impl CashOutService {
         // Recorded on the cash-out: its transfer is retried at this provider only.
         let provider = self
             .providers
-            .transfer_provider_of(self.store.as_ref(), account_id)
+            .transfer_provider_of(self.store.accounts.as_ref(), account_id)
             .await?;
         let now = truncate_to_millis(self.clock.now());
         let cash_out = CashOut {
@@ -114,7 +129,7 @@ impl CashOutService {
             response: render(&cash_out),
         });
         for _ in 0..PLAN_ATTEMPTS {
-            let shards = self.store.balance_shards(account_id).await?;
+            let shards = self.store.ledger.balance_shards(account_id).await?;
             let draw = AvailableDraw::plan(&shards, cash_out.amount).map_err(|e| {
                 DomainError::InsufficientBalance {
                     available: e.available,
@@ -128,7 +143,7 @@ impl CashOutService {
                 outbox: vec![message.to_outbox(now)],
                 completion: completion.clone(),
             };
-            match self.store.request_cash_out(&write).await? {
+            match self.store.cash_outs.request_cash_out(&write).await? {
                 MoneyOutOutcome::Applied => {
                     info!(cash_out_id = %cash_out.id, amount = %cash_out.amount, "cash-out requested");
                     return Ok(cash_out);
@@ -158,7 +173,7 @@ impl CashOutService {
         account_id: &AccountId,
         id: &CashOutId,
     ) -> Result<CashOut, DomainError> {
-        match self.store.get_cash_out(id).await? {
+        match self.store.cash_outs.get_cash_out(id).await? {
             Some(c) if &c.account_id == account_id => Ok(c),
             _ => Err(DomainError::NotFound("cash-out")),
         }
@@ -175,6 +190,7 @@ impl CashOutService {
         if let Some(external_id) = external_id {
             let items = self
                 .store
+                .cash_outs
                 .find_cash_out_by_external_id(account_id, external_id)
                 .await?
                 .into_iter()
@@ -184,7 +200,11 @@ impl CashOutService {
                 .collect();
             return Ok(CashOutPage { items, next: None });
         }
-        Ok(self.store.list_cash_outs(account_id, query).await?)
+        Ok(self
+            .store
+            .cash_outs
+            .list_cash_outs(account_id, query)
+            .await?)
     }
 
     /// The queue's entry point (`CashOutRequested`): sends the transfer (a repeat gets the
@@ -192,6 +212,7 @@ impl CashOutService {
     pub async fn execute(&self, id: &CashOutId) -> Result<CashOut, DomainError> {
         let cash_out = self
             .store
+            .cash_outs
             .get_cash_out(id)
             .await?
             .ok_or(DomainError::NotFound("cash-out"))?;
@@ -226,7 +247,7 @@ impl CashOutService {
         outcome: TransferOutcome,
     ) -> Result<CashOut, DomainError> {
         let id = CashOutId::parse(key).ok_or(DomainError::NotFound("cash-out"))?;
-        let cash_out = match self.store.get_cash_out(&id).await? {
+        let cash_out = match self.store.cash_outs.get_cash_out(&id).await? {
             Some(cash_out) if cash_out.provider == provider => cash_out,
             Some(cash_out) => {
                 warn!(cash_out_id = %id, holder = %cash_out.provider, reporter = provider, "transfer report from a provider that does not hold the cash-out");
@@ -315,13 +336,14 @@ impl CashOutService {
                 }
             }
         };
-        match self.store.update_cash_out(&write).await? {
+        match self.store.cash_outs.update_cash_out(&write).await? {
             WriteOutcome::Applied => {
                 info!(cash_out_id = %write.cash_out.id, state = write.cash_out.state.as_str(), "cash-out updated");
                 Ok(write.cash_out)
             }
             WriteOutcome::Conflict => self
                 .store
+                .cash_outs
                 .get_cash_out(&cash_out.id)
                 .await?
                 .ok_or(DomainError::NotFound("cash-out")),

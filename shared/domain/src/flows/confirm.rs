@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use tracing::{info, warn};
 
+use crate::charge::ports::ChargeStore;
+use crate::charge::ports::ChargeTransitions;
 use crate::charge::ports::ConfirmCharge;
 use crate::charge::view::ChargeView;
 use crate::charge::{Charge, ChargeStatus};
@@ -16,7 +18,6 @@ use crate::messaging::outbox::PipelineMessage;
 use crate::pix::clock::Clock;
 use crate::pix::payment::{EndToEndId, Payment};
 use crate::provider::{ChargePaid, ProviderEvent};
-use crate::store::DynStore;
 
 /// What a provider event did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,15 +32,26 @@ pub enum ConfirmationResult {
     Ignored,
 }
 
+/// The storage ports [`ConfirmationService`] uses, and nothing more.
+#[derive(Clone)]
+pub struct ConfirmationServicePorts {
+    pub charges: Arc<dyn ChargeStore>,
+    pub transitions: Arc<dyn ChargeTransitions>,
+}
+
 #[derive(Clone)]
 pub struct ConfirmationService {
-    store: DynStore,
+    store: ConfirmationServicePorts,
     clock: Arc<dyn Clock>,
     money_out: MoneyOutExecutor,
 }
 
 impl ConfirmationService {
-    pub fn new(store: DynStore, clock: Arc<dyn Clock>, money_out: MoneyOutExecutor) -> Self {
+    pub fn new(
+        store: ConfirmationServicePorts,
+        clock: Arc<dyn Clock>,
+        money_out: MoneyOutExecutor,
+    ) -> Self {
         ConfirmationService {
             store,
             clock,
@@ -85,7 +97,7 @@ impl ConfirmationService {
         provider: &str,
         paid: ChargePaid,
     ) -> Result<ConfirmationResult, DomainError> {
-        let charge = match self.store.get_charge(&paid.transaction_id).await? {
+        let charge = match self.store.charges.get_charge(&paid.transaction_id).await? {
             // A provider can only settle charges it holds.
             Some(charge) if charge.provider == provider => charge,
             _ => return Err(DomainError::NotFound("charge")),
@@ -144,7 +156,7 @@ impl ConfirmationService {
             events: vec![confirmed_event(&confirmed, confirmed_at)],
             outbox: vec![message.to_outbox(confirmed_at)],
         };
-        match self.store.confirm_charge(&write).await? {
+        match self.store.transitions.confirm_charge(&write).await? {
             WriteOutcome::Applied => {
                 info!(transaction_id = %charge.transaction_id, "charge confirmed");
                 Ok(ConfirmationResult::Confirmed(Box::new(confirmed)))
@@ -160,13 +172,18 @@ impl ConfirmationService {
         write: &ConfirmCharge,
     ) -> Result<ConfirmationResult, DomainError> {
         let e2e = &write.payment.end_to_end_id;
-        if let Some(holder) = self.store.find_charge_by_end_to_end_id(e2e).await?
+        if let Some(holder) = self
+            .store
+            .transitions
+            .find_charge_by_end_to_end_id(e2e)
+            .await?
             && &holder != id
         {
             return Err(DomainError::EndToEndIdConflict);
         }
         let charge = self
             .store
+            .charges
             .get_charge(id)
             .await?
             .ok_or(DomainError::NotFound("charge"))?;

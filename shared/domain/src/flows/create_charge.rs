@@ -7,6 +7,7 @@ use tracing::warn;
 use uuid::Uuid;
 
 use crate::account::Account;
+use crate::charge::ports::ChargeStore;
 use crate::charge::ports::{ChargeQuery, InsertChargeError, Page};
 use crate::charge::validation::CreateChargeInput;
 use crate::charge::{Charge, ChargeSplit, ChargeStatus};
@@ -18,16 +19,23 @@ use crate::provider::directory::ProviderDirectory;
 use crate::provider::{ProviderCharge, ProviderChargeRequest};
 use crate::split;
 use crate::split::entry::SplitEntry;
-use crate::store::DynStore;
+use crate::split::ports::SplitStore;
 
 /// Renders the response a replay of this request must return, so it can be stored in the same
 /// atomic write as the charge itself.
 pub type RenderResponse<'a> = &'a (dyn Fn(&Charge) -> StoredResponse + Send + Sync);
 
+/// The storage ports [`ChargeService`] uses, and nothing more.
+#[derive(Clone)]
+pub struct ChargeServicePorts {
+    pub charges: Arc<dyn ChargeStore>,
+    pub splits: Arc<dyn SplitStore>,
+}
+
 /// Cash-in use cases.
 #[derive(Clone)]
 pub struct ChargeService {
-    store: DynStore,
+    store: ChargeServicePorts,
     providers: Arc<ProviderDirectory>,
     clock: Arc<dyn Clock>,
 }
@@ -47,7 +55,11 @@ pub struct ChargeListRequest {
 }
 
 impl ChargeService {
-    pub fn new(store: DynStore, providers: Arc<ProviderDirectory>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        store: ChargeServicePorts,
+        providers: Arc<ProviderDirectory>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         ChargeService {
             store,
             providers,
@@ -125,7 +137,12 @@ impl ChargeService {
             claim,
             response: render(&charge),
         });
-        match self.store.insert_charge(&charge, completion.as_ref()).await {
+        match self
+            .store
+            .charges
+            .insert_charge(&charge, completion.as_ref())
+            .await
+        {
             Ok(()) => Ok(charge),
             Err(InsertChargeError::DuplicateExternalId) => Err(DomainError::DuplicateExternalId),
             // Our lease ran out and a retry of the same request took the key over: it owns
@@ -178,7 +195,7 @@ impl ChargeService {
         account_id: &AccountId,
         id: &TransactionId,
     ) -> Result<Charge, DomainError> {
-        match self.store.get_charge(id).await? {
+        match self.store.charges.get_charge(id).await? {
             Some(charge) if &charge.account_id == account_id => Ok(charge),
             _ => Err(DomainError::NotFound("charge")),
         }
@@ -226,7 +243,7 @@ impl ChargeService {
         if charge.splits.is_empty() || charge.payment.is_none() {
             return Ok(Vec::new());
         }
-        Ok(self.store.get_splits(&charge.transaction_id).await?)
+        Ok(self.store.splits.get_splits(&charge.transaction_id).await?)
     }
 
     pub async fn list_charges(
@@ -237,6 +254,7 @@ impl ChargeService {
         if let Some(external_id) = &request.external_id {
             let found = self
                 .store
+                .charges
                 .find_charge_by_external_id(account_id, external_id)
                 .await?;
             let query = &request.query;
@@ -248,7 +266,11 @@ impl ChargeService {
                 .collect();
             return Ok(Page { items, next: None });
         }
-        Ok(self.store.list_charges(account_id, &request.query).await?)
+        Ok(self
+            .store
+            .charges
+            .list_charges(account_id, &request.query)
+            .await?)
     }
 }
 

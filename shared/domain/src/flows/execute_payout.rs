@@ -15,12 +15,14 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tracing::{info, warn};
 
+use crate::account::ports::AccountStore;
 use crate::error::WriteOutcome;
 use crate::error::{DomainError, ProviderError, StoreError};
 use crate::flows::create_charge::truncate_to_millis;
 use crate::flows::settle::{FinalOutcome, settle_chunk, settle_payout};
 use crate::messaging::consumer::{HandlerError, MessageHandler};
 use crate::messaging::outbox::PipelineMessage;
+use crate::payout::ports::PayoutStore;
 use crate::payout::runs::MAX_SPLITS_PER_SETTLE;
 use crate::payout::{Payout, PayoutId, PayoutState, SplitRef};
 use crate::pix::clock::Clock;
@@ -28,11 +30,19 @@ use crate::pix::ids::TransactionId;
 use crate::provider::directory::ProviderDirectory;
 use crate::provider::{TransferDestination, TransferOutcome, TransferRequest};
 use crate::split::entry::{SplitEntry, SplitState};
-use crate::store::DynStore;
+use crate::split::ports::SplitStore;
+
+/// The storage ports [`PayoutExecutor`] uses, and nothing more.
+#[derive(Clone)]
+pub struct PayoutExecutorPorts {
+    pub splits: Arc<dyn SplitStore>,
+    pub payouts: Arc<dyn PayoutStore>,
+    pub accounts: Arc<dyn AccountStore>,
+}
 
 #[derive(Clone)]
 pub struct PayoutExecutor {
-    store: DynStore,
+    store: PayoutExecutorPorts,
     providers: Arc<ProviderDirectory>,
     clock: Arc<dyn Clock>,
 }
@@ -49,7 +59,11 @@ pub enum ExecutionResult {
 }
 
 impl PayoutExecutor {
-    pub fn new(store: DynStore, providers: Arc<ProviderDirectory>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        store: PayoutExecutorPorts,
+        providers: Arc<ProviderDirectory>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         PayoutExecutor {
             store,
             providers,
@@ -60,6 +74,7 @@ impl PayoutExecutor {
     pub async fn execute(&self, id: &PayoutId) -> Result<ExecutionResult, DomainError> {
         let payout = self
             .store
+            .payouts
             .get_payout(id)
             .await?
             .ok_or(DomainError::NotFound("payout"))?;
@@ -81,7 +96,7 @@ impl PayoutExecutor {
         // `provider_directory` on changing an account's providers while payouts are in flight).
         let provider = self
             .providers
-            .transfer_provider_of(self.store.as_ref(), &payout.account_id)
+            .transfer_provider_of(self.store.accounts.as_ref(), &payout.account_id)
             .await?;
         let outcome = match provider.transfer(&transfer_request(&payout)).await {
             Ok(outcome) => outcome,
@@ -113,12 +128,13 @@ impl PayoutExecutor {
         };
         let payout = self
             .store
+            .payouts
             .get_payout(&id)
             .await?
             .ok_or(DomainError::NotFound("payout"))?;
         let holder = self
             .providers
-            .transfer_provider_of(self.store.as_ref(), &payout.account_id)
+            .transfer_provider_of(self.store.accounts.as_ref(), &payout.account_id)
             .await?;
         if holder.name() != provider {
             warn!(payout_id = %id, holder = holder.name(), reporter = provider, "transfer report from a provider that does not hold the payout");
@@ -147,14 +163,14 @@ impl PayoutExecutor {
             PayoutState::Paid => ExecutionResult::Paid,
             _ => ExecutionResult::Failed,
         };
-        let settled = match self.store.settle_payout(&write).await? {
+        let settled = match self.store.payouts.settle_payout(&write).await? {
             WriteOutcome::Applied => {
                 info!(payout_id = %write.payout.id, state = outcome.state.as_str(), "payout settled");
                 write.payout
             }
             WriteOutcome::Conflict => {
                 warn!(payout_id = %write.payout.id, "payout was settled concurrently");
-                let stored = self.store.get_payout(&write.payout.id).await?;
+                let stored = self.store.payouts.get_payout(&write.payout.id).await?;
                 if let Some(stored) = stored {
                     self.settle_manifest(&stored).await?;
                 }
@@ -171,6 +187,7 @@ impl PayoutExecutor {
         for key in &payout.splits {
             let entry = self
                 .store
+                .splits
                 .get_splits(&key.transaction_id)
                 .await?
                 .into_iter()
@@ -198,6 +215,7 @@ impl PayoutExecutor {
         loop {
             let (refs, next) = self
                 .store
+                .payouts
                 .payout_splits_page(&payout.id, after.as_ref(), MAX_SPLITS_PER_SETTLE)
                 .await?;
             self.settle_refs(payout, &refs).await?;
@@ -216,7 +234,7 @@ impl PayoutExecutor {
             }
             let now = truncate_to_millis(self.clock.now());
             let write = settle_chunk(payout, pending, now)?;
-            if self.store.settle_payout_splits(&write).await? == WriteOutcome::Applied {
+            if self.store.payouts.settle_payout_splits(&write).await? == WriteOutcome::Applied {
                 return Ok(());
             }
             // Another executor (a redelivery running alongside) settled some of them: re-read.
@@ -245,6 +263,7 @@ impl PayoutExecutor {
         for (charge, indexes) in by_charge {
             pending.extend(
                 self.store
+                    .splits
                     .get_splits(charge)
                     .await?
                     .into_iter()

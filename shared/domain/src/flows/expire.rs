@@ -12,6 +12,7 @@ use std::sync::Arc;
 use tracing::{info, warn};
 
 use crate::charge::ports::ChargeTransition;
+use crate::charge::ports::ChargeTransitions;
 use crate::charge::{Charge, ChargeStatus};
 use crate::error::DomainError;
 use crate::error::WriteOutcome;
@@ -19,7 +20,6 @@ use crate::flows::create_charge::truncate_to_millis;
 use crate::flows::refund::charge_event;
 use crate::messaging::events::EventType;
 use crate::pix::clock::Clock;
-use crate::store::DynStore;
 
 /// Charges read per index page.
 pub const SWEEP_PAGE: usize = 100;
@@ -34,14 +34,20 @@ pub struct SweepReport {
     pub skipped: usize,
 }
 
+/// The storage ports [`ExpirySweeper`] uses, and nothing more.
+#[derive(Clone)]
+pub struct ExpirySweeperPorts {
+    pub transitions: Arc<dyn ChargeTransitions>,
+}
+
 #[derive(Clone)]
 pub struct ExpirySweeper {
-    store: DynStore,
+    store: ExpirySweeperPorts,
     clock: Arc<dyn Clock>,
 }
 
 impl ExpirySweeper {
-    pub fn new(store: DynStore, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(store: ExpirySweeperPorts, clock: Arc<dyn Clock>) -> Self {
         ExpirySweeper { store, clock }
     }
 
@@ -52,6 +58,7 @@ impl ExpirySweeper {
         while report.expired < max {
             let page = self
                 .store
+                .transitions
                 .expired_pending_charges(now, SWEEP_PAGE.min(max - report.expired))
                 .await?;
             let full = page.len() == SWEEP_PAGE.min(max - report.expired);
@@ -107,7 +114,7 @@ impl ExpirySweeper {
             events: vec![event],
             outbox: Vec::new(),
         };
-        match self.store.transition_charge(&write).await? {
+        match self.store.transitions.transition_charge(&write).await? {
             WriteOutcome::Applied => Ok(true),
             WriteOutcome::Conflict => {
                 warn!(transaction_id = %write.charge.transaction_id, "charge changed before it could expire");

@@ -25,13 +25,16 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use tracing::{info, warn};
 
+use crate::charge::ports::ChargeStore;
 use crate::charge::ports::ChargeTransition;
+use crate::charge::ports::ChargeTransitions;
 use crate::charge::view::ChargeView;
 use crate::charge::{Charge, ChargeStatus};
 use crate::error::WriteOutcome;
 use crate::error::{DomainError, ProviderError, StoreError};
 use crate::flows::create_charge::truncate_to_millis;
 use crate::idempotency::IdempotencyClaim;
+use crate::ledger::ports::LedgerStore;
 use crate::ledger::ports::MoneyOutOutcome;
 use crate::ledger::{AvailableDraw, Bucket, LedgerAccount, Leg, Movement, MovementKind};
 use crate::messaging::events::{AccountEvent, EventType};
@@ -42,10 +45,11 @@ use crate::pix::money::Money;
 use crate::provider::PixProvider;
 use crate::provider::directory::ProviderDirectory;
 use crate::provider::{RefundOutcome, RefundReference, RefundRequest};
+use crate::refund::ports::RefundStore;
 use crate::refund::ports::{RefundSplits, RequestRefund};
 use crate::refund::{ChargeRefund, REFUND_WINDOW_DAYS, RefundState};
 use crate::split::entry::{SplitEntry, SplitState};
-use crate::store::DynStore;
+use crate::split::ports::SplitStore;
 
 /// How often a refund request is planned again after a concurrent change (a split attached,
 /// a balance shard spent) before the caller is told to retry.
@@ -58,15 +62,29 @@ pub struct RefundInput {
     pub description: String,
 }
 
+/// The storage ports [`RefundService`] uses, and nothing more.
+#[derive(Clone)]
+pub struct RefundServicePorts {
+    pub charges: Arc<dyn ChargeStore>,
+    pub transitions: Arc<dyn ChargeTransitions>,
+    pub refunds: Arc<dyn RefundStore>,
+    pub splits: Arc<dyn SplitStore>,
+    pub ledger: Arc<dyn LedgerStore>,
+}
+
 #[derive(Clone)]
 pub struct RefundService {
-    store: DynStore,
+    store: RefundServicePorts,
     providers: Arc<ProviderDirectory>,
     clock: Arc<dyn Clock>,
 }
 
 impl RefundService {
-    pub fn new(store: DynStore, providers: Arc<ProviderDirectory>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        store: RefundServicePorts,
+        providers: Arc<ProviderDirectory>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         RefundService {
             store,
             providers,
@@ -112,7 +130,7 @@ impl RefundService {
                 Some(write) => write,
                 None => continue,
             };
-            match self.store.request_refund(&write).await? {
+            match self.store.refunds.request_refund(&write).await? {
                 MoneyOutOutcome::Applied => {
                     info!(transaction_id = %id, attempt = write.charge.refund.as_ref().map_or(0, |r| r.attempt), "refund requested");
                     return self.execute_current(write.charge).await;
@@ -182,14 +200,14 @@ impl RefundService {
         let merchant = |bucket| LedgerAccount::Merchant(account.clone(), bucket);
         let booked_id = MovementKind::SplitsBooked.movement_id(charge.transaction_id.as_str());
         let (splits, legs, draw) =
-            if !self.store.movement_exists(&booked_id).await? {
+            if !self.store.ledger.movement_exists(&booked_id).await? {
                 let legs = vec![
                     leg(merchant(Bucket::Incoming), -charge.amount.cents()),
                     leg(LedgerAccount::PixNetwork, charge.amount.cents()),
                 ];
                 (RefundSplits::NotBooked, legs, AvailableDraw::default())
             } else {
-                let entries = self.store.get_splits(&charge.transaction_id).await?;
+                let entries = self.store.splits.get_splits(&charge.transaction_id).await?;
                 let cancelled: Vec<SplitEntry> = entries
                     .into_iter()
                     .filter(|s| s.state == SplitState::Scheduled && s.payout_id.is_none())
@@ -208,7 +226,7 @@ impl RefundService {
                     ))
                     .into());
                 }
-                let shards = self.store.balance_shards(account).await?;
+                let shards = self.store.ledger.balance_shards(account).await?;
                 let draw = AvailableDraw::plan(&shards, Money::from_cents(from_available))
                     .map_err(|e| DomainError::InsufficientBalance {
                         available: e.available,
@@ -253,6 +271,7 @@ impl RefundService {
     pub async fn execute(&self, id: &TransactionId, attempt: u32) -> Result<Charge, DomainError> {
         let charge = self
             .store
+            .charges
             .get_charge(id)
             .await?
             .ok_or(DomainError::NotFound("charge"))?;
@@ -312,7 +331,7 @@ impl RefundService {
             }
             RefundReference::CurrentAttempt(id) => (id.clone(), None),
         };
-        let charge = match self.store.get_charge(&id).await? {
+        let charge = match self.store.charges.get_charge(&id).await? {
             Some(charge) if charge.provider == provider => charge,
             _ => return Err(DomainError::NotFound("charge")),
         };
@@ -372,7 +391,7 @@ impl RefundService {
                 let entries = if next.splits.is_empty() {
                     Vec::new()
                 } else {
-                    self.store.get_splits(&next.transaction_id).await?
+                    self.store.splits.get_splits(&next.transaction_id).await?
                 };
                 let event =
                     charge_event(&next, &entries, EventType::CashinRefunded, &reference, now);
@@ -386,6 +405,7 @@ impl RefundService {
                 // and the cancelled splits stay cancelled.
                 let booked = self
                     .store
+                    .ledger
                     .movement_exists(
                         &MovementKind::SplitsBooked.movement_id(charge.transaction_id.as_str()),
                     )
@@ -426,7 +446,7 @@ impl RefundService {
             events,
             outbox,
         };
-        match self.store.transition_charge(&write).await? {
+        match self.store.transitions.transition_charge(&write).await? {
             WriteOutcome::Applied => {
                 info!(transaction_id = %charge.transaction_id, status = write.charge.status.as_str(), "refund recorded");
                 Ok(write.charge)
@@ -434,6 +454,7 @@ impl RefundService {
             WriteOutcome::Conflict => {
                 // Settled by a concurrent delivery of the same outcome: report what is stored.
                 self.store
+                    .charges
                     .get_charge(&charge.transaction_id)
                     .await?
                     .ok_or(DomainError::NotFound("charge"))
@@ -446,7 +467,7 @@ impl RefundService {
         account_id: &AccountId,
         id: &TransactionId,
     ) -> Result<Charge, DomainError> {
-        match self.store.get_charge(id).await? {
+        match self.store.charges.get_charge(id).await? {
             Some(charge) if &charge.account_id == account_id => Ok(charge),
             _ => Err(DomainError::NotFound("charge")),
         }

@@ -7,12 +7,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DomainError, StoreError};
+use crate::ledger::ports::LedgerStore;
 use crate::ledger::ports::{MAX_MOVEMENTS_PER_PAGE, MovementCursor, MovementQuery};
 use crate::ledger::{Bucket, LedgerAccount, Movement, MovementKind};
 use crate::pix::cursor_text;
 use crate::pix::ids::AccountId;
 use crate::pix::money::Money;
-use crate::store::LifecycleStore;
 
 /// Credit (money into the bucket) or debit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -226,7 +226,7 @@ impl ReadFrom {
 /// from how many movements a read returned: the store caps a read at
 /// [`MAX_MOVEMENTS_PER_PAGE`], below the one-past-the-page a full page asks for.
 pub async fn statement_page(
-    store: &dyn LifecycleStore,
+    store: &dyn LedgerStore,
     account: &AccountId,
     query: &StatementQuery,
 ) -> Result<StatementPage, DomainError> {

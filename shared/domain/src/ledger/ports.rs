@@ -1,9 +1,13 @@
 //! What the ledger needs from storage beyond the writes that book movements (those are part of
 //! each aggregate's write): how a debit of `available` ended, and the statement's listing.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::error::StoreError;
+use crate::ledger::Balance;
 use crate::ledger::Movement;
+use crate::pix::ids::AccountId;
 
 /// How a write that may debit `available` ended. Adapters tell the failed conditions apart
 /// (DynamoDB's cancellation reasons name the item), so callers know what to do next.
@@ -51,4 +55,31 @@ pub struct MovementPage {
     /// Set by the adapter, which looked past the page: a page shorter than asked (the limit
     /// clamped, say) says nothing about what follows, and a full page may be the last.
     pub more: bool,
+}
+
+/// Reads of the ledger: balances (whole and by shard) and movements.
+#[async_trait]
+pub trait LedgerStore: Send + Sync {
+    /// The account's balance: the sum of its balance shards. Strongly consistent.
+    async fn get_balance(&self, account: &AccountId) -> Result<Balance, StoreError>;
+
+    /// The account's balance shard by shard, as (shard, balance) for the shards that exist
+    /// (the embedded store keeps one row: it reports it as shard 0). Strongly consistent: a
+    /// debit is planned from it ([`AvailableDraw::plan`]).
+    async fn balance_shards(&self, account: &AccountId) -> Result<Vec<(u32, Balance)>, StoreError>;
+
+    /// A page of the account's movements per `query`, oldest first, through the ledger index,
+    /// and whether more follow it.
+    async fn movements_page(
+        &self,
+        account: &AccountId,
+        query: &MovementQuery,
+    ) -> Result<MovementPage, StoreError>;
+
+    /// Every movement of the account, oldest first (audits and reconciliation; the paged
+    /// statement reads the same index). May lag a moment behind writes on DynamoDB (index).
+    async fn list_movements(&self, account: &AccountId) -> Result<Vec<Movement>, StoreError>;
+
+    /// Whether a movement with this id exists. Strongly consistent.
+    async fn movement_exists(&self, movement_id: &str) -> Result<bool, StoreError>;
 }

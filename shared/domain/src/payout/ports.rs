@@ -1,13 +1,19 @@
 //! What storage must do for payouts beyond a payout run: settle one with its splits, ledger
 //! and events in one atomic write, and list an account's payouts by an opaque cursor.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::error::StoreError;
+use crate::error::WriteOutcome;
 use crate::ledger::Movement;
 use crate::messaging::events::AccountEvent;
 use crate::messaging::outbox::OutboxMessage;
 use crate::payout::PayoutState;
+use crate::payout::SplitRef;
+use crate::payout::runs::SettleSplits;
 use crate::payout::{Payout, PayoutId};
+use crate::pix::ids::AccountId;
 use crate::split::entry::SplitEntry;
 
 /// PROCESSING → PAID or FAILED, for a payout and the splits it carries inline.
@@ -67,4 +73,34 @@ pub struct PayoutPage {
     pub items: Vec<Payout>,
     /// Present when more payouts may follow.
     pub next: Option<PayoutCursor>,
+}
+
+/// Payouts: read, list, and settle (whole, or a scheduled payout's splits chunk by chunk).
+#[async_trait]
+pub trait PayoutStore: Send + Sync {
+    /// Strongly consistent.
+    async fn get_payout(&self, id: &PayoutId) -> Result<Option<Payout>, StoreError>;
+
+    /// The account's payouts (every trigger; never ASSEMBLING ones), newest first by
+    /// `created_at` then id, filtered by `query`.
+    async fn list_payouts(
+        &self,
+        account: &AccountId,
+        query: &PayoutQuery,
+    ) -> Result<PayoutPage, StoreError>;
+
+    async fn settle_payout(&self, write: &SettlePayout) -> Result<WriteOutcome, StoreError>;
+
+    /// The splits a scheduled payout pays (its manifest), `limit` (at least one) at a time, in
+    /// key order after `after`; and the cursor of the next page, `None` exactly when no key
+    /// follows (the adapter looks one past the page: a full last page has no cursor).
+    async fn payout_splits_page(
+        &self,
+        payout: &PayoutId,
+        after: Option<&SplitRef>,
+        limit: usize,
+    ) -> Result<(Vec<SplitRef>, Option<SplitRef>), StoreError>;
+
+    /// See [`SettleSplits`]. One atomic write.
+    async fn settle_payout_splits(&self, write: &SettleSplits) -> Result<WriteOutcome, StoreError>;
 }

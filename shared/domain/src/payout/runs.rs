@@ -28,9 +28,7 @@ use crate::error::WriteOutcome;
 use crate::ledger::Movement;
 use crate::messaging::events::AccountEvent;
 use crate::messaging::outbox::OutboxMessage;
-use crate::payout::ports::PayoutPage;
-use crate::payout::ports::PayoutQuery;
-use crate::payout::{PayoutId, PayoutRecipient, PayoutState, SplitRef};
+use crate::payout::{PayoutId, PayoutRecipient, PayoutState};
 use crate::pix::ids::{AccountId, TransactionId};
 use crate::schedule::ports::{ScheduleState, ScheduleStore};
 use crate::split::entry::SplitEntry;
@@ -169,27 +167,6 @@ pub trait PayoutRunStore: ScheduleStore {
         outbox: &[OutboxMessage],
         now: DateTime<Utc>,
     ) -> Result<WriteOutcome, StoreError>;
-
-    /// The splits a scheduled payout pays (its manifest), `limit` (at least one) at a time, in
-    /// key order after `after`; and the cursor of the next page, `None` exactly when no key
-    /// follows (the adapter looks one past the page: a full last page has no cursor).
-    async fn payout_splits_page(
-        &self,
-        payout: &PayoutId,
-        after: Option<&SplitRef>,
-        limit: usize,
-    ) -> Result<(Vec<SplitRef>, Option<SplitRef>), StoreError>;
-
-    /// See [`SettleSplits`]. One atomic write.
-    async fn settle_payout_splits(&self, write: &SettleSplits) -> Result<WriteOutcome, StoreError>;
-
-    /// The account's payouts (every trigger; never ASSEMBLING ones), newest first by
-    /// `created_at` then id, filtered by `query`.
-    async fn list_payouts(
-        &self,
-        account: &AccountId,
-        query: &PayoutQuery,
-    ) -> Result<PayoutPage, StoreError>;
 
     /// Ends a run: sets `next_run_at` and clears the lease.
     ///

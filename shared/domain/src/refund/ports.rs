@@ -2,10 +2,13 @@
 //! checks its splits, draws the money from the ledger and queues the provider call.
 
 use crate::charge::Charge;
+use crate::error::StoreError;
 use crate::idempotency::IdempotencyCompletion;
+use crate::ledger::ports::MoneyOutOutcome;
 use crate::ledger::{AvailableDraw, Movement};
 use crate::messaging::outbox::OutboxMessage;
 use crate::split::entry::SplitEntry;
+use async_trait::async_trait;
 
 /// Whether the splits of the charge being refunded were booked when the refund was planned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,4 +41,11 @@ pub struct RequestRefund {
     pub draw: AvailableDraw,
     pub outbox: Vec<OutboxMessage>,
     pub completion: Option<IdempotencyCompletion>,
+}
+
+/// Refund writes.
+#[async_trait]
+pub trait RefundStore: Send + Sync {
+    /// See [`RequestRefund`].
+    async fn request_refund(&self, write: &RequestRefund) -> Result<MoneyOutOutcome, StoreError>;
 }

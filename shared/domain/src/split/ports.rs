@@ -1,10 +1,13 @@
 //! What storage must do for splits: book a confirmed charge's splits in one atomic write.
 
+use crate::error::StoreError;
+use crate::error::WriteOutcome;
 use crate::ledger::Movement;
 use crate::messaging::outbox::OutboxMessage;
 use crate::payout::Payout;
 use crate::pix::ids::{AccountId, TransactionId};
 use crate::split::entry::SplitEntry;
+use async_trait::async_trait;
 
 /// Books a confirmed charge's splits.
 ///
@@ -20,4 +23,13 @@ pub struct BookSplits {
     pub payouts: Vec<Payout>,
     pub movement: Movement,
     pub outbox: Vec<OutboxMessage>,
+}
+
+/// Booked splits.
+#[async_trait]
+pub trait SplitStore: Send + Sync {
+    async fn book_splits(&self, write: &BookSplits) -> Result<WriteOutcome, StoreError>;
+
+    /// A charge's booked splits, by index (empty before booking). Strongly consistent.
+    async fn get_splits(&self, id: &TransactionId) -> Result<Vec<SplitEntry>, StoreError>;
 }

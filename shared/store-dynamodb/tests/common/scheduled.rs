@@ -14,11 +14,13 @@ use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::pix::payment::{EndToEndId, EndToEndKind, Ispb};
 use pixgw_domain::split::entry::{SplitEntry, SplitState};
 use pixgw_domain::split::ports::BookSplits;
-use pixgw_domain::store::SettlementStore;
 use pixgw_store_dynamodb::DynamoStore;
 
 use super::at_ms;
 use super::settlement::{book_write, confirm_write, eventually, split_charge};
+use pixgw_domain::charge::ports::ChargeTransitions;
+use pixgw_domain::payout::ports::PayoutStore;
+use pixgw_domain::split::ports::SplitStore;
 
 /// A charge of `account` created at `at_millis`, confirmed 1 s and booked 2 s later: its
 /// immediate split (index 0) is PROCESSING in its own payout, its scheduled one (index 1)

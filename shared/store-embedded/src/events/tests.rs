@@ -128,7 +128,7 @@ async fn settlements_record_their_events_and_survive_reopen() {
         let payout = booked_immediate(&store, &account, 1_000, at(1)).await;
         let write = settle_write(&store, payout, PayoutState::Paid, at(5)).await;
         assert_eq!(
-            pixgw_domain::store::SettlementStore::settle_payout(&store, &write).await,
+            pixgw_domain::payout::ports::PayoutStore::settle_payout(&store, &write).await,
             Ok(pixgw_domain::error::WriteOutcome::Applied)
         );
         let mut events = write.events.clone();

@@ -18,12 +18,12 @@ use pixgw_domain::pix::money::Money;
 use pixgw_domain::pix::pix_key::PixKeyType;
 use pixgw_domain::refund::{ChargeRefund, RefundState};
 use pixgw_domain::split::entry::SplitEntry;
-use pixgw_domain::store::SettlementStore;
 use tempfile::TempDir;
 
 use super::*;
 use crate::settlement::SPLITS_SCHEDULED;
 use crate::test_support::*;
+use pixgw_domain::split::ports::SplitStore;
 
 fn open() -> (TempDir, EmbeddedStore) {
     let dir = TempDir::new().expect("temp dir");

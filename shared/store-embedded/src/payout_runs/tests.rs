@@ -7,12 +7,13 @@ use pixgw_domain::ledger::{Balance, Movement, MovementKind};
 use pixgw_domain::messaging::events::{AccountEvent, EventLog, EventType};
 use pixgw_domain::payout::runs::MAX_SPLITS_PER_SETTLE;
 use pixgw_domain::pix::money::Money;
-use pixgw_domain::store::SettlementStore;
 use redb::ReadableTable;
 use tempfile::TempDir;
 
 use super::*;
 use crate::test_support::*;
+use pixgw_domain::ledger::ports::LedgerStore;
+use pixgw_domain::split::ports::SplitStore;
 
 fn open() -> (TempDir, EmbeddedStore) {
     let dir = TempDir::new().expect("temp dir");

@@ -10,6 +10,7 @@ use tempfile::TempDir;
 use super::*;
 use crate::EmbeddedStore;
 use crate::test_support::*;
+use pixgw_domain::payout::ports::PayoutStore;
 
 fn open() -> (TempDir, EmbeddedStore) {
     let dir = TempDir::new().expect("temp dir");

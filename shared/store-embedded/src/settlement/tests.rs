@@ -6,12 +6,17 @@ use chrono::Duration;
 use pixgw_domain::charge::ports::{ChargeQuery, ChargeStore};
 use pixgw_domain::messaging::events::EventLog;
 use pixgw_domain::messaging::outbox::OutboxFeed;
+use pixgw_domain::payout::PayoutId;
+use pixgw_domain::pix::ids::AccountId;
 use redb::ReadableTableMetadata;
 use tempfile::TempDir;
 
 use super::*;
 use crate::outbox::OUTBOX_BY_TIME;
 use crate::test_support::*;
+use pixgw_domain::charge::ports::ChargeTransitions;
+use pixgw_domain::ledger::ports::LedgerStore;
+use pixgw_domain::payout::ports::PayoutStore;
 
 fn status_query(status: ChargeStatus) -> ChargeQuery {
     ChargeQuery {

@@ -9,7 +9,6 @@ use pixgw_domain::messaging::events::{EventLog, EventType};
 use pixgw_domain::messaging::outbox::OutboxFeed;
 use pixgw_domain::messaging::queue::QueueName;
 use pixgw_domain::payout::PayoutState;
-use pixgw_domain::store::SettlementStore;
 use pixgw_domain::webhooks::{
     DeliveryAttempt, DeliveryStatus, EndpointStatus, SealedSecret, WebhookMessage,
 };
@@ -18,6 +17,8 @@ use tempfile::TempDir;
 
 use super::*;
 use crate::test_support::*;
+use pixgw_domain::charge::ports::ChargeTransitions;
+use pixgw_domain::payout::ports::PayoutStore;
 
 fn open() -> (TempDir, EmbeddedStore) {
     let dir = TempDir::new().expect("temp dir");
