@@ -17,7 +17,7 @@ use pixgw_domain::pipeline::consumer::drain;
 use pixgw_domain::pipeline::relay_outbox;
 use pixgw_domain::ports::{Clock, PayoutRunStore, SystemClock};
 use pixgw_domain::queue::QueueName;
-use pixgw_functions::scheduler::handle_tick;
+use pixgw_functions::runner::handle_tick;
 use pixgw_queue_local::LocalQueues;
 use pixgw_store_embedded::EmbeddedStore;
 use serde_json::{Value, json};

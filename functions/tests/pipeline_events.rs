@@ -12,7 +12,8 @@ use pixgw_domain::pipeline::consumer::{HandlerError, MessageHandler};
 use pixgw_domain::ports::SystemClock;
 use pixgw_domain::queue::{MessageQueue, QueueName};
 use pixgw_domain::webhooks::WebhookMessage;
-use pixgw_functions::pipeline::{handle_sqs, handle_sqs_concurrently, handle_stream};
+use pixgw_functions::pipeline::handle_stream;
+use pixgw_functions::runner::{handle_sqs, handle_sqs_concurrently};
 use pixgw_queue_local::LocalQueues;
 use serde_json::{Value, json};
 
