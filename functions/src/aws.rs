@@ -45,8 +45,13 @@ pub struct AwsClients {
 impl AwsClients {
     /// The default configuration chain, as the Lambda runtime provides it.
     pub async fn load() -> AwsClients {
+        AwsClients::new(aws_config::defaults(BehaviorVersion::latest()).load().await)
+    }
+
+    /// On a configuration the caller made (tests: a fixed region, no credentials chain).
+    pub fn new(config: SdkConfig) -> AwsClients {
         AwsClients {
-            config: aws_config::defaults(BehaviorVersion::latest()).load().await,
+            config,
             interceptors: Vec::new(),
         }
     }

@@ -1,119 +1,119 @@
-//! Glue between Lambda's event sources and the pipeline in `pixgw-domain`: SQS consumers
-//! (split calculator, payout executor, webhook dispatcher) and the DynamoDB Stream outbox
-//! relay.
+//! Glue between Lambda's event sources and the pipeline in `pixgw-domain`: the SQS consumers
+//! (split calculator, payout executor, webhook dispatcher), each built with only what its flow
+//! uses and run by [`crate::runner::serve_sqs`], and the DynamoDB Stream outbox relay.
 //!
-//! Environment (besides what [`crate::bootstrap`] reads):
-//! - `PIXGW_QUEUE_PREFIX` — queues are `<prefix>-<queue>` (the stack name, in `template.yaml`).
-//! - `SQS_ENDPOINT` — optional, to point at an SQS emulator.
-//!
-//! Each consumer binary picks its handler with one of the functions here ([`split_calculator`],
+//! Each consumer binary hands the runner one of the builders here ([`split_calculator`],
 //! [`payout_executor`], [`webhook_dispatcher`]), so the policy test drives exactly what the
 //! binary runs.
 
 use std::sync::Arc;
 
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
-use futures::future::join_all;
 use lambda_runtime::{LambdaEvent, service_fn};
-use pixgw_api::AppState;
-use pixgw_domain::messaging::consumer::{HandlerError, MessageHandler, process_batch};
+use pixgw_api::store::{self, DynStore};
+use pixgw_domain::flows::book_splits::SplitCalculator;
+use pixgw_domain::flows::cash_out::CashOutService;
+use pixgw_domain::flows::execute_payout::PayoutExecutor;
+use pixgw_domain::flows::money_out::MoneyOutExecutor;
+use pixgw_domain::flows::refund::RefundService;
 use pixgw_domain::messaging::outbox::OutboxMessage;
 use pixgw_domain::messaging::queue::MessageQueue;
 use pixgw_domain::messaging::relay::send_outbox_messages;
+use pixgw_domain::pix::clock::{Clock, SystemClock};
 use pixgw_domain::webhooks::WebhookSender;
-use pixgw_domain::webhooks::dispatcher::WebhookDispatcher;
-use pixgw_providers::env::process_env;
+use pixgw_domain::webhooks::dispatcher::{DispatcherParts, WebhookDispatcher};
+use pixgw_domain::webhooks::url_policy::{HostResolver, UrlPolicy};
 use pixgw_queue_sqs::SqsQueues;
 use pixgw_store_dynamodb::stream_feed::outbox_message_from_image;
-use pixgw_webhook_http::ReqwestSender;
-use tracing::{error, warn};
+use pixgw_webhook_http::{ReqwestSender, SystemResolver};
+use tracing::error;
 
+use crate::BootstrapError;
 use crate::aws::{AwsClients, Env};
-use crate::{BootstrapError, bootstrap, bootstrap_with, init_tracing};
+use crate::bootstrap::auth_keys;
+use crate::needs::PspUse;
+use crate::providers::ProviderPlan;
+use crate::runner::{BatchOrder, Consumer, cold_start};
 
-/// The pipeline's queues, from `PIXGW_QUEUE_PREFIX` (and `SQS_ENDPOINT`, for emulators).
-pub async fn queues_from_env() -> Result<SqsQueues, BootstrapError> {
-    AwsClients::load().await.queues(&process_env)
+/// `split-calculator` (queue `charge-confirmed`): books each confirmed charge's splits. The
+/// table and the clock; no key, no provider.
+pub fn split_calculator(env: Env<'_>, aws: &AwsClients) -> Result<Consumer, BootstrapError> {
+    let store: DynStore = Arc::new(aws.store(env)?);
+    let handler =
+        SplitCalculator::new(store::split_calculator_ports(&store), Arc::new(SystemClock));
+    Ok(Consumer::new(
+        Arc::new(handler),
+        BatchOrder::OneAfterAnother,
+    ))
 }
 
-/// The handler of `split-calculator` (queue `charge-confirmed`).
-pub fn split_calculator(state: &AppState) -> Arc<dyn MessageHandler> {
-    Arc::new(state.split_calculator.clone())
+/// `payout-executor` (queue `payout-requests`): payouts, cash-outs and refunds, sent through
+/// the providers able to move money out ([`PspUse::MovesMoneyOut`]). No token key; the data
+/// key only when it builds the sandbox provider (its signing key derives from it).
+pub fn payout_executor(env: Env<'_>, aws: &AwsClients) -> Result<Consumer, BootstrapError> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let plan = ProviderPlan::read(PspUse::MovesMoneyOut, env)?;
+    let keys = auth_keys(env, false, plan.builds_sandbox())?;
+    let providers = plan.build(env, &keys, &clock)?;
+    let store: DynStore = Arc::new(aws.store(env)?);
+    let directory = providers.directory;
+    let handler = MoneyOutExecutor {
+        payouts: PayoutExecutor::new(
+            store::payout_executor_ports(&store),
+            directory.clone(),
+            clock.clone(),
+        ),
+        cash_outs: CashOutService::new(
+            store::cash_out_ports(&store),
+            directory.clone(),
+            clock.clone(),
+        ),
+        refunds: RefundService::new(store::refund_ports(&store), directory, clock),
+    };
+    Ok(Consumer {
+        handler: Arc::new(handler),
+        order: BatchOrder::OneAfterAnother,
+        sandbox: providers.sandbox.map(|sandbox| sandbox.provider),
+    })
 }
 
-/// The handler of `payout-executor` (queue `payout-requests`): payouts, cash-outs and refunds.
-pub fn payout_executor(state: &AppState) -> Arc<dyn MessageHandler> {
-    Arc::new(state.money_out.clone())
+/// `webhook-dispatcher` (queue `webhook-deliveries`): signed POSTs of account events over
+/// HTTPS, to hosts the system DNS resolver says are public (production URL policy).
+pub fn webhook_dispatcher(env: Env<'_>, aws: &AwsClients) -> Result<Consumer, BootstrapError> {
+    let sender = ReqwestSender::new().map_err(|e| BootstrapError::Invalid(e.to_string()))?;
+    webhook_dispatcher_with(env, aws, Arc::new(sender), Arc::new(SystemResolver::new()))
 }
 
-/// One SQS batch: each message is handled on its own, and only the failed ones are reported
-/// (`ReportBatchItemFailures`), so the queue redelivers exactly those.
-pub async fn handle_sqs(handler: &dyn MessageHandler, event: SqsEvent) -> SqsBatchResponse {
-    let messages = event
-        .records
-        .into_iter()
-        .map(|m| (m.message_id.unwrap_or_default(), m.body.unwrap_or_default()));
-    let outcome = process_batch(handler, messages).await;
-    batch_response(outcome.failed_message_ids)
-}
-
-/// [`handle_sqs`] with the batch's messages handled concurrently rather than one after the
-/// other: for consumers whose messages wait on the outside world (the webhook dispatcher: up
-/// to a DNS lookup and a 10 s POST each), so a batch takes as long as its slowest message,
-/// not the sum of them. The handler must tolerate two messages of a batch racing for the same
-/// record (the dispatcher does: one claims the attempt, the other fails and is redelivered).
-pub async fn handle_sqs_concurrently(
-    handler: &dyn MessageHandler,
-    event: SqsEvent,
-) -> SqsBatchResponse {
-    let handled = event.records.into_iter().map(|m| async move {
-        let id = m.message_id.unwrap_or_default();
-        let body = m.body.unwrap_or_default();
-        match handler.handle(&body).await {
-            Ok(()) => None,
-            Err(e) => {
-                match &e {
-                    HandlerError::Transient(_) => {
-                        warn!(message_id = %id, error = %e, "message will be retried")
-                    }
-                    HandlerError::Poison(_) => {
-                        error!(message_id = %id, error = %e, "message cannot be processed")
-                    }
-                }
-                Some(id)
-            }
-        }
+/// [`webhook_dispatcher`] with the POSTs made by `sender` and hosts resolved by `resolver`
+/// (tests: no internet). It reads the data key (the endpoints' signing secrets are sealed under
+/// it), not the token key, and uses the queues: a retry due after SQS's 15-minute delay limit
+/// is sent on in hops, and a delivery whose retries ran out is parked in the dead-letter queue.
+/// Each batch's messages are delivered concurrently ([`BatchOrder::Concurrently`]).
+pub fn webhook_dispatcher_with(
+    env: Env<'_>,
+    aws: &AwsClients,
+    sender: Arc<dyn WebhookSender>,
+    resolver: Arc<dyn HostResolver>,
+) -> Result<Consumer, BootstrapError> {
+    let sealer = Arc::new(auth_keys(env, false, true)?);
+    let queue: Arc<dyn MessageQueue> = Arc::new(aws.queues(env)?);
+    let handler = WebhookDispatcher::new(DispatcherParts {
+        store: Arc::new(aws.store(env)?),
+        queue,
+        sender,
+        resolver,
+        sealer,
+        clock: Arc::new(SystemClock),
+        policy: UrlPolicy::PRODUCTION,
     });
-    batch_response(join_all(handled).await.into_iter().flatten().collect())
+    Ok(Consumer::new(Arc::new(handler), BatchOrder::Concurrently))
 }
 
-fn batch_response(failed_message_ids: Vec<String>) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = failed_message_ids
-        .into_iter()
-        .map(|id| {
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = id;
-            failure
-        })
-        .collect();
-    response
-}
-
-/// Runs a queue consumer built from the application state until the runtime stops it.
-pub async fn serve_consumer(
-    pick: fn(&AppState) -> Arc<dyn MessageHandler>,
-) -> Result<(), lambda_runtime::Error> {
-    init_tracing();
-    let state = bootstrap().await?;
-    let handler = pick(&state);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let handler = handler.clone();
-        async move { Ok::<_, lambda_runtime::Error>(handle_sqs(handler.as_ref(), event.payload).await) }
-    }))
-    .await
+/// `outbox-relay`'s queues, `<PIXGW_QUEUE_PREFIX>-<queue>` (and `SQS_ENDPOINT`, for
+/// emulators): nothing else, not even the table (the stream brings the items).
+pub fn relay_queues(env: Env<'_>, aws: &AwsClients) -> Result<SqsQueues, BootstrapError> {
+    aws.queues(env)
 }
 
 /// One batch of stream records: every inserted outbox item is sent to its queue. If anything
@@ -164,51 +164,11 @@ pub async fn handle_stream(queues: &dyn MessageQueue, event: StreamEvent) -> Dyn
 
 /// Runs the outbox relay until the runtime stops it.
 pub async fn serve_relay() -> Result<(), lambda_runtime::Error> {
-    init_tracing();
-    let queues = Arc::new(queues_from_env().await?);
+    let queues = Arc::new(cold_start(relay_queues).await?);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<StreamEvent>| {
         let queues = queues.clone();
         async move {
             Ok::<_, lambda_runtime::Error>(handle_stream(queues.as_ref(), event.payload).await)
-        }
-    }))
-    .await
-}
-
-/// The `webhook-deliveries` consumer over the Lambda environment: the shared state (table,
-/// data key for the sealed signing secrets, system DNS resolver, production URL policy), the
-/// queues and the HTTP sender.
-pub async fn webhook_dispatcher_from_env() -> Result<WebhookDispatcher, BootstrapError> {
-    let aws = AwsClients::load().await;
-    let state = bootstrap_with(&process_env, &aws).await?;
-    let sender = ReqwestSender::new().map_err(|e| BootstrapError::Invalid(e.to_string()))?;
-    webhook_dispatcher(&state, &process_env, &aws, Arc::new(sender))
-}
-
-/// The dispatcher on a bootstrapped `state`, with the queues (a retry due after SQS's
-/// 15-minute delay limit is sent on in hops, and a delivery whose retries ran out is parked in
-/// the dead-letter queue) and `sender` for the POSTs.
-pub fn webhook_dispatcher(
-    state: &AppState,
-    env: Env<'_>,
-    aws: &AwsClients,
-    sender: Arc<dyn WebhookSender>,
-) -> Result<WebhookDispatcher, BootstrapError> {
-    let queues: Arc<dyn MessageQueue> = Arc::new(aws.queues(env)?);
-    Ok(state.webhook_dispatcher(queues, sender))
-}
-
-/// Runs the webhook dispatcher until the runtime stops it: each SQS batch's messages are
-/// delivered concurrently ([`handle_sqs_concurrently`]).
-pub async fn serve_webhook_dispatcher() -> Result<(), lambda_runtime::Error> {
-    init_tracing();
-    let dispatcher = Arc::new(webhook_dispatcher_from_env().await?);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let dispatcher = dispatcher.clone();
-        async move {
-            Ok::<_, lambda_runtime::Error>(
-                handle_sqs_concurrently(dispatcher.as_ref(), event.payload).await,
-            )
         }
     }))
     .await

@@ -1,73 +1,91 @@
-//! `bootstrap()` from the Lambda environment, without a network: configuration mistakes are
-//! refused before the store is touched, and a full configuration builds the provider directory
-//! in `PIXGW_PROVIDERS` order (the DynamoDB client is only constructed, never called).
-//!
-//! Only one test here touches the process environment (the other passes its own lookup), so
-//! setting variables races with nothing.
+//! An API function's cold start ([`api_state`]) from its environment, without a network:
+//! configuration mistakes are refused before the store is touched, a full configuration builds
+//! the provider directory in `PIXGW_PROVIDERS` order (the DynamoDB client is only constructed,
+//! never called), and a function reads only the variables its flow needs.
 
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
 use pixgw_api::state::SandboxDelivery;
-use pixgw_functions::{BootstrapError, bootstrap, configured_providers};
+use pixgw_api::{AppState, Route};
+use pixgw_functions::aws::AwsClients;
+use pixgw_functions::bootstrap::api_state;
+use pixgw_functions::{BootstrapError, configured_providers};
 use pixgw_providers::env::ProviderConfigError;
 
-const VARS: &[&str] = &[
-    "PIXGW_SANDBOX",
-    "PIXGW_PROVIDERS",
-    "CONNECTPSP_CLIENT_ID",
-    "CONNECTPSP_CLIENT_SECRET",
-    "CONNECTPSP_APPLICATION_TOKEN",
-    "CONNECTPSP_CRYPTO_TOKEN",
-    "CONNECTPSP_WEBHOOK_TOKEN",
-    "PAGFAST_API_TOKEN",
-    "PAGFAST_WEBHOOK_HEADER_VALUE",
-    "PIXGW_FAILOVER_THRESHOLD",
-];
-
-fn set(name: &str, value: &str) {
-    // SAFETY: no other test of this binary reads or writes the process environment.
-    unsafe { std::env::set_var(name, value) }
+/// A function's environment, recording what its cold start looks up.
+#[derive(Default)]
+struct Vars {
+    set: BTreeMap<&'static str, String>,
+    read: RefCell<BTreeSet<String>>,
 }
 
-fn reset() {
-    for name in VARS {
-        // SAFETY: as in `set`.
-        unsafe { std::env::remove_var(name) }
+impl Vars {
+    /// The table and both keys; a sandbox stage on the sandbox provider, with a custom domain.
+    fn base() -> Vars {
+        let mut vars = Vars::default();
+        vars.set("PIXGW_JWT_SECRET", &"ab".repeat(48));
+        vars.set("PIXGW_DATA_KEY", &"cd".repeat(32));
+        vars.set("PIXGW_PUBLIC_HOST", "pix.example.com");
+        vars.set("PIXGW_TABLE", "pixgw-test");
+        vars
     }
-    set("PIXGW_JWT_SECRET", &"ab".repeat(48));
-    set("PIXGW_DATA_KEY", &"cd".repeat(32));
-    set("PIXGW_PUBLIC_HOST", "pix.example.com");
-    set("PIXGW_TABLE", "pixgw-test");
-    // Never reach AWS or the instance metadata service: a local endpoint that is never called,
-    // and static region and credentials.
-    set("DYNAMODB_ENDPOINT", "http://127.0.0.1:9");
-    set("AWS_REGION", "us-east-1");
-    set("AWS_ACCESS_KEY_ID", "test");
-    set("AWS_SECRET_ACCESS_KEY", "test");
-    set("AWS_EC2_METADATA_DISABLED", "true");
+
+    fn set(&mut self, name: &'static str, value: &str) {
+        self.set.insert(name, value.to_owned());
+    }
+
+    fn remove(&mut self, name: &str) {
+        self.set.remove(name);
+    }
+
+    fn with_real_provider_credentials(&mut self) {
+        self.set("CONNECTPSP_CLIENT_ID", "client-1");
+        self.set("CONNECTPSP_CLIENT_SECRET", "connectpsp-client-secret");
+        self.set("CONNECTPSP_APPLICATION_TOKEN", "application-token");
+        self.set("CONNECTPSP_CRYPTO_TOKEN", "crypto-token");
+        self.set("CONNECTPSP_WEBHOOK_TOKEN", "webhook-token-0123456789");
+        self.set("PAGFAST_API_TOKEN", "pagfast-api-token");
+        self.set("PAGFAST_WEBHOOK_HEADER_VALUE", "pagfast-header-value-0123");
+    }
+
+    /// The cold start of the function serving `route`.
+    fn start(&self, route: Route) -> Result<AppState, BootstrapError> {
+        self.read.borrow_mut().clear();
+        let env = |name: &str| {
+            self.read.borrow_mut().insert(name.to_owned());
+            self.set.get(name).cloned()
+        };
+        // A fixed region and no credentials chain: the client is built, never called.
+        let aws = AwsClients::new(
+            SdkConfig::builder()
+                .region(Region::new("us-east-1"))
+                .behavior_version(BehaviorVersion::latest())
+                .build(),
+        );
+        api_state(route, &env, &aws)
+    }
+
+    /// The variables the last cold start looked up.
+    fn read(&self) -> Vec<String> {
+        self.read.borrow().iter().cloned().collect()
+    }
 }
 
-fn set_real_provider_credentials() {
-    set("CONNECTPSP_CLIENT_ID", "client-1");
-    set("CONNECTPSP_CLIENT_SECRET", "connectpsp-client-secret");
-    set("CONNECTPSP_APPLICATION_TOKEN", "application-token");
-    set("CONNECTPSP_CRYPTO_TOKEN", "crypto-token");
-    set("CONNECTPSP_WEBHOOK_TOKEN", "webhook-token-0123456789");
-    set("PAGFAST_API_TOKEN", "pagfast-api-token");
-    set("PAGFAST_WEBHOOK_HEADER_VALUE", "pagfast-header-value-0123");
-}
-
-#[tokio::test]
-async fn bootstrap_builds_the_configured_providers_and_refuses_mistakes() {
+#[test]
+fn a_charge_creating_function_builds_the_configured_providers_and_refuses_mistakes() {
     // A sandbox stage with no list runs on the sandbox, with the sandbox routes.
-    reset();
-    set("PIXGW_SANDBOX", "true");
-    let state = bootstrap().await.unwrap();
+    let mut vars = Vars::base();
+    vars.set("PIXGW_SANDBOX", "true");
+    let state = vars.start(Route::CashInCreate).unwrap();
     assert_eq!(state.providers.names(), vec!["sandbox"]);
     assert!(state.sandbox.is_some());
 
     // ... also without a custom domain (a default deploy: PublicHost is empty), paying through
     // the provider-webhook handler in-process rather than over HTTPS to a host it has not got.
-    set("PIXGW_PUBLIC_HOST", "");
-    let state = bootstrap().await.unwrap();
+    vars.set("PIXGW_PUBLIC_HOST", "");
+    let state = vars.start(Route::CashInCreate).unwrap();
     let sandbox = state.sandbox.expect("sandbox routes");
     assert!(
         matches!(sandbox.delivery, SandboxDelivery::InProcess),
@@ -75,18 +93,18 @@ async fn bootstrap_builds_the_configured_providers_and_refuses_mistakes() {
         sandbox.delivery
     );
     // A real provider, though, needs the host its webhooks are sent to.
-    set("PIXGW_PROVIDERS", "sandbox,connectpsp");
-    set_real_provider_credentials();
-    let err = bootstrap().await.err().unwrap();
+    vars.set("PIXGW_PROVIDERS", "sandbox,connectpsp");
+    vars.with_real_provider_credentials();
+    let err = vars.start(Route::CashInCreate).err().unwrap();
     assert!(
         matches!(err, BootstrapError::Missing("PIXGW_PUBLIC_HOST")),
         "{err:?}"
     );
 
     // Production must say which providers it uses...
-    reset();
-    set("PIXGW_SANDBOX", "false");
-    let err = bootstrap().await.err().unwrap();
+    let mut vars = Vars::base();
+    vars.set("PIXGW_SANDBOX", "false");
+    let err = vars.start(Route::CashInCreate).err().unwrap();
     assert!(
         matches!(
             err,
@@ -95,40 +113,109 @@ async fn bootstrap_builds_the_configured_providers_and_refuses_mistakes() {
         "{err:?}"
     );
     // ...and may not list the sandbox, which confirms charges nobody paid.
-    set("PIXGW_PROVIDERS", "connectpsp,sandbox");
-    set_real_provider_credentials();
-    let err = bootstrap().await.err().unwrap();
+    vars.set("PIXGW_PROVIDERS", "connectpsp,sandbox");
+    vars.with_real_provider_credentials();
+    let err = vars.start(Route::CashInCreate).err().unwrap();
     assert!(matches!(err, BootstrapError::SandboxDisabled), "{err:?}");
 
     // A listed provider's missing credential is named.
-    set("PIXGW_PROVIDERS", "pagfast,connectpsp");
-    // SAFETY: as in `set`.
-    unsafe { std::env::remove_var("CONNECTPSP_CLIENT_ID") };
-    let err = bootstrap().await.err().unwrap();
+    vars.set("PIXGW_PROVIDERS", "pagfast,connectpsp");
+    vars.remove("CONNECTPSP_CLIENT_ID");
+    let err = vars.start(Route::CashInCreate).err().unwrap();
     assert!(err.to_string().contains("CONNECTPSP_CLIENT_ID"), "{err}");
 
     // A bad failover setting is refused.
-    set_real_provider_credentials();
-    set("PIXGW_FAILOVER_THRESHOLD", "zero");
-    let err = bootstrap().await.err().unwrap();
+    vars.with_real_provider_credentials();
+    vars.set("PIXGW_FAILOVER_THRESHOLD", "zero");
+    let err = vars.start(Route::CashInCreate).err().unwrap();
     assert!(
         err.to_string().contains("PIXGW_FAILOVER_THRESHOLD"),
         "{err}"
     );
 
     // A production deployment on real providers, in the listed order, without the sandbox.
-    set("PIXGW_FAILOVER_THRESHOLD", "2");
-    let state = bootstrap().await.unwrap();
+    vars.set("PIXGW_FAILOVER_THRESHOLD", "2");
+    let state = vars.start(Route::CashInCreate).unwrap();
     assert_eq!(state.providers.names(), vec!["pagfast", "connectpsp"]);
     assert_eq!(state.provider.name(), "pagfast");
     assert!(state.sandbox.is_none());
 
     // Both real providers next to the sandbox in a sandbox stage.
-    set("PIXGW_SANDBOX", "true");
-    set("PIXGW_PROVIDERS", "connectpsp,sandbox");
-    let state = bootstrap().await.unwrap();
+    vars.set("PIXGW_SANDBOX", "true");
+    vars.set("PIXGW_PROVIDERS", "connectpsp,sandbox");
+    let state = vars.start(Route::CashInCreate).unwrap();
     assert_eq!(state.providers.names(), vec!["connectpsp", "sandbox"]);
     assert!(state.sandbox.is_some());
+}
+
+/// A function reads only what its flow needs: a missing unrelated secret cannot break it, and
+/// a missing needed one fails its cold start by name.
+#[test]
+fn each_function_reads_only_the_secrets_its_flow_needs() {
+    // The OpenAPI document: the token key (the route needs a token) and the table, nothing
+    // else, not even the provider list.
+    let mut vars = Vars::default();
+    vars.set("PIXGW_JWT_SECRET", &"ab".repeat(48));
+    vars.set("PIXGW_TABLE", "pixgw-test");
+    vars.start(Route::OpenApi).unwrap();
+    assert_eq!(
+        vars.read(),
+        ["DYNAMODB_ENDPOINT", "PIXGW_JWT_SECRET", "PIXGW_TABLE"]
+    );
+    vars.remove("PIXGW_JWT_SECRET");
+    let err = vars.start(Route::OpenApi).err().unwrap();
+    assert!(
+        matches!(err, BootstrapError::Missing("PIXGW_JWT_SECRET")),
+        "{err:?}"
+    );
+
+    // A signed route opens the account's cryptoToken: the data key, required.
+    let mut vars = Vars::base();
+    vars.set("PIXGW_SANDBOX", "false");
+    vars.set("PIXGW_PROVIDERS", "connectpsp,pagfast");
+    vars.with_real_provider_credentials();
+    vars.remove("PIXGW_DATA_KEY");
+    let err = vars.start(Route::CashInRefund).err().unwrap();
+    assert!(
+        matches!(err, BootstrapError::Missing("PIXGW_DATA_KEY")),
+        "{err:?}"
+    );
+    // Refunds go to providers that can make them: ConnectPSP's credentials, never PagFast's
+    // token (PagFast is known by name, so its charges are still refused as not refundable).
+    vars.set("PIXGW_DATA_KEY", &"cd".repeat(32));
+    vars.remove("PAGFAST_API_TOKEN");
+    vars.remove("PAGFAST_WEBHOOK_HEADER_VALUE");
+    let state = vars.start(Route::CashInRefund).unwrap();
+    assert_eq!(state.providers.names(), vec!["connectpsp", "pagfast"]);
+    assert!(!vars.read().iter().any(|name| name.starts_with("PAGFAST_")));
+    assert!(vars.read().contains(&"CONNECTPSP_CLIENT_SECRET".to_owned()));
+
+    // The provider webhook verifies PagFast's webhooks by the header value alone, holds no
+    // token key, and no data key outside the sandbox.
+    vars.set("PAGFAST_WEBHOOK_HEADER_VALUE", "pagfast-header-value-0123");
+    vars.remove("PIXGW_DATA_KEY");
+    vars.remove("PIXGW_JWT_SECRET");
+    let state = vars.start(Route::ProviderWebhook).unwrap();
+    assert_eq!(state.providers.names(), vec!["connectpsp", "pagfast"]);
+    let read = vars.read();
+    assert!(read.contains(&"PAGFAST_WEBHOOK_HEADER_VALUE".to_owned()));
+    for unread in ["PAGFAST_API_TOKEN", "PIXGW_JWT_SECRET", "PIXGW_DATA_KEY"] {
+        assert!(!read.contains(&unread.to_owned()), "{unread}: {read:?}");
+    }
+
+    // A cash-out only chooses its transfer provider: no provider credential at all.
+    vars.set("PIXGW_JWT_SECRET", &"ab".repeat(48));
+    vars.set("PIXGW_DATA_KEY", &"cd".repeat(32));
+    let state = vars.start(Route::CashOutCreate).unwrap();
+    assert_eq!(state.providers.names(), vec!["connectpsp", "pagfast"]);
+    assert!(
+        !vars
+            .read()
+            .iter()
+            .any(|name| name.starts_with("CONNECTPSP_") || name.starts_with("PAGFAST_")),
+        "{:?}",
+        vars.read()
+    );
 }
 
 #[test]

@@ -637,7 +637,7 @@ async fn the_expiry_sweeper_tick_reports_what_it_did() {
         pixgw_api::store::expiry_ports(&store),
         Arc::new(SystemClock),
     );
-    let report = pixgw_functions::expiry::handle_tick(&sweeper, json!({"source": "aws.scheduler"}))
+    let report = pixgw_functions::runner::handle_tick(&sweeper, json!({"source": "aws.scheduler"}))
         .await
         .expect("tick");
     assert_eq!(report, json!({"expired": 0, "skipped": 0}));

@@ -18,7 +18,7 @@ use pixgw_domain::messaging::queue::QueueName;
 use pixgw_domain::messaging::relay::relay_outbox;
 use pixgw_domain::payout::runs::PayoutRunStore;
 use pixgw_domain::pix::clock::{Clock, SystemClock};
-use pixgw_functions::scheduler::handle_tick;
+use pixgw_functions::runner::handle_tick;
 use pixgw_queue_local::LocalQueues;
 use pixgw_store_embedded::EmbeddedStore;
 use serde_json::{Value, json};

@@ -12,7 +12,8 @@ use pixgw_domain::messaging::queue::{MessageQueue, QueueName};
 use pixgw_domain::pix::clock::SystemClock;
 use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::webhooks::WebhookMessage;
-use pixgw_functions::pipeline::{handle_sqs, handle_sqs_concurrently, handle_stream};
+use pixgw_functions::pipeline::handle_stream;
+use pixgw_functions::runner::{handle_sqs, handle_sqs_concurrently};
 use pixgw_queue_local::LocalQueues;
 use serde_json::{Value, json};
 

@@ -13,7 +13,12 @@
 //!   the attributes of their queue, the stream mapping reads the table's stream and reports to
 //!   its on-failure queue.
 //!
-//! Needs DynamoDB Local and moto (`./scripts/test.sh` starts them); fails without them.
+//! And the environment: every function is started on exactly the variables the template gives
+//! it, in several shapes of deployment, and must read every one of them (no secret it never
+//! reads) and find everything it needs ([`aws::environment`]).
+//!
+//! The flows need DynamoDB Local and moto (`./scripts/test.sh` starts them) and fail without
+//! them; the environment check makes no AWS call.
 
 mod aws;
 mod common;
@@ -1177,6 +1182,76 @@ async fn sandbox_pay_confirms_a_charge_on_a_default_deploy() {
         (status, charge["status"].as_str()),
         (200, Some("CONFIRMED")),
         "{charge}"
+    );
+}
+
+/// The template's deployment with `overrides`, on a stack that is never created (names only).
+fn deployment_of(
+    template: aws::template::Template,
+    overrides: &std::collections::BTreeMap<&str, &str>,
+) -> aws::template::Deployment {
+    let stack = aws::template::Stack {
+        name: "pixgw-env".into(),
+        region: "us-east-1".into(),
+        account: aws::world::ACCOUNT.into(),
+        table: "pixgw-env-Table-1".into(),
+        stream_label: "2026-01-01T00:00:00.000".into(),
+    };
+    let overrides: Vec<(&str, &str)> = overrides.iter().map(|(k, v)| (*k, *v)).collect();
+    aws::template::Deployment::new(template, stack, &overrides)
+}
+
+/// Each function is given exactly the environment its cold start reads, in every shape of
+/// deployment: no secret (or other variable) it never reads, nothing it needs missing.
+#[test]
+fn every_function_is_given_only_the_environment_it_reads() {
+    let mut problems = Vec::new();
+    for (what, overrides) in aws::environment::configurations() {
+        let deployment = deployment_of(aws::template::Template::load(), &overrides);
+        let refused = deployment.failing_rules();
+        assert!(refused.is_empty(), "{what}: {refused:?}");
+        problems.extend(
+            aws::environment::problems(deployment)
+                .into_iter()
+                .map(|problem| format!("{what}: {problem}")),
+        );
+    }
+    assert!(
+        problems.is_empty(),
+        "template.yaml and the functions' cold starts disagree:\n  {}",
+        problems.join("\n  ")
+    );
+}
+
+/// The environment check itself: a secret put back on a function that never reads it, and a
+/// secret taken from a function that needs it, are both caught.
+#[test]
+fn the_environment_check_catches_a_secret_too_many_and_one_missing() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml"))
+        .expect("template.yaml");
+    let data_key =
+        "          PIXGW_DATA_KEY: !Sub '{{resolve:secretsmanager:${DataKey}:SecretString}}'\n";
+    let jwt_key =
+        "          PIXGW_JWT_SECRET: !Sub '{{resolve:secretsmanager:${JwtSecret}:SecretString}}'\n";
+    // The position of the first `line` in resource `name`.
+    let in_resource = |text: &str, name: &str, line: &str| {
+        let start = text.find(&format!("\n  {name}:\n")).expect(name);
+        start + text[start..].find(line).expect(line)
+    };
+    let mut edited = text.clone();
+    let at = in_resource(&edited, "OpenApiFunction", jwt_key) + jwt_key.len();
+    edited.insert_str(at, data_key);
+    let at = in_resource(&edited, "CashInRefundFunction", data_key);
+    edited.replace_range(at..at + data_key.len(), "");
+
+    let deployment = deployment_of(aws::template::Template::parse(&edited), &Default::default());
+    assert_eq!(
+        aws::environment::problems(deployment),
+        [
+            "cash-in-refund: cold start failed on the template's environment: missing \
+             environment variable PIXGW_DATA_KEY",
+            "openapi: the template gives it secret PIXGW_DATA_KEY, which it never reads",
+        ]
     );
 }
 

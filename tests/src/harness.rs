@@ -349,7 +349,8 @@ impl Gateway {
         let sandbox = SandboxProvider::new(
             PUBLIC_HOST,
             state_clock.clone(),
-            keys.sandbox_webhook_secret(),
+            keys.sandbox_webhook_secret()
+                .expect("the test keys hold a data key"),
         )
         .expect("sandbox provider");
         let config = SandboxConfig {

@@ -3,5 +3,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    pixgw_functions::expiry::serve_expiry_sweeper().await
+    pixgw_functions::runner::serve_ticks(pixgw_functions::expiry::sweeper).await
 }

@@ -3,5 +3,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    pixgw_functions::scheduler::serve_scheduler().await
+    pixgw_functions::runner::serve_ticks(pixgw_functions::scheduler::payout_scheduler).await
 }

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    pixgw_functions::pipeline::serve_consumer(pixgw_functions::pipeline::split_calculator).await
+    pixgw_functions::runner::serve_sqs(pixgw_functions::pipeline::split_calculator).await
 }

@@ -3,5 +3,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    pixgw_functions::pipeline::serve_webhook_dispatcher().await
+    pixgw_functions::runner::serve_sqs(pixgw_functions::pipeline::webhook_dispatcher).await
 }

@@ -8,7 +8,7 @@
 //! (an intrinsic, a resource attribute) panics, naming it: a template change the test cannot
 //! follow must be taught to it, never skipped.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value as Json};
 use serde_norway::{Mapping, Value as Yaml};
@@ -97,8 +97,13 @@ pub struct Function {
     pub logical_id: String,
     /// `Metadata.BuildProperties.Binary`: the binary under `functions/src/bin/`.
     pub binary: String,
-    /// `Globals.Function.Environment.Variables` overlaid with the function's own.
+    /// `Globals.Function.Environment.Variables` overlaid with the function's own, secrets
+    /// resolved.
     pub environment: BTreeMap<String, String>,
+    /// The names of the function's own variables (not from `Globals`).
+    pub own_variables: BTreeSet<String>,
+    /// The names of the variables whose value holds a Secrets Manager dynamic reference.
+    pub secret_variables: BTreeSet<String>,
     /// `Properties.Policies`, resolved.
     pub policies: Vec<Json>,
     /// `Properties.Events`, resolved: (event name, `{Type, Properties}`).
@@ -201,14 +206,22 @@ impl Deployment {
                     .unwrap_or_else(|| panic!("{logical_id}: Metadata.BuildProperties.Binary"))
                     .to_owned();
                 let mut environment = BTreeMap::new();
+                let mut secret_variables = BTreeSet::new();
                 let own = self
                     .property(&spec, "Environment")
                     .and_then(|e| e.get("Variables").cloned());
+                let own_variables = own
+                    .iter()
+                    .flat_map(|v| v.as_object().expect("variables").keys().cloned())
+                    .collect();
                 for variables in [global_environment.clone(), own].into_iter().flatten() {
                     for (name, value) in variables.as_object().expect("variables").clone() {
                         let value = value
                             .as_str()
                             .unwrap_or_else(|| panic!("{logical_id}: {name} is not a string"));
+                        if value.contains("{{resolve:") {
+                            secret_variables.insert(name.clone());
+                        }
                         environment.insert(name, self.dereference(value));
                     }
                 }
@@ -225,6 +238,8 @@ impl Deployment {
                     logical_id,
                     binary,
                     environment,
+                    own_variables,
+                    secret_variables,
                     policies,
                     events,
                 }

@@ -1,17 +1,18 @@
 //! One deployment of `template.yaml` on DynamoDB Local and moto: the table, the queues the
 //! template declares, and every function the template creates, each built the way its binary
-//! builds itself (the shared bootstrap, on the environment the template gives it) with a
-//! recorder on its AWS clients. The Lambda service's part is played here, driven by the
-//! template too: API Gateway events for the HTTP functions, the SQS event source mappings
-//! (the queue each function's `SQS` event names), the stream mapping of the outbox relay (with
-//! its `FilterCriteria`) and the scheduled ticks. The Lambda service's own AWS calls (polling,
-//! deleting, reading the stream) are not recorded: they are checked from the template's
-//! `Events` instead ([`super::iam::event_source_needs`]).
+//! builds itself (its builder, on exactly the environment the template gives it, recording
+//! which variables it reads: [`start`]) with a recorder on its AWS clients. The Lambda
+//! service's part is played here, driven by the template too: API Gateway events for the HTTP
+//! functions, the SQS event source mappings (the queue each function's `SQS` event names), the
+//! stream mapping of the outbox relay (with its `FilterCriteria`) and the scheduled ticks. The
+//! Lambda service's own AWS calls (polling, deleting, reading the stream) are not recorded:
+//! they are checked from the template's `Events` instead ([`super::iam::event_source_needs`]).
 //!
 //! Two things are not AWS and are replaced: merchant webhook hosts resolve to a public address
 //! and the merchant endpoints answer by path ([`MerchantEndpoints`]), since the tests have no
 //! internet; the functions' URL policy stays the production one.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -28,16 +29,13 @@ use pixgw_api::store::DynStore;
 use pixgw_api::{AppState, Route};
 use pixgw_domain::flows::expire::ExpirySweeper;
 use pixgw_domain::flows::run_payout_windows::PayoutScheduler;
-use pixgw_domain::messaging::consumer::MessageHandler;
 use pixgw_domain::pix::clock::Clock;
 use pixgw_domain::webhooks::url_policy::HostResolver;
 use pixgw_domain::webhooks::{WebhookRequest, WebhookResponse, WebhookSender};
-use pixgw_functions::aws::AwsClients;
-use pixgw_functions::pipeline::{
-    handle_sqs, handle_sqs_concurrently, handle_stream, payout_executor, split_calculator,
-    webhook_dispatcher,
-};
-use pixgw_functions::{bootstrap_with, expiry, scheduler};
+use pixgw_functions::aws::{AwsClients, Env};
+use pixgw_functions::pipeline::{handle_stream, webhook_dispatcher_with};
+use pixgw_functions::runner::{Consumer, handle_tick};
+use pixgw_functions::{BootstrapError, bootstrap, expiry, pipeline, scheduler};
 use pixgw_providers::sandbox::SandboxProvider;
 use pixgw_queue_sqs::SqsQueues;
 use pixgw_store_dynamodb::DynamoStore;
@@ -65,17 +63,11 @@ pub fn emulator_endpoint(var: &str, emulator: &str) -> String {
 pub enum Handler {
     /// An API route: `pixgw_functions::handle` on the state `serve` builds.
     Http {
-        state: AppState,
+        state: Box<AppState>,
         route: Route,
     },
-    /// An SQS consumer (`serve_consumer` / `serve_webhook_dispatcher`); `state` is the state its
-    /// handler was built from.
-    Queue {
-        state: AppState,
-        handler: Arc<dyn MessageHandler>,
-        /// The batch's messages handled concurrently (the webhook dispatcher).
-        concurrent: bool,
-    },
+    /// An SQS consumer, as `runner::serve_sqs` runs it.
+    Queue(Consumer),
     /// The outbox relay on the table's stream.
     Relay {
         queues: SqsQueues,
@@ -90,22 +82,14 @@ pub struct Lambda {
 }
 
 impl Lambda {
-    /// The application state the function built (HTTP functions and queue consumers).
-    pub fn state(&self) -> &AppState {
-        match &self.handler {
-            Handler::Http { state, .. } | Handler::Queue { state, .. } => state,
-            _ => panic!("{} builds no application state", self.function.binary),
-        }
-    }
-
     /// The sandbox provider of this function's instance (its own simulated PIX network).
     pub fn sandbox(&self) -> &SandboxProvider {
-        &self
-            .state()
-            .sandbox
-            .as_ref()
-            .expect("a sandbox deployment")
-            .provider
+        let sandbox = match &self.handler {
+            Handler::Http { state, .. } => state.sandbox.as_ref().map(|s| &s.provider),
+            Handler::Queue(consumer) => consumer.sandbox.as_ref(),
+            _ => None,
+        };
+        sandbox.unwrap_or_else(|| panic!("{} built no sandbox provider", self.function.binary))
     }
 }
 
@@ -206,8 +190,9 @@ impl World {
             stream_label: "2026-01-01T00:00:00.000".to_owned(),
         };
         let mut deployment = Deployment::new(Template::load(), stack.clone(), overrides);
-        for (arn, value) in generated_secrets(&deployment) {
-            deployment = deployment.with_secret(&arn, &value);
+        let secrets = generated_secrets(&deployment);
+        for (arn, value) in &secrets {
+            deployment = deployment.with_secret(arn, value);
         }
         let refused = deployment.failing_rules();
         assert!(
@@ -242,11 +227,8 @@ impl World {
         let queue_urls = create_queues(&deployment, &sqs).await;
 
         let functions = deployment.functions();
-        let env = functions
-            .first()
-            .map(|f| f.environment.clone())
-            .expect("functions");
-        let keys = AuthKeys::from_hex(&env["PIXGW_JWT_SECRET"], &env["PIXGW_DATA_KEY"])
+        let secret = |logical_id: &str| secrets[&deployment.secret_arn(logical_id)].clone();
+        let keys = AuthKeys::from_hex(&secret("JwtSecret"), &secret("DataKey"))
             .expect("the template's keys");
         let log = CallLog::default();
         let endpoints = Arc::new(MerchantEndpoints::default());
@@ -261,7 +243,9 @@ impl World {
                 &stack,
                 &log,
             ));
-            let handler = build(&function, &environment, &aws, &endpoints).await;
+            let handler = start(&function, &environment, &aws, &endpoints)
+                .handler
+                .unwrap_or_else(|e| panic!("{}: cold start failed: {e}", function.binary));
             lambdas.insert(function.binary.clone(), Lambda { function, handler });
         }
         let operator_store: DynStore = Arc::new(DynamoStore::new(dynamodb.clone(), &stack.table));
@@ -311,7 +295,9 @@ impl World {
         let provider = SandboxProvider::new(
             pixgw_functions::SANDBOX_LOCATION_HOST_WITHOUT_DOMAIN,
             clock.clone(),
-            self.keys.sandbox_webhook_secret(),
+            self.keys
+                .sandbox_webhook_secret()
+                .expect("the keys hold a data key"),
         )
         .expect("host");
         let sandbox = SandboxConfig {
@@ -380,31 +366,20 @@ impl World {
     }
 
     async fn invoke_sqs_event(&self, binary: &str, event: SqsEvent) -> SqsBatchResponse {
-        let Handler::Queue {
-            handler,
-            concurrent,
-            ..
-        } = &self.invoking(binary).handler
-        else {
+        let Handler::Queue(consumer) = &self.invoking(binary).handler else {
             panic!("{binary} is not a queue consumer");
         };
-        if *concurrent {
-            handle_sqs_concurrently(handler.as_ref(), event).await
-        } else {
-            handle_sqs(handler.as_ref(), event).await
-        }
+        consumer.handle(event).await
     }
 
     /// One EventBridge Scheduler tick of `binary`.
     pub async fn tick(&self, binary: &str) -> Value {
         let event = json!({"source": "aws.scheduler"});
         match &self.invoking(binary).handler {
-            Handler::Scheduler(scheduler) => scheduler::handle_tick(scheduler, event)
-                .await
-                .expect("scheduler tick"),
-            Handler::Sweeper(sweeper) => expiry::handle_tick(sweeper, event)
-                .await
-                .expect("sweeper tick"),
+            Handler::Scheduler(scheduler) => {
+                handle_tick(scheduler, event).await.expect("scheduler tick")
+            }
+            Handler::Sweeper(sweeper) => handle_tick(sweeper, event).await.expect("sweeper tick"),
             _ => panic!("{binary} is not a scheduled function"),
         }
     }
@@ -672,97 +647,101 @@ impl World {
     }
 }
 
-/// What a consumer binary hands `serve_consumer`: its handler, picked from the state.
-type PickHandler = fn(&AppState) -> Arc<dyn MessageHandler>;
+/// A function's cold start, and which variables of its environment it read.
+pub struct Started {
+    pub handler: Result<Handler, BootstrapError>,
+    pub read: BTreeSet<String>,
+}
 
-/// Builds what `binary`'s `main` builds, on `environment` and `aws`.
-async fn build(
+/// Starts `function` the way its binary's `main` does, on exactly `environment`, recording
+/// every variable its cold start looks up (set or not).
+pub fn start(
     function: &Function,
     environment: &BTreeMap<String, String>,
     aws: &AwsClients,
     endpoints: &Arc<MerchantEndpoints>,
-) -> Handler {
-    let env = |name: &str| environment.get(name).cloned();
+) -> Started {
+    let read = RefCell::new(BTreeSet::new());
+    let env = |name: &str| {
+        read.borrow_mut().insert(name.to_owned());
+        environment.get(name).cloned()
+    };
+    let handler = build(function, &env, aws, endpoints);
+    Started {
+        handler,
+        read: read.into_inner(),
+    }
+}
+
+/// Builds what `binary`'s `main` builds, on `env` and `aws`.
+fn build(
+    function: &Function,
+    env: Env<'_>,
+    aws: &AwsClients,
+    endpoints: &Arc<MerchantEndpoints>,
+) -> Result<Handler, BootstrapError> {
     let binary = function.binary.as_str();
     let source_path = format!("{}/src/bin/{binary}.rs", env!("CARGO_MANIFEST_DIR"));
     let source = std::fs::read_to_string(&source_path)
         .unwrap_or_else(|e| panic!("{}: no binary {source_path}: {e}", function.logical_id));
     // The binary's `main` must run what is built here.
-    let runs = |entry: &str| {
-        assert!(
-            source.contains(entry),
-            "{source_path} no longer runs {entry}: teach functions/tests/aws/world.rs what it runs"
-        );
-    };
-    let state = || async {
-        bootstrap_with(&env, aws)
-            .await
-            .unwrap_or_else(|e| panic!("{binary}: cold start failed: {e}"))
-            .with_webhook_resolver(Arc::new(PublicDns))
+    let runs = |entries: &[&str]| {
+        for entry in entries {
+            assert!(
+                source.contains(entry),
+                "{source_path} no longer runs {entry}: teach functions/tests/aws/world.rs what it runs"
+            );
+        }
     };
     if let Some(spec) = pixgw_api::routes::ROUTES
         .iter()
         .find(|spec| spec.function == binary)
     {
-        runs(&format!("Route::{:?}", spec.route));
-        return Handler::Http {
-            state: state().await,
+        runs(&[&format!("Route::{:?}", spec.route)]);
+        let state = bootstrap::api_state(spec.route, env, aws)?;
+        return Ok(Handler::Http {
+            state: Box::new(state.with_webhook_resolver(Arc::new(PublicDns))),
             route: spec.route,
-        };
+        });
     }
-    match binary {
-        "split-calculator" | "payout-executor" => {
-            let (entry, pick): (&str, PickHandler) = if binary == "split-calculator" {
-                ("pipeline::split_calculator", split_calculator)
-            } else {
-                ("pipeline::payout_executor", payout_executor)
-            };
-            runs(entry);
-            let state = state().await;
-            Handler::Queue {
-                handler: pick(&state),
-                state,
-                concurrent: false,
-            }
+    Ok(match binary {
+        "split-calculator" => {
+            runs(&["serve_sqs", "pipeline::split_calculator"]);
+            Handler::Queue(pipeline::split_calculator(env, aws)?)
+        }
+        "payout-executor" => {
+            runs(&["serve_sqs", "pipeline::payout_executor"]);
+            Handler::Queue(pipeline::payout_executor(env, aws)?)
         }
         "webhook-dispatcher" => {
-            runs("serve_webhook_dispatcher");
-            let state = state().await;
-            let dispatcher = webhook_dispatcher(&state, &env, aws, endpoints.clone())
-                .unwrap_or_else(|e| panic!("{binary}: cold start failed: {e}"));
-            Handler::Queue {
-                handler: Arc::new(dispatcher),
-                state,
-                concurrent: true,
-            }
+            // The production dispatcher with the merchants' endpoints and DNS played here.
+            runs(&["serve_sqs", "pipeline::webhook_dispatcher"]);
+            Handler::Queue(webhook_dispatcher_with(
+                env,
+                aws,
+                endpoints.clone(),
+                Arc::new(PublicDns),
+            )?)
         }
         "outbox-relay" => {
-            runs("serve_relay");
+            runs(&["pipeline::serve_relay"]);
             Handler::Relay {
-                queues: aws
-                    .queues(&env)
-                    .unwrap_or_else(|e| panic!("{binary}: cold start failed: {e}")),
+                queues: pipeline::relay_queues(env, aws)?,
             }
         }
         "payout-scheduler" => {
-            runs("serve_scheduler");
-            Handler::Scheduler(
-                scheduler::scheduler_with(&env, aws)
-                    .unwrap_or_else(|e| panic!("{binary}: cold start failed: {e}")),
-            )
+            runs(&["serve_ticks", "scheduler::payout_scheduler"]);
+            Handler::Scheduler(scheduler::payout_scheduler(env, aws)?)
         }
         "expiry-sweeper" => {
-            runs("serve_expiry_sweeper");
-            Handler::Sweeper(
-                expiry::sweeper_with(&env, aws)
-                    .unwrap_or_else(|e| panic!("{binary}: cold start failed: {e}")),
-            )
+            runs(&["serve_ticks", "expiry::sweeper"]);
+            Handler::Sweeper(expiry::sweeper(env, aws)?)
         }
         other => panic!(
             "{}: binary {other} is not known to functions/tests/aws/world.rs",
             function.logical_id
         ),
-    }
+    })
 }
 
 /// What Secrets Manager generates for the template's secrets (the JWT and data keys):

@@ -25,7 +25,7 @@ pub fn sandbox_state(dir: &Path) -> (Arc<EmbeddedStore>, AppState) {
     let provider = SandboxProvider::new(
         "sandbox-pix.example.com",
         clock.clone(),
-        keys.sandbox_webhook_secret(),
+        keys.sandbox_webhook_secret().expect("a data key"),
     )
     .expect("host");
     let sandbox = SandboxConfig {

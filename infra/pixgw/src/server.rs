@@ -66,7 +66,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), AnyError> {
                 let provider = SandboxProvider::new(
                     &public_host,
                     clock.clone(),
-                    keys.sandbox_webhook_secret(),
+                    keys.sandbox_webhook_secret()?,
                 )?
                 .with_journal(&args.storage.data_dir.join(SANDBOX_JOURNAL_FILE))
                 .map_err(|e| format!("cannot open the sandbox network's journal: {e}"))?;

@@ -30,10 +30,16 @@ const ISSUER: &str = "pixgw";
 const AUDIENCE: &str = "pixgw-api";
 
 /// The gateway's own secrets. Never logged (no `Debug` that shows them).
+///
+/// A host holds only the keys its flow uses: each Lambda function is given just its own
+/// (`functions/src/bootstrap.rs`), so a function that never verifies tokens has no JWT key and
+/// one that never opens a stored secret has no data key. Using a key the host does not hold is
+/// a deployment mistake, answered as an internal error ([`KeyError::NotHeld`]), never worked
+/// around.
 #[derive(Clone)]
 pub struct AuthKeys {
-    jwt_secret: Vec<u8>,
-    data_key: [u8; 32],
+    jwt_secret: Option<Vec<u8>>,
+    data_key: Option<[u8; 32]>,
 }
 
 impl std::fmt::Debug for AuthKeys {
@@ -42,17 +48,31 @@ impl std::fmt::Debug for AuthKeys {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
     #[error("the JWT secret must be at least 32 bytes")]
     WeakJwtSecret,
     #[error("the data key must be 64 hex characters (32 bytes)")]
     BadDataKey,
+    /// The host was built without this key because its flow should never need it.
+    #[error("this host holds no {0}: its flow was not expected to use it")]
+    NotHeld(&'static str),
 }
+
+const JWT_KEY: &str = "JWT key";
+const DATA_KEY: &str = "data key";
 
 impl AuthKeys {
     pub fn new(jwt_secret: Vec<u8>, data_key: [u8; 32]) -> Result<AuthKeys, KeyError> {
-        if jwt_secret.len() < 32 {
+        AuthKeys::only(Some(jwt_secret), Some(data_key))
+    }
+
+    /// Only the keys a host's flow uses (`None`: not held).
+    pub fn only(
+        jwt_secret: Option<Vec<u8>>,
+        data_key: Option<[u8; 32]>,
+    ) -> Result<AuthKeys, KeyError> {
+        if jwt_secret.as_ref().is_some_and(|secret| secret.len() < 32) {
             return Err(KeyError::WeakJwtSecret);
         }
         Ok(AuthKeys {
@@ -63,25 +83,47 @@ impl AuthKeys {
 
     /// From hex strings, as configuration carries them.
     pub fn from_hex(jwt_secret_hex: &str, data_key_hex: &str) -> Result<AuthKeys, KeyError> {
-        let jwt = hex::decode(jwt_secret_hex.trim()).map_err(|_| KeyError::WeakJwtSecret)?;
-        let data: [u8; 32] = hex::decode(data_key_hex.trim())
-            .ok()
-            .and_then(|bytes| bytes.try_into().ok())
-            .ok_or(KeyError::BadDataKey)?;
-        AuthKeys::new(jwt, data)
+        AuthKeys::only_from_hex(Some(jwt_secret_hex), Some(data_key_hex))
+    }
+
+    /// [`AuthKeys::only`] from hex strings.
+    pub fn only_from_hex(
+        jwt_secret_hex: Option<&str>,
+        data_key_hex: Option<&str>,
+    ) -> Result<AuthKeys, KeyError> {
+        let jwt = jwt_secret_hex
+            .map(|hex| hex::decode(hex.trim()).map_err(|_| KeyError::WeakJwtSecret))
+            .transpose()?;
+        let data = data_key_hex
+            .map(|hex| {
+                hex::decode(hex.trim())
+                    .ok()
+                    .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+                    .ok_or(KeyError::BadDataKey)
+            })
+            .transpose()?;
+        AuthKeys::only(jwt, data)
+    }
+
+    fn jwt_secret(&self) -> Result<&[u8], KeyError> {
+        self.jwt_secret.as_deref().ok_or(KeyError::NotHeld(JWT_KEY))
+    }
+
+    fn data_key(&self) -> Result<&[u8; 32], KeyError> {
+        self.data_key.as_ref().ok_or(KeyError::NotHeld(DATA_KEY))
     }
 
     /// A key for one purpose, derived from the data key (HMAC-SHA256 with `label`), so each
     /// purpose gets its own secret without another secret to provision.
-    pub fn derive(&self, label: &str) -> Vec<u8> {
-        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.data_key)
+    pub fn derive(&self, label: &str) -> Result<Vec<u8>, KeyError> {
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(self.data_key()?)
             .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
         mac.update(label.as_bytes());
-        mac.finalize().into_bytes().to_vec()
+        Ok(mac.finalize().into_bytes().to_vec())
     }
 
     /// The secret the sandbox PIX network signs its webhooks with.
-    pub fn sandbox_webhook_secret(&self) -> Vec<u8> {
+    pub fn sandbox_webhook_secret(&self) -> Result<Vec<u8>, KeyError> {
         self.derive("pixgw/sandbox-provider-webhook/v1")
     }
 
@@ -127,7 +169,7 @@ pub fn issue_token(
     let token = jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         &claims,
-        &EncodingKey::from_secret(&keys.jwt_secret),
+        &EncodingKey::from_secret(keys.jwt_secret().map_err(not_held)?),
     )
     .map_err(|e| ApiError::Internal(format!("signing token: {e}")))?;
     Ok(IssuedToken {
@@ -148,12 +190,10 @@ pub fn verify_token(
     validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
     validation.set_issuer(&[ISSUER]);
     validation.set_audience(&[AUDIENCE]);
-    let data = jsonwebtoken::decode::<Claims>(
-        token,
-        &DecodingKey::from_secret(&keys.jwt_secret),
-        &validation,
-    )
-    .map_err(|_| ApiError::InvalidToken)?;
+    let secret = keys.jwt_secret().map_err(not_held)?;
+    let data =
+        jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret), &validation)
+            .map_err(|_| ApiError::InvalidToken)?;
     if data.claims.exp <= now.timestamp() || data.claims.iat > now.timestamp() + 60 {
         return Err(ApiError::InvalidToken);
     }
@@ -296,7 +336,7 @@ pub fn decoy_hash() -> &'static str {
 
 /// Encrypts with AES-256-GCM under the gateway's data key: `v1.<base64(nonce ‖ ciphertext)>`.
 pub fn encrypt_secret(keys: &AuthKeys, plaintext: &str) -> Result<String, ApiError> {
-    let cipher = Aes256Gcm::new_from_slice(&keys.data_key)
+    let cipher = Aes256Gcm::new_from_slice(keys.data_key().map_err(not_held)?)
         .map_err(|_| ApiError::Internal("data key".into()))?;
     let nonce_bytes = random_bytes::<12>();
     let ciphertext = cipher
@@ -315,7 +355,8 @@ pub fn decrypt_secret(keys: &AuthKeys, sealed: &str) -> Result<String, ApiError>
         .filter(|b| b.len() > 12)
         .ok_or_else(fail)?;
     let (nonce, ciphertext) = bytes.split_at(12);
-    let cipher = Aes256Gcm::new_from_slice(&keys.data_key).map_err(|_| fail())?;
+    let cipher =
+        Aes256Gcm::new_from_slice(keys.data_key().map_err(not_held)?).map_err(|_| fail())?;
     let plain = cipher
         .decrypt(Nonce::from_slice(nonce), ciphertext)
         .map_err(|_| fail())?;
@@ -332,6 +373,12 @@ impl SecretSealer for AuthKeys {
     fn open(&self, sealed: &str) -> Result<String, SealError> {
         decrypt_secret(self, sealed).map_err(|_| SealError)
     }
+}
+
+/// A key this host was not given: a deployment mistake, not the caller's, hence a 500 (its
+/// message is logged, never shown).
+fn not_held(error: KeyError) -> ApiError {
+    ApiError::Internal(error.to_string())
 }
 
 fn random_bytes<const N: usize>() -> [u8; N] {
@@ -395,6 +442,47 @@ mod tests {
         let other = AuthKeys::new(vec![1u8; 32], [3u8; 32]).unwrap();
         assert_eq!(other.open(&sealed), Err(SealError));
         assert_eq!(keys.open("garbage"), Err(SealError));
+    }
+
+    #[test]
+    fn a_key_the_host_does_not_hold_is_an_internal_error_never_a_pass() {
+        let now = Utc::now();
+        let account = AccountId::generate();
+        let full = AuthKeys::new(vec![1u8; 32], [2u8; 32]).unwrap();
+        let token = issue_token(&full, &account, now).unwrap().access_token;
+        let sealed = full.seal("whsec_c2VjcmV0").unwrap();
+
+        let tokens_only = AuthKeys::only(Some(vec![1u8; 32]), None).unwrap();
+        assert_eq!(verify_token(&tokens_only, &token, now), Ok(account.clone()));
+        assert_eq!(tokens_only.open(&sealed), Err(SealError));
+        assert!(matches!(
+            decrypt_secret(&tokens_only, &sealed),
+            Err(ApiError::Internal(message)) if message.contains("data key")
+        ));
+        assert_eq!(
+            tokens_only.sandbox_webhook_secret(),
+            Err(KeyError::NotHeld("data key"))
+        );
+
+        let data_only = AuthKeys::only(None, Some([2u8; 32])).unwrap();
+        assert_eq!(data_only.open(&sealed), Ok("whsec_c2VjcmV0".to_owned()));
+        assert_eq!(
+            data_only.sandbox_webhook_secret(),
+            full.sandbox_webhook_secret()
+        );
+        for refused in [
+            verify_token(&data_only, &token, now).map(|_| ()),
+            issue_token(&data_only, &account, now).map(|_| ()),
+        ] {
+            assert!(
+                matches!(&refused, Err(ApiError::Internal(m)) if m.contains("JWT key")),
+                "{refused:?}"
+            );
+        }
+        assert_eq!(
+            AuthKeys::only_from_hex(Some("ab"), None).err(),
+            Some(KeyError::WeakJwtSecret)
+        );
     }
 
     #[test]

@@ -10,12 +10,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pixgw_domain::provider::PixProvider;
 use pixgw_domain::provider::directory::FailoverPolicy;
+use pixgw_domain::provider::{PixProvider, ProviderCapabilities};
 
 use crate::connectpsp::{ConnectPspConfig, ConnectPspEnvironment, ConnectPspProvider};
 use crate::http::RetryPolicy;
-use crate::pagfast::{PagFastConfig, PagFastEnvironment, PagFastProvider};
+use crate::pagfast::{PagFastConfig, PagFastEnvironment, PagFastProvider, PagFastWebhooks};
 use crate::secret::Secret;
 
 /// The providers a deployment may list in `PIXGW_PROVIDERS`.
@@ -194,6 +194,28 @@ pub fn pagfast_config_from_env(
         Some(v) => PagFastEnvironment::parse(&v)
             .ok_or_else(|| invalid("PAGFAST_ENVIRONMENT", "expected sandbox or production"))?,
     };
+    Ok(PagFastConfig {
+        base_url: base_url(env, "PAGFAST_BASE_URL", environment.base_url())?,
+        api_token: secret(env, "PAGFAST_API_TOKEN")?,
+        webhook_url: webhook_url(public_base_url, "pagfast"),
+        webhook_header_name: pagfast_webhook_header_name(env)?,
+        webhook_header_value: webhook_secret(env, "PAGFAST_WEBHOOK_HEADER_VALUE", false)?,
+        timeout: timeout(env)?,
+        retry: RetryPolicy::default(),
+    })
+}
+
+/// What authenticates PagFast's webhooks, from `PAGFAST_WEBHOOK_HEADER_NAME` (optional) and
+/// `PAGFAST_WEBHOOK_HEADER_VALUE`, and nothing else: for a host that receives them but never
+/// calls PagFast.
+pub fn pagfast_webhooks_from_env(env: Env<'_>) -> Result<PagFastWebhooks, ProviderConfigError> {
+    Ok(PagFastWebhooks::new(
+        pagfast_webhook_header_name(env)?,
+        webhook_secret(env, "PAGFAST_WEBHOOK_HEADER_VALUE", false)?,
+    ))
+}
+
+fn pagfast_webhook_header_name(env: Env<'_>) -> Result<String, ProviderConfigError> {
     let header_name = optional(env, "PAGFAST_WEBHOOK_HEADER_NAME")
         .unwrap_or_else(|| DEFAULT_PAGFAST_WEBHOOK_HEADER.to_owned());
     if reqwest::header::HeaderName::from_bytes(header_name.as_bytes()).is_err() {
@@ -202,15 +224,18 @@ pub fn pagfast_config_from_env(
             "not a valid HTTP header name",
         ));
     }
-    Ok(PagFastConfig {
-        base_url: base_url(env, "PAGFAST_BASE_URL", environment.base_url())?,
-        api_token: secret(env, "PAGFAST_API_TOKEN")?,
-        webhook_url: webhook_url(public_base_url, "pagfast"),
-        webhook_header_name: header_name,
-        webhook_header_value: webhook_secret(env, "PAGFAST_WEBHOOK_HEADER_VALUE", false)?,
-        timeout: timeout(env)?,
-        retry: RetryPolicy::default(),
-    })
+    Ok(header_name)
+}
+
+/// What provider `name` can do besides creating charges, without building it (so without its
+/// credentials): a host that knows a provider but never calls it still chooses by it.
+pub fn capabilities_of(name: &str) -> Result<ProviderCapabilities, ProviderConfigError> {
+    match name {
+        "sandbox" => Ok(crate::sandbox::CAPABILITIES),
+        "connectpsp" => Ok(crate::connectpsp::CAPABILITIES),
+        "pagfast" => Ok(crate::pagfast::CAPABILITIES),
+        other => Err(ProviderConfigError::Unknown(other.to_owned())),
+    }
 }
 
 /// The provider called `name`, built from its variables; `None` for `sandbox`, which hosts

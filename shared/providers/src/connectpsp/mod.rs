@@ -62,6 +62,9 @@ use crate::http::{BuildError, HttpReply, ProviderHttp};
 use auth::TokenCache;
 use session::{Call, Session, encode_component};
 
+/// Charges, refunds and transfers (seeds 000-002).
+pub const CAPABILITIES: ProviderCapabilities = ProviderCapabilities::ALL;
+
 pub struct ConnectPspProvider {
     session: Session,
     /// `{webhook_url}?token={webhook_token}`, registered with every charge and cash-out.
@@ -140,7 +143,7 @@ impl PixProvider for ConnectPspProvider {
     }
 
     fn capabilities(&self) -> ProviderCapabilities {
-        ProviderCapabilities::ALL
+        CAPABILITIES
     }
 
     async fn create_charge(

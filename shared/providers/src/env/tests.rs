@@ -265,6 +265,63 @@ fn providers_are_built_by_name() {
 }
 
 #[test]
+fn capabilities_are_known_without_credentials_and_match_the_built_providers() {
+    let mut vars = connectpsp_vars();
+    vars.extend(pagfast_vars());
+    let env = env_of(&vars);
+    for name in ["connectpsp", "pagfast"] {
+        let built = provider_from_env(name, BASE, &env).unwrap().unwrap();
+        assert_eq!(capabilities_of(name), Ok(built.capabilities()), "{name}");
+    }
+    assert_eq!(
+        capabilities_of("pagfast"),
+        Ok(ProviderCapabilities::CHARGES_ONLY)
+    );
+    assert_eq!(capabilities_of("sandbox"), Ok(ProviderCapabilities::ALL));
+    assert_eq!(
+        capabilities_of("stripe"),
+        Err(ProviderConfigError::Unknown("stripe".into()))
+    );
+}
+
+#[tokio::test]
+async fn pagfast_webhooks_alone_need_only_the_header_value() {
+    let env = env_of(&[("PAGFAST_WEBHOOK_HEADER_VALUE", PAGFAST_HEADER_VALUE)]);
+    let webhooks = pagfast_webhooks_from_env(&env).unwrap();
+    assert_eq!(webhooks.name(), "pagfast");
+    assert_eq!(webhooks.capabilities(), ProviderCapabilities::CHARGES_ONLY);
+    let verify = |value: &str| {
+        let headers = vec![(
+            DEFAULT_PAGFAST_WEBHOOK_HEADER.to_ascii_lowercase(),
+            value.to_owned(),
+        )];
+        let webhooks = &webhooks;
+        async move {
+            let webhook = pixgw_domain::provider::InboundWebhook {
+                headers: &headers,
+                query: &[],
+                body: b"{}",
+                now: chrono::Utc::now(),
+            };
+            webhooks.verify_webhook(&webhook).await
+        }
+    };
+    // The right header gets the body read (this one is not an event); a wrong one does not.
+    assert!(matches!(
+        verify(PAGFAST_HEADER_VALUE).await,
+        Err(pixgw_domain::provider::WebhookError::Malformed(_))
+    ));
+    assert!(matches!(
+        verify("wrong-value-0123456789").await,
+        Err(pixgw_domain::provider::WebhookError::Unauthenticated(_))
+    ));
+    assert_eq!(
+        pagfast_webhooks_from_env(&env_of(&[])).err(),
+        Some(ProviderConfigError::Missing("PAGFAST_WEBHOOK_HEADER_VALUE"))
+    );
+}
+
+#[test]
 fn the_provider_list_is_validated() {
     assert_eq!(
         parse_provider_names(" connectpsp , PagFast,sandbox").unwrap(),

@@ -88,6 +88,9 @@ use wire::{
 /// The cash-in endpoint, below the configured base URL.
 pub const CASHIN_PATH: &str = "/accounts/pix/cashin";
 
+/// Seed 003 documents cash-in only.
+pub const CAPABILITIES: ProviderCapabilities = ProviderCapabilities::CHARGES_ONLY;
+
 pub struct PagFastProvider {
     config: PagFastConfig,
     http: ProviderHttp,
@@ -220,7 +223,7 @@ impl PixProvider for PagFastProvider {
     }
 
     fn capabilities(&self) -> ProviderCapabilities {
-        ProviderCapabilities::CHARGES_ONLY
+        CAPABILITIES
     }
 
     async fn create_charge(
@@ -264,5 +267,70 @@ impl PixProvider for PagFastProvider {
         webhook: &InboundWebhook<'_>,
     ) -> Result<ProviderEvent, WebhookError> {
         webhook::verify(&self.config, webhook)
+    }
+}
+
+/// PagFast as a host that only receives its webhooks knows it: the custom header that
+/// authenticates them, and no API token. The provider-webhook Lambda function is such a host:
+/// it never calls PagFast (PagFast's webhooks carry the settlement and need no read-back), so
+/// it is not given the token that creates charges.
+pub struct PagFastWebhooks {
+    header_name: String,
+    header_value: crate::secret::Secret,
+}
+
+impl std::fmt::Debug for PagFastWebhooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PagFastWebhooks")
+            .field("header_name", &self.header_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PagFastWebhooks {
+    pub fn new(header_name: String, header_value: crate::secret::Secret) -> PagFastWebhooks {
+        PagFastWebhooks {
+            header_name,
+            header_value,
+        }
+    }
+}
+
+#[async_trait]
+impl PixProvider for PagFastWebhooks {
+    fn name(&self) -> &'static str {
+        "pagfast"
+    }
+
+    fn capabilities(&self) -> ProviderCapabilities {
+        CAPABILITIES
+    }
+
+    async fn create_charge(
+        &self,
+        _: &ProviderChargeRequest,
+    ) -> Result<ProviderCharge, ProviderError> {
+        Err(ProviderError::Rejected(ProviderRejection {
+            kind: RejectionKind::NotAllowed,
+            reason: "this host holds no PagFast API token: it only verifies PagFast's webhooks"
+                .to_owned(),
+            message: None,
+            errors: Vec::new(),
+        }))
+    }
+
+    async fn transfer(&self, _: &TransferRequest) -> Result<TransferOutcome, ProviderError> {
+        Err(not_allowed("transfers"))
+    }
+
+    async fn refund(&self, _: &RefundRequest) -> Result<RefundOutcome, ProviderError> {
+        Err(not_allowed("refunds"))
+    }
+
+    async fn verify_webhook(
+        &self,
+        webhook: &InboundWebhook<'_>,
+    ) -> Result<ProviderEvent, WebhookError> {
+        webhook::verify_header(&self.header_name, &self.header_value, webhook)
     }
 }

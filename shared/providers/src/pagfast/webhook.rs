@@ -9,6 +9,7 @@ use pixgw_domain::provider::{ChargePaid, InboundWebhook, ProviderEvent, WebhookE
 
 use super::PagFastConfig;
 use super::wire::{DoneEnvelope, PaidPayer, PaymentData};
+use crate::secret::Secret;
 
 /// PagFast's state for a settled charge.
 pub const STATE_PAID: &str = "Paid";
@@ -18,19 +19,33 @@ pub fn verify(
     config: &PagFastConfig,
     webhook: &InboundWebhook<'_>,
 ) -> Result<ProviderEvent, WebhookError> {
+    verify_header(
+        &config.webhook_header_name,
+        &config.webhook_header_value,
+        webhook,
+    )
+}
+
+/// [`verify`] with only what it checks: the header's name and the value we registered (a
+/// host that receives PagFast's webhooks but never calls PagFast holds nothing else, see
+/// [`super::PagFastWebhooks`]).
+pub fn verify_header(
+    header_name: &str,
+    header_value: &Secret,
+    webhook: &InboundWebhook<'_>,
+) -> Result<ProviderEvent, WebhookError> {
     // An empty configured value would accept an empty header: fail closed instead.
-    if config.webhook_header_value.is_empty() {
+    if header_value.is_empty() {
         return Err(WebhookError::Unauthenticated(
             "PagFast webhook header value is not configured",
         ));
     }
-    let presented =
-        webhook
-            .header(&config.webhook_header_name)
-            .ok_or(WebhookError::Unauthenticated(
-                "missing PagFast webhook header",
-            ))?;
-    if !config.webhook_header_value.matches(presented) {
+    let presented = webhook
+        .header(header_name)
+        .ok_or(WebhookError::Unauthenticated(
+            "missing PagFast webhook header",
+        ))?;
+    if !header_value.matches(presented) {
         return Err(WebhookError::Unauthenticated(
             "wrong PagFast webhook header",
         ));

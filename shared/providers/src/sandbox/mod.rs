@@ -59,8 +59,8 @@ use pixgw_domain::pix::ids::TransactionId;
 use pixgw_domain::pix::money::Money;
 use pixgw_domain::pix::payment::{EndToEndId, EndToEndKind, Ispb, PaidBy};
 use pixgw_domain::provider::{
-    InboundWebhook, ProviderEvent, RefundOutcome, RefundRequest, TransferOutcome, TransferRequest,
-    WebhookError,
+    InboundWebhook, ProviderCapabilities, ProviderEvent, RefundOutcome, RefundRequest,
+    TransferOutcome, TransferRequest, WebhookError,
 };
 use pixgw_domain::provider::{PixProvider, ProviderCharge, ProviderChargeRequest};
 use uuid::Uuid;
@@ -78,6 +78,9 @@ pub const MAX_LOCATION_HOST_LEN: usize = 77 - "/pix/loc/".len() - 32;
 /// The sandbox PSP's ISPB. `99999999` is not assigned to any real participant, so a sandbox
 /// end-to-end id can never be mistaken for a real one.
 pub const SANDBOX_ISPB: &str = "99999999";
+
+/// The simulated network does everything a real PSP may.
+pub const CAPABILITIES: ProviderCapabilities = ProviderCapabilities::ALL;
 
 /// A payment made by the (simulated) payer's bank.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -254,6 +257,10 @@ impl SandboxProvider {
 impl PixProvider for SandboxProvider {
     fn name(&self) -> &'static str {
         "sandbox"
+    }
+
+    fn capabilities(&self) -> ProviderCapabilities {
+        CAPABILITIES
     }
 
     async fn create_charge(
