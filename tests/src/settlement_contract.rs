@@ -1,4 +1,7 @@
-//! The settlement contract: what every adapter of [`SettlementStore`] must do (DynamoDB and the
+//! The settlement contract: what every adapter of the settlement ports
+//! ([`ChargeTransitions`](pixgw_domain::charge::ports::ChargeTransitions),
+//! [`SplitStore`](pixgw_domain::split::ports::SplitStore),
+//! [`PayoutStore`](pixgw_domain::payout::ports::PayoutStore)) must do (DynamoDB and the
 //! embedded store), run by `tests/settlement_contract.rs` against a fresh store of each.
 //!
 //! Each case is an `async fn(Subject)` that panics on a violation; [`settlement_contract_cases!`]

@@ -1,5 +1,5 @@
 //! API models: what the JSON API shows, separate from the domain types it is built from.
-//! The charge and payout resources are in [`pixgw_domain::resources`] (events carry them).
+//! The charge and payout resources are in the `view` module of each aggregate in `pixgw_domain` (events carry them).
 
 use chrono::{DateTime, Utc};
 use pixgw_domain::flows::run_payout_windows::RunReport;

@@ -1,6 +1,7 @@
 //! DynamoDB adapter of the storage ports ([`AccountStore`], [`IdempotencyStore`],
-//! [`ChargeStore`], [`SettlementStore`], [`ScheduleStore`], [`PayoutRunStore`], [`EventLog`],
-//! [`WebhookStore`], [`LifecycleStore`]) — single-table design — and of the
+//! [`ChargeStore`], [`ChargeTransitions`], [`RefundStore`], [`SplitStore`], [`LedgerStore`],
+//! [`PayoutStore`], [`CashOutStore`], [`ScheduleStore`], [`PayoutRunStore`], [`EventLog`],
+//! [`WebhookStore`]) — single-table design — and of the
 //! [`OutboxFeed`] over the table's DynamoDB Stream ([`stream_feed`]).
 //!
 //! [`AccountStore`]: pixgw_domain::account::ports::AccountStore
@@ -9,9 +10,13 @@
 //! [`EventLog`]: pixgw_domain::messaging::events::EventLog
 //! [`WebhookStore`]: pixgw_domain::webhooks::WebhookStore
 //! [`IdempotencyStore`]: pixgw_domain::idempotency::IdempotencyStore
-//! [`LifecycleStore`]: pixgw_domain::store::LifecycleStore
+//! [`ChargeTransitions`]: pixgw_domain::charge::ports::ChargeTransitions
+//! [`RefundStore`]: pixgw_domain::refund::ports::RefundStore
+//! [`SplitStore`]: pixgw_domain::split::ports::SplitStore
+//! [`LedgerStore`]: pixgw_domain::ledger::ports::LedgerStore
+//! [`PayoutStore`]: pixgw_domain::payout::ports::PayoutStore
+//! [`CashOutStore`]: pixgw_domain::cash_out::ports::CashOutStore
 //! [`ChargeStore`]: pixgw_domain::charge::ports::ChargeStore
-//! [`SettlementStore`]: pixgw_domain::store::SettlementStore
 //! [`OutboxFeed`]: pixgw_domain::messaging::outbox::OutboxFeed
 //!
 //! # The table

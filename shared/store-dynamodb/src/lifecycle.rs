@@ -1,4 +1,5 @@
-//! [`LifecycleStore`]: refunds, cash-outs, charge expiry and the statement.
+//! The money-lifecycle ports (charge transitions, refunds, the ledger's reads, cash-outs):
+//! refunds, cash-outs, charge expiry and the statement.
 //!
 //! Every write is ONE `TransactWriteItems` sent through [`transact_write`], like the
 //! settlement writes: the state change, the movement (`attribute_not_exists`, deterministic

@@ -1,4 +1,4 @@
-//! [`SettlementStore`]: the confirmation → splits → payouts pipeline's atomic writes, and the
+//! The settlement writes: the confirmation → splits → payouts pipeline's atomic writes, and the
 //! reads of what they left behind. Ledger reads (balance, movements) live in
 //! [`crate::ledger`]; the items themselves in [`crate::settlement_items`].
 //!

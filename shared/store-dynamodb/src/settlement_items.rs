@@ -1,5 +1,5 @@
 //! Items and transaction parts of the settlement pipeline (see the crate docs for the
-//! layout): the stored forms of `pixgw_domain::settlement_record` plus table and index keys,
+//! layout): the stored forms of the domain's `record` modules plus table and index keys,
 //! and the conditional writes the settlement transactions are made of. Pure: nothing here
 //! talks to DynamoDB, so every layout rule is unit-tested.
 

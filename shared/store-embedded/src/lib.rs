@@ -1,4 +1,4 @@
-//! The embedded, durable storage adapter: the storage ports of [`pixgw_domain::ports`] on top
+//! The embedded, durable storage adapter: every storage port of the domain on top
 //! of [`redb`], one file on local disk (`<dir>/pixgw.redb`). The local gateway uses it in place
 //! of DynamoDB; the contract suite in `tests/` holds both adapters to the same rules.
 //!
@@ -37,14 +37,18 @@
 //!
 //! The settlement pipeline (confirmed payments, split entries, payouts, the ledger and the
 //! transactional outbox) has tables of its own, described in the `settlement` module, which
-//! implements [`SettlementStore`](pixgw_domain::store::SettlementStore) and
+//! implements the confirmation and booking writes
+//! ([`ChargeTransitions`](pixgw_domain::charge::ports::ChargeTransitions),
+//! [`SplitStore`](pixgw_domain::split::ports::SplitStore)) and
 //! [`OutboxFeed`](pixgw_domain::messaging::outbox::OutboxFeed); payouts and the indexes that list
 //! them are in the `payouts` module, the account event log
 //! ([`EventLog`](pixgw_domain::messaging::events::EventLog)) in the `events` module, and the payout
 //! scheduler's runs ([`PayoutRunStore`](pixgw_domain::payout::runs::PayoutRunStore)) in the
 //! `payout_runs` module.
 //!
-//! The money lifecycle ([`LifecycleStore`](pixgw_domain::store::LifecycleStore): refunds,
+//! The money lifecycle ([`RefundStore`](pixgw_domain::refund::ports::RefundStore),
+//! [`LedgerStore`](pixgw_domain::ledger::ports::LedgerStore),
+//! [`CashOutStore`](pixgw_domain::cash_out::ports::CashOutStore): refunds,
 //! charge expiry, the paged statement, cash-outs) is in the `lifecycle` module; cash-outs and
 //! their guard and listing tables are in the `cash_outs` module.
 //!

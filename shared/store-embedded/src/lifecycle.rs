@@ -1,4 +1,4 @@
-//! The money-lifecycle port ([`LifecycleStore`]) on redb: charge transitions (expiry, a
+//! The money-lifecycle ports (charge transitions, refunds, the ledger's reads, cash-outs) on redb: charge transitions (expiry, a
 //! refund's settlement), refund requests, cash-outs (stored by the `cash_outs` module), the
 //! expiry index read and the paged statement.
 //!
@@ -8,7 +8,7 @@
 //! # Debits of `available`
 //!
 //! The embedded store keeps ONE balance row per account (redb has no per-item write limit), so
-//! [`LifecycleStore::balance_shards`] reports it as shard 0 and a draw planned from it names
+//! [`LedgerStore::balance_shards`] reports it as shard 0 and a draw planned from it names
 //! shard 0. The write checks the whole draw against that row: it is applied only if the row's
 //! `available` is at least [`AvailableDraw::total`] inside the write transaction (redb runs one
 //! writer at a time, so nothing can spend it between the check and the commit), else the answer

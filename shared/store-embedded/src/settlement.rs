@@ -1,4 +1,4 @@
-//! The settlement port ([`SettlementStore`]) on redb.
+//! The settlement writes on redb: confirmation, booking splits, settling payouts.
 //!
 //! | table                  | key                                                   | value                         |
 //! |------------------------|-------------------------------------------------------|-------------------------------|

@@ -45,7 +45,7 @@ pub struct MovementQuery {
     pub limit: u32,
 }
 
-/// The most movements one [`LifecycleStore::movements_page`] returns.
+/// The most movements one [`LedgerStore::movements_page`] returns.
 pub const MAX_MOVEMENTS_PER_PAGE: u32 = 100;
 
 /// Up to `limit` movements and whether any other movement of the query follows them.

@@ -4,7 +4,7 @@
 //! Every event is also the outbox message that delivers it to the merchant's webhook
 //! endpoint ([`crate::webhooks`]): the stores relay each new event to the `webhook-deliveries`
 //! queue. Its `data` is the resource as the API's GET shows it at that moment
-//! ([`crate::resources`]). Each event's id is derived from what it reports (the payout, the
+//! (the `view` module of each aggregate). Each event's id is derived from what it reports (the payout, the
 //! split), so a repeated write of the same change cannot record it twice: the store creates an
 //! event only if its id is absent, as one more condition of the write.
 

@@ -1,5 +1,5 @@
 //! The stored form of an account's payout schedule ([`ScheduleState`]), shared by every storage
-//! adapter in the style of [`crate::record`]: enums by their API names, times as epoch
+//! adapter in the style of [`crate::charge::record`]: enums by their API names, times as epoch
 //! milliseconds, re-validated on the way back so a corrupted item surfaces as
 //! [`StoreError::Corrupt`] instead of a wrong payout window.
 
