@@ -19,9 +19,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use pixgw_domain::messaging::queue::{
-    DynQueue, MAX_BODY_BYTES, MAX_DELAY, MAX_VISIBILITY, OutgoingMessage, QueueError, QueueName,
-    Receipt, ReceivedMessage,
+    DynQueue, OutgoingMessage, QueueError, QueueName, Receipt, ReceivedMessage,
 };
+use pixgw_queue_sqs::SQS_LIMITS;
 
 /// A fresh set of queues plus control over the time they see.
 #[async_trait]
@@ -246,7 +246,7 @@ pub async fn send_dead_letter_parks_a_message_beside_the_redriven_ones(f: &dyn Q
     let left = f.queue().dead_letters(Q, 10).await.expect("dead_letters");
     assert!(left.is_empty(), "{left:?}");
     // The limits apply as to any send.
-    let huge = OutgoingMessage::new("x".repeat(pixgw_domain::messaging::queue::MAX_BODY_BYTES + 1));
+    let huge = OutgoingMessage::new("x".repeat(SQS_LIMITS.max_body_bytes + 1));
     assert!(matches!(
         f.queue().send_dead_letter(Q, huge).await,
         Err(QueueError::TooLarge { .. })
@@ -332,15 +332,15 @@ pub async fn four_consumers_drain_100_messages_exactly_once(f: &dyn QueueFixture
 
 pub async fn messages_over_256_kib_are_too_large(f: &dyn QueueFixture) {
     let q = f.queue();
-    let too_big = "x".repeat(MAX_BODY_BYTES + 1);
+    let too_big = "x".repeat(SQS_LIMITS.max_body_bytes + 1);
     assert_eq!(
         q.send(Q, OutgoingMessage::new(too_big.clone())).await,
         Err(QueueError::TooLarge {
-            bytes: MAX_BODY_BYTES + 1
+            bytes: SQS_LIMITS.max_body_bytes + 1
         })
     );
     // Multi-byte characters count as bytes, not characters.
-    let accented = "é".repeat(MAX_BODY_BYTES / 2 + 1);
+    let accented = "é".repeat(SQS_LIMITS.max_body_bytes / 2 + 1);
     assert!(matches!(
         q.send(Q, OutgoingMessage::new(accented)).await,
         Err(QueueError::TooLarge { .. })
@@ -352,7 +352,7 @@ pub async fn messages_over_256_kib_are_too_large(f: &dyn QueueFixture) {
     ));
     assert_hidden(f, Q, "a rejected batch sends nothing").await;
     // Exactly the limit is fine, and arrives intact.
-    let max = "y".repeat(MAX_BODY_BYTES);
+    let max = "y".repeat(SQS_LIMITS.max_body_bytes);
     q.send(Q, OutgoingMessage::new(max.clone()))
         .await
         .expect("send 256 KiB");
@@ -363,14 +363,16 @@ pub async fn messages_over_256_kib_are_too_large(f: &dyn QueueFixture) {
 
 pub async fn arguments_outside_sqs_limits_are_rejected(f: &dyn QueueFixture) {
     let q = f.queue();
+    // Every adapter takes SQS's limits, so what works locally works on AWS.
+    assert_eq!(q.limits(), SQS_LIMITS);
     let invalid = |r: Result<_, QueueError>| matches!(r, Err(QueueError::InvalidRequest(_)));
     assert!(invalid(q.receive(Q, 0, Duration::ZERO).await));
     assert!(invalid(q.receive(Q, 11, Duration::ZERO).await));
     assert!(invalid(q.dead_letters(Q, 0).await));
-    let late = OutgoingMessage::new("x").with_delay(MAX_DELAY + Duration::from_secs(1));
+    let late = OutgoingMessage::new("x").with_delay(SQS_LIMITS.max_delay + Duration::from_secs(1));
     assert!(invalid(q.send(Q, late).await.map(|_| Vec::new())));
     let receipt = Receipt::new("whatever", false);
-    let too_long = MAX_VISIBILITY + Duration::from_secs(1);
+    let too_long = SQS_LIMITS.max_visibility + Duration::from_secs(1);
     assert!(invalid(
         q.retry_later(Q, &receipt, too_long)
             .await

@@ -459,18 +459,15 @@ async fn the_sandbox_clock_makes_the_scheduler_pay_and_charges_expire() {
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
         .expect("createdAt");
     assert!(created >= before + chrono::Duration::days(2), "{first}");
-    let detail: Value = client
-        .get(format!(
-            "{base}/api/payouts/{}",
-            first["id"].as_str().expect("id")
-        ))
-        .bearer_auth(&bearer)
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    // A payout is PAID first; its splits are marked paid (with the end-to-end id) by the
+    // executor's next writes, chunk by chunk, moments later.
+    let detail = wait_for(
+        &client,
+        &format!("{base}/api/payouts/{}", first["id"].as_str().expect("id")),
+        &bearer,
+        |d| d["splits"][0]["endToEndId"].is_string(),
+    )
+    .await;
     assert_eq!(detail["splits"][0]["transactionId"], marketplace.as_str());
     assert_eq!(detail["splits"][0]["amount"], first["amount"]);
     assert_eq!(detail["splits"][0]["endToEndId"], first["endToEndId"]);

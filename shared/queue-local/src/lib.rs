@@ -32,13 +32,24 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use pixgw_domain::messaging::queue::{
-    MAX_BATCH, MAX_WAIT, MessageQueue, OutgoingMessage, QueueError, QueueName, Receipt,
-    ReceivedMessage, validate_receive_max, validate_retry_after,
+    MessageQueue, OutgoingMessage, QueueError, QueueLimits, QueueName, Receipt, ReceivedMessage,
+    validate_receive_max, validate_retry_after,
 };
 use pixgw_domain::pix::clock::Clock;
 use tokio::sync::Notify;
 
 use crate::journal::{Change, Journal, Pending, Record};
+
+/// The limits of the local queues: Amazon SQS's, number for number (a message the local gateway
+/// accepts is one SQS accepts), kept here rather than borrowed from `pixgw-queue-sqs` so the local
+/// gateway does not link the AWS SDK; the queue contract suite checks both adapters against them.
+pub const LOCAL_LIMITS: QueueLimits = QueueLimits {
+    max_body_bytes: 256 * 1024,
+    max_delay: Duration::from_secs(15 * 60),
+    max_batch: 10,
+    max_wait: Duration::from_secs(20),
+    max_visibility: Duration::from_secs(12 * 60 * 60),
+};
 
 /// The journal file [`LocalQueues::open_dir`] keeps in a data directory.
 pub const JOURNAL_FILE: &str = "queues.redb";
@@ -375,6 +386,10 @@ fn delta(d: Duration) -> Result<TimeDelta, QueueError> {
 
 #[async_trait]
 impl MessageQueue for LocalQueues {
+    fn limits(&self) -> QueueLimits {
+        LOCAL_LIMITS
+    }
+
     async fn send(&self, queue: QueueName, message: OutgoingMessage) -> Result<(), QueueError> {
         self.send_batch(queue, vec![message]).await
     }
@@ -385,7 +400,7 @@ impl MessageQueue for LocalQueues {
         messages: Vec<OutgoingMessage>,
     ) -> Result<(), QueueError> {
         for message in &messages {
-            message.validate()?;
+            message.validate(&LOCAL_LIMITS)?;
         }
         let now = self.clock.now();
         let mut visible_at = Vec::with_capacity(messages.len());
@@ -420,7 +435,7 @@ impl MessageQueue for LocalQueues {
         queue: QueueName,
         message: OutgoingMessage,
     ) -> Result<(), QueueError> {
-        message.validate()?;
+        message.validate(&LOCAL_LIMITS)?;
         let now = self.clock.now();
         let written = {
             let mut state = self.lock()?;
@@ -440,8 +455,8 @@ impl MessageQueue for LocalQueues {
         max: usize,
         wait: Duration,
     ) -> Result<Vec<ReceivedMessage>, QueueError> {
-        validate_receive_max(max)?;
-        let deadline = tokio::time::Instant::now() + wait.min(MAX_WAIT);
+        validate_receive_max(max, &LOCAL_LIMITS)?;
+        let deadline = tokio::time::Instant::now() + wait.min(LOCAL_LIMITS.max_wait);
         loop {
             // Registered before looking, so a send between the look and the wait still wakes us.
             let arrival = self.arrivals.notified();
@@ -478,7 +493,7 @@ impl MessageQueue for LocalQueues {
         receipt: &Receipt,
         after: Duration,
     ) -> Result<(), QueueError> {
-        validate_retry_after(after)?;
+        validate_retry_after(after, &LOCAL_LIMITS)?;
         let visible_at = self.clock.now() + delta(after)?;
         let dead = receipt.is_dead_letter();
         let written = self.with_delivered(queue, receipt, |lane, i| {
@@ -500,9 +515,9 @@ impl MessageQueue for LocalQueues {
         queue: QueueName,
         max: usize,
     ) -> Result<Vec<ReceivedMessage>, QueueError> {
-        validate_receive_max(max)?;
+        validate_receive_max(max, &LOCAL_LIMITS)?;
         // Messages reach the dead-letter queue only when a receive moves them, so look once.
-        let taken = self.take(queue, max.min(MAX_BATCH), true)?;
+        let taken = self.take(queue, max.min(LOCAL_LIMITS.max_batch), true)?;
         durable(taken.written).await?;
         Ok(taken.messages)
     }
@@ -524,7 +539,10 @@ mod tests {
     }
 
     async fn bodies(queues: &LocalQueues) -> Vec<(String, u32)> {
-        let got = queues.receive(Q, MAX_BATCH, Duration::ZERO).await.unwrap();
+        let got = queues
+            .receive(Q, LOCAL_LIMITS.max_batch, Duration::ZERO)
+            .await
+            .unwrap();
         let mut out: Vec<_> = got.into_iter().map(|m| (m.body, m.receive_count)).collect();
         out.sort();
         out

@@ -43,10 +43,20 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, SendMessageBatchRequestEntry};
 use pixgw_domain::messaging::queue::{
-    MAX_BATCH, MAX_BODY_BYTES, MAX_WAIT, MessageQueue, OutgoingMessage, QueueError, QueueName,
-    Receipt, ReceivedMessage, validate_receive_max, validate_retry_after,
+    MessageQueue, OutgoingMessage, QueueError, QueueLimits, QueueName, Receipt, ReceivedMessage,
+    validate_receive_max, validate_retry_after,
 };
 use tracing::debug;
+
+/// Amazon SQS's limits (standard queues, default settings): 256 KiB bodies, 15-minute delays,
+/// batches of 10, 20-second long polls, 12-hour visibility timeouts.
+pub const SQS_LIMITS: QueueLimits = QueueLimits {
+    max_body_bytes: 256 * 1024,
+    max_delay: Duration::from_secs(15 * 60),
+    max_batch: 10,
+    max_wait: Duration::from_secs(20),
+    max_visibility: Duration::from_secs(12 * 60 * 60),
+};
 
 pub use setup::{create_queues, dead_letter_queue_name, queue_name};
 
@@ -124,13 +134,13 @@ impl SqsQueues {
         max: usize,
         wait: Duration,
     ) -> Result<Vec<ReceivedMessage>, QueueError> {
-        validate_receive_max(max)?;
+        validate_receive_max(max, &SQS_LIMITS)?;
         let out = self
             .client
             .receive_message()
             .queue_url(self.url(queue, dead).await?)
             .max_number_of_messages(max as i32)
-            .wait_time_seconds(ceil_secs(wait.min(MAX_WAIT)))
+            .wait_time_seconds(ceil_secs(wait.min(SQS_LIMITS.max_wait)))
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .send()
             .await
@@ -239,8 +249,12 @@ where
 
 #[async_trait]
 impl MessageQueue for SqsQueues {
+    fn limits(&self) -> QueueLimits {
+        SQS_LIMITS
+    }
+
     async fn send(&self, queue: QueueName, message: OutgoingMessage) -> Result<(), QueueError> {
-        message.validate()?;
+        message.validate(&SQS_LIMITS)?;
         debug!(dedup_id = ?message.dedup_id, %queue, "sqs send");
         self.client
             .send_message()
@@ -258,7 +272,7 @@ impl MessageQueue for SqsQueues {
         queue: QueueName,
         message: OutgoingMessage,
     ) -> Result<(), QueueError> {
-        message.validate()?;
+        message.validate(&SQS_LIMITS)?;
         debug!(dedup_id = ?message.dedup_id, %queue, "sqs send to the dead-letter queue");
         self.client
             .send_message()
@@ -276,7 +290,7 @@ impl MessageQueue for SqsQueues {
         messages: Vec<OutgoingMessage>,
     ) -> Result<(), QueueError> {
         for message in &messages {
-            message.validate()?;
+            message.validate(&SQS_LIMITS)?;
         }
         if messages.is_empty() {
             return Ok(());
@@ -288,8 +302,8 @@ impl MessageQueue for SqsQueues {
             let mut end = start;
             let mut bytes = 0;
             while end < messages.len()
-                && end - start < MAX_BATCH
-                && (end == start || bytes + messages[end].body.len() <= MAX_BODY_BYTES)
+                && end - start < SQS_LIMITS.max_batch
+                && (end == start || bytes + messages[end].body.len() <= SQS_LIMITS.max_body_bytes)
             {
                 bytes += messages[end].body.len();
                 end += 1;
@@ -326,7 +340,7 @@ impl MessageQueue for SqsQueues {
         receipt: &Receipt,
         after: Duration,
     ) -> Result<(), QueueError> {
-        validate_retry_after(after)?;
+        validate_retry_after(after, &SQS_LIMITS)?;
         self.client
             .change_message_visibility()
             .queue_url(self.url(queue, receipt.is_dead_letter()).await?)

@@ -79,9 +79,8 @@ pub async fn drain(
     wait: Duration,
     retry_after: Duration,
 ) -> Result<DrainReport, QueueError> {
-    let messages: Vec<ReceivedMessage> = queue
-        .receive(name, crate::messaging::queue::MAX_BATCH, wait)
-        .await?;
+    let messages: Vec<ReceivedMessage> =
+        queue.receive(name, queue.limits().max_batch, wait).await?;
     let mut report = DrainReport {
         received: messages.len(),
         failed: 0,

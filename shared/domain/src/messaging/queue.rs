@@ -39,16 +39,23 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-/// The largest message body SQS accepts by default (256 KiB), in bytes of UTF-8.
-pub const MAX_BODY_BYTES: usize = 256 * 1024;
-/// The longest delay SQS allows on a message (15 minutes).
-pub const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
-/// The most messages one SQS batch call sends or one receive returns.
-pub const MAX_BATCH: usize = 10;
-/// The longest long poll SQS allows; longer waits are cut to this.
-pub const MAX_WAIT: Duration = Duration::from_secs(20);
-/// The longest visibility timeout SQS allows (12 hours).
-pub const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
+/// What one queue adapter accepts. The numbers are the adapter's (SQS's are
+/// `pixgw_queue_sqs::SQS_LIMITS`); the port only says what each bounds, and checks a request
+/// against the adapter's [`MessageQueue::limits`] before anything is sent, so every adapter
+/// fails the same way on a request over its limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueLimits {
+    /// The largest message body, in bytes of UTF-8.
+    pub max_body_bytes: usize,
+    /// The longest delay on a message.
+    pub max_delay: Duration,
+    /// The most messages one batch send takes or one receive returns.
+    pub max_batch: usize,
+    /// The longest long poll; longer waits are cut to this.
+    pub max_wait: Duration,
+    /// The longest a received message may stay invisible (`retry_later`).
+    pub max_visibility: Duration,
+}
 
 /// The queues of the gateway. Each has a dead-letter queue named `<name>-dlq`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -118,17 +125,17 @@ impl OutgoingMessage {
         self
     }
 
-    /// Checks SQS's limits: body size and delay.
-    pub fn validate(&self) -> Result<(), QueueError> {
-        if self.body.len() > MAX_BODY_BYTES {
+    /// Checks the adapter's limits: body size and delay.
+    pub fn validate(&self, limits: &QueueLimits) -> Result<(), QueueError> {
+        if self.body.len() > limits.max_body_bytes {
             return Err(QueueError::TooLarge {
                 bytes: self.body.len(),
             });
         }
-        if self.delay > MAX_DELAY {
+        if self.delay > limits.max_delay {
             return Err(QueueError::InvalidRequest(format!(
-                "delay {:?} is over the 15 minute maximum",
-                self.delay
+                "delay {:?} is over the {:?} maximum",
+                self.delay, limits.max_delay
             )));
         }
         Ok(())
@@ -195,24 +202,26 @@ pub enum QueueError {
     InvalidRequest(String),
 }
 
-/// Checks `max` of a receive: 1..=[`MAX_BATCH`].
-pub fn validate_receive_max(max: usize) -> Result<(), QueueError> {
-    if (1..=MAX_BATCH).contains(&max) {
+/// Checks `max` of a receive: 1..=[`QueueLimits::max_batch`].
+pub fn validate_receive_max(max: usize, limits: &QueueLimits) -> Result<(), QueueError> {
+    if (1..=limits.max_batch).contains(&max) {
         Ok(())
     } else {
         Err(QueueError::InvalidRequest(format!(
-            "can receive 1 to {MAX_BATCH} messages at once, not {max}"
+            "can receive 1 to {} messages at once, not {max}",
+            limits.max_batch
         )))
     }
 }
 
-/// Checks the `after` of a `retry_later`: at most [`MAX_VISIBILITY`].
-pub fn validate_retry_after(after: Duration) -> Result<(), QueueError> {
-    if after <= MAX_VISIBILITY {
+/// Checks the `after` of a `retry_later`: at most [`QueueLimits::max_visibility`].
+pub fn validate_retry_after(after: Duration, limits: &QueueLimits) -> Result<(), QueueError> {
+    if after <= limits.max_visibility {
         Ok(())
     } else {
         Err(QueueError::InvalidRequest(format!(
-            "retry after {after:?} is over the 12 hour maximum"
+            "retry after {after:?} is over the {:?} maximum",
+            limits.max_visibility
         )))
     }
 }
@@ -220,6 +229,9 @@ pub fn validate_retry_after(after: Duration) -> Result<(), QueueError> {
 /// The port. Every method may fail with [`QueueError::Unavailable`].
 #[async_trait]
 pub trait MessageQueue: Send + Sync {
+    /// What this adapter accepts (SQS's limits on both adapters, so local behaves as AWS).
+    fn limits(&self) -> QueueLimits;
+
     /// Sends one message. Fails with [`QueueError::TooLarge`] or
     /// [`QueueError::InvalidRequest`] (delay) without sending anything.
     async fn send(&self, queue: QueueName, message: OutgoingMessage) -> Result<(), QueueError>;
@@ -327,35 +339,38 @@ mod tests {
     }
 
     #[test]
-    fn limits_are_sqs_limits() {
+    fn requests_are_checked_against_the_adapters_limits() {
+        let limits = QueueLimits {
+            max_body_bytes: 8,
+            max_delay: Duration::from_secs(60),
+            max_batch: 3,
+            max_wait: Duration::from_secs(1),
+            max_visibility: Duration::from_secs(120),
+        };
         assert!(
-            OutgoingMessage::new("x".repeat(MAX_BODY_BYTES))
-                .validate()
+            OutgoingMessage::new("x".repeat(8))
+                .validate(&limits)
                 .is_ok()
         );
         assert_eq!(
-            OutgoingMessage::new("x".repeat(MAX_BODY_BYTES + 1)).validate(),
-            Err(QueueError::TooLarge {
-                bytes: MAX_BODY_BYTES + 1
-            })
+            OutgoingMessage::new("x".repeat(9)).validate(&limits),
+            Err(QueueError::TooLarge { bytes: 9 })
         );
-        assert!(
-            OutgoingMessage::new("x")
-                .with_delay(MAX_DELAY)
-                .validate()
-                .is_ok()
-        );
+        let at_most = OutgoingMessage::new("x").with_delay(limits.max_delay);
+        assert!(at_most.validate(&limits).is_ok());
+        let over =
+            OutgoingMessage::new("x").with_delay(limits.max_delay + Duration::from_millis(1));
         assert!(matches!(
-            OutgoingMessage::new("x")
-                .with_delay(MAX_DELAY + Duration::from_millis(1))
-                .validate(),
+            over.validate(&limits),
             Err(QueueError::InvalidRequest(_))
         ));
-        assert!(validate_receive_max(0).is_err());
-        assert!(validate_receive_max(1).is_ok() && validate_receive_max(10).is_ok());
-        assert!(validate_receive_max(11).is_err());
-        assert!(validate_retry_after(MAX_VISIBILITY).is_ok());
-        assert!(validate_retry_after(MAX_VISIBILITY + Duration::from_secs(1)).is_err());
+        assert!(validate_receive_max(0, &limits).is_err());
+        assert!(
+            validate_receive_max(1, &limits).is_ok() && validate_receive_max(3, &limits).is_ok()
+        );
+        assert!(validate_receive_max(4, &limits).is_err());
+        assert!(validate_retry_after(limits.max_visibility, &limits).is_ok());
+        assert!(validate_retry_after(Duration::from_secs(121), &limits).is_err());
     }
 
     #[test]

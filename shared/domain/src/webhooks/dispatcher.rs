@@ -26,7 +26,7 @@ use crate::error::StoreError;
 use crate::error::WriteOutcome;
 use crate::messaging::consumer::{HandlerError, MessageHandler};
 use crate::messaging::events::AccountEvent;
-use crate::messaging::queue::{MAX_DELAY, MessageQueue, OutgoingMessage, QueueName};
+use crate::messaging::queue::{MessageQueue, OutgoingMessage, QueueName};
 use crate::pix::clock::millis_to_time;
 use crate::pix::clock::{Clock, SystemClock};
 use crate::pix::ids::AccountId;
@@ -196,9 +196,11 @@ impl WebhookDispatcher {
             .await
     }
 
-    /// Sends the message on, hidden for what is left of its wait (at most 15 minutes a hop).
+    /// Sends the message on, hidden for what is left of its wait (at most the queue's longest
+    /// delay a hop: 15 minutes on SQS).
     async fn defer(&self, body: &str, wait: chrono::Duration) -> Result<Dispatched, HandlerError> {
-        let wait = wait.to_std().unwrap_or(StdDuration::ZERO).min(MAX_DELAY);
+        let max_delay = self.queue.limits().max_delay;
+        let wait = wait.to_std().unwrap_or(StdDuration::ZERO).min(max_delay);
         self.queue
             .send(
                 QueueName::WebhookDeliveries,
