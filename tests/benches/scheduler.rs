@@ -29,6 +29,10 @@
 //! `PIXGW_BENCH_DYNAMODB_STREAM=on` (keep the table's stream, off by default: see
 //! [`disable_stream`]), and `PIXGW_TEST_DYNAMODB_ENDPOINT` (for `dynamodb`).
 
+// Test code: a broken assumption must fail the test loudly; the workspace lints are for
+// shipped code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -15,6 +15,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use pixgw_domain::pix::hmac::hmac_sha256;
 use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::store::DynStore;
 use pixgw_domain::webhooks::ports::{SealError, SecretSealer};
@@ -74,8 +75,7 @@ impl AuthKeys {
     /// A key for one purpose, derived from the data key (HMAC-SHA256 with `label`), so each
     /// purpose gets its own secret without another secret to provision.
     pub fn derive(&self, label: &str) -> Vec<u8> {
-        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.data_key)
-            .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+        let mut mac = hmac_sha256(&self.data_key);
         mac.update(label.as_bytes());
         mac.finalize().into_bytes().to_vec()
     }
@@ -198,8 +198,7 @@ pub const SIGNATURE_HEADER: &str = "digitalsignature";
 type HmacSha256 = Hmac<sha2::Sha256>;
 
 fn signature_mac(crypto_token: &str, bearer_token: &str) -> HmacSha256 {
-    let mut mac = <HmacSha256 as Mac>::new_from_slice(crypto_token.as_bytes())
-        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+    let mut mac = hmac_sha256(crypto_token.as_bytes());
     mac.update(bearer_token.as_bytes());
     mac
 }

@@ -1,5 +1,9 @@
 //! PagFast's contract (seed 003) against a wiremock server answering with the seed's payloads.
 
+// Test code: a broken assumption must fail the test loudly; the workspace lints are for
+// shipped code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod pagfast;
 
 use std::time::Duration;

@@ -3,6 +3,10 @@
 //! the movements), conflicts are told apart, charge transitions are conditioned on the stored
 //! status, the expiry index holds exactly the PENDING charges, and the statement pages exactly.
 
+// Test code: a broken assumption must fail the test loudly; the workspace lints are for
+// shipped code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::collections::HashSet;

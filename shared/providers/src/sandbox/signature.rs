@@ -14,6 +14,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
+use pixgw_domain::pix::hmac::hmac_sha256;
 use pixgw_domain::provider::{InboundWebhook, WebhookError};
 use sha2::Sha256;
 
@@ -65,11 +66,7 @@ pub(crate) struct WebhookKey(Hmac<Sha256>);
 
 impl WebhookKey {
     pub(crate) fn new(secret: &[u8]) -> WebhookKey {
-        // HMAC accepts keys of any length (long ones are hashed, short ones padded), so this
-        // cannot fail; the Result only exists because the trait also serves fixed-key MACs.
-        let mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
-            .expect("HMAC-SHA256 accepts keys of any length");
-        WebhookKey(mac)
+        WebhookKey(hmac_sha256(secret))
     }
 
     fn mac_for(&self, webhook_id: &str, timestamp: &str, body: &[u8]) -> Hmac<Sha256> {
