@@ -39,8 +39,8 @@ use pixgw_domain::pix::money::Money;
 use pixgw_domain::pix::payment::{EndToEndKind, Ispb, PaidBy, PayerBankData};
 use pixgw_domain::pix::pix_key::PixKeyType;
 use pixgw_domain::provider::{
-    InboundWebhook, ProviderEvent, RefundOutcome, RefundRequest, TransferOutcome, TransferRequest,
-    WebhookError,
+    InboundWebhook, ProviderEvent, ProviderWebhookError, RefundOutcome, RefundRequest,
+    TransferOutcome, TransferRequest,
 };
 use pixgw_domain::provider::{PixProvider, ProviderCharge, ProviderChargeRequest};
 use pixgw_domain::refund::RefundState;
@@ -162,7 +162,7 @@ impl PixProvider for RefusesRefunds {
     async fn verify_webhook(
         &self,
         webhook: &InboundWebhook<'_>,
-    ) -> Result<ProviderEvent, WebhookError> {
+    ) -> Result<ProviderEvent, ProviderWebhookError> {
         self.0.verify_webhook(webhook).await
     }
 }

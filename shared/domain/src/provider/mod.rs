@@ -201,9 +201,10 @@ pub enum RefundReference {
     CurrentAttempt(TransactionId),
 }
 
-/// Why an inbound webhook was not accepted.
+/// Why a PSP's inbound webhook was not accepted (the webhooks we send merchants fail with
+/// [`MerchantWebhookError`](crate::webhooks::service::MerchantWebhookError)).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum WebhookError {
+pub enum ProviderWebhookError {
     /// Missing or wrong signature, or a timestamp outside the tolerance: not from the provider.
     #[error("webhook signature could not be verified: {0}")]
     Unauthenticated(&'static str),
@@ -260,9 +261,9 @@ pub trait PixProvider: Send + Sync {
     /// Authenticates an inbound webhook and turns it into a [`ProviderEvent`]. A provider that
     /// signs its webhooks checks the signature (no I/O); one that cannot be verified offline
     /// may confirm the event with the provider before answering (ConnectPSP reads the charge
-    /// back), and says [`WebhookError::Unconfirmed`] when that read fails.
+    /// back), and says [`ProviderWebhookError::Unconfirmed`] when that read fails.
     async fn verify_webhook(
         &self,
         webhook: &InboundWebhook<'_>,
-    ) -> Result<ProviderEvent, WebhookError>;
+    ) -> Result<ProviderEvent, ProviderWebhookError>;
 }

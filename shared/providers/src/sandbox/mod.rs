@@ -59,8 +59,8 @@ use pixgw_domain::pix::ids::TransactionId;
 use pixgw_domain::pix::money::Money;
 use pixgw_domain::pix::payment::{EndToEndId, EndToEndKind, Ispb, PaidBy};
 use pixgw_domain::provider::{
-    InboundWebhook, ProviderEvent, RefundOutcome, RefundRequest, TransferOutcome, TransferRequest,
-    WebhookError,
+    InboundWebhook, ProviderEvent, ProviderWebhookError, RefundOutcome, RefundRequest,
+    TransferOutcome, TransferRequest,
 };
 use pixgw_domain::provider::{PixProvider, ProviderCharge, ProviderChargeRequest};
 use uuid::Uuid;
@@ -245,7 +245,7 @@ impl SandboxProvider {
     pub fn verify_signed(
         &self,
         webhook: &InboundWebhook<'_>,
-    ) -> Result<ProviderEvent, WebhookError> {
+    ) -> Result<ProviderEvent, ProviderWebhookError> {
         // Nothing in the body is looked at before the signature holds.
         self.webhook_key.verify(webhook)?;
         events::parse(webhook.body)
@@ -288,7 +288,7 @@ impl PixProvider for SandboxProvider {
     async fn verify_webhook(
         &self,
         webhook: &InboundWebhook<'_>,
-    ) -> Result<ProviderEvent, WebhookError> {
+    ) -> Result<ProviderEvent, ProviderWebhookError> {
         self.verify_signed(webhook)
     }
 }

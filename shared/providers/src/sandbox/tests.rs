@@ -9,8 +9,8 @@ use pixgw_domain::pix::money::Money;
 use pixgw_domain::pix::payment::{EndToEndId, EndToEndKind, Ispb, PaidBy, PayerBankData};
 use pixgw_domain::pix::pix_key::PixKeyType;
 use pixgw_domain::provider::{
-    ChargePaid, InboundWebhook, ProviderEvent, RefundOutcome, RefundRequest, TransferDestination,
-    TransferOutcome, TransferRequest, WebhookError,
+    ChargePaid, InboundWebhook, ProviderEvent, ProviderWebhookError, RefundOutcome, RefundRequest,
+    TransferDestination, TransferOutcome, TransferRequest,
 };
 use pixgw_domain::provider::{PixProvider, ProviderChargeRequest};
 use proptest::prelude::*;
@@ -101,7 +101,7 @@ fn verify_at(
     provider: &SandboxProvider,
     webhook: &SignedWebhook,
     now: DateTime<Utc>,
-) -> Result<ProviderEvent, WebhookError> {
+) -> Result<ProviderEvent, ProviderWebhookError> {
     provider.verify_signed(&webhook.inbound(now))
 }
 
@@ -121,16 +121,16 @@ fn with_header(webhook: &SignedWebhook, name: &str, value: Option<&str>) -> Sign
     }
 }
 
-fn unauthenticated(result: Result<ProviderEvent, WebhookError>) -> &'static str {
+fn unauthenticated(result: Result<ProviderEvent, ProviderWebhookError>) -> &'static str {
     match result {
-        Err(WebhookError::Unauthenticated(why)) => why,
+        Err(ProviderWebhookError::Unauthenticated(why)) => why,
         other => panic!("expected Unauthenticated, got {other:?}"),
     }
 }
 
-fn malformed(result: Result<ProviderEvent, WebhookError>) -> String {
+fn malformed(result: Result<ProviderEvent, ProviderWebhookError>) -> String {
     match result {
-        Err(WebhookError::Malformed(why)) => why,
+        Err(ProviderWebhookError::Malformed(why)) => why,
         other => panic!("expected Malformed, got {other:?}"),
     }
 }
@@ -584,7 +584,7 @@ proptest! {
         // Forged input can never pass the signature check.
         prop_assert!(matches!(
             provider.verify_signed(&webhook),
-            Err(WebhookError::Unauthenticated(_))
+            Err(ProviderWebhookError::Unauthenticated(_))
         ));
     }
 
@@ -593,7 +593,7 @@ proptest! {
         let provider = sandbox();
         let webhook = provider.sign_webhook("evt_p", body);
         let result = provider.verify_signed(&webhook.inbound(start()));
-        prop_assert!(!matches!(result, Err(WebhookError::Unauthenticated(_))));
+        prop_assert!(!matches!(result, Err(ProviderWebhookError::Unauthenticated(_))));
     }
 
     #[test]
@@ -623,7 +623,7 @@ proptest! {
         let provider = sandbox();
         let webhook = provider.sign_webhook("evt_p", body.into_bytes());
         let result = provider.verify_signed(&webhook.inbound(start()));
-        prop_assert!(!matches!(result, Err(WebhookError::Unauthenticated(_))));
+        prop_assert!(!matches!(result, Err(ProviderWebhookError::Unauthenticated(_))));
     }
 }
 
