@@ -162,7 +162,7 @@ fn split(
             value,
             immediate,
         },
-        amount: value.share_of(gross),
+        amount: value.share_of(gross).expect("a share within range"),
     }
 }
 

@@ -165,7 +165,7 @@ fn charge_split(
             value,
             immediate,
         },
-        amount: value.share_of(gross),
+        amount: value.share_of(gross).expect("a share within range"),
     }
 }
 

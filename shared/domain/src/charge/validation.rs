@@ -174,6 +174,16 @@ fn check_allocation(gross: Money, rules: &[SplitRule], errors: &mut Errors) {
                     "splits",
                     format_args!("total ({total}) must not exceed transaction.value ({gross})"),
                 ),
+                // Unreachable within the field limits (amounts ≤ MAX_AMOUNT_CENTS, percentages
+                // ≤ 100); reported as what they are should those limits ever widen.
+                AllocationError::ShareOutOfRange { index, .. } => errors.push(
+                    &format!("splits[{index}].value"),
+                    "results in a share beyond the largest amount",
+                ),
+                AllocationError::TotalOutOfRange(_) => errors.push(
+                    "splits",
+                    format_args!("total must not exceed transaction.value ({gross})"),
+                ),
             }
         }
     }
