@@ -591,7 +591,9 @@ async fn seed(
     for (c, _) in &built {
         ids.push(c.transaction_id.clone());
         for s in &c.splits {
-            let e = per_recipient.entry(s.rule.pix_key.clone()).or_default();
+            let e = per_recipient
+                .entry(s.rule.pix_key.as_str().to_owned())
+                .or_default();
             e.0 += s.amount.cents();
             e.1 += 1;
             total_cents += s.amount.cents();
@@ -760,7 +762,7 @@ async fn verify(
             assert_eq!(payout.split_count, count, "payout {id} counts its splits");
             let expected = seeded
                 .per_recipient
-                .get(&payout.recipient.pix_key)
+                .get(payout.recipient.pix_key.as_str())
                 .expect("a seeded recipient");
             assert_eq!(
                 *expected,
@@ -783,7 +785,10 @@ async fn verify(
                 }
             }
             assert_eq!(listed.len(), count as usize, "manifest of {id} is complete");
-            (payout.recipient.pix_key, payout.amount.cents())
+            (
+                payout.recipient.pix_key.into_string(),
+                payout.amount.cents(),
+            )
         })
         .buffer_unordered(concurrency)
         .collect()

@@ -100,7 +100,7 @@ pub fn plain_charge(external_id: &str, cents: i64) -> Value {
 
 pub fn to_pix_key(key: &str) -> CashOutDestination {
     CashOutDestination::PixKey {
-        key: key.to_owned(),
+        key: key.into(),
         key_type: PixKeyType::Email,
     }
 }
@@ -108,11 +108,11 @@ pub fn to_pix_key(key: &str) -> CashOutDestination {
 pub fn to_bank_account() -> CashOutDestination {
     CashOutDestination::BankAccount {
         ispb: Ispb::parse("60746948").expect("ispb"),
-        branch: "1234".to_owned(),
-        account: "5678901".to_owned(),
+        branch: "1234".into(),
+        account: "5678901".into(),
         account_type: BankAccountType::Checking,
         document: TaxDocument::parse("12345678909").expect("cpf"),
-        name: "João Pereira".to_owned(),
+        name: "João Pereira".into(),
     }
 }
 

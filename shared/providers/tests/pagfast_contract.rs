@@ -300,7 +300,7 @@ async fn transfers_and_refunds_are_not_allowed_and_call_nothing() {
         idempotency_key: "payout:1".to_owned(),
         amount: pixgw_domain::pix::money::Money::from_cents(100),
         destination: pixgw_domain::provider::TransferDestination::PixKey {
-            key: "a@example.com".to_owned(),
+            key: "a@example.com".into(),
             key_type: pixgw_domain::pix::pix_key::PixKeyType::Email,
         },
         recipient_name: None,

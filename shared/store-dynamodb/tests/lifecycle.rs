@@ -99,7 +99,7 @@ fn cash_out(account: &AccountId, external_id: &str, amount: i64, at_millis: i64)
         amount: cents(amount),
         description: "saque".to_owned(),
         destination: CashOutDestination::PixKey {
-            key: "maria@example.com".to_owned(),
+            key: "maria@example.com".into(),
             key_type: PixKeyType::Email,
         },
         state: CashOutState::Processing,

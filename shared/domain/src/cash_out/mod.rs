@@ -19,6 +19,7 @@ use crate::pix::document::TaxDocument;
 use crate::pix::ids::AccountId;
 use crate::pix::money::Money;
 use crate::pix::payment::{EndToEndId, Ispb};
+use crate::pix::pii::Pii;
 use crate::pix::pix_key::PixKeyType;
 
 /// `co_` + 32 lowercase hex.
@@ -117,15 +118,15 @@ impl BankAccountType {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CashOutDestination {
     /// A PIX key; the recipient is whoever the DICT says owns it.
-    PixKey { key: String, key_type: PixKeyType },
+    PixKey { key: Pii, key_type: PixKeyType },
     /// Bank account data, with its holder (the receiving bank checks the document).
     BankAccount {
         ispb: Ispb,
-        branch: String,
-        account: String,
+        branch: Pii,
+        account: Pii,
         account_type: BankAccountType,
         document: TaxDocument,
-        name: String,
+        name: Pii,
     },
 }
 

@@ -21,6 +21,7 @@ use crate::pix::document::TaxDocument;
 use crate::pix::ids::{AccountId, TransactionId};
 use crate::pix::money::Money;
 use crate::pix::payment::EndToEndId;
+use crate::pix::pii::Pii;
 use crate::pix::pix_key::PixKeyType;
 
 /// Failed payout windows after which a scheduled split is FAILED and its money returns to the
@@ -147,9 +148,9 @@ impl PayoutTrigger {
 /// Who a payout pays: a split recipient, identified by PIX key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PayoutRecipient {
-    pub pix_key: String,
+    pub pix_key: Pii,
     pub pix_key_type: PixKeyType,
-    pub name: String,
+    pub name: Pii,
     pub document: TaxDocument,
 }
 

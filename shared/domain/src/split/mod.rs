@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::pix::document::TaxDocument;
 use crate::pix::money::Money;
+use crate::pix::pii::Pii;
 use crate::pix::pix_key::PixKeyType;
 
 /// At most this many recipients per charge (seed 004).
@@ -104,9 +105,9 @@ fn money_from_cents(cents: i128) -> Result<Money, AmountOutOfRange> {
 /// One recipient of a split, as the merchant defined it on the charge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SplitRule {
-    pub pix_key: String,
+    pub pix_key: Pii,
     pub pix_key_type: PixKeyType,
-    pub name: String,
+    pub name: Pii,
     pub document: TaxDocument,
     pub value: SplitValue,
     pub immediate: bool,

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use pixgw_domain::error::ProviderError;
 use pixgw_domain::pix::ids::TransactionId;
 use pixgw_domain::pix::payment::{EndToEndId, EndToEndKind, Ispb, PaidBy, PayerBankData};
+use pixgw_domain::pix::pii::Pii;
 use pixgw_domain::provider::{
     ChargePaid, InboundWebhook, ProviderEvent, ProviderWebhookError, RefundOutcome,
     RefundReference, TransferOutcome,
@@ -107,8 +108,8 @@ fn charge_paid(status: CashInStatus) -> Result<ProviderEvent, ProviderWebhookErr
     )
     .ok_or_else(|| malformed("payer.bankData branch or account is not digits"))?;
     let paid_by = PaidBy {
-        name: payer.name.clone().unwrap_or_default(),
-        document: payer.document.clone().unwrap_or_default(),
+        name: Pii::from(payer.name.clone().unwrap_or_default()),
+        document: Pii::from(payer.document.clone().unwrap_or_default()),
         bank,
     };
     Ok(ProviderEvent::ChargePaid(ChargePaid {

@@ -5,6 +5,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use pixgw_domain::pix::ids::TransactionId;
 use pixgw_domain::pix::money::Money;
 use pixgw_domain::pix::payment::{EndToEndId, Ispb, PaidBy, PayerBankData};
+use pixgw_domain::pix::pii::Pii;
 use pixgw_domain::provider::{ChargePaid, InboundWebhook, ProviderEvent, ProviderWebhookError};
 
 use super::PagFastConfig;
@@ -140,8 +141,8 @@ fn paid_by(payer: PaidPayer) -> Result<PaidBy, ProviderWebhookError> {
     )
     .ok_or_else(|| malformed("payment.payer.branch/account missing or invalid"))?;
     Ok(PaidBy {
-        name,
-        document,
+        name: Pii::from(name),
+        document: Pii::from(document),
         bank,
     })
 }

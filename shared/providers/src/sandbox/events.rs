@@ -20,6 +20,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use pixgw_domain::pix::ids::TransactionId;
 use pixgw_domain::pix::money::{MAX_AMOUNT_CENTS, Money, parse_decimal};
 use pixgw_domain::pix::payment::{EndToEndId, EndToEndKind, Ispb, PaidBy, PayerBankData};
+use pixgw_domain::pix::pii::Pii;
 use pixgw_domain::provider::{ChargePaid, ProviderEvent, ProviderWebhookError, TransferOutcome};
 use serde_json::{Map, Value, json};
 
@@ -194,8 +195,8 @@ fn parse_cash_in_paid(
         amount,
         paid_at,
         paid_by: PaidBy {
-            name,
-            document,
+            name: Pii::from(name),
+            document: Pii::from(document),
             bank,
         },
     }))

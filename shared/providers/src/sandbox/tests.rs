@@ -57,8 +57,8 @@ fn sandbox() -> SandboxProvider {
 
 fn payer() -> PaidBy {
     PaidBy {
-        name: "Test User".to_owned(),
-        document: "12345678909".to_owned(),
+        name: "Test User".into(),
+        document: "12345678909".into(),
         bank: PayerBankData::new(Ispb::parse("00416968").unwrap(), "0001", "123456").unwrap(),
     }
 }
@@ -76,10 +76,10 @@ fn transfer_to(key: &str, idempotency_key: &str, cents: i64) -> TransferRequest 
         idempotency_key: idempotency_key.to_owned(),
         amount: Money::from_cents(cents),
         destination: TransferDestination::PixKey {
-            key: key.to_owned(),
+            key: key.into(),
             key_type: PixKeyType::Email,
         },
-        recipient_name: Some("Seller".to_owned()),
+        recipient_name: Some("Seller".into()),
         recipient_document: Some(TaxDocument::parse("12345678909").unwrap()),
         description: "payout".to_owned(),
     }
@@ -172,7 +172,7 @@ async fn create_charge_points_the_br_code_at_our_location() {
             transaction_id: id.clone(),
             amount: Money::from_cents(1000),
             description: "order".to_owned(),
-            payer_name: "Test User".to_owned(),
+            payer_name: "Test User".into(),
             payer_document: TaxDocument::parse("12345678909").unwrap(),
             created_at: start(),
             expires_at: start() + Duration::hours(1),
@@ -786,8 +786,8 @@ async fn transfers_and_refunds_carry_sandbox_end_to_end_ids() {
     let account = TransferRequest {
         destination: TransferDestination::BankAccount {
             ispb: Ispb::parse("00000000").unwrap(),
-            branch: "0001".to_owned(),
-            account: "123456".to_owned(),
+            branch: "0001".into(),
+            account: "123456".into(),
             account_type: "CACC".to_owned(),
         },
         ..transfer_to("", "acct", 100)

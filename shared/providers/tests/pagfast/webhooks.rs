@@ -95,8 +95,8 @@ async fn paid_becomes_charge_paid() {
             paid_at: Utc.with_ymd_and_hms(2026, 3, 10, 18, 27, 59).unwrap()
                 + chrono::Duration::milliseconds(123),
             paid_by: PaidBy {
-                name: SEED_NAME.to_owned(),
-                document: SEED_CPF.to_owned(),
+                name: SEED_NAME.into(),
+                document: SEED_CPF.into(),
                 bank: PayerBankData::new(Ispb::parse("00416968").unwrap(), "0001", "1234567")
                     .unwrap(),
             },
