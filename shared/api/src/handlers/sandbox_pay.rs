@@ -39,10 +39,11 @@ pub async fn pay(
     account_id: &AccountId,
 ) -> Result<ApiResponse, ApiError> {
     let sandbox = state.sandbox.as_ref().ok_or(ApiError::RouteNotFound)?;
-    let id = params
-        .get("transactionId")
-        .and_then(TransactionId::parse)
-        .ok_or(ApiError::NotFound("charge"))?;
+    let id = params.parse_or_404(
+        "transactionId",
+        TransactionId::parse,
+        ApiError::NotFound("charge"),
+    )?;
     let payer = parse_payer(request)?;
     idempotency::run(state, request, account_id, |claim| async move {
         let response = pay_now(state, sandbox, account_id, &id, payer).await?;
