@@ -21,6 +21,7 @@ use crate::pix::money::Money;
 use crate::pix::payment::{EndToEndId, Ispb};
 use crate::pix::pii::Pii;
 use crate::pix::pix_key::PixKeyType;
+use crate::provider::TransferDestination;
 
 /// `co_` + 32 lowercase hex.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -130,6 +131,42 @@ pub enum CashOutDestination {
     },
 }
 
+impl CashOutDestination {
+    /// Who the receiving bank should find at the destination, when we know: bank account
+    /// data names its holder; a PIX key leaves that to the DICT.
+    pub fn holder(&self) -> Option<(&Pii, &TaxDocument)> {
+        match self {
+            CashOutDestination::PixKey { .. } => None,
+            CashOutDestination::BankAccount { name, document, .. } => Some((name, document)),
+        }
+    }
+}
+
+/// The one mapping of a cash-out's destination to the provider's (the holder goes into the
+/// transfer's recipient, see [`CashOutDestination::holder`]).
+impl From<&CashOutDestination> for TransferDestination {
+    fn from(destination: &CashOutDestination) -> TransferDestination {
+        match destination {
+            CashOutDestination::PixKey { key, key_type } => TransferDestination::PixKey {
+                key: key.clone(),
+                key_type: *key_type,
+            },
+            CashOutDestination::BankAccount {
+                ispb,
+                branch,
+                account,
+                account_type,
+                ..
+            } => TransferDestination::BankAccount {
+                ispb: ispb.clone(),
+                branch: branch.clone(),
+                account: account.clone(),
+                account_type: account_type.as_str().to_owned(),
+            },
+        }
+    }
+}
+
 /// A cash-out. Its stored form is [`CashOutRecord`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CashOut {
@@ -154,6 +191,42 @@ pub struct CashOut {
 mod tests {
     use super::*;
     use crate::cash_out::ports::CashOutCursor;
+
+    #[test]
+    fn destinations_map_to_the_providers_with_the_holder_apart() {
+        let cpf = TaxDocument::parse("12345678909").unwrap();
+        let to_account = CashOutDestination::BankAccount {
+            ispb: Ispb::parse("00000000").unwrap(),
+            branch: "0001".into(),
+            account: "123456".into(),
+            account_type: BankAccountType::Savings,
+            document: cpf.clone(),
+            name: "Maria".into(),
+        };
+        assert_eq!(
+            TransferDestination::from(&to_account),
+            TransferDestination::BankAccount {
+                ispb: Ispb::parse("00000000").unwrap(),
+                branch: "0001".into(),
+                account: "123456".into(),
+                account_type: "SVGS".to_owned(),
+            }
+        );
+        assert_eq!(to_account.holder(), Some((&Pii::from("Maria"), &cpf)));
+
+        let to_key = CashOutDestination::PixKey {
+            key: "maria@example.com".into(),
+            key_type: PixKeyType::Email,
+        };
+        assert_eq!(
+            TransferDestination::from(&to_key),
+            TransferDestination::PixKey {
+                key: "maria@example.com".into(),
+                key_type: PixKeyType::Email,
+            }
+        );
+        assert_eq!(to_key.holder(), None);
+    }
 
     #[test]
     fn ids_and_cursors_round_trip() {

@@ -23,6 +23,7 @@ use crate::pix::money::Money;
 use crate::pix::payment::EndToEndId;
 use crate::pix::pii::Pii;
 use crate::pix::pix_key::PixKeyType;
+use crate::provider::TransferDestination;
 
 /// Failed payout windows after which a scheduled split is FAILED and its money returns to the
 /// account's `available` balance.
@@ -155,6 +156,14 @@ pub struct PayoutRecipient {
 }
 
 impl PayoutRecipient {
+    /// Where a payout sends the money: the recipient's PIX key (the DICT resolves it).
+    pub fn transfer_destination(&self) -> TransferDestination {
+        TransferDestination::PixKey {
+            key: self.pix_key.clone(),
+            key_type: self.pix_key_type,
+        }
+    }
+
     /// What makes two splits go to the same recipient: key type, key and document (not the
     /// name, which is free text).
     pub fn grouping_key(&self) -> (&'static str, &str, &str) {
