@@ -217,11 +217,7 @@ pub fn digital_signature(crypto_token: &str, bearer_token: &str) -> String {
 /// Checks a `DigitalSignature` header value against the account's `cryptoToken`: hex in either
 /// case, surrounding whitespace ignored, compared in constant time (so the response time does
 /// not reveal how many leading bytes of a guess were right).
-pub fn check_signature(
-    crypto_token: &str,
-    bearer_token: &str,
-    header: &str,
-) -> Result<(), ApiError> {
+fn check_signature(crypto_token: &str, bearer_token: &str, header: &str) -> Result<(), ApiError> {
     let sent = hex::decode(header.trim()).map_err(|_| ApiError::InvalidSignature)?;
     signature_mac(crypto_token, bearer_token)
         .verify_slice(&sent)

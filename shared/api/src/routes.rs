@@ -281,7 +281,7 @@ impl RouteSpec {
     /// Whether `state` serves this route at all: sandbox routes need the sandbox, local routes
     /// the adjustable clock. A route that is not served answers 404 `PUB_ROUTE_NOT_FOUND`,
     /// as if it did not exist.
-    pub fn served_by(&self, state: &AppState) -> bool {
+    fn served_by(&self, state: &AppState) -> bool {
         let sandbox = !self.access.sandbox_only() || state.sandbox.is_some();
         let local =
             !LOCAL_ROUTES.iter().any(|l| l.route == self.route) || state.sandbox_clock.is_some();
@@ -293,7 +293,7 @@ impl Route {
     /// Whether the route's responses may show a secret or credential: a bearer token, or a
     /// webhook signing secret (on the PUT that creates the endpoint, and on rotation). Their
     /// responses are never cached ([`forbid_caching`]). No wildcard: a new route decides here.
-    pub fn returns_secrets(self) -> bool {
+    fn returns_secrets(self) -> bool {
         match self {
             Route::AuthToken | Route::WebhookEndpointPut | Route::WebhookSecretRotate => true,
             Route::CashInCreate
@@ -355,7 +355,7 @@ impl PathParams {
 }
 
 /// Matches `path` against a template like `/api/pix/cash-in/{transactionId}`.
-pub fn match_path(template: &'static str, path: &str) -> Option<PathParams> {
+fn match_path(template: &'static str, path: &str) -> Option<PathParams> {
     let path = path
         .strip_suffix('/')
         .filter(|p| !p.is_empty())

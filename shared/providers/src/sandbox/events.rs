@@ -32,7 +32,7 @@ pub const EVENT_TRANSFER_FAILED: &str = "TRANSFER_FAILED";
 const MAX_ID_LEN: usize = 128;
 
 /// The network's timestamps: UTC, millisecond precision (what [`ChargePaid::paid_at`] keeps).
-pub(crate) fn format_instant(at: DateTime<Utc>) -> String {
+fn format_instant(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
