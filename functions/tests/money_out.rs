@@ -6,6 +6,10 @@
 //! The black-box lifecycle (ledger sums, webhooks, races) is tested under `tests/`; this file
 //! checks each function's HTTP contract: status codes, envelopes, every validation error.
 
+// Test code: a broken assumption must fail the test loudly; the workspace lints are for
+// shipped code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::{body_json, event, sandbox_state};

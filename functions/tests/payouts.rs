@@ -2,6 +2,10 @@
 //! Scheduler invokes it, and the payout routes (list, get, sandbox run) through real API
 //! Gateway HTTP API (v2) events.
 
+// Test code: a broken assumption must fail the test loudly; the workspace lints are for
+// shipped code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::{body_json, event, sandbox_state};

@@ -6,6 +6,10 @@
 //! presents, so it must survive the event → `ApiRequest` conversion (`rawQueryString`,
 //! percent-decoded). PagFast presents the custom header we registered.
 
+// Test code: a broken assumption must fail the test loudly; the workspace lints are for
+// shipped code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::{body_json, event};

@@ -3,6 +3,11 @@
 //! spaces), and the deploy-time rules, evaluated on the parsed template (`aws/template.rs`,
 //! shared with the policy test).
 
+// Test code: a broken assumption must fail the test loudly; the workspace lints are for
+// shipped code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::unreachable)]
+
 #[path = "aws/template.rs"]
 #[allow(dead_code)]
 mod cfn;

@@ -11,6 +11,10 @@
 //!
 //! Env: `BENCH_REQUESTS` (default 400), `PIXGW_TEST_DYNAMODB_ENDPOINT` (required).
 
+// Test code: a broken assumption must fail the test loudly; the workspace lints are for
+// shipped code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -29,6 +29,10 @@
 //! `PIXGW_BENCH_DYNAMODB_STREAM=on` (keep the table's stream, off by default: see
 //! [`disable_stream`]), and `PIXGW_TEST_DYNAMODB_ENDPOINT` (for `dynamodb`).
 
+// Test code: a broken assumption must fail the test loudly; the workspace lints are for
+// shipped code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -587,7 +591,9 @@ async fn seed(
     for (c, _) in &built {
         ids.push(c.transaction_id.clone());
         for s in &c.splits {
-            let e = per_recipient.entry(s.rule.pix_key.clone()).or_default();
+            let e = per_recipient
+                .entry(s.rule.pix_key.as_str().to_owned())
+                .or_default();
             e.0 += s.amount.cents();
             e.1 += 1;
             total_cents += s.amount.cents();
@@ -755,7 +761,7 @@ async fn verify(
             assert_eq!(payout.split_count, count, "payout {id} counts its splits");
             let expected = seeded
                 .per_recipient
-                .get(&payout.recipient.pix_key)
+                .get(payout.recipient.pix_key.as_str())
                 .expect("a seeded recipient");
             assert_eq!(
                 *expected,
@@ -778,7 +784,10 @@ async fn verify(
                 }
             }
             assert_eq!(listed.len(), count as usize, "manifest of {id} is complete");
-            (payout.recipient.pix_key, payout.amount.cents())
+            (
+                payout.recipient.pix_key.into_string(),
+                payout.amount.cents(),
+            )
         })
         .buffer_unordered(concurrency)
         .collect()

@@ -16,6 +16,10 @@
 //! Env: `BENCH_CHARGES` (default 300), `PIXGW_TEST_DYNAMODB_ENDPOINT` and
 //! `PIXGW_TEST_SQS_ENDPOINT` (required for part 2).
 
+// Test code: a broken assumption must fail the test loudly; the workspace lints are for
+// shipped code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};

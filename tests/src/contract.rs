@@ -155,14 +155,14 @@ fn split(
 ) -> ChargeSplit {
     ChargeSplit {
         rule: SplitRule {
-            pix_key: pix_key.to_owned(),
+            pix_key: pix_key.into(),
             pix_key_type,
-            name: format!("Recebedor {pix_key_type} — ção"),
+            name: format!("Recebedor {pix_key_type} — ção").into(),
             document: doc(document),
             value,
             immediate,
         },
-        amount: value.share_of(gross),
+        amount: value.share_of(gross).expect("a share within range"),
     }
 }
 

@@ -39,8 +39,8 @@ use pixgw_domain::pix::money::Money;
 use pixgw_domain::pix::payment::{EndToEndKind, Ispb, PaidBy, PayerBankData};
 use pixgw_domain::pix::pix_key::PixKeyType;
 use pixgw_domain::provider::{
-    InboundWebhook, ProviderEvent, RefundOutcome, RefundRequest, TransferOutcome, TransferRequest,
-    WebhookError,
+    InboundWebhook, ProviderEvent, ProviderWebhookError, RefundOutcome, RefundRequest,
+    TransferOutcome, TransferRequest,
 };
 use pixgw_domain::provider::{PixProvider, ProviderCharge, ProviderChargeRequest};
 use pixgw_domain::refund::RefundState;
@@ -100,7 +100,7 @@ pub fn plain_charge(external_id: &str, cents: i64) -> Value {
 
 pub fn to_pix_key(key: &str) -> CashOutDestination {
     CashOutDestination::PixKey {
-        key: key.to_owned(),
+        key: key.into(),
         key_type: PixKeyType::Email,
     }
 }
@@ -108,11 +108,11 @@ pub fn to_pix_key(key: &str) -> CashOutDestination {
 pub fn to_bank_account() -> CashOutDestination {
     CashOutDestination::BankAccount {
         ispb: Ispb::parse("60746948").expect("ispb"),
-        branch: "1234".to_owned(),
-        account: "5678901".to_owned(),
+        branch: "1234".into(),
+        account: "5678901".into(),
         account_type: BankAccountType::Checking,
         document: TaxDocument::parse("12345678909").expect("cpf"),
-        name: "João Pereira".to_owned(),
+        name: "João Pereira".into(),
     }
 }
 
@@ -162,7 +162,7 @@ impl PixProvider for RefusesRefunds {
     async fn verify_webhook(
         &self,
         webhook: &InboundWebhook<'_>,
-    ) -> Result<ProviderEvent, WebhookError> {
+    ) -> Result<ProviderEvent, ProviderWebhookError> {
         self.0.verify_webhook(webhook).await
     }
 }

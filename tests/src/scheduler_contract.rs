@@ -161,9 +161,9 @@ pub fn charge_for(
         .iter()
         .map(|&n| ChargeSplit {
             rule: SplitRule {
-                pix_key: recipient_key(n),
+                pix_key: recipient_key(n).into(),
                 pix_key_type: PixKeyType::Email,
-                name: format!("Recebedor {n}"),
+                name: format!("Recebedor {n}").into(),
                 document: doc(CPF),
                 value: SplitValue::Fixed(Money::from_cents(cents)),
                 immediate: false,

@@ -161,14 +161,14 @@ fn charge_split(
 ) -> ChargeSplit {
     ChargeSplit {
         rule: SplitRule {
-            pix_key: pix_key.to_owned(),
+            pix_key: pix_key.into(),
             pix_key_type: key_type,
-            name: format!("Recebedor {key_type}"),
+            name: format!("Recebedor {key_type}").into(),
             document: doc(pix_key),
             value,
             immediate,
         },
-        amount: value.share_of(gross),
+        amount: value.share_of(gross).expect("a share within range"),
     }
 }
 

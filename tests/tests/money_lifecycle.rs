@@ -2,6 +2,10 @@
 //! embedded store with in-process queues, and DynamoDB Local with SQS on moto), through the
 //! domain services of the gateway's state. Every scenario ends by checking the books ([`Shop::assert_books`]).
 
+// Test code: a broken assumption must fail the test loudly; the workspace lints are for
+// shipped code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::BTreeSet;
 use std::str::FromStr;
 use std::sync::Arc;

@@ -6,6 +6,10 @@
 //! year since 2019), so every `nextRunAt` is a known instant; it is in the future of any test
 //! run, so no stored record is ever old enough for a storage TTL to remove it.
 
+// Test code: a broken assumption must fail the test loudly; the workspace lints are for
+// shipped code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};

@@ -3,6 +3,10 @@
 //! queues, DynamoDB Local + SQS on moto): charges paid through the sandbox, their splits booked
 //! and paid out by the pipeline, the payouts listed, filtered, paged and opened.
 
+// Test code: a broken assumption must fail the test loudly; the workspace lints are for
+// shipped code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 

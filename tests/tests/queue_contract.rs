@@ -11,6 +11,10 @@
 //!   `advance` really sleeps. Without the variable these tests FAIL: a contract that silently
 //!   skips its production adapter proves nothing.
 
+// Test code: a broken assumption must fail the test loudly; the workspace lints are for
+// shipped code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -5,6 +5,10 @@
 //! cannot do, webhook authentication end to end, and one provider's events naming another's
 //! work.
 
+// Test code: a broken assumption must fail the test loudly; the workspace lints are for
+// shipped code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 #[path = "real_providers/foreign_events.rs"]
 mod foreign_events;
 #[path = "real_providers/lifecycle.rs"]

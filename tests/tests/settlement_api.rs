@@ -2,6 +2,10 @@
 //! balance, through the API, on both backends (embedded + in-process queues, DynamoDB Local +
 //! SQS on moto).
 
+// Test code: a broken assumption must fail the test loudly; the workspace lints are for
+// shipped code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use chrono::Duration;
 use http::Method;
 use pixgw_api::ApiRequest;

@@ -6,6 +6,10 @@
 //! Host names resolve through a table, never real DNS. Deliveries are written straight into
 //! the store (as the dispatcher would), so the log is tested without the queue.
 
+// Test code: a broken assumption must fail the test loudly; the workspace lints are for
+// shipped code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use chrono::{DateTime, Duration, Utc};
 use http::Method;
 use pixgw_api::accounts::NewAccountCredentials;

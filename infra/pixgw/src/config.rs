@@ -63,7 +63,7 @@ pub fn load_keys(data_dir: &Path) -> Result<AuthKeys, AnyError> {
 
 /// Writes a file readable only by its owner: created `0600`, or tightened to `0600` before
 /// anything is written if it already existed with a looser mode.
-pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), AnyError> {
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), AnyError> {
     private_files::private_file(path)?;
     let mut file = fs::OpenOptions::new()
         .write(true)
@@ -74,7 +74,7 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), AnyError> {
     Ok(())
 }
 
-pub async fn open_store(args: &StorageArgs) -> Result<DynStore, AnyError> {
+async fn open_store(args: &StorageArgs) -> Result<DynStore, AnyError> {
     Ok(open_store_with_outbox(args).await?.0)
 }
 
@@ -184,7 +184,10 @@ pub async fn demo_account(
     Ok(credentials)
 }
 
-#[cfg(all(test, unix))]
+// Two attributes, not `all(test, unix)`: clippy recognises test modules by a plain
+// `#[cfg(test)]`, and only there lets them unwrap.
+#[cfg(test)]
+#[cfg(unix)]
 mod tests {
     use std::os::unix::fs::PermissionsExt;
     use std::path::PathBuf;

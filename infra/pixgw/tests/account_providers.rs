@@ -2,6 +2,10 @@
 //! on both stores: the order given at creation is stored, read, replaced and cleared; unknown
 //! names and unknown accounts fail with exit code 1 and a clear message, changing nothing.
 
+// Test code: a broken assumption must fail the test loudly; the workspace lints are for
+// shipped code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::Path;
 use std::process::{Command, Output};
 

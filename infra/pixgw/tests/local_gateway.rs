@@ -1,6 +1,10 @@
 //! The `pixgw` binary as a user runs it: start, follow the quickstart, stop, start again and
 //! find everything still there; `pixgw account create` prints working credentials.
 
+// Test code: a broken assumption must fail the test loudly; the workspace lints are for
+// shipped code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;

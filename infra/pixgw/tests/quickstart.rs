@@ -4,6 +4,10 @@
 //! JSON body — including the order: a step that needs the background pipeline's work runs
 //! only after an answer showed that work done. README.md's Quickstart must be the same block.
 
+// Test code: a broken assumption must fail the test loudly; the workspace lints are for
+// shipped code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

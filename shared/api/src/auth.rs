@@ -16,6 +16,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use pixgw_domain::pix::hmac::hmac_sha256;
 use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::webhooks::ports::{SealError, SecretSealer};
 use rand::RngCore;
@@ -116,8 +117,7 @@ impl AuthKeys {
     /// A key for one purpose, derived from the data key (HMAC-SHA256 with `label`), so each
     /// purpose gets its own secret without another secret to provision.
     pub fn derive(&self, label: &str) -> Result<Vec<u8>, KeyError> {
-        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(self.data_key()?)
-            .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+        let mut mac = hmac_sha256(self.data_key()?);
         mac.update(label.as_bytes());
         Ok(mac.finalize().into_bytes().to_vec())
     }
@@ -238,8 +238,7 @@ pub const SIGNATURE_HEADER: &str = "digitalsignature";
 type HmacSha256 = Hmac<sha2::Sha256>;
 
 fn signature_mac(crypto_token: &str, bearer_token: &str) -> HmacSha256 {
-    let mut mac = <HmacSha256 as Mac>::new_from_slice(crypto_token.as_bytes())
-        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+    let mut mac = hmac_sha256(crypto_token.as_bytes());
     mac.update(bearer_token.as_bytes());
     mac
 }
@@ -258,11 +257,7 @@ pub fn digital_signature(crypto_token: &str, bearer_token: &str) -> String {
 /// Checks a `DigitalSignature` header value against the account's `cryptoToken`: hex in either
 /// case, surrounding whitespace ignored, compared in constant time (so the response time does
 /// not reveal how many leading bytes of a guess were right).
-pub fn check_signature(
-    crypto_token: &str,
-    bearer_token: &str,
-    header: &str,
-) -> Result<(), ApiError> {
+fn check_signature(crypto_token: &str, bearer_token: &str, header: &str) -> Result<(), ApiError> {
     let sent = hex::decode(header.trim()).map_err(|_| ApiError::InvalidSignature)?;
     signature_mac(crypto_token, bearer_token)
         .verify_slice(&sent)

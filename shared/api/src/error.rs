@@ -12,8 +12,8 @@ use http::{HeaderValue, Method, StatusCode, header};
 use pixgw_domain::error::{
     DomainError, ProviderError, ProviderRejection, RejectionKind, StoreError,
 };
-use pixgw_domain::provider::WebhookError;
-use pixgw_domain::webhooks::service::WebhookError as MerchantWebhookError;
+use pixgw_domain::provider::ProviderWebhookError;
+use pixgw_domain::webhooks::service::MerchantWebhookError;
 use serde::Serialize;
 use serde_json::json;
 
@@ -129,11 +129,15 @@ impl From<DomainError> for ApiError {
             DomainError::PaymentAmountMismatch => ApiError::PaymentAmountMismatch,
             DomainError::EndToEndIdConflict => ApiError::EndToEndIdConflict,
             DomainError::ScheduleChangedConcurrently => ApiError::ScheduleChangedConcurrently,
-            DomainError::Webhook(WebhookError::Unauthenticated(why)) => {
+            DomainError::Webhook(ProviderWebhookError::Unauthenticated(why)) => {
                 ApiError::WebhookUnauthenticated(why)
             }
-            DomainError::Webhook(WebhookError::Malformed(why)) => ApiError::WebhookMalformed(why),
-            DomainError::Webhook(WebhookError::Unconfirmed(_)) => ApiError::WebhookUnconfirmed,
+            DomainError::Webhook(ProviderWebhookError::Malformed(why)) => {
+                ApiError::WebhookMalformed(why)
+            }
+            DomainError::Webhook(ProviderWebhookError::Unconfirmed(_)) => {
+                ApiError::WebhookUnconfirmed
+            }
             DomainError::ProviderOperationUnsupported {
                 provider,
                 operation,

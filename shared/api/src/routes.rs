@@ -281,7 +281,7 @@ impl RouteSpec {
     /// Whether `state` serves this route at all: sandbox routes need the sandbox, local routes
     /// the adjustable clock. A route that is not served answers 404 `PUB_ROUTE_NOT_FOUND`,
     /// as if it did not exist.
-    pub fn served_by(&self, state: &AppState) -> bool {
+    fn served_by(&self, state: &AppState) -> bool {
         let sandbox = !self.access.sandbox_only() || state.sandbox.is_some();
         let local =
             !LOCAL_ROUTES.iter().any(|l| l.route == self.route) || state.sandbox_clock.is_some();
@@ -293,7 +293,7 @@ impl Route {
     /// Whether the route's responses may show a secret or credential: a bearer token, or a
     /// webhook signing secret (on the PUT that creates the endpoint, and on rotation). Their
     /// responses are never cached ([`forbid_caching`]). No wildcard: a new route decides here.
-    pub fn returns_secrets(self) -> bool {
+    fn returns_secrets(self) -> bool {
         match self {
             Route::AuthToken | Route::WebhookEndpointPut | Route::WebhookSecretRotate => true,
             Route::CashInCreate
@@ -340,10 +340,22 @@ impl PathParams {
             .find(|(k, _)| *k == name)
             .map(|(_, v)| v.as_str())
     }
+
+    /// The parameter `name` as `parse` reads it, or `not_found` (a 404). An id of the wrong
+    /// shape cannot name anything, so it gets the same answer as an unknown one, before the
+    /// body is even read.
+    pub fn parse_or_404<'a, T>(
+        &'a self,
+        name: &str,
+        parse: impl FnOnce(&'a str) -> Option<T>,
+        not_found: ApiError,
+    ) -> Result<T, ApiError> {
+        self.get(name).and_then(parse).ok_or(not_found)
+    }
 }
 
 /// Matches `path` against a template like `/api/pix/cash-in/{transactionId}`.
-pub fn match_path(template: &'static str, path: &str) -> Option<PathParams> {
+fn match_path(template: &'static str, path: &str) -> Option<PathParams> {
     let path = path
         .strip_suffix('/')
         .filter(|p| !p.is_empty())
@@ -600,5 +612,24 @@ mod tests {
         assert!(match_path("/api/pix/cash-in/{transactionId}", "/api/pix/cash-in/a/b").is_none());
         assert!(match_path("/api/pix/cash-in", "/api/pix/cash-in/").is_some());
         assert!(match_path("/api/pix/cash-in", "/api/pix/cash").is_none());
+    }
+
+    #[test]
+    fn a_param_that_does_not_parse_is_the_routes_404() {
+        let p = match_path("/api/payouts/{payoutId}", "/api/payouts/po_x").unwrap();
+        let parse = |s: &str| (s == "po_ok").then_some(7);
+        assert_eq!(
+            p.parse_or_404("payoutId", parse, ApiError::PayoutNotFound),
+            Err(ApiError::PayoutNotFound)
+        );
+        assert_eq!(
+            p.parse_or_404("missing", |_| Some(1), ApiError::NotFound("x")),
+            Err(ApiError::NotFound("x"))
+        );
+        let p = match_path("/api/payouts/{payoutId}", "/api/payouts/po_ok").unwrap();
+        assert_eq!(
+            p.parse_or_404("payoutId", parse, ApiError::PayoutNotFound),
+            Ok(7)
+        );
     }
 }

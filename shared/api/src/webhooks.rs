@@ -20,7 +20,7 @@ pub struct EndpointBody {
 const KNOWN_PROPERTIES: [&str; 2] = ["url", "events"];
 
 /// The event type names, comma separated, for error messages.
-pub fn event_type_values() -> String {
+fn event_type_values() -> String {
     EventType::ALL.map(EventType::as_str).join(", ")
 }
 

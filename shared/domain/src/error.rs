@@ -141,7 +141,7 @@ pub enum DomainError {
     ConcurrentUpdate,
     /// An inbound provider webhook failed authentication or could not be read.
     #[error(transparent)]
-    Webhook(#[from] crate::provider::WebhookError),
+    Webhook(#[from] crate::provider::ProviderWebhookError),
     /// No provider of that name is configured here.
     #[error("unknown PIX provider")]
     UnknownProvider,

@@ -1,6 +1,10 @@
 //! The seed-004 cash-in contract: every field, type, limit and default, and every failure
 //! reported at once.
 
+// Test code: a broken assumption must fail the test loudly; the workspace lints are for
+// shipped code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use pixgw_domain::charge::validation::{CreateChargeInput, validate_create_charge};
 use pixgw_domain::pix::money::Money;
 use pixgw_domain::split::SplitValue;

@@ -46,7 +46,7 @@ impl RetryPolicy {
 
     /// The wait after failed attempt `attempt` (1-based), jittered by ±20 % so many clients
     /// retrying at once spread out.
-    pub fn delay_after(&self, attempt: u32) -> Duration {
+    fn delay_after(&self, attempt: u32) -> Duration {
         let exp = self
             .base_delay
             .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
@@ -131,10 +131,6 @@ impl ProviderHttp {
             .build()
             .map_err(|e| BuildError(e.to_string()))?;
         Ok(ProviderHttp { client, retry })
-    }
-
-    pub fn retry_policy(&self) -> RetryPolicy {
-        self.retry
     }
 
     /// Sends the request `build` makes, up to the policy's attempts while the answer is a

@@ -34,7 +34,7 @@ pub enum QrError {
 /// Level M (~15 % recoverable) is what the Banco Central's BR Code manual recommends: it keeps
 /// a ~200-character dynamic code at a low QR version (large modules) while surviving smudges
 /// and glare.
-pub fn qr_png(code: &str) -> Result<Vec<u8>, QrError> {
+fn qr_png(code: &str) -> Result<Vec<u8>, QrError> {
     // An empty QR code scans as "nothing" in most apps; producing one would only hide a bug.
     if code.is_empty() {
         return Err(QrError::Empty);

@@ -4,6 +4,10 @@
 //! (`externalReference: "order_abc123"` is not one of our transaction ids) the mock answers
 //! the fixture with our values substituted; the files stay verbatim.
 
+// Test code: a broken assumption must fail the test loudly; the workspace lints are for
+// shipped code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 #[path = "connectpsp/calls.rs"]
 mod calls;
 #[path = "connectpsp/mock.rs"]

@@ -1,5 +1,9 @@
 //! PagFast's contract (seed 003) against a wiremock server answering with the seed's payloads.
 
+// Test code: a broken assumption must fail the test loudly; the workspace lints are for
+// shipped code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod pagfast;
 
 use std::time::Duration;
@@ -296,7 +300,7 @@ async fn transfers_and_refunds_are_not_allowed_and_call_nothing() {
         idempotency_key: "payout:1".to_owned(),
         amount: pixgw_domain::pix::money::Money::from_cents(100),
         destination: pixgw_domain::provider::TransferDestination::PixKey {
-            key: "a@example.com".to_owned(),
+            key: "a@example.com".into(),
             key_type: pixgw_domain::pix::pix_key::PixKeyType::Email,
         },
         recipient_name: None,

@@ -223,12 +223,6 @@ impl LocalQueues {
         self.journal.as_ref().map(|journal| journal.submit(changes))
     }
 
-    /// Changes one queue's settings (messages already in flight keep their deadlines).
-    pub fn configure(&self, queue: QueueName, config: LocalQueueConfig) -> Result<(), QueueError> {
-        self.lock()?.queue(queue).config = sane(config);
-        Ok(())
-    }
-
     /// Wakes parked receivers, e.g. after the clock was moved, so they look again.
     pub fn wake(&self) {
         self.arrivals.notify_waiters();

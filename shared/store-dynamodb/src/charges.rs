@@ -290,7 +290,7 @@ mod tests {
             status: String::new(),
             amount_cents: 0,
             description: String::new(),
-            payer_name: String::new(),
+            payer_name: Default::default(),
             payer_document: String::new(),
             additional_info: Default::default(),
             splits: vec![],

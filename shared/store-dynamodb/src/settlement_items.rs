@@ -391,9 +391,9 @@ mod tests {
     #[test]
     fn record_fields_never_collide_with_key_attributes() {
         let split = SplitRecord {
-            pix_key: String::new(),
+            pix_key: Default::default(),
             pix_key_type: String::new(),
-            name: String::new(),
+            name: Default::default(),
             document: String::new(),
             kind: String::new(),
             value: 0,
@@ -418,9 +418,9 @@ mod tests {
                 payout_id: String::new(),
                 account_id: String::new(),
                 trigger: String::new(),
-                recipient_pix_key: String::new(),
+                recipient_pix_key: Default::default(),
                 recipient_pix_key_type: String::new(),
-                recipient_name: String::new(),
+                recipient_name: Default::default(),
                 recipient_document: String::new(),
                 amount_cents: 0,
                 splits: vec![SplitRefRecord {

@@ -1,6 +1,10 @@
 //! The charge insert transaction against DynamoDB Local: round trips, cancellation reasons
 //! decoded by item position, and TransactionConflict handling under fifty concurrent writers.
 
+// Test code: a broken assumption must fail the test loudly; the workspace lints are for
+// shipped code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::sync::Arc;

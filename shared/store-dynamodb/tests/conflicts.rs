@@ -2,6 +2,10 @@
 //! throttling, unreachable endpoints. Injected at the HTTP layer (see `common/faults.rs`) in
 //! front of a real DynamoDB Local, so everything not injected is the real thing.
 
+// Test code: a broken assumption must fail the test loudly; the workspace lints are for
+// shipped code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::{T0_MS, at_ms, charge, claim_request, faulty_store, must_claim};

@@ -1,6 +1,10 @@
 //! `list_events` against DynamoDB Local: an account's events oldest first (occurred_at, then
 //! id) merged from its 32 index partitions, paged by event id, never another account's.
 
+// Test code: a broken assumption must fail the test loudly; the workspace lints are for
+// shipped code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use chrono::Duration;

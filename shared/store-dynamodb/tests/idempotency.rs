@@ -1,6 +1,10 @@
 //! Idempotency claims against DynamoDB Local: the single conditional PutItem, expiry without
 //! TTL, lease takeover, and fifty racing claims.
 
+// Test code: a broken assumption must fail the test loudly; the workspace lints are for
+// shipped code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::sync::Arc;

@@ -3,6 +3,10 @@
 //! the movements), conflicts are told apart, charge transitions are conditioned on the stored
 //! status, the expiry index holds exactly the PENDING charges, and the statement pages exactly.
 
+// Test code: a broken assumption must fail the test loudly; the workspace lints are for
+// shipped code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::collections::HashSet;
@@ -98,7 +102,7 @@ fn cash_out(account: &AccountId, external_id: &str, amount: i64, at_millis: i64)
         amount: cents(amount),
         description: "saque".to_owned(),
         destination: CashOutDestination::PixKey {
-            key: "maria@example.com".to_owned(),
+            key: "maria@example.com".into(),
             key_type: PixKeyType::Email,
         },
         state: CashOutState::Processing,

@@ -1,6 +1,10 @@
 //! Listing through the indexes against DynamoDB Local: a few hundred charges, cursors,
 //! `[from, to)` bounds, status pages, and accounts that must never see each other.
 
+// Test code: a broken assumption must fail the test loudly; the workspace lints are for
+// shipped code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::sync::Arc;

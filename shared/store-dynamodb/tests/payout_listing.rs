@@ -2,6 +2,10 @@
 //! id), by state through the index keys, `from`/`to` inclusive, a cursor strictly after, never
 //! an ASSEMBLING payout, never another account's.
 
+// Test code: a broken assumption must fail the test loudly; the workspace lints are for
+// shipped code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::scheduled::{assembling, booked_at, scheduled_splits};

@@ -2,6 +2,10 @@
 //! transaction or none of them, repeated writes are Conflicts that change nothing, the items
 //! carry the documented keys, and balances always equal the sum of the movements.
 
+// Test code: a broken assumption must fail the test loudly; the workspace lints are for
+// shipped code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use aws_sdk_dynamodb::types::AttributeValue;

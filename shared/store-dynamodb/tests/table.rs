@@ -1,5 +1,9 @@
 //! The table definition as DynamoDB Local sees it.
 
+// Test code: a broken assumption must fail the test loudly; the workspace lints are for
+// shipped code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use aws_sdk_dynamodb::types::{

@@ -4,6 +4,10 @@
 //! with filters and cursors, events read by id, and the CASHIN_CONFIRMED event of a
 //! confirmation recorded once and relayed as its webhook message.
 
+// Test code: a broken assumption must fail the test loudly; the workspace lints are for
+// shipped code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::collections::BTreeSet;

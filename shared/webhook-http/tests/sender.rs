@@ -1,6 +1,10 @@
 //! `ReqwestSender` against real local servers: wiremock for HTTP, a raw TCP listener that never
 //! answers, a closed port, and a rustls server with a throwaway certificate.
 
+// Test code: a broken assumption must fail the test loudly; the workspace lints are for
+// shipped code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -77,10 +77,11 @@ pub async fn get(
     params: &PathParams,
     account_id: &AccountId,
 ) -> Result<ApiResponse, ApiError> {
-    let id = params
-        .get("transactionId")
-        .and_then(TransactionId::parse)
-        .ok_or(ApiError::NotFound("charge"))?;
+    let id = params.parse_or_404(
+        "transactionId",
+        TransactionId::parse,
+        ApiError::NotFound("charge"),
+    )?;
     let details = state.charges.get_charge_details(account_id, &id).await?;
     Ok(ApiResponse::json(
         StatusCode::OK,

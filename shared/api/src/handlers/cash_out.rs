@@ -60,10 +60,11 @@ pub async fn get(
     params: &PathParams,
     account_id: &AccountId,
 ) -> Result<ApiResponse, ApiError> {
-    let id = params
-        .get("cashOutId")
-        .and_then(CashOutId::parse)
-        .ok_or(ApiError::NotFound("cash-out"))?;
+    let id = params.parse_or_404(
+        "cashOutId",
+        CashOutId::parse,
+        ApiError::NotFound("cash-out"),
+    )?;
     let cash_out = state.cash_outs.get(account_id, &id).await?;
     Ok(ApiResponse::json(
         StatusCode::OK,

@@ -45,10 +45,7 @@ pub async fn get(
     account_id: &AccountId,
 ) -> Result<ApiResponse, ApiError> {
     let after = parse_get_query(request)?;
-    let id = params
-        .get("payoutId")
-        .and_then(PayoutId::parse)
-        .ok_or(ApiError::PayoutNotFound)?;
+    let id = params.parse_or_404("payoutId", PayoutId::parse, ApiError::PayoutNotFound)?;
     let details = payouts::get(&state.store, account_id, &id, after.as_ref()).await?;
     let view = PayoutDetailView {
         payout: PayoutView::new(&details.payout),

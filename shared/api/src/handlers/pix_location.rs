@@ -16,10 +16,11 @@ use crate::state::AppState;
 use crate::views::timestamp;
 
 pub async fn get(state: &AppState, params: &PathParams) -> Result<ApiResponse, ApiError> {
-    let id = params
-        .get("transactionId")
-        .and_then(TransactionId::parse)
-        .ok_or(ApiError::NotFound("charge"))?;
+    let id = params.parse_or_404(
+        "transactionId",
+        TransactionId::parse,
+        ApiError::NotFound("charge"),
+    )?;
     let charge = state
         .store
         .get_charge(&id)

@@ -65,11 +65,11 @@ pub async fn request(
     request: &ApiRequest,
     account_id: &AccountId,
 ) -> Result<ApiResponse, ApiError> {
-    // A malformed id cannot name a charge: the same 404 as an unknown one, before the body.
-    let id = params
-        .get("transactionId")
-        .and_then(TransactionId::parse)
-        .ok_or(ApiError::NotFound("charge"))?;
+    let id = params.parse_or_404(
+        "transactionId",
+        TransactionId::parse,
+        ApiError::NotFound("charge"),
+    )?;
     let body = json_body(request)?;
     let input = validate_refund(&body).map_err(ApiError::Validation)?;
     idempotency::run(state, request, account_id, |claim| async move {

@@ -15,6 +15,7 @@ use pixgw_domain::pix::document::TaxDocument;
 use pixgw_domain::pix::ids::{AccountId, TransactionId};
 use pixgw_domain::pix::payment;
 use pixgw_domain::pix::payment::{Ispb, PaidBy, PayerBankData};
+use pixgw_domain::pix::pii::Pii;
 use pixgw_providers::sandbox::{SandboxPayment, SignedWebhook};
 use serde_json::Value;
 
@@ -38,10 +39,11 @@ pub async fn pay(
     account_id: &AccountId,
 ) -> Result<ApiResponse, ApiError> {
     let sandbox = state.sandbox.as_ref().ok_or(ApiError::RouteNotFound)?;
-    let id = params
-        .get("transactionId")
-        .and_then(TransactionId::parse)
-        .ok_or(ApiError::NotFound("charge"))?;
+    let id = params.parse_or_404(
+        "transactionId",
+        TransactionId::parse,
+        ApiError::NotFound("charge"),
+    )?;
     let payer = parse_payer(request)?;
     idempotency::run(state, request, account_id, |claim| async move {
         let response = pay_now(state, sandbox, account_id, &id, payer).await?;
@@ -72,10 +74,14 @@ async fn pay_now(
         return Err(ApiError::ChargeNotPending(charge.status.as_str()));
     }
     let paid_by = PaidBy {
-        name: payer.name.unwrap_or_else(|| charge.payer.full_name.clone()),
-        document: payer
-            .document
-            .unwrap_or_else(|| charge.payer.document.as_str().to_owned()),
+        name: payer
+            .name
+            .map_or_else(|| charge.payer.full_name.clone(), Pii::from),
+        document: Pii::from(
+            payer
+                .document
+                .unwrap_or_else(|| charge.payer.document.as_str().to_owned()),
+        ),
         bank: payer.bank,
     };
     let webhook = sandbox.provider.pay_charge(&SandboxPayment {

@@ -103,10 +103,11 @@ pub async fn redeliver(
     request: &ApiRequest,
     account_id: &AccountId,
 ) -> Result<ApiResponse, ApiError> {
-    let id = params
-        .get("deliveryId")
-        .filter(|id| is_delivery_id(id))
-        .ok_or(ApiError::WebhookDeliveryNotFound)?;
+    let id = params.parse_or_404(
+        "deliveryId",
+        |id| is_delivery_id(id).then_some(id),
+        ApiError::WebhookDeliveryNotFound,
+    )?;
     no_body(request)?;
     idempotency::run(state, request, account_id, |claim| async move {
         let delivery = state.webhooks.redeliver(account_id, id).await?;

@@ -19,7 +19,9 @@ use crate::pix::document::TaxDocument;
 use crate::pix::ids::AccountId;
 use crate::pix::money::Money;
 use crate::pix::payment::{EndToEndId, Ispb};
+use crate::pix::pii::Pii;
 use crate::pix::pix_key::PixKeyType;
+use crate::provider::TransferDestination;
 
 /// `co_` + 32 lowercase hex.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -117,16 +119,52 @@ impl BankAccountType {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CashOutDestination {
     /// A PIX key; the recipient is whoever the DICT says owns it.
-    PixKey { key: String, key_type: PixKeyType },
+    PixKey { key: Pii, key_type: PixKeyType },
     /// Bank account data, with its holder (the receiving bank checks the document).
     BankAccount {
         ispb: Ispb,
-        branch: String,
-        account: String,
+        branch: Pii,
+        account: Pii,
         account_type: BankAccountType,
         document: TaxDocument,
-        name: String,
+        name: Pii,
     },
+}
+
+impl CashOutDestination {
+    /// Who the receiving bank should find at the destination, when we know: bank account
+    /// data names its holder; a PIX key leaves that to the DICT.
+    pub fn holder(&self) -> Option<(&Pii, &TaxDocument)> {
+        match self {
+            CashOutDestination::PixKey { .. } => None,
+            CashOutDestination::BankAccount { name, document, .. } => Some((name, document)),
+        }
+    }
+}
+
+/// The one mapping of a cash-out's destination to the provider's (the holder goes into the
+/// transfer's recipient, see [`CashOutDestination::holder`]).
+impl From<&CashOutDestination> for TransferDestination {
+    fn from(destination: &CashOutDestination) -> TransferDestination {
+        match destination {
+            CashOutDestination::PixKey { key, key_type } => TransferDestination::PixKey {
+                key: key.clone(),
+                key_type: *key_type,
+            },
+            CashOutDestination::BankAccount {
+                ispb,
+                branch,
+                account,
+                account_type,
+                ..
+            } => TransferDestination::BankAccount {
+                ispb: ispb.clone(),
+                branch: branch.clone(),
+                account: account.clone(),
+                account_type: account_type.as_str().to_owned(),
+            },
+        }
+    }
 }
 
 /// A cash-out. Its stored form is [`CashOutRecord`].
@@ -153,6 +191,42 @@ pub struct CashOut {
 mod tests {
     use super::*;
     use crate::cash_out::ports::CashOutCursor;
+
+    #[test]
+    fn destinations_map_to_the_providers_with_the_holder_apart() {
+        let cpf = TaxDocument::parse("12345678909").unwrap();
+        let to_account = CashOutDestination::BankAccount {
+            ispb: Ispb::parse("00000000").unwrap(),
+            branch: "0001".into(),
+            account: "123456".into(),
+            account_type: BankAccountType::Savings,
+            document: cpf.clone(),
+            name: "Maria".into(),
+        };
+        assert_eq!(
+            TransferDestination::from(&to_account),
+            TransferDestination::BankAccount {
+                ispb: Ispb::parse("00000000").unwrap(),
+                branch: "0001".into(),
+                account: "123456".into(),
+                account_type: "SVGS".to_owned(),
+            }
+        );
+        assert_eq!(to_account.holder(), Some((&Pii::from("Maria"), &cpf)));
+
+        let to_key = CashOutDestination::PixKey {
+            key: "maria@example.com".into(),
+            key_type: PixKeyType::Email,
+        };
+        assert_eq!(
+            TransferDestination::from(&to_key),
+            TransferDestination::PixKey {
+                key: "maria@example.com".into(),
+                key_type: PixKeyType::Email,
+            }
+        );
+        assert_eq!(to_key.holder(), None);
+    }
 
     #[test]
     fn ids_and_cursors_round_trip() {

@@ -13,6 +13,7 @@ use crate::pix::document::TaxDocument;
 use crate::pix::ids::AccountId;
 use crate::pix::money::Money;
 use crate::pix::payment::{EndToEndId, Ispb};
+use crate::pix::pii::Pii;
 use crate::pix::pix_key::PixKeyType;
 
 /// The stored form, shared by the adapters: integer centavos, epoch milliseconds, enums by
@@ -28,21 +29,21 @@ pub struct CashOutRecord {
     /// `PIX_KEY` or `BANK_ACCOUNT`.
     pub destination_kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pix_key: Option<String>,
+    pub pix_key: Option<Pii>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pix_key_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ispb: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub branch: Option<String>,
+    pub branch: Option<Pii>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bank_account: Option<String>,
+    pub bank_account: Option<Pii>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bank_account_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holder_document: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub holder_name: Option<String>,
+    pub holder_name: Option<Pii>,
     pub state: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_to_end_id: Option<String>,

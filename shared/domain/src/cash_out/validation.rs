@@ -14,6 +14,7 @@
 use crate::cash_out::{BankAccountType, CashOutDestination};
 use crate::flows::cash_out::CashOutInput;
 use crate::pix::payment::{Ispb, is_account, is_branch};
+use crate::pix::pii::Pii;
 use crate::pix::pix_key::{PixKeyType, validate_pix_key};
 use serde_json::{Map, Value};
 
@@ -117,7 +118,10 @@ fn pix_key(root: &Map<String, Value>, errors: &mut Errors) -> Option<CashOutDest
         errors.push("pixKey", problem);
         return None;
     }
-    Some(CashOutDestination::PixKey { key, key_type })
+    Some(CashOutDestination::PixKey {
+        key: Pii::from(key),
+        key_type,
+    })
 }
 
 fn bank_account(root: &Map<String, Value>, errors: &mut Errors) -> Option<CashOutDestination> {
@@ -166,11 +170,11 @@ fn bank_account(root: &Map<String, Value>, errors: &mut Errors) -> Option<CashOu
     let name = required_string(object, "name", "bankAccount.name", NAME_MAX, errors);
     Some(CashOutDestination::BankAccount {
         ispb: ispb?,
-        branch: branch?,
-        account: account?,
+        branch: Pii::from(branch?),
+        account: Pii::from(account?),
         account_type: account_type?,
         document: document?,
-        name: name?,
+        name: Pii::from(name?),
     })
 }
 

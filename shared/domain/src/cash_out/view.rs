@@ -5,6 +5,7 @@ use serde::Serialize;
 use crate::cash_out::{CashOut, CashOutDestination};
 use crate::pix::clock::timestamp;
 use crate::pix::money::Money;
+use crate::pix::pii::Pii;
 
 /// A cash-out as `GET /api/pix/cash-out/{id}` shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -17,7 +18,7 @@ pub struct CashOutView {
     pub value: Money,
     pub description: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub pix_key: Option<String>,
+    pub pix_key: Option<Pii>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pix_key_type: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -35,11 +36,11 @@ pub struct CashOutView {
 #[serde(rename_all = "camelCase")]
 pub struct BankAccountView {
     pub ispb: String,
-    pub branch: String,
-    pub account: String,
+    pub branch: Pii,
+    pub account: Pii,
     pub account_type: &'static str,
     pub document: String,
-    pub name: String,
+    pub name: Pii,
 }
 
 impl CashOutView {

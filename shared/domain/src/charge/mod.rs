@@ -15,6 +15,7 @@ use crate::pix::document::TaxDocument;
 use crate::pix::ids::{AccountId, TransactionId};
 use crate::pix::money::Money;
 use crate::pix::payment::Payment;
+use crate::pix::pii::Pii;
 use crate::refund::ChargeRefund;
 use crate::split::SplitRule;
 
@@ -60,7 +61,7 @@ impl ChargeStatus {
 /// Who pays (informational, per seed 004).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payer {
-    pub full_name: String,
+    pub full_name: Pii,
     pub document: TaxDocument,
 }
 

@@ -22,6 +22,7 @@ use crate::pix::payment::Ispb;
 use crate::pix::payment::PaidBy;
 use crate::pix::payment::PayerBankData;
 use crate::pix::payment::Payment;
+use crate::pix::pii::Pii;
 use crate::refund::record::RefundRecord;
 use crate::split::record::SplitRecord;
 
@@ -35,7 +36,7 @@ pub struct ChargeRecord {
     pub status: String,
     pub amount_cents: i64,
     pub description: String,
-    pub payer_name: String,
+    pub payer_name: Pii,
     pub payer_document: String,
     /// Omitted when empty: DynamoDB Local's stream encodes an empty map as `{}` (no type
     /// tag), which the Streams SDK cannot parse, and that one record would block the feed.
@@ -132,11 +133,11 @@ impl TryFrom<ChargeRecord> for Charge {
 pub struct PaymentRecord {
     pub end_to_end_id: String,
     pub paid_at_ms: i64,
-    pub payer_name: String,
-    pub payer_document: String,
+    pub payer_name: Pii,
+    pub payer_document: Pii,
     pub payer_ispb: String,
-    pub payer_branch: String,
-    pub payer_account: String,
+    pub payer_branch: Pii,
+    pub payer_account: Pii,
     pub provider: String,
     pub provider_event_id: String,
 }

@@ -17,6 +17,7 @@ use crate::pix::fields::{
 
 use crate::charge::Payer;
 use crate::pix::money::Money;
+use crate::pix::pii::Pii;
 use crate::pix::pix_key::{PixKeyType, validate_pix_key};
 use crate::split::{self, AllocationError, MAX_SPLITS, SplitKind, SplitRule, SplitValue};
 
@@ -129,7 +130,7 @@ pub fn validate_create_charge(body: &Value) -> Result<CreateChargeInput, Vec<Str
         let document = document_field(p, "document", "payer.document", &mut errors);
         if let (Some(full_name), Some(document)) = (full_name, document) {
             payer_out = Some(Payer {
-                full_name,
+                full_name: Pii::from(full_name),
                 document,
             });
         }
@@ -173,6 +174,16 @@ fn check_allocation(gross: Money, rules: &[SplitRule], errors: &mut Errors) {
                 AllocationError::ExceedsGross { total, gross } => errors.push(
                     "splits",
                     format_args!("total ({total}) must not exceed transaction.value ({gross})"),
+                ),
+                // Unreachable within the field limits (amounts ≤ MAX_AMOUNT_CENTS, percentages
+                // ≤ 100); reported as what they are should those limits ever widen.
+                AllocationError::ShareOutOfRange { index, .. } => errors.push(
+                    &format!("splits[{index}].value"),
+                    "results in a share beyond the largest amount",
+                ),
+                AllocationError::TotalOutOfRange(_) => errors.push(
+                    "splits",
+                    format_args!("total must not exceed transaction.value ({gross})"),
                 ),
             }
         }
@@ -310,9 +321,9 @@ fn split_rule(item: &Value, index: usize, errors: &mut Errors) -> Option<SplitRu
     let pix_key =
         pix_key.filter(|key| pix_key_type.is_some_and(|t| validate_pix_key(t, key).is_ok()))?;
     Some(SplitRule {
-        pix_key,
+        pix_key: Pii::from(pix_key),
         pix_key_type: pix_key_type?,
-        name: name?,
+        name: Pii::from(name?),
         document: document?,
         value: value?,
         immediate,

@@ -13,6 +13,7 @@ use crate::charge::{Charge, ChargeSplit, ChargeStatus};
 use crate::pix::clock::timestamp;
 use crate::pix::money::{Money, serialize_decimal_2dp};
 use crate::pix::payment::Payment;
+use crate::pix::pii::Pii;
 use crate::refund::view::RefundView;
 use crate::split::SplitValue;
 use crate::split::entry::SplitEntry;
@@ -56,8 +57,8 @@ pub struct ChargeView {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PaidByView {
-    pub name: String,
-    pub document: String,
+    pub name: Pii,
+    pub document: Pii,
     pub bank_data: BankDataView,
 }
 
@@ -65,8 +66,8 @@ pub struct PaidByView {
 #[serde(rename_all = "camelCase")]
 pub struct BankDataView {
     pub ispb: String,
-    pub branch: String,
-    pub account: String,
+    pub branch: Pii,
+    pub account: Pii,
 }
 
 impl PaidByView {
@@ -87,7 +88,7 @@ impl PaidByView {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PayerView {
-    pub full_name: String,
+    pub full_name: Pii,
     pub document: String,
 }
 
@@ -95,9 +96,9 @@ pub struct PayerView {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SplitView {
-    pub pix_key: String,
+    pub pix_key: Pii,
     pub pix_key_type: &'static str,
-    pub name: String,
+    pub name: Pii,
     pub document: String,
     #[serde(rename = "type")]
     pub kind: &'static str,

@@ -353,39 +353,13 @@ impl CashOutService {
 
 /// The PIX transfer of a cash-out; its idempotency key is the cash-out id.
 pub fn transfer_request(cash_out: &CashOut) -> TransferRequest {
-    let (destination, name, document) = match &cash_out.destination {
-        CashOutDestination::PixKey { key, key_type } => (
-            TransferDestination::PixKey {
-                key: key.clone(),
-                key_type: *key_type,
-            },
-            None,
-            None,
-        ),
-        CashOutDestination::BankAccount {
-            ispb,
-            branch,
-            account,
-            account_type,
-            document,
-            name,
-        } => (
-            TransferDestination::BankAccount {
-                ispb: ispb.clone(),
-                branch: branch.clone(),
-                account: account.clone(),
-                account_type: account_type.as_str().to_owned(),
-            },
-            Some(name.clone()),
-            Some(document.clone()),
-        ),
-    };
+    let holder = cash_out.destination.holder();
     TransferRequest {
         idempotency_key: cash_out.id.to_string(),
         amount: cash_out.amount,
-        destination,
-        recipient_name: name,
-        recipient_document: document,
+        destination: TransferDestination::from(&cash_out.destination),
+        recipient_name: holder.map(|(name, _)| name.clone()),
+        recipient_document: holder.map(|(_, document)| document.clone()),
         description: cash_out.description.clone(),
     }
 }

@@ -28,7 +28,7 @@ use crate::payout::{Payout, PayoutId, PayoutState, SplitRef};
 use crate::pix::clock::Clock;
 use crate::pix::ids::TransactionId;
 use crate::provider::directory::ProviderDirectory;
-use crate::provider::{TransferDestination, TransferOutcome, TransferRequest};
+use crate::provider::{TransferOutcome, TransferRequest};
 use crate::split::entry::{SplitEntry, SplitState};
 use crate::split::ports::SplitStore;
 
@@ -288,10 +288,7 @@ pub fn transfer_request(payout: &Payout) -> TransferRequest {
     TransferRequest {
         idempotency_key: payout.id.to_string(),
         amount: payout.amount,
-        destination: TransferDestination::PixKey {
-            key: payout.recipient.pix_key.clone(),
-            key_type: payout.recipient.pix_key_type,
-        },
+        destination: payout.recipient.transfer_destination(),
         recipient_name: Some(payout.recipient.name.clone()),
         recipient_document: Some(payout.recipient.document.clone()),
         description: format!("Split payout {}", payout.id),

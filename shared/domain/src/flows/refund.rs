@@ -42,6 +42,7 @@ use crate::messaging::outbox::{OutboxMessage, PipelineMessage};
 use crate::pix::clock::Clock;
 use crate::pix::ids::{AccountId, TransactionId};
 use crate::pix::money::Money;
+use crate::pix::payment::EndToEndId;
 use crate::provider::PixProvider;
 use crate::provider::directory::ProviderDirectory;
 use crate::provider::{RefundOutcome, RefundReference, RefundRequest};
@@ -159,6 +160,40 @@ impl RefundService {
         claim: Option<&IdempotencyClaim>,
         now: DateTime<Utc>,
     ) -> Result<Option<RequestRefund>, DomainError> {
+        self.check_refundable(charge, now)?;
+        let refund = new_refund(charge, input, claim, now);
+        let reference = refund.reference(&charge.transaction_id);
+        let funding = self.funding(charge, now).await?;
+        let movement = Movement::new(
+            MovementKind::RefundRequested,
+            &charge.account_id,
+            &reference,
+            funding.legs,
+            now,
+        )
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let message = PipelineMessage::RefundRequested {
+            transaction_id: charge.transaction_id.clone(),
+            account_id: charge.account_id.clone(),
+            attempt: refund.attempt,
+        };
+        Ok(Some(RequestRefund {
+            charge: Charge {
+                status: ChargeStatus::RefundProcessing,
+                refund: Some(refund),
+                ..charge.clone()
+            },
+            splits: funding.splits,
+            movement,
+            draw: funding.draw,
+            outbox: vec![message.to_outbox(now)],
+            completion: None,
+        }))
+    }
+
+    /// Refuses a charge that cannot be refunded now: not CONFIRMED (or already refunding),
+    /// held by a provider that cannot refund, or paid more than the refund window ago.
+    fn check_refundable(&self, charge: &Charge, now: DateTime<Utc>) -> Result<(), DomainError> {
         match charge.status_at(now) {
             ChargeStatus::Confirmed => {
                 // Refused before anything is set aside when its provider cannot refund.
@@ -183,87 +218,58 @@ impl RefundService {
         if now > payment.paid_at + Duration::days(REFUND_WINDOW_DAYS) {
             return Err(DomainError::RefundWindowExpired);
         }
-        let refund = ChargeRefund {
-            attempt: charge.refund.as_ref().map_or(1, |r| r.attempt + 1),
-            state: RefundState::Processing,
-            reason: input.reason.clone(),
-            description: input.description.clone(),
-            end_to_end_id: None,
-            provider_refund_id: None,
-            failure_reason: None,
-            requested_at: now,
-            settled_at: None,
-            idempotency_key: claim.map(|c| c.key.clone()),
-        };
-        let reference = refund.reference(&charge.transaction_id);
-        let account = &charge.account_id;
-        let merchant = |bucket| LedgerAccount::Merchant(account.clone(), bucket);
+        Ok(())
+    }
+
+    /// Where the refunded money comes from (the rule in the module docs): `incoming` while the
+    /// splits are not booked; once they are, the reserve of the SCHEDULED splits it cancels
+    /// and `available` for the rest.
+    async fn funding(
+        &self,
+        charge: &Charge,
+        now: DateTime<Utc>,
+    ) -> Result<RefundFunding, DomainError> {
         let booked_id = MovementKind::SplitsBooked.movement_id(charge.transaction_id.as_str());
-        let (splits, legs, draw) =
-            if !self.store.ledger.movement_exists(&booked_id).await? {
-                let legs = vec![
-                    leg(merchant(Bucket::Incoming), -charge.amount.cents()),
+        if !self.store.ledger.movement_exists(&booked_id).await? {
+            let merchant = LedgerAccount::Merchant(charge.account_id.clone(), Bucket::Incoming);
+            return Ok(RefundFunding {
+                splits: RefundSplits::NotBooked,
+                legs: vec![
+                    leg(merchant, -charge.amount.cents()),
                     leg(LedgerAccount::PixNetwork, charge.amount.cents()),
-                ];
-                (RefundSplits::NotBooked, legs, AvailableDraw::default())
-            } else {
-                let entries = self.store.splits.get_splits(&charge.transaction_id).await?;
-                let cancelled: Vec<SplitEntry> = entries
-                    .into_iter()
-                    .filter(|s| s.state == SplitState::Scheduled && s.payout_id.is_none())
-                    .map(|s| SplitEntry {
-                        state: SplitState::Cancelled,
-                        updated_at: now,
-                        ..s
-                    })
-                    .collect();
-                let from_reserve: i64 = cancelled.iter().map(|s| s.split.amount.cents()).sum();
-                let from_available = charge.amount.cents() - from_reserve;
-                if from_available < 0 {
-                    return Err(StoreError::Corrupt(format!(
-                        "splits of {} exceed its amount",
-                        charge.transaction_id
-                    ))
-                    .into());
+                ],
+                draw: AvailableDraw::default(),
+            });
+        }
+        let entries = self.store.splits.get_splits(&charge.transaction_id).await?;
+        let cancelled = cancel_scheduled(entries, now);
+        let from_reserve: i64 = cancelled.iter().map(|s| s.split.amount.cents()).sum();
+        let from_available = charge.amount.cents() - from_reserve;
+        if from_available < 0 {
+            return Err(StoreError::Corrupt(format!(
+                "splits of {} exceed its amount",
+                charge.transaction_id
+            ))
+            .into());
+        }
+        let shards = self.store.ledger.balance_shards(&charge.account_id).await?;
+        let draw =
+            AvailableDraw::plan(&shards, Money::from_cents(from_available)).map_err(|e| {
+                DomainError::InsufficientBalance {
+                    available: e.available,
+                    needed: e.needed,
                 }
-                let shards = self.store.ledger.balance_shards(account).await?;
-                let draw = AvailableDraw::plan(&shards, Money::from_cents(from_available))
-                    .map_err(|e| DomainError::InsufficientBalance {
-                        available: e.available,
-                        needed: e.needed,
-                    })?;
-                let legs = vec![
-                    leg(merchant(Bucket::ReservedForSplits), -from_reserve),
-                    leg(merchant(Bucket::Available), -from_available),
-                    leg(LedgerAccount::PixNetwork, charge.amount.cents()),
-                ];
-                (RefundSplits::Booked { cancelled }, legs, draw)
-            };
-        let movement = Movement::new(
-            MovementKind::RefundRequested,
-            account,
-            &reference,
-            legs,
-            now,
-        )
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let message = PipelineMessage::RefundRequested {
-            transaction_id: charge.transaction_id.clone(),
-            account_id: account.clone(),
-            attempt: refund.attempt,
-        };
-        Ok(Some(RequestRefund {
-            charge: Charge {
-                status: ChargeStatus::RefundProcessing,
-                refund: Some(refund),
-                ..charge.clone()
-            },
-            splits,
-            movement,
+            })?;
+        let merchant = |bucket| LedgerAccount::Merchant(charge.account_id.clone(), bucket);
+        Ok(RefundFunding {
+            splits: RefundSplits::Booked { cancelled },
+            legs: vec![
+                leg(merchant(Bucket::ReservedForSplits), -from_reserve),
+                leg(merchant(Bucket::Available), -from_available),
+                leg(LedgerAccount::PixNetwork, charge.amount.cents()),
+            ],
             draw,
-            outbox: vec![message.to_outbox(now)],
-            completion: None,
-        }))
+        })
     }
 
     /// The queue's entry point (`RefundRequested`): asks the provider for attempt `attempt`
@@ -352,9 +358,7 @@ impl RefundService {
             return Ok(charge);
         }
         let now = truncate_to_millis(self.clock.now());
-        let reference = refund.reference(&charge.transaction_id);
-        let mut outbox = Vec::new();
-        let (next, movement, events) = match outcome {
+        let write = match outcome {
             RefundOutcome::Pending {
                 provider_refund_id,
                 end_to_end_id,
@@ -362,89 +366,23 @@ impl RefundService {
                 if refund.end_to_end_id.as_ref() == Some(&end_to_end_id) {
                     return Ok(charge);
                 }
-                let next = Charge {
-                    refund: Some(ChargeRefund {
-                        end_to_end_id: Some(end_to_end_id),
-                        provider_refund_id: Some(provider_refund_id),
-                        ..refund
-                    }),
-                    ..charge.clone()
-                };
-                (next, None, Vec::new())
+                accepted(&charge, refund, provider_refund_id, end_to_end_id)
             }
             RefundOutcome::Completed {
                 provider_refund_id,
                 end_to_end_id,
                 settled_at,
             } => {
-                let next = Charge {
-                    status: ChargeStatus::Refunded,
-                    refund: Some(ChargeRefund {
-                        state: RefundState::Completed,
-                        end_to_end_id: Some(end_to_end_id),
-                        provider_refund_id: Some(provider_refund_id),
-                        settled_at: Some(truncate_to_millis(settled_at)),
-                        ..refund
-                    }),
-                    ..charge.clone()
+                let settled = ChargeRefund {
+                    state: RefundState::Completed,
+                    end_to_end_id: Some(end_to_end_id),
+                    provider_refund_id: Some(provider_refund_id),
+                    settled_at: Some(truncate_to_millis(settled_at)),
+                    ..refund
                 };
-                let entries = if next.splits.is_empty() {
-                    Vec::new()
-                } else {
-                    self.store.splits.get_splits(&next.transaction_id).await?
-                };
-                let event =
-                    charge_event(&next, &entries, EventType::CashinRefunded, &reference, now);
-                (next, None, vec![event])
+                self.completed(&charge, settled, now).await?
             }
-            RefundOutcome::Failed { reason } => {
-                // Give back exactly what was taken: a refund of a charge whose splits were not
-                // booked took `incoming`, so the money returns there and the splits are booked
-                // after all (a fresh charge-confirmed message: the first one found the charge
-                // REFUND_PROCESSING and booked nothing). Otherwise it returns to `available`
-                // and the cancelled splits stay cancelled.
-                let booked = self
-                    .store
-                    .ledger
-                    .movement_exists(
-                        &MovementKind::SplitsBooked.movement_id(charge.transaction_id.as_str()),
-                    )
-                    .await?;
-                let bucket = if booked {
-                    Bucket::Available
-                } else {
-                    outbox.push(rebook_message(&charge, refund.attempt, now));
-                    Bucket::Incoming
-                };
-                let next = Charge {
-                    status: ChargeStatus::Confirmed,
-                    refund: Some(ChargeRefund {
-                        state: RefundState::Failed,
-                        failure_reason: Some(reason),
-                        settled_at: Some(now),
-                        ..refund
-                    }),
-                    ..charge.clone()
-                };
-                let movement = Movement::transfer(
-                    MovementKind::RefundReturned,
-                    &charge.account_id,
-                    &reference,
-                    LedgerAccount::PixNetwork,
-                    LedgerAccount::Merchant(charge.account_id.clone(), bucket),
-                    charge.amount,
-                    now,
-                )
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                (next, Some(movement), Vec::new())
-            }
-        };
-        let write = ChargeTransition {
-            charge: next,
-            from: ChargeStatus::RefundProcessing,
-            movement,
-            events,
-            outbox,
+            RefundOutcome::Failed { reason } => self.failed(&charge, refund, reason, now).await?,
         };
         match self.store.transitions.transition_charge(&write).await? {
             WriteOutcome::Applied => {
@@ -462,6 +400,79 @@ impl RefundService {
         }
     }
 
+    /// The devolution settled (`settled` is the refund as completed): the charge is REFUNDED
+    /// and the merchant hears `CASHIN_REFUNDED`.
+    async fn completed(
+        &self,
+        charge: &Charge,
+        settled: ChargeRefund,
+        now: DateTime<Utc>,
+    ) -> Result<ChargeTransition, DomainError> {
+        let reference = settled.reference(&charge.transaction_id);
+        let next = Charge {
+            status: ChargeStatus::Refunded,
+            refund: Some(settled),
+            ..charge.clone()
+        };
+        let entries = if next.splits.is_empty() {
+            Vec::new()
+        } else {
+            self.store.splits.get_splits(&next.transaction_id).await?
+        };
+        let event = charge_event(&next, &entries, EventType::CashinRefunded, &reference, now);
+        Ok(refund_transition(next, None, vec![event], Vec::new()))
+    }
+
+    /// The provider refused the devolution: the charge is CONFIRMED again with its money back.
+    async fn failed(
+        &self,
+        charge: &Charge,
+        refund: ChargeRefund,
+        reason: String,
+        now: DateTime<Utc>,
+    ) -> Result<ChargeTransition, DomainError> {
+        let reference = refund.reference(&charge.transaction_id);
+        let mut outbox = Vec::new();
+        // Give back exactly what was taken: a refund of a charge whose splits were not
+        // booked took `incoming`, so the money returns there and the splits are booked
+        // after all (a fresh charge-confirmed message: the first one found the charge
+        // REFUND_PROCESSING and booked nothing). Otherwise it returns to `available`
+        // and the cancelled splits stay cancelled.
+        let booked = self
+            .store
+            .ledger.movement_exists(
+                &MovementKind::SplitsBooked.movement_id(charge.transaction_id.as_str()),
+            )
+            .await?;
+        let bucket = if booked {
+            Bucket::Available
+        } else {
+            outbox.push(rebook_message(charge, refund.attempt, now));
+            Bucket::Incoming
+        };
+        let next = Charge {
+            status: ChargeStatus::Confirmed,
+            refund: Some(ChargeRefund {
+                state: RefundState::Failed,
+                failure_reason: Some(reason),
+                settled_at: Some(now),
+                ..refund
+            }),
+            ..charge.clone()
+        };
+        let movement = Movement::transfer(
+            MovementKind::RefundReturned,
+            &charge.account_id,
+            &reference,
+            LedgerAccount::PixNetwork,
+            LedgerAccount::Merchant(charge.account_id.clone(), bucket),
+            charge.amount,
+            now,
+        )
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(refund_transition(next, Some(movement), Vec::new(), outbox))
+    }
+
     async fn owned_charge(
         &self,
         account_id: &AccountId,
@@ -471,6 +482,82 @@ impl RefundService {
             Some(charge) if &charge.account_id == account_id => Ok(charge),
             _ => Err(DomainError::NotFound("charge")),
         }
+    }
+}
+
+/// Where a refund's money comes from: the splits it cancels, the ledger legs that move the
+/// money to the PIX network, and the draw on the `available` shards.
+struct RefundFunding {
+    splits: RefundSplits,
+    legs: Vec<Leg>,
+    draw: AvailableDraw,
+}
+
+/// The refund a request starts: the next attempt, PROCESSING.
+fn new_refund(
+    charge: &Charge,
+    input: &RefundInput,
+    claim: Option<&IdempotencyClaim>,
+    now: DateTime<Utc>,
+) -> ChargeRefund {
+    ChargeRefund {
+        attempt: charge.refund.as_ref().map_or(1, |r| r.attempt + 1),
+        state: RefundState::Processing,
+        reason: input.reason.clone(),
+        description: input.description.clone(),
+        end_to_end_id: None,
+        provider_refund_id: None,
+        failure_reason: None,
+        requested_at: now,
+        settled_at: None,
+        idempotency_key: claim.map(|c| c.key.clone()),
+    }
+}
+
+/// The splits a refund cancels: those still SCHEDULED and in no payout, CANCELLED as of `now`.
+fn cancel_scheduled(entries: Vec<SplitEntry>, now: DateTime<Utc>) -> Vec<SplitEntry> {
+    entries
+        .into_iter()
+        .filter(|s| s.state == SplitState::Scheduled && s.payout_id.is_none())
+        .map(|s| SplitEntry {
+            state: SplitState::Cancelled,
+            updated_at: now,
+            ..s
+        })
+        .collect()
+}
+
+/// The provider accepted the devolution and named it; its outcome comes later (by webhook).
+fn accepted(
+    charge: &Charge,
+    refund: ChargeRefund,
+    provider_refund_id: String,
+    end_to_end_id: EndToEndId,
+) -> ChargeTransition {
+    let next = Charge {
+        refund: Some(ChargeRefund {
+            end_to_end_id: Some(end_to_end_id),
+            provider_refund_id: Some(provider_refund_id),
+            ..refund
+        }),
+        ..charge.clone()
+    };
+    refund_transition(next, None, Vec::new(), Vec::new())
+}
+
+/// The write of a refund outcome: the charge from REFUND_PROCESSING to `next`.
+fn refund_transition(
+    next: Charge,
+    movement: Option<Movement>,
+    events: Vec<AccountEvent>,
+    outbox: Vec<OutboxMessage>,
+) -> ChargeTransition {
+    ChargeTransition {
+        charge: next,
+        from: ChargeStatus::RefundProcessing,
+        movement,
+        events,
+        outbox,
     }
 }
 

@@ -21,7 +21,9 @@ use crate::pix::document::TaxDocument;
 use crate::pix::ids::{AccountId, TransactionId};
 use crate::pix::money::Money;
 use crate::pix::payment::EndToEndId;
+use crate::pix::pii::Pii;
 use crate::pix::pix_key::PixKeyType;
+use crate::provider::TransferDestination;
 
 /// Failed payout windows after which a scheduled split is FAILED and its money returns to the
 /// account's `available` balance.
@@ -147,13 +149,21 @@ impl PayoutTrigger {
 /// Who a payout pays: a split recipient, identified by PIX key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PayoutRecipient {
-    pub pix_key: String,
+    pub pix_key: Pii,
     pub pix_key_type: PixKeyType,
-    pub name: String,
+    pub name: Pii,
     pub document: TaxDocument,
 }
 
 impl PayoutRecipient {
+    /// Where a payout sends the money: the recipient's PIX key (the DICT resolves it).
+    pub fn transfer_destination(&self) -> TransferDestination {
+        TransferDestination::PixKey {
+            key: self.pix_key.clone(),
+            key_type: self.pix_key_type,
+        }
+    }
+
     /// What makes two splits go to the same recipient: key type, key and document (not the
     /// name, which is free text).
     pub fn grouping_key(&self) -> (&'static str, &str, &str) {

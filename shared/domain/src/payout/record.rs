@@ -9,6 +9,7 @@ use crate::pix::clock::millis_to_time;
 use crate::pix::ids::{AccountId, TransactionId};
 use crate::pix::money::Money;
 use crate::pix::payment::EndToEndId;
+use crate::pix::pii::Pii;
 use crate::pix::pix_key::PixKeyType;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,9 +25,9 @@ pub struct PayoutRecord {
     pub payout_id: String,
     pub account_id: String,
     pub trigger: String,
-    pub recipient_pix_key: String,
+    pub recipient_pix_key: Pii,
     pub recipient_pix_key_type: String,
-    pub recipient_name: String,
+    pub recipient_name: Pii,
     pub recipient_document: String,
     pub amount_cents: i64,
     pub splits: Vec<SplitRefRecord>,

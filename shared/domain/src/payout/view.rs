@@ -5,6 +5,7 @@ use serde::Serialize;
 use crate::payout::{Payout, PayoutRecipient};
 use crate::pix::clock::timestamp;
 use crate::pix::money::Money;
+use crate::pix::pii::Pii;
 
 /// A payout as `GET /api/payouts` lists it: one PIX transfer to one recipient.
 #[derive(Debug, Clone, Serialize)]
@@ -31,8 +32,8 @@ pub struct PayoutView {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PayoutRecipientView {
-    pub name: String,
-    pub pix_key: String,
+    pub name: Pii,
+    pub pix_key: Pii,
     pub pix_key_type: &'static str,
     pub document: String,
 }

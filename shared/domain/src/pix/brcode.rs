@@ -95,7 +95,7 @@ pub enum BrCodeError {
 }
 
 /// CRC-16/CCITT-FALSE of `data`, as BR Codes use it.
-pub fn crc16_ccitt_false(data: &[u8]) -> u16 {
+fn crc16_ccitt_false(data: &[u8]) -> u16 {
     CRC16.checksum(data)
 }
 
@@ -386,14 +386,14 @@ impl ParsedBrCode {
     }
 
     /// Sub-field `sub` of template `id`.
-    pub fn subfield(&self, id: &str, sub: &str) -> Option<&str> {
+    fn subfield(&self, id: &str, sub: &str) -> Option<&str> {
         find_sub(self.template(id)?, sub)
     }
 
     /// The PIX merchant-account template: the first of 26–51 whose GUI is `br.gov.bcb.pix`.
     /// Usually 26, but EMV lets a code carry several schemes, so it is looked up by GUI.
     /// The GUI is compared case-insensitively: the manual's own examples use `BR.GOV.BCB.PIX`.
-    pub fn pix_template(&self) -> Option<&[(String, String)]> {
+    fn pix_template(&self) -> Option<&[(String, String)]> {
         self.templates
             .iter()
             .filter(|(id, _)| matches!(id.parse::<u8>(), Ok(26..=51)))

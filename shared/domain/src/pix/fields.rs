@@ -126,12 +126,7 @@ pub(crate) fn optional_string(
 }
 
 /// Non-blank, within `max_chars` characters, no control characters.
-pub(crate) fn checked_text(
-    s: &str,
-    path: &str,
-    max_chars: usize,
-    errors: &mut Errors,
-) -> Option<String> {
+fn checked_text(s: &str, path: &str, max_chars: usize, errors: &mut Errors) -> Option<String> {
     let mut ok = true;
     if s.trim().is_empty() {
         errors.push(path, "should not be empty");

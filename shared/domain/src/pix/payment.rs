@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use super::pii::Pii;
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -111,9 +112,9 @@ impl Ispb {
 pub struct PayerBankData {
     pub ispb: Ispb,
     /// Branch (agência), 1–4 digits.
-    pub branch: String,
+    pub branch: Pii,
     /// Account number, 1–20 digits (check digit included, no separators).
-    pub account: String,
+    pub account: Pii,
 }
 
 impl PayerBankData {
@@ -121,8 +122,8 @@ impl PayerBankData {
     pub fn new(ispb: Ispb, branch: &str, account: &str) -> Option<PayerBankData> {
         (is_branch(branch) && is_account(account)).then(|| PayerBankData {
             ispb,
-            branch: branch.to_owned(),
-            account: account.to_owned(),
+            branch: Pii::from(branch),
+            account: Pii::from(account),
         })
     }
 }
@@ -144,9 +145,9 @@ fn digits(s: &str, max: usize) -> bool {
 /// Who actually paid (may differ from the payer the merchant named on the charge).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaidBy {
-    pub name: String,
+    pub name: Pii,
     /// CPF/CNPJ digits as reported by the network (not re-validated: it is their data).
-    pub document: String,
+    pub document: Pii,
     pub bank: PayerBankData,
 }
 

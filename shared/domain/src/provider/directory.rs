@@ -170,7 +170,7 @@ impl ProviderDirectory {
 
     /// The account's order: its own list (names not configured here are skipped) or, when it
     /// lists none that exist here, the deployment's default order.
-    pub fn order_for(&self, account: &Account) -> Vec<Arc<dyn PixProvider>> {
+    fn order_for(&self, account: &Account) -> Vec<Arc<dyn PixProvider>> {
         let listed: Vec<_> = account
             .providers
             .iter()

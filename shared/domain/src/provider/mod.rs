@@ -17,6 +17,7 @@ use crate::pix::document::TaxDocument;
 use crate::pix::ids::TransactionId;
 use crate::pix::money::Money;
 use crate::pix::payment::{EndToEndId, Ispb, PaidBy};
+use crate::pix::pii::Pii;
 use crate::pix::pix_key::PixKeyType;
 
 /// What we ask a PIX provider to create.
@@ -25,7 +26,7 @@ pub struct ProviderChargeRequest {
     pub transaction_id: TransactionId,
     pub amount: Money,
     pub description: String,
-    pub payer_name: String,
+    pub payer_name: Pii,
     pub payer_document: TaxDocument,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
@@ -47,12 +48,12 @@ pub struct ProviderCharge {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransferDestination {
     /// A PIX key (the provider resolves it through the DICT).
-    PixKey { key: String, key_type: PixKeyType },
+    PixKey { key: Pii, key_type: PixKeyType },
     /// Bank account data (no key).
     BankAccount {
         ispb: Ispb,
-        branch: String,
-        account: String,
+        branch: Pii,
+        account: Pii,
         /// `CACC` (checking), `SVGS` (savings), `SLRY` (salary), `TRAN` (payment account).
         account_type: String,
     },
@@ -68,7 +69,7 @@ pub struct TransferRequest {
     pub destination: TransferDestination,
     /// Who should receive it, when we know (a split recipient, a bank account's holder: the
     /// receiving bank checks the document). A cash-out to a PIX key leaves both to the DICT.
-    pub recipient_name: Option<String>,
+    pub recipient_name: Option<Pii>,
     pub recipient_document: Option<TaxDocument>,
     pub description: String,
 }
@@ -201,9 +202,10 @@ pub enum RefundReference {
     CurrentAttempt(TransactionId),
 }
 
-/// Why an inbound webhook was not accepted.
+/// Why a PSP's inbound webhook was not accepted (the webhooks we send merchants fail with
+/// [`MerchantWebhookError`](crate::webhooks::service::MerchantWebhookError)).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum WebhookError {
+pub enum ProviderWebhookError {
     /// Missing or wrong signature, or a timestamp outside the tolerance: not from the provider.
     #[error("webhook signature could not be verified: {0}")]
     Unauthenticated(&'static str),
@@ -260,9 +262,9 @@ pub trait PixProvider: Send + Sync {
     /// Authenticates an inbound webhook and turns it into a [`ProviderEvent`]. A provider that
     /// signs its webhooks checks the signature (no I/O); one that cannot be verified offline
     /// may confirm the event with the provider before answering (ConnectPSP reads the charge
-    /// back), and says [`WebhookError::Unconfirmed`] when that read fails.
+    /// back), and says [`ProviderWebhookError::Unconfirmed`] when that read fails.
     async fn verify_webhook(
         &self,
         webhook: &InboundWebhook<'_>,
-    ) -> Result<ProviderEvent, WebhookError>;
+    ) -> Result<ProviderEvent, ProviderWebhookError>;
 }

@@ -11,13 +11,6 @@ use chrono::{DateTime, Utc};
 
 use crate::pix::ids::TransactionId;
 
-/// The charge a refund reference (`{transactionId}#{attempt}`) belongs to.
-pub fn refund_reference_charge(reference: &str) -> Option<TransactionId> {
-    let (id, attempt) = reference.split_once('#')?;
-    attempt.parse::<u32>().ok()?;
-    TransactionId::parse(id)
-}
-
 /// Where a refund stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RefundState {

@@ -87,7 +87,7 @@ const WEEKDAYS: [Weekday; 7] = [
 ];
 
 /// The API (and stored) name of a weekday: `MONDAY` … `SUNDAY`.
-pub fn weekday_name(weekday: Weekday) -> &'static str {
+fn weekday_name(weekday: Weekday) -> &'static str {
     match weekday {
         Weekday::Mon => "MONDAY",
         Weekday::Tue => "TUESDAY",
@@ -100,7 +100,7 @@ pub fn weekday_name(weekday: Weekday) -> &'static str {
 }
 
 /// Parses a weekday's API name, exactly as [`weekday_name`] writes it.
-pub fn parse_weekday(s: &str) -> Option<Weekday> {
+fn parse_weekday(s: &str) -> Option<Weekday> {
     WEEKDAYS.into_iter().find(|w| weekday_name(*w) == s)
 }
 
@@ -120,7 +120,7 @@ pub fn parse_time(s: &str) -> Option<NaiveTime> {
 }
 
 /// Formats a time as `HH:MM` (seconds, if any, are dropped).
-pub fn format_time(time: NaiveTime) -> String {
+fn format_time(time: NaiveTime) -> String {
     format!("{:02}:{:02}", time.hour(), time.minute())
 }
 

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::pix::document::TaxDocument;
 use crate::pix::money::Money;
+use crate::pix::pii::Pii;
 use crate::pix::pix_key::PixKeyType;
 
 /// At most this many recipients per charge (seed 004).
@@ -71,25 +72,42 @@ impl SplitValue {
     }
 
     /// This split's share of `gross`, per the rounding rule in the module docs.
-    pub fn share_of(self, gross: Money) -> Money {
+    ///
+    /// Validated input always fits (amounts ≤ [`MAX_AMOUNT_CENTS`](crate::pix::money::MAX_AMOUNT_CENTS),
+    /// percentages ≤ 100 %); a share that does not is refused rather than clamped, since a
+    /// clamped share would be a wrong amount of money.
+    pub fn share_of(self, gross: Money) -> Result<Money, AmountOutOfRange> {
         match self {
-            SplitValue::Fixed(money) => money,
+            SplitValue::Fixed(money) => Ok(money),
             SplitValue::Percentage(hundredths) => {
-                // i128: gross ≤ 10^10 cents and hundredths ≤ 10^4, so this cannot overflow,
-                // and integer division of non-negative numbers is the floor we want.
+                // i128: an i64 times a u32 cannot overflow it, and integer division of
+                // non-negative numbers is the floor we want.
                 let cents = i128::from(gross.cents()) * i128::from(hundredths) / 10_000;
-                Money::from_cents(i64::try_from(cents).unwrap_or(i64::MAX))
+                money_from_cents(cents)
             }
         }
     }
 }
 
+/// An amount computed from split rules that is beyond what [`Money`] holds (i64 centavos).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{cents} centavos is beyond the largest amount ({max} centavos)", max = i64::MAX)]
+pub struct AmountOutOfRange {
+    pub cents: i128,
+}
+
+fn money_from_cents(cents: i128) -> Result<Money, AmountOutOfRange> {
+    i64::try_from(cents)
+        .map(Money::from_cents)
+        .map_err(|_| AmountOutOfRange { cents })
+}
+
 /// One recipient of a split, as the merchant defined it on the charge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SplitRule {
-    pub pix_key: String,
+    pub pix_key: Pii,
     pub pix_key_type: PixKeyType,
-    pub name: String,
+    pub name: Pii,
     pub document: TaxDocument,
     pub value: SplitValue,
     pub immediate: bool,
@@ -110,31 +128,49 @@ pub enum AllocationError {
     ExceedsGross { total: Money, gross: Money },
     #[error("split {index} would receive less than 0.01 ({share})")]
     ShareTooSmall { index: usize, share: Money },
+    /// Out-of-contract rules only (validation bounds amounts and percentages far below this).
+    #[error("split {index}'s share: {source}")]
+    ShareOutOfRange {
+        index: usize,
+        source: AmountOutOfRange,
+    },
+    /// Out-of-contract rules only; the sum is then above the gross as well.
+    #[error("the sum of splits: {0}")]
+    TotalOutOfRange(AmountOutOfRange),
 }
 
 /// Divides `gross` among `values`; errors if any share is below one cent or the shares
 /// exceed the gross. Every error is reported, in order: the caller lists them all.
 pub fn allocate(gross: Money, values: &[SplitValue]) -> Result<Allocation, Vec<AllocationError>> {
-    let shares: Vec<Money> = values.iter().map(|v| v.share_of(gross)).collect();
-    let mut errors: Vec<AllocationError> = shares
-        .iter()
-        .enumerate()
-        .filter(|(_, share)| share.cents() < 1)
-        .map(|(index, share)| AllocationError::ShareTooSmall {
-            index,
-            share: *share,
-        })
-        .collect();
+    let mut errors = Vec::new();
+    let mut shares = Vec::with_capacity(values.len());
+    for (index, value) in values.iter().enumerate() {
+        match value.share_of(gross) {
+            Ok(share) => {
+                if share.cents() < 1 {
+                    errors.push(AllocationError::ShareTooSmall { index, share });
+                }
+                shares.push(share);
+            }
+            Err(source) => errors.push(AllocationError::ShareOutOfRange { index, source }),
+        }
+    }
+    // i128: no realistic number of i64 shares overflows it.
     let total_cents: i128 = shares.iter().map(|s| i128::from(s.cents())).sum();
-    let total = Money::from_cents(i64::try_from(total_cents).unwrap_or(i64::MAX));
     if total_cents > i128::from(gross.cents()) {
-        errors.push(AllocationError::ExceedsGross { total, gross });
+        errors.push(match money_from_cents(total_cents) {
+            Ok(total) => AllocationError::ExceedsGross { total, gross },
+            Err(out_of_range) => AllocationError::TotalOutOfRange(out_of_range),
+        });
     }
     if !errors.is_empty() {
         return Err(errors);
     }
+    // No error: every share is positive and in range, so every partial sum is at most the
+    // total, which is at most the gross: no i64 overflow.
+    let total = shares.iter().map(|s| s.cents()).sum::<i64>();
     Ok(Allocation {
-        remainder: Money::from_cents(gross.cents() - total.cents()),
+        remainder: Money::from_cents(gross.cents() - total),
         shares,
     })
 }
@@ -188,6 +224,44 @@ mod tests {
         assert_eq!(allocation.remainder, Money::ZERO);
     }
 
+    #[test]
+    fn a_share_beyond_the_largest_amount_is_an_error_not_a_clamp() {
+        // 200 % of i64::MAX centavos: out of contract (validation caps both), and once clamped
+        // to i64::MAX it was a wrong amount reported as a plain "exceeds the gross".
+        let gross = brl(i64::MAX);
+        let too_big = SplitValue::Percentage(20_000);
+        let expected = AmountOutOfRange {
+            cents: i128::from(i64::MAX) * 2,
+        };
+        assert_eq!(too_big.share_of(gross), Err(expected));
+        let errors = allocate(gross, &[SplitValue::Fixed(brl(1)), too_big]).unwrap_err();
+        assert_eq!(
+            errors,
+            vec![AllocationError::ShareOutOfRange {
+                index: 1,
+                source: expected
+            }]
+        );
+        assert_eq!(
+            errors[0].to_string(),
+            "split 1's share: 18446744073709551614 centavos is beyond the largest amount \
+             (9223372036854775807 centavos)"
+        );
+    }
+
+    #[test]
+    fn a_total_beyond_the_largest_amount_is_an_error_not_a_clamp() {
+        let values = [SplitValue::Fixed(brl(i64::MAX)), SplitValue::Fixed(brl(2))];
+        let errors = allocate(brl(100), &values).unwrap_err();
+        assert_eq!(
+            errors,
+            vec![AllocationError::TotalOutOfRange(AmountOutOfRange {
+                cents: i128::from(i64::MAX) + 2
+            })]
+        );
+        assert!(errors[0].to_string().contains("beyond the largest amount"));
+    }
+
     fn split_value() -> impl Strategy<Value = SplitValue> {
         prop_oneof![
             (1i64..2_000_000).prop_map(|c| SplitValue::Fixed(brl(c))),
@@ -223,7 +297,8 @@ mod tests {
                 }
                 Err(errors) => {
                     prop_assert!(!errors.is_empty());
-                    let shares: Vec<Money> = values.iter().map(|v| v.share_of(gross)).collect();
+                    let shares: Vec<Money> =
+                        values.iter().map(|v| v.share_of(gross).unwrap()).collect();
                     let sum: i64 = shares.iter().map(|s| s.cents()).sum();
                     prop_assert!(sum > gross.cents() || shares.iter().any(|s| s.cents() < 1));
                 }

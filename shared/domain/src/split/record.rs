@@ -11,6 +11,7 @@ use crate::pix::document::TaxDocument;
 use crate::pix::ids::{AccountId, TransactionId};
 use crate::pix::money::Money;
 use crate::pix::payment::EndToEndId;
+use crate::pix::pii::Pii;
 use crate::pix::pix_key::PixKeyType;
 use crate::split::entry::SplitEntry;
 use crate::split::entry::SplitState;
@@ -19,9 +20,9 @@ use crate::split::{SplitKind, SplitRule, SplitValue};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SplitRecord {
-    pub pix_key: String,
+    pub pix_key: Pii,
     pub pix_key_type: String,
-    pub name: String,
+    pub name: Pii,
     pub document: String,
     /// FIXED or PERCENTAGE.
     pub kind: String,

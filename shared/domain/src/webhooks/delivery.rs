@@ -33,7 +33,7 @@ pub const ATTEMPT_LEASE: Duration = Duration::seconds(60);
 const BACKOFF: [i64; 9] = [5, 30, 120, 600, 1_800, 3_600, 7_200, 14_400, 28_800];
 
 /// The nominal wait after failed attempt number `attempt` (1-based).
-pub fn nominal_backoff(attempt: u32) -> Duration {
+fn nominal_backoff(attempt: u32) -> Duration {
     let index = (attempt.max(1) as usize - 1).min(BACKOFF.len() - 1);
     Duration::seconds(BACKOFF[index])
 }

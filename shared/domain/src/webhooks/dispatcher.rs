@@ -64,10 +64,6 @@ pub struct WebhookDispatcher {
     clock: Arc<dyn Clock>,
     policy: UrlPolicy,
     jitter: Jitter,
-    /// Stamps `webhook-timestamp`. Receivers check it against their own clock (Standard
-    /// Webhooks libraries refuse one more than 5 minutes off), so it is always real time, even
-    /// when `clock` is the sandbox's movable clock that schedules the retries.
-    wall_clock: Arc<dyn Clock>,
 }
 
 /// The collaborators of a [`WebhookDispatcher`].
@@ -112,14 +108,7 @@ impl WebhookDispatcher {
             clock: parts.clock,
             policy: parts.policy,
             jitter: Arc::new(rand::random::<f64>),
-            wall_clock: Arc::new(SystemClock),
         }
-    }
-
-    /// The clock of `webhook-timestamp` (tests); real time by default.
-    pub fn with_wall_clock(mut self, clock: Arc<dyn Clock>) -> WebhookDispatcher {
-        self.wall_clock = clock;
-        self
     }
 
     pub fn with_jitter(mut self, jitter: Jitter) -> WebhookDispatcher {
@@ -353,7 +342,10 @@ impl WebhookDispatcher {
                 ))
             })?;
         let body = payload(event);
-        let headers = signing::headers(&secrets, &event.id, self.wall_clock.now(), &body);
+        // `webhook-timestamp` is real time, even when `clock` is the sandbox's movable clock
+        // that schedules the retries: receivers check it against their own clock (Standard
+        // Webhooks libraries refuse one more than 5 minutes off).
+        let headers = signing::headers(&secrets, &event.id, SystemClock.now(), &body);
         Ok(self
             .sender
             .send(WebhookRequest {

@@ -72,7 +72,7 @@ pub struct SealedSecret {
 }
 
 impl SealedSecret {
-    pub fn signs_at(&self, now: DateTime<Utc>) -> bool {
+    fn signs_at(&self, now: DateTime<Utc>) -> bool {
         self.expires_at.is_none_or(|expiry| now < expiry)
     }
 }

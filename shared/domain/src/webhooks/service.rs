@@ -18,11 +18,13 @@ use super::message::WebhookMessage;
 use super::ports::{DeliveryPage, DeliveryQuery, SecretSealer, WebhookStore};
 use super::url_policy::{HostResolver, UrlError, UrlPolicy};
 
-/// Optimistic-lock retries before a write gives up ([`WebhookError::Concurrent`]).
+/// Optimistic-lock retries before a write gives up ([`MerchantWebhookError::Concurrent`]).
 const WRITE_ATTEMPTS: usize = 3;
 
+/// Why a change to a merchant's webhook endpoint or deliveries failed (the webhooks we send;
+/// the ones PSPs send us fail with [`ProviderWebhookError`](crate::provider::ProviderWebhookError)).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum WebhookError {
+pub enum MerchantWebhookError {
     #[error(transparent)]
     InvalidUrl(#[from] UrlError),
     #[error("webhook endpoint not found")]
@@ -84,7 +86,7 @@ impl WebhookService {
         account: &AccountId,
         url: &str,
         events: Option<BTreeSet<EventType>>,
-    ) -> Result<Registered, WebhookError> {
+    ) -> Result<Registered, MerchantWebhookError> {
         let (target, _) = self.policy.check(url, self.resolver.as_ref()).await?;
         for _ in 0..WRITE_ATTEMPTS {
             let now = self.clock.now();
@@ -124,19 +126,25 @@ impl WebhookService {
                 return Ok(Registered { endpoint, secret });
             }
         }
-        Err(WebhookError::Concurrent)
+        Err(MerchantWebhookError::Concurrent)
     }
 
-    pub async fn get_endpoint(&self, account: &AccountId) -> Result<WebhookEndpoint, WebhookError> {
+    pub async fn get_endpoint(
+        &self,
+        account: &AccountId,
+    ) -> Result<WebhookEndpoint, MerchantWebhookError> {
         self.store
             .get_webhook_endpoint(account)
             .await?
-            .ok_or(WebhookError::EndpointNotFound)
+            .ok_or(MerchantWebhookError::EndpointNotFound)
     }
 
     /// A new current secret (returned this once); the previous one keeps signing for
     /// [`ROTATION_OVERLAP`](super::endpoint::ROTATION_OVERLAP).
-    pub async fn rotate_secret(&self, account: &AccountId) -> Result<Registered, WebhookError> {
+    pub async fn rotate_secret(
+        &self,
+        account: &AccountId,
+    ) -> Result<Registered, MerchantWebhookError> {
         for _ in 0..WRITE_ATTEMPTS {
             let now = self.clock.now();
             let current = self.get_endpoint(account).await?;
@@ -159,14 +167,14 @@ impl WebhookService {
                 });
             }
         }
-        Err(WebhookError::Concurrent)
+        Err(MerchantWebhookError::Concurrent)
     }
 
     pub async fn list_deliveries(
         &self,
         account: &AccountId,
         query: &DeliveryQuery,
-    ) -> Result<DeliveryPage, WebhookError> {
+    ) -> Result<DeliveryPage, MerchantWebhookError> {
         Ok(self.store.list_deliveries(account, query).await?)
     }
 
@@ -174,18 +182,22 @@ impl WebhookService {
         &self,
         account: &AccountId,
         id: &str,
-    ) -> Result<Delivery, WebhookError> {
+    ) -> Result<Delivery, MerchantWebhookError> {
         self.store
             .get_delivery(account, id)
             .await?
-            .ok_or(WebhookError::DeliveryNotFound)
+            .ok_or(MerchantWebhookError::DeliveryNotFound)
     }
 
     /// Starts a new round for the delivery, whatever its status: PENDING again, the next
     /// attempt due now (same `webhook-id`), a fresh retry window. The attempt's message is
     /// written with the record, so it cannot be lost; messages of the earlier round become
     /// stale.
-    pub async fn redeliver(&self, account: &AccountId, id: &str) -> Result<Delivery, WebhookError> {
+    pub async fn redeliver(
+        &self,
+        account: &AccountId,
+        id: &str,
+    ) -> Result<Delivery, MerchantWebhookError> {
         for _ in 0..WRITE_ATTEMPTS {
             let now = self.clock.now();
             let current = self.get_delivery(account, id).await?;
@@ -216,12 +228,12 @@ impl WebhookService {
                 return Ok(next);
             }
         }
-        Err(WebhookError::Concurrent)
+        Err(MerchantWebhookError::Concurrent)
     }
 
-    fn seal(&self, secret: &WebhookSecret) -> Result<String, WebhookError> {
+    fn seal(&self, secret: &WebhookSecret) -> Result<String, MerchantWebhookError> {
         self.sealer
             .seal(secret.expose())
-            .map_err(|_| WebhookError::Sealing)
+            .map_err(|_| MerchantWebhookError::Sealing)
     }
 }

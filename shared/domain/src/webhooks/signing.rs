@@ -9,10 +9,10 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use hmac::Mac;
 
 use super::endpoint::WebhookSecret;
+use crate::pix::hmac::hmac_sha256;
 
 pub const HEADER_ID: &str = "webhook-id";
 pub const HEADER_TIMESTAMP: &str = "webhook-timestamp";
@@ -20,9 +20,7 @@ pub const HEADER_SIGNATURE: &str = "webhook-signature";
 
 /// One `v1,<base64>` signature of `body` sent as `id` at `timestamp` (Unix seconds).
 pub fn sign(secret: &WebhookSecret, id: &str, timestamp: i64, body: &str) -> String {
-    // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&secret.key())
-        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    let mut mac = hmac_sha256(&secret.key());
     mac.update(format!("{id}.{timestamp}.").as_bytes());
     mac.update(body.as_bytes());
     format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))

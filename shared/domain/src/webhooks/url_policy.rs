@@ -103,7 +103,7 @@ impl UrlPolicy {
         })
     }
 
-    pub fn check_address(&self, ip: IpAddr) -> Result<(), UrlError> {
+    fn check_address(&self, ip: IpAddr) -> Result<(), UrlError> {
         if self.allow_loopback && canonical(ip).is_loopback() {
             return Ok(());
         }
@@ -177,7 +177,7 @@ fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
 }
 
 /// Globally routable unicast only.
-pub fn is_public(ip: IpAddr) -> bool {
+fn is_public(ip: IpAddr) -> bool {
     match canonical(ip) {
         IpAddr::V4(v4) => is_public_v4(v4),
         IpAddr::V6(v6) => is_public_v6(v6),

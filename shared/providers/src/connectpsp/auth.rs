@@ -4,9 +4,10 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use pixgw_domain::error::ProviderError;
 use pixgw_domain::pix::clock::Clock;
+use pixgw_domain::pix::hmac::hmac_sha256;
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -160,8 +161,7 @@ pub(crate) fn refused() -> ProviderError {
 
 /// `DigitalSignature`: hex HMAC-SHA256 of the exact JWT sent, keyed with the crypto token.
 pub(crate) fn digital_signature(crypto_token: &Secret, jwt: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(crypto_token.expose().as_bytes())
-        .expect("HMAC-SHA256 accepts keys of any length");
+    let mut mac = hmac_sha256(crypto_token.expose().as_bytes());
     mac.update(jwt.as_bytes());
     hex::encode(mac.finalize().into_bytes())
 }

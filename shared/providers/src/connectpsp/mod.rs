@@ -49,8 +49,8 @@ use pixgw_domain::pix::clock::{Clock, SystemClock};
 use pixgw_domain::pix::payment::{EndToEndId, EndToEndKind};
 use pixgw_domain::pix::pix_key::PixKeyType;
 use pixgw_domain::provider::{
-    InboundWebhook, ProviderCapabilities, ProviderEvent, RefundOutcome, RefundRequest,
-    TransferDestination, TransferOutcome, TransferRequest, WebhookError,
+    InboundWebhook, ProviderCapabilities, ProviderEvent, ProviderWebhookError, RefundOutcome,
+    RefundRequest, TransferDestination, TransferOutcome, TransferRequest,
 };
 use pixgw_domain::provider::{PixProvider, ProviderCharge, ProviderChargeRequest};
 use reqwest::Method;
@@ -326,7 +326,7 @@ impl PixProvider for ConnectPspProvider {
     async fn verify_webhook(
         &self,
         webhook: &InboundWebhook<'_>,
-    ) -> Result<ProviderEvent, WebhookError> {
+    ) -> Result<ProviderEvent, ProviderWebhookError> {
         webhook::verify(self, webhook).await
     }
 }

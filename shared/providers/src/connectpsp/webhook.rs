@@ -9,9 +9,10 @@ use chrono::{DateTime, Utc};
 use pixgw_domain::error::ProviderError;
 use pixgw_domain::pix::ids::TransactionId;
 use pixgw_domain::pix::payment::{EndToEndId, EndToEndKind, Ispb, PaidBy, PayerBankData};
+use pixgw_domain::pix::pii::Pii;
 use pixgw_domain::provider::{
-    ChargePaid, InboundWebhook, ProviderEvent, RefundOutcome, RefundReference, TransferOutcome,
-    WebhookError,
+    ChargePaid, InboundWebhook, ProviderEvent, ProviderWebhookError, RefundOutcome,
+    RefundReference, TransferOutcome,
 };
 
 use super::ConnectPspProvider;
@@ -22,16 +23,16 @@ const NOT_CONFIRMED: &str = "not confirmed by ConnectPSP";
 pub(crate) async fn verify(
     provider: &ConnectPspProvider,
     webhook: &InboundWebhook<'_>,
-) -> Result<ProviderEvent, WebhookError> {
+) -> Result<ProviderEvent, ProviderWebhookError> {
     let presented = webhook.query_param("token").unwrap_or_default();
     // An unset token must not make every empty `?token=` authentic.
     if provider.webhook_token.is_empty() || !provider.webhook_token.matches(presented) {
-        return Err(WebhookError::Unauthenticated(
+        return Err(ProviderWebhookError::Unauthenticated(
             "missing or wrong ConnectPSP webhook token",
         ));
     }
     let envelope: WebhookEnvelope = serde_json::from_slice(webhook.body)
-        .map_err(|e| WebhookError::Malformed(format!("not a ConnectPSP event: {e}")))?;
+        .map_err(|e| ProviderWebhookError::Malformed(format!("not a ConnectPSP event: {e}")))?;
     let event_at = envelope.event_at.as_deref().and_then(wire::timestamp);
     match envelope.event_type.as_str() {
         "CASHIN_PAID" => {
@@ -62,23 +63,23 @@ pub(crate) async fn verify(
 async fn read_back(
     provider: &ConnectPspProvider,
     data: &serde_json::Value,
-) -> Result<CashInStatus, WebhookError> {
+) -> Result<CashInStatus, ProviderWebhookError> {
     let internal_code = text(data, "internalCode")
-        .ok_or_else(|| WebhookError::Malformed("data.internalCode is missing".into()))?;
+        .ok_or_else(|| ProviderWebhookError::Malformed("data.internalCode is missing".into()))?;
     match provider.charge_status(internal_code).await {
         Ok(status) if status.internal_code == internal_code => Ok(status),
-        Ok(_) => Err(WebhookError::Unauthenticated(NOT_CONFIRMED)),
-        Err(ProviderError::Unavailable(reason)) => Err(WebhookError::Unconfirmed(reason)),
+        Ok(_) => Err(ProviderWebhookError::Unauthenticated(NOT_CONFIRMED)),
+        Err(ProviderError::Unavailable(reason)) => Err(ProviderWebhookError::Unconfirmed(reason)),
         Err(ProviderError::Rejected(rejection)) => {
             tracing::warn!(%rejection, "ConnectPSP does not confirm a cash-in webhook");
-            Err(WebhookError::Unauthenticated(NOT_CONFIRMED))
+            Err(ProviderWebhookError::Unauthenticated(NOT_CONFIRMED))
         }
     }
 }
 
-fn charge_paid(status: CashInStatus) -> Result<ProviderEvent, WebhookError> {
+fn charge_paid(status: CashInStatus) -> Result<ProviderEvent, ProviderWebhookError> {
     if status.status != CashInState::Paid {
-        return Err(WebhookError::Unauthenticated(NOT_CONFIRMED));
+        return Err(ProviderWebhookError::Unauthenticated(NOT_CONFIRMED));
     }
     let transaction_id = our_transaction(&status)?;
     let end_to_end_id = end_to_end(status.end_to_end_id.as_deref(), EndToEndKind::Payment)?;
@@ -107,8 +108,8 @@ fn charge_paid(status: CashInStatus) -> Result<ProviderEvent, WebhookError> {
     )
     .ok_or_else(|| malformed("payer.bankData branch or account is not digits"))?;
     let paid_by = PaidBy {
-        name: payer.name.clone().unwrap_or_default(),
-        document: payer.document.clone().unwrap_or_default(),
+        name: Pii::from(payer.name.clone().unwrap_or_default()),
+        document: Pii::from(payer.document.clone().unwrap_or_default()),
         bank,
     };
     Ok(ProviderEvent::ChargePaid(ChargePaid {
@@ -124,9 +125,9 @@ fn charge_paid(status: CashInStatus) -> Result<ProviderEvent, WebhookError> {
 fn refund_settled(
     status: CashInStatus,
     fallback_at: DateTime<Utc>,
-) -> Result<ProviderEvent, WebhookError> {
+) -> Result<ProviderEvent, ProviderWebhookError> {
     if status.status != CashInState::Refunded {
-        return Err(WebhookError::Unauthenticated(NOT_CONFIRMED));
+        return Err(ProviderWebhookError::Unauthenticated(NOT_CONFIRMED));
     }
     let transaction_id = our_transaction(&status)?;
     let end_to_end_id = end_to_end(status.end_to_end_id.as_deref(), EndToEndKind::Devolution)?;
@@ -152,7 +153,7 @@ fn refund_settled(
 fn transfer_settled(
     envelope: &WebhookEnvelope,
     fallback_at: DateTime<Utc>,
-) -> Result<ProviderEvent, WebhookError> {
+) -> Result<ProviderEvent, ProviderWebhookError> {
     let data: CashOutEventData = serde_json::from_value(envelope.data.clone())
         .map_err(|e| malformed(&format!("cash-out event data: {e}")))?;
     if data.external_reference.is_empty() {
@@ -194,12 +195,12 @@ fn transfer_settled(
     })
 }
 
-fn our_transaction(status: &CashInStatus) -> Result<TransactionId, WebhookError> {
+fn our_transaction(status: &CashInStatus) -> Result<TransactionId, ProviderWebhookError> {
     TransactionId::parse(&status.external_reference)
         .ok_or_else(|| malformed("externalReference is not one of our transaction ids"))
 }
 
-fn end_to_end(value: Option<&str>, kind: EndToEndKind) -> Result<EndToEndId, WebhookError> {
+fn end_to_end(value: Option<&str>, kind: EndToEndKind) -> Result<EndToEndId, ProviderWebhookError> {
     value
         .and_then(EndToEndId::parse)
         .filter(|id| id.kind() == kind)
@@ -212,6 +213,6 @@ fn text<'a>(data: &'a serde_json::Value, field: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
-fn malformed(what: &str) -> WebhookError {
-    WebhookError::Malformed(what.to_owned())
+fn malformed(what: &str) -> ProviderWebhookError {
+    ProviderWebhookError::Malformed(what.to_owned())
 }

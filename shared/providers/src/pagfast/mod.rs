@@ -71,8 +71,8 @@ use async_trait::async_trait;
 use pixgw_domain::error::{ProviderError, ProviderRejection, RejectionKind};
 use pixgw_domain::pix::document::{DocumentKind, TaxDocument};
 use pixgw_domain::provider::{
-    InboundWebhook, ProviderCapabilities, ProviderEvent, RefundOutcome, RefundRequest,
-    TransferOutcome, TransferRequest, WebhookError,
+    InboundWebhook, ProviderCapabilities, ProviderEvent, ProviderWebhookError, RefundOutcome,
+    RefundRequest, TransferOutcome, TransferRequest,
 };
 use pixgw_domain::provider::{PixProvider, ProviderCharge, ProviderChargeRequest};
 use rust_decimal::Decimal;
@@ -265,7 +265,7 @@ impl PixProvider for PagFastProvider {
     async fn verify_webhook(
         &self,
         webhook: &InboundWebhook<'_>,
-    ) -> Result<ProviderEvent, WebhookError> {
+    ) -> Result<ProviderEvent, ProviderWebhookError> {
         webhook::verify(&self.config, webhook)
     }
 }

@@ -5,7 +5,8 @@ use chrono::{DateTime, SubsecRound, Utc};
 use pixgw_domain::pix::ids::TransactionId;
 use pixgw_domain::pix::money::Money;
 use pixgw_domain::pix::payment::{EndToEndId, Ispb, PaidBy, PayerBankData};
-use pixgw_domain::provider::{ChargePaid, InboundWebhook, ProviderEvent, WebhookError};
+use pixgw_domain::pix::pii::Pii;
+use pixgw_domain::provider::{ChargePaid, InboundWebhook, ProviderEvent, ProviderWebhookError};
 
 use super::PagFastConfig;
 use super::wire::{DoneEnvelope, PaidPayer, PaymentData};
@@ -18,7 +19,7 @@ pub const STATE_PAID: &str = "Paid";
 pub fn verify(
     config: &PagFastConfig,
     webhook: &InboundWebhook<'_>,
-) -> Result<ProviderEvent, WebhookError> {
+) -> Result<ProviderEvent, ProviderWebhookError> {
     verify_header(
         &config.webhook_header_name,
         &config.webhook_header_value,
@@ -33,32 +34,32 @@ pub fn verify_header(
     header_name: &str,
     header_value: &Secret,
     webhook: &InboundWebhook<'_>,
-) -> Result<ProviderEvent, WebhookError> {
+) -> Result<ProviderEvent, ProviderWebhookError> {
     // An empty configured value would accept an empty header: fail closed instead.
     if header_value.is_empty() {
-        return Err(WebhookError::Unauthenticated(
+        return Err(ProviderWebhookError::Unauthenticated(
             "PagFast webhook header value is not configured",
         ));
     }
     let presented = webhook
         .header(header_name)
-        .ok_or(WebhookError::Unauthenticated(
+        .ok_or(ProviderWebhookError::Unauthenticated(
             "missing PagFast webhook header",
         ))?;
     if !header_value.matches(presented) {
-        return Err(WebhookError::Unauthenticated(
+        return Err(ProviderWebhookError::Unauthenticated(
             "wrong PagFast webhook header",
         ));
     }
     parse(webhook.body)
 }
 
-fn malformed(what: &str) -> WebhookError {
-    WebhookError::Malformed(format!("PagFast webhook: {what}"))
+fn malformed(what: &str) -> ProviderWebhookError {
+    ProviderWebhookError::Malformed(format!("PagFast webhook: {what}"))
 }
 
 /// Reads an authenticated body.
-pub fn parse(body: &[u8]) -> Result<ProviderEvent, WebhookError> {
+pub fn parse(body: &[u8]) -> Result<ProviderEvent, ProviderWebhookError> {
     // serde's message may quote the body (a CPF): say only where it failed.
     let envelope: DoneEnvelope = serde_json::from_slice(body).map_err(|e| {
         malformed(&format!(
@@ -112,7 +113,7 @@ struct Settlement {
     paid_by: PaidBy,
 }
 
-fn read_payment(payment: PaymentData) -> Result<Settlement, WebhookError> {
+fn read_payment(payment: PaymentData) -> Result<Settlement, ProviderWebhookError> {
     let end_to_end_id = payment
         .end_to_end_id
         .as_deref()
@@ -143,7 +144,7 @@ fn read_payment(payment: PaymentData) -> Result<Settlement, WebhookError> {
     })
 }
 
-fn paid_by(payer: PaidPayer) -> Result<PaidBy, WebhookError> {
+fn paid_by(payer: PaidPayer) -> Result<PaidBy, ProviderWebhookError> {
     let name = non_empty(payer.name).ok_or_else(|| malformed("missing payment.payer.name"))?;
     let document = non_empty(payer.cpf).ok_or_else(|| malformed("missing payment.payer.cpf"))?;
     let ispb = payer
@@ -158,8 +159,8 @@ fn paid_by(payer: PaidPayer) -> Result<PaidBy, WebhookError> {
     )
     .ok_or_else(|| malformed("payment.payer.branch/account missing or invalid"))?;
     Ok(PaidBy {
-        name,
-        document,
+        name: Pii::from(name),
+        document: Pii::from(document),
         bank,
     })
 }

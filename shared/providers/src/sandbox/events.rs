@@ -20,7 +20,8 @@ use chrono::{DateTime, SubsecRound, Utc};
 use pixgw_domain::pix::ids::TransactionId;
 use pixgw_domain::pix::money::{MAX_AMOUNT_CENTS, Money, parse_decimal};
 use pixgw_domain::pix::payment::{EndToEndId, EndToEndKind, Ispb, PaidBy, PayerBankData};
-use pixgw_domain::provider::{ChargePaid, ProviderEvent, TransferOutcome, WebhookError};
+use pixgw_domain::pix::pii::Pii;
+use pixgw_domain::provider::{ChargePaid, ProviderEvent, ProviderWebhookError, TransferOutcome};
 use serde_json::{Map, Value, json};
 
 pub const EVENT_CASHIN_PAID: &str = "CASHIN_PAID";
@@ -31,7 +32,7 @@ pub const EVENT_TRANSFER_FAILED: &str = "TRANSFER_FAILED";
 const MAX_ID_LEN: usize = 128;
 
 /// The network's timestamps: UTC, millisecond precision (what [`ChargePaid::paid_at`] keeps).
-pub(crate) fn format_instant(at: DateTime<Utc>) -> String {
+fn format_instant(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
@@ -119,8 +120,8 @@ pub(crate) fn transfer_body(
 }
 
 /// Turns an authenticated body into a [`ProviderEvent`]; every problem is a
-/// [`WebhookError::Malformed`] naming the offending field.
-pub(crate) fn parse(body: &[u8]) -> Result<ProviderEvent, WebhookError> {
+/// [`ProviderWebhookError::Malformed`] naming the offending field.
+pub(crate) fn parse(body: &[u8]) -> Result<ProviderEvent, ProviderWebhookError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| malformed(format!("body is not valid JSON: {e}")))?;
     let root = Fields::root(&value)?;
@@ -159,7 +160,10 @@ pub(crate) fn parse(body: &[u8]) -> Result<ProviderEvent, WebhookError> {
     }
 }
 
-fn parse_cash_in_paid(event_id: String, data: &Fields<'_>) -> Result<ProviderEvent, WebhookError> {
+fn parse_cash_in_paid(
+    event_id: String,
+    data: &Fields<'_>,
+) -> Result<ProviderEvent, ProviderWebhookError> {
     let transaction_id = TransactionId::parse(data.string("transactionId")?).ok_or_else(|| {
         malformed("data.transactionId is not a transaction id this gateway issues")
     })?;
@@ -191,15 +195,15 @@ fn parse_cash_in_paid(event_id: String, data: &Fields<'_>) -> Result<ProviderEve
         amount,
         paid_at,
         paid_by: PaidBy {
-            name,
-            document,
+            name: Pii::from(name),
+            document: Pii::from(document),
             bank,
         },
     }))
 }
 
-fn malformed(message: impl Into<String>) -> WebhookError {
-    WebhookError::Malformed(message.into())
+fn malformed(message: impl Into<String>) -> ProviderWebhookError {
+    ProviderWebhookError::Malformed(message.into())
 }
 
 /// One JSON object of the payload, with the path used to name its fields in errors.
@@ -209,7 +213,7 @@ struct Fields<'a> {
 }
 
 impl<'a> Fields<'a> {
-    fn root(value: &'a Value) -> Result<Fields<'a>, WebhookError> {
+    fn root(value: &'a Value) -> Result<Fields<'a>, ProviderWebhookError> {
         value
             .as_object()
             .map(|map| Fields { prefix: "", map })
@@ -217,34 +221,34 @@ impl<'a> Fields<'a> {
     }
 
     /// A present, non-null field. (`null` counts as missing: PSPs send both for "absent".)
-    fn value(&self, name: &str) -> Result<&'a Value, WebhookError> {
+    fn value(&self, name: &str) -> Result<&'a Value, ProviderWebhookError> {
         match self.map.get(name) {
             Some(Value::Null) | None => Err(malformed(format!("{}{name} is missing", self.prefix))),
             Some(value) => Ok(value),
         }
     }
 
-    fn object(&self, name: &str, prefix: &'static str) -> Result<Fields<'a>, WebhookError> {
+    fn object(&self, name: &str, prefix: &'static str) -> Result<Fields<'a>, ProviderWebhookError> {
         self.value(name)?
             .as_object()
             .map(|map| Fields { prefix, map })
             .ok_or_else(|| malformed(format!("{}{name} must be an object", self.prefix)))
     }
 
-    fn string(&self, name: &str) -> Result<&'a str, WebhookError> {
+    fn string(&self, name: &str) -> Result<&'a str, ProviderWebhookError> {
         self.value(name)?
             .as_str()
             .ok_or_else(|| malformed(format!("{}{name} must be a string", self.prefix)))
     }
 
-    fn optional_string(&self, name: &str) -> Result<Option<&'a str>, WebhookError> {
+    fn optional_string(&self, name: &str) -> Result<Option<&'a str>, ProviderWebhookError> {
         match self.map.get(name) {
             Some(Value::Null) | None => Ok(None),
             Some(_) => self.string(name).map(Some),
         }
     }
 
-    fn non_empty(&self, name: &str) -> Result<&'a str, WebhookError> {
+    fn non_empty(&self, name: &str) -> Result<&'a str, ProviderWebhookError> {
         let value = self.string(name)?;
         if value.trim().is_empty() {
             return Err(malformed(format!(
@@ -256,7 +260,7 @@ impl<'a> Fields<'a> {
     }
 
     /// A provider-assigned identifier: non-empty, bounded, printable ASCII.
-    fn id(&self, name: &str) -> Result<&'a str, WebhookError> {
+    fn id(&self, name: &str) -> Result<&'a str, ProviderWebhookError> {
         let value = self.string(name)?;
         let ok = !value.is_empty()
             && value.len() <= MAX_ID_LEN
@@ -270,7 +274,7 @@ impl<'a> Fields<'a> {
         Ok(value)
     }
 
-    fn optional_id(&self, name: &str) -> Result<Option<&'a str>, WebhookError> {
+    fn optional_id(&self, name: &str) -> Result<Option<&'a str>, ProviderWebhookError> {
         match self.map.get(name) {
             Some(Value::Null) | None => Ok(None),
             Some(_) => self.id(name).map(Some),
@@ -278,7 +282,7 @@ impl<'a> Fields<'a> {
     }
 
     /// An RFC 3339 instant in any offset, normalised to UTC at millisecond precision.
-    fn instant(&self, name: &str) -> Result<DateTime<Utc>, WebhookError> {
+    fn instant(&self, name: &str) -> Result<DateTime<Utc>, ProviderWebhookError> {
         let text = self.string(name)?;
         DateTime::parse_from_rfc3339(text)
             .map(|at| at.with_timezone(&Utc).trunc_subsecs(3))
@@ -290,7 +294,11 @@ impl<'a> Fields<'a> {
             })
     }
 
-    fn end_to_end_id(&self, name: &str, kind: EndToEndKind) -> Result<EndToEndId, WebhookError> {
+    fn end_to_end_id(
+        &self,
+        name: &str,
+        kind: EndToEndKind,
+    ) -> Result<EndToEndId, ProviderWebhookError> {
         let id = EndToEndId::parse(self.string(name)?).ok_or_else(|| {
             malformed(format!("{}{name} is not a PIX end-to-end id", self.prefix))
         })?;
@@ -304,7 +312,7 @@ impl<'a> Fields<'a> {
     }
 
     /// A positive amount in reais with at most two decimals, from the number's exact text.
-    fn amount(&self, name: &str) -> Result<Money, WebhookError> {
+    fn amount(&self, name: &str) -> Result<Money, ProviderWebhookError> {
         let field = format!("{}{name}", self.prefix);
         let Value::Number(number) = self.value(name)? else {
             return Err(malformed(format!("{field} must be a JSON number")));

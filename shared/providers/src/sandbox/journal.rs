@@ -16,6 +16,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use pixgw_domain::pix::money::Money;
 use pixgw_domain::pix::payment::{EndToEndId, Ispb};
+use pixgw_domain::pix::pii::Pii;
 use pixgw_domain::pix::pix_key::PixKeyType;
 use pixgw_domain::provider::{RefundOutcome, TransferDestination, TransferOutcome};
 use serde::{Deserialize, Serialize};
@@ -46,12 +47,12 @@ pub enum JournalEntry {
 #[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Destination {
     #[serde(rename_all = "camelCase")]
-    PixKey { key: String, key_type: PixKeyType },
+    PixKey { key: Pii, key_type: PixKeyType },
     #[serde(rename_all = "camelCase")]
     BankAccount {
         ispb: String,
-        branch: String,
-        account: String,
+        branch: Pii,
+        account: Pii,
         account_type: String,
     },
 }

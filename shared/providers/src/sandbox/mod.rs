@@ -59,8 +59,8 @@ use pixgw_domain::pix::ids::TransactionId;
 use pixgw_domain::pix::money::Money;
 use pixgw_domain::pix::payment::{EndToEndId, EndToEndKind, Ispb, PaidBy};
 use pixgw_domain::provider::{
-    InboundWebhook, ProviderCapabilities, ProviderEvent, RefundOutcome, RefundRequest,
-    TransferOutcome, TransferRequest, WebhookError,
+    InboundWebhook, ProviderCapabilities, ProviderEvent, ProviderWebhookError, RefundOutcome,
+    RefundRequest, TransferOutcome, TransferRequest,
 };
 use pixgw_domain::provider::{PixProvider, ProviderCharge, ProviderChargeRequest};
 use uuid::Uuid;
@@ -232,7 +232,9 @@ impl SandboxProvider {
 
 /// [`SANDBOX_ISPB`] as an [`Ispb`].
 pub fn sandbox_ispb() -> Ispb {
-    // A compile-time constant of 8 digits (a unit test parses it), not input data.
+    // A compile-time constant of 8 digits (a unit test parses it), not input data: this
+    // cannot fail.
+    #[allow(clippy::expect_used)]
     Ispb::parse(SANDBOX_ISPB).expect("SANDBOX_ISPB is 8 digits")
 }
 
@@ -246,7 +248,7 @@ impl SandboxProvider {
     pub fn verify_signed(
         &self,
         webhook: &InboundWebhook<'_>,
-    ) -> Result<ProviderEvent, WebhookError> {
+    ) -> Result<ProviderEvent, ProviderWebhookError> {
         // Nothing in the body is looked at before the signature holds.
         self.webhook_key.verify(webhook)?;
         events::parse(webhook.body)
@@ -293,7 +295,7 @@ impl PixProvider for SandboxProvider {
     async fn verify_webhook(
         &self,
         webhook: &InboundWebhook<'_>,
-    ) -> Result<ProviderEvent, WebhookError> {
+    ) -> Result<ProviderEvent, ProviderWebhookError> {
         self.verify_signed(webhook)
     }
 }

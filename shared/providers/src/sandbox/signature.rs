@@ -14,7 +14,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
-use pixgw_domain::provider::{InboundWebhook, WebhookError};
+use pixgw_domain::pix::hmac::hmac_sha256;
+use pixgw_domain::provider::{InboundWebhook, ProviderWebhookError};
 use sha2::Sha256;
 
 pub const HEADER_ID: &str = "webhook-id";
@@ -65,11 +66,7 @@ pub(crate) struct WebhookKey(Hmac<Sha256>);
 
 impl WebhookKey {
     pub(crate) fn new(secret: &[u8]) -> WebhookKey {
-        // HMAC accepts keys of any length (long ones are hashed, short ones padded), so this
-        // cannot fail; the Result only exists because the trait also serves fixed-key MACs.
-        let mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
-            .expect("HMAC-SHA256 accepts keys of any length");
-        WebhookKey(mac)
+        WebhookKey(hmac_sha256(secret))
     }
 
     fn mac_for(&self, webhook_id: &str, timestamp: &str, body: &[u8]) -> Hmac<Sha256> {
@@ -111,7 +108,7 @@ impl WebhookKey {
     }
 
     /// Succeeds only if the headers carry a fresh timestamp and a valid `v1` signature.
-    pub(crate) fn verify(&self, webhook: &InboundWebhook<'_>) -> Result<(), WebhookError> {
+    pub(crate) fn verify(&self, webhook: &InboundWebhook<'_>) -> Result<(), ProviderWebhookError> {
         let id = required(webhook, HEADER_ID, "missing webhook-id header")?;
         let timestamp = required(
             webhook,
@@ -127,15 +124,15 @@ impl WebhookKey {
         // Digits only: `str::parse` would also take `+123`, which would then be signed as a
         // different string than the sender's canonical one.
         if timestamp.is_empty() || !timestamp.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(WebhookError::Unauthenticated(
+            return Err(ProviderWebhookError::Unauthenticated(
                 "webhook-timestamp is not a unix timestamp",
             ));
         }
         let signed_at: i64 = timestamp.parse().map_err(|_| {
-            WebhookError::Unauthenticated("webhook-timestamp is not a unix timestamp")
+            ProviderWebhookError::Unauthenticated("webhook-timestamp is not a unix timestamp")
         })?;
         if webhook.now.timestamp().abs_diff(signed_at) > TIMESTAMP_TOLERANCE_SECS {
-            return Err(WebhookError::Unauthenticated(
+            return Err(ProviderWebhookError::Unauthenticated(
                 "webhook-timestamp is outside the 5-minute tolerance",
             ));
         }
@@ -150,7 +147,9 @@ impl WebhookKey {
         if valid {
             Ok(())
         } else {
-            Err(WebhookError::Unauthenticated("no valid v1 signature"))
+            Err(ProviderWebhookError::Unauthenticated(
+                "no valid v1 signature",
+            ))
         }
     }
 }
@@ -159,7 +158,7 @@ fn required<'a>(
     webhook: &InboundWebhook<'a>,
     name: &str,
     missing: &'static str,
-) -> Result<&'a str, WebhookError> {
+) -> Result<&'a str, ProviderWebhookError> {
     // Re-borrow the headers with the webhook's own lifetime (`InboundWebhook::header` ties
     // the result to `&self`).
     let headers: &'a [(String, String)] = webhook.headers;
@@ -168,5 +167,5 @@ fn required<'a>(
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.trim())
         .filter(|v| !v.is_empty())
-        .ok_or(WebhookError::Unauthenticated(missing))
+        .ok_or(ProviderWebhookError::Unauthenticated(missing))
 }

@@ -9,8 +9,8 @@ use pixgw_domain::pix::money::Money;
 use pixgw_domain::pix::payment::{EndToEndId, EndToEndKind, Ispb, PaidBy, PayerBankData};
 use pixgw_domain::pix::pix_key::PixKeyType;
 use pixgw_domain::provider::{
-    ChargePaid, InboundWebhook, ProviderEvent, RefundOutcome, RefundRequest, TransferDestination,
-    TransferOutcome, TransferRequest, WebhookError,
+    ChargePaid, InboundWebhook, ProviderEvent, ProviderWebhookError, RefundOutcome, RefundRequest,
+    TransferDestination, TransferOutcome, TransferRequest,
 };
 use pixgw_domain::provider::{PixProvider, ProviderChargeRequest};
 use proptest::prelude::*;
@@ -57,8 +57,8 @@ fn sandbox() -> SandboxProvider {
 
 fn payer() -> PaidBy {
     PaidBy {
-        name: "Test User".to_owned(),
-        document: "12345678909".to_owned(),
+        name: "Test User".into(),
+        document: "12345678909".into(),
         bank: PayerBankData::new(Ispb::parse("00416968").unwrap(), "0001", "123456").unwrap(),
     }
 }
@@ -76,10 +76,10 @@ fn transfer_to(key: &str, idempotency_key: &str, cents: i64) -> TransferRequest 
         idempotency_key: idempotency_key.to_owned(),
         amount: Money::from_cents(cents),
         destination: TransferDestination::PixKey {
-            key: key.to_owned(),
+            key: key.into(),
             key_type: PixKeyType::Email,
         },
-        recipient_name: Some("Seller".to_owned()),
+        recipient_name: Some("Seller".into()),
         recipient_document: Some(TaxDocument::parse("12345678909").unwrap()),
         description: "payout".to_owned(),
     }
@@ -101,7 +101,7 @@ fn verify_at(
     provider: &SandboxProvider,
     webhook: &SignedWebhook,
     now: DateTime<Utc>,
-) -> Result<ProviderEvent, WebhookError> {
+) -> Result<ProviderEvent, ProviderWebhookError> {
     provider.verify_signed(&webhook.inbound(now))
 }
 
@@ -121,16 +121,16 @@ fn with_header(webhook: &SignedWebhook, name: &str, value: Option<&str>) -> Sign
     }
 }
 
-fn unauthenticated(result: Result<ProviderEvent, WebhookError>) -> &'static str {
+fn unauthenticated(result: Result<ProviderEvent, ProviderWebhookError>) -> &'static str {
     match result {
-        Err(WebhookError::Unauthenticated(why)) => why,
+        Err(ProviderWebhookError::Unauthenticated(why)) => why,
         other => panic!("expected Unauthenticated, got {other:?}"),
     }
 }
 
-fn malformed(result: Result<ProviderEvent, WebhookError>) -> String {
+fn malformed(result: Result<ProviderEvent, ProviderWebhookError>) -> String {
     match result {
-        Err(WebhookError::Malformed(why)) => why,
+        Err(ProviderWebhookError::Malformed(why)) => why,
         other => panic!("expected Malformed, got {other:?}"),
     }
 }
@@ -172,7 +172,7 @@ async fn create_charge_points_the_br_code_at_our_location() {
             transaction_id: id.clone(),
             amount: Money::from_cents(1000),
             description: "order".to_owned(),
-            payer_name: "Test User".to_owned(),
+            payer_name: "Test User".into(),
             payer_document: TaxDocument::parse("12345678909").unwrap(),
             created_at: start(),
             expires_at: start() + Duration::hours(1),
@@ -584,7 +584,7 @@ proptest! {
         // Forged input can never pass the signature check.
         prop_assert!(matches!(
             provider.verify_signed(&webhook),
-            Err(WebhookError::Unauthenticated(_))
+            Err(ProviderWebhookError::Unauthenticated(_))
         ));
     }
 
@@ -593,7 +593,7 @@ proptest! {
         let provider = sandbox();
         let webhook = provider.sign_webhook("evt_p", body);
         let result = provider.verify_signed(&webhook.inbound(start()));
-        prop_assert!(!matches!(result, Err(WebhookError::Unauthenticated(_))));
+        prop_assert!(!matches!(result, Err(ProviderWebhookError::Unauthenticated(_))));
     }
 
     #[test]
@@ -623,7 +623,7 @@ proptest! {
         let provider = sandbox();
         let webhook = provider.sign_webhook("evt_p", body.into_bytes());
         let result = provider.verify_signed(&webhook.inbound(start()));
-        prop_assert!(!matches!(result, Err(WebhookError::Unauthenticated(_))));
+        prop_assert!(!matches!(result, Err(ProviderWebhookError::Unauthenticated(_))));
     }
 }
 
@@ -786,8 +786,8 @@ async fn transfers_and_refunds_carry_sandbox_end_to_end_ids() {
     let account = TransferRequest {
         destination: TransferDestination::BankAccount {
             ispb: Ispb::parse("00000000").unwrap(),
-            branch: "0001".to_owned(),
-            account: "123456".to_owned(),
+            branch: "0001".into(),
+            account: "123456".into(),
             account_type: "CACC".to_owned(),
         },
         ..transfer_to("", "acct", 100)

@@ -11,8 +11,8 @@ use pixgw_domain::pix::money::Money;
 use pixgw_domain::pix::payment::{EndToEndId, Ispb, PaidBy, PayerBankData};
 use pixgw_domain::provider::PixProvider;
 use pixgw_domain::provider::{
-    ChargePaid, InboundWebhook, ProviderEvent, RefundOutcome, RefundReference, TransferOutcome,
-    WebhookError,
+    ChargePaid, InboundWebhook, ProviderEvent, ProviderWebhookError, RefundOutcome,
+    RefundReference, TransferOutcome,
 };
 use serde_json::{Value, json};
 use wiremock::ResponseTemplate;
@@ -48,7 +48,7 @@ async fn serve_status(mock: &ConnectPspMock, changes: Value) {
     .await;
 }
 
-async fn verify(mock: &ConnectPspMock, body: &str) -> Result<ProviderEvent, WebhookError> {
+async fn verify(mock: &ConnectPspMock, body: &str) -> Result<ProviderEvent, ProviderWebhookError> {
     let provider = mock.provider(start_clock());
     let query = token_query();
     provider
@@ -69,7 +69,7 @@ async fn a_wrong_or_missing_token_is_refused_without_asking_connectpsp() {
             .verify_webhook(&deliver(query, body.as_bytes()))
             .await;
         assert!(
-            matches!(result, Err(WebhookError::Unauthenticated(_))),
+            matches!(result, Err(ProviderWebhookError::Unauthenticated(_))),
             "{query:?}: {result:?}"
         );
     }
@@ -129,7 +129,9 @@ async fn a_charge_connectpsp_does_not_report_paid_is_refused() {
     let result = verify(&mock, &fixture("webhook_cashin_paid.json")).await;
     assert_eq!(
         result,
-        Err(WebhookError::Unauthenticated("not confirmed by ConnectPSP"))
+        Err(ProviderWebhookError::Unauthenticated(
+            "not confirmed by ConnectPSP"
+        ))
     );
 
     let mock = ConnectPspMock::start().await;
@@ -138,7 +140,9 @@ async fn a_charge_connectpsp_does_not_report_paid_is_refused() {
     let result = verify(&mock, &fixture("webhook_cashin_paid.json")).await;
     assert_eq!(
         result,
-        Err(WebhookError::Unauthenticated("not confirmed by ConnectPSP"))
+        Err(ProviderWebhookError::Unauthenticated(
+            "not confirmed by ConnectPSP"
+        ))
     );
 }
 
@@ -149,7 +153,7 @@ async fn connectpsp_not_answering_the_read_back_is_unconfirmed() {
         .await;
     let result = verify(&mock, &fixture("webhook_cashin_paid.json")).await;
     assert!(
-        matches!(result, Err(WebhookError::Unconfirmed(_))),
+        matches!(result, Err(ProviderWebhookError::Unconfirmed(_))),
         "{result:?}"
     );
     assert_eq!(
@@ -166,7 +170,7 @@ async fn a_reference_that_is_not_our_transaction_id_is_malformed() {
     serve_status(&mock, json!({"externalReference": "test-order-001"})).await;
     let result = verify(&mock, &fixture("webhook_cashin_paid.json")).await;
     assert!(
-        matches!(result, Err(WebhookError::Malformed(_))),
+        matches!(result, Err(ProviderWebhookError::Malformed(_))),
         "{result:?}"
     );
 }
@@ -179,7 +183,7 @@ async fn bank_data_that_is_not_digits_is_malformed() {
     serve_status(&mock, json!({"payer": data})).await;
     let result = verify(&mock, &fixture("webhook_cashin_paid.json")).await;
     assert!(
-        matches!(result, Err(WebhookError::Malformed(_))),
+        matches!(result, Err(ProviderWebhookError::Malformed(_))),
         "{result:?}"
     );
 }
@@ -227,7 +231,9 @@ async fn cashin_refunded_while_connectpsp_still_says_paid_is_refused() {
     let result = verify(&mock, &body.to_string()).await;
     assert_eq!(
         result,
-        Err(WebhookError::Unauthenticated("not confirmed by ConnectPSP"))
+        Err(ProviderWebhookError::Unauthenticated(
+            "not confirmed by ConnectPSP"
+        ))
     );
 }
 
@@ -295,13 +301,13 @@ async fn unknown_events_are_ignored_and_garbage_is_malformed() {
     for garbage in ["{not json", "[]", r#"{"data": {}}"#] {
         let result = verify(&mock, garbage).await;
         assert!(
-            matches!(result, Err(WebhookError::Malformed(_))),
+            matches!(result, Err(ProviderWebhookError::Malformed(_))),
             "{garbage}: {result:?}"
         );
     }
     let no_code = json!({"eventType": "CASHIN_PAID", "data": {}});
     assert!(matches!(
         verify(&mock, &no_code.to_string()).await,
-        Err(WebhookError::Malformed(_))
+        Err(ProviderWebhookError::Malformed(_))
     ));
 }

@@ -74,7 +74,7 @@ pub fn charge(document: &str) -> ProviderChargeRequest {
         transaction_id,
         amount: Money::from_cents(5000),
         description: "This is a test order.".to_owned(),
-        payer_name: SEED_NAME.to_owned(),
+        payer_name: SEED_NAME.into(),
         payer_document: TaxDocument::parse(document).unwrap(),
         created_at,
         expires_at: created_at + chrono::Duration::hours(24),

@@ -6,7 +6,7 @@ use pixgw_domain::pix::ids::TransactionId;
 use pixgw_domain::pix::money::Money;
 use pixgw_domain::pix::payment::{EndToEndId, Ispb, PaidBy, PayerBankData};
 use pixgw_domain::provider::PixProvider;
-use pixgw_domain::provider::{ChargePaid, InboundWebhook, ProviderEvent, WebhookError};
+use pixgw_domain::provider::{ChargePaid, InboundWebhook, ProviderEvent, ProviderWebhookError};
 use pixgw_providers::pagfast::PagFastProvider;
 use serde_json::{Value, json};
 
@@ -19,7 +19,10 @@ fn provider() -> PagFastProvider {
     PagFastProvider::new(config("http://127.0.0.1:9")).unwrap()
 }
 
-async fn deliver(headers: &[(&str, &str)], body: &[u8]) -> Result<ProviderEvent, WebhookError> {
+async fn deliver(
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<ProviderEvent, ProviderWebhookError> {
     let headers: Vec<(String, String)> = headers
         .iter()
         .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
@@ -33,7 +36,7 @@ async fn deliver(headers: &[(&str, &str)], body: &[u8]) -> Result<ProviderEvent,
     provider().verify_webhook(&webhook).await
 }
 
-async fn authentic(body: &Value) -> Result<ProviderEvent, WebhookError> {
+async fn authentic(body: &Value) -> Result<ProviderEvent, ProviderWebhookError> {
     deliver(&[(HOOK_HEADER, HOOK_VALUE)], body.to_string().as_bytes()).await
 }
 
@@ -63,14 +66,14 @@ async fn a_missing_or_wrong_custom_header_is_unauthenticated_before_the_body_is_
     ] {
         let outcome = deliver(&headers, body.as_bytes()).await;
         assert!(
-            matches!(outcome, Err(WebhookError::Unauthenticated(_))),
+            matches!(outcome, Err(ProviderWebhookError::Unauthenticated(_))),
             "{headers:?}: {outcome:?}"
         );
     }
     // Not Malformed: the header is checked first.
     let outcome = deliver(&[(HOOK_HEADER, "nope")], b"not json").await;
     assert!(
-        matches!(outcome, Err(WebhookError::Unauthenticated(_))),
+        matches!(outcome, Err(ProviderWebhookError::Unauthenticated(_))),
         "{outcome:?}"
     );
 }
@@ -92,8 +95,8 @@ async fn paid_becomes_charge_paid() {
             paid_at: Utc.with_ymd_and_hms(2026, 3, 10, 18, 27, 59).unwrap()
                 + chrono::Duration::milliseconds(123),
             paid_by: PaidBy {
-                name: SEED_NAME.to_owned(),
-                document: SEED_CPF.to_owned(),
+                name: SEED_NAME.into(),
+                document: SEED_CPF.into(),
                 bank: PayerBankData::new(Ispb::parse("00416968").unwrap(), "0001", "1234567")
                     .unwrap(),
             },
@@ -163,7 +166,7 @@ async fn unreadable_payloads_are_malformed() {
     ] {
         let outcome = deliver(&[(HOOK_HEADER, HOOK_VALUE)], body.as_bytes()).await;
         match outcome {
-            Err(WebhookError::Malformed(message)) => {
+            Err(ProviderWebhookError::Malformed(message)) => {
                 assert!(message.contains(what), "{what}: {message}");
                 assert!(!message.contains(SEED_CPF), "{message}");
             }

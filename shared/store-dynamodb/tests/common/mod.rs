@@ -90,15 +90,15 @@ pub fn charge(account: &AccountId, external_id: &str, created_at_ms: i64) -> Cha
         amount,
         description: "Pedido 42 — café".to_owned(),
         payer: Payer {
-            full_name: "Maria da Silva".to_owned(),
+            full_name: "Maria da Silva".into(),
             document: TaxDocument::parse("12345678909").expect("valid CPF"),
         },
         additional_info: BTreeMap::from([("pedido".to_owned(), "42".to_owned())]),
         splits: vec![ChargeSplit {
             rule: SplitRule {
-                pix_key: "3f1c2a9e-5b7d-4c1e-9a2b-8d6e4f0a1b2c".to_owned(),
+                pix_key: "3f1c2a9e-5b7d-4c1e-9a2b-8d6e4f0a1b2c".into(),
                 pix_key_type: PixKeyType::Random,
-                name: "Loja Parceira".to_owned(),
+                name: "Loja Parceira".into(),
                 document: TaxDocument::parse("11222333000181").expect("valid CNPJ"),
                 value: SplitValue::Percentage(1_000),
                 immediate: true,

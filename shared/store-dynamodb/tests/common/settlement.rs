@@ -40,9 +40,9 @@ pub fn split_charge(account: &AccountId, created_at_ms: i64) -> Charge {
     );
     c.splits.push(ChargeSplit {
         rule: SplitRule {
-            pix_key: "11222333000181".to_owned(),
+            pix_key: "11222333000181".into(),
             pix_key_type: PixKeyType::Cnpj,
-            name: "Parceiro Agendado".to_owned(),
+            name: "Parceiro Agendado".into(),
             document: TaxDocument::parse("11222333000181").expect("valid CNPJ"),
             value: SplitValue::Fixed(Money::from_cents(SCHEDULED_SHARE)),
             immediate: false,
@@ -59,8 +59,8 @@ pub fn payment(at: DateTime<Utc>) -> Payment {
         end_to_end_id: EndToEndId::generate(EndToEndKind::Payment, &ispb, at),
         paid_at: at,
         paid_by: PaidBy {
-            name: "Maria da Silva".to_owned(),
-            document: "12345678909".to_owned(),
+            name: "Maria da Silva".into(),
+            document: "12345678909".into(),
             bank: PayerBankData::new(ispb, "0001", "123456").expect("bank data"),
         },
         provider: "sandbox".to_owned(),

@@ -6,8 +6,8 @@ use chrono::TimeZone;
 use super::*;
 use crate::pix::ids::AccountId;
 use crate::provider::{
-    InboundWebhook, ProviderCapabilities, ProviderEvent, RefundOutcome, RefundRequest,
-    TransferOutcome, TransferRequest, WebhookError,
+    InboundWebhook, ProviderCapabilities, ProviderEvent, ProviderWebhookError, RefundOutcome,
+    RefundRequest, TransferOutcome, TransferRequest,
 };
 use crate::provider::{ProviderCharge, ProviderChargeRequest};
 
@@ -33,8 +33,11 @@ impl PixProvider for Named {
     async fn refund(&self, _: &RefundRequest) -> Result<RefundOutcome, ProviderError> {
         Err(ProviderError::Unavailable("not used".into()))
     }
-    async fn verify_webhook(&self, _: &InboundWebhook<'_>) -> Result<ProviderEvent, WebhookError> {
-        Err(WebhookError::Unauthenticated("not used"))
+    async fn verify_webhook(
+        &self,
+        _: &InboundWebhook<'_>,
+    ) -> Result<ProviderEvent, ProviderWebhookError> {
+        Err(ProviderWebhookError::Unauthenticated("not used"))
     }
 }
 
