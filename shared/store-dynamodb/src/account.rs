@@ -16,7 +16,7 @@ use crate::keys::{
     ENTITY, Item, PK, SK, SK_ACCOUNT, SK_CLIENT, account_pk, client_pk, fits_partition_key,
     primary_key, s,
 };
-use crate::schedules::put_new_schedule;
+use crate::schedule::put_new_schedule;
 use crate::transact::{TransactFailure, put_new, transact_write};
 
 /// The account item's attribute holding [`Account::providers`] (serde's field name). Absent

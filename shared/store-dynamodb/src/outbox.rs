@@ -1,4 +1,5 @@
-//! The outbox over DynamoDB Streams.
+//! The transactional outbox ([`OutboxFeed`]): its items ([`outbox_item`]) and the feed that
+//! reads them back from the table's DynamoDB Stream.
 //!
 //! Outbox items are written in the same transaction as the state change they announce, so the
 //! table's stream carries an INSERT for a message if and only if its transaction committed
@@ -51,7 +52,25 @@ use tokio::sync::Mutex;
 use tracing::{debug, error, warn};
 
 use crate::errors;
-use crate::keys::{ENTITY, SK_EVENT, SK_OUTBOX};
+use crate::items::record_item;
+use crate::keys::{
+    ENTITY, Item, OUTBOX_TTL_SECONDS, PK, SK, SK_EVENT, SK_OUTBOX, TTL, n, outbox_pk, s,
+};
+
+/// An outbox message. Its TTL only cleans up after the relay (the stream keeps an insert for
+/// 24 h; the item lives 7 days).
+pub(crate) fn outbox_item(message: &OutboxMessage) -> Result<Item, StoreError> {
+    record_item(
+        "outbox message",
+        &OutboxRecord::from(message),
+        [
+            (PK, s(outbox_pk(&message.id))),
+            (SK, s(SK_OUTBOX)),
+            (ENTITY, s(SK_OUTBOX)),
+            (TTL, n(message.created_at.timestamp() + OUTBOX_TTL_SECONDS)),
+        ],
+    )
+}
 
 /// Records per GetRecords call (the API's maximum).
 const GET_RECORDS_LIMIT: i32 = 1_000;
@@ -442,7 +461,7 @@ mod tests {
     use pixgw_domain::messaging::queue::QueueName;
     use pixgw_domain::pix::ids::AccountId;
 
-    use crate::settlement_items::event_item;
+    use crate::events::event_item;
 
     use super::*;
 

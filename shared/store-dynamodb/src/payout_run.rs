@@ -18,30 +18,22 @@
 //!   transaction (payout Update + outbox Puts) moves it to PROCESSING and replaces the
 //!   assembling keys by the listing keys (`gsi1`: all the account's payouts, `gsi2`: its
 //!   PROCESSING ones), so an ASSEMBLING payout is never listed.
-//! - Settling a chunk of a settled scheduled payout's splits is ONE `TransactWriteItems`
-//!   (payout `unsettledSplits` count-down + ≤ 48 whole-item split Puts + optional movement and
-//!   balance shard + events): each split's index keys follow its new state (PAID/FAILED stay in
-//!   the manifest, SCHEDULED re-enters the scheduled index like a freshly booked split).
-//! - Listing payouts is [`crate::listing`].
+//! - Reading a scheduled payout's manifest, settling it chunk by chunk and listing payouts are
+//!   [`PayoutStore`](pixgw_domain::payout::ports::PayoutStore) ([`crate::payout`]).
 
-use pixgw_domain::payout::ports::PayoutStore;
-use pixgw_domain::payout::ports::SettlePayout;
 use std::collections::HashSet;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
-use pixgw_domain::error::StoreError;
-use pixgw_domain::error::WriteOutcome;
+use pixgw_domain::error::{StoreError, WriteOutcome};
 use pixgw_domain::messaging::outbox::OutboxMessage;
-use pixgw_domain::payout::ports::{PayoutPage, PayoutQuery};
 use pixgw_domain::payout::runs::{
-    AttachSplits, MAX_SPLITS_PER_ATTACH, MAX_SPLITS_PER_SETTLE, PayoutRunStore,
-    ScheduledSplitCursor, SettleSplits,
+    AttachSplits, MAX_SPLITS_PER_ATTACH, PayoutRunStore, ScheduledSplitCursor,
 };
-use pixgw_domain::payout::{Payout, PayoutId, PayoutState, PayoutTrigger, SplitRef};
-use pixgw_domain::pix::ids::{AccountId, TransactionId};
+use pixgw_domain::payout::{Payout, PayoutId, PayoutState, PayoutTrigger};
+use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::schedule::ports::ScheduleState;
 use pixgw_domain::schedule::record::ScheduleRecord;
 use pixgw_domain::split::entry::{SplitEntry, SplitState};
@@ -49,7 +41,8 @@ use serde_dynamo::aws_sdk_dynamodb_1::from_item;
 use tracing::{debug, instrument};
 
 use crate::DynamoStore;
-use crate::errors::{self, SingleWrite};
+use crate::errors::{self, SingleWrite, still_conflicting};
+use crate::items::{ACCOUNT_ID, PAYOUT_ID, STATE, UPDATED_AT, num, string_attr};
 use crate::keys::{
     ENTITY, GSI1PK, GSI1SK, GSI2PK, GSI2SK, Item, PK, SCHEDULE_SHARDS, SK_PAYOUT, SK_SCHEDULE,
     account_pk, assembling_payouts_pk, charge_pk, created_id_sort_key, due_schedule_sort_key,
@@ -57,14 +50,12 @@ use crate::keys::{
     payout_pk, payouts_by_account_pk, payouts_by_state_pk, primary_key, s,
     scheduled_split_sort_key, scheduled_splits_pks, scheduled_splits_upper_bound, split_sk,
 };
+use crate::ledger_write::MAX_TRANSACT_ITEMS;
 use crate::merge::ShardedRange;
-use crate::schedules::{LEASE_RUN_ID, LEASE_UNTIL, LEASE_WINDOW};
-use crate::settlement::{MAX_TRANSACT_ITEMS, distinct_events, ledger_events_outbox, witnesses};
-use crate::settlement_items::settled_payout_put;
-use crate::settlement_items::settled_split_put;
-use crate::settlement_items::{
-    UNSETTLED_SPLITS, outbox_item, payout_from_item, split_from_item, split_replace_put,
-};
+use crate::outbox::outbox_item;
+use crate::payout::payout_from_item;
+use crate::schedule::{LEASE_RUN_ID, LEASE_UNTIL, LEASE_WINDOW};
+use crate::split::split_from_item;
 use crate::table::{GSI1, GSI2};
 use crate::transact::{TransactFailure, put_new, transact_write};
 
@@ -72,10 +63,6 @@ use crate::transact::{TransactFailure, put_new, transact_write};
 const QUERY_CONCURRENCY: usize = 8;
 
 /// Record attributes the expressions name (as `serde` writes them, camelCase).
-const STATE: &str = "state";
-const ACCOUNT_ID: &str = "accountId";
-const PAYOUT_ID: &str = "payoutId";
-const UPDATED_AT: &str = "updatedAtMs";
 const CREATED_AT: &str = "createdAtMs";
 const VERSION: &str = "version";
 const NEXT_RUN_AT: &str = "nextRunAtMs";
@@ -84,19 +71,9 @@ const SPLIT_PIX_KEY: &str = "pixKey";
 const SPLIT_PIX_KEY_TYPE: &str = "pixKeyType";
 const SPLIT_DOCUMENT: &str = "document";
 const SPLIT_AMOUNT: &str = "amountCents";
-const TRANSACTION_ID: &str = "transactionId";
-const INDEX: &str = "index";
 
 const UPDATE: &str = "UpdateItem";
 const QUERY: &str = "Query";
-
-fn num(value: u64) -> AttributeValue {
-    AttributeValue::N(value.to_string())
-}
-
-fn still_conflicting(what: &str) -> StoreError {
-    StoreError::Unavailable(format!("{what} kept conflicting with other transactions"))
-}
 
 /// The payout Update of an attach: created ASSEMBLING (every descriptive attribute set only if
 /// absent) or grown (`ADD`); conditioned like the embedded adapter: absent, or ASSEMBLING of
@@ -288,48 +265,6 @@ fn release_update(
     Ok(TransactWriteItem::builder().update(update).build())
 }
 
-/// The payout half of a [`SettleSplits`]: `unsettledSplits` drops by the chunk's size (and
-/// `updatedAtMs` becomes the chunk's `now`, as in the embedded adapter), on a payout stored in
-/// the settled state the chunk was computed from, of the splits' account, with at least that
-/// many splits still unsettled.
-fn unsettled_splits_update(
-    table: &str,
-    write: &SettleSplits,
-    account: &AccountId,
-    count: u64,
-) -> Result<TransactWriteItem, StoreError> {
-    let minus = i64::try_from(count)
-        .map(|c| -c)
-        .map_err(|_| StoreError::Corrupt("settle chunk size".into()))?;
-    let update = Update::builder()
-        .table_name(table)
-        .set_key(Some(primary_key(payout_pk(&write.payout_id), SK_PAYOUT)))
-        // ADD, not SET: it never evaluates a missing attribute (the condition already refused
-        // a payout without `unsettledSplits`, whose count is 0).
-        .update_expression("ADD #unsettled :minus SET #updated = :now")
-        .condition_expression("#state = :state AND #acc = :acc AND #unsettled >= :count")
-        .expression_attribute_names("#updated", UPDATED_AT)
-        .expression_attribute_names("#state", STATE)
-        .expression_attribute_names("#acc", ACCOUNT_ID)
-        .expression_attribute_names("#unsettled", UNSETTLED_SPLITS)
-        .expression_attribute_values(":now", n(write.now.timestamp_millis()))
-        .expression_attribute_values(":state", s(write.payout_state.as_str()))
-        .expression_attribute_values(":acc", s(account.to_string()))
-        .expression_attribute_values(":count", num(count))
-        .expression_attribute_values(":minus", n(minus))
-        .build()
-        .map_err(|e| errors::build_failed(UPDATE, &e))?;
-    Ok(TransactWriteItem::builder().update(update).build())
-}
-
-/// A string attribute of an index item (projection ALL).
-fn string_attr<'a>(item: &'a Item, name: &str, what: &str) -> Result<&'a str, StoreError> {
-    match item.get(name) {
-        Some(AttributeValue::S(value)) => Ok(value),
-        _ => Err(StoreError::Corrupt(format!("{what} without {name}"))),
-    }
-}
-
 impl DynamoStore {
     /// One conditional UpdateItem on a schedule item (claim / finish).
     async fn schedule_update(
@@ -359,34 +294,6 @@ impl DynamoStore {
             }
             SingleWrite::StillConflicting => Err(still_conflicting(what)),
         }
-    }
-
-    /// Whether a settle chunk can no longer apply because someone else wrote part of it: its
-    /// movement or an event exists, or one of its splits (read strongly consistent) is no
-    /// longer PROCESSING in the payout.
-    async fn chunk_taken(&self, write: &SettleSplits) -> Result<bool, StoreError> {
-        for (pk, sk) in witnesses(write.movement.as_ref(), &write.events) {
-            if self.get_item(pk, sk).await?.is_some() {
-                return Ok(true);
-            }
-        }
-        for split in &write.splits {
-            let item = self
-                .get_item(charge_pk(&split.transaction_id), &split_sk(split.index))
-                .await?;
-            let pending = match item {
-                Some(item) => {
-                    let stored = split_from_item(item)?;
-                    stored.state == SplitState::Processing
-                        && stored.payout_id.as_ref() == Some(&write.payout_id)
-                }
-                None => false,
-            };
-            if !pending {
-                return Ok(true);
-            }
-        }
-        Ok(false)
     }
 
     /// A run transaction: Applied, or Conflict on any failed condition.
@@ -720,179 +627,5 @@ impl PayoutRunStore for DynamoStore {
                 .expression_attribute_values(":expected", num(expected_version))
         })
         .await
-    }
-}
-
-#[async_trait]
-impl PayoutStore for DynamoStore {
-    #[instrument(level = "debug", skip_all, fields(table = %self.table, payout_id = %payout, limit))]
-    async fn payout_splits_page(
-        &self,
-        payout: &PayoutId,
-        after: Option<&SplitRef>,
-        limit: usize,
-    ) -> Result<(Vec<SplitRef>, Option<SplitRef>), StoreError> {
-        // At least one per page, so a walk always moves on; one key past the page shows
-        // whether another follows (a full page may be the last, a short read may not be).
-        let limit = limit.max(1);
-        let mut refs = Vec::new();
-        let mut start: Option<Item> = None;
-        let lower = after.map(|r| payout_manifest_sort_key(&r.transaction_id, r.index));
-        while refs.len() <= limit {
-            let query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(GSI1)
-                .expression_attribute_names("#pk", GSI1PK)
-                .expression_attribute_values(":pk", s(payout_manifest_pk(payout)))
-                .limit(i32::try_from(limit + 1 - refs.len()).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start.take());
-            let query = match &lower {
-                Some(lower) => query
-                    .key_condition_expression("#pk = :pk AND #sk > :lower")
-                    .expression_attribute_names("#sk", GSI1SK)
-                    .expression_attribute_values(":lower", s(lower.clone())),
-                None => query.key_condition_expression("#pk = :pk"),
-            };
-            let out = query
-                .send()
-                .await
-                .map_err(|err| errors::unavailable(QUERY, &err))?;
-            for item in out.items.unwrap_or_default() {
-                let txid = string_attr(&item, TRANSACTION_ID, "manifest entry")?;
-                let corrupt = || StoreError::Corrupt(format!("manifest entry of {payout}"));
-                let index = match item.get(INDEX) {
-                    Some(AttributeValue::N(index)) => index.parse().map_err(|_| corrupt())?,
-                    _ => return Err(corrupt()),
-                };
-                refs.push(SplitRef {
-                    transaction_id: TransactionId::parse(txid).ok_or_else(corrupt)?,
-                    index,
-                });
-            }
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
-        }
-        let more = refs.len() > limit;
-        refs.truncate(limit);
-        let next = more.then(|| refs.last().cloned()).flatten();
-        Ok((refs, next))
-    }
-
-    #[instrument(level = "debug", skip_all, fields(table = %self.table, payout_id = %write.payout_id, state = write.payout_state.as_str(), splits = write.splits.len()))]
-    async fn settle_payout_splits(&self, write: &SettleSplits) -> Result<WriteOutcome, StoreError> {
-        // The port's conditions that need no read: a chunk of 1..=48 distinct splits of one
-        // account, distinct events, for a payout settled PAID or FAILED.
-        let Some(first) = write.splits.first() else {
-            return Ok(WriteOutcome::Conflict);
-        };
-        let account = &first.account_id;
-        let mut seen = HashSet::new();
-        let valid = write.splits.len() <= MAX_SPLITS_PER_SETTLE
-            && matches!(write.payout_state, PayoutState::Paid | PayoutState::Failed)
-            && write.splits.iter().all(|split| {
-                &split.account_id == account && seen.insert((&split.transaction_id, split.index))
-            })
-            && distinct_events(&write.events);
-        if !valid {
-            debug!("not a settleable chunk; nothing written");
-            return Ok(WriteOutcome::Conflict);
-        }
-        let count = u64::try_from(write.splits.len())
-            .map_err(|_| StoreError::Corrupt("settle chunk size".into()))?;
-        let mut items = Vec::with_capacity(MAX_TRANSACT_ITEMS);
-        items.push(unsettled_splits_update(&self.table, write, account, count)?);
-        for split in &write.splits {
-            // PAID and FAILED splits stay in the payout's manifest; one back in SCHEDULED
-            // belongs to no payout and is written exactly like a freshly booked one (scheduled
-            // index keys, no manifest keys).
-            let manifest = (split.state != SplitState::Scheduled).then_some(&write.payout_id);
-            items.push(split_replace_put(
-                &self.table,
-                split,
-                &write.payout_id,
-                manifest,
-            )?);
-        }
-        items.extend(ledger_events_outbox(
-            &self.table,
-            write.movement.as_ref(),
-            &write.events,
-            &[],
-        )?);
-        if items.len() > MAX_TRANSACT_ITEMS {
-            return Err(StoreError::Unavailable(format!(
-                "settle_payout_splits needs {} items, more than one transaction holds \
-                 ({MAX_TRANSACT_ITEMS})",
-                items.len()
-            )));
-        }
-        match transact_write(&self.client, items).await {
-            Ok(()) => {
-                debug!("applied");
-                Ok(WriteOutcome::Applied)
-            }
-            Err(TransactFailure::Cancelled { codes, .. }) => {
-                debug!(reasons = %codes, "condition failed, nothing written");
-                Ok(WriteOutcome::Conflict)
-            }
-            Err(TransactFailure::Store(err)) => Err(err),
-            // Nothing of ours was written. If a competitor settled any of these splits (or
-            // made our movement or events), our conditions can no longer hold: a Conflict.
-            Err(TransactFailure::StillConflicting) => {
-                if self.chunk_taken(write).await? {
-                    Ok(WriteOutcome::Conflict)
-                } else {
-                    Err(still_conflicting("settle_payout_splits"))
-                }
-            }
-        }
-    }
-
-    #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %account, limit = query.limit))]
-    async fn list_payouts(
-        &self,
-        account: &AccountId,
-        query: &PayoutQuery,
-    ) -> Result<PayoutPage, StoreError> {
-        self.query_payouts(account, query).await
-    }
-
-    #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %write.payout.account_id, payout_id = %write.payout.id, state = write.payout.state.as_str()))]
-    async fn settle_payout(&self, write: &SettlePayout) -> Result<WriteOutcome, StoreError> {
-        if !distinct_events(&write.events) {
-            return Ok(WriteOutcome::Conflict);
-        }
-        let mut items = vec![settled_payout_put(&self.table, &write.payout)?];
-        for entry in &write.splits {
-            items.push(settled_split_put(&self.table, entry, &write.payout)?);
-        }
-        items.extend(ledger_events_outbox(
-            &self.table,
-            write.movement.as_ref(),
-            &write.events,
-            &write.outbox,
-        )?);
-        let witnesses = witnesses(write.movement.as_ref(), &write.events);
-        self.settlement_write("settle_payout", items, witnesses)
-            .await
-    }
-
-    #[instrument(level = "debug", skip_all, fields(table = %self.table, payout_id = %id))]
-    async fn get_payout(&self, id: &PayoutId) -> Result<Option<Payout>, StoreError> {
-        let Some(item) = self.get_item(payout_pk(id), SK_PAYOUT).await? else {
-            return Ok(None);
-        };
-        let payout = payout_from_item(item)?;
-        if &payout.id != id {
-            return Err(StoreError::Corrupt(format!(
-                "payout {} stored under {id}",
-                payout.id
-            )));
-        }
-        Ok(Some(payout))
     }
 }

@@ -4,7 +4,7 @@
 //! Replacing a schedule is ONE conditional UpdateItem on the version read by the caller
 //! (optimistic lock). It sets every schedule attribute, index keys included (so `gsi1sk`
 //! always follows `nextRunAtMs`), but never the payout scheduler's lease attributes
-//! (`leaseRunId`, `leaseWindowMs`, `leaseUntilMs`, see [`crate::payout_runs`]): a schedule
+//! (`leaseRunId`, `leaseWindowMs`, `leaseUntilMs`, see [`crate::payout_run`]): a schedule
 //! replaced while a run holds its window keeps the lease, as the port requires.
 
 use std::collections::HashMap;

@@ -11,12 +11,13 @@ use tracing::debug;
 use chrono::{DateTime, Utc};
 
 use crate::DynamoStore;
-use crate::charges::charge_from_item;
 use crate::errors;
 use crate::keys::{
     EXPIRY_SHARDS, GSI3PK, GSI3SK, Item, due_schedules_upper_bound, expiry_shard_pk, s,
 };
 use crate::table::GSI3;
+
+use super::charge_from_item;
 
 /// How many expiry partitions are queried at once.
 const EXPIRY_QUERY_CONCURRENCY: usize = 8;
@@ -26,7 +27,7 @@ impl DynamoStore {
     /// read oldest first up to `limit` due charges (`gsi3sk < {now+1 ms:015}`), then merged.
     /// The index lags the table a moment, so an entry whose charge is no longer PENDING is
     /// skipped (the sweeper's transition re-checks the status anyway).
-    pub(crate) async fn read_expired_pending(
+    pub(super) async fn read_expired_pending(
         &self,
         now: DateTime<Utc>,
         limit: usize,

@@ -12,12 +12,12 @@ use pixgw_domain::ledger::{BALANCE_SHARDS, Movement};
 use pixgw_domain::pix::ids::AccountId;
 use tracing::debug;
 
+use super::movement_from_item;
 use crate::DynamoStore;
 use crate::errors;
 use crate::keys::{
     GSI1PK, GSI1SK, Item, MAX_SORTABLE_MS, ceil_ms, created_id_sort_key, ledger_pk, s, time_prefix,
 };
-use crate::settlement_items::movement_from_item;
 use crate::table::GSI1;
 
 /// How many ledger partitions are queried at once.
@@ -90,7 +90,7 @@ fn ledger_range(query: &MovementQuery) -> Option<LedgerRange> {
 }
 
 impl DynamoStore {
-    pub(crate) async fn read_movements_page(
+    pub(super) async fn read_movements_page(
         &self,
         account: &AccountId,
         query: &MovementQuery,
