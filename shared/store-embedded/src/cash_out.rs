@@ -1,5 +1,5 @@
-//! Cash-outs on redb: the table, the per-account `externalId` guard and the two listing
-//! indexes, newest first like `payouts_by_*`.
+//! [`CashOutStore`] on redb: cash-outs, the per-account `externalId` guard, the two listing
+//! indexes (newest first like `payouts_by_*`), and the writes that request and settle them.
 //!
 //! | table                   | key                                                  | value             |
 //! |-------------------------|------------------------------------------------------|-------------------|
@@ -10,17 +10,34 @@
 //!
 //! [`put_cash_out`] is the only writer of `cash_outs` and moves the index entries in the same
 //! write transaction, so a listing page (one reverse range read of one index, bounded by
-//! `from`/`to`/the cursor) always agrees with the stored states. The writes that create and
-//! settle cash-outs (with their movements) are in the `lifecycle` module.
+//! `from`/`to`/the cursor) always agrees with the stored states. Requesting a cash-out is a
+//! money-out write ([`crate::ledger_write`]): the cash-out and its guard, its movement (a debit
+//! of `available` checked against the balance row), the outbox messages and the idempotency
+//! completion, in ONE write transaction. Settling one is conditioned on its stored state.
 
+use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, TableDefinition, WriteTransaction};
 
-use pixgw_domain::cash_out::CashOut;
-use pixgw_domain::cash_out::ports::{CashOutCursor, CashOutPage, CashOutQuery};
+use pixgw_domain::cash_out::ports::{
+    CashOutCursor, CashOutPage, CashOutQuery, CashOutStore, RequestCashOut, UpdateCashOut,
+};
 use pixgw_domain::cash_out::record::CashOutRecord;
-use pixgw_domain::error::StoreError;
+use pixgw_domain::cash_out::{CashOut, CashOutId};
+use pixgw_domain::error::{StoreError, WriteOutcome};
+use pixgw_domain::ledger::ports::MoneyOutOutcome;
+use pixgw_domain::pix::ids::AccountId;
 
-use crate::{Bytes, contains, db_err, decode, encode, get_decoded, keys, newest_ids};
+use crate::EmbeddedStore;
+use crate::events::{events_absent, put_events};
+use crate::keys;
+use crate::ledger::{movement_absent, movement_exists, put_movement};
+use crate::ledger_write::{
+    Claim, check_draw_matches, check_no_draw, claim_of, complete, draw_holds, money_out_write,
+};
+use crate::listing::{MAX_PAGE, newest_ids};
+use crate::outbox::put_outbox;
+use crate::tables::{Bytes, contains, db_err, decode, encode, get_decoded, read_one};
+use crate::transact::conditional_write;
 
 const CASH_OUTS: TableDefinition<&str, Bytes> = TableDefinition::new("cash_outs");
 const CASH_OUT_EXTERNAL_IDS: TableDefinition<&str, &str> =
@@ -28,9 +45,6 @@ const CASH_OUT_EXTERNAL_IDS: TableDefinition<&str, &str> =
 const CASH_OUTS_BY_ACCOUNT: TableDefinition<&str, &str> =
     TableDefinition::new("cash_outs_by_account");
 const CASH_OUTS_BY_STATE: TableDefinition<&str, &str> = TableDefinition::new("cash_outs_by_state");
-
-/// The most cash-outs one page may hold, whatever the query asks.
-const MAX_PAGE: u32 = 100;
 
 /// Creates the cash-out tables (called by [`EmbeddedStore::open`](crate::EmbeddedStore::open)).
 pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
@@ -46,17 +60,14 @@ fn decode_record(bytes: &[u8], key: &str) -> Result<CashOutRecord, StoreError> {
 }
 
 /// The stored cash-out `id`, read inside the write transaction that may replace it.
-pub(crate) fn load_cash_out(
-    txn: &WriteTransaction,
-    id: &str,
-) -> Result<Option<CashOutRecord>, StoreError> {
+fn load_cash_out(txn: &WriteTransaction, id: &str) -> Result<Option<CashOutRecord>, StoreError> {
     let table = txn.open_table(CASH_OUTS).map_err(db_err)?;
     get_decoded(&table, id, decode_record)
 }
 
 /// Whether the account already has a cash-out with this `externalId`, read inside a write
 /// transaction.
-pub(crate) fn external_id_taken(
+fn external_id_taken(
     txn: &WriteTransaction,
     account: &str,
     external_id: &str,
@@ -76,7 +87,7 @@ fn index_entries(r: &CashOutRecord) -> (String, String) {
 /// Writes a cash-out, replacing `previous` (the stored version of the same cash-out) and
 /// keeping both listing indexes exact. A new one (no `previous`) also gets its `externalId`
 /// guard, whose absence the caller checked ([`external_id_taken`]); a replacement keeps it.
-pub(crate) fn put_cash_out(
+fn put_cash_out(
     txn: &WriteTransaction,
     cash_out: &CashOut,
     previous: Option<&CashOutRecord>,
@@ -112,14 +123,14 @@ pub(crate) fn put_cash_out(
 }
 
 /// One snapshot read of one cash-out.
-pub(crate) fn read_cash_out(db: &Database, id: &str) -> Result<Option<CashOut>, StoreError> {
-    crate::read_one(db, CASH_OUTS, id, decode_record)?
+fn read_cash_out(db: &Database, id: &str) -> Result<Option<CashOut>, StoreError> {
+    read_one(db, CASH_OUTS, id, decode_record)?
         .map(CashOut::try_from)
         .transpose()
 }
 
 /// The account's cash-out with this `externalId`, through its guard.
-pub(crate) fn find_by_external_id(
+fn find_by_external_id(
     db: &Database,
     account: &str,
     external_id: &str,
@@ -175,11 +186,7 @@ fn listing_bounds(
 }
 
 /// An account's cash-outs, newest first (created_at, then id, both descending).
-pub(crate) fn list_in(
-    db: &Database,
-    account: &str,
-    query: &CashOutQuery,
-) -> Result<CashOutPage, StoreError> {
+fn list_in(db: &Database, account: &str, query: &CashOutQuery) -> Result<CashOutPage, StoreError> {
     let Some((index_definition, lower, upper)) = listing_bounds(account, query) else {
         return Ok(CashOutPage {
             items: Vec::new(),
@@ -205,3 +212,110 @@ pub(crate) fn list_in(
     };
     Ok(CashOutPage { items, next })
 }
+
+fn request_cash_out_in(
+    txn: &WriteTransaction,
+    write: &RequestCashOut,
+) -> Result<MoneyOutOutcome, StoreError> {
+    check_draw_matches(&write.movement, &write.draw)?;
+    let claim = claim_of(txn, write.completion.as_ref())?;
+    if matches!(claim, Claim::Lost) {
+        return Ok(MoneyOutOutcome::ClaimLost);
+    }
+    let cash_out = &write.cash_out;
+    let account = cash_out.account_id.as_str();
+    if external_id_taken(txn, account, &cash_out.external_id)? {
+        return Ok(MoneyOutOutcome::DuplicateExternalId);
+    }
+    if load_cash_out(txn, cash_out.id.as_str())?.is_some()
+        || movement_exists(txn, &write.movement.id)?
+    {
+        return Ok(MoneyOutOutcome::Conflict);
+    }
+    if !draw_holds(txn, write.movement.account_id.as_str(), &write.draw)? {
+        return Ok(MoneyOutOutcome::BalanceChanged);
+    }
+
+    put_cash_out(txn, cash_out, None)?;
+    put_movement(txn, &write.movement)?;
+    put_outbox(txn, &write.outbox)?;
+    complete(txn, &claim, write.completion.as_ref())?;
+    Ok(MoneyOutOutcome::Applied)
+}
+
+fn update_cash_out_in(
+    txn: &WriteTransaction,
+    write: &UpdateCashOut,
+) -> Result<WriteOutcome, StoreError> {
+    check_no_draw(write.movement.as_ref())?;
+    let stored =
+        load_cash_out(txn, write.cash_out.id.as_str())?.filter(|c| c.state == write.from.as_str());
+    let Some(stored) = stored else {
+        return Ok(WriteOutcome::Conflict);
+    };
+    if !movement_absent(txn, write.movement.as_ref())? || !events_absent(txn, &write.events)? {
+        return Ok(WriteOutcome::Conflict);
+    }
+
+    put_cash_out(txn, &write.cash_out, Some(&stored))?;
+    if let Some(movement) = &write.movement {
+        put_movement(txn, movement)?;
+    }
+    put_events(txn, &write.events)?;
+    Ok(WriteOutcome::Applied)
+}
+
+#[async_trait]
+impl CashOutStore for EmbeddedStore {
+    async fn request_cash_out(
+        &self,
+        write: &RequestCashOut,
+    ) -> Result<MoneyOutOutcome, StoreError> {
+        let write = write.clone();
+        self.blocking("request_cash_out", move |db| {
+            money_out_write(db, |txn| request_cash_out_in(txn, &write))
+        })
+        .await
+    }
+
+    async fn update_cash_out(&self, write: &UpdateCashOut) -> Result<WriteOutcome, StoreError> {
+        let write = write.clone();
+        self.blocking("update_cash_out", move |db| {
+            conditional_write(db, |txn| update_cash_out_in(txn, &write))
+        })
+        .await
+    }
+
+    async fn get_cash_out(&self, id: &CashOutId) -> Result<Option<CashOut>, StoreError> {
+        let id = id.to_string();
+        self.blocking("get_cash_out", move |db| read_cash_out(db, &id))
+            .await
+    }
+
+    async fn find_cash_out_by_external_id(
+        &self,
+        account: &AccountId,
+        external_id: &str,
+    ) -> Result<Option<CashOut>, StoreError> {
+        let account = account.to_string();
+        let external_id = external_id.to_owned();
+        self.blocking("find_cash_out_by_external_id", move |db| {
+            find_by_external_id(db, &account, &external_id)
+        })
+        .await
+    }
+
+    async fn list_cash_outs(
+        &self,
+        account: &AccountId,
+        query: &CashOutQuery,
+    ) -> Result<CashOutPage, StoreError> {
+        let account = account.to_string();
+        let query = query.clone();
+        self.blocking("list_cash_outs", move |db| list_in(db, &account, &query))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -2,24 +2,21 @@
 //!
 //! | table                | key                                             | value                          |
 //! |----------------------|-------------------------------------------------|--------------------------------|
-//! | `payout_splits`      | payout id, `\0`, transaction id, `\0`, index    | `""` (the manifest)            |
 //! | `payouts_assembling` | account, `\0`, sortable window ms, `\0`, payout | payout id                      |
 //! | `payout_windows`     | payout id                                       | its `payouts_assembling` key   |
 //!
-//! plus the lease fields of the `schedules` record (the `lease` submodule), the
-//! `splits_scheduled` index (read page by page), the `splits` / `outbox` / ledger tables of
-//! the settlement module, the `payouts` module (whose listing indexes a released payout
-//! joins) and the `events` module. Settling a scheduled payout's manifest chunk by chunk is
-//! the `settle` submodule.
+//! plus the lease fields of the `schedules` record (the `lease` submodule, on
+//! [`crate::schedule`]'s table), the `splits_scheduled` index (read page by page) and the
+//! `splits` table of [`crate::split`], the `payouts` table and the manifest (`payout_splits`)
+//! of [`crate::payout`] (whose listing indexes a released payout joins), and the `outbox`.
+//! Reading the manifest and settling it chunk by chunk is
+//! [`PayoutStore`](pixgw_domain::payout::ports::PayoutStore) ([`crate::payout`]).
 //!
 //! `payouts_assembling` holds exactly the ASSEMBLING payouts (an entry is added when a payout
 //! is created and removed when it is released, in the same transactions); `payout_windows`
 //! lets a release find that entry from the payout id alone. Every write is one write
 //! transaction that checks all its conditions before writing anything.
 
-use crate::settlement::settle_in;
-use pixgw_domain::payout::ports::PayoutStore;
-use pixgw_domain::payout::ports::SettlePayout;
 use std::collections::BTreeSet;
 use std::ops::Bound;
 
@@ -27,137 +24,42 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use redb::{ReadableDatabase, TableDefinition, WriteTransaction};
 
-use pixgw_domain::error::StoreError;
-use pixgw_domain::error::WriteOutcome;
+use pixgw_domain::error::{StoreError, WriteOutcome};
 use pixgw_domain::messaging::outbox::OutboxMessage;
-use pixgw_domain::payout::ports::{PayoutPage, PayoutQuery};
 use pixgw_domain::payout::runs::{
-    AttachSplits, MAX_SPLITS_PER_ATTACH, PayoutRunStore, ScheduledSplitCursor, SettleSplits,
+    AttachSplits, MAX_SPLITS_PER_ATTACH, PayoutRunStore, ScheduledSplitCursor,
 };
-use pixgw_domain::payout::{Payout, PayoutId, PayoutState, PayoutTrigger, SplitRef};
-use pixgw_domain::pix::ids::{AccountId, TransactionId};
+use pixgw_domain::payout::{Payout, PayoutId, PayoutState, PayoutTrigger};
+use pixgw_domain::pix::ids::AccountId;
+use pixgw_domain::pix::money::Money;
 use pixgw_domain::schedule::ports::ScheduleState;
 use pixgw_domain::split::entry::{SplitEntry, SplitState};
 use pixgw_domain::split::record::SplitEntryRecord;
 
+use crate::EmbeddedStore;
+use crate::keys;
 use crate::outbox::put_outbox;
-use crate::payouts::read_payout;
-use crate::payouts::{list_payouts_in, load_payout, put_payout};
-use crate::schedules::{SCHEDULES, SCHEDULES_DUE, decode_record};
-use crate::settlement::{SPLITS, SPLITS_SCHEDULED, conditional_write, load_split, put_split};
-use crate::{EmbeddedStore, db_err, decode, get_decoded, keys};
+use crate::payout::{PAYOUT_SPLITS, load_payout, manifest_entry, put_payout};
+use crate::schedule::{SCHEDULES, SCHEDULES_DUE, decode_record};
+use crate::split::{SPLITS, SPLITS_SCHEDULED, load_split, put_split};
+use crate::tables::{db_err, decode, get_decoded};
+use crate::transact::conditional_write;
 
 mod lease;
-mod settle;
-
-#[async_trait]
-impl PayoutStore for EmbeddedStore {
-    async fn payout_splits_page(
-        &self,
-        payout: &PayoutId,
-        after: Option<&SplitRef>,
-        limit: usize,
-    ) -> Result<(Vec<SplitRef>, Option<SplitRef>), StoreError> {
-        // At least one per page, so a walk always moves on.
-        let limit = limit.max(1);
-        let payout = payout.to_string();
-        let prefix = manifest_prefix(&payout);
-        let start = match after {
-            Some(r) => Bound::Excluded(manifest_entry(&payout, r.transaction_id.as_str(), r.index)),
-            None => Bound::Included(prefix.clone()),
-        };
-        self.blocking("payout_splits_page", move |db| {
-            let txn = db.begin_read().map_err(db_err)?;
-            let manifest = txn.open_table(PAYOUT_SPLITS).map_err(db_err)?;
-            let end = keys::prefix_end(&prefix);
-            let start_ref = match &start {
-                Bound::Included(k) => Bound::Included(k.as_str()),
-                Bound::Excluded(k) => Bound::Excluded(k.as_str()),
-                Bound::Unbounded => Bound::Unbounded,
-            };
-            let mut refs = Vec::new();
-            let mut more = false;
-            for entry in manifest
-                .range::<&str>((start_ref, Bound::Excluded(end.as_str())))
-                .map_err(db_err)?
-            {
-                if refs.len() == limit {
-                    // A key past the page: the cursor is given only when something follows.
-                    more = true;
-                    break;
-                }
-                let (key, _) = entry.map_err(db_err)?;
-                let key = key.value();
-                refs.push(parse_manifest_key(&prefix, key)?);
-            }
-            let next = more.then(|| refs.last().cloned()).flatten();
-            Ok((refs, next))
-        })
-        .await
-    }
-
-    async fn settle_payout_splits(&self, write: &SettleSplits) -> Result<WriteOutcome, StoreError> {
-        let write = write.clone();
-        self.blocking("settle_payout_splits", move |db| {
-            conditional_write(db, |txn| settle::settle_splits_in(txn, &write))
-        })
-        .await
-    }
-
-    async fn list_payouts(
-        &self,
-        account: &AccountId,
-        query: &PayoutQuery,
-    ) -> Result<PayoutPage, StoreError> {
-        let account = account.to_string();
-        let query = query.clone();
-        self.blocking("list_payouts", move |db| {
-            list_payouts_in(db, &account, &query)
-        })
-        .await
-    }
-
-    async fn settle_payout(&self, write: &SettlePayout) -> Result<WriteOutcome, StoreError> {
-        let write = write.clone();
-        self.blocking("settle_payout", move |db| {
-            conditional_write(db, |txn| settle_in(txn, &write))
-        })
-        .await
-    }
-
-    async fn get_payout(&self, id: &PayoutId) -> Result<Option<Payout>, StoreError> {
-        let id = id.to_string();
-        self.blocking("get_payout", move |db| read_payout(db, &id))
-            .await
-    }
-}
-
-#[cfg(test)]
-mod tests;
 
 use lease::{claim_in, finish_in};
 
-const PAYOUT_SPLITS: TableDefinition<&str, &str> = TableDefinition::new("payout_splits");
 const PAYOUTS_ASSEMBLING: TableDefinition<&str, &str> = TableDefinition::new("payouts_assembling");
 const PAYOUT_WINDOWS: TableDefinition<&str, &str> = TableDefinition::new("payout_windows");
 
 /// Creates the payout-run tables (called by [`EmbeddedStore::open`]).
 pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
-    txn.open_table(PAYOUT_SPLITS).map_err(db_err)?;
     txn.open_table(PAYOUTS_ASSEMBLING).map_err(db_err)?;
     txn.open_table(PAYOUT_WINDOWS).map_err(db_err)?;
     Ok(())
 }
 
 const SEP: char = keys::SEP;
-
-fn manifest_prefix(payout: &str) -> String {
-    format!("{payout}{SEP}")
-}
-
-fn manifest_entry(payout: &str, transaction_id: &str, index: u8) -> String {
-    format!("{payout}{SEP}{transaction_id}{SEP}{index:03}")
-}
 
 fn assembling_prefix(account: &str, window_ms: i64) -> String {
     format!("{account}{SEP}{}{SEP}", keys::sortable_ms(window_ms))
@@ -223,7 +125,7 @@ fn attach_in(txn: &WriteTransaction, write: &AttachSplits) -> Result<WriteOutcom
         Some(existing) => Payout {
             amount: existing
                 .amount
-                .checked_add(pixgw_domain::pix::money::Money::from_cents(total))
+                .checked_add(Money::from_cents(total))
                 .ok_or_else(corrupt)?,
             split_count: existing
                 .split_count
@@ -249,7 +151,7 @@ fn attach_in(txn: &WriteTransaction, write: &AttachSplits) -> Result<WriteOutcom
                 account_id: header.account_id.clone(),
                 trigger: PayoutTrigger::Scheduled,
                 recipient: header.recipient.clone(),
-                amount: pixgw_domain::pix::money::Money::from_cents(total),
+                amount: Money::from_cents(total),
                 splits: Vec::new(),
                 split_count: added,
                 unsettled_splits: 0,
@@ -491,14 +393,4 @@ impl PayoutRunStore for EmbeddedStore {
         })
         .await
     }
-}
-
-fn parse_manifest_key(prefix: &str, key: &str) -> Result<SplitRef, StoreError> {
-    let corrupt = || StoreError::Corrupt(format!("payout manifest key {key:?}"));
-    let rest = key.strip_prefix(prefix).ok_or_else(corrupt)?;
-    let (txid, index) = rest.split_once(SEP).ok_or_else(corrupt)?;
-    Ok(SplitRef {
-        transaction_id: TransactionId::parse(txid).ok_or_else(corrupt)?,
-        index: index.parse().map_err(|_| corrupt())?,
-    })
 }

@@ -19,7 +19,10 @@ use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::schedule::ports::{ScheduleState, ScheduleStore};
 use pixgw_domain::schedule::record::ScheduleRecord;
 
-use crate::{Bytes, EmbeddedStore, db_err, decode, encode, get_decoded, keys, read_one};
+use crate::EmbeddedStore;
+use crate::keys;
+use crate::tables::{Bytes, db_err, decode, encode, get_decoded, read_one};
+use crate::transact::conditional_write;
 
 pub(crate) const SCHEDULES: TableDefinition<&str, Bytes> = TableDefinition::new("schedules");
 pub(crate) const SCHEDULES_DUE: TableDefinition<&str, &str> = TableDefinition::new("schedules_due");
@@ -89,7 +92,7 @@ impl ScheduleStore for EmbeddedStore {
     ) -> Result<WriteOutcome, StoreError> {
         let record = ScheduleRecord::from(state);
         self.blocking("put_schedule", move |db| {
-            crate::settlement::conditional_write(db, |txn| {
+            conditional_write(db, |txn| {
                 let previous = load_schedule(txn, &record.account_id)?;
                 if previous.as_ref().map(|p| p.version) != expected_version {
                     return Ok(WriteOutcome::Conflict);

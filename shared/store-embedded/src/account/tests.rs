@@ -11,7 +11,8 @@ use redb::ReadableDatabase;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use crate::{ACCOUNTS, EmbeddedStore};
+use super::ACCOUNTS;
+use crate::EmbeddedStore;
 
 fn names(list: &[&str]) -> Vec<String> {
     list.iter().map(|n| (*n).to_owned()).collect()

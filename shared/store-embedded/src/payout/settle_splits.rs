@@ -19,11 +19,11 @@ use pixgw_domain::split::entry::SplitState;
 use pixgw_domain::split::record::SplitEntryRecord;
 use redb::WriteTransaction;
 
-use super::{PAYOUT_SPLITS, manifest_entry};
-use crate::db_err;
+use super::{PAYOUT_SPLITS, load_payout, manifest_entry, put_payout_record};
 use crate::events::{events_absent, put_events};
-use crate::payouts::{load_payout, put_payout_record};
-use crate::settlement::{load_split, movement_absent, put_movement, put_split, split_key};
+use crate::ledger::{movement_absent, put_movement};
+use crate::split::{load_split, put_split, split_key};
+use crate::tables::db_err;
 
 pub(super) fn settle_splits_in(
     txn: &WriteTransaction,
@@ -87,3 +87,6 @@ pub(super) fn settle_splits_in(
     put_events(txn, &write.events)?;
     Ok(WriteOutcome::Applied)
 }
+
+#[cfg(test)]
+mod tests;

@@ -6,7 +6,7 @@ use pixgw_domain::error::WriteOutcome;
 use pixgw_domain::schedule::record::ScheduleRecord;
 use redb::WriteTransaction;
 
-use crate::schedules::{load_schedule, put_schedule_record};
+use crate::schedule::{load_schedule, put_schedule_record};
 
 pub(super) fn claim_in(
     txn: &WriteTransaction,

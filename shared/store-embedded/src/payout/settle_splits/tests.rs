@@ -10,10 +10,20 @@ use pixgw_domain::pix::money::Money;
 use redb::ReadableTable;
 use tempfile::TempDir;
 
-use super::*;
-use crate::test_support::*;
 use pixgw_domain::ledger::ports::LedgerStore;
+use pixgw_domain::payout::ports::PayoutStore;
+use pixgw_domain::payout::runs::PayoutRunStore;
+use pixgw_domain::payout::{Payout, PayoutId};
+use pixgw_domain::pix::ids::{AccountId, TransactionId};
+use pixgw_domain::split::entry::SplitEntry;
 use pixgw_domain::split::ports::SplitStore;
+use redb::ReadableDatabase;
+
+use super::*;
+use crate::EmbeddedStore;
+use crate::keys::SEP;
+use crate::split::{SPLITS, SPLITS_SCHEDULED};
+use crate::test_support::*;
 
 fn open() -> (TempDir, EmbeddedStore) {
     let dir = TempDir::new().expect("temp dir");
@@ -339,14 +349,14 @@ async fn every_failing_condition_writes_nothing() {
 /// Overwrites the stored payout's `unsettled_splits` (what only a settlement writes).
 fn set_unsettled(store: &EmbeddedStore, payout: &PayoutId, unsettled_splits: u32) {
     let txn = store.db.begin_write().expect("write");
-    let stored = crate::payouts::load_payout(&txn, payout.as_str())
+    let stored = crate::payout::load_payout(&txn, payout.as_str())
         .expect("load")
         .expect("payout");
     let changed = pixgw_domain::payout::record::PayoutRecord {
         unsettled_splits,
         ..stored.clone()
     };
-    crate::payouts::put_payout_record(&txn, &changed, Some(&stored)).expect("put");
+    crate::payout::put_payout_record(&txn, &changed, Some(&stored)).expect("put");
     txn.commit().expect("commit");
 }
 
