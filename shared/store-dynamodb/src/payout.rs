@@ -5,6 +5,9 @@
 //!   listable ([`payout_item`]): `gsi1` (all of the account's payouts) and `gsi2` (those in one
 //!   state), newest first through [`crate::listing`]; an ASSEMBLING payout (being filled by the
 //!   payout scheduler, [`crate::payout_run`]) is never listed.
+//! - A scheduled payout's manifest is its splits' `gsi1` partition `PAYOUT#{payoutId}#SPLITS`
+//!   (the keys [`split_item_in`] gives a split of it), read page by page in
+//!   `(transactionId, index)` order.
 //! - Settling a payout is ONE `TransactWriteItems`: the payout, PROCESSING, replaced whole by its
 //!   settled version (its listing keys follow the new state), each of its splits likewise, and
 //!   the ledger half of [`crate::ledger_write`].

@@ -2,10 +2,11 @@
 //! immediate splits and the ledger movement that reserves their money.
 //!
 //! A split entry lives in its charge's partition (`CHARGE#{transactionId}` / `SPLIT#{index:02}`),
-//! so a charge's splits are one strongly consistent Query. Its index keys follow its state, and
-//! every write of a split rewrites it whole ([`split_item_in`]): only a SCHEDULED entry is in the
-//! payout scheduler's sparse index (`gsi2`), and from its attachment to a scheduled payout on it
-//! is in that payout's manifest (`gsi1`, see [`crate::payout_run`]).
+//! so a charge's splits are one strongly consistent Query. Its index keys follow its state:
+//! only a SCHEDULED entry is in the payout scheduler's sparse index (`gsi2`), and from its
+//! attachment to a scheduled payout on it is in that payout's manifest (`gsi1`). A whole-item
+//! write ([`split_item_in`]: booking, a refund's cancellation, a settlement) gives it the keys
+//! of its state; the scheduler's attach ([`crate::payout_run`]) moves them in an UpdateItem.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem};
