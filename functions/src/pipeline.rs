@@ -25,7 +25,7 @@ use pixgw_domain::webhooks::WebhookSender;
 use pixgw_domain::webhooks::dispatcher::{DispatcherParts, WebhookDispatcher};
 use pixgw_domain::webhooks::url_policy::{HostResolver, UrlPolicy};
 use pixgw_queue_sqs::SqsQueues;
-use pixgw_store_dynamodb::stream_feed::outbox_message_from_image;
+use pixgw_store_dynamodb::outbox::outbox_message_from_image;
 use pixgw_webhook_http::{ReqwestSender, SystemResolver};
 use tracing::error;
 

@@ -21,8 +21,8 @@ use pixgw_domain::error::{ProviderError, ProviderRejection, RejectionKind};
 use pixgw_domain::pix::clock::Clock;
 use pixgw_domain::provider::directory::ProviderDirectory;
 use pixgw_domain::provider::{
-    InboundWebhook, ProviderCapabilities, ProviderEvent, RefundOutcome, RefundRequest,
-    TransferOutcome, TransferRequest, WebhookError,
+    InboundWebhook, ProviderCapabilities, ProviderEvent, ProviderWebhookError, RefundOutcome,
+    RefundRequest, TransferOutcome, TransferRequest,
 };
 use pixgw_domain::provider::{PixProvider, ProviderCharge, ProviderChargeRequest};
 use pixgw_providers::env::{
@@ -245,8 +245,11 @@ impl PixProvider for Uncalled {
         Err(self.refused())
     }
 
-    async fn verify_webhook(&self, _: &InboundWebhook<'_>) -> Result<ProviderEvent, WebhookError> {
-        Err(WebhookError::Unauthenticated(
+    async fn verify_webhook(
+        &self,
+        _: &InboundWebhook<'_>,
+    ) -> Result<ProviderEvent, ProviderWebhookError> {
+        Err(ProviderWebhookError::Unauthenticated(
             "this function does not receive this provider's webhooks",
         ))
     }

@@ -323,8 +323,7 @@ async fn dynamodb_section(samples: usize) {
         .expect("create table");
     let store = DynamoStore::new(client, table.clone());
     let clock = Arc::new(ManualClock::new(Utc::now()));
-    let feed =
-        pixgw_store_dynamodb::stream_feed::DynamoStreamFeed::connect(Some(endpoint), table).await;
+    let feed = pixgw_store_dynamodb::outbox::DynamoStreamFeed::connect(Some(endpoint), table).await;
     let parts = PipelineParts {
         store: Arc::new(store),
         feed: Arc::new(feed),

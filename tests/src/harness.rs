@@ -23,7 +23,7 @@ use pixgw_providers::sandbox::SandboxProvider;
 use pixgw_queue_local::LocalQueues;
 use pixgw_queue_sqs::SqsQueues;
 use pixgw_store_dynamodb::DynamoStore;
-use pixgw_store_dynamodb::stream_feed::DynamoStreamFeed;
+use pixgw_store_dynamodb::outbox::DynamoStreamFeed;
 use pixgw_store_embedded::EmbeddedStore;
 use serde_json::Value;
 use tempfile::TempDir;

@@ -43,7 +43,7 @@ use pixgw_domain::webhooks::{
     WebhookSender,
 };
 use pixgw_queue_local::{LocalQueueConfig, LocalQueues};
-use pixgw_store_dynamodb::stream_feed::DynamoStreamFeed;
+use pixgw_store_dynamodb::outbox::DynamoStreamFeed;
 use pixgw_webhook_http::ReqwestSender;
 use serde_json::{Value, json};
 use standardwebhooks::Webhook;

@@ -14,7 +14,7 @@ use pixgw_domain::pix::clock::{Clock, SystemClock};
 use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::provider::directory::validate_provider_list;
 use pixgw_store_dynamodb::DynamoStore;
-use pixgw_store_dynamodb::stream_feed::DynamoStreamFeed;
+use pixgw_store_dynamodb::outbox::DynamoStreamFeed;
 use pixgw_store_embedded::{EmbeddedStore, private_files};
 use serde::{Deserialize, Serialize};
 

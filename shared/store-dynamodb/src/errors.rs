@@ -138,6 +138,12 @@ where
     err.code() == Some(TRANSACTION_CONFLICT_EXCEPTION)
 }
 
+/// A write that still conflicted after every retry: nothing of it was written, and nothing
+/// re-read showed a competitor made this very change.
+pub(crate) fn still_conflicting(what: &str) -> StoreError {
+    StoreError::Unavailable(format!("{what} kept conflicting with other transactions"))
+}
+
 /// How a conditional single-item write sent through [`write_retrying_conflicts`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SingleWrite {

@@ -1,25 +1,54 @@
 //! [`EventLog`]: an account's recorded events, oldest first.
 //!
-//! Events are written by the settlement transactions (one item per event under
-//! `EVENT#{eventId}`, created only if absent) and indexed in 32 `gsi1` partitions per account
-//! (`ACCOUNT#{accountId}#EVENTS#{shard:02}`, shard = a stable hash of the event id), sorted by
-//! `{occurredAtMs:015}#{eventId}` — (occurred_at, id) order, unique. A listing merges the 32
+//! Events are written by the transactions whose facts they record ([`event_item`]: one item
+//! per event under `EVENT#{eventId}`, created only if absent, see [`crate::ledger_write`]) and
+//! indexed in 32 `gsi1` partitions per account (`ACCOUNT#{accountId}#EVENTS#{shard:02}`, shard
+//! = a stable hash of the event id), sorted by `{occurredAtMs:015}#{eventId}` — (occurred_at,
+//! id) order, unique. A listing merges the 32
 //! partitions ([`crate::merge`]); the `after` event is read first (strongly consistent) for its
 //! sort key, which is then every partition's position.
 
 use async_trait::async_trait;
 use pixgw_domain::error::StoreError;
-use pixgw_domain::messaging::events::{AccountEvent, EventLog};
+use pixgw_domain::messaging::events::{AccountEvent, AccountEventRecord, EventLog};
 use pixgw_domain::pix::ids::AccountId;
 use tracing::{debug, instrument};
 
 use crate::DynamoStore;
+use crate::items::{decode, record_item};
 use crate::keys::{
-    GSI1PK, GSI1SK, Item, SK_EVENT, created_id_sort_key, event_pk, events_pks, fits_partition_key,
+    ENTITY, GSI1PK, GSI1SK, Item, PK, SK, SK_EVENT, created_id_sort_key, event_pk, events_pk,
+    events_pks, fits_partition_key, s,
 };
 use crate::merge::ShardedRange;
-use crate::settlement_items::event_from_item;
 use crate::table::GSI1;
+
+/// An account event under its own id (created with `attribute_not_exists`: a fact is recorded
+/// once), indexed in one of its account's event partitions by `{occurredAtMs:015}#{eventId}`.
+pub(crate) fn event_item(event: &AccountEvent) -> Result<Item, StoreError> {
+    let record = AccountEventRecord::from(event);
+    let sort = created_id_sort_key(record.occurred_at_ms, &event.id).ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "occurredAt of event {} is outside the sortable range",
+            event.id
+        ))
+    })?;
+    record_item(
+        "event",
+        &record,
+        [
+            (PK, s(event_pk(&event.id))),
+            (SK, s(SK_EVENT)),
+            (ENTITY, s(SK_EVENT)),
+            (GSI1PK, s(events_pk(&event.account_id, &event.id))),
+            (GSI1SK, s(sort)),
+        ],
+    )
+}
+
+pub(crate) fn event_from_item(item: Item) -> Result<AccountEvent, StoreError> {
+    AccountEvent::try_from(decode::<AccountEventRecord>("event", item)?)
+}
 
 impl DynamoStore {
     /// The index position of the account's event `id`: `None` when there is no such event of

@@ -148,6 +148,22 @@ fn outcome_name(outcome: &ClaimOutcome) -> &'static str {
 }
 
 impl DynamoStore {
+    /// Whether `claim` still holds its record (IN_PROGRESS under its lock token), read strongly
+    /// consistent: what a write that completes the claim re-reads when its transaction kept
+    /// conflicting (no longer held = the write's claim was lost).
+    pub(crate) async fn claim_still_held(
+        &self,
+        claim: &IdempotencyClaim,
+    ) -> Result<bool, StoreError> {
+        let pk = idempotency_pk(&claim.account_id, &claim.key);
+        match self.get_item(pk, SK_IDEM).await? {
+            Some(item) => from_item::<IdempotencyItem>(item)
+                .map(|r| r.state == STATE_IN_PROGRESS && r.lock_token == claim.lock_token)
+                .map_err(|e| errors::corrupt("idempotency record", &e)),
+            None => Ok(false),
+        }
+    }
+
     /// One conditional PutItem of the IN_PROGRESS record.
     async fn try_claim(
         &self,

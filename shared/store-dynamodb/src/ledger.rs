@@ -1,23 +1,128 @@
-//! Ledger reads: an account's balance (the sum of its [`BALANCE_SHARDS`] shard items) and its
-//! movements (its [`BALANCE_SHARDS`] ledger partitions of `gsi1`, merged).
+//! [`LedgerStore`]: the ledger's items and its reads.
+//!
+//! - A movement is one item under its own id (`MOVEMENT#{movementId}`), created only if absent
+//!   ([`movement_item`]), and indexed in one of its account's [`BALANCE_SHARDS`] ledger
+//!   partitions of `gsi1` (the shard its balance delta goes to).
+//! - The balance is [`BALANCE_SHARDS`] shard items per account, each a running total that only
+//!   ever changes by `ADD` ([`shard_update`]) in the transaction that stores the movement (see
+//!   [`crate::ledger_write`]); a read sums them.
+//! - An account's movements are its ledger partitions, merged; a statement page is the
+//!   `statement` submodule.
 
 use std::collections::{HashMap, HashSet};
 
-use aws_sdk_dynamodb::types::KeysAndAttributes;
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{KeysAndAttributes, TransactWriteItem, Update};
 use futures::{StreamExt, TryStreamExt};
 use pixgw_domain::error::StoreError;
-use pixgw_domain::ledger::{BALANCE_SHARDS, Balance, Movement};
+use pixgw_domain::ledger::ports::{LedgerStore, MovementPage, MovementQuery};
+use pixgw_domain::ledger::record::MovementRecord;
+use pixgw_domain::ledger::{BALANCE_SHARDS, Balance, Movement, ShardUpdate};
 use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::pix::money::Money;
 use serde::Deserialize;
 use serde_dynamo::aws_sdk_dynamodb_1::from_item;
-use tracing::{debug, warn};
+use tracing::{debug, instrument, warn};
 
 use crate::errors;
-use crate::keys::{GSI1PK, Item, PK, SK_BALANCE, balance_pk, ledger_pk, primary_key, s};
-use crate::settlement_items::movement_from_item;
+use crate::items::{decode, out_of_range, record_item};
+use crate::keys::{
+    ENTITY, GSI1PK, GSI1SK, Item, PK, SK, SK_BALANCE, SK_MOVEMENT, balance_pk, created_id_sort_key,
+    ledger_pk, movement_pk, n, primary_key, s,
+};
 use crate::table::GSI1;
 use crate::{DynamoStore, query_all};
+
+mod statement;
+
+/// Attributes of a balance shard: running totals in integer centavos (`N`), so `ADD` is exact.
+const BALANCE_INCOMING: &str = "incomingCents";
+const BALANCE_AVAILABLE: &str = "availableCents";
+const BALANCE_RESERVED: &str = "reservedForSplitsCents";
+const BALANCE_ACCOUNT_ID: &str = "accountId";
+
+const UPDATE: &str = "UpdateItem";
+
+/// A movement, indexed in its account's ledger shard (the shard its balance delta goes to).
+pub(crate) fn movement_item(movement: &Movement) -> Result<Item, StoreError> {
+    let record = MovementRecord::from(movement);
+    let sort = created_id_sort_key(record.created_at_ms, &movement.id)
+        .ok_or_else(|| out_of_range("movement", &movement.id))?;
+    record_item(
+        "movement",
+        &record,
+        [
+            (PK, s(movement_pk(&movement.id))),
+            (SK, s(SK_MOVEMENT)),
+            (ENTITY, s(SK_MOVEMENT)),
+            (
+                GSI1PK,
+                s(ledger_pk(&movement.account_id, movement.balance_shard())),
+            ),
+            (GSI1SK, s(sort)),
+        ],
+    )
+}
+
+fn movement_from_item(item: Item) -> Result<Movement, StoreError> {
+    Movement::try_from(decode::<MovementRecord>("movement", item)?)
+}
+
+/// Adds a movement's balance delta to its balance shard. Only ever sent in the same
+/// transaction as the movement's `attribute_not_exists` Put, which is what makes it count once.
+pub(crate) fn balance_update(
+    table: &str,
+    movement: &Movement,
+) -> Result<TransactWriteItem, StoreError> {
+    shard_update(
+        table,
+        &movement.account_id,
+        &ShardUpdate {
+            shard: movement.balance_shard(),
+            delta: movement.balance_delta(),
+            requires_available: None,
+        },
+    )
+}
+
+/// One balance shard's change: `ADD` its delta, conditioned on the
+/// shard's `available` covering `requires_available` when set (an absent shard or attribute
+/// holds nothing, so it fails).
+pub(crate) fn shard_update(
+    table: &str,
+    account: &AccountId,
+    update: &ShardUpdate,
+) -> Result<TransactWriteItem, StoreError> {
+    let delta = update.delta;
+    let mut builder = Update::builder()
+        .table_name(table)
+        .set_key(Some(primary_key(
+            balance_pk(account, update.shard),
+            SK_BALANCE,
+        )))
+        .update_expression(
+            "ADD #inc :inc, #avail :avail, #res :res SET #entity = :entity, #acc = :acc",
+        )
+        .expression_attribute_names("#inc", BALANCE_INCOMING)
+        .expression_attribute_names("#avail", BALANCE_AVAILABLE)
+        .expression_attribute_names("#res", BALANCE_RESERVED)
+        .expression_attribute_names("#entity", ENTITY)
+        .expression_attribute_names("#acc", BALANCE_ACCOUNT_ID)
+        .expression_attribute_values(":inc", n(delta.incoming.cents()))
+        .expression_attribute_values(":avail", n(delta.available.cents()))
+        .expression_attribute_values(":res", n(delta.reserved_for_splits.cents()))
+        .expression_attribute_values(":entity", s(SK_BALANCE))
+        .expression_attribute_values(":acc", s(account.to_string()));
+    if let Some(need) = update.requires_available {
+        builder = builder
+            .condition_expression("#avail >= :need")
+            .expression_attribute_values(":need", n(need.cents()));
+    }
+    let update = builder
+        .build()
+        .map_err(|e| errors::build_failed(UPDATE, &e))?;
+    Ok(TransactWriteItem::builder().update(update).build())
+}
 
 /// How many BatchGetItem rounds a balance read makes before giving up on keys DynamoDB keeps
 /// leaving unprocessed (it does so under throttling; the SDK does not retry those itself).
@@ -53,7 +158,7 @@ impl From<BalanceShardRecord> for Balance {
 impl DynamoStore {
     /// One strongly consistent BatchGetItem of all shard keys (32 < the 100-key limit),
     /// re-requesting unprocessed keys with backoff.
-    pub(crate) async fn read_balance(&self, account: &AccountId) -> Result<Balance, StoreError> {
+    async fn read_balance(&self, account: &AccountId) -> Result<Balance, StoreError> {
         let shards = self.read_balance_shards(account).await?;
         Ok(shards
             .into_iter()
@@ -63,7 +168,7 @@ impl DynamoStore {
     /// The shards that exist, as (shard, balance), ascending by shard: the same strongly
     /// consistent BatchGetItem as [`DynamoStore::read_balance`], shard by shard (what a debit
     /// of `available` is planned from).
-    pub(crate) async fn read_balance_shards(
+    async fn read_balance_shards(
         &self,
         account: &AccountId,
     ) -> Result<Vec<(u32, Balance)>, StoreError> {
@@ -135,10 +240,7 @@ impl DynamoStore {
     }
 
     /// Every movement of the account, oldest first: all ledger partitions, merged.
-    pub(crate) async fn read_movements(
-        &self,
-        account: &AccountId,
-    ) -> Result<Vec<Movement>, StoreError> {
+    async fn read_movements(&self, account: &AccountId) -> Result<Vec<Movement>, StoreError> {
         let shards: Vec<Vec<Movement>> = futures::stream::iter(0..BALANCE_SHARDS)
             .map(|shard| self.read_ledger_partition(account, shard))
             .buffer_unordered(LEDGER_QUERY_CONCURRENCY)
@@ -175,5 +277,40 @@ impl DynamoStore {
             movements.push(movement);
         }
         Ok(movements)
+    }
+}
+
+#[async_trait]
+impl LedgerStore for DynamoStore {
+    #[instrument(level = "debug", skip_all, fields(table = %self.table))]
+    async fn movement_exists(&self, movement_id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .get_item(movement_pk(movement_id), SK_MOVEMENT)
+            .await?
+            .is_some())
+    }
+
+    #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %account))]
+    async fn balance_shards(&self, account: &AccountId) -> Result<Vec<(u32, Balance)>, StoreError> {
+        self.read_balance_shards(account).await
+    }
+
+    #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %account, limit = query.limit))]
+    async fn movements_page(
+        &self,
+        account: &AccountId,
+        query: &MovementQuery,
+    ) -> Result<MovementPage, StoreError> {
+        self.read_movements_page(account, query).await
+    }
+
+    #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %account))]
+    async fn get_balance(&self, account: &AccountId) -> Result<Balance, StoreError> {
+        self.read_balance(account).await
+    }
+
+    #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %account))]
+    async fn list_movements(&self, account: &AccountId) -> Result<Vec<Movement>, StoreError> {
+        self.read_movements(account).await
     }
 }

@@ -2,7 +2,7 @@
 //! [`ChargeStore`], [`ChargeTransitions`], [`RefundStore`], [`SplitStore`], [`LedgerStore`],
 //! [`PayoutStore`], [`CashOutStore`], [`ScheduleStore`], [`PayoutRunStore`], [`EventLog`],
 //! [`WebhookStore`]) — single-table design — and of the
-//! [`OutboxFeed`] over the table's DynamoDB Stream ([`stream_feed`]).
+//! [`OutboxFeed`] over the table's DynamoDB Stream ([`outbox`]).
 //!
 //! [`AccountStore`]: pixgw_domain::account::ports::AccountStore
 //! [`ScheduleStore`]: pixgw_domain::schedule::ports::ScheduleStore
@@ -19,6 +19,37 @@
 //! [`ChargeStore`]: pixgw_domain::charge::ports::ChargeStore
 //! [`OutboxFeed`]: pixgw_domain::messaging::outbox::OutboxFeed
 //!
+//! # Where the code is
+//!
+//! One module per aggregate of the domain, the same map as `pixgw-store-embedded`; each holds
+//! its port's `impl … for DynamoStore`, its items (the domain record plus table and index keys)
+//! and the writes and reads only it uses:
+//!
+//! | module | port | items |
+//! |---|---|---|
+//! | `account` | `AccountStore` | account, client credential |
+//! | `idempotency` | `IdempotencyStore` | idempotency record (and its completion inside other writes) |
+//! | `charge` | `ChargeStore`, `ChargeTransitions` | charge, `externalId` guard, end-to-end id guard; the expiry index read (`charge::expiry`) |
+//! | `refund` | `RefundStore` | (the charge and its cancelled splits) |
+//! | `split` | `SplitStore` | split entry |
+//! | `ledger` | `LedgerStore` | movement, balance shard; the statement pages (`ledger::statement`) |
+//! | `payout` | `PayoutStore` | payout (its listing, its manifest, its settlement) |
+//! | `payout_run` | `PayoutRunStore` | (the payout scheduler's writes on schedules, splits, payouts) |
+//! | `schedule` | `ScheduleStore` | payout schedule |
+//! | `cash_out` | `CashOutStore` | cash-out, cash-out `externalId` guard |
+//! | `events` | `EventLog` | account event |
+//! | [`outbox`] | `OutboxFeed` ([`DynamoStreamFeed`]) | outbox message; the stream relay's decoding ([`outbox_message_from_image`]) |
+//! | `webhooks` | `WebhookStore` | webhook endpoint, delivery |
+//!
+//! What several ports share is `ledger_write`: the ledger half (movement, balance shards,
+//! events, outbox) every write that moves money ends with, and the two ways such a
+//! transaction is sent and its outcome read. The DynamoDB plumbing: [`keys`] (every key and
+//! attribute name), [`table`] (the table definition, [`create_table`]), `transact` (the one
+//! place `TransactWriteItems` is sent and retried), [`errors`] (SDK errors to
+//! [`StoreError`], the conflict retry of single-item writes), `items` (records as items),
+//! `listing` (newest-first listing reads), `merge` (oldest-first reads of sharded partitions)
+//! and `versioned` (optimistic-lock single-item writes).
+//!
 //! # The table
 //!
 //! One table, generic attribute names, so new item types need no schema change:
@@ -34,7 +65,7 @@
 //!
 //! The table has a stream with NEW_AND_OLD_IMAGES: the outbox relay reads inserted `OUTBOX`
 //! items from it, and inserted `EVENT` items as the events' webhook messages (see
-//! [`stream_feed`]).
+//! [`outbox`]).
 //!
 //! Billing is PAY_PER_REQUEST. [`create_table`] (module [`table`]) is the definition in code;
 //! the SAM template mirrors it exactly:
@@ -260,32 +291,37 @@ use aws_sdk_dynamodb::Client;
 use pixgw_domain::error::StoreError;
 use tracing::debug;
 
-mod accounts;
-mod cash_outs;
-mod charges;
-pub mod errors;
+// The storage ports, one module per aggregate of the domain (the same map as
+// `pixgw-store-embedded`).
+mod account;
+mod cash_out;
+mod charge;
 mod events;
-mod expiry;
 mod idempotency;
-pub mod keys;
 mod ledger;
-mod lifecycle;
-mod lifecycle_items;
+pub mod outbox;
+mod payout;
+mod payout_run;
+mod refund;
+mod schedule;
+mod split;
+mod webhooks;
+
+// What several ports share: the ledger half of every money write.
+mod ledger_write;
+
+// DynamoDB plumbing.
+pub mod errors;
+mod items;
+pub mod keys;
 mod listing;
 mod merge;
-mod payout_runs;
-mod schedules;
-mod settlement;
-mod settlement_items;
-mod statement;
-pub mod stream_feed;
 pub mod table;
 mod transact;
 mod versioned;
-mod webhooks;
 
 pub use errors::SetupError;
-pub use stream_feed::{DynamoStreamFeed, outbox_message_from_image};
+pub use outbox::{DynamoStreamFeed, outbox_message_from_image};
 pub use table::create_table;
 
 use crate::keys::{Item, primary_key};

@@ -1,5 +1,7 @@
-//! Newest-first listings of an account's charges (`gsi1`: all, `gsi2`: one status) and payouts
-//! (`gsi1`: all listable, `gsi2`: one state).
+//! Newest-first listings of an account's items in an index partition, between sort-key
+//! bounds: charges (`gsi1`: all, `gsi2`: one status, [`crate::charge`]), payouts (`gsi1`: all
+//! listable, `gsi2`: one state, [`crate::payout`]) and cash-outs (likewise,
+//! [`crate::cash_out`]).
 //!
 //! The partition key of the query is always built from the account id argument; the cursor
 //! and `from`/`to` only narrow the sort-key range inside that partition (see
@@ -7,23 +9,11 @@
 //! another account's items.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use pixgw_domain::charge::Charge;
-use pixgw_domain::charge::ports::{ChargeCursor, ChargeQuery, Page};
 use pixgw_domain::error::StoreError;
-use pixgw_domain::payout::ports::{PayoutCursor, PayoutPage, PayoutQuery};
-use pixgw_domain::payout::{Payout, PayoutState};
-use pixgw_domain::pix::ids::AccountId;
-use tracing::debug;
 
 use crate::DynamoStore;
-use crate::charges::charge_from_item;
 use crate::errors;
-use crate::keys::{
-    GSI1PK, GSI1SK, GSI2PK, GSI2SK, Item, SortRange, charges_by_account_pk, charges_by_status_pk,
-    payout_sort_range, payouts_by_account_pk, payouts_by_state_pk, s, sort_range,
-};
-use crate::settlement_items::payout_from_item;
-use crate::table::{GSI1, GSI2};
+use crate::keys::{Item, s};
 
 /// The ports promise 1..=100; anything else is clamped rather than sent to DynamoDB.
 pub(crate) const MAX_LIMIT: u32 = 100;
@@ -110,134 +100,5 @@ impl DynamoStore {
         let more = found.len() > limit;
         found.truncate(limit);
         Ok((found, more))
-    }
-
-    pub(crate) async fn query_charges(
-        &self,
-        account_id: &AccountId,
-        query: &ChargeQuery,
-    ) -> Result<Page<Charge>, StoreError> {
-        let (index, pk_attr, sk_attr, pk) = match query.status {
-            None => (GSI1, GSI1PK, GSI1SK, charges_by_account_pk(account_id)),
-            Some(status) => (
-                GSI2,
-                GSI2PK,
-                GSI2SK,
-                charges_by_status_pk(account_id, status),
-            ),
-        };
-        let (lower, upper) = match sort_range(query.from, query.to, query.after.as_ref()) {
-            SortRange::Empty => {
-                debug!("empty range, no query");
-                return Ok(Page {
-                    items: vec![],
-                    next: None,
-                });
-            }
-            SortRange::Bounds { lower, upper } => (lower, upper),
-        };
-        let q = NewestFirst {
-            index,
-            pk_attr,
-            sk_attr,
-            pk,
-            lower,
-            upper,
-            limit: query.limit.clamp(1, MAX_LIMIT) as usize,
-        };
-        let (charges, more) = self
-            .query_newest_first(q, |item| {
-                let charge = charge_from_item(item)?;
-                if &charge.account_id != account_id {
-                    return Err(StoreError::Corrupt(format!(
-                        "charge {} listed under the wrong account",
-                        charge.transaction_id
-                    )));
-                }
-                Ok(Some(charge))
-            })
-            .await?;
-        let next = if more {
-            charges.last().map(ChargeCursor::of)
-        } else {
-            None
-        };
-        debug!(count = charges.len(), more, "listed charges");
-        Ok(Page {
-            items: charges,
-            next,
-        })
-    }
-
-    /// An account's payouts, newest first: `gsi1` (every listable payout) or, with a state,
-    /// `gsi2` (that state's partition). ASSEMBLING payouts carry neither key (they enter both
-    /// at their release), so asking for them lists nothing; one that still carries `gsi1`
-    /// keys (written before the release set them) is skipped, and the page still fills up.
-    pub(crate) async fn query_payouts(
-        &self,
-        account_id: &AccountId,
-        query: &PayoutQuery,
-    ) -> Result<PayoutPage, StoreError> {
-        let empty = PayoutPage {
-            items: Vec::new(),
-            next: None,
-        };
-        let (index, pk_attr, sk_attr, pk) = match query.state {
-            Some(PayoutState::Assembling) => {
-                debug!("ASSEMBLING payouts are never listed");
-                return Ok(empty);
-            }
-            None => (GSI1, GSI1PK, GSI1SK, payouts_by_account_pk(account_id)),
-            Some(state) => (GSI2, GSI2PK, GSI2SK, payouts_by_state_pk(account_id, state)),
-        };
-        let (lower, upper) = match payout_sort_range(query.from, query.to, query.after.as_ref()) {
-            SortRange::Empty => {
-                debug!("empty range, no query");
-                return Ok(empty);
-            }
-            SortRange::Bounds { lower, upper } => (lower, upper),
-        };
-        let q = NewestFirst {
-            index,
-            pk_attr,
-            sk_attr,
-            pk,
-            lower,
-            upper,
-            limit: query.limit.clamp(1, MAX_LIMIT) as usize,
-        };
-        let wanted_state = query.state;
-        let (payouts, more) = self
-            .query_newest_first(q, |item| {
-                let payout: Payout = payout_from_item(item)?;
-                if &payout.account_id != account_id {
-                    return Err(StoreError::Corrupt(format!(
-                        "payout {} listed under the wrong account",
-                        payout.id
-                    )));
-                }
-                if let Some(state) = wanted_state
-                    && payout.state != state
-                {
-                    return Err(StoreError::Corrupt(format!(
-                        "payout {} is {} but listed as {}",
-                        payout.id,
-                        payout.state.as_str(),
-                        state.as_str()
-                    )));
-                }
-                Ok((payout.state != PayoutState::Assembling).then_some(payout))
-            })
-            .await?;
-        let next = if more {
-            payouts.last().map(PayoutCursor::of)
-        } else {
-            None
-        };
-        debug!(count = payouts.len(), more, "listed payouts");
-        Ok(PayoutPage {
-            items: payouts,
-            next,
-        })
     }
 }

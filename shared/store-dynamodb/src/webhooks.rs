@@ -43,12 +43,13 @@ use tracing::{debug, instrument};
 
 use crate::DynamoStore;
 use crate::errors::{self, Reason, SingleWrite};
+use crate::events::event_from_item;
 use crate::keys::{
     ENTITY, GSI1PK, GSI1SK, Item, PK, SK, SK_DELIVERY, SK_EVENT, SK_WEBHOOK_ENDPOINT, account_pk,
     created_id_sort_key, deliveries_pk, delivery_pk, event_pk, fits_partition_key,
     is_created_id_sort_key, s,
 };
-use crate::settlement_items::{event_from_item, outbox_item};
+use crate::outbox::outbox_item;
 use crate::table::GSI1;
 use crate::transact::{TransactFailure, put_new, transact_write};
 use crate::versioned::write_versioned;

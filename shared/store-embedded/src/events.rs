@@ -28,8 +28,10 @@ use pixgw_domain::messaging::events::{AccountEvent, AccountEventRecord, EventLog
 use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::webhooks::WebhookMessage;
 
+use crate::EmbeddedStore;
+use crate::keys;
 use crate::outbox::put_outbox_if_absent;
-use crate::{Bytes, EmbeddedStore, contains, db_err, decode, encode, get_decoded, keys};
+use crate::tables::{Bytes, contains, db_err, decode, encode, get_decoded, read_one};
 
 const EVENTS: TableDefinition<&str, Bytes> = TableDefinition::new("events");
 const EVENTS_BY_ACCOUNT: TableDefinition<&str, &str> = TableDefinition::new("events_by_account");
@@ -98,7 +100,7 @@ pub(crate) fn read_event(
     account: &str,
     event_id: &str,
 ) -> Result<Option<AccountEvent>, StoreError> {
-    match crate::read_one(db, EVENTS, event_id, decode_record)? {
+    match read_one(db, EVENTS, event_id, decode_record)? {
         Some(record) if record.account_id == account => AccountEvent::try_from(record).map(Some),
         _ => Ok(None),
     }

@@ -14,7 +14,9 @@ use pixgw_domain::messaging::outbox::OutboxFeed;
 use pixgw_domain::messaging::outbox::OutboxMessage;
 use pixgw_domain::messaging::outbox::OutboxRecord;
 
-use crate::{Bytes, EmbeddedStore, db_err, decode, encode, get_decoded, keys};
+use crate::EmbeddedStore;
+use crate::keys;
+use crate::tables::{Bytes, db_err, decode, encode, get_decoded};
 
 pub(crate) const OUTBOX: TableDefinition<&str, Bytes> = TableDefinition::new("outbox");
 pub(crate) const OUTBOX_BY_TIME: TableDefinition<&str, &str> =
@@ -123,3 +125,6 @@ impl OutboxFeed for EmbeddedStore {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests;

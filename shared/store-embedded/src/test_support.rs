@@ -1,6 +1,6 @@
-//! Fixtures shared by the crate's unit tests: charges, their confirmation and booking, and a
+//! Fixtures shared by the crate's unit tests: charges, their confirmation and booking, a
 //! scheduled payout carried through assembly, release and settlement with the domain's own
-//! write builders.
+//! write builders, funded accounts, idempotency claims, and small reads of what a test wrote.
 
 use std::collections::BTreeMap;
 
@@ -26,10 +26,18 @@ use pixgw_domain::split::entry::{SplitEntry, SplitState};
 use pixgw_domain::split::ports::BookSplits;
 use pixgw_domain::split::{SplitRule, SplitValue};
 
-use crate::EmbeddedStore;
-use pixgw_domain::charge::ports::ChargeTransitions;
+use pixgw_domain::charge::ports::{ChargeQuery, ChargeTransitions};
+use pixgw_domain::idempotency::{
+    ClaimOutcome, ClaimRequest, IdempotencyClaim, IdempotencyCompletion, IdempotencyStore,
+    StoredResponse,
+};
+use pixgw_domain::ledger::Balance;
+use pixgw_domain::ledger::ports::LedgerStore;
 use pixgw_domain::payout::ports::PayoutStore;
 use pixgw_domain::split::ports::SplitStore;
+use tempfile::TempDir;
+
+use crate::EmbeddedStore;
 
 /// Every charge of the fixtures is of this amount.
 pub(crate) const CHARGE_CENTS: i64 = 10_000;
@@ -412,4 +420,163 @@ pub(crate) async fn manifest_splits(store: &EmbeddedStore, payout: &Payout) -> V
 /// The executor's chunk write for `pending` splits of a settled `payout`.
 pub(crate) fn chunk(payout: &Payout, pending: Vec<SplitEntry>, now: DateTime<Utc>) -> SettleSplits {
     settle_chunk(payout, pending, now).expect("chunk")
+}
+
+/// A store on a fresh temporary directory (kept alive by the returned guard).
+pub(crate) fn open() -> (TempDir, EmbeddedStore) {
+    let dir = TempDir::new().expect("temp dir");
+    let store = EmbeddedStore::open(dir.path()).expect("open");
+    (dir, store)
+}
+
+/// Adds [`CHARGE_CENTS`] to the account's `available`: a charge without splits, confirmed and
+/// booked at `at`.
+pub(crate) async fn funded_at(
+    store: &EmbeddedStore,
+    account: &AccountId,
+    at: DateTime<Utc>,
+) -> Charge {
+    let charge = charge_with(account, Vec::new());
+    stored_charge(store, &charge).await;
+    assert_eq!(
+        store.confirm_charge(&confirm_write(&charge, at)).await,
+        Ok(WriteOutcome::Applied)
+    );
+    let mut booking = booking(&charge, Vec::new(), Vec::new());
+    booking.movement.created_at = at;
+    assert_eq!(store.book_splits(&booking).await, Ok(WriteOutcome::Applied));
+    charge
+}
+
+/// [`funded_at`] `t0`.
+pub(crate) async fn funded(store: &EmbeddedStore, account: &AccountId) -> Charge {
+    funded_at(store, account, t0()).await
+}
+
+/// The account's balance.
+pub(crate) async fn balance(store: &EmbeddedStore, account: &AccountId) -> Balance {
+    store.get_balance(account).await.expect("balance")
+}
+
+/// The stored balance row equals the sum of the account's movements, and spends nothing it
+/// does not have.
+pub(crate) async fn assert_balance_is_sum_of_movements(store: &EmbeddedStore, account: &AccountId) {
+    let movements = store.list_movements(account).await.expect("movements");
+    let stored = balance(store, account).await;
+    assert_eq!(stored, Balance::from_movements(account, &movements));
+    assert!(stored.available.cents() >= 0, "available went negative");
+    assert!(stored.incoming.cents() >= 0 && stored.reserved_for_splits.cents() >= 0);
+}
+
+/// A fresh claim of `key` for `account` at `t0`.
+pub(crate) async fn claimed(
+    store: &EmbeddedStore,
+    account: &AccountId,
+    key: &str,
+) -> IdempotencyClaim {
+    let request = ClaimRequest {
+        account_id: account,
+        key,
+        request_hash: "hash-1",
+        lock_token: "token-1",
+        now: t0(),
+        lease_until: t0() + Duration::seconds(30),
+        expires_at: t0() + Duration::hours(24),
+    };
+    match store.claim(&request).await.expect("claim") {
+        ClaimOutcome::Claimed(claim) => claim,
+        other => panic!("expected a fresh claim, got {other:?}"),
+    }
+}
+
+/// The completion of `claim` with a 201 response.
+pub(crate) fn completion(claim: IdempotencyClaim) -> IdempotencyCompletion {
+    IdempotencyCompletion {
+        claim,
+        response: StoredResponse {
+            status: 201,
+            body: "{\"ok\":true}".into(),
+        },
+    }
+}
+
+/// The stored version of `charge`.
+pub(crate) async fn stored(store: &EmbeddedStore, charge: &Charge) -> Charge {
+    store
+        .get_charge(&charge.transaction_id)
+        .await
+        .expect("get")
+        .expect("charge")
+}
+
+/// A PENDING charge of 49.90 with this `externalId`, created at `created_at`.
+pub(crate) fn charge_at(
+    account_id: &AccountId,
+    external_id: &str,
+    created_at: DateTime<Utc>,
+) -> Charge {
+    Charge {
+        transaction_id: TransactionId::generate(),
+        account_id: account_id.clone(),
+        correlation_id: uuid::Uuid::new_v4(),
+        external_id: external_id.to_owned(),
+        status: ChargeStatus::Pending,
+        amount: Money::from_cents(4990),
+        description: "Pedido nº 42 — café".into(),
+        payer: Payer {
+            full_name: "João da Silva".into(),
+            document: TaxDocument::parse("12345678909").expect("valid CPF"),
+        },
+        additional_info: BTreeMap::from([("pedido".to_owned(), "42".to_owned())]),
+        splits: Vec::new(),
+        remainder: Money::from_cents(4990),
+        pix_code: "000201...6304ABCD".into(),
+        generate_qr_code: true,
+        provider: "sandbox".into(),
+        provider_charge_id: "sbx-1".into(),
+        expiration_seconds: 3600,
+        created_at,
+        expires_at: created_at + Duration::seconds(3600),
+        payment: None,
+        refund: None,
+    }
+}
+
+/// A claim of `key` by `token` at `now`: lease 30 s, kept 24 h.
+pub(crate) fn claim_request<'a>(
+    account_id: &'a AccountId,
+    key: &'a str,
+    token: &'a str,
+    now: DateTime<Utc>,
+) -> ClaimRequest<'a> {
+    ClaimRequest {
+        account_id,
+        key,
+        request_hash: "hash-1",
+        lock_token: token,
+        now,
+        lease_until: now + Duration::seconds(30),
+        expires_at: now + Duration::hours(24),
+    }
+}
+
+/// An account's charges, any status, newest first.
+pub(crate) fn query(limit: u32) -> ChargeQuery {
+    ChargeQuery {
+        status: None,
+        from: None,
+        to: None,
+        limit,
+        after: None,
+    }
+}
+
+/// How many entries `table` holds.
+pub(crate) fn count(
+    store: &EmbeddedStore,
+    table: TableDefinition<&str, impl redb::Value + 'static>,
+) -> u64 {
+    use redb::ReadableTableMetadata;
+    let txn = store.db.begin_read().expect("read");
+    txn.open_table(table).expect("table").len().expect("len")
 }

@@ -1,22 +1,27 @@
-//! Embedded-specific tests: durability across reopen, the on-disk layout, corruption and the
-//! expiry purge. The behaviour shared with DynamoDB is held by the contract suite
-//! (`tests/tests/store_contract.rs`).
+//! Embedded-specific tests of the store as a whole: durability across reopen, opening (twice,
+//! into missing directories, with loose permissions) and corrupt values. Each module's own
+//! specifics are tested beside it (`<module>/tests.rs`); the behaviour shared with DynamoDB is
+//! held by the contract suite (`tests/tests/store_contract.rs`).
 
-use std::collections::BTreeMap;
-
-use chrono::{Duration, TimeZone};
-use pixgw_domain::charge::{ChargeStatus, Payer};
-use pixgw_domain::pix::document::TaxDocument;
-use pixgw_domain::pix::money::Money;
+use chrono::Duration;
+use pixgw_domain::account::ports::AccountStore;
+use pixgw_domain::account::{Account, ClientCredential};
+use pixgw_domain::charge::ports::ChargeStore;
+use pixgw_domain::charge::record::ChargeRecord;
+use pixgw_domain::idempotency::{
+    ClaimOutcome, IdempotencyCompletion, IdempotencyStore, StoredResponse,
+};
+use pixgw_domain::pix::ids::{AccountId, TransactionId};
+use redb::TableDefinition;
 use tempfile::TempDir;
 
 use super::*;
-
-fn t0() -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(1_705_314_600_123)
-        .single()
-        .unwrap_or_default()
-}
+use crate::account::ACCOUNTS;
+use crate::charge::CHARGES;
+use crate::idempotency::IDEMPOTENCY;
+use crate::keys;
+use crate::tables::Bytes;
+use crate::test_support::*;
 
 fn account() -> (Account, ClientCredential) {
     let id = AccountId::generate();
@@ -38,67 +43,12 @@ fn account() -> (Account, ClientCredential) {
     (account, credential)
 }
 
-fn charge(account_id: &AccountId, external_id: &str, created_at: DateTime<Utc>) -> Charge {
-    Charge {
-        transaction_id: TransactionId::generate(),
-        account_id: account_id.clone(),
-        correlation_id: uuid::Uuid::new_v4(),
-        external_id: external_id.to_owned(),
-        status: ChargeStatus::Pending,
-        amount: Money::from_cents(4990),
-        description: "Pedido nº 42 — café".into(),
-        payer: Payer {
-            full_name: "João da Silva".into(),
-            document: TaxDocument::parse("12345678909").expect("valid CPF"),
-        },
-        additional_info: BTreeMap::from([("pedido".to_owned(), "42".to_owned())]),
-        splits: Vec::new(),
-        remainder: Money::from_cents(4990),
-        pix_code: "000201...6304ABCD".into(),
-        generate_qr_code: true,
-        provider: "sandbox".into(),
-        provider_charge_id: "sbx-1".into(),
-        expiration_seconds: 3600,
-        created_at,
-        expires_at: created_at + Duration::seconds(3600),
-        payment: None,
-        refund: None,
-    }
-}
-
-fn claim_request<'a>(
-    account_id: &'a AccountId,
-    key: &'a str,
-    token: &'a str,
-    now: DateTime<Utc>,
-) -> ClaimRequest<'a> {
-    ClaimRequest {
-        account_id,
-        key,
-        request_hash: "hash-1",
-        lock_token: token,
-        now,
-        lease_until: now + Duration::seconds(30),
-        expires_at: now + Duration::hours(24),
-    }
-}
-
-fn query(limit: u32) -> ChargeQuery {
-    ChargeQuery {
-        status: None,
-        from: None,
-        to: None,
-        limit,
-        after: None,
-    }
-}
-
 #[tokio::test]
 async fn everything_survives_close_and_reopen() {
     let dir = TempDir::new().expect("temp dir");
     let (account, credential) = account();
-    let first = charge(&account.id, "ext-1", t0());
-    let completed = charge(&account.id, "ext-2", t0() + Duration::seconds(1));
+    let first = charge_at(&account.id, "ext-1", t0());
+    let completed = charge_at(&account.id, "ext-2", t0() + Duration::seconds(1));
     {
         let store = EmbeddedStore::open(dir.path()).expect("open");
         assert_eq!(store.path(), dir.path().join(FILE_NAME));
@@ -248,7 +198,7 @@ async fn undecodable_values_are_corrupt_not_panics() {
         .create_account(&account, &credential)
         .await
         .expect("create");
-    let stored = charge(&account.id, "ext-1", t0());
+    let stored = charge_at(&account.id, "ext-1", t0());
     store.insert_charge(&stored, None).await.expect("insert");
 
     // Not JSON at all.
@@ -289,198 +239,4 @@ async fn undecodable_values_are_corrupt_not_panics() {
             .await,
         Err(StoreError::Corrupt(_))
     ));
-}
-
-fn count(store: &EmbeddedStore, table: TableDefinition<&str, impl redb::Value + 'static>) -> u64 {
-    use redb::ReadableTableMetadata;
-    let txn = store.db.begin_read().expect("read");
-    txn.open_table(table).expect("table").len().expect("len")
-}
-
-#[tokio::test]
-async fn purge_expired_deletes_only_expired_records_and_their_index_entries() {
-    let dir = TempDir::new().expect("temp dir");
-    let store = EmbeddedStore::open(dir.path()).expect("open");
-    let account_id = AccountId::generate();
-    for (key, at) in [
-        ("old-1", t0()),
-        ("old-2", t0()),
-        ("new", t0() + Duration::hours(2)),
-    ] {
-        let outcome = store
-            .claim(&claim_request(&account_id, key, "tok", at))
-            .await
-            .expect("claim");
-        assert!(matches!(outcome, ClaimOutcome::Claimed(_)));
-    }
-    assert_eq!(count(&store, IDEMPOTENCY), 3);
-    assert_eq!(count(&store, IDEMPOTENCY_BY_EXPIRY), 3);
-
-    // Exactly at expires_at a record is still live (expired means expires_at < now).
-    let expiry = t0() + Duration::hours(24);
-    assert_eq!(store.purge_expired(expiry).await, Ok(0));
-    assert_eq!(
-        store
-            .purge_expired(expiry + Duration::milliseconds(1))
-            .await,
-        Ok(2)
-    );
-    assert_eq!(count(&store, IDEMPOTENCY), 1);
-    assert_eq!(count(&store, IDEMPOTENCY_BY_EXPIRY), 1);
-
-    // The survivor is untouched: still in progress for its owner.
-    let outcome = store
-        .claim(&claim_request(
-            &account_id,
-            "new",
-            "other",
-            t0() + Duration::hours(2),
-        ))
-        .await
-        .expect("claim");
-    assert_eq!(outcome, ClaimOutcome::InUse);
-}
-
-#[tokio::test]
-async fn claims_purge_expired_records_on_their_way() {
-    let dir = TempDir::new().expect("temp dir");
-    let store = EmbeddedStore::open(dir.path()).expect("open");
-    let account_id = AccountId::generate();
-    for i in 0..3 {
-        let key = format!("old-{i}");
-        store
-            .claim(&claim_request(&account_id, &key, "tok", t0()))
-            .await
-            .expect("claim");
-    }
-    let much_later = t0() + Duration::days(2);
-    store
-        .claim(&claim_request(&account_id, "fresh", "tok", much_later))
-        .await
-        .expect("claim");
-    assert_eq!(count(&store, IDEMPOTENCY), 1);
-    assert_eq!(count(&store, IDEMPOTENCY_BY_EXPIRY), 1);
-}
-
-#[tokio::test]
-async fn retaking_an_expired_key_replaces_its_expiry_entry() {
-    let dir = TempDir::new().expect("temp dir");
-    let store = EmbeddedStore::open(dir.path()).expect("open");
-    let account_id = AccountId::generate();
-    store
-        .claim(&claim_request(&account_id, "k", "tok-1", t0()))
-        .await
-        .expect("claim");
-    let later = t0() + Duration::hours(25);
-    let outcome = store
-        .claim(&claim_request(&account_id, "k", "tok-2", later))
-        .await
-        .expect("claim");
-    assert!(matches!(outcome, ClaimOutcome::Claimed(c) if c.lock_token == "tok-2"));
-    assert_eq!(count(&store, IDEMPOTENCY), 1);
-    assert_eq!(count(&store, IDEMPOTENCY_BY_EXPIRY), 1);
-}
-
-#[tokio::test]
-async fn rewriting_a_charge_moves_its_status_index_entry() {
-    let dir = TempDir::new().expect("temp dir");
-    let store = EmbeddedStore::open(dir.path()).expect("open");
-    let account_id = AccountId::generate();
-    let pending = charge(&account_id, "ext-1", t0());
-    store.insert_charge(&pending, None).await.expect("insert");
-
-    let mut confirmed = pending.clone();
-    confirmed.status = ChargeStatus::Confirmed;
-    {
-        let txn = store.db.begin_write().expect("write");
-        put_charge(
-            &txn,
-            &ChargeRecord::from(&confirmed),
-            Some(&ChargeRecord::from(&pending)),
-        )
-        .expect("put");
-        txn.commit().expect("commit");
-    }
-
-    let by_status = |status| ChargeQuery {
-        status: Some(status),
-        ..query(10)
-    };
-    let listed = |status| {
-        let store = store.clone();
-        let account_id = account_id.clone();
-        async move {
-            store
-                .list_charges(&account_id, &by_status(status))
-                .await
-                .expect("list")
-                .items
-        }
-    };
-    assert_eq!(listed(ChargeStatus::Pending).await, Vec::new());
-    assert_eq!(
-        listed(ChargeStatus::Confirmed).await,
-        vec![confirmed.clone()]
-    );
-    assert_eq!(
-        store
-            .list_charges(&account_id, &query(10))
-            .await
-            .expect("list")
-            .items,
-        vec![confirmed]
-    );
-    assert_eq!(count(&store, CHARGES_BY_STATUS), 1);
-    assert_eq!(count(&store, CHARGES_BY_ACCOUNT), 1);
-}
-
-#[tokio::test]
-async fn listing_handles_empty_and_inverted_ranges_and_clamps_the_limit() {
-    let dir = TempDir::new().expect("temp dir");
-    let store = EmbeddedStore::open(dir.path()).expect("open");
-    let account_id = AccountId::generate();
-    for i in 0..3 {
-        let c = charge(
-            &account_id,
-            &format!("ext-{i}"),
-            t0() + Duration::seconds(i),
-        );
-        store.insert_charge(&c, None).await.expect("insert");
-    }
-    let inverted = ChargeQuery {
-        from: Some(t0() + Duration::seconds(10)),
-        to: Some(t0()),
-        ..query(10)
-    };
-    assert_eq!(
-        store
-            .list_charges(&account_id, &inverted)
-            .await
-            .expect("list")
-            .items,
-        Vec::new()
-    );
-    // A limit of 0 still makes progress: one item and a cursor.
-    let page = store
-        .list_charges(&account_id, &query(0))
-        .await
-        .expect("list");
-    assert_eq!(page.items.len(), 1);
-    assert!(page.next.is_some());
-    // A cursor from before the epoch is just "nothing older".
-    let ancient = ChargeQuery {
-        after: Some(ChargeCursor {
-            created_at_ms: -5,
-            transaction_id: TransactionId::generate(),
-        }),
-        ..query(10)
-    };
-    assert_eq!(
-        store
-            .list_charges(&account_id, &ancient)
-            .await
-            .expect("list")
-            .items,
-        Vec::new()
-    );
 }

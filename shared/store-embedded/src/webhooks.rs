@@ -37,10 +37,12 @@ use pixgw_domain::webhooks::{
     Delivery, DeliveryPage, DeliveryQuery, WebhookEndpoint, WebhookStore,
 };
 
+use crate::EmbeddedStore;
 use crate::events::read_event;
+use crate::keys;
 use crate::outbox::put_outbox_if_absent;
-use crate::settlement::conditional_write;
-use crate::{Bytes, EmbeddedStore, contains, db_err, decode, encode, get_decoded, keys};
+use crate::tables::{Bytes, contains, db_err, decode, encode, get_decoded, read_one};
+use crate::transact::conditional_write;
 
 const ENDPOINTS: TableDefinition<&str, Bytes> = TableDefinition::new("webhook_endpoints");
 const DELIVERIES: TableDefinition<&str, Bytes> = TableDefinition::new("webhook_deliveries");
@@ -291,7 +293,7 @@ impl WebhookStore for EmbeddedStore {
     ) -> Result<Option<WebhookEndpoint>, StoreError> {
         let account = account.to_string();
         self.blocking("get_webhook_endpoint", move |db| {
-            crate::read_one(db, ENDPOINTS, &account, decode_endpoint)?
+            read_one(db, ENDPOINTS, &account, decode_endpoint)?
                 .map(WebhookEndpoint::try_from)
                 .transpose()
         })
@@ -353,7 +355,7 @@ impl WebhookStore for EmbeddedStore {
         let account = account.to_string();
         let id = id.to_owned();
         self.blocking("get_delivery", move |db| {
-            match crate::read_one(db, DELIVERIES, &id, decode_delivery)? {
+            match read_one(db, DELIVERIES, &id, decode_delivery)? {
                 Some(record) if record.account_id == account => {
                     Delivery::try_from(record).map(Some)
                 }

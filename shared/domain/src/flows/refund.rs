@@ -440,7 +440,8 @@ impl RefundService {
         // and the cancelled splits stay cancelled.
         let booked = self
             .store
-            .ledger.movement_exists(
+            .ledger
+            .movement_exists(
                 &MovementKind::SplitsBooked.movement_id(charge.transaction_id.as_str()),
             )
             .await?;

@@ -309,11 +309,11 @@ async fn pagfast_webhooks_alone_need_only_the_header_value() {
     // The right header gets the body read (this one is not an event); a wrong one does not.
     assert!(matches!(
         verify(PAGFAST_HEADER_VALUE).await,
-        Err(pixgw_domain::provider::WebhookError::Malformed(_))
+        Err(pixgw_domain::provider::ProviderWebhookError::Malformed(_))
     ));
     assert!(matches!(
         verify("wrong-value-0123456789").await,
-        Err(pixgw_domain::provider::WebhookError::Unauthenticated(_))
+        Err(pixgw_domain::provider::ProviderWebhookError::Unauthenticated(_))
     ));
     assert_eq!(
         pagfast_webhooks_from_env(&env_of(&[])).err(),

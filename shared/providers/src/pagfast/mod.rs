@@ -330,7 +330,7 @@ impl PixProvider for PagFastWebhooks {
     async fn verify_webhook(
         &self,
         webhook: &InboundWebhook<'_>,
-    ) -> Result<ProviderEvent, WebhookError> {
+    ) -> Result<ProviderEvent, ProviderWebhookError> {
         webhook::verify_header(&self.header_name, &self.header_value, webhook)
     }
 }
