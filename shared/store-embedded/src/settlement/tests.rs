@@ -4,7 +4,6 @@
 
 use chrono::Duration;
 use pixgw_domain::charge::ports::{ChargeQuery, ChargeStore};
-use pixgw_domain::messaging::events::EventLog;
 use pixgw_domain::messaging::outbox::OutboxFeed;
 use pixgw_domain::payout::PayoutId;
 use pixgw_domain::pix::ids::AccountId;
@@ -16,7 +15,6 @@ use crate::outbox::OUTBOX_BY_TIME;
 use crate::test_support::*;
 use pixgw_domain::charge::ports::ChargeTransitions;
 use pixgw_domain::ledger::ports::LedgerStore;
-use pixgw_domain::payout::ports::PayoutStore;
 
 fn status_query(status: ChargeStatus) -> ChargeQuery {
     ChargeQuery {
@@ -235,89 +233,4 @@ async fn a_corrupt_balance_row_is_an_error_and_the_command_writes_nothing() {
             .expect("len"),
         0
     );
-}
-
-#[tokio::test]
-async fn a_settlement_without_a_movement_stores_its_events_and_moves_no_money() {
-    let dir = TempDir::new().expect("temp dir");
-    let store = EmbeddedStore::open(dir.path()).expect("open");
-    let account = AccountId::generate();
-    booked_scheduled(&store, &account, &[(1_000, 0), (500, 0)]).await;
-    let payout = released(&store, &account, at(60)).await;
-    let balance = store.get_balance(&account).await.expect("balance");
-    let movements = store.list_movements(&account).await.expect("movements");
-
-    // A failed scheduled payout: its money stays reserved for its splits' next window.
-    let write = settle_write(&store, payout.clone(), PayoutState::Failed, at(70)).await;
-    assert_eq!(write.movement, None);
-    assert_eq!(store.settle_payout(&write).await, Ok(WriteOutcome::Applied));
-
-    let stored = stored_payout(&store, &payout.id).await;
-    assert_eq!(stored, write.payout);
-    assert_eq!(
-        (stored.state, stored.unsettled_splits),
-        (PayoutState::Failed, 2)
-    );
-    assert_eq!(store.get_balance(&account).await, Ok(balance));
-    assert_eq!(store.list_movements(&account).await, Ok(movements));
-    assert_eq!(
-        store.list_events(&account, None, 10).await,
-        Ok(write.events.clone())
-    );
-    assert_eq!(
-        store.settle_payout(&write).await,
-        Ok(WriteOutcome::Conflict),
-        "settled once"
-    );
-}
-
-#[tokio::test]
-async fn a_settlement_whose_movement_or_event_exists_writes_nothing() {
-    let dir = TempDir::new().expect("temp dir");
-    let store = EmbeddedStore::open(dir.path()).expect("open");
-    let account = AccountId::generate();
-    let first = booked_immediate(&store, &account, 1_000, at(1)).await;
-    let second = booked_immediate(&store, &account, 700, at(2)).await;
-    let first_write = settle_write(&store, first, PayoutState::Paid, at(5)).await;
-    assert_eq!(
-        store.settle_payout(&first_write).await,
-        Ok(WriteOutcome::Applied)
-    );
-
-    let write = settle_write(&store, second.clone(), PayoutState::Failed, at(6)).await;
-    let with_stored_event = SettlePayout {
-        events: [write.events.clone(), first_write.events[..1].to_vec()].concat(),
-        ..write.clone()
-    };
-    let with_stored_movement = SettlePayout {
-        movement: first_write.movement.clone(),
-        ..write.clone()
-    };
-    let with_split_twice = SettlePayout {
-        splits: [write.splits.clone(), write.splits.clone()].concat(),
-        ..write.clone()
-    };
-    let state = || async {
-        (
-            store.get_payout(&second.id).await,
-            inline_splits(&store, &second).await,
-            store.get_balance(&account).await,
-            store.list_movements(&account).await,
-            store.list_events(&account, None, 10).await,
-        )
-    };
-    let before = state().await;
-    for refused in [with_stored_event, with_stored_movement, with_split_twice] {
-        assert_eq!(
-            store.settle_payout(&refused).await,
-            Ok(WriteOutcome::Conflict)
-        );
-        assert_eq!(state().await, before);
-    }
-    assert_eq!(store.settle_payout(&write).await, Ok(WriteOutcome::Applied));
-    let split = &inline_splits(&store, &second).await[0];
-    assert_eq!(split.state, SplitState::Failed);
-    // An immediate payout's failure returns its money to available at once.
-    let balance = store.get_balance(&account).await.expect("balance");
-    assert_eq!(balance.reserved_for_splits, Money::ZERO);
 }
