@@ -13,8 +13,7 @@ use pixgw_domain::split::ports::BookSplits;
 
 use super::{
     Booked, Subject, assert_ledger, assert_unchanged, balance, balance_of, book_write,
-    booked_charge, confirm_outbox, confirmed_charge, ids_of, merchant, pending_charge, snapshot,
-    transfer,
+    booked_charge, confirm_outbox, ids_of, merchant, pending_charge, snapshot, transfer,
 };
 
 pub async fn book_splits_creates_entries_payouts_and_movement(subject: Subject) {
