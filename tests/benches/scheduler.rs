@@ -48,6 +48,7 @@ use aws_sdk_dynamodb::operation;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
+use pixgw_api::store::DynStore;
 use pixgw_domain::charge::Charge;
 use pixgw_domain::flows::run_payout_windows::{PayoutScheduler, RunReport, SchedulerConfig};
 use pixgw_domain::payout::runs::{PayoutRunStore, ScheduledSplitCursor};
@@ -56,8 +57,8 @@ use pixgw_domain::pix::ids::{AccountId, TransactionId};
 use pixgw_domain::split::entry::SplitState;
 use pixgw_store_dynamodb::DynamoStore;
 use pixgw_store_embedded::EmbeddedStore;
+use pixgw_tests::contract::{account_due_at, book, charge_for, nine_am};
 use pixgw_tests::harness::ManualClock;
-use pixgw_tests::scheduler_contract::{self, account_due_at, book, charge_for, nine_am};
 
 // =============================================================================================
 // Heap accounting
@@ -416,9 +417,15 @@ fn describe_calls(calls: &CallTotals) -> String {
 // =============================================================================================
 // The store under test
 
+/// One store seen through both ports: whole (to seed and verify) and as the scheduler's.
+struct Subject {
+    store: DynStore,
+    runs: Arc<dyn PayoutRunStore>,
+}
+
 /// One fresh store seen through both ports, and what must live as long as it.
 struct Bench {
-    subject: scheduler_contract::Subject,
+    subject: Subject,
     _dir: Option<tempfile::TempDir>,
     dynamo: Option<Arc<DynamoStore>>,
     /// DynamoDB only: every call the store made so far.
@@ -432,7 +439,7 @@ impl Bench {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let store = Arc::new(EmbeddedStore::open(dir.path()).expect("open embedded store"));
                 Bench {
-                    subject: scheduler_contract::Subject {
+                    subject: Subject {
                         store: store.clone(),
                         runs: store,
                     },
@@ -461,7 +468,7 @@ impl Bench {
                 }
                 let store = Arc::new(DynamoStore::new(client, table));
                 Bench {
-                    subject: scheduler_contract::Subject {
+                    subject: Subject {
                         store: store.clone(),
                         runs: store.clone(),
                     },
@@ -571,13 +578,8 @@ struct Seeded {
 
 /// An account due at [`window`] with `n` SCHEDULED splits, `concurrency` charges booked at
 /// once, progress printed every tenth.
-async fn seed(
-    subject: &scheduler_contract::Subject,
-    n: usize,
-    concurrency: usize,
-    label: &str,
-) -> Seeded {
-    let account = account_due_at(subject, window()).await;
+async fn seed(subject: &Subject, n: usize, concurrency: usize, label: &str) -> Seeded {
+    let account = account_due_at(&subject.store, window()).await;
     let charges = n / SPLITS_PER_CHARGE;
     let built: Vec<(Charge, DateTime<Utc>)> = (0..charges)
         .map(|i| {
@@ -605,7 +607,7 @@ async fn seed(
     let started = Instant::now();
     futures::stream::iter(built)
         .map(|(c, at)| async move {
-            book(subject, c, at).await;
+            book(&subject.store, c, at).await;
             let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
             if finished.is_multiple_of(step) || finished == charges {
                 let secs = started.elapsed().as_secs_f64();
@@ -692,12 +694,7 @@ async fn page_all(
 }
 
 /// Checks the store after the run, independently of the run's own report.
-async fn verify(
-    subject: &scheduler_contract::Subject,
-    seeded: &Seeded,
-    report: &RunReport,
-    concurrency: usize,
-) {
+async fn verify(subject: &Subject, seeded: &Seeded, report: &RunReport, concurrency: usize) {
     let n: usize = seeded.per_recipient.values().map(|v| v.1 as usize).sum();
     assert_eq!(report.accounts, 1, "the account's window ran: {report:?}");
     assert_eq!(report.skipped, 0, "{report:?}");

@@ -53,11 +53,11 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use crate::bodies::{immediate_split, no_splits};
+use crate::contract::eventually;
 use crate::harness::{
     Backend, Gateway, ManualClock, PipelineParts, TEST_MAX_RECEIVES, TEST_VISIBILITY,
     dynamodb_endpoint, fresh_dynamodb_store,
 };
-use crate::settlement_contract::eventually;
 
 /// Calls `$callback!($($args)*; cases: [...])` with every case.
 #[macro_export]

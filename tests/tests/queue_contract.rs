@@ -1,4 +1,4 @@
-//! The queue contract (`pixgw_tests::queue_contract`) run against every adapter: one test per
+//! The queue contract (`pixgw_tests::contract::queue`) run against every adapter: one test per
 //! case per adapter, e.g. `local::stale_and_invalid_receipts` and
 //! `sqs::stale_and_invalid_receipts`.
 //!
@@ -22,8 +22,8 @@ use async_trait::async_trait;
 use chrono::Utc;
 use pixgw_domain::messaging::queue::DynQueue;
 use pixgw_queue_local::{LocalQueueConfig, LocalQueues};
+use pixgw_tests::contract::queue::QueueFixture;
 use pixgw_tests::harness::ManualClock;
-use pixgw_tests::queue_contract::QueueFixture;
 
 const MAX_RECEIVES: u32 = 3;
 
@@ -129,14 +129,14 @@ macro_rules! adapter_suite {
                 #[tokio::test]
                 async fn $sequential() {
                     let fixture = super::$fresh().await;
-                    pixgw_tests::queue_contract::$sequential(&fixture).await;
+                    pixgw_tests::contract::queue::$sequential(&fixture).await;
                 }
             )*
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $concurrent() {
                     let fixture = super::$fresh().await;
-                    pixgw_tests::queue_contract::$concurrent(&fixture).await;
+                    pixgw_tests::contract::queue::$concurrent(&fixture).await;
                 }
             )*
         }

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::{T0_MS, at_ms, fresh_store};
-use pixgw_domain::account::ports::{AccountStore, SetProvidersError};
+use pixgw_domain::account::ports::AccountStore;
 use pixgw_domain::account::{Account, ClientCredential};
 use pixgw_domain::pix::ids::AccountId;
 use pixgw_store_dynamodb::DynamoStore;
@@ -129,35 +129,6 @@ async fn providers_are_set_replaced_and_cleared_without_touching_the_rest() {
         .expect("clear");
     assert_eq!(raw_account(&store, &account.id).await, Some(before));
     assert_eq!(store.get_account(&account.id).await, Ok(Some(account)));
-}
-
-#[tokio::test]
-async fn providers_given_at_creation_are_stored() {
-    let store = fresh_store().await;
-    let account = created_account(&store, &["connectpsp", "sandbox"]).await;
-    let read = store.get_account(&account.id).await.expect("get");
-    assert_eq!(
-        read.map(|a| a.providers),
-        Some(names(&["connectpsp", "sandbox"]))
-    );
-}
-
-#[tokio::test]
-async fn an_unknown_account_is_not_found_and_no_item_appears() {
-    let store = fresh_store().await;
-    let missing = AccountId::generate();
-    assert_eq!(
-        store
-            .set_account_providers(&missing, &names(&["pagfast"]))
-            .await,
-        Err(SetProvidersError::AccountNotFound)
-    );
-    assert_eq!(
-        store.set_account_providers(&missing, &[]).await,
-        Err(SetProvidersError::AccountNotFound)
-    );
-    assert_eq!(raw_account(&store, &missing).await, None);
-    assert_eq!(store.get_account(&missing).await, Ok(None));
 }
 
 #[tokio::test]

@@ -7,8 +7,6 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Duration;
 use common::{T0_MS, at_ms, claim_request, fresh_store, must_claim};
@@ -172,31 +170,4 @@ async fn an_expired_lease_is_taken_over_only_by_the_same_request() {
     assert!(raw_record(&store, &account, key).await.is_none());
     let corrected = claim_request(&account, key, "h2", "tok-d", after_lease + 2_000);
     must_claim(&store, &corrected).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
-async fn fifty_concurrent_claims_of_one_key_yield_exactly_one_claim() {
-    let store = Arc::new(fresh_store().await);
-    let account = Arc::new(AccountId::generate());
-    let tasks: Vec<_> = (0..50)
-        .map(|i| {
-            let store = Arc::clone(&store);
-            let account = Arc::clone(&account);
-            tokio::spawn(async move {
-                let token = format!("tok-{i}");
-                let request = claim_request(&account, "k-race", "h1", &token, T0_MS);
-                store.claim(&request).await
-            })
-        })
-        .collect();
-    let mut claimed = 0;
-    let mut in_use = 0;
-    for outcome in futures::future::join_all(tasks).await {
-        match outcome.expect("task") {
-            Ok(ClaimOutcome::Claimed(_)) => claimed += 1,
-            Ok(ClaimOutcome::InUse) => in_use += 1,
-            other => panic!("unexpected outcome {other:?}"),
-        }
-    }
-    assert_eq!((claimed, in_use), (1, 49));
 }

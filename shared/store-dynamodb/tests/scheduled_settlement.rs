@@ -11,9 +11,9 @@ mod common;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::scheduled::{
-    booked_at, released, scheduled_splits, settled, settlement, stored_splits, visible_scheduled,
+    released, scheduled_splits, settled, settlement, stored_splits, visible_scheduled,
 };
-use common::settlement::{IMMEDIATE_SHARE, REMAINDER, SCHEDULED_SHARE, eventually, settle_write};
+use common::settlement::{IMMEDIATE_SHARE, REMAINDER, SCHEDULED_SHARE, eventually};
 use common::{T0_MS, at_ms, faulty_store, fresh_store};
 use pixgw_domain::error::StoreError;
 use pixgw_domain::error::WriteOutcome;
@@ -22,7 +22,6 @@ use pixgw_domain::ledger::ports::LedgerStore;
 use pixgw_domain::ledger::{Balance, Bucket, LedgerAccount, Movement, MovementKind};
 use pixgw_domain::messaging::events::{AccountEvent, EventLog, EventType};
 use pixgw_domain::payout::ports::PayoutStore;
-use pixgw_domain::payout::runs::SettleSplits;
 use pixgw_domain::payout::{Payout, PayoutState, SplitRef};
 use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::pix::money::Money;
@@ -113,29 +112,6 @@ async fn settled_payout(
     // The payout's own event, visible in the (index-backed) log before anything else.
     assert_eq!(events(store, &account, 1).await.len(), 1);
     (account, pending, payout)
-}
-
-/// Everything a conflicting chunk must leave untouched.
-#[derive(Debug, PartialEq)]
-struct Snapshot {
-    payout: Option<Payout>,
-    splits: Vec<SplitEntry>,
-    balance: Balance,
-    events: Vec<AccountEvent>,
-}
-
-async fn snapshot(
-    store: &DynamoStore,
-    account: &AccountId,
-    payout: &Payout,
-    splits: &[SplitEntry],
-) -> Snapshot {
-    Snapshot {
-        payout: store.get_payout(&payout.id).await.expect("payout"),
-        splits: stored_splits(store, splits).await,
-        balance: store.get_balance(account).await.expect("balance"),
-        events: store.list_events(account, None, 100).await.expect("events"),
-    }
 }
 
 #[tokio::test]
@@ -340,153 +316,6 @@ async fn a_failed_chunk_reschedules_retries_and_returns_splits_failed_for_good()
 }
 
 #[tokio::test]
-async fn conflicting_chunks_write_nothing() {
-    let store = fresh_store().await;
-    let (account, pending, payout) = settled_payout(&store, 3, PayoutState::Paid).await;
-    let now = at_ms(SETTLED_MS + 1);
-    let chunk_of =
-        |splits: &[SplitEntry]| settle_chunk(&payout, splits.to_vec(), now).expect("chunk");
-    let before = snapshot(&store, &account, &payout, &pending).await;
-    let conflict = |write: SettleSplits| {
-        let store = &store;
-        async move {
-            assert_eq!(
-                store.settle_payout_splits(&write).await,
-                Ok(WriteOutcome::Conflict),
-                "{write:?}"
-            );
-        }
-    };
-
-    // The payout is stored PAID, not FAILED.
-    let mut wrong_state = chunk_of(&pending[..1]);
-    wrong_state.payout_state = PayoutState::Failed;
-    conflict(wrong_state).await;
-    // Settling splits of a payout that is not settled at all.
-    let mut processing = chunk_of(&pending[..1]);
-    processing.payout_state = PayoutState::Processing;
-    conflict(processing).await;
-    // An event of the chunk exists already (here: the payout's own PAYOUT_PAID).
-    let mut existing_event = chunk_of(&pending[..1]);
-    existing_event.events.push(before.events[0].clone());
-    conflict(existing_event).await;
-    // The same event twice in one chunk.
-    let mut twice = chunk_of(&pending[..1]);
-    twice.events.push(twice.events[0].clone());
-    conflict(twice).await;
-    // A split listed twice.
-    conflict(chunk_of(&[pending[0].clone(), pending[0].clone()])).await;
-    // No splits at all.
-    let mut empty = chunk_of(&pending[..1]);
-    empty.splits.clear();
-    empty.events.clear();
-    conflict(empty).await;
-    // Another payout's chunk for these splits.
-    let mut other_payout = chunk_of(&pending[..1]);
-    other_payout.payout_id = pixgw_domain::payout::PayoutId::generate();
-    conflict(other_payout).await;
-    assert_eq!(snapshot(&store, &account, &payout, &pending).await, before);
-
-    // A split no longer PROCESSING (settled by an earlier chunk) spoils the whole chunk.
-    let first = chunk_of(&pending[..1]);
-    assert_eq!(
-        store.settle_payout_splits(&first).await,
-        Ok(WriteOutcome::Applied)
-    );
-    assert_eq!(events(&store, &account, 2).await.len(), 2);
-    let settled_once = snapshot(&store, &account, &payout, &pending).await;
-    let mut overlapping = chunk_of(&pending[1..]);
-    let mut again = chunk_of(&pending[..1]);
-    overlapping.splits.push(again.splits.remove(0));
-    conflict(overlapping).await;
-    assert_eq!(
-        snapshot(&store, &account, &payout, &pending).await,
-        settled_once
-    );
-    assert_eq!(
-        settled_once.payout.as_ref().map(|p| p.unsettled_splits),
-        Some(2)
-    );
-}
-
-#[tokio::test]
-async fn a_chunk_larger_than_the_unsettled_count_conflicts() {
-    let store = fresh_store().await;
-    let account = AccountId::generate();
-    let splits = scheduled_splits(&store, &account, 2, T0_MS).await;
-    let payout = released(&store, &account, &splits, WINDOW_MS, RUN_MS).await;
-    // A settlement that left only one split to settle (the count is the payout's word).
-    let mut write = settlement(&payout, PayoutState::Paid, SETTLED_MS);
-    write.payout.unsettled_splits = 1;
-    assert_eq!(store.settle_payout(&write).await, Ok(WriteOutcome::Applied));
-    let payout = write.payout;
-    let pending = stored_splits(&store, &splits).await;
-    let before = snapshot(&store, &account, &payout, &pending).await;
-
-    let both = settle_chunk(&payout, pending.clone(), at_ms(SETTLED_MS + 1)).expect("chunk");
-    assert_eq!(
-        store.settle_payout_splits(&both).await,
-        Ok(WriteOutcome::Conflict)
-    );
-    assert_eq!(snapshot(&store, &account, &payout, &pending).await, before);
-
-    let one = settle_chunk(&payout, pending[..1].to_vec(), at_ms(SETTLED_MS + 1)).expect("chunk");
-    assert_eq!(
-        store.settle_payout_splits(&one).await,
-        Ok(WriteOutcome::Applied)
-    );
-    let stored = store
-        .get_payout(&payout.id)
-        .await
-        .expect("get")
-        .expect("payout");
-    assert_eq!(stored.unsettled_splits, 0);
-    // Nothing is left to count down.
-    let rest = settle_chunk(&payout, pending[1..].to_vec(), at_ms(SETTLED_MS + 2)).expect("chunk");
-    assert_eq!(
-        store.settle_payout_splits(&rest).await,
-        Ok(WriteOutcome::Conflict)
-    );
-    assert_eq!(
-        stored_splits(&store, &pending[1..]).await,
-        pending[1..].to_vec()
-    );
-}
-
-#[tokio::test]
-async fn a_chunk_whose_movement_exists_conflicts() {
-    let store = fresh_store().await;
-    let (account, pending, payout) = settled_payout(&store, 2, PayoutState::Failed).await;
-    let now = at_ms(SETTLED_MS + 1);
-    let mut first = settle_chunk(&payout, pending[..1].to_vec(), now).expect("chunk");
-    let reserved = LedgerAccount::Merchant(account.clone(), Bucket::ReservedForSplits);
-    let available = LedgerAccount::Merchant(account.clone(), Bucket::Available);
-    let movement = Movement::transfer(
-        MovementKind::SplitsFailed,
-        &account,
-        "same-reference",
-        reserved,
-        available,
-        Money::from_cents(1),
-        now,
-    )
-    .expect("movement");
-    first.movement = Some(movement.clone());
-    assert_eq!(
-        store.settle_payout_splits(&first).await,
-        Ok(WriteOutcome::Applied)
-    );
-    let before = snapshot(&store, &account, &payout, &pending).await;
-    let mut second = settle_chunk(&payout, pending[1..].to_vec(), now).expect("chunk");
-    second.movement = Some(movement);
-    assert_eq!(
-        store.settle_payout_splits(&second).await,
-        Ok(WriteOutcome::Conflict)
-    );
-    assert_eq!(snapshot(&store, &account, &payout, &pending).await, before);
-}
-
-#[tokio::test]
 async fn a_failed_scheduled_payout_settles_without_a_movement_and_records_its_event_once() {
     let store = fresh_store().await;
     let account = AccountId::generate();
@@ -516,42 +345,6 @@ async fn a_failed_scheduled_payout_settles_without_a_movement_and_records_its_ev
         Ok(WriteOutcome::Conflict)
     );
     assert_eq!(events(&store, &account, 1).await, write.events);
-}
-
-#[tokio::test]
-async fn settle_payout_with_an_existing_event_conflicts_and_writes_nothing() {
-    let store = fresh_store().await;
-    let account = AccountId::generate();
-    let first = booked_at(&store, &account, T0_MS).await;
-    let second = booked_at(&store, &account, T0_MS + 10).await;
-    let shared = AccountEvent::new(
-        &account,
-        EventType::PayoutPaid,
-        "shared-subject",
-        at_ms(T0_MS + 5_000),
-        serde_json::json!({}),
-    );
-    let mut one = settle_write(&first, PayoutState::Paid, T0_MS + 5_000);
-    one.events = vec![shared.clone()];
-    assert_eq!(store.settle_payout(&one).await, Ok(WriteOutcome::Applied));
-    let balance_before = store.get_balance(&account).await.expect("balance");
-
-    let mut two = settle_write(&second, PayoutState::Paid, T0_MS + 6_000);
-    two.events = vec![shared];
-    assert_eq!(store.settle_payout(&two).await, Ok(WriteOutcome::Conflict));
-    let payout = store
-        .get_payout(&second.payouts[0].id)
-        .await
-        .expect("get")
-        .expect("payout");
-    assert_eq!(payout.state, PayoutState::Processing);
-    assert_eq!(store.get_balance(&account).await, Ok(balance_before));
-    let movement = two.movement.as_ref().expect("movement");
-    assert!(
-        raw(&store, keys::movement_pk(&movement.id), keys::SK_MOVEMENT)
-            .await
-            .is_none()
-    );
 }
 
 #[tokio::test]

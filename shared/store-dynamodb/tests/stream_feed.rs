@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodbstreams::Client as StreamsClient;
-use common::settlement::{book_write, confirm_write, split_charge};
+use common::settlement::{confirm_write, split_charge};
 use common::{T0_MS, endpoint, faults, fresh_store, init_tracing, unique_table};
 use pixgw_domain::charge::ports::ChargeStore;
 use pixgw_domain::charge::ports::ChargeTransitions;
@@ -21,7 +21,6 @@ use pixgw_domain::error::WriteOutcome;
 use pixgw_domain::messaging::outbox::OutboxFeed;
 use pixgw_domain::messaging::outbox::OutboxMessage;
 use pixgw_domain::pix::ids::AccountId;
-use pixgw_domain::split::ports::SplitStore;
 use pixgw_store_dynamodb::{DynamoStore, DynamoStreamFeed, outbox_message_from_image, sdk_client};
 
 fn ids<'a>(messages: impl IntoIterator<Item = &'a OutboxMessage>) -> BTreeSet<String> {
@@ -96,57 +95,6 @@ async fn the_feed_returns_committed_messages_until_they_are_acked() {
     // (at least once; consumers are idempotent).
     let fresh = DynamoStreamFeed::connect(Some(endpoint()), store.table()).await;
     assert_eq!(ids(&poll_until(&fresh, &both).await), both);
-}
-
-#[tokio::test]
-async fn messages_of_cancelled_transactions_never_come_out() {
-    let store = fresh_store().await;
-    let feed = DynamoStreamFeed::connect(Some(endpoint()), store.table()).await;
-    let account = AccountId::generate();
-    let c1 = split_charge(&account, T0_MS);
-    let c2 = split_charge(&account, T0_MS);
-    for c in [&c1, &c2] {
-        store.insert_charge(c, None).await.expect("insert");
-    }
-    let confirm1 = confirm_write(&c1, T0_MS + 1_000);
-    assert_eq!(
-        store.confirm_charge(&confirm1).await,
-        Ok(WriteOutcome::Applied)
-    );
-
-    let renamed = |mut messages: Vec<OutboxMessage>, id: &str| {
-        messages[0].id = id.to_owned();
-        messages
-    };
-    // Charge no longer PENDING.
-    let mut again = confirm_write(&c1, T0_MS + 2_000);
-    again.outbox = renamed(again.outbox, "never-confirm-twice");
-    // Charge not CONFIRMED yet.
-    let mut early = book_write(&c2, T0_MS + 2_000);
-    early.outbox = renamed(early.outbox, "never-book-early");
-    // End-to-end id already used by c1.
-    let mut stolen = confirm_write(&c2, T0_MS + 2_000);
-    stolen.payment = confirm1.payment.clone();
-    stolen.outbox = renamed(stolen.outbox, "never-same-payment");
-    assert_eq!(
-        store.confirm_charge(&again).await,
-        Ok(WriteOutcome::Conflict)
-    );
-    assert_eq!(store.book_splits(&early).await, Ok(WriteOutcome::Conflict));
-    assert_eq!(
-        store.confirm_charge(&stolen).await,
-        Ok(WriteOutcome::Conflict)
-    );
-
-    // A commit after the failures: once it is out, everything before it has been read.
-    let confirm2 = confirm_write(&c2, T0_MS + 3_000);
-    assert_eq!(
-        store.confirm_charge(&confirm2).await,
-        Ok(WriteOutcome::Applied)
-    );
-    let committed = ids([&confirm1.outbox[0], &confirm2.outbox[0]]);
-    let polled = poll_until(&feed, &committed).await;
-    assert_eq!(ids(&polled), committed);
 }
 
 /// A store on a fresh table, and a feed on it whose requests pass through `faults`.

@@ -27,10 +27,7 @@ use pixgw_domain::split::ports::BookSplits;
 use pixgw_domain::split::{SplitRule, SplitValue};
 
 use pixgw_domain::charge::ports::{ChargeQuery, ChargeTransitions};
-use pixgw_domain::idempotency::{
-    ClaimOutcome, ClaimRequest, IdempotencyClaim, IdempotencyCompletion, IdempotencyStore,
-    StoredResponse,
-};
+use pixgw_domain::idempotency::ClaimRequest;
 use pixgw_domain::ledger::Balance;
 use pixgw_domain::ledger::ports::LedgerStore;
 use pixgw_domain::payout::ports::PayoutStore;
@@ -466,38 +463,6 @@ pub(crate) async fn assert_balance_is_sum_of_movements(store: &EmbeddedStore, ac
     assert_eq!(stored, Balance::from_movements(account, &movements));
     assert!(stored.available.cents() >= 0, "available went negative");
     assert!(stored.incoming.cents() >= 0 && stored.reserved_for_splits.cents() >= 0);
-}
-
-/// A fresh claim of `key` for `account` at `t0`.
-pub(crate) async fn claimed(
-    store: &EmbeddedStore,
-    account: &AccountId,
-    key: &str,
-) -> IdempotencyClaim {
-    let request = ClaimRequest {
-        account_id: account,
-        key,
-        request_hash: "hash-1",
-        lock_token: "token-1",
-        now: t0(),
-        lease_until: t0() + Duration::seconds(30),
-        expires_at: t0() + Duration::hours(24),
-    };
-    match store.claim(&request).await.expect("claim") {
-        ClaimOutcome::Claimed(claim) => claim,
-        other => panic!("expected a fresh claim, got {other:?}"),
-    }
-}
-
-/// The completion of `claim` with a 201 response.
-pub(crate) fn completion(claim: IdempotencyClaim) -> IdempotencyCompletion {
-    IdempotencyCompletion {
-        claim,
-        response: StoredResponse {
-            status: 201,
-            body: "{\"ok\":true}".into(),
-        },
-    }
 }
 
 /// The stored version of `charge`.

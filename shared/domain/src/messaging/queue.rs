@@ -3,7 +3,7 @@
 //!
 //! Two adapters implement [`MessageQueue`]: `pixgw-queue-sqs` (Amazon SQS standard queues, in
 //! production) and `pixgw-queue-local` (in-process, for the local gateway and tests). The
-//! contract suite in `tests/src/queue_contract.rs` holds both to the semantics below, which are
+//! contract suite in `tests/src/contract/queue.rs` holds both to the semantics below, which are
 //! those of an SQS standard queue with a redrive policy:
 //!
 //! - **At least once.** A sent message is delivered one or more times until it is acked.

@@ -126,24 +126,6 @@ async fn providers_set_and_given_at_creation_survive_a_reopen() {
 }
 
 #[tokio::test]
-async fn an_unknown_account_is_not_found_and_none_appears() {
-    let (_dir, store) = store();
-    let missing = AccountId::generate();
-    assert_eq!(
-        store
-            .set_account_providers(&missing, &names(&["pagfast"]))
-            .await,
-        Err(SetProvidersError::AccountNotFound)
-    );
-    assert_eq!(
-        store.set_account_providers(&missing, &[]).await,
-        Err(SetProvidersError::AccountNotFound)
-    );
-    assert_eq!(raw(&store, missing.as_str()), None);
-    assert_eq!(store.get_account(&missing).await, Ok(None));
-}
-
-#[tokio::test]
 async fn accounts_written_before_providers_existed_read_and_update_keeping_every_field() {
     let (_dir, store) = store();
     let id = AccountId::generate();

@@ -4,7 +4,7 @@
 
 use chrono::Duration;
 use pixgw_domain::ledger::ports::LedgerStore;
-use pixgw_domain::messaging::events::{AccountEvent, EventLog, EventType};
+use pixgw_domain::messaging::events::{AccountEvent, EventType};
 use pixgw_domain::messaging::outbox::OutboxFeed;
 use tempfile::TempDir;
 
@@ -166,57 +166,6 @@ async fn rewriting_a_charge_moves_its_status_index_entry() {
     assert_eq!(count(&store, CHARGES_BY_ACCOUNT), 1);
 }
 
-#[tokio::test]
-async fn listing_handles_empty_and_inverted_ranges_and_clamps_the_limit() {
-    let dir = TempDir::new().expect("temp dir");
-    let store = EmbeddedStore::open(dir.path()).expect("open");
-    let account_id = AccountId::generate();
-    for i in 0..3 {
-        let c = charge_at(
-            &account_id,
-            &format!("ext-{i}"),
-            t0() + Duration::seconds(i),
-        );
-        store.insert_charge(&c, None).await.expect("insert");
-    }
-    let inverted = ChargeQuery {
-        from: Some(t0() + Duration::seconds(10)),
-        to: Some(t0()),
-        ..query(10)
-    };
-    assert_eq!(
-        store
-            .list_charges(&account_id, &inverted)
-            .await
-            .expect("list")
-            .items,
-        Vec::new()
-    );
-    // A limit of 0 still makes progress: one item and a cursor.
-    let page = store
-        .list_charges(&account_id, &query(0))
-        .await
-        .expect("list");
-    assert_eq!(page.items.len(), 1);
-    assert!(page.next.is_some());
-    // A cursor from before the epoch is just "nothing older".
-    let ancient = ChargeQuery {
-        after: Some(ChargeCursor {
-            created_at_ms: -5,
-            transaction_id: TransactionId::generate(),
-        }),
-        ..query(10)
-    };
-    assert_eq!(
-        store
-            .list_charges(&account_id, &ancient)
-            .await
-            .expect("list")
-            .items,
-        Vec::new()
-    );
-}
-
 fn expire(charge: &Charge, now: DateTime<Utc>) -> ChargeTransition {
     let event = AccountEvent::new(
         &charge.account_id,
@@ -243,50 +192,6 @@ fn expiring(account: &AccountId, expires_in: i64) -> Charge {
         expires_at: t0() + Duration::seconds(expires_in),
         ..charge
     }
-}
-
-#[tokio::test]
-async fn a_transition_is_conditioned_on_the_stored_status() {
-    let (_dir, store) = open();
-    let account = AccountId::generate();
-    let charge = charge(&account);
-    stored_charge(&store, &charge).await;
-    let write = expire(&charge, at(3_600));
-    let wrong = ChargeTransition {
-        from: ChargeStatus::Confirmed,
-        ..write.clone()
-    };
-    assert_eq!(
-        store.transition_charge(&wrong).await,
-        Ok(WriteOutcome::Conflict)
-    );
-    assert_eq!(stored(&store, &charge).await.status, ChargeStatus::Pending);
-    assert_eq!(
-        store.transition_charge(&write).await,
-        Ok(WriteOutcome::Applied)
-    );
-    assert_eq!(
-        store.transition_charge(&write).await,
-        Ok(WriteOutcome::Conflict)
-    );
-    assert_eq!(stored(&store, &charge).await.status, ChargeStatus::Expired);
-    let expired = ChargeQuery {
-        status: Some(ChargeStatus::Expired),
-        from: None,
-        to: None,
-        limit: 10,
-        after: None,
-    };
-    let page = store.list_charges(&account, &expired).await.expect("list");
-    assert_eq!(page.items.len(), 1);
-    let pending = ChargeQuery {
-        status: Some(ChargeStatus::Pending),
-        ..expired
-    };
-    let page = store.list_charges(&account, &pending).await.expect("list");
-    assert!(page.items.is_empty());
-    let events = store.list_events(&account, None, 10).await.expect("events");
-    assert_eq!(events, write.events);
 }
 
 #[tokio::test]

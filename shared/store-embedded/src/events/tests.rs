@@ -50,59 +50,6 @@ async fn listed(
 }
 
 #[tokio::test]
-async fn events_are_listed_oldest_first_then_by_id_after_an_exclusive_cursor() {
-    let (_dir, store) = open();
-    let account = AccountId::generate();
-    let other = AccountId::generate();
-    // Written out of order; two share a millisecond.
-    let mut mine = vec![
-        event(&account, "c", at(3)),
-        event(&account, "a", at(1)),
-        event(&account, "b1", at(2)),
-        event(&account, "b2", at(2)),
-    ];
-    let theirs = event(&other, "x", at(2));
-    store_events(&store, &mine[..2]);
-    store_events(&store, &[mine[2].clone(), theirs.clone(), mine[3].clone()]);
-    mine.sort_by(|a, b| (a.occurred_at, &a.id).cmp(&(b.occurred_at, &b.id)));
-    let ids: Vec<String> = mine.iter().map(|e| e.id.clone()).collect();
-
-    let all = store.list_events(&account, None, 100).await.expect("list");
-    assert_eq!(all, mine, "whole events, as written");
-    assert_eq!(listed(&store, &account, None, 2).await, ids[..2].to_vec());
-    assert_eq!(
-        listed(&store, &account, Some(&ids[1]), 100).await,
-        ids[2..].to_vec()
-    );
-    assert_eq!(
-        listed(&store, &account, Some(&ids[1]), 1).await,
-        ids[2..3].to_vec()
-    );
-    assert!(
-        listed(&store, &account, Some(&ids[3]), 100)
-            .await
-            .is_empty()
-    );
-    assert!(listed(&store, &account, None, 0).await.is_empty());
-    assert_eq!(
-        listed(&store, &other, None, 100).await,
-        vec![theirs.id.clone()]
-    );
-
-    // A cursor that names no event of the account has nothing after it.
-    assert!(
-        listed(&store, &account, Some("evt_unknown"), 100)
-            .await
-            .is_empty()
-    );
-    assert!(
-        listed(&store, &account, Some(&theirs.id), 100)
-            .await
-            .is_empty()
-    );
-}
-
-#[tokio::test]
 async fn an_event_id_is_stored_once() {
     let (_dir, store) = open();
     let account = AccountId::generate();

@@ -3,12 +3,10 @@
 
 use chrono::{DateTime, Utc};
 use pixgw_domain::charge::Charge;
-use pixgw_domain::charge::ports::ChargeTransitions;
 use pixgw_domain::error::WriteOutcome;
-use pixgw_domain::idempotency::IdempotencyClaim;
 use pixgw_domain::ledger::ports::LedgerStore;
 use pixgw_domain::ledger::{AvailableDraw, Balance, Bucket, LedgerAccount, Leg, Movement};
-use pixgw_domain::messaging::outbox::{OutboxFeed, PipelineMessage};
+use pixgw_domain::messaging::outbox::PipelineMessage;
 use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::pix::money::Money;
 use pixgw_domain::refund::{ChargeRefund, RefundState};
@@ -122,64 +120,6 @@ fn refund_booked(
 }
 
 #[tokio::test]
-async fn a_refund_before_booking_takes_incoming_and_blocks_booking() {
-    let (_dir, store) = open();
-    let account = AccountId::generate();
-    let charge = charge(&account);
-    // Not CONFIRMED yet: refused.
-    stored_charge(&store, &charge).await;
-    let write = refund_not_booked(&charge);
-    assert_eq!(
-        store.request_refund(&write).await,
-        Ok(MoneyOutOutcome::Conflict)
-    );
-    assert_eq!(
-        store.confirm_charge(&confirm_write(&charge, t0())).await,
-        Ok(WriteOutcome::Applied)
-    );
-    assert_eq!(
-        store.request_refund(&write).await,
-        Ok(MoneyOutOutcome::Applied)
-    );
-    assert_eq!(stored(&store, &charge).await, write.charge);
-    assert_eq!(balance(&store, &account).await, Balance::default());
-    assert_balance_is_sum_of_movements(&store, &account).await;
-    // Once REFUND_PROCESSING, neither a second request nor the split calculator gets in.
-    assert_eq!(
-        store.request_refund(&write).await,
-        Ok(MoneyOutOutcome::Conflict)
-    );
-    assert_eq!(
-        store.book_splits(&book_write(&charge)).await,
-        Ok(WriteOutcome::Conflict)
-    );
-    let outbox = store.poll_outbox(100).await.expect("outbox");
-    assert!(outbox.iter().any(|m| m.id == write.outbox[0].id));
-}
-
-#[tokio::test]
-async fn a_not_booked_refund_of_a_booked_charge_is_a_conflict() {
-    let (_dir, store) = open();
-    let account = AccountId::generate();
-    let charge = charge(&account);
-    confirmed(&store, &charge).await;
-    assert_eq!(
-        store.book_splits(&book_write(&charge)).await,
-        Ok(WriteOutcome::Applied)
-    );
-    let before = balance(&store, &account).await;
-    assert_eq!(
-        store.request_refund(&refund_not_booked(&charge)).await,
-        Ok(MoneyOutOutcome::Conflict)
-    );
-    assert_eq!(
-        stored(&store, &charge).await.status,
-        ChargeStatus::Confirmed
-    );
-    assert_eq!(balance(&store, &account).await, before);
-}
-
-#[tokio::test]
 async fn a_booked_refund_cancels_scheduled_splits_and_draws_the_rest() {
     let (_dir, store) = open();
     let account = AccountId::generate();
@@ -240,37 +180,4 @@ async fn a_booked_refund_cancels_scheduled_splits_and_draws_the_rest() {
     );
     assert_eq!(stored(&store, &charge).await, write.charge);
     assert_balance_is_sum_of_movements(&store, &account).await;
-}
-
-#[tokio::test]
-async fn a_refund_with_a_lost_claim_writes_nothing() {
-    let (_dir, store) = open();
-    let account = AccountId::generate();
-    let charge = charge(&account);
-    confirmed(&store, &charge).await;
-    let lost = IdempotencyClaim {
-        lock_token: "someone-else".into(),
-        ..claimed(&store, &account, "key-1").await
-    };
-    let write = RequestRefund {
-        completion: Some(completion(lost)),
-        ..refund_not_booked(&charge)
-    };
-    assert_eq!(
-        store.request_refund(&write).await,
-        Ok(MoneyOutOutcome::ClaimLost)
-    );
-    assert_eq!(
-        stored(&store, &charge).await.status,
-        ChargeStatus::Confirmed
-    );
-    let held = claimed(&store, &account, "key-2").await;
-    let write = RequestRefund {
-        completion: Some(completion(held)),
-        ..refund_not_booked(&charge)
-    };
-    assert_eq!(
-        store.request_refund(&write).await,
-        Ok(MoneyOutOutcome::Applied)
-    );
 }

@@ -1,104 +1,29 @@
-//! The payout-scheduler contract: [`PayoutScheduler`] over every adapter of
-//! [`PayoutRunStore`], run by `tests/scheduler_contract.rs` on the embedded store and on
-//! DynamoDB Local.
-//!
-//! Each case is an `async fn(Subject)` that panics on a violation. Splits are booked through
-//! the real write path: the charge is inserted, confirmed, and its splits booked with
-//! [`split_calculator::booking`] + `book_splits`, at chosen instants.
+//! `PayoutRunStore`: the payout scheduler ([`PayoutScheduler`]) over the store: one payout
+//! per recipient per window summing its splits, splits booked after the window's cutoff
+//! waiting, missed windows caught up in one run, a crashed run finished by the next with the
+//! same payout ids, racing runs paying each recipient once; ASSEMBLING payouts unlisted until
+//! released. Splits are booked through the real write path at chosen instants: the charge is
+//! inserted, confirmed, and its splits booked with the split calculator's own booking.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
 use futures::future::join_all;
-use pixgw_api::store::DynStore;
-use pixgw_domain::charge::{Charge, ChargeSplit, ChargeStatus};
+use pixgw_domain::charge::Charge;
 use pixgw_domain::error::WriteOutcome;
-use pixgw_domain::flows::book_splits::booking;
 use pixgw_domain::flows::run_payout_windows::{PayoutScheduler, SchedulerConfig};
-use pixgw_domain::payout::runs::{AttachSplits, PayoutHeader, PayoutRunStore};
+use pixgw_domain::payout::ports::PayoutQuery;
+use pixgw_domain::payout::runs::{AttachSplits, PayoutHeader};
 use pixgw_domain::payout::{Payout, PayoutId, PayoutRecipient, PayoutState};
 use pixgw_domain::pix::clock::Clock;
 use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::pix::money::Money;
-use pixgw_domain::pix::pix_key::PixKeyType;
-use pixgw_domain::schedule::PayoutSchedule;
-use pixgw_domain::schedule::ports::ScheduleState;
 use pixgw_domain::split::entry::SplitState;
-use pixgw_domain::split::ports::BookSplits;
-use pixgw_domain::split::{SplitRule, SplitValue};
 
-use crate::settlement_contract::{CPF, charge_with_splits, confirm_write, doc, payment};
-
-/// One store seen through both ports.
-#[derive(Clone)]
-pub struct Subject {
-    pub store: DynStore,
-    pub runs: Arc<dyn PayoutRunStore>,
-}
-
-impl Subject {
-    /// A fresh embedded store seen through both ports, plus its temporary directory (kept
-    /// alive by the caller for the test's length).
-    pub async fn fresh_embedded() -> (Subject, Option<tempfile::TempDir>) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Arc::new(
-            pixgw_store_embedded::EmbeddedStore::open(dir.path()).expect("open embedded store"),
-        );
-        let subject = Subject {
-            store: store.clone(),
-            runs: store,
-        };
-        (subject, Some(dir))
-    }
-
-    /// A fresh DynamoDB Local table seen through both ports (no directory to keep).
-    pub async fn fresh_dynamodb() -> (Subject, Option<tempfile::TempDir>) {
-        let store = Arc::new(crate::harness::fresh_dynamodb_store().await);
-        let subject = Subject {
-            store: store.clone(),
-            runs: store,
-        };
-        (subject, None)
-    }
-
-    /// [`Subject::fresh_dynamodb`] on a table that never had a stream, for the `large` cases:
-    /// they read nothing from it, and DynamoDB Local slows every request to a streamed table
-    /// down as stream records pile up (see
-    /// [`crate::harness::fresh_dynamodb_store_without_stream`]).
-    pub async fn fresh_dynamodb_without_stream() -> (Subject, Option<tempfile::TempDir>) {
-        let store = Arc::new(crate::harness::fresh_dynamodb_store_without_stream().await);
-        let subject = Subject {
-            store: store.clone(),
-            runs: store,
-        };
-        (subject, None)
-    }
-}
-
-/// Calls `$callback!($($args)*; sequential: [...], concurrent: [...], large: [...])` with every
-/// case. `large` cases are concurrent too, and need no table stream: a runner gives them a
-/// store without one where that is faster ([`Subject::fresh_dynamodb_without_stream`]).
-#[macro_export]
-macro_rules! scheduler_contract_cases {
-    ($callback:ident ! ( $($args:tt)* )) => {
-        $callback! {
-            $($args)*;
-            sequential: [
-                one_payout_per_recipient_summing_its_splits,
-                splits_booked_after_the_cutoff_wait,
-                catch_up_after_missed_windows_is_one_run,
-                a_crashed_run_is_completed_without_duplicates,
-            ],
-            concurrent: [
-                racing_runs_pay_each_recipient_once,
-            ],
-            large: [
-                ten_thousand_splits_over_a_thousand_recipients,
-            ],
-        }
-    };
-}
+use super::{
+    Subject, account_due_at, base_time, book, charge_for, eventually, ms, nine_am, recipient_key,
+};
 
 struct Fixed(DateTime<Utc>);
 
@@ -110,93 +35,13 @@ impl Clock for Fixed {
 
 fn scheduler(subject: &Subject, page_size: usize) -> PayoutScheduler {
     PayoutScheduler::with_config(
-        subject.runs.clone(),
+        subject.runs(),
         Arc::new(Fixed(Utc::now())),
         SchedulerConfig {
             page_size,
             ..SchedulerConfig::default()
         },
     )
-}
-
-/// Daily at 09:00 São Paulo = 12:00 UTC. Day `d` of January 2031.
-pub fn nine_am(day: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2031, 1, day, 12, 0, 0)
-        .single()
-        .expect("instant")
-}
-
-/// An account whose daily 09:00 schedule is next due at `next_run_at`.
-pub async fn account_due_at(subject: &Subject, next_run_at: DateTime<Utc>) -> AccountId {
-    let account = AccountId::generate();
-    let schedule = PayoutSchedule::daily(NaiveTime::from_hms_opt(9, 0, 0).expect("time"));
-    let state = ScheduleState {
-        account_id: account.clone(),
-        schedule,
-        next_run_at,
-        version: 1,
-        updated_at: next_run_at - Duration::days(1),
-        lease: None,
-    };
-    assert_eq!(
-        subject.store.put_schedule(&state, None).await,
-        Ok(WriteOutcome::Applied)
-    );
-    account
-}
-
-pub fn recipient_key(n: usize) -> String {
-    format!("recebedor{n}@example.com")
-}
-
-/// A charge of `account` with one scheduled FIXED split per recipient number.
-pub fn charge_for(
-    account: &AccountId,
-    recipients: &[usize],
-    cents: i64,
-    at: DateTime<Utc>,
-) -> Charge {
-    let mut charge = charge_with_splits(account, at);
-    charge.splits = recipients
-        .iter()
-        .map(|&n| ChargeSplit {
-            rule: SplitRule {
-                pix_key: recipient_key(n).into(),
-                pix_key_type: PixKeyType::Email,
-                name: format!("Recebedor {n}").into(),
-                document: doc(CPF),
-                value: SplitValue::Fixed(Money::from_cents(cents)),
-                immediate: false,
-            },
-            amount: Money::from_cents(cents),
-        })
-        .collect();
-    let shares = cents * i64::try_from(recipients.len()).expect("count");
-    charge.amount = Money::from_cents(shares + 100);
-    charge.remainder = Money::from_cents(100);
-    charge
-}
-
-/// Inserts, confirms and books the charge's splits at `at` (their booking time).
-pub async fn book(subject: &Subject, charge: Charge, at: DateTime<Utc>) {
-    book_in(&subject.store, charge, at).await;
-}
-
-/// [`book`] on a bare store; the booking it wrote.
-pub async fn book_in(store: &DynStore, charge: Charge, at: DateTime<Utc>) -> BookSplits {
-    store.insert_charge(&charge, None).await.expect("insert");
-    let confirm = confirm_write(&charge, payment(at), at);
-    assert_eq!(
-        store.confirm_charge(&confirm).await,
-        Ok(WriteOutcome::Applied)
-    );
-    let confirmed = Charge {
-        status: ChargeStatus::Confirmed,
-        ..charge
-    };
-    let write = booking(&confirmed, at).expect("booking");
-    assert_eq!(store.book_splits(&write).await, Ok(WriteOutcome::Applied));
-    write
 }
 
 /// Every payout of the account's splits, by id, checked against the splits it pays: each
@@ -268,11 +113,11 @@ fn distinct_recipients(payouts: &BTreeMap<PayoutId, Payout>) -> usize {
 
 pub async fn one_payout_per_recipient_summing_its_splits(subject: Subject) {
     let window = nine_am(10);
-    let account = account_due_at(&subject, window).await;
+    let account = account_due_at(&subject.store, window).await;
     let mut charges = Vec::new();
     for i in 0..5 {
         let c = charge_for(&account, &[1, 2, 3], 1_000 + i, window - Duration::hours(2));
-        book(&subject, c.clone(), window - Duration::hours(2)).await;
+        book(&subject.store, c.clone(), window - Duration::hours(2)).await;
         charges.push(c);
     }
     let report = scheduler(&subject, 4)
@@ -306,12 +151,12 @@ pub async fn one_payout_per_recipient_summing_its_splits(subject: Subject) {
 
 pub async fn splits_booked_after_the_cutoff_wait(subject: Subject) {
     let window = nine_am(10);
-    let account = account_due_at(&subject, window).await;
+    let account = account_due_at(&subject.store, window).await;
     let before = charge_for(&account, &[1], 500, window - Duration::minutes(1));
-    book(&subject, before.clone(), window).await;
+    book(&subject.store, before.clone(), window).await;
     let late_at = window + Duration::milliseconds(1);
     let late = charge_for(&account, &[1], 700, late_at);
-    book(&subject, late.clone(), late_at).await;
+    book(&subject.store, late.clone(), late_at).await;
     let report = scheduler(&subject, 10)
         .run_due(window + Duration::minutes(5))
         .await
@@ -329,12 +174,12 @@ pub async fn splits_booked_after_the_cutoff_wait(subject: Subject) {
 
 pub async fn catch_up_after_missed_windows_is_one_run(subject: Subject) {
     let first = nine_am(10);
-    let account = account_due_at(&subject, first).await;
+    let account = account_due_at(&subject.store, first).await;
     let mut charges = Vec::new();
     for day in 0..4 {
         let at = first - Duration::hours(1) + Duration::days(day);
         let c = charge_for(&account, &[7], 100, at);
-        book(&subject, c.clone(), at).await;
+        book(&subject.store, c.clone(), at).await;
         charges.push(c);
     }
     // Down for three windows (10th, 11th, 12th); back at 10:00 on the 13th.
@@ -355,17 +200,17 @@ pub async fn catch_up_after_missed_windows_is_one_run(subject: Subject) {
 
 pub async fn a_crashed_run_is_completed_without_duplicates(subject: Subject) {
     let window = nine_am(10);
-    let account = account_due_at(&subject, window).await;
+    let account = account_due_at(&subject.store, window).await;
     let mut charges = Vec::new();
     for i in 0..6 {
         let at = window - Duration::minutes(30) + Duration::seconds(i);
         let c = charge_for(&account, &[1, 2], 250, at);
-        book(&subject, c.clone(), at).await;
+        book(&subject.store, c.clone(), at).await;
         charges.push(c);
     }
     // The crashed run: claims, attaches the first page for recipient 1 only, dies.
     let crash_at = window + Duration::minutes(1);
-    let runs = &subject.runs;
+    let runs = subject.runs();
     assert_eq!(
         runs.claim_window(
             &account,
@@ -438,12 +283,12 @@ pub async fn a_crashed_run_is_completed_without_duplicates(subject: Subject) {
 
 pub async fn racing_runs_pay_each_recipient_once(subject: Subject) {
     let window = nine_am(10);
-    let account = account_due_at(&subject, window).await;
+    let account = account_due_at(&subject.store, window).await;
     let mut charges = Vec::new();
     for i in 0..20 {
         let at = window - Duration::hours(1) + Duration::seconds(i);
         let c = charge_for(&account, &[1, 2, 3, 4], 199, at);
-        book(&subject, c.clone(), at).await;
+        book(&subject.store, c.clone(), at).await;
         charges.push(c);
     }
     let now = window + Duration::minutes(1);
@@ -473,7 +318,7 @@ pub async fn racing_runs_pay_each_recipient_once(subject: Subject) {
 
 pub async fn ten_thousand_splits_over_a_thousand_recipients(subject: Subject) {
     let window = nine_am(10);
-    let account = account_due_at(&subject, window).await;
+    let account = account_due_at(&subject.store, window).await;
     let mut charges = Vec::new();
     let mut expected: i64 = 0;
     for i in 0..1_000usize {
@@ -485,7 +330,7 @@ pub async fn ten_thousand_splits_over_a_thousand_recipients(subject: Subject) {
         let c = charge_for(&account, &recipients, cents, at);
         expected += cents * 10;
         charges.push(c.clone());
-        book(&subject, c, at).await;
+        book(&subject.store, c, at).await;
     }
     let report = scheduler(&subject, 2_500)
         .run_due(window + Duration::minutes(1))
@@ -510,4 +355,112 @@ pub async fn ten_thousand_splits_over_a_thousand_recipients(subject: Subject) {
             assert!(split.payout_id.is_some());
         }
     }
+}
+
+// =============================================================================================
+// ASSEMBLING payouts
+
+/// A payout being assembled is not a payout yet: no listing shows it, in any state filter,
+/// until it is released; then it is listed PROCESSING, at its creation (the first attach).
+/// Releasing twice, or a payout that does not exist, is a conflict that changes nothing.
+pub async fn assembling_payouts_are_never_listed_and_released_ones_are(subject: Subject) {
+    let store = &subject.store;
+    let account = AccountId::generate();
+    let t = base_time();
+    // Two immediate payouts, listed from the start; two scheduled splits to one recipient.
+    let mut immediate = Vec::new();
+    let mut scheduled = Vec::new();
+    for i in 0..2 {
+        let at = t + ms(10 * i);
+        let mut charge = charge_for(&account, &[1, 2], 500, at);
+        charge.splits[0].rule.immediate = true;
+        let booking = book(store, charge, at).await;
+        immediate.extend(booking.payouts.iter().map(|p| p.id.clone()));
+        scheduled.push(booking.splits[1].clone());
+    }
+    let window = t + Duration::hours(1);
+    let run = window + Duration::seconds(1);
+    let recipient = scheduled[0].recipient();
+    let header = PayoutHeader {
+        id: PayoutId::for_scheduled_window(&account, window, &recipient),
+        account_id: account.clone(),
+        window,
+        recipient,
+    };
+    let id = header.id.clone();
+    // Attached in two writes (the second grows it); still ASSEMBLING.
+    for (i, split) in scheduled.iter().enumerate() {
+        let attach = AttachSplits {
+            payout: header.clone(),
+            splits: vec![split.clone()],
+            now: run + ms(5 * i64::try_from(i).expect("small")),
+        };
+        assert_eq!(
+            store.attach_splits(&attach).await,
+            Ok(WriteOutcome::Applied)
+        );
+    }
+    let assembling = store.get_payout(&id).await.expect("get").expect("payout");
+    assert_eq!(
+        (assembling.state, assembling.split_count),
+        (PayoutState::Assembling, 2)
+    );
+
+    let query = |state: Option<PayoutState>| PayoutQuery {
+        state,
+        from: None,
+        to: None,
+        limit: 100,
+        after: None,
+    };
+    let account_ref = &account;
+    let listed = |state: Option<PayoutState>| async move {
+        store
+            .list_payouts(account_ref, &query(state))
+            .await
+            .expect("list payouts")
+            .items
+            .into_iter()
+            .map(|p| p.id)
+            .collect::<Vec<_>>()
+    };
+    let all = eventually(|| listed(None), |ids| ids.len() >= immediate.len()).await;
+    assert_eq!(all.len(), immediate.len());
+    assert!(!all.contains(&id));
+    for state in PayoutState::ALL {
+        assert!(!listed(Some(state)).await.contains(&id), "{state:?}");
+    }
+
+    // Released: listed as PROCESSING, the newest, at its creation.
+    assert_eq!(
+        store.release_payout(&id, &[], run + ms(10)).await,
+        Ok(WriteOutcome::Applied)
+    );
+    let released = store.get_payout(&id).await.expect("get").expect("payout");
+    assert_eq!(
+        (released.state, released.created_at, released.split_count),
+        (PayoutState::Processing, run, 2)
+    );
+    let all = eventually(|| listed(None), |ids| ids.len() > immediate.len()).await;
+    assert_eq!(all.first(), Some(&id));
+    let processing = eventually(
+        || listed(Some(PayoutState::Processing)),
+        |ids| ids.contains(&id),
+    )
+    .await;
+    assert_eq!(processing.first(), Some(&id));
+    assert_eq!(listed(Some(PayoutState::Assembling)).await, Vec::new());
+
+    // Releasing twice, or a payout that does not exist: a conflict that changes nothing.
+    assert_eq!(
+        store.release_payout(&id, &[], run + ms(20)).await,
+        Ok(WriteOutcome::Conflict)
+    );
+    assert_eq!(store.get_payout(&id).await, Ok(Some(released)));
+    assert_eq!(
+        store
+            .release_payout(&PayoutId::generate(), &[], run + ms(20))
+            .await,
+        Ok(WriteOutcome::Conflict)
+    );
 }

@@ -16,8 +16,8 @@
 //! item at a time; N = 0: a listing with nothing in it). N and the limit are `proptest`
 //! values, with N drawn near the boundaries
 //! (0, 1, limit − 1, limit, limit + 1, 2 × limit, 99, 100, 101, 200, 201, 213, the whole
-//! listing) and anywhere. `tests/paging_contract.rs` runs every case on both adapters; the
-//! list of cases is [`paging_contract_cases!`].
+//! listing) and anywhere. `tests/store_contract.rs` runs every case on both adapters, as the
+//! `large` cases of [`store_contract_cases!`](crate::store_contract_cases).
 //!
 //! The seed is [`DEFAULT_SEED`], so every run checks the same walks; `PROPTEST_RNG_SEED=<seed>`
 //! explores others. Case counts are fixed here (`PROPTEST_CASES` does not apply).
@@ -50,28 +50,10 @@ use proptest::prelude::*;
 use proptest::test_runner::{RngSeed, TestError, TestRunner};
 use tokio::runtime::Handle;
 
+use super::{
+    Subject, account_due_at, base_time, book, charge_for, charge_with_splits, movements, nine_am,
+};
 use crate::harness::ManualClock;
-use crate::scheduler_contract::{self, account_due_at, charge_for, nine_am};
-use crate::settlement_contract::{base_time, charge_with_splits};
-
-/// Calls `$callback!($($args)*; cases: [...])` with every case of the contract.
-#[macro_export]
-macro_rules! paging_contract_cases {
-    ($callback:ident ! ( $($args:tt)* )) => {
-        $callback! {
-            $($args)*;
-            cases: [
-                charges_walk_exactly,
-                charges_of_one_status_walk_exactly,
-                cash_outs_walk_exactly,
-                payouts_walk_exactly,
-                a_payouts_splits_walk_exactly,
-                webhook_deliveries_walk_exactly,
-                the_statement_walks_exactly,
-            ],
-        }
-    };
-}
 
 /// Items (of the listing under test) each case builds: more than two store pages of 100.
 pub const ITEMS: usize = 213;
@@ -501,7 +483,7 @@ async fn charges_listing(store: &DynStore, status: Option<ChargeStatus>) -> List
 /// A charge with splits confirmed and booked at `at`: R$ 50.00 of it becomes `available`
 /// (four statement entries: incoming in; incoming out, available and reserve in).
 async fn fund(store: &DynStore, account: &AccountId, at: DateTime<Utc>) {
-    scheduler_contract::book_in(store, charge_with_splits(account, at), at).await;
+    book(store, charge_with_splits(account, at), at).await;
 }
 
 /// Requests a cash-out of `cents` at `at` (one statement entry: available out).
@@ -602,9 +584,7 @@ async fn cash_outs_listing(store: &DynStore) -> Listing {
 /// next entry: its movement and its place among the movement's entries.
 async fn statement_listing(store: &DynStore) -> Listing {
     let (account, cash_outs) = cash_out_account(store, ITEMS - 4 * FUNDINGS).await;
-    let movements =
-        crate::settlement_contract::movements(store, &account, cash_outs.len() + 2 * FUNDINGS)
-            .await;
+    let movements = movements(store, &account, cash_outs.len() + 2 * FUNDINGS).await;
     assert_eq!(movements.len(), cash_outs.len() + 2 * FUNDINGS);
     let mut expected = Vec::new();
     let mut positions = Vec::new();
@@ -641,7 +621,7 @@ async fn payouts_listing(store: &DynStore) -> Listing {
         for split in &mut charge.splits {
             split.rule.immediate = true;
         }
-        let write = scheduler_contract::book_in(store, charge, at).await;
+        let write = book(store, charge, at).await;
         payouts.extend(write.payouts);
     }
     let (expected, positions) = newest_first(
@@ -661,12 +641,8 @@ async fn payouts_listing(store: &DynStore) -> Listing {
 /// payout scheduler; its manifest in key order.
 async fn payout_splits_listing(store: &DynStore) -> Listing {
     let runs: Arc<dyn PayoutRunStore> = store.clone();
-    let subject = scheduler_contract::Subject {
-        store: store.clone(),
-        runs: runs.clone(),
-    };
     let window = nine_am(10);
-    let account = account_due_at(&subject, window).await;
+    let account = account_due_at(store, window).await;
     let mut refs = Vec::new();
     for (n, chunk) in (0..ITEMS).collect::<Vec<_>>().chunks(10).enumerate() {
         let at = window - Duration::hours(3) + Duration::milliseconds(i64::try_from(n).expect("n"));
@@ -675,7 +651,7 @@ async fn payout_splits_listing(store: &DynStore) -> Listing {
             transaction_id: charge.transaction_id.clone(),
             index: u8::try_from(index).expect("index"),
         }));
-        scheduler_contract::book(&subject, charge, at).await;
+        book(store, charge, at).await;
     }
     let clock = Arc::new(ManualClock::new(window + Duration::minutes(1)));
     let report = PayoutScheduler::with_config(runs, clock, SchedulerConfig::default())
@@ -752,45 +728,52 @@ async fn deliveries_listing(store: &DynStore) -> Listing {
 // Cases
 
 /// `GET /api/pix/cash-in`: newest first by (createdAt, transactionId).
-pub async fn charges_walk_exactly(store: DynStore) {
+pub async fn charges_walk_exactly(subject: Subject) {
+    let store = subject.store.clone();
     let listing = charges_listing(&store, None).await;
     check(store, listing).await;
 }
 
 /// `GET /api/pix/cash-in?status=PENDING`: the status index, newest first.
-pub async fn charges_of_one_status_walk_exactly(store: DynStore) {
+pub async fn charges_of_one_status_walk_exactly(subject: Subject) {
+    let store = subject.store.clone();
     let listing = charges_listing(&store, Some(ChargeStatus::Pending)).await;
     check(store, listing).await;
 }
 
 /// `GET /api/pix/cash-out`: newest first by (createdAt, id).
-pub async fn cash_outs_walk_exactly(store: DynStore) {
+pub async fn cash_outs_walk_exactly(subject: Subject) {
+    let store = subject.store.clone();
     let listing = cash_outs_listing(&store).await;
     check(store, listing).await;
 }
 
 /// `GET /api/payouts`: newest first by (createdAt, id).
-pub async fn payouts_walk_exactly(store: DynStore) {
+pub async fn payouts_walk_exactly(subject: Subject) {
+    let store = subject.store.clone();
     let listing = payouts_listing(&store).await;
     check(store, listing).await;
 }
 
 /// `GET /api/payouts/{id}` (the manifest of a scheduled payout) and the payout executor's
 /// settlement: in key order (transactionId, index).
-pub async fn a_payouts_splits_walk_exactly(store: DynStore) {
+pub async fn a_payouts_splits_walk_exactly(subject: Subject) {
+    let store = subject.store.clone();
     let listing = payout_splits_listing(&store).await;
     check(store, listing).await;
 }
 
 /// `GET /api/webhooks/deliveries`: newest first by (createdAt, id).
-pub async fn webhook_deliveries_walk_exactly(store: DynStore) {
+pub async fn webhook_deliveries_walk_exactly(subject: Subject) {
+    let store = subject.store.clone();
     let listing = deliveries_listing(&store).await;
     check(store, listing).await;
 }
 
 /// `GET /api/account/statement`: oldest first by (createdAt, movementId), each movement's
 /// entries in leg order.
-pub async fn the_statement_walks_exactly(store: DynStore) {
+pub async fn the_statement_walks_exactly(subject: Subject) {
+    let store = subject.store.clone();
     let listing = statement_listing(&store).await;
     check(store, listing).await;
 }
