@@ -25,7 +25,7 @@ use pixgw_domain::payout::ports::{
     PayoutCursor, PayoutPage, PayoutQuery, PayoutStore, SettlePayout,
 };
 use pixgw_domain::payout::record::PayoutRecord;
-use pixgw_domain::payout::runs::{MAX_SPLITS_PER_SETTLE, SettleSplits};
+use pixgw_domain::payout::runs::SettleSplits;
 use pixgw_domain::payout::{Payout, PayoutId, PayoutState, PayoutTrigger, SplitRef};
 use pixgw_domain::pix::ids::{AccountId, TransactionId};
 use pixgw_domain::split::entry::{SplitEntry, SplitState};
@@ -47,6 +47,11 @@ use crate::listing::{MAX_LIMIT, NewestFirst};
 use crate::split::{split_from_item, split_item_in};
 use crate::table::{GSI1, GSI2};
 use crate::transact::{TransactFailure, transact_write};
+
+/// The most splits one `SettleSplits` may carry here: each split may bring its own event (2
+/// items per split), plus the payout, a movement and its balance shard, within DynamoDB's
+/// 100-item transaction limit.
+pub const MAX_SPLITS_PER_SETTLE: usize = 48;
 
 /// Attributes of a manifest entry (a split item in the payout's `gsi1` partition).
 const TRANSACTION_ID: &str = "transactionId";
@@ -273,6 +278,10 @@ impl DynamoStore {
 
 #[async_trait]
 impl PayoutStore for DynamoStore {
+    fn max_splits_per_settle(&self) -> usize {
+        MAX_SPLITS_PER_SETTLE
+    }
+
     #[instrument(level = "debug", skip_all, fields(table = %self.table, payout_id = %payout, limit))]
     async fn payout_splits_page(
         &self,

@@ -29,9 +29,7 @@ use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 use pixgw_domain::error::{StoreError, WriteOutcome};
 use pixgw_domain::messaging::outbox::OutboxMessage;
-use pixgw_domain::payout::runs::{
-    AttachSplits, MAX_SPLITS_PER_ATTACH, PayoutRunStore, ScheduledSplitCursor,
-};
+use pixgw_domain::payout::runs::{AttachSplits, PayoutRunStore, ScheduledSplitCursor};
 use pixgw_domain::payout::{Payout, PayoutId, PayoutState, PayoutTrigger};
 use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::schedule::ports::ScheduleState;
@@ -58,6 +56,10 @@ use crate::schedule::{LEASE_RUN_ID, LEASE_UNTIL, LEASE_WINDOW};
 use crate::split::split_from_item;
 use crate::table::{GSI1, GSI2};
 use crate::transact::{TransactFailure, put_new, transact_write};
+
+/// The most splits one `AttachSplits` may carry here: DynamoDB's 100-item transaction limit
+/// minus the payout item.
+pub const MAX_SPLITS_PER_ATTACH: usize = 99;
 
 /// How many index partitions are queried at once (the 16 due partitions, the 32 split shards).
 const QUERY_CONCURRENCY: usize = 8;
@@ -355,6 +357,10 @@ impl DynamoStore {
 
 #[async_trait]
 impl PayoutRunStore for DynamoStore {
+    fn max_splits_per_attach(&self) -> usize {
+        MAX_SPLITS_PER_ATTACH
+    }
+
     #[instrument(level = "debug", skip_all, fields(table = %self.table, limit))]
     async fn due_schedules(
         &self,

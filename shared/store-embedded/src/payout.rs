@@ -48,6 +48,10 @@ use crate::split::{load_split, put_split, split_key};
 use crate::tables::{Bytes, contains, db_err, decode, encode, get_decoded, read_one};
 use crate::transact::conditional_write;
 
+/// The most splits one `SettleSplits` may carry here: DynamoDB's (48), for the same reason as
+/// [`crate::payout_run::MAX_SPLITS_PER_ATTACH`].
+pub const MAX_SPLITS_PER_SETTLE: usize = 48;
+
 mod settle_splits;
 
 const PAYOUTS: TableDefinition<&str, Bytes> = TableDefinition::new("payouts");
@@ -271,6 +275,10 @@ fn settle_in(txn: &WriteTransaction, write: &SettlePayout) -> Result<WriteOutcom
 
 #[async_trait]
 impl PayoutStore for EmbeddedStore {
+    fn max_splits_per_settle(&self) -> usize {
+        MAX_SPLITS_PER_SETTLE
+    }
+
     async fn payout_splits_page(
         &self,
         payout: &PayoutId,

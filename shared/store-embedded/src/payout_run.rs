@@ -26,9 +26,7 @@ use redb::{ReadableDatabase, TableDefinition, WriteTransaction};
 
 use pixgw_domain::error::{StoreError, WriteOutcome};
 use pixgw_domain::messaging::outbox::OutboxMessage;
-use pixgw_domain::payout::runs::{
-    AttachSplits, MAX_SPLITS_PER_ATTACH, PayoutRunStore, ScheduledSplitCursor,
-};
+use pixgw_domain::payout::runs::{AttachSplits, PayoutRunStore, ScheduledSplitCursor};
 use pixgw_domain::payout::{Payout, PayoutId, PayoutState, PayoutTrigger};
 use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::pix::money::Money;
@@ -48,6 +46,11 @@ use crate::transact::conditional_write;
 mod lease;
 
 use lease::{claim_in, finish_in};
+
+/// The most splits one `AttachSplits` may carry here. redb has no item limit; the embedded
+/// store takes DynamoDB's (99) so the local gateway chunks a payout window exactly as AWS does
+/// and the contract holds both adapters to the same writes.
+pub const MAX_SPLITS_PER_ATTACH: usize = 99;
 
 const PAYOUTS_ASSEMBLING: TableDefinition<&str, &str> = TableDefinition::new("payouts_assembling");
 const PAYOUT_WINDOWS: TableDefinition<&str, &str> = TableDefinition::new("payout_windows");
@@ -223,6 +226,10 @@ fn release_in(
 
 #[async_trait]
 impl PayoutRunStore for EmbeddedStore {
+    fn max_splits_per_attach(&self) -> usize {
+        MAX_SPLITS_PER_ATTACH
+    }
+
     async fn due_schedules(
         &self,
         now: DateTime<Utc>,

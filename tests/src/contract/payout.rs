@@ -22,9 +22,7 @@ use pixgw_domain::ledger::{Balance, Bucket, MovementKind};
 use pixgw_domain::messaging::events::{AccountEvent, EventType};
 use pixgw_domain::messaging::outbox::OutboxMessage;
 use pixgw_domain::payout::ports::{PayoutCursor, PayoutPage, PayoutQuery, SettlePayout};
-use pixgw_domain::payout::runs::{
-    AttachSplits, MAX_SPLITS_PER_ATTACH, MAX_SPLITS_PER_SETTLE, PayoutHeader, SettleSplits,
-};
+use pixgw_domain::payout::runs::{AttachSplits, PayoutHeader, SettleSplits};
 use pixgw_domain::payout::{Payout, PayoutId, PayoutState, SplitRef};
 use pixgw_domain::pix::clock::Clock;
 use pixgw_domain::pix::ids::{AccountId, TransactionId};
@@ -434,7 +432,7 @@ async fn released(
         window,
         recipient,
     };
-    for part in splits.chunks(MAX_SPLITS_PER_ATTACH) {
+    for part in splits.chunks(store.max_splits_per_attach()) {
         let attach = AttachSplits {
             payout: header.clone(),
             splits: part.to_vec(),
@@ -1002,13 +1000,18 @@ pub async fn a_chunk_whose_movement_exists_conflicts(subject: Subject) {
     );
 }
 
-/// At most [`MAX_SPLITS_PER_SETTLE`] splits a chunk (what one DynamoDB transaction holds):
-/// one more is refused, however the rest holds.
+/// At most the adapter's `max_splits_per_settle()` splits a chunk (48 on both: what one
+/// DynamoDB transaction holds): one more is refused, however the rest holds.
 pub async fn a_chunk_over_the_size_limit_conflicts(subject: Subject) {
     let store = &subject.store;
     let t = times();
     let account = AccountId::generate();
-    let n = MAX_SPLITS_PER_SETTLE + 1;
+    assert_eq!(
+        store.max_splits_per_settle(),
+        48,
+        "both adapters chunk as DynamoDB"
+    );
+    let n = store.max_splits_per_settle() + 1;
     let mut splits = Vec::with_capacity(n);
     for (i, part) in (0..n).collect::<Vec<_>>().chunks(10).enumerate() {
         let at = t.booked + ms(i64::try_from(i).expect("small"));
@@ -1035,7 +1038,7 @@ pub async fn a_chunk_over_the_size_limit_conflicts(subject: Subject) {
         chunk_snapshot(store, &account, &payout, &pending).await,
         before
     );
-    let (most, last) = pending.split_at(MAX_SPLITS_PER_SETTLE);
+    let (most, last) = pending.split_at(store.max_splits_per_settle());
     for part in [most, last] {
         let chunk = settle_chunk(&payout, part.to_vec(), t.settled + ms(1)).expect("chunk");
         assert_eq!(

@@ -23,7 +23,6 @@ use crate::flows::settle::{FinalOutcome, settle_chunk, settle_payout};
 use crate::messaging::consumer::{HandlerError, MessageHandler};
 use crate::messaging::outbox::PipelineMessage;
 use crate::payout::ports::PayoutStore;
-use crate::payout::runs::MAX_SPLITS_PER_SETTLE;
 use crate::payout::{Payout, PayoutId, PayoutState, SplitRef};
 use crate::pix::clock::Clock;
 use crate::pix::ids::TransactionId;
@@ -216,7 +215,11 @@ impl PayoutExecutor {
             let (refs, next) = self
                 .store
                 .payouts
-                .payout_splits_page(&payout.id, after.as_ref(), MAX_SPLITS_PER_SETTLE)
+                .payout_splits_page(
+                    &payout.id,
+                    after.as_ref(),
+                    self.store.payouts.max_splits_per_settle(),
+                )
                 .await?;
             self.settle_refs(payout, &refs).await?;
             match next {

@@ -15,9 +15,7 @@ use crate::error::{DomainError, StoreError};
 use crate::flows::create_charge::truncate_to_millis;
 use crate::messaging::outbox::PipelineMessage;
 use crate::payout::PayoutId;
-use crate::payout::runs::{
-    AttachSplits, MAX_SPLITS_PER_ATTACH, PayoutHeader, PayoutRunStore, ScheduledSplitCursor,
-};
+use crate::payout::runs::{AttachSplits, PayoutHeader, PayoutRunStore, ScheduledSplitCursor};
 use crate::pix::clock::Clock;
 use crate::pix::ids::AccountId;
 use crate::pix::money::Money;
@@ -282,7 +280,7 @@ impl PayoutScheduler {
     ) -> Result<(usize, Money), DomainError> {
         let mut attached = 0;
         let mut amount = Money::ZERO;
-        for chunk in splits.chunks(MAX_SPLITS_PER_ATTACH) {
+        for chunk in splits.chunks(self.store.max_splits_per_attach()) {
             for split in self.attach_chunk(header, chunk, now).await? {
                 attached += 1;
                 amount = amount

@@ -78,6 +78,11 @@ pub struct PayoutPage {
 /// Payouts: read, list, and settle (whole, or a scheduled payout's splits chunk by chunk).
 #[async_trait]
 pub trait PayoutStore: Send + Sync {
+    /// The most splits one [`SettleSplits`] may carry: the adapter's limit on one atomic write
+    /// (DynamoDB: each split may bring its own event, 2 items per split, plus the payout, a
+    /// movement and its balance shard, within 100 items). The executor chunks by it.
+    fn max_splits_per_settle(&self) -> usize;
+
     /// Strongly consistent.
     async fn get_payout(&self, id: &PayoutId) -> Result<Option<Payout>, StoreError>;
 

@@ -33,10 +33,6 @@ use crate::pix::ids::{AccountId, TransactionId};
 use crate::schedule::ports::{ScheduleState, ScheduleStore};
 use crate::split::entry::SplitEntry;
 
-/// The most splits one [`AttachSplits`] may carry: DynamoDB's 100-item transaction limit
-/// minus the payout item.
-pub const MAX_SPLITS_PER_ATTACH: usize = 99;
-
 /// Where a page of an account's SCHEDULED splits ended: the last split returned, in the order
 /// of the index (booking time, then transaction id, then index). Adapters map it onto their
 /// own keys; it carries no adapter detail, so a run can hand it from one page to the next.
@@ -84,10 +80,6 @@ pub struct AttachSplits {
     pub now: DateTime<Utc>,
 }
 
-/// The most splits one [`SettleSplits`] may carry: each split may bring its own event (2 items
-/// per split), plus the payout, a movement and its balance shard, within 100 items.
-pub const MAX_SPLITS_PER_SETTLE: usize = 48;
-
 /// Writes the final state of a chunk of a settled scheduled payout's splits.
 ///
 /// Conditions: 1 ≤ `splits.len()` ≤ [`MAX_SPLITS_PER_SETTLE`]; the payout is stored with state
@@ -110,6 +102,10 @@ pub struct SettleSplits {
 
 #[async_trait]
 pub trait PayoutRunStore: ScheduleStore {
+    /// The most splits one [`AttachSplits`] may carry: the adapter's limit on one atomic write
+    /// (DynamoDB: its 100-item transaction minus the payout item). The scheduler chunks by it.
+    fn max_splits_per_attach(&self) -> usize;
+
     /// Up to `limit` schedules whose `next_run_at` ≤ `now`, oldest window first, read through
     /// the due index (never a scan). May lag a moment behind writes on DynamoDB (index): a
     /// claim re-checks everything.

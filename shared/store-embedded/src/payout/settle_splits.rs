@@ -14,7 +14,9 @@ use pixgw_domain::error::StoreError;
 use pixgw_domain::error::WriteOutcome;
 use pixgw_domain::payout::PayoutState;
 use pixgw_domain::payout::record::PayoutRecord;
-use pixgw_domain::payout::runs::{MAX_SPLITS_PER_SETTLE, SettleSplits};
+use pixgw_domain::payout::runs::SettleSplits;
+
+use crate::payout::MAX_SPLITS_PER_SETTLE;
 use pixgw_domain::split::entry::SplitState;
 use pixgw_domain::split::record::SplitEntryRecord;
 use redb::WriteTransaction;

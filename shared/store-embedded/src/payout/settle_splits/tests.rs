@@ -2,10 +2,10 @@
 //! countdown, the scheduled-splits index, the ledger, the events) and that every failing
 //! condition writes nothing.
 
+use crate::payout::MAX_SPLITS_PER_SETTLE;
 use chrono::{DateTime, Utc};
 use pixgw_domain::ledger::{Balance, Movement, MovementKind};
 use pixgw_domain::messaging::events::{AccountEvent, EventLog, EventType};
-use pixgw_domain::payout::runs::MAX_SPLITS_PER_SETTLE;
 use pixgw_domain::pix::money::Money;
 use redb::ReadableTable;
 use tempfile::TempDir;
