@@ -87,8 +87,11 @@ pub(crate) fn put_split(
 }
 
 fn book_in(txn: &WriteTransaction, write: &BookSplits) -> Result<WriteOutcome, StoreError> {
-    let confirmed = load_charge(txn, write.transaction_id.as_str())?
-        .is_some_and(|c| c.status == ChargeStatus::Confirmed.as_str());
+    // The charge must be CONFIRMED and the booking's account its owner (as DynamoDB's
+    // condition on `accountId`): one merchant's money is never booked into another's ledger.
+    let confirmed = load_charge(txn, write.transaction_id.as_str())?.is_some_and(|c| {
+        c.status == ChargeStatus::Confirmed.as_str() && c.account_id == write.account_id.as_str()
+    });
     if !confirmed || movement_exists(txn, &write.movement.id)? {
         return Ok(WriteOutcome::Conflict);
     }

@@ -188,6 +188,7 @@ macro_rules! store_contract_cases {
                     book_splits_creates_entries_payouts_and_movement,
                     repeated_book_splits_conflicts_and_duplicates_nothing,
                     book_splits_before_confirm_conflicts,
+                    book_splits_under_another_account_conflicts,
                 ],
                 concurrent: [],
                 large: [],

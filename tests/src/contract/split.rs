@@ -1,6 +1,6 @@
 //! `SplitStore`: booking a confirmed charge's splits writes its split entries, the immediate
 //! payouts, the booking movement and the payout requests in one write, once; nothing is booked
-//! for a charge that is not CONFIRMED.
+//! for a charge that is not CONFIRMED, nor under an account that does not own the charge.
 
 use std::collections::BTreeSet;
 
@@ -11,9 +11,12 @@ use pixgw_domain::pix::money::Money;
 use pixgw_domain::split::entry::SplitState;
 use pixgw_domain::split::ports::BookSplits;
 
+use pixgw_domain::pix::ids::AccountId;
+
 use super::{
     Booked, Subject, assert_ledger, assert_unchanged, balance, balance_of, book_write,
-    booked_charge, confirm_outbox, ids_of, merchant, pending_charge, snapshot, transfer,
+    booked_charge, confirm_outbox, confirmed_charge, ids_of, merchant, pending_charge, snapshot,
+    transfer,
 };
 
 pub async fn book_splits_creates_entries_payouts_and_movement(subject: Subject) {
@@ -145,4 +148,33 @@ pub async fn book_splits_before_confirm_conflicts(subject: Subject) {
     );
     assert_eq!(store.get_payout(&book.payouts[0].id).await, Ok(None));
     assert_eq!(balance(store, &charge.account_id).await, Balance::default());
+}
+
+/// A booking that names another account than the charge's is refused: the money of one
+/// merchant's charge can never be booked into another's ledger.
+pub async fn book_splits_under_another_account_conflicts(subject: Subject) {
+    let store = &subject.store;
+    let confirmed = confirmed_charge(store).await;
+    let charge = &confirmed.charge;
+    let mut foreign = book_write(charge, charge.created_at + Duration::seconds(2));
+    let other = AccountId::generate();
+    foreign.account_id = other.clone();
+    let before = snapshot(&subject, charge, 1).await;
+
+    assert_eq!(
+        store.book_splits(&foreign).await,
+        Ok(WriteOutcome::Conflict)
+    );
+
+    assert_unchanged(
+        &before,
+        &snapshot(&subject, charge, 1).await,
+        "booking under another account",
+    );
+    assert_eq!(
+        store.get_splits(&charge.transaction_id).await,
+        Ok(Vec::new())
+    );
+    assert_eq!(store.get_payout(&foreign.payouts[0].id).await, Ok(None));
+    assert_eq!(balance(store, &other).await, Balance::default());
 }
