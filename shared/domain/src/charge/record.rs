@@ -1,4 +1,5 @@
-//! The stored form of domain objects, shared by every storage adapter.
+//! The stored form of a charge (and of the payment it received), shared by every storage
+//! adapter. Every aggregate's `record.rs` follows the rules written here.
 //!
 //! Flat and boring on purpose: money is integer centavos (DynamoDB `N`, exact, usable in
 //! conditions and `ADD`), times are epoch milliseconds (sortable numbers), enums are their API

@@ -1,6 +1,6 @@
-//! Resources as the API shows them (camelCase JSON, money as 2-place decimals, times as ISO
-//! 8601 with milliseconds): a charge as `GET /api/pix/cash-in/{id}` returns it, a payout as
-//! `GET /api/payouts` lists it. They live in the domain, not in the API crate, because events
+//! A charge as the API shows it (camelCase JSON, money as 2-place decimals, times as ISO 8601
+//! with milliseconds), as `GET /api/pix/cash-in/{id}` returns it. Every aggregate's `view.rs`
+//! follows these rules. Views live in the domain, not in the API crate, because events
 //! carry them too: a webhook's `data` is the resource as the GET endpoint shows it at the
 //! moment of the event, snapshotted in the same write as the change.
 

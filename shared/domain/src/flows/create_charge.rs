@@ -1,4 +1,5 @@
-//! Use cases. Hosts parse and authenticate; these functions decide.
+//! Cash-in: create a charge at the provider and store it (with its `externalId` guard and the
+//! idempotency completion, in one write); read one with its booked splits; list them.
 
 use std::sync::Arc;
 

@@ -1,6 +1,7 @@
-//! Booked splits and the payouts that pay them.
+//! Payouts: the PIX transfers that pay booked splits.
 //!
-//! When a charge is confirmed, the split calculator books one [`SplitEntry`] per split rule of
+//! When a charge is confirmed, the split calculator books one
+//! [`SplitEntry`](crate::split::entry::SplitEntry) per split rule of
 //! the charge (its share already computed, see [`crate::split`]). An `immediate` split is paid
 //! at once by a [`Payout`] of its own; the others stay `SCHEDULED` until the account's payout
 //! schedule groups all due splits of one recipient into one payout.
