@@ -8,7 +8,7 @@ use std::sync::Arc;
 use pixgw_api::accounts::{NewAccountCredentials, create_account, create_account_with_providers};
 use pixgw_api::auth::AuthKeys;
 use pixgw_api::store::DynStore;
-use pixgw_domain::account::ports::SetProvidersError;
+use pixgw_domain::account::ports::AccountUpdateError;
 use pixgw_domain::messaging::outbox::OutboxFeed;
 use pixgw_domain::pix::clock::{Clock, SystemClock};
 use pixgw_domain::pix::ids::AccountId;
@@ -140,8 +140,8 @@ pub async fn account_providers_command(
             .set_account_providers(&id, providers)
             .await
             .map_err(|e| match e {
-                SetProvidersError::AccountNotFound => format!("account {id} not found"),
-                SetProvidersError::Store(e) => format!("storage: {e}"),
+                AccountUpdateError::AccountNotFound => format!("account {id} not found"),
+                AccountUpdateError::Store(e) => format!("storage: {e}"),
             })?;
     }
     let stored = store

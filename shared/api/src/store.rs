@@ -20,6 +20,7 @@ use pixgw_domain::ledger::ports::LedgerStore;
 use pixgw_domain::messaging::events::EventLog;
 use pixgw_domain::payout::ports::PayoutStore;
 use pixgw_domain::payout::runs::PayoutRunStore;
+use pixgw_domain::recipient::ports::RecipientStore;
 use pixgw_domain::refund::ports::RefundStore;
 use pixgw_domain::split::ports::SplitStore;
 use pixgw_domain::webhooks::WebhookStore;
@@ -32,6 +33,7 @@ pub trait Store:
     + ChargeStore
     + ChargeTransitions
     + RefundStore
+    + RecipientStore
     + SplitStore
     + LedgerStore
     + PayoutStore
@@ -48,6 +50,7 @@ impl<T> Store for T where
         + ChargeStore
         + ChargeTransitions
         + RefundStore
+        + RecipientStore
         + SplitStore
         + LedgerStore
         + PayoutStore
@@ -94,6 +97,7 @@ pub fn payout_executor_ports(store: &DynStore) -> PayoutExecutorPorts {
 
 pub fn refund_ports(store: &DynStore) -> RefundServicePorts {
     RefundServicePorts {
+        accounts: store.clone(),
         charges: store.clone(),
         transitions: store.clone(),
         refunds: store.clone(),

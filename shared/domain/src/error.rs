@@ -123,12 +123,16 @@ pub enum DomainError {
         available: crate::pix::money::Money,
         needed: crate::pix::money::Money,
     },
-    /// Only a CONFIRMED charge can be refunded.
+    /// Only a paid charge can be refunded.
     #[error("charge is {status}; only CONFIRMED charges can be refunded")]
     ChargeNotRefundable { status: &'static str },
-    /// A refund of this charge is processing or done.
-    #[error("a refund of this charge was already requested")]
-    RefundAlreadyRequested,
+    /// The refund asks for more than is still refundable (the amount less every refund not
+    /// failed).
+    #[error("the refund exceeds what is still refundable ({remaining})")]
+    RefundExceedsRemaining { remaining: crate::pix::money::Money },
+    /// The charge has [`crate::refund::MAX_REFUNDS_PER_CHARGE`] refunds already.
+    #[error("the charge has {limit} refunds already")]
+    RefundLimitReached { limit: usize },
     /// More than [`crate::refund::REFUND_WINDOW_DAYS`] days since payment.
     #[error("the refund window of this charge has closed")]
     RefundWindowExpired,

@@ -26,6 +26,7 @@ pub mod messaging;
 pub mod payout;
 pub mod pix;
 pub mod provider;
+pub mod recipient;
 pub mod refund;
 pub mod schedule;
 pub mod split;

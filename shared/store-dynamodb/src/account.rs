@@ -1,7 +1,7 @@
 //! [`AccountStore`]: accounts and their client credentials.
 
 use async_trait::async_trait;
-use pixgw_domain::account::ports::{AccountStore, CreateAccountError, SetProvidersError};
+use pixgw_domain::account::ports::{AccountStore, AccountUpdateError, CreateAccountError};
 use pixgw_domain::account::{Account, ClientCredential};
 use pixgw_domain::error::StoreError;
 use pixgw_domain::pix::ids::AccountId;
@@ -111,7 +111,7 @@ impl AccountStore for DynamoStore {
         &self,
         id: &AccountId,
         providers: &[String],
-    ) -> Result<(), SetProvidersError> {
+    ) -> Result<(), AccountUpdateError> {
         // One UpdateItem touching only this attribute: the rest of the account stays as it is,
         // and the condition keeps the update from creating a half item for an unknown id.
         let (update, values) = if providers.is_empty() {
@@ -142,7 +142,7 @@ impl AccountStore for DynamoStore {
                 debug!("account providers set");
                 Ok(())
             }
-            SingleWrite::ConditionFailed => Err(SetProvidersError::AccountNotFound),
+            SingleWrite::ConditionFailed => Err(AccountUpdateError::AccountNotFound),
             SingleWrite::StillConflicting => Err(StoreError::Unavailable(
                 "setting account providers kept conflicting".into(),
             )

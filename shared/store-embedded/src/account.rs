@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use redb::{Database, TableDefinition, WriteTransaction};
 use serde_json::Value;
 
-use pixgw_domain::account::ports::{AccountStore, CreateAccountError, SetProvidersError};
+use pixgw_domain::account::ports::{AccountStore, AccountUpdateError, CreateAccountError};
 use pixgw_domain::account::{Account, ClientCredential};
 use pixgw_domain::error::StoreError;
 use pixgw_domain::pix::ids::AccountId;
@@ -46,7 +46,7 @@ fn set_providers(
     db: &Database,
     account_id: &str,
     providers: &[String],
-) -> Result<(), SetProvidersError> {
+) -> Result<(), AccountUpdateError> {
     let txn = db.begin_write().map_err(db_err)?;
     let updated = {
         let accounts = txn.open_table(ACCOUNTS).map_err(db_err)?;
@@ -68,7 +68,7 @@ fn set_providers(
     };
     let Some(fields) = updated else {
         abort(txn);
-        return Err(SetProvidersError::AccountNotFound);
+        return Err(AccountUpdateError::AccountNotFound);
     };
     let value = encode(&fields, "account")?;
     {
@@ -150,7 +150,7 @@ impl AccountStore for EmbeddedStore {
         &self,
         id: &AccountId,
         providers: &[String],
-    ) -> Result<(), SetProvidersError> {
+    ) -> Result<(), AccountUpdateError> {
         let id = id.to_string();
         let providers = providers.to_vec();
         self.blocking("set_account_providers", move |db| {

@@ -3,7 +3,7 @@
 
 use chrono::Duration;
 use pixgw_domain::account::Account;
-use pixgw_domain::account::ports::{CreateAccountError, SetProvidersError};
+use pixgw_domain::account::ports::{AccountUpdateError, CreateAccountError};
 use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::schedule::Frequency;
 use pixgw_domain::schedule::ports::ScheduleState;
@@ -184,11 +184,11 @@ pub async fn providers_of_an_unknown_account_are_not_found(subject: Subject) {
         store
             .set_account_providers(&missing, &names(&["pagfast"]))
             .await,
-        Err(SetProvidersError::AccountNotFound)
+        Err(AccountUpdateError::AccountNotFound)
     );
     assert_eq!(
         store.set_account_providers(&missing, &[]).await,
-        Err(SetProvidersError::AccountNotFound)
+        Err(AccountUpdateError::AccountNotFound)
     );
     // No account appears (not even a partial one, which would read as corrupt).
     assert_eq!(store.get_account(&missing).await, Ok(None));

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::pix::ids::AccountId;
+use crate::refund::RefundLiability;
 
 /// A merchant account. Secrets are not here: see [`ClientCredential`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,6 +24,9 @@ pub struct Account {
     /// the deployment's default order. Set by the operator (`pixgw account providers`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub providers: Vec<String>,
+    /// Who bears a refund that does not say (`PUT /api/account/refund-policy`).
+    #[serde(default)]
+    pub refund_liability: RefundLiability,
     pub created_at: DateTime<Utc>,
 }
 

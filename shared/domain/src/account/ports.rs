@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use crate::account::{Account, ClientCredential};
 use crate::error::StoreError;
 use crate::pix::ids::AccountId;
+use crate::refund::RefundLiability;
 
 // Accounts
 
@@ -32,7 +33,15 @@ pub trait AccountStore: Send + Sync {
         &self,
         id: &AccountId,
         providers: &[String],
-    ) -> Result<(), SetProvidersError>;
+    ) -> Result<(), AccountUpdateError>;
+
+    /// Replaces the account's refund policy ([`Account::refund_liability`]) with one
+    /// conditional write: the account must exist, and nothing else on it changes.
+    async fn set_refund_liability(
+        &self,
+        id: &AccountId,
+        liability: RefundLiability,
+    ) -> Result<(), AccountUpdateError>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -44,7 +53,7 @@ pub enum CreateAccountError {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SetProvidersError {
+pub enum AccountUpdateError {
     #[error("account not found")]
     AccountNotFound,
     #[error(transparent)]

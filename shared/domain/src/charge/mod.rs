@@ -12,11 +12,12 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::pix::document::TaxDocument;
+use crate::pix::ids::RefundId;
 use crate::pix::ids::{AccountId, TransactionId};
 use crate::pix::money::Money;
 use crate::pix::payment::Payment;
 use crate::pix::pii::Pii;
-use crate::refund::ChargeRefund;
+use crate::refund::{ChargeRefund, RefundState};
 use crate::split::SplitRule;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -26,8 +27,10 @@ pub enum ChargeStatus {
     Pending,
     /// Paid; splits are computed from here on.
     Confirmed,
-    /// A full refund was requested and its money set aside; the provider has not settled it.
+    /// A refund was requested and its money set aside; the provider has not settled it.
     RefundProcessing,
+    /// Part of the amount was given back (every refund settled), part is still the merchant's.
+    PartiallyRefunded,
     /// Paid and then given back in full.
     Refunded,
     /// Not paid before `expirationDate`.
@@ -35,10 +38,11 @@ pub enum ChargeStatus {
 }
 
 impl ChargeStatus {
-    pub const ALL: [ChargeStatus; 5] = [
+    pub const ALL: [ChargeStatus; 6] = [
         ChargeStatus::Pending,
         ChargeStatus::Confirmed,
         ChargeStatus::RefundProcessing,
+        ChargeStatus::PartiallyRefunded,
         ChargeStatus::Refunded,
         ChargeStatus::Expired,
     ];
@@ -48,6 +52,7 @@ impl ChargeStatus {
             ChargeStatus::Pending => "PENDING",
             ChargeStatus::Confirmed => "CONFIRMED",
             ChargeStatus::RefundProcessing => "REFUND_PROCESSING",
+            ChargeStatus::PartiallyRefunded => "PARTIALLY_REFUNDED",
             ChargeStatus::Refunded => "REFUNDED",
             ChargeStatus::Expired => "EXPIRED",
         }
@@ -102,8 +107,11 @@ pub struct Charge {
     pub expires_at: DateTime<Utc>,
     /// Set when the charge is confirmed (and kept through a refund).
     pub payment: Option<Payment>,
-    /// The latest refund requested (kept once settled; a failed one is replaced by the next).
-    pub refund: Option<ChargeRefund>,
+    /// Its devoluções, oldest first, failed ones included (at most
+    /// [`MAX_REFUNDS_PER_CHARGE`](crate::refund::MAX_REFUNDS_PER_CHARGE)).
+    pub refunds: Vec<ChargeRefund>,
+    /// Bumped by every refund write, which requires the revision it read.
+    pub refund_revision: u32,
 }
 
 impl Charge {
@@ -116,6 +124,68 @@ impl Charge {
         } else {
             self.status
         }
+    }
+
+    /// Σ of the refunds that settled (the payer has that money back).
+    pub fn refunded_amount(&self) -> Money {
+        self.refund_sum(|r| r.state == RefundState::Completed)
+    }
+
+    /// Σ of the refunds whose money left the merchant (PROCESSING or COMPLETED).
+    pub fn committed_refunds(&self) -> Money {
+        self.refund_sum(ChargeRefund::counts)
+    }
+
+    /// What may still be refunded: the amount less every refund not failed.
+    pub fn refundable(&self) -> Money {
+        Money::from_cents(self.amount.cents() - self.committed_refunds().cents())
+    }
+
+    fn refund_sum(&self, which: impl Fn(&ChargeRefund) -> bool) -> Money {
+        Money::from_cents(
+            self.refunds
+                .iter()
+                .filter(|r| which(r))
+                .map(|r| r.amount.cents())
+                .sum(),
+        )
+    }
+
+    pub fn refund(&self, id: &RefundId) -> Option<&ChargeRefund> {
+        self.refunds.iter().find(|r| &r.id == id)
+    }
+
+    /// The status a paid charge has given its refunds: REFUND_PROCESSING while any is in
+    /// flight, then REFUNDED at the full amount, PARTIALLY_REFUNDED below it, CONFIRMED with
+    /// nothing refunded.
+    pub fn status_from_refunds(&self) -> ChargeStatus {
+        let refunded = self.refunded_amount().cents();
+        if self
+            .refunds
+            .iter()
+            .any(|r| r.state == RefundState::Processing)
+        {
+            ChargeStatus::RefundProcessing
+        } else if refunded >= self.amount.cents() {
+            ChargeStatus::Refunded
+        } else if refunded > 0 {
+            ChargeStatus::PartiallyRefunded
+        } else {
+            ChargeStatus::Confirmed
+        }
+    }
+
+    /// This paid charge with `refund` put in (replacing the one with its id, or added), its
+    /// status following, and its refund revision bumped: the next refund write.
+    pub fn with_refund(&self, refund: ChargeRefund) -> Charge {
+        let mut next = self.clone();
+        match next.refunds.iter_mut().find(|r| r.id == refund.id) {
+            Some(slot) => *slot = refund,
+            None => next.refunds.push(refund),
+        }
+        next.status = next.status_from_refunds();
+        next.refund_revision = self.refund_revision.saturating_add(1);
+        next
     }
 
     /// Paid after its `expirationDate` (the PIX network settled it anyway, so the money is

@@ -175,11 +175,11 @@ mod tests {
     }
 }
 
-/// Replaces a charge whose stored status is `from` (a status transition of its own: expiry,
-/// a refund's settlement).
+/// Replaces a charge whose stored status is `from` and refund revision `from_revision` (a
+/// transition of its own: expiry, a refund's settlement).
 ///
-/// Conditions: the charge is stored with status `from`; the movement (if any) and the events do
-/// not exist.
+/// Conditions: the charge is stored with status `from` and refund revision `from_revision`;
+/// the movement (if any) and the events do not exist.
 /// Effects: the charge is replaced by `charge` (its status index keys follow its status; the
 /// expiry index entry exists only while PENDING); the movement with its shard updates (no
 /// draw: a transition only credits `available` or moves money out of other buckets); the
@@ -188,6 +188,7 @@ mod tests {
 pub struct ChargeTransition {
     pub charge: Charge,
     pub from: ChargeStatus,
+    pub from_revision: u32,
     pub movement: Option<Movement>,
     pub events: Vec<AccountEvent>,
     pub outbox: Vec<OutboxMessage>,

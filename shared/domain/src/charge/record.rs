@@ -55,9 +55,21 @@ pub struct ChargeRecord {
     /// Absent until confirmed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment: Option<PaymentRecord>,
-    /// Absent until a refund is requested.
+    /// Legacy: the one refund a charge could have before partial refunds (read, never
+    /// written: it becomes the first of `refunds`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refund: Option<RefundRecord>,
+    /// Its devoluções, oldest first (absent: none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refunds: Vec<RefundRecord>,
+    /// How many refund writes the charge has seen (absent: 0); every refund write requires
+    /// the one it read, so concurrent refunds of a charge serialise on it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub refund_revision: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl From<&Charge> for ChargeRecord {
@@ -83,7 +95,9 @@ impl From<&Charge> for ChargeRecord {
             created_at_ms: c.created_at.timestamp_millis(),
             expires_at_ms: c.expires_at.timestamp_millis(),
             payment: c.payment.as_ref().map(PaymentRecord::from),
-            refund: c.refund.as_ref().map(RefundRecord::from),
+            refund: None,
+            refunds: c.refunds.iter().map(RefundRecord::from).collect(),
+            refund_revision: c.refund_revision,
         }
     }
 }
@@ -93,20 +107,28 @@ impl TryFrom<ChargeRecord> for Charge {
 
     fn try_from(r: ChargeRecord) -> Result<Self, StoreError> {
         let id = r.transaction_id.clone();
+        let transaction_id =
+            TransactionId::parse(&r.transaction_id).ok_or_else(|| corrupt("transactionId", &id))?;
+        let amount = Money::from_cents(r.amount_cents);
+        let refunds = r
+            .refund
+            .into_iter()
+            .chain(r.refunds)
+            .map(|f| f.into_refund(&transaction_id, amount))
+            .collect::<Result<Vec<_>, _>>()?;
         let splits = r
             .splits
             .into_iter()
             .map(|s| ChargeSplit::try_from(s).map_err(|what| corrupt(what, &id)))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Charge {
-            transaction_id: TransactionId::parse(&r.transaction_id)
-                .ok_or_else(|| corrupt("transactionId", &id))?,
+            transaction_id,
             account_id: AccountId::parse(&r.account_id).ok_or_else(|| corrupt("accountId", &id))?,
             correlation_id: Uuid::parse_str(&r.correlation_id)
                 .map_err(|_| corrupt("correlationId", &id))?,
             external_id: r.external_id,
             status: ChargeStatus::parse(&r.status).ok_or_else(|| corrupt("status", &id))?,
-            amount: Money::from_cents(r.amount_cents),
+            amount,
             description: r.description,
             payer: Payer {
                 full_name: r.payer_name,
@@ -124,7 +146,8 @@ impl TryFrom<ChargeRecord> for Charge {
             created_at: millis_to_time(r.created_at_ms).ok_or_else(|| corrupt("createdAt", &id))?,
             expires_at: millis_to_time(r.expires_at_ms).ok_or_else(|| corrupt("expiresAt", &id))?,
             payment: r.payment.map(|p| p.into_payment(&id)).transpose()?,
-            refund: r.refund.map(|f| f.into_refund(&id)).transpose()?,
+            refunds,
+            refund_revision: r.refund_revision,
         })
     }
 }

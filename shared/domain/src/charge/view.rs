@@ -49,9 +49,10 @@ pub struct ChargeView {
     /// settled it anyway, so it is accepted and accounted for like any other).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub paid_after_expiration: Option<bool>,
-    /// The latest refund requested, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refund: Option<RefundView>,
+    /// Σ of the refunds that settled.
+    pub refunded_amount: Money,
+    /// Its devoluções, oldest first (failed ones included).
+    pub refunds: Vec<RefundView>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -117,6 +118,9 @@ pub struct SplitView {
     pub end_to_end_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<String>,
+    /// What refunds took of this split so far (reduced before it was paid, or owed by its
+    /// recipient after).
+    pub refunded_amount: Money,
 }
 
 impl ChargeView {
@@ -151,20 +155,33 @@ impl ChargeView {
                 .enumerate()
                 .map(|(i, split)| {
                     let entry = entries.iter().find(|e| usize::from(e.index) == i);
-                    SplitView::new(split, charge.status, entry)
+                    let refunded = charge
+                        .refunds
+                        .iter()
+                        .flat_map(|r| &r.split_parts)
+                        .filter(|p| usize::from(p.index) == i)
+                        .map(|p| p.amount.cents())
+                        .sum();
+                    SplitView::new(split, charge.status, entry, Money::from_cents(refunded))
                 })
                 .collect(),
             end_to_end_id: payment.map(|p| p.end_to_end_id.to_string()),
             paid_at: payment.map(|p| timestamp(p.paid_at)),
             paid_by: payment.map(PaidByView::new),
             paid_after_expiration: payment.map(|_| charge.paid_after_expiration()),
-            refund: charge.refund.as_ref().map(|r| RefundView::new(charge, r)),
+            refunded_amount: charge.refunded_amount(),
+            refunds: charge.refunds.iter().map(RefundView::new).collect(),
         }
     }
 }
 
 impl SplitView {
-    fn new(split: &ChargeSplit, charge: ChargeStatus, entry: Option<&SplitEntry>) -> SplitView {
+    fn new(
+        split: &ChargeSplit,
+        charge: ChargeStatus,
+        entry: Option<&SplitEntry>,
+        refunded_amount: Money,
+    ) -> SplitView {
         let rule = &split.rule;
         let status = match (entry, charge) {
             (Some(e), _) => e.state.as_str(),
@@ -188,6 +205,7 @@ impl SplitView {
             payout_id: entry.and_then(|e| e.payout_id.as_ref().map(ToString::to_string)),
             end_to_end_id: entry.and_then(|e| e.end_to_end_id.as_ref().map(ToString::to_string)),
             failure_reason: entry.and_then(|e| e.failure_reason.clone()),
+            refunded_amount,
         }
     }
 }

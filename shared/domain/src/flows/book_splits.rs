@@ -121,6 +121,7 @@ pub fn booking(
             end_to_end_id: None,
             failure_reason: None,
             attempts: 0,
+            refunded: Money::ZERO,
             created_at: now,
             updated_at: now,
         };

@@ -131,7 +131,8 @@ impl ChargeService {
             created_at,
             expires_at,
             payment: None,
-            refund: None,
+            refunds: Vec::new(),
+            refund_revision: 0,
         };
 
         let completion = claim.map(|claim| IdempotencyCompletion {

@@ -110,6 +110,7 @@ impl ExpirySweeper {
         let write = ChargeTransition {
             charge: expired,
             from: ChargeStatus::Pending,
+            from_revision: 0,
             movement: None,
             events: vec![event],
             outbox: Vec::new(),

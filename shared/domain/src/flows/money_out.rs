@@ -4,6 +4,8 @@
 
 use async_trait::async_trait;
 
+use crate::pix::ids::RefundId;
+
 use crate::error::DomainError;
 use crate::flows::cash_out::CashOutService;
 use crate::flows::execute_payout::PayoutExecutor;
@@ -69,10 +71,20 @@ impl MessageHandler for MoneyOutExecutor {
             }
             Ok(PipelineMessage::RefundRequested {
                 transaction_id,
+                refund_id,
                 attempt,
                 ..
             }) => {
-                self.refunds.execute(&transaction_id, attempt).await?;
+                let refund_id = match (refund_id, attempt) {
+                    (Some(id), _) => id,
+                    (None, Some(attempt)) => RefundId::legacy(&transaction_id, attempt),
+                    (None, None) => {
+                        return Err(HandlerError::Poison(
+                            "refund message names no refund".to_owned(),
+                        ));
+                    }
+                };
+                self.refunds.execute(&transaction_id, &refund_id).await?;
                 Ok(())
             }
             Ok(other) => Err(HandlerError::Poison(format!(

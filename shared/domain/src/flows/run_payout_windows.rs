@@ -283,9 +283,7 @@ impl PayoutScheduler {
         for chunk in splits.chunks(self.store.max_splits_per_attach()) {
             for split in self.attach_chunk(header, chunk, now).await? {
                 attached += 1;
-                amount = amount
-                    .checked_add(split.split.amount)
-                    .ok_or_else(overflow)?;
+                amount = amount.checked_add(split.payable()).ok_or_else(overflow)?;
             }
         }
         Ok((attached, amount))

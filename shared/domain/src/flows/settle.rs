@@ -139,7 +139,7 @@ pub fn settle_chunk(
     let mut failed_for_good = Money::ZERO;
     for split in splits.iter().filter(|s| s.state == SplitState::Failed) {
         failed_for_good = failed_for_good
-            .checked_add(split.split.amount)
+            .checked_add(split.payable())
             .ok_or_else(|| corrupt("failed splits total overflows"))?;
     }
     let movement = match splits.first() {
@@ -238,7 +238,7 @@ fn split_event(split: &SplitEntry, payout: &Payout, now: DateTime<Utc>) -> Optio
         "transactionId": split.transaction_id.as_str(),
         "index": split.index,
         "status": split.state.as_str(),
-        "amount": split.split.amount.to_string(),
+        "amount": split.payable().to_string(),
         "payoutId": payout.id.as_str(),
         "endToEndId": split.end_to_end_id.as_ref().map(ToString::to_string),
         "failureReason": split.failure_reason,

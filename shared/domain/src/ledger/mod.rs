@@ -6,7 +6,10 @@
 //! Buckets of a merchant account:
 //! - `incoming`: paid charges whose splits are not booked yet (moments, normally);
 //! - `available`: the merchant's own money;
-//! - `reservedForSplits`: money owed to split recipients, until paid out.
+//! - `reservedForSplits`: money owed to split recipients, until paid out;
+//! - `recipientDebts`: what split recipients owe the account (refunds of splits already paid,
+//!   fronted by the account; recovered from their next payouts). Its other side is one
+//!   [`LedgerAccount::Recipient`] per recipient, whose balance is minus that recipient's debt.
 //!
 //! The other side of every leg that enters or leaves the gateway is the external
 //! [`LedgerAccount::PixNetwork`] (our settlement account at the PSP), so the ledger as a whole
@@ -30,7 +33,7 @@ pub mod record;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::pix::ids::AccountId;
+use crate::pix::ids::{AccountId, RecipientId};
 use crate::pix::money::Money;
 
 /// How many shard items hold one account's balance.
@@ -42,13 +45,15 @@ pub enum Bucket {
     Incoming,
     Available,
     ReservedForSplits,
+    RecipientDebts,
 }
 
 impl Bucket {
-    pub const ALL: [Bucket; 3] = [
+    pub const ALL: [Bucket; 4] = [
         Bucket::Incoming,
         Bucket::Available,
         Bucket::ReservedForSplits,
+        Bucket::RecipientDebts,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -56,6 +61,7 @@ impl Bucket {
             Bucket::Incoming => "INCOMING",
             Bucket::Available => "AVAILABLE",
             Bucket::ReservedForSplits => "RESERVED_FOR_SPLITS",
+            Bucket::RecipientDebts => "RECIPIENT_DEBTS",
         }
     }
 
@@ -68,6 +74,8 @@ impl Bucket {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum LedgerAccount {
     Merchant(AccountId, Bucket),
+    /// A split recipient of the account: negative while it owes the account.
+    Recipient(AccountId, RecipientId),
     /// Outside the gateway: money arriving from / leaving to the PIX network.
     PixNetwork,
 }
@@ -94,13 +102,13 @@ pub enum MovementKind {
     /// Scheduled splits failed their last allowed payout window: reservedForSplits →
     /// available, one movement per settled chunk of the failed payout's manifest.
     SplitsFailed,
-    /// A refund was requested: the charge's money leaves for the payer. From `incoming` when
-    /// its splits were not booked yet; otherwise the unpaid (cancelled) splits' reserve plus
-    /// `available` for the rest (the remainder and the shares already paid out). Reference:
-    /// `{transactionId}#{attempt}`.
+    /// A refund was requested: its money leaves for the payer, from the reserve of the splits
+    /// it reduces and from `available` for the rest (see [`crate::refund::liability`]); the
+    /// recipient debts it creates in the same movement (`recipientDebts` +, each recipient −).
+    /// Reference: `{transactionId}#{refundId}` (legacy: `#{attempt}`).
     RefundRequested,
-    /// The provider refused the refund: its money comes back to `available` (cancelled
-    /// splits stay cancelled). Same reference as the request.
+    /// The provider refused the refund: its money comes back to `available` (reduced splits
+    /// stay reduced, debts stay). Same reference as the request.
     RefundReturned,
     /// A cash-out was requested: available → PIX network. Reference: the cash-out id.
     CashoutRequested,
@@ -178,6 +186,7 @@ pub struct Balance {
     pub incoming: Money,
     pub available: Money,
     pub reserved_for_splits: Money,
+    pub recipient_debts: Money,
 }
 
 impl Balance {
@@ -186,6 +195,7 @@ impl Balance {
             Bucket::Incoming => self.incoming,
             Bucket::Available => self.available,
             Bucket::ReservedForSplits => self.reserved_for_splits,
+            Bucket::RecipientDebts => self.recipient_debts,
         }
     }
 
@@ -194,6 +204,7 @@ impl Balance {
             Bucket::Incoming => &mut self.incoming,
             Bucket::Available => &mut self.available,
             Bucket::ReservedForSplits => &mut self.reserved_for_splits,
+            Bucket::RecipientDebts => &mut self.recipient_debts,
         }
     }
 
@@ -215,6 +226,9 @@ impl Balance {
             available: Money::from_cents(self.available.cents() + other.available.cents()),
             reserved_for_splits: Money::from_cents(
                 self.reserved_for_splits.cents() + other.reserved_for_splits.cents(),
+            ),
+            recipient_debts: Money::from_cents(
+                self.recipient_debts.cents() + other.recipient_debts.cents(),
             ),
         }
     }

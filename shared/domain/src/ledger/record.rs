@@ -6,11 +6,11 @@ use crate::error::StoreError;
 use crate::error::corrupt;
 use crate::ledger::{Bucket, LedgerAccount, Leg, Movement, MovementKind};
 use crate::pix::clock::millis_to_time;
-use crate::pix::ids::AccountId;
+use crate::pix::ids::{AccountId, RecipientId};
 use crate::pix::money::Money;
 
-/// A leg: `account` is `PIX_NETWORK` or `MERCHANT:{bucket}` (the merchant is the movement's
-/// account).
+/// A leg: `account` is `PIX_NETWORK`, `MERCHANT:{bucket}` or `RECIPIENT:{recipientId}` (the
+/// merchant, and the recipient's account, is the movement's account).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LegRecord {
@@ -45,6 +45,9 @@ impl From<&Movement> for MovementRecord {
                         LedgerAccount::Merchant(_, bucket) => {
                             format!("MERCHANT:{}", bucket.as_str())
                         }
+                        LedgerAccount::Recipient(_, recipient) => {
+                            format!("RECIPIENT:{recipient}")
+                        }
                     },
                     amount_cents: l.amount.cents(),
                 })
@@ -67,6 +70,11 @@ impl TryFrom<MovementRecord> for Movement {
             .map(|l| {
                 let account = match l.account.as_str() {
                     "PIX_NETWORK" => LedgerAccount::PixNetwork,
+                    other if other.starts_with("RECIPIENT:") => other
+                        .strip_prefix("RECIPIENT:")
+                        .and_then(RecipientId::parse)
+                        .map(|r| LedgerAccount::Recipient(account_id.clone(), r))
+                        .ok_or_else(|| corrupt("leg account", &id))?,
                     other => other
                         .strip_prefix("MERCHANT:")
                         .and_then(Bucket::parse)

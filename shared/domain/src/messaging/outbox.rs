@@ -28,7 +28,7 @@ use crate::error::corrupt;
 use crate::messaging::queue::QueueName;
 use crate::payout::PayoutId;
 use crate::pix::clock::millis_to_time;
-use crate::pix::ids::{AccountId, TransactionId};
+use crate::pix::ids::{AccountId, RefundId, TransactionId};
 
 /// A message waiting to be relayed to `queue`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,12 +63,16 @@ pub enum PipelineMessage {
         cash_out_id: CashOutId,
         account_id: AccountId,
     },
-    /// To `payout-requests`: ask the provider for attempt `attempt` of the charge's refund.
+    /// To `payout-requests`: ask the provider for refund `refund_id` of the charge (a message
+    /// queued before refunds had ids names it by `attempt`: see [`RefundId::legacy`]).
     #[serde(rename_all = "camelCase")]
     RefundRequested {
         transaction_id: TransactionId,
         account_id: AccountId,
-        attempt: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        refund_id: Option<RefundId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attempt: Option<u32>,
     },
 }
 
@@ -96,9 +100,15 @@ impl PipelineMessage {
             }
             PipelineMessage::RefundRequested {
                 transaction_id,
+                refund_id,
                 attempt,
                 ..
-            } => format!("refund-requested:{transaction_id}#{attempt}"),
+            } => match (refund_id, attempt) {
+                (Some(refund_id), _) => format!("refund-requested:{transaction_id}#{refund_id}"),
+                (None, attempt) => {
+                    format!("refund-requested:{transaction_id}#{}", attempt.unwrap_or(0))
+                }
+            },
         }
     }
 

@@ -60,7 +60,53 @@ impl TransactionId {
     }
 }
 
-fn is_lower_hex(s: &str, len: usize) -> bool {
+string_id!(
+    /// One devolução of a charge: `rf_` + 32 lowercase hex characters.
+    RefundId
+);
+string_id!(
+    /// A split recipient within an account: `rc_` + 32 lowercase hex characters, derived from
+    /// the account and the recipient's PIX key type, key and document (what a payout groups
+    /// by), so the same recipient always has the same id.
+    RecipientId
+);
+
+impl RefundId {
+    pub fn generate() -> RefundId {
+        RefundId(format!("rf_{}", Uuid::new_v4().simple()))
+    }
+
+    /// The id of a refund stored before refunds had ids (one per charge, numbered by
+    /// attempt): derived, so reading it twice names the same refund.
+    pub fn legacy(transaction_id: &TransactionId, attempt: u32) -> RefundId {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(format!("refund:{transaction_id}#{attempt}").as_bytes());
+        RefundId(format!("rf_{}", &hex::encode(digest)[..32]))
+    }
+
+    pub fn parse(s: &str) -> Option<RefundId> {
+        let hex = s.strip_prefix("rf_")?;
+        is_lower_hex(hex, 32).then(|| RefundId(s.to_owned()))
+    }
+}
+
+impl RecipientId {
+    /// The recipient `(key type, key, document)` of `account`.
+    pub fn derive(account: &AccountId, grouping_key: (&str, &str, &str)) -> RecipientId {
+        use sha2::{Digest, Sha256};
+        let (key_type, key, document) = grouping_key;
+        let digest =
+            Sha256::digest(format!("recipient:{account}:{key_type}:{key}:{document}").as_bytes());
+        RecipientId(format!("rc_{}", &hex::encode(digest)[..32]))
+    }
+
+    pub fn parse(s: &str) -> Option<RecipientId> {
+        let hex = s.strip_prefix("rc_")?;
+        is_lower_hex(hex, 32).then(|| RecipientId(s.to_owned()))
+    }
+}
+
+pub(crate) fn is_lower_hex(s: &str, len: usize) -> bool {
     s.len() == len
         && s.bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
@@ -94,5 +140,27 @@ mod tests {
         assert_eq!(TransactionId::parse("../../etc/passwd"), None);
         assert_eq!(TransactionId::parse(&"A".repeat(32)), None);
         assert_eq!(AccountId::parse("acc_x"), None);
+        assert_eq!(RefundId::parse("rf_x"), None);
+        assert_eq!(RecipientId::parse(&format!("rf_{}", "a".repeat(32))), None);
+    }
+
+    #[test]
+    fn refund_and_recipient_ids() {
+        let r = RefundId::generate();
+        assert_eq!(RefundId::parse(r.as_str()), Some(r));
+        let t = TransactionId::generate();
+        assert_eq!(RefundId::legacy(&t, 1), RefundId::legacy(&t, 1));
+        assert_ne!(RefundId::legacy(&t, 1), RefundId::legacy(&t, 2));
+        let acc = AccountId::generate();
+        let a = RecipientId::derive(&acc, ("CPF", "12345678909", "12345678909"));
+        assert_eq!(
+            a,
+            RecipientId::derive(&acc, ("CPF", "12345678909", "12345678909"))
+        );
+        assert_ne!(
+            a,
+            RecipientId::derive(&acc, ("EMAIL", "12345678909", "12345678909"))
+        );
+        assert_eq!(RecipientId::parse(a.as_str()), Some(a));
     }
 }

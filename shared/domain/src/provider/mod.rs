@@ -195,10 +195,11 @@ pub enum ProviderEvent {
 /// Which refund a provider's report is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefundReference {
-    /// The idempotency key we sent with the request (`refund:{transactionId}#{attempt}`).
+    /// The idempotency key we sent with the request (`refund:{transactionId}#{refundId}`).
     IdempotencyKey(String),
-    /// The charge's refund attempt in flight: for providers whose reports name the charge
+    /// The charge's refund in flight: for providers whose reports name the charge
     /// (ConnectPSP's `CASHIN_REFUNDED` carries our `externalReference`) but not the request.
+    /// Such providers refund in full only, so at most one refund of the charge is in flight.
     CurrentAttempt(TransactionId),
 }
 
@@ -223,16 +224,26 @@ pub enum ProviderWebhookError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProviderCapabilities {
     pub refunds: bool,
+    /// Devoluções of part of a charge's amount (and several per charge). ConnectPSP's
+    /// document allows full refunds only (seed 001).
+    pub partial_refunds: bool,
     pub transfers: bool,
 }
 
 impl ProviderCapabilities {
     pub const ALL: ProviderCapabilities = ProviderCapabilities {
         refunds: true,
+        partial_refunds: true,
         transfers: true,
+    };
+    /// Everything but partial refunds.
+    pub const FULL_REFUNDS_ONLY: ProviderCapabilities = ProviderCapabilities {
+        partial_refunds: false,
+        ..ProviderCapabilities::ALL
     };
     pub const CHARGES_ONLY: ProviderCapabilities = ProviderCapabilities {
         refunds: false,
+        partial_refunds: false,
         transfers: false,
     };
 }

@@ -1,15 +1,23 @@
-//! Refunds (PIX devoluções): a charge's money given back to its payer. The refund state a charge
-//! carries, the 90-day window, and how a refund's provider reference names its charge.
-//! The refund flow is [`crate::flows::refund`].
+//! Refunds (PIX devoluções): a charge's money given back to its payer, in one or several parts.
+//!
+//! Banco Central's rules (API Pix `PUT /pix/{e2eid}/devolucao/{id}`, nature `ORIGINAL`, MD06):
+//! a PIX may have several devoluções, each part of the amount, together at most the amount,
+//! each within [`REFUND_WINDOW_DAYS`] of the payment. Each [`ChargeRefund`] here is one of them,
+//! with its own id, amount, `D…` end-to-end id and state, and a declared [`RefundLiability`]
+//! saying who bears it (the maths are in [`liability`]). The flow is [`crate::flows::refund`].
 
+pub mod liability;
 pub mod ports;
 pub mod record;
 pub mod validation;
 pub mod view;
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
-use crate::pix::ids::TransactionId;
+use crate::pix::ids::{RefundId, TransactionId};
+use crate::pix::money::Money;
+use crate::refund::liability::SplitPart;
 
 /// Where a refund stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -18,7 +26,7 @@ pub enum RefundState {
     Processing,
     /// Settled: the payer has the money back.
     Completed,
-    /// The provider refused it; the money went back to `available`.
+    /// The provider refused it; its money went back where it came from.
     Failed,
 }
 
@@ -29,6 +37,7 @@ impl RefundState {
         RefundState::Failed,
     ];
 
+    /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {
             RefundState::Processing => "PROCESSING",
@@ -40,18 +49,64 @@ impl RefundState {
     pub fn parse(s: &str) -> Option<RefundState> {
         RefundState::ALL.into_iter().find(|st| st.as_str() == s)
     }
+
+    /// The name the API shows: the charge statuses a refund leads to.
+    pub fn api_status(self) -> &'static str {
+        match self {
+            RefundState::Processing => "REFUND_PROCESSING",
+            RefundState::Completed => "REFUNDED",
+            RefundState::Failed => "FAILED",
+        }
+    }
+}
+
+/// Who bears a refund of a charge with splits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum RefundLiability {
+    /// The account's `available` pays all of it; splits are untouched (except that a refund of
+    /// everything still refundable cancels the splits not yet paid, whose reserve pays their
+    /// part: the payer gets back money that never left).
+    #[default]
+    Merchant,
+    /// Every party bears the refund in proportion to its part of the gross (see
+    /// [`liability::proportional_parts`]).
+    Proportional,
+}
+
+impl RefundLiability {
+    pub const ALL: [RefundLiability; 2] =
+        [RefundLiability::Merchant, RefundLiability::Proportional];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefundLiability::Merchant => "MERCHANT",
+            RefundLiability::Proportional => "PROPORTIONAL",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RefundLiability> {
+        RefundLiability::ALL.into_iter().find(|l| l.as_str() == s)
+    }
 }
 
 /// Longest time after payment a charge may be refunded (PIX devolutions: 90 days).
 pub const REFUND_WINDOW_DAYS: i64 = 90;
 
-/// A full refund (PIX devolution) of a paid charge.
+/// The most refunds one charge may carry, failed ones included. Why a limit: a charge's
+/// refunds live inside its item (one conditional write keeps Σ ≤ amount under concurrency),
+/// and an item is bounded (DynamoDB: 400 KB; a refund takes ~0.5 KB). Twenty is more
+/// partial devoluções than any merchant asked for, and far below that bound.
+pub const MAX_REFUNDS_PER_CHARGE: usize = 20;
+
+/// One devolução of a paid charge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChargeRefund {
-    /// 1 for the first request; a request after a FAILED refund is the next attempt. Part of
-    /// the movement reference and the provider idempotency key, so each attempt is its own
-    /// devolution and a retry of one attempt is never a second.
-    pub attempt: u32,
+    pub id: RefundId,
+    pub amount: Money,
+    pub liability: RefundLiability,
+    /// What each split bore of it (the account bore the rest): fixed when it was requested.
+    pub split_parts: Vec<SplitPart>,
     pub state: RefundState,
     /// The merchant's reason code (e.g. `CUSTOMER_REQUEST`) and free text.
     pub reason: String,
@@ -64,13 +119,29 @@ pub struct ChargeRefund {
     /// When it COMPLETED or FAILED.
     pub settled_at: Option<DateTime<Utc>>,
     /// The `X-Idempotency-Key` of the request that asked for it, so a retry of that request
-    /// (after a crash) is answered with this refund instead of "already refunded".
+    /// (after a crash) is answered with this refund instead of a second one.
     pub idempotency_key: Option<String>,
 }
 
 impl ChargeRefund {
-    /// The ledger reference and provider idempotency key of this attempt.
+    /// The ledger reference of this refund's movements (`{transactionId}#{refundId}`).
     pub fn reference(&self, transaction_id: &TransactionId) -> String {
-        format!("{transaction_id}#{}", self.attempt)
+        format!("{transaction_id}#{}", self.id)
+    }
+
+    /// What the account bore: the amount less the splits' parts (negative when the last
+    /// refund's cancelled reserve exceeded it and the excess returned to `available`).
+    pub fn account_part(&self) -> i64 {
+        self.amount.cents()
+            - self
+                .split_parts
+                .iter()
+                .map(|p| p.amount.cents())
+                .sum::<i64>()
+    }
+
+    /// Whether its money has left (or is leaving) the merchant: PROCESSING or COMPLETED.
+    pub fn counts(&self) -> bool {
+        self.state != RefundState::Failed
     }
 }

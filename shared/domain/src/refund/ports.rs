@@ -1,42 +1,49 @@
-//! What storage must do for a refund: one atomic write that marks the charge, cancels or
-//! checks its splits, draws the money from the ledger and queues the provider call.
+//! What storage must do for a refund: one atomic write that records it on the charge, reduces
+//! the splits it reduces, adds the recipient debts it creates, draws the money from the ledger
+//! and queues the provider call.
 
-use crate::charge::Charge;
+use async_trait::async_trait;
+
+use crate::charge::{Charge, ChargeStatus};
 use crate::error::StoreError;
 use crate::idempotency::IdempotencyCompletion;
 use crate::ledger::ports::MoneyOutOutcome;
 use crate::ledger::{AvailableDraw, Movement};
 use crate::messaging::outbox::OutboxMessage;
+use crate::pix::money::Money;
+use crate::refund::liability::DebtIncrease;
 use crate::split::entry::SplitEntry;
-use async_trait::async_trait;
 
-/// Whether the splits of the charge being refunded were booked when the refund was planned.
+/// A split a refund reduces (or cancels), as it will be stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RefundSplits {
-    /// Not booked: the whole amount is still in `incoming`. Condition: the charge's
-    /// `SplitsBooked` movement (`splits:{transactionId}`) does not exist, so the split
-    /// calculator cannot book them under the refund (it also needs the charge CONFIRMED).
-    NotBooked,
-    /// Booked: these SCHEDULED ones are cancelled by the refund (their reserve pays part of
-    /// it). Condition: each is stored SCHEDULED with no payout (the payout scheduler attaches
-    /// only SCHEDULED splits, so a split is either cancelled here or paid there, never both).
-    /// Effects: each is replaced by the given CANCELLED version.
-    Booked { cancelled: Vec<SplitEntry> },
+pub struct ReducedSplit {
+    pub entry: SplitEntry,
+    /// Its `refunded` as read: the write requires it unchanged.
+    pub refunded_before: Money,
 }
 
-/// CONFIRMED → REFUND_PROCESSING: the refund's money is set aside (it leaves the merchant's
-/// buckets for the PIX network) in the same write that records the request.
+/// A refund requested: its money is set aside (it leaves the merchant's buckets for the PIX
+/// network) in the same write that records it, so it cannot be spent twice while the provider
+/// works.
 ///
-/// Conditions: the charge is stored CONFIRMED; those of `splits`; the movement does not exist;
-/// every shard in `draw` holds its part of `available`; the idempotency claim (if any) is still
-/// ours.
-/// Effects: the charge is replaced by `charge` (REFUND_PROCESSING with its refund); the
-/// cancelled splits; the movement and its shard updates; the outbox messages (the
-/// `RefundRequested` that makes the refund executor call the provider); the completion.
+/// Conditions: the charge is stored with status `from` and refund revision `from_revision`
+/// (every refund write bumps it, so of two concurrent refunds of a charge one fails here and
+/// plans again: Σ refunds ≤ amount, always); each reduced split is stored SCHEDULED, in no
+/// payout, of the charge's account, with `refunded_before` (the payout scheduler attaches only
+/// SCHEDULED splits and requires their `refunded` unchanged, so a split is either reduced here
+/// or paid there with what it was read with, never both); the movement does not exist; every
+/// shard in `draw` holds its part of `available`; the idempotency claim (if any) is still ours.
+/// Effects: the charge is replaced by `charge`; each reduced split by its new version; each
+/// recipient's debt grows by its increase (its item created on the first debt); the movement
+/// and its shard updates; the outbox messages (the `RefundRequested` that makes the refund
+/// executor call the provider); the completion.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestRefund {
     pub charge: Charge,
-    pub splits: RefundSplits,
+    pub from: ChargeStatus,
+    pub from_revision: u32,
+    pub reduced: Vec<ReducedSplit>,
+    pub debts: Vec<DebtIncrease>,
     pub movement: Movement,
     pub draw: AvailableDraw,
     pub outbox: Vec<OutboxMessage>,

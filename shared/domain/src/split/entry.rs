@@ -10,6 +10,7 @@ use crate::payout::PayoutId;
 use crate::payout::PayoutRecipient;
 use crate::payout::SplitRef;
 use crate::pix::ids::{AccountId, TransactionId};
+use crate::pix::money::Money;
 use crate::pix::payment::EndToEndId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -62,6 +63,9 @@ pub struct SplitEntry {
     /// Payouts of this split that failed so far. A scheduled split whose payout fails goes
     /// back to SCHEDULED for the next window until this reaches [`MAX_PAYOUT_ATTEMPTS`].
     pub attempts: u8,
+    /// What refunds took of the share before it was paid (see
+    /// [`crate::refund::liability`]): the split pays [`SplitEntry::payable`].
+    pub refunded: Money,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -72,6 +76,11 @@ impl SplitEntry {
             transaction_id: self.transaction_id.clone(),
             index: self.index,
         }
+    }
+
+    /// What a payout of this split transfers: its share less what refunds took.
+    pub fn payable(&self) -> Money {
+        Money::from_cents(self.split.amount.cents() - self.refunded.cents())
     }
 
     pub fn recipient(&self) -> PayoutRecipient {

@@ -92,6 +92,9 @@ pub struct SplitEntryRecord {
     /// Absent on splits stored before payout retries existed (then: 0).
     #[serde(default)]
     pub attempts: u8,
+    /// What refunds took of the share so far (absent: 0).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub refunded_cents: i64,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
 }
@@ -108,6 +111,7 @@ impl From<&SplitEntry> for SplitEntryRecord {
             end_to_end_id: s.end_to_end_id.as_ref().map(ToString::to_string),
             failure_reason: s.failure_reason.clone(),
             attempts: s.attempts,
+            refunded_cents: s.refunded.cents(),
             created_at_ms: s.created_at.timestamp_millis(),
             updated_at_ms: s.updated_at.timestamp_millis(),
         }
@@ -119,6 +123,9 @@ impl TryFrom<SplitEntryRecord> for SplitEntry {
 
     fn try_from(r: SplitEntryRecord) -> Result<Self, StoreError> {
         let id = format!("{}/{}", r.transaction_id, r.index);
+        if r.refunded_cents < 0 || r.refunded_cents > r.split.amount_cents {
+            return Err(corrupt("refundedCents", &id));
+        }
         Ok(SplitEntry {
             transaction_id: TransactionId::parse(&r.transaction_id)
                 .ok_or_else(|| corrupt("transactionId", &id))?,
@@ -136,8 +143,13 @@ impl TryFrom<SplitEntryRecord> for SplitEntry {
                 .transpose()?,
             failure_reason: r.failure_reason,
             attempts: r.attempts,
+            refunded: Money::from_cents(r.refunded_cents),
             created_at: millis_to_time(r.created_at_ms).ok_or_else(|| corrupt("createdAt", &id))?,
             updated_at: millis_to_time(r.updated_at_ms).ok_or_else(|| corrupt("updatedAt", &id))?,
         })
     }
+}
+
+fn is_zero(cents: &i64) -> bool {
+    *cents == 0
 }

@@ -63,7 +63,8 @@ use auth::TokenCache;
 use session::{Call, Session, encode_component};
 
 /// Charges, refunds and transfers (seeds 000-002).
-pub const CAPABILITIES: ProviderCapabilities = ProviderCapabilities::ALL;
+/// Full refunds only: seed 001's refund takes no amount.
+pub const CAPABILITIES: ProviderCapabilities = ProviderCapabilities::FULL_REFUNDS_ONLY;
 
 pub struct ConnectPspProvider {
     session: Session,

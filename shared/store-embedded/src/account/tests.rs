@@ -3,7 +3,7 @@
 //! written before the field existed still read and update.
 
 use chrono::{TimeZone, Utc};
-use pixgw_domain::account::ports::{AccountStore, SetProvidersError};
+use pixgw_domain::account::ports::{AccountStore, AccountUpdateError};
 use pixgw_domain::account::{Account, ClientCredential};
 use pixgw_domain::error::StoreError;
 use pixgw_domain::pix::ids::AccountId;
@@ -170,7 +170,7 @@ async fn a_corrupt_account_is_reported_and_left_as_it_was() {
     assert!(
         matches!(
             result,
-            Err(SetProvidersError::Store(StoreError::Corrupt(_)))
+            Err(AccountUpdateError::Store(StoreError::Corrupt(_)))
         ),
         "{result:?}"
     );
