@@ -82,6 +82,7 @@ async fn dynamodb_schedule_item_is_in_the_due_index() {
         merchant_city: "SAO PAULO".into(),
         crypto_token_encrypted: "v1:x".into(),
         providers: Vec::new(),
+        refund_liability: Default::default(),
         created_at,
     };
     let credential = ClientCredential {

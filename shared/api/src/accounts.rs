@@ -77,6 +77,7 @@ pub async fn create_account_with_providers(
         merchant_city,
         crypto_token_encrypted: encrypt_secret(keys, &crypto_token)?,
         providers,
+        refund_liability: Default::default(),
         created_at: now,
     };
     let credential = ClientCredential {

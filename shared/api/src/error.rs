@@ -88,10 +88,14 @@ pub enum ApiError {
         available: pixgw_domain::pix::money::Money,
         needed: pixgw_domain::pix::money::Money,
     },
-    #[error("charge is {0}; only CONFIRMED charges can be refunded")]
+    #[error("charge is {0}; only a paid charge can be refunded")]
     ChargeNotRefundable(&'static str),
-    #[error("refund already requested")]
-    RefundAlreadyRequested,
+    #[error("the refund exceeds the remaining {remaining}")]
+    RefundExceedsRemaining {
+        remaining: pixgw_domain::pix::money::Money,
+    },
+    #[error("the charge has {limit} refunds already")]
+    RefundLimitReached { limit: usize },
     #[error("refund window closed")]
     RefundWindowExpired,
     #[error("duplicate cash-out externalId")]
@@ -154,7 +158,10 @@ impl From<DomainError> for ApiError {
                 ApiError::InsufficientBalance { available, needed }
             }
             DomainError::ChargeNotRefundable { status } => ApiError::ChargeNotRefundable(status),
-            DomainError::RefundAlreadyRequested => ApiError::RefundAlreadyRequested,
+            DomainError::RefundExceedsRemaining { remaining } => {
+                ApiError::RefundExceedsRemaining { remaining }
+            }
+            DomainError::RefundLimitReached { limit } => ApiError::RefundLimitReached { limit },
             DomainError::RefundWindowExpired => ApiError::RefundWindowExpired,
             DomainError::DuplicateCashOutExternalId => ApiError::DuplicateCashOutExternalId,
             DomainError::ConcurrentUpdate => ApiError::ConcurrentUpdate,
@@ -378,15 +385,23 @@ impl ApiError {
             ChargeNotRefundable(status) => Described {
                 status: StatusCode::CONFLICT,
                 code: "CHARGE_NOT_REFUNDABLE",
-                message: format!("The charge is {status}; only a CONFIRMED charge can be refunded"),
+                message: format!("The charge is {status}; only a paid charge can be refunded"),
                 user_message: "Esta cobrança não pode ser devolvida",
             },
-            RefundAlreadyRequested => d(
-                StatusCode::CONFLICT,
-                "REFUND_ALREADY_REQUESTED",
-                "A refund of this charge was already requested",
-                "A devolução desta cobrança já foi solicitada",
-            ),
+            RefundExceedsRemaining { remaining } => Described {
+                status: StatusCode::CONFLICT,
+                code: "REFUND_EXCEEDS_REMAINING",
+                message: format!(
+                    "The refund exceeds what is still refundable on this charge ({remaining})"
+                ),
+                user_message: "O valor excede o saldo ainda devolvível desta cobrança",
+            },
+            RefundLimitReached { limit } => Described {
+                status: StatusCode::CONFLICT,
+                code: "REFUND_LIMIT_REACHED",
+                message: format!("This charge has {limit} refunds already, the most it may have"),
+                user_message: "Esta cobrança atingiu o número máximo de devoluções",
+            },
             RefundWindowExpired => d(
                 StatusCode::CONFLICT,
                 "REFUND_WINDOW_EXPIRED",
@@ -499,6 +514,9 @@ impl ApiError {
                 operation,
             } => Some(json!({ "provider": provider, "operation": operation })),
             ApiError::WebhookMalformed(reason) => Some(json!({ "errors": [reason] })),
+            ApiError::RefundExceedsRemaining { remaining } => {
+                Some(json!({ "remaining": remaining }))
+            }
             ApiError::InvalidWebhookUrl(reason) => Some(json!({ "errors": [reason] })),
             _ => None,
         };
@@ -668,7 +686,10 @@ mod tests {
                 needed: Money::from_cents(1),
             },
             ChargeNotRefundable("PENDING"),
-            RefundAlreadyRequested,
+            RefundExceedsRemaining {
+                remaining: Money::from_cents(100),
+            },
+            RefundLimitReached { limit: 20 },
             RefundWindowExpired,
             DuplicateCashOutExternalId,
             WebhookUnauthenticated("x"),
@@ -717,7 +738,8 @@ mod tests {
                 | ConcurrentUpdate
                 | InsufficientBalance { .. }
                 | ChargeNotRefundable(_)
-                | RefundAlreadyRequested
+                | RefundExceedsRemaining { .. }
+                | RefundLimitReached { .. }
                 | RefundWindowExpired
                 | DuplicateCashOutExternalId
                 | WebhookUnauthenticated(_)

@@ -124,7 +124,8 @@ fn paid_charge() -> Charge {
             provider: "sandbox".to_owned(),
             provider_event_id: "evt_1".to_owned(),
         }),
-        refund: None,
+        refunds: Vec::new(),
+        refund_revision: 0,
     }
 }
 

@@ -7,8 +7,8 @@
 //!
 //! An account is created in ONE write transaction with its first credential and its default
 //! payout schedule ([`crate::schedule`]), so no account ever exists without a schedule for the
-//! payout scheduler's index to find. The operator's per-account provider order is the only
-//! account write beyond creation.
+//! payout scheduler's index to find. Beyond creation, an account's settings change one field
+//! at a time: the operator's provider order, the merchant's refund policy.
 
 use async_trait::async_trait;
 use redb::{Database, TableDefinition, WriteTransaction};
@@ -18,6 +18,7 @@ use pixgw_domain::account::ports::{AccountStore, AccountUpdateError, CreateAccou
 use pixgw_domain::account::{Account, ClientCredential};
 use pixgw_domain::error::StoreError;
 use pixgw_domain::pix::ids::AccountId;
+use pixgw_domain::refund::RefundLiability;
 use pixgw_domain::schedule::ports::ScheduleState;
 use pixgw_domain::schedule::record::ScheduleRecord;
 
@@ -38,14 +39,17 @@ pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
 
 /// The JSON field of [`Account::providers`]; absent when empty, as serde writes it.
 const PROVIDERS: &str = "providers";
+/// The JSON field of [`Account::refund_liability`].
+const REFUND_LIABILITY: &str = "refund_liability";
 
-/// Replaces the stored account's provider order in one write transaction (the read and the
-/// write cannot be split by another writer). Only that field of the stored JSON changes, so a
-/// field this version does not know survives too.
-fn set_providers(
+/// Sets (or, `None`, removes) one field of the stored account in one write transaction (the
+/// read and the write cannot be split by another writer). Only that field of the stored JSON
+/// changes, so a field this version does not know survives too.
+fn set_field(
     db: &Database,
     account_id: &str,
-    providers: &[String],
+    field: &str,
+    value: Option<Value>,
 ) -> Result<(), AccountUpdateError> {
     let txn = db.begin_write().map_err(db_err)?;
     let updated = {
@@ -57,12 +61,10 @@ fn set_providers(
             decode::<serde_json::Map<String, Value>>(bytes, "account", key)
         })?;
         stored.map(|mut fields| {
-            if providers.is_empty() {
-                fields.remove(PROVIDERS);
-            } else {
-                let list = providers.iter().cloned().map(Value::String).collect();
-                fields.insert(PROVIDERS.to_owned(), Value::Array(list));
-            }
+            match value {
+                Some(value) => fields.insert(field.to_owned(), value),
+                None => fields.remove(field),
+            };
             fields
         })
     };
@@ -152,9 +154,23 @@ impl AccountStore for EmbeddedStore {
         providers: &[String],
     ) -> Result<(), AccountUpdateError> {
         let id = id.to_string();
-        let providers = providers.to_vec();
+        let value = (!providers.is_empty())
+            .then(|| Value::Array(providers.iter().cloned().map(Value::String).collect()));
         self.blocking("set_account_providers", move |db| {
-            set_providers(db, &id, &providers)
+            set_field(db, &id, PROVIDERS, value)
+        })
+        .await
+    }
+
+    async fn set_refund_liability(
+        &self,
+        id: &AccountId,
+        liability: RefundLiability,
+    ) -> Result<(), AccountUpdateError> {
+        let id = id.to_string();
+        let value = Value::String(liability.as_str().to_owned());
+        self.blocking("set_refund_liability", move |db| {
+            set_field(db, &id, REFUND_LIABILITY, Some(value))
         })
         .await
     }

@@ -260,6 +260,7 @@ fn transition_in(
         return Ok(WriteOutcome::Conflict);
     };
     if stored.status != write.from.as_str()
+        || stored.refund_revision != write.from_revision
         || !movement_absent(txn, write.movement.as_ref())?
         || !events_absent(txn, &write.events)?
     {

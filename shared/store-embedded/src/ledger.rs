@@ -51,6 +51,9 @@ struct BalanceRecord {
     incoming_cents: i64,
     available_cents: i64,
     reserved_for_splits_cents: i64,
+    /// Absent on balances written before recipient debts existed.
+    #[serde(default)]
+    recipient_debts_cents: i64,
 }
 
 impl From<BalanceRecord> for Balance {
@@ -59,6 +62,7 @@ impl From<BalanceRecord> for Balance {
             incoming: Money::from_cents(r.incoming_cents),
             available: Money::from_cents(r.available_cents),
             reserved_for_splits: Money::from_cents(r.reserved_for_splits_cents),
+            recipient_debts: Money::from_cents(r.recipient_debts_cents),
         }
     }
 }
@@ -69,6 +73,7 @@ impl From<Balance> for BalanceRecord {
             incoming_cents: b.incoming.cents(),
             available_cents: b.available.cents(),
             reserved_for_splits_cents: b.reserved_for_splits.cents(),
+            recipient_debts_cents: b.recipient_debts.cents(),
         }
     }
 }

@@ -61,6 +61,7 @@ mod ledger;
 mod outbox;
 mod payout;
 mod payout_run;
+mod recipient;
 mod refund;
 mod schedule;
 mod split;
@@ -134,6 +135,7 @@ impl EmbeddedStore {
         payout_run::create_tables(&txn)?;
         schedule::create_tables(&txn)?;
         cash_out::create_tables(&txn)?;
+        recipient::create_tables(&txn)?;
         events::create_tables(&txn)?;
         outbox::create_tables(&txn)?;
         webhooks::create_tables(&txn)?;

@@ -109,14 +109,16 @@ fn attach_in(txn: &WriteTransaction, write: &AttachSplits) -> Result<WriteOutcom
             return Ok(WriteOutcome::Conflict);
         };
         let entry = SplitEntry::try_from(record.clone())?;
+        // `refunded` as read: a refund that reduced the split since must not be paid over.
         if entry.state != SplitState::Scheduled
             || entry.account_id != header.account_id
             || entry.recipient().grouping_key() != header.recipient.grouping_key()
+            || entry.refunded != split.refunded
         {
             return Ok(WriteOutcome::Conflict);
         }
         total = total
-            .checked_add(entry.split.amount.cents())
+            .checked_add(entry.payable().cents())
             .ok_or_else(|| StoreError::Corrupt(format!("payout {payout_id} amount overflow")))?;
         stored_splits.push((entry, record));
     }

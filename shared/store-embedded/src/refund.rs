@@ -1,21 +1,18 @@
 //! [`RefundStore`] on redb: a refund request is ONE money-out write (see
-//! [`crate::ledger_write`]): the charge, still CONFIRMED, replaced by its refunding version;
-//! its splits either not booked (the booking movement does not exist, and the split calculator
-//! cannot book them any more once the charge leaves CONFIRMED) or, booked, every one to cancel
-//! still SCHEDULED outside any payout; then the movement, the outbox messages and the
-//! idempotency completion.
+//! [`crate::ledger_write`]): the charge, at the status and refund revision it was read with,
+//! replaced by its version with the refund; every split it reduces, still SCHEDULED outside
+//! any payout with the `refunded` it was read with; the recipients' debts; then the movement,
+//! the outbox messages and the idempotency completion.
 
 use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 use redb::WriteTransaction;
 
-use pixgw_domain::charge::ChargeStatus;
 use pixgw_domain::charge::record::ChargeRecord;
 use pixgw_domain::error::StoreError;
-use pixgw_domain::ledger::MovementKind;
 use pixgw_domain::ledger::ports::MoneyOutOutcome;
-use pixgw_domain::refund::ports::{RefundSplits, RefundStore, RequestRefund};
+use pixgw_domain::refund::ports::{RefundStore, RequestRefund};
 use pixgw_domain::split::entry::SplitState;
 use pixgw_domain::split::record::SplitEntryRecord;
 
@@ -26,6 +23,7 @@ use crate::ledger_write::{
     Claim, check_draw_matches, claim_of, complete, draw_holds, money_out_write,
 };
 use crate::outbox::put_outbox;
+use crate::recipient::add_debt;
 use crate::split::{load_split, put_split, split_key};
 
 fn request_refund_in(
@@ -37,36 +35,36 @@ fn request_refund_in(
     if matches!(claim, Claim::Lost) {
         return Ok(MoneyOutOutcome::ClaimLost);
     }
-    let id = write.charge.transaction_id.as_str();
-    let stored = load_charge(txn, id)?.filter(|c| c.status == ChargeStatus::Confirmed.as_str());
+    let charge = &write.charge;
+    let id = charge.transaction_id.as_str();
+    let stored = load_charge(txn, id)?.filter(|c| {
+        c.status == write.from.as_str()
+            && c.refund_revision == write.from_revision
+            && c.account_id == charge.account_id.as_str()
+    });
     let Some(stored) = stored else {
         return Ok(MoneyOutOutcome::Conflict);
     };
-    // The splits: not booked (and the split calculator cannot book them any more once the
-    // charge leaves CONFIRMED), or every one to cancel still SCHEDULED outside any payout.
-    let mut cancellations = Vec::new();
-    match &write.splits {
-        RefundSplits::NotBooked => {
-            if movement_exists(txn, &MovementKind::SplitsBooked.movement_id(id))? {
-                return Ok(MoneyOutOutcome::Conflict);
-            }
+    // Every split it reduces: of this charge, listed once, and stored SCHEDULED in no payout
+    // with the `refunded` the refund was planned on.
+    let mut seen = BTreeSet::new();
+    let mut reductions = Vec::with_capacity(write.reduced.len());
+    for reduced in &write.reduced {
+        let record = SplitEntryRecord::from(&reduced.entry);
+        let key = split_key(&record);
+        if record.transaction_id != id || !seen.insert(key.clone()) {
+            return Ok(MoneyOutOutcome::Conflict);
         }
-        RefundSplits::Booked { cancelled } => {
-            let mut seen = BTreeSet::new();
-            for split in cancelled {
-                let record = SplitEntryRecord::from(split);
-                let key = split_key(&record);
-                if record.transaction_id != id || !seen.insert(key.clone()) {
-                    return Ok(MoneyOutOutcome::Conflict);
-                }
-                let stored_split = load_split(txn, &key)?
-                    .filter(|s| s.state == SplitState::Scheduled.as_str() && s.payout_id.is_none());
-                let Some(stored_split) = stored_split else {
-                    return Ok(MoneyOutOutcome::Conflict);
-                };
-                cancellations.push((record, stored_split));
-            }
-        }
+        let stored_split = load_split(txn, &key)?.filter(|s| {
+            s.state == SplitState::Scheduled.as_str()
+                && s.payout_id.is_none()
+                && s.account_id == record.account_id
+                && s.refunded_cents == reduced.refunded_before.cents()
+        });
+        let Some(stored_split) = stored_split else {
+            return Ok(MoneyOutOutcome::Conflict);
+        };
+        reductions.push((record, stored_split));
     }
     if movement_exists(txn, &write.movement.id)? {
         return Ok(MoneyOutOutcome::Conflict);
@@ -75,10 +73,13 @@ fn request_refund_in(
         return Ok(MoneyOutOutcome::BalanceChanged);
     }
 
-    put_charge(txn, &ChargeRecord::from(&write.charge), Some(&stored))?;
-    for (record, stored_split) in &cancellations {
-        // Leaves `splits_scheduled` exactly as a settlement does when a split leaves SCHEDULED.
+    put_charge(txn, &ChargeRecord::from(charge), Some(&stored))?;
+    for (record, stored_split) in &reductions {
+        // A cancelled split leaves `splits_scheduled` exactly as a settled one does.
         put_split(txn, record, Some(stored_split))?;
+    }
+    for debt in &write.debts {
+        add_debt(txn, &charge.account_id, debt)?;
     }
     put_movement(txn, &write.movement)?;
     put_outbox(txn, &write.outbox)?;

@@ -94,7 +94,8 @@ pub(crate) fn charge_with(account: &AccountId, splits: Vec<ChargeSplit>) -> Char
         created_at: t0(),
         expires_at: t0() + Duration::seconds(3600),
         payment: None,
-        refund: None,
+        refunds: Vec::new(),
+        refund_revision: 0,
     }
 }
 
@@ -161,6 +162,7 @@ pub(crate) fn entry(charge: &Charge, index: u8, state: SplitState) -> SplitEntry
         end_to_end_id: None,
         failure_reason: None,
         attempts: 0,
+        refunded: Money::ZERO,
         created_at: t0(),
         updated_at: t0(),
     }
@@ -503,7 +505,8 @@ pub(crate) fn charge_at(
         created_at,
         expires_at: created_at + Duration::seconds(3600),
         payment: None,
-        refund: None,
+        refunds: Vec::new(),
+        refund_revision: 0,
     }
 }
 

@@ -32,6 +32,7 @@ fn account() -> (Account, ClientCredential) {
         merchant_city: "SAO PAULO".into(),
         crypto_token_encrypted: "ciphertext".into(),
         providers: Vec::new(),
+        refund_liability: Default::default(),
         created_at: t0(),
     };
     let credential = ClientCredential {

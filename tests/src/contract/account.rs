@@ -136,6 +136,7 @@ pub async fn providers_are_set_replaced_and_cleared_without_touching_the_rest(su
         store.get_account(&account.id).await,
         Ok(Some(Account {
             providers: names(&["pagfast", "connectpsp"]),
+            refund_liability: Default::default(),
             ..account.clone()
         })),
         "the order as given, nothing else changed"
@@ -149,6 +150,7 @@ pub async fn providers_are_set_replaced_and_cleared_without_touching_the_rest(su
         store.get_account(&account.id).await,
         Ok(Some(Account {
             providers: names(&["sandbox"]),
+            refund_liability: Default::default(),
             ..account.clone()
         }))
     );

@@ -434,6 +434,7 @@ pub fn new_account() -> (Account, ClientCredential) {
         merchant_city: "SAO PAULO".into(),
         crypto_token_encrypted: format!("v1:{}", Uuid::new_v4().simple()),
         providers: Vec::new(),
+        refund_liability: Default::default(),
         created_at: base_time(),
     };
     let credential = new_credential(&id);
@@ -488,7 +489,8 @@ pub fn plain_charge(
         created_at,
         expires_at: created_at + Duration::seconds(3600),
         payment: None,
-        refund: None,
+        refunds: Vec::new(),
+        refund_revision: 0,
     }
 }
 

@@ -28,9 +28,10 @@ pub async fn get(state: &AppState, params: &PathParams) -> Result<ApiResponse, A
         .ok_or(ApiError::NotFound("charge"))?;
     let status = match charge.status {
         ChargeStatus::Pending => "ATIVA",
-        ChargeStatus::Confirmed | ChargeStatus::RefundProcessing | ChargeStatus::Refunded => {
-            "CONCLUIDA"
-        }
+        ChargeStatus::Confirmed
+        | ChargeStatus::RefundProcessing
+        | ChargeStatus::PartiallyRefunded
+        | ChargeStatus::Refunded => "CONCLUIDA",
         ChargeStatus::Expired => "REMOVIDA_PELO_PSP",
     };
     let now: chrono::DateTime<Utc> = state.clock.now();

@@ -1,6 +1,7 @@
 //! `POST /api/pix/cash-in/{transactionId}/refund` (bearer token and `DigitalSignature` checked
-//! by the route table). Model: seed 001 — only a CONFIRMED charge, always its full amount; the
-//! answer is `202` with the devolution's `D…` end-to-end id.
+//! by the route table). Model: seed 001, plus partial devoluções: a paid charge, in full (the
+//! default) or in part, several times up to its amount; the answer is `202` with the refund's
+//! id and its devolução's `D…` end-to-end id.
 //!
 //! Idempotency: the refund's effect (the charge's REFUND_PROCESSING state and its ledger
 //! movement) is committed by the refund service before the provider is asked, so the claim is
@@ -11,6 +12,7 @@
 use http::StatusCode;
 use pixgw_domain::charge::Charge;
 use pixgw_domain::pix::ids::{AccountId, TransactionId};
+use pixgw_domain::refund::ChargeRefund;
 use serde::Serialize;
 
 use crate::error::ApiError;
@@ -26,6 +28,7 @@ use pixgw_domain::refund::validation::validate_refund;
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RefundAcceptedView {
+    pub refund_id: String,
     pub transaction_id: String,
     pub external_id: String,
     /// The devolution's end-to-end id (`D…`), when the provider already assigned it.
@@ -35,22 +38,23 @@ pub struct RefundAcceptedView {
     /// settled (`CASHIN_REFUNDED`).
     pub status: &'static str,
     pub amount: pixgw_domain::pix::money::Money,
+    /// `MERCHANT` or `PROPORTIONAL`.
+    pub liability: &'static str,
     pub requested_at: String,
     pub message: String,
 }
 
 impl RefundAcceptedView {
-    pub fn new(charge: &Charge) -> RefundAcceptedView {
-        let refund = charge.refund.as_ref();
+    pub fn new(charge: &Charge, refund: &ChargeRefund) -> RefundAcceptedView {
         RefundAcceptedView {
+            refund_id: refund.id.to_string(),
             transaction_id: charge.transaction_id.to_string(),
             external_id: charge.external_id.clone(),
-            end_to_end_id: refund
-                .and_then(|r| r.end_to_end_id.as_ref())
-                .map(ToString::to_string),
+            end_to_end_id: refund.end_to_end_id.as_ref().map(ToString::to_string),
             status: "REFUND_PROCESSING",
-            amount: charge.amount,
-            requested_at: timestamp(refund.map_or(charge.created_at, |r| r.requested_at)),
+            amount: refund.amount,
+            liability: refund.liability.as_str(),
+            requested_at: timestamp(refund.requested_at),
             message: format!(
                 "The refund for cash-in {} has been successfully initiated.",
                 charge.transaction_id
@@ -73,11 +77,17 @@ pub async fn request(
     let body = json_body(request)?;
     let input = validate_refund(&body).map_err(ApiError::Validation)?;
     idempotency::run(state, request, account_id, |claim| async move {
-        let charge = state
+        let (charge, refund_id) = state
             .refunds
             .request(account_id, &id, input, claim.as_ref())
             .await?;
-        let response = ApiResponse::json(StatusCode::ACCEPTED, &RefundAcceptedView::new(&charge));
+        let refund = charge
+            .refund(&refund_id)
+            .ok_or_else(|| ApiError::Internal("the refund made is not on its charge".into()))?;
+        let response = ApiResponse::json(
+            StatusCode::ACCEPTED,
+            &RefundAcceptedView::new(&charge, refund),
+        );
         idempotency::remember(state, claim, &response).await;
         Ok(response)
     })

@@ -268,7 +268,8 @@ mod tests {
             created_at: now,
             expires_at: now,
             payment: None,
-            refund: None,
+            refunds: Vec::new(),
+            refund_revision: 0,
         })
     }
 

@@ -308,6 +308,7 @@ mod tests {
             end_to_end_id: None,
             failure_reason: None,
             attempts,
+            refunded: Money::ZERO,
             created_at: at(),
             updated_at: at(),
         }

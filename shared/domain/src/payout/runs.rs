@@ -66,9 +66,10 @@ pub struct PayoutHeader {
 /// Attaches splits of ONE recipient to its payout of the window, atomically.
 ///
 /// Conditions: 1 ≤ `splits.len()` ≤ [`MAX_SPLITS_PER_ATTACH`]; every split is stored with
-/// state SCHEDULED, belongs to the payout's account, and has the payout's recipient; the payout
-/// is absent, or stored with state ASSEMBLING.
-/// Effects: the payout is created (state ASSEMBLING, trigger SCHEDULED, amount Σ, split_count
+/// state SCHEDULED, belongs to the payout's account, has the payout's recipient and the
+/// `refunded` it was read with (a refund reduces SCHEDULED splits: whichever of the two writes
+/// first wins); the payout is absent, or stored with state ASSEMBLING.
+/// Effects: the payout is created (state ASSEMBLING, trigger SCHEDULED, amount Σ payable, split_count
 /// n, no inline splits) or grows (amount += Σ, split_count += n); every split becomes
 /// PROCESSING with `payout_id` (leaving the scheduled index); the payout's manifest gains one
 /// entry per split.

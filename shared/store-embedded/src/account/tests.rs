@@ -33,6 +33,7 @@ async fn created_account(store: &EmbeddedStore, providers: &[&str]) -> Account {
         merchant_city: "SAO PAULO".into(),
         crypto_token_encrypted: "ciphertext".into(),
         providers: names(providers),
+        refund_liability: Default::default(),
         created_at,
     };
     let credential = ClientCredential {
@@ -81,6 +82,7 @@ async fn providers_are_set_replaced_and_cleared_without_touching_the_rest() {
         store.get_account(&account.id).await,
         Ok(Some(Account {
             providers: names(&["pagfast", "connectpsp"]),
+            refund_liability: Default::default(),
             ..account.clone()
         }))
     );
@@ -155,6 +157,7 @@ async fn accounts_written_before_providers_existed_read_and_update_keeping_every
         updated,
         Account {
             providers: names(&["connectpsp"]),
+            refund_liability: Default::default(),
             ..read
         }
     );

@@ -180,6 +180,7 @@ fn expire(charge: &Charge, now: DateTime<Utc>) -> ChargeTransition {
             ..charge.clone()
         },
         from: ChargeStatus::Pending,
+        from_revision: 0,
         movement: None,
         events: vec![event],
         outbox: Vec::new(),

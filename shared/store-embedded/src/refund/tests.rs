@@ -1,41 +1,25 @@
-//! Embedded specifics of refund requests: before and after the splits are booked, the split
-//! cancellations and the rest drawn from `available`, and a lost claim.
+//! Embedded specifics of refund requests: what the write requires (the charge's status and
+//! refund revision, each reduced split SCHEDULED in no payout with the `refunded` it was read
+//! with, the draw) and what it does (splits reduced or cancelled, recipient debts, balances).
+//! The writes are planned by the domain's own rule ([`plan_funding`]).
 
-use chrono::{DateTime, Utc};
-use pixgw_domain::charge::Charge;
+use pixgw_domain::charge::{Charge, ChargeStatus};
 use pixgw_domain::error::WriteOutcome;
 use pixgw_domain::ledger::ports::LedgerStore;
-use pixgw_domain::ledger::{AvailableDraw, Balance, Bucket, LedgerAccount, Leg, Movement};
+use pixgw_domain::ledger::{AvailableDraw, Bucket, LedgerAccount, Leg, Movement, MovementKind};
 use pixgw_domain::messaging::outbox::PipelineMessage;
-use pixgw_domain::pix::ids::AccountId;
+use pixgw_domain::pix::ids::{AccountId, RefundId};
 use pixgw_domain::pix::money::Money;
-use pixgw_domain::refund::{ChargeRefund, RefundState};
-use pixgw_domain::split::entry::SplitEntry;
+use pixgw_domain::recipient::ports::RecipientStore;
+use pixgw_domain::refund::liability::{RefundTerms, plan_funding};
+use pixgw_domain::refund::ports::ReducedSplit;
+use pixgw_domain::refund::{ChargeRefund, RefundLiability, RefundState};
+use pixgw_domain::split::entry::SplitState;
 use pixgw_domain::split::ports::SplitStore;
 
 use super::*;
 use crate::split::SPLITS_SCHEDULED;
 use crate::test_support::*;
-
-fn refunded(charge: &Charge, now: DateTime<Utc>) -> Charge {
-    let refund = ChargeRefund {
-        attempt: 1,
-        state: RefundState::Processing,
-        reason: "CUSTOMER_REQUEST".into(),
-        description: "devolução".into(),
-        end_to_end_id: None,
-        provider_refund_id: None,
-        failure_reason: None,
-        requested_at: now,
-        settled_at: None,
-        idempotency_key: None,
-    };
-    Charge {
-        status: ChargeStatus::RefundProcessing,
-        refund: Some(refund),
-        ..charge.clone()
-    }
-}
 
 fn leg(account: LedgerAccount, cents: i64) -> Leg {
     Leg {
@@ -44,130 +28,127 @@ fn leg(account: LedgerAccount, cents: i64) -> Leg {
     }
 }
 
-/// A refund of `charge` whose splits were not booked: all of it from `incoming`.
-fn refund_not_booked(charge: &Charge) -> RequestRefund {
-    let stored = Charge {
-        status: ChargeStatus::Confirmed,
-        ..charge.clone()
+/// The request of a refund of `cents` of `charge` (as stored now) under `liability`, planned
+/// by the domain's rule over the stored splits, drawing from the stored shards.
+async fn refund_write(
+    store: &EmbeddedStore,
+    charge: &Charge,
+    cents: i64,
+    liability: RefundLiability,
+) -> RequestRefund {
+    let stored = stored(store, charge).await;
+    let entries = store
+        .get_splits(&charge.transaction_id)
+        .await
+        .expect("splits");
+    let amount = Money::from_cents(cents);
+    let terms = RefundTerms {
+        gross: stored.amount,
+        refund: amount,
+        liability,
+        takes_rest: amount == stored.refundable(),
+        now: at(100),
+    };
+    let funding = plan_funding(terms, &entries).expect("plan");
+    let refund = ChargeRefund {
+        id: RefundId::generate(),
+        amount,
+        liability,
+        split_parts: funding.parts.clone(),
+        state: RefundState::Processing,
+        reason: "CUSTOMER_REQUEST".into(),
+        description: "devolução".into(),
+        end_to_end_id: None,
+        provider_refund_id: None,
+        failure_reason: None,
+        requested_at: at(100),
+        settled_at: None,
+        idempotency_key: None,
     };
     let account = &charge.account_id;
+    let merchant = |bucket| LedgerAccount::Merchant(account.clone(), bucket);
+    let mut legs = vec![
+        leg(LedgerAccount::PixNetwork, cents),
+        leg(
+            merchant(Bucket::ReservedForSplits),
+            -funding.from_reserve.cents(),
+        ),
+        leg(merchant(Bucket::Available), -funding.from_available),
+        leg(merchant(Bucket::RecipientDebts), funding.fronted().cents()),
+    ];
+    for debt in &funding.debts {
+        legs.push(leg(
+            LedgerAccount::Recipient(account.clone(), debt.recipient_id.clone()),
+            -debt.amount.cents(),
+        ));
+    }
     let movement = Movement::new(
         MovementKind::RefundRequested,
         account,
-        &format!("{}#1", charge.transaction_id),
-        vec![
-            leg(
-                LedgerAccount::Merchant(account.clone(), Bucket::Incoming),
-                -charge.amount.cents(),
-            ),
-            leg(LedgerAccount::PixNetwork, charge.amount.cents()),
-        ],
+        &refund.reference(&charge.transaction_id),
+        legs,
         at(100),
     )
     .expect("movement");
+    let shards = store.balance_shards(account).await.expect("shards");
+    let draw = AvailableDraw::plan(&shards, Money::from_cents(funding.from_available.max(0)))
+        .unwrap_or_default();
     let message = PipelineMessage::RefundRequested {
         transaction_id: charge.transaction_id.clone(),
         account_id: account.clone(),
-        attempt: 1,
+        refund_id: Some(refund.id.clone()),
+        attempt: None,
     };
+    let reduced = funding
+        .reduced
+        .iter()
+        .map(|e| ReducedSplit {
+            refunded_before: entries[usize::from(e.index)].refunded,
+            entry: e.clone(),
+        })
+        .collect();
     RequestRefund {
-        charge: refunded(&stored, at(100)),
-        splits: RefundSplits::NotBooked,
+        charge: stored.with_refund(refund),
+        from: stored.status,
+        from_revision: stored.refund_revision,
+        reduced,
+        debts: funding.debts,
         movement,
-        draw: AvailableDraw::default(),
+        draw,
         outbox: vec![message.to_outbox(at(100))],
         completion: None,
     }
 }
 
-/// A refund of a booked `charge` cancelling `cancelled` (their reserve pays part of it), the
-/// rest drawn from `shards`.
-fn refund_booked(
-    charge: &Charge,
-    cancelled: Vec<SplitEntry>,
-    shards: &[(u32, Balance)],
-) -> RequestRefund {
-    let account = &charge.account_id;
-    let merchant = |bucket| LedgerAccount::Merchant(account.clone(), bucket);
-    let from_reserve: i64 = cancelled.iter().map(|s| s.split.amount.cents()).sum();
-    let from_available = charge.amount.cents() - from_reserve;
-    let movement = Movement::new(
-        MovementKind::RefundRequested,
-        account,
-        &format!("{}#1", charge.transaction_id),
-        vec![
-            leg(merchant(Bucket::ReservedForSplits), -from_reserve),
-            leg(merchant(Bucket::Available), -from_available),
-            leg(LedgerAccount::PixNetwork, charge.amount.cents()),
-        ],
-        at(100),
-    )
-    .expect("movement");
-    let cancelled = cancelled
-        .into_iter()
-        .map(|s| SplitEntry {
-            state: SplitState::Cancelled,
-            updated_at: at(100),
-            ..s
-        })
-        .collect();
-    RequestRefund {
-        splits: RefundSplits::Booked { cancelled },
-        movement,
-        draw: AvailableDraw::plan(shards, Money::from_cents(from_available)).unwrap_or_default(),
-        ..refund_not_booked(charge)
-    }
+/// [`charge`] (100.00: an immediate 10.00 split in its payout, a scheduled 5.00 one) paid,
+/// booked, and 200.00 more in `available`.
+async fn booked_and_funded(store: &EmbeddedStore, account: &AccountId) -> Charge {
+    let charge = charge(account);
+    confirmed(store, &charge).await;
+    assert_eq!(
+        store.book_splits(&book_write(&charge)).await,
+        Ok(WriteOutcome::Applied)
+    );
+    funded(store, account).await;
+    charge
 }
 
 #[tokio::test]
-async fn a_booked_refund_cancels_scheduled_splits_and_draws_the_rest() {
+async fn a_full_refund_cancels_scheduled_splits_and_draws_the_rest() {
     let (_dir, store) = open();
     let account = AccountId::generate();
-    let charge = charge(&account);
-    confirmed(&store, &charge).await;
-    let booking = book_write(&charge);
-    assert_eq!(store.book_splits(&booking).await, Ok(WriteOutcome::Applied));
-    // 85.00 available after booking; the refund needs 95.00 of it (5.00 comes from the
-    // scheduled split's reserve).
-    let scheduled = booking.splits[1].clone();
-    let processing = booking.splits[0].clone();
-    let shards = store.balance_shards(&account).await.expect("shards");
-    let write = refund_booked(&charge, vec![scheduled.clone()], &shards);
-    assert!(write.draw.parts.is_empty(), "85.00 cannot cover 95.00");
-    let stale = RequestRefund {
-        draw: AvailableDraw {
-            parts: vec![(0, Money::from_cents(9_500))],
-        },
-        ..write
-    };
-    assert_eq!(
-        store.request_refund(&stale).await,
-        Ok(MoneyOutOutcome::BalanceChanged)
-    );
-    assert_eq!(
-        stored(&store, &charge).await.status,
-        ChargeStatus::Confirmed
-    );
-    assert_eq!(keys_of(&store, SPLITS_SCHEDULED).len(), 1);
-
-    // A split that is not SCHEDULED (the immediate one, in its payout) cannot be cancelled.
-    funded(&store, &account).await;
-    let shards = store.balance_shards(&account).await.expect("shards");
-    let with_processing = refund_booked(&charge, vec![processing, scheduled.clone()], &shards);
-    assert_eq!(
-        store.request_refund(&with_processing).await,
-        Ok(MoneyOutOutcome::Conflict)
-    );
+    let charge = booked_and_funded(&store, &account).await;
     let before = balance(&store, &account).await;
 
-    let write = refund_booked(&charge, vec![scheduled.clone()], &shards);
+    let write = refund_write(&store, &charge, 10_000, RefundLiability::Merchant).await;
     assert_eq!(
         store.request_refund(&write).await,
         Ok(MoneyOutOutcome::Applied)
     );
     let splits = store.get_splits(&charge.transaction_id).await.expect("get");
     assert_eq!(splits[1].state, SplitState::Cancelled);
-    assert_eq!(splits[0].state, SplitState::Processing);
+    assert_eq!(splits[1].payable(), Money::ZERO);
+    assert_eq!(splits[0].state, SplitState::Processing, "paid splits stay");
     assert!(
         keys_of(&store, SPLITS_SCHEDULED).is_empty(),
         "the cancelled split left the SCHEDULED index"
@@ -178,6 +159,103 @@ async fn a_booked_refund_cancels_scheduled_splits_and_draws_the_rest() {
         after.reserved_for_splits.cents(),
         before.reserved_for_splits.cents() - 500
     );
-    assert_eq!(stored(&store, &charge).await, write.charge);
+    let charge_now = stored(&store, &charge).await;
+    assert_eq!(charge_now, write.charge);
+    assert_eq!(charge_now.status, ChargeStatus::RefundProcessing);
+    assert_eq!(charge_now.refund_revision, 1);
+    assert_balance_is_sum_of_movements(&store, &account).await;
+}
+
+#[tokio::test]
+async fn a_stale_revision_or_status_writes_nothing() {
+    let (_dir, store) = open();
+    let account = AccountId::generate();
+    let charge = booked_and_funded(&store, &account).await;
+    let first = refund_write(&store, &charge, 1_000, RefundLiability::Merchant).await;
+    let second = refund_write(&store, &charge, 1_000, RefundLiability::Merchant).await;
+    assert_eq!(
+        store.request_refund(&first).await,
+        Ok(MoneyOutOutcome::Applied)
+    );
+    let before = balance(&store, &account).await;
+    // Planned on the same read as `first`: its revision is stale.
+    assert_eq!(
+        store.request_refund(&second).await,
+        Ok(MoneyOutOutcome::Conflict)
+    );
+    let wrong_status = RequestRefund {
+        from: ChargeStatus::Confirmed,
+        from_revision: 1,
+        ..refund_write(&store, &charge, 1_000, RefundLiability::Merchant).await
+    };
+    assert_eq!(
+        store.request_refund(&wrong_status).await,
+        Ok(MoneyOutOutcome::Conflict)
+    );
+    assert_eq!(balance(&store, &account).await, before);
+    assert_eq!(stored(&store, &charge).await, first.charge);
+}
+
+#[tokio::test]
+async fn proportional_refunds_reduce_unpaid_splits_and_make_debts_of_paid_ones() {
+    let (_dir, store) = open();
+    let account = AccountId::generate();
+    let charge = booked_and_funded(&store, &account).await;
+    let before = balance(&store, &account).await;
+
+    // 50.00 of 100.00: the immediate split (10.00, in its payout) owes 5.00, the scheduled
+    // one (5.00) is reduced by 2.50, the account bears 42.50 + fronts 5.00.
+    let write = refund_write(&store, &charge, 5_000, RefundLiability::Proportional).await;
+    assert_eq!(write.debts.len(), 1);
+    assert_eq!(write.debts[0].amount, Money::from_cents(500));
+    assert_eq!(
+        store.request_refund(&write).await,
+        Ok(MoneyOutOutcome::Applied)
+    );
+    let splits = store.get_splits(&charge.transaction_id).await.expect("get");
+    assert_eq!(splits[1].state, SplitState::Scheduled);
+    assert_eq!(splits[1].refunded, Money::from_cents(250));
+    assert_eq!(splits[1].payable(), Money::from_cents(250));
+    assert_eq!(
+        keys_of(&store, SPLITS_SCHEDULED).len(),
+        1,
+        "still scheduled"
+    );
+    let recipient_id = write.debts[0].recipient_id.clone();
+    let recipient = store
+        .get_recipient(&account, &recipient_id)
+        .await
+        .expect("get")
+        .expect("created by its first debt");
+    assert_eq!(recipient.debt, Money::from_cents(500));
+    assert_eq!(recipient.recipient, splits[0].recipient());
+    let after = balance(&store, &account).await;
+    assert_eq!(after.available.cents(), before.available.cents() - 4_750);
+    assert_eq!(
+        after.reserved_for_splits.cents(),
+        before.reserved_for_splits.cents() - 250
+    );
+    assert_eq!(after.recipient_debts.cents(), 500);
+
+    // A stale `refunded` on the reduced split: nothing written.
+    let next = refund_write(&store, &charge, 2_000, RefundLiability::Proportional).await;
+    let mut stale = next.clone();
+    stale.reduced[0].refunded_before = Money::ZERO;
+    assert_eq!(
+        store.request_refund(&stale).await,
+        Ok(MoneyOutOutcome::Conflict)
+    );
+    // The debt grows with the next refund.
+    assert_eq!(
+        store.request_refund(&next).await,
+        Ok(MoneyOutOutcome::Applied)
+    );
+    let recipient = store
+        .get_recipient(&account, &recipient_id)
+        .await
+        .expect("get")
+        .expect("recipient");
+    assert_eq!(recipient.debt, Money::from_cents(700));
+    assert_eq!(balance(&store, &account).await.recipient_debts.cents(), 700);
     assert_balance_is_sum_of_movements(&store, &account).await;
 }

@@ -78,6 +78,7 @@ fn account(providers: &[&str]) -> Account {
         merchant_city: "SAO PAULO".into(),
         crypto_token_encrypted: "x".into(),
         providers: providers.iter().map(|p| (*p).to_owned()).collect(),
+        refund_liability: Default::default(),
         created_at: Utc::now(),
     }
 }
