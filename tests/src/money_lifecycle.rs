@@ -34,7 +34,7 @@ use pixgw_domain::messaging::queue::QueueName;
 use pixgw_domain::messaging::relay::relay_outbox;
 use pixgw_domain::payout::PayoutState;
 use pixgw_domain::pix::document::TaxDocument;
-use pixgw_domain::pix::ids::{AccountId, TransactionId};
+use pixgw_domain::pix::ids::{AccountId, RefundId, TransactionId};
 use pixgw_domain::pix::money::Money;
 use pixgw_domain::pix::payment::{EndToEndKind, Ispb, PaidBy, PayerBankData};
 use pixgw_domain::pix::pix_key::PixKeyType;
@@ -43,12 +43,15 @@ use pixgw_domain::provider::{
     TransferOutcome, TransferRequest,
 };
 use pixgw_domain::provider::{PixProvider, ProviderCharge, ProviderChargeRequest};
-use pixgw_domain::refund::RefundState;
+use pixgw_domain::refund::liability::SplitPartKind;
+use pixgw_domain::refund::{RefundLiability, RefundState};
 use pixgw_domain::split::entry::{SplitEntry, SplitState};
 use pixgw_providers::sandbox::{SandboxPayment, SignedWebhook};
 use serde_json::{Value, json};
 
 use crate::harness::{Backend, Gateway, test_keys};
+
+mod refund_books;
 
 // ---------------------------------------------------------------------------------------------
 // Request bodies
@@ -369,7 +372,19 @@ impl Shop {
 
     // --- money out ---------------------------------------------------------------------------
 
+    /// Refunds all that is left of the charge, under the account's refund policy.
     pub async fn refund(&self, id: &TransactionId) -> Result<Charge, DomainError> {
+        self.refund_part(id, None, None).await.map(|(c, _)| c)
+    }
+
+    /// Refunds `cents` of the charge (`None`: all that is left) under `liability` (`None`:
+    /// the account's refund policy); the charge afterwards and the refund's id.
+    pub async fn refund_part(
+        &self,
+        id: &TransactionId,
+        cents: Option<i64>,
+        liability: Option<RefundLiability>,
+    ) -> Result<(Charge, RefundId), DomainError> {
         self.gw
             .state
             .refunds
@@ -379,6 +394,8 @@ impl Shop {
                 RefundInput {
                     reason: "CUSTOMER_REQUEST".into(),
                     description: "Cliente desistiu da compra".into(),
+                    amount: cents.map(Money::from_cents),
+                    liability,
                 },
                 None,
             )
@@ -689,13 +706,23 @@ impl Shop {
                 }
                 None => assert!(entries.is_empty(), "splits without a booking: {entries:?}"),
             }
-            let mut cancelled = 0i64;
+            self.assert_refunds(&c, &entries, &by_id);
             for e in &entries {
                 assert_eq!(e.split.amount, c.splits[e.index as usize].amount, "{e:?}");
-                let cents = e.split.amount.cents();
+                let reduced: i64 = c
+                    .refunds
+                    .iter()
+                    .flat_map(|r| &r.split_parts)
+                    .filter(|p| p.index == e.index && p.kind == SplitPartKind::Reduced)
+                    .map(|p| p.amount.cents())
+                    .sum();
+                assert_eq!(e.refunded.cents(), reduced, "split reductions vs refunds: {e:?}");
+                let cents = e.payable().cents();
+                assert!(cents >= 0, "{e:?}");
                 match e.state {
                     SplitState::Scheduled => {
                         assert!(e.end_to_end_id.is_none(), "{e:?}");
+                        assert!(cents > 0, "a SCHEDULED split with nothing to pay: {e:?}");
                         owed_to_recipients += cents;
                     }
                     SplitState::Processing => {
@@ -714,77 +741,9 @@ impl Shop {
                             e.payout_id.is_none() && e.end_to_end_id.is_none(),
                             "a split both cancelled and paid out: {e:?}"
                         );
-                        assert!(c.refund.is_some(), "cancelled without a refund: {e:?}");
-                        cancelled += cents;
+                        assert_eq!(cents, 0, "a cancelled split still owed: {e:?}");
+                        assert!(!c.refunds.is_empty(), "cancelled without a refund: {e:?}");
                     }
-                }
-            }
-            let attempts = c.refund.as_ref().map_or(0, |r| r.attempt);
-            let mut from_reserve = 0i64;
-            for k in 1..=attempts {
-                let reference = format!("{id}#{k}");
-                let requested = by_id
-                    .get(
-                        MovementKind::RefundRequested
-                            .movement_id(&reference)
-                            .as_str(),
-                    )
-                    .unwrap_or_else(|| panic!("refund attempt {reference} has no movement"));
-                let d = requested.balance_delta();
-                assert_eq!(
-                    d.incoming.cents() + d.available.cents() + d.reserved_for_splits.cents(),
-                    -c.amount.cents(),
-                    "{requested:?}"
-                );
-                from_reserve -= d.reserved_for_splits.cents();
-                let current_failed = k == attempts
-                    && c.refund
-                        .as_ref()
-                        .is_some_and(|r| r.state == RefundState::Failed);
-                let returned = by_id.get(
-                    MovementKind::RefundReturned
-                        .movement_id(&reference)
-                        .as_str(),
-                );
-                assert_eq!(
-                    returned.is_some(),
-                    k < attempts || current_failed,
-                    "refund attempt {reference}: returned = {returned:?}, charge {c:?}"
-                );
-                if let Some(r) = returned {
-                    assert_eq!(r.balance_delta().available, c.amount, "{r:?}");
-                }
-            }
-            let next = format!("{id}#{}", attempts + 1);
-            assert!(
-                !by_id.contains_key(MovementKind::RefundRequested.movement_id(&next).as_str()),
-                "a refund movement without its refund: {next}"
-            );
-            assert_eq!(
-                from_reserve, cancelled,
-                "cancelled splits vs the refunds' reserve legs"
-            );
-            match c.status {
-                ChargeStatus::Pending | ChargeStatus::Expired => {
-                    assert!(c.payment.is_none() && c.refund.is_none(), "{c:?}")
-                }
-                ChargeStatus::Confirmed => assert!(
-                    c.refund
-                        .as_ref()
-                        .is_none_or(|r| r.state == RefundState::Failed),
-                    "{c:?}"
-                ),
-                ChargeStatus::RefundProcessing => assert_eq!(
-                    c.refund.as_ref().map(|r| r.state),
-                    Some(RefundState::Processing),
-                    "{c:?}"
-                ),
-                ChargeStatus::Refunded => {
-                    let r = c.refund.as_ref().expect("refund");
-                    assert_eq!(r.state, RefundState::Completed, "{c:?}");
-                    let e2e = r.end_to_end_id.as_ref().expect("a REFUNDED charge's D… id");
-                    assert_eq!(e2e.kind(), EndToEndKind::Devolution, "{c:?}");
-                    assert!(e2e.as_str().starts_with('D'), "{c:?}");
                 }
             }
         }
@@ -793,6 +752,7 @@ impl Shop {
             owed_to_recipients,
             "reservedForSplits ≠ Σ splits not paid out yet"
         );
+        self.assert_recipient_debts(&movements, &balance).await;
 
         // Cash-outs match their movements.
         for id in &cash_out_ids {
@@ -893,28 +853,31 @@ impl Shop {
             "completed cash-outs vs network transfers"
         );
 
-        let mut refunded_by_network = BTreeSet::new();
+        // Every devolução on the network is a refund of ours, of its amount; every settled
+        // refund of ours is a completed devolução on the network, with its D… id.
+        let mut settled_on_network = BTreeSet::new();
         for r in self.gw.sandbox.refunds() {
-            let (id, attempt) =
+            let (id, refund_id) =
                 pixgw_domain::flows::refund::parse_refund_idempotency_key(&r.idempotency_key)
                     .expect("refund key");
             let c = self.charge(&id).await;
-            let refund = c.refund.as_ref().expect("a refunded charge's refund");
-            assert_eq!(r.amount, c.amount);
+            let refund = c.refund(&refund_id).expect("a devolução's refund");
+            assert_eq!(r.amount, refund.amount, "{c:?}");
             if let RefundOutcome::Completed { end_to_end_id, .. } = &r.outcome {
-                assert_eq!(refund.attempt, attempt, "{c:?}");
-                assert_eq!(c.status, ChargeStatus::Refunded, "{c:?}");
+                assert_eq!(refund.state, RefundState::Completed, "{c:?}");
                 assert_eq!(refund.end_to_end_id.as_ref(), Some(end_to_end_id), "{c:?}");
-                refunded_by_network.insert(id);
+                settled_on_network.insert(refund_id);
             }
         }
         for id in self.charge_ids() {
             let c = self.charge(&id).await;
-            assert_eq!(
-                c.status == ChargeStatus::Refunded,
-                refunded_by_network.contains(&id),
-                "REFUNDED without a devolution on the network (or the reverse): {c:?}"
-            );
+            for r in &c.refunds {
+                assert_eq!(
+                    r.state == RefundState::Completed,
+                    settled_on_network.contains(&r.id),
+                    "a settled refund without its devolução on the network (or the reverse): {c:?}"
+                );
+            }
         }
     }
 }

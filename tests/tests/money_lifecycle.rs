@@ -65,9 +65,10 @@ async fn refund_before_any_split_payout_cancels_the_splits(backend: Backend) {
 
     let refunded = shop.refund(&id).await.expect("refund");
     assert_eq!(refunded.status, ChargeStatus::Refunded, "{refunded:?}");
-    let refund = refunded.refund.clone().expect("refund");
+    assert_eq!(refunded.refunds.len(), 1);
+    let refund = refunded.refunds[0].clone();
     assert_eq!(refund.state, RefundState::Completed);
-    assert_eq!(refund.attempt, 1);
+    assert_eq!(refund.amount, cents(20_000));
     let e2e = refund.end_to_end_id.clone().expect("D… id");
     assert_eq!(e2e.kind(), EndToEndKind::Devolution);
     assert!(e2e.as_str().starts_with('D'), "{e2e:?}");
@@ -83,7 +84,7 @@ async fn refund_before_any_split_payout_cancels_the_splits(backend: Backend) {
     assert_eq!(buckets(shop.balance().await), (0, 0, 0));
 
     let movement = shop
-        .movement(MovementKind::RefundRequested, &format!("{id}#1"))
+        .movement(MovementKind::RefundRequested, &refund.reference(&id))
         .await
         .expect("refund movement");
     let d = movement.balance_delta();
@@ -104,7 +105,7 @@ async fn refund_before_any_split_payout_cancels_the_splits(backend: Backend) {
     assert!(shop.gw.sandbox.transfers().is_empty());
     assert!(matches!(
         shop.refund(&id).await,
-        Err(DomainError::RefundAlreadyRequested)
+        Err(DomainError::RefundExceedsRemaining { remaining }) if remaining == Money::ZERO
     ));
     assert_eq!(shop.events(EventType::CashinRefunded).await.len(), 1);
     shop.assert_books().await;
@@ -124,7 +125,10 @@ async fn refund_after_an_immediate_split_was_paid_debits_available(backend: Back
     assert_eq!(refunded.status, ChargeStatus::Refunded);
     assert_eq!(split_states(&shop, &id).await, vec![SplitState::Paid]);
     let movement = shop
-        .movement(MovementKind::RefundRequested, &format!("{id}#1"))
+        .movement(
+            MovementKind::RefundRequested,
+            &refunded.refunds[0].reference(&id),
+        )
         .await
         .expect("refund movement");
     assert_eq!(buckets(movement.balance_delta()), (0, -35_000, 0));
@@ -163,9 +167,10 @@ async fn refund_without_enough_available_changes_nothing(backend: Backend) {
     shop.assert_books().await;
 }
 
-/// Refunded after confirmation but before the split calculator ran: the money comes out of
-/// `incoming`; the charge-confirmed message that arrives afterwards books nothing.
-async fn refund_before_the_splits_are_booked_takes_it_from_incoming(backend: Backend) {
+/// Refunded after confirmation but before the split calculator ran: the refund books the
+/// splits first (the calculator's own idempotent booking), then cancels them; the
+/// charge-confirmed message that arrives afterwards books nothing more.
+async fn refund_before_the_splits_are_booked_books_them_first(backend: Backend) {
     let shop = Shop::open(backend).await;
     let id = shop.create(&marketplace("REF-UNBOOKED")).await;
     shop.pay(&id).await;
@@ -173,14 +178,27 @@ async fn refund_before_the_splits_are_booked_takes_it_from_incoming(backend: Bac
 
     let refunded = shop.refund(&id).await.expect("refund");
     assert_eq!(refunded.status, ChargeStatus::Refunded);
+    assert!(
+        shop.movement(MovementKind::SplitsBooked, id.as_str())
+            .await
+            .is_some(),
+        "booked by the refund"
+    );
     let movement = shop
-        .movement(MovementKind::RefundRequested, &format!("{id}#1"))
+        .movement(
+            MovementKind::RefundRequested,
+            &refunded.refunds[0].reference(&id),
+        )
         .await
         .expect("refund movement");
-    assert_eq!(buckets(movement.balance_delta()), (-20_000, 0, 0));
+    assert_eq!(buckets(movement.balance_delta()), (0, -1_000, -19_000));
     assert_eq!(buckets(shop.balance().await), (0, 0, 0));
+    assert_eq!(
+        split_states(&shop, &id).await,
+        vec![SplitState::Cancelled; 3]
+    );
 
-    // Now the charge-confirmed message arrives (twice): nothing is booked.
+    // Now the charge-confirmed message arrives (twice): nothing more is booked.
     shop.gw.relay().await;
     let messages = shop.gw.receive_all(QueueName::ChargeConfirmed).await;
     assert!(!messages.is_empty(), "the charge-confirmed message");
@@ -205,11 +223,9 @@ async fn refund_before_the_splits_are_booked_takes_it_from_incoming(backend: Bac
         BookingResult::NotConfirmed
     );
     shop.drain().await;
-    assert!(shop.splits(&id).await.is_empty());
-    assert!(
-        shop.movement(MovementKind::SplitsBooked, id.as_str())
-            .await
-            .is_none()
+    assert_eq!(
+        split_states(&shop, &id).await,
+        vec![SplitState::Cancelled; 3]
     );
     assert_eq!(buckets(shop.balance().await), (0, 0, 0));
     assert!(shop.gw.sandbox.transfers().is_empty());
@@ -228,7 +244,7 @@ async fn concurrent_refunds_of_one_charge_refund_once(backend: Backend) {
     for r in &results {
         match r {
             Ok(c) => assert_eq!(c.status, ChargeStatus::Refunded, "{c:?}"),
-            Err(DomainError::RefundAlreadyRequested | DomainError::ConcurrentUpdate) => {}
+            Err(DomainError::RefundExceedsRemaining { .. } | DomainError::ConcurrentUpdate) => {}
             Err(e) => panic!("unexpected refusal: {e:?}"),
         }
     }
@@ -275,7 +291,10 @@ async fn refund_racing_the_payout_scheduler(backend: Backend) {
     let refunded = shop.refund(&b).await.expect("refund B");
     assert_eq!(refunded.status, ChargeStatus::Refunded);
     let movement = shop
-        .movement(MovementKind::RefundRequested, &format!("{b}#1"))
+        .movement(
+            MovementKind::RefundRequested,
+            &refunded.refunds[0].reference(&b),
+        )
         .await
         .expect("refund movement");
     assert_eq!(buckets(movement.balance_delta()), (0, -20_000, 0));
@@ -332,7 +351,7 @@ async fn refund_stays_processing_while_the_provider_is_down(backend: Backend) {
     shop.gw.sandbox.fail_next_calls(1);
     let charge = shop.refund(&id).await.expect("refund accepted");
     assert_eq!(charge.status, ChargeStatus::RefundProcessing, "{charge:?}");
-    let refund = charge.refund.clone().expect("refund");
+    let refund = charge.refunds[0].clone();
     assert_eq!(refund.state, RefundState::Processing);
     assert!(refund.end_to_end_id.is_none(), "{refund:?}");
     assert_eq!(
@@ -351,7 +370,7 @@ async fn refund_stays_processing_while_the_provider_is_down(backend: Backend) {
     assert!(shop.events(EventType::CashinRefunded).await.is_empty());
     assert!(matches!(
         shop.refund(&id).await,
-        Err(DomainError::RefundAlreadyRequested)
+        Err(DomainError::RefundExceedsRemaining { remaining }) if remaining == Money::ZERO
     ));
     shop.assert_books().await;
 
@@ -389,11 +408,7 @@ async fn refund_stays_processing_while_the_provider_is_down(backend: Backend) {
 
     let charge = shop.charge(&id).await;
     assert_eq!(charge.status, ChargeStatus::Refunded, "{charge:?}");
-    let e2e = charge
-        .refund
-        .as_ref()
-        .and_then(|r| r.end_to_end_id.clone())
-        .expect("D… id");
+    let e2e = charge.refunds[0].end_to_end_id.clone().expect("D… id");
     assert_eq!(e2e.kind(), EndToEndKind::Devolution);
     assert_eq!(shop.gw.sandbox.refunds().len(), 1);
     assert_eq!(shop.events(EventType::CashinRefunded).await.len(), 1);
@@ -412,7 +427,7 @@ async fn a_refused_refund_gives_the_money_back(backend: Backend) {
 
     let charge = shop.refund(&id).await.expect("refund request");
     assert_eq!(charge.status, ChargeStatus::Confirmed, "{charge:?}");
-    let refund = charge.refund.clone().expect("refund");
+    let refund = charge.refunds[0].clone();
     assert_eq!(refund.state, RefundState::Failed);
     assert_eq!(
         refund.failure_reason.as_deref(),
@@ -426,7 +441,7 @@ async fn a_refused_refund_gives_the_money_back(backend: Backend) {
     );
     assert_eq!(buckets(shop.balance().await), (0, 20_000, 0));
     assert!(
-        shop.movement(MovementKind::RefundReturned, &format!("{id}#1"))
+        shop.movement(MovementKind::RefundReturned, &refund.reference(&id))
             .await
             .is_some()
     );
@@ -437,7 +452,8 @@ async fn a_refused_refund_gives_the_money_back(backend: Backend) {
     shop.gw.state = normal;
     let again = shop.refund(&id).await.expect("second attempt");
     assert_eq!(again.status, ChargeStatus::Refunded, "{again:?}");
-    assert_eq!(again.refund.as_ref().map(|r| r.attempt), Some(2));
+    assert_eq!(again.refunds.len(), 2, "a new refund, the failed one kept");
+    assert_eq!(again.refunds[1].state, RefundState::Completed);
     shop.drain().await;
     assert_eq!(buckets(shop.balance().await), (0, 0, 0));
     assert_eq!(shop.gw.sandbox.refunds().len(), 1);
@@ -940,7 +956,7 @@ on_both_backends!(
     refund_before_any_split_payout_cancels_the_splits,
     refund_after_an_immediate_split_was_paid_debits_available,
     refund_without_enough_available_changes_nothing,
-    refund_before_the_splits_are_booked_takes_it_from_incoming,
+    refund_before_the_splits_are_booked_books_them_first,
     concurrent_refunds_of_one_charge_refund_once,
     refund_racing_the_payout_scheduler,
     refund_stays_processing_while_the_provider_is_down,

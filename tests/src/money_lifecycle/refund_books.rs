@@ -1,0 +1,129 @@
+//! The books of refunds and recipient debts, checked from the ledger up: what
+//! [`Shop::assert_books`] asks of every charge's refunds and of the account's recipients.
+
+use std::collections::BTreeMap;
+
+use pixgw_domain::charge::{Charge, ChargeStatus};
+use pixgw_domain::ledger::{Balance, Bucket, LedgerAccount, Movement, MovementKind};
+use pixgw_domain::pix::ids::RecipientId;
+use pixgw_domain::pix::payment::EndToEndKind;
+use pixgw_domain::recipient::ports::RecipientStore;
+use pixgw_domain::refund::RefundState;
+use pixgw_domain::refund::liability::SplitPartKind;
+use pixgw_domain::split::entry::SplitEntry;
+
+use super::Shop;
+
+impl Shop {
+    /// Every refund of `c` has its request movement (and, failed, its return), moving exactly
+    /// its amount and its declared parts; no refund movement exists without its refund; the
+    /// refunds never exceed the amount; the status follows the refunds.
+    pub(super) fn assert_refunds(
+        &self,
+        c: &Charge,
+        entries: &[SplitEntry],
+        by_id: &BTreeMap<&str, &Movement>,
+    ) {
+        let id = &c.transaction_id;
+        for r in &c.refunds {
+            let reference = r.reference(id);
+            let requested = by_id
+                .get(MovementKind::RefundRequested.movement_id(&reference).as_str())
+                .unwrap_or_else(|| panic!("refund {reference} has no movement"));
+            assert_eq!(super::network_cents(requested), r.amount.cents(), "{requested:?}");
+            let d = requested.balance_delta();
+            let part = |kind| -> i64 {
+                r.split_parts
+                    .iter()
+                    .filter(|p| p.kind == kind)
+                    .map(|p| p.amount.cents())
+                    .sum()
+            };
+            assert_eq!(
+                -d.reserved_for_splits.cents(),
+                part(SplitPartKind::Reduced),
+                "reserve leg vs reduced parts: {requested:?} {r:?}"
+            );
+            assert_eq!(
+                d.recipient_debts.cents(),
+                part(SplitPartKind::Debt),
+                "debt leg vs debt parts: {requested:?} {r:?}"
+            );
+            for p in &r.split_parts {
+                assert!(
+                    entries.iter().any(|e| e.index == p.index),
+                    "a part of a split never booked: {r:?}"
+                );
+            }
+            let returned =
+                by_id.get(MovementKind::RefundReturned.movement_id(&reference).as_str());
+            assert_eq!(
+                returned.is_some(),
+                r.state == RefundState::Failed,
+                "refund {reference}: returned = {returned:?}, {r:?}"
+            );
+            if let Some(back) = returned {
+                let d = back.balance_delta();
+                assert_eq!(d.available.cents() + d.incoming.cents(), r.amount.cents());
+            }
+            if r.state == RefundState::Completed {
+                let e2e = r.end_to_end_id.as_ref().expect("a settled refund's D… id");
+                assert_eq!(e2e.kind(), EndToEndKind::Devolution, "{r:?}");
+                assert!(e2e.as_str().starts_with('D'), "{r:?}");
+            }
+        }
+        let prefix = format!("{}#", id);
+        let movements_of_charge = by_id
+            .values()
+            .filter(|m| m.kind == MovementKind::RefundRequested && m.reference.starts_with(&prefix))
+            .count();
+        assert_eq!(
+            movements_of_charge,
+            c.refunds.len(),
+            "refund movements without their refund: {c:?}"
+        );
+        assert!(
+            c.committed_refunds().cents() <= c.amount.cents(),
+            "refunds exceed the amount: {c:?}"
+        );
+        match c.status {
+            ChargeStatus::Pending | ChargeStatus::Expired => {
+                assert!(c.payment.is_none() && c.refunds.is_empty(), "{c:?}")
+            }
+            _ => assert_eq!(c.status, c.status_from_refunds(), "{c:?}"),
+        }
+    }
+
+    /// Each recipient's stored debt is minus the sum of its legs, and the account's
+    /// `recipientDebts` is their sum; no debt is negative.
+    pub(super) async fn assert_recipient_debts(&self, movements: &[Movement], balance: &Balance) {
+        let mut legs: BTreeMap<RecipientId, i64> = BTreeMap::new();
+        for m in movements {
+            for leg in &m.legs {
+                if let LedgerAccount::Recipient(owner, recipient) = &leg.account {
+                    assert_eq!(owner, &self.account, "{m:?}");
+                    *legs.entry(recipient.clone()).or_default() += leg.amount.cents();
+                }
+            }
+        }
+        let mut total = 0;
+        for (recipient, sum) in &legs {
+            let stored = self
+                .gw
+                .state
+                .store
+                .get_recipient(&self.account, recipient)
+                .await
+                .expect("get recipient")
+                .unwrap_or_else(|| panic!("recipient {recipient} with legs is not stored"));
+            assert_eq!(stored.debt.cents(), -sum, "recipient {recipient}'s debt vs its legs");
+            assert!(stored.debt.cents() >= 0, "{stored:?}");
+            total += stored.debt.cents();
+        }
+        assert_eq!(
+            balance.get(Bucket::RecipientDebts).cents(),
+            total,
+            "recipientDebts ≠ Σ recipients' debts"
+        );
+    }
+}

@@ -1,0 +1,396 @@
+//! Partial and multiple devoluções with a declared liability, end to end on both backends
+//! (issue "Partial and multiple devoluções"): the worked examples of both liabilities, several
+//! refunds of one charge, refusals that change nothing, concurrency, and refunds racing the
+//! payout scheduler. Every scenario ends by checking the books ([`Shop::assert_books`]), which
+//! now also checks every refund's movement against its declared parts and every recipient's
+//! debt against its ledger legs.
+
+// Test code: a broken assumption must fail the test loudly; the workspace lints are for
+// shipped code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::future::join_all;
+use pixgw_domain::charge::ChargeStatus;
+use pixgw_domain::error::{DomainError, ProviderError};
+use pixgw_domain::messaging::events::EventType;
+use pixgw_domain::pix::ids::{RecipientId, TransactionId};
+use pixgw_domain::pix::money::Money;
+use pixgw_domain::provider::{
+    InboundWebhook, PixProvider, ProviderCapabilities, ProviderCharge, ProviderChargeRequest,
+    ProviderEvent, ProviderWebhookError, RefundOutcome, RefundRequest, TransferOutcome,
+    TransferRequest,
+};
+use pixgw_domain::recipient::ports::RecipientStore;
+use pixgw_domain::refund::liability::SplitPartKind;
+use pixgw_domain::refund::{RefundLiability, RefundState};
+use pixgw_domain::split::entry::SplitState;
+use pixgw_tests::bodies::{immediate_split, marketplace};
+use pixgw_tests::harness::Backend;
+use pixgw_tests::money_lifecycle::{Shop, plain_charge};
+use pixgw_tests::on_both_backends;
+
+const PROPORTIONAL: Option<RefundLiability> = Some(RefundLiability::Proportional);
+const MERCHANT: Option<RefundLiability> = Some(RefundLiability::Merchant);
+
+fn cents(c: i64) -> Money {
+    Money::from_cents(c)
+}
+
+/// (available, reservedForSplits, recipientDebts).
+async fn buckets(shop: &Shop) -> (i64, i64, i64) {
+    let b = shop.balance().await;
+    (
+        b.available.cents(),
+        b.reserved_for_splits.cents(),
+        b.recipient_debts.cents(),
+    )
+}
+
+async fn payable(shop: &Shop, id: &TransactionId) -> Vec<i64> {
+    shop.splits(id)
+        .await
+        .iter()
+        .map(|s| s.payable().cents())
+        .collect()
+}
+
+async fn debt_of(shop: &Shop, id: &TransactionId, index: usize) -> i64 {
+    let entry = &shop.splits(id).await[index];
+    let recipient = RecipientId::derive(&shop.account, entry.recipient().grouping_key());
+    shop.gw
+        .state
+        .store
+        .get_recipient(&shop.account, &recipient)
+        .await
+        .expect("get recipient")
+        .map_or(0, |r| r.debt.cents())
+}
+
+/// The issue's first example: R$ 200 (70 % / 20 % / R$ 10 fixed, SCHEDULED), R$ 50 refunded
+/// PROPORTIONAL: seller 35.00, platform 10.00, courier 2.50, the account 2.50; the splits now
+/// pay 105.00 / 30.00 / 7.50 and `available` holds 7.50. The rest, later, under the default
+/// (MERCHANT): REFUNDED, every split not paid cancelled, nothing left to anyone.
+async fn marketplace_refund_borne_proportionally_then_the_rest(backend: Backend) {
+    let shop = Shop::open(backend).await;
+    let id = shop.paid(&marketplace("PART-MKT")).await;
+    assert_eq!(buckets(&shop).await, (1_000, 19_000, 0));
+
+    let (charge, refund_id) = shop
+        .refund_part(&id, Some(5_000), PROPORTIONAL)
+        .await
+        .expect("partial refund");
+    assert_eq!(charge.status, ChargeStatus::PartiallyRefunded, "{charge:?}");
+    assert_eq!(charge.refunded_amount(), cents(5_000));
+    let refund = charge.refund(&refund_id).expect("the refund").clone();
+    assert_eq!(refund.state, RefundState::Completed);
+    assert_eq!(refund.liability, RefundLiability::Proportional);
+    let parts: Vec<(u8, i64, SplitPartKind)> = refund
+        .split_parts
+        .iter()
+        .map(|p| (p.index, p.amount.cents(), p.kind))
+        .collect();
+    assert_eq!(
+        parts,
+        vec![
+            (0, 3_500, SplitPartKind::Reduced),
+            (1, 1_000, SplitPartKind::Reduced),
+            (2, 250, SplitPartKind::Reduced),
+        ]
+    );
+    assert_eq!(refund.account_part(), 250);
+    assert_eq!(payable(&shop, &id).await, vec![10_500, 3_000, 750]);
+    assert_eq!(buckets(&shop).await, (750, 14_250, 0));
+
+    // What the merchant sees: the charge with its refund, each split's refunded amount.
+    let view = shop.charge_view(&id).await;
+    assert_eq!(view["status"], "PARTIALLY_REFUNDED", "{view}");
+    assert_eq!(view["refundedAmount"], 50.0, "{view}");
+    assert_eq!(view["refunds"][0]["refundId"], refund_id.as_str(), "{view}");
+    assert_eq!(view["refunds"][0]["status"], "REFUNDED", "{view}");
+    assert_eq!(view["refunds"][0]["accountPart"], 2.5, "{view}");
+    let split_refunded: Vec<f64> = (0..3)
+        .map(|i| view["splits"][i]["refundedAmount"].as_f64().unwrap())
+        .collect();
+    assert_eq!(split_refunded, vec![35.0, 10.0, 2.5], "{view}");
+    let events = shop.events(EventType::CashinRefunded).await;
+    assert_eq!(events.len(), 1, "one CASHIN_REFUNDED per settled devolução");
+    assert_eq!(events[0].data["status"], "PARTIALLY_REFUNDED");
+    assert_eq!(events[0].data["refunds"][0]["status"], "REFUNDED");
+
+    // The rest, under the account's policy (MERCHANT by default).
+    let (charge, last) = shop.refund_part(&id, None, None).await.expect("the rest");
+    assert_eq!(charge.status, ChargeStatus::Refunded, "{charge:?}");
+    assert_eq!(charge.refunded_amount(), cents(20_000));
+    let last = charge.refund(&last).expect("the last refund").clone();
+    assert_eq!(last.amount, cents(15_000));
+    assert_eq!(last.liability, RefundLiability::Merchant);
+    assert_eq!(last.account_part(), 750);
+    assert_eq!(
+        shop.splits(&id)
+            .await
+            .iter()
+            .map(|s| s.state)
+            .collect::<Vec<_>>(),
+        vec![SplitState::Cancelled; 3]
+    );
+    assert_eq!(buckets(&shop).await, (0, 0, 0));
+    assert_ne!(refund.end_to_end_id, last.end_to_end_id, "each its own D…");
+    assert_eq!(shop.events(EventType::CashinRefunded).await.len(), 2);
+    let report = shop.run_scheduler().await;
+    assert_eq!((report.payouts, report.splits), (0, 0), "{report:?}");
+    assert!(matches!(
+        shop.refund(&id).await,
+        Err(DomainError::RefundExceedsRemaining { remaining }) if remaining == Money::ZERO
+    ));
+    shop.drain().await;
+    shop.assert_books().await;
+    shop.assert_network_agrees().await;
+}
+
+/// The issue's second example: R$ 350 with 80 % paid at once (280.00); R$ 100 refunded
+/// PROPORTIONAL with R$ 100 or more in `available`: the account pays all of it now, 80.00 of it
+/// fronted for the recipient, who now owes 80.00.
+async fn a_paid_split_bears_its_part_as_a_debt(backend: Backend) {
+    let shop = Shop::open(backend).await;
+    shop.paid(&plain_charge("FUND", 50_000)).await;
+    let id = shop.paid(&immediate_split("PART-IMMEDIATE")).await;
+    shop.drain().await;
+    assert_eq!(shop.splits(&id).await[0].state, SplitState::Paid);
+    assert_eq!(buckets(&shop).await, (57_000, 0, 0));
+
+    let (charge, refund_id) = shop
+        .refund_part(&id, Some(10_000), PROPORTIONAL)
+        .await
+        .expect("refund");
+    let refund = charge.refund(&refund_id).unwrap();
+    assert_eq!(refund.split_parts.len(), 1);
+    assert_eq!(refund.split_parts[0].kind, SplitPartKind::Debt);
+    assert_eq!(refund.split_parts[0].amount, cents(8_000));
+    assert_eq!(refund.account_part(), 2_000);
+    assert_eq!(buckets(&shop).await, (47_000, 0, 8_000));
+    assert_eq!(debt_of(&shop, &id, 0).await, 8_000);
+    assert_eq!(shop.splits(&id).await[0].state, SplitState::Paid, "paid stays paid");
+    let view = shop.charge_view(&id).await;
+    assert_eq!(view["splits"][0]["refundedAmount"], 80.0, "{view}");
+
+    // Not enough in `available` for what the account must pay now: refused, nothing changed.
+    let poor = Shop::open(backend).await;
+    let id = poor.paid(&immediate_split("PART-POOR")).await;
+    poor.drain().await;
+    let before = poor.snapshot().await;
+    match poor.refund_part(&id, Some(10_000), PROPORTIONAL).await {
+        Err(DomainError::InsufficientBalance { available, needed }) => {
+            assert_eq!((available, needed), (cents(7_000), cents(10_000)))
+        }
+        other => panic!("expected InsufficientBalance, got {other:?}"),
+    }
+    assert_eq!(poor.snapshot().await, before, "a refused refund changed something");
+    assert_eq!(debt_of(&poor, &id, 0).await, 0);
+    shop.assert_books().await;
+    poor.assert_books().await;
+}
+
+/// Several partial refunds of one charge, each its own devolução; more than what is left is
+/// refused with the remaining amount, and nothing changes.
+async fn several_partial_refunds_up_to_the_amount(backend: Backend) {
+    let shop = Shop::open(backend).await;
+    let id = shop.paid(&plain_charge("PART-MANY", 10_000)).await;
+    for (i, part) in [1_000, 2_000, 3_000].into_iter().enumerate() {
+        let (charge, _) = shop
+            .refund_part(&id, Some(part), MERCHANT)
+            .await
+            .expect("partial refund");
+        assert_eq!(charge.status, ChargeStatus::PartiallyRefunded);
+        assert_eq!(charge.refunds.len(), i + 1);
+    }
+    let before = shop.snapshot().await;
+    match shop.refund_part(&id, Some(4_001), None).await {
+        Err(DomainError::RefundExceedsRemaining { remaining }) => {
+            assert_eq!(remaining, cents(4_000))
+        }
+        other => panic!("expected RefundExceedsRemaining, got {other:?}"),
+    }
+    assert_eq!(shop.snapshot().await, before);
+    let (charge, _) = shop.refund_part(&id, Some(4_000), None).await.expect("the rest");
+    assert_eq!(charge.status, ChargeStatus::Refunded);
+    let devolucoes = shop.gw.sandbox.refunds();
+    let mut amounts: Vec<i64> = devolucoes.iter().map(|r| r.amount.cents()).collect();
+    amounts.sort_unstable();
+    assert_eq!(amounts, vec![1_000, 2_000, 3_000, 4_000]);
+    let mut ids: Vec<String> = charge
+        .refunds
+        .iter()
+        .map(|r| r.end_to_end_id.as_ref().unwrap().to_string())
+        .collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 4, "four distinct D… ids");
+    assert_eq!(buckets(&shop).await, (0, 0, 0));
+    assert_eq!(shop.events(EventType::CashinRefunded).await.len(), 4);
+    shop.assert_books().await;
+    shop.assert_network_agrees().await;
+}
+
+/// Eight partial refunds of 30.00 of a 100.00 charge at once: at most three are accepted
+/// (Σ ≤ amount, always); the others are refused or told to retry, and the books balance.
+async fn concurrent_partial_refunds_never_exceed_the_amount(backend: Backend) {
+    let shop = Shop::open(backend).await;
+    shop.paid(&plain_charge("FUND", 100_000)).await;
+    let id = shop.paid(&marketplace("PART-RACE")).await;
+    let results = join_all((0..8).map(|i| {
+        let liability = if i % 2 == 0 { PROPORTIONAL } else { MERCHANT };
+        shop.refund_part(&id, Some(6_000), liability)
+    }))
+    .await;
+    let accepted = results.iter().filter(|r| r.is_ok()).count();
+    assert!((1..=3).contains(&accepted), "{results:?}");
+    for r in &results {
+        match r {
+            Ok(_) | Err(DomainError::RefundExceedsRemaining { .. } | DomainError::ConcurrentUpdate) => {}
+            Err(e) => panic!("unexpected refusal: {e:?}"),
+        }
+    }
+    shop.drain().await;
+    let charge = shop.charge(&id).await;
+    assert_eq!(charge.refunds.len(), accepted);
+    assert!(charge.committed_refunds().cents() <= 20_000);
+    assert_eq!(shop.gw.sandbox.refunds().len(), accepted);
+    shop.assert_books().await;
+    shop.assert_network_agrees().await;
+}
+
+/// A proportional refund racing the payout scheduler, in both orders and at once: a split
+/// in a payout becomes its recipient's debt, a split not yet attached pays less; never both.
+async fn proportional_refund_racing_the_payout_scheduler(backend: Backend) {
+    let shop = Shop::open(backend).await;
+    shop.paid(&plain_charge("FUND", 100_000)).await;
+
+    // Refund first: the payouts transfer the reduced amounts.
+    let a = shop.paid(&marketplace("PART-RACE-A")).await;
+    shop.refund_part(&a, Some(5_000), PROPORTIONAL)
+        .await
+        .expect("refund A");
+    let report = shop.run_scheduler().await;
+    assert_eq!(report.splits, 3, "{report:?}");
+    shop.drain().await;
+    let mut transferred: Vec<i64> = shop
+        .gw
+        .sandbox
+        .transfers()
+        .iter()
+        .map(|t| t.amount.cents())
+        .collect();
+    transferred.sort_unstable();
+    assert_eq!(transferred, vec![750, 3_000, 10_500]);
+    assert_eq!(buckets(&shop).await.2, 0, "no debt: nothing was paid before");
+
+    // Scheduler first: the splits are in payouts, so their parts are debts the account fronts.
+    let b = shop.paid(&marketplace("PART-RACE-B")).await;
+    let report = shop.run_scheduler().await;
+    assert_eq!(report.splits, 3, "{report:?}");
+    let (available, _, _) = buckets(&shop).await;
+    let (charge, refund_id) = shop
+        .refund_part(&b, Some(5_000), PROPORTIONAL)
+        .await
+        .expect("refund B");
+    let kinds: Vec<SplitPartKind> = charge
+        .refund(&refund_id)
+        .unwrap()
+        .split_parts
+        .iter()
+        .map(|p| p.kind)
+        .collect();
+    assert_eq!(kinds, vec![SplitPartKind::Debt; 3]);
+    assert_eq!(buckets(&shop).await.0, available - 5_000);
+    assert_eq!(buckets(&shop).await.2, 4_750);
+    shop.drain().await;
+    assert_eq!(payable(&shop, &b).await, vec![14_000, 4_000, 1_000], "paid in full");
+    shop.assert_books().await;
+
+    // At once: whichever wins each split, the books balance.
+    let c = shop.paid(&marketplace("PART-RACE-C")).await;
+    shop.advance(chrono::Duration::minutes(1));
+    let (refund, report) = futures::join!(
+        shop.refund_part(&c, Some(5_000), PROPORTIONAL),
+        shop.gw
+            .state
+            .payout_scheduler
+            .run_account_now(&shop.account)
+    );
+    refund.expect("refund C");
+    report.expect("scheduler");
+    shop.drain().await;
+    assert_eq!(shop.balance().await.reserved_for_splits, Money::ZERO);
+    shop.assert_books().await;
+    shop.assert_network_agrees().await;
+}
+
+/// The sandbox's provider, except that it declares ConnectPSP's capabilities: full refunds
+/// only (seed 001's refund takes no amount).
+struct FullRefundsOnly(Arc<dyn PixProvider>);
+
+#[async_trait]
+impl PixProvider for FullRefundsOnly {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    fn capabilities(&self) -> ProviderCapabilities {
+        ProviderCapabilities::FULL_REFUNDS_ONLY
+    }
+
+    async fn create_charge(
+        &self,
+        request: &ProviderChargeRequest,
+    ) -> Result<ProviderCharge, ProviderError> {
+        self.0.create_charge(request).await
+    }
+
+    async fn transfer(&self, request: &TransferRequest) -> Result<TransferOutcome, ProviderError> {
+        self.0.transfer(request).await
+    }
+
+    async fn refund(&self, request: &RefundRequest) -> Result<RefundOutcome, ProviderError> {
+        self.0.refund(request).await
+    }
+
+    async fn verify_webhook(
+        &self,
+        webhook: &InboundWebhook<'_>,
+    ) -> Result<ProviderEvent, ProviderWebhookError> {
+        self.0.verify_webhook(webhook).await
+    }
+}
+
+/// A provider that refunds in full only: a partial refund is refused with nothing changed; a
+/// full one goes through.
+async fn a_provider_without_partial_refunds_refuses_them(backend: Backend) {
+    let mut shop = Shop::open(backend).await;
+    let id = shop.paid(&marketplace("PART-CONNECT")).await;
+    let provider = shop.gw.state.provider.clone();
+    shop.swap_provider(Arc::new(FullRefundsOnly(provider)));
+    let before = shop.snapshot().await;
+    match shop.refund_part(&id, Some(5_000), PROPORTIONAL).await {
+        Err(DomainError::ProviderOperationUnsupported { operation, .. }) => {
+            assert_eq!(operation, "partial refunds")
+        }
+        other => panic!("expected ProviderOperationUnsupported, got {other:?}"),
+    }
+    assert_eq!(shop.snapshot().await, before);
+    assert_eq!(shop.gw.sandbox.refund_calls(), 0);
+    let charge = shop.refund(&id).await.expect("a full refund");
+    assert_eq!(charge.status, ChargeStatus::Refunded);
+    shop.drain().await;
+    shop.assert_books().await;
+}
+
+on_both_backends!(
+    marketplace_refund_borne_proportionally_then_the_rest,
+    a_paid_split_bears_its_part_as_a_debt,
+    several_partial_refunds_up_to_the_amount,
+    concurrent_partial_refunds_never_exceed_the_amount,
+    proportional_refund_racing_the_payout_scheduler,
+    a_provider_without_partial_refunds_refuses_them,
+);
