@@ -1,10 +1,12 @@
 //! [`AccountStore`]: accounts and their client credentials.
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
 use pixgw_domain::account::ports::{AccountStore, AccountUpdateError, CreateAccountError};
 use pixgw_domain::account::{Account, ClientCredential};
 use pixgw_domain::error::StoreError;
 use pixgw_domain::pix::ids::AccountId;
+use pixgw_domain::refund::RefundLiability;
 use pixgw_domain::schedule::ports::ScheduleState;
 use serde::Serialize;
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_attribute_value, to_item};
@@ -23,6 +25,10 @@ use crate::transact::{TransactFailure, put_new, transact_write};
 /// when the list is empty, as `skip_serializing_if` writes it, so items written before the
 /// field existed and items whose list was cleared read the same.
 const PROVIDERS: &str = "providers";
+/// The account item's attribute holding [`Account::refund_liability`] (serde's field name,
+/// the liability's API name as value). Items written before the field existed lack it and
+/// read as `MERCHANT` (serde default).
+const REFUND_LIABILITY: &str = "refund_liability";
 
 /// Serialises a domain object and adds its key attributes.
 fn keyed_item<T: Serialize>(
@@ -112,41 +118,83 @@ impl AccountStore for DynamoStore {
         id: &AccountId,
         providers: &[String],
     ) -> Result<(), AccountUpdateError> {
-        // One UpdateItem touching only this attribute: the rest of the account stays as it is,
-        // and the condition keeps the update from creating a half item for an unknown id.
-        let (update, values) = if providers.is_empty() {
-            ("REMOVE #providers".to_owned(), None)
+        // An empty list is absent, as `skip_serializing_if` writes it.
+        let change = if providers.is_empty() {
+            AttributeChange::Remove
         } else {
-            let list = to_attribute_value(providers)
-                .map_err(|e| errors::corrupt("account providers", &e))?;
-            (
-                "SET #providers = :providers".to_owned(),
-                Some(Item::from([(":providers".to_owned(), list)])),
+            AttributeChange::Set(
+                to_attribute_value(providers)
+                    .map_err(|e| errors::corrupt("account providers", &e))?,
             )
+        };
+        self.update_account_attribute(id, PROVIDERS, change, "account providers")
+            .await
+    }
+
+    #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %id, liability = liability.as_str()))]
+    async fn set_refund_liability(
+        &self,
+        id: &AccountId,
+        liability: RefundLiability,
+    ) -> Result<(), AccountUpdateError> {
+        let value =
+            to_attribute_value(liability).map_err(|e| errors::corrupt("refund liability", &e))?;
+        self.update_account_attribute(
+            id,
+            REFUND_LIABILITY,
+            AttributeChange::Set(value),
+            "account refund liability",
+        )
+        .await
+    }
+}
+
+/// What an account update does to its one attribute.
+enum AttributeChange {
+    Set(AttributeValue),
+    Remove,
+}
+
+impl DynamoStore {
+    /// One UpdateItem touching only `attribute` of the account: the rest of the account stays
+    /// as it is, and the condition keeps the update from creating a half item for an unknown
+    /// id.
+    async fn update_account_attribute(
+        &self,
+        id: &AccountId,
+        attribute: &str,
+        change: AttributeChange,
+        what: &str,
+    ) -> Result<(), AccountUpdateError> {
+        let (update, values) = match change {
+            AttributeChange::Remove => ("REMOVE #attr", None),
+            AttributeChange::Set(value) => (
+                "SET #attr = :value",
+                Some(Item::from([(":value".to_owned(), value)])),
+            ),
         };
         let outcome = write_retrying_conflicts("UpdateItem", || {
             self.client
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(primary_key(account_pk(id), SK_ACCOUNT)))
-                .update_expression(update.as_str())
+                .update_expression(update)
                 .condition_expression("attribute_exists(#pk)")
                 .expression_attribute_names("#pk", PK)
-                .expression_attribute_names("#providers", PROVIDERS)
+                .expression_attribute_names("#attr", attribute)
                 .set_expression_attribute_values(values.clone())
                 .send()
         })
         .await?;
         match outcome {
             SingleWrite::Written => {
-                debug!("account providers set");
+                debug!(what, "account updated");
                 Ok(())
             }
             SingleWrite::ConditionFailed => Err(AccountUpdateError::AccountNotFound),
-            SingleWrite::StillConflicting => Err(StoreError::Unavailable(
-                "setting account providers kept conflicting".into(),
-            )
-            .into()),
+            SingleWrite::StillConflicting => {
+                Err(StoreError::Unavailable(format!("setting {what} kept conflicting")).into())
+            }
         }
     }
 }

@@ -11,7 +11,7 @@
 //!   [`crate::listing`]; the PENDING charges due to expire are the `expiry` submodule.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use pixgw_domain::charge::ports::{
     ChargeCursor, ChargeQuery, ChargeStore, ChargeTransition, ChargeTransitions, ConfirmCharge,
@@ -56,9 +56,27 @@ const PAYMENT: &str = "payment";
 /// provider's clock). Kept for audits; `ChargeRecord` does not read it back.
 const CONFIRMED_AT: &str = "confirmedAtMs";
 
+/// The charge's refunds (a list of `RefundRecord`), absent while it has none.
+const REFUNDS: &str = "refunds";
+/// How many refund writes the charge has seen (N), absent while 0: every refund write and
+/// every transition conditions on the revision it read.
+const REFUND_REVISION: &str = "refundRevision";
+/// The one refund a charge could have before partial refunds: read (it becomes the first of
+/// `refunds`), never written, so the first rewrite of such a charge REMOVEs it.
+const LEGACY_REFUND: &str = "refund";
+
 /// `ChargeRecord` attributes that may be absent (`skip_serializing_if`), plus the expiry index
-/// keys: a replacement REMOVEs those the new charge does not have.
-const CHARGE_OPTIONAL: [&str; 4] = [PAYMENT, "refund", GSI3PK, GSI3SK];
+/// keys: a replacement REMOVEs those the new charge does not have (a unit test below checks
+/// the list covers every optional field of the record).
+const CHARGE_OPTIONAL: [&str; 7] = [
+    PAYMENT,
+    LEGACY_REFUND,
+    REFUNDS,
+    REFUND_REVISION,
+    "additionalInfo",
+    GSI3PK,
+    GSI3SK,
+];
 
 const UPDATE: &str = "UpdateItem";
 
@@ -210,28 +228,38 @@ fn end_to_end_guard_item(write: &ConfirmCharge) -> Item {
     ])
 }
 
-/// Replaces the charge stored with status `from` (and of the same account) by `charge`: every
-/// attribute of its item is SET (status and both index keys follow the new status, the expiry
-/// keys exist only while PENDING), the optional ones it lacks are REMOVEd, and attributes
-/// outside the record (`confirmedAtMs`) are kept.
+/// Replaces the charge stored with status `from`, refund revision `from_revision` (and of the
+/// same account) by `charge`: every attribute of its item is SET (status and both index keys
+/// follow the new status, the expiry keys exist only while PENDING), the optional ones it
+/// lacks are REMOVEd (the legacy `refund` always), and attributes outside the record
+/// (`confirmedAtMs`) are kept.
+///
+/// The revision is what serialises writes of a charge's refunds: two refunds planned from the
+/// same read both require it, and only the first finds it (the second plans again).
 pub(crate) fn charge_replace_update(
     table: &str,
     charge: &Charge,
     from: ChargeStatus,
+    from_revision: u32,
 ) -> Result<TransactWriteItem, StoreError> {
     let item = charge_item(charge)?;
+    let (revision_condition, revision_value) = revision_condition(from_revision);
     let mut builder = Update::builder()
         .table_name(table)
         .set_key(Some(primary_key(
             charge_pk(&charge.transaction_id),
             SK_CHARGE,
         )))
-        .condition_expression("attribute_exists(#pk) AND #status = :from AND #acc = :acc")
+        .condition_expression(format!(
+            "attribute_exists(#pk) AND #status = :from AND #acc = :acc AND {revision_condition}"
+        ))
         .expression_attribute_names("#pk", PK)
         .expression_attribute_names("#status", STATUS)
         .expression_attribute_names("#acc", ACCOUNT_ID)
+        .expression_attribute_names("#rev", REFUND_REVISION)
         .expression_attribute_values(":from", s(from.as_str()))
-        .expression_attribute_values(":acc", s(charge.account_id.to_string()));
+        .expression_attribute_values(":acc", s(charge.account_id.to_string()))
+        .expression_attribute_values(":rev", revision_value);
     let mut names: Vec<&String> = item.keys().filter(|k| *k != PK && *k != SK).collect();
     names.sort();
     let mut sets = Vec::with_capacity(names.len());
@@ -257,6 +285,16 @@ pub(crate) fn charge_replace_update(
         .build()
         .map_err(|e| errors::build_failed(UPDATE, &e))?;
     Ok(TransactWriteItem::builder().update(update).build())
+}
+
+/// The condition (on `#rev`, with `:rev`) that the stored refund revision is `revision`. The
+/// record leaves a revision of 0 out, so 0 is an absent attribute (or, written by hand, a 0).
+fn revision_condition(revision: u32) -> (&'static str, AttributeValue) {
+    if revision == 0 {
+        ("(attribute_not_exists(#rev) OR #rev = :rev)", n(0))
+    } else {
+        ("#rev = :rev", n(i64::from(revision)))
+    }
 }
 
 impl DynamoStore {
@@ -449,6 +487,7 @@ impl ChargeTransitions for DynamoStore {
             &self.table,
             &write.charge,
             write.from,
+            write.from_revision,
         )?];
         items.extend(
             ledger_half(
@@ -520,6 +559,7 @@ impl ChargeTransitions for DynamoStore {
 mod tests {
     use super::*;
     use crate::keys::TTL;
+    use pixgw_domain::refund::record::{RefundRecord, SplitPartRecord};
 
     #[test]
     fn positions_decide_with_claim_lost_first() {
@@ -589,6 +629,73 @@ mod tests {
             expires_at_ms: 0,
             payment: None,
             refund: None,
+            refunds: vec![],
+            refund_revision: 0,
         }
+    }
+
+    fn field_names(record: &ChargeRecord) -> Vec<String> {
+        serde_json::to_value(record)
+            .ok()
+            .and_then(|v| v.as_object().map(|o| o.keys().cloned().collect()))
+            .unwrap_or_default()
+    }
+
+    /// A replacement SETs what the new charge has and REMOVEs only the names in
+    /// `CHARGE_OPTIONAL`: an optional field missing there would survive a rewrite that
+    /// dropped it (e.g. the legacy `refund` next to the `refunds` it became).
+    #[test]
+    fn every_optional_record_field_is_removed_when_absent() {
+        let refund = RefundRecord {
+            refund_id: Some(String::new()),
+            amount_cents: Some(1),
+            liability: Some(String::new()),
+            split_parts: vec![SplitPartRecord {
+                index: 0,
+                amount_cents: 1,
+                kind: String::new(),
+            }],
+            attempt: Some(1),
+            state: String::new(),
+            reason: String::new(),
+            description: String::new(),
+            end_to_end_id: None,
+            provider_refund_id: None,
+            failure_reason: None,
+            requested_at_ms: 0,
+            settled_at_ms: None,
+            idempotency_key: None,
+        };
+        let full = ChargeRecord {
+            additional_info: [("k".to_owned(), "v".to_owned())].into(),
+            payment: Some(PaymentRecord {
+                end_to_end_id: String::new(),
+                paid_at_ms: 0,
+                payer_name: Default::default(),
+                payer_document: Default::default(),
+                payer_ispb: String::new(),
+                payer_branch: Default::default(),
+                payer_account: Default::default(),
+                provider: String::new(),
+                provider_event_id: String::new(),
+            }),
+            refund: Some(refund.clone()),
+            refunds: vec![refund],
+            refund_revision: 2,
+            ..sample_record()
+        };
+        let bare = field_names(&sample_record());
+        let optional: Vec<String> = field_names(&full)
+            .into_iter()
+            .filter(|f| !bare.contains(f))
+            .collect();
+        assert!(optional.len() >= 5, "{optional:?}");
+        for field in optional {
+            assert!(
+                CHARGE_OPTIONAL.contains(&field.as_str()),
+                "{field} is optional but never removed"
+            );
+        }
+        assert!(CHARGE_OPTIONAL.contains(&GSI3PK) && CHARGE_OPTIONAL.contains(&GSI3SK));
     }
 }

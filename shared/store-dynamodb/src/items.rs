@@ -17,6 +17,9 @@ pub(crate) const STATUS: &str = "status";
 pub(crate) const STATE: &str = "state";
 pub(crate) const ACCOUNT_ID: &str = "accountId";
 pub(crate) const PAYOUT_ID: &str = "payoutId";
+/// What refunds took of a split's share (`SplitEntryRecord::refunded_cents`), absent while 0:
+/// a refund and the payout scheduler both require the value they read.
+pub(crate) const REFUNDED: &str = "refundedCents";
 pub(crate) const UPDATED_AT: &str = "updatedAtMs";
 /// The payout's count of splits still to settle (see `Payout::unsettled_splits`).
 pub(crate) const UNSETTLED_SPLITS: &str = "unsettledSplits";
@@ -105,6 +108,7 @@ mod tests {
                 end_to_end_id: Some(String::new()),
                 failure_reason: Some(String::new()),
                 attempts: 0,
+                refunded_cents: 1,
                 created_at_ms: 0,
                 updated_at_ms: 0,
             }),
@@ -166,6 +170,7 @@ mod tests {
         assert!(records[0].iter().any(|f| f == STATE));
         assert!(records[0].iter().any(|f| f == PAYOUT_ID));
         assert!(records[0].iter().any(|f| f == ACCOUNT_ID));
+        assert!(records[0].iter().any(|f| f == REFUNDED));
         assert!(records[1].iter().any(|f| f == STATE));
         assert!(records[1].iter().any(|f| f == ACCOUNT_ID));
         assert!(records[1].iter().any(|f| f == UNSETTLED_SPLITS));

@@ -14,7 +14,7 @@ use pixgw_domain::charge::ports::ChargeCursor;
 use pixgw_domain::ledger::balance_shard;
 use pixgw_domain::payout::ports::PayoutCursor;
 use pixgw_domain::payout::{PayoutId, PayoutState};
-use pixgw_domain::pix::ids::{AccountId, TransactionId};
+use pixgw_domain::pix::ids::{AccountId, RecipientId, TransactionId};
 use pixgw_domain::pix::payment::EndToEndId;
 
 /// Generic key attribute names (the table knows nothing about item types).
@@ -58,6 +58,12 @@ pub const SK_WEBHOOK_ENDPOINT: &str = "WEBHOOK_ENDPOINT";
 pub const SK_DELIVERY: &str = "DELIVERY";
 pub const SK_CASHOUT: &str = "CASHOUT";
 pub const SK_CASHOUT_EXTID: &str = "CASHOUT_EXTID";
+
+/// `entity` of a recipient (whose sort key varies: [`recipient_sk`]).
+pub const ENTITY_RECIPIENT: &str = "RECIPIENT";
+/// Every recipient's sort key starts with this, and no other item under an account's
+/// recipients partition ([`recipients_pk`]) exists.
+pub const RECIPIENT_SK_PREFIX: &str = "RECIPIENT#";
 
 /// `entity` of a split entry (whose sort key varies: [`split_sk`]).
 pub const ENTITY_SPLIT: &str = "SPLIT";
@@ -130,6 +136,18 @@ pub fn ledger_pk(account: &AccountId, shard: u32) -> String {
 /// One shard of an account's running balance.
 pub fn balance_pk(account: &AccountId, shard: u32) -> String {
     format!("ACCOUNT#{account}#BALANCE#{shard:02}")
+}
+
+/// The partition of an account's recipients: one per account, so they are one strongly
+/// consistent Query in recipient id order (a recipient item is written only by a refund that
+/// gives it a debt and by a payout that recovers it: far below a partition's write rate).
+pub fn recipients_pk(account: &AccountId) -> String {
+    format!("ACCOUNT#{account}#RECIPIENTS")
+}
+
+/// The sort key of a recipient under [`recipients_pk`].
+pub fn recipient_sk(id: &RecipientId) -> String {
+    format!("{RECIPIENT_SK_PREFIX}{id}")
 }
 
 /// The sort key of a split entry under its charge's partition. Indexes are below

@@ -39,6 +39,9 @@ mod statement;
 const BALANCE_INCOMING: &str = "incomingCents";
 const BALANCE_AVAILABLE: &str = "availableCents";
 const BALANCE_RESERVED: &str = "reservedForSplitsCents";
+/// What split recipients owe the account ([`Balance::recipient_debts`]); absent on shards
+/// written before recipient debts existed, which read as 0.
+const BALANCE_RECIPIENT_DEBTS: &str = "recipientDebtsCents";
 const BALANCE_ACCOUNT_ID: &str = "accountId";
 
 const UPDATE: &str = "UpdateItem";
@@ -101,16 +104,19 @@ pub(crate) fn shard_update(
             SK_BALANCE,
         )))
         .update_expression(
-            "ADD #inc :inc, #avail :avail, #res :res SET #entity = :entity, #acc = :acc",
+            "ADD #inc :inc, #avail :avail, #res :res, #debts :debts \
+             SET #entity = :entity, #acc = :acc",
         )
         .expression_attribute_names("#inc", BALANCE_INCOMING)
         .expression_attribute_names("#avail", BALANCE_AVAILABLE)
         .expression_attribute_names("#res", BALANCE_RESERVED)
+        .expression_attribute_names("#debts", BALANCE_RECIPIENT_DEBTS)
         .expression_attribute_names("#entity", ENTITY)
         .expression_attribute_names("#acc", BALANCE_ACCOUNT_ID)
         .expression_attribute_values(":inc", n(delta.incoming.cents()))
         .expression_attribute_values(":avail", n(delta.available.cents()))
         .expression_attribute_values(":res", n(delta.reserved_for_splits.cents()))
+        .expression_attribute_values(":debts", n(delta.recipient_debts.cents()))
         .expression_attribute_values(":entity", s(SK_BALANCE))
         .expression_attribute_values(":acc", s(account.to_string()));
     if let Some(need) = update.requires_available {
@@ -143,6 +149,8 @@ struct BalanceShardRecord {
     available_cents: i64,
     #[serde(default)]
     reserved_for_splits_cents: i64,
+    #[serde(default)]
+    recipient_debts_cents: i64,
 }
 
 impl From<BalanceShardRecord> for Balance {
@@ -151,6 +159,7 @@ impl From<BalanceShardRecord> for Balance {
             incoming: Money::from_cents(r.incoming_cents),
             available: Money::from_cents(r.available_cents),
             reserved_for_splits: Money::from_cents(r.reserved_for_splits_cents),
+            recipient_debts: Money::from_cents(r.recipient_debts_cents),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! DynamoDB adapter of the storage ports ([`AccountStore`], [`IdempotencyStore`],
-//! [`ChargeStore`], [`ChargeTransitions`], [`RefundStore`], [`SplitStore`], [`LedgerStore`],
+//! [`ChargeStore`], [`ChargeTransitions`], [`RefundStore`], [`RecipientStore`], [`SplitStore`], [`LedgerStore`],
 //! [`PayoutStore`], [`CashOutStore`], [`ScheduleStore`], [`PayoutRunStore`], [`EventLog`],
 //! [`WebhookStore`]) — single-table design — and of the
 //! [`OutboxFeed`] over the table's DynamoDB Stream ([`outbox`]).
@@ -12,6 +12,7 @@
 //! [`IdempotencyStore`]: pixgw_domain::idempotency::IdempotencyStore
 //! [`ChargeTransitions`]: pixgw_domain::charge::ports::ChargeTransitions
 //! [`RefundStore`]: pixgw_domain::refund::ports::RefundStore
+//! [`RecipientStore`]: pixgw_domain::recipient::ports::RecipientStore
 //! [`SplitStore`]: pixgw_domain::split::ports::SplitStore
 //! [`LedgerStore`]: pixgw_domain::ledger::ports::LedgerStore
 //! [`PayoutStore`]: pixgw_domain::payout::ports::PayoutStore
@@ -30,7 +31,8 @@
 //! | `account` | `AccountStore` | account, client credential |
 //! | `idempotency` | `IdempotencyStore` | idempotency record (and its completion inside other writes) |
 //! | `charge` | `ChargeStore`, `ChargeTransitions` | charge, `externalId` guard, end-to-end id guard; the expiry index read (`charge::expiry`) |
-//! | `refund` | `RefundStore` | (the charge and its cancelled splits) |
+//! | `refund` | `RefundStore` | (the charge, its reduced splits, its recipients' debts) |
+//! | `recipient` | `RecipientStore` | recipient (its debt) |
 //! | `split` | `SplitStore` | split entry |
 //! | `ledger` | `LedgerStore` | movement, balance shard; the statement pages (`ledger::statement`) |
 //! | `payout` | `PayoutStore` | payout (its listing, its manifest, its settlement) |
@@ -61,7 +63,7 @@
 //! | `gsi2pk`, `gsi2sk` | S | index `gsi2` (hash, range), projection ALL |
 //! | `gsi3pk`, `gsi3sk` | S | index `gsi3` (hash, range), projection ALL: the expiry index, only PENDING charges |
 //! | `ttl` | N | TTL attribute, epoch **seconds** |
-//! | `entity` | S | item type (`ACCOUNT`, `CLIENT`, `CHARGE`, `EXTID`, `IDEM`, `E2E`, `MOVEMENT`, `BALANCE`, `SPLIT`, `PAYOUT`, `OUTBOX`, `SCHEDULE`, `EVENT`, `WEBHOOK_ENDPOINT`, `DELIVERY`), for humans and for the stream relay |
+//! | `entity` | S | item type (`ACCOUNT`, `CLIENT`, `CHARGE`, `EXTID`, `IDEM`, `E2E`, `MOVEMENT`, `BALANCE`, `SPLIT`, `RECIPIENT`, `PAYOUT`, `OUTBOX`, `SCHEDULE`, `EVENT`, `WEBHOOK_ENDPOINT`, `DELIVERY`), for humans and for the stream relay |
 //!
 //! The table has a stream with NEW_AND_OLD_IMAGES: the outbox relay reads inserted `OUTBOX`
 //! items from it, and inserted `EVENT` items as the events' webhook messages (see
@@ -107,13 +109,14 @@
 //! |---|---|---|---|---|
 //! | account | `ACCOUNT#{accountId}` | `ACCOUNT` | — | serde of `Account` |
 //! | client credential | `CLIENT#{clientId}` | `CLIENT` | — | serde of `ClientCredential` (secret only as its hash) |
-//! | charge | `CHARGE#{transactionId}` | `CHARGE` | `gsi1pk` = `ACCOUNT#{accountId}#CHARGES`, `gsi1sk` = `{createdAtMs:015}#{transactionId}`; `gsi2pk` = `ACCOUNT#{accountId}#CHARGES#{STATUS}`, `gsi2sk` = `gsi1sk`; only while PENDING: `gsi3pk` = `EXPIRY#{shard:02}` (shard = `balance_shard(transactionId) % 16`), `gsi3sk` = `{expiresAtMs:015}#{transactionId}` | `ChargeRecord` (money as integer centavos in `N`, times as epoch ms; `refund` once one is requested) |
+//! | charge | `CHARGE#{transactionId}` | `CHARGE` | `gsi1pk` = `ACCOUNT#{accountId}#CHARGES`, `gsi1sk` = `{createdAtMs:015}#{transactionId}`; `gsi2pk` = `ACCOUNT#{accountId}#CHARGES#{STATUS}`, `gsi2sk` = `gsi1sk`; only while PENDING: `gsi3pk` = `EXPIRY#{shard:02}` (shard = `balance_shard(transactionId) % 16`), `gsi3sk` = `{expiresAtMs:015}#{transactionId}` | `ChargeRecord` (money as integer centavos in `N`, times as epoch ms; `refunds` (list) once one is requested, `refundRevision` (N, +1 per refund write, absent = 0); a legacy single `refund` is read as the first of `refunds` and removed by the next rewrite) |
 //! | externalId guard | `ACCOUNT#{accountId}#EXTID#{externalId}` | `EXTID` | — | `accountId`, `externalId`, `transactionId` |
 //! | idempotency record | `ACCOUNT#{accountId}#IDEM#{key}` | `IDEM` | — | `state` (`IN_PROGRESS`\|`COMPLETED`), `requestHash`, `lockToken`, `leaseUntilMs`, `expiresAtMs`, `ttl` (= `expiresAtMs` / 1000), `responseStatus`, `responseBody` |
 //! | end-to-end id guard | `E2E#{endToEndId}` | `E2E` | — | `transactionId`, `accountId` |
 //! | ledger movement | `MOVEMENT#{movementId}` | `MOVEMENT` | `gsi1pk` = `ACCOUNT#{accountId}#LEDGER#{shard:02}` (shard = `movement.balance_shard()`), `gsi1sk` = `{createdAtMs:015}#{movementId}` | `MovementRecord` (legs in integer centavos) |
-//! | balance shard | `ACCOUNT#{accountId}#BALANCE#{shard:02}` (32 per account) | `BALANCE` | — | `incomingCents`, `availableCents`, `reservedForSplitsCents` (N, running totals), `accountId` |
-//! | split entry | `CHARGE#{transactionId}` (its charge's partition) | `SPLIT#{index:02}` | only while `SCHEDULED` (booked so, or back after a failed payout window): `gsi2pk` = `ACCOUNT#{accountId}#SPLITS#SCHEDULED#{shard:02}` (shard = `balance_shard(transactionId)`), `gsi2sk` = `{createdAtMs:015}#{transactionId}#{index:02}`; from its attachment to a scheduled payout on, until it goes back to SCHEDULED (kept when settled PAID or FAILED): `gsi1pk` = `PAYOUT#{payoutId}#SPLITS`, `gsi1sk` = `{transactionId}#{index:02}` (the payout's manifest) | `SplitEntryRecord` (`attempts`: failed payout windows so far; absent = 0) |
+//! | balance shard | `ACCOUNT#{accountId}#BALANCE#{shard:02}` (32 per account) | `BALANCE` | — | `incomingCents`, `availableCents`, `reservedForSplitsCents`, `recipientDebtsCents` (N, running totals; absent = 0), `accountId` |
+//! | split entry | `CHARGE#{transactionId}` (its charge's partition) | `SPLIT#{index:02}` | only while `SCHEDULED` (booked so, or back after a failed payout window): `gsi2pk` = `ACCOUNT#{accountId}#SPLITS#SCHEDULED#{shard:02}` (shard = `balance_shard(transactionId)`), `gsi2sk` = `{createdAtMs:015}#{transactionId}#{index:02}`; from its attachment to a scheduled payout on, until it goes back to SCHEDULED (kept when settled PAID or FAILED): `gsi1pk` = `PAYOUT#{payoutId}#SPLITS`, `gsi1sk` = `{transactionId}#{index:02}` (the payout's manifest) | `SplitEntryRecord` (`attempts`: failed payout windows so far; absent = 0; `refundedCents`: what refunds took of the share, absent = 0) |
+//! | recipient | `ACCOUNT#{accountId}#RECIPIENTS` (one partition per account) | `RECIPIENT#{recipientId}` | — | `RecipientRecord` (`debtCents` N, changed only by `ADD`); created by the first refund that gives the recipient a debt |
 //! | payout | `PAYOUT#{payoutId}` | `PAYOUT` | every state but `ASSEMBLING` (immediate payouts from their booking, scheduled ones from their release on): `gsi1pk` = `ACCOUNT#{accountId}#PAYOUTS`, `gsi1sk` = `{createdAtMs:015}#{payoutId}`, `gsi2pk` = `ACCOUNT#{accountId}#PAYOUTS#{STATE}` (`PROCESSING`\|`PAID`\|`FAILED`), `gsi2sk` = `gsi1sk`; only while `ASSEMBLING` (scheduled payouts), instead: `gsi2pk` = `ACCOUNT#{accountId}#PAYOUTS#ASSEMBLING#{windowMs:015}`, `gsi2sk` = `{payoutId}` | `PayoutRecord` (a scheduled payout: `splits` empty, `splitCount` and `amountCents` grown by `ADD`; `unsettledSplits` (N) counted down by its split settlement, absent = 0) |
 //! | outbox message | `OUTBOX#{messageId}` | `OUTBOX` | — | `OutboxRecord`, `ttl` = createdAt seconds + 7 days |
 //! | account event | `EVENT#{eventId}` | `EVENT` | `gsi1pk` = `ACCOUNT#{accountId}#EVENTS#{shard:02}` (shard = `balance_shard(eventId)`, 32 per account), `gsi1sk` = `{occurredAtMs:015}#{eventId}` | `AccountEventRecord` (`data` as JSON text); created only if absent, never changed |
@@ -155,6 +158,8 @@
 //! |---|---|
 //! | create account + first credential + default payout schedule (DAILY 09:00) | `TransactWriteItems`: 3 × Put `attribute_not_exists(pk)` |
 //! | get account / client (token endpoint) | GetItem, strongly consistent |
+//! | set an account's provider order / refund policy | UpdateItem of that one attribute, `attribute_exists(pk)` |
+//! | get a recipient | GetItem, strongly consistent |
 //! | claim an idempotency key | one conditional PutItem (`attribute_not_exists(pk) OR expiresAtMs < :now OR (state = IN_PROGRESS AND leaseUntilMs < :now AND requestHash = :hash)`), `ReturnValuesOnConditionCheckFailure = ALL_OLD` decides Mismatch / Replay / InUse |
 //! | complete / release a claim | UpdateItem / DeleteItem conditioned on `state = IN_PROGRESS AND lockToken = :token` |
 //! | create a charge | `TransactWriteItems`: Put charge + Put guard (both `attribute_not_exists(pk)`) + Update idempotency record (as *complete*); cancellation reasons are decoded by position |
@@ -165,9 +170,9 @@
 //! | book a charge's splits | `TransactWriteItems`: ConditionCheck charge (`status = CONFIRMED AND accountId = :acc`) + Put each split entry + Put each payout + Put movement + Update balance shard + Put each outbox message |
 //! | settle a payout | `TransactWriteItems`: Put payout (`state = PROCESSING AND accountId = :acc`; its listing keys follow the new state) + Put each split entry (`state = PROCESSING AND payoutId = :pid AND accountId = :acc`) + (if the settlement moves money) Put movement + Update balance shard + Put each event + Put each outbox message |
 //! | settle a chunk of a settled scheduled payout's splits (≤ 48) | `TransactWriteItems`: Update payout (`ADD unsettledSplits -n`, SET `updatedAtMs`; `state = :settledState AND accountId = :acc AND unsettledSplits >= n`) + Put each split entry, whole (`state = PROCESSING AND payoutId = :pid AND accountId = :acc`; PAID/FAILED keep the manifest keys, SCHEDULED gets the scheduled keys) + (if any split failed for good) Put movement + Update balance shard + Put each event — at most 1 + 48 + 2 + 48 = 99 items |
-//! | (in all four) | every Put of a new item (movement, event, outbox message, …) is `attribute_not_exists(pk)`; the balance shard is `ADD incomingCents, availableCents, reservedForSplitsCents` with the movement's delta, only ever next to the movement's guarded Put; any failed condition = `WriteOutcome::Conflict`, nothing written |
-//! | transition a charge (expiry, a refund's settlement) | `TransactWriteItems`: Update charge SETting every attribute of its new item and REMOVing the optional ones it lacks (`payment`, `refund`, the expiry keys unless PENDING), `attribute_exists(pk) AND status = :from AND accountId = :acc` + (if any) Put movement + Update its balance shard + Put each event + Put each outbox message |
-//! | request a refund | `TransactWriteItems`: the charge Update as above with `:from` = CONFIRMED + (splits not booked) ConditionCheck `attribute_not_exists` on `MOVEMENT#splits:{transactionId}`, or (booked) Put each cancelled split, whole (`state = SCHEDULED AND attribute_not_exists(payoutId) AND accountId = :acc`) + Put movement + one Update per shard update (`ADD` the delta; a shard the draw takes `available` from is conditioned `availableCents >= :part`) + Put each outbox message + (optional) Update idempotency record (as *complete*); ≤ 100 items or refused before sending |
+//! | (in all four) | every Put of a new item (movement, event, outbox message, …) is `attribute_not_exists(pk)`; the balance shard is `ADD incomingCents, availableCents, reservedForSplitsCents, recipientDebtsCents` with the movement's delta, only ever next to the movement's guarded Put; any failed condition = `WriteOutcome::Conflict`, nothing written |
+//! | transition a charge (expiry, a refund's settlement) | `TransactWriteItems`: Update charge SETting every attribute of its new item and REMOVing the optional ones it lacks (`payment`, `refunds`, `refundRevision`, always the legacy `refund`, the expiry keys unless PENDING), `attribute_exists(pk) AND status = :from AND accountId = :acc AND refundRevision = :rev` (`attribute_not_exists` for revision 0) + (if any) Put movement + Update its balance shard + Put each event + Put each outbox message |
+//! | request a refund | `TransactWriteItems`: the charge Update as above (status and refund revision as read) + Put each reduced (or cancelled) split, whole (`state = SCHEDULED AND attribute_not_exists(payoutId) AND accountId = :acc AND refundedCents = :read`, absent for 0) + per new debt Update its recipient (`SET` each attribute `if_not_exists`, `ADD debtCents`; `attribute_not_exists(pk) OR` same account and recipient) + Put movement + one Update per shard update (`ADD` the delta; a shard the draw takes `available` from is conditioned `availableCents >= :part`) + Put each outbox message + (optional) Update idempotency record (as *complete*); ≤ 100 items or refused before sending |
 //! | request a cash-out | `TransactWriteItems`: Put cash-out + Put its externalId guard (both `attribute_not_exists(pk)`) + Put movement + the shard Updates (as for a refund) + Put each outbox message + (optional) idempotency completion. Cancellation reasons are decoded by item role: claim → `ClaimLost`, guard → `DuplicateExternalId`, any other non-shard item → `Conflict`, else a shard → `BalanceChanged` |
 //! | settle a cash-out | `TransactWriteItems`: Put cash-out, whole (`state = :from AND accountId = :acc`; `gsi2pk` follows the state) + (if any) Put movement + Update its shard + Put each event |
 //! | cash-out by id / by externalId | GetItem, strongly consistent / GetItem guard → GetItem cash-out |
@@ -183,7 +188,7 @@
 //! | an account's movements | Query `gsi1` on each of the 32 `…#LEDGER#{shard}` partitions (8 at a time, paginated), merged by (createdAt, id) |
 //! | SCHEDULED splits of an account booked by a cut-off, a page after a cursor (payout scheduler) | Query `gsi2` on each of the 32 `…#SPLITS#SCHEDULED#{shard}` partitions, `gsi2sk <= {cutoffMs:015}~` (and `>` the cursor's `gsi2sk`: the index order is global, so the cursor is every shard's position), 8 at a time, in chunks of about a page's share per shard, k-way merged; an emptied shard is re-queried from its `LastEvaluatedKey` before the next pick |
 //! | claim a window / finish a run (payout scheduler) | one UpdateItem of the schedule: claim SETs the lease and `ADD version 1`, conditioned on (lease expired `AND leaseWindowMs = :window`) or (no lease `AND nextRunAtMs <= :window`); finish SETs `nextRunAtMs`, `gsi1sk`, `version + 1` and REMOVEs the lease, conditioned on `leaseRunId = :run AND version = :expected` |
-//! | attach ≤ 99 splits of one recipient to its scheduled payout | `TransactWriteItems`: Update payout (`ADD amountCents, splitCount`, SET the rest with `if_not_exists`, the assembling `gsi2` keys; `attribute_not_exists(pk) OR (state = ASSEMBLING AND` same account and recipient`)`) + per split Update (SET `state = PROCESSING`, `payoutId`, manifest `gsi1` keys, REMOVE `gsi2pk`, `gsi2sk`; `state = SCHEDULED AND` same account, recipient and amount) |
+//! | attach ≤ 99 splits of one recipient to its scheduled payout | `TransactWriteItems`: Update payout (`ADD amountCents, splitCount`, SET the rest with `if_not_exists`, the assembling `gsi2` keys; `attribute_not_exists(pk) OR (state = ASSEMBLING AND` same account and recipient`)`) + per split Update (SET `state = PROCESSING`, `payoutId`, manifest `gsi1` keys, REMOVE `gsi2pk`, `gsi2sk`; `state = SCHEDULED AND` same account, recipient, amount and `refundedCents` as read, absent for 0; the payout's amount is Σ of the splits' payable = share − refunded) |
 //! | ASSEMBLING payouts of a window | Query `gsi2` on `ACCOUNT#{accountId}#PAYOUTS#ASSEMBLING#{windowMs:015}` |
 //! | release a payout | GetItem payout (strongly consistent: its account and creation time make the listing keys; not ASSEMBLING = `Conflict`), then `TransactWriteItems`: Update payout (`state = ASSEMBLING AND accountId = :acc AND createdAtMs = :created` → PROCESSING; SET `gsi1pk`/`gsi1sk` listing keys and `gsi2pk`/`gsi2sk` = the PROCESSING partition, replacing the assembling keys) + Put each outbox message (`attribute_not_exists`) |
 //! | a scheduled payout's splits (its manifest) | Query `gsi1` on `PAYOUT#{payoutId}#SPLITS`, `gsi1sk >` the cursor |
@@ -302,6 +307,7 @@ mod ledger;
 pub mod outbox;
 mod payout;
 mod payout_run;
+mod recipient;
 mod refund;
 mod schedule;
 mod split;

@@ -40,7 +40,7 @@ use tracing::{debug, instrument};
 
 use crate::DynamoStore;
 use crate::errors::{self, SingleWrite, still_conflicting};
-use crate::items::{ACCOUNT_ID, PAYOUT_ID, STATE, UPDATED_AT, num, string_attr};
+use crate::items::{ACCOUNT_ID, PAYOUT_ID, REFUNDED, STATE, UPDATED_AT, num, string_attr};
 use crate::keys::{
     ENTITY, GSI1PK, GSI1SK, GSI2PK, GSI2SK, Item, PK, SCHEDULE_SHARDS, SK_PAYOUT, SK_SCHEDULE,
     account_pk, assembling_payouts_pk, charge_pk, created_id_sort_key, due_schedule_sort_key,
@@ -53,7 +53,7 @@ use crate::merge::ShardedRange;
 use crate::outbox::outbox_item;
 use crate::payout::payout_from_item;
 use crate::schedule::{LEASE_RUN_ID, LEASE_UNTIL, LEASE_WINDOW};
-use crate::split::split_from_item;
+use crate::split::{refunded_condition, split_from_item};
 use crate::table::{GSI1, GSI2};
 use crate::transact::{TransactFailure, put_new, transact_write};
 
@@ -161,14 +161,17 @@ fn payout_attach_update(
 
 /// SCHEDULED → PROCESSING of one split: into the payout and its manifest, out of the
 /// scheduled index. The condition re-checks, on the STORED split, everything the embedded
-/// adapter checks (state, account, recipient) plus the amount the caller summed into the
-/// payout, so the payout's total is the stored splits' total.
+/// adapter checks (state, account, recipient) plus what the caller summed into the payout —
+/// the share and what refunds took of it (`refundedCents`, absent while 0: a refund may reduce
+/// a SCHEDULED split between the read and this write) — so the payout's total is the stored
+/// splits' payable total.
 fn split_attach_update(
     table: &str,
     write: &AttachSplits,
     split: &SplitEntry,
 ) -> Result<TransactWriteItem, StoreError> {
     let (key_type, key, document) = write.payout.recipient.grouping_key();
+    let (refunded, refunded_value) = refunded_condition(split.refunded.cents());
     let update = Update::builder()
         .table_name(table)
         .set_key(Some(primary_key(
@@ -179,10 +182,11 @@ fn split_attach_update(
             "SET #state = :processing, #pid = :pid, #updated = :now, \
              #g1pk = :g1pk, #g1sk = :g1sk REMOVE #g2pk, #g2sk",
         )
-        .condition_expression(
+        .condition_expression(format!(
             "#state = :scheduled AND #acc = :acc AND #split.#key = :key \
-             AND #split.#type = :type AND #split.#doc = :doc AND #split.#amount = :amount",
-        )
+             AND #split.#type = :type AND #split.#doc = :doc AND #split.#amount = :amount \
+             AND {refunded}"
+        ))
         .expression_attribute_names("#state", STATE)
         .expression_attribute_names("#pid", PAYOUT_ID)
         .expression_attribute_names("#updated", UPDATED_AT)
@@ -192,6 +196,7 @@ fn split_attach_update(
         .expression_attribute_names("#type", SPLIT_PIX_KEY_TYPE)
         .expression_attribute_names("#doc", SPLIT_DOCUMENT)
         .expression_attribute_names("#amount", SPLIT_AMOUNT)
+        .expression_attribute_names("#ref", REFUNDED)
         .expression_attribute_names("#g1pk", GSI1PK)
         .expression_attribute_names("#g1sk", GSI1SK)
         .expression_attribute_names("#g2pk", GSI2PK)
@@ -205,6 +210,7 @@ fn split_attach_update(
         .expression_attribute_values(":type", s(key_type))
         .expression_attribute_values(":doc", s(document))
         .expression_attribute_values(":amount", n(split.split.amount.cents()))
+        .expression_attribute_values(":ref", refunded_value)
         .expression_attribute_values(":g1pk", s(payout_manifest_pk(&write.payout.id)))
         .expression_attribute_values(
             ":g1sk",
@@ -501,7 +507,7 @@ impl PayoutRunStore for DynamoStore {
             .splits
             .iter()
             .try_fold(0i64, |sum, split| {
-                sum.checked_add(split.split.amount.cents())
+                sum.checked_add(split.payable().cents())
             })
             .ok_or_else(|| {
                 StoreError::Corrupt(format!("payout {} amount overflow", write.payout.id))

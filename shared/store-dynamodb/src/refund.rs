@@ -1,79 +1,145 @@
 //! [`RefundStore`]: a refund request is ONE money-out transaction (see
-//! [`crate::ledger_write`]): the charge, CONFIRMED, replaced by its refunding version
-//! ([`charge_replace_update`]); its splits either not booked (a check that the booking movement
-//! does not exist, so the split calculator cannot book them any more) or, booked, each one to
-//! cancel replaced by its CANCELLED version while still SCHEDULED outside any payout; then the
-//! movement with its balance shard updates, the outbox messages and the idempotency completion.
+//! [`crate::ledger_write`]):
+//!
+//! 1. the charge replaced by its version with the refund ([`charge_replace_update`]),
+//!    conditioned on the status and refund revision it was read with — concurrent refunds of
+//!    one charge serialise there, so Σ refunds ≤ amount;
+//! 2. each split the refund reduces (or cancels) replaced whole, conditioned on being stored
+//!    SCHEDULED, in no payout, of the charge's account, with the `refundedCents` it was read
+//!    with ([`reduced_split_put`]) — the payout scheduler's attach requires the same of the
+//!    splits it takes, so a split is either reduced here or paid there, never both;
+//! 3. each recipient debt the refund creates added to its recipient's item, created on the
+//!    first debt ([`debt_increase_update`]);
+//! 4. the movement with its balance shard updates (each shard the draw takes from conditioned
+//!    on holding its part), the outbox messages and the idempotency completion.
+//!
+//! # Size
+//!
+//! A charge has at most [`MAX_SPLITS`] splits, hence at most that many reduced splits and that
+//! many recipients; with the charge, the movement, at most [`BALANCE_SHARDS`] shard updates,
+//! the outbox message and the completion, a refund needs at most 56 items, well within the
+//! 100 of one transaction ([`MAX_TRANSACT_ITEMS`], asserted at compile time below). A larger
+//! write (out of contract) is refused before sending by [`DynamoStore::money_out_write`].
+
+use std::collections::{BTreeMap, HashSet};
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem};
-use pixgw_domain::charge::{Charge, ChargeStatus};
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use pixgw_domain::error::StoreError;
-use pixgw_domain::ledger::MovementKind;
 use pixgw_domain::ledger::ports::MoneyOutOutcome;
-use pixgw_domain::refund::ports::{RefundSplits, RefundStore, RequestRefund};
-use pixgw_domain::split::entry::{SplitEntry, SplitState};
+use pixgw_domain::ledger::{BALANCE_SHARDS, Bucket, LedgerAccount};
+use pixgw_domain::pix::ids::RecipientId;
+use pixgw_domain::refund::ports::{ReducedSplit, RefundStore, RequestRefund};
+use pixgw_domain::split::MAX_SPLITS;
+use pixgw_domain::split::entry::SplitState;
 use tracing::instrument;
 
 use crate::DynamoStore;
 use crate::charge::charge_replace_update;
 use crate::errors;
-use crate::items::{ACCOUNT_ID, PAYOUT_ID, STATE};
-use crate::keys::{PK, SK_MOVEMENT, movement_pk, primary_key, s};
-use crate::ledger_write::{Role, completion_item, ledger_half};
-use crate::split::split_item;
+use crate::items::{ACCOUNT_ID, PAYOUT_ID, REFUNDED, STATE};
+use crate::keys::s;
+use crate::ledger_write::{MAX_TRANSACT_ITEMS, Role, completion_item, ledger_half};
+use crate::recipient::debt_increase_update;
+use crate::split::{refunded_condition, split_item};
 
 const PUT: &str = "PutItem";
-const CONDITION_CHECK: &str = "ConditionCheck";
 
-/// The charge's splits were not booked: its `SplitsBooked` movement does not exist.
-fn splits_not_booked_check(table: &str, charge: &Charge) -> Result<TransactWriteItem, StoreError> {
-    let id = MovementKind::SplitsBooked.movement_id(charge.transaction_id.as_str());
-    let check = ConditionCheck::builder()
-        .table_name(table)
-        .set_key(Some(primary_key(movement_pk(&id), SK_MOVEMENT)))
-        .condition_expression("attribute_not_exists(#pk)")
-        .expression_attribute_names("#pk", PK)
-        .build()
-        .map_err(|e| errors::build_failed(CONDITION_CHECK, &e))?;
-    Ok(TransactWriteItem::builder().condition_check(check).build())
-}
+/// The most items one refund request writes: the charge, each split reduced, each recipient
+/// indebted, the movement, every balance shard, one outbox message, the completion.
+const MAX_REFUND_ITEMS: usize = 1 + MAX_SPLITS + MAX_SPLITS + 1 + BALANCE_SHARDS as usize + 1 + 1;
+const _: () = assert!(MAX_REFUND_ITEMS <= MAX_TRANSACT_ITEMS);
 
-/// Replaces a split stored SCHEDULED with no payout (of the same account) by its CANCELLED
-/// version, whole: [`split_item`] gives a non-SCHEDULED entry no scheduled-index keys.
-fn cancelled_split_put(table: &str, entry: &SplitEntry) -> Result<TransactWriteItem, StoreError> {
+/// Replaces a split stored SCHEDULED, in no payout, of the charge's account and with
+/// `refunded_before`, by its reduced (or CANCELLED) version, whole: [`split_item`] gives a
+/// SCHEDULED entry its scheduled-index keys and any other none.
+fn reduced_split_put(table: &str, reduced: &ReducedSplit) -> Result<TransactWriteItem, StoreError> {
+    let entry = &reduced.entry;
+    let (refunded, refunded_value) = refunded_condition(reduced.refunded_before.cents());
     let put = Put::builder()
         .table_name(table)
         .set_item(Some(split_item(entry)?))
-        .condition_expression("#state = :scheduled AND attribute_not_exists(#pid) AND #acc = :acc")
+        .condition_expression(format!(
+            "#state = :scheduled AND attribute_not_exists(#pid) AND #acc = :acc AND {refunded}"
+        ))
         .expression_attribute_names("#state", STATE)
         .expression_attribute_names("#pid", PAYOUT_ID)
         .expression_attribute_names("#acc", ACCOUNT_ID)
+        .expression_attribute_names("#ref", REFUNDED)
         .expression_attribute_values(":scheduled", s(SplitState::Scheduled.as_str()))
         .expression_attribute_values(":acc", s(entry.account_id.to_string()))
+        .expression_attribute_values(":ref", refunded_value)
         .build()
         .map_err(|e| errors::build_failed(PUT, &e))?;
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
+/// What the write must be for its items to mean what [`RequestRefund`] says (the flow builds
+/// it so; a write that is not is refused before anything is sent): the reduced splits are the
+/// charge's own, each once; each debt is positive, once per recipient, under the id its
+/// recipient derives to; and the movement's recipient legs are exactly minus the debts (the
+/// recipient items and the ledger must tell the same story).
+fn check_write(write: &RequestRefund) -> Result<(), String> {
+    let charge = &write.charge;
+    let mut indexes = HashSet::new();
+    for reduced in &write.reduced {
+        let entry = &reduced.entry;
+        if entry.transaction_id != charge.transaction_id || entry.account_id != charge.account_id
+        {
+            return Err(format!("split {} is not of the charge", entry.index));
+        }
+        if !indexes.insert(entry.index) {
+            return Err(format!("split {} reduced twice", entry.index));
+        }
+    }
+    let mut debts: BTreeMap<&RecipientId, i64> = BTreeMap::new();
+    for debt in &write.debts {
+        let derived = RecipientId::derive(&charge.account_id, debt.recipient.grouping_key());
+        if debt.amount.cents() <= 0 || derived != debt.recipient_id {
+            return Err(format!("debt of {} is not a debt", debt.recipient_id));
+        }
+        if debts.insert(&debt.recipient_id, debt.amount.cents()).is_some() {
+            return Err(format!("debt of {} given twice", debt.recipient_id));
+        }
+    }
+    let movement = &write.movement;
+    let mut legs: BTreeMap<&RecipientId, i64> = BTreeMap::new();
+    let mut fronted = 0_i64;
+    for leg in &movement.legs {
+        match &leg.account {
+            LedgerAccount::Recipient(account, id) if account == &charge.account_id => {
+                *legs.entry(id).or_default() -= leg.amount.cents();
+            }
+            LedgerAccount::Recipient(..) => return Err("a leg of another account".into()),
+            LedgerAccount::Merchant(_, Bucket::RecipientDebts) => fronted += leg.amount.cents(),
+            _ => {}
+        }
+    }
+    let owed: i64 = debts.values().sum();
+    if movement.account_id != charge.account_id || legs != debts || fronted != owed {
+        return Err(format!("movement {} does not book the debts", movement.id));
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl RefundStore for DynamoStore {
-    #[instrument(level = "debug", skip_all, fields(table = %self.table, transaction_id = %write.charge.transaction_id, movement_id = %write.movement.id))]
+    #[instrument(level = "debug", skip_all, fields(table = %self.table, transaction_id = %write.charge.transaction_id, movement_id = %write.movement.id, reduced = write.reduced.len(), debts = write.debts.len()))]
     async fn request_refund(&self, write: &RequestRefund) -> Result<MoneyOutOutcome, StoreError> {
+        check_write(write)
+            .map_err(|why| StoreError::Unavailable(format!("refusing to write: {why}")))?;
         let mut items = vec![(
-            charge_replace_update(&self.table, &write.charge, ChargeStatus::Confirmed)?,
+            charge_replace_update(&self.table, &write.charge, write.from, write.from_revision)?,
             Role::Other,
         )];
-        match &write.splits {
-            RefundSplits::NotBooked => items.push((
-                splits_not_booked_check(&self.table, &write.charge)?,
+        for reduced in &write.reduced {
+            items.push((reduced_split_put(&self.table, reduced)?, Role::Other));
+        }
+        for debt in &write.debts {
+            items.push((
+                debt_increase_update(&self.table, &write.charge.account_id, debt)?,
                 Role::Other,
-            )),
-            RefundSplits::Booked { cancelled } => {
-                for entry in cancelled {
-                    items.push((cancelled_split_put(&self.table, entry)?, Role::Other));
-                }
-            }
+            ));
         }
         items.extend(ledger_half(
             &self.table,

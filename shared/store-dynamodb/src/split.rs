@@ -5,11 +5,11 @@
 //! so a charge's splits are one strongly consistent Query. Its index keys follow its state:
 //! only a SCHEDULED entry is in the payout scheduler's sparse index (`gsi2`), and from its
 //! attachment to a scheduled payout on it is in that payout's manifest (`gsi1`). A whole-item
-//! write ([`split_item_in`]: booking, a refund's cancellation, a settlement) gives it the keys
+//! write ([`split_item_in`]: booking, a refund's reduction or cancellation, a settlement) gives it the keys
 //! of its state; the scheduler's attach ([`crate::payout_run`]) moves them in an UpdateItem.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem};
 use pixgw_domain::charge::ChargeStatus;
 use pixgw_domain::error::{StoreError, WriteOutcome};
 use pixgw_domain::payout::PayoutId;
@@ -23,7 +23,7 @@ use crate::errors;
 use crate::items::{ACCOUNT_ID, STATUS, decode, out_of_range, record_item};
 use crate::keys::{
     ENTITY, ENTITY_SPLIT, GSI1PK, GSI1SK, GSI2PK, GSI2SK, Item, PK, SK, SK_CHARGE, SPLIT_SK_PREFIX,
-    charge_pk, payout_manifest_pk, payout_manifest_sort_key, primary_key, s,
+    charge_pk, n, payout_manifest_pk, payout_manifest_sort_key, primary_key, s,
     scheduled_split_sort_key, scheduled_splits_pk, split_sk,
 };
 use crate::ledger_write::{ledger_events_outbox, witnesses};
@@ -74,6 +74,17 @@ pub(crate) fn split_item_in(
         keys.push((GSI2SK, s(sort)));
     }
     record_item("split entry", &record, keys)
+}
+
+/// The condition (on `#ref`, with `:ref`) that a split's stored `refundedCents` is `cents`.
+/// The record leaves 0 out, so 0 is an absent attribute (or, written by hand, a 0). A refund
+/// reducing a split and the payout scheduler attaching it both require the value they read.
+pub(crate) fn refunded_condition(cents: i64) -> (&'static str, AttributeValue) {
+    if cents == 0 {
+        ("(attribute_not_exists(#ref) OR #ref = :ref)", n(0))
+    } else {
+        ("#ref = :ref", n(cents))
+    }
 }
 
 pub(crate) fn split_from_item(item: Item) -> Result<SplitEntry, StoreError> {

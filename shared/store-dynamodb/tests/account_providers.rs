@@ -16,6 +16,7 @@ use common::{T0_MS, at_ms, fresh_store};
 use pixgw_domain::account::ports::AccountStore;
 use pixgw_domain::account::{Account, ClientCredential};
 use pixgw_domain::pix::ids::AccountId;
+use pixgw_domain::refund::RefundLiability;
 use pixgw_store_dynamodb::DynamoStore;
 
 type Item = HashMap<String, AttributeValue>;
@@ -32,6 +33,7 @@ async fn created_account(store: &DynamoStore, providers: &[&str]) -> Account {
         merchant_city: "SAO PAULO".into(),
         crypto_token_encrypted: "enc:v1:abc".into(),
         providers: names(providers),
+        refund_liability: RefundLiability::Merchant,
         created_at: at_ms(T0_MS),
     };
     let credential = ClientCredential {

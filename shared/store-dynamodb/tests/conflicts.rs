@@ -41,6 +41,7 @@ fn account_pair(client_id: &str) -> (Account, ClientCredential) {
         merchant_city: "RECIFE".into(),
         crypto_token_encrypted: "enc".into(),
         providers: Vec::new(),
+        refund_liability: Default::default(),
         created_at: at_ms(T0_MS),
     };
     let credential = ClientCredential {

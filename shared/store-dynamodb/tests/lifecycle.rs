@@ -12,6 +12,7 @@ mod common;
 use std::collections::HashSet;
 
 use chrono::Duration;
+use common::refund::refund_write;
 use common::settlement::{
     GROSS, SCHEDULED_SHARE, book_write, confirm_write, eventually, split_charge,
 };
@@ -27,15 +28,14 @@ use pixgw_domain::error::WriteOutcome;
 use pixgw_domain::ledger::ports::LedgerStore;
 use pixgw_domain::ledger::ports::MoneyOutOutcome;
 use pixgw_domain::ledger::{
-    AvailableDraw, Balance, Bucket, LedgerAccount, Leg, Movement, MovementKind,
+    AvailableDraw, Balance, Bucket, LedgerAccount, Movement, MovementKind,
 };
 use pixgw_domain::messaging::outbox::PipelineMessage;
 use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::pix::money::Money;
 use pixgw_domain::pix::pix_key::PixKeyType;
+use pixgw_domain::refund::RefundLiability;
 use pixgw_domain::refund::ports::RefundStore;
-use pixgw_domain::refund::ports::{RefundSplits, RequestRefund};
-use pixgw_domain::refund::{ChargeRefund, RefundState};
 use pixgw_domain::split::entry::SplitState;
 use pixgw_domain::split::ports::SplitStore;
 use pixgw_store_dynamodb::DynamoStore;
@@ -68,6 +68,7 @@ async fn credit(store: &DynamoStore, account: &AccountId, amount: i64, at_millis
             ..c
         },
         from: ChargeStatus::Pending,
+        from_revision: 0,
         movement: Some(movement),
         events: vec![],
         outbox: vec![],
@@ -245,87 +246,6 @@ async fn confirmed(store: &DynamoStore, account: &AccountId, at: i64, book: bool
         .expect("charge")
 }
 
-fn refunding(c: &Charge, at: i64) -> Charge {
-    Charge {
-        status: ChargeStatus::RefundProcessing,
-        refund: Some(ChargeRefund {
-            attempt: 1,
-            state: RefundState::Processing,
-            reason: "CUSTOMER_REQUEST".to_owned(),
-            description: "devolução".to_owned(),
-            end_to_end_id: None,
-            provider_refund_id: None,
-            failure_reason: None,
-            requested_at: at_ms(at),
-            settled_at: None,
-            idempotency_key: None,
-        }),
-        ..c.clone()
-    }
-}
-
-fn refund_message(c: &Charge, at: i64) -> Vec<pixgw_domain::messaging::outbox::OutboxMessage> {
-    vec![
-        PipelineMessage::RefundRequested {
-            transaction_id: c.transaction_id.clone(),
-            account_id: c.account_id.clone(),
-            attempt: 1,
-        }
-        .to_outbox(at_ms(at)),
-    ]
-}
-
-/// The refund of a booked charge cancelling `cancelled` (their shares come from the reserve)
-/// and taking the rest from `available` as planned.
-async fn refund_booked(
-    store: &DynamoStore,
-    c: &Charge,
-    cancelled: Vec<pixgw_domain::split::entry::SplitEntry>,
-    at: i64,
-) -> RequestRefund {
-    let reserve: i64 = cancelled.iter().map(|s| s.split.amount.cents()).sum();
-    let from_available = c.amount.cents() - reserve;
-    let account = &c.account_id;
-    let merchant = |bucket, cents: i64| Leg {
-        account: LedgerAccount::Merchant(account.clone(), bucket),
-        amount: Money::from_cents(cents),
-    };
-    let movement = Movement::new(
-        MovementKind::RefundRequested,
-        account,
-        &format!("{}#1", c.transaction_id),
-        vec![
-            merchant(Bucket::ReservedForSplits, -reserve),
-            merchant(Bucket::Available, -from_available),
-            Leg {
-                account: LedgerAccount::PixNetwork,
-                amount: c.amount,
-            },
-        ],
-        at_ms(at),
-    )
-    .expect("movement");
-    let draw = plan(store, account, from_available)
-        .await
-        .expect("affordable");
-    let cancelled = cancelled
-        .into_iter()
-        .map(|mut s| {
-            s.state = SplitState::Cancelled;
-            s.updated_at = at_ms(at);
-            s
-        })
-        .collect();
-    RequestRefund {
-        charge: refunding(c, at),
-        splits: RefundSplits::Booked { cancelled },
-        movement,
-        draw,
-        outbox: refund_message(c, at),
-        completion: None,
-    }
-}
-
 #[tokio::test]
 async fn a_booked_refund_cancels_scheduled_splits_only() {
     let store = fresh_store().await;
@@ -336,9 +256,23 @@ async fn a_booked_refund_cancels_scheduled_splits_only() {
     assert_eq!(splits[0].state, SplitState::Processing);
     assert_eq!(splits[1].state, SplitState::Scheduled);
 
-    // Split 0 already left SCHEDULED (it is in a payout): the refund conflicts, nothing moves.
+    // A full refund planned from a stale read in which split 0 was still SCHEDULED in no
+    // payout would cancel both; split 0 already left SCHEDULED (it is in a payout): the refund
+    // conflicts, nothing moves.
     let before = store.get_balance(&account).await.expect("balance");
-    let stale = refund_booked(&store, &c, splits.clone(), T0_MS + 9_000).await;
+    let mut stale_splits = splits.clone();
+    stale_splits[0].state = SplitState::Scheduled;
+    stale_splits[0].payout_id = None;
+    let stale = refund_write(
+        &store,
+        &c,
+        &stale_splits,
+        GROSS,
+        RefundLiability::Merchant,
+        T0_MS + 9_000,
+    )
+    .await;
+    assert_eq!(stale.reduced.len(), 2);
     assert_eq!(
         store.request_refund(&stale).await.expect("refund"),
         MoneyOutOutcome::Conflict
@@ -349,8 +283,17 @@ async fn a_booked_refund_cancels_scheduled_splits_only() {
         splits
     );
 
-    // Only the SCHEDULED one: applied.
-    let write = refund_booked(&store, &c, vec![splits[1].clone()], T0_MS + 9_000).await;
+    // Planned from what is stored, it cancels only the SCHEDULED one: applied.
+    let write = refund_write(
+        &store,
+        &c,
+        &splits,
+        GROSS,
+        RefundLiability::Merchant,
+        T0_MS + 9_000,
+    )
+    .await;
+    assert_eq!(write.reduced.len(), 1);
     assert_eq!(
         store.request_refund(&write).await.expect("refund"),
         MoneyOutOutcome::Applied
@@ -358,6 +301,11 @@ async fn a_booked_refund_cancels_scheduled_splits_only() {
     let after = store.get_splits(&c.transaction_id).await.expect("splits");
     assert_eq!(after[0], splits[0]);
     assert_eq!(after[1].state, SplitState::Cancelled);
+    assert_eq!(after[1].refunded.cents(), SCHEDULED_SHARE);
+    assert_eq!(
+        store.get_charge(&c.transaction_id).await.expect("get"),
+        Some(write.charge.clone())
+    );
     // The cancelled split left the scheduled index.
     let raw = store
         .client()
@@ -440,6 +388,7 @@ async fn the_expiry_index_holds_exactly_the_pending_charges() {
             ..first.clone()
         },
         from: ChargeStatus::Pending,
+        from_revision: 0,
         movement: None,
         events: vec![],
         outbox: vec![],

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod faults;
+pub mod refund;
 pub mod scheduled;
 pub mod settlement;
 
@@ -114,7 +115,8 @@ pub fn charge(account: &AccountId, external_id: &str, created_at_ms: i64) -> Cha
         created_at,
         expires_at: created_at + Duration::seconds(3_600),
         payment: None,
-        refund: None,
+        refunds: Vec::new(),
+        refund_revision: 0,
     }
 }
 

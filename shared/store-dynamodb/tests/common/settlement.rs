@@ -108,6 +108,7 @@ fn entry(c: &Charge, index: u8, state: SplitState, at: DateTime<Utc>) -> SplitEn
         end_to_end_id: None,
         failure_reason: None,
         attempts: 0,
+        refunded: Money::ZERO,
         created_at: at,
         updated_at: at,
     }
