@@ -20,7 +20,7 @@ use pixgw_api::{ApiRequest, ApiResponse, AppState};
 use pixgw_domain::cash_out::{
     BankAccountType, CashOut, CashOutDestination, CashOutId, CashOutState,
 };
-use pixgw_domain::charge::{Charge, ChargeStatus};
+use pixgw_domain::charge::Charge;
 use pixgw_domain::error::{DomainError, ProviderError};
 use pixgw_domain::flows::cash_out::CashOutInput;
 use pixgw_domain::flows::refund::RefundInput;

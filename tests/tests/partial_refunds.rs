@@ -23,7 +23,6 @@ use pixgw_domain::provider::{
     ProviderEvent, ProviderWebhookError, RefundOutcome, RefundRequest, TransferOutcome,
     TransferRequest,
 };
-use pixgw_domain::recipient::ports::RecipientStore;
 use pixgw_domain::refund::liability::SplitPartKind;
 use pixgw_domain::refund::{RefundLiability, RefundState};
 use pixgw_domain::split::entry::SplitState;
@@ -322,6 +321,24 @@ async fn proportional_refund_racing_the_payout_scheduler(backend: Backend) {
     refund.expect("refund C");
     report.expect("scheduler");
     shop.drain().await;
+    // A split the refund reduced while the run had it read waits for the next window.
+    let late: Vec<SplitState> = shop.splits(&c).await.iter().map(|s| s.state).collect();
+    assert!(
+        late.iter()
+            .all(|s| matches!(s, SplitState::Paid | SplitState::Scheduled)),
+        "{late:?}"
+    );
+    shop.advance(chrono::Duration::days(1));
+    shop.run_scheduler().await;
+    shop.drain().await;
+    assert_eq!(
+        shop.splits(&c)
+            .await
+            .iter()
+            .map(|s| s.state)
+            .collect::<Vec<_>>(),
+        vec![SplitState::Paid; 3]
+    );
     assert_eq!(shop.balance().await.reserved_for_splits, Money::ZERO);
     shop.assert_books().await;
     shop.assert_network_agrees().await;

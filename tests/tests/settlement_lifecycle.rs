@@ -129,6 +129,9 @@ async fn outcome(run: &Run) -> Outcome {
                     LedgerAccount::Merchant(_, bucket) => {
                         format!("{}={}", bucket.as_str(), l.amount)
                     }
+                    LedgerAccount::Recipient(_, recipient) => {
+                        format!("RECIPIENT:{recipient}={}", l.amount)
+                    }
                 })
                 .collect();
             format!("{} {}", m.kind.as_str(), legs.join(","))

@@ -5,6 +5,7 @@ use chrono::Duration;
 use pixgw_domain::account::Account;
 use pixgw_domain::account::ports::{AccountUpdateError, CreateAccountError};
 use pixgw_domain::pix::ids::AccountId;
+use pixgw_domain::refund::RefundLiability;
 use pixgw_domain::schedule::Frequency;
 use pixgw_domain::schedule::ports::ScheduleState;
 
@@ -136,7 +137,6 @@ pub async fn providers_are_set_replaced_and_cleared_without_touching_the_rest(su
         store.get_account(&account.id).await,
         Ok(Some(Account {
             providers: names(&["pagfast", "connectpsp"]),
-            refund_liability: Default::default(),
             ..account.clone()
         })),
         "the order as given, nothing else changed"
@@ -150,7 +150,6 @@ pub async fn providers_are_set_replaced_and_cleared_without_touching_the_rest(su
         store.get_account(&account.id).await,
         Ok(Some(Account {
             providers: names(&["sandbox"]),
-            refund_liability: Default::default(),
             ..account.clone()
         }))
     );
@@ -177,6 +176,45 @@ pub async fn providers_given_at_creation_are_stored(subject: Subject) {
             .map(|a| a.map(|a| a.providers)),
         Ok(Some(names(&["connectpsp", "sandbox"])))
     );
+}
+
+/// The refund policy: MERCHANT until set; set and replaced with nothing else changed; an
+/// unknown account is not found (and not created).
+pub async fn refund_policy_is_set_without_touching_the_rest(subject: Subject) {
+    let store = &subject.store;
+    let (mut account, _) = new_account();
+    account.providers = names(&["sandbox"]);
+    let credential = super::new_credential(&account.id);
+    store
+        .create_account(&account, &credential)
+        .await
+        .expect("create account");
+    assert_eq!(account.refund_liability, RefundLiability::Merchant);
+    store
+        .set_refund_liability(&account.id, RefundLiability::Proportional)
+        .await
+        .expect("set");
+    assert_eq!(
+        store.get_account(&account.id).await,
+        Ok(Some(Account {
+            refund_liability: RefundLiability::Proportional,
+            ..account.clone()
+        })),
+        "the policy changed, nothing else"
+    );
+    store
+        .set_refund_liability(&account.id, RefundLiability::Merchant)
+        .await
+        .expect("replace");
+    assert_eq!(store.get_account(&account.id).await, Ok(Some(account)));
+    let missing = AccountId::generate();
+    assert_eq!(
+        store
+            .set_refund_liability(&missing, RefundLiability::Proportional)
+            .await,
+        Err(AccountUpdateError::AccountNotFound)
+    );
+    assert_eq!(store.get_account(&missing).await, Ok(None));
 }
 
 pub async fn providers_of_an_unknown_account_are_not_found(subject: Subject) {

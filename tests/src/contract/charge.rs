@@ -1143,6 +1143,7 @@ fn expire(charge: &Charge, at: DateTime<Utc>) -> ChargeTransition {
             ..charge.clone()
         },
         from: ChargeStatus::Pending,
+        from_revision: 0,
         movement: None,
         events: vec![event],
         outbox: Vec::new(),

@@ -118,6 +118,7 @@ macro_rules! store_contract_cases {
                     providers_are_set_replaced_and_cleared_without_touching_the_rest,
                     providers_given_at_creation_are_stored,
                     providers_of_an_unknown_account_are_not_found,
+                    refund_policy_is_set_without_touching_the_rest,
                 ],
                 concurrent: [],
                 large: [],
@@ -175,9 +176,12 @@ macro_rules! store_contract_cases {
             },
             refund {
                 sequential: [
-                    a_not_booked_refund_takes_incoming_and_blocks_booking,
-                    a_not_booked_refund_of_a_booked_charge_conflicts,
-                    a_booked_refund_cancels_scheduled_splits_and_draws_the_rest,
+                    a_refund_of_an_unpaid_charge_conflicts,
+                    a_full_refund_cancels_scheduled_splits_and_draws_the_rest,
+                    a_refund_at_a_stale_revision_writes_nothing,
+                    a_proportional_refund_reduces_splits_and_records_debts,
+                    attaching_a_split_reduced_since_it_was_read_conflicts,
+                    a_transition_at_a_stale_refund_revision_conflicts,
                     a_refund_with_a_lost_claim_writes_nothing,
                 ],
                 concurrent: [],
@@ -741,6 +745,7 @@ pub fn book_write(charge: &Charge, at: DateTime<Utc>) -> BookSplits {
             end_to_end_id: None,
             failure_reason: None,
             attempts: 0,
+            refunded: Money::ZERO,
             created_at: at,
             updated_at: at,
         };
@@ -1052,6 +1057,7 @@ pub fn balance_of(incoming: i64, available: i64, reserved: i64) -> Balance {
         incoming: Money::from_cents(incoming),
         available: Money::from_cents(available),
         reserved_for_splits: Money::from_cents(reserved),
+        recipient_debts: Money::ZERO,
     }
 }
 

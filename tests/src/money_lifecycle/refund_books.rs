@@ -7,7 +7,6 @@ use pixgw_domain::charge::{Charge, ChargeStatus};
 use pixgw_domain::ledger::{Balance, Bucket, LedgerAccount, Movement, MovementKind};
 use pixgw_domain::pix::ids::RecipientId;
 use pixgw_domain::pix::payment::EndToEndKind;
-use pixgw_domain::recipient::ports::RecipientStore;
 use pixgw_domain::refund::RefundState;
 use pixgw_domain::refund::liability::SplitPartKind;
 use pixgw_domain::split::entry::SplitEntry;

@@ -141,7 +141,7 @@ pub async fn a_connectpsp_charge_lives_its_whole_life_at_connectpsp(backend: Bac
         "{processing:?}"
     );
     let d_id = rig.cp.charge_for(refunded.as_str()).refund_end_to_end_id;
-    let refund = pending.refund.expect("refund");
+    let refund = pending.refunds[0].clone();
     assert_eq!(refund.state, RefundState::Processing);
     assert_eq!(refund.end_to_end_id.map(|e| e.as_str().to_owned()), d_id);
 
@@ -153,7 +153,7 @@ pub async fn a_connectpsp_charge_lives_its_whole_life_at_connectpsp(backend: Bac
     shop.drain().await;
     let done = shop.charge(&refunded).await;
     assert_eq!(done.status, ChargeStatus::Refunded);
-    assert_eq!(done.refund.expect("refund").state, RefundState::Completed);
+    assert_eq!(done.refunds[0].state, RefundState::Completed);
     assert_eq!(shop.events(EventType::CashinRefunded).await.len(), 1);
 
     // A cash-out of the first charge's remainder: /cash-out, CASHOUT_PAID, COMPLETED.
