@@ -506,9 +506,7 @@ impl PayoutRunStore for DynamoStore {
         let total = write
             .splits
             .iter()
-            .try_fold(0i64, |sum, split| {
-                sum.checked_add(split.payable().cents())
-            })
+            .try_fold(0i64, |sum, split| sum.checked_add(split.payable().cents()))
             .ok_or_else(|| {
                 StoreError::Corrupt(format!("payout {} amount overflow", write.payout.id))
             })?;

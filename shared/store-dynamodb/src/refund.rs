@@ -84,8 +84,7 @@ fn check_write(write: &RequestRefund) -> Result<(), String> {
     let mut indexes = HashSet::new();
     for reduced in &write.reduced {
         let entry = &reduced.entry;
-        if entry.transaction_id != charge.transaction_id || entry.account_id != charge.account_id
-        {
+        if entry.transaction_id != charge.transaction_id || entry.account_id != charge.account_id {
             return Err(format!("split {} is not of the charge", entry.index));
         }
         if !indexes.insert(entry.index) {
@@ -98,7 +97,10 @@ fn check_write(write: &RequestRefund) -> Result<(), String> {
         if debt.amount.cents() <= 0 || derived != debt.recipient_id {
             return Err(format!("debt of {} is not a debt", debt.recipient_id));
         }
-        if debts.insert(&debt.recipient_id, debt.amount.cents()).is_some() {
+        if debts
+            .insert(&debt.recipient_id, debt.amount.cents())
+            .is_some()
+        {
             return Err(format!("debt of {} given twice", debt.recipient_id));
         }
     }

@@ -1,7 +1,7 @@
-//! An account's provider order against DynamoDB Local: set, replaced and cleared with one
-//! conditional update that changes nothing else on the item, refused for an unknown account
-//! (without creating a stray item), and account items written before the field existed still
-//! read (with the default order).
+//! An account's provider order and refund policy against DynamoDB Local: each set (and the
+//! order replaced and cleared) with one conditional update that changes nothing else on the
+//! item, refused for an unknown account (without creating a stray item), and account items
+//! written before the fields existed still read (with the default order, MERCHANT) and update.
 
 // Test code: a broken assumption must fail the test loudly; the workspace lints are for
 // shipped code.
@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::{T0_MS, at_ms, fresh_store};
-use pixgw_domain::account::ports::AccountStore;
+use pixgw_domain::account::ports::{AccountStore, AccountUpdateError};
 use pixgw_domain::account::{Account, ClientCredential};
 use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::refund::RefundLiability;
@@ -164,6 +164,7 @@ async fn account_items_written_before_providers_existed_still_read_and_update() 
     assert_eq!(read.merchant_city, "RECIFE");
     assert_eq!(read.created_at, at_ms(T0_MS));
     assert!(read.providers.is_empty());
+    assert_eq!(read.refund_liability, RefundLiability::Merchant);
 
     store
         .set_account_providers(&id, &names(&["connectpsp"]))
@@ -174,9 +175,89 @@ async fn account_items_written_before_providers_existed_still_read_and_update() 
         updated,
         Account {
             providers: names(&["connectpsp"]),
-            ..read
+            ..read.clone()
         }
     );
     let raw = raw_account(&store, &id).await.expect("item");
     assert_eq!(without_providers(raw), old);
+
+    store
+        .set_refund_liability(&id, RefundLiability::Proportional)
+        .await
+        .expect("set the policy on an old item");
+    assert_eq!(
+        store.get_account(&id).await.expect("get").expect("account"),
+        Account {
+            providers: names(&["connectpsp"]),
+            refund_liability: RefundLiability::Proportional,
+            ..read
+        }
+    );
+}
+
+fn without_liability(mut item: Item) -> Item {
+    item.remove(LIABILITY);
+    item
+}
+
+/// The account item's attribute holding the refund policy (serde's field name).
+const LIABILITY: &str = "refund_liability";
+
+#[tokio::test]
+async fn the_refund_policy_is_set_without_touching_the_rest() {
+    let store = fresh_store().await;
+    let account = created_account(&store, &["pagfast"]).await;
+    let before = raw_account(&store, &account.id).await.expect("item");
+    assert_eq!(
+        before.get(LIABILITY),
+        Some(&AttributeValue::S("MERCHANT".into()))
+    );
+
+    store
+        .set_refund_liability(&account.id, RefundLiability::Proportional)
+        .await
+        .expect("set");
+    assert_eq!(
+        store.get_account(&account.id).await,
+        Ok(Some(Account {
+            refund_liability: RefundLiability::Proportional,
+            ..account.clone()
+        }))
+    );
+    let after = raw_account(&store, &account.id).await.expect("item");
+    assert_eq!(
+        after.get(LIABILITY),
+        Some(&AttributeValue::S("PROPORTIONAL".into()))
+    );
+    assert_eq!(without_liability(after), without_liability(before.clone()));
+
+    // And back: the item is again exactly what creation wrote.
+    store
+        .set_refund_liability(&account.id, RefundLiability::Merchant)
+        .await
+        .expect("set back");
+    assert_eq!(raw_account(&store, &account.id).await, Some(before));
+    assert_eq!(store.get_account(&account.id).await, Ok(Some(account)));
+}
+
+#[tokio::test]
+async fn updates_of_an_unknown_account_are_refused_without_a_stray_item() {
+    let store = fresh_store().await;
+    let id = AccountId::generate();
+    assert_eq!(
+        store
+            .set_refund_liability(&id, RefundLiability::Proportional)
+            .await,
+        Err(AccountUpdateError::AccountNotFound)
+    );
+    assert_eq!(
+        store.set_account_providers(&id, &names(&["sandbox"])).await,
+        Err(AccountUpdateError::AccountNotFound)
+    );
+    assert_eq!(
+        store.set_account_providers(&id, &[]).await,
+        Err(AccountUpdateError::AccountNotFound)
+    );
+    assert_eq!(raw_account(&store, &id).await, None);
+    assert_eq!(store.get_account(&id).await, Ok(None));
 }

@@ -27,9 +27,7 @@ use pixgw_domain::charge::{Charge, ChargeStatus};
 use pixgw_domain::error::WriteOutcome;
 use pixgw_domain::ledger::ports::LedgerStore;
 use pixgw_domain::ledger::ports::MoneyOutOutcome;
-use pixgw_domain::ledger::{
-    AvailableDraw, Balance, Bucket, LedgerAccount, Movement, MovementKind,
-};
+use pixgw_domain::ledger::{AvailableDraw, Balance, Bucket, LedgerAccount, Movement, MovementKind};
 use pixgw_domain::messaging::outbox::PipelineMessage;
 use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::pix::money::Money;
