@@ -446,7 +446,10 @@ mod tests {
 
     /// A gross, up to 10 shares that fit in it, their states, and a sequence of refund
     /// amounts (as fractions of what is left) with their liabilities.
-    fn history() -> impl Strategy<Value = (i64, Vec<i64>, Vec<SplitState>, Vec<(u16, bool)>)> {
+    /// (gross, shares, their states, refunds as (per mille of what is left, proportional)).
+    type History = (i64, Vec<i64>, Vec<SplitState>, Vec<(u16, bool)>);
+
+    fn history() -> impl Strategy<Value = History> {
         (1_i64..=5_000_000, 0_usize..=10).prop_flat_map(|(gross, n)| {
             (
                 Just(gross),
