@@ -1,7 +1,8 @@
 //! The money-out functions without a Lambda runtime, through real API Gateway HTTP API (v2)
 //! events: refund (`cash-in-refund`), cash-out (`cash-out-create`, `-get`, `-list`), the
 //! statement (`account-statement`), the `DigitalSignature` requirement of every money-moving
-//! route (refund, cash-out, payout-schedule PUT) and the expiry-sweeper handler.
+//! route (refund, cash-out, payout-schedule PUT, refund-policy PUT) and the expiry-sweeper
+//! handler.
 //!
 //! The black-box lifecycle (ledger sums, webhooks, races) is tested under `tests/`; this file
 //! checks each function's HTTP contract: status codes, envelopes, every validation error.
@@ -261,7 +262,8 @@ async fn money_moving_routes_require_a_matching_digital_signature() {
     let refund_body = json!({"reason": "CUSTOMER_REQUEST"});
     let cash_out_body = valid_cash_out("CO-SIG", 1.0);
     let schedule_body = json!({"frequency": "DAILY", "time": "09:00"});
-    let calls: [(Route, &str, &str, &Value); 3] = [
+    let policy_body = json!({"liability": "PROPORTIONAL"});
+    let calls: [(Route, &str, &str, &Value); 4] = [
         (Route::CashInRefund, "POST", refund_path, &refund_body),
         (
             Route::CashOutCreate,
@@ -274,6 +276,12 @@ async fn money_moving_routes_require_a_matching_digital_signature() {
             "PUT",
             "/api/account/payout-schedule",
             &schedule_body,
+        ),
+        (
+            Route::RefundPolicyPut,
+            "PUT",
+            "/api/account/refund-policy",
+            &policy_body,
         ),
     ];
     // The signature over another token, uppercase of a wrong one, not hex, truncated.

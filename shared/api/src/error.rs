@@ -9,6 +9,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use http::{HeaderValue, Method, StatusCode, header};
+use pixgw_domain::account::ports::AccountUpdateError;
 use pixgw_domain::error::{
     DomainError, ProviderError, ProviderRejection, RejectionKind, StoreError,
 };
@@ -185,6 +186,18 @@ impl From<MerchantWebhookError> for ApiError {
                 ApiError::Internal("webhook secret sealing failed".into())
             }
             MerchantWebhookError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// An account setting (e.g. the refund policy) could not be written.
+impl From<AccountUpdateError> for ApiError {
+    fn from(e: AccountUpdateError) -> Self {
+        match e {
+            // The token named an account that is gone: like any request signed for it, the
+            // session is no longer valid.
+            AccountUpdateError::AccountNotFound => ApiError::InvalidToken,
+            AccountUpdateError::Store(e) => e.into(),
         }
     }
 }
