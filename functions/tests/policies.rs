@@ -835,6 +835,20 @@ async fn refunds(w: &World, a: &Merchant, c: &Charges) {
         )
         .await;
     assert_eq!(status, 202, "{accepted}");
+    // Part of a charge whose immediate split is paid, PROPORTIONAL: the split's part becomes
+    // its recipient's debt, which the account fronts (the debt writes of a refund).
+    let part = json!({"reason": "CUSTOMER_REQUEST", "value": 10.00, "liability": "PROPORTIONAL"});
+    let (status, accepted, _) = w
+        .http(
+            "cash-in-refund",
+            "POST",
+            &format!("/api/pix/cash-in/{}/refund", c.immediate),
+            a.signed(),
+            Some(&part),
+        )
+        .await;
+    assert_eq!(status, 202, "{accepted}");
+    assert_eq!(accepted["liability"], "PROPORTIONAL", "{accepted}");
     w.pump().await;
     assert_no_failures(w, "refunds");
     let (status, refunded, _) =

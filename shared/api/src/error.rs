@@ -827,6 +827,20 @@ mod tests {
         }
     }
 
+    #[test]
+    fn an_account_update_on_a_gone_account_is_an_invalid_session() {
+        use pixgw_domain::account::ports::AccountUpdateError;
+        assert_eq!(
+            ApiError::from(AccountUpdateError::AccountNotFound).code(),
+            "PUB_INVALID_TOKEN"
+        );
+        let store = AccountUpdateError::Store(StoreError::Unavailable("down".into()));
+        assert_eq!(
+            ApiError::from(store).status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+
     /// A client generated from `openapi.json` must be able to read every code we send:
     /// the envelope's `code` enum lists each one.
     #[test]
