@@ -92,6 +92,8 @@ fn psp_use(route: Route) -> PspUse {
         | Route::AccountBalance
         | Route::PayoutScheduleGet
         | Route::PayoutSchedulePut
+        | Route::RefundPolicyGet
+        | Route::RefundPolicyPut
         | Route::PayoutsList
         | Route::PayoutGet
         | Route::WebhookEndpointPut

@@ -1,7 +1,8 @@
 //! The money-out functions without a Lambda runtime, through real API Gateway HTTP API (v2)
 //! events: refund (`cash-in-refund`), cash-out (`cash-out-create`, `-get`, `-list`), the
 //! statement (`account-statement`), the `DigitalSignature` requirement of every money-moving
-//! route (refund, cash-out, payout-schedule PUT) and the expiry-sweeper handler.
+//! route (refund, cash-out, payout-schedule PUT, refund-policy PUT) and the expiry-sweeper
+//! handler.
 //!
 //! The black-box lifecycle (ledger sums, webhooks, races) is tested under `tests/`; this file
 //! checks each function's HTTP contract: status codes, envelopes, every validation error.
@@ -261,7 +262,8 @@ async fn money_moving_routes_require_a_matching_digital_signature() {
     let refund_body = json!({"reason": "CUSTOMER_REQUEST"});
     let cash_out_body = valid_cash_out("CO-SIG", 1.0);
     let schedule_body = json!({"frequency": "DAILY", "time": "09:00"});
-    let calls: [(Route, &str, &str, &Value); 3] = [
+    let policy_body = json!({"liability": "PROPORTIONAL"});
+    let calls: [(Route, &str, &str, &Value); 4] = [
         (Route::CashInRefund, "POST", refund_path, &refund_body),
         (
             Route::CashOutCreate,
@@ -274,6 +276,12 @@ async fn money_moving_routes_require_a_matching_digital_signature() {
             "PUT",
             "/api/account/payout-schedule",
             &schedule_body,
+        ),
+        (
+            Route::RefundPolicyPut,
+            "PUT",
+            "/api/account/refund-policy",
+            &policy_body,
         ),
     ];
     // The signature over another token, uppercase of a wrong one, not hex, truncated.
@@ -377,7 +385,8 @@ async fn a_bad_refund_body_lists_every_error_and_unknown_charges_are_404() {
         .refund(
             "0123456789abcdef0123456789abcdef",
             Sig::Signed,
-            &json!({"reason": "customer request", "description": 5, "amount": 10}),
+            &json!({"reason": "customer request", "description": 5, "amount": 10,
+                    "value": 0.001, "liability": "SPLITS"}),
         )
         .await;
     assert_error(status, &body, 400, "PUB_VALIDATION_ERROR");
@@ -387,6 +396,9 @@ async fn a_bad_refund_body_lists_every_error_and_unknown_charges_are_404() {
             "property amount should not exist",
             "reason must be an UPPER_SNAKE_CASE code (A-Z, 0-9 and _, starting with a letter), e.g. CUSTOMER_REQUEST",
             "description must be a string",
+            "value must have no more than 2 decimal places",
+            "value must not be less than 0.01",
+            "liability must be one of the following values: MERCHANT, PROPORTIONAL",
         ])
     );
     let ok_body = json!({"reason": "CUSTOMER_REQUEST"});
@@ -423,7 +435,7 @@ async fn only_a_confirmed_charge_can_be_refunded() {
 }
 
 #[tokio::test]
-async fn a_confirmed_charge_is_refunded_once_and_the_key_replays() {
+async fn a_confirmed_charge_is_refunded_in_full_once_and_the_key_replays() {
     let w = world().await;
     let id = w.paid_charge("REFUND-1", 150.5).await;
     let path = format!("/api/pix/cash-in/{id}/refund");
@@ -441,10 +453,18 @@ async fn a_confirmed_charge_is_refunded_once_and_the_key_replays() {
         .await;
     assert_eq!(status, 202, "{accepted}");
     assert!(replayed.is_none());
+    assert!(
+        accepted["refundId"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("rf_")),
+        "{accepted}"
+    );
     assert_eq!(accepted["transactionId"], json!(id));
     assert_eq!(accepted["externalId"], "REFUND-1");
     assert_eq!(accepted["status"], "REFUND_PROCESSING");
+    // No value: everything; no liability: the account's policy (MERCHANT by default).
     assert_eq!(accepted["amount"].to_string(), "150.50");
+    assert_eq!(accepted["liability"], "MERCHANT");
     assert!(accepted["requestedAt"].is_string());
     assert!(
         accepted["endToEndId"]
@@ -473,9 +493,10 @@ async fn a_confirmed_charge_is_refunded_once_and_the_key_replays() {
     assert_eq!(again, accepted);
     assert_eq!(replayed.as_deref(), Some("true"));
 
-    // A new request (no key) for the same charge: already requested.
+    // A new request (no key) for the same charge: nothing is left to refund.
     let (status, second) = w.refund(&id, Sig::Signed, &body).await;
-    assert_error(status, &second, 409, "REFUND_ALREADY_REQUESTED");
+    assert_error(status, &second, 409, "REFUND_EXCEEDS_REMAINING");
+    assert_eq!(second["details"]["remaining"].to_string(), "0.00");
 
     w.run_pipeline().await;
     let (status, charge) = w
@@ -483,10 +504,61 @@ async fn a_confirmed_charge_is_refunded_once_and_the_key_replays() {
         .await;
     assert_eq!(status, 200, "{charge}");
     assert_eq!(charge["status"], "REFUNDED", "{charge}");
-    assert_eq!(charge["refund"]["status"], "COMPLETED", "{charge}");
-    assert_eq!(charge["refund"]["reason"], "CUSTOMER_REQUEST");
-    assert_eq!(charge["refund"]["endToEndId"], accepted["endToEndId"]);
+    assert_eq!(charge["refundedAmount"].to_string(), "150.50");
+    let refunds = charge["refunds"].as_array().expect("refunds");
+    assert_eq!(refunds.len(), 1, "{charge}");
+    assert_eq!(refunds[0]["refundId"], accepted["refundId"]);
+    assert_eq!(refunds[0]["status"], "REFUNDED", "{charge}");
+    assert_eq!(refunds[0]["reason"], "CUSTOMER_REQUEST");
+    assert_eq!(refunds[0]["endToEndId"], accepted["endToEndId"]);
     assert_eq!(charge["paidAfterExpiration"], false);
+}
+
+/// Several devolutions of one charge, each with its own id and `D…`, up to its value: the
+/// charge is PARTIALLY_REFUNDED in between, and asking for more than is left is refused with
+/// what is left.
+#[tokio::test]
+async fn a_charge_is_refunded_in_parts_up_to_its_value() {
+    let w = world().await;
+    let id = w.paid_charge("PARTS-1", 100.0).await;
+    let charge_path = format!("/api/pix/cash-in/{id}");
+    let part = |value: f64| json!({"reason": "CUSTOMER_REQUEST", "value": value});
+
+    let (status, first) = w.refund(&id, Sig::Signed, &part(30.0)).await;
+    assert_eq!(status, 202, "{first}");
+    assert_eq!(first["amount"].to_string(), "30.00");
+    w.run_pipeline().await;
+    let (_, charge) = w.get(Route::CashInGet, &charge_path, "").await;
+    assert_eq!(charge["status"], "PARTIALLY_REFUNDED", "{charge}");
+    assert_eq!(charge["refundedAmount"].to_string(), "30.00");
+
+    let (status, too_much) = w.refund(&id, Sig::Signed, &part(70.01)).await;
+    assert_error(status, &too_much, 409, "REFUND_EXCEEDS_REMAINING");
+    assert_eq!(too_much["details"]["remaining"].to_string(), "70.00");
+
+    // No value: the rest.
+    let (status, rest) = w
+        .refund(&id, Sig::Signed, &json!({"reason": "CUSTOMER_REQUEST"}))
+        .await;
+    assert_eq!(status, 202, "{rest}");
+    assert_eq!(rest["amount"].to_string(), "70.00");
+    assert_ne!(rest["refundId"], first["refundId"]);
+    assert_ne!(rest["endToEndId"], first["endToEndId"]);
+    w.run_pipeline().await;
+    let (_, charge) = w.get(Route::CashInGet, &charge_path, "").await;
+    assert_eq!(charge["status"], "REFUNDED", "{charge}");
+    assert_eq!(charge["refundedAmount"].to_string(), "100.00");
+    let ids: Vec<&Value> = charge["refunds"]
+        .as_array()
+        .expect("refunds")
+        .iter()
+        .map(|r| &r["refundId"])
+        .collect();
+    assert_eq!(ids, [&first["refundId"], &rest["refundId"]], "{charge}");
+
+    let (status, nothing_left) = w.refund(&id, Sig::Signed, &part(0.01)).await;
+    assert_error(status, &nothing_left, 409, "REFUND_EXCEEDS_REMAINING");
+    assert_eq!(nothing_left["details"]["remaining"].to_string(), "0.00");
 }
 
 #[tokio::test]

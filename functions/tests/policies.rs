@@ -58,6 +58,11 @@ const UNREACHED: &[Unreached] = &[
         path: "releasing the X-Idempotency-Key claim after the schedule write failed (a store error)",
     },
     Unreached {
+        function: "refund-policy-put",
+        action: "dynamodb:DeleteItem",
+        path: "releasing the X-Idempotency-Key claim after the policy write failed (a store error)",
+    },
+    Unreached {
         function: "sandbox-payouts-run",
         action: "dynamodb:DeleteItem",
         path: "releasing the X-Idempotency-Key claim after the run failed (a store error)",
@@ -327,6 +332,7 @@ async fn every_function_makes_only_the_aws_calls_its_policy_allows() {
     tokens(&w).await;
     webhook_endpoint(&w, &a).await;
     payout_schedule(&w, &a).await;
+    refund_policy(&w, &a).await;
     let charges = charges(&w, &a).await;
     payments(&w, &a, &charges).await;
     w.pump().await;
@@ -474,6 +480,43 @@ async fn payout_schedule(w: &World, a: &Merchant) {
             )
             .await;
         assert_eq!(status, 200, "{schedule}");
+    }
+}
+
+/// Read, set (replayed with its key), and back to the default, so the refunds below keep
+/// the liability they name or MERCHANT.
+async fn refund_policy(w: &World, a: &Merchant) {
+    let (status, policy, _) = w
+        .http(
+            "refund-policy-get",
+            "GET",
+            "/api/account/refund-policy",
+            a.headers(),
+            None,
+        )
+        .await;
+    assert_eq!((status, &policy), (200, &json!({"liability": "MERCHANT"})));
+    let key = uuid();
+    for (liability, key) in [
+        ("PROPORTIONAL", Some(&key)),
+        ("PROPORTIONAL", Some(&key)),
+        ("MERCHANT", None),
+    ] {
+        let headers = match key {
+            Some(key) => with_key(a.signed(), key),
+            None => a.signed(),
+        };
+        let body = json!({"liability": liability});
+        let (status, policy, _) = w
+            .http(
+                "refund-policy-put",
+                "PUT",
+                "/api/account/refund-policy",
+                headers,
+                Some(&body),
+            )
+            .await;
+        assert_eq!((status, &policy), (200, &body));
     }
 }
 
@@ -792,6 +835,20 @@ async fn refunds(w: &World, a: &Merchant, c: &Charges) {
         )
         .await;
     assert_eq!(status, 202, "{accepted}");
+    // Part of a charge whose immediate split is paid, PROPORTIONAL: the split's part becomes
+    // its recipient's debt, which the account fronts (the debt writes of a refund).
+    let part = json!({"reason": "CUSTOMER_REQUEST", "value": 10.00, "liability": "PROPORTIONAL"});
+    let (status, accepted, _) = w
+        .http(
+            "cash-in-refund",
+            "POST",
+            &format!("/api/pix/cash-in/{}/refund", c.immediate),
+            a.signed(),
+            Some(&part),
+        )
+        .await;
+    assert_eq!(status, 202, "{accepted}");
+    assert_eq!(accepted["liability"], "PROPORTIONAL", "{accepted}");
     w.pump().await;
     assert_no_failures(w, "refunds");
     let (status, refunded, _) =

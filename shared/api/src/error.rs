@@ -9,6 +9,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use http::{HeaderValue, Method, StatusCode, header};
+use pixgw_domain::account::ports::AccountUpdateError;
 use pixgw_domain::error::{
     DomainError, ProviderError, ProviderRejection, RejectionKind, StoreError,
 };
@@ -185,6 +186,18 @@ impl From<MerchantWebhookError> for ApiError {
                 ApiError::Internal("webhook secret sealing failed".into())
             }
             MerchantWebhookError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// An account setting (e.g. the refund policy) could not be written.
+impl From<AccountUpdateError> for ApiError {
+    fn from(e: AccountUpdateError) -> Self {
+        match e {
+            // The token named an account that is gone: like any request signed for it, the
+            // session is no longer valid.
+            AccountUpdateError::AccountNotFound => ApiError::InvalidToken,
+            AccountUpdateError::Store(e) => e.into(),
         }
     }
 }
@@ -812,6 +825,20 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn an_account_update_on_a_gone_account_is_an_invalid_session() {
+        use pixgw_domain::account::ports::AccountUpdateError;
+        assert_eq!(
+            ApiError::from(AccountUpdateError::AccountNotFound).code(),
+            "PUB_INVALID_TOKEN"
+        );
+        let store = AccountUpdateError::Store(StoreError::Unavailable("down".into()));
+        assert_eq!(
+            ApiError::from(store).status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 
     /// A client generated from `openapi.json` must be able to read every code we send:

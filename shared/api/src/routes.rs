@@ -35,6 +35,8 @@ pub enum Route {
     AccountBalance,
     PayoutScheduleGet,
     PayoutSchedulePut,
+    RefundPolicyGet,
+    RefundPolicyPut,
     PayoutsList,
     PayoutGet,
     SandboxPayoutsRun,
@@ -54,8 +56,8 @@ pub enum Access {
     /// `Authorization: Bearer <token>`.
     Bearer,
     /// A bearer token AND `DigitalSignature: hex(HMAC-SHA256(cryptoToken, token))`: every
-    /// money-moving call (refunds, cash-out, payout settings), so a leaked token alone cannot
-    /// move money.
+    /// money-moving call (refunds, cash-out, payout settings, the refund policy), so a leaked
+    /// token alone cannot move money.
     BearerSigned,
     /// Anyone, but only when the sandbox is enabled (the payer's bank reads PIX locations).
     SandboxPublic,
@@ -198,6 +200,22 @@ pub const ROUTES: &[RouteSpec] = &[
         access: Access::BearerSigned,
     },
     RouteSpec {
+        route: Route::RefundPolicyGet,
+        method: Method::GET,
+        path: "/api/account/refund-policy",
+        function: "refund-policy-get",
+        access: Access::Bearer,
+    },
+    // Signed like the payout schedule: it decides who pays for refunds, i.e. whose money
+    // moves when a refund does not say.
+    RouteSpec {
+        route: Route::RefundPolicyPut,
+        method: Method::PUT,
+        path: "/api/account/refund-policy",
+        function: "refund-policy-put",
+        access: Access::BearerSigned,
+    },
+    RouteSpec {
         route: Route::PayoutsList,
         method: Method::GET,
         path: "/api/payouts",
@@ -311,6 +329,8 @@ impl Route {
             | Route::AccountBalance
             | Route::PayoutScheduleGet
             | Route::PayoutSchedulePut
+            | Route::RefundPolicyGet
+            | Route::RefundPolicyPut
             | Route::PayoutsList
             | Route::PayoutGet
             | Route::SandboxPayoutsRun
@@ -506,6 +526,10 @@ async fn authorise_and_handle(
         Route::PayoutSchedulePut => {
             handlers::payout_schedule::put(state, request, required(account)?).await
         }
+        Route::RefundPolicyGet => handlers::refund_policy::get(state, required(account)?).await,
+        Route::RefundPolicyPut => {
+            handlers::refund_policy::put(state, request, required(account)?).await
+        }
         Route::PayoutsList => handlers::payouts::list(state, request, required(account)?).await,
         Route::PayoutGet => {
             handlers::payouts::get(state, params, request, required(account)?).await
@@ -577,6 +601,8 @@ mod tests {
             Route::AccountBalance,
             Route::PayoutScheduleGet,
             Route::PayoutSchedulePut,
+            Route::RefundPolicyGet,
+            Route::RefundPolicyPut,
             Route::PayoutsList,
             Route::PayoutGet,
             Route::SandboxPayoutsRun,

@@ -6,6 +6,7 @@ use pixgw_domain::flows::run_payout_windows::RunReport;
 use pixgw_domain::ledger::Balance;
 use pixgw_domain::payout::{Payout, SplitRef};
 use pixgw_domain::pix::money::Money;
+use pixgw_domain::refund::RefundLiability;
 use pixgw_domain::schedule::ports::ScheduleState;
 use pixgw_domain::split::entry::SplitEntry;
 use pixgw_domain::webhooks::{
@@ -37,6 +38,9 @@ pub struct BalanceView {
     pub available: Money,
     /// Owed to split recipients until their payouts are paid.
     pub reserved_for_splits: Money,
+    /// What split recipients owe the account: their parts of PROPORTIONAL refunds of splits
+    /// already paid, which the account fronted and their next payouts pay back.
+    pub recipient_debts: Money,
     pub currency: &'static str,
 }
 
@@ -46,6 +50,7 @@ impl BalanceView {
             incoming: balance.incoming,
             available: balance.available,
             reserved_for_splits: balance.reserved_for_splits,
+            recipient_debts: balance.recipient_debts,
             currency: "BRL",
         }
     }
@@ -62,6 +67,22 @@ pub fn schedule_view(state: &ScheduleState) -> serde_json::Value {
         );
     }
     view
+}
+
+/// `GET/PUT /api/account/refund-policy`: who bears a refund that does not say.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefundPolicyView {
+    /// `MERCHANT` or `PROPORTIONAL`.
+    pub liability: &'static str,
+}
+
+impl RefundPolicyView {
+    pub fn new(liability: RefundLiability) -> RefundPolicyView {
+        RefundPolicyView {
+            liability: liability.as_str(),
+        }
+    }
 }
 
 /// `GET /api/payouts/{payoutId}`: the payout and one page (≤ 100) of its manifest.

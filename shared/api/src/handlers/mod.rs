@@ -10,6 +10,7 @@ pub mod payouts;
 pub mod pix_location;
 pub mod provider_webhook;
 pub mod refund;
+pub mod refund_policy;
 pub mod sandbox_clock;
 pub mod sandbox_pay;
 pub mod sandbox_payouts;

@@ -1,7 +1,8 @@
 //! `POST /api/pix/cash-in/{transactionId}/refund` (bearer token and `DigitalSignature` checked
 //! by the route table). Model: seed 001, plus partial devoluções: a paid charge, in full (the
 //! default) or in part, several times up to its amount; the answer is `202` with the refund's
-//! id and its devolução's `D…` end-to-end id.
+//! id and its devolução's `D…` end-to-end id. Who bears it is the body's `liability`, or else
+//! the account's refund policy (`GET/PUT /api/account/refund-policy`, [`super::refund_policy`]).
 //!
 //! Idempotency: the refund's effect (the charge's REFUND_PROCESSING state and its ledger
 //! movement) is committed by the refund service before the provider is asked, so the claim is
