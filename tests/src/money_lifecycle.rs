@@ -716,7 +716,11 @@ impl Shop {
                     .filter(|p| p.index == e.index && p.kind == SplitPartKind::Reduced)
                     .map(|p| p.amount.cents())
                     .sum();
-                assert_eq!(e.refunded.cents(), reduced, "split reductions vs refunds: {e:?}");
+                assert_eq!(
+                    e.refunded.cents(),
+                    reduced,
+                    "split reductions vs refunds: {e:?}"
+                );
                 let cents = e.payable().cents();
                 assert!(cents >= 0, "{e:?}");
                 match e.state {

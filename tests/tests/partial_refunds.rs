@@ -171,7 +171,11 @@ async fn a_paid_split_bears_its_part_as_a_debt(backend: Backend) {
     assert_eq!(refund.account_part(), 2_000);
     assert_eq!(buckets(&shop).await, (47_000, 0, 8_000));
     assert_eq!(debt_of(&shop, &id, 0).await, 8_000);
-    assert_eq!(shop.splits(&id).await[0].state, SplitState::Paid, "paid stays paid");
+    assert_eq!(
+        shop.splits(&id).await[0].state,
+        SplitState::Paid,
+        "paid stays paid"
+    );
     let view = shop.charge_view(&id).await;
     assert_eq!(view["splits"][0]["refundedAmount"], 80.0, "{view}");
 
@@ -186,7 +190,11 @@ async fn a_paid_split_bears_its_part_as_a_debt(backend: Backend) {
         }
         other => panic!("expected InsufficientBalance, got {other:?}"),
     }
-    assert_eq!(poor.snapshot().await, before, "a refused refund changed something");
+    assert_eq!(
+        poor.snapshot().await,
+        before,
+        "a refused refund changed something"
+    );
     assert_eq!(debt_of(&poor, &id, 0).await, 0);
     shop.assert_books().await;
     poor.assert_books().await;
@@ -213,7 +221,10 @@ async fn several_partial_refunds_up_to_the_amount(backend: Backend) {
         other => panic!("expected RefundExceedsRemaining, got {other:?}"),
     }
     assert_eq!(shop.snapshot().await, before);
-    let (charge, _) = shop.refund_part(&id, Some(4_000), None).await.expect("the rest");
+    let (charge, _) = shop
+        .refund_part(&id, Some(4_000), None)
+        .await
+        .expect("the rest");
     assert_eq!(charge.status, ChargeStatus::Refunded);
     let devolucoes = shop.gw.sandbox.refunds();
     let mut amounts: Vec<i64> = devolucoes.iter().map(|r| r.amount.cents()).collect();
@@ -247,7 +258,8 @@ async fn concurrent_partial_refunds_never_exceed_the_amount(backend: Backend) {
     assert!((1..=3).contains(&accepted), "{results:?}");
     for r in &results {
         match r {
-            Ok(_) | Err(DomainError::RefundExceedsRemaining { .. } | DomainError::ConcurrentUpdate) => {}
+            Ok(_)
+            | Err(DomainError::RefundExceedsRemaining { .. } | DomainError::ConcurrentUpdate) => {}
             Err(e) => panic!("unexpected refusal: {e:?}"),
         }
     }
@@ -283,7 +295,11 @@ async fn proportional_refund_racing_the_payout_scheduler(backend: Backend) {
         .collect();
     transferred.sort_unstable();
     assert_eq!(transferred, vec![750, 3_000, 10_500]);
-    assert_eq!(buckets(&shop).await.2, 0, "no debt: nothing was paid before");
+    assert_eq!(
+        buckets(&shop).await.2,
+        0,
+        "no debt: nothing was paid before"
+    );
 
     // Scheduler first: the splits are in payouts, so their parts are debts the account fronts.
     let b = shop.paid(&marketplace("PART-RACE-B")).await;
@@ -305,7 +321,11 @@ async fn proportional_refund_racing_the_payout_scheduler(backend: Backend) {
     assert_eq!(buckets(&shop).await.0, available - 5_000);
     assert_eq!(buckets(&shop).await.2, 4_750);
     shop.drain().await;
-    assert_eq!(payable(&shop, &b).await, vec![14_000, 4_000, 1_000], "paid in full");
+    assert_eq!(
+        payable(&shop, &b).await,
+        vec![14_000, 4_000, 1_000],
+        "paid in full"
+    );
     shop.assert_books().await;
 
     // At once: whichever wins each split, the books balance.

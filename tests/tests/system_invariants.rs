@@ -26,9 +26,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chrono::Duration;
 use pixgw_domain::charge::ChargeStatus;
 use pixgw_domain::error::DomainError;
-use pixgw_domain::ledger::{Balance, MovementKind};
+use pixgw_domain::ledger::Balance;
 use pixgw_domain::pix::money::Money;
-use pixgw_domain::split::entry::SplitState;
+use pixgw_domain::refund::RefundLiability;
+use pixgw_domain::refund::liability::{RefundTerms, plan_funding};
 use pixgw_tests::harness::Backend;
 use pixgw_tests::money_lifecycle::{Shop, SplitSpec, charge_body, to_bank_account, to_pix_key};
 use pixgw_tests::on_both_backends;
@@ -83,9 +84,12 @@ enum Op {
     Pay {
         pick: usize,
     },
-    /// Refund the `pick`-th CONFIRMED charge.
+    /// Refund `per_mille` ‰ of what is left of the `pick`-th charge still refundable (at
+    /// least 0.01; 1000: all of it), under PROPORTIONAL or MERCHANT liability.
     Refund {
         pick: usize,
+        per_mille: u16,
+        proportional: bool,
     },
     /// Cash out `percent` % of `available` (over 100 % must be refused).
     CashOut {
@@ -142,7 +146,16 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         25 => create(),
         30 => any::<usize>().prop_map(|pick| Op::Pay { pick }),
-        12 => any::<usize>().prop_map(|pick| Op::Refund { pick }),
+        12 => (
+            any::<usize>(),
+            prop_oneof![1 => Just(1_000u16), 2 => 1..=999u16],
+            any::<bool>()
+        )
+            .prop_map(|(pick, per_mille, proportional)| Op::Refund {
+                pick,
+                per_mille,
+                proportional
+            }),
         13 => (1..=130i64, prop::bool::weighted(0.2), prop::bool::weighted(0.3))
             .prop_map(|(percent, reject, bank)| Op::CashOut { percent, reject, bank }),
         10 => Just(Op::Schedule),
@@ -164,29 +177,27 @@ fn history() -> impl Strategy<Value = Vec<Step>> {
     })
 }
 
-/// How much of a refund must come out of `available` now, as the refund service computes
-/// it: nothing while the splits are unbooked (the money is still incoming), otherwise the
-/// amount minus the splits it would cancel.
+/// How much of a refund of `cents` under `liability` must come out of `available` now, by the
+/// domain's own rule over the charge's splits as stored (booked first, as the refund does).
 async fn refund_needs_from_available(
     shop: &Shop,
     id: &pixgw_domain::pix::ids::TransactionId,
+    cents: i64,
+    liability: RefundLiability,
 ) -> i64 {
+    shop.gw.state.split_calculator.book(id).await.expect("book");
     let charge = shop.charge(id).await;
-    let booked = shop
-        .movement(MovementKind::SplitsBooked, id.as_str())
-        .await
-        .is_some();
-    if !booked {
-        return 0;
-    }
-    let cancellable: i64 = shop
-        .splits(id)
-        .await
-        .iter()
-        .filter(|s| s.state == SplitState::Scheduled && s.payout_id.is_none())
-        .map(|s| s.split.amount.cents())
-        .sum();
-    charge.amount.cents() - cancellable
+    let terms = RefundTerms {
+        gross: charge.amount,
+        refund: Money::from_cents(cents),
+        liability,
+        takes_rest: cents == charge.refundable().cents(),
+        now: shop.now(),
+    };
+    plan_funding(terms, &shop.splits(id).await)
+        .expect("plan")
+        .from_available
+        .max(0)
 }
 
 /// What the steps did, over all cases: the run must have exercised every path.
@@ -271,24 +282,43 @@ async fn run_step(shop: &Shop, case: u64, n: usize, step: &Step, tally: &mut Tal
             }
             shop.drain_quickly().await;
         }
-        Op::Refund { pick } => {
-            let mut confirmed = Vec::new();
+        Op::Refund {
+            pick,
+            per_mille,
+            proportional,
+        } => {
+            let mut refundable = Vec::new();
             for id in shop.charge_ids() {
-                if shop.charge(&id).await.status == ChargeStatus::Confirmed {
-                    confirmed.push(id);
+                let c = shop.charge(&id).await;
+                if matches!(
+                    c.status,
+                    ChargeStatus::Confirmed | ChargeStatus::PartiallyRefunded
+                ) {
+                    refundable.push((id, c.refundable().cents()));
                 }
             }
-            if confirmed.is_empty() {
+            if refundable.is_empty() {
                 return;
             }
-            let id = &confirmed[pick % confirmed.len()];
-            let needed = refund_needs_from_available(shop, id).await;
+            let (id, left) = &refundable[pick % refundable.len()];
+            let cents = (left * i64::from(*per_mille) / 1_000).max(1);
+            let liability = if *proportional {
+                RefundLiability::Proportional
+            } else {
+                RefundLiability::Merchant
+            };
+            let needed = refund_needs_from_available(shop, id, cents, liability).await;
             let available = shop.balance().await.available.cents();
             let before = shop.snapshot().await;
-            match shop.refund(id).await {
-                Ok(charge) => {
+            match shop.refund_part(id, Some(cents), Some(liability)).await {
+                Ok((charge, _)) => {
                     assert!(needed <= available, "refunded {needed} from {available}");
-                    assert_eq!(charge.status, ChargeStatus::Refunded, "{charge:?}");
+                    let expected = if cents == *left {
+                        ChargeStatus::Refunded
+                    } else {
+                        ChargeStatus::PartiallyRefunded
+                    };
+                    assert_eq!(charge.status, expected, "{charge:?}");
                     tally.refunds += 1;
                 }
                 Err(DomainError::InsufficientBalance {

@@ -8,8 +8,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 use pixgw_api::store::DynStore;
-use pixgw_domain::charge::{Charge, ChargeStatus};
 use pixgw_domain::charge::ports::ChargeTransition;
+use pixgw_domain::charge::{Charge, ChargeStatus};
 use pixgw_domain::error::WriteOutcome;
 use pixgw_domain::idempotency::{ClaimOutcome, IdempotencyClaim};
 use pixgw_domain::ledger::ports::MoneyOutOutcome;
@@ -27,8 +27,7 @@ use pixgw_domain::split::entry::{SplitEntry, SplitState};
 
 use super::{
     Booked, Subject, balance, balance_of, base_time, book_confirmed, charge_with_splits, claim,
-    claimed, completion, confirm, eventually, insert, merchant, movements, response,
-    stored_charge,
+    claimed, completion, confirm, eventually, insert, merchant, movements, response, stored_charge,
 };
 
 // =============================================================================================
@@ -83,7 +82,10 @@ async fn refund_write(
             merchant(account, Bucket::ReservedForSplits),
             -funding.from_reserve.cents(),
         ),
-        leg(merchant(account, Bucket::Available), -funding.from_available),
+        leg(
+            merchant(account, Bucket::Available),
+            -funding.from_available,
+        ),
         leg(
             merchant(account, Bucket::RecipientDebts),
             funding.fronted().cents(),
@@ -150,7 +152,10 @@ fn small_charge(account: &AccountId, at: DateTime<Utc>) -> Charge {
 }
 
 /// [`small_charge`] confirmed and booked: the charge and its splits as stored, and when.
-async fn booked_small(store: &DynStore, account: &AccountId) -> (Charge, Vec<SplitEntry>, DateTime<Utc>) {
+async fn booked_small(
+    store: &DynStore,
+    account: &AccountId,
+) -> (Charge, Vec<SplitEntry>, DateTime<Utc>) {
     let charge = small_charge(account, base_time());
     insert(store, &charge).await;
     let Booked { confirmed, book } = book_confirmed(store, confirm(store, charge).await).await;
@@ -245,7 +250,15 @@ pub async fn a_full_refund_cancels_scheduled_splits_and_draws_the_rest(subject: 
 
     // R$ 85.00 available cannot cover the R$ 95.00 the refund needs beyond the split's
     // reserve; a draw pretending otherwise (a stale read) is refused.
-    let write = refund_write(store, &charge, &entries, 10_000, RefundLiability::Merchant, at).await;
+    let write = refund_write(
+        store,
+        &charge,
+        &entries,
+        10_000,
+        RefundLiability::Merchant,
+        at,
+    )
+    .await;
     assert!(write.draw.parts.is_empty(), "85.00 cannot cover 95.00");
     let shards = store.balance_shards(&account).await.expect("shards");
     let richest = shards
@@ -264,13 +277,24 @@ pub async fn a_full_refund_cancels_scheduled_splits_and_draws_the_rest(subject: 
         Ok(MoneyOutOutcome::BalanceChanged)
     );
     assert_eq!(stored(store, &charge).await, charge);
-    assert_eq!(scheduled_of(store, &charge, 1).await, vec![entries[1].clone()]);
+    assert_eq!(
+        scheduled_of(store, &charge, 1).await,
+        vec![entries[1].clone()]
+    );
 
     // Funded by another charge; but a write reducing the immediate split (in its payout,
     // PROCESSING) is refused: only a SCHEDULED split can be reduced.
     funded(store, &account).await;
     let before = balance(store, &account).await;
-    let write = refund_write(store, &charge, &entries, 10_000, RefundLiability::Merchant, at).await;
+    let write = refund_write(
+        store,
+        &charge,
+        &entries,
+        10_000,
+        RefundLiability::Merchant,
+        at,
+    )
+    .await;
     let mut with_processing = write.clone();
     with_processing.reduced.push(ReducedSplit {
         entry: SplitEntry {
@@ -293,7 +317,10 @@ pub async fn a_full_refund_cancels_scheduled_splits_and_draws_the_rest(subject: 
     let now = splits(store, &charge).await;
     assert_eq!(now[0], entries[0], "the split in its payout is untouched");
     assert_eq!(now[1], write.reduced[0].entry);
-    assert_eq!((now[1].state, now[1].payable()), (SplitState::Cancelled, Money::ZERO));
+    assert_eq!(
+        (now[1].state, now[1].payable()),
+        (SplitState::Cancelled, Money::ZERO)
+    );
     assert_eq!(
         scheduled_of(store, &charge, 0).await,
         Vec::new(),
@@ -318,8 +345,24 @@ pub async fn a_refund_at_a_stale_revision_writes_nothing(subject: Subject) {
     let store = &subject.store;
     let account = AccountId::generate();
     let (charge, entries, at) = booked_small(store, &account).await;
-    let first = refund_write(store, &charge, &entries, 1_000, RefundLiability::Merchant, at).await;
-    let second = refund_write(store, &charge, &entries, 1_000, RefundLiability::Merchant, at).await;
+    let first = refund_write(
+        store,
+        &charge,
+        &entries,
+        1_000,
+        RefundLiability::Merchant,
+        at,
+    )
+    .await;
+    let second = refund_write(
+        store,
+        &charge,
+        &entries,
+        1_000,
+        RefundLiability::Merchant,
+        at,
+    )
+    .await;
     assert_eq!(
         store.request_refund(&first).await,
         Ok(MoneyOutOutcome::Applied)
@@ -334,7 +377,15 @@ pub async fn a_refund_at_a_stale_revision_writes_nothing(subject: Subject) {
     assert_eq!(store.movement_exists(&second.movement.id).await, Ok(false));
 
     // Planned again on what is stored: accepted, the revision now 2.
-    let again = refund_write(store, &first.charge, &entries, 1_000, RefundLiability::Merchant, at).await;
+    let again = refund_write(
+        store,
+        &first.charge,
+        &entries,
+        1_000,
+        RefundLiability::Merchant,
+        at,
+    )
+    .await;
     assert_eq!(
         store.request_refund(&again).await,
         Ok(MoneyOutOutcome::Applied)
@@ -356,7 +407,15 @@ pub async fn a_proportional_refund_reduces_splits_and_records_debts(subject: Sub
 
     // 50.00 of 100.00: the immediate 10.00 split owes 5.00, the scheduled 5.00 one gives up
     // 2.50; `available` pays 47.50 (42.50 the account's part, 5.00 fronted).
-    let write = refund_write(store, &charge, &entries, 5_000, RefundLiability::Proportional, at).await;
+    let write = refund_write(
+        store,
+        &charge,
+        &entries,
+        5_000,
+        RefundLiability::Proportional,
+        at,
+    )
+    .await;
     assert_eq!(write.debts.len(), 1);
     let recipient_id = write.debts[0].recipient_id.clone();
     assert_eq!(store.get_recipient(&account, &recipient_id).await, Ok(None));
@@ -387,7 +446,15 @@ pub async fn a_proportional_refund_reduces_splits_and_records_debts(subject: Sub
 
     // The next refund, planned on a stale `refunded` of the reduced split: nothing written.
     let charge = stored(store, &charge).await;
-    let next = refund_write(store, &charge, &now, 2_000, RefundLiability::Proportional, at).await;
+    let next = refund_write(
+        store,
+        &charge,
+        &now,
+        2_000,
+        RefundLiability::Proportional,
+        at,
+    )
+    .await;
     let mut stale = next.clone();
     stale.reduced[0].refunded_before = Money::ZERO;
     assert_eq!(
@@ -426,7 +493,15 @@ pub async fn attaching_a_split_reduced_since_it_was_read_conflicts(subject: Subj
     let (charge, entries, at) = booked_small(store, &account).await;
     funded(store, &account).await;
     let read = scheduled_of(store, &charge, 1).await;
-    let write = refund_write(store, &charge, &entries, 5_000, RefundLiability::Proportional, at).await;
+    let write = refund_write(
+        store,
+        &charge,
+        &entries,
+        5_000,
+        RefundLiability::Proportional,
+        at,
+    )
+    .await;
     assert_eq!(
         store.request_refund(&write).await,
         Ok(MoneyOutOutcome::Applied)
@@ -444,7 +519,10 @@ pub async fn attaching_a_split_reduced_since_it_was_read_conflicts(subject: Subj
         splits: read,
         now: window,
     };
-    assert_eq!(store.attach_splits(&stale).await, Ok(WriteOutcome::Conflict));
+    assert_eq!(
+        store.attach_splits(&stale).await,
+        Ok(WriteOutcome::Conflict)
+    );
     assert_eq!(store.get_payout(&header.id).await, Ok(None));
 
     let fresh = AttachSplits {
@@ -465,7 +543,15 @@ pub async fn a_transition_at_a_stale_refund_revision_conflicts(subject: Subject)
     let store = &subject.store;
     let account = AccountId::generate();
     let (charge, entries, at) = booked_small(store, &account).await;
-    let first = refund_write(store, &charge, &entries, 1_000, RefundLiability::Merchant, at).await;
+    let first = refund_write(
+        store,
+        &charge,
+        &entries,
+        1_000,
+        RefundLiability::Merchant,
+        at,
+    )
+    .await;
     assert_eq!(
         store.request_refund(&first).await,
         Ok(MoneyOutOutcome::Applied)
@@ -493,7 +579,10 @@ pub async fn a_transition_at_a_stale_refund_revision_conflicts(subject: Subject)
         Ok(WriteOutcome::Applied)
     );
     let now = stored(store, &charge).await;
-    assert_eq!((now.refund_revision, now.status), (2, ChargeStatus::Confirmed));
+    assert_eq!(
+        (now.refund_revision, now.status),
+        (2, ChargeStatus::Confirmed)
+    );
 }
 
 pub async fn a_refund_with_a_lost_claim_writes_nothing(subject: Subject) {
@@ -508,7 +597,15 @@ pub async fn a_refund_with_a_lost_claim_writes_nothing(subject: Subject) {
     };
     let write = RequestRefund {
         completion: Some(completion(&lost, 202, "{}")),
-        ..refund_write(store, &charge, &entries, 1_000, RefundLiability::Merchant, at).await
+        ..refund_write(
+            store,
+            &charge,
+            &entries,
+            1_000,
+            RefundLiability::Merchant,
+            at,
+        )
+        .await
     };
     assert_eq!(
         store.request_refund(&write).await,
@@ -520,7 +617,15 @@ pub async fn a_refund_with_a_lost_claim_writes_nothing(subject: Subject) {
     let held = claimed(claim(store, &account, "key-2", "hash-A", "t2", now).await);
     let write = RequestRefund {
         completion: Some(completion(&held, 202, "{\"refund\":1}")),
-        ..refund_write(store, &charge, &entries, 1_000, RefundLiability::Merchant, at).await
+        ..refund_write(
+            store,
+            &charge,
+            &entries,
+            1_000,
+            RefundLiability::Merchant,
+            at,
+        )
+        .await
     };
     assert_eq!(
         store.request_refund(&write).await,

@@ -27,9 +27,17 @@ impl Shop {
         for r in &c.refunds {
             let reference = r.reference(id);
             let requested = by_id
-                .get(MovementKind::RefundRequested.movement_id(&reference).as_str())
+                .get(
+                    MovementKind::RefundRequested
+                        .movement_id(&reference)
+                        .as_str(),
+                )
                 .unwrap_or_else(|| panic!("refund {reference} has no movement"));
-            assert_eq!(super::network_cents(requested), r.amount.cents(), "{requested:?}");
+            assert_eq!(
+                super::network_cents(requested),
+                r.amount.cents(),
+                "{requested:?}"
+            );
             let d = requested.balance_delta();
             let part = |kind| -> i64 {
                 r.split_parts
@@ -54,8 +62,11 @@ impl Shop {
                     "a part of a split never booked: {r:?}"
                 );
             }
-            let returned =
-                by_id.get(MovementKind::RefundReturned.movement_id(&reference).as_str());
+            let returned = by_id.get(
+                MovementKind::RefundReturned
+                    .movement_id(&reference)
+                    .as_str(),
+            );
             assert_eq!(
                 returned.is_some(),
                 r.state == RefundState::Failed,
@@ -115,7 +126,11 @@ impl Shop {
                 .await
                 .expect("get recipient")
                 .unwrap_or_else(|| panic!("recipient {recipient} with legs is not stored"));
-            assert_eq!(stored.debt.cents(), -sum, "recipient {recipient}'s debt vs its legs");
+            assert_eq!(
+                stored.debt.cents(),
+                -sum,
+                "recipient {recipient}'s debt vs its legs"
+            );
             assert!(stored.debt.cents() >= 0, "{stored:?}");
             total += stored.debt.cents();
         }
