@@ -92,6 +92,7 @@ pub fn payout_executor_ports(store: &DynStore) -> PayoutExecutorPorts {
         splits: store.clone(),
         payouts: store.clone(),
         accounts: store.clone(),
+        recipients: store.clone(),
     }
 }
 

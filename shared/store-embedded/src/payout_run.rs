@@ -162,6 +162,7 @@ fn attach_in(txn: &WriteTransaction, write: &AttachSplits) -> Result<WriteOutcom
                 unsettled_splits: 0,
                 state: PayoutState::Assembling,
                 end_to_end_id: None,
+                deductions: None,
                 provider_transfer_id: None,
                 failure_reason: None,
                 created_at: write.now,

@@ -181,6 +181,7 @@ pub(crate) fn immediate_payout(split: &SplitEntry, created_at: DateTime<Utc>) ->
         unsettled_splits: 0,
         state: PayoutState::Processing,
         end_to_end_id: None,
+        deductions: None,
         provider_transfer_id: None,
         failure_reason: None,
         created_at,

@@ -764,6 +764,7 @@ pub fn book_write(charge: &Charge, at: DateTime<Utc>) -> BookSplits {
                 unsettled_splits: 0,
                 state: PayoutState::Processing,
                 end_to_end_id: None,
+                deductions: None,
                 provider_transfer_id: None,
                 failure_reason: None,
                 created_at: at,

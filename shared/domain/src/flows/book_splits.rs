@@ -140,6 +140,7 @@ pub fn booking(
                 unsettled_splits: 0,
                 state: PayoutState::Processing,
                 end_to_end_id: None,
+                deductions: None,
                 provider_transfer_id: None,
                 failure_reason: None,
                 created_at: now,

@@ -5,6 +5,10 @@
 //! its outcome, gets the first transfer's outcome back instead of a second transfer), and the
 //! outcome is stored with one conditional write that only a PROCESSING payout accepts.
 //!
+//! Before the first transfer attempt, the payout's deductions (what it recovers of its
+//! recipient's debt) are decided and stored, once; the transfer sends the rest, and a payout
+//! netted to 0 is PAID without one.
+//!
 //! A scheduled payout may pay thousands of splits, more than one write can hold: its own
 //! write settles the payout and the money, then its manifest's splits are settled in chunks
 //! (see [`super::payout_settlement`] for the rules), resumably.
@@ -22,12 +26,13 @@ use crate::flows::create_charge::truncate_to_millis;
 use crate::flows::settle::{FinalOutcome, settle_chunk, settle_payout};
 use crate::messaging::consumer::{HandlerError, MessageHandler};
 use crate::messaging::outbox::PipelineMessage;
-use crate::payout::ports::PayoutStore;
+use crate::payout::ports::{DecideNetting, PayoutStore};
 use crate::payout::{Payout, PayoutId, PayoutState, SplitRef};
 use crate::pix::clock::Clock;
-use crate::pix::ids::TransactionId;
+use crate::pix::ids::{RecipientId, TransactionId};
 use crate::provider::directory::ProviderDirectory;
 use crate::provider::{TransferOutcome, TransferRequest};
+use crate::recipient::ports::RecipientStore;
 use crate::split::entry::{SplitEntry, SplitState};
 use crate::split::ports::SplitStore;
 
@@ -37,6 +42,7 @@ pub struct PayoutExecutorPorts {
     pub splits: Arc<dyn SplitStore>,
     pub payouts: Arc<dyn PayoutStore>,
     pub accounts: Arc<dyn AccountStore>,
+    pub recipients: Arc<dyn RecipientStore>,
 }
 
 #[derive(Clone)]
@@ -91,6 +97,20 @@ impl PayoutExecutor {
                 return Ok(ExecutionResult::AlreadySettled);
             }
         }
+        let payout = match self.decide_netting(payout).await? {
+            Some(payout) => payout,
+            None => return Ok(ExecutionResult::AlreadySettled),
+        };
+        if payout.net_amount().cents() == 0 {
+            // Its deductions recover all of it: PAID without a transfer.
+            let nothing_sent = FinalOutcome {
+                state: PayoutState::Paid,
+                end_to_end_id: None,
+                provider_transfer_id: None,
+                failure_reason: None,
+            };
+            return self.settle_final(payout, nothing_sent).await;
+        }
         // The account's transfer provider, resolved afresh: payouts are not pinned to one (see
         // `provider_directory` on changing an account's providers while payouts are in flight).
         let provider = self
@@ -142,6 +162,60 @@ impl PayoutExecutor {
         self.settle(payout, outcome).await
     }
 
+    /// Takes what the payout recovers of its recipient's debt off the recipient's queue, once,
+    /// before the first transfer attempt (see [`crate::recipient`]); the payout as it then
+    /// stands, or `None` when it is no longer PROCESSING (settled by a concurrent delivery).
+    async fn decide_netting(&self, mut payout: Payout) -> Result<Option<Payout>, DomainError> {
+        let recipient_id = RecipientId::derive(&payout.account_id, payout.recipient.grouping_key());
+        for _ in 0..CHUNK_ATTEMPTS {
+            if payout.state != PayoutState::Processing {
+                return Ok(None);
+            }
+            if payout.deductions.is_some() {
+                return Ok(Some(payout));
+            }
+            let owing = self
+                .store
+                .recipients
+                .get_recipient(&payout.account_id, &recipient_id)
+                .await?
+                .filter(|r| r.debt.cents() > 0);
+            let (taken, recipient) = match owing {
+                Some(r) => {
+                    let (taken, after) = r.take(payout.amount);
+                    (taken, Some(after))
+                }
+                None => (Vec::new(), None),
+            };
+            let decided = Payout {
+                deductions: Some(taken),
+                ..payout.clone()
+            };
+            let write = DecideNetting {
+                payout: decided.clone(),
+                recipient,
+            };
+            if self.store.payouts.decide_netting(&write).await? == WriteOutcome::Applied {
+                if decided.deducted().cents() > 0 {
+                    info!(payout_id = %decided.id, deducted = %decided.deducted(), "recipient debt netted");
+                }
+                return Ok(Some(decided));
+            }
+            // A concurrent delivery decided first, or a refund grew the debt meanwhile.
+            payout = self
+                .store
+                .payouts
+                .get_payout(&payout.id)
+                .await?
+                .ok_or(DomainError::NotFound("payout"))?;
+        }
+        Err(StoreError::Unavailable(format!(
+            "the deductions of payout {} keep changing under it",
+            payout.id
+        ))
+        .into())
+    }
+
     async fn settle(
         &self,
         payout: Payout,
@@ -155,6 +229,14 @@ impl PayoutExecutor {
             info!(payout_id = %payout.id, "transfer pending at the provider");
             return Ok(ExecutionResult::AwaitingProvider);
         };
+        self.settle_final(payout, outcome).await
+    }
+
+    async fn settle_final(
+        &self,
+        payout: Payout,
+        outcome: FinalOutcome,
+    ) -> Result<ExecutionResult, DomainError> {
         let now = truncate_to_millis(self.clock.now());
         let inline = self.inline_splits(&payout).await?;
         let write = settle_payout(payout, inline, &outcome, now)?;
@@ -285,12 +367,13 @@ impl PayoutExecutor {
 /// redelivery.
 const CHUNK_ATTEMPTS: usize = 3;
 
-/// The PIX transfer that executes `payout`. Its idempotency key is the payout id, so every
-/// attempt for the same payout — after a redelivery or a crash — is the same transfer.
+/// The PIX transfer that executes `payout`: its net amount (decided before the first attempt).
+/// Its idempotency key is the payout id, so every attempt for the same payout — after a
+/// redelivery or a crash — is the same transfer.
 pub fn transfer_request(payout: &Payout) -> TransferRequest {
     TransferRequest {
         idempotency_key: payout.id.to_string(),
-        amount: payout.amount,
+        amount: payout.net_amount(),
         destination: payout.recipient.transfer_destination(),
         recipient_name: Some(payout.recipient.name.clone()),
         recipient_document: Some(payout.recipient.document.clone()),

@@ -2,8 +2,10 @@
 //! functions that build the writes the [`PayoutExecutor`](super::payout_executor) stores.
 //!
 //! Rules (PRODUCT.md, Splits):
-//! - PAID: the payout and every split it pays become PAID with the transfer's end-to-end id;
-//!   the payout's amount leaves `reservedForSplits` for the PIX network.
+//! - PAID: the payout and every split it pays become PAID with the transfer's end-to-end id
+//!   (none when its deductions netted it to 0 and no transfer was made); its gross leaves
+//!   `reservedForSplits`: the net for the PIX network, its deductions (recovered debt) back to
+//!   `available`. FAILED: its deductions are owed again.
 //! - FAILED, immediate payout: its one split is FAILED and its money returns to `available`
 //!   (an immediate split is not retried by a schedule it never belonged to).
 //! - FAILED, scheduled payout: each split goes back to SCHEDULED with `attempts + 1` and its
@@ -18,12 +20,13 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use crate::error::{DomainError, StoreError};
-use crate::ledger::{Bucket, LedgerAccount, Movement, MovementKind};
+use crate::ledger::{Bucket, LedgerAccount, Leg, Movement, MovementKind};
 use crate::messaging::events::{AccountEvent, EventType};
-use crate::payout::ports::SettlePayout;
+use crate::payout::ports::{DebtSettlement, SettlePayout};
 use crate::payout::runs::SettleSplits;
 use crate::payout::view::PayoutView;
 use crate::payout::{MAX_PAYOUT_ATTEMPTS, Payout, PayoutState, PayoutTrigger};
+use crate::pix::ids::RecipientId;
 use crate::pix::money::Money;
 use crate::pix::payment::EndToEndId;
 use crate::provider::TransferOutcome;
@@ -78,15 +81,7 @@ pub fn settle_payout(
     let scheduled = payout.trigger == PayoutTrigger::Scheduled;
     let reserved = LedgerAccount::Merchant(payout.account_id.clone(), Bucket::ReservedForSplits);
     let movement = match (outcome.state, scheduled) {
-        (PayoutState::Paid, _) => Some(transfer(
-            MovementKind::PayoutPaid,
-            &payout,
-            payout.id.as_str(),
-            reserved,
-            LedgerAccount::PixNetwork,
-            payout.amount,
-            now,
-        )?),
+        (PayoutState::Paid, _) => Some(paid_movement(&payout, now)?),
         (_, false) => Some(transfer(
             MovementKind::PayoutFailed,
             &payout,
@@ -115,12 +110,54 @@ pub fn settle_payout(
         .map(|s| settled_split(s, &settled, now))
         .collect();
     events.extend(splits.iter().filter_map(|s| split_event(s, &settled, now)));
+    let recipient = debt_settlement(&settled);
     Ok(SettlePayout {
         payout: settled,
         splits,
         movement,
         events,
         outbox: Vec::new(),
+        recipient,
+    })
+}
+
+/// PAID: its gross leaves `reservedForSplits`: the net to the PIX network, the deductions
+/// back to `available`, and the recipient's debt shrinks by them (its legs).
+fn paid_movement(payout: &Payout, now: DateTime<Utc>) -> Result<Movement, DomainError> {
+    let merchant = |bucket| LedgerAccount::Merchant(payout.account_id.clone(), bucket);
+    let deducted = payout.deducted().cents();
+    let recipient = RecipientId::derive(&payout.account_id, payout.recipient.grouping_key());
+    let leg = |account, cents| Leg {
+        account,
+        amount: Money::from_cents(cents),
+    };
+    Movement::new(
+        MovementKind::PayoutPaid,
+        &payout.account_id,
+        payout.id.as_str(),
+        vec![
+            leg(merchant(Bucket::ReservedForSplits), -payout.amount.cents()),
+            leg(LedgerAccount::PixNetwork, payout.net_amount().cents()),
+            leg(merchant(Bucket::Available), deducted),
+            leg(merchant(Bucket::RecipientDebts), -deducted),
+            leg(
+                LedgerAccount::Recipient(payout.account_id.clone(), recipient),
+                deducted,
+            ),
+        ],
+        now,
+    )
+    .map_err(|e| corrupt(&e.to_string()))
+}
+
+/// What a settled payout's deductions do to its recipient's debt: recovered when PAID, owed
+/// again when FAILED; nothing without deductions.
+fn debt_settlement(payout: &Payout) -> Option<DebtSettlement> {
+    let parts = payout.deductions.clone().filter(|d| !d.is_empty())?;
+    Some(DebtSettlement {
+        recipient_id: RecipientId::derive(&payout.account_id, payout.recipient.grouping_key()),
+        parts,
+        restore: payout.state != PayoutState::Paid,
     })
 }
 
@@ -331,6 +368,7 @@ mod tests {
             unsettled_splits: 0,
             state: PayoutState::Processing,
             end_to_end_id: None,
+            deductions: None,
             provider_transfer_id: None,
             failure_reason: None,
             created_at: at(),

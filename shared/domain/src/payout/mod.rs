@@ -25,6 +25,7 @@ use crate::pix::payment::EndToEndId;
 use crate::pix::pii::Pii;
 use crate::pix::pix_key::PixKeyType;
 use crate::provider::TransferDestination;
+use crate::recipient::{DebtPart, total};
 
 /// Failed payout windows after which a scheduled split is FAILED and its money returns to the
 /// account's `available` balance.
@@ -190,7 +191,8 @@ pub struct Payout {
     pub account_id: AccountId,
     pub trigger: PayoutTrigger,
     pub recipient: PayoutRecipient,
-    /// Σ of its splits' amounts.
+    /// Σ of what its splits pay ([`SplitEntry::payable`](crate::split::entry::SplitEntry::payable)):
+    /// the gross, before deductions.
     pub amount: Money,
     /// The splits it pays, inline: only for immediate payouts (always one split). A scheduled
     /// payout may pay thousands of splits, more than one item can hold, so it leaves this
@@ -205,11 +207,28 @@ pub struct Payout {
     /// one split settles in the payout's own write).
     pub unsettled_splits: u32,
     pub state: PayoutState,
+    /// What it recovers of its recipient's debt (see [`crate::recipient`]): `None` until the
+    /// executor decided it, just before the transfer (then fixed, maybe empty: every attempt
+    /// of the transfer is the same transfer).
+    pub deductions: Option<Vec<DebtPart>>,
     pub end_to_end_id: Option<EndToEndId>,
     pub provider_transfer_id: Option<String>,
     pub failure_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl Payout {
+    /// Σ of its deductions (0 before they are decided).
+    pub fn deducted(&self) -> Money {
+        self.deductions.as_deref().map_or(Money::ZERO, total)
+    }
+
+    /// What its transfer sends: Σ of its splits less its deductions. A payout netted to 0 is
+    /// PAID without a transfer.
+    pub fn net_amount(&self) -> Money {
+        Money::from_cents(self.amount.cents() - self.deducted().cents())
+    }
 }
 
 #[cfg(test)]

@@ -13,15 +13,18 @@ use crate::payout::PayoutState;
 use crate::payout::SplitRef;
 use crate::payout::runs::SettleSplits;
 use crate::payout::{Payout, PayoutId};
-use crate::pix::ids::AccountId;
+use crate::pix::ids::{AccountId, RecipientId};
+use crate::recipient::{DebtPart, Recipient};
 use crate::split::entry::SplitEntry;
 
 /// PROCESSING → PAID or FAILED, for a payout and the splits it carries inline.
 ///
 /// Conditions: the payout's stored state is `PROCESSING`; every listed split's stored state is
-/// `PROCESSING` with `payout_id` = this payout; the movement and the events do not exist.
+/// `PROCESSING` with `payout_id` = this payout; the movement and the events do not exist;
+/// those of `recipient` ([`DebtSettlement`]).
 /// Effects: the payout and the splits are replaced by the given (settled) versions; the
-/// movement (if any) and its balance shard; the events; the outbox messages.
+/// movement (if any) and its balance shard; the events; the outbox messages; the recipient's
+/// debt settlement.
 ///
 /// An immediate payout settles its one split here. A scheduled payout lists no split: its
 /// manifest is settled afterwards in chunks
@@ -34,6 +37,34 @@ pub struct SettlePayout {
     pub movement: Option<Movement>,
     pub events: Vec<AccountEvent>,
     pub outbox: Vec<OutboxMessage>,
+    /// What the settlement does to the recipient's debt, when the payout had deductions.
+    pub recipient: Option<DebtSettlement>,
+}
+
+/// A settled payout's deductions, on its recipient's item (see [`crate::recipient`]).
+///
+/// Conditions: the recipient item exists with `recovering` ≥ Σ of the parts.
+/// Effects: `recovering` drops by Σ; when `restore`, the parts go back to the front of
+/// `open_debts` and `debt` grows by Σ (the payout FAILED: nothing was recovered). Neither
+/// needs the version the executor read: both commute with a refund adding to the queue's end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DebtSettlement {
+    pub recipient_id: RecipientId,
+    pub parts: Vec<DebtPart>,
+    /// FAILED: the parts are owed again.
+    pub restore: bool,
+}
+
+/// A PROCESSING payout's deductions decided, just before its transfer.
+///
+/// Conditions: the payout is stored PROCESSING with no deductions decided; when `recipient`
+/// is given, the recipient item is stored with the version it was read with (`version` − 1).
+/// Effects: the payout's deductions are stored (maybe empty); the recipient item is replaced
+/// by `recipient` (the parts taken off its queue, `recovering` grown).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecideNetting {
+    pub payout: Payout,
+    pub recipient: Option<Recipient>,
 }
 
 /// Which of an account's payouts to list, newest first.
@@ -95,6 +126,9 @@ pub trait PayoutStore: Send + Sync {
     ) -> Result<PayoutPage, StoreError>;
 
     async fn settle_payout(&self, write: &SettlePayout) -> Result<WriteOutcome, StoreError>;
+
+    /// See [`DecideNetting`]. One atomic write.
+    async fn decide_netting(&self, write: &DecideNetting) -> Result<WriteOutcome, StoreError>;
 
     /// The splits a scheduled payout pays (its manifest), `limit` (at least one) at a time, in
     /// key order after `after`; and the cursor of the next page, `None` exactly when no key

@@ -11,6 +11,7 @@ use crate::pix::money::Money;
 use crate::pix::payment::EndToEndId;
 use crate::pix::pii::Pii;
 use crate::pix::pix_key::PixKeyType;
+use crate::recipient::record::DebtPartRecord;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -38,6 +39,9 @@ pub struct PayoutRecord {
     #[serde(default)]
     pub unsettled_splits: u32,
     pub state: String,
+    /// Absent until decided (see [`Payout::deductions`]); then present, maybe empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deductions: Option<Vec<DebtPartRecord>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_to_end_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -70,6 +74,10 @@ impl From<&Payout> for PayoutRecord {
             split_count: Some(p.split_count),
             unsettled_splits: p.unsettled_splits,
             state: p.state.as_str().to_owned(),
+            deductions: p
+                .deductions
+                .as_ref()
+                .map(|d| d.iter().map(DebtPartRecord::from).collect()),
             end_to_end_id: p.end_to_end_id.as_ref().map(ToString::to_string),
             provider_transfer_id: p.provider_transfer_id.clone(),
             failure_reason: p.failure_reason.clone(),
@@ -115,6 +123,15 @@ impl TryFrom<PayoutRecord> for Payout {
             splits,
             unsettled_splits: r.unsettled_splits,
             state: PayoutState::parse(&r.state).ok_or_else(|| corrupt("state", &id))?,
+            deductions: r
+                .deductions
+                .map(|parts| {
+                    parts
+                        .into_iter()
+                        .map(|p| p.into_part().ok_or_else(|| corrupt("deductions", &id)))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .transpose()?,
             end_to_end_id: r
                 .end_to_end_id
                 .map(|e| EndToEndId::parse(&e).ok_or_else(|| corrupt("endToEndId", &id)))

@@ -16,8 +16,13 @@ pub struct PayoutView {
     pub trigger: &'static str,
     /// `PROCESSING`, `PAID` or `FAILED`.
     pub status: &'static str,
-    /// Σ of the splits it pays.
+    /// What its transfer sends: `grossAmount` less `deductions`.
     pub amount: Money,
+    /// Σ of what its splits pay.
+    pub gross_amount: Money,
+    /// What it recovers of its recipient's debt, by refund (empty until decided, just before
+    /// the transfer).
+    pub deductions: Vec<DeductionView>,
     pub recipient: PayoutRecipientView,
     pub split_count: u32,
     /// The transfer's end-to-end id, once PAID.
@@ -27,6 +32,16 @@ pub struct PayoutView {
     pub failure_reason: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// A deduction: part of the recipient's debt from refund `refundId` of charge
+/// `transactionId`, recovered by this payout.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeductionView {
+    pub refund_id: String,
+    pub transaction_id: String,
+    pub amount: Money,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -55,7 +70,18 @@ impl PayoutView {
             id: payout.id.to_string(),
             trigger: payout.trigger.as_str(),
             status: payout.state.as_str(),
-            amount: payout.amount,
+            amount: payout.net_amount(),
+            gross_amount: payout.amount,
+            deductions: payout
+                .deductions
+                .iter()
+                .flatten()
+                .map(|d| DeductionView {
+                    refund_id: d.refund_id.to_string(),
+                    transaction_id: d.transaction_id.to_string(),
+                    amount: d.amount,
+                })
+                .collect(),
             recipient: PayoutRecipientView::new(&payout.recipient),
             split_count: payout.split_count,
             end_to_end_id: payout.end_to_end_id.as_ref().map(ToString::to_string),

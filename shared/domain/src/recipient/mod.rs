@@ -1,14 +1,30 @@
 //! Split recipients: who a payout pays (PIX key type + key + document, within an account),
 //! and what each owes the account — its **debt**: the parts of refunds its splits bore after
-//! they were paid, which the account fronted (see [`crate::refund::liability`]). A debt only
-//! grows by a refund and only shrinks by what a payout of that recipient recovers.
+//! they were paid, which the account fronted (see [`crate::refund::liability`]).
+//!
+//! A debt is a queue of [`DebtPart`]s, oldest first, each naming the refund that created it.
+//! It grows only by a refund and is recovered only by the recipient's payouts: before a
+//! payout's transfer, the executor takes `min(debt, payout)` off the front of the queue into
+//! the payout's deductions (they are then `recovering`); the payout transfers the rest; PAID,
+//! the recovered money returns to the account's `available` in the payout's own write; FAILED,
+//! the parts go back to the front of the queue. So a debt is never recovered twice, never
+//! goes negative, and what a payout deducts is always traceable to its refunds.
 
 pub mod ports;
 pub mod record;
 
 use crate::payout::PayoutRecipient;
-use crate::pix::ids::{AccountId, RecipientId};
+use crate::pix::ids::{AccountId, RecipientId, RefundId, TransactionId};
 use crate::pix::money::Money;
+
+/// Part of a recipient's debt: what one refund of one charge made it owe (or what is left of
+/// it), or — in a payout's deductions — what that payout recovers of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DebtPart {
+    pub refund_id: RefundId,
+    pub transaction_id: TransactionId,
+    pub amount: Money,
+}
 
 /// A split recipient of an account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +32,116 @@ pub struct Recipient {
     pub id: RecipientId,
     pub account_id: AccountId,
     pub recipient: PayoutRecipient,
-    /// What it owes the account; never negative.
+    /// What it owes the account and no payout is recovering yet: Σ `open_debts`.
     pub debt: Money,
+    /// Its debt parts not recovered yet, oldest first.
+    pub open_debts: Vec<DebtPart>,
+    /// Taken into payouts' deductions whose transfers have not settled.
+    pub recovering: Money,
+    /// Bumped by every write; taking debt into a payout requires the version it read.
+    pub version: u64,
+}
+
+impl Recipient {
+    /// Takes up to `up_to` of the debt off the front of the queue: the parts taken (the last
+    /// one split if only part of it fits) and the recipient afterwards (version bumped).
+    pub fn take(&self, up_to: Money) -> (Vec<DebtPart>, Recipient) {
+        let mut left = up_to.cents().min(self.debt.cents()).max(0);
+        let mut taken = Vec::new();
+        let mut open = Vec::with_capacity(self.open_debts.len());
+        for part in &self.open_debts {
+            if left == 0 {
+                open.push(part.clone());
+                continue;
+            }
+            let take = part.amount.cents().min(left);
+            left -= take;
+            taken.push(DebtPart {
+                amount: Money::from_cents(take),
+                ..part.clone()
+            });
+            if take < part.amount.cents() {
+                open.push(DebtPart {
+                    amount: Money::from_cents(part.amount.cents() - take),
+                    ..part.clone()
+                });
+            }
+        }
+        let total: i64 = taken.iter().map(|p| p.amount.cents()).sum();
+        let after = Recipient {
+            debt: Money::from_cents(self.debt.cents() - total),
+            open_debts: open,
+            recovering: Money::from_cents(self.recovering.cents() + total),
+            version: self.version + 1,
+            ..self.clone()
+        };
+        (taken, after)
+    }
+}
+
+/// Σ of some debt parts.
+pub fn total(parts: &[DebtPart]) -> Money {
+    Money::from_cents(parts.iter().map(|p| p.amount.cents()).sum())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pix::document::TaxDocument;
+    use crate::pix::pix_key::PixKeyType;
+
+    fn part(cents: i64) -> DebtPart {
+        DebtPart {
+            refund_id: RefundId::generate(),
+            transaction_id: TransactionId::generate(),
+            amount: Money::from_cents(cents),
+        }
+    }
+
+    fn owing(parts: Vec<DebtPart>) -> Recipient {
+        let account = AccountId::generate();
+        let recipient = PayoutRecipient {
+            pix_key: "r@example.com".into(),
+            pix_key_type: PixKeyType::Email,
+            name: "R".into(),
+            document: TaxDocument::parse("98765432100").unwrap(),
+        };
+        Recipient {
+            id: RecipientId::derive(&account, recipient.grouping_key()),
+            account_id: account,
+            recipient,
+            debt: total(&parts),
+            open_debts: parts,
+            recovering: Money::ZERO,
+            version: 3,
+        }
+    }
+
+    #[test]
+    fn takes_oldest_first_splitting_the_last() {
+        let r = owing(vec![part(3_000), part(5_000)]);
+        let (taken, after) = r.take(Money::from_cents(4_000));
+        assert_eq!(
+            taken.iter().map(|p| p.amount.cents()).collect::<Vec<_>>(),
+            vec![3_000, 1_000]
+        );
+        assert_eq!(taken[0].refund_id, r.open_debts[0].refund_id);
+        assert_eq!(after.open_debts.len(), 1);
+        assert_eq!(after.open_debts[0].amount, Money::from_cents(4_000));
+        assert_eq!(after.open_debts[0].refund_id, r.open_debts[1].refund_id);
+        assert_eq!(
+            (after.debt.cents(), after.recovering.cents(), after.version),
+            (4_000, 4_000, 4)
+        );
+    }
+
+    #[test]
+    fn never_takes_more_than_owed() {
+        let r = owing(vec![part(800)]);
+        let (taken, after) = r.take(Money::from_cents(10_000));
+        assert_eq!(total(&taken), Money::from_cents(800));
+        assert_eq!((after.debt, after.open_debts.len()), (Money::ZERO, 0));
+        let (none, _) = after.take(Money::from_cents(10_000));
+        assert!(none.is_empty());
+    }
 }

@@ -29,8 +29,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use crate::payout::PayoutRecipient;
-use crate::pix::ids::RecipientId;
+use crate::pix::ids::{RecipientId, RefundId, TransactionId};
 use crate::pix::money::Money;
+use crate::recipient::DebtPart;
 use crate::refund::RefundLiability;
 use crate::split::entry::{SplitEntry, SplitState};
 
@@ -94,6 +95,20 @@ pub struct DebtIncrease {
     pub recipient_id: RecipientId,
     pub recipient: PayoutRecipient,
     pub amount: Money,
+    /// The refund and charge it comes from (the part it adds to the recipient's queue).
+    pub refund_id: RefundId,
+    pub transaction_id: TransactionId,
+}
+
+impl DebtIncrease {
+    /// The part this increase adds to the back of the recipient's debt queue.
+    pub fn part(&self) -> DebtPart {
+        DebtPart {
+            refund_id: self.refund_id.clone(),
+            transaction_id: self.transaction_id.clone(),
+            amount: self.amount,
+        }
+    }
 }
 
 /// How a split bore its part of a refund.
@@ -153,8 +168,9 @@ impl RefundFunding {
 }
 
 /// What one refund of a booked charge is.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RefundTerms {
+    pub refund_id: RefundId,
     pub gross: Money,
     pub refund: Money,
     pub liability: RefundLiability,
@@ -217,6 +233,8 @@ pub fn plan_funding(
                     recipient_id: id,
                     recipient,
                     amount: Money::ZERO,
+                    refund_id: terms.refund_id.clone(),
+                    transaction_id: entry.transaction_id.clone(),
                 });
                 debt.amount = Money::from_cents(debt.amount.cents() + part.cents());
                 split_parts.push(SplitPart {
@@ -263,7 +281,7 @@ mod tests {
     use crate::charge::ChargeSplit;
     use crate::payout::PayoutId;
     use crate::pix::document::TaxDocument;
-    use crate::pix::ids::{AccountId, TransactionId};
+    use crate::pix::ids::AccountId;
     use crate::pix::pix_key::PixKeyType;
     use crate::split::{SplitRule, SplitValue};
 
@@ -317,6 +335,7 @@ mod tests {
 
     fn terms(gross: i64, refund: i64, liability: RefundLiability, rest: bool) -> RefundTerms {
         RefundTerms {
+            refund_id: RefundId::generate(),
             gross: brl(gross),
             refund: brl(refund),
             liability,

@@ -136,6 +136,7 @@ pub fn book_write(c: &Charge, at_millis: i64) -> BookSplits {
         unsettled_splits: 0,
         state: PayoutState::Processing,
         end_to_end_id: None,
+        deductions: None,
         provider_transfer_id: None,
         failure_reason: None,
         created_at: at,

@@ -277,6 +277,7 @@ impl RefundService {
             self.store.splits.get_splits(&charge.transaction_id).await?
         };
         let terms = RefundTerms {
+            refund_id: refund.id.clone(),
             gross: charge.amount,
             refund: refund.amount,
             liability: refund.liability,
