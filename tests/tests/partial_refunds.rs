@@ -28,7 +28,7 @@ use pixgw_domain::refund::{RefundLiability, RefundState};
 use pixgw_domain::split::entry::SplitState;
 use pixgw_tests::bodies::{immediate_split, marketplace};
 use pixgw_tests::harness::Backend;
-use pixgw_tests::money_lifecycle::{Shop, plain_charge};
+use pixgw_tests::money_lifecycle::{Shop, SplitSpec, charge_body, plain_charge};
 use pixgw_tests::on_both_backends;
 
 const PROPORTIONAL: Option<RefundLiability> = Some(RefundLiability::Proportional);
@@ -196,8 +196,150 @@ async fn a_paid_split_bears_its_part_as_a_debt(backend: Backend) {
         "a refused refund changed something"
     );
     assert_eq!(debt_of(&poor, &id, 0).await, 0);
-    shop.assert_books().await;
     poor.assert_books().await;
+
+    // The recipient's next split, of another charge, pays 80.00 less: its immediate payout
+    // transfers 200.00, shows the deduction, and `available` gets the 80.00 back.
+    let next = shop.paid(&immediate_split("PART-IMMEDIATE-2")).await;
+    shop.drain().await;
+    let entry = &shop.splits(&next).await[0];
+    assert_eq!(entry.state, SplitState::Paid);
+    let payout_id = entry.payout_id.clone().unwrap();
+    let payout = shop.gw.state.store.get_payout(&payout_id).await.unwrap().unwrap();
+    assert_eq!(payout.amount, cents(28_000));
+    assert_eq!(payout.net_amount(), cents(20_000));
+    let deductions = payout.deductions.clone().unwrap();
+    assert_eq!(deductions.len(), 1);
+    assert_eq!(deductions[0].refund_id, refund_id);
+    assert_eq!(deductions[0].transaction_id, id);
+    assert_eq!(deductions[0].amount, cents(8_000));
+    let transfer = shop
+        .gw
+        .sandbox
+        .transfers()
+        .into_iter()
+        .find(|t| t.idempotency_key == payout_id.as_str())
+        .expect("the payout's transfer");
+    assert_eq!(transfer.amount, cents(20_000));
+    assert_eq!(debt_of(&shop, &id, 0).await, 0);
+    // 470.00 + the new charge's 70.00 remainder + the 80.00 recovered.
+    assert_eq!(buckets(&shop).await, (47_000 + 7_000 + 8_000, 0, 0));
+    let token = shop.token().await;
+    let view = shop
+        .gw
+        .get(&format!("/api/payouts/{payout_id}"), &token)
+        .await
+        .body_json();
+    assert_eq!(view["grossAmount"], 280.0, "{view}");
+    assert_eq!(view["amount"], 200.0, "{view}");
+    assert_eq!(view["deductions"][0]["refundId"], refund_id.as_str(), "{view}");
+    assert_eq!(view["deductions"][0]["amount"], 80.0, "{view}");
+    shop.assert_books().await;
+    shop.assert_network_agrees().await;
+}
+
+/// A debt larger than the next payout is recovered across windows: the first payout nets to
+/// 0 (PAID without a transfer), the second transfers what is left after the rest of the debt.
+async fn a_debt_is_recovered_across_two_payout_windows(backend: Backend) {
+    let shop = Shop::open(backend).await;
+    shop.paid(&plain_charge("FUND", 50_000)).await;
+    let to_seller = |cents| SplitSpec {
+        fixed: true,
+        value: cents,
+        immediate: false,
+        pix_key: "seller@example.com".into(),
+    };
+    // 140.00 to the seller, paid in the first window; then refunded in full, proportionally:
+    // the seller owes 140.00.
+    let first = shop
+        .paid(&charge_body("DEBT-A", 20_000, &[to_seller(14_000)], 3_600))
+        .await;
+    shop.run_scheduler().await;
+    shop.drain().await;
+    let (_, refund_id) = shop
+        .refund_part(&first, None, PROPORTIONAL)
+        .await
+        .expect("refund");
+    assert_eq!(debt_of(&shop, &first, 0).await, 14_000);
+    let transfers_before = shop.gw.sandbox.transfers().len();
+
+    // Window 2: 100.00 due, all of it recovered: PAID, no transfer.
+    let second = shop
+        .paid(&charge_body("DEBT-B", 15_000, &[to_seller(10_000)], 3_600))
+        .await;
+    shop.run_scheduler().await;
+    shop.drain().await;
+    let entry = shop.splits(&second).await[0].clone();
+    assert_eq!((entry.state, entry.end_to_end_id.clone()), (SplitState::Paid, None));
+    let payout = shop
+        .gw
+        .state
+        .store
+        .get_payout(entry.payout_id.as_ref().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((payout.amount, payout.net_amount()), (cents(10_000), Money::ZERO));
+    assert_eq!(shop.gw.sandbox.transfers().len(), transfers_before, "no transfer");
+    assert_eq!(debt_of(&shop, &first, 0).await, 4_000);
+
+    // Window 3: 100.00 due, 40.00 recovered, 60.00 transferred; the debt is gone.
+    let third = shop
+        .paid(&charge_body("DEBT-C", 15_000, &[to_seller(10_000)], 3_600))
+        .await;
+    shop.run_scheduler().await;
+    shop.drain().await;
+    let entry = shop.splits(&third).await[0].clone();
+    let payout = shop
+        .gw
+        .state
+        .store
+        .get_payout(entry.payout_id.as_ref().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(payout.net_amount(), cents(6_000));
+    let deductions = payout.deductions.clone().unwrap();
+    assert_eq!(deductions.len(), 1);
+    assert_eq!(
+        (deductions[0].refund_id.clone(), deductions[0].amount),
+        (refund_id, cents(4_000))
+    );
+    assert_eq!(debt_of(&shop, &first, 0).await, 0);
+    assert_eq!(buckets(&shop).await.2, 0, "recipientDebts recovered");
+    shop.assert_books().await;
+    shop.assert_network_agrees().await;
+}
+
+/// A payout that would recover part of a debt fails at the provider (unreachable, then
+/// retried by its queue): the debt is recovered exactly once, by the transfer that went out.
+async fn a_retried_payout_recovers_the_debt_once(backend: Backend) {
+    let shop = Shop::open(backend).await;
+    shop.paid(&plain_charge("FUND", 50_000)).await;
+    let to_seller = |cents, immediate| SplitSpec {
+        fixed: true,
+        value: cents,
+        immediate,
+        pix_key: "seller@example.com".into(),
+    };
+    let first = shop
+        .paid(&charge_body("RETRY-A", 10_000, &[to_seller(5_000, true)], 3_600))
+        .await;
+    shop.drain().await;
+    shop.refund_part(&first, Some(10_000), PROPORTIONAL)
+        .await
+        .expect("refund");
+    assert_eq!(debt_of(&shop, &first, 0).await, 5_000);
+    shop.gw.sandbox.fail_next_calls(1);
+    let second = shop
+        .paid(&charge_body("RETRY-B", 10_000, &[to_seller(3_000, true)], 3_600))
+        .await;
+    shop.drain().await;
+    let entry = shop.splits(&second).await[0].clone();
+    assert_eq!(entry.state, SplitState::Paid, "{entry:?}");
+    assert_eq!(debt_of(&shop, &first, 0).await, 2_000);
+    shop.assert_books().await;
+    shop.assert_network_agrees().await;
 }
 
 /// Several partial refunds of one charge, each its own devolução; more than what is left is
@@ -426,6 +568,8 @@ async fn a_provider_without_partial_refunds_refuses_them(backend: Backend) {
 on_both_backends!(
     marketplace_refund_borne_proportionally_then_the_rest,
     a_paid_split_bears_its_part_as_a_debt,
+    a_debt_is_recovered_across_two_payout_windows,
+    a_retried_payout_recovers_the_debt_once,
     several_partial_refunds_up_to_the_amount,
     concurrent_partial_refunds_never_exceed_the_amount,
     proportional_refund_racing_the_payout_scheduler,

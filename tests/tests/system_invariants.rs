@@ -188,6 +188,7 @@ async fn refund_needs_from_available(
     shop.gw.state.split_calculator.book(id).await.expect("book");
     let charge = shop.charge(id).await;
     let terms = RefundTerms {
+        refund_id: pixgw_domain::pix::ids::RefundId::generate(),
         gross: charge.amount,
         refund: Money::from_cents(cents),
         liability,

@@ -29,7 +29,7 @@ use redb::{Database, ReadableDatabase, TableDefinition, WriteTransaction};
 
 use pixgw_domain::error::{StoreError, WriteOutcome};
 use pixgw_domain::payout::ports::{
-    PayoutCursor, PayoutPage, PayoutQuery, PayoutStore, SettlePayout,
+    DecideNetting, PayoutCursor, PayoutPage, PayoutQuery, PayoutStore, SettlePayout,
 };
 use pixgw_domain::payout::record::PayoutRecord;
 use pixgw_domain::payout::runs::SettleSplits;
@@ -44,6 +44,7 @@ use crate::keys;
 use crate::ledger::{movement_absent, put_movement};
 use crate::listing::{MAX_PAGE, newest_ids};
 use crate::outbox::put_outbox;
+use crate::recipient::{replace_recipient, settle_debt, stored_version};
 use crate::split::{load_split, put_split, split_key};
 use crate::tables::{Bytes, contains, db_err, decode, encode, get_decoded, read_one};
 use crate::transact::conditional_write;
@@ -261,6 +262,13 @@ fn settle_in(txn: &WriteTransaction, write: &SettlePayout) -> Result<WriteOutcom
         updates.push((record, stored));
     }
 
+    // The deductions' settlement on the recipient; refused, the whole transaction aborts
+    // (`conditional_write`), so nothing of it is written.
+    if let Some(settlement) = &write.recipient
+        && !settle_debt(txn, &write.payout.account_id, settlement)?
+    {
+        return Ok(WriteOutcome::Conflict);
+    }
     put_payout(txn, &write.payout, Some(&stored_payout))?;
     for (record, stored) in &updates {
         put_split(txn, record, Some(stored))?;
@@ -273,8 +281,39 @@ fn settle_in(txn: &WriteTransaction, write: &SettlePayout) -> Result<WriteOutcom
     Ok(WriteOutcome::Applied)
 }
 
+/// Stores a PROCESSING payout's deductions, once, with its recipient's queue taken from.
+fn decide_netting_in(txn: &WriteTransaction, write: &DecideNetting) -> Result<WriteOutcome, StoreError> {
+    let id = write.payout.id.as_str();
+    let stored = load_payout(txn, id)?
+        .filter(|p| p.state == PayoutState::Processing.as_str() && p.deductions.is_none());
+    let Some(stored) = stored else {
+        return Ok(WriteOutcome::Conflict);
+    };
+    if let Some(recipient) = &write.recipient {
+        let expected = recipient.version.checked_sub(1);
+        if expected.is_none() || stored_version(txn, recipient)? != expected {
+            return Ok(WriteOutcome::Conflict);
+        }
+        replace_recipient(txn, recipient)?;
+    }
+    let record = PayoutRecord {
+        deductions: PayoutRecord::from(&write.payout).deductions,
+        ..stored.clone()
+    };
+    put_payout_record(txn, &record, Some(&stored))?;
+    Ok(WriteOutcome::Applied)
+}
+
 #[async_trait]
 impl PayoutStore for EmbeddedStore {
+    async fn decide_netting(&self, write: &DecideNetting) -> Result<WriteOutcome, StoreError> {
+        let write = write.clone();
+        self.blocking("decide_netting", move |db| {
+            conditional_write(db, |txn| decide_netting_in(txn, &write))
+        })
+        .await
+    }
+
     fn max_splits_per_settle(&self) -> usize {
         MAX_SPLITS_PER_SETTLE
     }

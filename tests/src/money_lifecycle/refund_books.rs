@@ -104,8 +104,8 @@ impl Shop {
         }
     }
 
-    /// Each recipient's stored debt is minus the sum of its legs, and the account's
-    /// `recipientDebts` is their sum; no debt is negative.
+    /// Each recipient's stored debt (owed and being recovered) is minus the sum of its legs,
+    /// and the account's `recipientDebts` is their sum; its queue sums to what is owed.
     pub(super) async fn assert_recipient_debts(&self, movements: &[Movement], balance: &Balance) {
         let mut legs: BTreeMap<RecipientId, i64> = BTreeMap::new();
         for m in movements {

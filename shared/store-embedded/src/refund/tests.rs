@@ -42,7 +42,9 @@ async fn refund_write(
         .await
         .expect("splits");
     let amount = Money::from_cents(cents);
+    let refund_id = RefundId::generate();
     let terms = RefundTerms {
+        refund_id: refund_id.clone(),
         gross: stored.amount,
         refund: amount,
         liability,
@@ -51,7 +53,7 @@ async fn refund_write(
     };
     let funding = plan_funding(terms, &entries).expect("plan");
     let refund = ChargeRefund {
-        id: RefundId::generate(),
+        id: refund_id,
         amount,
         liability,
         split_parts: funding.parts.clone(),
