@@ -205,7 +205,14 @@ async fn a_paid_split_bears_its_part_as_a_debt(backend: Backend) {
     let entry = &shop.splits(&next).await[0];
     assert_eq!(entry.state, SplitState::Paid);
     let payout_id = entry.payout_id.clone().unwrap();
-    let payout = shop.gw.state.store.get_payout(&payout_id).await.unwrap().unwrap();
+    let payout = shop
+        .gw
+        .state
+        .store
+        .get_payout(&payout_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(payout.amount, cents(28_000));
     assert_eq!(payout.net_amount(), cents(20_000));
     let deductions = payout.deductions.clone().unwrap();
@@ -232,7 +239,11 @@ async fn a_paid_split_bears_its_part_as_a_debt(backend: Backend) {
         .body_json();
     assert_eq!(view["grossAmount"], 280.0, "{view}");
     assert_eq!(view["amount"], 200.0, "{view}");
-    assert_eq!(view["deductions"][0]["refundId"], refund_id.as_str(), "{view}");
+    assert_eq!(
+        view["deductions"][0]["refundId"],
+        refund_id.as_str(),
+        "{view}"
+    );
     assert_eq!(view["deductions"][0]["amount"], 80.0, "{view}");
     shop.assert_books().await;
     shop.assert_network_agrees().await;
@@ -270,7 +281,10 @@ async fn a_debt_is_recovered_across_two_payout_windows(backend: Backend) {
     shop.run_scheduler().await;
     shop.drain().await;
     let entry = shop.splits(&second).await[0].clone();
-    assert_eq!((entry.state, entry.end_to_end_id.clone()), (SplitState::Paid, None));
+    assert_eq!(
+        (entry.state, entry.end_to_end_id.clone()),
+        (SplitState::Paid, None)
+    );
     let payout = shop
         .gw
         .state
@@ -279,8 +293,15 @@ async fn a_debt_is_recovered_across_two_payout_windows(backend: Backend) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((payout.amount, payout.net_amount()), (cents(10_000), Money::ZERO));
-    assert_eq!(shop.gw.sandbox.transfers().len(), transfers_before, "no transfer");
+    assert_eq!(
+        (payout.amount, payout.net_amount()),
+        (cents(10_000), Money::ZERO)
+    );
+    assert_eq!(
+        shop.gw.sandbox.transfers().len(),
+        transfers_before,
+        "no transfer"
+    );
     assert_eq!(debt_of(&shop, &first, 0).await, 4_000);
 
     // Window 3: 100.00 due, 40.00 recovered, 60.00 transferred; the debt is gone.
@@ -323,7 +344,12 @@ async fn a_retried_payout_recovers_the_debt_once(backend: Backend) {
         pix_key: "seller@example.com".into(),
     };
     let first = shop
-        .paid(&charge_body("RETRY-A", 10_000, &[to_seller(5_000, true)], 3_600))
+        .paid(&charge_body(
+            "RETRY-A",
+            10_000,
+            &[to_seller(5_000, true)],
+            3_600,
+        ))
         .await;
     shop.drain().await;
     shop.refund_part(&first, Some(10_000), PROPORTIONAL)
@@ -332,7 +358,12 @@ async fn a_retried_payout_recovers_the_debt_once(backend: Backend) {
     assert_eq!(debt_of(&shop, &first, 0).await, 5_000);
     shop.gw.sandbox.fail_next_calls(1);
     let second = shop
-        .paid(&charge_body("RETRY-B", 10_000, &[to_seller(3_000, true)], 3_600))
+        .paid(&charge_body(
+            "RETRY-B",
+            10_000,
+            &[to_seller(3_000, true)],
+            3_600,
+        ))
         .await;
     shop.drain().await;
     let entry = shop.splits(&second).await[0].clone();

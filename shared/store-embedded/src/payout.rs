@@ -44,7 +44,7 @@ use crate::keys;
 use crate::ledger::{movement_absent, put_movement};
 use crate::listing::{MAX_PAGE, newest_ids};
 use crate::outbox::put_outbox;
-use crate::recipient::{replace_recipient, settle_debt, stored_version};
+use crate::recipient::{add_totals, replace_debt_queue, settle_debt, stored_version};
 use crate::split::{load_split, put_split, split_key};
 use crate::tables::{Bytes, contains, db_err, decode, encode, get_decoded, read_one};
 use crate::transact::conditional_write;
@@ -269,6 +269,9 @@ fn settle_in(txn: &WriteTransaction, write: &SettlePayout) -> Result<WriteOutcom
     {
         return Ok(WriteOutcome::Conflict);
     }
+    if let Some(totals) = &write.totals {
+        add_totals(txn, &write.payout.account_id, totals)?;
+    }
     put_payout(txn, &write.payout, Some(&stored_payout))?;
     for (record, stored) in &updates {
         put_split(txn, record, Some(stored))?;
@@ -282,7 +285,10 @@ fn settle_in(txn: &WriteTransaction, write: &SettlePayout) -> Result<WriteOutcom
 }
 
 /// Stores a PROCESSING payout's deductions, once, with its recipient's queue taken from.
-fn decide_netting_in(txn: &WriteTransaction, write: &DecideNetting) -> Result<WriteOutcome, StoreError> {
+fn decide_netting_in(
+    txn: &WriteTransaction,
+    write: &DecideNetting,
+) -> Result<WriteOutcome, StoreError> {
     let id = write.payout.id.as_str();
     let stored = load_payout(txn, id)?
         .filter(|p| p.state == PayoutState::Processing.as_str() && p.deductions.is_none());
@@ -294,7 +300,7 @@ fn decide_netting_in(txn: &WriteTransaction, write: &DecideNetting) -> Result<Wr
         if expected.is_none() || stored_version(txn, recipient)? != expected {
             return Ok(WriteOutcome::Conflict);
         }
-        replace_recipient(txn, recipient)?;
+        replace_debt_queue(txn, recipient)?;
     }
     let record = PayoutRecord {
         deductions: PayoutRecord::from(&write.payout).deductions,

@@ -9,18 +9,23 @@
 //! ([`replace_recipient`]) and settles them with itself ([`settle_debt`]).
 
 use async_trait::async_trait;
-use redb::{TableDefinition, WriteTransaction};
+use std::ops::Bound;
+
+use redb::{Database, ReadableDatabase, TableDefinition, WriteTransaction};
 
 use pixgw_domain::error::StoreError;
-use pixgw_domain::pix::ids::{AccountId, RecipientId};
+use pixgw_domain::payout::PayoutRecipient;
 use pixgw_domain::payout::ports::DebtSettlement;
+use pixgw_domain::pix::ids::{AccountId, RecipientId};
 use pixgw_domain::pix::money::Money;
-use pixgw_domain::recipient::{Recipient, total};
+use pixgw_domain::recipient::ports::MAX_RECIPIENTS_PER_PAGE;
 use pixgw_domain::recipient::ports::RecipientStore;
 use pixgw_domain::recipient::record::RecipientRecord;
+use pixgw_domain::recipient::{Recipient, RecipientTotals, total};
 use pixgw_domain::refund::liability::DebtIncrease;
 
 use crate::EmbeddedStore;
+use crate::keys;
 use crate::tables::{Bytes, db_err, decode, encode, get_decoded, read_one};
 
 const RECIPIENTS: TableDefinition<&str, Bytes> = TableDefinition::new("recipients");
@@ -39,6 +44,54 @@ fn decode_recipient(bytes: &[u8], key: &str) -> Result<Recipient, StoreError> {
     Recipient::try_from(decode::<RecipientRecord>(bytes, "recipient", key)?)
 }
 
+/// The stored recipient `id` of `account`, or a new one (nothing owed, nothing scheduled).
+fn load_or_new(
+    txn: &WriteTransaction,
+    account: &AccountId,
+    id: &RecipientId,
+    recipient: &PayoutRecipient,
+) -> Result<Recipient, StoreError> {
+    let table = txn.open_table(RECIPIENTS).map_err(db_err)?;
+    let stored = get_decoded(
+        &table,
+        &key(account.as_str(), id.as_str()),
+        decode_recipient,
+    )?;
+    Ok(stored.unwrap_or_else(|| Recipient {
+        id: id.clone(),
+        account_id: account.clone(),
+        recipient: recipient.clone(),
+        debt: Money::ZERO,
+        open_debts: Vec::new(),
+        recovering: Money::ZERO,
+        version: 0,
+        scheduled: Money::ZERO,
+        paid: Money::ZERO,
+    }))
+}
+
+/// Adds `change` to its recipient's running totals, creating the recipient on its first
+/// change; an error (a programming error: nothing must be written) if a total would go
+/// below zero.
+pub(crate) fn add_totals(
+    txn: &WriteTransaction,
+    account: &AccountId,
+    change: &RecipientTotals,
+) -> Result<(), StoreError> {
+    let mut recipient = load_or_new(txn, account, &change.recipient_id, &change.recipient)?;
+    let scheduled = recipient.scheduled.cents() + change.scheduled;
+    let paid = recipient.paid.cents() + change.paid;
+    if scheduled < 0 || paid < 0 {
+        return Err(StoreError::Corrupt(format!(
+            "totals of recipient {} would go negative",
+            change.recipient_id
+        )));
+    }
+    recipient.scheduled = Money::from_cents(scheduled);
+    recipient.paid = Money::from_cents(paid);
+    replace_recipient(txn, &recipient)
+}
+
 /// Adds `debt` to its recipient of `account` (its part at the back of the queue), creating
 /// the recipient on its first debt.
 pub(crate) fn add_debt(
@@ -47,17 +100,8 @@ pub(crate) fn add_debt(
     debt: &DebtIncrease,
 ) -> Result<(), StoreError> {
     let key = key(account.as_str(), debt.recipient_id.as_str());
+    let mut recipient = load_or_new(txn, account, &debt.recipient_id, &debt.recipient)?;
     let mut table = txn.open_table(RECIPIENTS).map_err(db_err)?;
-    let stored = get_decoded(&table, &key, decode_recipient)?;
-    let mut recipient = stored.unwrap_or_else(|| Recipient {
-        id: debt.recipient_id.clone(),
-        account_id: account.clone(),
-        recipient: debt.recipient.clone(),
-        debt: Money::ZERO,
-        open_debts: Vec::new(),
-        recovering: Money::ZERO,
-        version: 0,
-    });
     recipient.debt = recipient
         .debt
         .checked_add(debt.amount)
@@ -65,7 +109,9 @@ pub(crate) fn add_debt(
     recipient.open_debts.push(debt.part());
     recipient.version += 1;
     let value = encode(&RecipientRecord::from(&recipient), "recipient")?;
-    table.insert(key.as_str(), value.as_slice()).map_err(db_err)?;
+    table
+        .insert(key.as_str(), value.as_slice())
+        .map_err(db_err)?;
     Ok(())
 }
 
@@ -79,15 +125,37 @@ pub(crate) fn stored_version(
     Ok(get_decoded(&table, &key, decode_recipient)?.map(|r| r.version))
 }
 
-/// Stores `recipient` as given (the caller checked the version it replaces).
-pub(crate) fn replace_recipient(
+/// Stores the debt queue of `recipient` as given (the caller checked the version it replaces),
+/// keeping its stored running totals (they change by addition, without the version).
+pub(crate) fn replace_debt_queue(
     txn: &WriteTransaction,
     recipient: &Recipient,
 ) -> Result<(), StoreError> {
     let key = key(recipient.account_id.as_str(), recipient.id.as_str());
+    let table = txn.open_table(RECIPIENTS).map_err(db_err)?;
+    let stored = get_decoded(&table, &key, decode_recipient)?;
+    drop(table);
+    let merged = match stored {
+        Some(stored) => Recipient {
+            debt: recipient.debt,
+            open_debts: recipient.open_debts.clone(),
+            recovering: recipient.recovering,
+            version: recipient.version,
+            ..stored
+        },
+        None => recipient.clone(),
+    };
+    replace_recipient(txn, &merged)
+}
+
+/// Stores `recipient` as given.
+fn replace_recipient(txn: &WriteTransaction, recipient: &Recipient) -> Result<(), StoreError> {
+    let key = key(recipient.account_id.as_str(), recipient.id.as_str());
     let mut table = txn.open_table(RECIPIENTS).map_err(db_err)?;
     let value = encode(&RecipientRecord::from(recipient), "recipient")?;
-    table.insert(key.as_str(), value.as_slice()).map_err(db_err)?;
+    table
+        .insert(key.as_str(), value.as_slice())
+        .map_err(db_err)?;
     Ok(())
 }
 
@@ -116,12 +184,67 @@ pub(crate) fn settle_debt(
         recipient.version += 1;
     }
     let value = encode(&RecipientRecord::from(&recipient), "recipient")?;
-    table.insert(key.as_str(), value.as_slice()).map_err(db_err)?;
+    table
+        .insert(key.as_str(), value.as_slice())
+        .map_err(db_err)?;
     Ok(true)
+}
+
+/// A page of the account's recipients in id order, strictly after `after`, and whether one
+/// follows.
+fn list_in(
+    db: &Database,
+    account: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<(Vec<Recipient>, Option<RecipientId>), StoreError> {
+    let prefix = format!("{account}/");
+    let end = keys::prefix_end(&prefix);
+    let start = match after {
+        Some(id) => Bound::Excluded(key(account, id)),
+        None => Bound::Included(prefix.clone()),
+    };
+    let txn = db.begin_read().map_err(db_err)?;
+    let table = txn.open_table(RECIPIENTS).map_err(db_err)?;
+    let start_ref = match &start {
+        Bound::Included(k) => Bound::Included(k.as_str()),
+        Bound::Excluded(k) => Bound::Excluded(k.as_str()),
+        Bound::Unbounded => Bound::Unbounded,
+    };
+    let mut page = Vec::new();
+    let mut more = false;
+    for entry in table
+        .range::<&str>((start_ref, Bound::Excluded(end.as_str())))
+        .map_err(db_err)?
+    {
+        if page.len() == limit {
+            more = true;
+            break;
+        }
+        let (key, value) = entry.map_err(db_err)?;
+        page.push(decode_recipient(value.value(), key.value())?);
+    }
+    let next = more.then(|| page.last().map(|r| r.id.clone())).flatten();
+    Ok((page, next))
 }
 
 #[async_trait]
 impl RecipientStore for EmbeddedStore {
+    async fn list_recipients(
+        &self,
+        account: &AccountId,
+        after: Option<&RecipientId>,
+        limit: usize,
+    ) -> Result<(Vec<Recipient>, Option<RecipientId>), StoreError> {
+        let account = account.to_string();
+        let after = after.map(ToString::to_string);
+        let limit = limit.clamp(1, MAX_RECIPIENTS_PER_PAGE);
+        self.blocking("list_recipients", move |db| {
+            list_in(db, &account, after.as_deref(), limit)
+        })
+        .await
+    }
+
     async fn get_recipient(
         &self,
         account: &AccountId,

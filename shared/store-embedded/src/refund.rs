@@ -23,7 +23,7 @@ use crate::ledger_write::{
     Claim, check_draw_matches, claim_of, complete, draw_holds, money_out_write,
 };
 use crate::outbox::put_outbox;
-use crate::recipient::add_debt;
+use crate::recipient::{add_debt, add_totals};
 use crate::split::{load_split, put_split, split_key};
 
 fn request_refund_in(
@@ -80,6 +80,9 @@ fn request_refund_in(
     }
     for debt in &write.debts {
         add_debt(txn, &charge.account_id, debt)?;
+    }
+    for totals in &write.recipients {
+        add_totals(txn, &charge.account_id, totals)?;
     }
     put_movement(txn, &write.movement)?;
     put_outbox(txn, &write.outbox)?;

@@ -27,6 +27,7 @@ use crate::keys;
 use crate::ledger::{movement_exists, put_movement};
 use crate::outbox::put_outbox;
 use crate::payout::{payout_exists, put_payout};
+use crate::recipient::add_totals;
 use crate::tables::{Bytes, contains, db_err, decode, encode, get_decoded};
 use crate::transact::conditional_write;
 
@@ -118,6 +119,9 @@ fn book_in(txn: &WriteTransaction, write: &BookSplits) -> Result<WriteOutcome, S
     }
     put_movement(txn, &write.movement)?;
     put_outbox(txn, &write.outbox)?;
+    for totals in &write.recipients {
+        add_totals(txn, &write.account_id, totals)?;
+    }
     Ok(WriteOutcome::Applied)
 }
 

@@ -15,6 +15,7 @@ use crate::messaging::outbox::PipelineMessage;
 use crate::payout::{Payout, PayoutId, PayoutState, PayoutTrigger};
 use crate::pix::clock::Clock;
 use crate::pix::money::Money;
+use crate::recipient::RecipientTotals;
 use crate::split;
 use crate::split::entry::{SplitEntry, SplitState};
 use crate::split::ports::BookSplits;
@@ -181,6 +182,10 @@ pub fn booking(
     )
     .map_err(|e| corrupt(charge, &e.to_string()))?;
 
+    let recipients = RecipientTotals::scheduled_by_split(
+        &charge.account_id,
+        splits.iter().map(|s| (s, s.split.amount.cents())),
+    );
     Ok(BookSplits {
         transaction_id: charge.transaction_id.clone(),
         account_id: charge.account_id.clone(),
@@ -188,6 +193,7 @@ pub fn booking(
         payouts,
         movement,
         outbox,
+        recipients,
     })
 }
 

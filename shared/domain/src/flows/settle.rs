@@ -30,6 +30,7 @@ use crate::pix::ids::RecipientId;
 use crate::pix::money::Money;
 use crate::pix::payment::EndToEndId;
 use crate::provider::TransferOutcome;
+use crate::recipient::RecipientTotals;
 use crate::split::entry::{SplitEntry, SplitState};
 
 /// The parts of a final transfer outcome a settlement records.
@@ -111,6 +112,7 @@ pub fn settle_payout(
         .collect();
     events.extend(splits.iter().filter_map(|s| split_event(s, &settled, now)));
     let recipient = debt_settlement(&settled);
+    let totals = payout_totals(&settled);
     Ok(SettlePayout {
         payout: settled,
         splits,
@@ -118,6 +120,7 @@ pub fn settle_payout(
         events,
         outbox: Vec::new(),
         recipient,
+        totals,
     })
 }
 
@@ -148,6 +151,22 @@ fn paid_movement(payout: &Payout, now: DateTime<Utc>) -> Result<Movement, Domain
         now,
     )
     .map_err(|e| corrupt(&e.to_string()))
+}
+
+/// What a settled payout does to its recipient's totals (see [`SettlePayout::totals`]).
+fn payout_totals(payout: &Payout) -> Option<RecipientTotals> {
+    let gross = payout.amount.cents();
+    let (scheduled, paid) = match (payout.state, payout.trigger) {
+        (PayoutState::Paid, _) => (-gross, payout.net_amount().cents()),
+        (_, PayoutTrigger::Immediate) => (-gross, 0),
+        (_, PayoutTrigger::Scheduled) => return None,
+    };
+    Some(RecipientTotals::of(
+        &payout.account_id,
+        payout.recipient.clone(),
+        scheduled,
+        paid,
+    ))
 }
 
 /// What a settled payout's deductions do to its recipient's debt: recovered when PAID, owed
@@ -197,6 +216,15 @@ pub fn settle_chunk(
         .iter()
         .filter_map(|s| split_event(s, payout, now))
         .collect();
+    // Splits that failed for good will never be paid: the recipient's `scheduled` drops.
+    let recipient = (failed_for_good.cents() > 0).then(|| {
+        RecipientTotals::of(
+            &payout.account_id,
+            payout.recipient.clone(),
+            -failed_for_good.cents(),
+            0,
+        )
+    });
     Ok(SettleSplits {
         payout_id: payout.id.clone(),
         payout_state: payout.state,
@@ -204,6 +232,7 @@ pub fn settle_chunk(
         movement,
         events,
         now,
+        recipient,
     })
 }
 

@@ -14,7 +14,7 @@ use crate::payout::SplitRef;
 use crate::payout::runs::SettleSplits;
 use crate::payout::{Payout, PayoutId};
 use crate::pix::ids::{AccountId, RecipientId};
-use crate::recipient::{DebtPart, Recipient};
+use crate::recipient::{DebtPart, Recipient, RecipientTotals};
 use crate::split::entry::SplitEntry;
 
 /// PROCESSING → PAID or FAILED, for a payout and the splits it carries inline.
@@ -39,6 +39,10 @@ pub struct SettlePayout {
     pub outbox: Vec<OutboxMessage>,
     /// What the settlement does to the recipient's debt, when the payout had deductions.
     pub recipient: Option<DebtSettlement>,
+    /// The recipient's totals: PAID, `scheduled` − gross and `paid` + net; an immediate payout
+    /// FAILED, `scheduled` − gross; none for a failed scheduled payout (its splits settle in
+    /// chunks).
+    pub totals: Option<RecipientTotals>,
 }
 
 /// A settled payout's deductions, on its recipient's item (see [`crate::recipient`]).

@@ -30,6 +30,7 @@ use crate::messaging::events::AccountEvent;
 use crate::messaging::outbox::OutboxMessage;
 use crate::payout::{PayoutId, PayoutRecipient, PayoutState};
 use crate::pix::ids::{AccountId, TransactionId};
+use crate::recipient::RecipientTotals;
 use crate::schedule::ports::{ScheduleState, ScheduleStore};
 use crate::split::entry::SplitEntry;
 
@@ -99,6 +100,9 @@ pub struct SettleSplits {
     pub movement: Option<Movement>,
     pub events: Vec<AccountEvent>,
     pub now: DateTime<Utc>,
+    /// The payout's recipient's totals, when splits of the chunk failed for good (`scheduled`
+    /// drops by what they would have paid).
+    pub recipient: Option<RecipientTotals>,
 }
 
 #[async_trait]

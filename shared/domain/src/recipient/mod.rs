@@ -9,6 +9,11 @@
 //! the recovered money returns to the account's `available` in the payout's own write; FAILED,
 //! the parts go back to the front of the queue. So a debt is never recovered twice, never
 //! goes negative, and what a payout deducts is always traceable to its refunds.
+//!
+//! Beside its debt, a recipient keeps running totals — `scheduled` (booked, not paid yet:
+//! always Σ of its splits' [`payable`](crate::split::entry::SplitEntry::payable) that are
+//! SCHEDULED or PROCESSING) and `paid` (transferred to it) — changed by [`RecipientTotals`]
+//! in the same write as the change they count, so reading them never sums splits.
 
 pub mod ports;
 pub mod record;
@@ -38,8 +43,54 @@ pub struct Recipient {
     pub open_debts: Vec<DebtPart>,
     /// Taken into payouts' deductions whose transfers have not settled.
     pub recovering: Money,
-    /// Bumped by every write; taking debt into a payout requires the version it read.
+    /// Bumped by every change of its debt queue; taking debt into a payout requires the
+    /// version it read.
     pub version: u64,
+    /// Booked and not paid yet.
+    pub scheduled: Money,
+    /// Transferred to it by PIX.
+    pub paid: Money,
+}
+
+/// A change of a recipient's running totals, in centavos, applied by adding (it commutes with
+/// every other change of the item) in the write that causes it; the recipient is created by
+/// its first change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientTotals {
+    pub recipient_id: RecipientId,
+    pub recipient: PayoutRecipient,
+    pub scheduled: i64,
+    pub paid: i64,
+}
+
+impl RecipientTotals {
+    /// The change of `recipient` of `account`.
+    pub fn of(account: &AccountId, recipient: PayoutRecipient, scheduled: i64, paid: i64) -> Self {
+        RecipientTotals {
+            recipient_id: RecipientId::derive(account, recipient.grouping_key()),
+            recipient,
+            scheduled,
+            paid,
+        }
+    }
+
+    /// Changes of `scheduled` by split, summed per recipient (ascending id); recipients
+    /// whose change sums to nothing are left out.
+    pub fn scheduled_by_split<'a>(
+        account: &AccountId,
+        changes: impl IntoIterator<Item = (&'a crate::split::entry::SplitEntry, i64)>,
+    ) -> Vec<RecipientTotals> {
+        let mut by_id: std::collections::BTreeMap<RecipientId, RecipientTotals> =
+            std::collections::BTreeMap::new();
+        for (entry, cents) in changes {
+            let change = RecipientTotals::of(account, entry.recipient(), 0, 0);
+            by_id
+                .entry(change.recipient_id.clone())
+                .or_insert(change)
+                .scheduled += cents;
+        }
+        by_id.into_values().filter(|t| t.scheduled != 0).collect()
+    }
 }
 
 impl Recipient {
@@ -114,6 +165,8 @@ mod tests {
             open_debts: parts,
             recovering: Money::ZERO,
             version: 3,
+            scheduled: Money::ZERO,
+            paid: Money::ZERO,
         }
     }
 

@@ -1,5 +1,6 @@
-//! What storage must do for recipients. Their debts are written by the refund that creates
-//! them ([`RequestRefund`](crate::refund::ports::RequestRefund)).
+//! What storage must do for recipients: read and list them. Every change of a recipient is
+//! part of the write that causes it: a booking, a refund, a payout's netting or settlement
+//! (each carries its [`RecipientTotals`](crate::recipient::RecipientTotals) or debt change).
 
 use async_trait::async_trait;
 
@@ -7,12 +8,26 @@ use crate::error::StoreError;
 use crate::pix::ids::{AccountId, RecipientId};
 use crate::recipient::Recipient;
 
+/// The most recipients one [`RecipientStore::list_recipients`] page holds.
+pub const MAX_RECIPIENTS_PER_PAGE: usize = 100;
+
 #[async_trait]
 pub trait RecipientStore: Send + Sync {
-    /// The account's recipient `id`, if it ever owed anything. Strongly consistent.
+    /// The account's recipient `id`, if any split or debt ever named it. Strongly consistent.
     async fn get_recipient(
         &self,
         account: &AccountId,
         id: &RecipientId,
     ) -> Result<Option<Recipient>, StoreError>;
+
+    /// Up to `limit` (1..=[`MAX_RECIPIENTS_PER_PAGE`]; adapters clamp anything else) of the
+    /// account's recipients in ascending id order, strictly after `after`; and the id to
+    /// continue after, `None` exactly when no recipient follows (the adapter looks one past
+    /// the page). Strongly consistent.
+    async fn list_recipients(
+        &self,
+        account: &AccountId,
+        after: Option<&RecipientId>,
+        limit: usize,
+    ) -> Result<(Vec<Recipient>, Option<RecipientId>), StoreError>;
 }

@@ -29,6 +29,10 @@ pub struct RecipientRecord {
     pub recovering_cents: i64,
     #[serde(default)]
     pub version: u64,
+    #[serde(default)]
+    pub scheduled_cents: i64,
+    #[serde(default)]
+    pub paid_cents: i64,
 }
 
 /// A debt part: `{refundId, transactionId, amountCents}`.
@@ -75,6 +79,8 @@ impl From<&Recipient> for RecipientRecord {
             open_debts: r.open_debts.iter().map(DebtPartRecord::from).collect(),
             recovering_cents: r.recovering.cents(),
             version: r.version,
+            scheduled_cents: r.scheduled.cents(),
+            paid_cents: r.paid.cents(),
         }
     }
 }
@@ -91,7 +97,12 @@ impl TryFrom<RecipientRecord> for Recipient {
             .collect::<Result<Vec<_>, _>>()?;
         let open: i64 = open_debts.iter().map(|p| p.amount.cents()).sum();
         // The debt is the sum of its parts; neither it nor what is recovering is negative.
-        if r.debt_cents < 0 || r.recovering_cents < 0 || open != r.debt_cents {
+        if r.debt_cents < 0
+            || r.recovering_cents < 0
+            || open != r.debt_cents
+            || r.scheduled_cents < 0
+            || r.paid_cents < 0
+        {
             return Err(corrupt("debtCents", &id));
         }
         Ok(Recipient {
@@ -108,6 +119,8 @@ impl TryFrom<RecipientRecord> for Recipient {
             open_debts,
             recovering: Money::from_cents(r.recovering_cents),
             version: r.version,
+            scheduled: Money::from_cents(r.scheduled_cents),
+            paid: Money::from_cents(r.paid_cents),
         })
     }
 }

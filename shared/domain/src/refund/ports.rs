@@ -11,6 +11,7 @@ use crate::ledger::ports::MoneyOutOutcome;
 use crate::ledger::{AvailableDraw, Movement};
 use crate::messaging::outbox::OutboxMessage;
 use crate::pix::money::Money;
+use crate::recipient::RecipientTotals;
 use crate::refund::liability::DebtIncrease;
 use crate::split::entry::SplitEntry;
 
@@ -34,7 +35,8 @@ pub struct ReducedSplit {
 /// or paid there with what it was read with, never both); the movement does not exist; every
 /// shard in `draw` holds its part of `available`; the idempotency claim (if any) is still ours.
 /// Effects: the charge is replaced by `charge`; each reduced split by its new version; each
-/// recipient's debt grows by its increase (its item created on the first debt); the movement
+/// recipient's debt grows by its increase (its item created on the first debt); the
+/// recipients' totals change (`recipients`); the movement
 /// and its shard updates; the outbox messages (the `RefundRequested` that makes the refund
 /// executor call the provider); the completion.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,6 +46,8 @@ pub struct RequestRefund {
     pub from_revision: u32,
     pub reduced: Vec<ReducedSplit>,
     pub debts: Vec<DebtIncrease>,
+    /// Each reduced split's recipient: `scheduled` drops by what it gave up.
+    pub recipients: Vec<RecipientTotals>,
     pub movement: Movement,
     pub draw: AvailableDraw,
     pub outbox: Vec<OutboxMessage>,

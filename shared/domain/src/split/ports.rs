@@ -6,6 +6,7 @@ use crate::ledger::Movement;
 use crate::messaging::outbox::OutboxMessage;
 use crate::payout::Payout;
 use crate::pix::ids::{AccountId, TransactionId};
+use crate::recipient::RecipientTotals;
 use crate::split::entry::SplitEntry;
 use async_trait::async_trait;
 
@@ -14,7 +15,7 @@ use async_trait::async_trait;
 /// Conditions: the charge's status is `CONFIRMED`; none of the split entries, payouts or the
 /// movement exist yet.
 /// Effects: creates every split entry and payout, the movement and its balance shard, the
-/// outbox messages.
+/// outbox messages; adds each recipient's totals (creating the recipient on its first).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BookSplits {
     pub transaction_id: TransactionId,
@@ -23,6 +24,8 @@ pub struct BookSplits {
     pub payouts: Vec<Payout>,
     pub movement: Movement,
     pub outbox: Vec<OutboxMessage>,
+    /// Each recipient's `scheduled` grows by its shares (one per recipient).
+    pub recipients: Vec<RecipientTotals>,
 }
 
 /// Booked splits.

@@ -15,6 +15,7 @@ use pixgw_domain::error::WriteOutcome;
 use pixgw_domain::payout::PayoutState;
 use pixgw_domain::payout::record::PayoutRecord;
 use pixgw_domain::payout::runs::SettleSplits;
+use pixgw_domain::pix::ids::AccountId;
 
 use crate::payout::MAX_SPLITS_PER_SETTLE;
 use pixgw_domain::split::entry::SplitState;
@@ -24,6 +25,7 @@ use redb::WriteTransaction;
 use super::{PAYOUT_SPLITS, load_payout, manifest_entry, put_payout_record};
 use crate::events::{events_absent, put_events};
 use crate::ledger::{movement_absent, put_movement};
+use crate::recipient::add_totals;
 use crate::split::{load_split, put_split, split_key};
 use crate::tables::db_err;
 
@@ -87,6 +89,12 @@ pub(super) fn settle_splits_in(
         put_movement(txn, movement)?;
     }
     put_events(txn, &write.events)?;
+    if let Some(totals) = &write.recipient {
+        let account = AccountId::parse(&stored_payout.account_id).ok_or_else(|| {
+            StoreError::Corrupt(format!("payout {} has no account", write.payout_id))
+        })?;
+        add_totals(txn, &account, totals)?;
+    }
     Ok(WriteOutcome::Applied)
 }
 

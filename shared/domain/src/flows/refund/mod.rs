@@ -44,6 +44,7 @@ use crate::pix::ids::{AccountId, RefundId, TransactionId};
 use crate::pix::money::Money;
 use crate::provider::PixProvider;
 use crate::provider::directory::ProviderDirectory;
+use crate::recipient::RecipientTotals;
 use crate::refund::liability::{RefundFunding, RefundTerms, plan_funding};
 use crate::refund::ports::{ReducedSplit, RefundStore, RequestRefund};
 use crate::refund::{
@@ -310,7 +311,7 @@ impl RefundService {
         };
         let before: std::collections::HashMap<u8, Money> =
             entries.iter().map(|e| (e.index, e.refunded)).collect();
-        let reduced = funding
+        let reduced: Vec<ReducedSplit> = funding
             .reduced
             .iter()
             .map(|entry| ReducedSplit {
@@ -318,12 +319,20 @@ impl RefundService {
                 entry: entry.clone(),
             })
             .collect();
+        let recipients = RecipientTotals::scheduled_by_split(
+            &charge.account_id,
+            reduced.iter().map(|r| {
+                let gave_up = r.entry.refunded.cents() - r.refunded_before.cents();
+                (&r.entry, -gave_up)
+            }),
+        );
         Ok(RequestRefund {
             charge: charge.with_refund(refund),
             from: charge.status,
             from_revision: charge.refund_revision,
             reduced,
             debts: funding.debts,
+            recipients,
             movement,
             draw,
             outbox: vec![message.to_outbox(now)],
