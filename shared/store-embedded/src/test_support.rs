@@ -22,6 +22,7 @@ use pixgw_domain::pix::ids::{AccountId, TransactionId};
 use pixgw_domain::pix::money::Money;
 use pixgw_domain::pix::payment::{EndToEndId, EndToEndKind, Ispb, PaidBy, PayerBankData, Payment};
 use pixgw_domain::pix::pix_key::PixKeyType;
+use pixgw_domain::recipient::RecipientTotals;
 use pixgw_domain::split::entry::{SplitEntry, SplitState};
 use pixgw_domain::split::ports::BookSplits;
 use pixgw_domain::split::{SplitRule, SplitValue};
@@ -221,6 +222,10 @@ pub(crate) fn booking(
         t0(),
     )
     .expect("movement");
+    let recipients = RecipientTotals::scheduled_by_split(
+        account,
+        splits.iter().map(|s| (s, s.split.amount.cents())),
+    );
     BookSplits {
         transaction_id: charge.transaction_id.clone(),
         account_id: account.clone(),
@@ -228,6 +233,7 @@ pub(crate) fn booking(
         payouts,
         movement,
         outbox: Vec::new(),
+        recipients,
     }
 }
 

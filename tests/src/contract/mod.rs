@@ -67,6 +67,7 @@ use pixgw_domain::pix::payment::{EndToEndId, EndToEndKind, Ispb, PaidBy, PayerBa
 use pixgw_domain::pix::pix_key::PixKeyType;
 use pixgw_domain::schedule::PayoutSchedule;
 use pixgw_domain::schedule::ports::ScheduleState;
+use pixgw_domain::recipient::RecipientTotals;
 use pixgw_domain::split::entry::{SplitEntry, SplitState};
 use pixgw_domain::split::ports::BookSplits;
 use pixgw_domain::split::{SplitRule, SplitValue};
@@ -800,6 +801,10 @@ pub fn book_write(charge: &Charge, at: DateTime<Utc>) -> BookSplits {
             .to_outbox(at)
         })
         .collect();
+    let recipients = RecipientTotals::scheduled_by_split(
+        account,
+        splits.iter().map(|s| (s, s.split.amount.cents())),
+    );
     BookSplits {
         transaction_id: charge.transaction_id.clone(),
         account_id: account.clone(),
@@ -807,6 +812,7 @@ pub fn book_write(charge: &Charge, at: DateTime<Utc>) -> BookSplits {
         payouts,
         movement,
         outbox,
+        recipients,
     }
 }
 
@@ -937,6 +943,8 @@ pub fn settle_write(
             ),
             created_at: at,
         }],
+        recipient: None,
+        totals: None,
     }
 }
 

@@ -19,6 +19,7 @@ use pixgw_domain::payout::PayoutId;
 use pixgw_domain::payout::runs::{AttachSplits, PayoutHeader};
 use pixgw_domain::pix::ids::{AccountId, RefundId};
 use pixgw_domain::pix::money::Money;
+use pixgw_domain::recipient::RecipientTotals;
 use pixgw_domain::refund::liability::{RefundTerms, plan_funding};
 use pixgw_domain::refund::ports::{ReducedSplit, RequestRefund};
 use pixgw_domain::refund::{ChargeRefund, RefundLiability, RefundState};
@@ -116,7 +117,7 @@ async fn refund_write(
         refund_id: Some(refund.id.clone()),
         attempt: None,
     };
-    let reduced = funding
+    let reduced: Vec<ReducedSplit> = funding
         .reduced
         .iter()
         .map(|e| ReducedSplit {
@@ -127,12 +128,19 @@ async fn refund_write(
             entry: e.clone(),
         })
         .collect();
+    let recipients = RecipientTotals::scheduled_by_split(
+        account,
+        reduced
+            .iter()
+            .map(|r| (&r.entry, r.refunded_before.cents() - r.entry.refunded.cents())),
+    );
     RequestRefund {
         charge: charge.with_refund(refund),
         from: charge.status,
         from_revision: charge.refund_revision,
         reduced,
         debts: funding.debts,
+        recipients,
         movement,
         draw,
         outbox: vec![message.to_outbox(at)],

@@ -105,7 +105,9 @@ impl Shop {
     }
 
     /// Each recipient's stored debt (owed and being recovered) is minus the sum of its legs,
-    /// and the account's `recipientDebts` is their sum; its queue sums to what is owed.
+    /// and the account's `recipientDebts` is their sum; its queue sums to what is owed; Σ of
+    /// the recipients' `scheduled` is `reservedForSplits`. Every recipient is listed once,
+    /// walking the listing one at a time (every page boundary).
     pub(super) async fn assert_recipient_debts(&self, movements: &[Movement], balance: &Balance) {
         let mut legs: BTreeMap<RecipientId, i64> = BTreeMap::new();
         for m in movements {
@@ -116,28 +118,48 @@ impl Shop {
                 }
             }
         }
-        let mut total = 0;
-        for (recipient, sum) in &legs {
-            let stored = self
-                .gw
-                .state
-                .store
-                .get_recipient(&self.account, recipient)
+        let store = &self.gw.state.store;
+        let mut listed = Vec::new();
+        let mut after: Option<RecipientId> = None;
+        loop {
+            let (page, next) = store
+                .list_recipients(&self.account, after.as_ref(), 1)
                 .await
-                .expect("get recipient")
-                .unwrap_or_else(|| panic!("recipient {recipient} with legs is not stored"));
-            assert_eq!(
-                stored.debt.cents(),
-                -sum,
-                "recipient {recipient}'s debt vs its legs"
-            );
-            assert!(stored.debt.cents() >= 0, "{stored:?}");
-            total += stored.debt.cents();
+                .expect("list recipients");
+            assert!(page.len() <= 1, "{page:?}");
+            listed.extend(page);
+            match next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
         }
+        let ids: Vec<&RecipientId> = listed.iter().map(|r| &r.id).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "listed out of order or twice: {ids:?}");
+        let (mut owed_total, mut scheduled_total) = (0, 0);
+        for r in &listed {
+            let owed = r.debt.cents() + r.recovering.cents();
+            let sum = legs.remove(&r.id).unwrap_or(0);
+            assert_eq!(owed, -sum, "recipient {}'s debt vs its legs: {r:?}", r.id);
+            assert!(r.debt.cents() >= 0 && r.recovering.cents() >= 0, "{r:?}");
+            assert_eq!(pixgw_domain::recipient::total(&r.open_debts), r.debt, "{r:?}");
+            let stored = store
+                .get_recipient(&self.account, &r.id)
+                .await
+                .expect("get recipient");
+            assert_eq!(stored.as_ref(), Some(r), "get vs list");
+            owed_total += owed;
+            scheduled_total += r.scheduled.cents();
+        }
+        assert!(legs.is_empty(), "recipients with legs but not listed: {legs:?}");
         assert_eq!(
             balance.get(Bucket::RecipientDebts).cents(),
-            total,
+            owed_total,
             "recipientDebts ≠ Σ recipients' debts"
+        );
+        assert_eq!(
+            balance.reserved_for_splits.cents(),
+            scheduled_total,
+            "reservedForSplits ≠ Σ recipients' scheduled"
         );
     }
 }

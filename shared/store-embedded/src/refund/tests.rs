@@ -10,6 +10,7 @@ use pixgw_domain::ledger::{AvailableDraw, Bucket, LedgerAccount, Leg, Movement, 
 use pixgw_domain::messaging::outbox::PipelineMessage;
 use pixgw_domain::pix::ids::{AccountId, RefundId};
 use pixgw_domain::pix::money::Money;
+use pixgw_domain::recipient::RecipientTotals;
 use pixgw_domain::recipient::ports::RecipientStore;
 use pixgw_domain::refund::liability::{RefundTerms, plan_funding};
 use pixgw_domain::refund::ports::ReducedSplit;
@@ -101,7 +102,7 @@ async fn refund_write(
         refund_id: Some(refund.id.clone()),
         attempt: None,
     };
-    let reduced = funding
+    let reduced: Vec<ReducedSplit> = funding
         .reduced
         .iter()
         .map(|e| ReducedSplit {
@@ -109,12 +110,19 @@ async fn refund_write(
             entry: e.clone(),
         })
         .collect();
+    let recipients = RecipientTotals::scheduled_by_split(
+        account,
+        reduced
+            .iter()
+            .map(|r| (&r.entry, r.refunded_before.cents() - r.entry.refunded.cents())),
+    );
     RequestRefund {
         charge: stored.with_refund(refund),
         from: stored.status,
         from_revision: stored.refund_revision,
         reduced,
         debts: funding.debts,
+        recipients,
         movement,
         draw,
         outbox: vec![message.to_outbox(at(100))],

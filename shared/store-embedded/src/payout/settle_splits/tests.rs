@@ -378,6 +378,7 @@ async fn the_chunk_size_and_a_settled_payout_state_are_conditions_too() {
         movement: None,
         events: Vec::new(),
         now: at(65),
+        recipient: None,
     };
     refused(&store, &account, &payout.id, unsettled).await;
     set_unsettled(&store, &payout.id, 0);
