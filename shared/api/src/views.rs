@@ -122,7 +122,7 @@ impl ManifestSplitView {
         ManifestSplitView {
             transaction_id: key.transaction_id.to_string(),
             index: key.index,
-            amount: entry.split.amount,
+            amount: entry.payable(),
             status: entry.state.as_str(),
             end_to_end_id: entry.end_to_end_id.as_ref().map(ToString::to_string),
             attempts: entry.attempts,
