@@ -237,8 +237,12 @@ fn parse_manifest_key(prefix: &str, key: &str) -> Result<SplitRef, StoreError> {
 
 fn settle_in(txn: &WriteTransaction, write: &SettlePayout) -> Result<WriteOutcome, StoreError> {
     let payout_id = write.payout.id.as_str();
-    let stored_payout =
-        load_payout(txn, payout_id)?.filter(|p| p.state == PayoutState::Processing.as_str());
+    // PROCESSING, with the deductions the settlement was computed with (a settlement read
+    // before the netting must not wipe them and leave the debt recovering for ever).
+    let deductions = PayoutRecord::from(&write.payout).deductions;
+    let stored_payout = load_payout(txn, payout_id)?.filter(|p| {
+        p.state == PayoutState::Processing.as_str() && p.deductions == deductions
+    });
     let Some(stored_payout) = stored_payout else {
         return Ok(WriteOutcome::Conflict);
     };
@@ -300,7 +304,7 @@ fn decide_netting_in(
         if expected.is_none() || stored_version(txn, recipient)? != expected {
             return Ok(WriteOutcome::Conflict);
         }
-        replace_debt_queue(txn, recipient)?;
+        replace_debt_queue(txn, recipient, write.payout.deducted())?;
     }
     let record = PayoutRecord {
         deductions: PayoutRecord::from(&write.payout).deductions,

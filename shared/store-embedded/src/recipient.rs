@@ -125,11 +125,14 @@ pub(crate) fn stored_version(
     Ok(get_decoded(&table, &key, decode_recipient)?.map(|r| r.version))
 }
 
-/// Stores the debt queue of `recipient` as given (the caller checked the version it replaces),
-/// keeping its stored running totals (they change by addition, without the version).
+/// Stores the debt queue of `recipient` as given (the caller checked the version it replaces)
+/// and adds `taken` to what the stored recipient is recovering; its running totals and its
+/// `recovering` change by addition without the version (a payout settling meanwhile), so
+/// they are kept as stored, never overwritten with what the netting read.
 pub(crate) fn replace_debt_queue(
     txn: &WriteTransaction,
     recipient: &Recipient,
+    taken: Money,
 ) -> Result<(), StoreError> {
     let key = key(recipient.account_id.as_str(), recipient.id.as_str());
     let table = txn.open_table(RECIPIENTS).map_err(db_err)?;
@@ -139,11 +142,16 @@ pub(crate) fn replace_debt_queue(
         Some(stored) => Recipient {
             debt: recipient.debt,
             open_debts: recipient.open_debts.clone(),
-            recovering: recipient.recovering,
+            recovering: Money::from_cents(stored.recovering.cents() + taken.cents()),
             version: recipient.version,
             ..stored
         },
-        None => recipient.clone(),
+        None => {
+            return Err(StoreError::Corrupt(format!(
+                "netting of recipient {} that is not stored",
+                recipient.id
+            )));
+        }
     };
     replace_recipient(txn, &merged)
 }

@@ -19,9 +19,10 @@ use crate::split::entry::SplitEntry;
 
 /// PROCESSING → PAID or FAILED, for a payout and the splits it carries inline.
 ///
-/// Conditions: the payout's stored state is `PROCESSING`; every listed split's stored state is
-/// `PROCESSING` with `payout_id` = this payout; the movement and the events do not exist;
-/// those of `recipient` ([`DebtSettlement`]).
+/// Conditions: the payout's stored state is `PROCESSING` and its stored deductions are
+/// `payout.deductions` (a settlement computed before the netting would wipe them); every
+/// listed split's stored state is `PROCESSING` with `payout_id` = this payout; the movement
+/// and the events do not exist; those of `recipient` ([`DebtSettlement`]).
 /// Effects: the payout and the splits are replaced by the given (settled) versions; the
 /// movement (if any) and its balance shard; the events; the outbox messages; the recipient's
 /// debt settlement.
@@ -63,8 +64,11 @@ pub struct DebtSettlement {
 ///
 /// Conditions: the payout is stored PROCESSING with no deductions decided; when `recipient`
 /// is given, the recipient item is stored with the version it was read with (`version` − 1).
-/// Effects: the payout's deductions are stored (maybe empty); the recipient item is replaced
-/// by `recipient` (the parts taken off its queue, `recovering` grown).
+/// Effects: the payout's deductions are stored (maybe empty); the recipient's debt queue
+/// (`open_debts`, `debt`, `version`) becomes `recipient`'s, and its `recovering` GROWS by the
+/// payout's deductions — it is not set from `recipient`: a payout settling PAID meanwhile
+/// lowers `recovering` without bumping the version, and must not be undone. Nothing else of
+/// the recipient changes (its totals change by addition elsewhere).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecideNetting {
     pub payout: Payout,
