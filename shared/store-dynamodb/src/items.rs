@@ -23,6 +23,9 @@ pub(crate) const REFUNDED: &str = "refundedCents";
 pub(crate) const UPDATED_AT: &str = "updatedAtMs";
 /// The payout's count of splits still to settle (see `Payout::unsettled_splits`).
 pub(crate) const UNSETTLED_SPLITS: &str = "unsettledSplits";
+/// A payout's decided deductions (`PayoutRecord::deductions`): absent until decided, then a
+/// list, maybe empty.
+pub(crate) const DEDUCTIONS: &str = "deductions";
 
 /// A record as attributes, plus the table keys (`extra`). Record fields never share a name
 /// with a key attribute (unit-tested below), so nothing is overwritten.
@@ -128,6 +131,7 @@ mod tests {
                 split_count: Some(0),
                 unsettled_splits: 0,
                 state: String::new(),
+                deductions: Some(vec![]),
                 end_to_end_id: Some(String::new()),
                 provider_transfer_id: Some(String::new()),
                 failure_reason: Some(String::new()),
@@ -174,5 +178,6 @@ mod tests {
         assert!(records[1].iter().any(|f| f == STATE));
         assert!(records[1].iter().any(|f| f == ACCOUNT_ID));
         assert!(records[1].iter().any(|f| f == UNSETTLED_SPLITS));
+        assert!(records[1].iter().any(|f| f == DEDUCTIONS));
     }
 }

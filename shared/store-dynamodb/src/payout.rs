@@ -8,9 +8,15 @@
 //! - A scheduled payout's manifest is its splits' `gsi1` partition `PAYOUT#{payoutId}#SPLITS`
 //!   (the keys [`split_item_in`] gives a split of it), read page by page in
 //!   `(transactionId, index)` order.
-//! - Settling a payout is ONE `TransactWriteItems`: the payout, PROCESSING, replaced whole by its
-//!   settled version (its listing keys follow the new state), each of its splits likewise, and
-//!   the ledger half of [`crate::ledger_write`].
+//! - Deciding a payout's deductions (the recipient debt it recovers, just before its transfer)
+//!   is ONE `TransactWriteItems` of at most 2 items: the payout's `deductions` set on a
+//!   PROCESSING payout that has none, and the recipient's queue taken from at the version it was
+//!   read with ([`netting_update`]).
+//! - Settling a payout is ONE `TransactWriteItems`: the payout, PROCESSING with the deductions
+//!   it was settled from, replaced whole by its settled version (its listing keys follow the
+//!   new state; its `deductions` kept), each of its splits likewise, the ledger half of
+//!   [`crate::ledger_write`], and its deductions settled on its recipient's item
+//!   ([`debt_settlement_update`]: one more item).
 //! - Settling a chunk of a settled scheduled payout's splits is ONE `TransactWriteItems`
 //!   (payout `unsettledSplits` count-down + ≤ 48 whole-item split Puts + optional movement and
 //!   balance shard + events): each split's index keys follow its new state (PAID/FAILED stay in
@@ -21,21 +27,25 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use pixgw_domain::error::{StoreError, WriteOutcome};
+use pixgw_domain::ledger::{Bucket, LedgerAccount};
 use pixgw_domain::payout::ports::{
-    PayoutCursor, PayoutPage, PayoutQuery, PayoutStore, SettlePayout,
+    DebtSettlement, DecideNetting, PayoutCursor, PayoutPage, PayoutQuery, PayoutStore, SettlePayout,
 };
 use pixgw_domain::payout::record::PayoutRecord;
 use pixgw_domain::payout::runs::SettleSplits;
 use pixgw_domain::payout::{Payout, PayoutId, PayoutState, PayoutTrigger, SplitRef};
-use pixgw_domain::pix::ids::{AccountId, TransactionId};
+use pixgw_domain::pix::ids::{AccountId, RecipientId, TransactionId};
+use pixgw_domain::recipient::record::DebtPartRecord;
+use pixgw_domain::recipient::total;
 use pixgw_domain::split::entry::{SplitEntry, SplitState};
+use serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value;
 use tracing::{debug, instrument};
 
 use crate::DynamoStore;
 use crate::errors::{self, still_conflicting};
 use crate::items::{
-    ACCOUNT_ID, PAYOUT_ID, STATE, UNSETTLED_SPLITS, UPDATED_AT, decode, num, out_of_range,
-    record_item, string_attr,
+    ACCOUNT_ID, DEDUCTIONS, PAYOUT_ID, STATE, UNSETTLED_SPLITS, UPDATED_AT, decode, num,
+    out_of_range, record_item, string_attr,
 };
 use crate::keys::{
     ENTITY, GSI1PK, GSI1SK, GSI2PK, GSI2SK, Item, PK, SK, SK_PAYOUT, SortRange, charge_pk,
@@ -44,6 +54,7 @@ use crate::keys::{
 };
 use crate::ledger_write::{MAX_TRANSACT_ITEMS, distinct_events, ledger_events_outbox, witnesses};
 use crate::listing::{MAX_LIMIT, NewestFirst};
+use crate::recipient::{debt_settlement_update, netting_update};
 use crate::split::{split_from_item, split_item_in};
 use crate::table::{GSI1, GSI2};
 use crate::transact::{TransactFailure, transact_write};
@@ -90,19 +101,150 @@ pub(crate) fn payout_from_item(item: Item) -> Result<Payout, StoreError> {
     Payout::try_from(decode::<PayoutRecord>("payout", item)?)
 }
 
-/// Replaces a PROCESSING payout (of the same account) by its settled version.
+/// A payout's deductions as its record stores them (a list, maybe empty).
+fn deductions_value(payout: &Payout) -> Result<Option<AttributeValue>, StoreError> {
+    let Some(parts) = &payout.deductions else {
+        return Ok(None);
+    };
+    let records: Vec<DebtPartRecord> = parts.iter().map(DebtPartRecord::from).collect();
+    to_attribute_value(records)
+        .map(Some)
+        .map_err(|e| errors::corrupt("payout deductions", &e))
+}
+
+/// Replaces a PROCESSING payout (of the same account) by its settled version, if it was
+/// settled from the deductions stored: a settlement computed from a read older than the
+/// netting would otherwise erase the deductions and leave the recipient's debt `recovering`
+/// forever.
 fn settled_payout_put(table: &str, payout: &Payout) -> Result<TransactWriteItem, StoreError> {
-    let put = Put::builder()
+    let builder = Put::builder()
         .table_name(table)
         .set_item(Some(payout_item(payout)?))
-        .condition_expression("#state = :processing AND #acc = :acc")
         .expression_attribute_names("#state", STATE)
         .expression_attribute_names("#acc", ACCOUNT_ID)
+        .expression_attribute_names("#ded", DEDUCTIONS)
+        .expression_attribute_values(":processing", s(PayoutState::Processing.as_str()))
+        .expression_attribute_values(":acc", s(payout.account_id.to_string()));
+    let builder = match deductions_value(payout)? {
+        // DynamoDB compares lists (and maps) for equality element by element.
+        Some(deductions) => builder
+            .condition_expression("#state = :processing AND #acc = :acc AND #ded = :ded")
+            .expression_attribute_values(":ded", deductions),
+        None => builder.condition_expression(
+            "#state = :processing AND #acc = :acc AND attribute_not_exists(#ded)",
+        ),
+    };
+    let put = builder.build().map_err(|e| errors::build_failed(PUT, &e))?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// Sets a PROCESSING payout's (of the same account) deductions, if none are decided yet. Only
+/// that attribute: the rest of the item (a scheduled payout's index keys, its counts) stays.
+fn deductions_update(table: &str, payout: &Payout) -> Result<TransactWriteItem, StoreError> {
+    let deductions = deductions_value(payout)?
+        .ok_or_else(|| refusing("a netting must decide the payout's deductions"))?;
+    let update = Update::builder()
+        .table_name(table)
+        .set_key(Some(primary_key(payout_pk(&payout.id), SK_PAYOUT)))
+        .update_expression("SET #ded = :ded")
+        .condition_expression("#state = :processing AND #acc = :acc AND attribute_not_exists(#ded)")
+        .expression_attribute_names("#state", STATE)
+        .expression_attribute_names("#acc", ACCOUNT_ID)
+        .expression_attribute_names("#ded", DEDUCTIONS)
         .expression_attribute_values(":processing", s(PayoutState::Processing.as_str()))
         .expression_attribute_values(":acc", s(payout.account_id.to_string()))
+        .expression_attribute_values(":ded", deductions)
         .build()
-        .map_err(|e| errors::build_failed(PUT, &e))?;
-    Ok(TransactWriteItem::builder().put(put).build())
+        .map_err(|e| errors::build_failed(UPDATE, &e))?;
+    Ok(TransactWriteItem::builder().update(update).build())
+}
+
+fn refusing(why: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("refusing to write: {why}"))
+}
+
+/// The recipient a payout pays, as its account's recipients know it.
+fn recipient_of(payout: &Payout) -> RecipientId {
+    RecipientId::derive(&payout.account_id, payout.recipient.grouping_key())
+}
+
+/// What a netting must be for its items to mean what [`DecideNetting`] says (the executor
+/// builds it so; one that is not is refused before anything is sent): the deductions decided;
+/// when some are taken, the payout's own recipient given, its queue still summing to its
+/// debt; deductions never more than the payout pays.
+fn check_netting(write: &DecideNetting) -> Result<(), String> {
+    let payout = &write.payout;
+    let deductions = payout
+        .deductions
+        .as_deref()
+        .ok_or("no deductions decided")?;
+    if total(deductions).cents() > payout.amount.cents() {
+        return Err(format!("payout {} deducts more than it pays", payout.id));
+    }
+    match &write.recipient {
+        None if deductions.is_empty() => Ok(()),
+        None => Err(format!("payout {} deducts from no recipient", payout.id)),
+        Some(r) if r.account_id != payout.account_id || r.id != recipient_of(payout) => {
+            Err(format!("recipient {} is not payout {}'s", r.id, payout.id))
+        }
+        Some(r) if total(&r.open_debts) != r.debt => {
+            Err(format!("recipient {}'s debt is not its queue", r.id))
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+/// What a settlement must be for its recipient item and its ledger to tell the same story
+/// (the domain's `settle_payout` builds it so; one that is not is refused before anything is
+/// sent): the recipient's debt settlement is exactly the payout's deductions, for its own
+/// recipient, restored unless PAID; and the movement's recipient legs (and `recipientDebts`)
+/// move exactly what a PAID payout recovered, nothing otherwise.
+fn check_settlement(write: &SettlePayout) -> Result<(), String> {
+    let payout = &write.payout;
+    let deductions = payout.deductions.as_deref().unwrap_or_default();
+    let paid = payout.state == PayoutState::Paid;
+    let recovered = match &write.recipient {
+        None if deductions.is_empty() => 0,
+        None => return Err(format!("payout {}'s deductions are not settled", payout.id)),
+        Some(DebtSettlement {
+            recipient_id,
+            parts,
+            restore,
+        }) => {
+            if recipient_id != &recipient_of(payout) || parts.as_slice() != deductions {
+                return Err(format!("payout {} settles other deductions", payout.id));
+            }
+            if *restore == paid {
+                return Err(format!("payout {} restores what it recovered", payout.id));
+            }
+            if *restore { 0 } else { total(parts).cents() }
+        }
+    };
+    let (mut recipient_legs, mut debts_legs) = (0_i64, 0_i64);
+    for leg in write.movement.iter().flat_map(|m| &m.legs) {
+        match &leg.account {
+            LedgerAccount::Recipient(account, id)
+                if account == &payout.account_id && id == &recipient_of(payout) =>
+            {
+                recipient_legs += leg.amount.cents();
+            }
+            LedgerAccount::Recipient(..) => {
+                return Err(format!(
+                    "payout {} moves another recipient's debt",
+                    payout.id
+                ));
+            }
+            LedgerAccount::Merchant(_, Bucket::RecipientDebts) => debts_legs += leg.amount.cents(),
+            _ => {}
+        }
+    }
+    if recipient_legs != recovered || debts_legs != -recovered {
+        return Err(format!(
+            "the movement of payout {} does not book what it recovered",
+            payout.id
+        ));
+    }
+    Ok(())
 }
 
 /// Replaces a split entry that is PROCESSING in payout `payout` by its settled version.
@@ -423,6 +565,7 @@ impl PayoutStore for DynamoStore {
         if !distinct_events(&write.events) {
             return Ok(WriteOutcome::Conflict);
         }
+        check_settlement(write).map_err(refusing)?;
         let mut items = vec![settled_payout_put(&self.table, &write.payout)?];
         for entry in &write.splits {
             items.push(settled_split_put(&self.table, entry, &write.payout)?);
@@ -433,8 +576,30 @@ impl PayoutStore for DynamoStore {
             &write.events,
             &write.outbox,
         )?);
+        if let Some(settlement) = &write.recipient {
+            items.push(debt_settlement_update(
+                &self.table,
+                &write.payout.account_id,
+                settlement,
+            )?);
+        }
         let witnesses = witnesses(write.movement.as_ref(), &write.events);
         self.settlement_write("settle_payout", items, witnesses)
+            .await
+    }
+
+    #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %write.payout.account_id, payout_id = %write.payout.id, recipient = write.recipient.is_some()))]
+    async fn decide_netting(&self, write: &DecideNetting) -> Result<WriteOutcome, StoreError> {
+        check_netting(write).map_err(refusing)?;
+        let mut items = vec![deductions_update(&self.table, &write.payout)?];
+        if let Some(recipient) = &write.recipient {
+            let taken = write.payout.deductions.as_deref().unwrap_or_default();
+            items.push(netting_update(&self.table, recipient, taken)?);
+        }
+        // No witness: nothing but this payout's own item says the netting was made, and its
+        // deductions may be an empty list. After persistent conflicts the caller re-reads the
+        // payout (as after any Conflict) and finds them decided or not.
+        self.settlement_write("decide_netting", items, Vec::new())
             .await
     }
 

@@ -8,8 +8,8 @@
 //!    SCHEDULED, in no payout, of the charge's account, with the `refundedCents` it was read
 //!    with ([`reduced_split_put`]) — the payout scheduler's attach requires the same of the
 //!    splits it takes, so a split is either reduced here or paid there, never both;
-//! 3. each recipient debt the refund creates added to its recipient's item, created on the
-//!    first debt ([`debt_increase_update`]);
+//! 3. each recipient debt the refund creates added to its recipient's item (its part queued at
+//!    the end), created on the first debt ([`debt_increase_update`]);
 //! 4. the movement with its balance shard updates (each shard the draw takes from conditioned
 //!    on holding its part), the outbox messages and the idempotency completion.
 //!
@@ -77,7 +77,7 @@ fn reduced_split_put(table: &str, reduced: &ReducedSplit) -> Result<TransactWrit
 /// What the write must be for its items to mean what [`RequestRefund`] says (the flow builds
 /// it so; a write that is not is refused before anything is sent): the reduced splits are the
 /// charge's own, each once; each debt is positive, once per recipient, under the id its
-/// recipient derives to; and the movement's recipient legs are exactly minus the debts (the
+/// recipient derives to, of this charge and one of its refunds; and the movement's recipient legs are exactly minus the debts (the
 /// recipient items and the ledger must tell the same story).
 fn check_write(write: &RequestRefund) -> Result<(), String> {
     let charge = &write.charge;
@@ -96,6 +96,16 @@ fn check_write(write: &RequestRefund) -> Result<(), String> {
         let derived = RecipientId::derive(&charge.account_id, debt.recipient.grouping_key());
         if debt.amount.cents() <= 0 || derived != debt.recipient_id {
             return Err(format!("debt of {} is not a debt", debt.recipient_id));
+        }
+        // The part it queues must name this charge and one of its refunds: a payout's
+        // deductions show it, and a restore puts it back as it is.
+        if debt.transaction_id != charge.transaction_id
+            || !charge.refunds.iter().any(|r| r.id == debt.refund_id)
+        {
+            return Err(format!(
+                "debt of {} is of another refund",
+                debt.recipient_id
+            ));
         }
         if debts
             .insert(&debt.recipient_id, debt.amount.cents())

@@ -31,6 +31,7 @@ use pixgw_domain::pix::money::Money;
 use pixgw_domain::recipient::Recipient;
 use pixgw_domain::recipient::ports::RecipientStore;
 use pixgw_domain::refund::RefundLiability::{Merchant, Proportional};
+use pixgw_domain::refund::liability::DebtIncrease;
 use pixgw_domain::refund::ports::{RefundStore, RequestRefund};
 use pixgw_domain::refund::record::RefundRecord;
 use pixgw_domain::refund::{RefundLiability, RefundState};
@@ -327,11 +328,19 @@ async fn a_paid_split_becomes_a_recipient_debt_that_grows_with_each_refund() {
     assert_eq!(first.debts.len(), 1);
     assert_eq!(first.debts[0].amount.cents(), 200);
     assert_eq!(request(&store, &first).await, MoneyOutOutcome::Applied);
+    let first_part = first.debts[0].part();
+    assert_eq!(
+        (&first_part.refund_id, &first_part.transaction_id),
+        (&first.charge.refunds[0].id, &c.transaction_id)
+    );
     let expected = Recipient {
         id: debtor.clone(),
         account_id: account.clone(),
         recipient: entries[0].recipient(),
         debt: Money::from_cents(200),
+        open_debts: vec![first_part.clone()],
+        recovering: Money::ZERO,
+        version: 1,
     };
     assert_eq!(
         store.get_recipient(&account, &debtor).await,
@@ -371,13 +380,36 @@ async fn a_paid_split_becomes_a_recipient_debt_that_grows_with_each_refund() {
     .await;
     assert_eq!(second.debts[0].amount.cents(), 300);
     assert_eq!(request(&store, &second).await, MoneyOutOutcome::Applied);
+    // Its part joins the END of the queue (FIFO: the oldest debt is recovered first), and
+    // the version moves on.
     assert_eq!(
         store.get_recipient(&account, &debtor).await,
         Ok(Some(Recipient {
             debt: Money::from_cents(500),
+            open_debts: vec![first_part, second.debts[0].part()],
+            version: 2,
             ..expected
         }))
     );
+    let item = raw(
+        &store,
+        keys::recipients_pk(&account),
+        &keys::recipient_sk(&debtor),
+    )
+    .await
+    .expect("recipient item");
+    assert_eq!(number(&item, "version"), Some(2));
+    let queued: Vec<i64> = match item.get("openDebts") {
+        Some(AttributeValue::L(parts)) => parts
+            .iter()
+            .map(|p| match p {
+                AttributeValue::M(m) => number(m, "amountCents").expect("amountCents"),
+                other => panic!("a part that is not a map: {other:?}"),
+            })
+            .collect(),
+        other => panic!("openDebts is not a list: {other:?}"),
+    };
+    assert_eq!(queued, vec![200, 300]);
     assert_eq!(recipient_debts_attribute(&store, &account).await, 500);
     let balance = store.get_balance(&account).await.expect("balance");
     assert_eq!(balance.recipient_debts.cents(), 500);
@@ -467,6 +499,17 @@ async fn a_refund_write_whose_debts_the_movement_does_not_book_is_refused() {
     let mut write = refund_write(&store, &c, &entries, 2_000, Proportional, T0_MS + 10_000).await;
     let debtor = write.debts[0].recipient_id.clone();
     let before = snapshot(&store, &c, std::slice::from_ref(&debtor)).await;
+    let of_another_refund = RequestRefund {
+        debts: vec![DebtIncrease {
+            refund_id: RefundId::generate(),
+            ..write.debts[0].clone()
+        }],
+        ..write.clone()
+    };
+    assert!(matches!(
+        store.request_refund(&of_another_refund).await,
+        Err(StoreError::Unavailable(_))
+    ));
     write.debts[0].amount = Money::from_cents(199);
     assert!(matches!(
         store.request_refund(&write).await,

@@ -31,7 +31,9 @@ pub async fn refund_write(
 ) -> RequestRefund {
     let at = at_ms(at_millis);
     let amount = Money::from_cents(amount);
+    let refund_id = RefundId::generate();
     let terms = RefundTerms {
+        refund_id: refund_id.clone(),
         gross: c.amount,
         refund: amount,
         liability,
@@ -40,7 +42,7 @@ pub async fn refund_write(
     };
     let funding = plan_funding(terms, entries).expect("a refund within the charge");
     let refund = ChargeRefund {
-        id: RefundId::generate(),
+        id: refund_id,
         amount,
         liability,
         split_parts: funding.parts.clone(),

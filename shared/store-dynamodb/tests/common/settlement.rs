@@ -223,6 +223,7 @@ pub fn settle_write(book: &BookSplits, state: PayoutState, at_millis: i64) -> Se
         movement: Some(movement),
         events: Vec::new(),
         outbox: vec![message],
+        recipient: None,
     }
 }
 
