@@ -233,6 +233,8 @@ async fn bare_writes(gw: &Gateway, store: &pixgw_api::store::DynStore, id: &str)
         ),
         payout,
         splits: vec![split],
+        recipient: None,
+        totals: None,
         outbox: Vec::new(),
     };
     assert_eq!(

@@ -16,7 +16,7 @@
 //!   it was settled from, replaced whole by its settled version (its listing keys follow the
 //!   new state; its `deductions` kept), each of its splits likewise, the ledger half of
 //!   [`crate::ledger_write`], and its deductions settled on its recipient's item
-//!   ([`debt_settlement_update`]: one more item).
+//!   ([`recipient_change_update`]: one more item, with the recipient's totals).
 //! - Settling a chunk of a settled scheduled payout's splits is ONE `TransactWriteItems`
 //!   (payout `unsettledSplits` count-down + ≤ 48 whole-item split Puts + optional movement and
 //!   balance shard + events): each split's index keys follow its new state (PAID/FAILED stay in
@@ -54,14 +54,14 @@ use crate::keys::{
 };
 use crate::ledger_write::{MAX_TRANSACT_ITEMS, distinct_events, ledger_events_outbox, witnesses};
 use crate::listing::{MAX_LIMIT, NewestFirst};
-use crate::recipient::{debt_settlement_update, netting_update};
+use crate::recipient::{changes_of, netting_update, recipient_change_update};
 use crate::split::{split_from_item, split_item_in};
 use crate::table::{GSI1, GSI2};
 use crate::transact::{TransactFailure, transact_write};
 
 /// The most splits one `SettleSplits` may carry here: each split may bring its own event (2
-/// items per split), plus the payout, a movement and its balance shard, within DynamoDB's
-/// 100-item transaction limit.
+/// items per split), plus the payout, a movement, its balance shard and the recipient's
+/// totals, within DynamoDB's 100-item transaction limit (48 × 2 + 4 = 100).
 pub const MAX_SPLITS_PER_SETTLE: usize = 48;
 
 /// Attributes of a manifest entry (a split item in the payout's `gsi1` partition).
@@ -522,6 +522,9 @@ impl PayoutStore for DynamoStore {
             &write.events,
             &[],
         )?);
+        for change in changes_of(&[], write.recipient.iter(), None) {
+            items.push(recipient_change_update(&self.table, account, &change)?);
+        }
         if items.len() > MAX_TRANSACT_ITEMS {
             return Err(StoreError::Unavailable(format!(
                 "settle_payout_splits needs {} items, more than one transaction holds \
@@ -576,11 +579,15 @@ impl PayoutStore for DynamoStore {
             &write.events,
             &write.outbox,
         )?);
-        if let Some(settlement) = &write.recipient {
-            items.push(debt_settlement_update(
+        let settlement = write
+            .recipient
+            .as_ref()
+            .map(|settlement| (settlement, &write.payout.recipient));
+        for change in changes_of(&[], write.totals.iter(), settlement) {
+            items.push(recipient_change_update(
                 &self.table,
                 &write.payout.account_id,
-                settlement,
+                &change,
             )?);
         }
         let witnesses = witnesses(write.movement.as_ref(), &write.events);

@@ -7,31 +7,36 @@
 //! payouts' deductions not settled yet) and `version`. Three writes change it, each inside the
 //! transaction of the change that causes it:
 //!
-//! - a refund ([`debt_increase_update`]) creates it on the first debt and grows it: its
-//!   descriptive attributes are set only if absent, the part is appended at the END of the
-//!   queue, `debtCents` and `version` change only by `ADD`, so two refunds adding to one
-//!   recipient never lose each other's increase (and need no condition on what they read);
+//! - a booking, a refund or a payout's settlement ([`recipient_change_update`], one update per
+//!   recipient per write) creates it on its first change (descriptive attributes set only if
+//!   absent) and changes it only by appending and `ADD`ing, so concurrent writes never lose
+//!   each other's change: a refund appends its debt part at the END of the queue
+//!   (`debtCents`, `version` grow); a FAILED payout's settlement puts its deductions back at
+//!   the FRONT; `scheduledCents` / `paidCents` move with bookings, reductions and payouts;
 //! - a payout's netting ([`netting_update`]) takes parts off the FRONT of the queue: it sets the
 //!   queue and `debtCents` as the executor computed them, so it requires the `version` it read
 //!   (any refund or restore in between bumps it and makes it a Conflict), and `ADD`s what it
 //!   took to `recoveringCents`;
-//! - a payout's settlement ([`debt_settlement_update`]) `ADD`s minus its deductions to
-//!   `recoveringCents` and, when the payout FAILED, puts them back at the front of the queue.
+//! - a settlement `ADD`s minus its deductions to `recoveringCents`.
 //!
 //! `recoveringCents` only ever changes by `ADD`, so the netting and a settlement of another
 //! payout of the same recipient commute without either bumping the version for it.
+
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::builders::UpdateBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use pixgw_domain::error::StoreError;
+use pixgw_domain::payout::PayoutRecipient;
 use pixgw_domain::payout::ports::DebtSettlement;
 use pixgw_domain::pix::ids::{AccountId, RecipientId};
 use pixgw_domain::pix::money::Money;
-use pixgw_domain::recipient::ports::RecipientStore;
+use pixgw_domain::recipient::RecipientTotals;
+use pixgw_domain::recipient::ports::{MAX_RECIPIENTS_PER_PAGE, RecipientStore};
+use pixgw_domain::refund::liability::DebtIncrease;
 use pixgw_domain::recipient::record::{DebtPartRecord, RecipientRecord};
 use pixgw_domain::recipient::{DebtPart, Recipient, total};
-use pixgw_domain::refund::liability::DebtIncrease;
 use serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value;
 use tracing::instrument;
 
@@ -49,32 +54,40 @@ const OPEN_DEBTS: &str = "openDebts";
 const RECOVERING: &str = "recoveringCents";
 /// Absent on items written before the queue existed: such an item is at version 0.
 const VERSION: &str = "version";
+const SCHEDULED: &str = "scheduledCents";
+const PAID: &str = "paidCents";
 
 const UPDATE: &str = "UpdateItem";
 
-/// The recipient `debt` is about, as its item will first be written (no debt yet: the debt
-/// itself is only ever `ADD`ed).
-fn recipient_item(account: &AccountId, debt: &DebtIncrease) -> Result<Item, StoreError> {
+/// The identity of a recipient (key, names, ids, entity): what every change sets only if
+/// absent, so the first change of a recipient creates its item.
+fn identity_item(
+    account: &AccountId,
+    id: &RecipientId,
+    recipient: &PayoutRecipient,
+) -> Result<Item, StoreError> {
     let record = RecipientRecord::from(&Recipient {
-        id: debt.recipient_id.clone(),
+        id: id.clone(),
         account_id: account.clone(),
-        recipient: debt.recipient.clone(),
+        recipient: recipient.clone(),
         debt: Money::ZERO,
         open_debts: Vec::new(),
         recovering: Money::ZERO,
         version: 0,
+        scheduled: Money::ZERO,
+        paid: Money::ZERO,
     });
     let mut item = record_item(
         "recipient",
         &record,
         [
             (PK, s(recipients_pk(account))),
-            (SK, s(recipient_sk(&debt.recipient_id))),
+            (SK, s(recipient_sk(id))),
             (ENTITY, s(ENTITY_RECIPIENT)),
         ],
     )?;
     // Changed by the update's own clauses, never set-if-absent.
-    for changed in [DEBT, OPEN_DEBTS, VERSION] {
+    for changed in [DEBT, OPEN_DEBTS, VERSION, RECOVERING, SCHEDULED, PAID] {
         item.remove(changed);
     }
     Ok(item)
@@ -106,42 +119,113 @@ fn recipient_update(account: &AccountId, id: &RecipientId, table: &str) -> Updat
         .expression_attribute_values(":rid", s(id.to_string()))
 }
 
-/// Grows the debt of the account's recipient by `debt.amount`, creating its item on the first
-/// debt: every descriptive attribute `SET … = if_not_exists(…)`, the part appended at the end
-/// of `openDebts`, `ADD debtCents, version`. Conditioned on the item being absent or the same
-/// recipient of the same account (its key already says so; the condition keeps a damaged item
-/// from silently absorbing a debt). Appends and `ADD`s commute, so concurrent refunds need no
-/// condition on what they read; the version bump is what makes a netting planned before this
-/// refund a Conflict (it would overwrite the queue without this part).
-pub(crate) fn debt_increase_update(
+/// Everything one write does to one recipient's item (a transaction may touch an item only
+/// once, so a refund that both indebts and un-schedules a recipient, or a settlement that
+/// recovers its debt and pays it, is ONE update). Every part changes by appending or `ADD`ing,
+/// so changes of concurrent writes commute.
+#[derive(Debug)]
+pub(crate) struct RecipientChange<'a> {
+    pub id: &'a RecipientId,
+    pub recipient: &'a PayoutRecipient,
+    /// Refund debts: appended at the END of the queue; `debtCents`, `version` grow.
+    pub append: Vec<DebtPart>,
+    /// A settled payout's deductions (see [`DebtSettlement`]).
+    pub settlement: Option<&'a DebtSettlement>,
+    /// Running totals: `ADD`ed.
+    pub scheduled: i64,
+    pub paid: i64,
+}
+
+impl<'a> RecipientChange<'a> {
+    pub(crate) fn new(id: &'a RecipientId, recipient: &'a PayoutRecipient) -> Self {
+        RecipientChange {
+            id,
+            recipient,
+            append: Vec::new(),
+            settlement: None,
+            scheduled: 0,
+            paid: 0,
+        }
+    }
+}
+
+/// One change of a recipient's item, creating it on its first change. Conditioned on the item
+/// being absent or this recipient of this account; with a settlement, on its existing with
+/// `recoveringCents` ≥ the settlement's Σ. The queue: debts appended at the END (newer than
+/// anything queued), a FAILED payout's deductions put back at the FRONT (older than anything
+/// a refund added meanwhile); either bumps `version` (a netting planned before must conflict).
+pub(crate) fn recipient_change_update(
     table: &str,
     account: &AccountId,
-    debt: &DebtIncrease,
+    change: &RecipientChange<'_>,
 ) -> Result<TransactWriteItem, StoreError> {
-    let item = recipient_item(account, debt)?;
-    let mut builder = recipient_update(account, &debt.recipient_id, table)
-        .condition_expression("attribute_not_exists(#pk) OR (#acc = :acc AND #rid = :rid)")
-        .expression_attribute_names("#debt", DEBT)
+    let mut sets: Vec<String> = Vec::new();
+    let mut adds: Vec<String> = Vec::new();
+    let mut builder = recipient_update(account, change.id, table)
         .expression_attribute_names("#open", OPEN_DEBTS)
-        .expression_attribute_names("#ver", VERSION)
-        .expression_attribute_values(":debt", n(debt.amount.cents()))
-        .expression_attribute_values(":part", parts_value(&[debt.part()])?)
-        .expression_attribute_values(":empty", empty_list())
-        .expression_attribute_values(":one", n(1));
-    let mut names: Vec<&String> = item.keys().filter(|k| *k != PK && *k != SK).collect();
+        .expression_attribute_names("#debt", DEBT)
+        .expression_attribute_values(":empty", empty_list());
+    let restored = change.settlement.filter(|s| s.restore);
+    let queued: i64 = total(&change.append).cents()
+        + restored.map_or(0, |s| total(&s.parts).cents());
+    if !change.append.is_empty() {
+        sets.push("#open = list_append(if_not_exists(#open, :empty), :appended)".to_owned());
+        builder = builder.expression_attribute_values(":appended", parts_value(&change.append)?);
+    } else if let Some(settlement) = restored {
+        sets.push("#open = list_append(:restored, if_not_exists(#open, :empty))".to_owned());
+        builder = builder.expression_attribute_values(":restored", parts_value(&settlement.parts)?);
+    } else {
+        sets.push("#open = if_not_exists(#open, :empty)".to_owned());
+    }
+    if queued != 0 {
+        adds.push("#debt :queued".to_owned());
+        adds.push("#ver :one".to_owned());
+        builder = builder
+            .expression_attribute_names("#ver", VERSION)
+            .expression_attribute_values(":queued", n(queued))
+            .expression_attribute_values(":one", n(1));
+    } else {
+        sets.push("#debt = if_not_exists(#debt, :zero)".to_owned());
+        builder = builder.expression_attribute_values(":zero", n(0));
+    }
+    let mut condition = "attribute_not_exists(#pk) OR (#acc = :acc AND #rid = :rid)".to_owned();
+    if let Some(settlement) = change.settlement {
+        let sum = total(&settlement.parts).cents();
+        condition = format!("{SAME_RECIPIENT} AND #rec >= :recovered");
+        adds.push("#rec :minus".to_owned());
+        builder = builder
+            .expression_attribute_names("#rec", RECOVERING)
+            .expression_attribute_values(":recovered", n(sum))
+            .expression_attribute_values(":minus", n(-sum));
+    }
+    if change.scheduled != 0 {
+        adds.push("#sch :scheduled".to_owned());
+        builder = builder
+            .expression_attribute_names("#sch", SCHEDULED)
+            .expression_attribute_values(":scheduled", n(change.scheduled));
+    }
+    if change.paid != 0 {
+        adds.push("#paid :paid".to_owned());
+        builder = builder
+            .expression_attribute_names("#paid", PAID)
+            .expression_attribute_values(":paid", n(change.paid));
+    }
+    let identity = identity_item(account, change.id, change.recipient)?;
+    let mut names: Vec<&String> = identity.keys().filter(|k| *k != PK && *k != SK).collect();
     names.sort();
-    let mut sets = vec!["#open = list_append(if_not_exists(#open, :empty), :part)".to_owned()];
     for (i, name) in names.into_iter().enumerate() {
         sets.push(format!("#a{i} = if_not_exists(#a{i}, :v{i})"));
         builder = builder
             .expression_attribute_names(format!("#a{i}"), name.as_str())
-            .expression_attribute_values(format!(":v{i}"), item[name].clone());
+            .expression_attribute_values(format!(":v{i}"), identity[name].clone());
+    }
+    let mut expression = format!("SET {}", sets.join(", "));
+    if !adds.is_empty() {
+        expression.push_str(&format!(" ADD {}", adds.join(", ")));
     }
     let update = builder
-        .update_expression(format!(
-            "SET {} ADD #debt :debt, #ver :one",
-            sets.join(", ")
-        ))
+        .condition_expression(condition)
+        .update_expression(expression)
         .build()
         .map_err(|e| errors::build_failed(UPDATE, &e))?;
     Ok(TransactWriteItem::builder().update(update).build())
@@ -187,41 +271,35 @@ pub(crate) fn netting_update(
     Ok(TransactWriteItem::builder().update(update).build())
 }
 
-/// A settled payout's deductions on its recipient's item ([`DebtSettlement`]): conditioned on
-/// `recoveringCents` ≥ their Σ, `ADD recoveringCents −Σ`; when `restore` (the payout FAILED),
-/// also the parts back at the FRONT of the queue (they are older than anything a refund added
-/// meanwhile), `ADD debtCents Σ, version 1`. No version is required: both commute with a
-/// refund appending to the queue's end.
-pub(crate) fn debt_settlement_update(
-    table: &str,
-    account: &AccountId,
-    settlement: &DebtSettlement,
-) -> Result<TransactWriteItem, StoreError> {
-    let sum = total(&settlement.parts).cents();
-    let builder = recipient_update(account, &settlement.recipient_id, table)
-        .condition_expression(format!("{SAME_RECIPIENT} AND #rec >= :sum"))
-        .expression_attribute_names("#rec", RECOVERING)
-        .expression_attribute_values(":sum", n(sum))
-        .expression_attribute_values(":minus", n(-sum));
-    let builder = if settlement.restore {
-        builder
-            .update_expression(
-                "SET #open = list_append(:parts, if_not_exists(#open, :empty)) \
-                 ADD #rec :minus, #debt :sum, #ver :one",
-            )
-            .expression_attribute_names("#open", OPEN_DEBTS)
-            .expression_attribute_names("#debt", DEBT)
-            .expression_attribute_names("#ver", VERSION)
-            .expression_attribute_values(":parts", parts_value(&settlement.parts)?)
-            .expression_attribute_values(":empty", empty_list())
-            .expression_attribute_values(":one", n(1))
-    } else {
-        builder.update_expression("ADD #rec :minus")
-    };
-    let update = builder
-        .build()
-        .map_err(|e| errors::build_failed(UPDATE, &e))?;
-    Ok(TransactWriteItem::builder().update(update).build())
+/// The changes of one write, one per recipient (ascending id): `debts` appended, `totals`
+/// added, `settlement` applied.
+pub(crate) fn changes_of<'a>(
+    debts: &'a [DebtIncrease],
+    totals: impl IntoIterator<Item = &'a RecipientTotals>,
+    settlement: Option<(&'a DebtSettlement, &'a PayoutRecipient)>,
+) -> Vec<RecipientChange<'a>> {
+    let mut changes: BTreeMap<&RecipientId, RecipientChange<'a>> = BTreeMap::new();
+    for debt in debts {
+        changes
+            .entry(&debt.recipient_id)
+            .or_insert_with(|| RecipientChange::new(&debt.recipient_id, &debt.recipient))
+            .append
+            .push(debt.part());
+    }
+    for t in totals {
+        let change = changes
+            .entry(&t.recipient_id)
+            .or_insert_with(|| RecipientChange::new(&t.recipient_id, &t.recipient));
+        change.scheduled += t.scheduled;
+        change.paid += t.paid;
+    }
+    if let Some((settlement, recipient)) = settlement {
+        changes
+            .entry(&settlement.recipient_id)
+            .or_insert_with(|| RecipientChange::new(&settlement.recipient_id, recipient))
+            .settlement = Some(settlement);
+    }
+    changes.into_values().collect()
 }
 
 fn refusing(why: &str) -> StoreError {
@@ -254,5 +332,53 @@ impl RecipientStore for DynamoStore {
             )));
         }
         Ok(Some(recipient))
+    }
+
+    #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %account, limit))]
+    async fn list_recipients(
+        &self,
+        account: &AccountId,
+        after: Option<&RecipientId>,
+        limit: usize,
+    ) -> Result<(Vec<Recipient>, Option<RecipientId>), StoreError> {
+        let limit = limit.clamp(1, MAX_RECIPIENTS_PER_PAGE);
+        let mut start =
+            after.map(|after| primary_key(recipients_pk(account), &recipient_sk(after)));
+        let mut page = Vec::with_capacity(limit + 1);
+        // Until one past the page: whether anything follows is known, not guessed.
+        loop {
+            let wanted = limit + 1 - page.len();
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_values(":pk", s(recipients_pk(account)))
+                .consistent_read(true)
+                .limit(i32::try_from(wanted).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|err| errors::unavailable("Query", &err))?;
+            for item in out.items.unwrap_or_default() {
+                let recipient = recipient_from_item(item)?;
+                if &recipient.account_id != account {
+                    return Err(StoreError::Corrupt(format!(
+                        "recipient {} stored under account {account}",
+                        recipient.id
+                    )));
+                }
+                page.push(recipient);
+            }
+            match out.last_evaluated_key {
+                Some(key) if page.len() <= limit && !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        let more = page.len() > limit;
+        page.truncate(limit);
+        let next = more.then(|| page.last().map(|r| r.id.clone())).flatten();
+        Ok((page, next))
     }
 }

@@ -9,7 +9,7 @@
 //!    with ([`reduced_split_put`]) — the payout scheduler's attach requires the same of the
 //!    splits it takes, so a split is either reduced here or paid there, never both;
 //! 3. each recipient debt the refund creates added to its recipient's item (its part queued at
-//!    the end), created on the first debt ([`debt_increase_update`]);
+//!    the end), created on the first debt ([`recipient_change_update`]), with the totals of the splits it reduces;
 //! 4. the movement with its balance shard updates (each shard the draw takes from conditioned
 //!    on holding its part), the outbox messages and the idempotency completion.
 //!
@@ -40,7 +40,7 @@ use crate::errors;
 use crate::items::{ACCOUNT_ID, PAYOUT_ID, REFUNDED, STATE};
 use crate::keys::s;
 use crate::ledger_write::{MAX_TRANSACT_ITEMS, Role, completion_item, ledger_half};
-use crate::recipient::debt_increase_update;
+use crate::recipient::{changes_of, recipient_change_update};
 use crate::split::{refunded_condition, split_item};
 
 const PUT: &str = "PutItem";
@@ -147,9 +147,9 @@ impl RefundStore for DynamoStore {
         for reduced in &write.reduced {
             items.push((reduced_split_put(&self.table, reduced)?, Role::Other));
         }
-        for debt in &write.debts {
+        for change in changes_of(&write.debts, &write.recipients, None) {
             items.push((
-                debt_increase_update(&self.table, &write.charge.account_id, debt)?,
+                recipient_change_update(&self.table, &write.charge.account_id, &change)?,
                 Role::Other,
             ));
         }

@@ -19,6 +19,7 @@ use pixgw_domain::split::ports::{BookSplits, SplitStore};
 use pixgw_domain::split::record::SplitEntryRecord;
 use tracing::{debug, instrument};
 
+use crate::recipient::{changes_of, recipient_change_update};
 use crate::errors;
 use crate::items::{ACCOUNT_ID, STATUS, decode, out_of_range, record_item};
 use crate::keys::{
@@ -129,6 +130,13 @@ impl SplitStore for DynamoStore {
             &[],
             &write.outbox,
         )?);
+        for change in changes_of(&[], &write.recipients, None) {
+            items.push(recipient_change_update(
+                &self.table,
+                &write.account_id,
+                &change,
+            )?);
+        }
         let witnesses = witnesses(Some(&write.movement), &[]);
         self.settlement_write("book_splits", items, witnesses).await
     }

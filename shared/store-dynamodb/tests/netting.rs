@@ -607,6 +607,8 @@ async fn a_recipient_item_from_before_the_queue_reads_at_version_zero() {
         open_debts: Vec::new(),
         recovering: Money::ZERO,
         version: 0,
+        scheduled: Money::ZERO,
+        paid: Money::ZERO,
     };
     // No item yet: a netting at version 0 has nothing to take from.
     let write = netting(&payout, &old);

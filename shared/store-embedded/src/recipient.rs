@@ -25,7 +25,6 @@ use pixgw_domain::recipient::{Recipient, RecipientTotals, total};
 use pixgw_domain::refund::liability::DebtIncrease;
 
 use crate::EmbeddedStore;
-use crate::keys;
 use crate::tables::{Bytes, db_err, decode, encode, get_decoded, read_one};
 
 const RECIPIENTS: TableDefinition<&str, Bytes> = TableDefinition::new("recipients");
@@ -207,7 +206,8 @@ fn list_in(
     limit: usize,
 ) -> Result<(Vec<Recipient>, Option<RecipientId>), StoreError> {
     let prefix = format!("{account}/");
-    let end = keys::prefix_end(&prefix);
+    // Every key of the account sorts below "{account}0" ('0' follows '/').
+    let end = format!("{account}0");
     let start = match after {
         Some(id) => Bound::Excluded(key(account, id)),
         None => Bound::Included(prefix.clone()),

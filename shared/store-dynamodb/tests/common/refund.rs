@@ -11,6 +11,7 @@ use pixgw_domain::ledger::{AvailableDraw, Bucket, LedgerAccount, Leg, Movement, 
 use pixgw_domain::messaging::outbox::PipelineMessage;
 use pixgw_domain::pix::ids::RefundId;
 use pixgw_domain::pix::money::Money;
+use pixgw_domain::recipient::RecipientTotals;
 use pixgw_domain::refund::liability::{RefundFunding, RefundTerms, plan_funding};
 use pixgw_domain::refund::ports::{ReducedSplit, RequestRefund};
 use pixgw_domain::refund::{ChargeRefund, RefundLiability, RefundState};
@@ -78,7 +79,7 @@ pub async fn refund_write(
         attempt: None,
     };
     let before: HashMap<u8, Money> = entries.iter().map(|e| (e.index, e.refunded)).collect();
-    let reduced = funding
+    let reduced: Vec<ReducedSplit> = funding
         .reduced
         .iter()
         .map(|entry| ReducedSplit {
@@ -86,12 +87,19 @@ pub async fn refund_write(
             entry: entry.clone(),
         })
         .collect();
+    let recipients = RecipientTotals::scheduled_by_split(
+        &c.account_id,
+        reduced
+            .iter()
+            .map(|r| (&r.entry, r.refunded_before.cents() - r.entry.refunded.cents())),
+    );
     RequestRefund {
         charge: c.with_refund(refund),
         from: c.status,
         from_revision: c.refund_revision,
         reduced,
         debts: funding.debts,
+        recipients,
         movement,
         draw,
         outbox: vec![message.to_outbox(at)],

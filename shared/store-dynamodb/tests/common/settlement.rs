@@ -19,6 +19,7 @@ use pixgw_domain::pix::ids::AccountId;
 use pixgw_domain::pix::money::Money;
 use pixgw_domain::pix::payment::{EndToEndId, EndToEndKind, Ispb, PaidBy, PayerBankData, Payment};
 use pixgw_domain::pix::pix_key::PixKeyType;
+use pixgw_domain::recipient::RecipientTotals;
 use pixgw_domain::split::entry::{SplitEntry, SplitState};
 use pixgw_domain::split::ports::BookSplits;
 use pixgw_domain::split::{SplitRule, SplitValue};
@@ -162,13 +163,19 @@ pub fn book_write(c: &Charge, at_millis: i64) -> BookSplits {
         payout_id,
         account_id: account.clone(),
     };
+    let splits = vec![immediate, scheduled];
+    let recipients = RecipientTotals::scheduled_by_split(
+        account,
+        splits.iter().map(|s| (s, s.split.amount.cents())),
+    );
     BookSplits {
         transaction_id: c.transaction_id.clone(),
         account_id: account.clone(),
-        splits: vec![immediate, scheduled],
+        splits,
         payouts: vec![payout],
         movement,
         outbox: vec![message.to_outbox(at)],
+        recipients,
     }
 }
 
@@ -224,6 +231,7 @@ pub fn settle_write(book: &BookSplits, state: PayoutState, at_millis: i64) -> Se
         events: Vec::new(),
         outbox: vec![message],
         recipient: None,
+        totals: None,
     }
 }
 
