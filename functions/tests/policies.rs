@@ -882,8 +882,7 @@ async fn recipients(w: &World, a: &Merchant) {
         .unwrap_or_else(|| panic!("the seller is listed: {first} {rest}"))
         .clone();
     let id = seller["recipientId"].as_str().expect("recipientId");
-    let (status, detail, _) =
-        http_get(w, &format!("recipient-get /api/recipients/{id}"), a).await;
+    let (status, detail, _) = http_get(w, &format!("recipient-get /api/recipients/{id}"), a).await;
     assert_eq!(status, 200, "{detail}");
     assert_eq!(detail["debt"].to_string(), "5.00", "{detail}");
     assert_eq!(

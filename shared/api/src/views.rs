@@ -398,10 +398,10 @@ impl DeliveryAttemptView {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use pixgw_domain::payout::PayoutRecipient;
     use pixgw_domain::pix::ids::{AccountId, RecipientId, RefundId, TransactionId};
     use pixgw_domain::pix::pix_key::PixKeyType;
-    use super::*;
 
     fn document(number: &str) -> TaxDocument {
         TaxDocument::parse(number).expect("valid document")
@@ -472,10 +472,7 @@ mod tests {
         assert_eq!(detail, expected);
         assert_eq!(detail["debt"].to_string(), "80.00");
         let mut summary = detail;
-        summary
-            .as_object_mut()
-            .expect("object")
-            .remove("openDebts");
+        summary.as_object_mut().expect("object").remove("openDebts");
         assert_eq!(
             serde_json::to_value(RecipientView::summary(&r)).expect("json"),
             summary

@@ -144,7 +144,10 @@ mod tests {
             &AccountId::generate(),
             ("EMAIL", "vendedor@email.com", "11222333000181"),
         );
-        let uri = format!("/api/recipients?limit=100&cursor={}", encode_list_cursor(&id));
+        let uri = format!(
+            "/api/recipients?limit=100&cursor={}",
+            encode_list_cursor(&id)
+        );
         let query = parse_list_query(&ApiRequest::from_uri(Method::GET, &uri)).unwrap();
         assert_eq!(
             query,
