@@ -96,6 +96,8 @@ fn psp_use(route: Route) -> PspUse {
         | Route::RefundPolicyPut
         | Route::PayoutsList
         | Route::PayoutGet
+        | Route::RecipientsList
+        | Route::RecipientGet
         | Route::WebhookEndpointPut
         | Route::WebhookEndpointGet
         | Route::WebhookSecretRotate

@@ -342,6 +342,7 @@ async fn every_function_makes_only_the_aws_calls_its_policy_allows() {
     // --- money out: cash-outs, refunds, scheduled payouts, provider transfer notices ------
     cash_outs(&w, &a).await;
     refunds(&w, &a, &charges).await;
+    recipients(&w, &a).await;
     sandbox_payout_run(&w).await;
     transfer_notices(&w).await;
     payouts_settled_by_notice(&w).await;
@@ -858,6 +859,40 @@ async fn refunds(w: &World, a: &Merchant, c: &Charges) {
         (200, Some("REFUNDED")),
         "{refunded}"
     );
+}
+
+/// Merchant A's split recipients, two pages of them (the listing's Query), and one by id (its
+/// GetItem): the seller, whose paid immediate split bore 5.00 of the PROPORTIONAL refund above
+/// and owes it. An unknown id reads nothing and is a 404.
+async fn recipients(w: &World, a: &Merchant) {
+    let (status, first, _) = http_get(w, "recipients-list /api/recipients?limit=2", a).await;
+    assert_eq!(status, 200, "{first}");
+    let cursor = first["nextCursor"].as_str().expect("a second page");
+    let (status, rest, _) = http_get(
+        w,
+        &format!("recipients-list /api/recipients?cursor={cursor}"),
+        a,
+    )
+    .await;
+    assert_eq!(status, 200, "{rest}");
+    let seller = [&first, &rest]
+        .iter()
+        .flat_map(|page| page["items"].as_array().expect("items"))
+        .find(|r| r["pixKey"] == "vendedor@email.com")
+        .unwrap_or_else(|| panic!("the seller is listed: {first} {rest}"))
+        .clone();
+    let id = seller["recipientId"].as_str().expect("recipientId");
+    let (status, detail, _) = http_get(w, &format!("recipient-get /api/recipients/{id}"), a).await;
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(detail["debt"].to_string(), "5.00", "{detail}");
+    assert_eq!(
+        detail["openDebts"].as_array().map(Vec::len),
+        Some(1),
+        "{detail}"
+    );
+    let unknown = format!("recipient-get /api/recipients/rc_{}", "0".repeat(32));
+    let (status, missing, _) = http_get(w, &unknown, a).await;
+    assert_eq!(status, 404, "{missing}");
 }
 
 /// Merchant B: scheduled splits to a known key and to a rejected one, paid out by the sandbox

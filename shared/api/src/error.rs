@@ -55,6 +55,9 @@ pub enum ApiError {
     /// Unknown, malformed and other accounts' payout ids alike.
     #[error("payout not found")]
     PayoutNotFound,
+    /// Unknown, malformed and other accounts' recipient ids alike.
+    #[error("recipient not found")]
+    RecipientNotFound,
     #[error("duplicate externalId")]
     DuplicateExternalId,
     #[error("idempotency key reused with a different request")]
@@ -322,6 +325,12 @@ impl ApiError {
                 "PAYOUT_NOT_FOUND",
                 "Payout not found",
                 "Repasse não encontrado",
+            ),
+            RecipientNotFound => d(
+                StatusCode::NOT_FOUND,
+                "RECIPIENT_NOT_FOUND",
+                "Recipient not found",
+                "Recebedor não encontrado",
             ),
             DuplicateExternalId => d(
                 StatusCode::CONFLICT,
@@ -682,6 +691,7 @@ mod tests {
             },
             NotFound("charge"),
             PayoutNotFound,
+            RecipientNotFound,
             DuplicateExternalId,
             IdempotencyKeyReused,
             IdempotencyKeyInUse,
@@ -737,6 +747,7 @@ mod tests {
                 | MethodNotAllowed { .. }
                 | NotFound(_)
                 | PayoutNotFound
+                | RecipientNotFound
                 | DuplicateExternalId
                 | IdempotencyKeyReused
                 | IdempotencyKeyInUse

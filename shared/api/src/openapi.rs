@@ -14,6 +14,7 @@ use pixgw_domain::cash_out::ports::CashOutCursor;
 use pixgw_domain::charge::ports::ChargeCursor;
 use pixgw_domain::flows::statement::StatementCursor;
 
+use crate::handlers::recipients;
 use crate::{payouts, webhooks};
 
 pub const DOCUMENT: &str = include_str!("../openapi.json");
@@ -35,7 +36,7 @@ pub struct CursorParameter {
 /// Every cursor parameter of the API. Tests hold `openapi.json` to these patterns and the
 /// decoders to their patterns, so a request the document allows is never refused for its
 /// cursor (see [`pixgw_domain::pix::cursor_text`]).
-pub const CURSOR_PARAMETERS: [CursorParameter; 6] = [
+pub const CURSOR_PARAMETERS: [CursorParameter; 7] = [
     CursorParameter {
         path: "/api/pix/cash-in",
         name: "cursor",
@@ -59,6 +60,12 @@ pub const CURSOR_PARAMETERS: [CursorParameter; 6] = [
         name: "splitsCursor",
         pattern: payouts::SPLITS_CURSOR_PATTERN,
         accepts: |text| payouts::decode_splits_cursor(text).is_some(),
+    },
+    CursorParameter {
+        path: "/api/recipients",
+        name: "cursor",
+        pattern: recipients::LIST_CURSOR_PATTERN,
+        accepts: |text| recipients::decode_list_cursor(text).is_some(),
     },
     CursorParameter {
         path: "/api/account/statement",
@@ -238,7 +245,7 @@ mod tests {
         #[test]
         fn issued_cursors_match_their_pattern(ms in -999_999_999_999_999_i64..=999_999_999_999_999, leg in 0usize..8, index: u8, movement in "[ -~]{1,199}") {
             use pixgw_domain::cash_out::CashOutId;
-            use pixgw_domain::pix::ids::TransactionId;
+            use pixgw_domain::pix::ids::{AccountId, RecipientId, TransactionId};
             use pixgw_domain::payout::{PayoutId, SplitRef};
             use pixgw_domain::payout::ports::PayoutCursor;
             let issued = [
@@ -249,6 +256,7 @@ mod tests {
                     payout_id: PayoutId::generate(),
                 }),
                 payouts::encode_splits_cursor(&SplitRef { transaction_id: TransactionId::generate(), index }),
+                recipients::encode_list_cursor(&RecipientId::derive(&AccountId::generate(), ("EMAIL", &movement, "12345678909"))),
                 StatementCursor { created_at_ms: ms, movement_id: movement.clone(), leg }.encode(),
                 webhooks::encode_delivery_cursor(&movement),
             ];

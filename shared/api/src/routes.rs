@@ -39,6 +39,8 @@ pub enum Route {
     RefundPolicyPut,
     PayoutsList,
     PayoutGet,
+    RecipientsList,
+    RecipientGet,
     SandboxPayoutsRun,
     SandboxClockAdvance,
     WebhookEndpointPut,
@@ -230,6 +232,20 @@ pub const ROUTES: &[RouteSpec] = &[
         access: Access::Bearer,
     },
     RouteSpec {
+        route: Route::RecipientsList,
+        method: Method::GET,
+        path: "/api/recipients",
+        function: "recipients-list",
+        access: Access::Bearer,
+    },
+    RouteSpec {
+        route: Route::RecipientGet,
+        method: Method::GET,
+        path: "/api/recipients/{recipientId}",
+        function: "recipient-get",
+        access: Access::Bearer,
+    },
+    RouteSpec {
         route: Route::SandboxPayoutsRun,
         method: Method::POST,
         path: "/api/sandbox/payouts/run",
@@ -333,6 +349,8 @@ impl Route {
             | Route::RefundPolicyPut
             | Route::PayoutsList
             | Route::PayoutGet
+            | Route::RecipientsList
+            | Route::RecipientGet
             | Route::SandboxPayoutsRun
             | Route::SandboxClockAdvance
             | Route::WebhookEndpointGet
@@ -534,6 +552,10 @@ async fn authorise_and_handle(
         Route::PayoutGet => {
             handlers::payouts::get(state, params, request, required(account)?).await
         }
+        Route::RecipientsList => {
+            handlers::recipients::list(state, request, required(account)?).await
+        }
+        Route::RecipientGet => handlers::recipients::get(state, params, required(account)?).await,
         Route::SandboxPayoutsRun => {
             handlers::sandbox_payouts::run(state, request, required(account)?).await
         }
@@ -605,6 +627,8 @@ mod tests {
             Route::RefundPolicyPut,
             Route::PayoutsList,
             Route::PayoutGet,
+            Route::RecipientsList,
+            Route::RecipientGet,
             Route::SandboxPayoutsRun,
             Route::SandboxClockAdvance,
             Route::WebhookEndpointPut,

@@ -5,7 +5,10 @@ use chrono::{DateTime, Utc};
 use pixgw_domain::flows::run_payout_windows::RunReport;
 use pixgw_domain::ledger::Balance;
 use pixgw_domain::payout::{Payout, SplitRef};
+use pixgw_domain::pix::document::{DocumentKind, TaxDocument};
 use pixgw_domain::pix::money::Money;
+use pixgw_domain::pix::pii::Pii;
+use pixgw_domain::recipient::{DebtPart, Recipient};
 use pixgw_domain::refund::RefundLiability;
 use pixgw_domain::schedule::ports::ScheduleState;
 use pixgw_domain::split::entry::SplitEntry;
@@ -128,6 +131,98 @@ impl ManifestSplitView {
             attempts: entry.attempts,
             payout_id: moved.map(ToString::to_string),
         }
+    }
+}
+
+/// A split recipient of the account (`GET /api/recipients[/{recipientId}]`): its PIX key, name,
+/// masked document, and its running totals.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecipientView {
+    pub recipient_id: String,
+    pub pix_key_type: &'static str,
+    pub pix_key: Pii,
+    pub name: Pii,
+    /// Masked ([`masked_document`]): a listing of recipients is a list of people's CPFs.
+    pub document: String,
+    /// Booked, not paid yet.
+    pub scheduled: Money,
+    /// Transferred to it by PIX.
+    pub paid: Money,
+    /// All it owes the account: its open debt parts plus what payouts in flight are recovering.
+    pub debt: Money,
+    /// The part of `debt` that payouts in flight have deducted and not settled yet.
+    pub recovering: Money,
+    /// The debt parts not taken by a payout yet, oldest first (Σ = `debt` − `recovering`).
+    /// Only on `GET /api/recipients/{recipientId}`: a listing stays one line per recipient.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub open_debts: Option<Vec<DebtPartView>>,
+}
+
+/// One open part of a recipient's debt: what refund `refundId` of charge `transactionId` left
+/// it owing.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DebtPartView {
+    pub refund_id: String,
+    pub transaction_id: String,
+    pub amount: Money,
+}
+
+impl RecipientView {
+    /// The recipient as listed (no `openDebts`).
+    pub fn summary(recipient: &Recipient) -> RecipientView {
+        let r = &recipient.recipient;
+        RecipientView {
+            recipient_id: recipient.id.to_string(),
+            pix_key_type: r.pix_key_type.as_str(),
+            pix_key: r.pix_key.clone(),
+            name: r.name.clone(),
+            document: masked_document(&r.document),
+            scheduled: recipient.scheduled,
+            paid: recipient.paid,
+            debt: Money::from_cents(recipient.debt.cents() + recipient.recovering.cents()),
+            recovering: recipient.recovering,
+            open_debts: None,
+        }
+    }
+
+    /// The recipient with its open debt parts.
+    pub fn detail(recipient: &Recipient) -> RecipientView {
+        RecipientView {
+            open_debts: Some(recipient.open_debts.iter().map(DebtPartView::new).collect()),
+            ..RecipientView::summary(recipient)
+        }
+    }
+}
+
+impl DebtPartView {
+    fn new(part: &DebtPart) -> DebtPartView {
+        DebtPartView {
+            refund_id: part.refund_id.to_string(),
+            transaction_id: part.transaction_id.to_string(),
+            amount: part.amount,
+        }
+    }
+}
+
+/// A document as the recipients API shows it, enough for the merchant to recognise it, never
+/// the whole number: a CPF keeps its six middle digits (`***.456.789-**`, the mask Brazilian
+/// government portals use); a CNPJ keeps its root — the company, public in the Receita
+/// Federal's register — and hides the branch and check digits (`11.222.333/****-**`).
+pub fn masked_document(document: &TaxDocument) -> String {
+    // Validated ASCII on construction, so byte ranges are on char boundaries; `get` keeps this
+    // panic-free regardless.
+    let n = document.as_str();
+    match document.kind() {
+        DocumentKind::Cpf => match (n.get(3..6), n.get(6..9)) {
+            (Some(a), Some(b)) => format!("***.{a}.{b}-**"),
+            _ => "***.***.***-**".to_owned(),
+        },
+        DocumentKind::Cnpj => match (n.get(0..2), n.get(2..5), n.get(5..8)) {
+            (Some(a), Some(b), Some(c)) => format!("{a}.{b}.{c}/****-**"),
+            _ => "**.***.***/****-**".to_owned(),
+        },
     }
 }
 
@@ -298,5 +393,89 @@ impl DeliveryAttemptView {
             latency_ms: attempt.latency_ms,
             error: attempt.error.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pixgw_domain::payout::PayoutRecipient;
+    use pixgw_domain::pix::ids::{AccountId, RecipientId, RefundId, TransactionId};
+    use pixgw_domain::pix::pix_key::PixKeyType;
+
+    fn document(number: &str) -> TaxDocument {
+        TaxDocument::parse(number).expect("valid document")
+    }
+
+    #[test]
+    fn documents_are_masked_cpf_by_its_middle_cnpj_by_its_root() {
+        assert_eq!(masked_document(&document("12345678909")), "***.456.789-**");
+        assert_eq!(
+            masked_document(&document("11222333000181")),
+            "11.222.333/****-**"
+        );
+        assert_eq!(
+            masked_document(&document("12ABC34501DE35")),
+            "12.ABC.345/****-**"
+        );
+        for number in ["12345678909", "11222333000181", "12ABC34501DE35"] {
+            let masked = masked_document(&document(number));
+            let digits: String = masked.chars().filter(char::is_ascii_alphanumeric).collect();
+            assert!(digits.len() <= 8, "{masked} shows too much");
+        }
+    }
+
+    /// Owes 80.00 from one refund, of which 30.00 a payout in flight is recovering.
+    fn owing_recipient() -> Recipient {
+        let account = AccountId::generate();
+        let recipient = PayoutRecipient {
+            pix_key: "a1b2c3d4-e5f6-4890-abcd-ef1234567890".into(),
+            pix_key_type: PixKeyType::Random,
+            name: "Consultor Freelancer".into(),
+            document: document("12345678909"),
+        };
+        let part = DebtPart {
+            refund_id: RefundId::generate(),
+            transaction_id: TransactionId::generate(),
+            amount: Money::from_cents(5_000),
+        };
+        Recipient {
+            id: RecipientId::derive(&account, recipient.grouping_key()),
+            account_id: account,
+            recipient,
+            debt: part.amount,
+            open_debts: vec![part],
+            recovering: Money::from_cents(3_000),
+            version: 2,
+            scheduled: Money::from_cents(14_000),
+            paid: Money::from_cents(28_000),
+        }
+    }
+
+    #[test]
+    fn a_recipient_shows_all_it_owes_and_its_open_parts_only_in_detail() {
+        let r = owing_recipient();
+        let part = &r.open_debts[0];
+        let detail = serde_json::to_value(RecipientView::detail(&r)).expect("json");
+        // Parsed from text: money is written with exactly two decimals (`140.00`).
+        let expected: serde_json::Value = serde_json::from_str(&format!(
+            r#"{{"recipientId": "{id}", "pixKeyType": "RANDOM",
+                "pixKey": "a1b2c3d4-e5f6-4890-abcd-ef1234567890", "name": "Consultor Freelancer",
+                "document": "***.456.789-**", "scheduled": 140.00, "paid": 280.00,
+                "debt": 80.00, "recovering": 30.00,
+                "openDebts": [{{"refundId": "{refund}", "transactionId": "{charge}", "amount": 50.00}}]}}"#,
+            id = r.id,
+            refund = part.refund_id,
+            charge = part.transaction_id,
+        ))
+        .expect("json");
+        assert_eq!(detail, expected);
+        assert_eq!(detail["debt"].to_string(), "80.00");
+        let mut summary = detail;
+        summary.as_object_mut().expect("object").remove("openDebts");
+        assert_eq!(
+            serde_json::to_value(RecipientView::summary(&r)).expect("json"),
+            summary
+        );
     }
 }

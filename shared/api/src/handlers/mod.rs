@@ -9,6 +9,7 @@ pub mod payout_schedule;
 pub mod payouts;
 pub mod pix_location;
 pub mod provider_webhook;
+pub mod recipients;
 pub mod refund;
 pub mod refund_policy;
 pub mod sandbox_clock;
