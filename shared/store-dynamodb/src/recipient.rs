@@ -34,9 +34,9 @@ use pixgw_domain::pix::ids::{AccountId, RecipientId};
 use pixgw_domain::pix::money::Money;
 use pixgw_domain::recipient::RecipientTotals;
 use pixgw_domain::recipient::ports::{MAX_RECIPIENTS_PER_PAGE, RecipientStore};
-use pixgw_domain::refund::liability::DebtIncrease;
 use pixgw_domain::recipient::record::{DebtPartRecord, RecipientRecord};
 use pixgw_domain::recipient::{DebtPart, Recipient, total};
+use pixgw_domain::refund::liability::DebtIncrease;
 use serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value;
 use tracing::instrument;
 
@@ -166,8 +166,8 @@ pub(crate) fn recipient_change_update(
         .expression_attribute_names("#debt", DEBT)
         .expression_attribute_values(":empty", empty_list());
     let restored = change.settlement.filter(|s| s.restore);
-    let queued: i64 = total(&change.append).cents()
-        + restored.map_or(0, |s| total(&s.parts).cents());
+    let queued: i64 =
+        total(&change.append).cents() + restored.map_or(0, |s| total(&s.parts).cents());
     if !change.append.is_empty() {
         sets.push("#open = list_append(if_not_exists(#open, :empty), :appended)".to_owned());
         builder = builder.expression_attribute_values(":appended", parts_value(&change.append)?);

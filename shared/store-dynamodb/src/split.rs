@@ -19,7 +19,6 @@ use pixgw_domain::split::ports::{BookSplits, SplitStore};
 use pixgw_domain::split::record::SplitEntryRecord;
 use tracing::{debug, instrument};
 
-use crate::recipient::{changes_of, recipient_change_update};
 use crate::errors;
 use crate::items::{ACCOUNT_ID, STATUS, decode, out_of_range, record_item};
 use crate::keys::{
@@ -29,6 +28,7 @@ use crate::keys::{
 };
 use crate::ledger_write::{ledger_events_outbox, witnesses};
 use crate::payout::payout_item;
+use crate::recipient::{changes_of, recipient_change_update};
 use crate::transact::put_new;
 use crate::{DynamoStore, query_all};
 

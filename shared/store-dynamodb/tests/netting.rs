@@ -246,10 +246,13 @@ async fn an_empty_netting_is_stored_and_read_back_as_decided() {
     let store = fresh_store().await;
     let account = AccountId::generate();
     let (_, payout) = next_payout(&store, &account, T0_MS).await;
-    assert_eq!(
-        store.get_recipient(&account, &recipient_of(&payout)).await,
-        Ok(None)
-    );
+    // Booked, owing nothing.
+    let recipient = store
+        .get_recipient(&account, &recipient_of(&payout))
+        .await
+        .expect("get")
+        .expect("created by the booking");
+    assert_eq!((recipient.debt, recipient.version), (Money::ZERO, 0));
     let write = DecideNetting {
         payout: Payout {
             deductions: Some(Vec::new()),
@@ -610,7 +613,19 @@ async fn a_recipient_item_from_before_the_queue_reads_at_version_zero() {
         scheduled: Money::ZERO,
         paid: Money::ZERO,
     };
-    // No item yet: a netting at version 0 has nothing to take from.
+    // No item (the booking created one with its totals: remove it): a netting at version 0
+    // has nothing to take from.
+    store
+        .client()
+        .delete_item()
+        .table_name(store.table())
+        .set_key(Some(keys::primary_key(
+            keys::recipients_pk(&account),
+            &keys::recipient_sk(&debtor),
+        )))
+        .send()
+        .await
+        .expect("DeleteItem");
     let write = netting(&payout, &old);
     assert_eq!(write.recipient.as_ref().map(|r| r.version), Some(1));
     assert_eq!(
@@ -619,10 +634,17 @@ async fn a_recipient_item_from_before_the_queue_reads_at_version_zero() {
     );
     assert_eq!(stored_payout(&store, &payout).await.deductions, None);
 
-    // The item as written before the queue existed: no openDebts, recoveringCents, version.
+    // The item as written before the queue existed: no openDebts, recoveringCents, version
+    // (nor the totals, younger still).
     let mut item: Item =
         serde_dynamo::aws_sdk_dynamodb_1::to_item(RecipientRecord::from(&old)).expect("item");
-    for added in ["openDebts", "recoveringCents", "version"] {
+    for added in [
+        "openDebts",
+        "recoveringCents",
+        "version",
+        "scheduledCents",
+        "paidCents",
+    ] {
         assert!(item.remove(added).is_some(), "{added}");
     }
     item.extend(keys::primary_key(

@@ -320,7 +320,12 @@ async fn a_paid_split_becomes_a_recipient_debt_that_grows_with_each_refund() {
     let account = AccountId::generate();
     let (c, entries) = booked_and_paid(&store, &account, T0_MS).await;
     let debtor = recipient_of(&entries[0]);
-    assert_eq!(store.get_recipient(&account, &debtor).await, Ok(None));
+    let booked = store
+        .get_recipient(&account, &debtor)
+        .await
+        .expect("get")
+        .expect("created by the booking");
+    assert_eq!((booked.debt, booked.open_debts.len()), (Money::ZERO, 0));
 
     // 2,000 proportionally: the paid split's part, 200, is owed by its recipient; the
     // scheduled split gives up 100 of its reserve; `available` pays the rest, debt included.

@@ -240,9 +240,8 @@ fn settle_in(txn: &WriteTransaction, write: &SettlePayout) -> Result<WriteOutcom
     // PROCESSING, with the deductions the settlement was computed with (a settlement read
     // before the netting must not wipe them and leave the debt recovering for ever).
     let deductions = PayoutRecord::from(&write.payout).deductions;
-    let stored_payout = load_payout(txn, payout_id)?.filter(|p| {
-        p.state == PayoutState::Processing.as_str() && p.deductions == deductions
-    });
+    let stored_payout = load_payout(txn, payout_id)?
+        .filter(|p| p.state == PayoutState::Processing.as_str() && p.deductions == deductions);
     let Some(stored_payout) = stored_payout else {
         return Ok(WriteOutcome::Conflict);
     };

@@ -130,9 +130,12 @@ async fn refund_write(
         .collect();
     let recipients = RecipientTotals::scheduled_by_split(
         account,
-        reduced
-            .iter()
-            .map(|r| (&r.entry, r.refunded_before.cents() - r.entry.refunded.cents())),
+        reduced.iter().map(|r| {
+            (
+                &r.entry,
+                r.refunded_before.cents() - r.entry.refunded.cents(),
+            )
+        }),
     );
     RequestRefund {
         charge: charge.with_refund(refund),

@@ -134,14 +134,21 @@ impl Shop {
             }
         }
         let ids: Vec<&RecipientId> = listed.iter().map(|r| &r.id).collect();
-        assert!(ids.windows(2).all(|w| w[0] < w[1]), "listed out of order or twice: {ids:?}");
+        assert!(
+            ids.windows(2).all(|w| w[0] < w[1]),
+            "listed out of order or twice: {ids:?}"
+        );
         let (mut owed_total, mut scheduled_total) = (0, 0);
         for r in &listed {
             let owed = r.debt.cents() + r.recovering.cents();
             let sum = legs.remove(&r.id).unwrap_or(0);
             assert_eq!(owed, -sum, "recipient {}'s debt vs its legs: {r:?}", r.id);
             assert!(r.debt.cents() >= 0 && r.recovering.cents() >= 0, "{r:?}");
-            assert_eq!(pixgw_domain::recipient::total(&r.open_debts), r.debt, "{r:?}");
+            assert_eq!(
+                pixgw_domain::recipient::total(&r.open_debts),
+                r.debt,
+                "{r:?}"
+            );
             let stored = store
                 .get_recipient(&self.account, &r.id)
                 .await
@@ -150,7 +157,10 @@ impl Shop {
             owed_total += owed;
             scheduled_total += r.scheduled.cents();
         }
-        assert!(legs.is_empty(), "recipients with legs but not listed: {legs:?}");
+        assert!(
+            legs.is_empty(),
+            "recipients with legs but not listed: {legs:?}"
+        );
         assert_eq!(
             balance.get(Bucket::RecipientDebts).cents(),
             owed_total,

@@ -89,9 +89,12 @@ pub async fn refund_write(
         .collect();
     let recipients = RecipientTotals::scheduled_by_split(
         &c.account_id,
-        reduced
-            .iter()
-            .map(|r| (&r.entry, r.refunded_before.cents() - r.entry.refunded.cents())),
+        reduced.iter().map(|r| {
+            (
+                &r.entry,
+                r.refunded_before.cents() - r.entry.refunded.cents(),
+            )
+        }),
     );
     RequestRefund {
         charge: c.with_refund(refund),
