@@ -350,10 +350,14 @@ async fn dynamodb_section(samples: usize) {
         }
         gw.run_pipeline().await;
         let written = (counter.load(Ordering::Relaxed) - before) as f64 / samples as f64;
-        // confirm: charge + end-to-end guard + movement + balance shard + outbox = 5;
-        // book: k splits + movement + shard + per immediate split (payout + outbox) = k + 2 + 2i;
-        // settle, per immediate split: payout + split + movement + shard = 4.
-        let design = 5 + k + 2 + 2 * immediate + 4 * immediate;
+        // confirm: charge + end-to-end guard + movement + balance shard + outbox + the
+        // CASHIN_CONFIRMED event = 6;
+        // book: k splits + k recipients (their running totals; the bench's recipients are
+        // distinct) + movement + shard + per immediate split (payout + outbox) = 2k + 2 + 2i;
+        // per immediate split, its netting (the payout's deductions decided) = 1, and its
+        // settlement: payout + split + movement + shard + recipient + PAYOUT_PAID and
+        // SPLIT_PAID events = 7.
+        let design = 6 + 2 * k + 2 + 2 * immediate + immediate + 7 * immediate;
         // Any design with one record per split and a ledger: the charge, the k splits, one
         // ledger entry; plus per immediate split its payout record and its ledger entry.
         let minimum = 1 + k + 1 + 2 * immediate;

@@ -181,10 +181,10 @@ async fn a_paid_split_bears_its_part_as_a_debt(backend: Backend) {
 
     // Not enough in `available` for what the account must pay now: refused, nothing changed.
     let poor = Shop::open(backend).await;
-    let id = poor.paid(&immediate_split("PART-POOR")).await;
+    let poor_id = poor.paid(&immediate_split("PART-POOR")).await;
     poor.drain().await;
     let before = poor.snapshot().await;
-    match poor.refund_part(&id, Some(10_000), PROPORTIONAL).await {
+    match poor.refund_part(&poor_id, Some(10_000), PROPORTIONAL).await {
         Err(DomainError::InsufficientBalance { available, needed }) => {
             assert_eq!((available, needed), (cents(7_000), cents(10_000)))
         }
@@ -195,7 +195,7 @@ async fn a_paid_split_bears_its_part_as_a_debt(backend: Backend) {
         before,
         "a refused refund changed something"
     );
-    assert_eq!(debt_of(&poor, &id, 0).await, 0);
+    assert_eq!(debt_of(&poor, &poor_id, 0).await, 0);
     poor.assert_books().await;
 
     // The recipient's next split, of another charge, pays 80.00 less: its immediate payout

@@ -11,16 +11,14 @@ use pixgw_api::store::DynStore;
 use pixgw_domain::charge::ports::ChargeTransition;
 use pixgw_domain::charge::{Charge, ChargeStatus};
 use pixgw_domain::error::WriteOutcome;
+use pixgw_domain::flows::refund::refund_request;
 use pixgw_domain::idempotency::{ClaimOutcome, IdempotencyClaim};
 use pixgw_domain::ledger::ports::MoneyOutOutcome;
-use pixgw_domain::ledger::{AvailableDraw, Bucket, LedgerAccount, Leg, Movement, MovementKind};
-use pixgw_domain::messaging::outbox::PipelineMessage;
+use pixgw_domain::ledger::{Balance, LedgerAccount};
 use pixgw_domain::payout::PayoutId;
 use pixgw_domain::payout::runs::{AttachSplits, PayoutHeader};
 use pixgw_domain::pix::ids::{AccountId, RefundId};
 use pixgw_domain::pix::money::Money;
-use pixgw_domain::recipient::RecipientTotals;
-use pixgw_domain::refund::liability::{RefundTerms, plan_funding};
 use pixgw_domain::refund::ports::{ReducedSplit, RequestRefund};
 use pixgw_domain::refund::{ChargeRefund, RefundLiability, RefundState};
 use pixgw_domain::split::SplitValue;
@@ -28,22 +26,15 @@ use pixgw_domain::split::entry::{SplitEntry, SplitState};
 
 use super::{
     Booked, Subject, balance, balance_of, base_time, book_confirmed, charge_with_splits, claim,
-    claimed, completion, confirm, eventually, insert, merchant, movements, response, stored_charge,
+    claimed, completion, confirm, eventually, insert, movements, response, stored_charge,
 };
 
 // =============================================================================================
 // Builders
 
-fn leg(account: LedgerAccount, cents: i64) -> Leg {
-    Leg {
-        account,
-        amount: Money::from_cents(cents),
-    }
-}
-
 /// The request of a refund of `cents` of `charge` (as read) under `liability` at `at`,
-/// planned by the domain's own rule over `entries` (the charge's splits as read) and drawing
-/// from the account's shards as they are now.
+/// built by the domain's own [`refund_request`] over `entries` (the charge's splits as read)
+/// and the account's shards as they are now.
 async fn refund_write(
     store: &DynStore,
     charge: &Charge,
@@ -52,22 +43,27 @@ async fn refund_write(
     liability: RefundLiability,
     at: DateTime<Utc>,
 ) -> RequestRefund {
-    let amount = Money::from_cents(cents);
-    let refund_id = RefundId::generate();
-    let terms = RefundTerms {
-        refund_id: refund_id.clone(),
-        gross: charge.amount,
-        refund: amount,
-        liability,
-        takes_rest: amount == charge.refundable(),
-        now: at,
-    };
-    let funding = plan_funding(terms, entries).expect("plan");
+    let shards = store
+        .balance_shards(&charge.account_id)
+        .await
+        .expect("shards");
+    refund_on(charge, entries, cents, liability, at, &shards)
+}
+
+/// [`refund_write`] drawing on `shards` as given (a read that may be stale).
+fn refund_on(
+    charge: &Charge,
+    entries: &[SplitEntry],
+    cents: i64,
+    liability: RefundLiability,
+    at: DateTime<Utc>,
+    shards: &[(u32, Balance)],
+) -> RequestRefund {
     let refund = ChargeRefund {
-        id: refund_id,
-        amount,
+        id: RefundId::generate(),
+        amount: Money::from_cents(cents),
         liability,
-        split_parts: funding.parts.clone(),
+        split_parts: Vec::new(),
         state: RefundState::Processing,
         reason: "CUSTOMER_REQUEST".to_owned(),
         description: "devolução".to_owned(),
@@ -78,77 +74,7 @@ async fn refund_write(
         settled_at: None,
         idempotency_key: None,
     };
-    let account = &charge.account_id;
-    let mut legs = vec![
-        leg(LedgerAccount::PixNetwork, cents),
-        leg(
-            merchant(account, Bucket::ReservedForSplits),
-            -funding.from_reserve.cents(),
-        ),
-        leg(
-            merchant(account, Bucket::Available),
-            -funding.from_available,
-        ),
-        leg(
-            merchant(account, Bucket::RecipientDebts),
-            funding.fronted().cents(),
-        ),
-    ];
-    for debt in &funding.debts {
-        legs.push(leg(
-            LedgerAccount::Recipient(account.clone(), debt.recipient_id.clone()),
-            -debt.amount.cents(),
-        ));
-    }
-    let movement = Movement::new(
-        MovementKind::RefundRequested,
-        account,
-        &refund.reference(&charge.transaction_id),
-        legs,
-        at,
-    )
-    .expect("movement");
-    let shards = store.balance_shards(account).await.expect("shards");
-    let draw = AvailableDraw::plan(&shards, Money::from_cents(funding.from_available.max(0)))
-        .unwrap_or_default();
-    let message = PipelineMessage::RefundRequested {
-        transaction_id: charge.transaction_id.clone(),
-        account_id: account.clone(),
-        refund_id: Some(refund.id.clone()),
-        attempt: None,
-    };
-    let reduced: Vec<ReducedSplit> = funding
-        .reduced
-        .iter()
-        .map(|e| ReducedSplit {
-            refunded_before: entries
-                .iter()
-                .find(|x| x.index == e.index)
-                .map_or(Money::ZERO, |x| x.refunded),
-            entry: e.clone(),
-        })
-        .collect();
-    let recipients = RecipientTotals::scheduled_by_split(
-        account,
-        reduced.iter().map(|r| {
-            (
-                &r.entry,
-                r.refunded_before.cents() - r.entry.refunded.cents(),
-            )
-        }),
-    );
-    RequestRefund {
-        charge: charge.with_refund(refund),
-        from: charge.status,
-        from_revision: charge.refund_revision,
-        reduced,
-        debts: funding.debts,
-        recipients,
-        movement,
-        draw,
-        outbox: vec![message.to_outbox(at)],
-        completion: None,
-    }
+    refund_request(charge, entries, refund, shards, at).expect("a refund the account can pay")
 }
 
 /// A charge of R$ 100.00 with an immediate R$ 10.00 split and a scheduled R$ 5.00 one: once
@@ -262,29 +188,29 @@ pub async fn a_full_refund_cancels_scheduled_splits_and_draws_the_rest(subject: 
     assert_eq!(balance(store, &account).await, balance_of(0, 8_500, 1_500));
 
     // R$ 85.00 available cannot cover the R$ 95.00 the refund needs beyond the split's
-    // reserve; a draw pretending otherwise (a stale read) is refused.
-    let write = refund_write(
-        store,
-        &charge,
-        &entries,
-        10_000,
-        RefundLiability::Merchant,
-        at,
-    )
-    .await;
-    assert!(write.draw.parts.is_empty(), "85.00 cannot cover 95.00");
+    // reserve; a draw planned on a read pretending otherwise (a stale read) is refused.
     let shards = store.balance_shards(&account).await.expect("shards");
     let richest = shards
         .iter()
         .max_by_key(|(_, b)| b.available.cents())
         .map(|(shard, _)| *shard)
         .expect("a shard holds the booking");
-    let stale = RequestRefund {
-        draw: AvailableDraw {
-            parts: vec![(richest, Money::from_cents(9_500))],
+    let pretended = [(
+        richest,
+        Balance {
+            available: Money::from_cents(9_500),
+            ..Balance::default()
         },
-        ..write
-    };
+    )];
+    let stale = refund_on(
+        &charge,
+        &entries,
+        10_000,
+        RefundLiability::Merchant,
+        at,
+        &pretended,
+    );
+    assert_eq!(stale.draw.total(), Money::from_cents(9_500));
     assert_eq!(
         store.request_refund(&stale).await,
         Ok(MoneyOutOutcome::BalanceChanged)
@@ -431,7 +357,12 @@ pub async fn a_proportional_refund_reduces_splits_and_records_debts(subject: Sub
     .await;
     assert_eq!(write.debts.len(), 1);
     let recipient_id = write.debts[0].recipient_id.clone();
-    assert_eq!(store.get_recipient(&account, &recipient_id).await, Ok(None));
+    let booked = store
+        .get_recipient(&account, &recipient_id)
+        .await
+        .expect("get")
+        .expect("created by the booking");
+    assert_eq!((booked.debt, booked.version), (Money::ZERO, 0));
     assert_eq!(
         store.request_refund(&write).await,
         Ok(MoneyOutOutcome::Applied)
@@ -445,7 +376,7 @@ pub async fn a_proportional_refund_reduces_splits_and_records_debts(subject: Sub
         .get_recipient(&account, &recipient_id)
         .await
         .expect("get")
-        .expect("created by its first debt");
+        .expect("recipient");
     assert_eq!(recipient.debt, Money::from_cents(500));
     assert_eq!(recipient.recipient, entries[0].recipient());
     assert_eq!(recipient.account_id, account);

@@ -1,19 +1,15 @@
 //! Embedded specifics of refund requests: what the write requires (the charge's status and
 //! refund revision, each reduced split SCHEDULED in no payout with the `refunded` it was read
 //! with, the draw) and what it does (splits reduced or cancelled, recipient debts, balances).
-//! The writes are planned by the domain's own rule ([`plan_funding`]).
+//! The writes are built by the refund flow's own pure builder ([`refund_request`]).
 
 use pixgw_domain::charge::{Charge, ChargeStatus};
 use pixgw_domain::error::WriteOutcome;
+use pixgw_domain::flows::refund::refund_request;
 use pixgw_domain::ledger::ports::LedgerStore;
-use pixgw_domain::ledger::{AvailableDraw, Bucket, LedgerAccount, Leg, Movement, MovementKind};
-use pixgw_domain::messaging::outbox::PipelineMessage;
 use pixgw_domain::pix::ids::{AccountId, RefundId};
 use pixgw_domain::pix::money::Money;
-use pixgw_domain::recipient::RecipientTotals;
 use pixgw_domain::recipient::ports::RecipientStore;
-use pixgw_domain::refund::liability::{RefundTerms, plan_funding};
-use pixgw_domain::refund::ports::ReducedSplit;
 use pixgw_domain::refund::{ChargeRefund, RefundLiability, RefundState};
 use pixgw_domain::split::entry::SplitState;
 use pixgw_domain::split::ports::SplitStore;
@@ -22,15 +18,8 @@ use super::*;
 use crate::split::SPLITS_SCHEDULED;
 use crate::test_support::*;
 
-fn leg(account: LedgerAccount, cents: i64) -> Leg {
-    Leg {
-        account,
-        amount: Money::from_cents(cents),
-    }
-}
-
-/// The request of a refund of `cents` of `charge` (as stored now) under `liability`, planned
-/// by the domain's rule over the stored splits, drawing from the stored shards.
+/// The request of a refund of `cents` of `charge` (as stored now) under `liability`, built by
+/// the domain's own [`refund_request`] over the stored splits and shards.
 async fn refund_write(
     store: &EmbeddedStore,
     charge: &Charge,
@@ -42,22 +31,15 @@ async fn refund_write(
         .get_splits(&charge.transaction_id)
         .await
         .expect("splits");
-    let amount = Money::from_cents(cents);
-    let refund_id = RefundId::generate();
-    let terms = RefundTerms {
-        refund_id: refund_id.clone(),
-        gross: stored.amount,
-        refund: amount,
-        liability,
-        takes_rest: amount == stored.refundable(),
-        now: at(100),
-    };
-    let funding = plan_funding(terms, &entries).expect("plan");
+    let shards = store
+        .balance_shards(&charge.account_id)
+        .await
+        .expect("shards");
     let refund = ChargeRefund {
-        id: refund_id,
-        amount,
+        id: RefundId::generate(),
+        amount: Money::from_cents(cents),
         liability,
-        split_parts: funding.parts.clone(),
+        split_parts: Vec::new(),
         state: RefundState::Processing,
         reason: "CUSTOMER_REQUEST".into(),
         description: "devolução".into(),
@@ -68,69 +50,7 @@ async fn refund_write(
         settled_at: None,
         idempotency_key: None,
     };
-    let account = &charge.account_id;
-    let merchant = |bucket| LedgerAccount::Merchant(account.clone(), bucket);
-    let mut legs = vec![
-        leg(LedgerAccount::PixNetwork, cents),
-        leg(
-            merchant(Bucket::ReservedForSplits),
-            -funding.from_reserve.cents(),
-        ),
-        leg(merchant(Bucket::Available), -funding.from_available),
-        leg(merchant(Bucket::RecipientDebts), funding.fronted().cents()),
-    ];
-    for debt in &funding.debts {
-        legs.push(leg(
-            LedgerAccount::Recipient(account.clone(), debt.recipient_id.clone()),
-            -debt.amount.cents(),
-        ));
-    }
-    let movement = Movement::new(
-        MovementKind::RefundRequested,
-        account,
-        &refund.reference(&charge.transaction_id),
-        legs,
-        at(100),
-    )
-    .expect("movement");
-    let shards = store.balance_shards(account).await.expect("shards");
-    let draw = AvailableDraw::plan(&shards, Money::from_cents(funding.from_available.max(0)))
-        .unwrap_or_default();
-    let message = PipelineMessage::RefundRequested {
-        transaction_id: charge.transaction_id.clone(),
-        account_id: account.clone(),
-        refund_id: Some(refund.id.clone()),
-        attempt: None,
-    };
-    let reduced: Vec<ReducedSplit> = funding
-        .reduced
-        .iter()
-        .map(|e| ReducedSplit {
-            refunded_before: entries[usize::from(e.index)].refunded,
-            entry: e.clone(),
-        })
-        .collect();
-    let recipients = RecipientTotals::scheduled_by_split(
-        account,
-        reduced.iter().map(|r| {
-            (
-                &r.entry,
-                r.refunded_before.cents() - r.entry.refunded.cents(),
-            )
-        }),
-    );
-    RequestRefund {
-        charge: stored.with_refund(refund),
-        from: stored.status,
-        from_revision: stored.refund_revision,
-        reduced,
-        debts: funding.debts,
-        recipients,
-        movement,
-        draw,
-        outbox: vec![message.to_outbox(at(100))],
-        completion: None,
-    }
+    refund_request(&stored, &entries, refund, &shards, at(100)).expect("an affordable refund")
 }
 
 /// [`charge`] (100.00: an immediate 10.00 split in its payout, a scheduled 5.00 one) paid,

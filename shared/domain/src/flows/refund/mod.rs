@@ -22,6 +22,7 @@
 //! `RefundRequested` message): [`execute`].
 
 mod execute;
+mod request;
 
 use std::sync::Arc;
 
@@ -36,17 +37,14 @@ use crate::error::{DomainError, StoreError};
 use crate::flows::book_splits::{SplitCalculator, SplitCalculatorPorts};
 use crate::flows::create_charge::truncate_to_millis;
 use crate::idempotency::IdempotencyClaim;
+use crate::ledger::MovementKind;
 use crate::ledger::ports::{LedgerStore, MoneyOutOutcome};
-use crate::ledger::{AvailableDraw, Bucket, LedgerAccount, Leg, Movement, MovementKind};
-use crate::messaging::outbox::PipelineMessage;
 use crate::pix::clock::Clock;
 use crate::pix::ids::{AccountId, RefundId, TransactionId};
 use crate::pix::money::Money;
 use crate::provider::PixProvider;
 use crate::provider::directory::ProviderDirectory;
-use crate::recipient::RecipientTotals;
-use crate::refund::liability::{RefundFunding, RefundTerms, plan_funding};
-use crate::refund::ports::{ReducedSplit, RefundStore, RequestRefund};
+use crate::refund::ports::{RefundStore, RequestRefund};
 use crate::refund::{
     ChargeRefund, MAX_REFUNDS_PER_CHARGE, REFUND_WINDOW_DAYS, RefundLiability, RefundState,
 };
@@ -54,6 +52,7 @@ use crate::split::ports::SplitStore;
 
 pub(crate) use execute::charge_event;
 pub use execute::{parse_refund_idempotency_key, refund_idempotency_key};
+pub use request::refund_request;
 
 /// How often a refund request is planned again after a concurrent change (another refund, a
 /// split attached, a balance shard spent) before the caller is told to retry.
@@ -277,81 +276,8 @@ impl RefundService {
         } else {
             self.store.splits.get_splits(&charge.transaction_id).await?
         };
-        let terms = RefundTerms {
-            refund_id: refund.id.clone(),
-            gross: charge.amount,
-            refund: refund.amount,
-            liability: refund.liability,
-            takes_rest: refund.amount == charge.refundable(),
-            now,
-        };
-        let funding = plan_funding(terms, &entries)
-            .map_err(|e| StoreError::Corrupt(format!("{}: {e}", charge.transaction_id)))?;
-        let draw = self
-            .draw(&charge.account_id, funding.from_available)
-            .await?;
-        let refund = ChargeRefund {
-            split_parts: funding.parts.clone(),
-            ..refund
-        };
-        let reference = refund.reference(&charge.transaction_id);
-        let movement = Movement::new(
-            MovementKind::RefundRequested,
-            &charge.account_id,
-            &reference,
-            refund_legs(&charge.account_id, refund.amount, &funding),
-            now,
-        )
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let message = PipelineMessage::RefundRequested {
-            transaction_id: charge.transaction_id.clone(),
-            account_id: charge.account_id.clone(),
-            refund_id: Some(refund.id.clone()),
-            attempt: None,
-        };
-        let before: std::collections::HashMap<u8, Money> =
-            entries.iter().map(|e| (e.index, e.refunded)).collect();
-        let reduced: Vec<ReducedSplit> = funding
-            .reduced
-            .iter()
-            .map(|entry| ReducedSplit {
-                refunded_before: before.get(&entry.index).copied().unwrap_or(Money::ZERO),
-                entry: entry.clone(),
-            })
-            .collect();
-        let recipients = RecipientTotals::scheduled_by_split(
-            &charge.account_id,
-            reduced.iter().map(|r| {
-                let gave_up = r.entry.refunded.cents() - r.refunded_before.cents();
-                (&r.entry, -gave_up)
-            }),
-        );
-        Ok(RequestRefund {
-            charge: charge.with_refund(refund),
-            from: charge.status,
-            from_revision: charge.refund_revision,
-            reduced,
-            debts: funding.debts,
-            recipients,
-            movement,
-            draw,
-            outbox: vec![message.to_outbox(now)],
-            completion: None,
-        })
-    }
-
-    /// The draw on `available` for a debit of `cents` (none for a credit).
-    async fn draw(&self, account: &AccountId, cents: i64) -> Result<AvailableDraw, DomainError> {
-        if cents <= 0 {
-            return Ok(AvailableDraw::default());
-        }
-        let shards = self.store.ledger.balance_shards(account).await?;
-        AvailableDraw::plan(&shards, Money::from_cents(cents)).map_err(|e| {
-            DomainError::InsufficientBalance {
-                available: e.available,
-                needed: e.needed,
-            }
-        })
+        let shards = self.store.ledger.balance_shards(&charge.account_id).await?;
+        refund_request(charge, &entries, refund, &shards, now)
     }
 
     async fn owned_charge(
@@ -363,34 +289,5 @@ impl RefundService {
             Some(charge) if &charge.account_id == account_id => Ok(charge),
             _ => Err(DomainError::NotFound("charge")),
         }
-    }
-}
-
-/// The legs of a refund's movement: the payer gets `amount`; the reduced splits' reserve and
-/// `available` pay it; each new debt is the account's claim on its recipient.
-fn refund_legs(account: &AccountId, amount: Money, funding: &RefundFunding) -> Vec<Leg> {
-    let merchant = |bucket| LedgerAccount::Merchant(account.clone(), bucket);
-    let mut legs = vec![
-        leg(LedgerAccount::PixNetwork, amount.cents()),
-        leg(
-            merchant(Bucket::ReservedForSplits),
-            -funding.from_reserve.cents(),
-        ),
-        leg(merchant(Bucket::Available), -funding.from_available),
-        leg(merchant(Bucket::RecipientDebts), funding.fronted().cents()),
-    ];
-    for debt in &funding.debts {
-        legs.push(leg(
-            LedgerAccount::Recipient(account.clone(), debt.recipient_id.clone()),
-            -debt.amount.cents(),
-        ));
-    }
-    legs
-}
-
-fn leg(account: LedgerAccount, cents: i64) -> Leg {
-    Leg {
-        account,
-        amount: Money::from_cents(cents),
     }
 }
