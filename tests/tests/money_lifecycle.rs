@@ -417,8 +417,9 @@ async fn refund_stays_processing_while_the_provider_is_down(backend: Backend) {
     shop.assert_network_agrees().await;
 }
 
-/// The provider refuses the refund: the charge is CONFIRMED again with the money back in
-/// `available` (the cancelled splits stay cancelled); a later refund is a new attempt.
+/// The provider refuses the refund: the charge is CONFIRMED again, every party given back what
+/// it bore — the splits it cancelled SCHEDULED again with their reserve, the account's part
+/// in `available`; a later refund is a new attempt.
 async fn a_refused_refund_gives_the_money_back(backend: Backend) {
     let mut shop = Shop::open(backend).await;
     let id = shop.paid(&marketplace("REF-REFUSED")).await;
@@ -437,9 +438,15 @@ async fn a_refused_refund_gives_the_money_back(backend: Backend) {
     assert_eq!(shop.charge(&id).await, charge);
     assert_eq!(
         split_states(&shop, &id).await,
-        vec![SplitState::Cancelled; 3]
+        vec![SplitState::Scheduled; 3]
     );
-    assert_eq!(buckets(shop.balance().await), (0, 20_000, 0));
+    assert!(
+        shop.splits(&id)
+            .await
+            .iter()
+            .all(|s| s.refunded == Money::ZERO)
+    );
+    assert_eq!(buckets(shop.balance().await), (0, 1_000, 19_000));
     assert!(
         shop.movement(MovementKind::RefundReturned, &refund.reference(&id))
             .await

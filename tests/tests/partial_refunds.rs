@@ -12,23 +12,26 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::Utc;
 use futures::future::join_all;
 use pixgw_domain::charge::ChargeStatus;
 use pixgw_domain::error::{DomainError, ProviderError};
+use pixgw_domain::flows::refund::refund_idempotency_key;
 use pixgw_domain::messaging::events::EventType;
 use pixgw_domain::pix::ids::{RecipientId, TransactionId};
 use pixgw_domain::pix::money::Money;
+use pixgw_domain::pix::payment::{EndToEndId, EndToEndKind, Ispb};
 use pixgw_domain::provider::{
     InboundWebhook, PixProvider, ProviderCapabilities, ProviderCharge, ProviderChargeRequest,
-    ProviderEvent, ProviderWebhookError, RefundOutcome, RefundRequest, TransferOutcome,
-    TransferRequest,
+    ProviderEvent, ProviderWebhookError, RefundOutcome, RefundReference, RefundRequest,
+    TransferOutcome, TransferRequest,
 };
 use pixgw_domain::refund::liability::SplitPartKind;
 use pixgw_domain::refund::{RefundLiability, RefundState};
 use pixgw_domain::split::entry::SplitState;
 use pixgw_tests::bodies::{immediate_split, marketplace};
 use pixgw_tests::harness::Backend;
-use pixgw_tests::money_lifecycle::{Shop, SplitSpec, charge_body, plain_charge};
+use pixgw_tests::money_lifecycle::{RefusesRefunds, Shop, SplitSpec, charge_body, plain_charge};
 use pixgw_tests::on_both_backends;
 
 const PROPORTIONAL: Option<RefundLiability> = Some(RefundLiability::Proportional);
@@ -537,6 +540,193 @@ async fn proportional_refund_racing_the_payout_scheduler(backend: Backend) {
     shop.assert_network_agrees().await;
 }
 
+/// The provider refuses a PROPORTIONAL partial refund: every party gets back what it bore —
+/// the reduced splits pay their full shares again, their reserve is back — and `available`
+/// is as before; asked again and accepted, the refund divides anew.
+async fn a_refused_refund_gives_each_party_its_part_back(backend: Backend) {
+    let mut shop = Shop::open(backend).await;
+    let id = shop.paid(&marketplace("PART-REFUSED")).await;
+    let before = buckets(&shop).await;
+    assert_eq!(before, (1_000, 19_000, 0));
+    let provider = shop.gw.state.provider.clone();
+    let normal = shop.swap_provider(Arc::new(RefusesRefunds(provider)));
+
+    let (charge, refund_id) = shop
+        .refund_part(&id, Some(5_000), PROPORTIONAL)
+        .await
+        .expect("refund request");
+    assert_eq!(
+        charge.refund(&refund_id).unwrap().state,
+        RefundState::Failed
+    );
+    assert_eq!(charge.status, ChargeStatus::Confirmed, "{charge:?}");
+    assert_eq!(charge.refunded_amount(), Money::ZERO);
+    assert_eq!(payable(&shop, &id).await, vec![14_000, 4_000, 1_000]);
+    assert!(
+        shop.splits(&id)
+            .await
+            .iter()
+            .all(|s| s.state == SplitState::Scheduled)
+    );
+    assert_eq!(buckets(&shop).await, before);
+    shop.assert_books().await;
+
+    shop.gw.state = normal;
+    let (charge, _) = shop
+        .refund_part(&id, Some(5_000), PROPORTIONAL)
+        .await
+        .expect("asked again");
+    assert_eq!(charge.status, ChargeStatus::PartiallyRefunded);
+    assert_eq!(payable(&shop, &id).await, vec![10_500, 3_000, 750]);
+    assert_eq!(buckets(&shop).await, (750, 14_250, 0));
+    shop.drain().await;
+    shop.assert_books().await;
+    shop.assert_network_agrees().await;
+}
+
+/// A refused refund that had made a paid split's recipient owe its part forgives that debt:
+/// the account fronted nothing in the end, and the recipient's next split is paid in full.
+async fn a_refused_refund_forgives_the_debt_it_created(backend: Backend) {
+    let mut shop = Shop::open(backend).await;
+    shop.paid(&plain_charge("FUND", 50_000)).await;
+    let id = shop.paid(&immediate_split("PART-FORGIVEN")).await;
+    shop.drain().await;
+    let before = buckets(&shop).await;
+    assert_eq!(before, (57_000, 0, 0));
+    let provider = shop.gw.state.provider.clone();
+    let normal = shop.swap_provider(Arc::new(RefusesRefunds(provider)));
+
+    let (charge, refund_id) = shop
+        .refund_part(&id, Some(10_000), PROPORTIONAL)
+        .await
+        .expect("refund request");
+    let refund = charge.refund(&refund_id).unwrap();
+    assert_eq!(refund.state, RefundState::Failed);
+    assert_eq!(refund.split_parts[0].kind, SplitPartKind::Debt);
+    assert_eq!(debt_of(&shop, &id, 0).await, 0);
+    assert_eq!(buckets(&shop).await, before);
+    shop.assert_books().await;
+
+    shop.gw.state = normal;
+    let next = shop.paid(&immediate_split("PART-FORGIVEN-2")).await;
+    shop.drain().await;
+    let payout_id = shop.splits(&next).await[0].payout_id.clone().unwrap();
+    let payout = shop
+        .gw
+        .state
+        .store
+        .get_payout(&payout_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(payout.net_amount(), cents(28_000), "{payout:?}");
+    assert_eq!(payout.deducted(), Money::ZERO, "{payout:?}");
+    shop.assert_books().await;
+    shop.assert_network_agrees().await;
+}
+
+/// The sandbox's provider, except that every devolução is accepted and left pending: its
+/// outcome comes later by webhook.
+struct HoldsRefunds(Arc<dyn PixProvider>);
+
+#[async_trait]
+impl PixProvider for HoldsRefunds {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    async fn create_charge(
+        &self,
+        request: &ProviderChargeRequest,
+    ) -> Result<ProviderCharge, ProviderError> {
+        self.0.create_charge(request).await
+    }
+
+    async fn transfer(&self, request: &TransferRequest) -> Result<TransferOutcome, ProviderError> {
+        self.0.transfer(request).await
+    }
+
+    async fn refund(&self, request: &RefundRequest) -> Result<RefundOutcome, ProviderError> {
+        let ispb = Ispb::parse("12345678").unwrap();
+        Ok(RefundOutcome::Pending {
+            provider_refund_id: format!("held-{}", request.idempotency_key),
+            end_to_end_id: EndToEndId::generate(EndToEndKind::Devolution, &ispb, Utc::now()),
+        })
+    }
+
+    async fn verify_webhook(
+        &self,
+        webhook: &InboundWebhook<'_>,
+    ) -> Result<ProviderEvent, ProviderWebhookError> {
+        self.0.verify_webhook(webhook).await
+    }
+}
+
+/// A devolução refused after its reduced splits were paid: they were paid their reduced
+/// amounts, so what they bore stays with the account (in `available`) — the documented limit
+/// — and the books still balance to the cent.
+async fn a_refusal_after_the_splits_were_paid_leaves_their_parts_with_the_account(
+    backend: Backend,
+) {
+    let mut shop = Shop::open(backend).await;
+    let id = shop.paid(&marketplace("PART-LATE-REFUSAL")).await;
+    let provider = shop.gw.state.provider.clone();
+    shop.swap_provider(Arc::new(HoldsRefunds(provider)));
+    let (charge, refund_id) = shop
+        .refund_part(&id, Some(5_000), PROPORTIONAL)
+        .await
+        .expect("refund request");
+    assert_eq!(
+        charge.refund(&refund_id).unwrap().state,
+        RefundState::Processing
+    );
+    shop.run_scheduler().await;
+    shop.drain().await;
+    assert_eq!(payable(&shop, &id).await, vec![10_500, 3_000, 750]);
+    assert_eq!(buckets(&shop).await, (750, 0, 0));
+
+    let key = refund_idempotency_key(&id, &refund_id);
+    let charge = shop
+        .gw
+        .state
+        .refunds
+        .settle_reported(
+            shop.gw.state.provider.name(),
+            &RefundReference::IdempotencyKey(key.clone()),
+            RefundOutcome::Failed {
+                reason: "refused by the payer's bank".into(),
+            },
+        )
+        .await
+        .expect("the refusal");
+    assert_eq!(
+        charge.refund(&refund_id).unwrap().state,
+        RefundState::Failed
+    );
+    assert!(
+        shop.splits(&id)
+            .await
+            .iter()
+            .all(|s| s.state == SplitState::Paid)
+    );
+    assert_eq!(buckets(&shop).await, (5_750, 0, 0));
+    // Reported twice: nothing more.
+    shop.gw
+        .state
+        .refunds
+        .settle_reported(
+            shop.gw.state.provider.name(),
+            &RefundReference::IdempotencyKey(key),
+            RefundOutcome::Failed {
+                reason: "refused by the payer's bank".into(),
+            },
+        )
+        .await
+        .expect("reported again");
+    assert_eq!(buckets(&shop).await, (5_750, 0, 0));
+    shop.assert_books().await;
+}
+
 /// The sandbox's provider, except that it declares ConnectPSP's capabilities: full refunds
 /// only (seed 001's refund takes no amount).
 struct FullRefundsOnly(Arc<dyn PixProvider>);
@@ -605,4 +795,7 @@ on_both_backends!(
     concurrent_partial_refunds_never_exceed_the_amount,
     proportional_refund_racing_the_payout_scheduler,
     a_provider_without_partial_refunds_refuses_them,
+    a_refused_refund_gives_each_party_its_part_back,
+    a_refused_refund_forgives_the_debt_it_created,
+    a_refusal_after_the_splits_were_paid_leaves_their_parts_with_the_account,
 );

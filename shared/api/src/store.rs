@@ -102,6 +102,7 @@ pub fn refund_ports(store: &DynStore) -> RefundServicePorts {
         charges: store.clone(),
         transitions: store.clone(),
         refunds: store.clone(),
+        recipients: store.clone(),
         splits: store.clone(),
         ledger: store.clone(),
     }

@@ -35,7 +35,7 @@ use pixgw_domain::pix::money::Money;
 use pixgw_domain::recipient::RecipientTotals;
 use pixgw_domain::recipient::ports::{MAX_RECIPIENTS_PER_PAGE, RecipientStore};
 use pixgw_domain::recipient::record::{DebtPartRecord, RecipientRecord};
-use pixgw_domain::recipient::{DebtPart, Recipient, total};
+use pixgw_domain::recipient::{DebtForgiveness, DebtPart, Recipient, total};
 use pixgw_domain::refund::liability::DebtIncrease;
 use serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value;
 use tracing::instrument;
@@ -266,6 +266,46 @@ pub(crate) fn netting_update(
         .expression_attribute_values(":ver", n(read_at + 1))
         .expression_attribute_values(":read", n(read_at))
         .expression_attribute_values(":taken", n(total(taken).cents()))
+        .build()
+        .map_err(|e| errors::build_failed(UPDATE, &e))?;
+    Ok(TransactWriteItem::builder().update(update).build())
+}
+
+/// A forgiveness (see [`DebtForgiveness`]) on its recipient's item, with `scheduled` `ADD`ed
+/// (a refused refund also gives the recipient's reduced splits back, and a transaction may
+/// touch the item once): the queue, `debtCents` and `version` set, conditioned on the item
+/// being stored at `version_read` (an item without `version` is at 0).
+pub(crate) fn forgiveness_update(
+    table: &str,
+    account: &AccountId,
+    forgiveness: &DebtForgiveness,
+    scheduled: i64,
+) -> Result<TransactWriteItem, StoreError> {
+    let read_at = i64::try_from(forgiveness.version_read)
+        .map_err(|_| refusing("recipient version out of range"))?;
+    let version_read = if read_at == 0 {
+        "(attribute_not_exists(#ver) OR #ver = :read)"
+    } else {
+        "#ver = :read"
+    };
+    let mut expression = "SET #open = :open, #debt = :debt, #ver = :ver".to_owned();
+    let mut builder = recipient_update(account, &forgiveness.recipient_id, table);
+    if scheduled != 0 {
+        expression.push_str(" ADD #sch :scheduled");
+        builder = builder
+            .expression_attribute_names("#sch", SCHEDULED)
+            .expression_attribute_values(":scheduled", n(scheduled));
+    }
+    let update = builder
+        .condition_expression(format!("{SAME_RECIPIENT} AND {version_read}"))
+        .update_expression(expression)
+        .expression_attribute_names("#open", OPEN_DEBTS)
+        .expression_attribute_names("#debt", DEBT)
+        .expression_attribute_names("#ver", VERSION)
+        .expression_attribute_values(":open", parts_value(&forgiveness.open_debts)?)
+        .expression_attribute_values(":debt", n(forgiveness.debt.cents()))
+        .expression_attribute_values(":ver", n(read_at + 1))
+        .expression_attribute_values(":read", n(read_at))
         .build()
         .map_err(|e| errors::build_failed(UPDATE, &e))?;
     Ok(TransactWriteItem::builder().update(update).build())

@@ -250,7 +250,7 @@ fn confirm_in(txn: &WriteTransaction, write: &ConfirmCharge) -> Result<WriteOutc
     Ok(WriteOutcome::Applied)
 }
 
-fn transition_in(
+pub(crate) fn transition_in(
     txn: &WriteTransaction,
     write: &ChargeTransition,
 ) -> Result<WriteOutcome, StoreError> {

@@ -21,7 +21,7 @@ use pixgw_domain::pix::money::Money;
 use pixgw_domain::recipient::ports::MAX_RECIPIENTS_PER_PAGE;
 use pixgw_domain::recipient::ports::RecipientStore;
 use pixgw_domain::recipient::record::RecipientRecord;
-use pixgw_domain::recipient::{Recipient, RecipientTotals, total};
+use pixgw_domain::recipient::{DebtForgiveness, Recipient, RecipientTotals, total};
 use pixgw_domain::refund::liability::DebtIncrease;
 
 use crate::EmbeddedStore;
@@ -153,6 +153,41 @@ pub(crate) fn replace_debt_queue(
         }
     };
     replace_recipient(txn, &merged)
+}
+
+/// Whether `forgiveness`'s recipient of `account` is stored at the version it was read at.
+pub(crate) fn forgiveness_holds(
+    txn: &WriteTransaction,
+    account: &AccountId,
+    forgiveness: &DebtForgiveness,
+) -> Result<bool, StoreError> {
+    let key = key(account.as_str(), forgiveness.recipient_id.as_str());
+    let table = txn.open_table(RECIPIENTS).map_err(db_err)?;
+    let stored = get_decoded(&table, &key, decode_recipient)?;
+    Ok(stored.is_some_and(|r| r.version == forgiveness.version_read))
+}
+
+/// Applies `forgiveness` (checked with [`forgiveness_holds`]): its queue and debt, the version
+/// bumped; the rest of the recipient as stored.
+pub(crate) fn forgive(
+    txn: &WriteTransaction,
+    account: &AccountId,
+    forgiveness: &DebtForgiveness,
+) -> Result<(), StoreError> {
+    let key = key(account.as_str(), forgiveness.recipient_id.as_str());
+    let table = txn.open_table(RECIPIENTS).map_err(db_err)?;
+    let stored = get_decoded(&table, &key, decode_recipient)?
+        .ok_or_else(|| StoreError::Corrupt(format!("forgiving recipient {key} not stored")))?;
+    drop(table);
+    replace_recipient(
+        txn,
+        &Recipient {
+            debt: forgiveness.debt,
+            open_debts: forgiveness.open_debts.clone(),
+            version: forgiveness.version_read + 1,
+            ..stored
+        },
+    )
 }
 
 /// Stores `recipient` as given.

@@ -24,6 +24,7 @@ impl Shop {
         by_id: &BTreeMap<&str, &Movement>,
     ) {
         let id = &c.transaction_id;
+        let mut restored_total = 0;
         for r in &c.refunds {
             let reference = r.reference(id);
             let requested = by_id
@@ -73,8 +74,23 @@ impl Shop {
                 "refund {reference}: returned = {returned:?}, {r:?}"
             );
             if let Some(back) = returned {
+                // A refusal gives back at most what each party bore: the reserve at most the
+                // reduced parts, the recipients at most their debt parts; the account the rest.
+                assert_eq!(super::network_cents(back), -r.amount.cents(), "{back:?}");
                 let d = back.balance_delta();
-                assert_eq!(d.available.cents() + d.incoming.cents(), r.amount.cents());
+                let restored = d.reserved_for_splits.cents();
+                let forgiven = -d.recipient_debts.cents();
+                assert!(
+                    (0..=part(SplitPartKind::Reduced)).contains(&restored)
+                        && (0..=part(SplitPartKind::Debt)).contains(&forgiven),
+                    "a refusal gave back more than was borne: {back:?} {r:?}"
+                );
+                assert_eq!(
+                    d.available.cents() + d.incoming.cents() + restored,
+                    r.amount.cents(),
+                    "{back:?}"
+                );
+                restored_total += restored;
             }
             if r.state == RefundState::Completed {
                 let e2e = r.end_to_end_id.as_ref().expect("a settled refund's D… id");
@@ -82,6 +98,20 @@ impl Shop {
                 assert!(e2e.as_str().starts_with('D'), "{r:?}");
             }
         }
+        // What the splits gave up is what refunds reduced them by, less what refusals restored.
+        let reduced_total: i64 = c
+            .refunds
+            .iter()
+            .flat_map(|r| &r.split_parts)
+            .filter(|p| p.kind == SplitPartKind::Reduced)
+            .map(|p| p.amount.cents())
+            .sum();
+        let refunded_total: i64 = entries.iter().map(|e| e.refunded.cents()).sum();
+        assert_eq!(
+            refunded_total,
+            reduced_total - restored_total,
+            "splits' refunded vs refunds' reduced parts less restorations: {c:?} {entries:?}"
+        );
         let prefix = format!("{}#", id);
         let movements_of_charge = by_id
             .values()

@@ -94,6 +94,40 @@ impl RecipientTotals {
 }
 
 impl Recipient {
+    /// Lets the recipient off what `claims` name of its queued parts (a claim's parts from
+    /// the back of the queue first: the newest of them are the least likely to be taken by a
+    /// payout being decided meanwhile — any such race fails on the version anyway). `None`
+    /// when nothing of them is queued.
+    pub fn forgive(&self, claims: &[ForgivenClaim]) -> Option<DebtForgiveness> {
+        let mut open = self.open_debts.clone();
+        let mut forgiven = 0_i64;
+        for claim in claims {
+            let mut left = claim.up_to.cents().max(0);
+            for part in open.iter_mut().rev() {
+                if left == 0 {
+                    break;
+                }
+                if part.refund_id != claim.refund_id || part.transaction_id != claim.transaction_id
+                {
+                    continue;
+                }
+                let take = part.amount.cents().min(left);
+                part.amount = Money::from_cents(part.amount.cents() - take);
+                left -= take;
+                forgiven += take;
+            }
+        }
+        open.retain(|p| p.amount.cents() > 0);
+        (forgiven > 0).then(|| DebtForgiveness {
+            recipient_id: self.id.clone(),
+            recipient: self.recipient.clone(),
+            version_read: self.version,
+            debt: Money::from_cents(self.debt.cents() - forgiven),
+            open_debts: open,
+            forgiven: Money::from_cents(forgiven),
+        })
+    }
+
     /// Takes up to `up_to` of the debt off the front of the queue: the parts taken (the last
     /// one split if only part of it fits) and the recipient afterwards (version bumped).
     pub fn take(&self, up_to: Money) -> (Vec<DebtPart>, Recipient) {
@@ -128,6 +162,32 @@ impl Recipient {
         };
         (taken, after)
     }
+}
+
+/// Debt parts a recipient is let off: parts of a refund that was refused (the account fronted
+/// nothing in the end), or of a split that was never paid. Only what is still queued can be
+/// forgiven: a part a payout took is that payout's to settle.
+///
+/// Conditions: the recipient is stored at `version_read`. Effects: its queue and `debt` become
+/// `open_debts` and `debt`, its version `version_read + 1`; nothing else of it changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DebtForgiveness {
+    pub recipient_id: RecipientId,
+    pub recipient: PayoutRecipient,
+    pub version_read: u64,
+    pub open_debts: Vec<DebtPart>,
+    pub debt: Money,
+    /// Σ of what was let off: > 0.
+    pub forgiven: Money,
+}
+
+/// One claim of a forgiveness: up to `up_to` of the queued parts of `refund_id` of charge
+/// `transaction_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForgivenClaim {
+    pub refund_id: RefundId,
+    pub transaction_id: TransactionId,
+    pub up_to: Money,
 }
 
 /// Σ of some debt parts.
@@ -186,6 +246,32 @@ mod tests {
             (after.debt.cents(), after.recovering.cents(), after.version),
             (4_000, 4_000, 4)
         );
+    }
+
+    #[test]
+    fn forgives_only_the_claimed_parts_still_queued() {
+        let r = owing(vec![part(3_000), part(5_000), part(700)]);
+        let claim = |p: &DebtPart, cents| ForgivenClaim {
+            refund_id: p.refund_id.clone(),
+            transaction_id: p.transaction_id.clone(),
+            up_to: Money::from_cents(cents),
+        };
+        let f = r
+            .forgive(&[claim(&r.open_debts[1], 9_999), claim(&r.open_debts[2], 200)])
+            .unwrap();
+        assert_eq!(f.forgiven, Money::from_cents(5_200));
+        assert_eq!(f.debt, Money::from_cents(3_500));
+        assert_eq!(f.version_read, 3);
+        assert_eq!(
+            f.open_debts
+                .iter()
+                .map(|p| p.amount.cents())
+                .collect::<Vec<_>>(),
+            vec![3_000, 500]
+        );
+        assert_eq!(total(&f.open_debts), f.debt);
+        let other = part(100);
+        assert_eq!(r.forgive(&[claim(&other, 100)]), None);
     }
 
     #[test]

@@ -4,18 +4,19 @@
 
 use async_trait::async_trait;
 
+use crate::charge::ports::ChargeTransition;
 use crate::charge::{Charge, ChargeStatus};
-use crate::error::StoreError;
+use crate::error::{StoreError, WriteOutcome};
 use crate::idempotency::IdempotencyCompletion;
 use crate::ledger::ports::MoneyOutOutcome;
 use crate::ledger::{AvailableDraw, Movement};
 use crate::messaging::outbox::OutboxMessage;
 use crate::pix::money::Money;
-use crate::recipient::RecipientTotals;
+use crate::recipient::{DebtForgiveness, RecipientTotals};
 use crate::refund::liability::DebtIncrease;
 use crate::split::entry::SplitEntry;
 
-/// A split a refund reduces (or cancels), as it will be stored.
+/// A split a refund reduces (or cancels) — or a refused refund restores — as it will be stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReducedSplit {
     pub entry: SplitEntry,
@@ -54,9 +55,29 @@ pub struct RequestRefund {
     pub completion: Option<IdempotencyCompletion>,
 }
 
+/// A refund the provider refused: the parties get back what it took from them, where that is
+/// still possible (see [`crate::flows::refund::refund_failure`]).
+///
+/// Conditions: those of `transition` (the charge at its status and refund revision; the
+/// movement and events absent); each restored split stored SCHEDULED or CANCELLED, in no
+/// payout, of the charge's account, with `refunded_before`; each forgiven recipient at its
+/// `version_read`. Effects: the transition's; each restored split replaced by its version
+/// (SCHEDULED again, `refunded` lower); each forgiveness applied; the recipients' totals
+/// changed (`scheduled` grows by what the restored splits pay again).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailRefund {
+    pub transition: ChargeTransition,
+    pub restored: Vec<ReducedSplit>,
+    pub forgiven: Vec<DebtForgiveness>,
+    pub recipients: Vec<RecipientTotals>,
+}
+
 /// Refund writes.
 #[async_trait]
 pub trait RefundStore: Send + Sync {
     /// See [`RequestRefund`].
     async fn request_refund(&self, write: &RequestRefund) -> Result<MoneyOutOutcome, StoreError>;
+
+    /// See [`FailRefund`].
+    async fn fail_refund(&self, write: &FailRefund) -> Result<WriteOutcome, StoreError>;
 }

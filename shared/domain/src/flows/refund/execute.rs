@@ -3,8 +3,10 @@
 //! the `RefundRequested` message on `payout-requests`. The provider answers with the
 //! devolução's `D…` id; its settlement (at once, or later by webhook) makes the refund
 //! COMPLETED with `CASHIN_REFUNDED` (the charge PARTIALLY_REFUNDED or REFUNDED), or — refused
-//! — FAILED with its money back in `available` (reduced splits stay reduced and debts stay:
-//! the merchant may ask again, and the next refund divides the same way).
+//! — FAILED, each party given back what it bore where its money has not moved on (see
+//! [`super::refund_failure`]): the merchant may ask again, and that refund divides anew.
+
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
@@ -19,8 +21,10 @@ use crate::flows::create_charge::truncate_to_millis;
 use crate::ledger::{Bucket, LedgerAccount, Movement, MovementKind};
 use crate::messaging::events::{AccountEvent, EventType};
 use crate::messaging::outbox::{OutboxMessage, PipelineMessage};
-use crate::pix::ids::{RefundId, TransactionId};
+use crate::pix::ids::{RecipientId, RefundId, TransactionId};
 use crate::provider::{RefundOutcome, RefundReference, RefundRequest};
+use crate::refund::liability::SplitPartKind;
+use crate::refund::ports::FailRefund;
 use crate::refund::{ChargeRefund, RefundState};
 use crate::split::entry::SplitEntry;
 
@@ -137,7 +141,13 @@ impl RefundService {
                         provider_refund_id: Some(provider_refund_id),
                         ..refund
                     };
-                    refund_transition(&charge, accepted, None, Vec::new(), Vec::new())
+                    OutcomeWrite::Transition(refund_transition(
+                        &charge,
+                        accepted,
+                        None,
+                        Vec::new(),
+                        Vec::new(),
+                    ))
                 }
                 RefundOutcome::Completed {
                     provider_refund_id,
@@ -151,20 +161,26 @@ impl RefundService {
                         settled_at: Some(truncate_to_millis(settled_at)),
                         ..refund
                     };
-                    self.completed(&charge, settled, now).await?
+                    OutcomeWrite::Transition(self.completed(&charge, settled, now).await?)
                 }
                 RefundOutcome::Failed { reason } => {
                     self.failed(&charge, refund, reason, now).await?
                 }
             };
-            match self.store.transitions.transition_charge(&write).await? {
+            let outcome = match &write {
+                OutcomeWrite::Transition(t) => self.store.transitions.transition_charge(t).await?,
+                OutcomeWrite::Failure(f) => self.store.refunds.fail_refund(f).await?,
+            };
+            let written = write.charge();
+            match outcome {
                 WriteOutcome::Applied => {
-                    info!(transaction_id = %charge.transaction_id, refund_id = %refund_id, status = write.charge.status.as_str(), "refund recorded");
-                    return Ok(write.charge);
+                    info!(transaction_id = %charge.transaction_id, refund_id = %refund_id, status = written.status.as_str(), "refund recorded");
+                    return Ok(written.clone());
                 }
                 WriteOutcome::Conflict => {
-                    // Another refund write of the charge came first (this outcome delivered
-                    // twice, or another refund): look again at what is stored.
+                    // Another write came first (this outcome delivered twice, another refund,
+                    // a split or recipient the failure restores changed): look again at what
+                    // is stored.
                     charge = self
                         .store
                         .charges
@@ -202,20 +218,24 @@ impl RefundService {
         ))
     }
 
-    /// The provider refused the devolução: its money comes back.
+    /// The provider refused the devolução: its money comes back, and each party gets back
+    /// what it bore where it still can ([`super::refund_failure`]).
     async fn failed(
         &self,
         charge: &Charge,
         refund: ChargeRefund,
         reason: String,
         now: DateTime<Utc>,
-    ) -> Result<ChargeTransition, DomainError> {
-        let reference = refund.reference(&charge.transaction_id);
-        let mut outbox = Vec::new();
-        // Give back exactly what was taken: a refund requested before its charge's splits
-        // were booked (only before partial refunds existed: now a refund books them first)
-        // took `incoming`, so the money returns there and the splits are booked after all.
-        // Otherwise it returns to `available`: reduced splits stay reduced, debts stay.
+    ) -> Result<OutcomeWrite, DomainError> {
+        let failed = ChargeRefund {
+            state: RefundState::Failed,
+            failure_reason: Some(reason),
+            settled_at: Some(now),
+            ..refund
+        };
+        // A refund requested before its charge's splits were booked (only before partial
+        // refunds existed: now a refund books them first) took `incoming`: the money returns
+        // there and the splits are booked after all.
         let booked = self
             .store
             .ledger
@@ -223,36 +243,81 @@ impl RefundService {
                 &MovementKind::SplitsBooked.movement_id(charge.transaction_id.as_str()),
             )
             .await?;
-        let bucket = if booked {
-            Bucket::Available
+        if !booked {
+            let movement = Movement::transfer(
+                MovementKind::RefundReturned,
+                &charge.account_id,
+                &failed.reference(&charge.transaction_id),
+                LedgerAccount::PixNetwork,
+                LedgerAccount::Merchant(charge.account_id.clone(), Bucket::Incoming),
+                failed.amount,
+                now,
+            )
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let rebook = rebook_message(charge, &failed.id, now);
+            return Ok(OutcomeWrite::Transition(refund_transition(
+                charge,
+                failed,
+                Some(movement),
+                Vec::new(),
+                vec![rebook],
+            )));
+        }
+        let entries = if failed.split_parts.is_empty() {
+            Vec::new()
         } else {
-            outbox.push(rebook_message(charge, &refund.id, now));
-            Bucket::Incoming
+            self.store.splits.get_splits(&charge.transaction_id).await?
         };
-        let movement = Movement::transfer(
-            MovementKind::RefundReturned,
-            &charge.account_id,
-            &reference,
-            LedgerAccount::PixNetwork,
-            LedgerAccount::Merchant(charge.account_id.clone(), bucket),
-            refund.amount,
-            now,
-        )
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let failed = ChargeRefund {
-            state: RefundState::Failed,
-            failure_reason: Some(reason),
-            settled_at: Some(now),
-            ..refund
-        };
-        Ok(refund_transition(
+        let mut recipients = Vec::new();
+        for id in indebted(charge, &failed, &entries) {
+            if let Some(recipient) = self
+                .store
+                .recipients
+                .get_recipient(&charge.account_id, &id)
+                .await?
+            {
+                recipients.push(recipient);
+            }
+        }
+        Ok(OutcomeWrite::Failure(super::refund_failure(
             charge,
             failed,
-            Some(movement),
-            Vec::new(),
-            outbox,
-        ))
+            &entries,
+            &recipients,
+            now,
+        )?))
     }
+}
+
+/// The write of a refund outcome: a plain transition of the charge, or a refusal that gives
+/// parties back what the refund took.
+enum OutcomeWrite {
+    Transition(ChargeTransition),
+    Failure(FailRefund),
+}
+
+impl OutcomeWrite {
+    fn charge(&self) -> &Charge {
+        match self {
+            OutcomeWrite::Transition(t) => &t.charge,
+            OutcomeWrite::Failure(f) => &f.transition.charge,
+        }
+    }
+}
+
+/// The recipients `refund` indebted (its DEBT parts' splits'), each once.
+fn indebted(
+    charge: &Charge,
+    refund: &ChargeRefund,
+    entries: &[SplitEntry],
+) -> BTreeSet<RecipientId> {
+    refund
+        .split_parts
+        .iter()
+        .filter(|p| p.kind == SplitPartKind::Debt)
+        .filter_map(|p| entries.iter().find(|e| e.index == p.index))
+        .map(|e| RecipientId::derive(&charge.account_id, e.recipient().grouping_key()))
+        .collect()
 }
 
 /// The refund a report naming only the charge is about: the one in flight, or the one the

@@ -22,6 +22,7 @@
 //! `RefundRequested` message): [`execute`].
 
 mod execute;
+mod failure;
 mod request;
 
 use std::sync::Arc;
@@ -44,6 +45,7 @@ use crate::pix::ids::{AccountId, RefundId, TransactionId};
 use crate::pix::money::Money;
 use crate::provider::PixProvider;
 use crate::provider::directory::ProviderDirectory;
+use crate::recipient::ports::RecipientStore;
 use crate::refund::ports::{RefundStore, RequestRefund};
 use crate::refund::{
     ChargeRefund, MAX_REFUNDS_PER_CHARGE, REFUND_WINDOW_DAYS, RefundLiability, RefundState,
@@ -52,6 +54,7 @@ use crate::split::ports::SplitStore;
 
 pub(crate) use execute::charge_event;
 pub use execute::{parse_refund_idempotency_key, refund_idempotency_key};
+pub use failure::refund_failure;
 pub use request::refund_request;
 
 /// How often a refund request is planned again after a concurrent change (another refund, a
@@ -76,6 +79,7 @@ pub struct RefundServicePorts {
     pub charges: Arc<dyn ChargeStore>,
     pub transitions: Arc<dyn ChargeTransitions>,
     pub refunds: Arc<dyn RefundStore>,
+    pub recipients: Arc<dyn RecipientStore>,
     pub splits: Arc<dyn SplitStore>,
     pub ledger: Arc<dyn LedgerStore>,
 }

@@ -124,7 +124,7 @@ fn refund_legs(account: &AccountId, amount: Money, funding: &RefundFunding) -> V
     legs
 }
 
-fn leg(account: LedgerAccount, cents: i64) -> Leg {
+pub(super) fn leg(account: LedgerAccount, cents: i64) -> Leg {
     Leg {
         account,
         amount: Money::from_cents(cents),
