@@ -11,7 +11,7 @@ use pixgw_api::store::DynStore;
 use pixgw_domain::charge::ports::ChargeTransition;
 use pixgw_domain::charge::{Charge, ChargeStatus};
 use pixgw_domain::error::WriteOutcome;
-use pixgw_domain::flows::refund::refund_request;
+use pixgw_domain::flows::refund::{refund_failure, refund_request};
 use pixgw_domain::idempotency::{ClaimOutcome, IdempotencyClaim};
 use pixgw_domain::ledger::ports::MoneyOutOutcome;
 use pixgw_domain::ledger::{Balance, LedgerAccount};
@@ -427,6 +427,91 @@ pub async fn a_proportional_refund_reduces_splits_and_records_debts(subject: Sub
         .map(|l| l.amount.cents())
         .sum();
     assert_eq!(legs, -700);
+}
+
+/// A refused refund gives back what it took, at what it read: the split it reduced is
+/// restored only with the `refunded` it was read with, the recipient forgiven only at the
+/// version it was read at; applied, the balance is as before the refund, the split pays its
+/// share again and the debt is gone; applied twice, the second conflicts.
+pub async fn a_refused_refund_restores_and_forgives_at_what_it_read(subject: Subject) {
+    let store = &subject.store;
+    let account = AccountId::generate();
+    let (charge, entries, at) = booked_small(store, &account).await;
+    funded(store, &account).await;
+    let before = balance(store, &account).await;
+    let write = refund_write(
+        store,
+        &charge,
+        &entries,
+        5_000,
+        RefundLiability::Proportional,
+        at,
+    )
+    .await;
+    let recipient_id = write.debts[0].recipient_id.clone();
+    let refund = write.charge.refunds[0].clone();
+    assert_eq!(
+        store.request_refund(&write).await,
+        Ok(MoneyOutOutcome::Applied)
+    );
+
+    let charge = stored(store, &charge).await;
+    let reduced = splits(store, &charge).await;
+    let recipient = store
+        .get_recipient(&account, &recipient_id)
+        .await
+        .expect("get")
+        .expect("indebted");
+    let failed = ChargeRefund {
+        state: RefundState::Failed,
+        failure_reason: Some("refused".to_owned()),
+        settled_at: Some(at),
+        ..refund
+    };
+    let failure = refund_failure(&charge, failed, &reduced, &[recipient.clone()], at)
+        .expect("the failure");
+    assert_eq!(failure.restored.len(), 1, "{failure:?}");
+    assert_eq!(failure.forgiven.len(), 1, "{failure:?}");
+    let reduced_balance = balance(store, &account).await;
+
+    let mut stale_split = failure.clone();
+    stale_split.restored[0].refunded_before = Money::ZERO;
+    assert_eq!(
+        store.fail_refund(&stale_split).await,
+        Ok(WriteOutcome::Conflict)
+    );
+    let mut stale_recipient = failure.clone();
+    stale_recipient.forgiven[0].version_read += 1;
+    assert_eq!(
+        store.fail_refund(&stale_recipient).await,
+        Ok(WriteOutcome::Conflict)
+    );
+    assert_eq!(balance(store, &account).await, reduced_balance);
+    assert_eq!(splits(store, &charge).await, reduced);
+
+    assert_eq!(store.fail_refund(&failure).await, Ok(WriteOutcome::Applied));
+    assert_eq!(balance(store, &account).await, before);
+    let restored = splits(store, &charge).await;
+    assert_eq!(restored[1].state, SplitState::Scheduled);
+    assert_eq!(restored[1].refunded, Money::ZERO);
+    assert_eq!(scheduled_of(store, &charge, 1).await, vec![restored[1].clone()]);
+    let forgiven = store
+        .get_recipient(&account, &recipient_id)
+        .await
+        .expect("get")
+        .expect("recipient");
+    assert_eq!(
+        (forgiven.debt, forgiven.open_debts.len(), forgiven.version),
+        (Money::ZERO, 0, recipient.version + 1)
+    );
+    assert_eq!(forgiven.scheduled, recipient.scheduled);
+    assert_eq!(
+        stored(store, &charge).await.refunds[0].state,
+        RefundState::Failed
+    );
+    assert_eq!(store.fail_refund(&failure).await, Ok(WriteOutcome::Conflict));
+    let listed = movements(store, &account, 6).await;
+    super::assert_balanced(store, &account, &listed).await;
 }
 
 /// The payout scheduler read a SCHEDULED split, then a refund reduced it: attaching what it
