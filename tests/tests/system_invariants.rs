@@ -7,7 +7,7 @@
 //!
 //! Each operation's verdict is checked against what the account held just before it (a
 //! refund or cash-out is refused with InsufficientBalance exactly when `available` does not
-//! cover it).
+//! cover it); a refund the provider refuses gives every party back what it bore.
 //!
 //! The histories are `proptest` values, run one after the other, each on a gateway of its
 //! own. A failing history is shrunk (a few dozen replays at most, [`MAX_SHRINK_ITERS`]: each
@@ -20,18 +20,21 @@
 // shipped code.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use chrono::Duration;
 use pixgw_domain::charge::ChargeStatus;
 use pixgw_domain::error::DomainError;
 use pixgw_domain::ledger::Balance;
 use pixgw_domain::pix::money::Money;
-use pixgw_domain::refund::RefundLiability;
-use pixgw_domain::refund::liability::{RefundTerms, plan_funding};
+use pixgw_domain::refund::liability::{RefundTerms, SplitPartKind, plan_funding};
+use pixgw_domain::refund::{RefundLiability, RefundState};
+use pixgw_domain::split::entry::{SplitEntry, SplitState};
 use pixgw_tests::harness::Backend;
-use pixgw_tests::money_lifecycle::{Shop, SplitSpec, charge_body, to_bank_account, to_pix_key};
+use pixgw_tests::money_lifecycle::{
+    RefusesRefunds, Shop, SplitSpec, charge_body, to_bank_account, to_pix_key,
+};
 use pixgw_tests::on_both_backends;
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -85,11 +88,13 @@ enum Op {
         pick: usize,
     },
     /// Refund `per_mille` ‰ of what is left of the `pick`-th charge still refundable (at
-    /// least 0.01; 1000: all of it), under PROPORTIONAL or MERCHANT liability.
+    /// least 0.01; 1000: all of it), under PROPORTIONAL or MERCHANT liability; `refused`: the
+    /// provider refuses the devolução.
     Refund {
         pick: usize,
         per_mille: u16,
         proportional: bool,
+        refused: bool,
     },
     /// Cash out `percent` % of `available` (over 100 % must be refused).
     CashOut {
@@ -146,15 +151,17 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         25 => create(),
         30 => any::<usize>().prop_map(|pick| Op::Pay { pick }),
-        12 => (
+        18 => (
             any::<usize>(),
             prop_oneof![1 => Just(1_000u16), 2 => 1..=999u16],
-            any::<bool>()
+            any::<bool>(),
+            prop::bool::weighted(0.3)
         )
-            .prop_map(|(pick, per_mille, proportional)| Op::Refund {
+            .prop_map(|(pick, per_mille, proportional, refused)| Op::Refund {
                 pick,
                 per_mille,
-                proportional
+                proportional,
+                refused
             }),
         13 => (1..=130i64, prop::bool::weighted(0.2), prop::bool::weighted(0.3))
             .prop_map(|(percent, reject, bank)| Op::CashOut { percent, reject, bank }),
@@ -208,6 +215,8 @@ struct Tally {
     late_payments: usize,
     refunds: usize,
     refunds_refused: usize,
+    /// Refused by the provider.
+    refunds_failed: usize,
     cash_outs: usize,
     cash_outs_refused: usize,
     payouts: usize,
@@ -220,6 +229,7 @@ impl Tally {
         self.late_payments += t.late_payments;
         self.refunds += t.refunds;
         self.refunds_refused += t.refunds_refused;
+        self.refunds_failed += t.refunds_failed;
         self.cash_outs += t.cash_outs;
         self.cash_outs_refused += t.cash_outs_refused;
         self.payouts += t.payouts;
@@ -227,7 +237,7 @@ impl Tally {
     }
 }
 
-async fn run_step(shop: &Shop, case: u64, n: usize, step: &Step, tally: &mut Tally) {
+async fn run_step(shop: &mut Shop, case: u64, n: usize, step: &Step, tally: &mut Tally) {
     shop.advance(Duration::seconds(step.advance));
     match &step.op {
         Op::Create {
@@ -287,6 +297,7 @@ async fn run_step(shop: &Shop, case: u64, n: usize, step: &Step, tally: &mut Tal
             pick,
             per_mille,
             proportional,
+            refused,
         } => {
             let mut refundable = Vec::new();
             for id in shop.charge_ids() {
@@ -311,7 +322,46 @@ async fn run_step(shop: &Shop, case: u64, n: usize, step: &Step, tally: &mut Tal
             let needed = refund_needs_from_available(shop, id, cents, liability).await;
             let available = shop.balance().await.available.cents();
             let before = shop.snapshot().await;
-            match shop.refund_part(id, Some(cents), Some(liability)).await {
+            let normal = refused.then(|| {
+                let provider = shop.gw.state.provider.clone();
+                shop.swap_provider(Arc::new(RefusesRefunds(provider)))
+            });
+            let outcome = shop.refund_part(id, Some(cents), Some(liability)).await;
+            if let Some(normal) = normal {
+                shop.gw.state = normal;
+            }
+            match outcome {
+                Ok((charge, refund_id)) if *refused => {
+                    // Refused at once, nothing moved on: every party has back what it bore
+                    // (unless the splits it cancelled held more than it: see
+                    // `flows::refund::refund_failure`).
+                    assert!(needed <= available, "refunded {needed} from {available}");
+                    let refund = charge.refund(&refund_id).expect("the refund");
+                    assert_eq!(refund.state, RefundState::Failed, "{charge:?}");
+                    tally.refunds_failed += 1;
+                    let reduced: i64 = refund
+                        .split_parts
+                        .iter()
+                        .filter(|p| p.kind == SplitPartKind::Reduced)
+                        .map(|p| p.amount.cents())
+                        .sum();
+                    if reduced > refund.amount.cents() {
+                        shop.drain_quickly().await;
+                        return;
+                    }
+                    assert_eq!(shop.balance().await, before.balance, "{charge:?}");
+                    let payable = |splits: &[Vec<SplitEntry>]| -> Vec<Vec<(SplitState, i64)>> {
+                        splits
+                            .iter()
+                            .map(|s| s.iter().map(|e| (e.state, e.refunded.cents())).collect())
+                            .collect()
+                    };
+                    assert_eq!(
+                        payable(&shop.snapshot().await.splits),
+                        payable(&before.splits),
+                        "{charge:?}"
+                    );
+                }
                 Ok((charge, _)) => {
                     assert!(needed <= available, "refunded {needed} from {available}");
                     let expected = if cents == *left {
@@ -424,9 +474,9 @@ async fn run_step(shop: &Shop, case: u64, n: usize, step: &Step, tally: &mut Tal
 /// One sequence on a gateway of its own; what its steps did.
 async fn run_case(backend: Backend, case: u64, steps: &[Step]) -> Tally {
     let mut tally = Tally::default();
-    let shop = Shop::open(backend).await;
+    let mut shop = Shop::open(backend).await;
     for (n, step) in steps.iter().enumerate() {
-        run_step(&shop, case, n, step, &mut tally).await;
+        run_step(&mut shop, case, n, step, &mut tally).await;
     }
     shop.drain().await;
     shop.assert_books().await;
@@ -481,7 +531,7 @@ fn check_random_histories(handle: &Handle, backend: Backend) {
     let total = total.into_inner().expect("tally");
     println!("{backend:?} (PROPTEST_RNG_SEED={seed}): {total:?}");
     assert!(
-        total.payments > 0 && total.refunds > 0 && total.cash_outs > 0,
+        total.payments > 0 && total.refunds > 0 && total.refunds_failed > 0 && total.cash_outs > 0,
         "the histories moved too little money to mean anything \
          (PROPTEST_RNG_SEED={seed}): {total:?}"
     );

@@ -468,8 +468,8 @@ pub async fn a_refused_refund_restores_and_forgives_at_what_it_read(subject: Sub
         settled_at: Some(at),
         ..refund
     };
-    let failure = refund_failure(&charge, failed, &reduced, &[recipient.clone()], at)
-        .expect("the failure");
+    let failure =
+        refund_failure(&charge, failed, &reduced, &[recipient.clone()], at).expect("the failure");
     assert_eq!(failure.restored.len(), 1, "{failure:?}");
     assert_eq!(failure.forgiven.len(), 1, "{failure:?}");
     let reduced_balance = balance(store, &account).await;
@@ -494,7 +494,10 @@ pub async fn a_refused_refund_restores_and_forgives_at_what_it_read(subject: Sub
     let restored = splits(store, &charge).await;
     assert_eq!(restored[1].state, SplitState::Scheduled);
     assert_eq!(restored[1].refunded, Money::ZERO);
-    assert_eq!(scheduled_of(store, &charge, 1).await, vec![restored[1].clone()]);
+    assert_eq!(
+        scheduled_of(store, &charge, 1).await,
+        vec![restored[1].clone()]
+    );
     let forgiven = store
         .get_recipient(&account, &recipient_id)
         .await
@@ -509,7 +512,10 @@ pub async fn a_refused_refund_restores_and_forgives_at_what_it_read(subject: Sub
         stored(store, &charge).await.refunds[0].state,
         RefundState::Failed
     );
-    assert_eq!(store.fail_refund(&failure).await, Ok(WriteOutcome::Conflict));
+    assert_eq!(
+        store.fail_refund(&failure).await,
+        Ok(WriteOutcome::Conflict)
+    );
     let listed = movements(store, &account, 6).await;
     super::assert_balanced(store, &account, &listed).await;
 }
