@@ -468,8 +468,14 @@ pub async fn a_refused_refund_restores_and_forgives_at_what_it_read(subject: Sub
         settled_at: Some(at),
         ..refund
     };
-    let failure =
-        refund_failure(&charge, failed, &reduced, &[recipient.clone()], at).expect("the failure");
+    let failure = refund_failure(
+        &charge,
+        failed,
+        &reduced,
+        std::slice::from_ref(&recipient),
+        at,
+    )
+    .expect("the failure");
     assert_eq!(failure.restored.len(), 1, "{failure:?}");
     assert_eq!(failure.forgiven.len(), 1, "{failure:?}");
     let reduced_balance = balance(store, &account).await;

@@ -107,8 +107,10 @@ pub enum MovementKind {
     /// recipient debts it creates in the same movement (`recipientDebts` +, each recipient −).
     /// Reference: `{transactionId}#{refundId}` (legacy: `#{attempt}`).
     RefundRequested,
-    /// The provider refused the refund: its money comes back to `available` (reduced splits
-    /// stay reduced, debts stay). Same reference as the request.
+    /// The provider refused the refund: its money comes back — to the reserve of the splits it
+    /// restores, off the debts it forgives (`recipientDebts` −, each recipient +), the rest to
+    /// `available` (see [`crate::flows::refund::refund_failure`]). Same reference as the
+    /// request.
     RefundReturned,
     /// A cash-out was requested: available → PIX network. Reference: the cash-out id.
     CashoutRequested,
