@@ -646,6 +646,15 @@ impl Shop {
                 MovementKind::PayoutPaid
                 | MovementKind::PayoutFailed
                 | MovementKind::SplitsFailed => {}
+                // Only the account's claim on a recipient changes: no money moves.
+                MovementKind::DebtsWrittenOff => assert!(
+                    m.legs.iter().all(|l| matches!(
+                        l.account,
+                        LedgerAccount::Recipient(..)
+                            | LedgerAccount::Merchant(_, Bucket::RecipientDebts)
+                    )),
+                    "{m:?}"
+                ),
             }
         }
         assert_eq!(total, 0, "the ledger does not sum to zero");

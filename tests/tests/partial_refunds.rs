@@ -17,6 +17,7 @@ use futures::future::join_all;
 use pixgw_domain::charge::ChargeStatus;
 use pixgw_domain::error::{DomainError, ProviderError};
 use pixgw_domain::flows::refund::refund_idempotency_key;
+use pixgw_domain::ledger::MovementKind;
 use pixgw_domain::messaging::events::EventType;
 use pixgw_domain::pix::ids::{RecipientId, TransactionId};
 use pixgw_domain::pix::money::Money;
@@ -727,6 +728,148 @@ async fn a_refusal_after_the_splits_were_paid_leaves_their_parts_with_the_accoun
     shop.assert_books().await;
 }
 
+/// The sandbox's provider, except that every transfer is accepted and left pending: its
+/// outcome comes later by webhook.
+struct HoldsTransfers(Arc<dyn PixProvider>);
+
+#[async_trait]
+impl PixProvider for HoldsTransfers {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    async fn create_charge(
+        &self,
+        request: &ProviderChargeRequest,
+    ) -> Result<ProviderCharge, ProviderError> {
+        self.0.create_charge(request).await
+    }
+
+    async fn transfer(&self, request: &TransferRequest) -> Result<TransferOutcome, ProviderError> {
+        Ok(TransferOutcome::Pending {
+            provider_transfer_id: format!("held-{}", request.idempotency_key),
+        })
+    }
+
+    async fn refund(&self, request: &RefundRequest) -> Result<RefundOutcome, ProviderError> {
+        self.0.refund(request).await
+    }
+
+    async fn verify_webhook(
+        &self,
+        webhook: &InboundWebhook<'_>,
+    ) -> Result<ProviderEvent, ProviderWebhookError> {
+        self.0.verify_webhook(webhook).await
+    }
+}
+
+/// A split still in its payout bears its part of a refund as a debt; the payout then fails
+/// for good: the recipient never received the split, so the debt is written off (once, even
+/// when the failure is reported twice) and the account has the split's money back.
+async fn a_split_failing_for_good_writes_off_its_debt(backend: Backend) {
+    let mut shop = Shop::open(backend).await;
+    shop.paid(&plain_charge("FUND", 50_000)).await;
+    let provider = shop.gw.state.provider.clone();
+    let normal = shop.swap_provider(Arc::new(HoldsTransfers(provider)));
+    let id = shop.paid(&immediate_split("PART-WRITE-OFF")).await;
+    shop.drain().await;
+    let entry = shop.splits(&id).await[0].clone();
+    assert_eq!(entry.state, SplitState::Processing);
+    let payout_id = entry.payout_id.clone().unwrap();
+
+    let (charge, refund_id) = shop
+        .refund_part(&id, Some(10_000), PROPORTIONAL)
+        .await
+        .expect("refund");
+    assert_eq!(
+        charge.refund(&refund_id).unwrap().split_parts[0].kind,
+        SplitPartKind::Debt
+    );
+    assert_eq!(buckets(&shop).await, (47_000, 28_000, 8_000));
+
+    let failed = TransferOutcome::Failed {
+        provider_transfer_id: None,
+        reason: "the recipient's account is closed".into(),
+    };
+    for _ in 0..2 {
+        shop.gw
+            .state
+            .money_out
+            .settle_transfer(
+                shop.gw.state.provider.name(),
+                payout_id.as_str(),
+                failed.clone(),
+            )
+            .await
+            .expect("the failure");
+        assert_eq!(shop.splits(&id).await[0].state, SplitState::Failed);
+        assert_eq!(debt_of(&shop, &id, 0).await, 0);
+        assert_eq!(buckets(&shop).await, (75_000, 0, 0));
+    }
+    assert!(
+        shop.movement(MovementKind::DebtsWrittenOff, payout_id.as_str())
+            .await
+            .is_some()
+    );
+    shop.gw.state = normal;
+    shop.drain().await;
+    shop.assert_books().await;
+    shop.assert_network_agrees().await;
+}
+
+/// The same through the schedule: the split's payout fails three windows in a row (a key the
+/// sandbox DICT rejects); the debt it bore while in the first payout is netted from each retry,
+/// put back when it fails, and written off when the split fails for good.
+async fn a_scheduled_split_failing_for_good_writes_off_its_debt(backend: Backend) {
+    let shop = Shop::open(backend).await;
+    shop.paid(&plain_charge("FUND", 50_000)).await;
+    let to_nowhere = SplitSpec {
+        fixed: true,
+        value: 14_000,
+        immediate: false,
+        pix_key: "reject-seller@example.com".into(),
+    };
+    let id = shop
+        .paid(&charge_body(
+            "PART-WRITE-OFF-SCHED",
+            20_000,
+            &[to_nowhere],
+            3_600,
+        ))
+        .await;
+    shop.drain().await;
+    let report = shop.run_scheduler().await;
+    assert_eq!(report.splits, 1, "{report:?}");
+    // In its payout, not transferred yet: the refund makes its part a debt.
+    let (charge, refund_id) = shop
+        .refund_part(&id, Some(10_000), PROPORTIONAL)
+        .await
+        .expect("refund");
+    assert_eq!(
+        charge.refund(&refund_id).unwrap().split_parts[0].kind,
+        SplitPartKind::Debt
+    );
+    assert_eq!(debt_of(&shop, &id, 0).await, 7_000);
+    shop.drain().await;
+    for _ in 0..2 {
+        assert_eq!(shop.splits(&id).await[0].state, SplitState::Scheduled);
+        assert_eq!(
+            debt_of(&shop, &id, 0).await,
+            7_000,
+            "put back after the failure"
+        );
+        shop.advance(chrono::Duration::days(1));
+        shop.run_scheduler().await;
+        shop.drain().await;
+    }
+    assert_eq!(shop.splits(&id).await[0].state, SplitState::Failed);
+    assert_eq!(debt_of(&shop, &id, 0).await, 0, "written off");
+    assert_eq!(buckets(&shop).await.1, 0);
+    assert_eq!(buckets(&shop).await.2, 0);
+    shop.assert_books().await;
+    shop.assert_network_agrees().await;
+}
+
 /// The sandbox's provider, except that it declares ConnectPSP's capabilities: full refunds
 /// only (seed 001's refund takes no amount).
 struct FullRefundsOnly(Arc<dyn PixProvider>);
@@ -798,4 +941,6 @@ on_both_backends!(
     a_refused_refund_gives_each_party_its_part_back,
     a_refused_refund_forgives_the_debt_it_created,
     a_refusal_after_the_splits_were_paid_leaves_their_parts_with_the_account,
+    a_split_failing_for_good_writes_off_its_debt,
+    a_scheduled_split_failing_for_good_writes_off_its_debt,
 );

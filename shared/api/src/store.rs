@@ -93,6 +93,8 @@ pub fn payout_executor_ports(store: &DynStore) -> PayoutExecutorPorts {
         payouts: store.clone(),
         accounts: store.clone(),
         recipients: store.clone(),
+        charges: store.clone(),
+        ledger: store.clone(),
     }
 }
 

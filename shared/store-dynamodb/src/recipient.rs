@@ -27,13 +27,14 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::builders::UpdateBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
-use pixgw_domain::error::StoreError;
+use pixgw_domain::error::{StoreError, WriteOutcome};
+use pixgw_domain::ledger::{AvailableDraw, Bucket, LedgerAccount};
 use pixgw_domain::payout::PayoutRecipient;
 use pixgw_domain::payout::ports::DebtSettlement;
 use pixgw_domain::pix::ids::{AccountId, RecipientId};
 use pixgw_domain::pix::money::Money;
 use pixgw_domain::recipient::RecipientTotals;
-use pixgw_domain::recipient::ports::{MAX_RECIPIENTS_PER_PAGE, RecipientStore};
+use pixgw_domain::recipient::ports::{MAX_RECIPIENTS_PER_PAGE, RecipientStore, WriteOffDebts};
 use pixgw_domain::recipient::record::{DebtPartRecord, RecipientRecord};
 use pixgw_domain::recipient::{DebtForgiveness, DebtPart, Recipient, total};
 use pixgw_domain::refund::liability::DebtIncrease;
@@ -46,6 +47,7 @@ use crate::items::{ACCOUNT_ID, decode, record_item};
 use crate::keys::{
     ENTITY, ENTITY_RECIPIENT, Item, PK, SK, n, primary_key, recipient_sk, recipients_pk, s,
 };
+use crate::ledger_write::{ledger_half, witnesses};
 
 /// Record attributes the expressions name (as `serde` writes them, camelCase).
 const RECIPIENT_ID: &str = "recipientId";
@@ -352,6 +354,42 @@ fn recipient_from_item(item: Item) -> Result<Recipient, StoreError> {
 
 #[async_trait]
 impl RecipientStore for DynamoStore {
+    #[instrument(level = "debug", skip_all, fields(table = %self.table, movement_id = %write.movement.id))]
+    async fn write_off_debts(&self, write: &WriteOffDebts) -> Result<WriteOutcome, StoreError> {
+        let account = &write.movement.account_id;
+        let legs_agree = write.movement.legs.iter().all(|leg| match &leg.account {
+            LedgerAccount::Recipient(owner, id) => {
+                owner == account
+                    && id == &write.forgiveness.recipient_id
+                    && leg.amount == write.forgiveness.forgiven
+            }
+            LedgerAccount::Merchant(owner, Bucket::RecipientDebts) => {
+                owner == account && leg.amount.cents() == -write.forgiveness.forgiven.cents()
+            }
+            _ => false,
+        });
+        if !legs_agree {
+            return Err(refusing(
+                "a write-off's movement must book exactly its forgiveness",
+            ));
+        }
+        let no_draw = AvailableDraw::default();
+        let mut items = vec![forgiveness_update(
+            &self.table,
+            account,
+            &write.forgiveness,
+            0,
+        )?];
+        items.extend(
+            ledger_half(&self.table, Some((&write.movement, &no_draw)), &[], &[])?
+                .into_iter()
+                .map(|(item, _)| item),
+        );
+        let witnesses = witnesses(Some(&write.movement), &[]);
+        self.settlement_write("write_off_debts", items, witnesses)
+            .await
+    }
+
     #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %account, recipient_id = %id))]
     async fn get_recipient(
         &self,

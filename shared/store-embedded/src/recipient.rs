@@ -13,19 +13,22 @@ use std::ops::Bound;
 
 use redb::{Database, ReadableDatabase, TableDefinition, WriteTransaction};
 
-use pixgw_domain::error::StoreError;
+use pixgw_domain::error::{StoreError, WriteOutcome};
 use pixgw_domain::payout::PayoutRecipient;
 use pixgw_domain::payout::ports::DebtSettlement;
 use pixgw_domain::pix::ids::{AccountId, RecipientId};
 use pixgw_domain::pix::money::Money;
 use pixgw_domain::recipient::ports::MAX_RECIPIENTS_PER_PAGE;
-use pixgw_domain::recipient::ports::RecipientStore;
+use pixgw_domain::recipient::ports::{RecipientStore, WriteOffDebts};
 use pixgw_domain::recipient::record::RecipientRecord;
 use pixgw_domain::recipient::{DebtForgiveness, Recipient, RecipientTotals, total};
 use pixgw_domain::refund::liability::DebtIncrease;
 
 use crate::EmbeddedStore;
+use crate::ledger::{movement_exists, put_movement};
+use crate::ledger_write::check_no_draw;
 use crate::tables::{Bytes, db_err, decode, encode, get_decoded, read_one};
+use crate::transact::conditional_write;
 
 const RECIPIENTS: TableDefinition<&str, Bytes> = TableDefinition::new("recipients");
 
@@ -271,8 +274,30 @@ fn list_in(
     Ok((page, next))
 }
 
+/// A write-off (see [`WriteOffDebts`]): the recipient at the version read, the movement new.
+fn write_off_in(txn: &WriteTransaction, write: &WriteOffDebts) -> Result<WriteOutcome, StoreError> {
+    let account = &write.movement.account_id;
+    if !forgiveness_holds(txn, account, &write.forgiveness)?
+        || movement_exists(txn, &write.movement.id)?
+    {
+        return Ok(WriteOutcome::Conflict);
+    }
+    forgive(txn, account, &write.forgiveness)?;
+    put_movement(txn, &write.movement)?;
+    Ok(WriteOutcome::Applied)
+}
+
 #[async_trait]
 impl RecipientStore for EmbeddedStore {
+    async fn write_off_debts(&self, write: &WriteOffDebts) -> Result<WriteOutcome, StoreError> {
+        check_no_draw(Some(&write.movement))?;
+        let write = write.clone();
+        self.blocking("write_off_debts", move |db| {
+            conditional_write(db, |txn| write_off_in(txn, &write))
+        })
+        .await
+    }
+
     async fn list_recipients(
         &self,
         account: &AccountId,

@@ -20,10 +20,13 @@ use async_trait::async_trait;
 use tracing::{info, warn};
 
 use crate::account::ports::AccountStore;
+use crate::charge::ports::ChargeStore;
 use crate::error::WriteOutcome;
 use crate::error::{DomainError, ProviderError, StoreError};
 use crate::flows::create_charge::truncate_to_millis;
 use crate::flows::settle::{FinalOutcome, settle_chunk, settle_payout};
+use crate::flows::write_off_debts::{WriteOffPorts, write_off_failed_splits};
+use crate::ledger::ports::LedgerStore;
 use crate::messaging::consumer::{HandlerError, MessageHandler};
 use crate::messaging::outbox::PipelineMessage;
 use crate::payout::ports::{DecideNetting, PayoutStore};
@@ -43,6 +46,9 @@ pub struct PayoutExecutorPorts {
     pub payouts: Arc<dyn PayoutStore>,
     pub accounts: Arc<dyn AccountStore>,
     pub recipients: Arc<dyn RecipientStore>,
+    /// For the write-off of a failed payout's debts ([`write_off_failed_splits`]).
+    pub charges: Arc<dyn ChargeStore>,
+    pub ledger: Arc<dyn LedgerStore>,
 }
 
 #[derive(Clone)]
@@ -93,7 +99,7 @@ impl PayoutExecutor {
                 );
             }
             PayoutState::Paid | PayoutState::Failed => {
-                self.settle_manifest(&payout).await?;
+                self.finish_settlement(&payout).await?;
                 return Ok(ExecutionResult::AlreadySettled);
             }
         }
@@ -222,7 +228,7 @@ impl PayoutExecutor {
         outcome: TransferOutcome,
     ) -> Result<ExecutionResult, DomainError> {
         if payout.state != PayoutState::Processing {
-            self.settle_manifest(&payout).await?;
+            self.finish_settlement(&payout).await?;
             return Ok(ExecutionResult::AlreadySettled);
         }
         let Some(outcome) = FinalOutcome::of(&outcome) else {
@@ -253,12 +259,12 @@ impl PayoutExecutor {
                 warn!(payout_id = %write.payout.id, "payout was settled concurrently");
                 let stored = self.store.payouts.get_payout(&write.payout.id).await?;
                 if let Some(stored) = stored {
-                    self.settle_manifest(&stored).await?;
+                    self.finish_settlement(&stored).await?;
                 }
                 return Ok(ExecutionResult::AlreadySettled);
             }
         };
-        self.settle_manifest(&settled).await?;
+        self.finish_settlement(&settled).await?;
         Ok(result)
     }
 
@@ -282,6 +288,22 @@ impl PayoutExecutor {
             splits.push(entry);
         }
         Ok(splits)
+    }
+
+    /// What follows a payout's own settlement, resumed by every redelivery: its manifest's
+    /// splits settled ([`Self::settle_manifest`]) and, FAILED, the debts of the splits it
+    /// failed for good written off ([`write_off_failed_splits`]).
+    async fn finish_settlement(&self, payout: &Payout) -> Result<(), DomainError> {
+        self.settle_manifest(payout).await?;
+        let ports = WriteOffPorts {
+            payouts: self.store.payouts.clone(),
+            splits: self.store.splits.clone(),
+            charges: self.store.charges.clone(),
+            recipients: self.store.recipients.clone(),
+            ledger: self.store.ledger.clone(),
+        };
+        let now = truncate_to_millis(self.clock.now());
+        write_off_failed_splits(&ports, payout, now).await
     }
 
     /// Writes the final state of a settled scheduled payout's splits, chunk by chunk, reading

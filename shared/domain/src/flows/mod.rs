@@ -17,3 +17,4 @@ pub mod refund;
 pub mod run_payout_windows;
 pub mod settle;
 pub mod statement;
+pub mod write_off_debts;

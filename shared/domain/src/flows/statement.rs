@@ -157,7 +157,9 @@ fn cause(movement: &Movement) -> (&'static str, String) {
         MovementKind::ChargeConfirmed | MovementKind::SplitsBooked => {
             ("CASH_IN", reference.to_owned())
         }
-        MovementKind::PayoutPaid | MovementKind::PayoutFailed => ("PAYOUT", reference.to_owned()),
+        MovementKind::PayoutPaid | MovementKind::PayoutFailed | MovementKind::DebtsWrittenOff => {
+            ("PAYOUT", reference.to_owned())
+        }
         // `{payoutId}:{transactionId}:{index}` (the chunk's first split).
         MovementKind::SplitsFailed => (
             "PAYOUT",

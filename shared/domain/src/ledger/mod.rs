@@ -116,10 +116,14 @@ pub enum MovementKind {
     CashoutRequested,
     /// The cash-out failed: PIX network → available. Reference: the cash-out id.
     CashoutReturned,
+    /// A failed payout's recipient is let off the debts refunds gave it for the splits that
+    /// payout failed for good — it never received them (`recipientDebts` −, the recipient +;
+    /// the splits' money went back to `available` with the failure). Reference: the payout id.
+    DebtsWrittenOff,
 }
 
 impl MovementKind {
-    pub const ALL: [MovementKind; 9] = [
+    pub const ALL: [MovementKind; 10] = [
         MovementKind::ChargeConfirmed,
         MovementKind::SplitsBooked,
         MovementKind::PayoutPaid,
@@ -129,6 +133,7 @@ impl MovementKind {
         MovementKind::RefundReturned,
         MovementKind::CashoutRequested,
         MovementKind::CashoutReturned,
+        MovementKind::DebtsWrittenOff,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -142,6 +147,7 @@ impl MovementKind {
             MovementKind::RefundReturned => "REFUND_RETURNED",
             MovementKind::CashoutRequested => "CASHOUT_REQUESTED",
             MovementKind::CashoutReturned => "CASHOUT_RETURNED",
+            MovementKind::DebtsWrittenOff => "DEBTS_WRITTEN_OFF",
         }
     }
 
@@ -165,6 +171,7 @@ impl MovementKind {
             MovementKind::RefundReturned => "refund-returned",
             MovementKind::CashoutRequested => "cashout",
             MovementKind::CashoutReturned => "cashout-returned",
+            MovementKind::DebtsWrittenOff => "debts-written-off",
         }
     }
 }
