@@ -182,6 +182,7 @@ macro_rules! store_contract_cases {
                     a_refund_at_a_stale_revision_writes_nothing,
                     a_proportional_refund_reduces_splits_and_records_debts,
                     a_refused_refund_restores_and_forgives_at_what_it_read,
+                    a_debt_write_off_applies_once_at_what_it_read,
                     attaching_a_split_reduced_since_it_was_read_conflicts,
                     a_transition_at_a_stale_refund_revision_conflicts,
                     a_refund_with_a_lost_claim_writes_nothing,

@@ -14,11 +14,13 @@ use pixgw_domain::error::WriteOutcome;
 use pixgw_domain::flows::refund::{refund_failure, refund_request};
 use pixgw_domain::idempotency::{ClaimOutcome, IdempotencyClaim};
 use pixgw_domain::ledger::ports::MoneyOutOutcome;
-use pixgw_domain::ledger::{Balance, LedgerAccount};
+use pixgw_domain::ledger::{Balance, Bucket, LedgerAccount, Leg, Movement, MovementKind};
 use pixgw_domain::payout::PayoutId;
 use pixgw_domain::payout::runs::{AttachSplits, PayoutHeader};
 use pixgw_domain::pix::ids::{AccountId, RefundId};
 use pixgw_domain::pix::money::Money;
+use pixgw_domain::recipient::ForgivenClaim;
+use pixgw_domain::recipient::ports::WriteOffDebts;
 use pixgw_domain::refund::ports::{ReducedSplit, RequestRefund};
 use pixgw_domain::refund::{ChargeRefund, RefundLiability, RefundState};
 use pixgw_domain::split::SplitValue;
@@ -524,6 +526,93 @@ pub async fn a_refused_refund_restores_and_forgives_at_what_it_read(subject: Sub
     );
     let listed = movements(store, &account, 6).await;
     super::assert_balanced(store, &account, &listed).await;
+}
+
+/// A recipient's debts written off (a split it never received): only at the version read,
+/// only once (the movement's id); applied, the debt and `recipientDebts` drop by it.
+pub async fn a_debt_write_off_applies_once_at_what_it_read(subject: Subject) {
+    let store = &subject.store;
+    let account = AccountId::generate();
+    let (charge, entries, at) = booked_small(store, &account).await;
+    funded(store, &account).await;
+    let write = refund_write(
+        store,
+        &charge,
+        &entries,
+        5_000,
+        RefundLiability::Proportional,
+        at,
+    )
+    .await;
+    let debt = write.debts[0].clone();
+    assert_eq!(
+        store.request_refund(&write).await,
+        Ok(MoneyOutOutcome::Applied)
+    );
+    let recipient = store
+        .get_recipient(&account, &debt.recipient_id)
+        .await
+        .expect("get")
+        .expect("indebted");
+    let forgiveness = recipient
+        .forgive(&[ForgivenClaim {
+            refund_id: debt.refund_id.clone(),
+            transaction_id: debt.transaction_id.clone(),
+            up_to: debt.amount,
+        }])
+        .expect("queued");
+    let movement = Movement::new(
+        MovementKind::DebtsWrittenOff,
+        &account,
+        PayoutId::generate().as_str(),
+        vec![
+            Leg {
+                account: LedgerAccount::Merchant(account.clone(), Bucket::RecipientDebts),
+                amount: Money::from_cents(-debt.amount.cents()),
+            },
+            Leg {
+                account: LedgerAccount::Recipient(account.clone(), debt.recipient_id.clone()),
+                amount: debt.amount,
+            },
+        ],
+        at,
+    )
+    .expect("balanced");
+    let write_off = WriteOffDebts {
+        forgiveness,
+        movement,
+    };
+    let before = balance(store, &account).await;
+    let mut stale = write_off.clone();
+    stale.forgiveness.version_read += 1;
+    assert_eq!(
+        store.write_off_debts(&stale).await,
+        Ok(WriteOutcome::Conflict)
+    );
+    assert_eq!(balance(store, &account).await, before);
+    assert_eq!(
+        store.write_off_debts(&write_off).await,
+        Ok(WriteOutcome::Applied)
+    );
+    let after = balance(store, &account).await;
+    assert_eq!(
+        after.recipient_debts.cents(),
+        before.recipient_debts.cents() - debt.amount.cents()
+    );
+    let forgiven = store
+        .get_recipient(&account, &debt.recipient_id)
+        .await
+        .expect("get")
+        .expect("recipient");
+    assert_eq!((forgiven.debt, forgiven.open_debts.len()), (Money::ZERO, 0));
+    // Again, even planned on what is stored now: the movement exists.
+    let mut again = write_off.clone();
+    again.forgiveness.version_read = forgiven.version;
+    assert_eq!(
+        store.write_off_debts(&again).await,
+        Ok(WriteOutcome::Conflict)
+    );
+    assert_eq!(balance(store, &account).await, after);
 }
 
 /// The payout scheduler read a SCHEDULED split, then a refund reduced it: attaching what it

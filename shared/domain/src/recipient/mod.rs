@@ -10,6 +10,11 @@
 //! the parts go back to the front of the queue. So a debt is never recovered twice, never
 //! goes negative, and what a payout deducts is always traceable to its refunds.
 //!
+//! A recipient is let off what it owes for nothing ([`DebtForgiveness`], parts still queued
+//! only): when the refund is refused ([`crate::flows::refund::refund_failure`]), and when the
+//! split that bore the part fails for good, never received
+//! ([`crate::flows::write_off_debts`]).
+//!
 //! Beside its debt, a recipient keeps running totals — `scheduled` (booked, not paid yet:
 //! always Σ of its splits' [`payable`](crate::split::entry::SplitEntry::payable) that are
 //! SCHEDULED or PROCESSING) and `paid` (transferred to it) — changed by [`RecipientTotals`]
