@@ -222,12 +222,26 @@ impl Network {
             ));
         }
 
-        let outcome = RefundOutcome::Completed {
-            provider_refund_id: format!("sbx_rf_{}", Uuid::new_v4().simple()),
-            // The devolution is initiated by the receiving PSP (the sandbox), so it carries our
-            // ISPB, like the original payment's id carried the payer's.
-            end_to_end_id: EndToEndId::generate(EndToEndKind::Devolution, ispb, now),
-            settled_at: now,
+        // Like a PIX key containing `reject` for transfers, a devolução whose description
+        // contains `reject` is refused by the payer's bank: the refusal path, on demand.
+        let outcome = if request
+            .description
+            .to_ascii_lowercase()
+            .contains(REFUSE_MARKER)
+        {
+            RefundOutcome::Failed {
+                reason: "the payer's bank refused the devolution (sandbox: the description \
+                         contains \"reject\")"
+                    .to_owned(),
+            }
+        } else {
+            RefundOutcome::Completed {
+                provider_refund_id: format!("sbx_rf_{}", Uuid::new_v4().simple()),
+                // The devolution is initiated by the receiving PSP (the sandbox), so it carries
+                // our ISPB, like the original payment's id carried the payer's.
+                end_to_end_id: EndToEndId::generate(EndToEndKind::Devolution, ispb, now),
+                settled_at: now,
+            }
         };
         let refund = SandboxRefund {
             idempotency_key: request.idempotency_key.clone(),
@@ -242,6 +256,9 @@ impl Network {
         Ok(outcome)
     }
 }
+
+/// What in a devolução's description makes the sandbox refuse it.
+const REFUSE_MARKER: &str = "reject";
 
 fn check_key(idempotency_key: &str) -> Result<(), ProviderError> {
     if idempotency_key.trim().is_empty() {

@@ -832,6 +832,34 @@ async fn transfers_and_refunds_carry_sandbox_end_to_end_ids() {
 // The journal: the network remembers what it decided across the gateway's restarts.
 
 #[tokio::test]
+async fn a_devolution_described_with_reject_is_refused_and_stays_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sandbox-network.jsonl");
+    let refused = RefundRequest {
+        description: "please REJECT this one".to_owned(),
+        ..refund_of("refund:1#rf_1", 2_500)
+    };
+    let outcome = {
+        let provider = sandbox().with_journal(&path).unwrap();
+        provider.refund(&refused).await.unwrap()
+    };
+    assert!(
+        matches!(&outcome, RefundOutcome::Failed { reason } if reason.contains("refused")),
+        "{outcome:?}"
+    );
+    // After a restart the same key answers the same refusal.
+    let provider = sandbox().with_journal(&path).unwrap();
+    assert_eq!(provider.refund(&refused).await.unwrap(), outcome);
+    assert!(matches!(
+        provider
+            .refund(&refund_of("refund:1#rf_2", 2_500))
+            .await
+            .unwrap(),
+        RefundOutcome::Completed { .. }
+    ));
+}
+
+#[tokio::test]
 async fn a_journaled_network_remembers_its_transfers_and_refunds_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sandbox-network.jsonl");
