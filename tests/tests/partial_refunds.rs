@@ -570,6 +570,13 @@ async fn a_refused_refund_gives_each_party_its_part_back(backend: Backend) {
             .all(|s| s.state == SplitState::Scheduled)
     );
     assert_eq!(buckets(&shop).await, before);
+    let view = shop.charge_view(&id).await;
+    assert_eq!(view["status"], "CONFIRMED", "{view}");
+    assert_eq!(view["refundedAmount"], 0.0, "{view}");
+    assert_eq!(view["refunds"][0]["status"], "FAILED", "{view}");
+    for i in 0..3 {
+        assert_eq!(view["splits"][i]["refundedAmount"], 0.0, "{view}");
+    }
     shop.assert_books().await;
 
     shop.gw.state = normal;
@@ -577,6 +584,11 @@ async fn a_refused_refund_gives_each_party_its_part_back(backend: Backend) {
         .refund_part(&id, Some(5_000), PROPORTIONAL)
         .await
         .expect("asked again");
+    let view = shop.charge_view(&id).await;
+    let split_refunded: Vec<f64> = (0..3)
+        .map(|i| view["splits"][i]["refundedAmount"].as_f64().unwrap())
+        .collect();
+    assert_eq!(split_refunded, vec![35.0, 10.0, 2.5], "{view}");
     assert_eq!(charge.status, ChargeStatus::PartiallyRefunded);
     assert_eq!(payable(&shop, &id).await, vec![10_500, 3_000, 750]);
     assert_eq!(buckets(&shop).await, (750, 14_250, 0));

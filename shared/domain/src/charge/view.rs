@@ -14,6 +14,7 @@ use crate::pix::clock::timestamp;
 use crate::pix::money::{Money, serialize_decimal_2dp};
 use crate::pix::payment::Payment;
 use crate::pix::pii::Pii;
+use crate::refund::RefundState;
 use crate::refund::view::RefundView;
 use crate::split::SplitValue;
 use crate::split::entry::SplitEntry;
@@ -155,9 +156,11 @@ impl ChargeView {
                 .enumerate()
                 .map(|(i, split)| {
                     let entry = entries.iter().find(|e| usize::from(e.index) == i);
+                    // What it bore of the refunds that count: a refused one took nothing.
                     let refunded = charge
                         .refunds
                         .iter()
+                        .filter(|r| r.state != RefundState::Failed)
                         .flat_map(|r| &r.split_parts)
                         .filter(|p| usize::from(p.index) == i)
                         .map(|p| p.amount.cents())
