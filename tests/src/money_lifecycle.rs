@@ -677,10 +677,17 @@ impl Shop {
         for (shard, b) in &shards {
             assert!(b.available.cents() >= 0, "shard {shard} overdrawn: {b:?}");
         }
+        // Money buckets never go below 0, the debt bucket (`owed`) never above.
         for bucket in Bucket::ALL {
+            let cents = balance.get(bucket).cents();
+            let sign_ok = if bucket.is_debt() {
+                cents <= 0
+            } else {
+                cents >= 0
+            };
             assert!(
-                balance.get(bucket).cents() >= 0,
-                "{} is negative: {balance:?}",
+                sign_ok,
+                "{} has the wrong sign: {balance:?}",
                 bucket.as_str()
             );
         }

@@ -360,6 +360,9 @@ async fn a_refund_without_liability_follows_the_policy(backend: Backend) {
     // The balance lists the recipients' debts (none here: nothing was paid out yet).
     let balance = gw.get("/api/account/balance", &token).await.body_json();
     assert_eq!(money(&balance["recipientDebts"]), "0.00", "{balance}");
+    // Held and owed are always shown, 0.00 without disputes or holds.
+    assert_eq!(money(&balance["held"]), "0.00", "{balance}");
+    assert_eq!(money(&balance["owed"]), "0.00", "{balance}");
 }
 
 on_both_backends!(

@@ -44,6 +44,12 @@ pub struct BalanceView {
     /// What split recipients owe the account: their parts of PROPORTIONAL refunds of splits
     /// already paid, which the account fronted and their next payouts pay back.
     pub recipient_debts: Money,
+    /// Set aside while the PIX network may claim it back (an open MED dispute, a confirmation
+    /// under cautelar hold); 0.00 when none.
+    pub held: Money,
+    /// What the account owes and could not cover (a dispute larger than `available`); its
+    /// next credits pay it first. 0.00 when none.
+    pub owed: Money,
     pub currency: &'static str,
 }
 
@@ -54,6 +60,9 @@ impl BalanceView {
             available: balance.available,
             reserved_for_splits: balance.reserved_for_splits,
             recipient_debts: balance.recipient_debts,
+            held: balance.held,
+            // The ledger keeps what is owed as a negative bucket.
+            owed: Money::from_cents(-balance.owed.cents()),
             currency: "BRL",
         }
     }

@@ -42,6 +42,10 @@ const BALANCE_RESERVED: &str = "reservedForSplitsCents";
 /// What split recipients owe the account ([`Balance::recipient_debts`]); absent on shards
 /// written before recipient debts existed, which read as 0.
 const BALANCE_RECIPIENT_DEBTS: &str = "recipientDebtsCents";
+/// Held under a dispute or cautelar hold, and owed ([`Balance::held`], [`Balance::owed`]);
+/// absent on shards written before they existed, which read as 0.
+const BALANCE_HELD: &str = "heldCents";
+const BALANCE_OWED: &str = "owedCents";
 const BALANCE_ACCOUNT_ID: &str = "accountId";
 
 const UPDATE: &str = "UpdateItem";
@@ -104,19 +108,23 @@ pub(crate) fn shard_update(
             SK_BALANCE,
         )))
         .update_expression(
-            "ADD #inc :inc, #avail :avail, #res :res, #debts :debts \
+            "ADD #inc :inc, #avail :avail, #res :res, #debts :debts, #held :held, #owed :owed \
              SET #entity = :entity, #acc = :acc",
         )
         .expression_attribute_names("#inc", BALANCE_INCOMING)
         .expression_attribute_names("#avail", BALANCE_AVAILABLE)
         .expression_attribute_names("#res", BALANCE_RESERVED)
         .expression_attribute_names("#debts", BALANCE_RECIPIENT_DEBTS)
+        .expression_attribute_names("#held", BALANCE_HELD)
+        .expression_attribute_names("#owed", BALANCE_OWED)
         .expression_attribute_names("#entity", ENTITY)
         .expression_attribute_names("#acc", BALANCE_ACCOUNT_ID)
         .expression_attribute_values(":inc", n(delta.incoming.cents()))
         .expression_attribute_values(":avail", n(delta.available.cents()))
         .expression_attribute_values(":res", n(delta.reserved_for_splits.cents()))
         .expression_attribute_values(":debts", n(delta.recipient_debts.cents()))
+        .expression_attribute_values(":held", n(delta.held.cents()))
+        .expression_attribute_values(":owed", n(delta.owed.cents()))
         .expression_attribute_values(":entity", s(SK_BALANCE))
         .expression_attribute_values(":acc", s(account.to_string()));
     if let Some(need) = update.requires_available {
@@ -151,6 +159,10 @@ struct BalanceShardRecord {
     reserved_for_splits_cents: i64,
     #[serde(default)]
     recipient_debts_cents: i64,
+    #[serde(default)]
+    held_cents: i64,
+    #[serde(default)]
+    owed_cents: i64,
 }
 
 impl From<BalanceShardRecord> for Balance {
@@ -160,6 +172,8 @@ impl From<BalanceShardRecord> for Balance {
             available: Money::from_cents(r.available_cents),
             reserved_for_splits: Money::from_cents(r.reserved_for_splits_cents),
             recipient_debts: Money::from_cents(r.recipient_debts_cents),
+            held: Money::from_cents(r.held_cents),
+            owed: Money::from_cents(r.owed_cents),
         }
     }
 }

@@ -36,7 +36,7 @@ fn balance(incoming: i64, available: i64, reserved: i64) -> Balance {
         incoming: Money::from_cents(incoming),
         available: Money::from_cents(available),
         reserved_for_splits: Money::from_cents(reserved),
-        recipient_debts: Money::ZERO,
+        ..Balance::default()
     }
 }
 

@@ -54,6 +54,11 @@ struct BalanceRecord {
     /// Absent on balances written before recipient debts existed.
     #[serde(default)]
     recipient_debts_cents: i64,
+    /// Absent on balances written before disputes and holds existed.
+    #[serde(default)]
+    held_cents: i64,
+    #[serde(default)]
+    owed_cents: i64,
 }
 
 impl From<BalanceRecord> for Balance {
@@ -63,6 +68,8 @@ impl From<BalanceRecord> for Balance {
             available: Money::from_cents(r.available_cents),
             reserved_for_splits: Money::from_cents(r.reserved_for_splits_cents),
             recipient_debts: Money::from_cents(r.recipient_debts_cents),
+            held: Money::from_cents(r.held_cents),
+            owed: Money::from_cents(r.owed_cents),
         }
     }
 }
@@ -74,6 +81,8 @@ impl From<Balance> for BalanceRecord {
             available_cents: b.available.cents(),
             reserved_for_splits_cents: b.reserved_for_splits.cents(),
             recipient_debts_cents: b.recipient_debts.cents(),
+            held_cents: b.held.cents(),
+            owed_cents: b.owed.cents(),
         }
     }
 }

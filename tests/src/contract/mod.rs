@@ -1068,7 +1068,7 @@ pub fn balance_of(incoming: i64, available: i64, reserved: i64) -> Balance {
         incoming: Money::from_cents(incoming),
         available: Money::from_cents(available),
         reserved_for_splits: Money::from_cents(reserved),
-        recipient_debts: Money::ZERO,
+        ..Balance::default()
     }
 }
 

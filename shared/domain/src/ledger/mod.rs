@@ -39,21 +39,31 @@ use crate::pix::money::Money;
 /// How many shard items hold one account's balance.
 pub const BALANCE_SHARDS: u32 = 32;
 
-/// A merchant account's buckets.
+/// A merchant account's buckets. Each holds money the account has (≥ 0), except
+/// [`Bucket::Owed`], which holds what it owes and does not have (≤ 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Bucket {
     Incoming,
     Available,
     ReservedForSplits,
     RecipientDebts,
+    /// Set aside while the PIX network may claim it back: an open dispute (MED) or a
+    /// confirmation under cautelar hold.
+    Held,
+    /// What the account owes and `available` could not cover (a dispute larger than it):
+    /// negative, shown as a positive `owed`; the account's next credits pay it first. So a
+    /// shortfall is a visible debt, never a silently negative `available`.
+    Owed,
 }
 
 impl Bucket {
-    pub const ALL: [Bucket; 4] = [
+    pub const ALL: [Bucket; 6] = [
         Bucket::Incoming,
         Bucket::Available,
         Bucket::ReservedForSplits,
         Bucket::RecipientDebts,
+        Bucket::Held,
+        Bucket::Owed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -62,7 +72,14 @@ impl Bucket {
             Bucket::Available => "AVAILABLE",
             Bucket::ReservedForSplits => "RESERVED_FOR_SPLITS",
             Bucket::RecipientDebts => "RECIPIENT_DEBTS",
+            Bucket::Held => "HELD",
+            Bucket::Owed => "OWED",
         }
+    }
+
+    /// Whether the bucket's balance is a debt (never above 0) rather than money (never below).
+    pub fn is_debt(self) -> bool {
+        self == Bucket::Owed
     }
 
     pub fn parse(s: &str) -> Option<Bucket> {
@@ -196,6 +213,9 @@ pub struct Balance {
     pub available: Money,
     pub reserved_for_splits: Money,
     pub recipient_debts: Money,
+    pub held: Money,
+    /// The ledger's sum for [`Bucket::Owed`]: ≤ 0 (the API shows it negated).
+    pub owed: Money,
 }
 
 impl Balance {
@@ -205,6 +225,8 @@ impl Balance {
             Bucket::Available => self.available,
             Bucket::ReservedForSplits => self.reserved_for_splits,
             Bucket::RecipientDebts => self.recipient_debts,
+            Bucket::Held => self.held,
+            Bucket::Owed => self.owed,
         }
     }
 
@@ -214,6 +236,8 @@ impl Balance {
             Bucket::Available => &mut self.available,
             Bucket::ReservedForSplits => &mut self.reserved_for_splits,
             Bucket::RecipientDebts => &mut self.recipient_debts,
+            Bucket::Held => &mut self.held,
+            Bucket::Owed => &mut self.owed,
         }
     }
 
@@ -239,6 +263,8 @@ impl Balance {
             recipient_debts: Money::from_cents(
                 self.recipient_debts.cents() + other.recipient_debts.cents(),
             ),
+            held: Money::from_cents(self.held.cents() + other.held.cents()),
+            owed: Money::from_cents(self.owed.cents() + other.owed.cents()),
         }
     }
 
