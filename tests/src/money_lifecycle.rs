@@ -36,13 +36,15 @@ use pixgw_domain::payout::PayoutState;
 use pixgw_domain::pix::document::TaxDocument;
 use pixgw_domain::pix::ids::{AccountId, RefundId, TransactionId};
 use pixgw_domain::pix::money::Money;
-use pixgw_domain::pix::payment::{EndToEndKind, Ispb, PaidBy, PayerBankData};
+use pixgw_domain::pix::payment::{EndToEndId, EndToEndKind, Ispb, PaidBy, PayerBankData};
 use pixgw_domain::pix::pix_key::PixKeyType;
 use pixgw_domain::provider::{
     InboundWebhook, ProviderEvent, ProviderWebhookError, RefundOutcome, RefundRequest,
     TransferOutcome, TransferRequest,
 };
-use pixgw_domain::provider::{PixProvider, ProviderCharge, ProviderChargeRequest};
+use pixgw_domain::provider::{
+    PixProvider, ProviderCapabilities, ProviderCharge, ProviderChargeRequest,
+};
 use pixgw_domain::refund::liability::SplitPartKind;
 use pixgw_domain::refund::{RefundLiability, RefundState};
 use pixgw_domain::split::entry::{SplitEntry, SplitState};
@@ -133,40 +135,107 @@ pub fn webhook_request(webhook: &SignedWebhook) -> ApiRequest {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A provider that refuses every refund
+// The gateway's provider, altered
 
-/// The gateway's provider, except that every refund is refused outright (a `Rejected`
-/// answer, as a PSP gives for a devolution the payer's bank declines).
-pub struct RefusesRefunds(pub Arc<dyn PixProvider>);
+/// What an [`Altered`] provider does with a money-out call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// What the wrapped provider answers.
+    AsIs,
+    /// Refused outright (a `Rejected` answer, as a PSP gives for a devolution the payer's bank
+    /// declines): [`REFUSED_REFUND_REASON`].
+    Refuse,
+    /// Accepted and left pending: its outcome comes later, by webhook.
+    Hold,
+}
+
+/// The gateway's provider (the sandbox's network stays the one the test observes), except for
+/// what it answers refunds and transfers, and — `full_refunds_only` — that it declares
+/// ConnectPSP's capabilities (seed 001's refund takes no amount).
+pub struct Altered {
+    pub inner: Arc<dyn PixProvider>,
+    pub refunds: Answer,
+    pub transfers: Answer,
+    pub full_refunds_only: bool,
+}
 
 pub const REFUSED_REFUND_REASON: &str = "devolution refused by the payer's bank";
 
+impl Altered {
+    pub fn new(inner: Arc<dyn PixProvider>) -> Altered {
+        Altered {
+            inner,
+            refunds: Answer::AsIs,
+            transfers: Answer::AsIs,
+            full_refunds_only: false,
+        }
+    }
+
+    /// Every refund refused outright.
+    pub fn refusing_refunds(inner: Arc<dyn PixProvider>) -> Arc<dyn PixProvider> {
+        Arc::new(Altered {
+            refunds: Answer::Refuse,
+            ..Altered::new(inner)
+        })
+    }
+}
+
 #[async_trait]
-impl PixProvider for RefusesRefunds {
+impl PixProvider for Altered {
     fn name(&self) -> &'static str {
-        self.0.name()
+        self.inner.name()
+    }
+
+    fn capabilities(&self) -> ProviderCapabilities {
+        if self.full_refunds_only {
+            ProviderCapabilities::FULL_REFUNDS_ONLY
+        } else {
+            self.inner.capabilities()
+        }
     }
 
     async fn create_charge(
         &self,
         request: &ProviderChargeRequest,
     ) -> Result<ProviderCharge, ProviderError> {
-        self.0.create_charge(request).await
+        self.inner.create_charge(request).await
     }
 
     async fn transfer(&self, request: &TransferRequest) -> Result<TransferOutcome, ProviderError> {
-        self.0.transfer(request).await
+        match self.transfers {
+            Answer::AsIs => self.inner.transfer(request).await,
+            Answer::Refuse => Err(ProviderError::rejected("transfer refused".to_owned())),
+            Answer::Hold => Ok(TransferOutcome::Pending {
+                provider_transfer_id: format!("held-{}", request.idempotency_key),
+            }),
+        }
     }
 
-    async fn refund(&self, _request: &RefundRequest) -> Result<RefundOutcome, ProviderError> {
-        Err(ProviderError::rejected(REFUSED_REFUND_REASON.to_owned()))
+    async fn refund(&self, request: &RefundRequest) -> Result<RefundOutcome, ProviderError> {
+        match self.refunds {
+            Answer::AsIs => self.inner.refund(request).await,
+            Answer::Refuse => Err(ProviderError::rejected(REFUSED_REFUND_REASON.to_owned())),
+            Answer::Hold => {
+                let ispb = Ispb::parse("12345678").ok_or_else(|| {
+                    ProviderError::rejected("the test ISPB does not parse".to_owned())
+                })?;
+                Ok(RefundOutcome::Pending {
+                    provider_refund_id: format!("held-{}", request.idempotency_key),
+                    end_to_end_id: EndToEndId::generate(
+                        EndToEndKind::Devolution,
+                        &ispb,
+                        Utc::now(),
+                    ),
+                })
+            }
+        }
     }
 
     async fn verify_webhook(
         &self,
         webhook: &InboundWebhook<'_>,
     ) -> Result<ProviderEvent, ProviderWebhookError> {
-        self.0.verify_webhook(webhook).await
+        self.inner.verify_webhook(webhook).await
     }
 }
 

@@ -8,7 +8,6 @@
 
 use std::collections::BTreeSet;
 use std::str::FromStr;
-use std::sync::Arc;
 
 use chrono::Duration;
 use futures::future::join_all;
@@ -26,7 +25,7 @@ use pixgw_domain::split::entry::SplitState;
 use pixgw_tests::bodies::{immediate_split, marketplace};
 use pixgw_tests::harness::Backend;
 use pixgw_tests::money_lifecycle::{
-    REFUSED_REFUND_REASON, RefusesRefunds, Shop, charge_body, network_cents, plain_charge,
+    Altered, REFUSED_REFUND_REASON, Shop, charge_body, network_cents, plain_charge,
     to_bank_account, to_pix_key,
 };
 use pixgw_tests::on_both_backends;
@@ -424,7 +423,7 @@ async fn a_refused_refund_gives_the_money_back(backend: Backend) {
     let mut shop = Shop::open(backend).await;
     let id = shop.paid(&marketplace("REF-REFUSED")).await;
     let provider = shop.gw.state.provider.clone();
-    let normal = shop.swap_provider(Arc::new(RefusesRefunds(provider)));
+    let normal = shop.swap_provider(Altered::refusing_refunds(provider));
 
     let charge = shop.refund(&id).await.expect("refund request");
     assert_eq!(charge.status, ChargeStatus::Confirmed, "{charge:?}");

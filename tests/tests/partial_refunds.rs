@@ -11,28 +11,21 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use chrono::Utc;
 use futures::future::join_all;
 use pixgw_domain::charge::ChargeStatus;
-use pixgw_domain::error::{DomainError, ProviderError};
+use pixgw_domain::error::DomainError;
 use pixgw_domain::flows::refund::refund_idempotency_key;
 use pixgw_domain::ledger::MovementKind;
 use pixgw_domain::messaging::events::EventType;
 use pixgw_domain::pix::ids::{RecipientId, TransactionId};
 use pixgw_domain::pix::money::Money;
-use pixgw_domain::pix::payment::{EndToEndId, EndToEndKind, Ispb};
-use pixgw_domain::provider::{
-    InboundWebhook, PixProvider, ProviderCapabilities, ProviderCharge, ProviderChargeRequest,
-    ProviderEvent, ProviderWebhookError, RefundOutcome, RefundReference, RefundRequest,
-    TransferOutcome, TransferRequest,
-};
+use pixgw_domain::provider::{RefundOutcome, RefundReference, TransferOutcome};
 use pixgw_domain::refund::liability::SplitPartKind;
 use pixgw_domain::refund::{RefundLiability, RefundState};
 use pixgw_domain::split::entry::SplitState;
 use pixgw_tests::bodies::{immediate_split, marketplace};
 use pixgw_tests::harness::Backend;
-use pixgw_tests::money_lifecycle::{RefusesRefunds, Shop, SplitSpec, charge_body, plain_charge};
+use pixgw_tests::money_lifecycle::{Altered, Answer, Shop, SplitSpec, charge_body, plain_charge};
 use pixgw_tests::on_both_backends;
 
 const PROPORTIONAL: Option<RefundLiability> = Some(RefundLiability::Proportional);
@@ -550,7 +543,7 @@ async fn a_refused_refund_gives_each_party_its_part_back(backend: Backend) {
     let before = buckets(&shop).await;
     assert_eq!(before, (1_000, 19_000, 0));
     let provider = shop.gw.state.provider.clone();
-    let normal = shop.swap_provider(Arc::new(RefusesRefunds(provider)));
+    let normal = shop.swap_provider(Altered::refusing_refunds(provider));
 
     let (charge, refund_id) = shop
         .refund_part(&id, Some(5_000), PROPORTIONAL)
@@ -607,7 +600,7 @@ async fn a_refused_refund_forgives_the_debt_it_created(backend: Backend) {
     let before = buckets(&shop).await;
     assert_eq!(before, (57_000, 0, 0));
     let provider = shop.gw.state.provider.clone();
-    let normal = shop.swap_provider(Arc::new(RefusesRefunds(provider)));
+    let normal = shop.swap_provider(Altered::refusing_refunds(provider));
 
     let (charge, refund_id) = shop
         .refund_part(&id, Some(10_000), PROPORTIONAL)
@@ -638,43 +631,6 @@ async fn a_refused_refund_forgives_the_debt_it_created(backend: Backend) {
     shop.assert_network_agrees().await;
 }
 
-/// The sandbox's provider, except that every devolução is accepted and left pending: its
-/// outcome comes later by webhook.
-struct HoldsRefunds(Arc<dyn PixProvider>);
-
-#[async_trait]
-impl PixProvider for HoldsRefunds {
-    fn name(&self) -> &'static str {
-        self.0.name()
-    }
-
-    async fn create_charge(
-        &self,
-        request: &ProviderChargeRequest,
-    ) -> Result<ProviderCharge, ProviderError> {
-        self.0.create_charge(request).await
-    }
-
-    async fn transfer(&self, request: &TransferRequest) -> Result<TransferOutcome, ProviderError> {
-        self.0.transfer(request).await
-    }
-
-    async fn refund(&self, request: &RefundRequest) -> Result<RefundOutcome, ProviderError> {
-        let ispb = Ispb::parse("12345678").unwrap();
-        Ok(RefundOutcome::Pending {
-            provider_refund_id: format!("held-{}", request.idempotency_key),
-            end_to_end_id: EndToEndId::generate(EndToEndKind::Devolution, &ispb, Utc::now()),
-        })
-    }
-
-    async fn verify_webhook(
-        &self,
-        webhook: &InboundWebhook<'_>,
-    ) -> Result<ProviderEvent, ProviderWebhookError> {
-        self.0.verify_webhook(webhook).await
-    }
-}
-
 /// A devolução refused after its reduced splits were paid: they were paid their reduced
 /// amounts, so what they bore stays with the account (in `available`) — the documented limit
 /// — and the books still balance to the cent.
@@ -684,7 +640,10 @@ async fn a_refusal_after_the_splits_were_paid_leaves_their_parts_with_the_accoun
     let mut shop = Shop::open(backend).await;
     let id = shop.paid(&marketplace("PART-LATE-REFUSAL")).await;
     let provider = shop.gw.state.provider.clone();
-    shop.swap_provider(Arc::new(HoldsRefunds(provider)));
+    shop.swap_provider(Arc::new(Altered {
+        refunds: Answer::Hold,
+        ..Altered::new(provider)
+    }));
     let (charge, refund_id) = shop
         .refund_part(&id, Some(5_000), PROPORTIONAL)
         .await
@@ -740,41 +699,6 @@ async fn a_refusal_after_the_splits_were_paid_leaves_their_parts_with_the_accoun
     shop.assert_books().await;
 }
 
-/// The sandbox's provider, except that every transfer is accepted and left pending: its
-/// outcome comes later by webhook.
-struct HoldsTransfers(Arc<dyn PixProvider>);
-
-#[async_trait]
-impl PixProvider for HoldsTransfers {
-    fn name(&self) -> &'static str {
-        self.0.name()
-    }
-
-    async fn create_charge(
-        &self,
-        request: &ProviderChargeRequest,
-    ) -> Result<ProviderCharge, ProviderError> {
-        self.0.create_charge(request).await
-    }
-
-    async fn transfer(&self, request: &TransferRequest) -> Result<TransferOutcome, ProviderError> {
-        Ok(TransferOutcome::Pending {
-            provider_transfer_id: format!("held-{}", request.idempotency_key),
-        })
-    }
-
-    async fn refund(&self, request: &RefundRequest) -> Result<RefundOutcome, ProviderError> {
-        self.0.refund(request).await
-    }
-
-    async fn verify_webhook(
-        &self,
-        webhook: &InboundWebhook<'_>,
-    ) -> Result<ProviderEvent, ProviderWebhookError> {
-        self.0.verify_webhook(webhook).await
-    }
-}
-
 /// A split still in its payout bears its part of a refund as a debt; the payout then fails
 /// for good: the recipient never received the split, so the debt is written off (once, even
 /// when the failure is reported twice) and the account has the split's money back.
@@ -782,7 +706,10 @@ async fn a_split_failing_for_good_writes_off_its_debt(backend: Backend) {
     let mut shop = Shop::open(backend).await;
     shop.paid(&plain_charge("FUND", 50_000)).await;
     let provider = shop.gw.state.provider.clone();
-    let normal = shop.swap_provider(Arc::new(HoldsTransfers(provider)));
+    let normal = shop.swap_provider(Arc::new(Altered {
+        transfers: Answer::Hold,
+        ..Altered::new(provider)
+    }));
     let id = shop.paid(&immediate_split("PART-WRITE-OFF")).await;
     shop.drain().await;
     let entry = shop.splits(&id).await[0].clone();
@@ -882,50 +809,16 @@ async fn a_scheduled_split_failing_for_good_writes_off_its_debt(backend: Backend
     shop.assert_network_agrees().await;
 }
 
-/// The sandbox's provider, except that it declares ConnectPSP's capabilities: full refunds
-/// only (seed 001's refund takes no amount).
-struct FullRefundsOnly(Arc<dyn PixProvider>);
-
-#[async_trait]
-impl PixProvider for FullRefundsOnly {
-    fn name(&self) -> &'static str {
-        self.0.name()
-    }
-
-    fn capabilities(&self) -> ProviderCapabilities {
-        ProviderCapabilities::FULL_REFUNDS_ONLY
-    }
-
-    async fn create_charge(
-        &self,
-        request: &ProviderChargeRequest,
-    ) -> Result<ProviderCharge, ProviderError> {
-        self.0.create_charge(request).await
-    }
-
-    async fn transfer(&self, request: &TransferRequest) -> Result<TransferOutcome, ProviderError> {
-        self.0.transfer(request).await
-    }
-
-    async fn refund(&self, request: &RefundRequest) -> Result<RefundOutcome, ProviderError> {
-        self.0.refund(request).await
-    }
-
-    async fn verify_webhook(
-        &self,
-        webhook: &InboundWebhook<'_>,
-    ) -> Result<ProviderEvent, ProviderWebhookError> {
-        self.0.verify_webhook(webhook).await
-    }
-}
-
 /// A provider that refunds in full only: a partial refund is refused with nothing changed; a
 /// full one goes through.
 async fn a_provider_without_partial_refunds_refuses_them(backend: Backend) {
     let mut shop = Shop::open(backend).await;
     let id = shop.paid(&marketplace("PART-CONNECT")).await;
     let provider = shop.gw.state.provider.clone();
-    shop.swap_provider(Arc::new(FullRefundsOnly(provider)));
+    shop.swap_provider(Arc::new(Altered {
+        full_refunds_only: true,
+        ..Altered::new(provider)
+    }));
     let before = shop.snapshot().await;
     match shop.refund_part(&id, Some(5_000), PROPORTIONAL).await {
         Err(DomainError::ProviderOperationUnsupported { operation, .. }) => {

@@ -20,8 +20,8 @@
 // shipped code.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use chrono::Duration;
 use pixgw_domain::charge::ChargeStatus;
@@ -33,7 +33,7 @@ use pixgw_domain::refund::{RefundLiability, RefundState};
 use pixgw_domain::split::entry::{SplitEntry, SplitState};
 use pixgw_tests::harness::Backend;
 use pixgw_tests::money_lifecycle::{
-    RefusesRefunds, Shop, SplitSpec, charge_body, to_bank_account, to_pix_key,
+    Altered, Shop, SplitSpec, charge_body, to_bank_account, to_pix_key,
 };
 use pixgw_tests::on_both_backends;
 use proptest::collection::vec;
@@ -324,7 +324,7 @@ async fn run_step(shop: &mut Shop, case: u64, n: usize, step: &Step, tally: &mut
             let before = shop.snapshot().await;
             let normal = refused.then(|| {
                 let provider = shop.gw.state.provider.clone();
-                shop.swap_provider(Arc::new(RefusesRefunds(provider)))
+                shop.swap_provider(Altered::refusing_refunds(provider))
             });
             let outcome = shop.refund_part(id, Some(cents), Some(liability)).await;
             if let Some(normal) = normal {

@@ -111,6 +111,32 @@ async fn funded(store: &DynStore, account: &AccountId) {
     super::booked_charge_of(store, account, base_time()).await;
 }
 
+/// [`booked_small`] plus a funding charge, then 50.00 refunded PROPORTIONAL (the immediate
+/// split owes 5.00, the scheduled one gives up 2.50): the balance before the refund, the
+/// refund's write as applied, and when.
+async fn proportionally_refunded(
+    store: &DynStore,
+    account: &AccountId,
+) -> (Balance, RequestRefund, DateTime<Utc>) {
+    let (charge, entries, at) = booked_small(store, account).await;
+    funded(store, account).await;
+    let before = balance(store, account).await;
+    let write = refund_write(
+        store,
+        &charge,
+        &entries,
+        5_000,
+        RefundLiability::Proportional,
+        at,
+    )
+    .await;
+    assert_eq!(
+        store.request_refund(&write).await,
+        Ok(MoneyOutOutcome::Applied)
+    );
+    (before, write, at)
+}
+
 async fn stored(store: &DynStore, charge: &Charge) -> Charge {
     stored_charge(store, &charge.transaction_id)
         .await
@@ -438,26 +464,11 @@ pub async fn a_proportional_refund_reduces_splits_and_records_debts(subject: Sub
 pub async fn a_refused_refund_restores_and_forgives_at_what_it_read(subject: Subject) {
     let store = &subject.store;
     let account = AccountId::generate();
-    let (charge, entries, at) = booked_small(store, &account).await;
-    funded(store, &account).await;
-    let before = balance(store, &account).await;
-    let write = refund_write(
-        store,
-        &charge,
-        &entries,
-        5_000,
-        RefundLiability::Proportional,
-        at,
-    )
-    .await;
+    let (before, write, at) = proportionally_refunded(store, &account).await;
     let recipient_id = write.debts[0].recipient_id.clone();
     let refund = write.charge.refunds[0].clone();
-    assert_eq!(
-        store.request_refund(&write).await,
-        Ok(MoneyOutOutcome::Applied)
-    );
 
-    let charge = stored(store, &charge).await;
+    let charge = stored(store, &write.charge).await;
     let reduced = splits(store, &charge).await;
     let recipient = store
         .get_recipient(&account, &recipient_id)
@@ -533,22 +544,8 @@ pub async fn a_refused_refund_restores_and_forgives_at_what_it_read(subject: Sub
 pub async fn a_debt_write_off_applies_once_at_what_it_read(subject: Subject) {
     let store = &subject.store;
     let account = AccountId::generate();
-    let (charge, entries, at) = booked_small(store, &account).await;
-    funded(store, &account).await;
-    let write = refund_write(
-        store,
-        &charge,
-        &entries,
-        5_000,
-        RefundLiability::Proportional,
-        at,
-    )
-    .await;
+    let (_, write, at) = proportionally_refunded(store, &account).await;
     let debt = write.debts[0].clone();
-    assert_eq!(
-        store.request_refund(&write).await,
-        Ok(MoneyOutOutcome::Applied)
-    );
     let recipient = store
         .get_recipient(&account, &debt.recipient_id)
         .await
