@@ -18,6 +18,7 @@
 pub mod account;
 pub mod cash_out;
 pub mod charge;
+pub mod dispute;
 pub mod error;
 pub mod flows;
 pub mod idempotency;

@@ -1,0 +1,275 @@
+//! MED disputes (MED 2.0, mandatory since 2026-02-02): a payer reports fraud (or an
+//! operational flaw), the payer's bank opens an infraction, and the receiving institution —
+//! us — sets the disputed amount aside until it is decided.
+//!
+//! **A dispute is a provisional refund whose money is held.** Opening one divides the disputed
+//! amount exactly as a refund of that amount would under the account's liability rule
+//! ([`crate::refund::liability`]), but into `held` instead of out to the payer
+//! ([`hold_funding`]): unpaid splits' parts come from their reserve (those splits wait), the
+//! account's part and the parts of splits already paid come from `available`, and whatever
+//! `available` cannot cover is `owed` — never a silently negative `available`. Lost, the held
+//! money pays the devolução (nature `MED_FRAUDE` or `MED_OPERACIONAL`) and the parts become
+//! final as that refund's would; won, everything goes back where it came from.
+//!
+//! This module is the aggregate and its rules, pure; the flows and storage build on it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::pix::money::Money;
+use crate::refund::liability::RefundFunding;
+
+/// Why the payer's bank opened the infraction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DisputeReason {
+    Fraud,
+    OperationalFlaw,
+}
+
+impl DisputeReason {
+    pub const ALL: [DisputeReason; 2] = [DisputeReason::Fraud, DisputeReason::OperationalFlaw];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisputeReason::Fraud => "FRAUD",
+            DisputeReason::OperationalFlaw => "OPERATIONAL_FLAW",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DisputeReason> {
+        DisputeReason::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// The nature of the devolução a lost dispute of this reason makes.
+    pub fn devolution_nature(self) -> DevolutionNature {
+        match self {
+            DisputeReason::Fraud => DevolutionNature::MedFraud,
+            DisputeReason::OperationalFlaw => DevolutionNature::MedOperational,
+        }
+    }
+}
+
+/// The nature of a devolução (BCB API Pix, `natureza`), with its return reason code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DevolutionNature {
+    /// The merchant gives the payment back (MD06).
+    Original,
+    /// A withdrawal (Pix Saque / Troco) given back (SL02).
+    Withdrawal,
+    /// A MED return for an operational flaw of a participant (BE08).
+    MedOperational,
+    /// A MED return for fraud (FR01).
+    MedFraud,
+}
+
+impl DevolutionNature {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DevolutionNature::Original => "ORIGINAL",
+            DevolutionNature::Withdrawal => "RETIRADA",
+            DevolutionNature::MedOperational => "MED_OPERACIONAL",
+            DevolutionNature::MedFraud => "MED_FRAUDE",
+        }
+    }
+
+    /// The ISO 20022 return reason code the PIX network carries.
+    pub fn return_code(self) -> &'static str {
+        match self {
+            DevolutionNature::Original => "MD06",
+            DevolutionNature::Withdrawal => "SL02",
+            DevolutionNature::MedOperational => "BE08",
+            DevolutionNature::MedFraud => "FR01",
+        }
+    }
+}
+
+/// Where a dispute stands: `OPEN` → (`DEFENDED`) → `WON` | `LOST`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum DisputeState {
+    Open,
+    Defended,
+    Won,
+    Lost,
+}
+
+impl DisputeState {
+    /// Still undecided: its money is held.
+    pub fn is_open(self) -> bool {
+        matches!(self, DisputeState::Open | DisputeState::Defended)
+    }
+}
+
+/// The longest defence the gateway forwards. Why a limit: it travels inside the dispute's
+/// record and to the provider; 5,000 characters is a long letter.
+pub const MAX_DEFENCE_CHARS: usize = 5_000;
+
+/// Why a dispute cannot change as asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DisputeRuleError {
+    #[error("the defence deadline {respond_by} has passed")]
+    DeadlinePassed { respond_by: DateTime<Utc> },
+    #[error("the dispute is decided already")]
+    Decided,
+    #[error("a defence must be 1..={MAX_DEFENCE_CHARS} characters")]
+    DefenceLength,
+}
+
+/// A dispute's deadline and state, the part its rules read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisputeTerms {
+    pub state: DisputeState,
+    pub respond_by: DateTime<Utc>,
+}
+
+impl DisputeTerms {
+    /// Whether a defence of `text` may be filed at `now`: the dispute is undecided, the deadline
+    /// not passed (a defence at the very deadline is in time), the text not empty nor too long.
+    /// Filing again before the deadline replaces the defence.
+    pub fn check_defence(&self, text: &str, now: DateTime<Utc>) -> Result<(), DisputeRuleError> {
+        if !self.state.is_open() {
+            return Err(DisputeRuleError::Decided);
+        }
+        if now > self.respond_by {
+            return Err(DisputeRuleError::DeadlinePassed {
+                respond_by: self.respond_by,
+            });
+        }
+        let chars = text.trim().chars().count();
+        if chars == 0 || chars > MAX_DEFENCE_CHARS {
+            return Err(DisputeRuleError::DefenceLength);
+        }
+        Ok(())
+    }
+}
+
+/// Where a dispute's held money comes from (all centavos ≥ 0; `from_reserve + from_available
+/// + owed` = the disputed amount).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DisputeHold {
+    /// The unpaid splits' parts, from `reservedForSplits`.
+    pub from_reserve: i64,
+    /// The account's part and the paid splits' parts, as far as `available` covers them.
+    pub from_available: i64,
+    /// What `available` could not cover: the account owes it.
+    pub owed: i64,
+}
+
+/// The hold of a dispute divided like a refund (`funding`, from
+/// [`crate::refund::liability::plan_funding`] over the disputed amount) when `available` holds
+/// `available`. A last dispute whose cancelled reserve exceeds its amount gives the excess to
+/// `available` as a refund would (`funding.from_available` < 0): nothing is then owed.
+pub fn hold_funding(funding: &RefundFunding, available: Money) -> DisputeHold {
+    let wanted = funding.from_available;
+    let from_available = wanted.min(available.cents().max(0));
+    DisputeHold {
+        from_reserve: funding.from_reserve.cents(),
+        from_available,
+        owed: (wanted - from_available).max(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+    use proptest::prelude::*;
+
+    fn funding(from_reserve: i64, from_available: i64) -> RefundFunding {
+        RefundFunding {
+            reduced: Vec::new(),
+            from_reserve: Money::from_cents(from_reserve),
+            from_available,
+            debts: Vec::new(),
+            parts: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn available_pays_what_it_can_and_the_rest_is_owed() {
+        let hold = hold_funding(&funding(4_750, 250), Money::from_cents(100));
+        assert_eq!(
+            hold,
+            DisputeHold {
+                from_reserve: 4_750,
+                from_available: 100,
+                owed: 150
+            }
+        );
+        let covered = hold_funding(&funding(0, 10_000), Money::from_cents(57_000));
+        assert_eq!((covered.from_available, covered.owed), (10_000, 0));
+        let excess = hold_funding(&funding(19_000, -1_000), Money::ZERO);
+        assert_eq!((excess.from_available, excess.owed), (-1_000, 0));
+    }
+
+    proptest! {
+        /// The hold always adds up to the disputed amount, never takes more than `available`
+        /// holds, and owes only what `available` lacked.
+        #[test]
+        fn the_hold_adds_up(reserve in 0..1_000_000i64, wanted in -100_000..1_000_000i64, available in 0..2_000_000i64) {
+            let hold = hold_funding(&funding(reserve, wanted), Money::from_cents(available));
+            prop_assert_eq!(hold.from_reserve + hold.from_available + hold.owed, reserve + wanted.max(0) + wanted.min(0));
+            prop_assert!(hold.from_available <= available);
+            prop_assert!(hold.owed >= 0);
+            prop_assert_eq!(hold.owed > 0, wanted > available);
+        }
+    }
+
+    #[test]
+    fn a_defence_is_in_time_up_to_the_deadline_and_only_while_undecided() {
+        let at = DateTime::parse_from_rfc3339("2026-12-07T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let terms = DisputeTerms {
+            state: DisputeState::Open,
+            respond_by: at,
+        };
+        assert_eq!(terms.check_defence("the goods were delivered", at), Ok(()));
+        assert_eq!(
+            terms.check_defence("late", at + Duration::milliseconds(1)),
+            Err(DisputeRuleError::DeadlinePassed { respond_by: at })
+        );
+        assert_eq!(
+            terms.check_defence("  ", at),
+            Err(DisputeRuleError::DefenceLength)
+        );
+        assert_eq!(
+            terms.check_defence(&"x".repeat(MAX_DEFENCE_CHARS + 1), at),
+            Err(DisputeRuleError::DefenceLength)
+        );
+        let decided = DisputeTerms {
+            state: DisputeState::Lost,
+            respond_by: at,
+        };
+        assert_eq!(
+            decided.check_defence("too late", at),
+            Err(DisputeRuleError::Decided)
+        );
+    }
+
+    #[test]
+    fn reasons_map_to_the_bcb_natures_and_codes() {
+        let natures: Vec<(&str, &str)> = DisputeReason::ALL
+            .iter()
+            .map(|r| {
+                let n = r.devolution_nature();
+                (n.as_str(), n.return_code())
+            })
+            .collect();
+        assert_eq!(
+            natures,
+            vec![("MED_FRAUDE", "FR01"), ("MED_OPERACIONAL", "BE08")]
+        );
+        assert_eq!(
+            (
+                DevolutionNature::Original.return_code(),
+                DevolutionNature::Withdrawal.as_str()
+            ),
+            ("MD06", "RETIRADA")
+        );
+        for r in DisputeReason::ALL {
+            assert_eq!(DisputeReason::parse(r.as_str()), Some(r));
+        }
+    }
+}
