@@ -16,8 +16,11 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::pix::ids::{AccountId, DisputeId, TransactionId};
 use crate::pix::money::Money;
-use crate::refund::liability::RefundFunding;
+use crate::pix::payment::EndToEndId;
+use crate::refund::RefundLiability;
+use crate::refund::liability::{RefundFunding, SplitPart};
 
 /// Why the payer's bank opened the infraction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -170,6 +173,89 @@ pub fn hold_funding(funding: &RefundFunding, available: Money) -> DisputeHold {
     }
 }
 
+/// How the payer's bank decided a dispute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum DisputeOutcome {
+    /// The merchant keeps the money: everything held goes back where it came from.
+    Won,
+    /// The payer gets it back: the held money pays the devolução.
+    Lost,
+}
+
+/// The merchant's answer to a dispute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Defence {
+    pub text: String,
+    pub filed_at: DateTime<Utc>,
+}
+
+/// A MED dispute on a paid charge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dispute {
+    pub id: DisputeId,
+    pub account_id: AccountId,
+    pub transaction_id: TransactionId,
+    /// The provider that reported it, and its own id of the infraction (the dispute's id
+    /// derives from both).
+    pub provider: String,
+    pub infraction_id: String,
+    pub reason: DisputeReason,
+    pub amount: Money,
+    /// The account's liability rule when it opened: a lost dispute divides by it.
+    pub liability: RefundLiability,
+    /// What each split bears should it be lost (fixed when it opened, like a refund's).
+    pub split_parts: Vec<SplitPart>,
+    /// Where its held money came from.
+    pub hold: DisputeHold,
+    pub state: DisputeState,
+    pub respond_by: DateTime<Utc>,
+    pub opened_at: DateTime<Utc>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub defence: Option<Defence>,
+    /// The devolução's `D…` id, once lost and returned.
+    pub devolution_end_to_end_id: Option<EndToEndId>,
+}
+
+impl Dispute {
+    pub fn terms(&self) -> DisputeTerms {
+        DisputeTerms {
+            state: self.state,
+            respond_by: self.respond_by,
+        }
+    }
+
+    /// The dispute with `text` filed as its defence at `now` (see
+    /// [`DisputeTerms::check_defence`]).
+    pub fn defended(&self, text: &str, now: DateTime<Utc>) -> Result<Dispute, DisputeRuleError> {
+        self.terms().check_defence(text, now)?;
+        Ok(Dispute {
+            state: DisputeState::Defended,
+            defence: Some(Defence {
+                text: text.trim().to_owned(),
+                filed_at: now,
+            }),
+            ..self.clone()
+        })
+    }
+
+    /// The dispute decided `outcome` at `now`; `None` when it is decided already (a decision
+    /// delivered twice, or a second one, changes nothing).
+    pub fn decided(&self, outcome: DisputeOutcome, now: DateTime<Utc>) -> Option<Dispute> {
+        if !self.state.is_open() {
+            return None;
+        }
+        Some(Dispute {
+            state: match outcome {
+                DisputeOutcome::Won => DisputeState::Won,
+                DisputeOutcome::Lost => DisputeState::Lost,
+            },
+            decided_at: Some(now),
+            ..self.clone()
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,6 +332,53 @@ mod tests {
             decided.check_defence("too late", at),
             Err(DisputeRuleError::Decided)
         );
+    }
+
+    fn dispute(at: DateTime<Utc>) -> Dispute {
+        Dispute {
+            id: DisputeId::derive("sandbox", "inf-1"),
+            account_id: AccountId::generate(),
+            transaction_id: TransactionId::generate(),
+            provider: "sandbox".to_owned(),
+            infraction_id: "inf-1".to_owned(),
+            reason: DisputeReason::Fraud,
+            amount: Money::from_cents(5_000),
+            liability: RefundLiability::Proportional,
+            split_parts: Vec::new(),
+            hold: DisputeHold {
+                from_reserve: 4_750,
+                from_available: 250,
+                owed: 0,
+            },
+            state: DisputeState::Open,
+            respond_by: at + Duration::days(7),
+            opened_at: at,
+            decided_at: None,
+            defence: None,
+            devolution_end_to_end_id: None,
+        }
+    }
+
+    #[test]
+    fn a_dispute_is_defended_then_decided_once() {
+        let at = DateTime::parse_from_rfc3339("2026-12-07T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let open = dispute(at);
+        let defended = open.defended("  delivered, signed receipt  ", at).unwrap();
+        assert_eq!(defended.state, DisputeState::Defended);
+        assert_eq!(
+            defended.defence.as_ref().map(|d| d.text.as_str()),
+            Some("delivered, signed receipt")
+        );
+        let won = defended.decided(DisputeOutcome::Won, at).unwrap();
+        assert_eq!((won.state, won.decided_at), (DisputeState::Won, Some(at)));
+        assert_eq!(won.decided(DisputeOutcome::Lost, at), None);
+        assert_eq!(won.defended("again", at), Err(DisputeRuleError::Decided));
+        // Decided without a defence.
+        let lost = open.decided(DisputeOutcome::Lost, at).unwrap();
+        assert_eq!(lost.state, DisputeState::Lost);
+        assert!(lost.defence.is_none());
     }
 
     #[test]

@@ -71,6 +71,26 @@ string_id!(
     RecipientId
 );
 
+string_id!(
+    /// A MED dispute: `dp_` + 32 lowercase hex characters, derived from the provider and its
+    /// own id of the infraction, so a notice delivered twice names the same dispute.
+    DisputeId
+);
+
+impl DisputeId {
+    /// The dispute of infraction `infraction_id` as provider `provider` names it.
+    pub fn derive(provider: &str, infraction_id: &str) -> DisputeId {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(format!("dispute:{provider}:{infraction_id}").as_bytes());
+        DisputeId(format!("dp_{}", &hex::encode(digest)[..32]))
+    }
+
+    pub fn parse(s: &str) -> Option<DisputeId> {
+        let hex = s.strip_prefix("dp_")?;
+        is_lower_hex(hex, 32).then(|| DisputeId(s.to_owned()))
+    }
+}
+
 impl RefundId {
     pub fn generate() -> RefundId {
         RefundId(format!("rf_{}", Uuid::new_v4().simple()))
@@ -141,6 +161,11 @@ mod tests {
         assert_eq!(TransactionId::parse(&"A".repeat(32)), None);
         assert_eq!(AccountId::parse("acc_x"), None);
         assert_eq!(RefundId::parse("rf_x"), None);
+        let d = DisputeId::derive("sandbox", "inf-1");
+        assert_eq!(d, DisputeId::derive("sandbox", "inf-1"));
+        assert_ne!(d, DisputeId::derive("connectpsp", "inf-1"));
+        assert_eq!(DisputeId::parse(d.as_str()), Some(d));
+        assert_eq!(DisputeId::parse("dp_x"), None);
         assert_eq!(RecipientId::parse(&format!("rf_{}", "a".repeat(32))), None);
     }
 
