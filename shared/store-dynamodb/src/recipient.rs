@@ -233,10 +233,40 @@ pub(crate) fn recipient_change_update(
     Ok(TransactWriteItem::builder().update(update).build())
 }
 
+/// A replacement of the recipient's debt queue planned on the item as read at version
+/// `version_read`: conditioned on it being stored at that version (an item without `version`
+/// is at 0), it sets the queue to `open`, `debtCents` to `debt` and `version` to the next —
+/// the update's `SET` clause is returned to start the caller's expression. Netting and
+/// forgiveness both replace the queue this way: any change of the queue since the read bumped
+/// the version, so a stale plan fails instead of overwriting it.
+fn queue_replacement(
+    builder: UpdateBuilder,
+    version_read: u64,
+    open: &[DebtPart],
+    debt: Money,
+) -> Result<(UpdateBuilder, &'static str), StoreError> {
+    let read_at =
+        i64::try_from(version_read).map_err(|_| refusing("recipient version out of range"))?;
+    let at_read = if read_at == 0 {
+        "(attribute_not_exists(#ver) OR #ver = :read)"
+    } else {
+        "#ver = :read"
+    };
+    let builder = builder
+        .condition_expression(format!("{SAME_RECIPIENT} AND {at_read}"))
+        .expression_attribute_names("#open", OPEN_DEBTS)
+        .expression_attribute_names("#debt", DEBT)
+        .expression_attribute_names("#ver", VERSION)
+        .expression_attribute_values(":open", parts_value(open)?)
+        .expression_attribute_values(":debt", n(debt.cents()))
+        .expression_attribute_values(":ver", n(read_at + 1))
+        .expression_attribute_values(":read", n(read_at));
+    Ok((builder, "SET #open = :open, #debt = :debt, #ver = :ver"))
+}
+
 /// A payout's netting on its recipient's item: the queue and `debtCents` as `after` has them
 /// (the parts `taken` off its front), `version` = `after.version`, and `taken`'s Σ `ADD`ed to
-/// `recoveringCents`; conditioned on the item being stored at `after.version − 1` (an item
-/// without `version` is at 0).
+/// `recoveringCents`; conditioned on the item being stored at `after.version − 1`.
 ///
 /// `recoveringCents` is `ADD`ed rather than set to `after.recovering`: a settlement of another
 /// payout of this recipient lowers it without bumping the version (see the module docs), and
@@ -250,23 +280,15 @@ pub(crate) fn netting_update(
         .version
         .checked_sub(1)
         .ok_or_else(|| refusing("a netting must bump the recipient's version"))?;
-    let read_at = i64::try_from(read_at).map_err(|_| refusing("recipient version out of range"))?;
-    let version_read = if read_at == 0 {
-        "(attribute_not_exists(#ver) OR #ver = :read)"
-    } else {
-        "#ver = :read"
-    };
-    let update = recipient_update(&after.account_id, &after.id, table)
-        .condition_expression(format!("{SAME_RECIPIENT} AND {version_read}"))
-        .update_expression("SET #open = :open, #debt = :debt, #ver = :ver ADD #rec :taken")
-        .expression_attribute_names("#open", OPEN_DEBTS)
-        .expression_attribute_names("#debt", DEBT)
-        .expression_attribute_names("#ver", VERSION)
+    let (builder, set) = queue_replacement(
+        recipient_update(&after.account_id, &after.id, table),
+        read_at,
+        &after.open_debts,
+        after.debt,
+    )?;
+    let update = builder
+        .update_expression(format!("{set} ADD #rec :taken"))
         .expression_attribute_names("#rec", RECOVERING)
-        .expression_attribute_values(":open", parts_value(&after.open_debts)?)
-        .expression_attribute_values(":debt", n(after.debt.cents()))
-        .expression_attribute_values(":ver", n(read_at + 1))
-        .expression_attribute_values(":read", n(read_at))
         .expression_attribute_values(":taken", n(total(taken).cents()))
         .build()
         .map_err(|e| errors::build_failed(UPDATE, &e))?;
@@ -275,23 +297,20 @@ pub(crate) fn netting_update(
 
 /// A forgiveness (see [`DebtForgiveness`]) on its recipient's item, with `scheduled` `ADD`ed
 /// (a refused refund also gives the recipient's reduced splits back, and a transaction may
-/// touch the item once): the queue, `debtCents` and `version` set, conditioned on the item
-/// being stored at `version_read` (an item without `version` is at 0).
+/// touch the item once): a queue replacement planned at `version_read`.
 pub(crate) fn forgiveness_update(
     table: &str,
     account: &AccountId,
     forgiveness: &DebtForgiveness,
     scheduled: i64,
 ) -> Result<TransactWriteItem, StoreError> {
-    let read_at = i64::try_from(forgiveness.version_read)
-        .map_err(|_| refusing("recipient version out of range"))?;
-    let version_read = if read_at == 0 {
-        "(attribute_not_exists(#ver) OR #ver = :read)"
-    } else {
-        "#ver = :read"
-    };
-    let mut expression = "SET #open = :open, #debt = :debt, #ver = :ver".to_owned();
-    let mut builder = recipient_update(account, &forgiveness.recipient_id, table);
+    let (mut builder, set) = queue_replacement(
+        recipient_update(account, &forgiveness.recipient_id, table),
+        forgiveness.version_read,
+        &forgiveness.open_debts,
+        forgiveness.debt,
+    )?;
+    let mut expression = set.to_owned();
     if scheduled != 0 {
         expression.push_str(" ADD #sch :scheduled");
         builder = builder
@@ -299,15 +318,7 @@ pub(crate) fn forgiveness_update(
             .expression_attribute_values(":scheduled", n(scheduled));
     }
     let update = builder
-        .condition_expression(format!("{SAME_RECIPIENT} AND {version_read}"))
         .update_expression(expression)
-        .expression_attribute_names("#open", OPEN_DEBTS)
-        .expression_attribute_names("#debt", DEBT)
-        .expression_attribute_names("#ver", VERSION)
-        .expression_attribute_values(":open", parts_value(&forgiveness.open_debts)?)
-        .expression_attribute_values(":debt", n(forgiveness.debt.cents()))
-        .expression_attribute_values(":ver", n(read_at + 1))
-        .expression_attribute_values(":read", n(read_at))
         .build()
         .map_err(|e| errors::build_failed(UPDATE, &e))?;
     Ok(TransactWriteItem::builder().update(update).build())
