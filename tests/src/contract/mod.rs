@@ -96,14 +96,21 @@ pub mod schedule;
 pub mod split;
 pub mod webhooks;
 
-/// Calls `$callback!($($args)*; module { sequential: [...], concurrent: [...], large: [...] },
-/// ...)` with every case of the storage contract, module by module: the list of what each
-/// aggregate's ports must pass.
+/// Calls `$callback!($($args)*; module { sequential: [...], streamed: [...], concurrent: [...],
+/// large: [...] }, ...)` with every case of the storage contract, module by module: the list of
+/// what each aggregate's ports must pass.
 ///
-/// - `sequential`: a current-thread runtime, a fresh [`Subject::fresh`].
+/// - `sequential`: a current-thread runtime, a fresh [`Subject::fresh_without_stream`]: the
+///   case reads nothing from the outbox. Most cases: DynamoDB Local slows every request to a
+///   streamed table as the process's stream records pile up (see
+///   [`crate::harness::fresh_dynamodb_store_without_stream`]), so only cases that read the
+///   outbox pay for a stream.
+/// - `streamed`: as `sequential`, on a fresh [`Subject::fresh`] (its outbox read through the
+///   table's stream on DynamoDB). A case here that stops reading the outbox belongs above; a
+///   case above that starts reading it fails loudly ("run it on a subject with a stream").
 /// - `concurrent`: racing writers, so a multi-threaded runtime; a fresh [`Subject::fresh`].
 /// - `large`: thousands of writes and nothing read from the outbox: multi-threaded, on a
-///   [`Subject::fresh_without_stream`] (see there why DynamoDB's table has no stream).
+///   [`Subject::fresh_without_stream`].
 #[macro_export]
 macro_rules! store_contract_cases {
     ($callback:ident ! ( $($args:tt)* )) => {
@@ -121,6 +128,7 @@ macro_rules! store_contract_cases {
                     providers_of_an_unknown_account_are_not_found,
                     refund_policy_is_set_without_touching_the_rest,
                 ],
+                streamed: [],
                 concurrent: [],
                 large: [],
             },
@@ -135,6 +143,7 @@ macro_rules! store_contract_cases {
                     lease_expiry_lets_the_same_request_take_over,
                     expired_record_counts_as_absent,
                 ],
+                streamed: [],
                 concurrent: [
                     concurrent_claims_grant_exactly_one,
                 ],
@@ -157,6 +166,11 @@ macro_rules! store_contract_cases {
                     listing_filters_by_status,
                     listing_limits_and_unreachable_positions,
                     a_cursor_from_another_account_never_reveals_its_charges,
+                    a_transition_is_conditioned_on_the_stored_status,
+                    confirming_an_expired_charge_applies,
+                    the_expiry_index_holds_only_pending_charges_soonest_first,
+                ],
+                streamed: [
                     confirm_applies_every_effect,
                     repeated_confirm_conflicts_and_changes_nothing,
                     same_end_to_end_id_on_another_charge_conflicts,
@@ -164,9 +178,6 @@ macro_rules! store_contract_cases {
                     confirm_of_a_missing_charge_conflicts,
                     a_confirmation_records_its_event_once_with_one_webhook_message,
                     a_confirmation_whose_event_exists_already_writes_nothing,
-                    a_transition_is_conditioned_on_the_stored_status,
-                    confirming_an_expired_charge_applies,
-                    the_expiry_index_holds_only_pending_charges_soonest_first,
                 ],
                 concurrent: [
                     concurrent_inserts_with_one_external_id_create_one_charge,
@@ -187,15 +198,18 @@ macro_rules! store_contract_cases {
                     a_transition_at_a_stale_refund_revision_conflicts,
                     a_refund_with_a_lost_claim_writes_nothing,
                 ],
+                streamed: [],
                 concurrent: [],
                 large: [],
             },
             split {
                 sequential: [
+                    book_splits_under_another_account_conflicts,
+                ],
+                streamed: [
                     book_splits_creates_entries_payouts_and_movement,
                     repeated_book_splits_conflicts_and_duplicates_nothing,
                     book_splits_before_confirm_conflicts,
-                    book_splits_under_another_account_conflicts,
                 ],
                 concurrent: [],
                 large: [],
@@ -206,16 +220,13 @@ macro_rules! store_contract_cases {
                     movements_page_in_order_from_the_cursor,
                     movement_exists_tells_booked_movements_apart,
                 ],
+                streamed: [],
                 concurrent: [],
                 large: [],
             },
             payout {
                 sequential: [
-                    settle_paid_pays_out_the_reserve,
-                    settle_failed_returns_the_reserve_to_available,
-                    settle_with_a_split_not_in_processing_writes_nothing,
                     a_settlement_whose_movement_or_event_exists_writes_nothing,
-                    a_settlements_events_each_enqueue_one_webhook_message,
                     a_failed_scheduled_payout_settles_without_a_movement_and_records_its_event_once,
                     a_paid_chunk_settles_its_splits_counts_down_and_records_their_events,
                     a_failed_chunk_reschedules_retries_and_returns_splits_failed_for_good,
@@ -227,6 +238,12 @@ macro_rules! store_contract_cases {
                     paid_payouts_pay_every_split_with_the_transfer_id,
                     a_failing_recipient_is_retried_for_three_windows_then_refunded,
                     a_manifest_left_half_settled_is_finished_by_a_redelivery,
+                ],
+                streamed: [
+                    settle_paid_pays_out_the_reserve,
+                    settle_failed_returns_the_reserve_to_available,
+                    settle_with_a_split_not_in_processing_writes_nothing,
+                    a_settlements_events_each_enqueue_one_webhook_message,
                 ],
                 concurrent: [
                     concurrent_executions_settle_a_payout_once,
@@ -241,6 +258,7 @@ macro_rules! store_contract_cases {
                     a_crashed_run_is_completed_without_duplicates,
                     assembling_payouts_are_never_listed_and_released_ones_are,
                 ],
+                streamed: [],
                 concurrent: [
                     racing_runs_pay_each_recipient_once,
                 ],
@@ -256,6 +274,7 @@ macro_rules! store_contract_cases {
                     account_without_a_schedule_takes_a_first_write,
                     schedules_are_per_account,
                 ],
+                streamed: [],
                 concurrent: [
                     concurrent_puts_on_one_version_apply_once,
                 ],
@@ -263,12 +282,14 @@ macro_rules! store_contract_cases {
             },
             cash_out {
                 sequential: [
-                    a_stale_draw_is_balance_changed_and_writes_nothing,
                     a_draw_that_does_not_match_the_movement_is_refused_and_writes_nothing,
                     a_duplicate_external_id_is_refused_per_account,
                     a_cash_out_completes_its_claim_or_reports_it_lost,
                     a_cash_out_update_is_conditioned_on_its_stored_state,
                     cash_outs_list_newest_first_with_filters_and_cursor,
+                ],
+                streamed: [
+                    a_stale_draw_is_balance_changed_and_writes_nothing,
                 ],
                 concurrent: [
                     concurrent_cash_outs_that_replan_spend_only_what_is_available,
@@ -278,6 +299,8 @@ macro_rules! store_contract_cases {
             events {
                 sequential: [
                     events_are_listed_oldest_first_and_paged_by_id,
+                ],
+                streamed: [
                     the_outbox_feed_returns_committed_messages_until_acked,
                 ],
                 concurrent: [],
@@ -287,16 +310,19 @@ macro_rules! store_contract_cases {
                 sequential: [
                     the_endpoint_is_created_once_and_replaced_only_on_the_version_read,
                     a_delivery_is_created_once_and_read_only_by_its_account,
-                    updates_apply_on_the_version_read_and_a_stale_one_writes_nothing_not_even_its_message,
-                    a_message_that_exists_already_is_kept_and_the_delivery_still_written,
                     deliveries_are_listed_newest_first_filtered_and_paged_within_one_account,
                     get_event_reads_only_the_accounts_own_events,
+                ],
+                streamed: [
+                    updates_apply_on_the_version_read_and_a_stale_one_writes_nothing_not_even_its_message,
+                    a_message_that_exists_already_is_kept_and_the_delivery_still_written,
                 ],
                 concurrent: [],
                 large: [],
             },
             paging {
                 sequential: [],
+                streamed: [],
                 concurrent: [],
                 large: [
                     charges_walk_exactly,
@@ -346,7 +372,7 @@ impl Subject {
     }
 
     /// [`Subject::fresh`], but on DynamoDB a table that never had a stream (and so no outbox
-    /// feed), for the `large` cases: they read nothing from it, and DynamoDB Local slows every
+    /// feed), for every case that reads nothing from the outbox: DynamoDB Local slows every
     /// request to a streamed table down as stream records pile up (see
     /// [`crate::harness::fresh_dynamodb_store_without_stream`]).
     pub async fn fresh_without_stream(backend: Backend) -> Subject {
