@@ -715,6 +715,12 @@ impl Shop {
                 MovementKind::PayoutPaid
                 | MovementKind::PayoutFailed
                 | MovementKind::SplitsFailed => {}
+                MovementKind::DisputeOpened
+                | MovementKind::DisputeWon
+                | MovementKind::DisputeLost => assert!(
+                    pixgw_domain::pix::ids::DisputeId::parse(&m.reference).is_some(),
+                    "{m:?}"
+                ),
                 // Only the account's claim on a recipient changes: no money moves.
                 MovementKind::DebtsWrittenOff => assert!(
                     m.legs.iter().all(|l| matches!(

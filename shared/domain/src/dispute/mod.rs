@@ -16,11 +16,12 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::ledger::{Bucket, LedgerAccount, Leg};
 use crate::pix::ids::{AccountId, DisputeId, TransactionId};
 use crate::pix::money::Money;
 use crate::pix::payment::EndToEndId;
 use crate::refund::RefundLiability;
-use crate::refund::liability::{RefundFunding, SplitPart};
+use crate::refund::liability::{DebtIncrease, RefundFunding, SplitPart};
 
 /// Why the payer's bank opened the infraction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -173,6 +174,62 @@ pub fn hold_funding(funding: &RefundFunding, available: Money) -> DisputeHold {
     }
 }
 
+/// The legs of a dispute opening of `amount` held per `hold`: the reserve and `available` pay
+/// what they cover, `owed` takes the rest, `held` takes it all. Balanced by construction:
+/// `from_reserve + from_available + owed = amount`.
+pub fn opened_legs(account: &AccountId, amount: Money, hold: &DisputeHold) -> Vec<Leg> {
+    vec![
+        merchant_leg(account, Bucket::ReservedForSplits, -hold.from_reserve),
+        merchant_leg(account, Bucket::Available, -hold.from_available),
+        merchant_leg(account, Bucket::Owed, -hold.owed),
+        merchant_leg(account, Bucket::Held, amount.cents()),
+    ]
+}
+
+/// The legs of a won dispute of `amount`: `held` gives it all back — `restored` to the reserve
+/// of the splits it reduced that still wait, `owed_cleared` (≤ what it put into `owed` and
+/// still owed) clears the debt it made, the rest to `available`.
+pub fn won_legs(account: &AccountId, amount: Money, restored: i64, owed_cleared: i64) -> Vec<Leg> {
+    vec![
+        merchant_leg(account, Bucket::Held, -amount.cents()),
+        merchant_leg(account, Bucket::ReservedForSplits, restored),
+        merchant_leg(account, Bucket::Owed, owed_cleared),
+        merchant_leg(
+            account,
+            Bucket::Available,
+            amount.cents() - restored - owed_cleared,
+        ),
+    ]
+}
+
+/// The legs of a lost dispute of `amount`: `held` pays the devolução; the parts of splits
+/// already paid, which `available` fronted when it opened, become the recipients' debts.
+pub fn lost_legs(account: &AccountId, amount: Money, debts: &[DebtIncrease]) -> Vec<Leg> {
+    let fronted: i64 = debts.iter().map(|d| d.amount.cents()).sum();
+    let mut legs = vec![
+        merchant_leg(account, Bucket::Held, -amount.cents()),
+        Leg {
+            account: LedgerAccount::PixNetwork,
+            amount,
+        },
+        merchant_leg(account, Bucket::RecipientDebts, fronted),
+    ];
+    for debt in debts {
+        legs.push(Leg {
+            account: LedgerAccount::Recipient(account.clone(), debt.recipient_id.clone()),
+            amount: Money::from_cents(-debt.amount.cents()),
+        });
+    }
+    legs
+}
+
+fn merchant_leg(account: &AccountId, bucket: Bucket, cents: i64) -> Leg {
+    Leg {
+        account: LedgerAccount::Merchant(account.clone(), bucket),
+        amount: Money::from_cents(cents),
+    }
+}
+
 /// How the payer's bank decided a dispute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -299,6 +356,45 @@ mod tests {
             prop_assert!(hold.from_available <= available);
             prop_assert!(hold.owed >= 0);
             prop_assert_eq!(hold.owed > 0, wanted > available);
+        }
+    }
+
+    fn net(legs: &[Leg], bucket: Bucket) -> i64 {
+        legs.iter()
+            .filter(|l| matches!(&l.account, LedgerAccount::Merchant(_, b) if *b == bucket))
+            .map(|l| l.amount.cents())
+            .sum()
+    }
+
+    proptest! {
+        /// Opening then deciding either way balances at every step, empties `held` of the
+        /// dispute, and never makes `owed` positive; won with nothing restored or cleared,
+        /// `available` gets back exactly what it paid plus what was owed and not cleared.
+        #[test]
+        fn every_movement_of_a_dispute_balances(
+            reserve in 0..500_000i64,
+            wanted in 0..500_000i64,
+            available in 0..1_000_000i64,
+            paid_since in 0..500_000i64,
+        ) {
+            let account = AccountId::generate();
+            let hold = hold_funding(&funding(reserve, wanted), Money::from_cents(available));
+            let amount = Money::from_cents(reserve + wanted);
+            prop_assume!(amount.cents() > 0);
+            let opened = opened_legs(&account, amount, &hold);
+            prop_assert_eq!(opened.iter().map(|l| l.amount.cents()).sum::<i64>(), 0);
+            prop_assert!(net(&opened, Bucket::Owed) <= 0);
+            prop_assert_eq!(net(&opened, Bucket::Held), amount.cents());
+            // Credits paid part of what is owed meanwhile; winning clears the rest.
+            let still_owed = (hold.owed - paid_since).max(0);
+            let won = won_legs(&account, amount, hold.from_reserve, still_owed);
+            prop_assert_eq!(won.iter().map(|l| l.amount.cents()).sum::<i64>(), 0);
+            prop_assert_eq!(net(&opened, Bucket::Held) + net(&won, Bucket::Held), 0);
+            prop_assert_eq!(net(&opened, Bucket::ReservedForSplits) + net(&won, Bucket::ReservedForSplits), 0);
+            prop_assert!(net(&opened, Bucket::Owed) + net(&won, Bucket::Owed) <= 0);
+            let lost = lost_legs(&account, amount, &[]);
+            prop_assert_eq!(lost.iter().map(|l| l.amount.cents()).sum::<i64>(), 0);
+            prop_assert_eq!(net(&opened, Bucket::Held) + net(&lost, Bucket::Held), 0);
         }
     }
 

@@ -173,6 +173,9 @@ fn cause(movement: &Movement) -> (&'static str, String) {
         MovementKind::CashoutRequested | MovementKind::CashoutReturned => {
             ("CASH_OUT", reference.to_owned())
         }
+        MovementKind::DisputeOpened | MovementKind::DisputeWon | MovementKind::DisputeLost => {
+            ("DISPUTE", reference.to_owned())
+        }
     }
 }
 

@@ -137,10 +137,20 @@ pub enum MovementKind {
     /// payout failed for good — it never received them (`recipientDebts` −, the recipient +;
     /// the splits' money went back to `available` with the failure). Reference: the payout id.
     DebtsWrittenOff,
+    /// A MED dispute opened: the disputed amount into `held` — from the reserve of the splits
+    /// it reduces, from `available` as far as it covers the rest, and what it cannot cover
+    /// into `owed` (see [`crate::dispute`]). Reference: the dispute id.
+    DisputeOpened,
+    /// The dispute was won: `held` back where it came from, `owed` cleared. Reference: the
+    /// dispute id.
+    DisputeWon,
+    /// The dispute was lost: `held` pays the devolução (PIX network); the parts of splits
+    /// already paid become recipient debts. Reference: the dispute id.
+    DisputeLost,
 }
 
 impl MovementKind {
-    pub const ALL: [MovementKind; 10] = [
+    pub const ALL: [MovementKind; 13] = [
         MovementKind::ChargeConfirmed,
         MovementKind::SplitsBooked,
         MovementKind::PayoutPaid,
@@ -151,6 +161,9 @@ impl MovementKind {
         MovementKind::CashoutRequested,
         MovementKind::CashoutReturned,
         MovementKind::DebtsWrittenOff,
+        MovementKind::DisputeOpened,
+        MovementKind::DisputeWon,
+        MovementKind::DisputeLost,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -165,6 +178,9 @@ impl MovementKind {
             MovementKind::CashoutRequested => "CASHOUT_REQUESTED",
             MovementKind::CashoutReturned => "CASHOUT_RETURNED",
             MovementKind::DebtsWrittenOff => "DEBTS_WRITTEN_OFF",
+            MovementKind::DisputeOpened => "DISPUTE_OPENED",
+            MovementKind::DisputeWon => "DISPUTE_WON",
+            MovementKind::DisputeLost => "DISPUTE_LOST",
         }
     }
 
@@ -189,6 +205,9 @@ impl MovementKind {
             MovementKind::CashoutRequested => "cashout",
             MovementKind::CashoutReturned => "cashout-returned",
             MovementKind::DebtsWrittenOff => "debts-written-off",
+            MovementKind::DisputeOpened => "dispute-opened",
+            MovementKind::DisputeWon => "dispute-won",
+            MovementKind::DisputeLost => "dispute-lost",
         }
     }
 }
