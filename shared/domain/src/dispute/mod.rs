@@ -13,6 +13,8 @@
 //!
 //! This module is the aggregate and its rules, pure; the flows and storage build on it.
 
+pub mod view;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -475,6 +477,30 @@ mod tests {
         let lost = open.decided(DisputeOutcome::Lost, at).unwrap();
         assert_eq!(lost.state, DisputeState::Lost);
         assert!(lost.defence.is_none());
+    }
+
+    #[test]
+    fn the_view_shows_the_devolution_only_when_lost() {
+        let at = DateTime::parse_from_rfc3339("2026-12-07T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let open = dispute(at);
+        let json = serde_json::to_value(view::DisputeView::new(&open)).unwrap();
+        assert_eq!(json["status"], "OPEN");
+        assert_eq!(json["reason"], "FRAUD");
+        assert_eq!(json["amount"], 50.0);
+        assert_eq!(json["respondBy"], "2026-12-14T12:00:00.000Z");
+        assert!(json.get("devolution").is_none() && json.get("defence").is_none());
+        let lost = open
+            .defended("delivered", at)
+            .unwrap()
+            .decided(DisputeOutcome::Lost, at)
+            .unwrap();
+        let json = serde_json::to_value(view::DisputeView::new(&lost)).unwrap();
+        assert_eq!(json["status"], "LOST");
+        assert_eq!(json["defence"]["text"], "delivered");
+        assert_eq!(json["devolution"]["nature"], "MED_FRAUDE");
+        assert_eq!(json["devolution"]["returnCode"], "FR01");
     }
 
     #[test]
