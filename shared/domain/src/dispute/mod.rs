@@ -13,6 +13,7 @@
 //!
 //! This module is the aggregate and its rules, pure; the flows and storage build on it.
 
+pub mod record;
 pub mod view;
 
 use chrono::{DateTime, Utc};
@@ -501,6 +502,32 @@ mod tests {
         assert_eq!(json["defence"]["text"], "delivered");
         assert_eq!(json["devolution"]["nature"], "MED_FRAUDE");
         assert_eq!(json["devolution"]["returnCode"], "FR01");
+    }
+
+    #[test]
+    fn the_record_round_trips_and_refuses_what_does_not_add_up() {
+        let at = DateTime::parse_from_rfc3339("2026-12-07T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let lost = dispute(at)
+            .defended("delivered", at)
+            .unwrap()
+            .decided(DisputeOutcome::Lost, at)
+            .unwrap();
+        let record = record::DisputeRecord::from(&lost);
+        let json = serde_json::to_string(&record).unwrap();
+        let back: record::DisputeRecord = serde_json::from_str(&json).unwrap();
+        assert_eq!(Dispute::try_from(back).unwrap(), lost);
+        let broken = record::DisputeRecord {
+            owed_cents: 1,
+            ..record.clone()
+        };
+        assert!(Dispute::try_from(broken).is_err());
+        let half_defence = record::DisputeRecord {
+            defence_filed_at_ms: None,
+            ..record
+        };
+        assert!(Dispute::try_from(half_defence).is_err());
     }
 
     #[test]

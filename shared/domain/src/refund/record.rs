@@ -142,7 +142,7 @@ impl From<&SplitPart> for SplitPartRecord {
 }
 
 impl SplitPartRecord {
-    fn into_part(self) -> Option<SplitPart> {
+    pub(crate) fn into_part(self) -> Option<SplitPart> {
         (self.amount_cents > 0).then_some(())?;
         Some(SplitPart {
             index: self.index,
