@@ -102,6 +102,26 @@ pub enum DisputeState {
 }
 
 impl DisputeState {
+    pub const ALL: [DisputeState; 4] = [
+        DisputeState::Open,
+        DisputeState::Defended,
+        DisputeState::Won,
+        DisputeState::Lost,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisputeState::Open => "OPEN",
+            DisputeState::Defended => "DEFENDED",
+            DisputeState::Won => "WON",
+            DisputeState::Lost => "LOST",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DisputeState> {
+        DisputeState::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
     /// Still undecided: its money is held.
     pub fn is_open(self) -> bool {
         matches!(self, DisputeState::Open | DisputeState::Defended)

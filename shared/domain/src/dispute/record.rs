@@ -41,26 +41,6 @@ pub struct DisputeRecord {
     pub devolution_end_to_end_id: Option<String>,
 }
 
-fn state_str(state: DisputeState) -> &'static str {
-    match state {
-        DisputeState::Open => "OPEN",
-        DisputeState::Defended => "DEFENDED",
-        DisputeState::Won => "WON",
-        DisputeState::Lost => "LOST",
-    }
-}
-
-fn parse_state(s: &str) -> Option<DisputeState> {
-    [
-        DisputeState::Open,
-        DisputeState::Defended,
-        DisputeState::Won,
-        DisputeState::Lost,
-    ]
-    .into_iter()
-    .find(|st| state_str(*st) == s)
-}
-
 impl From<&Dispute> for DisputeRecord {
     fn from(d: &Dispute) -> Self {
         DisputeRecord {
@@ -76,7 +56,7 @@ impl From<&Dispute> for DisputeRecord {
             from_reserve_cents: d.hold.from_reserve,
             from_available_cents: d.hold.from_available,
             owed_cents: d.hold.owed,
-            state: state_str(d.state).to_owned(),
+            state: d.state.as_str().to_owned(),
             respond_by_ms: d.respond_by.timestamp_millis(),
             opened_at_ms: d.opened_at.timestamp_millis(),
             decided_at_ms: d.decided_at.map(|t| t.timestamp_millis()),
@@ -135,7 +115,7 @@ impl TryFrom<DisputeRecord> for Dispute {
                 })
                 .collect::<Result<Vec<_>, _>>()?,
             hold,
-            state: parse_state(&r.state).ok_or_else(|| corrupt("dispute state", &id))?,
+            state: DisputeState::parse(&r.state).ok_or_else(|| corrupt("dispute state", &id))?,
             respond_by: time(r.respond_by_ms, "dispute respondBy")?,
             opened_at: time(r.opened_at_ms, "dispute openedAt")?,
             decided_at: r
