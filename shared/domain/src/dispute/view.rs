@@ -65,11 +65,7 @@ impl DisputeView {
             split_parts: dispute
                 .split_parts
                 .iter()
-                .map(|p| SplitPartView {
-                    index: p.index,
-                    amount: p.amount,
-                    kind: p.kind.as_str(),
-                })
+                .map(SplitPartView::from)
                 .collect(),
             owed: Money::from_cents(dispute.hold.owed),
             respond_by: timestamp(dispute.respond_by),

@@ -5,6 +5,7 @@ use serde::Serialize;
 use crate::pix::clock::timestamp;
 use crate::pix::money::Money;
 use crate::refund::ChargeRefund;
+use crate::refund::liability::SplitPart;
 
 /// One devolução of a charge.
 #[derive(Debug, Clone, Serialize)]
@@ -44,6 +45,16 @@ pub struct SplitPartView {
     pub kind: &'static str,
 }
 
+impl From<&SplitPart> for SplitPartView {
+    fn from(p: &SplitPart) -> Self {
+        SplitPartView {
+            index: p.index,
+            amount: p.amount,
+            kind: p.kind.as_str(),
+        }
+    }
+}
+
 impl RefundView {
     pub fn new(refund: &ChargeRefund) -> RefundView {
         RefundView {
@@ -52,15 +63,7 @@ impl RefundView {
             end_to_end_id: refund.end_to_end_id.as_ref().map(ToString::to_string),
             amount: refund.amount,
             liability: refund.liability.as_str(),
-            split_parts: refund
-                .split_parts
-                .iter()
-                .map(|p| SplitPartView {
-                    index: p.index,
-                    amount: p.amount,
-                    kind: p.kind.as_str(),
-                })
-                .collect(),
+            split_parts: refund.split_parts.iter().map(SplitPartView::from).collect(),
             account_part: Money::from_cents(refund.account_part()),
             reason: refund.reason.clone(),
             description: refund.description.clone(),
