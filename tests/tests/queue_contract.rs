@@ -7,7 +7,8 @@
 //! - `durable`: the same, journaled to a fresh file (what the local gateway runs): the journal
 //!   must not change a single semantic.
 //! - `sqs`: fresh queues under a unique prefix in moto at `PIXGW_TEST_SQS_ENDPOINT`
-//!   (`./scripts/test.sh` starts it and sets the variable), visibility 2 s, max_receives 3;
+//!   (`./scripts/test.sh` starts it and sets the variable), visibility 2 s (60 s for the
+//!   concurrent cases, which never wait it out), max_receives 3;
 //!   `advance` really sleeps. Without the variable these tests FAIL: a contract that silently
 //!   skips its production adapter proves nothing.
 
@@ -84,20 +85,33 @@ impl QueueFixture for LocalFixture {
 }
 
 const SQS_VISIBILITY: Duration = Duration::from_secs(2);
+/// Concurrent cases never wait past visibility; they only need no redelivery while four
+/// consumers ack in turn, which 2 s did not guarantee on a busy 2-core machine.
+const SQS_CONCURRENT_VISIBILITY: Duration = Duration::from_secs(60);
 
 struct SqsFixture {
     queues: Arc<pixgw_queue_sqs::SqsQueues>,
+    visibility: Duration,
 }
 
 async fn fresh_sqs() -> SqsFixture {
+    sqs_with_visibility(SQS_VISIBILITY).await
+}
+
+async fn fresh_sqs_concurrent() -> SqsFixture {
+    sqs_with_visibility(SQS_CONCURRENT_VISIBILITY).await
+}
+
+async fn sqs_with_visibility(visibility: Duration) -> SqsFixture {
     let endpoint = pixgw_tests::harness::sqs_endpoint();
     let prefix = format!("t{}", uuid::Uuid::new_v4().simple());
     let queues = pixgw_queue_sqs::SqsQueues::connect(Some(endpoint.clone()), prefix.clone()).await;
-    pixgw_queue_sqs::create_queues(queues.client(), &prefix, SQS_VISIBILITY, MAX_RECEIVES)
+    pixgw_queue_sqs::create_queues(queues.client(), &prefix, visibility, MAX_RECEIVES)
         .await
         .unwrap_or_else(|e| panic!("cannot create queues {prefix}-* at {endpoint}: {e}"));
     SqsFixture {
         queues: Arc::new(queues),
+        visibility,
     }
 }
 
@@ -107,7 +121,7 @@ impl QueueFixture for SqsFixture {
         self.queues.clone()
     }
     fn visibility(&self) -> Duration {
-        SQS_VISIBILITY
+        self.visibility
     }
     fn max_receives(&self) -> u32 {
         MAX_RECEIVES
@@ -120,7 +134,7 @@ impl QueueFixture for SqsFixture {
 /// One module per adapter, one test per contract case.
 macro_rules! adapter_suite {
     (
-        $adapter:ident, $fresh:ident;
+        $adapter:ident, $fresh:ident, $fresh_concurrent:ident;
         sequential: [$($sequential:ident),* $(,)?],
         concurrent: [$($concurrent:ident),* $(,)?] $(,)?
     ) => {
@@ -135,7 +149,7 @@ macro_rules! adapter_suite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $concurrent() {
-                    let fixture = super::$fresh().await;
+                    let fixture = super::$fresh_concurrent().await;
                     pixgw_tests::contract::queue::$concurrent(&fixture).await;
                 }
             )*
@@ -143,6 +157,6 @@ macro_rules! adapter_suite {
     };
 }
 
-pixgw_tests::queue_contract_cases!(adapter_suite!(local, fresh_local));
-pixgw_tests::queue_contract_cases!(adapter_suite!(durable, fresh_durable));
-pixgw_tests::queue_contract_cases!(adapter_suite!(sqs, fresh_sqs));
+pixgw_tests::queue_contract_cases!(adapter_suite!(local, fresh_local, fresh_local));
+pixgw_tests::queue_contract_cases!(adapter_suite!(durable, fresh_durable, fresh_durable));
+pixgw_tests::queue_contract_cases!(adapter_suite!(sqs, fresh_sqs, fresh_sqs_concurrent));
