@@ -8,6 +8,7 @@ use pixgw_domain::account::ports::AccountStore;
 use pixgw_domain::cash_out::ports::CashOutStore;
 use pixgw_domain::charge::ports::ChargeStore;
 use pixgw_domain::charge::ports::ChargeTransitions;
+use pixgw_domain::dispute::ports::DisputeStore;
 use pixgw_domain::flows::book_splits::SplitCalculatorPorts;
 use pixgw_domain::flows::cash_out::CashOutServicePorts;
 use pixgw_domain::flows::confirm::ConfirmationServicePorts;
@@ -33,6 +34,7 @@ pub trait Store:
     + ChargeStore
     + ChargeTransitions
     + RefundStore
+    + DisputeStore
     + RecipientStore
     + SplitStore
     + LedgerStore
@@ -50,6 +52,7 @@ impl<T> Store for T where
         + ChargeStore
         + ChargeTransitions
         + RefundStore
+        + DisputeStore
         + RecipientStore
         + SplitStore
         + LedgerStore
@@ -84,6 +87,8 @@ pub fn split_calculator_ports(store: &DynStore) -> SplitCalculatorPorts {
     SplitCalculatorPorts {
         charges: store.clone(),
         splits: store.clone(),
+        disputes: store.clone(),
+        ledger: store.clone(),
     }
 }
 
@@ -107,6 +112,7 @@ pub fn refund_ports(store: &DynStore) -> RefundServicePorts {
         recipients: store.clone(),
         splits: store.clone(),
         ledger: store.clone(),
+        disputes: store.clone(),
     }
 }
 

@@ -68,10 +68,11 @@ const LEGACY_REFUND: &str = "refund";
 /// `ChargeRecord` attributes that may be absent (`skip_serializing_if`), plus the expiry index
 /// keys: a replacement REMOVEs those the new charge does not have (a unit test below checks
 /// the list covers every optional field of the record).
-const CHARGE_OPTIONAL: [&str; 7] = [
+const CHARGE_OPTIONAL: [&str; 8] = [
     PAYMENT,
     LEGACY_REFUND,
     REFUNDS,
+    "disputes",
     REFUND_REVISION,
     "additionalInfo",
     GSI3PK,
@@ -630,6 +631,7 @@ mod tests {
             payment: None,
             refund: None,
             refunds: vec![],
+            disputes: Vec::new(),
             refund_revision: 0,
         }
     }

@@ -96,6 +96,7 @@ pub(crate) fn charge_with(account: &AccountId, splits: Vec<ChargeSplit>) -> Char
         expires_at: t0() + Duration::seconds(3600),
         payment: None,
         refunds: Vec::new(),
+        disputes: Vec::new(),
         refund_revision: 0,
     }
 }
@@ -513,6 +514,7 @@ pub(crate) fn charge_at(
         expires_at: created_at + Duration::seconds(3600),
         payment: None,
         refunds: Vec::new(),
+        disputes: Vec::new(),
         refund_revision: 0,
     }
 }

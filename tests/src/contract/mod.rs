@@ -523,6 +523,7 @@ pub fn plain_charge(
         expires_at: created_at + Duration::seconds(3600),
         payment: None,
         refunds: Vec::new(),
+        disputes: Vec::new(),
         refund_revision: 0,
     }
 }

@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::pix::document::TaxDocument;
+use crate::dispute::DisputeState;
 use crate::pix::ids::RefundId;
-use crate::pix::ids::{AccountId, TransactionId};
+use crate::pix::ids::{AccountId, DisputeId, TransactionId};
 use crate::pix::money::Money;
 use crate::pix::payment::Payment;
 use crate::pix::pii::Pii;
@@ -78,6 +79,22 @@ pub struct ChargeSplit {
     pub amount: Money,
 }
 
+/// A MED dispute as its charge keeps it: enough to keep Σ refunds + disputes ≤ the amount in
+/// the charge's own conditional write (the dispute itself is its own item).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisputeClaim {
+    pub id: DisputeId,
+    pub amount: Money,
+    pub state: DisputeState,
+}
+
+impl DisputeClaim {
+    /// Whether its amount is not the merchant's to refund: held (open) or returned (lost).
+    pub fn counts(&self) -> bool {
+        self.state != DisputeState::Won
+    }
+}
+
 /// A PIX charge. Its stored form is [`crate::charge::record::ChargeRecord`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Charge {
@@ -110,7 +127,10 @@ pub struct Charge {
     /// Its devoluções, oldest first, failed ones included (at most
     /// [`MAX_REFUNDS_PER_CHARGE`](crate::refund::MAX_REFUNDS_PER_CHARGE)).
     pub refunds: Vec<ChargeRefund>,
-    /// Bumped by every refund write, which requires the revision it read.
+    /// Its MED disputes, oldest first (at most
+    /// [`MAX_DISPUTES_PER_CHARGE`](crate::dispute::MAX_DISPUTES_PER_CHARGE)).
+    pub disputes: Vec<DisputeClaim>,
+    /// Bumped by every refund or dispute write, which requires the revision it read.
     pub refund_revision: u32,
 }
 
@@ -136,9 +156,36 @@ impl Charge {
         self.refund_sum(ChargeRefund::counts)
     }
 
-    /// What may still be refunded: the amount less every refund not failed.
+    /// Σ of the disputes open (held) or lost (returned by the MED).
+    pub fn disputed(&self) -> Money {
+        Money::from_cents(
+            self.disputes
+                .iter()
+                .filter(|d| d.counts())
+                .map(|d| d.amount.cents())
+                .sum(),
+        )
+    }
+
+    /// Σ of the disputes lost: given back to the payer by the MED.
+    fn lost_to_disputes(&self) -> i64 {
+        self.disputes
+            .iter()
+            .filter(|d| d.state == DisputeState::Lost)
+            .map(|d| d.amount.cents())
+            .sum()
+    }
+
+    /// What may still be refunded (or disputed): the amount less every refund not failed and
+    /// every dispute not won.
     pub fn refundable(&self) -> Money {
-        Money::from_cents(self.amount.cents() - self.committed_refunds().cents())
+        Money::from_cents(
+            self.amount.cents() - self.committed_refunds().cents() - self.disputed().cents(),
+        )
+    }
+
+    pub fn dispute(&self, id: &DisputeId) -> Option<&DisputeClaim> {
+        self.disputes.iter().find(|d| &d.id == id)
     }
 
     fn refund_sum(&self, which: impl Fn(&ChargeRefund) -> bool) -> Money {
@@ -155,11 +202,11 @@ impl Charge {
         self.refunds.iter().find(|r| &r.id == id)
     }
 
-    /// The status a paid charge has given its refunds: REFUND_PROCESSING while any is in
-    /// flight, then REFUNDED at the full amount, PARTIALLY_REFUNDED below it, CONFIRMED with
-    /// nothing refunded.
+    /// The status a paid charge has given its refunds and lost disputes: REFUND_PROCESSING
+    /// while any refund is in flight, then REFUNDED when the whole amount went back to the
+    /// payer, PARTIALLY_REFUNDED for part of it, CONFIRMED with nothing given back.
     pub fn status_from_refunds(&self) -> ChargeStatus {
-        let refunded = self.refunded_amount().cents();
+        let refunded = self.refunded_amount().cents() + self.lost_to_disputes();
         if self
             .refunds
             .iter()
@@ -182,6 +229,19 @@ impl Charge {
         match next.refunds.iter_mut().find(|r| r.id == refund.id) {
             Some(slot) => *slot = refund,
             None => next.refunds.push(refund),
+        }
+        next.status = next.status_from_refunds();
+        next.refund_revision = self.refund_revision.saturating_add(1);
+        next
+    }
+
+    /// This paid charge with `claim` put in (replacing the one with its id, or added), its
+    /// status following, and its refund revision bumped: the next dispute write.
+    pub fn with_dispute(&self, claim: DisputeClaim) -> Charge {
+        let mut next = self.clone();
+        match next.disputes.iter_mut().find(|d| d.id == claim.id) {
+            Some(slot) => *slot = claim,
+            None => next.disputes.push(claim),
         }
         next.status = next.status_from_refunds();
         next.refund_revision = self.refund_revision.saturating_add(1);

@@ -11,12 +11,13 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::charge::{Charge, ChargeSplit, ChargeStatus, Payer};
+use crate::charge::{Charge, ChargeSplit, ChargeStatus, DisputeClaim, Payer};
+use crate::dispute::DisputeState;
 use crate::error::StoreError;
 use crate::error::corrupt;
 use crate::pix::clock::millis_to_time;
 use crate::pix::document::TaxDocument;
-use crate::pix::ids::{AccountId, TransactionId};
+use crate::pix::ids::{AccountId, DisputeId, TransactionId};
 use crate::pix::money::Money;
 use crate::pix::payment::EndToEndId;
 use crate::pix::payment::Ispb;
@@ -62,14 +63,49 @@ pub struct ChargeRecord {
     /// Its devoluções, oldest first (absent: none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub refunds: Vec<RefundRecord>,
-    /// How many refund writes the charge has seen (absent: 0); every refund write requires
-    /// the one it read, so concurrent refunds of a charge serialise on it.
+    /// Its MED disputes, oldest first (absent: none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disputes: Vec<DisputeClaimRecord>,
+    /// How many refund and dispute writes the charge has seen (absent: 0); every such write
+    /// requires the one it read, so concurrent refunds and disputes of a charge serialise on it.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub refund_revision: u32,
 }
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+/// A dispute as its charge keeps it ([`DisputeClaim`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DisputeClaimRecord {
+    pub dispute_id: String,
+    pub amount_cents: i64,
+    pub state: String,
+}
+
+impl From<&DisputeClaim> for DisputeClaimRecord {
+    fn from(d: &DisputeClaim) -> Self {
+        DisputeClaimRecord {
+            dispute_id: d.id.to_string(),
+            amount_cents: d.amount.cents(),
+            state: d.state.as_str().to_owned(),
+        }
+    }
+}
+
+impl DisputeClaimRecord {
+    fn into_claim(self, id: &str) -> Result<DisputeClaim, StoreError> {
+        if self.amount_cents < 1 {
+            return Err(corrupt("dispute amount", id));
+        }
+        Ok(DisputeClaim {
+            id: DisputeId::parse(&self.dispute_id).ok_or_else(|| corrupt("disputeId", id))?,
+            amount: Money::from_cents(self.amount_cents),
+            state: DisputeState::parse(&self.state).ok_or_else(|| corrupt("dispute state", id))?,
+        })
+    }
 }
 
 impl From<&Charge> for ChargeRecord {
@@ -97,6 +133,7 @@ impl From<&Charge> for ChargeRecord {
             payment: c.payment.as_ref().map(PaymentRecord::from),
             refund: None,
             refunds: c.refunds.iter().map(RefundRecord::from).collect(),
+            disputes: c.disputes.iter().map(DisputeClaimRecord::from).collect(),
             refund_revision: c.refund_revision,
         }
     }
@@ -147,6 +184,11 @@ impl TryFrom<ChargeRecord> for Charge {
             expires_at: millis_to_time(r.expires_at_ms).ok_or_else(|| corrupt("expiresAt", &id))?,
             payment: r.payment.map(|p| p.into_payment(&id)).transpose()?,
             refunds,
+            disputes: r
+                .disputes
+                .into_iter()
+                .map(|d| d.into_claim(&id))
+                .collect::<Result<Vec<_>, _>>()?,
             refund_revision: r.refund_revision,
         })
     }

@@ -13,6 +13,7 @@
 //!
 //! This module is the aggregate and its rules, pure; the flows and storage build on it.
 
+pub mod ports;
 pub mod record;
 pub mod view;
 
@@ -20,7 +21,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::ledger::{Bucket, LedgerAccount, Leg};
-use crate::pix::ids::{AccountId, DisputeId, TransactionId};
+use crate::charge::DisputeClaim;
+use crate::pix::ids::{AccountId, DisputeId, RefundId, TransactionId};
 use crate::pix::money::Money;
 use crate::pix::payment::EndToEndId;
 use crate::refund::RefundLiability;
@@ -127,6 +129,16 @@ impl DisputeState {
         matches!(self, DisputeState::Open | DisputeState::Defended)
     }
 }
+
+/// The most disputes one charge may carry. Why a limit: the charge keeps a claim per dispute
+/// in its own item (its conditional write keeps Σ refunds + disputes ≤ amount); a payer's bank
+/// opens one infraction per report, and ten reports on one PIX is far past any real case.
+pub const MAX_DISPUTES_PER_CHARGE: usize = 10;
+
+/// How long the merchant has to defend when the provider names no deadline. MED 2.0 gives
+/// the receiving institution 7 days to analyse an infraction; the merchant must answer within
+/// that.
+pub const DEFAULT_DEFENCE_DAYS: i64 = 7;
 
 /// The longest defence the gateway forwards. Why a limit: it travels inside the dispute's
 /// record and to the provider; 5,000 characters is a long letter.
@@ -288,7 +300,12 @@ pub struct Dispute {
     pub split_parts: Vec<SplitPart>,
     /// Where its held money came from.
     pub hold: DisputeHold,
+    /// What it still owes of `hold.owed`: credits pay it down (their booking takes it first),
+    /// a won dispute clears it, a lost one keeps it until credits pay it.
+    pub still_owed: i64,
     pub state: DisputeState,
+    /// Bumped by every write of the dispute, which requires the one it read.
+    pub version: u32,
     pub respond_by: DateTime<Utc>,
     pub opened_at: DateTime<Utc>,
     pub decided_at: Option<DateTime<Utc>>,
@@ -298,6 +315,26 @@ pub struct Dispute {
 }
 
 impl Dispute {
+    /// The id of the devolução a loss makes: a lost dispute is a refund of the charge, and the
+    /// recipient debts it creates name it like a refund's.
+    pub fn devolution_id(&self) -> RefundId {
+        RefundId::for_dispute(&self.id)
+    }
+
+    /// The claim its charge keeps.
+    pub fn claim(&self) -> DisputeClaim {
+        DisputeClaim {
+            id: self.id.clone(),
+            amount: self.amount,
+            state: self.state,
+        }
+    }
+
+    /// The ledger reference of its movements.
+    pub fn reference(&self) -> &str {
+        self.id.as_str()
+    }
+
     pub fn terms(&self) -> DisputeTerms {
         DisputeTerms {
             state: self.state,
@@ -315,12 +352,14 @@ impl Dispute {
                 text: text.trim().to_owned(),
                 filed_at: now,
             }),
+            version: self.version.saturating_add(1),
             ..self.clone()
         })
     }
 
     /// The dispute decided `outcome` at `now`; `None` when it is decided already (a decision
     /// delivered twice, or a second one, changes nothing).
+    /// Won, what it still owes is cleared with it.
     pub fn decided(&self, outcome: DisputeOutcome, now: DateTime<Utc>) -> Option<Dispute> {
         if !self.state.is_open() {
             return None;
@@ -330,9 +369,24 @@ impl Dispute {
                 DisputeOutcome::Won => DisputeState::Won,
                 DisputeOutcome::Lost => DisputeState::Lost,
             },
+            still_owed: match outcome {
+                DisputeOutcome::Won => 0,
+                DisputeOutcome::Lost => self.still_owed,
+            },
             decided_at: Some(now),
+            version: self.version.saturating_add(1),
             ..self.clone()
         })
+    }
+
+    /// The dispute with `paid` (0 < paid ≤ still owed) of what it owes paid by a credit.
+    pub fn repaid(&self, paid: i64) -> Dispute {
+        debug_assert!(paid > 0 && paid <= self.still_owed);
+        Dispute {
+            still_owed: self.still_owed - paid,
+            version: self.version.saturating_add(1),
+            ..self.clone()
+        }
     }
 }
 
@@ -469,7 +523,9 @@ mod tests {
                 from_available: 250,
                 owed: 0,
             },
+            still_owed: 0,
             state: DisputeState::Open,
+            version: 0,
             respond_by: at + Duration::days(7),
             opened_at: at,
             decided_at: None,
@@ -490,8 +546,10 @@ mod tests {
             defended.defence.as_ref().map(|d| d.text.as_str()),
             Some("delivered, signed receipt")
         );
+        assert_eq!(defended.version, 1);
         let won = defended.decided(DisputeOutcome::Won, at).unwrap();
         assert_eq!((won.state, won.decided_at), (DisputeState::Won, Some(at)));
+        assert_eq!(won.version, 2);
         assert_eq!(won.decided(DisputeOutcome::Lost, at), None);
         assert_eq!(won.defended("again", at), Err(DisputeRuleError::Decided));
         // Decided without a defence.

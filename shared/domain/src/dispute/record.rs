@@ -28,7 +28,10 @@ pub struct DisputeRecord {
     pub from_reserve_cents: i64,
     pub from_available_cents: i64,
     pub owed_cents: i64,
+    pub still_owed_cents: i64,
     pub state: String,
+    #[serde(default)]
+    pub version: u32,
     pub respond_by_ms: i64,
     pub opened_at_ms: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -56,7 +59,9 @@ impl From<&Dispute> for DisputeRecord {
             from_reserve_cents: d.hold.from_reserve,
             from_available_cents: d.hold.from_available,
             owed_cents: d.hold.owed,
+            still_owed_cents: d.still_owed,
             state: d.state.as_str().to_owned(),
+            version: d.version,
             respond_by_ms: d.respond_by.timestamp_millis(),
             opened_at_ms: d.opened_at.timestamp_millis(),
             decided_at_ms: d.decided_at.map(|t| t.timestamp_millis()),
@@ -90,6 +95,7 @@ impl TryFrom<DisputeRecord> for Dispute {
             || hold.owed < 0
             || hold.from_reserve < 0
             || hold.from_reserve + hold.from_available + hold.owed != r.amount_cents
+            || !(0..=hold.owed).contains(&r.still_owed_cents)
         {
             return Err(corrupt("dispute amount", &id));
         }
@@ -115,6 +121,8 @@ impl TryFrom<DisputeRecord> for Dispute {
                 })
                 .collect::<Result<Vec<_>, _>>()?,
             hold,
+            still_owed: r.still_owed_cents,
+            version: r.version,
             state: DisputeState::parse(&r.state).ok_or_else(|| corrupt("dispute state", &id))?,
             respond_by: time(r.respond_by_ms, "dispute respondBy")?,
             opened_at: time(r.opened_at_ms, "dispute openedAt")?,

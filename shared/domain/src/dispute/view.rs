@@ -21,7 +21,8 @@ pub struct DisputeView {
     pub liability: &'static str,
     /// What each split bears should it be lost.
     pub split_parts: Vec<SplitPartView>,
-    /// What `available` could not cover when it opened (0.00 when it covered all).
+    /// What the account still owes for it: the part `available` could not cover when it
+    /// opened, less what credits paid since (0.00 when covered; cleared when won).
     pub owed: Money,
     pub respond_by: String,
     pub opened_at: String,
@@ -44,6 +45,8 @@ pub struct DefenceView {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DevolutionView {
+    /// The devolução's id, as recipient debts and payout deductions name it.
+    pub refund_id: String,
     /// `MED_FRAUDE` or `MED_OPERACIONAL`.
     pub nature: &'static str,
     /// The ISO 20022 return reason: `FR01` or `BE08`.
@@ -67,7 +70,7 @@ impl DisputeView {
                 .iter()
                 .map(SplitPartView::from)
                 .collect(),
-            owed: Money::from_cents(dispute.hold.owed),
+            owed: Money::from_cents(dispute.still_owed),
             respond_by: timestamp(dispute.respond_by),
             opened_at: timestamp(dispute.opened_at),
             decided_at: dispute.decided_at.map(timestamp),
@@ -76,6 +79,7 @@ impl DisputeView {
                 filed_at: timestamp(d.filed_at),
             }),
             devolution: (dispute.state == DisputeState::Lost).then(|| DevolutionView {
+                refund_id: dispute.devolution_id().to_string(),
                 nature: nature.as_str(),
                 return_code: nature.return_code(),
                 end_to_end_id: dispute

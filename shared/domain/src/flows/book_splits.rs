@@ -3,11 +3,14 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::charge::ports::ChargeStore;
 use crate::charge::{Charge, ChargeStatus};
+use crate::dispute::Dispute;
+use crate::dispute::ports::{DisputeStore, OwedRepayment};
 use crate::error::WriteOutcome;
+use crate::ledger::ports::LedgerStore;
 use crate::error::{DomainError, StoreError};
 use crate::ledger::{Bucket, LedgerAccount, Leg, Movement, MovementKind};
 use crate::messaging::consumer::{HandlerError, MessageHandler};
@@ -26,7 +29,14 @@ use crate::split::ports::SplitStore;
 pub struct SplitCalculatorPorts {
     pub charges: Arc<dyn ChargeStore>,
     pub splits: Arc<dyn SplitStore>,
+    /// The account's disputes that still owe: a credit pays them first.
+    pub disputes: Arc<dyn DisputeStore>,
+    pub ledger: Arc<dyn LedgerStore>,
 }
+
+/// How often a booking is planned again when a dispute it repays changed under it (another
+/// booking of the account paid it first) before the message is retried later.
+const BOOKING_ATTEMPTS: usize = 5;
 
 #[derive(Clone)]
 pub struct SplitCalculator {
@@ -62,30 +72,112 @@ impl SplitCalculator {
         if charge.status != ChargeStatus::Confirmed {
             return Ok(BookingResult::NotConfirmed);
         }
-        if !self.store.splits.get_splits(id).await?.is_empty() {
-            return Ok(BookingResult::AlreadyBooked);
-        }
-        let write = booking(
-            &charge,
-            crate::flows::create_charge::truncate_to_millis(self.clock.now()),
-        )?;
-        match self.store.splits.book_splits(&write).await? {
-            WriteOutcome::Applied => {
-                info!(
-                    transaction_id = %id,
-                    splits = write.splits.len(),
-                    immediate = write.payouts.len(),
-                    "splits booked"
-                );
-                Ok(BookingResult::Booked)
+        for _ in 0..BOOKING_ATTEMPTS {
+            if self.booked(id).await? {
+                return Ok(BookingResult::AlreadyBooked);
             }
-            // Either a concurrent delivery booked it or the charge left CONFIRMED meanwhile.
-            WriteOutcome::Conflict => match self.store.charges.get_charge(id).await? {
-                Some(c) if c.status == ChargeStatus::Confirmed => Ok(BookingResult::AlreadyBooked),
-                _ => Ok(BookingResult::NotConfirmed),
-            },
+            let owing = self
+                .store
+                .disputes
+                .owing_disputes(&charge.account_id)
+                .await?;
+            let now = crate::flows::create_charge::truncate_to_millis(self.clock.now());
+            let write = booking_repaying(&charge, &owing, now)?;
+            match self.store.splits.book_splits(&write).await? {
+                WriteOutcome::Applied => {
+                    info!(
+                        transaction_id = %id,
+                        splits = write.splits.len(),
+                        immediate = write.payouts.len(),
+                        repaid = write.repayments.len(),
+                        "splits booked"
+                    );
+                    return Ok(BookingResult::Booked);
+                }
+                // A concurrent delivery booked it, the charge left CONFIRMED, or a dispute it
+                // repays changed: read again.
+                WriteOutcome::Conflict => match self.store.charges.get_charge(id).await? {
+                    Some(c) if c.status == ChargeStatus::Confirmed => {
+                        warn!(transaction_id = %id, "booking raced another write; planning again");
+                    }
+                    _ => return Ok(BookingResult::NotConfirmed),
+                },
+            }
+        }
+        Err(DomainError::ConcurrentUpdate)
+    }
+
+    /// Whether the charge's splits are booked: its booking movement exists (a charge without
+    /// splits books a movement too).
+    async fn booked(&self, id: &crate::pix::ids::TransactionId) -> Result<bool, DomainError> {
+        Ok(!self.store.splits.get_splits(id).await?.is_empty()
+            || self
+                .store
+                .ledger
+                .movement_exists(&MovementKind::SplitsBooked.movement_id(id.as_str()))
+                .await?)
+    }
+}
+
+/// The booking of `charge` when the account's disputes `owing` (oldest first) still owe: the
+/// account's part of the credit (the remainder) pays them first, oldest first, and only the
+/// rest reaches `available`.
+pub fn booking_repaying(
+    charge: &Charge,
+    owing: &[Dispute],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<BookSplits, DomainError> {
+    let mut write = booking(charge, now)?;
+    let mut left = charge.remainder.cents();
+    for dispute in owing {
+        if left <= 0 {
+            break;
+        }
+        if dispute.account_id != charge.account_id || dispute.still_owed <= 0 {
+            continue;
+        }
+        let paid = dispute.still_owed.min(left);
+        left -= paid;
+        write.repayments.push(OwedRepayment {
+            dispute: dispute.repaid(paid),
+            from_version: dispute.version,
+            paid,
+        });
+    }
+    let repaid = charge.remainder.cents() - left;
+    if repaid > 0 {
+        let merchant = |bucket| LedgerAccount::Merchant(charge.account_id.clone(), bucket);
+        let mut legs = write.movement.legs.clone();
+        legs.push(Leg {
+            account: merchant(Bucket::Available),
+            amount: Money::from_cents(-repaid),
+        });
+        legs.push(Leg {
+            account: merchant(Bucket::Owed),
+            amount: Money::from_cents(repaid),
+        });
+        write.movement = Movement::new(
+            MovementKind::SplitsBooked,
+            &charge.account_id,
+            charge.transaction_id.as_str(),
+            merge_legs(legs),
+            now,
+        )
+        .map_err(|e| corrupt(charge, &e.to_string()))?;
+    }
+    Ok(write)
+}
+
+/// The legs with one leg per ledger account (their sum), in first-seen order.
+fn merge_legs(legs: Vec<Leg>) -> Vec<Leg> {
+    let mut merged: Vec<Leg> = Vec::with_capacity(legs.len());
+    for leg in legs {
+        match merged.iter_mut().find(|m| m.account == leg.account) {
+            Some(m) => m.amount = Money::from_cents(m.amount.cents() + leg.amount.cents()),
+            None => merged.push(leg),
         }
     }
+    merged
 }
 
 /// The whole booking of a charge, computed from the charge alone (so every delivery computes
@@ -194,6 +286,7 @@ pub fn booking(
         movement,
         outbox,
         recipients,
+        repayments: Vec::new(),
     })
 }
 
@@ -276,6 +369,7 @@ mod tests {
             expires_at: now,
             payment: None,
             refunds: Vec::new(),
+            disputes: Vec::new(),
             refund_revision: 0,
         })
     }

@@ -85,6 +85,10 @@ impl ConfirmationService {
                     .await?;
                 Ok(ConfirmationResult::TransferSettled)
             }
+            // Wired to the dispute flow in this change (placeholder while it is written).
+            ProviderEvent::InfractionOpened(_) | ProviderEvent::InfractionDecided(_) => {
+                Ok(ConfirmationResult::Ignored)
+            }
             ProviderEvent::Ignored { event_id, kind } => {
                 info!(provider, event_id, kind, "provider event ignored");
                 Ok(ConfirmationResult::Ignored)

@@ -28,10 +28,13 @@ pub enum EventType {
     PayoutFailed,
     CashoutCompleted,
     CashoutFailed,
+    DisputeOpened,
+    DisputeWon,
+    DisputeLost,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 9] = [
+    pub const ALL: [EventType; 12] = [
         EventType::CashinConfirmed,
         EventType::CashinExpired,
         EventType::CashinRefunded,
@@ -41,6 +44,9 @@ impl EventType {
         EventType::PayoutFailed,
         EventType::CashoutCompleted,
         EventType::CashoutFailed,
+        EventType::DisputeOpened,
+        EventType::DisputeWon,
+        EventType::DisputeLost,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -54,6 +60,9 @@ impl EventType {
             EventType::PayoutFailed => "PAYOUT_FAILED",
             EventType::CashoutCompleted => "CASHOUT_COMPLETED",
             EventType::CashoutFailed => "CASHOUT_FAILED",
+            EventType::DisputeOpened => "DISPUTE_OPENED",
+            EventType::DisputeWon => "DISPUTE_WON",
+            EventType::DisputeLost => "DISPUTE_LOST",
         }
     }
 

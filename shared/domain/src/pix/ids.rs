@@ -104,6 +104,14 @@ impl RefundId {
         RefundId(format!("rf_{}", &hex::encode(digest)[..32]))
     }
 
+    /// The devolução a lost MED dispute makes: derived, so every retry of the loss names the
+    /// same refund.
+    pub fn for_dispute(dispute: &DisputeId) -> RefundId {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(format!("devolution:{dispute}").as_bytes());
+        RefundId(format!("rf_{}", &hex::encode(digest)[..32]))
+    }
+
     pub fn parse(s: &str) -> Option<RefundId> {
         let hex = s.strip_prefix("rf_")?;
         is_lower_hex(hex, 32).then(|| RefundId(s.to_owned()))

@@ -12,6 +12,7 @@ pub mod directory;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::dispute::{DisputeOutcome, DisputeReason};
 use crate::error::ProviderError;
 use crate::pix::document::TaxDocument;
 use crate::pix::ids::TransactionId;
@@ -170,9 +171,38 @@ pub struct ChargePaid {
 }
 
 /// A provider webhook, verified and normalised.
+/// An infraction (MED) the payer's bank opened on a charge we received: a dispute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InfractionOpened {
+    pub event_id: String,
+    /// The provider's own id of the infraction (the dispute's id derives from it).
+    pub infraction_id: String,
+    pub transaction_id: TransactionId,
+    pub reason: DisputeReason,
+    /// The disputed amount; `None`: all of the charge not yet refunded or disputed.
+    pub amount: Option<Money>,
+    /// The defence deadline; `None`: [`crate::dispute::DEFAULT_DEFENCE_DAYS`] after opening.
+    pub respond_by: Option<DateTime<Utc>>,
+    pub opened_at: DateTime<Utc>,
+}
+
+/// How an infraction was decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InfractionDecided {
+    pub event_id: String,
+    pub infraction_id: String,
+    pub transaction_id: TransactionId,
+    pub outcome: DisputeOutcome,
+    /// Lost: the devolução's end-to-end id (`D…`) when the provider names it.
+    pub end_to_end_id: Option<EndToEndId>,
+    pub decided_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProviderEvent {
     ChargePaid(ChargePaid),
+    InfractionOpened(InfractionOpened),
+    InfractionDecided(InfractionDecided),
     /// A transfer we asked for with `idempotency_key` ended.
     TransferSettled {
         event_id: String,

@@ -1,5 +1,6 @@
 //! What storage must do for splits: book a confirmed charge's splits in one atomic write.
 
+use crate::dispute::ports::OwedRepayment;
 use crate::error::StoreError;
 use crate::error::WriteOutcome;
 use crate::ledger::Movement;
@@ -13,9 +14,10 @@ use async_trait::async_trait;
 /// Books a confirmed charge's splits.
 ///
 /// Conditions: the charge's status is `CONFIRMED`; none of the split entries, payouts or the
-/// movement exist yet.
+/// movement exist yet; each repaid dispute is stored at its `from_version`.
 /// Effects: creates every split entry and payout, the movement and its balance shard, the
-/// outbox messages; adds each recipient's totals (creating the recipient on its first).
+/// outbox messages; adds each recipient's totals (creating the recipient on its first);
+/// replaces each repaid dispute (what it owes paid from the account's part of the credit).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BookSplits {
     pub transaction_id: TransactionId,
@@ -26,6 +28,8 @@ pub struct BookSplits {
     pub outbox: Vec<OutboxMessage>,
     /// Each recipient's `scheduled` grows by its shares (one per recipient).
     pub recipients: Vec<RecipientTotals>,
+    /// The disputes whose `owed` the account's part pays first (the movement's `owed` leg).
+    pub repayments: Vec<OwedRepayment>,
 }
 
 /// Booked splits.

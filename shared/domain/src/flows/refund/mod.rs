@@ -34,6 +34,7 @@ use crate::account::ports::AccountStore;
 use crate::charge::Charge;
 use crate::charge::ChargeStatus;
 use crate::charge::ports::{ChargeStore, ChargeTransitions};
+use crate::dispute::ports::DisputeStore;
 use crate::error::{DomainError, StoreError};
 use crate::flows::book_splits::{SplitCalculator, SplitCalculatorPorts};
 use crate::flows::create_charge::truncate_to_millis;
@@ -82,6 +83,8 @@ pub struct RefundServicePorts {
     pub recipients: Arc<dyn RecipientStore>,
     pub splits: Arc<dyn SplitStore>,
     pub ledger: Arc<dyn LedgerStore>,
+    /// Booking a charge before its refund pays what the account's disputes owe first.
+    pub disputes: Arc<dyn DisputeStore>,
 }
 
 #[derive(Clone)]
@@ -102,6 +105,8 @@ impl RefundService {
             SplitCalculatorPorts {
                 charges: store.charges.clone(),
                 splits: store.splits.clone(),
+                disputes: store.disputes.clone(),
+                ledger: store.ledger.clone(),
             },
             clock.clone(),
         );
