@@ -77,9 +77,11 @@ fn psp_use(route: Route) -> PspUse {
         Route::CashInRefund => PspUse::MovesMoneyOut,
         Route::CashOutCreate => PspUse::Chooses,
         Route::ProviderWebhook => PspUse::Webhooks,
-        Route::SandboxPixLocation | Route::SandboxCashInPay | Route::SandboxPayoutsRun => {
-            PspUse::Sandbox
-        }
+        Route::SandboxPixLocation
+        | Route::SandboxCashInPay
+        | Route::SandboxPayoutsRun
+        | Route::SandboxInfraction
+        | Route::SandboxDisputeDecide => PspUse::Sandbox,
         // Only the local gateway serves it; it moves a clock, not money.
         Route::SandboxClockAdvance => PspUse::None,
         Route::AuthToken
@@ -98,6 +100,9 @@ fn psp_use(route: Route) -> PspUse {
         | Route::PayoutGet
         | Route::RecipientsList
         | Route::RecipientGet
+        | Route::DisputesList
+        | Route::DisputeGet
+        | Route::DisputeDefence
         | Route::WebhookEndpointPut
         | Route::WebhookEndpointGet
         | Route::WebhookSecretRotate

@@ -21,6 +21,7 @@ use pixgw_domain::cash_out::{
     BankAccountType, CashOut, CashOutDestination, CashOutId, CashOutState,
 };
 use pixgw_domain::charge::Charge;
+use pixgw_domain::dispute::DisputeState;
 use pixgw_domain::error::{DomainError, ProviderError};
 use pixgw_domain::flows::cash_out::CashOutInput;
 use pixgw_domain::flows::refund::RefundInput;
@@ -53,6 +54,7 @@ use serde_json::{Value, json};
 
 use crate::harness::{Backend, Gateway, test_keys};
 
+mod disputes;
 mod refund_books;
 
 // ---------------------------------------------------------------------------------------------
@@ -767,8 +769,9 @@ impl Shop {
             );
         }
 
-        // Charges, their splits and their refunds.
+        // Charges, their splits, their refunds and disputes.
         let mut owed_to_recipients = 0i64;
+        let (mut held, mut owed, mut disputes) = (0i64, 0i64, 0usize);
         for id in &charge_ids {
             let c = self.charge(id).await;
             let shares: i64 = c.splits.iter().map(|s| s.amount.cents()).sum();
@@ -789,15 +792,27 @@ impl Shop {
             let entries = self.splits(id).await;
             match by_id.get(MovementKind::SplitsBooked.movement_id(id.as_str()).as_str()) {
                 Some(booked) => {
+                    // The account's part, less what it paid toward disputes' `owed`.
                     let d = booked.balance_delta();
                     assert_eq!(d.incoming.cents(), -c.amount.cents(), "{booked:?}");
                     assert_eq!(d.reserved_for_splits.cents(), shares, "{booked:?}");
-                    assert_eq!(d.available, c.remainder, "{booked:?}");
+                    assert!(d.owed.cents() >= 0, "{booked:?}");
+                    assert_eq!(
+                        d.available.cents() + d.owed.cents(),
+                        c.remainder.cents(),
+                        "{booked:?}"
+                    );
                     assert_eq!(entries.len(), c.splits.len(), "{c:?}: {entries:?}");
                 }
                 None => assert!(entries.is_empty(), "splits without a booking: {entries:?}"),
             }
-            self.assert_refunds(&c, &entries, &by_id);
+            let by_disputes = self.assert_disputes(&c, &by_id, &mut held, &mut owed).await;
+            disputes += c.disputes.len();
+            self.assert_refunds(&c, &entries, &by_id, by_disputes);
+            let mut dispute_records = Vec::with_capacity(c.disputes.len());
+            for claim in &c.disputes {
+                dispute_records.push(self.dispute(&claim.id).await);
+            }
             for e in &entries {
                 assert_eq!(e.split.amount, c.splits[e.index as usize].amount, "{e:?}");
                 // What the refunds reduced it by, less what refusals gave back (at most
@@ -807,6 +822,12 @@ impl Shop {
                         .iter()
                         .filter(|r| failed || r.state != RefundState::Failed)
                         .flat_map(|r| &r.split_parts)
+                        .chain(
+                            dispute_records
+                                .iter()
+                                .filter(|d| failed || d.state != DisputeState::Won)
+                                .flat_map(|d| &d.split_parts),
+                        )
                         .filter(|p| p.index == e.index && p.kind == SplitPartKind::Reduced)
                         .map(|p| p.amount.cents())
                         .sum()
@@ -849,7 +870,10 @@ impl Shop {
                             "a split both cancelled and paid out: {e:?}"
                         );
                         assert_eq!(cents, 0, "a cancelled split still owed: {e:?}");
-                        assert!(!c.refunds.is_empty(), "cancelled without a refund: {e:?}");
+                        assert!(
+                            !c.refunds.is_empty() || !c.disputes.is_empty(),
+                            "cancelled without a refund or dispute: {e:?}"
+                        );
                     }
                 }
             }
@@ -860,6 +884,7 @@ impl Shop {
             "reservedForSplits ≠ Σ splits not paid out yet"
         );
         self.assert_recipient_debts(&movements, &balance).await;
+        self.assert_dispute_totals(&balance, held, owed, &movements, disputes);
 
         // Cash-outs match their movements.
         for id in &cash_out_ids {

@@ -102,6 +102,18 @@ pub enum ApiError {
     RefundLimitReached { limit: usize },
     #[error("refund window closed")]
     RefundWindowExpired,
+    #[error("the dispute exceeds the remaining {remaining}")]
+    DisputeExceedsRemaining {
+        remaining: pixgw_domain::pix::money::Money,
+    },
+    #[error("the charge has {limit} disputes already")]
+    DisputeLimitReached { limit: usize },
+    #[error("the defence deadline {respond_by} has passed")]
+    DisputeDeadlinePassed {
+        respond_by: chrono::DateTime<chrono::Utc>,
+    },
+    #[error("the dispute is decided already")]
+    DisputeDecided,
     #[error("duplicate cash-out externalId")]
     DuplicateCashOutExternalId,
     #[error("provider webhook not authenticated: {0}")]
@@ -167,6 +179,14 @@ impl From<DomainError> for ApiError {
             }
             DomainError::RefundLimitReached { limit } => ApiError::RefundLimitReached { limit },
             DomainError::RefundWindowExpired => ApiError::RefundWindowExpired,
+            DomainError::DisputeExceedsRemaining { remaining } => {
+                ApiError::DisputeExceedsRemaining { remaining }
+            }
+            DomainError::DisputeLimitReached { limit } => ApiError::DisputeLimitReached { limit },
+            DomainError::DisputeDeadlinePassed { respond_by } => {
+                ApiError::DisputeDeadlinePassed { respond_by }
+            }
+            DomainError::DisputeDecided => ApiError::DisputeDecided,
             DomainError::DuplicateCashOutExternalId => ApiError::DuplicateCashOutExternalId,
             DomainError::ConcurrentUpdate => ApiError::ConcurrentUpdate,
             DomainError::Store(e) => e.into(),
@@ -430,6 +450,35 @@ impl ApiError {
                 "A charge can be refunded up to 90 days after payment",
                 "O prazo para devolução desta cobrança expirou",
             ),
+            DisputeExceedsRemaining { remaining } => Described {
+                status: StatusCode::CONFLICT,
+                code: "DISPUTE_EXCEEDS_REMAINING",
+                message: format!(
+                    "The refunds and disputes of this charge already cover its amount; {remaining} remains"
+                ),
+                user_message: "O valor contestado excede o saldo ainda devolvível desta cobrança",
+            },
+            DisputeLimitReached { limit } => Described {
+                status: StatusCode::CONFLICT,
+                code: "DISPUTE_LIMIT_REACHED",
+                message: format!("This charge has {limit} disputes already, the most it may have"),
+                user_message: "Esta cobrança atingiu o número máximo de contestações",
+            },
+            DisputeDeadlinePassed { respond_by } => Described {
+                status: StatusCode::CONFLICT,
+                code: "DISPUTE_DEADLINE_PASSED",
+                message: format!(
+                    "The defence deadline of this dispute ({}) has passed",
+                    pixgw_domain::pix::clock::timestamp(*respond_by)
+                ),
+                user_message: "O prazo para defesa desta contestação terminou",
+            },
+            DisputeDecided => d(
+                StatusCode::CONFLICT,
+                "DISPUTE_DECIDED",
+                "This dispute is decided already; it takes no more defence",
+                "Esta contestação já foi decidida",
+            ),
             DuplicateCashOutExternalId => d(
                 StatusCode::CONFLICT,
                 "DUPLICATE_EXTERNAL_ID",
@@ -536,8 +585,12 @@ impl ApiError {
                 operation,
             } => Some(json!({ "provider": provider, "operation": operation })),
             ApiError::WebhookMalformed(reason) => Some(json!({ "errors": [reason] })),
-            ApiError::RefundExceedsRemaining { remaining } => {
+            ApiError::RefundExceedsRemaining { remaining }
+            | ApiError::DisputeExceedsRemaining { remaining } => {
                 Some(json!({ "remaining": remaining }))
+            }
+            ApiError::DisputeDeadlinePassed { respond_by } => {
+                Some(json!({ "respondBy": pixgw_domain::pix::clock::timestamp(*respond_by) }))
             }
             ApiError::InvalidWebhookUrl(reason) => Some(json!({ "errors": [reason] })),
             _ => None,
@@ -714,6 +767,14 @@ mod tests {
             },
             RefundLimitReached { limit: 20 },
             RefundWindowExpired,
+            DisputeExceedsRemaining {
+                remaining: Money::from_cents(0),
+            },
+            DisputeLimitReached { limit: 10 },
+            DisputeDeadlinePassed {
+                respond_by: Utc::now(),
+            },
+            DisputeDecided,
             DuplicateCashOutExternalId,
             WebhookUnauthenticated("x"),
             WebhookMalformed("x".into()),
@@ -765,6 +826,10 @@ mod tests {
                 | RefundExceedsRemaining { .. }
                 | RefundLimitReached { .. }
                 | RefundWindowExpired
+                | DisputeExceedsRemaining { .. }
+                | DisputeLimitReached { .. }
+                | DisputeDeadlinePassed { .. }
+                | DisputeDecided
                 | DuplicateCashOutExternalId
                 | WebhookUnauthenticated(_)
                 | WebhookMalformed(_)

@@ -41,6 +41,11 @@ pub enum Route {
     PayoutGet,
     RecipientsList,
     RecipientGet,
+    DisputesList,
+    DisputeGet,
+    DisputeDefence,
+    SandboxInfraction,
+    SandboxDisputeDecide,
     SandboxPayoutsRun,
     SandboxClockAdvance,
     WebhookEndpointPut,
@@ -246,6 +251,42 @@ pub const ROUTES: &[RouteSpec] = &[
         access: Access::Bearer,
     },
     RouteSpec {
+        route: Route::DisputesList,
+        method: Method::GET,
+        path: "/api/disputes",
+        function: "disputes-list",
+        access: Access::Bearer,
+    },
+    RouteSpec {
+        route: Route::DisputeGet,
+        method: Method::GET,
+        path: "/api/disputes/{disputeId}",
+        function: "dispute-get",
+        access: Access::Bearer,
+    },
+    // Signed: the defence decides whether the held money goes back to the payer.
+    RouteSpec {
+        route: Route::DisputeDefence,
+        method: Method::POST,
+        path: "/api/disputes/{disputeId}/defence",
+        function: "dispute-defence",
+        access: Access::BearerSigned,
+    },
+    RouteSpec {
+        route: Route::SandboxInfraction,
+        method: Method::POST,
+        path: "/api/sandbox/cash-in/{transactionId}/infraction",
+        function: "sandbox-infraction",
+        access: Access::SandboxBearer,
+    },
+    RouteSpec {
+        route: Route::SandboxDisputeDecide,
+        method: Method::POST,
+        path: "/api/sandbox/disputes/{disputeId}/decide",
+        function: "sandbox-dispute-decide",
+        access: Access::SandboxBearer,
+    },
+    RouteSpec {
         route: Route::SandboxPayoutsRun,
         method: Method::POST,
         path: "/api/sandbox/payouts/run",
@@ -351,6 +392,11 @@ impl Route {
             | Route::PayoutGet
             | Route::RecipientsList
             | Route::RecipientGet
+            | Route::DisputesList
+            | Route::DisputeGet
+            | Route::DisputeDefence
+            | Route::SandboxInfraction
+            | Route::SandboxDisputeDecide
             | Route::SandboxPayoutsRun
             | Route::SandboxClockAdvance
             | Route::WebhookEndpointGet
@@ -556,6 +602,17 @@ async fn authorise_and_handle(
             handlers::recipients::list(state, request, required(account)?).await
         }
         Route::RecipientGet => handlers::recipients::get(state, params, required(account)?).await,
+        Route::DisputesList => handlers::disputes::list(state, request, required(account)?).await,
+        Route::DisputeGet => handlers::disputes::get(state, params, required(account)?).await,
+        Route::DisputeDefence => {
+            handlers::disputes::defend(state, params, request, required(account)?).await
+        }
+        Route::SandboxInfraction => {
+            handlers::sandbox_disputes::open(state, params, request, required(account)?).await
+        }
+        Route::SandboxDisputeDecide => {
+            handlers::sandbox_disputes::decide(state, params, request, required(account)?).await
+        }
         Route::SandboxPayoutsRun => {
             handlers::sandbox_payouts::run(state, request, required(account)?).await
         }

@@ -7,6 +7,7 @@ use pixgw_domain::flows::book_splits::SplitCalculator;
 use pixgw_domain::flows::cash_out::CashOutService;
 use pixgw_domain::flows::confirm::ConfirmationService;
 use pixgw_domain::flows::create_charge::ChargeService;
+use pixgw_domain::flows::dispute::DisputeService;
 use pixgw_domain::flows::execute_payout::PayoutExecutor;
 use pixgw_domain::flows::expire::ExpirySweeper;
 use pixgw_domain::flows::money_out::MoneyOutExecutor;
@@ -58,6 +59,7 @@ pub struct AppState {
     /// The consumer of `payout-requests`: payouts, cash-outs and refunds.
     pub money_out: MoneyOutExecutor,
     pub refunds: RefundService,
+    pub disputes: DisputeService,
     pub cash_outs: CashOutService,
     pub expiry: ExpirySweeper,
     pub schedules: ScheduleService,
@@ -124,6 +126,7 @@ impl AppState {
             cash_outs: cash_outs.clone(),
             refunds: refunds.clone(),
         };
+        let disputes = DisputeService::new(store::dispute_ports(&store), clock.clone());
         let runs: Arc<dyn PayoutRunStore> = store.clone();
         let webhook_resolver: Arc<dyn HostResolver> = Arc::new(SystemResolver::new());
         // Production rules unless the host says otherwise: only the local gateway may send
@@ -145,6 +148,7 @@ impl AppState {
                 store::confirmation_ports(&store),
                 clock.clone(),
                 money_out.clone(),
+                disputes.clone(),
             ),
             split_calculator: SplitCalculator::new(
                 store::split_calculator_ports(&store),
@@ -153,6 +157,7 @@ impl AppState {
             payout_executor,
             money_out,
             refunds,
+            disputes,
             cash_outs,
             expiry: ExpirySweeper::new(store::expiry_ports(&store), clock.clone()),
             schedules: ScheduleService::new(store.clone(), clock.clone()),

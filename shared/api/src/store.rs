@@ -13,6 +13,7 @@ use pixgw_domain::flows::book_splits::SplitCalculatorPorts;
 use pixgw_domain::flows::cash_out::CashOutServicePorts;
 use pixgw_domain::flows::confirm::ConfirmationServicePorts;
 use pixgw_domain::flows::create_charge::ChargeServicePorts;
+use pixgw_domain::flows::dispute::DisputeServicePorts;
 use pixgw_domain::flows::execute_payout::PayoutExecutorPorts;
 use pixgw_domain::flows::expire::ExpirySweeperPorts;
 use pixgw_domain::flows::refund::RefundServicePorts;
@@ -113,6 +114,16 @@ pub fn refund_ports(store: &DynStore) -> RefundServicePorts {
         splits: store.clone(),
         ledger: store.clone(),
         disputes: store.clone(),
+    }
+}
+
+pub fn dispute_ports(store: &DynStore) -> DisputeServicePorts {
+    DisputeServicePorts {
+        accounts: store.clone(),
+        charges: store.clone(),
+        disputes: store.clone(),
+        splits: store.clone(),
+        ledger: store.clone(),
     }
 }
 

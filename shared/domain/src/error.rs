@@ -136,6 +136,21 @@ pub enum DomainError {
     /// More than [`crate::refund::REFUND_WINDOW_DAYS`] days since payment.
     #[error("the refund window of this charge has closed")]
     RefundWindowExpired,
+    /// An infraction on a charge whose refunds and open or lost disputes already cover (or
+    /// would exceed, with this one) its amount; nothing changed.
+    #[error("the dispute exceeds what is still disputable ({remaining})")]
+    DisputeExceedsRemaining { remaining: crate::pix::money::Money },
+    /// The charge has [`crate::dispute::MAX_DISPUTES_PER_CHARGE`] disputes already.
+    #[error("the charge has {limit} disputes already")]
+    DisputeLimitReached { limit: usize },
+    /// A defence after the dispute's `respondBy`.
+    #[error("the defence deadline {respond_by} has passed")]
+    DisputeDeadlinePassed {
+        respond_by: chrono::DateTime<chrono::Utc>,
+    },
+    /// A defence of a dispute already WON or LOST.
+    #[error("the dispute is decided already")]
+    DisputeDecided,
     /// A cash-out with this externalId already exists in the account.
     #[error("a cash-out with this externalId already exists")]
     DuplicateCashOutExternalId,

@@ -5,6 +5,7 @@ pub mod connectpsp;
 pub mod env;
 pub mod http;
 pub mod mask;
+pub mod med;
 pub mod pagfast;
 pub mod qr;
 pub mod sandbox;

@@ -10,6 +10,8 @@
 
 #[path = "connectpsp/calls.rs"]
 mod calls;
+#[path = "connectpsp/infractions.rs"]
+mod infractions;
 #[path = "connectpsp/mock.rs"]
 mod mock;
 #[path = "connectpsp/webhooks.rs"]

@@ -11,10 +11,12 @@ use pixgw_domain::cash_out::ports::CashOutCursor;
 use pixgw_domain::cash_out::{CashOutId, CashOutState};
 use pixgw_domain::charge::ChargeStatus;
 use pixgw_domain::charge::ports::ChargeCursor;
+use pixgw_domain::dispute::DisputeState;
+use pixgw_domain::dispute::ports::DisputeCursor;
 use pixgw_domain::ledger::balance_shard;
 use pixgw_domain::payout::ports::PayoutCursor;
 use pixgw_domain::payout::{PayoutId, PayoutState};
-use pixgw_domain::pix::ids::{AccountId, RecipientId, TransactionId};
+use pixgw_domain::pix::ids::{AccountId, DisputeId, RecipientId, TransactionId};
 use pixgw_domain::pix::payment::EndToEndId;
 
 /// Generic key attribute names (the table knows nothing about item types).
@@ -24,7 +26,8 @@ pub const GSI1PK: &str = "gsi1pk";
 pub const GSI1SK: &str = "gsi1sk";
 pub const GSI2PK: &str = "gsi2pk";
 pub const GSI2SK: &str = "gsi2sk";
-/// The expiry index (`gsi3`): only PENDING charges carry these.
+/// The sparse `gsi3`: PENDING charges (the expiry index, [`expiry_pk`]) and disputes that
+/// still owe ([`owing_disputes_pk`]) carry these; nothing else does.
 pub const GSI3PK: &str = "gsi3pk";
 pub const GSI3SK: &str = "gsi3sk";
 /// The TTL attribute: epoch **seconds** after which DynamoDB may delete the item.
@@ -58,6 +61,8 @@ pub const SK_WEBHOOK_ENDPOINT: &str = "WEBHOOK_ENDPOINT";
 pub const SK_DELIVERY: &str = "DELIVERY";
 pub const SK_CASHOUT: &str = "CASHOUT";
 pub const SK_CASHOUT_EXTID: &str = "CASHOUT_EXTID";
+/// A MED dispute's sort key, and its `entity`.
+pub const SK_DISPUTE: &str = "DISPUTE";
 
 /// `entity` of a recipient (whose sort key varies: [`recipient_sk`]).
 pub const ENTITY_RECIPIENT: &str = "RECIPIENT";
@@ -356,6 +361,47 @@ pub fn cash_outs_by_state_pk(account: &AccountId, state: CashOutState) -> String
     format!("ACCOUNT#{account}#CASHOUTS#{}", state.as_str())
 }
 
+/// A MED dispute, under its own id (derived from the provider's infraction, so this key is
+/// what makes opening one twice impossible).
+pub fn dispute_pk(id: &DisputeId) -> String {
+    format!("DISPUTE#{id}")
+}
+
+/// `gsi1pk` of a dispute: all of an account's disputes.
+pub fn disputes_by_account_pk(account: &AccountId) -> String {
+    format!("ACCOUNT#{account}#DISPUTES")
+}
+
+/// `gsi2pk` of a dispute: an account's disputes in one state. Every write that changes a
+/// dispute's `state` must rewrite it (each one puts the whole item).
+pub fn disputes_by_state_pk(account: &AccountId, state: DisputeState) -> String {
+    format!("ACCOUNT#{account}#DISPUTES#{}", state.as_str())
+}
+
+/// `gsi3pk` of a dispute that still owes part of its hold (sparse: absent once it owes
+/// nothing): the account's owing disputes, which a credit's booking pays oldest first. Never
+/// an expiry partition ([`expiry_shard_pk`]), which share `gsi3`; and `OWING` is no dispute
+/// state, so it is never a `gsi2` state partition either.
+pub fn owing_disputes_pk(account: &AccountId) -> String {
+    format!("ACCOUNT#{account}#DISPUTES#OWING")
+}
+
+/// `gsi1sk`/`gsi2sk`/`gsi3sk` of a dispute: (opening time, id) order, unique. `None` outside
+/// the sortable range.
+pub fn dispute_sort_key(opened_at_ms: i64, id: &DisputeId) -> Option<String> {
+    created_id_sort_key(opened_at_ms, id.as_str())
+}
+
+/// The bounds of a dispute listing: strictly older than the cursor (a cursor before 1970
+/// matches nothing), no time bounds.
+pub fn dispute_sort_range(after: Option<&DisputeCursor>) -> SortRange {
+    created_range(
+        None,
+        None,
+        after.map(|c| (c.opened_at_ms, c.dispute_id.as_str())),
+    )
+}
+
 /// The bounds of a cash-out listing: `[from, to)` and strictly older than the cursor, like
 /// charges. A `from` inside a millisecond starts at the next one; a `to` inside one ends
 /// with it (keys hold whole milliseconds).
@@ -646,6 +692,67 @@ mod tests {
         }
         let long = format!("000000000001000#{}", "x".repeat(MAX_SORT_KEY_BYTES));
         assert!(!is_created_id_sort_key(&long));
+    }
+
+    #[test]
+    fn dispute_keys_have_the_documented_shapes_and_collide_with_nothing() {
+        let account = AccountId::generate();
+        let id = DisputeId::derive("sandbox", "inf-1");
+        assert_eq!(dispute_pk(&id), format!("DISPUTE#{id}"));
+        assert_eq!(
+            disputes_by_account_pk(&account),
+            format!("ACCOUNT#{account}#DISPUTES")
+        );
+        assert_eq!(
+            disputes_by_state_pk(&account, DisputeState::Defended),
+            format!("ACCOUNT#{account}#DISPUTES#DEFENDED")
+        );
+        let owing = owing_disputes_pk(&account);
+        assert_eq!(owing, format!("ACCOUNT#{account}#DISPUTES#OWING"));
+        // `gsi3` is shared with the charges' expiry partitions, and no state is called OWING.
+        assert!((0..EXPIRY_SHARDS).all(|shard| expiry_shard_pk(shard) != owing));
+        assert!(
+            DisputeState::ALL
+                .iter()
+                .all(|state| disputes_by_state_pk(&account, *state) != owing)
+        );
+        for other in [
+            charges_by_account_pk(&account),
+            payouts_by_account_pk(&account),
+            cash_outs_by_account_pk(&account),
+            deliveries_pk(&account),
+        ] {
+            assert_ne!(disputes_by_account_pk(&account), other);
+        }
+        assert_eq!(
+            dispute_sort_key(1_000, &id),
+            Some(format!("000000000001000#{id}"))
+        );
+        assert_eq!(dispute_sort_key(-1, &id), None);
+        // The cursor's own key is the exclusive upper bound; one before 1970 matches nothing.
+        let cursor = DisputeCursor {
+            opened_at_ms: 1_000,
+            dispute_id: id.clone(),
+        };
+        assert_eq!(
+            dispute_sort_range(Some(&cursor)),
+            SortRange::Bounds {
+                lower: None,
+                upper: dispute_sort_key(1_000, &id),
+            }
+        );
+        assert_eq!(
+            dispute_sort_range(None),
+            SortRange::Bounds {
+                lower: None,
+                upper: None
+            }
+        );
+        let before_epoch = DisputeCursor {
+            opened_at_ms: -1,
+            dispute_id: id,
+        };
+        assert_eq!(dispute_sort_range(Some(&before_epoch)), SortRange::Empty);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! DynamoDB adapter of the storage ports ([`AccountStore`], [`IdempotencyStore`],
-//! [`ChargeStore`], [`ChargeTransitions`], [`RefundStore`], [`RecipientStore`], [`SplitStore`], [`LedgerStore`],
+//! [`ChargeStore`], [`ChargeTransitions`], [`RefundStore`], [`DisputeStore`], [`RecipientStore`], [`SplitStore`], [`LedgerStore`],
 //! [`PayoutStore`], [`CashOutStore`], [`ScheduleStore`], [`PayoutRunStore`], [`EventLog`],
 //! [`WebhookStore`]) — single-table design — and of the
 //! [`OutboxFeed`] over the table's DynamoDB Stream ([`outbox`]).
@@ -12,6 +12,7 @@
 //! [`IdempotencyStore`]: pixgw_domain::idempotency::IdempotencyStore
 //! [`ChargeTransitions`]: pixgw_domain::charge::ports::ChargeTransitions
 //! [`RefundStore`]: pixgw_domain::refund::ports::RefundStore
+//! [`DisputeStore`]: pixgw_domain::dispute::ports::DisputeStore
 //! [`RecipientStore`]: pixgw_domain::recipient::ports::RecipientStore
 //! [`SplitStore`]: pixgw_domain::split::ports::SplitStore
 //! [`LedgerStore`]: pixgw_domain::ledger::ports::LedgerStore
@@ -32,6 +33,7 @@
 //! | `idempotency` | `IdempotencyStore` | idempotency record (and its completion inside other writes) |
 //! | `charge` | `ChargeStore`, `ChargeTransitions` | charge, `externalId` guard, end-to-end id guard; the expiry index read (`charge::expiry`) |
 //! | `refund` | `RefundStore` | (the charge, its reduced splits, its recipients' debts) |
+//! | `dispute` | `DisputeStore` | MED dispute (and, inside its writes, the charge, its reduced or restored splits, its recipients' debts; its repayment inside a booking) |
 //! | `recipient` | `RecipientStore` | recipient (its debt queue; changed inside refunds and payout nettings / settlements) |
 //! | `split` | `SplitStore` | split entry |
 //! | `ledger` | `LedgerStore` | movement, balance shard; the statement pages (`ledger::statement`) |
@@ -61,9 +63,9 @@
 //! | `pk`, `sk` | S | table primary key (hash, range) |
 //! | `gsi1pk`, `gsi1sk` | S | index `gsi1` (hash, range), projection ALL |
 //! | `gsi2pk`, `gsi2sk` | S | index `gsi2` (hash, range), projection ALL |
-//! | `gsi3pk`, `gsi3sk` | S | index `gsi3` (hash, range), projection ALL: the expiry index, only PENDING charges |
+//! | `gsi3pk`, `gsi3sk` | S | index `gsi3` (hash, range), projection ALL, sparse: the expiry index (only PENDING charges, `EXPIRY#…` partitions) and the owing index (only disputes that still owe, `ACCOUNT#…#DISPUTES#OWING` partitions) |
 //! | `ttl` | N | TTL attribute, epoch **seconds** |
-//! | `entity` | S | item type (`ACCOUNT`, `CLIENT`, `CHARGE`, `EXTID`, `IDEM`, `E2E`, `MOVEMENT`, `BALANCE`, `SPLIT`, `RECIPIENT`, `PAYOUT`, `OUTBOX`, `SCHEDULE`, `EVENT`, `WEBHOOK_ENDPOINT`, `DELIVERY`), for humans and for the stream relay |
+//! | `entity` | S | item type (`ACCOUNT`, `CLIENT`, `CHARGE`, `EXTID`, `IDEM`, `E2E`, `MOVEMENT`, `BALANCE`, `SPLIT`, `RECIPIENT`, `PAYOUT`, `OUTBOX`, `SCHEDULE`, `EVENT`, `WEBHOOK_ENDPOINT`, `DELIVERY`, `DISPUTE`), for humans and for the stream relay |
 //!
 //! The table has a stream with NEW_AND_OLD_IMAGES: the outbox relay reads inserted `OUTBOX`
 //! items from it, and inserted `EVENT` items as the events' webhook messages (see
@@ -123,13 +125,14 @@
 //! | webhook endpoint | `ACCOUNT#{accountId}` (its account's partition) | `WEBHOOK_ENDPOINT` | — | `WebhookEndpointRecord` (secrets sealed; `version` N, +1 per write) |
 //! | webhook delivery | `DELIVERY#{deliveryId}` (`dlv_…`, derived from the event id) | `DELIVERY` | `gsi1pk` = `ACCOUNT#{accountId}#DELIVERIES`, `gsi1sk` = `{createdAtMs:015}#{deliveryId}` | `DeliveryRecord` (`status`, `eventType` as API names; at most the newest 50 attempts; `version` N, +1 per write) |
 //! | cash-out | `CASHOUT#{cashOutId}` | `CASHOUT` | `gsi1pk` = `ACCOUNT#{accountId}#CASHOUTS`, `gsi1sk` = `{createdAtMs:015}#{cashOutId}`; `gsi2pk` = `ACCOUNT#{accountId}#CASHOUTS#{STATE}`, `gsi2sk` = `gsi1sk` | `CashOutRecord` |
+//! | MED dispute | `DISPUTE#{disputeId}` (`dp_…`, derived from the provider and its infraction id) | `DISPUTE` | `gsi1pk` = `ACCOUNT#{accountId}#DISPUTES`, `gsi1sk` = `{openedAtMs:015}#{disputeId}`; `gsi2pk` = `ACCOUNT#{accountId}#DISPUTES#{STATE}` (`OPEN`\|`DEFENDED`\|`WON`\|`LOST`), `gsi2sk` = `gsi1sk`; only while `stillOwedCents` > 0: `gsi3pk` = `ACCOUNT#{accountId}#DISPUTES#OWING`, `gsi3sk` = `gsi1sk` | `DisputeRecord` (`version` N, +1 per write; always written whole, so its index keys follow its state and what it owes) |
 //! | cash-out externalId guard | `ACCOUNT#{accountId}#CASHOUT_EXTID#{externalId}` | `CASHOUT_EXTID` | — | `accountId`, `externalId`, `cashOutId` |
 //! | payout schedule | `ACCOUNT#{accountId}` (its account's partition) | `SCHEDULE` | `gsi1pk` = `PAYOUT_SCHEDULES#{shard:02}` (shard = `balance_shard(accountId) % 16`), `gsi1sk` = `{nextRunAtMs:015}#{accountId}` | `ScheduleRecord`: `accountId`, `frequency`, `time` (`HH:MM`, São Paulo), `weekday`? (WEEKLY), `dayOfMonth`? (MONTHLY), `nextRunAtMs`, `version` (N, +1 per write), `updatedAtMs`; while a scheduler run holds a window: `leaseRunId`, `leaseWindowMs`, `leaseUntilMs` (all three or none) |
 //!
 //! A confirmed charge also stores `payment` (a map: `PaymentRecord`) and `confirmedAtMs`; a
 //! pending one has neither, and charge reads decode both forms.
 //!
-//! Only charges (and, while PENDING, the expiry index), cash-outs, movements, payouts, SCHEDULED split entries, split entries of scheduled
+//! Only charges (and, while PENDING, the expiry index), disputes (and, while they owe, the owing index), cash-outs, movements, payouts, SCHEDULED split entries, split entries of scheduled
 //! payouts, account events, webhook deliveries and payout schedules carry index attributes (sparse indexes: a
 //! split entry leaving SCHEDULED loses its `gsi2` keys in the same write — rewritten whole by
 //! settlement, updated with `REMOVE` by the scheduler — and one going back to SCHEDULED after a
@@ -167,13 +170,19 @@
 //! | charge by externalId | GetItem guard → GetItem charge, strongly consistent |
 //! | list charges (newest first, `[from, to)`, cursor) | Query `gsi1` (or `gsi2` with a status), `ScanIndexForward = false` |
 //! | confirm a charge | `TransactWriteItems`: Update charge (`attribute_exists(pk) AND (status = PENDING OR status = EXPIRED) AND accountId = :acc`; SET `status`, `gsi2pk`, `payment`, `confirmedAtMs`, REMOVE `gsi3pk`, `gsi3sk`) + Put e2e guard + Put movement + Update balance shard + Put each event (`CASHIN_CONFIRMED`) + Put each outbox message |
-//! | book a charge's splits | `TransactWriteItems`: ConditionCheck charge (`status = CONFIRMED AND accountId = :acc`) + Put each split entry + Put each payout + Put movement + Update balance shard + Put each outbox message |
+//! | book a charge's splits | `TransactWriteItems`: ConditionCheck charge (`status = CONFIRMED AND accountId = :acc`) + Put each split entry + Put each payout + Put movement + Update balance shard + Put each outbox message + Put each repaid dispute, whole (`version = :read AND accountId = :acc`; its `still owed` lower, the owing `gsi3` keys left out once 0) |
 //! | decide a payout's deductions (netting) | `TransactWriteItems`: Update payout (SET `deductions`, maybe an empty list; `state = PROCESSING AND accountId = :acc AND attribute_not_exists(deductions)`) + (if it takes debt) Update recipient (SET `openDebts`, `debtCents`, `version`; ADD `recoveringCents` what it took; `attribute_exists(pk)`, same account and recipient, `version = :read`, absent for 0) |
 //! | settle a payout | `TransactWriteItems`: Put payout (`state = PROCESSING AND accountId = :acc AND deductions = :decided`, `attribute_not_exists(deductions)` when undecided; its listing keys follow the new state) + Put each split entry (`state = PROCESSING AND payoutId = :pid AND accountId = :acc`) + (if the settlement moves money) Put movement + Update balance shard + Put each event + Put each outbox message + (if it had deductions) Update recipient (`recoveringCents >= Σ`, same account and recipient; ADD `recoveringCents` −Σ; FAILED: also SET `openDebts = list_append(:parts, openDebts)`, ADD `debtCents` Σ, `version` 1) |
 //! | settle a chunk of a settled scheduled payout's splits (≤ 48) | `TransactWriteItems`: Update payout (`ADD unsettledSplits -n`, SET `updatedAtMs`; `state = :settledState AND accountId = :acc AND unsettledSplits >= n`) + Put each split entry, whole (`state = PROCESSING AND payoutId = :pid AND accountId = :acc`; PAID/FAILED keep the manifest keys, SCHEDULED gets the scheduled keys) + (if any split failed for good) Put movement + Update balance shard + Put each event — at most 1 + 48 + 2 + 48 = 99 items |
 //! | (in all of the above) | every Put of a new item (movement, event, outbox message, …) is `attribute_not_exists(pk)`; the balance shard is `ADD incomingCents, availableCents, reservedForSplitsCents, recipientDebtsCents` with the movement's delta, only ever next to the movement's guarded Put; any failed condition = `WriteOutcome::Conflict`, nothing written |
 //! | transition a charge (expiry, a refund's settlement) | `TransactWriteItems`: Update charge SETting every attribute of its new item and REMOVing the optional ones it lacks (`payment`, `refunds`, `refundRevision`, always the legacy `refund`, the expiry keys unless PENDING), `attribute_exists(pk) AND status = :from AND accountId = :acc AND refundRevision = :rev` (`attribute_not_exists` for revision 0) + (if any) Put movement + Update its balance shard + Put each event + Put each outbox message |
 //! | request a refund | `TransactWriteItems`: the charge Update as above (status and refund revision as read) + Put each reduced (or cancelled) split, whole (`state = SCHEDULED AND attribute_not_exists(payoutId) AND accountId = :acc AND refundedCents = :read`, absent for 0) + per new debt Update its recipient (`SET` each attribute `if_not_exists`, `openDebts = list_append(if_not_exists(openDebts, []), :part)`, `ADD debtCents, version`; `attribute_not_exists(pk) OR` same account and recipient) + Put movement + one Update per shard update (`ADD` the delta; a shard the draw takes `available` from is conditioned `availableCents >= :part`) + Put each outbox message + (optional) Update idempotency record (as *complete*); ≤ 100 items or refused before sending |
+//! | open a dispute | `TransactWriteItems`: Put dispute (`attribute_not_exists(pk)`) + the charge Update as for a refund (status and refund revision as read, with the dispute's claim) + Put each reduced (or cancelled) split as for a refund + per recipient Update its totals + Put movement + the shard Updates (as for a refund) + Put each event; decoded by item role like a cash-out (`Conflict` unless only a shard of the draw failed: `BalanceChanged`) |
+//! | defend a dispute | one PutItem of the whole dispute, `version = :read AND accountId = :acc` |
+//! | decide a dispute | `TransactWriteItems`: Put dispute, whole (`version = :read AND accountId = :acc`; its `gsi2pk` follows the state, a won dispute leaves the owing index) + the charge Update (status and revision as read) + Put each restored split (`state IN (SCHEDULED, CANCELLED) AND attribute_not_exists(payoutId) AND accountId = :acc AND refundedCents = :read`) + per recipient Update (a lost dispute's debt appended as a refund's; the totals) + Put movement + Update its shard + Put each event |
+//! | dispute by id | GetItem `DISPUTE#{id}`, strongly consistent |
+//! | an account's disputes (newest first, cursor, optional state) | Query `gsi1` on `ACCOUNT#{accountId}#DISPUTES` (or `gsi2` on `…#DISPUTES#{STATE}`), `ScanIndexForward = false`, `gsi1sk <` the cursor's key |
+//! | an account's disputes that still owe (a booking repays them) | Query `gsi3` on `ACCOUNT#{accountId}#DISPUTES#OWING`, oldest first, up to 5 (more when the index still shows one repaid meanwhile), then GetItem each, strongly consistent, keeping those that still owe |
 //! | request a cash-out | `TransactWriteItems`: Put cash-out + Put its externalId guard (both `attribute_not_exists(pk)`) + Put movement + the shard Updates (as for a refund) + Put each outbox message + (optional) idempotency completion. Cancellation reasons are decoded by item role: claim → `ClaimLost`, guard → `DuplicateExternalId`, any other non-shard item → `Conflict`, else a shard → `BalanceChanged` |
 //! | settle a cash-out | `TransactWriteItems`: Put cash-out, whole (`state = :from AND accountId = :acc`; `gsi2pk` follows the state) + (if any) Put movement + Update its shard + Put each event |
 //! | cash-out by id / by externalId | GetItem, strongly consistent / GetItem guard → GetItem cash-out |
@@ -302,6 +311,7 @@ use tracing::debug;
 mod account;
 mod cash_out;
 mod charge;
+mod dispute;
 mod events;
 mod idempotency;
 mod ledger;

@@ -1,7 +1,7 @@
 //! Newest-first listings of an account's items in an index partition, between sort-key
 //! bounds: charges (`gsi1`: all, `gsi2`: one status, [`crate::charge`]), payouts (`gsi1`: all
-//! listable, `gsi2`: one state, [`crate::payout`]) and cash-outs (likewise,
-//! [`crate::cash_out`]).
+//! listable, `gsi2`: one state, [`crate::payout`]), cash-outs and disputes (likewise,
+//! [`crate::cash_out`], [`crate::dispute`]).
 //!
 //! The partition key of the query is always built from the account id argument; the cursor
 //! and `from`/`to` only narrow the sort-key range inside that partition (see

@@ -31,11 +31,13 @@ use std::collections::{BTreeMap, HashSet};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use pixgw_domain::charge::Charge;
 use pixgw_domain::error::{StoreError, WriteOutcome};
 use pixgw_domain::ledger::ports::MoneyOutOutcome;
-use pixgw_domain::ledger::{AvailableDraw, BALANCE_SHARDS, Bucket, LedgerAccount};
-use pixgw_domain::pix::ids::RecipientId;
+use pixgw_domain::ledger::{AvailableDraw, BALANCE_SHARDS, Bucket, LedgerAccount, Movement};
+use pixgw_domain::pix::ids::{RecipientId, RefundId};
 use pixgw_domain::recipient::RecipientTotals;
+use pixgw_domain::refund::liability::DebtIncrease;
 use pixgw_domain::refund::ports::{FailRefund, ReducedSplit, RefundStore, RequestRefund};
 use pixgw_domain::split::MAX_SPLITS;
 use pixgw_domain::split::entry::SplitState;
@@ -62,7 +64,10 @@ const _: () = assert!(MAX_REFUND_ITEMS <= MAX_TRANSACT_ITEMS);
 /// Replaces a split stored SCHEDULED, in no payout, of the charge's account and with
 /// `refunded_before`, by its reduced (or CANCELLED) version, whole: [`split_item`] gives a
 /// SCHEDULED entry its scheduled-index keys and any other none.
-fn reduced_split_put(table: &str, reduced: &ReducedSplit) -> Result<TransactWriteItem, StoreError> {
+pub(crate) fn reduced_split_put(
+    table: &str,
+    reduced: &ReducedSplit,
+) -> Result<TransactWriteItem, StoreError> {
     let entry = &reduced.entry;
     let (refunded, refunded_value) = refunded_condition(reduced.refunded_before.cents());
     let put = Put::builder()
@@ -85,13 +90,21 @@ fn reduced_split_put(table: &str, reduced: &ReducedSplit) -> Result<TransactWrit
 
 /// What the write must be for its items to mean what [`RequestRefund`] says (the flow builds
 /// it so; a write that is not is refused before anything is sent): the reduced splits are the
-/// charge's own, each once; each debt is positive, once per recipient, under the id its
-/// recipient derives to, of this charge and one of its refunds; and the movement's recipient legs are exactly minus the debts (the
-/// recipient items and the ledger must tell the same story).
+/// charge's own, each once ([`check_reduced`]); the debts and the movement agree
+/// ([`check_debts`]), each debt of one of the charge's refunds.
 fn check_write(write: &RequestRefund) -> Result<(), String> {
     let charge = &write.charge;
+    check_reduced(charge, &write.reduced)?;
+    check_debts(charge, &write.debts, &write.movement, |refund| {
+        charge.refunds.iter().any(|r| &r.id == refund)
+    })
+}
+
+/// The reduced (or restored) splits are the charge's own, each once: a transaction may name
+/// an item only once, and a split of another charge would be reduced for nothing.
+pub(crate) fn check_reduced(charge: &Charge, reduced: &[ReducedSplit]) -> Result<(), String> {
     let mut indexes = HashSet::new();
-    for reduced in &write.reduced {
+    for reduced in reduced {
         let entry = &reduced.entry;
         if entry.transaction_id != charge.transaction_id || entry.account_id != charge.account_id {
             return Err(format!("split {} is not of the charge", entry.index));
@@ -100,30 +113,40 @@ fn check_write(write: &RequestRefund) -> Result<(), String> {
             return Err(format!("split {} reduced twice", entry.index));
         }
     }
-    let mut debts: BTreeMap<&RecipientId, i64> = BTreeMap::new();
-    for debt in &write.debts {
+    Ok(())
+}
+
+/// The debts a write of `charge` gives its recipients and its movement tell the same story:
+/// each debt is positive, once per recipient, under the id its recipient derives to, of this
+/// charge and of a devolução `is_its_refund` accepts (a payout's deductions show it, and a
+/// restore puts it back as it is); the movement is the charge's account's, and its recipient
+/// legs are exactly minus the debts, its `recipientDebts` leg their Σ. No debts: no recipient
+/// leg and nothing in `recipientDebts`.
+pub(crate) fn check_debts(
+    charge: &Charge,
+    debts: &[DebtIncrease],
+    movement: &Movement,
+    is_its_refund: impl Fn(&RefundId) -> bool,
+) -> Result<(), String> {
+    let mut by_recipient: BTreeMap<&RecipientId, i64> = BTreeMap::new();
+    for debt in debts {
         let derived = RecipientId::derive(&charge.account_id, debt.recipient.grouping_key());
         if debt.amount.cents() <= 0 || derived != debt.recipient_id {
             return Err(format!("debt of {} is not a debt", debt.recipient_id));
         }
-        // The part it queues must name this charge and one of its refunds: a payout's
-        // deductions show it, and a restore puts it back as it is.
-        if debt.transaction_id != charge.transaction_id
-            || !charge.refunds.iter().any(|r| r.id == debt.refund_id)
-        {
+        if debt.transaction_id != charge.transaction_id || !is_its_refund(&debt.refund_id) {
             return Err(format!(
                 "debt of {} is of another refund",
                 debt.recipient_id
             ));
         }
-        if debts
+        if by_recipient
             .insert(&debt.recipient_id, debt.amount.cents())
             .is_some()
         {
             return Err(format!("debt of {} given twice", debt.recipient_id));
         }
     }
-    let movement = &write.movement;
     let mut legs: BTreeMap<&RecipientId, i64> = BTreeMap::new();
     let mut fronted = 0_i64;
     for leg in &movement.legs {
@@ -136,8 +159,8 @@ fn check_write(write: &RequestRefund) -> Result<(), String> {
             _ => {}
         }
     }
-    let owed: i64 = debts.values().sum();
-    if movement.account_id != charge.account_id || legs != debts || fronted != owed {
+    let owed: i64 = by_recipient.values().sum();
+    if movement.account_id != charge.account_id || legs != by_recipient || fronted != owed {
         return Err(format!("movement {} does not book the debts", movement.id));
     }
     Ok(())
@@ -145,7 +168,7 @@ fn check_write(write: &RequestRefund) -> Result<(), String> {
 
 /// Replaces a split stored SCHEDULED or CANCELLED, in no payout, of the charge's account and
 /// with `refunded_before`, by its restored (SCHEDULED) version.
-fn restored_split_put(
+pub(crate) fn restored_split_put(
     table: &str,
     restored: &ReducedSplit,
 ) -> Result<TransactWriteItem, StoreError> {

@@ -1,6 +1,11 @@
 //! [`SplitStore`]: a charge's split entries, booked in one transaction with the payouts of its
 //! immediate splits and the ledger movement that reserves their money.
 //!
+//! The same transaction pays what the account's disputes owe from the account's part of the
+//! credit: each repaid dispute replaced whole at the version its booking read
+//! ([`repayment_items`]), so a repayment planned from a stale read makes the whole booking a
+//! Conflict.
+//!
 //! A split entry lives in its charge's partition (`CHARGE#{transactionId}` / `SPLIT#{index:02}`),
 //! so a charge's splits are one strongly consistent Query. Its index keys follow its state:
 //! only a SCHEDULED entry is in the payout scheduler's sparse index (`gsi2`), and from its
@@ -19,6 +24,7 @@ use pixgw_domain::split::ports::{BookSplits, SplitStore};
 use pixgw_domain::split::record::SplitEntryRecord;
 use tracing::{debug, instrument};
 
+use crate::dispute::repayment_items;
 use crate::errors;
 use crate::items::{ACCOUNT_ID, STATUS, decode, out_of_range, record_item};
 use crate::keys::{
@@ -137,6 +143,8 @@ impl SplitStore for DynamoStore {
                 &change,
             )?);
         }
+        // What the account's part pays of what its disputes owe: each one at the version read.
+        items.extend(repayment_items(&self.table, write)?);
         let witnesses = witnesses(Some(&write.movement), &[]);
         self.settlement_write("book_splits", items, witnesses).await
     }

@@ -55,6 +55,7 @@
 mod account;
 mod cash_out;
 mod charge;
+mod dispute;
 mod events;
 mod idempotency;
 mod ledger;
@@ -130,6 +131,7 @@ impl EmbeddedStore {
         idempotency::create_tables(&txn)?;
         charge::create_tables(&txn)?;
         split::create_tables(&txn)?;
+        dispute::create_tables(&txn)?;
         ledger::create_tables(&txn)?;
         payout::create_tables(&txn)?;
         payout_run::create_tables(&txn)?;

@@ -23,6 +23,7 @@ use pixgw_domain::split::record::SplitEntryRecord;
 
 use crate::EmbeddedStore;
 use crate::charge::load_charge;
+use crate::dispute::{put_repayments, repayments_hold};
 use crate::keys;
 use crate::ledger::{movement_exists, put_movement};
 use crate::outbox::put_outbox;
@@ -110,6 +111,9 @@ fn book_in(txn: &WriteTransaction, write: &BookSplits) -> Result<WriteOutcome, S
             return Ok(WriteOutcome::Conflict);
         }
     }
+    if !repayments_hold(txn, &write.repayments)? {
+        return Ok(WriteOutcome::Conflict);
+    }
 
     for record in &records {
         put_split(txn, record, None)?;
@@ -122,6 +126,7 @@ fn book_in(txn: &WriteTransaction, write: &BookSplits) -> Result<WriteOutcome, S
     for totals in &write.recipients {
         add_totals(txn, &write.account_id, totals)?;
     }
+    put_repayments(txn, &write.repayments)?;
     Ok(WriteOutcome::Applied)
 }
 

@@ -235,6 +235,7 @@ pub(crate) fn booking(
         movement,
         outbox: Vec::new(),
         recipients,
+        repayments: Vec::new(),
     }
 }
 

@@ -842,6 +842,7 @@ pub fn book_write(charge: &Charge, at: DateTime<Utc>) -> BookSplits {
         movement,
         outbox,
         recipients,
+        repayments: Vec::new(),
     }
 }
 

@@ -17,11 +17,14 @@ impl Shop {
     /// Every refund of `c` has its request movement (and, failed, its return), moving exactly
     /// its amount and its declared parts; no refund movement exists without its refund; the
     /// refunds never exceed the amount; the status follows the refunds.
+    /// `disputes`: (Σ parts the charge's disputes reduced, Σ their wins restored), from
+    /// [`Shop::assert_disputes`].
     pub(super) fn assert_refunds(
         &self,
         c: &Charge,
         entries: &[SplitEntry],
         by_id: &BTreeMap<&str, &Movement>,
+        disputes: (i64, i64),
     ) {
         let id = &c.transaction_id;
         let mut restored_total = 0;
@@ -98,18 +101,19 @@ impl Shop {
                 assert!(e2e.as_str().starts_with('D'), "{r:?}");
             }
         }
-        // What the splits gave up is what refunds reduced them by, less what refusals restored.
-        let reduced_total: i64 = c
-            .refunds
-            .iter()
-            .flat_map(|r| &r.split_parts)
-            .filter(|p| p.kind == SplitPartKind::Reduced)
-            .map(|p| p.amount.cents())
-            .sum();
+        // What the splits gave up is what refunds and disputes reduced them by, less what
+        // refusals and won disputes restored.
+        let reduced_total: i64 = disputes.0
+            + c.refunds
+                .iter()
+                .flat_map(|r| &r.split_parts)
+                .filter(|p| p.kind == SplitPartKind::Reduced)
+                .map(|p| p.amount.cents())
+                .sum::<i64>();
         let refunded_total: i64 = entries.iter().map(|e| e.refunded.cents()).sum();
         assert_eq!(
             refunded_total,
-            reduced_total - restored_total,
+            reduced_total - restored_total - disputes.1,
             "splits' refunded vs refunds' reduced parts less restorations: {c:?} {entries:?}"
         );
         let prefix = format!("{}#", id);
@@ -127,9 +131,10 @@ impl Shop {
             "refunds exceed the amount: {c:?}"
         );
         match c.status {
-            ChargeStatus::Pending | ChargeStatus::Expired => {
-                assert!(c.payment.is_none() && c.refunds.is_empty(), "{c:?}")
-            }
+            ChargeStatus::Pending | ChargeStatus::Expired => assert!(
+                c.payment.is_none() && c.refunds.is_empty() && c.disputes.is_empty(),
+                "{c:?}"
+            ),
             _ => assert_eq!(c.status, c.status_from_refunds(), "{c:?}"),
         }
     }

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod cash_in;
 pub mod cash_out;
+pub mod disputes;
 pub mod listing;
 pub mod openapi;
 pub mod payout_schedule;
@@ -13,6 +14,7 @@ pub mod recipients;
 pub mod refund;
 pub mod refund_policy;
 pub mod sandbox_clock;
+pub mod sandbox_disputes;
 pub mod sandbox_pay;
 pub mod sandbox_payouts;
 pub mod statement;

@@ -59,6 +59,7 @@ pub async fn accept(
         ConfirmationResult::Confirmed(_) => "CONFIRMED",
         ConfirmationResult::Duplicate => "DUPLICATE",
         ConfirmationResult::TransferSettled => "TRANSFER_SETTLED",
+        ConfirmationResult::DisputeChanged => "DISPUTE_CHANGED",
         ConfirmationResult::Ignored => "IGNORED",
     };
     Ok(ApiResponse::json(

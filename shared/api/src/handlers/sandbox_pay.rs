@@ -99,7 +99,7 @@ async fn pay_now(
 }
 
 /// Hands the signed webhook to the gateway's inbound endpoint and maps its answer.
-async fn deliver(
+pub(crate) async fn deliver(
     state: &AppState,
     delivery: &SandboxDelivery,
     webhook: SignedWebhook,

@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::pix::document::TaxDocument;
 use crate::dispute::DisputeState;
+use crate::pix::document::TaxDocument;
 use crate::pix::ids::RefundId;
 use crate::pix::ids::{AccountId, DisputeId, TransactionId};
 use crate::pix::money::Money;

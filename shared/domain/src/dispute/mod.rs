@@ -15,13 +15,14 @@
 
 pub mod ports;
 pub mod record;
+pub mod validation;
 pub mod view;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ledger::{Bucket, LedgerAccount, Leg};
 use crate::charge::DisputeClaim;
+use crate::ledger::{Bucket, LedgerAccount, Leg};
 use crate::pix::ids::{AccountId, DisputeId, RefundId, TransactionId};
 use crate::pix::money::Money;
 use crate::pix::payment::EndToEndId;
@@ -273,6 +274,21 @@ pub enum DisputeOutcome {
     Won,
     /// The payer gets it back: the held money pays the devolução.
     Lost,
+}
+
+impl DisputeOutcome {
+    pub const ALL: [DisputeOutcome; 2] = [DisputeOutcome::Won, DisputeOutcome::Lost];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisputeOutcome::Won => "WON",
+            DisputeOutcome::Lost => "LOST",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DisputeOutcome> {
+        DisputeOutcome::ALL.into_iter().find(|o| o.as_str() == s)
+    }
 }
 
 /// The merchant's answer to a dispute.

@@ -10,8 +10,8 @@ use crate::charge::{Charge, ChargeStatus};
 use crate::dispute::Dispute;
 use crate::dispute::ports::{DisputeStore, OwedRepayment};
 use crate::error::WriteOutcome;
-use crate::ledger::ports::LedgerStore;
 use crate::error::{DomainError, StoreError};
+use crate::ledger::ports::LedgerStore;
 use crate::ledger::{Bucket, LedgerAccount, Leg, Movement, MovementKind};
 use crate::messaging::consumer::{HandlerError, MessageHandler};
 use crate::messaging::outbox::PipelineMessage;
@@ -105,6 +105,17 @@ impl SplitCalculator {
             }
         }
         Err(DomainError::ConcurrentUpdate)
+    }
+
+    /// Books `charge`'s splits if its queue has not yet (a refund or a dispute divides booked
+    /// shares); `false` when the charge changed under us (read it again).
+    pub async fn ensure_booked(&self, charge: &Charge) -> Result<bool, DomainError> {
+        let id = &charge.transaction_id;
+        if self.booked(id).await? {
+            return Ok(true);
+        }
+        self.book(id).await?;
+        self.booked(id).await
     }
 
     /// Whether the charge's splits are booked: its booking movement exists (a charge without

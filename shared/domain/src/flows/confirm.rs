@@ -11,6 +11,7 @@ use crate::charge::view::ChargeView;
 use crate::charge::{Charge, ChargeStatus};
 use crate::error::DomainError;
 use crate::error::WriteOutcome;
+use crate::flows::dispute::{DisputeNoticeResult, DisputeService};
 use crate::flows::money_out::MoneyOutExecutor;
 use crate::ledger::{Bucket, LedgerAccount, Movement, MovementKind};
 use crate::messaging::events::{AccountEvent, EventType};
@@ -28,6 +29,8 @@ pub enum ConfirmationResult {
     Duplicate,
     /// A transfer outcome was recorded (or already had been).
     TransferSettled,
+    /// A dispute was opened or decided.
+    DisputeChanged,
     /// Authentic but nothing to do.
     Ignored,
 }
@@ -44,6 +47,7 @@ pub struct ConfirmationService {
     store: ConfirmationServicePorts,
     clock: Arc<dyn Clock>,
     money_out: MoneyOutExecutor,
+    disputes: DisputeService,
 }
 
 impl ConfirmationService {
@@ -51,11 +55,13 @@ impl ConfirmationService {
         store: ConfirmationServicePorts,
         clock: Arc<dyn Clock>,
         money_out: MoneyOutExecutor,
+        disputes: DisputeService,
     ) -> Self {
         ConfirmationService {
             store,
             clock,
             money_out,
+            disputes,
         }
     }
 
@@ -85,9 +91,17 @@ impl ConfirmationService {
                     .await?;
                 Ok(ConfirmationResult::TransferSettled)
             }
-            // Wired to the dispute flow in this change (placeholder while it is written).
-            ProviderEvent::InfractionOpened(_) | ProviderEvent::InfractionDecided(_) => {
-                Ok(ConfirmationResult::Ignored)
+            ProviderEvent::InfractionOpened(notice) => {
+                match self.disputes.open(provider, notice).await? {
+                    DisputeNoticeResult::Applied(_) => Ok(ConfirmationResult::DisputeChanged),
+                    DisputeNoticeResult::Duplicate => Ok(ConfirmationResult::Duplicate),
+                }
+            }
+            ProviderEvent::InfractionDecided(notice) => {
+                match self.disputes.decide(provider, notice).await? {
+                    DisputeNoticeResult::Applied(_) => Ok(ConfirmationResult::DisputeChanged),
+                    DisputeNoticeResult::Duplicate => Ok(ConfirmationResult::Duplicate),
+                }
             }
             ProviderEvent::Ignored { event_id, kind } => {
                 info!(provider, event_id, kind, "provider event ignored");

@@ -9,6 +9,7 @@ pub mod book_splits;
 pub mod cash_out;
 pub mod confirm;
 pub mod create_charge;
+pub mod dispute;
 pub mod execute_payout;
 pub mod expire;
 pub mod money_out;

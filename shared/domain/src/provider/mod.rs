@@ -170,7 +170,6 @@ pub struct ChargePaid {
     pub paid_by: PaidBy,
 }
 
-/// A provider webhook, verified and normalised.
 /// An infraction (MED) the payer's bank opened on a charge we received: a dispute.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InfractionOpened {
@@ -198,6 +197,7 @@ pub struct InfractionDecided {
     pub decided_at: DateTime<Utc>,
 }
 
+/// A provider webhook, verified and normalised.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProviderEvent {
     ChargePaid(ChargePaid),

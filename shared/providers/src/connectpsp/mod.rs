@@ -32,6 +32,52 @@
 //! - Refund answers: `PROCESSING` is pending, `REFUNDED` done (`refundedAt` or now),
 //!   `FAILED`/`REJECTED`/`ERROR` failed. `CASHIN_REFUNDED` is confirmed by the GET reporting
 //!   `REFUNDED` with a `D…` `endToEndId`; its time is `refundedAt`, else the event's `eventAt`.
+//!
+//! # MED infractions (our assumption: the seeds say nothing of MED)
+//!
+//! Modelled on the cash-in events (`eventType` JSON, our transaction id in
+//! `externalReference`, ConnectPSP's ids beside it, amounts as two-decimal numbers):
+//!
+//! ```json
+//! {"eventType": "INFRACTION_OPENED", "eventAt": "2026-03-12T10:00:00Z",
+//!  "data": {"infractionId": "…", "transactionId": "<ConnectPSP's>", "internalCode": "US7B1JQ",
+//!           "externalReference": "<our transaction id>", "endToEndId": "E…",
+//!           "reason": "FRAUD", "amount": 10.00,
+//!           "respondBy": "2026-03-19T10:00:00Z", "openedAt": "2026-03-12T07:00:00-03:00"}}
+//! {"eventType": "INFRACTION_DECIDED", "eventAt": "2026-03-15T10:00:00Z",
+//!  "data": {"infractionId": "…", "transactionId": "…", "internalCode": "US7B1JQ",
+//!           "externalReference": "<our transaction id>", "outcome": "LOST",
+//!           "returnEndToEndId": "D…", "decidedAt": "2026-03-15T10:00:00Z"}}
+//! ```
+//!
+//! Read tolerantly ([`crate::med`]):
+//!
+//! - **Event types**, compared without case or punctuation: opened is `INFRACTION_OPENED`,
+//!   `INFRACTION_CREATED`, `INFRACTION_RECEIVED`, `CASHIN_INFRACTION`,
+//!   `CASHIN_INFRACTION_OPENED`, `MED_OPENED`, `MED_RECEIVED`; decided is
+//!   `INFRACTION_DECIDED`, `INFRACTION_CLOSED`, `INFRACTION_CONCLUDED`,
+//!   `CASHIN_INFRACTION_DECIDED`, `CASHIN_INFRACTION_CLOSED`, `MED_DECIDED`, `MED_CLOSED`.
+//!   Event ids: `INFRACTION_OPENED:{infractionId}` / `INFRACTION_DECIDED:{infractionId}`.
+//! - **Required:** `infractionId` (or `infractionReportId`, `medId`: 1..=128 printable ASCII),
+//!   `externalReference` (one of our transaction ids), and `reason` (or `infractionReason`) /
+//!   `outcome` (or `result`, `decision`, `analysisResult`) with the synonyms of
+//!   [`crate::med`]: e.g. `FRAUD`, `FRAUDE`, `MED_FRAUDE` → fraud; `OPERATIONAL_FLAW`,
+//!   `FALHA_OPERACIONAL`, `MED_OPERACIONAL` → operational flaw; `WON`, `REJECTED`,
+//!   `DISAGREED` → won; `LOST`, `ACCEPTED`, `ACCEPTED_BY_RECEIVER`, `AGREED` → lost
+//!   (accepted/rejected speak of the infraction). A partial acceptance is refused.
+//! - **Optional:** `amount` (or `disputedAmount`, `infractionAmount`; number or decimal string,
+//!   positive, two places at most; absent: the whole undisputed, unrefunded charge),
+//!   `respondBy` (or `responseDeadline`, `deadline`, `dueAt`; absent: the domain's default),
+//!   `openedAt` (or `createdAt`, `reportedAt`) and `decidedAt` (or `closedAt`, `concludedAt`),
+//!   both falling back to `eventAt`, then to our receipt. A lost decision's devolução id is the
+//!   first `D…` among `returnEndToEndId`, `devolutionEndToEndId`, `refundEndToEndId`,
+//!   `endToEndId` (an `E…` there is the original payment and is passed over; absent: `None`);
+//!   a won decision's end-to-end fields are not read.
+//! - Whatever is present must be well-formed: a bad value in a recognised infraction event is
+//!   `Malformed`, naming the field. Other ConnectPSP fields (`transactionId`, `internalCode`,
+//!   the payment's `endToEndId`) are not needed and not read.
+//! - **Authentication:** the URL token alone, as for cash-outs: there is no documented GET of
+//!   an infraction to confirm it with. Should ConnectPSP document one, confirm as cash-ins do.
 
 mod auth;
 pub mod config;

@@ -3,22 +3,49 @@
 //! 1. the `token` query parameter of the URL we registered must match (constant time);
 //! 2. cash-in events are only believed once `GET /cash-in/{internalCode}` agrees, and what we
 //!    record (end-to-end id, amount, payer, times) comes from that answer, not the delivery;
-//! 3. cash-out events have no documented GET, so the token is all that authenticates them.
+//! 3. cash-out events have no documented GET, so the token is all that authenticates them;
+//! 4. so do MED infraction events (our assumed shape, see the module doc of [`super`]): no
+//!    documented GET of an infraction either.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
+use pixgw_domain::dispute::DisputeOutcome;
 use pixgw_domain::error::ProviderError;
 use pixgw_domain::pix::ids::TransactionId;
 use pixgw_domain::pix::payment::{EndToEndId, EndToEndKind, Ispb, PaidBy, PayerBankData};
 use pixgw_domain::pix::pii::Pii;
 use pixgw_domain::provider::{
-    ChargePaid, InboundWebhook, ProviderEvent, ProviderWebhookError, RefundOutcome,
-    RefundReference, TransferOutcome,
+    ChargePaid, InboundWebhook, InfractionDecided, InfractionOpened, ProviderEvent,
+    ProviderWebhookError, RefundOutcome, RefundReference, TransferOutcome,
 };
 
 use super::ConnectPspProvider;
 use super::wire::{self, CashInState, CashInStatus, CashOutEventData, WebhookEnvelope};
+use crate::med::{self, Lenient};
 
 const NOT_CONFIRMED: &str = "not confirmed by ConnectPSP";
+
+/// The event types read as an infraction opened (compared [`med::normalise`]d); the first is
+/// the one we document.
+pub(crate) const INFRACTION_OPENED_EVENTS: &[&str] = &[
+    "INFRACTION_OPENED",
+    "INFRACTION_CREATED",
+    "INFRACTION_RECEIVED",
+    "CASHIN_INFRACTION",
+    "CASHIN_INFRACTION_OPENED",
+    "MED_OPENED",
+    "MED_RECEIVED",
+];
+
+/// The event types read as an infraction decided.
+pub(crate) const INFRACTION_DECIDED_EVENTS: &[&str] = &[
+    "INFRACTION_DECIDED",
+    "INFRACTION_CLOSED",
+    "INFRACTION_CONCLUDED",
+    "CASHIN_INFRACTION_DECIDED",
+    "CASHIN_INFRACTION_CLOSED",
+    "MED_DECIDED",
+    "MED_CLOSED",
+];
 
 pub(crate) async fn verify(
     provider: &ConnectPspProvider,
@@ -45,6 +72,12 @@ pub(crate) async fn verify(
         }
         "CASHOUT_PAID" | "CASHOUT_FAILED" => {
             transfer_settled(&envelope, event_at.unwrap_or(webhook.now))
+        }
+        kind if med::is_one_of(kind, INFRACTION_OPENED_EVENTS) => {
+            infraction_opened(&envelope.data, event_at.unwrap_or(webhook.now))
+        }
+        kind if med::is_one_of(kind, INFRACTION_DECIDED_EVENTS) => {
+            infraction_decided(&envelope.data, event_at.unwrap_or(webhook.now))
         }
         other => Ok(ProviderEvent::Ignored {
             event_id: format!(
@@ -193,6 +226,77 @@ fn transfer_settled(
         idempotency_key: data.external_reference,
         outcome,
     })
+}
+
+/// `INFRACTION_OPENED` (or a synonym). `fallback_at` (the event's `eventAt`, else our
+/// receipt) stands for a missing `openedAt`.
+fn infraction_opened(
+    data: &serde_json::Value,
+    fallback_at: DateTime<Utc>,
+) -> Result<ProviderEvent, ProviderWebhookError> {
+    let data = Lenient::object(data, "data.").map_err(|e| malformed(&e))?;
+    let read = || -> Result<InfractionOpened, String> {
+        let infraction_id = data.required_id(INFRACTION_ID)?.to_owned();
+        Ok(InfractionOpened {
+            event_id: format!("INFRACTION_OPENED:{infraction_id}"),
+            transaction_id: infraction_transaction(&data)?,
+            reason: data.required_reason(&["reason", "infractionReason"])?,
+            amount: data.amount(&["amount", "disputedAmount", "infractionAmount"])?,
+            respond_by: data.instant(&["respondBy", "responseDeadline", "deadline", "dueAt"])?,
+            opened_at: data
+                .instant(&["openedAt", "createdAt", "reportedAt"])?
+                .unwrap_or(fallback_at.trunc_subsecs(3)),
+            infraction_id,
+        })
+    };
+    read()
+        .map(ProviderEvent::InfractionOpened)
+        .map_err(|e| malformed(&e))
+}
+
+/// `INFRACTION_DECIDED` (or a synonym). A won infraction's end-to-end fields are not read.
+fn infraction_decided(
+    data: &serde_json::Value,
+    fallback_at: DateTime<Utc>,
+) -> Result<ProviderEvent, ProviderWebhookError> {
+    let data = Lenient::object(data, "data.").map_err(|e| malformed(&e))?;
+    let read = || -> Result<InfractionDecided, String> {
+        let infraction_id = data.required_id(INFRACTION_ID)?.to_owned();
+        let outcome =
+            data.required_outcome(&["outcome", "result", "decision", "analysisResult"])?;
+        let end_to_end_id = match outcome {
+            DisputeOutcome::Won => None,
+            DisputeOutcome::Lost => data.devolution_id(&[
+                "returnEndToEndId",
+                "devolutionEndToEndId",
+                "refundEndToEndId",
+                "endToEndId",
+            ])?,
+        };
+        Ok(InfractionDecided {
+            event_id: format!("INFRACTION_DECIDED:{infraction_id}"),
+            transaction_id: infraction_transaction(&data)?,
+            outcome,
+            end_to_end_id,
+            decided_at: data
+                .instant(&["decidedAt", "closedAt", "concludedAt"])?
+                .unwrap_or(fallback_at.trunc_subsecs(3)),
+            infraction_id,
+        })
+    };
+    read()
+        .map(ProviderEvent::InfractionDecided)
+        .map_err(|e| malformed(&e))
+}
+
+/// The names ConnectPSP may give an infraction's id.
+const INFRACTION_ID: &[&str] = &["infractionId", "infractionReportId", "medId"];
+
+/// Our transaction: `externalReference`, as on every ConnectPSP cash-in event.
+fn infraction_transaction(data: &Lenient<'_>) -> Result<TransactionId, String> {
+    let (_, reference) = data.required_text(&["externalReference"])?;
+    TransactionId::parse(reference)
+        .ok_or_else(|| "data.externalReference is not one of our transaction ids".to_owned())
 }
 
 fn our_transaction(status: &CashInStatus) -> Result<TransactionId, ProviderWebhookError> {

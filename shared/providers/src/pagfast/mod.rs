@@ -53,6 +53,48 @@
 //! with the charge (`webhook.customHeaderName`/`customHeaderValue`), compared in constant time
 //! before the body is read: PagFast documents no signature.
 //!
+//! ## MED infractions (our assumption: the seed says nothing of MED)
+//!
+//! In the same state-based style, an infraction is the transaction entering a state of its own
+//! with the infraction beside it in `data.infraction` (amounts as strings, like PagFast's):
+//!
+//! ```json
+//! {"statusCode":"Done","data":{
+//!   "transaction":{"id":"…","orderId":"<our id>","date":"…","state":"InfractionOpened","amount":"50"},
+//!   "infraction":{"id":"…","reason":"Fraud","value":"50.00",
+//!     "respondBy":"<RFC 3339>","openedAt":"<RFC 3339>"}}}
+//! {"statusCode":"Done","data":{
+//!   "transaction":{"id":"…","orderId":"<our id>","date":"…","state":"InfractionDecided","amount":"50"},
+//!   "infraction":{"id":"…","outcome":"Lost","endToEndId":"D…","decidedAt":"<RFC 3339>"}}}
+//! ```
+//!
+//! Read tolerantly ([`crate::med`]; states, reasons and outcomes compared without case or
+//! punctuation, so `InfractionOpened` and `INFRACTION_OPENED` are one):
+//!
+//! - **States:** opened is `InfractionOpened`, `InfractionRegistered`, `InfractionReceived`,
+//!   `MedOpened`, `UnderDispute`, `InDispute`, `Disputed`
+//!   ([`webhook::INFRACTION_OPENED_STATES`]); decided is `InfractionDecided`,
+//!   `InfractionClosed`, `InfractionConcluded`, `MedDecided`, `MedClosed`, `DisputeDecided`,
+//!   `DisputeClosed` ([`webhook::INFRACTION_DECIDED_STATES`]). Event ids:
+//!   `pagfast:{transaction.id}:InfractionOpened:{infraction id}` (and `…:InfractionDecided:…`).
+//! - **Required:** `transaction.orderId` (one of our transaction ids), `data.infraction` with
+//!   `id` (or `infractionId`, 1..=128 printable ASCII), and `reason` (or `type`) / `outcome`
+//!   (or `result`, `decision`) with [`crate::med`]'s synonyms: `Fraud`, `Fraude`,
+//!   `MedFraude` → fraud; `OperationalFlaw`, `FalhaOperacional`, `MedOperacional` →
+//!   operational flaw; `Won`, `Rejected`, `Disagreed` → won; `Lost`, `Accepted`,
+//!   `AcceptedByReceiver`, `Agreed` → lost (accepted/rejected speak of the infraction). A
+//!   partial acceptance is refused.
+//! - **Optional:** `value` (or `amount`; decimal string, up to six places as PagFast writes
+//!   them, but whole centavos, or a number; absent: the whole undisputed, unrefunded charge),
+//!   `respondBy` (or `deadline`, `dueDate`; absent: the domain's default), `openedAt` (or
+//!   `date`, `createdAt`) and `decidedAt` (or `closedAt`, `date`), falling back to our receipt.
+//!   A lost decision's devolução id is the first `D…` among `endToEndId`, `returnEndToEndId`,
+//!   `devolutionEndToEndId` (an `E…` is the original payment and is passed over; absent:
+//!   `None`); a won decision's are not read.
+//! - Whatever is present must be well-formed: a bad value, or an infraction state without
+//!   `data.infraction`, is `Malformed`, naming the field. Authentication is the custom header,
+//!   as for every PagFast webhook.
+//!
 //! # Transfers and refunds
 //!
 //! The seed documents cash-in only: [`PixProvider::capabilities`] says so, and the domain never

@@ -84,6 +84,9 @@ pub struct DoneEnvelope {
 pub struct DoneData {
     pub transaction: Option<TransactionData>,
     pub payment: Option<PaymentData>,
+    /// Webhook only (our assumption, see the module doc of [`super`]): the MED infraction of an
+    /// `InfractionOpened` / `InfractionDecided` event, read leniently by field.
+    pub infraction: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -10,26 +10,49 @@
 //! ```
 //!
 //! plus `TRANSFER_COMPLETED` / `TRANSFER_FAILED` with
-//! `data: {idempotencyKey, transferId, endToEndId?, reason?, settledAt}`. Any other authentic
-//! event type is acknowledged as [`ProviderEvent::Ignored`].
+//! `data: {idempotencyKey, transferId, endToEndId?, reason?, settledAt}`, and the MED
+//! infractions the sandbox opens and decides as the payer's bank
+//! ([`super::SandboxProvider::open_infraction`], [`super::SandboxProvider::decide_infraction`]):
+//!
+//! ```json
+//! {"eventId": "evt_…", "eventType": "INFRACTION_OPENED", "eventAt": "2026-03-10T11:22:18.123Z",
+//!  "data": {"infractionId": "inf_…", "transactionId": "…", "reason": "FRAUD",
+//!           "amount": 200.00, "respondBy": "2026-03-17T11:22:18.123Z",
+//!           "openedAt": "2026-03-10T11:22:18.123Z"}}
+//! {"eventId": "evt_…", "eventType": "INFRACTION_DECIDED", "eventAt": "2026-03-12T09:00:00.000Z",
+//!  "data": {"infractionId": "inf_…", "transactionId": "…", "outcome": "LOST",
+//!           "endToEndId": "D99999999202603120900…", "decidedAt": "2026-03-12T09:00:00.000Z"}}
+//! ```
+//!
+//! `reason` is `FRAUD` or `OPERATIONAL_FLAW`; `amount` is absent when the whole (undisputed,
+//! unrefunded) charge is disputed; `respondBy` is always sent by the sandbox but optional to
+//! the parser (absent: the domain's default deadline); `outcome` is `WON` or `LOST`;
+//! `endToEndId` (the devolução's `D…` id) only when `LOST`, and optional then. Any other
+//! authentic event type is acknowledged as [`ProviderEvent::Ignored`].
 //!
 //! Amounts are JSON numbers with two decimals, read from their exact text (the workspace builds
 //! serde_json with `arbitrary_precision`), never through `f64`.
 
 use chrono::{DateTime, SubsecRound, Utc};
+use pixgw_domain::dispute::{DisputeOutcome, DisputeReason};
 use pixgw_domain::pix::ids::TransactionId;
 use pixgw_domain::pix::money::{MAX_AMOUNT_CENTS, Money, parse_decimal};
 use pixgw_domain::pix::payment::{EndToEndId, EndToEndKind, Ispb, PaidBy, PayerBankData};
 use pixgw_domain::pix::pii::Pii;
-use pixgw_domain::provider::{ChargePaid, ProviderEvent, ProviderWebhookError, TransferOutcome};
+use pixgw_domain::provider::{
+    ChargePaid, InfractionDecided, InfractionOpened, ProviderEvent, ProviderWebhookError,
+    TransferOutcome,
+};
 use serde_json::{Map, Value, json};
+
+use super::network::{SandboxInfractionDecision, SandboxOpenedInfraction};
+use crate::med::{self, MAX_ID_LEN};
 
 pub const EVENT_CASHIN_PAID: &str = "CASHIN_PAID";
 pub const EVENT_TRANSFER_COMPLETED: &str = "TRANSFER_COMPLETED";
 pub const EVENT_TRANSFER_FAILED: &str = "TRANSFER_FAILED";
-
-/// Ids are stored and logged; anything longer than this is not an id a PSP would send.
-const MAX_ID_LEN: usize = 128;
+pub const EVENT_INFRACTION_OPENED: &str = "INFRACTION_OPENED";
+pub const EVENT_INFRACTION_DECIDED: &str = "INFRACTION_DECIDED";
 
 /// The network's timestamps: UTC, millisecond precision (what [`ChargePaid::paid_at`] keeps).
 fn format_instant(at: DateTime<Utc>) -> String {
@@ -119,6 +142,59 @@ pub(crate) fn transfer_body(
     Some(body.to_string().into_bytes())
 }
 
+fn outcome_str(outcome: DisputeOutcome) -> &'static str {
+    match outcome {
+        DisputeOutcome::Won => "WON",
+        DisputeOutcome::Lost => "LOST",
+    }
+}
+
+/// The `INFRACTION_OPENED` event of `infraction` (the same bytes every time).
+pub(crate) fn infraction_opened_body(infraction: &SandboxOpenedInfraction) -> Vec<u8> {
+    let opened_at = format_instant(infraction.opened_at);
+    let mut data = json!({
+        "infractionId": infraction.infraction_id,
+        "transactionId": infraction.transaction_id.as_str(),
+        "reason": infraction.reason.as_str(),
+        "respondBy": format_instant(infraction.respond_by),
+        "openedAt": opened_at,
+    });
+    if let (Some(amount), Some(map)) = (infraction.amount, data.as_object_mut()) {
+        // `Money` serialises as a JSON number with exactly two decimals.
+        map.insert("amount".to_owned(), json!(amount));
+    }
+    json!({
+        "eventId": infraction.event_id,
+        "eventType": EVENT_INFRACTION_OPENED,
+        "eventAt": opened_at,
+        "data": data,
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// The `INFRACTION_DECIDED` event of `decision` (the same bytes every time).
+pub(crate) fn infraction_decided_body(decision: &SandboxInfractionDecision) -> Vec<u8> {
+    let decided_at = format_instant(decision.decided_at);
+    let mut data = json!({
+        "infractionId": decision.infraction_id,
+        "transactionId": decision.transaction_id.as_str(),
+        "outcome": outcome_str(decision.outcome),
+        "decidedAt": decided_at,
+    });
+    if let (Some(id), Some(map)) = (&decision.end_to_end_id, data.as_object_mut()) {
+        map.insert("endToEndId".to_owned(), json!(id.as_str()));
+    }
+    json!({
+        "eventId": decision.event_id,
+        "eventType": EVENT_INFRACTION_DECIDED,
+        "eventAt": decided_at,
+        "data": data,
+    })
+    .to_string()
+    .into_bytes()
+}
+
 /// Turns an authenticated body into a [`ProviderEvent`]; every problem is a
 /// [`ProviderWebhookError::Malformed`] naming the offending field.
 pub(crate) fn parse(body: &[u8]) -> Result<ProviderEvent, ProviderWebhookError> {
@@ -153,6 +229,12 @@ pub(crate) fn parse(body: &[u8]) -> Result<ProviderEvent, ProviderWebhookError> 
                 outcome,
             })
         }
+        EVENT_INFRACTION_OPENED => {
+            parse_infraction_opened(event_id, &root.object("data", "data.")?)
+        }
+        EVENT_INFRACTION_DECIDED => {
+            parse_infraction_decided(event_id, &root.object("data", "data.")?)
+        }
         other => Ok(ProviderEvent::Ignored {
             event_id,
             kind: other.to_owned(),
@@ -160,13 +242,80 @@ pub(crate) fn parse(body: &[u8]) -> Result<ProviderEvent, ProviderWebhookError> 
     }
 }
 
+fn parse_infraction_opened(
+    event_id: String,
+    data: &Fields<'_>,
+) -> Result<ProviderEvent, ProviderWebhookError> {
+    let infraction_id = data.id("infractionId")?.to_owned();
+    let transaction_id = data.transaction_id("transactionId")?;
+    let reason = data.string("reason")?;
+    let reason = DisputeReason::parse(reason).ok_or_else(|| {
+        malformed(format!(
+            "data.reason must be \"FRAUD\" or \"OPERATIONAL_FLAW\", got {}",
+            med::shown(reason)
+        ))
+    })?;
+    let amount = match data.map.get("amount") {
+        Some(Value::Null) | None => None,
+        Some(_) => Some(data.amount("amount")?),
+    };
+    let respond_by = match data.map.get("respondBy") {
+        Some(Value::Null) | None => None,
+        Some(_) => Some(data.instant("respondBy")?),
+    };
+    let opened_at = data.instant("openedAt")?;
+    Ok(ProviderEvent::InfractionOpened(InfractionOpened {
+        event_id,
+        infraction_id,
+        transaction_id,
+        reason,
+        amount,
+        respond_by,
+        opened_at,
+    }))
+}
+
+fn parse_infraction_decided(
+    event_id: String,
+    data: &Fields<'_>,
+) -> Result<ProviderEvent, ProviderWebhookError> {
+    let infraction_id = data.id("infractionId")?.to_owned();
+    let transaction_id = data.transaction_id("transactionId")?;
+    let outcome = match data.string("outcome")? {
+        "WON" => DisputeOutcome::Won,
+        "LOST" => DisputeOutcome::Lost,
+        other => {
+            return Err(malformed(format!(
+                "data.outcome must be \"WON\" or \"LOST\", got {}",
+                med::shown(other)
+            )));
+        }
+    };
+    let end_to_end_id = match data.map.get("endToEndId") {
+        Some(Value::Null) | None => None,
+        Some(_) if outcome == DisputeOutcome::Won => {
+            return Err(malformed(
+                "data.endToEndId must be absent when data.outcome is \"WON\" (no devolução)",
+            ));
+        }
+        Some(_) => Some(data.end_to_end_id("endToEndId", EndToEndKind::Devolution)?),
+    };
+    let decided_at = data.instant("decidedAt")?;
+    Ok(ProviderEvent::InfractionDecided(InfractionDecided {
+        event_id,
+        infraction_id,
+        transaction_id,
+        outcome,
+        end_to_end_id,
+        decided_at,
+    }))
+}
+
 fn parse_cash_in_paid(
     event_id: String,
     data: &Fields<'_>,
 ) -> Result<ProviderEvent, ProviderWebhookError> {
-    let transaction_id = TransactionId::parse(data.string("transactionId")?).ok_or_else(|| {
-        malformed("data.transactionId is not a transaction id this gateway issues")
-    })?;
+    let transaction_id = data.transaction_id("transactionId")?;
     let status = data.string("status")?;
     if status != "PAID" {
         return Err(malformed(format!(
@@ -233,6 +382,15 @@ impl<'a> Fields<'a> {
             .as_object()
             .map(|map| Fields { prefix, map })
             .ok_or_else(|| malformed(format!("{}{name} must be an object", self.prefix)))
+    }
+
+    fn transaction_id(&self, name: &str) -> Result<TransactionId, ProviderWebhookError> {
+        TransactionId::parse(self.string(name)?).ok_or_else(|| {
+            malformed(format!(
+                "{}{name} is not a transaction id this gateway issues",
+                self.prefix
+            ))
+        })
     }
 
     fn string(&self, name: &str) -> Result<&'a str, ProviderWebhookError> {
@@ -303,8 +461,12 @@ impl<'a> Fields<'a> {
             malformed(format!("{}{name} is not a PIX end-to-end id", self.prefix))
         })?;
         if id.kind() != kind {
+            let expected = match kind {
+                EndToEndKind::Payment => "a payment (E…)",
+                EndToEndKind::Devolution => "a devolution (D…)",
+            };
             return Err(malformed(format!(
-                "{}{name} must be a payment (E…) end-to-end id",
+                "{}{name} must be {expected} end-to-end id",
                 self.prefix
             )));
         }

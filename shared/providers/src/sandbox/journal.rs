@@ -1,5 +1,7 @@
 //! The sandbox network's memory on disk (local gateway only): one JSON line per transfer or
-//! refund it decided, written and synced before the outcome is answered.
+//! refund it decided, written and synced before the outcome is answered, and one per MED
+//! infraction it opened or decided (so a restarted gateway's sandbox still answers a repeated
+//! decision with the first one).
 //!
 //! A real PSP remembers idempotency keys across *our* restarts. Without this file a gateway
 //! killed between a transfer and storing its outcome would, on restart, ask a sandbox that had
@@ -14,6 +16,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
+use pixgw_domain::dispute::{DisputeOutcome, DisputeReason};
+use pixgw_domain::pix::ids::TransactionId;
 use pixgw_domain::pix::money::Money;
 use pixgw_domain::pix::payment::{EndToEndId, Ispb};
 use pixgw_domain::pix::pii::Pii;
@@ -21,7 +25,9 @@ use pixgw_domain::pix::pix_key::PixKeyType;
 use pixgw_domain::provider::{RefundOutcome, TransferDestination, TransferOutcome};
 use serde::{Deserialize, Serialize};
 
-use super::network::{SandboxRefund, SandboxTransfer};
+use super::network::{
+    SandboxInfractionDecision, SandboxOpenedInfraction, SandboxRefund, SandboxTransfer,
+};
 
 /// One decided movement, as written.
 #[derive(Debug, Serialize, Deserialize)]
@@ -40,6 +46,27 @@ pub enum JournalEntry {
         amount_cents: i64,
         original_end_to_end_id: EndToEndId,
         outcome: Outcome,
+    },
+    #[serde(rename_all = "camelCase")]
+    InfractionOpened {
+        event_id: String,
+        infraction_id: String,
+        transaction_id: String,
+        reason: DisputeReason,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        amount_cents: Option<i64>,
+        respond_by: DateTime<Utc>,
+        opened_at: DateTime<Utc>,
+    },
+    #[serde(rename_all = "camelCase")]
+    InfractionDecided {
+        event_id: String,
+        infraction_id: String,
+        transaction_id: String,
+        outcome: DisputeOutcome,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        end_to_end_id: Option<EndToEndId>,
+        decided_at: DateTime<Utc>,
     },
 }
 
@@ -162,10 +189,37 @@ impl JournalEntry {
     }
 }
 
+impl JournalEntry {
+    pub(crate) fn infraction_opened(i: &SandboxOpenedInfraction) -> JournalEntry {
+        JournalEntry::InfractionOpened {
+            event_id: i.event_id.clone(),
+            infraction_id: i.infraction_id.clone(),
+            transaction_id: i.transaction_id.as_str().to_owned(),
+            reason: i.reason,
+            amount_cents: i.amount.map(Money::cents),
+            respond_by: i.respond_by,
+            opened_at: i.opened_at,
+        }
+    }
+
+    pub(crate) fn infraction_decided(d: &SandboxInfractionDecision) -> JournalEntry {
+        JournalEntry::InfractionDecided {
+            event_id: d.event_id.clone(),
+            infraction_id: d.infraction_id.clone(),
+            transaction_id: d.transaction_id.as_str().to_owned(),
+            outcome: d.outcome,
+            end_to_end_id: d.end_to_end_id.clone(),
+            decided_at: d.decided_at,
+        }
+    }
+}
+
 /// What a journal line restores.
 pub(crate) enum Restored {
     Transfer(SandboxTransfer),
     Refund(SandboxRefund),
+    InfractionOpened(SandboxOpenedInfraction),
+    InfractionDecided(SandboxInfractionDecision),
 }
 
 impl Restored {
@@ -245,6 +299,38 @@ impl Restored {
                         end_to_end_id: end_to_end_id?,
                     },
                 },
+            }),
+            JournalEntry::InfractionOpened {
+                event_id,
+                infraction_id,
+                transaction_id,
+                reason,
+                amount_cents,
+                respond_by,
+                opened_at,
+            } => Restored::InfractionOpened(SandboxOpenedInfraction {
+                event_id,
+                infraction_id,
+                transaction_id: TransactionId::parse(&transaction_id)?,
+                reason,
+                amount: amount_cents.map(Money::from_cents),
+                respond_by,
+                opened_at,
+            }),
+            JournalEntry::InfractionDecided {
+                event_id,
+                infraction_id,
+                transaction_id,
+                outcome,
+                end_to_end_id,
+                decided_at,
+            } => Restored::InfractionDecided(SandboxInfractionDecision {
+                event_id,
+                infraction_id,
+                transaction_id: TransactionId::parse(&transaction_id)?,
+                outcome,
+                end_to_end_id,
+                decided_at,
             }),
         })
     }

@@ -10,6 +10,14 @@
 //!   payer's PSP (so it carries the payer's ISPB). The gateway authenticates it with
 //!   [`PixProvider::verify_webhook`] exactly as it would a real PSP's (see [`signature`] for the
 //!   Standard Webhooks scheme and [`events`] for the JSON).
+//! - **MED infractions.** [`SandboxProvider::open_infraction`] plays the payer's bank opening an
+//!   infraction on a charge (the signed `INFRACTION_OPENED` webhook, with a fresh `inf_…` id
+//!   and, unless given, a deadline [`DEFAULT_DEFENCE_DAYS`] days on);
+//!   [`SandboxProvider::decide_infraction`] plays its decision (`INFRACTION_DECIDED`, `WON` or
+//!   `LOST`, a lost one with the devolução's fresh `D…` id). An infraction is decided once:
+//!   deciding it again returns the first decision's event, byte for byte (same event id,
+//!   outcome, end-to-end id and times; only the signature's timestamp is new), whatever is
+//!   asked the second time. See [`events`] for the JSON.
 //! - **Transfers and refunds** settle immediately ([`TransferOutcome::Completed`] /
 //!   [`RefundOutcome::Completed`]) with end-to-end ids carrying [`SANDBOX_ISPB`] (the sandbox is
 //!   the paying PSP), and are idempotent per `idempotency_key` (see [`network`]).
@@ -32,12 +40,13 @@
 //!
 //! The network lives in process memory; the local gateway also keeps it in a file
 //! ([`SandboxProvider::with_journal`], see [`journal`]) so that, like a real PSP, it remembers
-//! every idempotency key across the gateway's restarts. The local gateway is one process, so
-//! its sandbox is exact; on a Lambda sandbox deployment each function instance has its own, so the sandbox's
-//! transfer idempotency holds per instance only: a payout executor that crashed between its
-//! transfer and storing the outcome could, retried on another instance, "transfer" twice in the
-//! sandbox. A real PSP keeps idempotency keys for every caller, which is what production relies
-//! on. No real money moves in the sandbox.
+//! every idempotency key (and every infraction and decision) across the gateway's restarts. The
+//! local gateway is one process, so its sandbox is exact; on a Lambda sandbox deployment each
+//! function instance has its own, so the sandbox's transfer idempotency holds per instance
+//! only: a payout executor that crashed between its transfer and storing the outcome could,
+//! retried on another instance, "transfer" twice in the sandbox. Likewise an infraction decided on one instance and again on another gets two
+//! different decisions there. A real PSP keeps idempotency keys for every caller, which is
+//! what production relies on. No real money moves in the sandbox.
 
 pub mod events;
 pub mod journal;
@@ -51,7 +60,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
+use pixgw_domain::dispute::{DEFAULT_DEFENCE_DAYS, DisputeOutcome, DisputeReason};
 use pixgw_domain::error::ProviderError;
 use pixgw_domain::pix::brcode::{DynamicBrCode, build_dynamic};
 use pixgw_domain::pix::clock::Clock;
@@ -65,7 +75,10 @@ use pixgw_domain::provider::{
 use pixgw_domain::provider::{PixProvider, ProviderCharge, ProviderChargeRequest};
 use uuid::Uuid;
 
-pub use network::{REJECTED_KEY_REASON, SandboxRefund, SandboxTransfer};
+pub use network::{
+    REJECTED_KEY_REASON, SandboxInfractionDecision, SandboxOpenedInfraction, SandboxRefund,
+    SandboxTransfer,
+};
 pub use signature::SignedWebhook;
 
 use events::CashInPaid;
@@ -79,6 +92,10 @@ pub const MAX_LOCATION_HOST_LEN: usize = 77 - "/pix/loc/".len() - 32;
 /// end-to-end id can never be mistaken for a real one.
 pub const SANDBOX_ISPB: &str = "99999999";
 
+/// The sandbox's [`PixProvider::name`]: stored on its charges and disputes (a dispute's id
+/// derives from it and the infraction id).
+pub const SANDBOX_PROVIDER: &str = "sandbox";
+
 /// The simulated network does everything a real PSP may.
 pub const CAPABILITIES: ProviderCapabilities = ProviderCapabilities::ALL;
 
@@ -88,6 +105,27 @@ pub struct SandboxPayment {
     pub transaction_id: TransactionId,
     pub amount: Money,
     pub paid_by: PaidBy,
+}
+
+/// An infraction (MED) the (simulated) payer's bank opens on a charge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxInfraction {
+    pub transaction_id: TransactionId,
+    pub reason: DisputeReason,
+    /// The disputed amount; `None`: all of the charge not yet refunded or disputed. Sent as
+    /// given: a non-positive one makes a webhook the gateway refuses as malformed.
+    pub amount: Option<Money>,
+    /// The defence deadline; `None`: [`DEFAULT_DEFENCE_DAYS`] days after opening. Sent at
+    /// millisecond precision.
+    pub respond_by: Option<DateTime<Utc>>,
+}
+
+/// What [`SandboxProvider::open_infraction`] returns: the new infraction's id (the gateway's
+/// dispute id derives from it) and the signed webhook announcing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxInfractionNotice {
+    pub infraction_id: String,
+    pub webhook: SignedWebhook,
 }
 
 #[derive(Clone)]
@@ -146,9 +184,11 @@ impl SandboxProvider {
     }
 
     /// The same provider with a network kept in `path` (see [`journal`]): what the file holds
-    /// is remembered (idempotency keys included), and every new transfer or refund is written
-    /// and synced there before it is answered. Replaces this provider's network, so call it
-    /// before handing out clones.
+    /// is remembered (idempotency keys, infractions and decisions included), and every new
+    /// transfer or refund is written and synced there before it is answered. New infractions
+    /// and decisions are written too; failing to write one is logged rather than refused (the
+    /// webhook moves no money; only a restart would forget it). Replaces this provider's
+    /// network, so call it before handing out clones.
     pub fn with_journal(mut self, path: &std::path::Path) -> std::io::Result<SandboxProvider> {
         self.network = Arc::new(Mutex::new(Network::open(path)?));
         Ok(self)
@@ -212,6 +252,83 @@ impl SandboxProvider {
         self.webhook_key.signed(&event_id, now, body)
     }
 
+    /// Plays the payer's bank opening a MED infraction on a charge: the signed
+    /// `INFRACTION_OPENED` webhook the PSP sends, and the infraction's id. Each call is a new
+    /// infraction (fresh event and `inf_…` infraction ids, also in
+    /// [`infractions`](Self::infractions)); redeliver one with
+    /// [`infraction_webhook`](Self::infraction_webhook). The sandbox does not check that the
+    /// charge exists or was paid: that is the gateway's job.
+    pub fn open_infraction(&self, infraction: &SandboxInfraction) -> SandboxInfractionNotice {
+        let now = self.now();
+        let default_deadline = TimeDelta::try_days(DEFAULT_DEFENCE_DAYS)
+            .and_then(|days| now.checked_add_signed(days))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let opened = SandboxOpenedInfraction {
+            event_id: new_event_id(),
+            infraction_id: format!("inf_{}", Uuid::new_v4().simple()),
+            transaction_id: infraction.transaction_id.clone(),
+            reason: infraction.reason,
+            amount: infraction.amount,
+            respond_by: infraction
+                .respond_by
+                .map_or(default_deadline, |at| at.trunc_subsecs(3)),
+            opened_at: now,
+        };
+        let body = events::infraction_opened_body(&opened);
+        let event_id = opened.event_id.clone();
+        let infraction_id = opened.infraction_id.clone();
+        self.network().open_infraction(opened);
+        SandboxInfractionNotice {
+            infraction_id,
+            webhook: self.webhook_key.signed(&event_id, now, body),
+        }
+    }
+
+    /// The `INFRACTION_OPENED` webhook of an infraction this sandbox opened, signed again now
+    /// (same body and event id: a redelivery). `None` if it did not open `infraction_id`.
+    pub fn infraction_webhook(&self, infraction_id: &str) -> Option<SignedWebhook> {
+        let opened = self.network().infraction(infraction_id)?.clone();
+        let body = events::infraction_opened_body(&opened);
+        Some(self.webhook_key.signed(&opened.event_id, self.now(), body))
+    }
+
+    /// Plays the payer's bank deciding an infraction: the signed `INFRACTION_DECIDED` webhook.
+    /// `Lost` names the devolução's fresh `D…` end-to-end id (issued by [`SANDBOX_ISPB`], like
+    /// a refund's); `Won` none.
+    ///
+    /// The first call for an `infraction_id` decides it for good: every later call returns the
+    /// same body (event id, outcome, end-to-end id, `decidedAt`), signed again now, whatever
+    /// `transaction_id` and `outcome` it passes (a different ask is logged). The infraction
+    /// need not have been opened by this sandbox (on Lambda another instance may have opened
+    /// it), so `transaction_id` is taken from the caller.
+    pub fn decide_infraction(
+        &self,
+        infraction_id: &str,
+        transaction_id: &TransactionId,
+        outcome: DisputeOutcome,
+    ) -> SignedWebhook {
+        let now = self.now();
+        let decision = self.network().decide_infraction(
+            infraction_id,
+            transaction_id,
+            outcome,
+            &self.ispb,
+            now,
+        );
+        let body = events::infraction_decided_body(&decision);
+        self.webhook_key.signed(&decision.event_id, now, body)
+    }
+
+    /// Every infraction this sandbox opened, in opening order.
+    pub fn infractions(&self) -> Vec<SandboxOpenedInfraction> {
+        self.network().infractions()
+    }
+
+    /// Every infraction decision, in decision order (one per infraction id).
+    pub fn infraction_decisions(&self) -> Vec<SandboxInfractionDecision> {
+        self.network().infraction_decisions()
+    }
+
     /// The signed `TRANSFER_COMPLETED` / `TRANSFER_FAILED` webhook for a recorded transfer
     /// (the sandbox answers transfers synchronously, but the gateway also accepts the
     /// asynchronous notice a real PSP sends). `None` if no transfer has this key.
@@ -258,7 +375,7 @@ impl SandboxProvider {
 #[async_trait]
 impl PixProvider for SandboxProvider {
     fn name(&self) -> &'static str {
-        "sandbox"
+        SANDBOX_PROVIDER
     }
 
     fn capabilities(&self) -> ProviderCapabilities {

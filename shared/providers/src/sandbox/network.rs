@@ -1,5 +1,6 @@
 //! The sandbox's simulated PIX network: the money that left our account (transfers) and the
-//! charges given back (refunds), remembered by idempotency key.
+//! charges given back (refunds), remembered by idempotency key; and the MED infractions it
+//! opened and decided (as the payer's bank), remembered by infraction id.
 //!
 //! Idempotency is the property the gateway's retry logic relies on, so the sandbox models it the
 //! way a real PSP does: the first call with a key decides the outcome; every later call with that
@@ -11,7 +12,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
+use pixgw_domain::dispute::{DisputeOutcome, DisputeReason};
 use pixgw_domain::error::ProviderError;
+use pixgw_domain::pix::ids::TransactionId;
 use pixgw_domain::pix::money::{MAX_AMOUNT_CENTS, Money};
 use pixgw_domain::pix::payment::{EndToEndId, EndToEndKind, Ispb};
 use pixgw_domain::provider::{
@@ -47,6 +50,35 @@ pub struct SandboxRefund {
     pub outcome: RefundOutcome,
 }
 
+/// An infraction the sandbox opened (playing the payer's bank), as its `INFRACTION_OPENED`
+/// event announced it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxOpenedInfraction {
+    pub event_id: String,
+    pub infraction_id: String,
+    pub transaction_id: TransactionId,
+    pub reason: DisputeReason,
+    /// `None`: all of the charge not yet refunded or disputed (the gateway decides).
+    pub amount: Option<Money>,
+    /// The deadline sent (the caller's, or [`pixgw_domain::dispute::DEFAULT_DEFENCE_DAYS`]
+    /// after opening), at millisecond precision.
+    pub respond_by: DateTime<Utc>,
+    pub opened_at: DateTime<Utc>,
+}
+
+/// How the sandbox decided an infraction, as its `INFRACTION_DECIDED` event says: the first
+/// decision of an infraction id is the only one (a repeat gets this back).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxInfractionDecision {
+    pub event_id: String,
+    pub infraction_id: String,
+    pub transaction_id: TransactionId,
+    pub outcome: DisputeOutcome,
+    /// Lost: the devolução's id (`D…`, the sandbox's ISPB, like a refund's); won: `None`.
+    pub end_to_end_id: Option<EndToEndId>,
+    pub decided_at: DateTime<Utc>,
+}
+
 /// Everything the simulated network remembers. Lives behind one `Arc<Mutex<..>>` shared by all
 /// clones of the provider, so the gateway's handlers and a test's handle see the same network.
 #[derive(Debug, Default)]
@@ -56,6 +88,10 @@ pub(crate) struct Network {
     transfer_index: HashMap<String, usize>,
     refunds: Vec<SandboxRefund>,
     refund_index: HashMap<String, usize>,
+    infractions: Vec<SandboxOpenedInfraction>,
+    infraction_index: HashMap<String, usize>,
+    decisions: Vec<SandboxInfractionDecision>,
+    decision_index: HashMap<String, usize>,
     /// How many upcoming transfer/refund calls fail as if the provider were down.
     fail_next: usize,
     transfer_calls: usize,
@@ -83,6 +119,8 @@ impl Network {
                         .insert(r.idempotency_key.clone(), network.refunds.len());
                     network.refunds.push(r);
                 }
+                Restored::InfractionOpened(i) => network.remember_infraction(i),
+                Restored::InfractionDecided(d) => network.remember_decision(d),
             }
         }
         network.journal = Some(journal);
@@ -124,6 +162,121 @@ impl Network {
 
     pub(crate) fn refund_calls(&self) -> usize {
         self.refund_calls
+    }
+
+    pub(crate) fn infractions(&self) -> Vec<SandboxOpenedInfraction> {
+        self.infractions.clone()
+    }
+
+    pub(crate) fn infraction(&self, infraction_id: &str) -> Option<&SandboxOpenedInfraction> {
+        self.infraction_index
+            .get(infraction_id)
+            .and_then(|&i| self.infractions.get(i))
+    }
+
+    pub(crate) fn infraction_decisions(&self) -> Vec<SandboxInfractionDecision> {
+        self.decisions.clone()
+    }
+
+    fn decision(&self, infraction_id: &str) -> Option<&SandboxInfractionDecision> {
+        self.decision_index
+            .get(infraction_id)
+            .and_then(|&i| self.decisions.get(i))
+    }
+
+    /// Keeps an infraction (ids are fresh uuids; a repeated one from a journal keeps the
+    /// first).
+    fn remember_infraction(&mut self, infraction: SandboxOpenedInfraction) {
+        if self
+            .infraction_index
+            .contains_key(&infraction.infraction_id)
+        {
+            return;
+        }
+        self.infraction_index
+            .insert(infraction.infraction_id.clone(), self.infractions.len());
+        self.infractions.push(infraction);
+    }
+
+    /// Keeps a decision unless the infraction has one already (the first decision is final).
+    fn remember_decision(&mut self, decision: SandboxInfractionDecision) {
+        if self.decision_index.contains_key(&decision.infraction_id) {
+            return;
+        }
+        self.decision_index
+            .insert(decision.infraction_id.clone(), self.decisions.len());
+        self.decisions.push(decision);
+    }
+
+    /// Writes an infraction or a decision to the journal. Unlike a transfer's, a failure here
+    /// does not stop the answer (the webhook is already valid and moves no money): it only
+    /// means a restarted gateway will not remember this one, so it is logged.
+    fn persist_or_log(&mut self, entry: JournalEntry, what: &str, infraction_id: &str) {
+        if let Err(error) = self.persist(entry) {
+            tracing::error!(%error, infraction_id, "sandbox network cannot journal {what}");
+        }
+    }
+
+    pub(crate) fn open_infraction(&mut self, infraction: SandboxOpenedInfraction) {
+        let infraction_id = infraction.infraction_id.clone();
+        self.persist_or_log(
+            JournalEntry::infraction_opened(&infraction),
+            "an opened infraction",
+            &infraction_id,
+        );
+        self.remember_infraction(infraction);
+    }
+
+    /// The decision of `infraction_id`: the recorded one if it was decided before (whatever
+    /// is asked now), else a new one decided `outcome` at `now`. A lost infraction's devolução
+    /// gets a fresh `D…` id issued by `ispb`, as a refund's does.
+    pub(crate) fn decide_infraction(
+        &mut self,
+        infraction_id: &str,
+        transaction_id: &TransactionId,
+        outcome: DisputeOutcome,
+        ispb: &Ispb,
+        now: DateTime<Utc>,
+    ) -> SandboxInfractionDecision {
+        if let Some(first) = self.decision(infraction_id) {
+            if first.outcome != outcome || &first.transaction_id != transaction_id {
+                tracing::warn!(
+                    infraction_id,
+                    "sandbox infraction decided again differently: the first decision stands"
+                );
+            }
+            return first.clone();
+        }
+        if let Some(opened) = self.infraction(infraction_id)
+            && &opened.transaction_id != transaction_id
+        {
+            tracing::warn!(
+                infraction_id,
+                "sandbox infraction decided for another transaction than it was opened on"
+            );
+        }
+        let decision = SandboxInfractionDecision {
+            event_id: format!("evt_{}", Uuid::new_v4().simple()),
+            infraction_id: infraction_id.to_owned(),
+            transaction_id: transaction_id.clone(),
+            outcome,
+            end_to_end_id: match outcome {
+                DisputeOutcome::Won => None,
+                // The devolução is initiated by the receiving PSP (the sandbox), like a
+                // refund's.
+                DisputeOutcome::Lost => {
+                    Some(EndToEndId::generate(EndToEndKind::Devolution, ispb, now))
+                }
+            },
+            decided_at: now,
+        };
+        self.persist_or_log(
+            JournalEntry::infraction_decided(&decision),
+            "an infraction's decision",
+            infraction_id,
+        );
+        self.remember_decision(decision.clone());
+        decision
     }
 
     /// An injected outage: checked before anything else so the failed call leaves no trace

@@ -2,6 +2,7 @@
 //! charge fixtures.
 #![allow(dead_code)]
 
+pub mod dispute;
 pub mod faults;
 pub mod refund;
 pub mod scheduled;

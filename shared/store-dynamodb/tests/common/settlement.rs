@@ -176,6 +176,7 @@ pub fn book_write(c: &Charge, at_millis: i64) -> BookSplits {
         movement,
         outbox: vec![message.to_outbox(at)],
         recipients,
+        repayments: Vec::new(),
     }
 }
 

@@ -31,7 +31,7 @@ use crate::ledger::{Bucket, LedgerAccount, Leg, Movement, MovementKind};
 use crate::pix::ids::RecipientId;
 use crate::pix::money::Money;
 use crate::recipient::{DebtForgiveness, ForgivenClaim, Recipient, RecipientTotals};
-use crate::refund::liability::SplitPartKind;
+use crate::refund::liability::{SplitPart, SplitPartKind};
 use crate::refund::ports::{FailRefund, ReducedSplit};
 use crate::refund::{ChargeRefund, RefundState};
 use crate::split::entry::{SplitEntry, SplitState};
@@ -46,7 +46,7 @@ pub fn refund_failure(
     now: DateTime<Utc>,
 ) -> Result<FailRefund, DomainError> {
     debug_assert_eq!(failed.state, RefundState::Failed);
-    let restored = restorable_splits(&failed, entries, now);
+    let restored = restorable_splits(&failed.split_parts, failed.amount, entries, now);
     let forgiven = forgiveness(charge, &failed, entries, recipients);
     let movement = Movement::new(
         MovementKind::RefundReturned,
@@ -78,20 +78,18 @@ pub fn refund_failure(
     })
 }
 
-/// The splits `refund` reduced that are still unpaid, as they will be stored: none when their
-/// parts exceed the refund (see the module docs).
-fn restorable_splits(
-    refund: &ChargeRefund,
+/// The splits a refund (or dispute) of `amount` reduced by `parts` that are still unpaid, as
+/// they will be stored when given back: none when their parts exceed `amount` (see the module
+/// docs).
+pub(crate) fn restorable_splits(
+    parts: &[SplitPart],
+    amount: Money,
     entries: &[SplitEntry],
     now: DateTime<Utc>,
 ) -> Vec<ReducedSplit> {
     let by_index: BTreeMap<u8, &SplitEntry> = entries.iter().map(|e| (e.index, e)).collect();
     let mut restored = Vec::new();
-    for part in refund
-        .split_parts
-        .iter()
-        .filter(|p| p.kind == SplitPartKind::Reduced)
-    {
+    for part in parts.iter().filter(|p| p.kind == SplitPartKind::Reduced) {
         let Some(entry) = by_index.get(&part.index) else {
             continue;
         };
@@ -115,7 +113,7 @@ fn restorable_splits(
         .iter()
         .map(|r| r.refunded_before.cents() - r.entry.refunded.cents())
         .sum();
-    if back > refund.amount.cents() {
+    if back > amount.cents() {
         return Vec::new();
     }
     restored

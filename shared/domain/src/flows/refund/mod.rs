@@ -39,7 +39,6 @@ use crate::error::{DomainError, StoreError};
 use crate::flows::book_splits::{SplitCalculator, SplitCalculatorPorts};
 use crate::flows::create_charge::truncate_to_millis;
 use crate::idempotency::IdempotencyClaim;
-use crate::ledger::MovementKind;
 use crate::ledger::ports::{LedgerStore, MoneyOutOutcome};
 use crate::pix::clock::Clock;
 use crate::pix::ids::{AccountId, RefundId, TransactionId};
@@ -56,6 +55,7 @@ use crate::split::ports::SplitStore;
 pub(crate) use execute::charge_event;
 pub use execute::{parse_refund_idempotency_key, refund_idempotency_key};
 pub use failure::refund_failure;
+pub(crate) use failure::restorable_splits;
 pub use request::refund_request;
 
 /// How often a refund request is planned again after a concurrent change (another refund, a
@@ -159,7 +159,7 @@ impl RefundService {
             }
             let now = truncate_to_millis(self.clock.now());
             let amount = self.check_refundable(&charge, input.amount, now)?;
-            if !self.ensure_booked(&charge).await? {
+            if !self.booking.ensure_booked(&charge).await? {
                 continue;
             }
             let refund = ChargeRefund {
@@ -260,17 +260,6 @@ impl RefundService {
             });
         }
         Ok(amount)
-    }
-
-    /// Books the charge's splits if its queue has not yet; `false` when the charge changed
-    /// under us (read it again).
-    async fn ensure_booked(&self, charge: &Charge) -> Result<bool, DomainError> {
-        let booked = MovementKind::SplitsBooked.movement_id(charge.transaction_id.as_str());
-        if self.store.ledger.movement_exists(&booked).await? {
-            return Ok(true);
-        }
-        self.booking.book(&charge.transaction_id).await?;
-        Ok(self.store.ledger.movement_exists(&booked).await?)
     }
 
     /// The write that requests `refund` of `charge` now.
