@@ -46,10 +46,11 @@ impl Tick for ExpirySweeper {
     }
 }
 
-/// `{expired, skipped}`.
+/// `{expired, skipped, holdsReleased}`.
 pub fn report_json(report: &SweepReport) -> Value {
     json!({
         "expired": report.expired,
         "skipped": report.skipped,
+        "holdsReleased": report.holds_released,
     })
 }

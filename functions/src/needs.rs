@@ -81,7 +81,9 @@ fn psp_use(route: Route) -> PspUse {
         | Route::SandboxCashInPay
         | Route::SandboxPayoutsRun
         | Route::SandboxInfraction
-        | Route::SandboxDisputeDecide => PspUse::Sandbox,
+        | Route::SandboxDisputeDecide
+        | Route::SandboxHoldRelease
+        | Route::SandboxHoldReturn => PspUse::Sandbox,
         // Only the local gateway serves it; it moves a clock, not money.
         Route::SandboxClockAdvance => PspUse::None,
         Route::AuthToken

@@ -716,5 +716,8 @@ async fn the_expiry_sweeper_tick_reports_what_it_did() {
     let report = pixgw_functions::runner::handle_tick(&sweeper, json!({"source": "aws.scheduler"}))
         .await
         .expect("tick");
-    assert_eq!(report, json!({"expired": 0, "skipped": 0}));
+    assert_eq!(
+        report,
+        json!({"expired": 0, "skipped": 0, "holdsReleased": 0})
+    );
 }

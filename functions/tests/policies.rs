@@ -36,11 +36,12 @@ use chrono::{DateTime, Duration, Utc};
 use pixgw_api::accounts::create_account;
 use pixgw_api::auth::digital_signature;
 use pixgw_api::{AppState, Route};
+use pixgw_domain::dispute::{DisputeOutcome, DisputeReason};
 use pixgw_domain::messaging::events::{AccountEvent, EventType};
 use pixgw_domain::pix::clock::{Clock, SystemClock};
 use pixgw_domain::pix::ids::{AccountId, TransactionId};
 use pixgw_domain::webhooks::WebhookMessage;
-use pixgw_providers::sandbox::{SandboxPayment, SignedWebhook};
+use pixgw_providers::sandbox::{SandboxInfraction, SandboxPayment, SignedWebhook};
 use serde_json::{Value, json};
 
 /// Grants a function needs on a path no flow here can reach (`template.yaml` says the same next
@@ -50,7 +51,9 @@ const UNREACHED: &[Unreached] = &[
         function: "expiry-sweeper",
         action: "dynamodb:GetItem",
         path: "re-reading a transition's witnesses once TransactionConflict retries ran out \
-               (settlement_write); DynamoDB Local never answers TransactionConflict",
+               (settlement_write); DynamoDB Local never answers TransactionConflict. And \
+               re-reading a charge whose hold release lost its condition to a racing write \
+               (HoldService::apply), which the hold index's fresh projection never hands it",
     },
     Unreached {
         function: "payout-schedule-put",
@@ -215,6 +218,16 @@ async fn call(
 
 /// Creates and pays a charge through an operator `state` (fixtures in the past); its id.
 async fn create_and_pay_at(state: &AppState, m: &Merchant, body: &Value) -> String {
+    create_and_pay_with_at(state, m, body, None).await
+}
+
+/// [`create_and_pay_at`] with the payment's body (`{"hold": true}`: a held payment).
+async fn create_and_pay_with_at(
+    state: &AppState,
+    m: &Merchant,
+    body: &Value,
+    payment: Option<&Value>,
+) -> String {
     let (status, created) = call(
         state,
         Route::CashInCreate,
@@ -233,7 +246,7 @@ async fn create_and_pay_at(state: &AppState, m: &Merchant, body: &Value) -> Stri
         "POST",
         &path,
         m.headers(),
-        None,
+        payment,
     )
     .await;
     assert_eq!(status, 200, "{paid}");
@@ -326,6 +339,7 @@ async fn every_function_makes_only_the_aws_calls_its_policy_allows() {
     // retries are over, an account whose payout window is due, a charge past its expiry.
     let dead_letter = delivery_out_of_retries(&w).await;
     let due = due_payout_window(&w).await;
+    let held_due = hold_past_its_end(&w).await;
 
     // --- the API: tokens, endpoint, schedule, charges, payments -------------------------
     let a = merchant(&w, "Marketplace A").await;
@@ -346,6 +360,15 @@ async fn every_function_makes_only_the_aws_calls_its_policy_allows() {
     sandbox_payout_run(&w).await;
     transfer_notices(&w).await;
     payouts_settled_by_notice(&w).await;
+
+    // --- MED disputes: the sandbox's payer bank, the PSP's notices, owed money repaid --------
+    disputes(&w).await;
+    disputes_by_provider_webhook(&w).await;
+    owed_disputes_repaid(&w).await;
+
+    // --- cautelar holds: the sandbox's receiving PSP, the PSP's notices --------------------
+    holds(&w).await;
+    holds_by_provider_webhook(&w).await;
 
     // --- scheduled functions -------------------------------------------------------------
     let report = w.tick("payout-scheduler").await;
@@ -368,6 +391,9 @@ async fn every_function_makes_only_the_aws_calls_its_policy_allows() {
     );
     let swept = w.tick("expiry-sweeper").await;
     assert!(swept["expired"].as_u64() >= Some(1), "{swept}");
+    w.pump().await;
+    assert_no_failures(&w, "the sweeper tick");
+    released_by_the_sweeper(&w, &held_due).await;
 
     // --- merchant webhooks ----------------------------------------------------------------
     webhook_deliveries(&w, &dead_letter).await;
@@ -657,6 +683,7 @@ async fn payments(w: &World, a: &Merchant, c: &Charges) {
         .expect("bank"),
     };
     let webhook = sandbox.pay_charge(&SandboxPayment {
+        hold: false,
         transaction_id: TransactionId::parse(&c.by_webhook).expect("id"),
         amount: pixgw_domain::pix::money::Money::from_cents(5_000),
         paid_by,
@@ -1202,6 +1229,488 @@ async fn payouts_settled_by_notice(w: &World) {
         (status, completed["items"].as_array().map(Vec::len)),
         (200, Some(1)),
         "{completed}"
+    );
+}
+
+/// `POST /api/sandbox/cash-in/{id}/infraction` through sandbox-infraction.
+async fn infraction(w: &World, headers: Value, id: &str, body: &Value) -> (u16, Value, bool) {
+    let (status, answer, headers) = w
+        .http(
+            "sandbox-infraction",
+            "POST",
+            &format!("/api/sandbox/cash-in/{id}/infraction"),
+            headers,
+            Some(body),
+        )
+        .await;
+    (status, answer, headers.contains_key("idempotent-replayed"))
+}
+
+/// `POST /api/sandbox/disputes/{id}/decide` through sandbox-dispute-decide.
+async fn decide(w: &World, headers: Value, id: &str, outcome: &str) -> (u16, Value, bool) {
+    let (status, answer, headers) = w
+        .http(
+            "sandbox-dispute-decide",
+            "POST",
+            &format!("/api/sandbox/disputes/{id}/decide"),
+            headers,
+            Some(&json!({"outcome": outcome})),
+        )
+        .await;
+    (status, answer, headers.contains_key("idempotent-replayed"))
+}
+
+/// `POST /api/disputes/{id}/defence`, signed, through dispute-defence.
+async fn defend(w: &World, m: &Merchant, id: &str) -> (u16, Value) {
+    let body = json!({"text": "Entregue; comprovante de entrega em anexo."});
+    let (status, answer, _) = w
+        .http(
+            "dispute-defence",
+            "POST",
+            &format!("/api/disputes/{id}/defence"),
+            m.signed(),
+            Some(&body),
+        )
+        .await;
+    (status, answer)
+}
+
+fn dispute_id(dispute: &Value) -> String {
+    dispute["disputeId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a dispute: {dispute}"))
+        .to_owned()
+}
+
+/// Merchant M's MED disputes through the sandbox's payer bank: a marketplace charge paid and
+/// not yet booked is reported (the opening books its splits inline: the owing index, the
+/// charge's condition), with its key replayed and refused over its remaining amount; a second
+/// one; the listings (two pages, by status), one dispute (and an unknown one), a defence, the
+/// MED's decision (replayed, then refused as decided) and a defence too late.
+async fn disputes(w: &World) {
+    let m = merchant(w, "Marketplace M").await;
+    let splits = json!([
+        split("vendedor@m.example.com", 70, false),
+        split("parceiro@m.example.com", 20, false)
+    ]);
+    let id = create_charge(w, &m, &charge("M-1", 100.00, splits)).await;
+    pay(w, &m, &id).await;
+
+    let key = uuid();
+    let fraud = json!({"reason": "FRAUD", "value": 10.00});
+    let mut first = Value::Null;
+    for replay in [false, true] {
+        let (status, opened, replayed) =
+            infraction(w, with_key(m.headers(), &key), &id, &fraud).await;
+        assert_eq!((status, replayed), (201, replay), "{opened}");
+        assert_eq!(opened["status"], "OPEN", "{opened}");
+        first = opened;
+    }
+    let first = dispute_id(&first);
+    // More than the charge still has: refused after the key was claimed (released).
+    let (status, over, _) = infraction(
+        w,
+        with_key(m.headers(), &uuid()),
+        &id,
+        &json!({"reason": "FRAUD", "value": 1000.00}),
+    )
+    .await;
+    assert_eq!(
+        (status, over["code"].as_str()),
+        (409, Some("DISPUTE_EXCEEDS_REMAINING")),
+        "{over}"
+    );
+    let (status, second, _) = infraction(
+        w,
+        m.headers(),
+        &id,
+        &json!({"reason": "OPERATIONAL_FLAW", "value": 5.00}),
+    )
+    .await;
+    assert_eq!(status, 201, "{second}");
+    let second = dispute_id(&second);
+    w.pump().await;
+    assert_no_failures(w, "M's disputes");
+
+    // The listings: newest first, two pages of one; by status.
+    let (status, page, _) = http_get(w, "disputes-list /api/disputes?limit=1", &m).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["items"][0]["disputeId"], json!(second), "{page}");
+    let cursor = page["nextCursor"].as_str().expect("a second page");
+    let (status, page, _) = http_get(
+        w,
+        &format!("disputes-list /api/disputes?limit=1&cursor={cursor}"),
+        &m,
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["items"][0]["disputeId"], json!(first), "{page}");
+    let (status, open, _) = http_get(w, "disputes-list /api/disputes?status=OPEN", &m).await;
+    assert_eq!(
+        (status, open["items"].as_array().map(Vec::len)),
+        (200, Some(2)),
+        "{open}"
+    );
+
+    // One dispute, and one that does not exist.
+    let (status, dispute, _) = http_get(w, &format!("dispute-get /api/disputes/{first}"), &m).await;
+    assert_eq!(
+        (status, dispute["transactionId"].as_str()),
+        (200, Some(id.as_str())),
+        "{dispute}"
+    );
+    let unknown = format!("dp_{}", uuid::Uuid::new_v4().simple());
+    let (status, none, _) = http_get(w, &format!("dispute-get /api/disputes/{unknown}"), &m).await;
+    assert_eq!(status, 404, "{none}");
+
+    // The merchant's defence, then the MED's decision: LOST (its key replayed), and decided.
+    let (status, defended) = defend(w, &m, &first).await;
+    assert_eq!(
+        (status, defended["status"].as_str()),
+        (200, Some("DEFENDED")),
+        "{defended}"
+    );
+    let key = uuid();
+    for replay in [false, true] {
+        let (status, lost, replayed) = decide(w, with_key(m.headers(), &key), &first, "LOST").await;
+        assert_eq!((status, replayed), (200, replay), "{lost}");
+        assert_eq!(lost["status"], "LOST", "{lost}");
+    }
+    let (status, again, _) = decide(w, with_key(m.headers(), &uuid()), &first, "WON").await;
+    assert_eq!(
+        (status, again["code"].as_str()),
+        (409, Some("DISPUTE_DECIDED")),
+        "{again}"
+    );
+    let (status, late) = defend(w, &m, &first).await;
+    assert_eq!(
+        (status, late["code"].as_str()),
+        (409, Some("DISPUTE_DECIDED")),
+        "{late}"
+    );
+    w.pump().await;
+    assert_no_failures(w, "M's decided dispute");
+    let (status, lost, _) = http_get(w, "disputes-list /api/disputes?status=LOST", &m).await;
+    assert_eq!(
+        (status, lost["items"].as_array().map(Vec::len)),
+        (200, Some(1)),
+        "{lost}"
+    );
+}
+
+/// The PSP's MED notices straight to provider-webhook: an `INFRACTION_OPENED` on a paid
+/// marketplace charge not yet booked (the opening books it inline), delivered twice, then its
+/// `INFRACTION_DECIDED` (WON: the splits' reserve restored), delivered twice.
+async fn disputes_by_provider_webhook(w: &World) {
+    let p = merchant(w, "Marketplace P").await;
+    let splits = json!([split("vendedor@p.example.com", 60, false)]);
+    let id = create_charge(w, &p, &charge("P-1", 30.00, splits)).await;
+    pay(w, &p, &id).await;
+    let transaction_id = TransactionId::parse(&id).expect("id");
+    let sandbox = w.lambda("provider-webhook").sandbox();
+    let notice = sandbox.open_infraction(&SandboxInfraction {
+        transaction_id: transaction_id.clone(),
+        reason: DisputeReason::Fraud,
+        amount: Some(pixgw_domain::pix::money::Money::from_cents(1_000)),
+        respond_by: None,
+    });
+    for outcome in ["DISPUTE_CHANGED", "DUPLICATE"] {
+        let (status, answer) = provider_webhook(w, &notice.webhook).await;
+        assert_eq!(
+            (status, answer["outcome"].as_str()),
+            (200, Some(outcome)),
+            "{answer}"
+        );
+    }
+    let decided =
+        sandbox.decide_infraction(&notice.infraction_id, &transaction_id, DisputeOutcome::Won);
+    for outcome in ["DISPUTE_CHANGED", "DUPLICATE"] {
+        let (status, answer) = provider_webhook(w, &decided).await;
+        assert_eq!(
+            (status, answer["outcome"].as_str()),
+            (200, Some(outcome)),
+            "{answer}"
+        );
+    }
+    w.pump().await;
+    assert_no_failures(w, "P's dispute");
+    let (status, won, _) = http_get(w, "disputes-list /api/disputes?status=WON", &p).await;
+    assert_eq!(
+        (status, won["items"].as_array().map(Vec::len)),
+        (200, Some(1)),
+        "{won}"
+    );
+}
+
+/// Merchant O's dispute larger than its `available` (drained by a cash-out): the rest is owed,
+/// and the next credits pay it first — a charge booked by split-calculator (the owing index,
+/// the dispute replaced in the booking's transaction), then a charge refunded before it was
+/// booked, whose inline booking in cash-in-refund pays the rest.
+async fn owed_disputes_repaid(w: &World) {
+    let o = merchant(w, "Loja O").await;
+    let id = create_charge(w, &o, &charge("O-1", 100.00, json!([]))).await;
+    pay(w, &o, &id).await;
+    w.pump().await;
+    let cash_out = json!({"value": 90.00, "description": "Saque", "externalId": "O-CO",
+                          "pixKey": "o@o.example.com", "pixKeyType": "EMAIL"});
+    let (status, created, _) = w
+        .http(
+            "cash-out-create",
+            "POST",
+            "/api/pix/cash-out",
+            o.signed(),
+            Some(&cash_out),
+        )
+        .await;
+    assert_eq!(status, 202, "{created}");
+    w.pump().await;
+    assert_no_failures(w, "O's cash-out");
+
+    let (status, opened, _) = infraction(w, o.headers(), &id, &json!({"reason": "FRAUD"})).await;
+    assert_eq!(status, 201, "{opened}");
+    assert_eq!(opened["owed"].as_f64(), Some(90.00), "{opened}");
+    let dispute = dispute_id(&opened);
+    w.pump().await;
+    assert_no_failures(w, "O's dispute");
+
+    // A new credit, booked by split-calculator, pays it first.
+    let credit = create_charge(w, &o, &charge("O-2", 50.00, json!([]))).await;
+    pay(w, &o, &credit).await;
+    w.pump().await;
+    assert_no_failures(w, "O's credit");
+    let (status, after, _) = http_get(w, &format!("dispute-get /api/disputes/{dispute}"), &o).await;
+    assert_eq!(
+        (status, after["owed"].as_f64()),
+        (200, Some(40.00)),
+        "{after}"
+    );
+
+    // A charge refunded before split-calculator booked it: the refund books it inline, which
+    // pays the rest of what is owed; the refund then draws on what is left.
+    let early = create_charge(w, &o, &charge("O-3", 100.00, json!([]))).await;
+    pay(w, &o, &early).await;
+    let (status, accepted, _) = w
+        .http(
+            "cash-in-refund",
+            "POST",
+            &format!("/api/pix/cash-in/{early}/refund"),
+            o.signed(),
+            Some(&json!({"reason": "CUSTOMER_REQUEST", "value": 10.00})),
+        )
+        .await;
+    assert_eq!(status, 202, "{accepted}");
+    w.pump().await;
+    assert_no_failures(w, "O's refund");
+    let (status, after, _) = http_get(w, &format!("dispute-get /api/disputes/{dispute}"), &o).await;
+    assert_eq!(
+        (status, after["owed"].as_f64()),
+        (200, Some(0.00)),
+        "{after}"
+    );
+}
+
+/// `POST /api/sandbox/cash-in/{id}/pay` with `{"hold": true}` through sandbox-cash-in-pay: the
+/// charge is CONFIRMED, its hold HELD.
+async fn pay_held(w: &World, headers: Value, id: &str) -> (Value, bool) {
+    let (status, paid, headers) = w
+        .http(
+            "sandbox-cash-in-pay",
+            "POST",
+            &format!("/api/sandbox/cash-in/{id}/pay"),
+            headers,
+            Some(&json!({"hold": true})),
+        )
+        .await;
+    assert_eq!(status, 200, "{paid}");
+    assert_eq!(
+        (paid["status"].as_str(), paid["hold"]["status"].as_str()),
+        (Some("CONFIRMED"), Some("HELD")),
+        "{paid}"
+    );
+    (paid, headers.contains_key("idempotent-replayed"))
+}
+
+/// `POST /api/sandbox/cash-in/{id}/hold/{ending}` (`release` or `return`) through
+/// sandbox-hold-{ending}.
+async fn end_hold(w: &World, headers: Value, id: &str, ending: &str) -> (u16, Value, bool) {
+    let (status, answer, headers) = w
+        .http(
+            &format!("sandbox-hold-{ending}"),
+            "POST",
+            &format!("/api/sandbox/cash-in/{id}/hold/{ending}"),
+            headers,
+            None,
+        )
+        .await;
+    (status, answer, headers.contains_key("idempotent-replayed"))
+}
+
+/// Every split of charge `id` of `m` booked (none PENDING), as GET shows it.
+async fn assert_booked(w: &World, m: &Merchant, id: &str) -> Value {
+    let (status, charge, _) = http_get(w, &format!("cash-in-get /api/pix/cash-in/{id}"), m).await;
+    assert_eq!(status, 200, "{charge}");
+    let splits = charge["splits"].as_array().expect("splits");
+    assert!(
+        !splits.is_empty() && splits.iter().all(|s| s["status"] != "PENDING"),
+        "{charge}"
+    );
+    charge
+}
+
+/// Merchant H's cautelar holds through the sandbox's receiving PSP: a marketplace charge paid
+/// held (its key replayed), nothing booked; released (its key replayed; released again: 409
+/// `CHARGE_NOT_HELD` after the key was claimed, released), then booked by split-calculator
+/// from the release's outbox message (its immediate split paid). Another held charge returned
+/// to the payer: REFUNDED, its splits CANCELLED; and returned again: 409 (the key released).
+async fn holds(w: &World) {
+    let h = merchant(w, "Marketplace H").await;
+    let splits = json!([
+        split("vendedor@h.example.com", 60, true),
+        split("parceiro@h.example.com", 20, false)
+    ]);
+    let released = create_charge(w, &h, &charge("H-1", 100.00, splits.clone())).await;
+    let key = uuid();
+    for replay in [false, true] {
+        let (_, replayed) = pay_held(w, with_key(h.headers(), &key), &released).await;
+        assert_eq!(replayed, replay);
+    }
+    // Held: no charge-confirmed message, nothing booked (only CASHIN_HELD goes out).
+    w.pump().await;
+    assert_no_failures(w, "H's held payment");
+    let (status, held, _) =
+        http_get(w, &format!("cash-in-get /api/pix/cash-in/{released}"), &h).await;
+    assert_eq!(status, 200, "{held}");
+    assert!(
+        held["splits"]
+            .as_array()
+            .expect("splits")
+            .iter()
+            .all(|s| s["status"] == "PENDING"),
+        "{held}"
+    );
+
+    let key = uuid();
+    for replay in [false, true] {
+        let (status, answer, replayed) =
+            end_hold(w, with_key(h.headers(), &key), &released, "release").await;
+        assert_eq!((status, replayed), (200, replay), "{answer}");
+        assert_eq!(
+            (answer["status"].as_str(), answer["hold"]["status"].as_str()),
+            (Some("CONFIRMED"), Some("RELEASED")),
+            "{answer}"
+        );
+    }
+    let (status, again, _) =
+        end_hold(w, with_key(h.headers(), &uuid()), &released, "release").await;
+    assert_eq!(
+        (status, again["code"].as_str()),
+        (409, Some("CHARGE_NOT_HELD")),
+        "{again}"
+    );
+    w.pump().await;
+    assert_no_failures(w, "H's released hold");
+    assert_booked(w, &h, &released).await;
+
+    let returned = create_charge(w, &h, &charge("H-2", 50.00, splits)).await;
+    pay_held(w, h.headers(), &returned).await;
+    let (status, answer, _) = end_hold(w, h.headers(), &returned, "return").await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        (
+            answer["status"].as_str(),
+            answer["hold"]["status"].as_str(),
+            answer["splits"][0]["status"].as_str()
+        ),
+        (Some("REFUNDED"), Some("RETURNED"), Some("CANCELLED")),
+        "{answer}"
+    );
+    let (status, again, _) = end_hold(w, with_key(h.headers(), &uuid()), &returned, "return").await;
+    assert_eq!(
+        (status, again["code"].as_str()),
+        (409, Some("CHARGE_NOT_HELD")),
+        "{again}"
+    );
+    w.pump().await;
+    assert_no_failures(w, "H's returned hold");
+}
+
+/// The PSP's notices straight to provider-webhook: two marketplace charges paid held
+/// (`CASHIN_PAID` with `data.hold`, delivered twice), one released and one returned
+/// (`CASHIN_HOLD_RELEASED`, `CASHIN_HOLD_RETURNED`, each delivered twice); the released one is
+/// then booked by split-calculator.
+async fn holds_by_provider_webhook(w: &World) {
+    let q = merchant(w, "Marketplace Q").await;
+    let sandbox = w.lambda("provider-webhook").sandbox();
+    let paid_by = pixgw_domain::pix::payment::PaidBy {
+        name: "João Pereira".into(),
+        document: "12345678909".into(),
+        bank: pixgw_domain::pix::payment::PayerBankData::new(
+            pixgw_domain::pix::payment::Ispb::parse("00000000").expect("ispb"),
+            "0001",
+            "1234567",
+        )
+        .expect("bank"),
+    };
+    let mut released = String::new();
+    for (external_id, ending) in [("Q-1", "release"), ("Q-2", "return")] {
+        let splits = json!([split("vendedor@q.example.com", 50, false)]);
+        let id = create_charge(w, &q, &charge(external_id, 40.00, splits)).await;
+        let transaction_id = TransactionId::parse(&id).expect("id");
+        let paid = sandbox.pay_charge(&SandboxPayment {
+            hold: true,
+            transaction_id: transaction_id.clone(),
+            amount: pixgw_domain::pix::money::Money::from_cents(4_000),
+            paid_by: paid_by.clone(),
+        });
+        let notice = match ending {
+            "release" => sandbox.release_hold(&transaction_id),
+            _ => sandbox.return_hold(&transaction_id),
+        };
+        for (webhook, outcomes) in [
+            (&paid, ["CONFIRMED", "DUPLICATE"]),
+            (&notice, ["HOLD_ENDED", "DUPLICATE"]),
+        ] {
+            for outcome in outcomes {
+                let (status, answer) = provider_webhook(w, webhook).await;
+                assert_eq!(
+                    (status, answer["outcome"].as_str()),
+                    (200, Some(outcome)),
+                    "{external_id}: {answer}"
+                );
+            }
+        }
+        if ending == "release" {
+            released = id;
+        }
+    }
+    w.pump().await;
+    assert_no_failures(w, "Q's holds");
+    assert_booked(w, &q, &released).await;
+}
+
+/// Merchant K, created 73 hours ago with a marketplace charge paid held then (by an operator
+/// state on that clock): its hold's `until` (72 h after payment) has passed with no word from
+/// the PSP, for the expiry-sweeper tick to release. Answers K (a token valid now) and the
+/// charge's id.
+async fn hold_past_its_end(w: &World) -> (Merchant, String) {
+    let then = w.operator_state(Arc::new(Fixed(Utc::now() - Duration::hours(73))));
+    let k = merchant_at(w, &then, "Marketplace K").await;
+    let body = charge(
+        "K-1",
+        80.00,
+        json!([split("vendedor@k.example.com", 50, false)]),
+    );
+    let id = create_and_pay_with_at(&then, &k, &body, Some(&json!({"hold": true}))).await;
+    (token_now(w, k).await, id)
+}
+
+/// After the sweeper's tick (and the pump): K's hold released, its charge booked.
+async fn released_by_the_sweeper(w: &World, (k, id): &(Merchant, String)) {
+    let charge = assert_booked(w, k, id).await;
+    assert_eq!(
+        (charge["status"].as_str(), charge["hold"]["status"].as_str()),
+        (Some("CONFIRMED"), Some("RELEASED")),
+        "{charge}"
     );
 }
 

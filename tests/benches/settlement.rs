@@ -179,6 +179,7 @@ async fn bare_writes(gw: &Gateway, store: &pixgw_api::store::DynStore, id: &str)
     };
     let account = charge.account_id.clone();
     let confirm = ConfirmCharge {
+        hold: None,
         transaction_id: id.clone(),
         account_id: account.clone(),
         payment: payment.clone(),

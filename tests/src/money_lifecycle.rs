@@ -379,7 +379,13 @@ impl Shop {
 
     /// The signed CASHIN_PAID the sandbox PIX network sends for a payment of `charge` now.
     pub fn payment_webhook(&self, charge: &Charge) -> SignedWebhook {
+        self.payment_webhook_with(charge, false)
+    }
+
+    /// The same, `held` under a cautelar hold.
+    pub fn payment_webhook_with(&self, charge: &Charge, held: bool) -> SignedWebhook {
         self.gw.sandbox.pay_charge(&SandboxPayment {
+            hold: held,
             transaction_id: charge.transaction_id.clone(),
             amount: charge.amount,
             paid_by: PaidBy {
@@ -704,7 +710,10 @@ impl Shop {
             total += sum;
             // Nothing moves that this shop did not cause.
             match m.kind {
-                MovementKind::ChargeConfirmed | MovementKind::SplitsBooked => {
+                MovementKind::ChargeConfirmed
+                | MovementKind::SplitsBooked
+                | MovementKind::HoldReleased
+                | MovementKind::HoldReturned => {
                     assert!(known_charges.contains(m.reference.as_str()), "{m:?}")
                 }
                 MovementKind::RefundRequested | MovementKind::RefundReturned => {
@@ -787,8 +796,12 @@ impl Shop {
             );
             assert_eq!(confirmed.is_some(), c.payment.is_some(), "{c:?}");
             if let Some(m) = confirmed {
-                assert_eq!(m.balance_delta().incoming, c.amount, "{m:?}");
+                // To `incoming`, or to `held` for a payment under a cautelar hold.
+                let d = m.balance_delta();
+                let expected = if c.hold.is_some() { d.held } else { d.incoming };
+                assert_eq!(expected, c.amount, "{m:?}");
             }
+            self.assert_hold(&c, &by_id, &mut held);
             let entries = self.splits(id).await;
             match by_id.get(MovementKind::SplitsBooked.movement_id(id.as_str()).as_str()) {
                 Some(booked) => {

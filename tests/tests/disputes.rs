@@ -207,18 +207,17 @@ async fn a_paid_split_s_part_is_a_debt_only_when_lost(backend: Backend) {
 /// being paid); one whose payout run comes after the opening is paid reduced. Both orders,
 /// lost.
 async fn a_dispute_and_a_payout_run_in_both_orders(backend: Backend) {
-    // Payout run first: the splits are PAID when the infraction arrives.
+    // Payout run first: the splits are in their payouts (being paid) when the infraction
+    // arrives, so their parts are debts-to-be; the payouts then complete, and the loss
+    // makes the debts.
     let shop = Shop::open(backend).await;
     proportional(&shop).await;
     let id = shop.paid(&marketplace("MED-RUN-FIRST")).await;
     shop.advance(Duration::days(1));
-    shop.run_scheduler().await;
-    shop.drain().await;
+    assert!(shop.run_scheduler().await.payouts > 0);
     assert!(
-        shop.splits(&id)
-            .await
-            .iter()
-            .all(|s| s.state == SplitState::Paid)
+        shop.splits(&id).await.iter().all(|s| s.payout_id.is_some()),
+        "the run attached every split"
     );
     let dispute = shop.disputed(&id, Some(5_000)).await;
     assert!(
@@ -227,6 +226,16 @@ async fn a_dispute_and_a_payout_run_in_both_orders(backend: Backend) {
             .iter()
             .all(|p| p.kind == SplitPartKind::Debt),
         "{dispute:?}"
+    );
+    // The account's part and the splits' parts (fronted) all from `available`, which holds
+    // only 10.00: 40.00 is owed.
+    assert_eq!(dispute.hold.owed, 4_000, "{dispute:?}");
+    shop.drain().await;
+    assert!(
+        shop.splits(&id)
+            .await
+            .iter()
+            .all(|s| s.state == SplitState::Paid)
     );
     assert_eq!(shop.decide(&dispute.id, "LOST").await.status, 200);
     assert_eq!(debt_of(&shop, &id, 0).await, 3_500);

@@ -273,6 +273,7 @@ async fn sandbox_pay_refuses_what_a_bank_would(backend: Backend) {
 /// A signed CASHIN_PAID for `id`, as the sandbox PIX network would send it.
 fn paid_webhook(gw: &Gateway, id: &str, cents: i64) -> SignedWebhook {
     gw.sandbox.pay_charge(&SandboxPayment {
+        hold: false,
         transaction_id: TransactionId::parse(id).expect("id"),
         amount: Money::from_cents(cents),
         paid_by: PaidBy {

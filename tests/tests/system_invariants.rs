@@ -7,7 +7,10 @@
 //!
 //! Each operation's verdict is checked against what the account held just before it (a
 //! refund or cash-out is refused with InsufficientBalance exactly when `available` does not
-//! cover it); a refund the provider refuses gives every party back what it bore.
+//! cover it); a refund the provider refuses gives every party back what it bore. MED
+//! infractions open on random charges under either liability (some larger than `available`:
+//! the rest is owed, paid by later credits) and are decided either way; some payments arrive
+//! under a cautelar hold and are released or returned.
 //!
 //! The histories are `proptest` values, run one after the other, each on a gateway of its
 //! own. A failing history is shrunk (a few dozen replays at most, [`MAX_SHRINK_ITERS`]: each
@@ -83,9 +86,16 @@ enum Op {
         splits: Vec<Split>,
         expiration: u32,
     },
-    /// Pay the `pick`-th unpaid charge (even an expired one: the network may settle late).
+    /// Pay the `pick`-th unpaid charge (even an expired one: the network may settle late),
+    /// `held` under a cautelar hold.
     Pay {
         pick: usize,
+        held: bool,
+    },
+    /// End the `pick`-th charge's cautelar hold: released, or returned to the payer.
+    EndHold {
+        pick: usize,
+        release: bool,
     },
     /// Refund `per_mille` ‰ of what is left of the `pick`-th charge still refundable (at
     /// least 0.01; 1000: all of it), under PROPORTIONAL or MERCHANT liability; `refused`: the
@@ -101,6 +111,18 @@ enum Op {
         percent: i64,
         reject: bool,
         bank: bool,
+    },
+    /// The payer's bank opens a FRAUD infraction on `per_mille` ‰ of what is left of the
+    /// `pick`-th charge still disputable, the account's policy PROPORTIONAL or MERCHANT.
+    Infraction {
+        pick: usize,
+        per_mille: u16,
+        proportional: bool,
+    },
+    /// The MED decides the `pick`-th open dispute.
+    Decide {
+        pick: usize,
+        won: bool,
     },
     Schedule,
     Sweep,
@@ -150,7 +172,10 @@ fn create() -> impl Strategy<Value = Op> {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         25 => create(),
-        30 => any::<usize>().prop_map(|pick| Op::Pay { pick }),
+        30 => (any::<usize>(), prop::bool::weighted(0.3))
+            .prop_map(|(pick, held)| Op::Pay { pick, held }),
+        6 => (any::<usize>(), prop::bool::weighted(0.7))
+            .prop_map(|(pick, release)| Op::EndHold { pick, release }),
         18 => (
             any::<usize>(),
             prop_oneof![1 => Just(1_000u16), 2 => 1..=999u16],
@@ -165,6 +190,17 @@ fn op() -> impl Strategy<Value = Op> {
             }),
         13 => (1..=130i64, prop::bool::weighted(0.2), prop::bool::weighted(0.3))
             .prop_map(|(percent, reject, bank)| Op::CashOut { percent, reject, bank }),
+        10 => (
+            any::<usize>(),
+            prop_oneof![1 => Just(1_000u16), 2 => 1..=999u16],
+            any::<bool>()
+        )
+            .prop_map(|(pick, per_mille, proportional)| Op::Infraction {
+                pick,
+                per_mille,
+                proportional
+            }),
+        8 => (any::<usize>(), any::<bool>()).prop_map(|(pick, won)| Op::Decide { pick, won }),
         10 => Just(Op::Schedule),
         10 => Just(Op::Sweep),
     ]
@@ -221,6 +257,14 @@ struct Tally {
     cash_outs_refused: usize,
     payouts: usize,
     expired: usize,
+    disputes: usize,
+    /// Disputes whose opening `available` could not cover.
+    disputes_owing: usize,
+    disputes_won: usize,
+    disputes_lost: usize,
+    holds: usize,
+    holds_released: usize,
+    holds_returned: usize,
 }
 
 impl Tally {
@@ -234,6 +278,13 @@ impl Tally {
         self.cash_outs_refused += t.cash_outs_refused;
         self.payouts += t.payouts;
         self.expired += t.expired;
+        self.disputes += t.disputes;
+        self.disputes_owing += t.disputes_owing;
+        self.disputes_won += t.disputes_won;
+        self.disputes_lost += t.disputes_lost;
+        self.holds += t.holds;
+        self.holds_released += t.holds_released;
+        self.holds_returned += t.holds_returned;
     }
 }
 
@@ -266,7 +317,7 @@ async fn run_step(shop: &mut Shop, case: u64, n: usize, step: &Step, tally: &mut
             ))
             .await;
         }
-        Op::Pay { pick } => {
+        Op::Pay { pick, held } => {
             let mut unpaid = Vec::new();
             for id in shop.charge_ids() {
                 let c = shop.charge(&id).await;
@@ -278,10 +329,27 @@ async fn run_step(shop: &mut Shop, case: u64, n: usize, step: &Step, tally: &mut
                 return;
             }
             let charge = &unpaid[pick % unpaid.len()];
-            let response = shop.deliver(&shop.payment_webhook(charge)).await;
+            let before = shop.balance().await;
+            let response = shop
+                .deliver(&shop.payment_webhook_with(charge, *held))
+                .await;
             assert_eq!(response.status, 200, "{:?}", response.body_json());
             let paid = shop.charge(&charge.transaction_id).await;
             assert_eq!(paid.status, ChargeStatus::Confirmed, "{paid:?}");
+            assert_eq!(paid.is_held(), *held, "{paid:?}");
+            if *held {
+                // Held: nothing the merchant may use moved; it all sits in `held`.
+                let after = shop.balance().await;
+                assert_eq!(
+                    after.held.cents() - before.held.cents(),
+                    paid.amount.cents()
+                );
+                assert_eq!(
+                    (after.available, after.incoming),
+                    (before.available, before.incoming)
+                );
+                tally.holds += 1;
+            }
             assert_eq!(
                 paid.paid_after_expiration(),
                 shop.now() >= charge.expires_at,
@@ -305,7 +373,8 @@ async fn run_step(shop: &mut Shop, case: u64, n: usize, step: &Step, tally: &mut
                 if matches!(
                     c.status,
                     ChargeStatus::Confirmed | ChargeStatus::PartiallyRefunded
-                ) {
+                ) && c.refundable().cents() > 0
+                {
                     refundable.push((id, c.refundable().cents()));
                 }
             }
@@ -430,6 +499,13 @@ async fn run_step(shop: &mut Shop, case: u64, n: usize, step: &Step, tally: &mut
             }
             shop.drain_quickly().await;
         }
+        Op::Infraction {
+            pick,
+            per_mille,
+            proportional,
+        } => infraction(shop, *pick, *per_mille, *proportional, tally).await,
+        Op::Decide { pick, won } => decide(shop, *pick, *won, tally).await,
+        Op::EndHold { pick, release } => end_hold(shop, *pick, *release, tally).await,
         Op::Schedule => {
             tally.payouts += shop.run_scheduler().await.payouts;
             shop.drain_quickly().await;
@@ -469,6 +545,139 @@ async fn run_step(shop: &mut Shop, case: u64, n: usize, step: &Step, tally: &mut
         "after step {n}: {balance:?}"
     );
     assert!(balance.incoming.cents() >= 0, "after step {n}: {balance:?}");
+    assert!(balance.held.cents() >= 0, "after step {n}: {balance:?}");
+    assert!(balance.owed.cents() <= 0, "after step {n}: {balance:?}");
+}
+
+/// Opens a dispute on a paid charge with something left: it holds exactly the amount, takes
+/// from `available` what the liability rule asks of it as far as it covers it, and owes the
+/// rest — never a negative `available`.
+async fn infraction(
+    shop: &Shop,
+    pick: usize,
+    per_mille: u16,
+    proportional: bool,
+    tally: &mut Tally,
+) {
+    let mut disputable = Vec::new();
+    for id in shop.charge_ids() {
+        let c = shop.charge(&id).await;
+        if c.payment.is_some() && c.refundable().cents() > 0 && c.disputes.len() < 10 {
+            disputable.push((id, c.refundable().cents()));
+        }
+    }
+    if disputable.is_empty() {
+        return;
+    }
+    let (id, left) = &disputable[pick % disputable.len()];
+    let cents = (left * i64::from(per_mille) / 1_000).max(1);
+    let liability = if proportional {
+        RefundLiability::Proportional
+    } else {
+        RefundLiability::Merchant
+    };
+    shop.gw
+        .state
+        .store
+        .set_refund_liability(&shop.account, liability)
+        .await
+        .expect("policy");
+    let needed = refund_needs_from_available(shop, id, cents, liability).await;
+    let before = shop.balance().await;
+    let dispute = shop.disputed(id, Some(cents)).await;
+    let after = shop.balance().await;
+    let available = before.available.cents();
+    assert_eq!(
+        after.held.cents() - before.held.cents(),
+        cents,
+        "{dispute:?}"
+    );
+    assert_eq!(
+        dispute.hold.from_available,
+        needed.min(available),
+        "{dispute:?}"
+    );
+    assert_eq!(
+        dispute.hold.owed,
+        (needed - available).max(0),
+        "{dispute:?}"
+    );
+    assert_eq!(before.owed.cents() - after.owed.cents(), dispute.hold.owed);
+    tally.disputes += 1;
+    if dispute.hold.owed > 0 {
+        tally.disputes_owing += 1;
+    }
+    shop.drain_quickly().await;
+}
+
+/// Ends a held charge's hold through the sandbox: `held` gives back exactly its amount;
+/// released, the charge is booked (splits and all) by the pipeline; returned, it is REFUNDED.
+async fn end_hold(shop: &Shop, pick: usize, release: bool, tally: &mut Tally) {
+    let mut held = Vec::new();
+    for id in shop.charge_ids() {
+        if shop.charge(&id).await.is_held() {
+            held.push(id);
+        }
+    }
+    if held.is_empty() {
+        return;
+    }
+    let id = &held[pick % held.len()];
+    let before = shop.balance().await;
+    let ending = if release { "release" } else { "return" };
+    let response = shop.end_hold(id, ending).await;
+    assert_eq!(response.status, 200, "{:?}", response.body_json());
+    let charge = shop.charge(id).await;
+    let after = shop.balance().await;
+    assert_eq!(
+        before.held.cents() - after.held.cents(),
+        charge.amount.cents()
+    );
+    if release {
+        tally.holds_released += 1;
+    } else {
+        assert_eq!(charge.status, ChargeStatus::Refunded, "{charge:?}");
+        tally.holds_returned += 1;
+    }
+    shop.drain_quickly().await;
+}
+
+/// Decides an open dispute: `held` gives back exactly its amount; won, nothing is owed for it.
+async fn decide(shop: &Shop, pick: usize, won: bool, tally: &mut Tally) {
+    let mut open = Vec::new();
+    for id in shop.charge_ids() {
+        for claim in shop.charge(&id).await.disputes {
+            if claim.state.is_open() {
+                open.push(claim.id);
+            }
+        }
+    }
+    if open.is_empty() {
+        return;
+    }
+    let id = &open[pick % open.len()];
+    let before = shop.balance().await;
+    let amount = shop.dispute(id).await.amount.cents();
+    let response = shop.decide(id, if won { "WON" } else { "LOST" }).await;
+    assert_eq!(response.status, 200, "{:?}", response.body_json());
+    let after = shop.balance().await;
+    assert_eq!(before.held.cents() - after.held.cents(), amount);
+    let decided = shop.dispute(id).await;
+    if won {
+        assert_eq!(decided.still_owed, 0, "{decided:?}");
+        tally.disputes_won += 1;
+    } else {
+        tally.disputes_lost += 1;
+    }
+    shop.drain_quickly().await;
+}
+
+/// true, false, true, … across every case of the run (cases run one after the other): how the
+/// holds and disputes still open at the end of a history end, so that over a run both endings
+/// happen however few there are.
+fn alternate() -> bool {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed).is_multiple_of(2)
 }
 
 /// One sequence on a gateway of its own; what its steps did.
@@ -477,6 +686,23 @@ async fn run_case(backend: Backend, case: u64, steps: &[Step]) -> Tally {
     let mut shop = Shop::open(backend).await;
     for (n, step) in steps.iter().enumerate() {
         run_step(&mut shop, case, n, step, &mut tally).await;
+    }
+    // Every hold still in force ends, alternately released and returned, and every dispute
+    // still open is decided, alternately won and lost, after whatever the history did since
+    // (payouts, refunds, more credits).
+    loop {
+        let open = tally.holds - tally.holds_released - tally.holds_returned;
+        if open == 0 {
+            break;
+        }
+        end_hold(&shop, 0, alternate(), &mut tally).await;
+    }
+    loop {
+        let open = tally.disputes - tally.disputes_won - tally.disputes_lost;
+        if open == 0 {
+            break;
+        }
+        decide(&shop, 0, alternate(), &mut tally).await;
     }
     shop.drain().await;
     shop.assert_books().await;
@@ -531,7 +757,14 @@ fn check_random_histories(handle: &Handle, backend: Backend) {
     let total = total.into_inner().expect("tally");
     println!("{backend:?} (PROPTEST_RNG_SEED={seed}): {total:?}");
     assert!(
-        total.payments > 0 && total.refunds > 0 && total.refunds_failed > 0 && total.cash_outs > 0,
+        total.payments > 0
+            && total.refunds > 0
+            && total.refunds_failed > 0
+            && total.cash_outs > 0
+            && total.disputes_won > 0
+            && total.disputes_lost > 0
+            && total.holds_released > 0
+            && total.holds_returned > 0,
         "the histories moved too little money to mean anything \
          (PROPTEST_RNG_SEED={seed}): {total:?}"
     );

@@ -223,9 +223,10 @@ async fn expiry_loop(sweeper: ExpirySweeper, every: Duration, mut stop: Stop) {
             _ = stop.stopped() => return,
         }
         match sweeper.sweep(SWEEP_MAX).await {
-            Ok(report) if report.expired + report.skipped > 0 => info!(
+            Ok(report) if report.expired + report.skipped + report.holds_released > 0 => info!(
                 expired = report.expired,
                 skipped = report.skipped,
+                holds_released = report.holds_released,
                 "expiry sweeper tick"
             ),
             Ok(_) => {}

@@ -114,6 +114,8 @@ pub enum ApiError {
     },
     #[error("the dispute is decided already")]
     DisputeDecided,
+    #[error("charge is {0} without a cautelar hold in force")]
+    ChargeNotHeld(&'static str),
     #[error("duplicate cash-out externalId")]
     DuplicateCashOutExternalId,
     #[error("provider webhook not authenticated: {0}")]
@@ -479,6 +481,12 @@ impl ApiError {
                 "This dispute is decided already; it takes no more defence",
                 "Esta contestação já foi decidida",
             ),
+            ChargeNotHeld(status) => Described {
+                status: StatusCode::CONFLICT,
+                code: "CHARGE_NOT_HELD",
+                message: format!("The charge is {status} and has no cautelar hold in force"),
+                user_message: "Esta cobrança não está sob bloqueio cautelar",
+            },
             DuplicateCashOutExternalId => d(
                 StatusCode::CONFLICT,
                 "DUPLICATE_EXTERNAL_ID",
@@ -775,6 +783,7 @@ mod tests {
                 respond_by: Utc::now(),
             },
             DisputeDecided,
+            ChargeNotHeld("CONFIRMED"),
             DuplicateCashOutExternalId,
             WebhookUnauthenticated("x"),
             WebhookMalformed("x".into()),
@@ -830,6 +839,7 @@ mod tests {
                 | DisputeLimitReached { .. }
                 | DisputeDeadlinePassed { .. }
                 | DisputeDecided
+                | ChargeNotHeld(_)
                 | DuplicateCashOutExternalId
                 | WebhookUnauthenticated(_)
                 | WebhookMalformed(_)

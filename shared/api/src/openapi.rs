@@ -12,6 +12,7 @@
 
 use pixgw_domain::cash_out::ports::CashOutCursor;
 use pixgw_domain::charge::ports::ChargeCursor;
+use pixgw_domain::dispute::ports::DisputeCursor;
 use pixgw_domain::flows::statement::StatementCursor;
 
 use crate::handlers::recipients;
@@ -36,7 +37,7 @@ pub struct CursorParameter {
 /// Every cursor parameter of the API. Tests hold `openapi.json` to these patterns and the
 /// decoders to their patterns, so a request the document allows is never refused for its
 /// cursor (see [`pixgw_domain::pix::cursor_text`]).
-pub const CURSOR_PARAMETERS: [CursorParameter; 7] = [
+pub const CURSOR_PARAMETERS: [CursorParameter; 8] = [
     CursorParameter {
         path: "/api/pix/cash-in",
         name: "cursor",
@@ -78,6 +79,12 @@ pub const CURSOR_PARAMETERS: [CursorParameter; 7] = [
         name: "cursor",
         pattern: webhooks::DELIVERY_CURSOR_PATTERN,
         accepts: |text| webhooks::decode_delivery_cursor(text).is_some(),
+    },
+    CursorParameter {
+        path: "/api/disputes",
+        name: "cursor",
+        pattern: DisputeCursor::PATTERN,
+        accepts: |text| DisputeCursor::decode(text).is_some(),
     },
 ];
 
@@ -245,7 +252,7 @@ mod tests {
         #[test]
         fn issued_cursors_match_their_pattern(ms in -999_999_999_999_999_i64..=999_999_999_999_999, leg in 0usize..8, index: u8, movement in "[ -~]{1,199}") {
             use pixgw_domain::cash_out::CashOutId;
-            use pixgw_domain::pix::ids::{AccountId, RecipientId, TransactionId};
+            use pixgw_domain::pix::ids::{AccountId, DisputeId, RecipientId, TransactionId};
             use pixgw_domain::payout::{PayoutId, SplitRef};
             use pixgw_domain::payout::ports::PayoutCursor;
             let issued = [
@@ -259,6 +266,7 @@ mod tests {
                 recipients::encode_list_cursor(&RecipientId::derive(&AccountId::generate(), ("EMAIL", &movement, "12345678909"))),
                 StatementCursor { created_at_ms: ms, movement_id: movement.clone(), leg }.encode(),
                 webhooks::encode_delivery_cursor(&movement),
+                DisputeCursor { opened_at_ms: ms, dispute_id: DisputeId::derive("sandbox", &movement) }.encode(),
             ];
             for (cursor, text) in CURSOR_PARAMETERS.iter().zip(issued) {
                 prop_assert!(regex(cursor.pattern).is_match(&text), "{}: {text}", cursor.path);

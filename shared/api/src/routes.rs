@@ -14,6 +14,7 @@ use pixgw_domain::pix::ids::AccountId;
 use crate::auth::{authenticate, bearer_token, verify_digital_signature, verify_token};
 use crate::error::ApiError;
 use crate::handlers;
+use crate::handlers::sandbox_holds::Ending;
 use crate::http_types::{ApiRequest, ApiResponse, MAX_BODY_BYTES};
 use crate::state::AppState;
 
@@ -46,6 +47,8 @@ pub enum Route {
     DisputeDefence,
     SandboxInfraction,
     SandboxDisputeDecide,
+    SandboxHoldRelease,
+    SandboxHoldReturn,
     SandboxPayoutsRun,
     SandboxClockAdvance,
     WebhookEndpointPut,
@@ -287,6 +290,20 @@ pub const ROUTES: &[RouteSpec] = &[
         access: Access::SandboxBearer,
     },
     RouteSpec {
+        route: Route::SandboxHoldRelease,
+        method: Method::POST,
+        path: "/api/sandbox/cash-in/{transactionId}/hold/release",
+        function: "sandbox-hold-release",
+        access: Access::SandboxBearer,
+    },
+    RouteSpec {
+        route: Route::SandboxHoldReturn,
+        method: Method::POST,
+        path: "/api/sandbox/cash-in/{transactionId}/hold/return",
+        function: "sandbox-hold-return",
+        access: Access::SandboxBearer,
+    },
+    RouteSpec {
         route: Route::SandboxPayoutsRun,
         method: Method::POST,
         path: "/api/sandbox/payouts/run",
@@ -397,6 +414,8 @@ impl Route {
             | Route::DisputeDefence
             | Route::SandboxInfraction
             | Route::SandboxDisputeDecide
+            | Route::SandboxHoldRelease
+            | Route::SandboxHoldReturn
             | Route::SandboxPayoutsRun
             | Route::SandboxClockAdvance
             | Route::WebhookEndpointGet
@@ -612,6 +631,14 @@ async fn authorise_and_handle(
         }
         Route::SandboxDisputeDecide => {
             handlers::sandbox_disputes::decide(state, params, request, required(account)?).await
+        }
+        Route::SandboxHoldRelease => {
+            let account = required(account)?;
+            handlers::sandbox_holds::end(state, params, request, account, Ending::Release).await
+        }
+        Route::SandboxHoldReturn => {
+            let account = required(account)?;
+            handlers::sandbox_holds::end(state, params, request, account, Ending::Return).await
         }
         Route::SandboxPayoutsRun => {
             handlers::sandbox_payouts::run(state, request, required(account)?).await

@@ -137,6 +137,7 @@ pub fn cash_out_ports(store: &DynStore) -> CashOutServicePorts {
 
 pub fn expiry_ports(store: &DynStore) -> ExpirySweeperPorts {
     ExpirySweeperPorts {
+        charges: store.clone(),
         transitions: store.clone(),
     }
 }

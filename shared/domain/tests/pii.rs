@@ -126,6 +126,7 @@ fn paid_charge() -> Charge {
             provider_event_id: "evt_1".to_owned(),
         }),
         refunds: Vec::new(),
+        hold: None,
         disputes: Vec::new(),
         refund_revision: 0,
     }

@@ -3,6 +3,7 @@
 
 pub mod connectpsp;
 pub mod env;
+pub mod hold;
 pub mod http;
 pub mod mask;
 pub mod med;

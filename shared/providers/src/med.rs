@@ -175,11 +175,17 @@ impl<'a> Lenient<'a> {
             .ok_or_else(|| format!("{} must be an object", prefix.trim_end_matches('.')))
     }
 
-    fn field(&self, names: &[&'static str]) -> Option<(&'static str, &'a Value)> {
+    /// The first of `names` present and not `null`, with the name it was found under.
+    pub fn field(&self, names: &[&'static str]) -> Option<(&'static str, &'a Value)> {
         names.iter().find_map(|&name| match self.map.get(name) {
             Some(Value::Null) | None => None,
             Some(value) => Some((name, value)),
         })
+    }
+
+    /// `name` as errors name it: this object's prefix and the name (`data.hold.until`).
+    pub fn path(&self, name: &str) -> String {
+        self.name(name)
     }
 
     fn name(&self, name: &str) -> String {

@@ -10,6 +10,8 @@
 
 #[path = "connectpsp/calls.rs"]
 mod calls;
+#[path = "connectpsp/holds.rs"]
+mod holds;
 #[path = "connectpsp/infractions.rs"]
 mod infractions;
 #[path = "connectpsp/mock.rs"]

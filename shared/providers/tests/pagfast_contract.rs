@@ -342,6 +342,8 @@ async fn transfers_and_refunds_are_not_allowed_and_call_nothing() {
 
 #[path = "pagfast/errors.rs"]
 mod errors;
+#[path = "pagfast/holds.rs"]
+mod holds;
 #[path = "pagfast/infractions.rs"]
 mod infractions;
 #[path = "pagfast/webhooks.rs"]

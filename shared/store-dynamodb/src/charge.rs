@@ -6,9 +6,12 @@
 //! - A confirmation and a transition (expiry, a refund's settlement) are ONE transaction each:
 //!   the charge's conditional update plus the ledger half of [`crate::ledger_write`] (movement,
 //!   balance shard, events, outbox). Every status change rewrites the status index key
-//!   (`gsi2pk`) and the sparse expiry index keys (`gsi3`, only while PENDING) in the same write.
+//!   (`gsi2pk`) in the same write, and every write of a charge gives it the `gsi3` keys of
+//!   what it is: the expiry index's while PENDING, the hold index's while its cautelar hold is
+//!   HELD, none otherwise.
 //! - Listing is a newest-first read of `gsi1` (all) or `gsi2` (one status), see
-//!   [`crate::listing`]; the PENDING charges due to expire are the `expiry` submodule.
+//!   [`crate::listing`]; the PENDING charges due to expire and the holds due to be released
+//!   are the `due` submodule.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
@@ -17,8 +20,8 @@ use pixgw_domain::charge::ports::{
     ChargeCursor, ChargeQuery, ChargeStore, ChargeTransition, ChargeTransitions, ConfirmCharge,
     InsertChargeError, Page,
 };
-use pixgw_domain::charge::record::{ChargeRecord, PaymentRecord};
-use pixgw_domain::charge::{Charge, ChargeStatus};
+use pixgw_domain::charge::record::{ChargeRecord, HoldRecord, PaymentRecord};
+use pixgw_domain::charge::{Charge, ChargeHold, ChargeStatus, HoldState};
 use pixgw_domain::error::{StoreError, WriteOutcome};
 use pixgw_domain::idempotency::IdempotencyCompletion;
 use pixgw_domain::ledger::AvailableDraw;
@@ -34,15 +37,15 @@ use crate::items::{ACCOUNT_ID, STATUS};
 use crate::keys::{
     ENTITY, GSI1PK, GSI1SK, GSI2PK, GSI2SK, GSI3PK, GSI3SK, Item, PK, SK, SK_CHARGE, SK_E2E,
     SK_EXTID, SortRange, charge_pk, charges_by_account_pk, charges_by_status_pk, created_sort_key,
-    end_to_end_pk, expiry_pk, expiry_sort_key, external_id_pk, fits_partition_key, n, primary_key,
-    s, sort_range,
+    end_to_end_pk, expiry_pk, expiry_sort_key, external_id_pk, fits_partition_key, hold_pk,
+    hold_sort_key, n, primary_key, s, sort_range,
 };
 use crate::ledger_write::{distinct_events, ledger_events_outbox, ledger_half, witnesses};
 use crate::listing::{MAX_LIMIT, NewestFirst};
 use crate::table::{GSI1, GSI2};
 use crate::transact::{TransactFailure, put_new, transact_write};
 
-mod expiry;
+mod due;
 
 /// Attribute of the `externalId` guard and of the end-to-end id guard naming the charge it
 /// protects.
@@ -52,6 +55,8 @@ const GUARD_ACCOUNT_ID: &str = "accountId";
 
 /// The charge's payment (a map: `PaymentRecord`), present once confirmed.
 const PAYMENT: &str = "payment";
+/// The charge's cautelar hold (a map: `HoldRecord`), present when its payment was held.
+pub(crate) const HOLD: &str = "hold";
 /// When the gateway recorded the confirmation (the payment's own `paidAtMs` is the
 /// provider's clock). Kept for audits; `ChargeRecord` does not read it back.
 const CONFIRMED_AT: &str = "confirmedAtMs";
@@ -65,11 +70,12 @@ const REFUND_REVISION: &str = "refundRevision";
 /// `refunds`), never written, so the first rewrite of such a charge REMOVEs it.
 const LEGACY_REFUND: &str = "refund";
 
-/// `ChargeRecord` attributes that may be absent (`skip_serializing_if`), plus the expiry index
-/// keys: a replacement REMOVEs those the new charge does not have (a unit test below checks
-/// the list covers every optional field of the record).
-const CHARGE_OPTIONAL: [&str; 8] = [
+/// `ChargeRecord` attributes that may be absent (`skip_serializing_if`), plus the `gsi3` keys
+/// (expiry or hold index): a replacement REMOVEs those the new charge does not have (a unit
+/// test below checks the list covers every optional field of the record).
+const CHARGE_OPTIONAL: [&str; 9] = [
     PAYMENT,
+    HOLD,
     LEGACY_REFUND,
     REFUNDS,
     "disputes",
@@ -111,18 +117,37 @@ fn charge_item(charge: &Charge) -> Result<Item, StoreError> {
     ] {
         item.insert(name.to_owned(), s(value));
     }
-    // The expiry index is sparse: only a PENDING charge is in it.
-    if charge.status == ChargeStatus::Pending {
-        item.insert(GSI3PK.to_owned(), s(expiry_pk(&charge.transaction_id)));
-        item.insert(
-            GSI3SK.to_owned(),
-            s(expiry_sort_key(
-                record.expires_at_ms,
-                &charge.transaction_id,
-            )),
-        );
+    if let Some((pk, sk)) = due_index_keys(charge) {
+        item.insert(GSI3PK.to_owned(), s(pk));
+        item.insert(GSI3SK.to_owned(), s(sk));
     }
     Ok(item)
+}
+
+/// The charge's `gsi3` keys (both indexes are sparse): the expiry index's while PENDING, the
+/// hold index's while its cautelar hold is HELD, none otherwise.
+fn due_index_keys(charge: &Charge) -> Option<(String, String)> {
+    let id = &charge.transaction_id;
+    if charge.status == ChargeStatus::Pending {
+        return Some((
+            expiry_pk(id),
+            expiry_sort_key(charge.expires_at.timestamp_millis(), id),
+        ));
+    }
+    charge
+        .hold
+        .as_ref()
+        .and_then(|hold| hold_index_keys(id, hold))
+}
+
+/// The hold index keys of a charge with `hold`, if it is HELD.
+fn hold_index_keys(id: &TransactionId, hold: &ChargeHold) -> Option<(String, String)> {
+    (hold.state == HoldState::Held).then(|| {
+        (
+            hold_pk(id),
+            hold_sort_key(hold.until.timestamp_millis(), id),
+        )
+    })
 }
 
 /// Reads a charge item back into the domain (re-validating every field).
@@ -161,28 +186,52 @@ fn decode_insert(reasons: &[Reason]) -> InsertChargeError {
     }
 }
 
-/// PENDING (or EXPIRED) → CONFIRMED of the charge, with the status index key and the payment;
-/// the charge leaves the expiry index.
+/// PENDING (or EXPIRED) → CONFIRMED of the charge, with the status index key, the payment and
+/// (a held payment) the hold; the charge leaves the expiry index, and enters the hold index
+/// when its hold is HELD (its `gsi3` keys are replaced by the hold's).
 fn confirm_charge_update(
     table: &str,
     write: &ConfirmCharge,
 ) -> Result<TransactWriteItem, StoreError> {
     let payment = to_attribute_value(PaymentRecord::from(&write.payment))
         .map_err(|e| errors::corrupt("payment", &e))?;
-    let update = Update::builder()
+    let mut sets = "SET #status = :confirmed, #gsi2pk = :gsi2pk, #payment = :payment, \
+                    #confirmedAt = :at"
+        .to_owned();
+    let mut builder = Update::builder();
+    if let Some(hold) = &write.hold {
+        let record =
+            to_attribute_value(HoldRecord::from(hold)).map_err(|e| errors::corrupt("hold", &e))?;
+        sets.push_str(", #hold = :hold");
+        builder = builder
+            .expression_attribute_names("#hold", HOLD)
+            .expression_attribute_values(":hold", record);
+    }
+    let index_keys = write
+        .hold
+        .as_ref()
+        .and_then(|hold| hold_index_keys(&write.transaction_id, hold));
+    let expression = match index_keys {
+        Some((pk, sk)) => {
+            builder = builder
+                .expression_attribute_values(":gsi3pk", s(pk))
+                .expression_attribute_values(":gsi3sk", s(sk));
+            format!("{sets}, #gsi3pk = :gsi3pk, #gsi3sk = :gsi3sk")
+        }
+        None => format!("{sets} REMOVE #gsi3pk, #gsi3sk"),
+    };
+    let update = builder
         .table_name(table)
         .set_key(Some(primary_key(
             charge_pk(&write.transaction_id),
             SK_CHARGE,
         )))
-        .update_expression(
-            "SET #status = :confirmed, #gsi2pk = :gsi2pk, #payment = :payment, #confirmedAt = :at \
-             REMOVE #gsi3pk, #gsi3sk",
-        )
+        .update_expression(expression)
         // The account check keeps a command naming the wrong account from moving the charge
         // into another account's status index. An EXPIRED charge is accepted too: the PIX
         // network settled it after the sweeper ran, and the money is ours to account for.
-        // Leaving PENDING leaves the expiry index (`gsi3`, sparse).
+        // Leaving PENDING leaves the expiry index (`gsi3`, sparse); a HELD hold's keys replace
+        // the expiry keys instead of removing them.
         .condition_expression(
             "attribute_exists(#pk) AND (#status = :pending OR #status = :expired) AND #acc = :acc",
         )
@@ -231,9 +280,10 @@ fn end_to_end_guard_item(write: &ConfirmCharge) -> Item {
 
 /// Replaces the charge stored with status `from`, refund revision `from_revision` (and of the
 /// same account) by `charge`: every attribute of its item is SET (status and both index keys
-/// follow the new status, the expiry keys exist only while PENDING), the optional ones it
-/// lacks are REMOVEd (the legacy `refund` always), and attributes outside the record
-/// (`confirmedAtMs`) are kept.
+/// follow the new status; the `gsi3` keys are the expiry index's only while PENDING, the hold
+/// index's only while its hold is HELD), the optional ones it lacks are REMOVEd (the legacy
+/// `refund` always, the `gsi3` keys when it is in neither index: a released or returned hold
+/// leaves the hold index), and attributes outside the record (`confirmedAtMs`) are kept.
 ///
 /// The revision is what serialises writes of a charge's refunds: two refunds planned from the
 /// same read both require it, and only the first finds it (the second plans again).
@@ -511,7 +561,16 @@ impl ChargeTransitions for DynamoStore {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Charge>, StoreError> {
-        self.read_expired_pending(now, limit).await
+        self.read_due(due::EXPIRY, now, limit).await
+    }
+
+    #[instrument(level = "debug", skip_all, fields(table = %self.table, limit))]
+    async fn held_charges_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Charge>, StoreError> {
+        self.read_due(due::HOLD, now, limit).await
     }
 
     #[instrument(level = "debug", skip_all, fields(table = %self.table, account_id = %write.account_id, transaction_id = %write.transaction_id))]
@@ -560,7 +619,226 @@ impl ChargeTransitions for DynamoStore {
 mod tests {
     use super::*;
     use crate::keys::TTL;
+    use chrono::TimeZone;
+    use pixgw_domain::charge::Payer;
+    use pixgw_domain::charge::record::DisputeClaimRecord;
+    use pixgw_domain::pix::document::TaxDocument;
+    use pixgw_domain::pix::money::Money;
     use pixgw_domain::refund::record::{RefundRecord, SplitPartRecord};
+
+    const T0_MS: i64 = 1_705_314_600_000;
+
+    fn at(ms: i64) -> DateTime<Utc> {
+        Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+    }
+
+    fn pending_charge() -> Charge {
+        Charge {
+            transaction_id: TransactionId::generate(),
+            account_id: AccountId::generate(),
+            correlation_id: uuid::Uuid::nil(),
+            external_id: "ext".to_owned(),
+            status: ChargeStatus::Pending,
+            amount: Money::from_cents(10_000),
+            description: String::new(),
+            payer: Payer {
+                full_name: "Maria da Silva".into(),
+                document: TaxDocument::parse("12345678909").expect("test fixture"),
+            },
+            additional_info: Default::default(),
+            splits: Vec::new(),
+            remainder: Money::from_cents(10_000),
+            pix_code: String::new(),
+            generate_qr_code: false,
+            provider: "sandbox".to_owned(),
+            provider_charge_id: "p".to_owned(),
+            expiration_seconds: 3_600,
+            created_at: at(T0_MS),
+            expires_at: at(T0_MS + 3_600_000),
+            payment: None,
+            refunds: Vec::new(),
+            hold: None,
+            disputes: Vec::new(),
+            refund_revision: 0,
+        }
+    }
+
+    fn hold(state: HoldState) -> ChargeHold {
+        ChargeHold {
+            until: at(T0_MS + 7_200_000),
+            state,
+            settled_at: None,
+            return_nature: None,
+            return_end_to_end_id: None,
+        }
+    }
+
+    fn gsi3(item: &Item) -> (Option<String>, Option<String>) {
+        let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+        (text(GSI3PK), text(GSI3SK))
+    }
+
+    /// `gsi3` is the expiry index while PENDING, the hold index while HELD, nothing otherwise.
+    #[test]
+    fn a_charge_item_carries_the_gsi3_keys_of_what_it_is() {
+        let pending = pending_charge();
+        let id = pending.transaction_id.clone();
+        let item = charge_item(&pending).unwrap_or_default();
+        assert_eq!(
+            gsi3(&item),
+            (
+                Some(expiry_pk(&id)),
+                Some(expiry_sort_key(T0_MS + 3_600_000, &id))
+            )
+        );
+
+        let confirmed = Charge {
+            status: ChargeStatus::Confirmed,
+            ..pending.clone()
+        };
+        assert_eq!(
+            gsi3(&charge_item(&confirmed).unwrap_or_default()),
+            (None, None)
+        );
+
+        let held = Charge {
+            hold: Some(hold(HoldState::Held)),
+            ..confirmed.clone()
+        };
+        let item = charge_item(&held).unwrap_or_default();
+        assert_eq!(
+            gsi3(&item),
+            (
+                Some(hold_pk(&id)),
+                Some(hold_sort_key(T0_MS + 7_200_000, &id))
+            )
+        );
+        assert!(item.contains_key(HOLD));
+
+        for (state, status) in [
+            (HoldState::Released, ChargeStatus::Confirmed),
+            (HoldState::Returned, ChargeStatus::Refunded),
+        ] {
+            let ended = Charge {
+                status,
+                hold: Some(hold(state)),
+                ..confirmed.clone()
+            };
+            let item = charge_item(&ended).unwrap_or_default();
+            assert_eq!(gsi3(&item), (None, None), "{state:?}");
+            assert!(item.contains_key(HOLD));
+        }
+    }
+
+    fn confirm(charge: &Charge, hold: Option<ChargeHold>) -> ConfirmCharge {
+        use pixgw_domain::ledger::{Bucket, LedgerAccount, Movement, MovementKind};
+        use pixgw_domain::pix::payment::{EndToEndKind, Ispb, PaidBy, PayerBankData, Payment};
+        let ispb = Ispb::parse("00416968").expect("test fixture");
+        let now = at(T0_MS + 1_000);
+        ConfirmCharge {
+            transaction_id: charge.transaction_id.clone(),
+            account_id: charge.account_id.clone(),
+            payment: Payment {
+                end_to_end_id: EndToEndId::generate(EndToEndKind::Payment, &ispb, now),
+                paid_at: now,
+                paid_by: PaidBy {
+                    name: "Maria da Silva".into(),
+                    document: "12345678909".into(),
+                    bank: PayerBankData::new(ispb, "0001", "123456").expect("test fixture"),
+                },
+                provider: "sandbox".to_owned(),
+                provider_event_id: "evt".to_owned(),
+            },
+            confirmed_at: now,
+            hold,
+            movement: Movement::transfer(
+                MovementKind::ChargeConfirmed,
+                &charge.account_id,
+                charge.transaction_id.as_str(),
+                LedgerAccount::PixNetwork,
+                LedgerAccount::Merchant(charge.account_id.clone(), Bucket::Held),
+                charge.amount,
+                now,
+            )
+            .expect("test fixture"),
+            events: Vec::new(),
+            outbox: Vec::new(),
+        }
+    }
+
+    /// A held confirmation SETs the hold and the hold index keys (replacing the expiry ones);
+    /// any other REMOVEs the `gsi3` keys and leaves `hold` alone.
+    #[test]
+    fn a_held_confirmation_enters_the_hold_index() {
+        let charge = pending_charge();
+        let id = &charge.transaction_id;
+        let write = confirm_charge_update("t", &confirm(&charge, Some(hold(HoldState::Held))))
+            .expect("test fixture");
+        let update = write.update().expect("test fixture");
+        let expression = update.update_expression();
+        assert!(!expression.contains("REMOVE"), "{expression}");
+        assert!(expression.contains("#hold = :hold"), "{expression}");
+        assert!(expression.contains("#gsi3pk = :gsi3pk, #gsi3sk = :gsi3sk"));
+        let values = update
+            .expression_attribute_values()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(values.get(":gsi3pk"), Some(&s(hold_pk(id))));
+        assert_eq!(
+            values.get(":gsi3sk"),
+            Some(&s(hold_sort_key(T0_MS + 7_200_000, id)))
+        );
+        let stored = values
+            .get(":hold")
+            .and_then(|v| v.as_m().ok())
+            .and_then(|m| m.get("state"))
+            .and_then(|v| v.as_s().ok());
+        assert_eq!(stored.map(String::as_str), Some("HELD"));
+
+        let write = confirm_charge_update("t", &confirm(&charge, None)).expect("test fixture");
+        let update = write.update().expect("test fixture");
+        assert!(
+            update
+                .update_expression()
+                .ends_with("REMOVE #gsi3pk, #gsi3sk")
+        );
+        assert!(!update.update_expression().contains("#hold"));
+        let names = update
+            .expression_attribute_names()
+            .cloned()
+            .unwrap_or_default();
+        assert!(!names.contains_key("#hold"));
+    }
+
+    /// A replacement of a charge whose hold ended REMOVEs the hold index keys.
+    #[test]
+    fn a_replacement_after_the_hold_removes_the_hold_keys() {
+        let released = Charge {
+            status: ChargeStatus::Confirmed,
+            hold: Some(hold(HoldState::Released)),
+            ..pending_charge()
+        };
+        let write = charge_replace_update("t", &released, ChargeStatus::Confirmed, 0)
+            .expect("test fixture");
+        let update = write.update().expect("test fixture");
+        let names = update
+            .expression_attribute_names()
+            .cloned()
+            .unwrap_or_default();
+        let (_, removes) = update
+            .update_expression()
+            .split_once(" REMOVE ")
+            .unwrap_or_default();
+        let removed: Vec<&str> = removes
+            .split(", ")
+            .filter_map(|p| names.get(p).map(String::as_str))
+            .collect();
+        assert!(
+            removed.contains(&GSI3PK) && removed.contains(&GSI3SK),
+            "{removed:?}"
+        );
+        assert!(!removed.contains(&HOLD));
+    }
 
     #[test]
     fn positions_decide_with_claim_lost_first() {
@@ -631,6 +909,7 @@ mod tests {
             payment: None,
             refund: None,
             refunds: vec![],
+            hold: None,
             disputes: Vec::new(),
             refund_revision: 0,
         }
@@ -683,6 +962,18 @@ mod tests {
             }),
             refund: Some(refund.clone()),
             refunds: vec![refund],
+            hold: Some(HoldRecord {
+                until_ms: 0,
+                state: String::new(),
+                settled_at_ms: None,
+                return_nature: None,
+                return_end_to_end_id: None,
+            }),
+            disputes: vec![DisputeClaimRecord {
+                dispute_id: String::new(),
+                amount_cents: 1,
+                state: String::new(),
+            }],
             refund_revision: 2,
             ..sample_record()
         };
@@ -691,7 +982,7 @@ mod tests {
             .into_iter()
             .filter(|f| !bare.contains(f))
             .collect();
-        assert!(optional.len() >= 5, "{optional:?}");
+        assert!(optional.len() >= 7, "{optional:?}");
         for field in optional {
             assert!(
                 CHARGE_OPTIONAL.contains(&field.as_str()),

@@ -26,8 +26,9 @@ pub const GSI1PK: &str = "gsi1pk";
 pub const GSI1SK: &str = "gsi1sk";
 pub const GSI2PK: &str = "gsi2pk";
 pub const GSI2SK: &str = "gsi2sk";
-/// The sparse `gsi3`: PENDING charges (the expiry index, [`expiry_pk`]) and disputes that
-/// still owe ([`owing_disputes_pk`]) carry these; nothing else does.
+/// The sparse `gsi3`: PENDING charges (the expiry index, [`expiry_pk`]), charges whose
+/// cautelar hold is HELD (the hold index, [`hold_pk`]) and disputes that still owe
+/// ([`owing_disputes_pk`]) carry these; nothing else does.
 pub const GSI3PK: &str = "gsi3pk";
 pub const GSI3SK: &str = "gsi3sk";
 /// The TTL attribute: epoch **seconds** after which DynamoDB may delete the item.
@@ -336,6 +337,31 @@ pub fn expiry_shard_pk(shard: u32) -> String {
 /// "expired at or before t" is `gsi3sk < {t+1:015}`, soonest first.
 pub fn expiry_sort_key(expires_at_ms: i64, transaction_id: &TransactionId) -> String {
     let ms = expires_at_ms.clamp(0, MAX_SORTABLE_MS);
+    format!("{ms:015}#{transaction_id}")
+}
+
+/// How many hold-index partitions the charges under a cautelar hold are spread over: the
+/// same count and the same hash of the transaction id as the expiry index, so a confirmation
+/// burst of held payments spreads exactly like the charges' creation did.
+pub const HOLD_SHARDS: u32 = EXPIRY_SHARDS;
+
+/// `gsi3pk` of a charge whose hold is HELD: one of the [`HOLD_SHARDS`] hold partitions.
+/// Never an expiry partition ([`expiry_shard_pk`], `EXPIRY#…`) nor an owing-disputes one
+/// ([`owing_disputes_pk`], `ACCOUNT#…`), which share `gsi3`.
+pub fn hold_pk(transaction_id: &TransactionId) -> String {
+    hold_shard_pk(balance_shard(transaction_id.as_str()) % HOLD_SHARDS)
+}
+
+/// `gsi3pk` of hold partition `shard`.
+pub fn hold_shard_pk(shard: u32) -> String {
+    format!("HOLD#{shard:02}")
+}
+
+/// `gsi3sk` of a held charge: `{untilMs:015}#{transactionId}` (clamped into the sortable range
+/// like [`expiry_sort_key`]), so "due at or before t" is `gsi3sk < {t+1:015}`
+/// ([`due_schedules_upper_bound`]), soonest first.
+pub fn hold_sort_key(until_ms: i64, transaction_id: &TransactionId) -> String {
+    let ms = until_ms.clamp(0, MAX_SORTABLE_MS);
     format!("{ms:015}#{transaction_id}")
 }
 
@@ -753,6 +779,51 @@ mod tests {
             dispute_id: id,
         };
         assert_eq!(dispute_sort_range(Some(&before_epoch)), SortRange::Empty);
+    }
+
+    #[test]
+    fn hold_keys_have_the_documented_shapes_and_collide_with_nothing() {
+        let tx = id('a');
+        let shard = balance_shard(tx.as_str()) % HOLD_SHARDS;
+        assert_eq!(hold_pk(&tx), format!("HOLD#{shard:02}"));
+        // Sharded exactly like the expiry index: same count, same hash.
+        assert_eq!(HOLD_SHARDS, EXPIRY_SHARDS);
+        assert_eq!(
+            &hold_pk(&tx)["HOLD#".len()..],
+            &expiry_pk(&tx)["EXPIRY#".len()..]
+        );
+        assert_eq!(hold_sort_key(1_000, &tx), format!("000000000001000#{tx}"));
+        assert_eq!(hold_sort_key(-5, &tx), hold_sort_key(0, &tx));
+        assert_eq!(
+            hold_sort_key(i64::MAX, &tx),
+            hold_sort_key(MAX_SORTABLE_MS, &tx)
+        );
+        // Soonest first; due exactly at `until`, not a millisecond before.
+        assert!(hold_sort_key(999, &id('f')) < hold_sort_key(1_000, &id('0')));
+        assert!(hold_sort_key(1_000, &id('f')) < due_schedules_upper_bound(1_000));
+        assert!(hold_sort_key(1_000, &id('0')) >= due_schedules_upper_bound(999));
+
+        // `gsi3` is shared: no hold partition is an expiry or an owing-disputes partition, and
+        // no partition name of one is a prefix of the other's.
+        let holds: Vec<String> = (0..HOLD_SHARDS).map(hold_shard_pk).collect();
+        let expiries: Vec<String> = (0..EXPIRY_SHARDS).map(expiry_shard_pk).collect();
+        let owing = owing_disputes_pk(&AccountId::generate());
+        let mut distinct = holds.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), HOLD_SHARDS as usize);
+        for hold in &holds {
+            assert!(!expiries.contains(hold), "{hold}");
+            assert_ne!(hold, &owing);
+            assert!(expiries.iter().all(|e| !e.starts_with(hold.as_str())));
+            assert!(!owing.starts_with(hold.as_str()));
+        }
+        assert!(holds.contains(&hold_pk(&tx)));
+        for _ in 0..64 {
+            let tx = TransactionId::generate();
+            assert!(holds.contains(&hold_pk(&tx)));
+            assert_ne!(hold_pk(&tx), expiry_pk(&tx));
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem};
-use pixgw_domain::charge::ChargeStatus;
+use pixgw_domain::charge::{ChargeStatus, HoldState};
 use pixgw_domain::error::{StoreError, WriteOutcome};
 use pixgw_domain::payout::PayoutId;
 use pixgw_domain::pix::ids::TransactionId;
@@ -24,6 +24,7 @@ use pixgw_domain::split::ports::{BookSplits, SplitStore};
 use pixgw_domain::split::record::SplitEntryRecord;
 use tracing::{debug, instrument};
 
+use crate::charge::HOLD;
 use crate::dispute::repayment_items;
 use crate::errors;
 use crate::items::{ACCOUNT_ID, STATUS, decode, out_of_range, record_item};
@@ -39,6 +40,8 @@ use crate::transact::put_new;
 use crate::{DynamoStore, query_all};
 
 const CONDITION_CHECK: &str = "ConditionCheck";
+/// The state inside the charge's `hold` map (`HoldRecord`).
+const HOLD_STATE: &str = "state";
 
 /// A split entry. Only a SCHEDULED entry carries `gsi2pk`/`gsi2sk` (the payout scheduler's
 /// sparse index); because every state change rewrites the whole item, leaving SCHEDULED
@@ -98,7 +101,9 @@ pub(crate) fn split_from_item(item: Item) -> Result<SplitEntry, StoreError> {
     SplitEntry::try_from(decode::<SplitEntryRecord>("split entry", item)?)
 }
 
-/// Booking splits requires the charge to be CONFIRMED (and the command's account to own it).
+/// Booking splits requires the charge to be CONFIRMED (and the command's account to own it)
+/// and not under a HELD cautelar hold: a held payment is CONFIRMED but not the merchant's yet
+/// (its release books it), so a booking planned from any read of it is refused here too.
 fn charge_confirmed_check(
     table: &str,
     write: &BookSplits,
@@ -109,9 +114,15 @@ fn charge_confirmed_check(
             charge_pk(&write.transaction_id),
             SK_CHARGE,
         )))
-        .condition_expression("#status = :confirmed AND #acc = :acc")
+        .condition_expression(
+            "#status = :confirmed AND #acc = :acc \
+             AND (attribute_not_exists(#hold) OR #hold.#holdState <> :held)",
+        )
         .expression_attribute_names("#status", STATUS)
         .expression_attribute_names("#acc", ACCOUNT_ID)
+        .expression_attribute_names("#hold", HOLD)
+        .expression_attribute_names("#holdState", HOLD_STATE)
+        .expression_attribute_values(":held", s(HoldState::Held.as_str()))
         .expression_attribute_values(":confirmed", s(ChargeStatus::Confirmed.as_str()))
         .expression_attribute_values(":acc", s(write.account_id.to_string()))
         .build()
@@ -177,5 +188,32 @@ impl SplitStore for DynamoStore {
         entries.sort_by_key(|e| e.index);
         debug!(count = entries.len(), "read splits");
         Ok(entries)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+    use pixgw_domain::charge::ChargeHold;
+    use pixgw_domain::charge::record::HoldRecord;
+
+    use super::*;
+
+    /// The booking's hold condition names the record's fields: a rename in the domain must
+    /// fail here, not silently let a held charge be booked.
+    #[test]
+    fn the_hold_condition_names_the_record_fields() {
+        let hold = ChargeHold {
+            until: Utc.timestamp_millis_opt(1_000).single().unwrap_or_default(),
+            state: HoldState::Held,
+            settled_at: None,
+            return_nature: None,
+            return_end_to_end_id: None,
+        };
+        let json = serde_json::to_value(HoldRecord::from(&hold)).unwrap_or_default();
+        assert_eq!(
+            json.get(HOLD_STATE).and_then(|v| v.as_str()),
+            Some(HoldState::Held.as_str())
+        );
     }
 }

@@ -19,9 +19,11 @@ use crate::keys::{GSI1PK, GSI1SK, GSI2PK, GSI2SK, GSI3PK, GSI3SK, PK, SK, TTL};
 pub const GSI1: &str = "gsi1";
 /// An account's charges in one status, newest first (`gsi2pk`, `gsi2sk`).
 pub const GSI2: &str = "gsi2";
-/// A sparse index (`gsi3pk`, `gsi3sk`) of two kinds of partitions: PENDING charges by expiry,
-/// soonest first (`EXPIRY#…`, the keys exist only while a charge is PENDING), and an account's
-/// disputes that still owe, oldest first (`ACCOUNT#…#DISPUTES#OWING`, only while they owe).
+/// A sparse index (`gsi3pk`, `gsi3sk`) of three kinds of partitions: PENDING charges by expiry,
+/// soonest first (`EXPIRY#…`, the keys exist only while a charge is PENDING), charges under a
+/// cautelar hold by the hold's end, soonest first (`HOLD#…`, only while the hold is HELD), and
+/// an account's disputes that still owe, oldest first (`ACCOUNT#…#DISPUTES#OWING`, only while
+/// they owe).
 pub const GSI3: &str = "gsi3";
 
 /// The table's primary key and its global secondary indexes: (index name, hash, range).

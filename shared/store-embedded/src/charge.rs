@@ -7,6 +7,7 @@
 //! | `charges_by_account` | account, created-at ms, transaction id         | transaction id   |
 //! | `charges_by_status`  | account, status, created-at ms, transaction id | transaction id   |
 //! | `charges_by_expiry`  | sortable expires-at ms, transaction id         | transaction id   |
+//! | `charges_by_hold`    | sortable hold-until ms, transaction id         | transaction id   |
 //! | `external_ids`       | account, `externalId`                          | transaction id   |
 //! | `end_to_end_ids`     | end-to-end id                                  | transaction id   |
 //!
@@ -14,7 +15,9 @@
 //! one contiguous key range ordered by `(created_at, transaction_id)` ([`crate::listing`]).
 //! `charges_by_expiry` holds exactly the PENDING charges, soonest expiry first, so the expiry
 //! sweeper reads the charges due with one range read; it is filled once from `charges` when a
-//! file written before it existed is opened. [`put_charge`] is the only writer of `charges` and
+//! file written before it existed is opened. `charges_by_hold` holds exactly the charges under
+//! a cautelar hold still HELD, soonest end first (the hold sweeper's index; no file written
+//! before it existed has a held charge). [`put_charge`] is the only writer of `charges` and
 //! keeps all three indexes exact in the same write transaction. `external_ids` is the
 //! per-account uniqueness guard for `externalId`, `end_to_end_ids` the guard that a payment
 //! confirms one charge only.
@@ -37,8 +40,8 @@ use pixgw_domain::charge::ports::{
     ChargeCursor, ChargeQuery, ChargeStore, ChargeTransition, ChargeTransitions, ConfirmCharge,
     InsertChargeError, Page,
 };
-use pixgw_domain::charge::record::{ChargeRecord, PaymentRecord};
-use pixgw_domain::charge::{Charge, ChargeStatus};
+use pixgw_domain::charge::record::{ChargeRecord, HoldRecord, PaymentRecord};
+use pixgw_domain::charge::{Charge, ChargeStatus, HoldState};
 use pixgw_domain::error::{StoreError, WriteOutcome};
 use pixgw_domain::idempotency::IdempotencyCompletion;
 use pixgw_domain::pix::ids::{AccountId, TransactionId};
@@ -62,6 +65,8 @@ const EXTERNAL_IDS: TableDefinition<&str, &str> = TableDefinition::new("external
 
 /// The expiry index: exactly the PENDING charges, by `(expiresAtMs, transaction id)`.
 const CHARGES_BY_EXPIRY: TableDefinition<&str, &str> = TableDefinition::new("charges_by_expiry");
+/// The hold index: exactly the charges whose cautelar hold is HELD, by `(untilMs, id)`.
+const CHARGES_BY_HOLD: TableDefinition<&str, &str> = TableDefinition::new("charges_by_hold");
 /// The end-to-end id guards: a payment confirms one charge only.
 pub(crate) const END_TO_END_IDS: TableDefinition<&str, &str> =
     TableDefinition::new("end_to_end_ids");
@@ -78,6 +83,7 @@ pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(CHARGES_BY_STATUS).map_err(db_err)?;
     txn.open_table(EXTERNAL_IDS).map_err(db_err)?;
     txn.open_table(CHARGES_BY_EXPIRY).map_err(db_err)?;
+    txn.open_table(CHARGES_BY_HOLD).map_err(db_err)?;
     txn.open_table(END_TO_END_IDS).map_err(db_err)?;
     if !had_expiry_index {
         backfill_expiry_index(txn)?;
@@ -137,6 +143,16 @@ pub(crate) fn put_charge(
             by_expiry.insert(new_key.as_str(), id).map_err(db_err)?;
         }
     }
+    {
+        // The hold index holds a charge only while its hold is HELD.
+        let mut by_hold = txn.open_table(CHARGES_BY_HOLD).map_err(db_err)?;
+        if let Some(old_key) = previous.and_then(hold_entry) {
+            by_hold.remove(old_key.as_str()).map_err(db_err)?;
+        }
+        if let Some(new_key) = hold_entry(record) {
+            by_hold.insert(new_key.as_str(), id).map_err(db_err)?;
+        }
+    }
     let mut charges = txn.open_table(CHARGES).map_err(db_err)?;
     charges.insert(id, value.as_slice()).map_err(db_err)?;
     Ok(())
@@ -161,6 +177,14 @@ fn status_entry(r: &ChargeRecord) -> String {
 fn expiry_entry(r: &ChargeRecord) -> Option<String> {
     (r.status == ChargeStatus::Pending.as_str())
         .then(|| keys::expiring_charge(r.expires_at_ms, &r.transaction_id))
+}
+
+/// A charge's entry in `charges_by_hold`, if its hold is HELD.
+fn hold_entry(r: &ChargeRecord) -> Option<String> {
+    r.hold
+        .as_ref()
+        .filter(|h| h.state == HoldState::Held.as_str())
+        .map(|h| keys::expiring_charge(h.until_ms, &r.transaction_id))
 }
 
 /// Fills `charges_by_expiry` (just created) from the charges of a database written before the
@@ -237,6 +261,7 @@ fn confirm_in(txn: &WriteTransaction, write: &ConfirmCharge) -> Result<WriteOutc
     let confirmed = ChargeRecord {
         status: ChargeStatus::Confirmed.as_str().to_owned(),
         payment: Some(PaymentRecord::from(&write.payment)),
+        hold: write.hold.as_ref().map(HoldRecord::from),
         ..charge.clone()
     };
     put_charge(txn, &confirmed, Some(&charge))?;
@@ -280,11 +305,31 @@ pub(crate) fn transition_in(
 
 /// Up to `limit` charges of the expiry index due at or before `now_ms`, soonest first.
 fn expired_pending_in(db: &Database, now_ms: i64, limit: usize) -> Result<Vec<Charge>, StoreError> {
+    due_in(db, CHARGES_BY_EXPIRY, now_ms, limit, |c| {
+        c.status == ChargeStatus::Pending
+    })
+}
+
+/// Up to `limit` charges of the hold index due at or before `now_ms`, soonest first.
+fn held_due_in(db: &Database, now_ms: i64, limit: usize) -> Result<Vec<Charge>, StoreError> {
+    due_in(db, CHARGES_BY_HOLD, now_ms, limit, Charge::is_held)
+}
+
+/// Up to `limit` charges of `definition` (keyed by sortable ms, then id) due at or before
+/// `now_ms`, soonest first, that `still` holds for (the index holds only those; re-checking
+/// costs nothing).
+fn due_in(
+    db: &Database,
+    definition: TableDefinition<&str, &str>,
+    now_ms: i64,
+    limit: usize,
+    still: impl Fn(&Charge) -> bool,
+) -> Result<Vec<Charge>, StoreError> {
     if limit == 0 {
         return Ok(Vec::new());
     }
     let txn = db.begin_read().map_err(db_err)?;
-    let index = txn.open_table(CHARGES_BY_EXPIRY).map_err(db_err)?;
+    let index = txn.open_table(definition).map_err(db_err)?;
     let charges = txn.open_table(CHARGES).map_err(db_err)?;
     // Due at or before `now`: every key below the first one of `now + 1 ms`.
     let upper = match now_ms.checked_add(1) {
@@ -297,10 +342,9 @@ fn expired_pending_in(db: &Database, now_ms: i64, limit: usize) -> Result<Vec<Ch
         let (_, id) = entry.map_err(db_err)?;
         let id = id.value();
         let charge = get_decoded(&charges, id, decode_charge)?.ok_or_else(|| {
-            StoreError::Corrupt(format!("expiry index names missing charge {id}"))
+            StoreError::Corrupt(format!("charge index names missing charge {id}"))
         })?;
-        // The index holds only PENDING charges; re-checking costs nothing.
-        if charge.status == ChargeStatus::Pending {
+        if still(&charge) {
             due.push(charge);
             if due.len() >= limit {
                 break;
@@ -471,6 +515,16 @@ impl ChargeTransitions for EmbeddedStore {
             expired_pending_in(db, now_ms, limit)
         })
         .await
+    }
+
+    async fn held_charges_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Charge>, StoreError> {
+        let now_ms = now.timestamp_millis();
+        self.blocking("held_charges_due", move |db| held_due_in(db, now_ms, limit))
+            .await
     }
 
     async fn confirm_charge(&self, write: &ConfirmCharge) -> Result<WriteOutcome, StoreError> {

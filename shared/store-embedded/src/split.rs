@@ -14,7 +14,7 @@
 use async_trait::async_trait;
 use redb::{ReadableDatabase, TableDefinition, WriteTransaction};
 
-use pixgw_domain::charge::ChargeStatus;
+use pixgw_domain::charge::{ChargeStatus, HoldState};
 use pixgw_domain::error::{StoreError, WriteOutcome};
 use pixgw_domain::pix::ids::TransactionId;
 use pixgw_domain::split::entry::{SplitEntry, SplitState};
@@ -91,8 +91,13 @@ pub(crate) fn put_split(
 fn book_in(txn: &WriteTransaction, write: &BookSplits) -> Result<WriteOutcome, StoreError> {
     // The charge must be CONFIRMED and the booking's account its owner (as DynamoDB's
     // condition on `accountId`): one merchant's money is never booked into another's ledger.
+    // A held payment is not the merchant's yet: only its release books it.
     let confirmed = load_charge(txn, write.transaction_id.as_str())?.is_some_and(|c| {
-        c.status == ChargeStatus::Confirmed.as_str() && c.account_id == write.account_id.as_str()
+        c.status == ChargeStatus::Confirmed.as_str()
+            && c.account_id == write.account_id.as_str()
+            && c.hold
+                .as_ref()
+                .is_none_or(|h| h.state != HoldState::Held.as_str())
     });
     if !confirmed || movement_exists(txn, &write.movement.id)? {
         return Ok(WriteOutcome::Conflict);

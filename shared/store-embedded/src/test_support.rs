@@ -96,6 +96,7 @@ pub(crate) fn charge_with(account: &AccountId, splits: Vec<ChargeSplit>) -> Char
         expires_at: t0() + Duration::seconds(3600),
         payment: None,
         refunds: Vec::new(),
+        hold: None,
         disputes: Vec::new(),
         refund_revision: 0,
     }
@@ -143,6 +144,7 @@ pub(crate) fn confirm_write(charge: &Charge, at: DateTime<Utc>) -> ConfirmCharge
         account_id: account.clone(),
     };
     ConfirmCharge {
+        hold: None,
         transaction_id: charge.transaction_id.clone(),
         account_id: account.clone(),
         payment,
@@ -515,6 +517,7 @@ pub(crate) fn charge_at(
         expires_at: created_at + Duration::seconds(3600),
         payment: None,
         refunds: Vec::new(),
+        hold: None,
         disputes: Vec::new(),
         refund_revision: 0,
     }

@@ -8,6 +8,7 @@
 //! | [`idempotency`] | `IdempotencyStore` (claim, complete, release) |
 //! | [`charge`] | `ChargeStore`, `ChargeTransitions` (insert, read, list; confirm, transition, expiry index) |
 //! | [`refund`] | `RefundStore` |
+//! | [`dispute`] | `DisputeStore` (open, defend, decide, list; what a dispute owes, repaid by a booking) |
 //! | [`split`] | `SplitStore` (book, read) |
 //! | [`ledger`] | `LedgerStore` (balances, movements, the statement's pages) |
 //! | [`payout`] | `PayoutStore` (read, list, settle a payout and a scheduled payout's splits) |
@@ -84,6 +85,7 @@ use crate::harness::{
 pub mod account;
 pub mod cash_out;
 pub mod charge;
+pub mod dispute;
 pub mod events;
 pub mod idempotency;
 pub mod ledger;
@@ -197,6 +199,26 @@ macro_rules! store_contract_cases {
                     attaching_a_split_reduced_since_it_was_read_conflicts,
                     a_transition_at_a_stale_refund_revision_conflicts,
                     a_refund_with_a_lost_claim_writes_nothing,
+                ],
+                streamed: [],
+                concurrent: [],
+                large: [],
+            },
+            dispute {
+                sequential: [
+                    a_dispute_opens_once_holding_exactly_its_amount,
+                    an_opening_planned_before_another_write_of_its_charge_conflicts,
+                    an_opening_whose_draw_was_spent_meanwhile_is_balance_changed,
+                    a_defence_applies_only_at_the_version_read,
+                    a_won_dispute_restores_its_splits_and_clears_what_it_owes,
+                    a_stale_decision_conflicts_and_writes_nothing,
+                    a_lost_dispute_makes_the_paid_splits_part_its_recipients_debt,
+                    disputes_list_newest_first_by_status_within_one_account,
+                    an_owing_dispute_is_repaid_once_by_the_next_credits,
+                    a_stale_repayment_makes_the_whole_booking_conflict,
+                    malformed_openings_are_refused_before_anything_is_written,
+                    malformed_defences_and_decisions_are_refused_before_anything_is_written,
+                    malformed_repayments_are_refused_before_anything_is_written,
                 ],
                 streamed: [],
                 concurrent: [],
@@ -523,6 +545,7 @@ pub fn plain_charge(
         expires_at: created_at + Duration::seconds(3600),
         payment: None,
         refunds: Vec::new(),
+        hold: None,
         disputes: Vec::new(),
         refund_revision: 0,
     }
@@ -707,6 +730,7 @@ pub fn confirm_write(charge: &Charge, payment: Payment, at: DateTime<Utc>) -> Co
         account_id: account.clone(),
     };
     ConfirmCharge {
+        hold: None,
         transaction_id: charge.transaction_id.clone(),
         account_id: account.clone(),
         payment,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use pixgw_api::auth::digital_signature;
 use pixgw_api::http_types::ApiResponse;
-use pixgw_domain::charge::Charge;
+use pixgw_domain::charge::{Charge, HoldState};
 use pixgw_domain::dispute::{Dispute, DisputeState};
 use pixgw_domain::ledger::{Balance, Movement, MovementKind};
 use pixgw_domain::pix::ids::{DisputeId, TransactionId};
@@ -187,8 +187,83 @@ impl Shop {
         (reduced_total, restored_total)
     }
 
-    /// `held` is Σ open disputes; `owed` is minus Σ what disputes still owe; every dispute
-    /// movement belongs to a dispute of a known charge.
+    /// `POST /api/sandbox/cash-in/{id}/pay` `{"hold": true}`: paid under a cautelar hold.
+    pub async fn pay_held(&self, id: &TransactionId) -> ApiResponse {
+        let token = self.token().await;
+        self.gw
+            .post(
+                &format!("/api/sandbox/cash-in/{id}/pay"),
+                &token,
+                &json!({ "hold": true }),
+                None,
+            )
+            .await
+    }
+
+    /// `POST /api/sandbox/cash-in/{id}/hold/{release|return}`.
+    pub async fn end_hold(&self, id: &TransactionId, ending: &str) -> ApiResponse {
+        let token = self.token().await;
+        self.gw
+            .post(
+                &format!("/api/sandbox/cash-in/{id}/hold/{ending}"),
+                &token,
+                &json!({}),
+                None,
+            )
+            .await
+    }
+
+    /// A charge's hold agrees with its movements: held, its confirmation went to `held` and
+    /// nothing was booked; released, `held` → `incoming` once and its booking follows;
+    /// returned, `held` → the PIX network and nothing was ever booked. Adds a held charge's
+    /// amount to `held`.
+    pub(super) fn assert_hold(
+        &self,
+        c: &Charge,
+        by_id: &BTreeMap<&str, &Movement>,
+        held: &mut i64,
+    ) {
+        let id = c.transaction_id.as_str();
+        let movement = |kind: MovementKind| by_id.get(kind.movement_id(id).as_str()).copied();
+        let released = movement(MovementKind::HoldReleased);
+        let returned = movement(MovementKind::HoldReturned);
+        let Some(hold) = &c.hold else {
+            assert!(released.is_none() && returned.is_none(), "{c:?}");
+            return;
+        };
+        let confirmed = movement(MovementKind::ChargeConfirmed).expect("a held charge was paid");
+        assert_eq!(confirmed.balance_delta().held, c.amount, "{confirmed:?}");
+        let booked = movement(MovementKind::SplitsBooked);
+        match hold.state {
+            HoldState::Held => {
+                assert!(
+                    released.is_none() && returned.is_none() && booked.is_none(),
+                    "{c:?}"
+                );
+                *held += c.amount.cents();
+            }
+            HoldState::Released => {
+                let r = released.unwrap_or_else(|| panic!("released hold unbooked: {c:?}"));
+                let d = r.balance_delta();
+                assert_eq!((d.held.cents(), d.incoming), (-c.amount.cents(), c.amount));
+                assert!(returned.is_none(), "{c:?}");
+            }
+            HoldState::Returned => {
+                let r = returned.unwrap_or_else(|| panic!("returned hold unbooked: {c:?}"));
+                assert_eq!(r.balance_delta().held.cents(), -c.amount.cents(), "{r:?}");
+                assert_eq!(network_cents(r), c.amount.cents(), "{r:?}");
+                assert!(released.is_none() && booked.is_none(), "{c:?}");
+                assert_eq!(
+                    c.status,
+                    pixgw_domain::charge::ChargeStatus::Refunded,
+                    "{c:?}"
+                );
+            }
+        }
+    }
+
+    /// `held` is Σ open disputes and held charges; `owed` is minus Σ what disputes still owe;
+    /// every dispute movement belongs to a dispute of a known charge.
     pub(super) fn assert_dispute_totals(
         &self,
         balance: &Balance,

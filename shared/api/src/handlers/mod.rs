@@ -15,6 +15,7 @@ pub mod refund;
 pub mod refund_policy;
 pub mod sandbox_clock;
 pub mod sandbox_disputes;
+pub mod sandbox_holds;
 pub mod sandbox_pay;
 pub mod sandbox_payouts;
 pub mod statement;

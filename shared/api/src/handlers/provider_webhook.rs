@@ -60,6 +60,7 @@ pub async fn accept(
         ConfirmationResult::Duplicate => "DUPLICATE",
         ConfirmationResult::TransferSettled => "TRANSFER_SETTLED",
         ConfirmationResult::DisputeChanged => "DISPUTE_CHANGED",
+        ConfirmationResult::HoldEnded => "HOLD_ENDED",
         ConfirmationResult::Ignored => "IGNORED",
     };
     Ok(ApiResponse::json(

@@ -61,6 +61,9 @@ async fn open_now(
     if charge.payment.is_none() {
         return Err(ApiError::ChargeNotRefundable(charge.status.as_str()));
     }
+    if charge.is_held() {
+        return Err(ApiError::ChargeNotRefundable("HELD"));
+    }
     let remaining = charge.refundable();
     if remaining.cents() < 1 || input.amount.is_some_and(|a| a.cents() > remaining.cents()) {
         return Err(ApiError::DisputeExceedsRemaining { remaining });

@@ -6,8 +6,11 @@
 //! signature exactly as the HTTP route does. This handler then returns the charge as the
 //! webhook left it.
 //!
-//! Body (optional): `{name?, document?, ispb?, branch?, account?}` — the paying account; the
-//! defaults are the charge's payer at a sandbox bank account.
+//! Body (optional): `{name?, document?, ispb?, branch?, account?, hold?}` — the paying account
+//! (the defaults are the charge's payer at a sandbox bank account), and `hold: true` for a
+//! payment the receiving institution holds under a cautelar hold (72 h): the charge is
+//! CONFIRMED with a `hold`, its money in `held`, no split booked until
+//! `POST /api/sandbox/cash-in/{transactionId}/hold/release` (or `/hold/return`).
 
 use http::{Method, StatusCode};
 use pixgw_domain::charge::ChargeStatus;
@@ -30,7 +33,7 @@ use crate::state::{AppState, SandboxConfig, SandboxDelivery};
 const DEFAULT_ISPB: &str = "00000000";
 const DEFAULT_BRANCH: &str = "0001";
 const DEFAULT_ACCOUNT: &str = "1234567";
-const FIELDS: [&str; 5] = ["name", "document", "ispb", "branch", "account"];
+const FIELDS: [&str; 6] = ["name", "document", "ispb", "branch", "account", "hold"];
 
 pub async fn pay(
     state: &AppState,
@@ -88,6 +91,7 @@ async fn pay_now(
         transaction_id: id.clone(),
         amount: charge.amount,
         paid_by,
+        hold: payer.hold,
     });
     deliver(state, &sandbox.delivery, webhook).await?;
 
@@ -180,6 +184,7 @@ struct Payer {
     name: Option<String>,
     document: Option<String>,
     bank: PayerBankData,
+    hold: bool,
 }
 
 fn parse_payer(request: &ApiRequest) -> Result<Payer, ApiError> {
@@ -199,6 +204,14 @@ fn parse_payer(request: &ApiRequest) -> Result<Payer, ApiError> {
             errors.push(format!("property {key} should not exist"));
         }
     }
+    let hold = match fields.get("hold") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(hold)) => *hold,
+        Some(_) => {
+            errors.push("hold must be a boolean".into());
+            false
+        }
+    };
     let mut text = |name: &str| -> Option<String> {
         match fields.get(name) {
             None | Some(Value::Null) => None,
@@ -247,6 +260,7 @@ fn parse_payer(request: &ApiRequest) -> Result<Payer, ApiError> {
             name,
             document,
             bank,
+            hold,
         }),
         _ => Err(ApiError::Validation(errors)),
     }

@@ -11,12 +11,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::dispute::DisputeState;
+use crate::dispute::{DevolutionNature, DisputeState};
 use crate::pix::document::TaxDocument;
 use crate::pix::ids::RefundId;
 use crate::pix::ids::{AccountId, DisputeId, TransactionId};
 use crate::pix::money::Money;
-use crate::pix::payment::Payment;
+use crate::pix::payment::{EndToEndId, Payment};
 use crate::pix::pii::Pii;
 use crate::refund::{ChargeRefund, RefundState};
 use crate::split::SplitRule;
@@ -79,6 +79,50 @@ pub struct ChargeSplit {
     pub amount: Money,
 }
 
+/// The longest a receiving institution may hold a suspicious credit (MED 2.0's bloqueio
+/// cautelar): a hold the provider says ends later is cut to this, counted from payment.
+pub const MAX_HOLD_HOURS: i64 = 72;
+
+/// Where a cautelar hold stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HoldState {
+    /// The money sits in `held`; no split is booked.
+    Held,
+    /// Lifted (by the provider, or by the sweeper at `until`): booked as any payment.
+    Released,
+    /// Given back to the payer: a devolução of the whole amount.
+    Returned,
+}
+
+impl HoldState {
+    pub const ALL: [HoldState; 3] = [HoldState::Held, HoldState::Released, HoldState::Returned];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldState::Held => "HELD",
+            HoldState::Released => "RELEASED",
+            HoldState::Returned => "RETURNED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<HoldState> {
+        HoldState::ALL.into_iter().find(|h| h.as_str() == s)
+    }
+}
+
+/// A paid charge's cautelar hold (bloqueio cautelar, MED 2.0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargeHold {
+    /// When it lifts by itself if the provider says nothing (≤ paid + [`MAX_HOLD_HOURS`]).
+    pub until: DateTime<Utc>,
+    pub state: HoldState,
+    /// When it was released or returned.
+    pub settled_at: Option<DateTime<Utc>>,
+    /// Returned: the devolução's nature and `D…` id (when the provider named it).
+    pub return_nature: Option<DevolutionNature>,
+    pub return_end_to_end_id: Option<EndToEndId>,
+}
+
 /// A MED dispute as its charge keeps it: enough to keep Σ refunds + disputes ≤ the amount in
 /// the charge's own conditional write (the dispute itself is its own item).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,6 +171,8 @@ pub struct Charge {
     /// Its devoluções, oldest first, failed ones included (at most
     /// [`MAX_REFUNDS_PER_CHARGE`](crate::refund::MAX_REFUNDS_PER_CHARGE)).
     pub refunds: Vec<ChargeRefund>,
+    /// Set when its payment arrived under a cautelar hold.
+    pub hold: Option<ChargeHold>,
     /// Its MED disputes, oldest first (at most
     /// [`MAX_DISPUTES_PER_CHARGE`](crate::dispute::MAX_DISPUTES_PER_CHARGE)).
     pub disputes: Vec<DisputeClaim>,
@@ -177,11 +223,33 @@ impl Charge {
     }
 
     /// What may still be refunded (or disputed): the amount less every refund not failed and
-    /// every dispute not won.
+    /// every dispute not won; nothing while held (the money is not the merchant's yet) or once
+    /// the hold returned it.
     pub fn refundable(&self) -> Money {
+        if self
+            .hold
+            .as_ref()
+            .is_some_and(|h| h.state != HoldState::Released)
+        {
+            return Money::ZERO;
+        }
         Money::from_cents(
             self.amount.cents() - self.committed_refunds().cents() - self.disputed().cents(),
         )
+    }
+
+    /// Whether its money sits under a cautelar hold now.
+    pub fn is_held(&self) -> bool {
+        self.hold
+            .as_ref()
+            .is_some_and(|h| h.state == HoldState::Held)
+    }
+
+    /// Whether a hold gave its money back to the payer.
+    fn returned_by_hold(&self) -> bool {
+        self.hold
+            .as_ref()
+            .is_some_and(|h| h.state == HoldState::Returned)
     }
 
     pub fn dispute(&self, id: &DisputeId) -> Option<&DisputeClaim> {
@@ -206,6 +274,9 @@ impl Charge {
     /// while any refund is in flight, then REFUNDED when the whole amount went back to the
     /// payer, PARTIALLY_REFUNDED for part of it, CONFIRMED with nothing given back.
     pub fn status_from_refunds(&self) -> ChargeStatus {
+        if self.returned_by_hold() {
+            return ChargeStatus::Refunded;
+        }
         let refunded = self.refunded_amount().cents() + self.lost_to_disputes();
         if self
             .refunds

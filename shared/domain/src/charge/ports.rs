@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::charge::{Charge, ChargeStatus};
+use crate::charge::{Charge, ChargeHold, ChargeStatus};
 use crate::error::StoreError;
 use crate::error::WriteOutcome;
 use crate::idempotency::IdempotencyCompletion;
@@ -145,6 +145,15 @@ pub trait ChargeTransitions: Send + Sync {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Charge>, StoreError>;
+
+    /// Up to `limit` charges whose cautelar hold is still HELD and whose `until` ≤ `now`,
+    /// soonest first, through the hold index (never a scan; only HELD charges are in it). May
+    /// lag a moment behind writes on DynamoDB: the release re-checks the hold.
+    async fn held_charges_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Charge>, StoreError>;
 }
 
 #[cfg(test)]
@@ -181,7 +190,8 @@ mod tests {
 /// Conditions: the charge is stored with status `from` and refund revision `from_revision`;
 /// the movement (if any) and the events do not exist.
 /// Effects: the charge is replaced by `charge` (its status index keys follow its status; the
-/// expiry index entry exists only while PENDING); the movement with its shard updates (no
+/// expiry index entry exists only while PENDING, the hold index entry only while its hold is
+/// HELD); the movement with its shard updates (no
 /// draw: a transition only credits `available` or moves money out of other buckets); the
 /// events; the outbox messages.
 #[derive(Debug, Clone, PartialEq)]
@@ -202,14 +212,18 @@ pub struct ChargeTransition {
 /// yet (the end-to-end id guard, created here, is how the same payment reported twice is
 /// recognised); the movement does not exist.
 /// Effects: the charge's status (and its status index key) becomes `CONFIRMED` and it stores
-/// `payment`; the guard `end_to_end_id → transaction_id`; the movement and its balance shard;
-/// the outbox messages; the events (`CASHIN_CONFIRMED`), each created only if absent.
+/// `payment` and `hold` (when held, the charge enters the hold index); the guard `end_to_end_id → transaction_id`; the movement and its balance shard;
+/// the outbox messages (none for a held payment: its release books it); the events
+/// (`CASHIN_CONFIRMED`, or `CASHIN_HELD` for a held payment), each created only if absent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfirmCharge {
     pub transaction_id: TransactionId,
     pub account_id: AccountId,
     pub payment: Payment,
     pub confirmed_at: DateTime<Utc>,
+    /// A payment under a cautelar hold (HELD, `until` in whole milliseconds): its money goes to
+    /// `held` (the movement) and nothing is booked until it is released.
+    pub hold: Option<ChargeHold>,
     pub movement: Movement,
     pub events: Vec<AccountEvent>,
     pub outbox: Vec<OutboxMessage>,

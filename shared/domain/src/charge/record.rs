@@ -11,8 +11,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::charge::{Charge, ChargeSplit, ChargeStatus, DisputeClaim, Payer};
-use crate::dispute::DisputeState;
+use crate::charge::{
+    Charge, ChargeHold, ChargeSplit, ChargeStatus, DisputeClaim, HoldState, Payer,
+};
+use crate::dispute::{DevolutionNature, DisputeState};
 use crate::error::StoreError;
 use crate::error::corrupt;
 use crate::pix::clock::millis_to_time;
@@ -63,6 +65,9 @@ pub struct ChargeRecord {
     /// Its devoluções, oldest first (absent: none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub refunds: Vec<RefundRecord>,
+    /// Its cautelar hold (absent: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold: Option<HoldRecord>,
     /// Its MED disputes, oldest first (absent: none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub disputes: Vec<DisputeClaimRecord>,
@@ -74,6 +79,53 @@ pub struct ChargeRecord {
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+/// A charge's cautelar hold ([`ChargeHold`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HoldRecord {
+    pub until_ms: i64,
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled_at_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_nature: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_end_to_end_id: Option<String>,
+}
+
+impl From<&ChargeHold> for HoldRecord {
+    fn from(h: &ChargeHold) -> Self {
+        HoldRecord {
+            until_ms: h.until.timestamp_millis(),
+            state: h.state.as_str().to_owned(),
+            settled_at_ms: h.settled_at.map(|t| t.timestamp_millis()),
+            return_nature: h.return_nature.map(|n| n.as_str().to_owned()),
+            return_end_to_end_id: h.return_end_to_end_id.as_ref().map(ToString::to_string),
+        }
+    }
+}
+
+impl HoldRecord {
+    pub fn into_hold(self, id: &str) -> Result<ChargeHold, StoreError> {
+        Ok(ChargeHold {
+            until: millis_to_time(self.until_ms).ok_or_else(|| corrupt("hold until", id))?,
+            state: HoldState::parse(&self.state).ok_or_else(|| corrupt("hold state", id))?,
+            settled_at: self
+                .settled_at_ms
+                .map(|ms| millis_to_time(ms).ok_or_else(|| corrupt("hold settledAt", id)))
+                .transpose()?,
+            return_nature: self
+                .return_nature
+                .map(|n| DevolutionNature::parse(&n).ok_or_else(|| corrupt("hold nature", id)))
+                .transpose()?,
+            return_end_to_end_id: self
+                .return_end_to_end_id
+                .map(|e| EndToEndId::parse(&e).ok_or_else(|| corrupt("hold endToEndId", id)))
+                .transpose()?,
+        })
+    }
 }
 
 /// A dispute as its charge keeps it ([`DisputeClaim`]).
@@ -133,6 +185,7 @@ impl From<&Charge> for ChargeRecord {
             payment: c.payment.as_ref().map(PaymentRecord::from),
             refund: None,
             refunds: c.refunds.iter().map(RefundRecord::from).collect(),
+            hold: c.hold.as_ref().map(HoldRecord::from),
             disputes: c.disputes.iter().map(DisputeClaimRecord::from).collect(),
             refund_revision: c.refund_revision,
         }
@@ -184,6 +237,7 @@ impl TryFrom<ChargeRecord> for Charge {
             expires_at: millis_to_time(r.expires_at_ms).ok_or_else(|| corrupt("expiresAt", &id))?,
             payment: r.payment.map(|p| p.into_payment(&id)).transpose()?,
             refunds,
+            hold: r.hold.map(|h| h.into_hold(&id)).transpose()?,
             disputes: r
                 .disputes
                 .into_iter()

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::charge::{Charge, ChargeSplit, ChargeStatus};
+use crate::charge::{Charge, ChargeHold, ChargeSplit, ChargeStatus};
 use crate::pix::clock::timestamp;
 use crate::pix::money::{Money, serialize_decimal_2dp};
 use crate::pix::payment::Payment;
@@ -54,6 +54,56 @@ pub struct ChargeView {
     pub refunded_amount: Money,
     /// Its devoluções, oldest first (failed ones included).
     pub refunds: Vec<RefundView>,
+    /// Its MED disputes, oldest first (absent when none): a lost one is given back to the
+    /// payer by the MED, which the charge's status counts (`refundedAmount` does not: it is
+    /// the merchant's own devoluções).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub disputes: Vec<DisputeClaimView>,
+    /// Its cautelar hold, when the payment arrived held (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold: Option<HoldView>,
+}
+
+/// A payment's cautelar hold: `HELD` until `until` (its money in `held`, no split booked),
+/// then `RELEASED` (booked as any payment) or `RETURNED` (given back to the payer).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HoldView {
+    pub status: &'static str,
+    pub until: String,
+    /// When it was released or returned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settled_at: Option<String>,
+    /// `RETURNED`: the devolução's nature (`MED_FRAUDE`, …), return code and `D…` id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub return_nature: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub return_code: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub return_end_to_end_id: Option<String>,
+}
+
+impl HoldView {
+    fn new(hold: &ChargeHold) -> HoldView {
+        HoldView {
+            status: hold.state.as_str(),
+            until: timestamp(hold.until),
+            settled_at: hold.settled_at.map(timestamp),
+            return_nature: hold.return_nature.map(|n| n.as_str()),
+            return_code: hold.return_nature.map(|n| n.return_code()),
+            return_end_to_end_id: hold.return_end_to_end_id.as_ref().map(ToString::to_string),
+        }
+    }
+}
+
+/// A dispute as its charge shows it (`GET /api/disputes/{disputeId}` has the rest).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DisputeClaimView {
+    pub dispute_id: String,
+    pub amount: Money,
+    /// `OPEN`, `DEFENDED`, `WON` or `LOST`.
+    pub status: &'static str,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -165,7 +215,7 @@ impl ChargeView {
                         .filter(|p| usize::from(p.index) == i)
                         .map(|p| p.amount.cents())
                         .sum();
-                    SplitView::new(split, charge.status, entry, Money::from_cents(refunded))
+                    SplitView::new(split, charge, entry, Money::from_cents(refunded))
                 })
                 .collect(),
             end_to_end_id: payment.map(|p| p.end_to_end_id.to_string()),
@@ -174,6 +224,16 @@ impl ChargeView {
             paid_after_expiration: payment.map(|_| charge.paid_after_expiration()),
             refunded_amount: charge.refunded_amount(),
             refunds: charge.refunds.iter().map(RefundView::new).collect(),
+            disputes: charge
+                .disputes
+                .iter()
+                .map(|d| DisputeClaimView {
+                    dispute_id: d.id.to_string(),
+                    amount: d.amount,
+                    status: d.state.as_str(),
+                })
+                .collect(),
+            hold: charge.hold.as_ref().map(HoldView::new),
         }
     }
 }
@@ -181,15 +241,16 @@ impl ChargeView {
 impl SplitView {
     fn new(
         split: &ChargeSplit,
-        charge: ChargeStatus,
+        charge: &Charge,
         entry: Option<&SplitEntry>,
         refunded_amount: Money,
     ) -> SplitView {
         let rule = &split.rule;
-        let status = match (entry, charge) {
+        let status = match (entry, charge.status) {
             (Some(e), _) => e.state.as_str(),
-            // Never paid: its splits will never be booked.
+            // Never paid, or its held payment returned: its splits will never be booked.
             (None, ChargeStatus::Expired) => "CANCELLED",
+            (None, ChargeStatus::Refunded) if charge.hold.is_some() => "CANCELLED",
             (None, _) => "PENDING",
         };
         SplitView {

@@ -74,6 +74,17 @@ pub enum DevolutionNature {
 }
 
 impl DevolutionNature {
+    pub const ALL: [DevolutionNature; 4] = [
+        DevolutionNature::Original,
+        DevolutionNature::Withdrawal,
+        DevolutionNature::MedOperational,
+        DevolutionNature::MedFraud,
+    ];
+
+    pub fn parse(s: &str) -> Option<DevolutionNature> {
+        DevolutionNature::ALL.into_iter().find(|n| n.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             DevolutionNature::Original => "ORIGINAL",

@@ -5,9 +5,7 @@
 use serde_json::Value;
 
 use crate::dispute::{DisputeOutcome, DisputeReason, MAX_DEFENCE_CHARS};
-use crate::pix::fields::{
-    Errors, Limits, enum_field, money_field, present, reject_unknown, required_string, root,
-};
+use crate::pix::fields::{Errors, Limits, enum_field, money_field, present, reject_unknown, root};
 use crate::pix::money::Money;
 
 /// The values `reason` takes, as error messages list them.
@@ -15,16 +13,55 @@ pub const REASON_VALUES: &str = "FRAUD, OPERATIONAL_FLAW";
 /// The values `outcome` takes.
 pub const OUTCOME_VALUES: &str = "WON, LOST";
 
-/// Validates a defence body; the defence text (trimmed) or every failure.
+/// Validates a defence body; the defence text (trimmed) or every failure. A defence is a
+/// letter: unlike other text fields it may have line breaks and tabs (no other control
+/// characters), up to [`MAX_DEFENCE_CHARS`] once trimmed.
 pub fn validate_defence(body: &Value) -> Result<String, Vec<String>> {
     let root = root(body)?;
     let mut errors = Errors::default();
     reject_unknown(root, "", &["text"], &mut errors);
-    let text = required_string(root, "text", "text", MAX_DEFENCE_CHARS, &mut errors);
+    let text = match root.get("text") {
+        None | Some(Value::Null) => {
+            errors.push("text", "should not be empty");
+            None
+        }
+        Some(Value::String(text)) => letter(text, &mut errors),
+        Some(_) => {
+            errors.push("text", "must be a string");
+            None
+        }
+    };
     match text {
-        Some(text) if errors.is_empty() => Ok(text.trim().to_owned()),
+        Some(text) if errors.is_empty() => Ok(text),
         _ => Err(errors.into_vec()),
     }
+}
+
+fn letter(text: &str, errors: &mut Errors) -> Option<String> {
+    let trimmed = text.trim();
+    let mut ok = true;
+    if trimmed.is_empty() {
+        errors.push("text", "should not be empty");
+        ok = false;
+    }
+    if trimmed.chars().count() > MAX_DEFENCE_CHARS {
+        errors.push(
+            "text",
+            format_args!("must be shorter than or equal to {MAX_DEFENCE_CHARS} characters"),
+        );
+        ok = false;
+    }
+    if trimmed
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        errors.push(
+            "text",
+            "must not contain control characters other than line breaks and tabs",
+        );
+        ok = false;
+    }
+    ok.then(|| trimmed.to_owned())
 }
 
 /// What the sandbox's payer bank reports as an infraction.
@@ -91,6 +128,11 @@ mod tests {
         assert_eq!(errors.len(), 2, "{errors:?}");
         assert!(validate_defence(&json!({"text": "x".repeat(MAX_DEFENCE_CHARS + 1)})).is_err());
         assert!(validate_defence(&json!({"text": 5})).is_err());
+        assert_eq!(
+            validate_defence(&json!({"text": "Entregue.\r\nRecibo anexo.\n"})),
+            Ok("Entregue.\r\nRecibo anexo.".to_owned())
+        );
+        assert!(validate_defence(&json!({"text": "bell\u{7}"})).is_err());
         assert!(validate_defence(&json!([])).is_err());
     }
 

@@ -69,7 +69,8 @@ impl SplitCalculator {
             .get_charge(id)
             .await?
             .ok_or(DomainError::NotFound("charge"))?;
-        if charge.status != ChargeStatus::Confirmed {
+        // A held payment is not the merchant's yet: its release books it.
+        if charge.status != ChargeStatus::Confirmed || charge.is_held() {
             return Ok(BookingResult::NotConfirmed);
         }
         for _ in 0..BOOKING_ATTEMPTS {
@@ -380,6 +381,7 @@ mod tests {
             expires_at: now,
             payment: None,
             refunds: Vec::new(),
+            hold: None,
             disputes: Vec::new(),
             refund_revision: 0,
         })

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Duration, Utc};
 use tracing::{info, warn};
 
 use crate::charge::ports::ChargeStore;
@@ -9,9 +10,12 @@ use crate::charge::ports::ChargeTransitions;
 use crate::charge::ports::ConfirmCharge;
 use crate::charge::view::ChargeView;
 use crate::charge::{Charge, ChargeStatus};
+use crate::charge::{ChargeHold, HoldState, MAX_HOLD_HOURS};
+use crate::dispute::DevolutionNature;
 use crate::error::DomainError;
 use crate::error::WriteOutcome;
 use crate::flows::dispute::{DisputeNoticeResult, DisputeService};
+use crate::flows::hold::{HoldEnd, HoldResult, HoldService, HoldServicePorts};
 use crate::flows::money_out::MoneyOutExecutor;
 use crate::ledger::{Bucket, LedgerAccount, Movement, MovementKind};
 use crate::messaging::events::{AccountEvent, EventType};
@@ -31,6 +35,8 @@ pub enum ConfirmationResult {
     TransferSettled,
     /// A dispute was opened or decided.
     DisputeChanged,
+    /// A cautelar hold was released or returned.
+    HoldEnded,
     /// Authentic but nothing to do.
     Ignored,
 }
@@ -48,6 +54,7 @@ pub struct ConfirmationService {
     clock: Arc<dyn Clock>,
     money_out: MoneyOutExecutor,
     disputes: DisputeService,
+    holds: HoldService,
 }
 
 impl ConfirmationService {
@@ -57,11 +64,19 @@ impl ConfirmationService {
         money_out: MoneyOutExecutor,
         disputes: DisputeService,
     ) -> Self {
+        let holds = HoldService::new(
+            HoldServicePorts {
+                charges: store.charges.clone(),
+                transitions: store.transitions.clone(),
+            },
+            clock.clone(),
+        );
         ConfirmationService {
             store,
             clock,
             money_out,
             disputes,
+            holds,
         }
     }
 
@@ -103,6 +118,23 @@ impl ConfirmationService {
                     DisputeNoticeResult::Duplicate => Ok(ConfirmationResult::Duplicate),
                 }
             }
+            ProviderEvent::HoldReleased { transaction_id, .. } => hold_result(
+                self.holds
+                    .end(provider, &transaction_id, HoldEnd::Released)
+                    .await?,
+            ),
+            ProviderEvent::HoldReturned {
+                transaction_id,
+                nature,
+                end_to_end_id,
+                ..
+            } => {
+                let end = HoldEnd::Returned {
+                    nature: nature.unwrap_or(DevolutionNature::MedFraud),
+                    end_to_end_id,
+                };
+                hold_result(self.holds.end(provider, &transaction_id, end).await?)
+            }
             ProviderEvent::Ignored { event_id, kind } => {
                 info!(provider, event_id, kind, "provider event ignored");
                 Ok(ConfirmationResult::Ignored)
@@ -139,6 +171,9 @@ impl ConfirmationService {
         }
 
         let confirmed_at = crate::flows::create_charge::truncate_to_millis(self.clock.now());
+        let hold = paid
+            .hold_until
+            .map(|until| hold_of(&charge, until, paid.paid_at));
         let payment = Payment {
             end_to_end_id: paid.end_to_end_id.clone(),
             paid_at: crate::flows::create_charge::truncate_to_millis(paid.paid_at),
@@ -146,12 +181,18 @@ impl ConfirmationService {
             provider: provider.to_owned(),
             provider_event_id: paid.event_id,
         };
+        // A held payment's money is not the merchant's yet: `held`, and nothing is booked.
+        let bucket = if hold.is_some() {
+            Bucket::Held
+        } else {
+            Bucket::Incoming
+        };
         let movement = Movement::transfer(
             MovementKind::ChargeConfirmed,
             &charge.account_id,
             charge.transaction_id.as_str(),
             LedgerAccount::PixNetwork,
-            LedgerAccount::Merchant(charge.account_id.clone(), Bucket::Incoming),
+            LedgerAccount::Merchant(charge.account_id.clone(), bucket),
             charge.amount,
             confirmed_at,
         )
@@ -163,16 +204,25 @@ impl ConfirmationService {
         let confirmed = Charge {
             status: ChargeStatus::Confirmed,
             payment: Some(payment.clone()),
+            hold: hold.clone(),
             ..charge.clone()
+        };
+        let (event_type, outbox) = match hold {
+            Some(_) => (EventType::CashinHeld, Vec::new()),
+            None => (
+                EventType::CashinConfirmed,
+                vec![message.to_outbox(confirmed_at)],
+            ),
         };
         let write = ConfirmCharge {
             transaction_id: charge.transaction_id.clone(),
             account_id: charge.account_id.clone(),
             payment: payment.clone(),
             confirmed_at,
+            hold,
             movement,
-            events: vec![confirmed_event(&confirmed, confirmed_at)],
-            outbox: vec![message.to_outbox(confirmed_at)],
+            events: vec![confirmed_event(&confirmed, event_type, confirmed_at)],
+            outbox,
         };
         match self.store.transitions.confirm_charge(&write).await? {
             WriteOutcome::Applied => {
@@ -215,6 +265,22 @@ impl ConfirmationService {
     }
 }
 
+/// The hold of a payment the provider holds until `until`: at most [`MAX_HOLD_HOURS`] after
+/// payment (what MED 2.0 allows; a provider saying more is cut, and logged).
+fn hold_of(charge: &Charge, until: DateTime<Utc>, paid_at: DateTime<Utc>) -> ChargeHold {
+    let latest = paid_at + Duration::hours(MAX_HOLD_HOURS);
+    if until > latest {
+        warn!(transaction_id = %charge.transaction_id, %until, "hold beyond 72 h cut to 72 h after payment");
+    }
+    ChargeHold {
+        until: crate::flows::create_charge::truncate_to_millis(until.min(latest)),
+        state: HoldState::Held,
+        settled_at: None,
+        return_nature: None,
+        return_end_to_end_id: None,
+    }
+}
+
 /// `Some` when the charge already holds this payment (a duplicate: success, nothing to do) or
 /// cannot take it (an error).
 fn already_settled(
@@ -242,14 +308,26 @@ fn already_settled(
 /// `CASHIN_CONFIRMED`: the charge as `GET /api/pix/cash-in/{id}` shows it once paid (without
 /// the QR image, which a paid charge no longer needs). Its splits are still PENDING: they are
 /// booked by the next stage, which reports each payout with events of its own.
-fn confirmed_event(charge: &Charge, at: chrono::DateTime<chrono::Utc>) -> AccountEvent {
+/// A held payment's is `CASHIN_HELD` instead: the money is not the merchant's yet.
+fn confirmed_event(
+    charge: &Charge,
+    event_type: EventType,
+    at: chrono::DateTime<chrono::Utc>,
+) -> AccountEvent {
     let data =
         serde_json::to_value(ChargeView::new(charge, &[], None)).unwrap_or(serde_json::Value::Null);
     AccountEvent::new(
         &charge.account_id,
-        EventType::CashinConfirmed,
+        event_type,
         charge.transaction_id.as_str(),
         at,
         data,
     )
+}
+
+fn hold_result(result: HoldResult) -> Result<ConfirmationResult, DomainError> {
+    Ok(match result {
+        HoldResult::Applied => ConfirmationResult::HoldEnded,
+        HoldResult::Duplicate => ConfirmationResult::Duplicate,
+    })
 }

@@ -132,6 +132,7 @@ impl ChargeService {
             expires_at,
             payment: None,
             refunds: Vec::new(),
+            hold: None,
             disputes: Vec::new(),
             refund_revision: 0,
         };

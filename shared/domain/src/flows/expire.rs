@@ -1,6 +1,7 @@
 //! The charge-expiry sweeper (EventBridge schedule, every minute): stores PENDING → EXPIRED for
-//! charges whose `expirationDate` has come, with `CASHIN_EXPIRED`. Reads go through the expiry
-//! index (never a scan). GET already shows EXPIRED from that instant
+//! charges whose `expirationDate` has come, with `CASHIN_EXPIRED`, and releases the cautelar
+//! holds whose `until` has come with no word from the provider ([`HoldService::release_due`]).
+//! Reads go through the expiry and hold indexes (never a scan). GET already shows EXPIRED from that instant
 //! ([`Charge::status_at`]); the sweeper makes it durable, listable and reported.
 //!
 //! Idempotent and race-safe: the transition is conditioned on the charge still being PENDING,
@@ -12,11 +13,12 @@ use std::sync::Arc;
 use tracing::{info, warn};
 
 use crate::charge::ports::ChargeTransition;
-use crate::charge::ports::ChargeTransitions;
+use crate::charge::ports::{ChargeStore, ChargeTransitions};
 use crate::charge::{Charge, ChargeStatus};
 use crate::error::DomainError;
 use crate::error::WriteOutcome;
 use crate::flows::create_charge::truncate_to_millis;
+use crate::flows::hold::{HoldService, HoldServicePorts};
 use crate::flows::refund::charge_event;
 use crate::messaging::events::EventType;
 use crate::pix::clock::Clock;
@@ -32,27 +34,49 @@ pub struct SweepReport {
     /// Charges found in the index that were not expired by this sweep (paid or expired
     /// meanwhile, or not due after all).
     pub skipped: usize,
+    /// Cautelar holds released because their `until` passed.
+    pub holds_released: usize,
 }
 
 /// The storage ports [`ExpirySweeper`] uses, and nothing more.
 #[derive(Clone)]
 pub struct ExpirySweeperPorts {
+    pub charges: Arc<dyn ChargeStore>,
     pub transitions: Arc<dyn ChargeTransitions>,
 }
 
 #[derive(Clone)]
 pub struct ExpirySweeper {
     store: ExpirySweeperPorts,
+    holds: HoldService,
     clock: Arc<dyn Clock>,
 }
 
 impl ExpirySweeper {
     pub fn new(store: ExpirySweeperPorts, clock: Arc<dyn Clock>) -> Self {
-        ExpirySweeper { store, clock }
+        let holds = HoldService::new(
+            HoldServicePorts {
+                charges: store.charges.clone(),
+                transitions: store.transitions.clone(),
+            },
+            clock.clone(),
+        );
+        ExpirySweeper {
+            store,
+            holds,
+            clock,
+        }
     }
 
-    /// Expires every due charge, at most `max` of them (the rest wait for the next run).
+    /// Expires every due charge and releases every due hold, at most `max` of each (the rest
+    /// wait for the next run).
     pub async fn sweep(&self, max: usize) -> Result<SweepReport, DomainError> {
+        let mut report = self.expire_due(max).await?;
+        report.holds_released = self.holds.release_due(max).await?;
+        Ok(report)
+    }
+
+    async fn expire_due(&self, max: usize) -> Result<SweepReport, DomainError> {
         let now = truncate_to_millis(self.clock.now());
         let mut report = SweepReport::default();
         while report.expired < max {

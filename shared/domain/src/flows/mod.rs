@@ -12,6 +12,7 @@ pub mod create_charge;
 pub mod dispute;
 pub mod execute_payout;
 pub mod expire;
+pub mod hold;
 pub mod money_out;
 pub mod payout_schedule;
 pub mod refund;

@@ -176,6 +176,7 @@ fn cause(movement: &Movement) -> (&'static str, String) {
         MovementKind::DisputeOpened | MovementKind::DisputeWon | MovementKind::DisputeLost => {
             ("DISPUTE", reference.to_owned())
         }
+        MovementKind::HoldReleased | MovementKind::HoldReturned => ("HOLD", reference.to_owned()),
     }
 }
 

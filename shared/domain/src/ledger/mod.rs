@@ -147,10 +147,16 @@ pub enum MovementKind {
     /// The dispute was lost: `held` pays the devolução (PIX network); the parts of splits
     /// already paid become recipient debts. Reference: the dispute id.
     DisputeLost,
+    /// A cautelar hold lifted: held → incoming (the charge's booking follows). Reference: the
+    /// charge's transaction id. (A held payment's own `ChargeConfirmed` goes to `held`.)
+    HoldReleased,
+    /// A held charge's money returned to the payer: held → PIX network. Reference: the
+    /// charge's transaction id.
+    HoldReturned,
 }
 
 impl MovementKind {
-    pub const ALL: [MovementKind; 13] = [
+    pub const ALL: [MovementKind; 15] = [
         MovementKind::ChargeConfirmed,
         MovementKind::SplitsBooked,
         MovementKind::PayoutPaid,
@@ -164,6 +170,8 @@ impl MovementKind {
         MovementKind::DisputeOpened,
         MovementKind::DisputeWon,
         MovementKind::DisputeLost,
+        MovementKind::HoldReleased,
+        MovementKind::HoldReturned,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -181,6 +189,8 @@ impl MovementKind {
             MovementKind::DisputeOpened => "DISPUTE_OPENED",
             MovementKind::DisputeWon => "DISPUTE_WON",
             MovementKind::DisputeLost => "DISPUTE_LOST",
+            MovementKind::HoldReleased => "HOLD_RELEASED",
+            MovementKind::HoldReturned => "HOLD_RETURNED",
         }
     }
 
@@ -208,6 +218,8 @@ impl MovementKind {
             MovementKind::DisputeOpened => "dispute-opened",
             MovementKind::DisputeWon => "dispute-won",
             MovementKind::DisputeLost => "dispute-lost",
+            MovementKind::HoldReleased => "hold-released",
+            MovementKind::HoldReturned => "hold-returned",
         }
     }
 }

@@ -31,10 +31,12 @@ pub enum EventType {
     DisputeOpened,
     DisputeWon,
     DisputeLost,
+    CashinHeld,
+    CashinHoldReleased,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 12] = [
+    pub const ALL: [EventType; 14] = [
         EventType::CashinConfirmed,
         EventType::CashinExpired,
         EventType::CashinRefunded,
@@ -47,6 +49,8 @@ impl EventType {
         EventType::DisputeOpened,
         EventType::DisputeWon,
         EventType::DisputeLost,
+        EventType::CashinHeld,
+        EventType::CashinHoldReleased,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -63,6 +67,8 @@ impl EventType {
             EventType::DisputeOpened => "DISPUTE_OPENED",
             EventType::DisputeWon => "DISPUTE_WON",
             EventType::DisputeLost => "DISPUTE_LOST",
+            EventType::CashinHeld => "CASHIN_HELD",
+            EventType::CashinHoldReleased => "CASHIN_HOLD_RELEASED",
         }
     }
 

@@ -12,7 +12,7 @@ pub mod directory;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::dispute::{DisputeOutcome, DisputeReason};
+use crate::dispute::{DevolutionNature, DisputeOutcome, DisputeReason};
 use crate::error::ProviderError;
 use crate::pix::document::TaxDocument;
 use crate::pix::ids::TransactionId;
@@ -168,6 +168,10 @@ pub struct ChargePaid {
     pub amount: Money,
     pub paid_at: DateTime<Utc>,
     pub paid_by: PaidBy,
+    /// Set when the receiving institution holds the credit under a cautelar hold (MED 2.0:
+    /// up to [`crate::charge::MAX_HOLD_HOURS`] hours) until this instant: the money is not the
+    /// merchant's until released.
+    pub hold_until: Option<DateTime<Utc>>,
 }
 
 /// An infraction (MED) the payer's bank opened on a charge we received: a dispute.
@@ -203,6 +207,20 @@ pub enum ProviderEvent {
     ChargePaid(ChargePaid),
     InfractionOpened(InfractionOpened),
     InfractionDecided(InfractionDecided),
+    /// A cautelar hold of a paid charge lifted: its money is the merchant's.
+    HoldReleased {
+        event_id: String,
+        transaction_id: TransactionId,
+    },
+    /// A held charge's money returned to the payer (a devolução of the whole amount).
+    HoldReturned {
+        event_id: String,
+        transaction_id: TransactionId,
+        /// The devolução's nature; `None`: `MED_FRAUDE` (a hold is kept for suspected fraud).
+        nature: Option<DevolutionNature>,
+        /// Its end-to-end id (`D…`) when the provider names it.
+        end_to_end_id: Option<EndToEndId>,
+    },
     /// A transfer we asked for with `idempotency_key` ended.
     TransferSettled {
         event_id: String,

@@ -13,7 +13,8 @@ use async_trait::async_trait;
 
 /// Books a confirmed charge's splits.
 ///
-/// Conditions: the charge's status is `CONFIRMED`; none of the split entries, payouts or the
+/// Conditions: the charge's status is `CONFIRMED` and it is not under a cautelar hold in force
+/// (`hold` absent or not HELD); none of the split entries, payouts or the
 /// movement exist yet; each repaid dispute is stored at its `from_version`.
 /// Effects: creates every split entry and payout, the movement and its balance shard, the
 /// outbox messages; adds each recipient's totals (creating the recipient on its first);

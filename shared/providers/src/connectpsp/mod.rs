@@ -78,6 +78,65 @@
 //!   the payment's `endToEndId`) are not needed and not read.
 //! - **Authentication:** the URL token alone, as for cash-outs: there is no documented GET of
 //!   an infraction to confirm it with. Should ConnectPSP document one, confirm as cash-ins do.
+//!
+//! # Cautelar holds (our assumption: the seeds say nothing of holds)
+//!
+//! A payment ConnectPSP holds as suspicious (bloqueio cautelar, MED 2.0) is a cash-in event
+//! like any other, saying until when it is held; the hold then ends with an event of its own,
+//! released or returned to the payer:
+//!
+//! ```json
+//! {"eventType": "CASHIN_PAID", "eventAt": "2026-03-10T11:22:18Z",
+//!  "data": {"transactionId": "<ConnectPSP's>", "internalCode": "US7B1JQ",
+//!           "externalReference": "<our transaction id>", "endToEndId": "E…",
+//!           "status": "PAID", "amount": 10.00, "payer": {…},
+//!           "paidAt": "2026-03-10T11:22:15-03:00",
+//!           "hold": {"until": "2026-03-13T11:22:15-03:00"}}}
+//! {"eventType": "CASHIN_HOLD_RELEASED", "eventAt": "2026-03-11T10:00:00Z",
+//!  "data": {"transactionId": "…", "internalCode": "US7B1JQ",
+//!           "externalReference": "<our transaction id>",
+//!           "releasedAt": "2026-03-11T07:00:00-03:00"}}
+//! {"eventType": "CASHIN_HOLD_RETURNED", "eventAt": "2026-03-11T10:00:00Z",
+//!  "data": {"transactionId": "…", "internalCode": "US7B1JQ",
+//!           "externalReference": "<our transaction id>", "nature": "MED_FRAUDE",
+//!           "returnEndToEndId": "D…", "returnedAt": "2026-03-11T07:00:00-03:00"}}
+//! ```
+//!
+//! Read tolerantly ([`crate::hold`], names compared without case or punctuation):
+//!
+//! - **A held payment** is confirmed by `GET /cash-in/{internalCode}` like every cash-in;
+//!   the GET may answer `PAID` or a held status (`HELD`, `ON_HOLD`, `BLOCKED`,
+//!   `BLOCKED_CAUTELAR`, `BLOQUEADO`, … [`crate::hold::HELD_STATUSES`]). The hold is what the
+//!   GET answer says of one, else what the delivery's `data` says, else (for the event types
+//!   `CASHIN_HELD`, `CASHIN_BLOCKED`, `CASHIN_ON_HOLD`, `CASHIN_PAID_HELD`,
+//!   `CASHIN_PAID_BLOCKED`, read back like `CASHIN_PAID`) held; each says it by `hold`
+//!   (an object with `until`, or `heldUntil`, `blockedUntil`, `releaseAt`; `true`: held without
+//!   an until; `false`: not held), else a flat `holdUntil`, `heldUntil`, `blockedUntil`,
+//!   `cautelarUntil` or `blockUntil`, else a held `status`. Held without an until: held
+//!   [`pixgw_domain::charge::MAX_HOLD_HOURS`] hours after `paidAt`, the longest allowed
+//!   (refusing would leave the payment unrecorded; the release ends it sooner). An until is
+//!   taken as given, past or beyond 72 h (the domain caps it at 72 h after payment), with or
+//!   without an offset: ConnectPSP writes Brasília times (`-03:00`), so one without an offset
+//!   is read as UTC−03:00. The event id stays `CASHIN_PAID:{transactionId}`.
+//! - **Released:** `CASHIN_HOLD_RELEASED`, `CASHIN_UNBLOCKED`, `CASHIN_RELEASED`,
+//!   `CASHIN_BLOCK_RELEASED`, `HOLD_RELEASED`, `BLOCK_RELEASED`, `CAUTELAR_RELEASED`; only
+//!   `externalReference` (one of our transaction ids) is required and read. Event id
+//!   `CASHIN_HOLD_RELEASED:{externalReference}` whatever the type's spelling (a charge has one
+//!   hold).
+//! - **Returned:** `CASHIN_HOLD_RETURNED`, `CASHIN_RETURNED`, `CASHIN_BLOCK_RETURNED`,
+//!   `HOLD_RETURNED`, `BLOCK_RETURNED`, `CAUTELAR_RETURNED`; `externalReference` required;
+//!   optional nature in `nature` (or `returnNature`, `devolutionNature`, `returnReason`,
+//!   `returnReasonCode`): `MED_FRAUDE`/`FR01`, `MED_OPERACIONAL`/`BE08`, `ORIGINAL`/`MD06`,
+//!   `RETIRADA`/`SL02` and the spellings of [`crate::hold`] (absent: the domain's
+//!   `MED_FRAUDE`); the devolução id is the first `D…` among `returnEndToEndId`,
+//!   `devolutionEndToEndId`, `refundEndToEndId`, `endToEndId` (an `E…` is the payment's and is
+//!   passed over). Event id `CASHIN_HOLD_RETURNED:{externalReference}`.
+//! - `releasedAt` / `returnedAt` are not read (the domain keeps its own time). Whatever is read
+//!   must be well-formed: a bad until, nature or end-to-end id is `Malformed`, naming the field
+//!   (`data.hold.until`, or `ConnectPSP's cash-in lookup: hold.until` for the GET's).
+//! - **Authentication:** a held payment as every cash-in (token, then the GET); a release or
+//!   return by the URL token alone, like infractions: there is no documented GET to confirm
+//!   it with.
 
 mod auth;
 pub mod config;
@@ -159,6 +218,17 @@ impl ConnectPspProvider {
 
     /// `GET /cash-in/{internalCode}`: the charge as ConnectPSP sees it.
     pub async fn charge_status(&self, internal_code: &str) -> Result<CashInStatus, ProviderError> {
+        self.charge_status_raw(internal_code)
+            .await
+            .map(|(status, _)| status)
+    }
+
+    /// [`charge_status`](Self::charge_status) and the answer as JSON, for what the seeds do
+    /// not document (a cautelar hold, read leniently by [`webhook`]).
+    pub(crate) async fn charge_status_raw(
+        &self,
+        internal_code: &str,
+    ) -> Result<(CashInStatus, serde_json::Value), ProviderError> {
         let reply = self
             .session
             .send(Call {
@@ -171,7 +241,10 @@ impl ConnectPspProvider {
             })
             .await?;
         let reply = successful("cash-in lookup", reply)?;
-        parse(&reply, "cash-in lookup")
+        Ok((
+            parse(&reply, "cash-in lookup")?,
+            parse(&reply, "cash-in lookup")?,
+        ))
     }
 }
 

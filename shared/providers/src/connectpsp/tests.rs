@@ -44,3 +44,31 @@ fn evp_is_connectpsps_name_for_random_keys() {
     assert_eq!(key_type_name(PixKeyType::Random), "EVP");
     assert_eq!(key_type_name(PixKeyType::Cnpj), "CNPJ");
 }
+
+#[test]
+fn event_type_synonyms_are_disjoint() {
+    use crate::med::normalise;
+    let documented: &[&str] = &[
+        "CASHIN_PAID",
+        "CASHIN_REFUNDED",
+        "CASHOUT_PAID",
+        "CASHOUT_FAILED",
+    ];
+    let lists = [
+        documented,
+        webhook::HELD_PAYMENT_EVENTS,
+        webhook::HOLD_RELEASED_EVENTS,
+        webhook::HOLD_RETURNED_EVENTS,
+        webhook::INFRACTION_OPENED_EVENTS,
+        webhook::INFRACTION_DECIDED_EVENTS,
+    ];
+    let all: Vec<String> = lists
+        .iter()
+        .flat_map(|l| l.iter())
+        .map(|s| normalise(s))
+        .collect();
+    let mut unique = all.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(all.len(), unique.len(), "an event type is listed twice");
+}

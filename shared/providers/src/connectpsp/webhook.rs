@@ -5,7 +5,9 @@
 //!    record (end-to-end id, amount, payer, times) comes from that answer, not the delivery;
 //! 3. cash-out events have no documented GET, so the token is all that authenticates them;
 //! 4. so do MED infraction events (our assumed shape, see the module doc of [`super`]): no
-//!    documented GET of an infraction either.
+//!    documented GET of an infraction either;
+//! 5. and so do the ends of cautelar holds (released, returned; also assumed). A held payment
+//!    is a cash-in event, confirmed by the GET like any other.
 
 use chrono::{DateTime, SubsecRound, Utc};
 use pixgw_domain::dispute::DisputeOutcome;
@@ -18,8 +20,11 @@ use pixgw_domain::provider::{
     ProviderWebhookError, RefundOutcome, RefundReference, TransferOutcome,
 };
 
+use serde_json::Value;
+
 use super::ConnectPspProvider;
 use super::wire::{self, CashInState, CashInStatus, CashOutEventData, WebhookEnvelope};
+use crate::hold::{self, NaiveTimes, Stated};
 use crate::med::{self, Lenient};
 
 const NOT_CONFIRMED: &str = "not confirmed by ConnectPSP";
@@ -47,6 +52,54 @@ pub(crate) const INFRACTION_DECIDED_EVENTS: &[&str] = &[
     "MED_CLOSED",
 ];
 
+/// Cash-in event types that announce a payment held (besides `CASHIN_PAID` carrying a hold;
+/// compared [`med::normalise`]d). Read back like `CASHIN_PAID`.
+pub(crate) const HELD_PAYMENT_EVENTS: &[&str] = &[
+    "CASHIN_HELD",
+    "CASHIN_BLOCKED",
+    "CASHIN_ON_HOLD",
+    "CASHIN_PAID_HELD",
+    "CASHIN_PAID_BLOCKED",
+];
+
+/// The event types read as a cautelar hold released; the first is the one we document.
+pub(crate) const HOLD_RELEASED_EVENTS: &[&str] = &[
+    "CASHIN_HOLD_RELEASED",
+    "CASHIN_UNBLOCKED",
+    "CASHIN_RELEASED",
+    "CASHIN_BLOCK_RELEASED",
+    "HOLD_RELEASED",
+    "BLOCK_RELEASED",
+    "CAUTELAR_RELEASED",
+];
+
+/// The event types read as a held payment returned to the payer.
+pub(crate) const HOLD_RETURNED_EVENTS: &[&str] = &[
+    "CASHIN_HOLD_RETURNED",
+    "CASHIN_RETURNED",
+    "CASHIN_BLOCK_RETURNED",
+    "HOLD_RETURNED",
+    "BLOCK_RETURNED",
+    "CAUTELAR_RETURNED",
+];
+
+/// The names a return's devolução nature may go by.
+const NATURE: &[&str] = &[
+    "nature",
+    "returnNature",
+    "devolutionNature",
+    "returnReason",
+    "returnReasonCode",
+];
+
+/// Where a return's devolução id may be (the first `D…` wins).
+const RETURN_END_TO_END_ID: &[&str] = &[
+    "returnEndToEndId",
+    "devolutionEndToEndId",
+    "refundEndToEndId",
+    "endToEndId",
+];
+
 pub(crate) async fn verify(
     provider: &ConnectPspProvider,
     webhook: &InboundWebhook<'_>,
@@ -63,16 +116,22 @@ pub(crate) async fn verify(
     let event_at = envelope.event_at.as_deref().and_then(wire::timestamp);
     match envelope.event_type.as_str() {
         "CASHIN_PAID" => {
-            let status = read_back(provider, &envelope.data).await?;
-            charge_paid(status)
+            let (status, answer) = read_back(provider, &envelope.data).await?;
+            charge_paid(status, &answer, &envelope.data, false)
         }
         "CASHIN_REFUNDED" => {
-            let status = read_back(provider, &envelope.data).await?;
+            let (status, _) = read_back(provider, &envelope.data).await?;
             refund_settled(status, event_at.unwrap_or(webhook.now))
         }
         "CASHOUT_PAID" | "CASHOUT_FAILED" => {
             transfer_settled(&envelope, event_at.unwrap_or(webhook.now))
         }
+        kind if med::is_one_of(kind, HELD_PAYMENT_EVENTS) => {
+            let (status, answer) = read_back(provider, &envelope.data).await?;
+            charge_paid(status, &answer, &envelope.data, true)
+        }
+        kind if med::is_one_of(kind, HOLD_RELEASED_EVENTS) => hold_released(&envelope.data),
+        kind if med::is_one_of(kind, HOLD_RETURNED_EVENTS) => hold_returned(&envelope.data),
         kind if med::is_one_of(kind, INFRACTION_OPENED_EVENTS) => {
             infraction_opened(&envelope.data, event_at.unwrap_or(webhook.now))
         }
@@ -91,16 +150,16 @@ pub(crate) async fn verify(
     }
 }
 
-/// The charge as ConnectPSP reports it now. No answer → ConnectPSP should deliver again;
-/// ConnectPSP not knowing the charge → not authentic.
+/// The charge as ConnectPSP reports it now (typed, and as JSON). No answer → ConnectPSP
+/// should deliver again; ConnectPSP not knowing the charge → not authentic.
 async fn read_back(
     provider: &ConnectPspProvider,
     data: &serde_json::Value,
-) -> Result<CashInStatus, ProviderWebhookError> {
+) -> Result<(CashInStatus, Value), ProviderWebhookError> {
     let internal_code = text(data, "internalCode")
         .ok_or_else(|| ProviderWebhookError::Malformed("data.internalCode is missing".into()))?;
-    match provider.charge_status(internal_code).await {
-        Ok(status) if status.internal_code == internal_code => Ok(status),
+    match provider.charge_status_raw(internal_code).await {
+        Ok((status, answer)) if status.internal_code == internal_code => Ok((status, answer)),
         Ok(_) => Err(ProviderWebhookError::Unauthenticated(NOT_CONFIRMED)),
         Err(ProviderError::Unavailable(reason)) => Err(ProviderWebhookError::Unconfirmed(reason)),
         Err(ProviderError::Rejected(rejection)) => {
@@ -110,8 +169,19 @@ async fn read_back(
     }
 }
 
-fn charge_paid(status: CashInStatus) -> Result<ProviderEvent, ProviderWebhookError> {
-    if status.status != CashInState::Paid {
+/// A payment ConnectPSP's GET `answer` confirms (`PAID`, or a held status), held when the
+/// answer, else the `delivery`'s data, else the event type (`event_held`) says so.
+fn charge_paid(
+    status: CashInStatus,
+    answer: &Value,
+    delivery: &Value,
+    event_held: bool,
+) -> Result<ProviderEvent, ProviderWebhookError> {
+    let held_status = matches!(
+        &status.status,
+        CashInState::Other(s) if med::is_one_of(s, hold::HELD_STATUSES)
+    );
+    if status.status != CashInState::Paid && !held_status {
         return Err(ProviderWebhookError::Unauthenticated(NOT_CONFIRMED));
     }
     let transaction_id = our_transaction(&status)?;
@@ -145,6 +215,7 @@ fn charge_paid(status: CashInStatus) -> Result<ProviderEvent, ProviderWebhookErr
         document: Pii::from(payer.document.clone().unwrap_or_default()),
         bank,
     };
+    let hold_until = hold_of(answer, delivery, event_held, paid_at)?;
     Ok(ProviderEvent::ChargePaid(ChargePaid {
         event_id: format!("CASHIN_PAID:{}", status.transaction_id),
         transaction_id,
@@ -152,7 +223,58 @@ fn charge_paid(status: CashInStatus) -> Result<ProviderEvent, ProviderWebhookErr
         amount: status.amount,
         paid_at,
         paid_by,
+        hold_until,
     }))
+}
+
+/// A payment's cautelar hold ([`hold::stated`]): what the GET `answer` says of one (its
+/// `hold`, an until field, a held `status`), else what the delivery's `data` says, else held
+/// when the event type says so. Held without an until: [`hold::until_or_max`].
+fn hold_of(
+    answer: &Value,
+    delivery: &Value,
+    event_held: bool,
+    paid_at: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, ProviderWebhookError> {
+    let said = Lenient::object(answer, "")
+        .and_then(|answer| hold::stated(&answer, "hold.", &["status"], NaiveTimes::Brasilia))
+        .map_err(|e| malformed(&format!("ConnectPSP's cash-in lookup: {e}")))?;
+    let said = match said {
+        Stated::Silent => Lenient::object(delivery, "data.")
+            .and_then(|data| hold::stated(&data, "data.hold.", &["status"], NaiveTimes::Brasilia))
+            .map_err(|e| malformed(&e))?,
+        said => said,
+    };
+    Ok(match said {
+        Stated::Held(until) => Some(hold::until_or_max(until, paid_at)),
+        Stated::NotHeld => None,
+        Stated::Silent => event_held.then(|| hold::until_or_max(None, paid_at)),
+    })
+}
+
+/// `CASHIN_HOLD_RELEASED` (or a synonym): nothing but our transaction is read.
+fn hold_released(data: &Value) -> Result<ProviderEvent, ProviderWebhookError> {
+    let data = Lenient::object(data, "data.").map_err(|e| malformed(&e))?;
+    let transaction_id = our_reference(&data).map_err(|e| malformed(&e))?;
+    Ok(ProviderEvent::HoldReleased {
+        event_id: format!("CASHIN_HOLD_RELEASED:{transaction_id}"),
+        transaction_id,
+    })
+}
+
+/// `CASHIN_HOLD_RETURNED` (or a synonym): our transaction, the devolução's nature and `D…` id.
+fn hold_returned(data: &Value) -> Result<ProviderEvent, ProviderWebhookError> {
+    let data = Lenient::object(data, "data.").map_err(|e| malformed(&e))?;
+    let read = || -> Result<ProviderEvent, String> {
+        let transaction_id = our_reference(&data)?;
+        Ok(ProviderEvent::HoldReturned {
+            event_id: format!("CASHIN_HOLD_RETURNED:{transaction_id}"),
+            nature: hold::nature(&data, NATURE)?,
+            end_to_end_id: data.devolution_id(RETURN_END_TO_END_ID)?,
+            transaction_id,
+        })
+    };
+    read().map_err(|e| malformed(&e))
 }
 
 fn refund_settled(
@@ -239,7 +361,7 @@ fn infraction_opened(
         let infraction_id = data.required_id(INFRACTION_ID)?.to_owned();
         Ok(InfractionOpened {
             event_id: format!("INFRACTION_OPENED:{infraction_id}"),
-            transaction_id: infraction_transaction(&data)?,
+            transaction_id: our_reference(&data)?,
             reason: data.required_reason(&["reason", "infractionReason"])?,
             amount: data.amount(&["amount", "disputedAmount", "infractionAmount"])?,
             respond_by: data.instant(&["respondBy", "responseDeadline", "deadline", "dueAt"])?,
@@ -275,7 +397,7 @@ fn infraction_decided(
         };
         Ok(InfractionDecided {
             event_id: format!("INFRACTION_DECIDED:{infraction_id}"),
-            transaction_id: infraction_transaction(&data)?,
+            transaction_id: our_reference(&data)?,
             outcome,
             end_to_end_id,
             decided_at: data
@@ -293,7 +415,7 @@ fn infraction_decided(
 const INFRACTION_ID: &[&str] = &["infractionId", "infractionReportId", "medId"];
 
 /// Our transaction: `externalReference`, as on every ConnectPSP cash-in event.
-fn infraction_transaction(data: &Lenient<'_>) -> Result<TransactionId, String> {
+fn our_reference(data: &Lenient<'_>) -> Result<TransactionId, String> {
     let (_, reference) = data.required_text(&["externalReference"])?;
     TransactionId::parse(reference)
         .ok_or_else(|| "data.externalReference is not one of our transaction ids".to_owned())

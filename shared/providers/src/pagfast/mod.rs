@@ -48,10 +48,11 @@
 //! ```
 //!
 //! `state == "Paid"` becomes [`ProviderEvent::ChargePaid`] (event id
-//! `pagfast:{transaction.id}:Paid`, amount = `payment.value`, the value actually paid); every
-//! other state is [`ProviderEvent::Ignored`]. Authentication is the custom header we registered
-//! with the charge (`webhook.customHeaderName`/`customHeaderValue`), compared in constant time
-//! before the body is read: PagFast documents no signature.
+//! `pagfast:{transaction.id}:Paid`, amount = `payment.value`, the value actually paid), and so
+//! does a held state (see below); every state not named here or below is
+//! [`ProviderEvent::Ignored`]. Authentication is the custom header we registered with the
+//! charge (`webhook.customHeaderName`/`customHeaderValue`), compared in constant time before
+//! the body is read: PagFast documents no signature.
 //!
 //! ## MED infractions (our assumption: the seed says nothing of MED)
 //!
@@ -94,6 +95,53 @@
 //! - Whatever is present must be well-formed: a bad value, or an infraction state without
 //!   `data.infraction`, is `Malformed`, naming the field. Authentication is the custom header,
 //!   as for every PagFast webhook.
+//!
+//! ## Cautelar holds (our assumption: the seed says nothing of holds)
+//!
+//! Also state-based: a payment PagFast holds as suspicious (bloqueio cautelar, MED 2.0)
+//! arrives in a held state, with the settlement in `data.payment` as for `Paid` and the hold
+//! beside it in `data.hold`; the hold then ends with the transaction entering a state of its
+//! own, released or returned to the payer:
+//!
+//! ```json
+//! {"statusCode":"Done","data":{
+//!   "transaction":{"id":"…","orderId":"<our id>","date":"…","state":"Held","amount":"50"},
+//!   "payment":{"qrCode":"…","endToEndId":"E…","paidAt":"<RFC 3339>","value":"50.00",
+//!     "payer":{…}},
+//!   "hold":{"until":"<RFC 3339>"}}}
+//! {"statusCode":"Done","data":{
+//!   "transaction":{"id":"…","orderId":"<our id>","date":"…","state":"HoldReleased","amount":"50"}}}
+//! {"statusCode":"Done","data":{
+//!   "transaction":{"id":"…","orderId":"<our id>","date":"…","state":"HoldReturned","amount":"50"},
+//!   "hold":{"nature":"MED_FRAUDE","endToEndId":"D…","returnedAt":"<RFC 3339>"}}}
+//! ```
+//!
+//! Read tolerantly ([`crate::hold`]; states and natures compared without case or punctuation):
+//!
+//! - **Held:** `Held`, `Blocked`, `OnHold`, `PaidHeld`, `PaidBlocked`, `BlockedCautelar`,
+//!   `CautelarBlock` ([`webhook::HELD_STATES`]) need `data.payment` as `Paid` does and become
+//!   [`ProviderEvent::ChargePaid`] with `hold_until` (event id `pagfast:{transaction.id}:Held`).
+//!   The until is `data.hold.until` (or `heldUntil`, `blockedUntil`, `releaseAt` in
+//!   `data.hold`), else a flat `data.holdUntil`, `heldUntil`, `blockedUntil`, `cautelarUntil`,
+//!   `blockUntil`; none: [`pixgw_domain::charge::MAX_HOLD_HOURS`] hours after
+//!   `payment.paidAt`, the longest allowed (refusing would leave the payment unrecorded; the
+//!   release ends it sooner). A `Paid` event carrying `data.hold` is held too. An until is
+//!   taken as given, past or beyond 72 h (the domain caps it at 72 h after payment), with or
+//!   without an offset: PagFast writes UTC (`…Z`), so one without is read as UTC.
+//! - **Released:** `HoldReleased`, `Unblocked`, `Released`, `BlockReleased`, `HoldLifted`
+//!   ([`webhook::HOLD_RELEASED_STATES`]): [`ProviderEvent::HoldReleased`], event id
+//!   `pagfast:{transaction.id}:HoldReleased`; only `transaction.orderId` is read.
+//! - **Returned:** `HoldReturned`, `Returned`, `BlockReturned`
+//!   ([`webhook::HOLD_RETURNED_STATES`]): [`ProviderEvent::HoldReturned`], event id
+//!   `pagfast:{transaction.id}:HoldReturned`. `data.hold` is optional; in it, the nature
+//!   `nature` (or `returnNature`, `devolutionNature`, `returnReason`, `returnReasonCode`):
+//!   `MED_FRAUDE`/`FR01`, `MED_OPERACIONAL`/`BE08`, `ORIGINAL`/`MD06`, `RETIRADA`/`SL02` and
+//!   the spellings of [`crate::hold`] (absent: the domain's `MED_FRAUDE`); the devolução id is
+//!   the first `D…` among `endToEndId`, `returnEndToEndId`, `devolutionEndToEndId` (an `E…` is
+//!   the payment's and is passed over).
+//! - `transaction.orderId` must be ours; whatever is read must be well-formed: a bad until,
+//!   nature or end-to-end id (or a `data.hold` that is not an object) is `Malformed`, naming
+//!   the field. `releasedAt` / `returnedAt` are not read (the domain keeps its own time).
 //!
 //! # Transfers and refunds
 //!

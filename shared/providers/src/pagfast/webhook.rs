@@ -1,6 +1,7 @@
 //! PagFast's webhook: authenticated by the custom header we registered with the charge, read
-//! as the `Done` envelope (our assumption, see the module doc of [`super`]): a payment, or a
-//! MED infraction opened or decided.
+//! as the `Done` envelope (our assumption, see the module doc of [`super`]): a payment (held or
+//! not), the end of a cautelar hold (released or returned), or a MED infraction opened or
+//! decided.
 
 use chrono::{DateTime, SubsecRound, Utc};
 use pixgw_domain::dispute::DisputeOutcome;
@@ -16,6 +17,7 @@ use serde_json::Value;
 
 use super::PagFastConfig;
 use super::wire::{DoneEnvelope, PaidPayer, PaymentData};
+use crate::hold::{self, NaiveTimes, Stated};
 use crate::med::{self, Lenient};
 use crate::secret::Secret;
 
@@ -44,6 +46,42 @@ pub const INFRACTION_DECIDED_STATES: &[&str] = &[
     "DisputeDecided",
     "DisputeClosed",
 ];
+
+/// The transaction states read as a payment under a cautelar hold (our assumption; compared
+/// [`med::normalise`]d). Its event id names the first, `Held`.
+pub const HELD_STATES: &[&str] = &[
+    "Held",
+    "Blocked",
+    "OnHold",
+    "PaidHeld",
+    "PaidBlocked",
+    "BlockedCautelar",
+    "CautelarBlock",
+];
+
+/// The transaction states read as a cautelar hold released (our assumption).
+pub const HOLD_RELEASED_STATES: &[&str] = &[
+    "HoldReleased",
+    "Unblocked",
+    "Released",
+    "BlockReleased",
+    "HoldLifted",
+];
+
+/// The transaction states read as a held payment returned to the payer (our assumption).
+pub const HOLD_RETURNED_STATES: &[&str] = &["HoldReturned", "Returned", "BlockReturned"];
+
+/// The names a return's devolução nature may go by, in `data.hold`.
+const NATURE: &[&str] = &[
+    "nature",
+    "returnNature",
+    "devolutionNature",
+    "returnReason",
+    "returnReasonCode",
+];
+
+/// Where a return's devolução id may be, in `data.hold` (the first `D…` wins).
+const RETURN_END_TO_END_ID: &[&str] = &["endToEndId", "returnEndToEndId", "devolutionEndToEndId"];
 
 /// Checks the custom header (before the body is even parsed), then reads the event.
 pub fn verify(
@@ -118,8 +156,22 @@ pub fn parse(
     if med::is_one_of(&state, INFRACTION_DECIDED_STATES) {
         return infraction_decided(&id, transaction.order_id, data.infraction, received_at);
     }
-    let event_id = format!("pagfast:{id}:{state}");
-    if state != STATE_PAID {
+    if med::is_one_of(&state, HOLD_RELEASED_STATES) {
+        return Ok(ProviderEvent::HoldReleased {
+            event_id: format!("pagfast:{id}:HoldReleased"),
+            transaction_id: our_order(transaction.order_id)?,
+        });
+    }
+    if med::is_one_of(&state, HOLD_RETURNED_STATES) {
+        return hold_returned(&id, transaction.order_id, body);
+    }
+    let held_state = med::is_one_of(&state, HELD_STATES);
+    let event_id = if held_state {
+        format!("pagfast:{id}:Held")
+    } else {
+        format!("pagfast:{id}:{state}")
+    };
+    if state != STATE_PAID && !held_state {
         // Registered, Expired, Canceled…: nothing we act on (expiry is our own clock's job).
         return Ok(ProviderEvent::Ignored {
             event_id,
@@ -130,8 +182,15 @@ pub fn parse(
     let transaction_id = our_order(transaction.order_id)?;
     let payment = data
         .payment
-        .ok_or_else(|| malformed("missing data.payment on a Paid event"))?;
+        .ok_or_else(|| malformed(&format!("missing data.payment on a {state} event")))?;
     let paid = read_payment(payment)?;
+    let hold_until = match payment_hold(body)? {
+        Stated::Held(until) => Some(hold::until_or_max(until, paid.paid_at)),
+        Stated::Silent | Stated::NotHeld if held_state => {
+            Some(hold::until_or_max(None, paid.paid_at))
+        }
+        Stated::Silent | Stated::NotHeld => None,
+    };
     Ok(ProviderEvent::ChargePaid(ChargePaid {
         event_id,
         transaction_id,
@@ -139,7 +198,55 @@ pub fn parse(
         amount: paid.amount,
         paid_at: paid.paid_at,
         paid_by: paid.paid_by,
+        hold_until,
     }))
+}
+
+/// `data` of the (already read) envelope, as JSON: the hold fields are read leniently.
+fn data_json(body: &[u8]) -> Result<Value, ProviderWebhookError> {
+    let mut value: Value =
+        serde_json::from_slice(body).map_err(|_| malformed("not the Done envelope"))?;
+    Ok(value
+        .get_mut("data")
+        .map(Value::take)
+        .unwrap_or(Value::Null))
+}
+
+/// What a payment event's `data` says of a cautelar hold ([`hold::stated`]: `data.hold`, or a
+/// flat until field; PagFast writes UTC, so an until without an offset is UTC).
+fn payment_hold(body: &[u8]) -> Result<Stated, ProviderWebhookError> {
+    let data = data_json(body)?;
+    let data = Lenient::object(&data, "data.").map_err(|e| malformed(&e))?;
+    hold::stated(&data, "data.hold.", &[], NaiveTimes::Utc).map_err(|e| malformed(&e))
+}
+
+/// A held payment returned to the payer: the nature and `D…` id in `data.hold`, when given.
+fn hold_returned(
+    transaction: &str,
+    order_id: Option<String>,
+    body: &[u8],
+) -> Result<ProviderEvent, ProviderWebhookError> {
+    let transaction_id = our_order(order_id)?;
+    let data = data_json(body)?;
+    let (nature, end_to_end_id) = match data.get("hold") {
+        None | Some(Value::Null) => (None, None),
+        Some(details) => {
+            let read = || -> Result<_, String> {
+                let details = Lenient::object(details, "data.hold.")?;
+                Ok((
+                    hold::nature(&details, NATURE)?,
+                    details.devolution_id(RETURN_END_TO_END_ID)?,
+                ))
+            };
+            read().map_err(|e| malformed(&e))?
+        }
+    };
+    Ok(ProviderEvent::HoldReturned {
+        event_id: format!("pagfast:{transaction}:HoldReturned"),
+        transaction_id,
+        nature,
+        end_to_end_id,
+    })
 }
 
 /// Our transaction id, from `transaction.orderId`.
@@ -287,4 +394,30 @@ fn paid_by(payer: PaidPayer) -> Result<PaidBy, ProviderWebhookError> {
 
 fn non_empty(value: Option<String>) -> Option<String> {
     value.filter(|v| !v.trim().is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_synonyms_are_disjoint() {
+        let lists = [
+            &[STATE_PAID][..],
+            HELD_STATES,
+            HOLD_RELEASED_STATES,
+            HOLD_RETURNED_STATES,
+            INFRACTION_OPENED_STATES,
+            INFRACTION_DECIDED_STATES,
+        ];
+        let all: Vec<String> = lists
+            .iter()
+            .flat_map(|l| l.iter())
+            .map(|s| med::normalise(s))
+            .collect();
+        let mut unique = all.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(all.len(), unique.len(), "a state is listed twice");
+    }
 }

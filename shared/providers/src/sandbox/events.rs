@@ -24,6 +24,32 @@
 //!           "endToEndId": "D99999999202603120900…", "decidedAt": "2026-03-12T09:00:00.000Z"}}
 //! ```
 //!
+//! A payment the receiving PSP holds as suspicious (a cautelar hold, MED 2.0;
+//! [`super::SandboxPayment::hold`]) carries `data.hold`, until
+//! [`MAX_HOLD_HOURS`](pixgw_domain::charge::MAX_HOLD_HOURS) after
+//! `paidAt`; the hold then ends once, released or returned to the payer
+//! ([`super::SandboxProvider::release_hold`], [`super::SandboxProvider::return_hold`]):
+//!
+//! ```json
+//! {"eventId": "evt_…", "eventType": "CASHIN_PAID", "eventAt": "2026-03-10T11:22:18.123Z",
+//!  "data": {"transactionId": "…", "endToEndId": "E…", "status": "PAID", "amount": 200.00,
+//!           "paidAt": "2026-03-10T11:22:18.123Z", "payer": {…},
+//!           "hold": {"until": "2026-03-13T11:22:18.123Z"}}}
+//! {"eventId": "evt_…", "eventType": "CASHIN_HOLD_RELEASED", "eventAt": "2026-03-11T09:00:00.000Z",
+//!  "data": {"transactionId": "…", "releasedAt": "2026-03-11T09:00:00.000Z"}}
+//! {"eventId": "evt_…", "eventType": "CASHIN_HOLD_RETURNED", "eventAt": "2026-03-11T09:00:00.000Z",
+//!  "data": {"transactionId": "…", "nature": "MED_FRAUDE",
+//!           "endToEndId": "D99999999202603110900…", "returnedAt": "2026-03-11T09:00:00.000Z"}}
+//! ```
+//!
+//! `data.hold` is absent (or `null`) for a payment not held; when present it must be an object
+//! with an RFC 3339 `until` ([`ChargePaid::hold_until`]). `nature` is one of
+//! [`DevolutionNature::as_str`]'s (`ORIGINAL`, `RETIRADA`, `MED_OPERACIONAL`, `MED_FRAUDE`;
+//! the sandbox always sends `MED_FRAUDE`) and `endToEndId` the devolução's `D…` id: both always
+//! sent by the sandbox, optional to the parser (absent: the domain's `MED_FRAUDE`, no id).
+//! `releasedAt` / `returnedAt` are required and must be RFC 3339, though the domain keeps its
+//! own time.
+//!
 //! `reason` is `FRAUD` or `OPERATIONAL_FLAW`; `amount` is absent when the whole (undisputed,
 //! unrefunded) charge is disputed; `respondBy` is always sent by the sandbox but optional to
 //! the parser (absent: the domain's default deadline); `outcome` is `WON` or `LOST`;
@@ -34,7 +60,7 @@
 //! serde_json with `arbitrary_precision`), never through `f64`.
 
 use chrono::{DateTime, SubsecRound, Utc};
-use pixgw_domain::dispute::{DisputeOutcome, DisputeReason};
+use pixgw_domain::dispute::{DevolutionNature, DisputeOutcome, DisputeReason};
 use pixgw_domain::pix::ids::TransactionId;
 use pixgw_domain::pix::money::{MAX_AMOUNT_CENTS, Money, parse_decimal};
 use pixgw_domain::pix::payment::{EndToEndId, EndToEndKind, Ispb, PaidBy, PayerBankData};
@@ -45,7 +71,9 @@ use pixgw_domain::provider::{
 };
 use serde_json::{Map, Value, json};
 
-use super::network::{SandboxInfractionDecision, SandboxOpenedInfraction};
+use super::network::{
+    SandboxHoldEnding, SandboxHoldOutcome, SandboxInfractionDecision, SandboxOpenedInfraction,
+};
 use crate::med::{self, MAX_ID_LEN};
 
 pub const EVENT_CASHIN_PAID: &str = "CASHIN_PAID";
@@ -53,6 +81,8 @@ pub const EVENT_TRANSFER_COMPLETED: &str = "TRANSFER_COMPLETED";
 pub const EVENT_TRANSFER_FAILED: &str = "TRANSFER_FAILED";
 pub const EVENT_INFRACTION_OPENED: &str = "INFRACTION_OPENED";
 pub const EVENT_INFRACTION_DECIDED: &str = "INFRACTION_DECIDED";
+pub const EVENT_HOLD_RELEASED: &str = "CASHIN_HOLD_RELEASED";
+pub const EVENT_HOLD_RETURNED: &str = "CASHIN_HOLD_RETURNED";
 
 /// The network's timestamps: UTC, millisecond precision (what [`ChargePaid::paid_at`] keeps).
 fn format_instant(at: DateTime<Utc>) -> String {
@@ -67,12 +97,14 @@ pub(crate) struct CashInPaid<'a> {
     pub amount: Money,
     pub paid_by: &'a PaidBy,
     pub at: DateTime<Utc>,
+    /// A cautelar hold until then (sent at millisecond precision).
+    pub hold_until: Option<DateTime<Utc>>,
 }
 
 pub(crate) fn cash_in_paid_body(event: &CashInPaid<'_>) -> Vec<u8> {
     let at = format_instant(event.at);
     let payer = event.paid_by;
-    json!({
+    let mut body = json!({
         "eventId": event.event_id,
         "eventType": EVENT_CASHIN_PAID,
         "eventAt": at,
@@ -93,9 +125,11 @@ pub(crate) fn cash_in_paid_body(event: &CashInPaid<'_>) -> Vec<u8> {
                 },
             },
         },
-    })
-    .to_string()
-    .into_bytes()
+    });
+    if let (Some(until), Some(data)) = (event.hold_until, body["data"].as_object_mut()) {
+        data.insert("hold".to_owned(), json!({ "until": format_instant(until) }));
+    }
+    body.to_string().into_bytes()
 }
 
 /// The settlement notice of a transfer, or `None` while it is still pending (nothing to say).
@@ -195,6 +229,41 @@ pub(crate) fn infraction_decided_body(decision: &SandboxInfractionDecision) -> V
     .into_bytes()
 }
 
+/// The `CASHIN_HOLD_RELEASED` / `CASHIN_HOLD_RETURNED` event of `ending` (the same bytes
+/// every time).
+pub(crate) fn hold_ended_body(ending: &SandboxHoldEnding) -> Vec<u8> {
+    let at = format_instant(ending.ended_at);
+    let (event_type, data) = match &ending.outcome {
+        SandboxHoldOutcome::Released => (
+            EVENT_HOLD_RELEASED,
+            json!({
+                "transactionId": ending.transaction_id.as_str(),
+                "releasedAt": at,
+            }),
+        ),
+        SandboxHoldOutcome::Returned {
+            nature,
+            end_to_end_id,
+        } => (
+            EVENT_HOLD_RETURNED,
+            json!({
+                "transactionId": ending.transaction_id.as_str(),
+                "nature": nature.as_str(),
+                "endToEndId": end_to_end_id.as_str(),
+                "returnedAt": at,
+            }),
+        ),
+    };
+    json!({
+        "eventId": ending.event_id,
+        "eventType": event_type,
+        "eventAt": at,
+        "data": data,
+    })
+    .to_string()
+    .into_bytes()
+}
+
 /// Turns an authenticated body into a [`ProviderEvent`]; every problem is a
 /// [`ProviderWebhookError::Malformed`] naming the offending field.
 pub(crate) fn parse(body: &[u8]) -> Result<ProviderEvent, ProviderWebhookError> {
@@ -235,11 +304,49 @@ pub(crate) fn parse(body: &[u8]) -> Result<ProviderEvent, ProviderWebhookError> 
         EVENT_INFRACTION_DECIDED => {
             parse_infraction_decided(event_id, &root.object("data", "data.")?)
         }
+        EVENT_HOLD_RELEASED => {
+            let data = root.object("data", "data.")?;
+            let transaction_id = data.transaction_id("transactionId")?;
+            data.instant("releasedAt")?;
+            Ok(ProviderEvent::HoldReleased {
+                event_id,
+                transaction_id,
+            })
+        }
+        EVENT_HOLD_RETURNED => parse_hold_returned(event_id, &root.object("data", "data.")?),
         other => Ok(ProviderEvent::Ignored {
             event_id,
             kind: other.to_owned(),
         }),
     }
+}
+
+fn parse_hold_returned(
+    event_id: String,
+    data: &Fields<'_>,
+) -> Result<ProviderEvent, ProviderWebhookError> {
+    let transaction_id = data.transaction_id("transactionId")?;
+    let nature = match data.optional_string("nature")? {
+        None => None,
+        Some(text) => Some(DevolutionNature::parse(text).ok_or_else(|| {
+            malformed(format!(
+                "data.nature must be \"ORIGINAL\", \"RETIRADA\", \"MED_OPERACIONAL\" or \
+                 \"MED_FRAUDE\", got {}",
+                med::shown(text)
+            ))
+        })?),
+    };
+    let end_to_end_id = match data.map.get("endToEndId") {
+        Some(Value::Null) | None => None,
+        Some(_) => Some(data.end_to_end_id("endToEndId", EndToEndKind::Devolution)?),
+    };
+    data.instant("returnedAt")?;
+    Ok(ProviderEvent::HoldReturned {
+        event_id,
+        transaction_id,
+        nature,
+        end_to_end_id,
+    })
 }
 
 fn parse_infraction_opened(
@@ -325,6 +432,10 @@ fn parse_cash_in_paid(
     let end_to_end_id = data.end_to_end_id("endToEndId", EndToEndKind::Payment)?;
     let amount = data.amount("amount")?;
     let paid_at = data.instant("paidAt")?;
+    let hold_until = match data.map.get("hold") {
+        Some(Value::Null) | None => None,
+        Some(_) => Some(data.object("hold", "data.hold.")?.instant("until")?),
+    };
 
     let payer = data.object("payer", "data.payer.")?;
     let name = payer.non_empty("name")?.to_owned();
@@ -348,6 +459,7 @@ fn parse_cash_in_paid(
             document: Pii::from(document),
             bank,
         },
+        hold_until,
     }))
 }
 

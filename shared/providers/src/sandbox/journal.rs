@@ -1,7 +1,8 @@
 //! The sandbox network's memory on disk (local gateway only): one JSON line per transfer or
 //! refund it decided, written and synced before the outcome is answered, and one per MED
-//! infraction it opened or decided (so a restarted gateway's sandbox still answers a repeated
-//! decision with the first one).
+//! infraction it opened or decided and per cautelar hold it released or returned (so a
+//! restarted gateway's sandbox still answers a repeated decision or hold ending with the first
+//! one).
 //!
 //! A real PSP remembers idempotency keys across *our* restarts. Without this file a gateway
 //! killed between a transfer and storing its outcome would, on restart, ask a sandbox that had
@@ -16,7 +17,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use pixgw_domain::dispute::{DisputeOutcome, DisputeReason};
+use pixgw_domain::dispute::{DevolutionNature, DisputeOutcome, DisputeReason};
 use pixgw_domain::pix::ids::TransactionId;
 use pixgw_domain::pix::money::Money;
 use pixgw_domain::pix::payment::{EndToEndId, Ispb};
@@ -26,7 +27,8 @@ use pixgw_domain::provider::{RefundOutcome, TransferDestination, TransferOutcome
 use serde::{Deserialize, Serialize};
 
 use super::network::{
-    SandboxInfractionDecision, SandboxOpenedInfraction, SandboxRefund, SandboxTransfer,
+    SandboxHoldEnding, SandboxHoldOutcome, SandboxInfractionDecision, SandboxOpenedInfraction,
+    SandboxRefund, SandboxTransfer,
 };
 
 /// One decided movement, as written.
@@ -67,6 +69,21 @@ pub enum JournalEntry {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         end_to_end_id: Option<EndToEndId>,
         decided_at: DateTime<Utc>,
+    },
+    #[serde(rename_all = "camelCase")]
+    HoldReleased {
+        event_id: String,
+        transaction_id: String,
+        released_at: DateTime<Utc>,
+    },
+    #[serde(rename_all = "camelCase")]
+    HoldReturned {
+        event_id: String,
+        transaction_id: String,
+        /// [`DevolutionNature::as_str`].
+        nature: String,
+        end_to_end_id: EndToEndId,
+        returned_at: DateTime<Utc>,
     },
 }
 
@@ -214,12 +231,35 @@ impl JournalEntry {
     }
 }
 
+impl JournalEntry {
+    pub(crate) fn hold_ended(h: &SandboxHoldEnding) -> JournalEntry {
+        match &h.outcome {
+            SandboxHoldOutcome::Released => JournalEntry::HoldReleased {
+                event_id: h.event_id.clone(),
+                transaction_id: h.transaction_id.as_str().to_owned(),
+                released_at: h.ended_at,
+            },
+            SandboxHoldOutcome::Returned {
+                nature,
+                end_to_end_id,
+            } => JournalEntry::HoldReturned {
+                event_id: h.event_id.clone(),
+                transaction_id: h.transaction_id.as_str().to_owned(),
+                nature: nature.as_str().to_owned(),
+                end_to_end_id: end_to_end_id.clone(),
+                returned_at: h.ended_at,
+            },
+        }
+    }
+}
+
 /// What a journal line restores.
 pub(crate) enum Restored {
     Transfer(SandboxTransfer),
     Refund(SandboxRefund),
     InfractionOpened(SandboxOpenedInfraction),
     InfractionDecided(SandboxInfractionDecision),
+    HoldEnded(SandboxHoldEnding),
 }
 
 impl Restored {
@@ -331,6 +371,31 @@ impl Restored {
                 outcome,
                 end_to_end_id,
                 decided_at,
+            }),
+            JournalEntry::HoldReleased {
+                event_id,
+                transaction_id,
+                released_at,
+            } => Restored::HoldEnded(SandboxHoldEnding {
+                event_id,
+                transaction_id: TransactionId::parse(&transaction_id)?,
+                outcome: SandboxHoldOutcome::Released,
+                ended_at: released_at,
+            }),
+            JournalEntry::HoldReturned {
+                event_id,
+                transaction_id,
+                nature,
+                end_to_end_id,
+                returned_at,
+            } => Restored::HoldEnded(SandboxHoldEnding {
+                event_id,
+                transaction_id: TransactionId::parse(&transaction_id)?,
+                outcome: SandboxHoldOutcome::Returned {
+                    nature: DevolutionNature::parse(&nature)?,
+                    end_to_end_id,
+                },
+                ended_at: returned_at,
             }),
         })
     }

@@ -18,6 +18,16 @@
 //!   deciding it again returns the first decision's event, byte for byte (same event id,
 //!   outcome, end-to-end id and times; only the signature's timestamp is new), whatever is
 //!   asked the second time. See [`events`] for the JSON.
+//! - **Cautelar holds** (bloqueio cautelar, MED 2.0). A [`SandboxPayment`] with `hold` plays
+//!   the receiving PSP holding a suspicious credit: its `CASHIN_PAID` carries
+//!   `data.hold.until`, [`MAX_HOLD_HOURS`] after `paidAt`.
+//!   [`SandboxProvider::release_hold`] lifts it (`CASHIN_HOLD_RELEASED`) and
+//!   [`SandboxProvider::return_hold`] gives the money back to the payer
+//!   (`CASHIN_HOLD_RETURNED`, nature `MED_FRAUDE`, with the devolução's fresh `D…` id). A
+//!   transaction's hold ends once: the first release or return stands, and every later call
+//!   for that transaction, either of them, returns the first ending's event byte for byte (a
+//!   different ask is logged). The sandbox does not check that the payment was held: that is
+//!   the gateway's job. See [`events`] for the JSON.
 //! - **Transfers and refunds** settle immediately ([`TransferOutcome::Completed`] /
 //!   [`RefundOutcome::Completed`]) with end-to-end ids carrying [`SANDBOX_ISPB`] (the sandbox is
 //!   the paying PSP), and are idempotent per `idempotency_key` (see [`network`]).
@@ -40,12 +50,14 @@
 //!
 //! The network lives in process memory; the local gateway also keeps it in a file
 //! ([`SandboxProvider::with_journal`], see [`journal`]) so that, like a real PSP, it remembers
-//! every idempotency key (and every infraction and decision) across the gateway's restarts. The
+//! every idempotency key (and every infraction, decision and hold ending) across the
+//! gateway's restarts. The
 //! local gateway is one process, so its sandbox is exact; on a Lambda sandbox deployment each
 //! function instance has its own, so the sandbox's transfer idempotency holds per instance
 //! only: a payout executor that crashed between its transfer and storing the outcome could,
-//! retried on another instance, "transfer" twice in the sandbox. Likewise an infraction decided on one instance and again on another gets two
-//! different decisions there. A real PSP keeps idempotency keys for every caller, which is
+//! retried on another instance, "transfer" twice in the sandbox. Likewise an infraction
+//! decided (or a hold ended) on one instance and again on another gets two different endings
+//! there. A real PSP keeps idempotency keys for every caller, which is
 //! what production relies on. No real money moves in the sandbox.
 
 pub mod events;
@@ -61,6 +73,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
+use pixgw_domain::charge::MAX_HOLD_HOURS;
 use pixgw_domain::dispute::{DEFAULT_DEFENCE_DAYS, DisputeOutcome, DisputeReason};
 use pixgw_domain::error::ProviderError;
 use pixgw_domain::pix::brcode::{DynamicBrCode, build_dynamic};
@@ -76,13 +89,13 @@ use pixgw_domain::provider::{PixProvider, ProviderCharge, ProviderChargeRequest}
 use uuid::Uuid;
 
 pub use network::{
-    REJECTED_KEY_REASON, SandboxInfractionDecision, SandboxOpenedInfraction, SandboxRefund,
-    SandboxTransfer,
+    REJECTED_KEY_REASON, SandboxHoldEnding, SandboxHoldOutcome, SandboxInfractionDecision,
+    SandboxOpenedInfraction, SandboxRefund, SandboxTransfer,
 };
 pub use signature::SignedWebhook;
 
 use events::CashInPaid;
-use network::Network;
+use network::{HoldEnd, Network};
 use signature::WebhookKey;
 
 /// BR Code field 26-25 allows 77 characters; a location is `{host}/pix/loc/{32-char id}`.
@@ -105,6 +118,9 @@ pub struct SandboxPayment {
     pub transaction_id: TransactionId,
     pub amount: Money,
     pub paid_by: PaidBy,
+    /// The receiving PSP holds the credit as suspicious (a cautelar hold, MED 2.0): the
+    /// webhook carries `data.hold.until`, [`MAX_HOLD_HOURS`] after payment.
+    pub hold: bool,
 }
 
 /// An infraction (MED) the (simulated) payer's bank opens on a charge.
@@ -184,9 +200,9 @@ impl SandboxProvider {
     }
 
     /// The same provider with a network kept in `path` (see [`journal`]): what the file holds
-    /// is remembered (idempotency keys, infractions and decisions included), and every new
-    /// transfer or refund is written and synced there before it is answered. New infractions
-    /// and decisions are written too; failing to write one is logged rather than refused (the
+    /// is remembered (idempotency keys, infractions, decisions and hold endings included), and
+    /// every new transfer or refund is written and synced there before it is answered. New
+    /// infractions, decisions and hold endings are written too; failing to write one is logged rather than refused (the
     /// webhook moves no money; only a restart would forget it). Replaces this provider's
     /// network, so call it before handing out clones.
     pub fn with_journal(mut self, path: &std::path::Path) -> std::io::Result<SandboxProvider> {
@@ -232,11 +248,18 @@ impl SandboxProvider {
         self.network().refund_calls()
     }
 
-    /// Plays the payer's bank paying a charge: the signed `CASHIN_PAID` webhook the PSP sends.
-    /// Each call is a new payment (fresh event and end-to-end ids); the gateway must recognise a
-    /// redelivery by reusing the returned webhook, not by calling this again.
+    /// Plays the payer's bank paying a charge: the signed `CASHIN_PAID` webhook the PSP sends
+    /// (held until [`MAX_HOLD_HOURS`] after now when `payment.hold`). Each call is a new
+    /// payment (fresh event and end-to-end ids); the gateway must recognise a redelivery by
+    /// reusing the returned webhook, not by calling this again.
     pub fn pay_charge(&self, payment: &SandboxPayment) -> SignedWebhook {
         let now = self.now();
+        let hold_until = payment.hold.then(|| {
+            TimeDelta::try_hours(MAX_HOLD_HOURS)
+                .and_then(|hours| now.checked_add_signed(hours))
+                .unwrap_or(DateTime::<Utc>::MAX_UTC)
+                .trunc_subsecs(3)
+        });
         let event_id = new_event_id();
         // The payer's PSP initiates the payment, so the id carries the payer's ISPB.
         let end_to_end_id =
@@ -248,6 +271,7 @@ impl SandboxProvider {
             amount: payment.amount,
             paid_by: &payment.paid_by,
             at: now,
+            hold_until,
         });
         self.webhook_key.signed(&event_id, now, body)
     }
@@ -317,6 +341,36 @@ impl SandboxProvider {
         );
         let body = events::infraction_decided_body(&decision);
         self.webhook_key.signed(&decision.event_id, now, body)
+    }
+
+    /// Plays the receiving PSP lifting a payment's cautelar hold: the signed
+    /// `CASHIN_HOLD_RELEASED` webhook. The first release or return of `transaction_id` ends
+    /// its hold for good: every later call of either returns that first ending's body (event
+    /// id, type, times, devolução id), signed again now (a different ask is logged).
+    pub fn release_hold(&self, transaction_id: &TransactionId) -> SignedWebhook {
+        self.end_hold(transaction_id, HoldEnd::Release)
+    }
+
+    /// Plays the receiving PSP giving a held payment back to the payer: the signed
+    /// `CASHIN_HOLD_RETURNED` webhook, nature `MED_FRAUDE`, naming the devolução's fresh `D…`
+    /// end-to-end id (issued by [`SANDBOX_ISPB`], like a refund's). Ends the hold once, like
+    /// [`release_hold`](Self::release_hold).
+    pub fn return_hold(&self, transaction_id: &TransactionId) -> SignedWebhook {
+        self.end_hold(transaction_id, HoldEnd::Return)
+    }
+
+    fn end_hold(&self, transaction_id: &TransactionId, asked: HoldEnd) -> SignedWebhook {
+        let now = self.now();
+        let ending = self
+            .network()
+            .end_hold(transaction_id, asked, &self.ispb, now);
+        let body = events::hold_ended_body(&ending);
+        self.webhook_key.signed(&ending.event_id, now, body)
+    }
+
+    /// How every hold this sandbox ended ended, in order (one per transaction id).
+    pub fn hold_endings(&self) -> Vec<SandboxHoldEnding> {
+        self.network().hold_endings()
     }
 
     /// Every infraction this sandbox opened, in opening order.

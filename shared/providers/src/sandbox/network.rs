@@ -1,6 +1,8 @@
 //! The sandbox's simulated PIX network: the money that left our account (transfers) and the
-//! charges given back (refunds), remembered by idempotency key; and the MED infractions it
-//! opened and decided (as the payer's bank), remembered by infraction id.
+//! charges given back (refunds), remembered by idempotency key; the MED infractions it
+//! opened and decided (as the payer's bank), remembered by infraction id; and how the cautelar
+//! holds of its payments ended (released or returned, as the receiving PSP), remembered by
+//! transaction id.
 //!
 //! Idempotency is the property the gateway's retry logic relies on, so the sandbox models it the
 //! way a real PSP does: the first call with a key decides the outcome; every later call with that
@@ -12,7 +14,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use pixgw_domain::dispute::{DisputeOutcome, DisputeReason};
+use pixgw_domain::dispute::{DevolutionNature, DisputeOutcome, DisputeReason};
 use pixgw_domain::error::ProviderError;
 use pixgw_domain::pix::ids::TransactionId;
 use pixgw_domain::pix::money::{MAX_AMOUNT_CENTS, Money};
@@ -79,6 +81,48 @@ pub struct SandboxInfractionDecision {
     pub decided_at: DateTime<Utc>,
 }
 
+/// How a cautelar hold ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SandboxHoldOutcome {
+    /// Lifted: the money is the merchant's.
+    Released,
+    /// Given back to the payer: a devolução of the whole amount.
+    Returned {
+        nature: DevolutionNature,
+        /// The devolução's id (`D…`, the sandbox's ISPB, like a refund's).
+        end_to_end_id: EndToEndId,
+    },
+}
+
+/// The end of a held payment's hold, as its `CASHIN_HOLD_RELEASED` / `CASHIN_HOLD_RETURNED`
+/// event says: the first ending of a transaction's hold is the only one (a repeat, or the
+/// other ending asked later, gets this back).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxHoldEnding {
+    pub event_id: String,
+    pub transaction_id: TransactionId,
+    pub outcome: SandboxHoldOutcome,
+    /// `releasedAt` / `returnedAt`.
+    pub ended_at: DateTime<Utc>,
+}
+
+/// What a caller asks of a hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HoldEnd {
+    Release,
+    Return,
+}
+
+impl SandboxHoldOutcome {
+    fn is(&self, asked: HoldEnd) -> bool {
+        matches!(
+            (self, asked),
+            (SandboxHoldOutcome::Released, HoldEnd::Release)
+                | (SandboxHoldOutcome::Returned { .. }, HoldEnd::Return)
+        )
+    }
+}
+
 /// Everything the simulated network remembers. Lives behind one `Arc<Mutex<..>>` shared by all
 /// clones of the provider, so the gateway's handlers and a test's handle see the same network.
 #[derive(Debug, Default)]
@@ -92,6 +136,9 @@ pub(crate) struct Network {
     infraction_index: HashMap<String, usize>,
     decisions: Vec<SandboxInfractionDecision>,
     decision_index: HashMap<String, usize>,
+    hold_endings: Vec<SandboxHoldEnding>,
+    /// By transaction id.
+    hold_ending_index: HashMap<String, usize>,
     /// How many upcoming transfer/refund calls fail as if the provider were down.
     fail_next: usize,
     transfer_calls: usize,
@@ -121,6 +168,7 @@ impl Network {
                 }
                 Restored::InfractionOpened(i) => network.remember_infraction(i),
                 Restored::InfractionDecided(d) => network.remember_decision(d),
+                Restored::HoldEnded(h) => network.remember_hold_ending(h),
             }
         }
         network.journal = Some(journal);
@@ -277,6 +325,72 @@ impl Network {
         );
         self.remember_decision(decision.clone());
         decision
+    }
+
+    pub(crate) fn hold_endings(&self) -> Vec<SandboxHoldEnding> {
+        self.hold_endings.clone()
+    }
+
+    fn hold_ending(&self, transaction_id: &TransactionId) -> Option<&SandboxHoldEnding> {
+        self.hold_ending_index
+            .get(transaction_id.as_str())
+            .and_then(|&i| self.hold_endings.get(i))
+    }
+
+    /// Keeps a hold's ending unless the transaction's hold ended already (the first stands).
+    fn remember_hold_ending(&mut self, ending: SandboxHoldEnding) {
+        let key = ending.transaction_id.as_str().to_owned();
+        if self.hold_ending_index.contains_key(&key) {
+            return;
+        }
+        self.hold_ending_index.insert(key, self.hold_endings.len());
+        self.hold_endings.push(ending);
+    }
+
+    /// How `transaction_id`'s hold ended: the recorded ending if it ended before (whatever is
+    /// asked now; a different ask is logged), else a new one as `asked` at `now`. A return
+    /// (nature `MED_FRAUDE`: a hold is kept for suspected fraud) gets a fresh `D…` id issued by
+    /// `ispb`, as a refund's does.
+    pub(crate) fn end_hold(
+        &mut self,
+        transaction_id: &TransactionId,
+        asked: HoldEnd,
+        ispb: &Ispb,
+        now: DateTime<Utc>,
+    ) -> SandboxHoldEnding {
+        if let Some(first) = self.hold_ending(transaction_id) {
+            if !first.outcome.is(asked) {
+                tracing::warn!(
+                    transaction_id = %transaction_id,
+                    asked = ?asked,
+                    "sandbox hold ended again differently: the first ending stands"
+                );
+            }
+            return first.clone();
+        }
+        let outcome = match asked {
+            HoldEnd::Release => SandboxHoldOutcome::Released,
+            // The devolução is initiated by the receiving PSP (the sandbox), like a refund's.
+            HoldEnd::Return => SandboxHoldOutcome::Returned {
+                nature: DevolutionNature::MedFraud,
+                end_to_end_id: EndToEndId::generate(EndToEndKind::Devolution, ispb, now),
+            },
+        };
+        let ending = SandboxHoldEnding {
+            event_id: format!("evt_{}", Uuid::new_v4().simple()),
+            transaction_id: transaction_id.clone(),
+            outcome,
+            ended_at: now,
+        };
+        if let Err(error) = self.persist(JournalEntry::hold_ended(&ending)) {
+            tracing::error!(
+                %error,
+                transaction_id = %transaction_id,
+                "sandbox network cannot journal a hold's ending"
+            );
+        }
+        self.remember_hold_ending(ending.clone());
+        ending
     }
 
     /// An injected outage: checked before anything else so the failed call leaves no trace

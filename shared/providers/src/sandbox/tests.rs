@@ -68,6 +68,7 @@ fn payment(cents: i64) -> SandboxPayment {
         transaction_id: TransactionId::parse("0123456789abcdef0123456789abcdef").unwrap(),
         amount: Money::from_cents(cents),
         paid_by: payer(),
+        hold: false,
     }
 }
 
@@ -223,6 +224,7 @@ fn paid_webhook_round_trips_to_the_exact_charge_paid() {
             amount: Money::from_cents(20_000),
             paid_at: start_ms(),
             paid_by: payer(),
+            hold_until: None,
         }
     );
     // Issued by the payer's PSP, at the payment's minute.

@@ -100,6 +100,7 @@ async fn cashin_paid_is_confirmed_by_reading_the_charge_back() {
                 bank: PayerBankData::new(Ispb::parse("00000000").unwrap(), "0001", "123456")
                     .unwrap(),
             },
+            hold_until: None,
         })
     );
     assert_eq!(mock.requests_to(STATUS_PATH).await.len(), 1);

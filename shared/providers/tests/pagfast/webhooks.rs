@@ -100,6 +100,7 @@ async fn paid_becomes_charge_paid() {
                 bank: PayerBankData::new(Ispb::parse("00416968").unwrap(), "0001", "1234567")
                     .unwrap(),
             },
+            hold_until: None,
         })
     );
 }

@@ -117,6 +117,7 @@ pub fn charge(account: &AccountId, external_id: &str, created_at_ms: i64) -> Cha
         expires_at: created_at + Duration::seconds(3_600),
         payment: None,
         refunds: Vec::new(),
+        hold: None,
         disputes: Vec::new(),
         refund_revision: 0,
     }

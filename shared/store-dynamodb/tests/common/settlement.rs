@@ -92,6 +92,7 @@ pub fn confirm_write(c: &Charge, at_millis: i64) -> ConfirmCharge {
         account_id: account.clone(),
         payment: payment(at),
         confirmed_at: at,
+        hold: None,
         movement,
         events: Vec::new(),
         outbox: vec![message.to_outbox(at)],

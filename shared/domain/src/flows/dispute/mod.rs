@@ -310,6 +310,10 @@ impl DisputeService {
 /// The amount a dispute of `asked` (or of everything still disputable) takes of `charge`, or
 /// why it cannot open.
 fn check_disputable(charge: &Charge, asked: Option<Money>) -> Result<Money, DomainError> {
+    // A held payment's money is already set aside; its hold ends (returned or released) first.
+    if charge.is_held() {
+        return Err(DomainError::ChargeNotRefundable { status: "HELD" });
+    }
     match charge.status {
         ChargeStatus::Confirmed
         | ChargeStatus::PartiallyRefunded

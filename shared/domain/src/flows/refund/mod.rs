@@ -221,6 +221,10 @@ impl RefundService {
         asked: Option<Money>,
         now: DateTime<Utc>,
     ) -> Result<Money, DomainError> {
+        // A held payment is not the merchant's to give back yet: its hold ends first.
+        if charge.is_held() {
+            return Err(DomainError::ChargeNotRefundable { status: "HELD" });
+        }
         match charge.status_at(now) {
             ChargeStatus::Confirmed
             | ChargeStatus::PartiallyRefunded

@@ -1,0 +1,6 @@
+//! Lambda function for the route `Route::SandboxHoldReturn` (see `pixgw_api::routes::ROUTES`).
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    pixgw_functions::serve(pixgw_api::Route::SandboxHoldReturn).await
+}
