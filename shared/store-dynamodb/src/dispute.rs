@@ -40,20 +40,19 @@
 //! decision at most 28, within the 100 of one transaction ([`MAX_TRANSACT_ITEMS`], asserted at
 //! compile time below). A larger write (out of contract) is refused before sending.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
-use pixgw_domain::charge::Charge;
+use pixgw_domain::dispute::Dispute;
 use pixgw_domain::dispute::ports::{
     DecideDispute, DefendDispute, DisputeCursor, DisputePage, DisputeQuery, DisputeStore,
-    MAX_DISPUTES_PER_PAGE, MAX_REPAID_PER_CREDIT, OpenDispute, OwedRepayment,
+    MAX_DISPUTES_PER_PAGE, MAX_REPAID_PER_CREDIT, OpenDispute,
 };
 use pixgw_domain::dispute::record::DisputeRecord;
-use pixgw_domain::dispute::{Dispute, DisputeState};
 use pixgw_domain::error::{StoreError, WriteOutcome};
 use pixgw_domain::ledger::ports::MoneyOutOutcome;
-use pixgw_domain::ledger::{AvailableDraw, BALANCE_SHARDS, Bucket, LedgerAccount, Movement};
+use pixgw_domain::ledger::{AvailableDraw, BALANCE_SHARDS};
 use pixgw_domain::pix::ids::{AccountId, DisputeId};
 use pixgw_domain::split::MAX_SPLITS;
 use pixgw_domain::split::ports::BookSplits;
@@ -71,9 +70,10 @@ use crate::keys::{
 use crate::ledger_write::{MAX_TRANSACT_ITEMS, Role, distinct_events, ledger_half, witnesses};
 use crate::listing::NewestFirst;
 use crate::recipient::{changes_of, recipient_change_update};
-use crate::refund::{check_debts, check_reduced, reduced_split_put, restored_split_put};
+use crate::refund::{reduced_split_put, restored_split_put};
 use crate::table::{GSI1, GSI2, GSI3};
 use crate::transact::put_new;
+use pixgw_domain::dispute::checks::{check_bump, check_repayments};
 
 /// Record attributes the conditions and the owing read name (as `serde` writes them).
 const VERSION: &str = "version";
@@ -170,115 +170,6 @@ fn refusing(why: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(format!("refusing to write: {why}"))
 }
 
-/// Every replacement must write a higher version than the one it requires: a write that kept
-/// it would let a second write planned from the same read apply too.
-fn check_bump(dispute: &Dispute, from_version: u32) -> Result<(), String> {
-    if dispute.version > from_version {
-        Ok(())
-    } else {
-        Err(format!(
-            "dispute {} written at version {} from {from_version}",
-            dispute.id, dispute.version
-        ))
-    }
-}
-
-/// The dispute is of the charge, and the charge carries its claim as it now stands (the
-/// charge's item is what keeps Σ refunds + disputes ≤ amount).
-fn check_claim(dispute: &Dispute, charge: &Charge) -> Result<(), String> {
-    if dispute.transaction_id != charge.transaction_id || dispute.account_id != charge.account_id {
-        return Err(format!("dispute {} is not of the charge", dispute.id));
-    }
-    if charge.dispute(&dispute.id) != Some(&dispute.claim()) {
-        return Err(format!(
-            "the charge does not carry dispute {}'s claim",
-            dispute.id
-        ));
-    }
-    Ok(())
-}
-
-/// What an opening must be for its items to mean what [`OpenDispute`] says (the flow builds
-/// it so; one that is not is refused before anything is sent): the dispute and its claim on
-/// the charge, the reduced splits the charge's own, each once, and a movement of the charge's
-/// account that creates no recipient debt (only a lost dispute does).
-fn check_open(write: &OpenDispute) -> Result<(), String> {
-    check_claim(&write.dispute, &write.charge)?;
-    check_reduced(&write.charge, &write.reduced)?;
-    check_debts(&write.charge, &[], &write.movement, |_| false)
-}
-
-/// What a decision must be (see [`check_open`]): the dispute decided, at a higher version, its
-/// claim on the charge; won, it restores splits and indebts nobody; lost, it restores nothing
-/// and its debts (of its devolução) are what the movement books.
-fn check_decision(write: &DecideDispute) -> Result<(), String> {
-    let dispute = &write.dispute;
-    check_claim(dispute, &write.charge)?;
-    check_bump(dispute, write.from_version)?;
-    check_reduced(&write.charge, &write.restored)?;
-    match dispute.state {
-        DisputeState::Won if !write.debts.is_empty() => {
-            return Err(format!("won dispute {} indebts recipients", dispute.id));
-        }
-        DisputeState::Lost if !write.restored.is_empty() => {
-            return Err(format!("lost dispute {} restores splits", dispute.id));
-        }
-        DisputeState::Won | DisputeState::Lost => {}
-        DisputeState::Open | DisputeState::Defended => {
-            return Err(format!("dispute {} is not decided", dispute.id));
-        }
-    }
-    let devolution = dispute.devolution_id();
-    check_debts(&write.charge, &write.debts, &write.movement, |refund| {
-        refund == &devolution
-    })
-}
-
-/// What the repayments of a booking must be: each of a dispute of the booking's account, at a
-/// higher version, paying something and leaving it owing nothing below 0, each dispute once (a
-/// transaction names an item once); and together exactly what the movement's `owed` leg pays
-/// (the dispute items and the ledger must tell the same story).
-fn check_repayments(write: &BookSplits) -> Result<(), String> {
-    let mut seen = HashSet::new();
-    let mut paid = 0_i64;
-    for OwedRepayment {
-        dispute,
-        from_version,
-        paid: part,
-    } in &write.repayments
-    {
-        if dispute.account_id != write.account_id {
-            return Err(format!("dispute {} is of another account", dispute.id));
-        }
-        if !seen.insert(&dispute.id) {
-            return Err(format!("dispute {} repaid twice", dispute.id));
-        }
-        if *part <= 0 || dispute.still_owed < 0 {
-            return Err(format!("dispute {} repaid {part}", dispute.id));
-        }
-        check_bump(dispute, *from_version)?;
-        paid += part;
-    }
-    let owed_leg: i64 = owed_leg(&write.movement, &write.account_id);
-    if owed_leg != paid {
-        return Err(format!(
-            "movement {} pays {owed_leg} of what is owed, the disputes {paid}",
-            write.movement.id
-        ));
-    }
-    Ok(())
-}
-
-/// The net of the movement's `owed` legs of `account`.
-fn owed_leg(movement: &Movement, account: &AccountId) -> i64 {
-    movement
-        .legs
-        .iter()
-        .filter(|leg| leg.account == LedgerAccount::Merchant(account.clone(), Bucket::Owed))
-        .map(|leg| leg.amount.cents())
-        .sum()
-}
-
 /// The items of a booking's repayments: each repaid dispute replaced whole at the version read
 /// (what it still owes lower; out of the owing index once it owes nothing). Refused before
 /// anything is sent when they do not add up (see [`check_repayments`]).
@@ -351,7 +242,7 @@ impl DynamoStore {
 impl DisputeStore for DynamoStore {
     #[instrument(level = "debug", skip_all, fields(table = %self.table, dispute_id = %write.dispute.id, transaction_id = %write.charge.transaction_id, reduced = write.reduced.len()))]
     async fn open_dispute(&self, write: &OpenDispute) -> Result<MoneyOutOutcome, StoreError> {
-        check_open(write).map_err(refusing)?;
+        write.check().map_err(refusing)?;
         if !distinct_events(&write.events) {
             return Ok(MoneyOutOutcome::Conflict);
         }
@@ -413,7 +304,7 @@ impl DisputeStore for DynamoStore {
 
     #[instrument(level = "debug", skip_all, fields(table = %self.table, dispute_id = %write.dispute.id, state = write.dispute.state.as_str(), restored = write.restored.len(), debts = write.debts.len()))]
     async fn decide_dispute(&self, write: &DecideDispute) -> Result<WriteOutcome, StoreError> {
-        check_decision(write).map_err(refusing)?;
+        write.check().map_err(refusing)?;
         if !distinct_events(&write.events) {
             return Ok(WriteOutcome::Conflict);
         }
@@ -544,7 +435,7 @@ impl DisputeStore for DynamoStore {
 #[cfg(test)]
 mod tests {
     use chrono::{TimeZone, Utc};
-    use pixgw_domain::dispute::{DisputeHold, DisputeReason};
+    use pixgw_domain::dispute::{DisputeHold, DisputeReason, DisputeState};
     use pixgw_domain::pix::ids::TransactionId;
     use pixgw_domain::pix::money::Money;
     use pixgw_domain::refund::RefundLiability;

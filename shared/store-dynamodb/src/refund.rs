@@ -31,13 +31,11 @@ use std::collections::{BTreeMap, HashSet};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
-use pixgw_domain::charge::Charge;
 use pixgw_domain::error::{StoreError, WriteOutcome};
 use pixgw_domain::ledger::ports::MoneyOutOutcome;
-use pixgw_domain::ledger::{AvailableDraw, BALANCE_SHARDS, Bucket, LedgerAccount, Movement};
-use pixgw_domain::pix::ids::{RecipientId, RefundId};
+use pixgw_domain::ledger::{AvailableDraw, BALANCE_SHARDS};
+use pixgw_domain::pix::ids::RecipientId;
 use pixgw_domain::recipient::RecipientTotals;
-use pixgw_domain::refund::liability::DebtIncrease;
 use pixgw_domain::refund::ports::{FailRefund, ReducedSplit, RefundStore, RequestRefund};
 use pixgw_domain::split::MAX_SPLITS;
 use pixgw_domain::split::entry::SplitState;
@@ -86,84 +84,6 @@ pub(crate) fn reduced_split_put(
         .build()
         .map_err(|e| errors::build_failed(PUT, &e))?;
     Ok(TransactWriteItem::builder().put(put).build())
-}
-
-/// What the write must be for its items to mean what [`RequestRefund`] says (the flow builds
-/// it so; a write that is not is refused before anything is sent): the reduced splits are the
-/// charge's own, each once ([`check_reduced`]); the debts and the movement agree
-/// ([`check_debts`]), each debt of one of the charge's refunds.
-fn check_write(write: &RequestRefund) -> Result<(), String> {
-    let charge = &write.charge;
-    check_reduced(charge, &write.reduced)?;
-    check_debts(charge, &write.debts, &write.movement, |refund| {
-        charge.refunds.iter().any(|r| &r.id == refund)
-    })
-}
-
-/// The reduced (or restored) splits are the charge's own, each once: a transaction may name
-/// an item only once, and a split of another charge would be reduced for nothing.
-pub(crate) fn check_reduced(charge: &Charge, reduced: &[ReducedSplit]) -> Result<(), String> {
-    let mut indexes = HashSet::new();
-    for reduced in reduced {
-        let entry = &reduced.entry;
-        if entry.transaction_id != charge.transaction_id || entry.account_id != charge.account_id {
-            return Err(format!("split {} is not of the charge", entry.index));
-        }
-        if !indexes.insert(entry.index) {
-            return Err(format!("split {} reduced twice", entry.index));
-        }
-    }
-    Ok(())
-}
-
-/// The debts a write of `charge` gives its recipients and its movement tell the same story:
-/// each debt is positive, once per recipient, under the id its recipient derives to, of this
-/// charge and of a devolução `is_its_refund` accepts (a payout's deductions show it, and a
-/// restore puts it back as it is); the movement is the charge's account's, and its recipient
-/// legs are exactly minus the debts, its `recipientDebts` leg their Σ. No debts: no recipient
-/// leg and nothing in `recipientDebts`.
-pub(crate) fn check_debts(
-    charge: &Charge,
-    debts: &[DebtIncrease],
-    movement: &Movement,
-    is_its_refund: impl Fn(&RefundId) -> bool,
-) -> Result<(), String> {
-    let mut by_recipient: BTreeMap<&RecipientId, i64> = BTreeMap::new();
-    for debt in debts {
-        let derived = RecipientId::derive(&charge.account_id, debt.recipient.grouping_key());
-        if debt.amount.cents() <= 0 || derived != debt.recipient_id {
-            return Err(format!("debt of {} is not a debt", debt.recipient_id));
-        }
-        if debt.transaction_id != charge.transaction_id || !is_its_refund(&debt.refund_id) {
-            return Err(format!(
-                "debt of {} is of another refund",
-                debt.recipient_id
-            ));
-        }
-        if by_recipient
-            .insert(&debt.recipient_id, debt.amount.cents())
-            .is_some()
-        {
-            return Err(format!("debt of {} given twice", debt.recipient_id));
-        }
-    }
-    let mut legs: BTreeMap<&RecipientId, i64> = BTreeMap::new();
-    let mut fronted = 0_i64;
-    for leg in &movement.legs {
-        match &leg.account {
-            LedgerAccount::Recipient(account, id) if account == &charge.account_id => {
-                *legs.entry(id).or_default() -= leg.amount.cents();
-            }
-            LedgerAccount::Recipient(..) => return Err("a leg of another account".into()),
-            LedgerAccount::Merchant(_, Bucket::RecipientDebts) => fronted += leg.amount.cents(),
-            _ => {}
-        }
-    }
-    let owed: i64 = by_recipient.values().sum();
-    if movement.account_id != charge.account_id || legs != by_recipient || fronted != owed {
-        return Err(format!("movement {} does not book the debts", movement.id));
-    }
-    Ok(())
 }
 
 /// Replaces a split stored SCHEDULED or CANCELLED, in no payout, of the charge's account and
@@ -230,7 +150,8 @@ fn refusing(why: &str) -> StoreError {
 impl RefundStore for DynamoStore {
     #[instrument(level = "debug", skip_all, fields(table = %self.table, transaction_id = %write.charge.transaction_id, movement_id = %write.movement.id, reduced = write.reduced.len(), debts = write.debts.len()))]
     async fn request_refund(&self, write: &RequestRefund) -> Result<MoneyOutOutcome, StoreError> {
-        check_write(write)
+        write
+            .check()
             .map_err(|why| StoreError::Unavailable(format!("refusing to write: {why}")))?;
         let mut items = vec![(
             charge_replace_update(&self.table, &write.charge, write.from, write.from_revision)?,

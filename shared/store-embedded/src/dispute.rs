@@ -25,26 +25,26 @@
 //! what the write draws; a repayment paying ≤ 0, naming a dispute twice or not raising its
 //! version.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, TableDefinition, WriteTransaction};
 
-use pixgw_domain::charge::Charge;
 use pixgw_domain::charge::record::ChargeRecord;
+use pixgw_domain::dispute::Dispute;
+use pixgw_domain::dispute::checks::{check_bump, check_repayments};
 use pixgw_domain::dispute::ports::{
     DecideDispute, DefendDispute, DisputeCursor, DisputePage, DisputeQuery, DisputeStore,
     MAX_REPAID_PER_CREDIT, OpenDispute, OwedRepayment,
 };
 use pixgw_domain::dispute::record::DisputeRecord;
-use pixgw_domain::dispute::{Dispute, DisputeState};
 use pixgw_domain::error::{StoreError, WriteOutcome};
 use pixgw_domain::ledger::ports::MoneyOutOutcome;
-use pixgw_domain::ledger::{AvailableDraw, Bucket, LedgerAccount, Movement, shard_updates};
-use pixgw_domain::pix::ids::{AccountId, DisputeId, RecipientId, RefundId};
-use pixgw_domain::refund::liability::DebtIncrease;
+use pixgw_domain::ledger::{AvailableDraw, Movement, shard_updates};
+use pixgw_domain::pix::ids::{AccountId, DisputeId};
 use pixgw_domain::refund::ports::ReducedSplit;
 use pixgw_domain::split::entry::SplitState;
+use pixgw_domain::split::ports::BookSplits;
 use pixgw_domain::split::record::SplitEntryRecord;
 
 use crate::EmbeddedStore;
@@ -197,98 +197,6 @@ fn refusing(why: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(format!("refusing to write: {why}"))
 }
 
-/// Every replacement must write a higher version than the one it requires: a write that kept
-/// it would let a second write planned from the same read apply too.
-fn check_bump(dispute: &Dispute, from_version: u32) -> Result<(), String> {
-    if dispute.version > from_version {
-        Ok(())
-    } else {
-        Err(format!(
-            "dispute {} written at version {} from {from_version}",
-            dispute.id, dispute.version
-        ))
-    }
-}
-
-/// The dispute is of the charge, and the charge carries its claim as it now stands (the
-/// charge's record is what keeps Σ refunds + disputes ≤ amount).
-fn check_claim(dispute: &Dispute, charge: &Charge) -> Result<(), String> {
-    if dispute.transaction_id != charge.transaction_id || dispute.account_id != charge.account_id {
-        return Err(format!("dispute {} is not of the charge", dispute.id));
-    }
-    if charge.dispute(&dispute.id) != Some(&dispute.claim()) {
-        return Err(format!(
-            "the charge does not carry dispute {}'s claim",
-            dispute.id
-        ));
-    }
-    Ok(())
-}
-
-/// The reduced (or restored) splits are the charge's own, each once.
-fn check_reduced(charge: &Charge, reduced: &[ReducedSplit]) -> Result<(), String> {
-    let mut indexes = BTreeSet::new();
-    for reduced in reduced {
-        let entry = &reduced.entry;
-        if entry.transaction_id != charge.transaction_id || entry.account_id != charge.account_id {
-            return Err(format!("split {} is not of the charge", entry.index));
-        }
-        if !indexes.insert(entry.index) {
-            return Err(format!("split {} reduced twice", entry.index));
-        }
-    }
-    Ok(())
-}
-
-/// The debts a write of `charge` gives its recipients and its movement tell the same story:
-/// each debt positive, once per recipient, under the id its recipient derives to, of this
-/// charge and of a devolução `is_its_refund` accepts; the movement is the charge's account's,
-/// its recipient legs exactly minus the debts, its `recipientDebts` leg their Σ. No debts: no
-/// recipient leg and nothing in `recipientDebts`.
-fn check_debts(
-    charge: &Charge,
-    debts: &[DebtIncrease],
-    movement: &Movement,
-    is_its_refund: impl Fn(&RefundId) -> bool,
-) -> Result<(), String> {
-    let mut by_recipient: BTreeMap<&RecipientId, i64> = BTreeMap::new();
-    for debt in debts {
-        let derived = RecipientId::derive(&charge.account_id, debt.recipient.grouping_key());
-        if debt.amount.cents() <= 0 || derived != debt.recipient_id {
-            return Err(format!("debt of {} is not a debt", debt.recipient_id));
-        }
-        if debt.transaction_id != charge.transaction_id || !is_its_refund(&debt.refund_id) {
-            return Err(format!(
-                "debt of {} is of another refund",
-                debt.recipient_id
-            ));
-        }
-        if by_recipient
-            .insert(&debt.recipient_id, debt.amount.cents())
-            .is_some()
-        {
-            return Err(format!("debt of {} given twice", debt.recipient_id));
-        }
-    }
-    let mut legs: BTreeMap<&RecipientId, i64> = BTreeMap::new();
-    let mut fronted = 0_i64;
-    for leg in &movement.legs {
-        match &leg.account {
-            LedgerAccount::Recipient(account, id) if account == &charge.account_id => {
-                *legs.entry(id).or_default() -= leg.amount.cents();
-            }
-            LedgerAccount::Recipient(..) => return Err("a leg of another account".into()),
-            LedgerAccount::Merchant(_, Bucket::RecipientDebts) => fronted += leg.amount.cents(),
-            _ => {}
-        }
-    }
-    let owed: i64 = by_recipient.values().sum();
-    if movement.account_id != charge.account_id || legs != by_recipient || fronted != owed {
-        return Err(format!("movement {} does not book the debts", movement.id));
-    }
-    Ok(())
-}
-
 /// The movement debits `available` exactly as `draw` takes (a decision: not at all).
 fn check_draw(movement: &Movement, draw: &AvailableDraw) -> Result<(), String> {
     shard_updates(movement, draw)
@@ -296,72 +204,9 @@ fn check_draw(movement: &Movement, draw: &AvailableDraw) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// What an opening must be for its records to mean what [`OpenDispute`] says: the dispute and
-/// its claim on the charge, the reduced splits the charge's own, each once, a movement of the
-/// charge's account that creates no recipient debt (only a lost dispute does) and debits
-/// `available` as the draw says.
-fn check_open(write: &OpenDispute) -> Result<(), String> {
-    check_claim(&write.dispute, &write.charge)?;
-    check_reduced(&write.charge, &write.reduced)?;
-    check_debts(&write.charge, &[], &write.movement, |_| false)?;
-    check_draw(&write.movement, &write.draw)
-}
-
-/// What a decision must be (see [`check_open`]): the dispute decided, at a higher version, its
-/// claim on the charge; won, it restores splits and indebts nobody; lost, it restores nothing
-/// and its debts (of its devolução) are what the movement books; no debit of `available`.
-fn check_decision(write: &DecideDispute) -> Result<(), String> {
-    let dispute = &write.dispute;
-    check_claim(dispute, &write.charge)?;
-    check_bump(dispute, write.from_version)?;
-    check_reduced(&write.charge, &write.restored)?;
-    match dispute.state {
-        DisputeState::Won if !write.debts.is_empty() => {
-            return Err(format!("won dispute {} indebts recipients", dispute.id));
-        }
-        DisputeState::Lost if !write.restored.is_empty() => {
-            return Err(format!("lost dispute {} restores splits", dispute.id));
-        }
-        DisputeState::Won | DisputeState::Lost => {}
-        DisputeState::Open | DisputeState::Defended => {
-            return Err(format!("dispute {} is not decided", dispute.id));
-        }
-    }
-    let devolution = dispute.devolution_id();
-    check_debts(&write.charge, &write.debts, &write.movement, |refund| {
-        refund == &devolution
-    })?;
-    check_draw(&write.movement, &AvailableDraw::default())
-}
-
-/// What each repayment of a booking must be: paying something, leaving its dispute owing
-/// nothing below 0, at a higher version, each dispute once.
-///
-/// Not checked here, unlike DynamoDB (`check_repayments`): that each repaid dispute is of the
-/// booking's account and that the repayments add up to the movement's `owed` leg. Both need
-/// the whole [`BookSplits`](pixgw_domain::split::ports::BookSplits), which
-/// [`repayments_hold`] is not given.
-fn check_repayments(repayments: &[OwedRepayment]) -> Result<(), String> {
-    let mut seen = BTreeSet::new();
-    for OwedRepayment {
-        dispute,
-        from_version,
-        paid,
-    } in repayments
-    {
-        if !seen.insert(&dispute.id) {
-            return Err(format!("dispute {} repaid twice", dispute.id));
-        }
-        if *paid <= 0 || dispute.still_owed < 0 {
-            return Err(format!("dispute {} repaid {paid}", dispute.id));
-        }
-        check_bump(dispute, *from_version)?;
-    }
-    Ok(())
-}
-
 fn open_in(txn: &WriteTransaction, write: &OpenDispute) -> Result<MoneyOutOutcome, StoreError> {
-    check_open(write).map_err(refusing)?;
+    write.check().map_err(refusing)?;
+    check_draw(&write.movement, &write.draw).map_err(refusing)?;
     let charge = &write.charge;
     if load_dispute(txn, write.dispute.id.as_str())?.is_some() {
         return Ok(MoneyOutOutcome::Conflict);
@@ -404,7 +249,8 @@ fn defend_in(txn: &WriteTransaction, write: &DefendDispute) -> Result<WriteOutco
 }
 
 fn decide_in(txn: &WriteTransaction, write: &DecideDispute) -> Result<WriteOutcome, StoreError> {
-    check_decision(write).map_err(refusing)?;
+    write.check().map_err(refusing)?;
+    check_draw(&write.movement, &AvailableDraw::default()).map_err(refusing)?;
     let charge = &write.charge;
     let Some(stored_dispute) = dispute_at(txn, &write.dispute, write.from_version)? else {
         return Ok(WriteOutcome::Conflict);
@@ -441,14 +287,17 @@ fn decide_in(txn: &WriteTransaction, write: &DecideDispute) -> Result<WriteOutco
     Ok(WriteOutcome::Applied)
 }
 
-/// Whether every repaid dispute is stored at the version the booking read; refused (an error,
-/// which aborts the booking's transaction) when the repayments are malformed (see
+/// Refuses (an error, before anything is read) a booking whose repayments are malformed (see
 /// [`check_repayments`]).
+pub(crate) fn check_booking(write: &BookSplits) -> Result<(), StoreError> {
+    check_repayments(write).map_err(refusing)
+}
+
+/// Whether every repaid dispute is stored at the version the booking read.
 pub(crate) fn repayments_hold(
     txn: &WriteTransaction,
     repayments: &[OwedRepayment],
 ) -> Result<bool, StoreError> {
-    check_repayments(repayments).map_err(refusing)?;
     for repayment in repayments {
         if dispute_at(txn, &repayment.dispute, repayment.from_version)?.is_none() {
             return Ok(false);

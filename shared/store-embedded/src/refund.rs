@@ -32,6 +32,9 @@ fn request_refund_in(
     txn: &WriteTransaction,
     write: &RequestRefund,
 ) -> Result<MoneyOutOutcome, StoreError> {
+    write
+        .check()
+        .map_err(|why| StoreError::Unavailable(format!("refusing to write: {why}")))?;
     check_draw_matches(&write.movement, &write.draw)?;
     let claim = claim_of(txn, write.completion.as_ref())?;
     if matches!(claim, Claim::Lost) {

@@ -23,7 +23,7 @@ use pixgw_domain::split::record::SplitEntryRecord;
 
 use crate::EmbeddedStore;
 use crate::charge::load_charge;
-use crate::dispute::{put_repayments, repayments_hold};
+use crate::dispute::{check_booking, put_repayments, repayments_hold};
 use crate::keys;
 use crate::ledger::{movement_exists, put_movement};
 use crate::outbox::put_outbox;
@@ -89,6 +89,7 @@ pub(crate) fn put_split(
 }
 
 fn book_in(txn: &WriteTransaction, write: &BookSplits) -> Result<WriteOutcome, StoreError> {
+    check_booking(write)?;
     // The charge must be CONFIRMED and the booking's account its owner (as DynamoDB's
     // condition on `accountId`): one merchant's money is never booked into another's ledger.
     // A held payment is not the merchant's yet: only its release books it.

@@ -219,6 +219,7 @@ macro_rules! store_contract_cases {
                     malformed_openings_are_refused_before_anything_is_written,
                     malformed_defences_and_decisions_are_refused_before_anything_is_written,
                     malformed_repayments_are_refused_before_anything_is_written,
+                    repayments_that_do_not_match_their_booking_are_refused,
                 ],
                 streamed: [],
                 concurrent: [],

@@ -13,6 +13,7 @@
 //!
 //! This module is the aggregate and its rules, pure; the flows and storage build on it.
 
+pub mod checks;
 pub mod ports;
 pub mod record;
 pub mod validation;

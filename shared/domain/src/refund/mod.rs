@@ -6,6 +6,7 @@
 //! with its own id, amount, `D…` end-to-end id and state, and a declared [`RefundLiability`]
 //! saying who bears it (the maths are in [`liability`]). The flow is [`crate::flows::refund`].
 
+pub mod checks;
 pub mod liability;
 pub mod ports;
 pub mod record;
