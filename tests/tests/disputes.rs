@@ -156,6 +156,10 @@ async fn a_won_dispute_gives_everything_back(backend: Backend) {
     assert_eq!(buckets(&shop).await, (1_000, 19_000, 0, 0));
     assert_eq!(payable(&shop, &id).await, vec![14_000, 4_000, 1_000]);
     assert_eq!(shop.charge(&id).await.status, ChargeStatus::Confirmed);
+    // A won dispute took nothing from the splits.
+    let view = shop.charge_view(&id).await;
+    assert_eq!(view["splits"][0]["refundedAmount"], 0.0, "{view}");
+    assert_eq!(view["disputes"][0]["status"], "WON", "{view}");
     assert_eq!(shop.events(EventType::DisputeWon).await.len(), 1);
     // The whole amount may be refunded or disputed again.
     assert_eq!(shop.charge(&id).await.refundable().cents(), 20_000);

@@ -973,6 +973,7 @@ mod tests {
                 dispute_id: String::new(),
                 amount_cents: 1,
                 state: String::new(),
+                split_parts: Vec::new(),
             }],
             refund_revision: 2,
             ..sample_record()

@@ -18,6 +18,7 @@ use crate::pix::ids::{AccountId, DisputeId, TransactionId};
 use crate::pix::money::Money;
 use crate::pix::payment::{EndToEndId, Payment};
 use crate::pix::pii::Pii;
+use crate::refund::liability::SplitPart;
 use crate::refund::{ChargeRefund, RefundState};
 use crate::split::SplitRule;
 
@@ -130,6 +131,9 @@ pub struct DisputeClaim {
     pub id: DisputeId,
     pub amount: Money,
     pub state: DisputeState,
+    /// What each split bears of it (as the dispute says), so the charge shows its splits'
+    /// parts without reading its disputes.
+    pub split_parts: Vec<SplitPart>,
 }
 
 impl DisputeClaim {

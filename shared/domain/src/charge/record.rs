@@ -27,7 +27,7 @@ use crate::pix::payment::PaidBy;
 use crate::pix::payment::PayerBankData;
 use crate::pix::payment::Payment;
 use crate::pix::pii::Pii;
-use crate::refund::record::RefundRecord;
+use crate::refund::record::{RefundRecord, SplitPartRecord};
 use crate::split::record::SplitRecord;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,6 +135,8 @@ pub struct DisputeClaimRecord {
     pub dispute_id: String,
     pub amount_cents: i64,
     pub state: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub split_parts: Vec<SplitPartRecord>,
 }
 
 impl From<&DisputeClaim> for DisputeClaimRecord {
@@ -143,6 +145,7 @@ impl From<&DisputeClaim> for DisputeClaimRecord {
             dispute_id: d.id.to_string(),
             amount_cents: d.amount.cents(),
             state: d.state.as_str().to_owned(),
+            split_parts: d.split_parts.iter().map(SplitPartRecord::from).collect(),
         }
     }
 }
@@ -156,6 +159,14 @@ impl DisputeClaimRecord {
             id: DisputeId::parse(&self.dispute_id).ok_or_else(|| corrupt("disputeId", id))?,
             amount: Money::from_cents(self.amount_cents),
             state: DisputeState::parse(&self.state).ok_or_else(|| corrupt("dispute state", id))?,
+            split_parts: self
+                .split_parts
+                .into_iter()
+                .map(|p| {
+                    p.into_part()
+                        .ok_or_else(|| corrupt("dispute split part", id))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
         })
     }
 }

@@ -169,8 +169,8 @@ pub struct SplitView {
     pub end_to_end_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<String>,
-    /// What refunds took of this split so far (reduced before it was paid, or owed by its
-    /// recipient after).
+    /// What refunds and MED disputes (open or lost) took of this split so far (reduced before
+    /// it was paid, or owed by its recipient after).
     pub refunded_amount: Money,
 }
 
@@ -206,12 +206,20 @@ impl ChargeView {
                 .enumerate()
                 .map(|(i, split)| {
                     let entry = entries.iter().find(|e| usize::from(e.index) == i);
-                    // What it bore of the refunds that count: a refused one took nothing.
+                    // What it bore of the refunds and MED disputes that count: a refused
+                    // refund or a won dispute took nothing; an open dispute holds its part.
                     let refunded = charge
                         .refunds
                         .iter()
                         .filter(|r| r.state != RefundState::Failed)
                         .flat_map(|r| &r.split_parts)
+                        .chain(
+                            charge
+                                .disputes
+                                .iter()
+                                .filter(|d| d.counts())
+                                .flat_map(|d| &d.split_parts),
+                        )
                         .filter(|p| usize::from(p.index) == i)
                         .map(|p| p.amount.cents())
                         .sum();

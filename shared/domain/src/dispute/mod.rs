@@ -355,6 +355,7 @@ impl Dispute {
             id: self.id.clone(),
             amount: self.amount,
             state: self.state,
+            split_parts: self.split_parts.clone(),
         }
     }
 
