@@ -176,11 +176,11 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(pick, held)| Op::Pay { pick, held }),
         6 => (any::<usize>(), prop::bool::weighted(0.7))
             .prop_map(|(pick, release)| Op::EndHold { pick, release }),
-        18 => (
+        22 => (
             any::<usize>(),
             prop_oneof![1 => Just(1_000u16), 2 => 1..=999u16],
             any::<bool>(),
-            prop::bool::weighted(0.3)
+            prop::bool::weighted(0.35)
         )
             .prop_map(|(pick, per_mille, proportional, refused)| Op::Refund {
                 pick,
@@ -686,6 +686,20 @@ async fn run_case(backend: Backend, case: u64, steps: &[Step]) -> Tally {
     let mut shop = Shop::open(backend).await;
     for (n, step) in steps.iter().enumerate() {
         run_step(&mut shop, case, n, step, &mut tally).await;
+    }
+    // A devolução the payer's bank refuses, once per history that had none (if anything is
+    // refundable): its give-back must hold after whatever the history did.
+    if tally.refunds_failed == 0 {
+        let refused = Step {
+            advance: 0,
+            op: Op::Refund {
+                pick: 0,
+                per_mille: 500,
+                proportional: case.is_multiple_of(2),
+                refused: true,
+            },
+        };
+        run_step(&mut shop, case, steps.len(), &refused, &mut tally).await;
     }
     // Every hold still in force ends, alternately released and returned, and every dispute
     // still open is decided, alternately won and lost, after whatever the history did since
